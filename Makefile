@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export COMPTOIR_DATA_DIR ?= $(CURDIR)/var
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-sqlite test-postgres lint venv bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: venv
+	$(BIN)/comptoir migrate --noinput -v0
+	$(BIN)/comptoir demo --seed 42 --if-empty --serve
+
+test: test-sqlite test-postgres
+
+test-sqlite: venv
+	COMPTOIR_DATA_DIR=$(CURDIR)/var/test DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+# Runs only when COMPTOIR_TEST_DATABASE_URL is set (CI sets it and requires the server).
+test-postgres: venv
+	@if [ -n "$$COMPTOIR_TEST_DATABASE_URL" ]; then \
+		echo "== again on PostgreSQL"; \
+		COMPTOIR_DATA_DIR=$(CURDIR)/var/test-pg DATABASE_URL=$$COMPTOIR_TEST_DATABASE_URL \
+			$(BIN)/pytest -n $(PYTEST_WORKERS) -q; \
+	else echo "== PostgreSQL run skipped: COMPTOIR_TEST_DATABASE_URL is not set"; fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: venv
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var

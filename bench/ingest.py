@@ -1,0 +1,183 @@
+"""Ingest throughput: live mode (one transaction per message) and bulk mode (imports).
+
+    .venv/bin/python bench/ingest.py [-n 5000] [--postgres URL | --no-postgres]
+
+Runs the real pipeline (raw record, customer, threading, message, events, attachments) on a
+fresh SQLite file and on a fresh PostgreSQL database, each in its own process, and prints
+messages per second for both modes side by side. No network: messages are generated here.
+Targets (2-core machine): live >= 300 msg/s per process, bulk >= 2,000 msg/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"live": 300, "bulk": 2000}
+
+PHRASES = [
+    "Bonjour, je n'ai toujours pas reçu ma commande, pouvez-vous me donner le suivi ?",
+    "Hello, the item arrived damaged, the box was crushed. What can you do?",
+    "Guten Tag, ich möchte den Artikel zurücksenden. Wie funktioniert das?",
+    "Hola, ¿pueden enviarme la factura de mi pedido, por favor?",
+    "Buongiorno, vorrei annullare l'ordine se non è ancora stato spedito.",
+]
+
+
+def synthetic(channel_id: int, n: int, prefix: str, seed: int) -> list[dict[str, Any]]:
+    """Messages as buyers send them: most open a thread, a third follow one up."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(days=30)
+    out = []
+    for i in range(n):
+        thread = rng.randrange(max(1, int(n * 0.7)))
+        body = " ".join(rng.choice(PHRASES) for _ in range(rng.randint(1, 8)))
+        msg: dict[str, Any] = {
+            "channel_id": channel_id,
+            "external_id": f"{prefix}-{i}",
+            "thread_id": f"{prefix}-t{thread}",
+            "sender": {
+                "identity_kind": "email",
+                "identity_value": f"buyer{thread % (n // 2 + 1)}@example.com",
+                "name": f"Buyer {thread}",
+                "email": f"buyer{thread % (n // 2 + 1)}@example.com",
+            },
+            "subject": f"Commande {100 + thread:03d}-{thread:07d}-{i % 9999999:07d}",
+            "text": body,
+            "html": f"<p>{body}</p>" if rng.random() < 0.5 else "",
+            "order_number": f"{100 + thread:03d}-{thread:07d}-0000001",
+            "sent_at": (start + timedelta(seconds=i * 30)).isoformat(),
+        }
+        if rng.random() < 0.05:
+            data = rng.randbytes(rng.randint(2_000, 60_000))
+            import base64
+
+            msg["attachments"] = [
+                {
+                    "filename": f"photo{i}.jpg",
+                    "content_type": "image/jpeg",
+                    "data": base64.b64encode(data).decode(),
+                }
+            ]
+        out.append(msg)
+    return out
+
+
+def child(n: int) -> None:
+    """Runs inside a process whose DATABASE_URL points at an empty database."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from comptoir.connectors.base import InboundMessage
+    from comptoir.inbox.ingest import Outcome, ingest, ingest_many
+    from comptoir.inbox.models import Channel, Message, Shop
+
+    call_command("migrate", verbosity=0)
+    shop = Shop.objects.create(name="Bench", slug="bench")
+    channel = Channel.objects.create(shop=shop, kind="api", marketplace="amazon", name="bench")
+
+    live_msgs = [InboundMessage.model_validate(m) for m in synthetic(channel.pk, n, "live", 1)]
+    t0 = time.perf_counter()
+    for msg in live_msgs:
+        result = ingest(msg)
+        assert result.outcome == Outcome.STORED, result.error
+    live = n / (time.perf_counter() - t0)
+
+    bulk_msgs = [InboundMessage.model_validate(m) for m in synthetic(channel.pk, n, "bulk", 2)]
+    t0 = time.perf_counter()
+    counts = ingest_many(bulk_msgs, batch_size=500)
+    bulk = n / (time.perf_counter() - t0)
+    assert counts[Outcome.STORED] == n, counts
+
+    # Bulk from raw JSON lines, as `comptoir import` reads them (parsing included).
+    lines = [json.dumps(m).encode() for m in synthetic(channel.pk, n, "jsonl", 3)]
+    t0 = time.perf_counter()
+    counts = ingest_many(lines, batch_size=500, channel_id=channel.pk)
+    jsonl = n / (time.perf_counter() - t0)
+    assert counts[Outcome.STORED] == n, counts
+
+    assert Message.objects.count() == 3 * n
+    print(json.dumps({"db": connection.vendor, "live": live, "bulk": bulk, "jsonl": jsonl}))
+
+
+def run(label: str, env: dict[str, str], n: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", "-n", str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} run failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=5000, help="messages per mode (5000)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres",
+        default="postgres://postgres@127.0.0.1:5432/comptoir_bench",
+        help="PostgreSQL server URL; the database is dropped and created",
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.n)
+        return
+
+    sys.path.insert(0, str(ROOT / "src"))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = {
+            **os.environ,
+            "COMPTOIR_DATA_DIR": tmp,
+            "COMPTOIR_TASKS_BACKEND": "db",
+            "COMPTOIR_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT / "src"),
+        }
+        results.append(run("SQLite", {**base, "DATABASE_URL": ""}, args.n))
+        if not args.no_postgres:
+            _recreate_postgres(args.postgres)
+            results.append(run("PostgreSQL", {**base, "DATABASE_URL": args.postgres}, args.n))
+
+    print(f"ingest benchmark, {args.n} messages per mode, 1 process, {os.cpu_count()} cores")
+    print(f"{'database':<12}{'live msg/s':>12}{'bulk msg/s':>12}{'jsonl msg/s':>13}")
+    for r in results:
+        print(f"{r['db']:<12}{r['live']:>12,.0f}{r['bulk']:>12,.0f}{r['jsonl']:>13,.0f}")
+    print(f"targets: live >= {TARGETS['live']}, bulk >= {TARGETS['bulk']}")
+    missed = [
+        f"{r['db']} {mode}" for r in results for mode in ("live", "bulk") if r[mode] < TARGETS[mode]
+    ]
+    print("all targets met" if not missed else f"below target: {', '.join(missed)}")
+
+
+def _recreate_postgres(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+if __name__ == "__main__":
+    main()

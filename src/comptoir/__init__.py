@@ -1,0 +1,1 @@
+"""Comptoir: a self-hosted customer-service desk for marketplace sellers."""

@@ -1,0 +1,190 @@
+"""The contract between the inbox and a connector (one package per kind of channel).
+
+A connector turns a channel's source into `InboundMessage` records (`fetch`) and delivers
+`OutboundMessage`s (`send`). The inbox never imports a specific connector: it goes through
+`connectors.registry`. Transient failures raise `ConnectorError(permanent=False)` and are retried
+with backoff; permanent ones mark the channel unhealthy with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+if TYPE_CHECKING:
+    from comptoir.inbox.models import Channel
+
+# Dates outside this window are not real messages (bad clocks, epoch 0, year 9999).
+EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=2)
+
+Text = Annotated[str, StringConstraints(max_length=500)]
+ShortId = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+
+
+def _b64decode(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("attachment data is not valid base64") from None
+    raise ValueError("attachment data must be bytes or base64 text")
+
+
+Base64Bytes = Annotated[
+    bytes,
+    PlainSerializer(lambda b: base64.b64encode(b).decode(), return_type=str, when_used="json"),
+]
+
+
+class ConnectorError(Exception):
+    """A channel could not be read or written. `permanent` errors need a human."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class InboundAttachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: Annotated[str, StringConstraints(max_length=255)] = "attachment"
+    content_type: Annotated[str, StringConstraints(max_length=255)] = "application/octet-stream"
+    data: Base64Bytes
+    content_id: Annotated[str, StringConstraints(max_length=255)] = ""
+    inline: bool = False
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _decode(cls, value: Any) -> bytes:
+        return _b64decode(value)
+
+
+class Party(BaseModel):
+    """Who wrote: the buyer's identity on this channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # "email", "amazon_alias", "ebay_user", "mirakl_customer"...: with value, a unique identity.
+    identity_kind: Annotated[str, StringConstraints(min_length=1, max_length=32)] = "email"
+    identity_value: Annotated[str, StringConstraints(min_length=1, max_length=320)]
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    email: Annotated[str, StringConstraints(max_length=254)] = ""
+
+
+class InboundMessage(BaseModel):
+    """One message as a connector (or the API, or an import) hands it to `inbox.ingest`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel_id: int
+    external_id: ShortId
+    direction: Literal["in", "out"] = "in"
+    sender: Party
+    subject: Text = ""
+    text: str = ""
+    html: str = ""
+    sent_at: AwareDatetime
+    thread_id: Annotated[str, StringConstraints(max_length=255)] = ""
+    message_id: Annotated[str, StringConstraints(max_length=998)] = ""
+    in_reply_to: Annotated[str, StringConstraints(max_length=998)] = ""
+    references: list[Annotated[str, StringConstraints(max_length=998)]] = Field(
+        default_factory=list, max_length=200
+    )
+    order_number: Annotated[str, StringConstraints(max_length=64)] = ""
+    language: Annotated[str, StringConstraints(max_length=8)] = ""
+    is_auto: bool = False
+    # Marketplaces that say whether the seller must answer (Mirakl) override our own guess.
+    needs_reply: bool | None = None
+    attachments: list[InboundAttachment] = Field(default_factory=list, max_length=100)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sent_at")
+    @classmethod
+    def _plausible_date(cls, value: datetime) -> datetime:
+        now = datetime.now(UTC)
+        if value < EARLIEST_DATE:
+            raise ValueError(f"sent_at {value.isoformat()} is before {EARLIEST_DATE.year}")
+        if value > now + FUTURE_TOLERANCE:
+            raise ValueError(f"sent_at {value.isoformat()} is in the future")
+        return value
+
+
+@dataclass
+class OutboundAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class OutboundMessage:
+    """A reply to deliver; `idempotency_key` is stable across retries of the same message."""
+
+    message_id: int
+    idempotency_key: str
+    conversation_thread_id: str
+    to: str
+    subject: str
+    text: str
+    html: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    order_number: str = ""
+    attachments: list[OutboundAttachment] = field(default_factory=list)
+
+
+@dataclass
+class SendResult:
+    external_id: str
+    sent_at: datetime | None = None
+    message_id: str = ""
+
+
+class Connector:
+    """Base class: one subclass per kind of channel, built per channel."""
+
+    kind: ClassVar[str]
+    settings_model: ClassVar[type[BaseModel] | None] = None
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        # fetch() moves this forward; the poller saves it once the messages are stored.
+        self.cursor: dict[str, Any] = dict(channel.cursor or {})
+
+    @classmethod
+    def can_fetch(cls) -> bool:
+        return cls.fetch is not Connector.fetch
+
+    def settings(self) -> BaseModel | None:
+        if self.settings_model is None:
+            return None
+        return self.settings_model.model_validate(self.channel.get_settings())
+
+    def fetch(self, since: dict[str, Any]) -> Iterable[InboundMessage]:
+        """Yield messages newer than the cursor `since` (the channel's stored cursor)."""
+        return ()
+
+    def send(self, outbound: OutboundMessage) -> SendResult:
+        """Deliver one message; raise ConnectorError on failure."""
+        raise ConnectorError(f"the {self.kind} connector cannot send messages", permanent=True)
+
+    def test_connection(self) -> str:
+        """Return a human-readable success message or raise ConnectorError."""
+        return "ok"

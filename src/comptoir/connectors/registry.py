@@ -1,0 +1,31 @@
+"""Maps a channel kind to its connector class, by dotted path (imported on first use)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.utils.module_loading import import_string
+
+from comptoir.connectors.base import Connector, ConnectorError
+
+if TYPE_CHECKING:
+    from comptoir.inbox.models import Channel
+
+CONNECTORS: dict[str, str] = {
+    "api": "comptoir.connectors.api.connector.ApiConnector",
+}
+
+
+def connector_class(kind: str) -> type[Connector]:
+    try:
+        path = CONNECTORS[kind]
+    except KeyError:
+        raise ConnectorError(
+            f"no connector is installed for channels of kind {kind!r}", permanent=True
+        ) from None
+    cls: type[Connector] = import_string(path)
+    return cls
+
+
+def get_connector(channel: Channel) -> Connector:
+    return connector_class(channel.kind)(channel)

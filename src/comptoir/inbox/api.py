@@ -1,0 +1,490 @@
+"""REST endpoints for conversations, messages and the generic API channel.
+
+Views stay thin: scope comes from `accounts.permissions`, every change from `inbox.actions`,
+ingestion from `inbox.ingest.receive`. Lists are keyset-paginated with an opaque cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.responses import Status as Reply
+from pydantic import AwareDatetime, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from comptoir.accounts.models import User
+from comptoir.accounts.permissions import (
+    can_see_conversation,
+    can_write,
+    require_write,
+    visible_channels,
+    visible_conversations,
+)
+from comptoir.connectors.base import InboundMessage
+from comptoir.inbox import actions
+from comptoir.inbox.ingest import Outcome, receive
+from comptoir.inbox.models import ChannelKind, Conversation, Message, Status, Tag
+
+router = Router(tags=["conversations"])
+
+MAX_LIMIT = 100
+# Ids past a 64-bit integer cannot exist; SQLite would raise OverflowError on them.
+MAX_ID = 2**63 - 1
+
+# -- schemas -----------------------------------------------------------------------------------
+
+
+class ChannelOut(Schema):
+    id: int
+    name: str
+    kind: str
+    marketplace: str
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    display_name: str
+
+
+class CustomerOut(Schema):
+    id: int
+    name: str
+    email: str
+
+
+class ConversationOut(Schema):
+    id: int
+    shop_id: int
+    channel: ChannelOut
+    customer: CustomerOut | None
+    assignee: UserOut | None
+    team_id: int | None
+    subject: str
+    snippet: str
+    status: str
+    priority: int
+    tags: list[str]
+    order_number: str
+    language: str
+    needs_reply: bool
+    respond_by: datetime | None
+    snoozed_until: datetime | None
+    first_inbound_at: datetime | None
+    last_inbound_at: datetime | None
+    last_outbound_at: datetime | None
+    last_message_at: datetime | None
+    resolved_at: datetime | None
+    message_count: int
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_tags(obj: Conversation) -> list[str]:
+        # .all() reads the prefetch cache; a filter or order_by here would query once per row.
+        return sorted(t.name for t in obj.tags.all())
+
+
+class ConversationPage(Schema):
+    items: list[ConversationOut]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class AttachmentOut(Schema):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    inline: bool
+    dropped_reason: str
+
+
+class MessageOut(Schema):
+    id: int
+    conversation_id: int
+    direction: str
+    author_id: int | None
+    author_name: str
+    subject: str
+    text: str
+    html: str
+    is_auto: bool
+    sent_at: datetime | None
+    created_at: datetime
+    delivery_state: str
+    delivery_error: str
+    attachments: list[AttachmentOut]
+
+    @staticmethod
+    def resolve_attachments(obj: Message) -> list[Any]:
+        return list(obj.attachments.all())
+
+
+class MessagePage(Schema):
+    items: list[MessageOut]
+    next_cursor: str | None = None
+
+
+class ReplyIn(Schema):
+    text: str
+    html: str = ""
+    # Snoozing needs a date: use the status endpoint for it.
+    then_status: Literal["open", "pending", "resolved"] | None = None
+
+
+class NoteIn(Schema):
+    text: str
+
+
+class AssignIn(Schema):
+    assignee_id: int | None = Field(..., description="A user id, or null to unassign.")
+
+
+class StatusIn(Schema):
+    status: Status
+    snooze_until: AwareDatetime | None = Field(None, description="Required with `snoozed`.")
+
+
+class InboundOut(Schema):
+    outcome: str
+    record_id: int
+    message_id: int | None = None
+    conversation_id: int | None = None
+    detail: str = ""
+
+
+class ErrorOut(Schema):
+    detail: Any
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.auth  # type: ignore[attr-defined]
+    assert isinstance(user, User)
+    return user
+
+
+def _conversations(user: User) -> QuerySet[Conversation]:
+    # Every relation the schema reads, fetched up front: the query count never grows with rows.
+    return (
+        visible_conversations(user)
+        .select_related("channel", "customer", "assignee")
+        .prefetch_related("tags")
+    )
+
+
+def _conversation(user: User, conv_id: int) -> Conversation:
+    return get_object_or_404(_conversations(user), pk=conv_id)
+
+
+def _writable_conversation(user: User, conv_id: int) -> Conversation:
+    require_write(user)
+    return _conversation(user, conv_id)
+
+
+@dataclass(frozen=True)
+class KeysetOrder:
+    """A keyset ordering on (field, id); rows with a null field come last."""
+
+    name: str
+    field: str
+    descending: bool
+
+    def order_by(self) -> tuple[Any, ...]:
+        col = F(self.field)
+        if self.descending:
+            return (col.desc(nulls_last=True), F("id").desc())
+        return (col.asc(nulls_last=True), F("id").asc())
+
+    def after(self, value: datetime | None, pk: int) -> Q:
+        cmp = "lt" if self.descending else "gt"
+        if value is None:
+            return Q(**{f"{self.field}__isnull": True, f"id__{cmp}": pk})
+        return (
+            Q(**{f"{self.field}__{cmp}": value})
+            | Q(**{self.field: value, f"id__{cmp}": pk})
+            | Q(**{f"{self.field}__isnull": True})
+        )
+
+    def encode(self, row: Any) -> str:
+        value = getattr(row, self.field)
+        data = {"o": self.name, "v": value.isoformat() if value else None, "id": row.pk}
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    def decode(self, cursor: str) -> tuple[datetime | None, int]:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            value = datetime.fromisoformat(data["v"]) if data["v"] is not None else None
+            if value is not None:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime")
+                value = value.astimezone(UTC)  # overflows here, not in the database adapter
+            pk = data["id"]
+            ok = data["o"] == self.name and isinstance(pk, int) and 0 < pk <= MAX_ID
+        except (ValueError, TypeError, KeyError, UnicodeError, OverflowError, binascii.Error):
+            ok = False
+        if not ok:
+            raise HttpError(400, "invalid cursor: pass back the next_cursor of the previous page")
+        return value, pk
+
+
+ORDERS = {
+    "recent": KeysetOrder("recent", "last_message_at", descending=True),
+    "respond_by": KeysetOrder("respond_by", "respond_by", descending=False),
+}
+MESSAGE_ORDER = KeysetOrder("thread", "created_at", descending=False)
+
+
+def _page[M: Any](
+    qs: QuerySet[M], order: KeysetOrder, cursor: str | None, limit: int
+) -> tuple[list[M], str | None]:
+    if cursor:
+        qs = qs.filter(order.after(*order.decode(cursor)))
+    rows = list(qs.order_by(*order.order_by())[: limit + 1])
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, order.encode(rows[-1])
+    return rows, None
+
+
+def filter_conversations(
+    qs: QuerySet[Conversation],
+    user: User,
+    *,
+    status: str | None = None,
+    channel: int | None = None,
+    assignee: str | None = None,
+    needs_reply: bool | None = None,
+    tag: str | None = None,
+    order_number: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Conversation]:
+    if status:
+        qs = qs.filter(status=status)
+    if channel is not None:
+        qs = qs.filter(channel_id=channel)
+    if assignee:
+        if assignee == "me":
+            qs = qs.filter(assignee=user)
+        elif assignee == "none":
+            qs = qs.filter(assignee__isnull=True)
+        elif assignee.isdigit() and int(assignee) <= MAX_ID:
+            qs = qs.filter(assignee_id=int(assignee))
+        else:
+            raise ValidationError(f"assignee must be a user id, 'me' or 'none', not {assignee!r}")
+    if needs_reply is not None:
+        qs = qs.filter(needs_reply=needs_reply)
+    if tag:
+        # A subquery rather than a join, so no row can come back twice.
+        tagged = Tag.conversations.through.objects.filter(tag__name=tag.strip())
+        qs = qs.filter(pk__in=tagged.values("conversation_id"))
+    if order_number:
+        qs = qs.filter(order_number=order_number.strip())
+    if q and q.strip():
+        term = q.strip()
+        qs = qs.filter(Q(subject__icontains=term) | Q(order_number__icontains=term))
+    return qs
+
+
+# -- conversations -----------------------------------------------------------------------------
+
+
+@router.get("/conversations", response={200: ConversationPage, 400: ErrorOut, 422: ErrorOut})
+def list_conversations(
+    request: HttpRequest,
+    status: Status | None = None,
+    channel: int | None = Query(None, ge=1, le=MAX_ID),
+    assignee: str | None = Query(None, description="A user id, `me` or `none`."),
+    needs_reply: bool | None = None,
+    tag: str | None = None,
+    order_number: str | None = None,
+    q: str | None = Query(None, description="Subject or order number contains."),
+    order: Literal["recent", "respond_by"] = Query(
+        "recent", description="`recent`: newest message first; `respond_by`: soonest deadline."
+    ),
+    cursor: str | None = None,
+    limit: int = Query(25, ge=1, le=MAX_LIMIT),
+) -> dict[str, Any]:
+    user = _user(request)
+    qs = filter_conversations(
+        _conversations(user),
+        user,
+        status=status,
+        channel=channel,
+        assignee=assignee,
+        needs_reply=needs_reply,
+        tag=tag,
+        order_number=order_number,
+        q=q,
+    )
+    items, next_cursor = _page(qs, ORDERS[order], cursor, limit)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/conversations/{conv_id}", response={200: ConversationOut, 404: ErrorOut})
+def get_conversation(request: HttpRequest, conv_id: int) -> Conversation:
+    return _conversation(_user(request), conv_id)
+
+
+@router.get(
+    "/conversations/{conv_id}/messages",
+    response={200: MessagePage, 400: ErrorOut, 404: ErrorOut},
+)
+def list_messages(
+    request: HttpRequest,
+    conv_id: int,
+    cursor: str | None = None,
+    limit: int = Query(MAX_LIMIT, ge=1, le=MAX_LIMIT),
+) -> dict[str, Any]:
+    conv = _conversation(_user(request), conv_id)
+    qs = Message.objects.filter(conversation=conv).prefetch_related("attachments")
+    items, next_cursor = _page(qs, MESSAGE_ORDER, cursor, limit)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+_WRITE_ERRORS: dict[int, type[Schema]] = {403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
+@router.post("/conversations/{conv_id}/reply", response={201: MessageOut, **_WRITE_ERRORS})
+def reply(request: HttpRequest, conv_id: int, body: ReplyIn) -> Reply[Message]:
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    message = actions.reply(
+        conv, actor=user, text=body.text, html=body.html, then_status=body.then_status, via="api"
+    )
+    return Reply(201, message)
+
+
+@router.post("/conversations/{conv_id}/note", response={201: MessageOut, **_WRITE_ERRORS})
+def note(request: HttpRequest, conv_id: int, body: NoteIn) -> Reply[Message]:
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    return Reply(201, actions.add_note(conv, actor=user, text=body.text))
+
+
+@router.post("/conversations/{conv_id}/assign", response={200: ConversationOut, **_WRITE_ERRORS})
+def assign(request: HttpRequest, conv_id: int, body: AssignIn) -> Conversation:
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    assignee = None
+    if body.assignee_id is not None:
+        assignee = User.objects.filter(pk=body.assignee_id, is_active=True).first()
+        # One message for "no such user" and "cannot see it": no probing of other teams.
+        if assignee is None or not can_see_conversation(assignee, conv):
+            raise ValidationError(f"user {body.assignee_id} cannot be assigned this conversation")
+        if not can_write(assignee):
+            raise ValidationError(f"{assignee.username} has read-only access and cannot answer")
+    actions.assign_conversation(conv, assignee=assignee, actor=user, via="api")
+    return _conversation(user, conv_id)
+
+
+@router.post("/conversations/{conv_id}/status", response={200: ConversationOut, **_WRITE_ERRORS})
+def set_status(request: HttpRequest, conv_id: int, body: StatusIn) -> Conversation:
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    if body.status == Status.SNOOZED:
+        if body.snooze_until is None:
+            raise ValidationError("snooze_until is required to snooze a conversation")
+        actions.snooze_conversation(conv, until=body.snooze_until, actor=user, via="api")
+    elif body.snooze_until is not None:
+        raise ValidationError("snooze_until goes only with status 'snoozed'")
+    else:
+        actions.set_status(conv, status=body.status, actor=user, via="api")
+    return _conversation(user, conv_id)
+
+
+# -- the generic API channel -------------------------------------------------------------------
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic's `$defs` refs point at the schema's root, which in OpenAPI is the whole spec."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+_INBOUND_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline_refs(InboundMessage.model_json_schema())}
+        },
+    }
+}
+_CHANNEL_ID = TypeAdapter(int)
+
+
+def _body_channel_id(raw: bytes) -> int | None:
+    """`channel_id` from the body, read with the same coercion as ingest (None if absent)."""
+    try:
+        data = json.loads(raw)
+        return _CHANNEL_ID.validate_python(data["channel_id"]) if isinstance(data, dict) else None
+    except (ValueError, KeyError, PydanticValidationError):
+        return None  # ingest says what is wrong; nothing can land in another channel
+
+
+@router.post(
+    "/inbound",
+    tags=["inbound"],
+    response={200: InboundOut, 201: InboundOut, 403: ErrorOut, 404: ErrorOut, 422: InboundOut},
+    openapi_extra=_INBOUND_BODY,
+    summary="Receive a message on an API channel",
+    description=(
+        "The body is an InboundMessage as JSON. The raw bytes are kept before anything else, so "
+        "an invalid payload is stored as a failed inbound record (its id is in the answer). "
+        "201: stored; 200: already received (same channel and external_id); 422: invalid."
+    ),
+)
+def inbound(
+    request: HttpRequest,
+    channel_id: int | None = Query(None, description="The API channel; or channel_id in the body."),
+) -> Reply[dict[str, Any]]:
+    user = _user(request)
+    require_write(user)
+    raw = request.body
+    # A body naming another channel than the query is kept and refused by ingest itself.
+    target = channel_id if channel_id is not None else _body_channel_id(raw)
+    if target is not None:
+        channel = get_object_or_404(visible_channels(user), pk=target)
+        if channel.kind != ChannelKind.API:
+            raise ValidationError(
+                f"channel {channel.pk} is a {channel.kind} channel; only API channels take "
+                "messages here"
+            )
+    # No channel named at all: still keep the raw bytes, the record says what is missing.
+    result = receive(raw, source="api", channel_id=target)
+    answer = {
+        "outcome": str(result.outcome),
+        "record_id": result.record_id,
+        "message_id": result.message_id,
+        "conversation_id": result.conversation_id,
+        "detail": result.error,
+    }
+    status = {Outcome.STORED: 201, Outcome.DUPLICATE: 200, Outcome.FAILED: 422}[result.outcome]
+    return Reply(status, answer)

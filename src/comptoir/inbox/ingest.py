@@ -1,0 +1,711 @@
+"""Ingest: inbound messages from any channel into conversations.
+
+The raw payload is written first (`InboundRecord`, committed on its own), then one transaction
+stores the customer, finds or opens the conversation, stores the message and its events. Ingest
+is idempotent on `(channel, external_id)`: the unique index decides between two processes racing
+on the same message, and the loser finds the winner's message on retry.
+
+Live mode (`ingest`, `receive`) stores one message per transaction; bulk mode (`ingest_many`)
+stores a batch per transaction with set-based queries and falls back to one by one for a batch
+that fails, so that one bad message never costs the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, cast
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+from pydantic import ValidationError
+
+from comptoir.connectors.base import InboundMessage
+from comptoir.inbox import files
+from comptoir.inbox.deadlines import default_respond_by
+from comptoir.inbox.models import (
+    Attachment,
+    Channel,
+    Conversation,
+    Customer,
+    CustomerIdentity,
+    Direction,
+    Event,
+    EventKind,
+    InboundRecord,
+    InboundState,
+    Message,
+    Status,
+)
+from comptoir.lib.html import sanitize
+from comptoir.lib.text import snippet
+
+logger = logging.getLogger("comptoir.ingest")
+
+# Called after commit with the ids of newly stored messages (triage, SLA, rules register here).
+AFTER_INGEST: list[Callable[[list[int]], None]] = []
+
+MAX_RACE_RETRIES = 3
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+@dataclass
+class Result:
+    outcome: Outcome
+    record_id: int
+    message_id: int | None = None
+    conversation_id: int | None = None
+    error: str = ""
+
+
+class IngestError(ValueError):
+    """The message cannot be stored as it is; the reason is shown to a human."""
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+def ingest(msg: InboundMessage, *, source: str = "connector") -> Result:
+    """Store one message a connector produced (live mode)."""
+    record = InboundRecord.objects.create(
+        channel_id=msg.channel_id,
+        external_id=msg.external_id,
+        source=source,
+        raw=msg.model_dump_json().encode(),
+    )
+    return _store_one(record, msg)
+
+
+def receive(raw: bytes, *, source: str = "api", channel_id: int | None = None) -> Result:
+    """Keep raw bytes first, then parse and store them; whatever is wrong ends in the record."""
+    record = InboundRecord.objects.create(
+        channel_id=_existing_channel_id(channel_id),
+        source=source,
+        raw=raw,
+        external_id=_guess_external_id(raw),
+    )
+    return process_record(record)
+
+
+def process_record(record: InboundRecord) -> Result:
+    """(Re)process a kept record: used by `receive` and by `comptoir inbound retry`."""
+    try:
+        msg = parse(bytes(record.raw), channel_id=record.channel_id)
+    except IngestError as exc:
+        return _fail(record, str(exc))
+    return _store_one(record, msg)
+
+
+def ingest_many(
+    items: Iterable[InboundMessage | bytes],
+    *,
+    source: str = "import",
+    batch_size: int = 500,
+    channel_id: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[Outcome, int]:
+    """Bulk mode for imports: raw records per batch, then one transaction per batch."""
+    counts = dict.fromkeys(Outcome, 0)
+    for batch in _batched(items, batch_size):
+        for result in _ingest_batch(batch, source=source, channel_id=channel_id):
+            counts[result.outcome] += 1
+        if progress:
+            progress(len(batch))
+    return counts
+
+
+def retry_failed(record_ids: Iterable[int] | None = None) -> list[Result]:
+    records = InboundRecord.objects.filter(state=InboundState.FAILED).order_by("id")
+    if record_ids is not None:
+        records = records.filter(id__in=list(record_ids))
+    return [process_record(record) for record in records.iterator()]
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def parse(raw: bytes, *, channel_id: int | None = None) -> InboundMessage:
+    """Raw JSON bytes → a validated InboundMessage, or an IngestError saying what is wrong."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"payload is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(f"payload is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise IngestError("payload must be a JSON object")
+    if channel_id is not None:
+        # The channel it was sent to wins: a payload must not smuggle itself into another one.
+        named = data.setdefault("channel_id", channel_id)
+        if named != channel_id:
+            raise IngestError(
+                f"channel_id in the payload ({named}) differs from the channel it was sent to "
+                f"({channel_id})"
+            )
+    try:
+        return InboundMessage.model_validate(data)
+    except ValidationError as exc:
+        raise IngestError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _guess_external_id(raw: bytes) -> str:
+    # Only for finding the record later; parsing proper happens after the raw is safe.
+    try:
+        value = json.loads(raw).get("external_id", "")
+    except (ValueError, AttributeError):
+        return ""
+    return str(value)[:255] if isinstance(value, str | int) else ""
+
+
+def _existing_channel_id(channel_id: int | None) -> int | None:
+    if channel_id is None or not Channel.objects.filter(id=channel_id).exists():
+        return None
+    return channel_id
+
+
+# -- storing -----------------------------------------------------------------------------------
+
+
+def _store_one(record: InboundRecord, msg: InboundMessage) -> Result:
+    for attempt in range(MAX_RACE_RETRIES):
+        try:
+            with transaction.atomic():
+                # Live mode trusts the unique index on the first try (duplicates are rare and
+                # end in IntegrityError) and looks before it leaps only on a retry.
+                (result,) = _store_batch([(record, msg)], check_existing=attempt > 0)
+            return result
+        except IntegrityError as exc:
+            # Another process stored the same message or identity first: look again.
+            logger.debug("ingest race on record %s: %s", record.pk, exc)
+            last_error = exc
+        except IngestError as exc:
+            return _fail(record, str(exc))
+        except Exception as exc:
+            logger.exception("ingest of record %s failed", record.pk)
+            return _fail(record, f"{type(exc).__name__}: {exc}")
+    return _fail(record, f"gave up after {MAX_RACE_RETRIES} conflicting attempts: {last_error}")
+
+
+def _fail(record: InboundRecord, error: str) -> Result:
+    InboundRecord.objects.filter(pk=record.pk).update(
+        state=InboundState.FAILED,
+        error=error[:5000],
+        attempts=record.attempts + 1,
+        processed_at=timezone.now(),
+    )
+    record.state, record.error = InboundState.FAILED, error
+    return Result(Outcome.FAILED, record.pk, error=error)
+
+
+def _ingest_batch(
+    batch: list[InboundMessage | bytes], *, source: str, channel_id: int | None
+) -> list[Result]:
+    records = []
+    for item in batch:
+        chan: int | None
+        if isinstance(item, InboundMessage):
+            raw, ext, chan = item.model_dump_json().encode(), item.external_id, item.channel_id
+        else:
+            raw, ext, chan = item, _guess_external_id(item), channel_id
+        records.append(InboundRecord(channel_id=chan, external_id=ext, source=source, raw=raw))
+    InboundRecord.objects.bulk_create(records)  # raw first, committed before anything else
+
+    results: list[Result] = []
+    ready: list[tuple[InboundRecord, InboundMessage]] = []
+    for record, item in zip(records, batch, strict=True):
+        if isinstance(item, InboundMessage):
+            ready.append((record, item))
+            continue
+        try:
+            ready.append((record, parse(item, channel_id=channel_id)))
+        except IngestError as exc:
+            results.append(_fail(record, str(exc)))
+    try:
+        with transaction.atomic():
+            results.extend(_store_batch(ready))
+    except Exception as exc:
+        # One bad message (or a race) spoils the batch: redo it one by one, each with its fate.
+        logger.info("batch of %d fell back to one by one: %s", len(ready), exc)
+        results.extend(_store_one(record, msg) for record, msg in ready)
+    return results
+
+
+@dataclass
+class _Pending:
+    record: InboundRecord
+    msg: InboundMessage
+    channel: Channel
+    new_conversation: bool = False
+    events: list[Event] = field(default_factory=list)
+
+
+def _store_batch(
+    items: list[tuple[InboundRecord, InboundMessage]], *, check_existing: bool = True
+) -> list[Result]:
+    """Store many messages with a constant number of queries; call inside a transaction."""
+    if not items:
+        return []
+    now = timezone.now()
+    channels = _channels({msg.channel_id for _, msg in items})
+    results: list[Result] = []
+    pending: list[_Pending] = []
+    for record, msg in items:
+        channel = channels.get(msg.channel_id)
+        if channel is None:
+            raise IngestError(f"channel {msg.channel_id} does not exist")
+        _check_limits(msg)
+        pending.append(_Pending(record, msg, channel))
+
+    existing = _existing_keys(pending) if check_existing else {}
+    seen: set[tuple[int, str]] = set()
+    fresh: list[_Pending] = []
+    for p in pending:
+        key = (p.channel.pk, p.msg.external_id)
+        if key in existing or key in seen:
+            results.append(Result(Outcome.DUPLICATE, p.record.pk, message_id=existing.get(key)))
+        else:
+            seen.add(key)
+            fresh.append(p)
+    dup_ids = [r.record_id for r in results]
+    if dup_ids:
+        InboundRecord.objects.filter(id__in=dup_ids).update(
+            state=InboundState.DUPLICATE, processed_at=now, error=""
+        )
+    if not fresh:
+        return results
+
+    customers = _resolve_customers(fresh, now)
+    threader = _Threader(fresh)
+    stored: list[tuple[_Pending, Conversation, Message]] = []
+    for p in fresh:
+        conv = threader.find(p)
+        if conv is None:
+            conv = _new_conversation(p, customers, now)
+            p.new_conversation = True
+            threader.remember_new(p, conv)
+        message = _build_message(p, now)
+        threader.remember_message(message, conv)
+        _apply_to_conversation(conv, p)
+        stored.append((p, conv, message))
+
+    # Conversations first (new ones get their ids), then what points at them.
+    Conversation.objects.bulk_create([c for p, c, _ in stored if p.new_conversation])
+    touched = {c.pk: c for p, c, _ in stored if not p.new_conversation}
+    for _, conv, message in stored:
+        message.conversation = conv
+    Message.objects.bulk_create([m for _, _, m in stored])
+    if touched:
+        _update_conversations(list(touched.values()))
+    _store_attachments([(p.msg, m) for p, _, m in stored])
+    events = []
+    for p, conv, _ in stored:
+        for event in p.events:
+            event.conversation = conv
+            events.append(event)
+    Event.objects.bulk_create(events)
+    InboundRecord.objects.filter(id__in=[p.record.pk for p in fresh]).update(
+        state=InboundState.STORED, processed_at=now, error=""
+    )
+    message_ids = [m.pk for _, _, m in stored]
+    if AFTER_INGEST:
+        transaction.on_commit(lambda: _after_ingest(message_ids))
+    for p, conv, message in stored:
+        p.record.state = InboundState.STORED
+        results.append(Result(Outcome.STORED, p.record.pk, message.pk, conv.pk))
+    return results
+
+
+# What ingest reads of a channel (shop, team, kind, marketplace) changes seldom; reading it for
+# every message cost a query each. Saving a channel clears its entry in this process; other
+# processes see the change within CHANNEL_CACHE_SECONDS.
+CHANNEL_CACHE_SECONDS = 30.0
+_channel_cache: dict[int, tuple[float, Channel]] = {}
+
+
+def _channels(ids: set[int]) -> dict[int, Channel]:
+    now = time.monotonic()
+    found = {i: hit[1] for i in ids if (hit := _channel_cache.get(i)) and hit[0] > now}
+    missing = ids - found.keys()
+    if missing:
+        for channel in Channel.objects.filter(pk__in=missing).only(
+            "id", "shop_id", "team_id", "kind", "marketplace"
+        ):
+            _channel_cache[channel.pk] = (now + CHANNEL_CACHE_SECONDS, channel)
+            found[channel.pk] = channel
+    return found
+
+
+@receiver([post_save, post_delete], sender=Channel)
+def _forget_channel(sender: type[Channel], instance: Channel, **kwargs: Any) -> None:
+    _channel_cache.pop(instance.pk, None)
+
+
+def _after_ingest(message_ids: list[int]) -> None:
+    for hook in AFTER_INGEST:
+        try:
+            hook(message_ids)
+        except Exception:  # a follow-up must never undo or hide a stored message
+            logger.exception("after-ingest hook %s failed", hook)
+
+
+def _check_limits(msg: InboundMessage) -> None:
+    limit = settings.MAX_MESSAGE_CHARS
+    for name in ("text", "html"):
+        size = len(getattr(msg, name))
+        if size > limit:
+            raise IngestError(f"{name} is {size:,} characters, over the {limit:,} limit")
+
+
+def _existing_keys(pending: list[_Pending]) -> dict[tuple[int, str], int]:
+    by_channel: dict[int, list[str]] = {}
+    for p in pending:
+        by_channel.setdefault(p.channel.pk, []).append(p.msg.external_id)
+    query = Q()
+    for channel_id, ids in by_channel.items():
+        query |= Q(channel_id=channel_id, external_id__in=ids)
+    rows = Message.objects.filter(query).values_list("channel_id", "external_id", "id")
+    return {(c, e): i for c, e, i in rows}
+
+
+def _resolve_customers(fresh: list[_Pending], now: datetime) -> dict[tuple[str, str], int]:
+    """Map (identity kind, value) → customer id, creating buyers seen for the first time.
+
+    A new identity that carries an email already known joins that customer: the same buyer
+    writing on another channel.
+    """
+    wanted: dict[str, set[str]] = {}
+    for p in fresh:
+        sender = p.msg.sender
+        wanted.setdefault(sender.identity_kind, set()).add(sender.identity_value.lower())
+        if sender.email:
+            wanted.setdefault("email", set()).add(sender.email.lower())
+    query = Q()
+    for kind, values in wanted.items():
+        query |= Q(kind=kind, value__in=values)
+    known = {
+        (kind, value): cid
+        for kind, value, cid in CustomerIdentity.objects.filter(query).values_list(
+            "kind", "value", "customer_id"
+        )
+    }
+    new_customers: dict[tuple[str, str], Customer] = {}
+    new_identities: list[tuple[tuple[str, str], CustomerIdentity]] = []
+    for p in fresh:
+        sender = p.msg.sender
+        key = (sender.identity_kind, sender.identity_value.lower())
+        if key in known or key in new_customers:
+            continue
+        email = sender.email.lower()
+        identity = CustomerIdentity(kind=key[0], value=key[1], channel=p.channel)
+        if email and ("email", email) in known:
+            known[key] = known[("email", email)]
+            new_identities.append((key, identity))
+            continue
+        if email and ("email", email) in new_customers:  # seen earlier in this batch
+            new_customers[key] = new_customers[("email", email)]
+            new_identities.append((key, identity))
+            continue
+        customer = Customer(
+            name=sender.name, email=email, language=p.msg.language, created_at=p.msg.sent_at
+        )
+        new_customers[key] = customer
+        new_identities.append((key, identity))
+        if email and key != ("email", email):
+            new_customers[("email", email)] = customer
+            new_identities.append(
+                (("email", email), CustomerIdentity(kind="email", value=email, channel=p.channel))
+            )
+    if new_customers:
+        Customer.objects.bulk_create(list({id(c): c for c in new_customers.values()}.values()))
+        for key, customer in new_customers.items():
+            known[key] = customer.pk
+    for key, identity in new_identities:
+        identity.customer_id = known[key]
+        identity.created_at = now
+    if new_identities:
+        CustomerIdentity.objects.bulk_create([identity for _, identity in new_identities])
+    return known
+
+
+class _Threader:
+    """Finds the conversation of each message: channel thread id, then In-Reply-To/References,
+    then order number. Knows the conversations and Message-IDs created earlier in the batch."""
+
+    def __init__(self, fresh: list[_Pending]) -> None:
+        threads: dict[int, set[str]] = {}
+        orders: dict[int, set[str]] = {}
+        refs: set[str] = set()
+        for p in fresh:
+            if p.msg.thread_id:
+                threads.setdefault(p.channel.pk, set()).add(p.msg.thread_id)
+            elif p.msg.order_number:  # the order only threads messages without a thread id
+                orders.setdefault(p.channel.pk, set()).add(p.msg.order_number)
+            refs.update(_refs(p.msg))
+        self.by_thread: dict[tuple[int, str], Conversation] = {}
+        self.by_order: dict[tuple[int, str], Conversation] = {}
+        self.by_message_id: dict[str, Conversation] = {}
+        found: dict[int, Conversation] = {}
+        query = Q()
+        for channel_id, ids in threads.items():
+            query |= Q(channel_id=channel_id, external_thread_id__in=ids)
+        for channel_id, numbers in orders.items():
+            query |= Q(channel_id=channel_id, order_number__in=numbers)
+        if query:
+            for conv in Conversation.objects.filter(query, deleted_at__isnull=True).order_by("id"):
+                found[conv.pk] = conv
+                if conv.external_thread_id in threads.get(conv.channel_id, ()):
+                    self.by_thread[(conv.channel_id, conv.external_thread_id)] = conv
+                if conv.order_number in orders.get(conv.channel_id, ()):
+                    self.by_order[(conv.channel_id, conv.order_number)] = conv
+        if refs:
+            rows = Message.objects.filter(message_id__in=refs).values_list(
+                "message_id", "conversation_id"
+            )
+            conv_ids = {cid for _, cid in rows} - set(found)
+            for conv in Conversation.objects.filter(id__in=conv_ids, deleted_at__isnull=True):
+                found[conv.pk] = conv
+            for message_id, cid in rows:
+                if cid in found:
+                    self.by_message_id[message_id] = found[cid]
+        self._found = found
+
+    def find(self, p: _Pending) -> Conversation | None:
+        conv = None
+        if p.msg.thread_id:
+            conv = self.by_thread.get((p.channel.pk, p.msg.thread_id))
+        if conv is None:
+            for ref in _refs(p.msg):
+                conv = self.by_message_id.get(ref)
+                if conv is not None:
+                    break
+        if conv is None and p.msg.order_number and not p.msg.thread_id:
+            conv = self.by_order.get((p.channel.pk, p.msg.order_number))
+        return self._follow_merges(conv)
+
+    def _follow_merges(self, conv: Conversation | None) -> Conversation | None:
+        hops = 0
+        while conv is not None and conv.merged_into_id is not None and hops < 10:
+            target = self._found.get(conv.merged_into_id)
+            if target is None:
+                target = Conversation.objects.filter(pk=conv.merged_into_id).first()
+                if target is None:
+                    return conv
+                self._found[target.pk] = target
+            conv, hops = target, hops + 1
+        if conv is not None and conv.deleted_at is not None:
+            return None
+        return conv
+
+    def remember_new(self, p: _Pending, conv: Conversation) -> None:
+        if p.msg.thread_id:
+            self.by_thread[(p.channel.pk, p.msg.thread_id)] = conv
+        if p.msg.order_number:
+            self.by_order[(p.channel.pk, p.msg.order_number)] = conv
+
+    def remember_message(self, message: Message, conv: Conversation) -> None:
+        if message.message_id:
+            self.by_message_id[message.message_id] = conv
+
+
+def _refs(msg: InboundMessage) -> list[str]:
+    refs = [msg.in_reply_to] if msg.in_reply_to else []
+    refs.extend(reversed(msg.references))  # the nearest ancestor first
+    return [r for r in refs if r]
+
+
+def _new_conversation(
+    p: _Pending, customers: dict[tuple[str, str], int], now: datetime
+) -> Conversation:
+    sender = p.msg.sender
+    return Conversation(
+        shop_id=p.channel.shop_id,
+        channel=p.channel,
+        customer_id=customers.get((sender.identity_kind, sender.identity_value.lower())),
+        external_thread_id=p.msg.thread_id,
+        order_number=p.msg.order_number,
+        subject=p.msg.subject,
+        language=p.msg.language,
+        team_id=p.channel.team_id,
+        status=Status.OPEN,
+        created_at=p.msg.sent_at,
+    )
+
+
+def _build_message(p: _Pending, now: datetime) -> Message:
+    msg = p.msg
+    direction = Direction.IN if msg.direction == "in" else Direction.OUT
+    return Message(
+        channel=p.channel,
+        direction=direction,
+        author_name=msg.sender.name if direction == Direction.IN else "",
+        external_id=msg.external_id,
+        message_id=msg.message_id,
+        in_reply_to=msg.in_reply_to,
+        references=" ".join(msg.references),
+        subject=msg.subject,
+        text=msg.text,
+        html=sanitize(msg.html),
+        is_auto=msg.is_auto,
+        sent_at=msg.sent_at,
+        received_at=now,
+        created_at=msg.sent_at,
+        inbound_record=p.record,
+    )
+
+
+_CONVERSATION_FIELDS = [
+    "customer",
+    "order_number",
+    "subject",
+    "snippet",
+    "status",
+    "language",
+    "needs_reply",
+    "respond_by",
+    "snoozed_until",
+    "first_inbound_at",
+    "first_response_at",
+    "last_inbound_at",
+    "last_outbound_at",
+    "last_message_at",
+    "resolved_at",
+    "reopened_count",
+    "message_count",
+    "updated_at",
+]
+
+
+def _update_conversations(convs: list[Conversation]) -> None:
+    """One parametrised UPDATE run for many rows: bulk_update's CASE expressions cost far more
+    Python time than the database spends on the rows."""
+    fields = [cast(Field, Conversation._meta.get_field(name)) for name in _CONVERSATION_FIELDS]
+    quote = connection.ops.quote_name
+    columns = ", ".join(f"{quote(f.column or f.name)} = %s" for f in fields)
+    sql = f"UPDATE {quote(Conversation._meta.db_table)} SET {columns} WHERE id = %s"
+    now = timezone.now()
+    params = []
+    for conv in convs:
+        conv.updated_at = now
+        row = [f.get_db_prep_save(getattr(conv, f.attname), connection) for f in fields]
+        params.append([*row, conv.pk])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
+    """Update the conversation's derived fields for one new message, in memory."""
+    msg, at = p.msg, p.msg.sent_at
+    if p.new_conversation:
+        p.events.append(
+            Event(kind=EventKind.CREATED, actor_label=f"connector:{p.channel.kind}", created_at=at)
+        )
+    conv.message_count += 1
+    if conv.last_message_at is None or at >= conv.last_message_at:
+        conv.last_message_at = at
+        conv.snippet = snippet(msg.text or msg.subject)
+    if not conv.subject and msg.subject:
+        conv.subject = msg.subject
+    if not conv.order_number and msg.order_number:
+        conv.order_number = msg.order_number
+    if not conv.language and msg.language:
+        conv.language = msg.language
+    if msg.direction == "out":
+        # The seller's own answer, written on the marketplace and synced back.
+        conv.last_outbound_at = max(filter(None, [conv.last_outbound_at, at]))
+        if conv.first_response_at is None and conv.first_inbound_at and at >= conv.first_inbound_at:
+            conv.first_response_at = at
+        if conv.last_inbound_at is None or at >= conv.last_inbound_at:
+            conv.needs_reply, conv.respond_by = False, None
+        p.events.append(
+            Event(kind=EventKind.REPLIED, actor_label=f"connector:{p.channel.kind}", created_at=at)
+        )
+        return
+
+    conv.first_inbound_at = min(filter(None, [conv.first_inbound_at, at]))
+    is_newest = conv.last_inbound_at is None or at >= conv.last_inbound_at
+    conv.last_inbound_at = max(filter(None, [conv.last_inbound_at, at]))
+    answered_later = conv.last_outbound_at is not None and conv.last_outbound_at > at
+    needs = msg.needs_reply if msg.needs_reply is not None else not msg.is_auto
+    if needs and not answered_later and not conv.needs_reply:
+        conv.needs_reply = True
+        conv.respond_by = default_respond_by(p.channel.marketplace, at)
+    elif msg.needs_reply is False and is_newest:
+        conv.needs_reply, conv.respond_by = False, None
+    # Newly arrived is what counts, not the sent time: a message that was on its way while an
+    # agent resolved the conversation has not been read by anyone.
+    if conv.status != Status.OPEN and not msg.is_auto and is_newest:
+        if conv.status == Status.RESOLVED:
+            conv.reopened_count += 1
+            conv.resolved_at = None
+            p.events.append(
+                Event(kind=EventKind.REOPENED, actor_label="system", created_at=at, data={})
+            )
+        conv.status = Status.OPEN
+        conv.snoozed_until = None
+    p.events.append(
+        Event(
+            kind=EventKind.MESSAGE_RECEIVED,
+            actor_label=f"connector:{p.channel.kind}",
+            created_at=at,
+            data={"external_id": msg.external_id},
+        )
+    )
+
+
+def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
+    limit = settings.MAX_ATTACHMENT_BYTES
+    rows = []
+    for msg, message in pairs:
+        for att in msg.attachments:
+            size = len(att.data)
+            common: dict[str, Any] = {
+                "message": message,
+                "filename": att.filename or "attachment",
+                "content_type": att.content_type,
+                "size": size,
+                "content_id": att.content_id,
+                "inline": att.inline,
+            }
+            if size > limit:
+                reason = f"not kept: {size:,} bytes, over the {limit:,}-byte limit"
+                rows.append(Attachment(**common, dropped_reason=reason))
+            else:
+                rows.append(Attachment(**common, sha256=files.store_bytes(att.data)))
+    if rows:
+        Attachment.objects.bulk_create(rows)
+
+
+def _batched[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,408 @@
+"""The inbox: shops, channels, customers, conversations, messages and their timeline.
+
+Conversations are changed only through `comptoir.inbox.actions`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from comptoir.lib.crypto import decrypt, encrypt
+
+
+class Marketplace(models.TextChoices):
+    OWN_SHOP = "shop", "Own shop"
+    AMAZON = "amazon", "Amazon"
+    EBAY = "ebay", "eBay"
+    CDISCOUNT = "cdiscount", "Cdiscount"
+    FNAC = "fnac", "Fnac"
+    RAKUTEN = "rakuten", "Rakuten"
+    DARTY = "darty", "Darty"
+    BOULANGER = "boulanger", "Boulanger"
+    CONFORAMA = "conforama", "Conforama"
+    LEROY_MERLIN = "leroymerlin", "Leroy Merlin"
+    CARREFOUR = "carrefour", "Carrefour"
+    OTHER = "other", "Other"
+
+
+class ChannelKind(models.TextChoices):
+    """The connector that serves a channel (see connectors.registry)."""
+
+    EMAIL = "email", "Email"
+    AMAZON = "amazon", "Amazon SP-API"
+    EBAY = "ebay", "eBay"
+    CDISCOUNT = "cdiscount", "Cdiscount / Octopia"
+    FNAC = "fnac", "Fnac"
+    MIRAKL = "mirakl", "Mirakl"
+    RAKUTEN = "rakuten", "Rakuten"
+    CHAT = "chat", "Chat"
+    API = "api", "API"
+
+
+class Shop(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    language = models.CharField(max_length=8, default="fr")
+    country = models.CharField(max_length=2, default="FR")
+    timezone = models.CharField(max_length=64, default="Europe/Paris")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.Model):
+    """One configured source of messages: "Amazon FR mailbox", "Darty via Mirakl"."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="channels")
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices)
+    marketplace = models.CharField(
+        max_length=16, choices=Marketplace.choices, default=Marketplace.OWN_SHOP
+    )
+    name = models.CharField(max_length=200)
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="channels"
+    )
+    is_active = models.BooleanField(default=True)
+    # Connector settings (credentials included) as encrypted JSON; see get_settings().
+    settings_encrypted = models.TextField(blank=True, default="")
+    cursor = models.JSONField(default=dict, blank=True)
+    is_healthy = models.BooleanField(default=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_settings(self) -> dict[str, Any]:
+        if not self.settings_encrypted:
+            return {}
+        data: dict[str, Any] = json.loads(decrypt(self.settings_encrypted, settings.ENCRYPTION_KEY))
+        return data
+
+    def set_settings(self, data: dict[str, Any]) -> None:
+        self.settings_encrypted = encrypt(json.dumps(data), settings.ENCRYPTION_KEY)
+
+
+class Customer(models.Model):
+    """A buyer; one person may be seen on several channels (see CustomerIdentity)."""
+
+    name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True, db_index=True)
+    language = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"customer {self.pk}"
+
+
+class CustomerIdentity(models.Model):
+    """How a channel names a buyer: an email, an Amazon alias, an eBay user id..."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=32)
+    value = models.CharField(max_length=320)
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="identity_unique_kind_value")
+        ]
+        verbose_name_plural = "customer identities"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    color = models.CharField(max_length=16, default="#6b7280")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending"
+    SNOOZED = "snoozed", "Snoozed"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Priority(models.IntegerChoices):
+    LOW = 0, "Low"
+    NORMAL = 1, "Normal"
+    HIGH = 2, "High"
+    URGENT = 3, "Urgent"
+
+
+class Conversation(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="conversations")
+    # FK indexes left out where a composite index below starts with the same column.
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="conversations", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+        db_index=False,
+    )
+    order = models.ForeignKey(
+        "orders.Order",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    # The order number as the buyer or marketplace gave it, even before the order is synced.
+    order_number = models.CharField(max_length=64, blank=True, default="")
+    # The channel's own thread id (Mirakl thread, eBay conversation...).
+    external_thread_id = models.CharField(max_length=255, blank=True, default="")
+    subject = models.CharField(max_length=500, blank=True, default="")
+    snippet = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    language = models.CharField(max_length=8, blank=True, default="")
+    intent = models.CharField(max_length=32, blank=True, default="")
+    needs_reply = models.BooleanField(default=False)
+    respond_by = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    first_inbound_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_outbound_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    reopened_count = models.PositiveIntegerField(default=0)
+    message_count = models.PositiveIntegerField(default=0)
+    archived = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # One live conversation per channel thread: two processes racing on the first
+            # messages of a thread end up in one conversation (the loser retries and finds it).
+            models.UniqueConstraint(
+                fields=["channel", "external_thread_id"],
+                condition=~Q(external_thread_id="")
+                & Q(merged_into__isnull=True)
+                & Q(deleted_at__isnull=True),
+                name="conversation_unique_live_thread",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "respond_by", "id"], name="conv_status_respond_by"),
+            models.Index(fields=["needs_reply", "respond_by", "id"], name="conv_needs_reply"),
+            models.Index(fields=["assignee", "status", "respond_by"], name="conv_assignee"),
+            models.Index(fields=["channel", "status", "respond_by"], name="conv_channel"),
+            models.Index(fields=["channel", "external_thread_id"], name="conv_thread"),
+            models.Index(fields=["channel", "order_number"], name="conv_order_number"),
+            models.Index(fields=["last_message_at", "id"], name="conv_last_message"),
+            models.Index(fields=["customer", "last_message_at"], name="conv_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"[:80]
+
+    @property
+    def is_visible(self) -> bool:
+        return self.deleted_at is None and self.merged_into_id is None
+
+
+class Direction(models.TextChoices):
+    IN = "in", "Inbound"
+    OUT = "out", "Outbound"
+    NOTE = "note", "Internal note"
+
+
+class DeliveryState(models.TextChoices):
+    NONE = "", "Not applicable"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    # Denormalised so that (channel, external_id) can be unique: the ingest idempotency key.
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=200, blank=True, default="")
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    message_id = models.CharField(max_length=998, blank=True, default="")  # RFC 5322 Message-ID
+    in_reply_to = models.CharField(max_length=998, blank=True, default="")
+    references = models.TextField(blank=True, default="")
+    subject = models.CharField(max_length=500, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    html = models.TextField(blank=True, default="")  # sanitised with nh3, never raw
+    is_auto = models.BooleanField(default=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    delivery_state = models.CharField(
+        max_length=8, choices=DeliveryState.choices, blank=True, default=DeliveryState.NONE
+    )
+    delivery_error = models.TextField(blank=True, default="")
+    delivery_attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker took it for sending: a message stuck in "sending" is found by its age.
+    delivery_claimed_at = models.DateTimeField(null=True, blank=True)
+    inbound_record = models.ForeignKey(
+        "InboundRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                condition=~Q(external_id=""),
+                name="message_unique_channel_external_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="msg_conversation"),
+            models.Index(fields=["message_id"], name="msg_message_id"),
+            models.Index(fields=["delivery_state"], name="msg_delivery_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.subject or self.text[:40]}"
+
+
+class Attachment(models.Model):
+    """A file kept content-addressed under FILES_DIR (same bytes stored once)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255, default="application/octet-stream")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    content_id = models.CharField(max_length=255, blank=True, default="")
+    inline = models.BooleanField(default=False)
+    # Why the file was not kept (over the size limit...); the row stays so the agent knows.
+    dropped_reason = models.CharField(max_length=255, blank=True, default="")
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "Conversation created"
+    MESSAGE_RECEIVED = "message_received", "Message received"
+    REPLIED = "replied", "Replied"
+    NOTE_ADDED = "note_added", "Note added"
+    ASSIGNED = "assigned", "Assigned"
+    UNASSIGNED = "unassigned", "Unassigned"
+    TAGGED = "tagged", "Tagged"
+    UNTAGGED = "untagged", "Untagged"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    SNOOZED = "snoozed", "Snoozed"
+    PRIORITY_CHANGED = "priority_changed", "Priority changed"
+    ARCHIVED = "archived", "Archived"
+    UNARCHIVED = "unarchived", "Unarchived"
+    DELETED = "deleted", "Deleted"
+    RESTORED = "restored", "Restored"
+    MERGED = "merged", "Merged"
+    REOPENED = "reopened", "Reopened"
+    DELIVERY_FAILED = "delivery_failed", "Delivery failed"
+    DELIVERED = "delivered", "Delivered"
+
+
+class Event(models.Model):
+    """One line of a conversation's timeline, and of the audit trail."""
+
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+    )
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who acted when no user did: "system", "rule:12", "connector:email"...
+    actor_label = models.CharField(max_length=64, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "created_at"], name="event_conversation")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.conversation_id}"
+
+
+class InboundState(models.TextChoices):
+    RECEIVED = "received", "Received"
+    STORED = "stored", "Stored"
+    DUPLICATE = "duplicate", "Duplicate"
+    FAILED = "failed", "Failed"
+
+
+class InboundRecord(models.Model):
+    """The raw payload of an inbound message, written before anything else and kept until stored.
+
+    A failure leaves it `failed` with its error: visible (`comptoir inbound list --failed`) and
+    retryable (`comptoir inbound retry`).
+    """
+
+    channel = models.ForeignKey(
+        Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_records"
+    )
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    source = models.CharField(max_length=32, default="connector")  # connector, api, import
+    raw = models.BinaryField()
+    state = models.CharField(
+        max_length=16, choices=InboundState.choices, default=InboundState.RECEIVED
+    )
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "received_at"], name="inbound_state"),
+            models.Index(fields=["channel", "external_id"], name="inbound_channel_external"),
+        ]
+
+    def __str__(self) -> str:
+        return f"inbound {self.pk} ({self.state})"

@@ -1,0 +1,175 @@
+"""Background work of the inbox: delivering replies, polling channels, waking snoozes, purging."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.tasks import task
+from django.utils import timezone
+
+from comptoir.connectors.base import ConnectorError, OutboundAttachment, OutboundMessage
+from comptoir.connectors.registry import CONNECTORS, connector_class, get_connector
+from comptoir.inbox import actions, files
+from comptoir.inbox.ingest import ingest_many
+from comptoir.inbox.models import (
+    Channel,
+    DeliveryState,
+    InboundRecord,
+    InboundState,
+    Message,
+)
+from comptoir.jobs.periodic import periodic
+from comptoir.jobs.retry import backoff_seconds
+
+logger = logging.getLogger("comptoir.inbox")
+
+MAX_SEND_ATTEMPTS = 6
+
+
+@task()
+def send_message(message_id: int, attempt: int = 1) -> str:
+    """Deliver one queued reply through its channel's connector, retrying transient failures."""
+    claimed = Message.objects.filter(pk=message_id, delivery_state=DeliveryState.QUEUED).update(
+        delivery_state=DeliveryState.SENDING,
+        delivery_attempts=F("delivery_attempts") + 1,
+        delivery_claimed_at=timezone.now(),
+    )
+    if not claimed:
+        return "not queued"  # sent already, or another worker has it
+    message = Message.objects.select_related(
+        "conversation", "conversation__customer", "channel"
+    ).get(pk=message_id)
+    try:
+        connector = get_connector(message.channel)
+        result = connector.send(_outbound(message))
+    except ConnectorError as exc:
+        final = exc.permanent or attempt >= MAX_SEND_ATTEMPTS
+        actions.record_delivery_failure(message, error=str(exc), final=final)
+        if exc.permanent:
+            actions.record_channel_error(message.channel, error=str(exc), permanent=True)
+        if not final:
+            delay = exc.retry_after or backoff_seconds(attempt)
+            send_message.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
+                message_id, attempt=attempt + 1
+            )
+        return f"failed: {exc}"
+    except Exception as exc:
+        # A bug or an unexpected error: the agent sees it, nothing is resent blindly.
+        logger.exception("sending message %s crashed", message_id)
+        actions.record_delivery_failure(message, error=f"{type(exc).__name__}: {exc}", final=True)
+        return "crashed"
+    actions.record_delivery(
+        message,
+        external_id=result.external_id,
+        sent_at=result.sent_at,
+        message_id=result.message_id,
+    )
+    return "sent"
+
+
+def _outbound(message: Message) -> OutboundMessage:
+    conv = message.conversation
+    previous = (
+        Message.objects.filter(conversation=conv, direction="in")
+        .exclude(message_id="")
+        .order_by("-created_at")
+        .values_list("message_id", "references")
+        .first()
+    )
+    in_reply_to, references = "", []
+    if previous:
+        in_reply_to = previous[0]
+        references = [*previous[1].split(), previous[0]]
+    return OutboundMessage(
+        message_id=message.pk,
+        idempotency_key=f"comptoir-{message.pk}",
+        conversation_thread_id=conv.external_thread_id,
+        to=conv.customer.email if conv.customer else "",
+        subject=message.subject,
+        text=message.text,
+        html=message.html,
+        in_reply_to=in_reply_to,
+        references=references,
+        order_number=conv.order_number,
+        attachments=[
+            OutboundAttachment(a.filename, a.content_type, files.read_bytes(a.sha256))
+            for a in message.attachments.exclude(sha256="")
+        ],
+    )
+
+
+@task()
+def poll_channel(channel_id: int) -> int:
+    """Fetch what is new on one channel; ingest is idempotent, so a re-poll is harmless."""
+    channel = Channel.objects.get(pk=channel_id)
+    connector = get_connector(channel)
+    try:
+        # A poll stores what it fetched in small batches: one transaction per page-sized batch
+        # rather than per message. The cursor is saved only after everything is stored.
+        counts = ingest_many(
+            connector.fetch(dict(channel.cursor)), source="connector", batch_size=100
+        )
+    except ConnectorError as exc:
+        if actions.record_channel_error(channel, error=str(exc), permanent=exc.permanent):
+            logger.error("channel %s is unhealthy: %s", channel, exc)
+        return 0
+    actions.record_channel_success(channel, cursor=connector.cursor)
+    return sum(counts.values())
+
+
+@periodic("inbox.poll_channels", every=timedelta(minutes=1))
+@task()
+def poll_channels() -> int:
+    """Queue a poll of every active, healthy channel whose connector fetches."""
+    channels = Channel.objects.filter(is_active=True, is_healthy=True, kind__in=list(CONNECTORS))
+    ids = [c.pk for c in channels if connector_class(c.kind).can_fetch()]
+    for channel_id in ids:
+        poll_channel.enqueue(channel_id)
+    return len(ids)
+
+
+@periodic("inbox.wake_snoozed", every=timedelta(minutes=1))
+@task()
+def wake_snoozed() -> int:
+    return actions.wake_snoozed()
+
+
+@periodic("inbox.purge", every=timedelta(hours=6))
+@task()
+def purge() -> dict[str, int]:
+    """Drop soft-deleted conversations and stored raw records past their retention."""
+    now = timezone.now()
+    conversations = actions.purge_deleted(now - timedelta(days=settings.DELETED_RETENTION_DAYS))
+    cutoff = now - timedelta(days=settings.INBOUND_RETENTION_DAYS)
+    # Only records that made it into the inbox: failed ones stay until a human retries them.
+    records, _ = InboundRecord.objects.filter(
+        state__in=[InboundState.STORED, InboundState.DUPLICATE], received_at__lt=cutoff
+    ).delete()
+    return {"conversations": conversations, "inbound_records": records}
+
+
+STUCK_SENDING_AFTER = timedelta(minutes=15)
+
+
+@periodic("inbox.sweep_stuck_sends", every=timedelta(minutes=5))
+@task()
+def sweep_stuck_sends() -> int:
+    """A worker that died mid-send leaves its message "sending": fail it visibly rather than
+    resend blindly, since the channel may have accepted it."""
+    cutoff = timezone.now() - STUCK_SENDING_AFTER
+    stuck = Message.objects.filter(
+        delivery_state=DeliveryState.SENDING, delivery_claimed_at__lt=cutoff
+    ).select_related("conversation")
+    count = 0
+    for message in stuck:
+        actions.record_delivery_failure(
+            message,
+            error="delivery was interrupted (the worker stopped while sending): check on the "
+            "channel whether the buyer received it before sending again",
+            final=True,
+        )
+        count += 1
+    return count

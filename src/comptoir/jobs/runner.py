@@ -1,0 +1,333 @@
+"""One worker process: runs queued tasks and the periodic scheduler, on either tasks backend.
+
+- database backend (django-tasks-db): its `Worker` runs in the main thread; the scheduler ticks
+  in a thread (that worker has no hook between polls, and nothing here forks, so a thread is
+  safe).
+- RQ backend (django-tasks-rq): an rq `SimpleWorker` runs tasks in this process (no fork per
+  job, so Django's database connections and the scheduler live in one process as with the
+  database backend); the scheduler ticks from the worker's own loop, not from a thread,
+  because rq forks its scheduler process for deferred (`run_after`) jobs, and forking a
+  process that has threads can deadlock the child.
+
+In both, a tick claims each due periodic job with a conditional UPDATE (`periodic.tick`), so
+any number of workers may run the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from django.db import close_old_connections, connections
+from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTaskBackend
+from rq.exceptions import StopRequested
+from rq.utils import now as rq_now
+from rq.worker import SimpleWorker, WorkerStatus
+
+from comptoir.jobs import periodic
+
+logger = logging.getLogger("comptoir.jobs")
+
+
+class WorkerConfigError(Exception):
+    """The worker cannot start as asked (unknown backend or queue...)."""
+
+
+def default_worker_id() -> str:
+    """Unique across hosts and restarts, and readable in the admin: host.pid.random."""
+    host = socket.gethostname().split(".")[0][:32]
+    return f"{host}.{os.getpid()}.{secrets.token_hex(3)}"
+
+
+class Scheduler:
+    """Ticks the periodic jobs for one worker, at most once per `interval` seconds."""
+
+    def __init__(self, worker_id: str, interval: float) -> None:
+        self.worker_id = worker_id
+        self.interval = interval
+        self._next_at = 0.0  # monotonic clock: the first call ticks at once
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick_now(self) -> list[str]:
+        """One tick; errors are logged, never raised: the scheduler must outlive a bad tick."""
+        self._next_at = time.monotonic() + self.interval
+        try:
+            return periodic.tick(self.worker_id)
+        except Exception:
+            logger.exception("scheduler tick failed on %s", self.worker_id)
+            return []
+        finally:
+            # Close this thread's connections: the next tick is seconds away, and the RQ
+            # worker may fork its scheduler process meanwhile (a child must not inherit an
+            # open database socket).
+            connections.close_all()
+
+    def tick_if_due(self) -> None:
+        if time.monotonic() >= self._next_at:
+            self.tick_now()
+
+    def start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="comptoir-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop_thread(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.tick_now()
+            # Event.wait, not sleep: a stop request ends the wait at once.
+            self._stop.wait(self.interval)
+
+    def run_forever(self) -> None:
+        """Scheduler only, in this thread (backends that run tasks at enqueue time)."""
+        stop = self._stop
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            logger.warning("received %s, stopping", signal.strsignal(signum))
+            stop.set()
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        self._loop()
+
+
+@dataclass
+class WorkerOptions:
+    worker_id: str
+    backend_alias: str = "default"
+    queues: list[str] = field(default_factory=list)  # empty: every queue of the backend
+    batch: bool = False
+    scheduler: bool = True
+    interval: float = 5.0  # seconds between scheduler ticks
+    poll_interval: float = 1.0  # database backend: seconds between polls of an empty queue
+    verbosity: int = 1
+
+
+def run(options: WorkerOptions) -> str:
+    """Run the worker until stopped (or, with `batch`, until nothing is due); return the kind
+    of backend it drove ("db", "rq" or "immediate")."""
+    try:
+        backend = task_backends[options.backend_alias]
+    except InvalidTaskBackend as exc:
+        raise WorkerConfigError(str(exc)) from exc
+    periodic.autodiscover()
+    scheduler = Scheduler(options.worker_id, options.interval) if options.scheduler else None
+
+    from django_tasks_db.backend import DatabaseBackend
+
+    if isinstance(backend, DatabaseBackend):
+        _run_db(options, backend, scheduler)
+        return "db"
+    if _is_rq_backend(backend):
+        _run_rq(options, backend, scheduler)
+        return "rq"
+    if _is_immediate(backend):
+        # Tasks run when enqueued, in the enqueuing process: only the scheduler is needed.
+        if scheduler is None:
+            raise WorkerConfigError(f"backend {options.backend_alias!r} needs no worker")
+        if options.batch:
+            scheduler.tick_now()
+        else:
+            logger.info("backend runs tasks at enqueue: running the scheduler only")
+            scheduler.run_forever()
+        return "immediate"
+    raise WorkerConfigError(
+        f"backend {type(backend).__name__} is not supported by `comptoir worker`"
+    )
+
+
+def _is_immediate(backend: Any) -> bool:
+    from django.tasks.backends.immediate import ImmediateBackend
+
+    return isinstance(backend, ImmediateBackend)
+
+
+def _is_rq_backend(backend: Any) -> bool:
+    try:
+        from django_tasks_rq import RQBackend
+    except ImportError:  # django-rq not installed: cannot be this backend
+        return False
+    return isinstance(backend, RQBackend)
+
+
+def _queues(options: WorkerOptions, backend: Any) -> list[str]:
+    configured = sorted(backend.queues)
+    unknown = set(options.queues) - set(configured)
+    if unknown:
+        raise WorkerConfigError(
+            f"unknown queue(s) {', '.join(sorted(unknown))}; "
+            f"backend {options.backend_alias!r} has {', '.join(configured)}"
+        )
+    return options.queues or configured
+
+
+# --- database backend ---------------------------------------------------------------------
+
+
+def _run_db(options: WorkerOptions, backend: Any, scheduler: Scheduler | None) -> None:
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    _configure_library_logging(["django_tasks_db", "django.tasks"], options.verbosity)
+    worker = Worker(
+        queue_names=_queues(options, backend),
+        interval=options.poll_interval,
+        batch=options.batch,
+        backend_name=options.backend_alias,
+        # The random start delay spreads a fleet restarting together; a batch run has no
+        # fleet and should not wait.
+        startup_delay=not options.batch,
+        max_tasks=None,
+        worker_id=options.worker_id,
+        excluded_queue_names=[],
+    )
+    if scheduler is not None:
+        if options.batch:
+            # Once, before the tasks: the periodic jobs due now are then run by this batch.
+            scheduler.tick_now()
+        else:
+            scheduler.start_thread()
+    # The library's handlers: the first SIGINT/SIGTERM finishes the running task then exits
+    # (SystemExit at once when idle), a second one aborts the task.
+    worker.configure_signals()
+    try:
+        worker.run()
+    finally:
+        if scheduler is not None:
+            scheduler.stop_thread()
+        worker.reset_signals()
+
+
+# --- RQ backend ---------------------------------------------------------------------------
+
+
+class ComptoirRQWorker(SimpleWorker):
+    """rq's in-process worker, with our scheduler ticking from its loop and a warm shutdown
+    that cannot be lost."""
+
+    comptoir_scheduler: Scheduler | None = None
+    stopped_by_signal = False
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # rq blocks on the queues for minutes when idle; wake up every second to tick when due
+        # and to honour a stop request (see request_stop).
+        return 1
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline=pipeline)
+        # rq calls heartbeat() at every wake-up of its idle loop and after each job, from plain
+        # code: a safe point to stop or tick. With a pipeline it is starting a job: neither.
+        if pipeline is not None:
+            return
+        if self._stop_requested and self.get_state() != WorkerStatus.BUSY:
+            raise StopRequested()  # caught by rq's work loop, which tears down and returns
+        if self.comptoir_scheduler is not None:
+            self.comptoir_scheduler.tick_if_due()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped_by_signal = True
+        if self.get_state() == WorkerStatus.BUSY:
+            super().request_stop(signum, frame)  # rq finishes the job, then stops
+            return
+        # Idle, rq raises StopRequested from this handler, into whatever the main thread was
+        # doing; when that is a logging call (or any `except Exception`), the exception is
+        # swallowed and the worker never stops. Flag it instead; heartbeat() stops within a
+        # second.
+        self.log.info("Worker %s: %s received, stopping", self.name, signal.strsignal(signum))
+        self._shutdown_requested_date = rq_now()  # rq's force-stop handler debounces with it
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, self.request_force_stop)
+        signal.signal(signal.SIGTERM, self.request_force_stop)
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        # What Django does around a request: drop connections that died or aged out, so a
+        # database restart costs one failed task at most.
+        close_old_connections()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            close_old_connections()
+
+
+def _run_rq(options: WorkerOptions, backend: Any, scheduler: Scheduler | None) -> None:
+    import django_rq
+    from django_rq.workers import get_exception_handlers
+    from django_tasks_rq import Job
+
+    queues = _queues(options, backend)
+    level = _level(options.verbosity)
+    # django-tasks-rq logs through the django-tasks backport's logger, not django.tasks'.
+    _configure_library_logging(["django_tasks"], options.verbosity)
+
+    def make_worker() -> ComptoirRQWorker:
+        rq_queues = django_rq.queues.get_queues(*queues, job_class=Job)
+        worker = ComptoirRQWorker(
+            rq_queues,
+            connection=rq_queues[0].connection,
+            # django-tasks-rq's Job runs the Task object rq finds (and refuses anything else).
+            job_class=Job,
+            name=options.worker_id,
+            exception_handlers=get_exception_handlers() or None,
+        )
+        worker.comptoir_scheduler = None if options.batch else scheduler
+        return worker
+
+    # django-rq does the same before `rqworker`: no connection opened by start-up code may be
+    # shared with the scheduler process rq forks.
+    connections.close_all()
+    if not options.batch:
+        # with_scheduler: rq moves deferred jobs (run_after, retries) to their queue when due.
+        make_worker().work(with_scheduler=True, logging_level=level)
+        return
+
+    if scheduler is not None:
+        scheduler.tick_now()
+    # Burst mode moves the deferred jobs due *at its start* only; a retry that becomes due
+    # during the burst (a zero delay) would be left behind, so burst again while there is one.
+    # Stop when a burst did nothing: another worker's scheduler holds rq's lock and will move
+    # them.
+    while True:
+        worker = make_worker()
+        worked = worker.work(burst=True, with_scheduler=True, logging_level=level)
+        if worker.stopped_by_signal or not worked or not _rq_has_due_deferred(queues):
+            return
+
+
+def _rq_has_due_deferred(queue_names: list[str]) -> bool:
+    import django_rq
+    from rq.registry import ScheduledJobRegistry
+
+    for name in queue_names:
+        registry = ScheduledJobRegistry(queue=django_rq.get_queue(name))
+        if registry.get_jobs_to_schedule(int(time.time()), chunk_size=1):
+            return True
+    return False
+
+
+# --- logging ------------------------------------------------------------------------------
+
+
+def _level(verbosity: int) -> str:
+    return {0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG")
+
+
+def _configure_library_logging(names: list[str], verbosity: int) -> None:
+    """Show the task libraries' progress like `db_worker` does, at the verbosity asked."""
+    for name in names:
+        lib_logger = logging.getLogger(name)
+        lib_logger.setLevel(_level(verbosity))
+        if not lib_logger.hasHandlers():
+            lib_logger.addHandler(logging.StreamHandler())

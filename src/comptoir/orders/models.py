@@ -1,0 +1,64 @@
+"""Orders the buyers write about, as the marketplace or shop knows them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+    RETURNED = "returned", "Returned"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Order(models.Model):
+    shop = models.ForeignKey("inbox.Shop", on_delete=models.PROTECT, related_name="orders")
+    channel = models.ForeignKey("inbox.Channel", on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(
+        "inbox.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    external_id = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.UNKNOWN
+    )
+    currency = models.CharField(max_length=3, default="EUR")
+    total = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # [{"sku", "title", "quantity", "unit_price"}]
+    items = models.JSONField(default=list, blank=True)
+    ordered_at = models.DateTimeField(null=True, blank=True)
+    ship_by = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    expected_delivery_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    carrier = models.CharField(max_length=64, blank=True, default="")
+    tracking_number = models.CharField(max_length=128, blank=True, default="")
+    tracking_url = models.URLField(max_length=500, blank=True, default="")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="order_unique_external")
+        ]
+        indexes = [
+            models.Index(fields=["external_id"], name="order_external_id"),
+            models.Index(fields=["tracking_number"], name="order_tracking"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_late(self) -> bool:
+        return (
+            self.ship_by is not None
+            and self.shipped_at is None
+            and self.status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+            and self.ship_by < timezone.now()
+        )

@@ -1,0 +1,138 @@
+"""Shared fixtures: a shop with channels, and the personas (agent, supervisor, outsider...)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from comptoir.accounts.models import Role, Team, User
+from comptoir.connectors.base import InboundMessage
+from comptoir.inbox.models import Channel, Shop
+
+REQUIRE_SERVICES = os.environ.get("COMPTOIR_REQUIRE_SERVICES") == "1"
+
+
+def require_or_skip(available: bool, what: str) -> None:
+    """Skip locally when a server is missing; in CI (COMPTOIR_REQUIRE_SERVICES=1) fail."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required in CI but is not available")
+    pytest.skip(f"{what} is not available on this machine")
+
+
+@pytest.fixture
+def postgres_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL-only test: runs in the PostgreSQL pass of `make test`")
+
+
+@pytest.fixture
+def shop(db: None) -> Shop:
+    return Shop.objects.create(name="Maison Lumière", slug="maison-lumiere")
+
+
+@pytest.fixture
+def team(db: None) -> Team:
+    return Team.objects.create(name="Marketplaces")
+
+
+@pytest.fixture
+def other_team(db: None) -> Team:
+    return Team.objects.create(name="Own shop")
+
+
+@pytest.fixture
+def channel(shop: Shop, team: Team) -> Channel:
+    return Channel.objects.create(
+        shop=shop, kind="api", marketplace="amazon", name="Amazon FR (API)", team=team
+    )
+
+
+@pytest.fixture
+def agent(team: Team) -> User:
+    user = User.objects.create_user("marie", "marie@example.com", "pw", role=Role.AGENT)
+    user.first_name = "Marie"
+    user.save()
+    team.members.add(user)
+    return user
+
+
+@pytest.fixture
+def supervisor(team: Team) -> User:
+    user = User.objects.create_user("paul", "paul@example.com", "pw", role=Role.SUPERVISOR)
+    team.members.add(user)
+    return user
+
+
+@pytest.fixture
+def outsider(other_team: Team) -> User:
+    user = User.objects.create_user("olga", "olga@example.com", "pw", role=Role.AGENT)
+    other_team.members.add(user)
+    return user
+
+
+@pytest.fixture
+def analyst(db: None) -> User:
+    return User.objects.create_user("ana", "ana@example.com", "pw", role=Role.ANALYST)
+
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def make_inbound(channel: Channel) -> Callable[..., InboundMessage]:
+    """Build a valid InboundMessage for `channel`; keywords override any field."""
+
+    def build(**overrides: Any) -> InboundMessage:
+        n = next(_ids)
+        data: dict[str, Any] = {
+            "channel_id": channel.pk,
+            "external_id": f"ext-{n}",
+            "sender": {
+                "identity_kind": "email",
+                "identity_value": "buyer@example.com",
+                "email": "buyer@example.com",
+                "name": "Jeanne Martin",
+            },
+            "subject": "Où est ma commande ?",
+            "text": "Bonjour, je n'ai pas reçu ma commande.",
+            "sent_at": timezone.now() - timedelta(minutes=5),
+        }
+        data.update(overrides)
+        return InboundMessage.model_validate(data)
+
+    return build
+
+
+def ago(**kwargs: float) -> datetime:
+    return timezone.now() - timedelta(**kwargs)
+
+
+def database_url_for_subprocess() -> str:
+    """A DATABASE_URL pointing child processes at this test's database."""
+    conf = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{conf['NAME']}"
+    user = conf.get("USER") or ""
+    password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = f"{conf.get('HOST') or '127.0.0.1'}:{conf.get('PORT') or 5432}"
+    return f"postgres://{auth}{host}/{conf['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(transactional_db: None) -> dict[str, str]:
+    """Environment for `comptoir` child processes sharing the test database (data committed)."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = database_url_for_subprocess()
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    return env

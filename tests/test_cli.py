@@ -1,0 +1,109 @@
+"""The `comptoir` command: import, inbound list/retry, createuser, healthz."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from comptoir.accounts.models import Role, User
+from comptoir.inbox.models import Channel, InboundRecord, InboundState, Message
+from tests.conftest import ago
+
+
+def _line(channel: Channel, ext: str, **extra: Any) -> str:
+    payload = {
+        "channel_id": channel.pk,
+        "external_id": ext,
+        "sender": {"identity_value": f"{ext}@example.com"},
+        "text": "Bonjour",
+        "sent_at": ago(hours=1).isoformat(),
+        **extra,
+    }
+    return json.dumps(payload)
+
+
+def _run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_import_stores_good_lines_and_keeps_bad_ones_as_failed(
+    channel: Channel, tmp_path: Path
+) -> None:
+    source = tmp_path / "history.jsonl"
+    source.write_bytes(
+        "\n".join(
+            [_line(channel, "a"), _line(channel, "b"), "{oops", "", _line(channel, "a")]
+        ).encode()
+        + b"\n\xff\xfe broken bytes\n"
+    )
+
+    out = _run("import", str(source), "--no-progress")
+
+    assert "stored 2, duplicates 1, failed 2" in out
+    assert Message.objects.count() == 2
+    failed = InboundRecord.objects.filter(state=InboundState.FAILED).order_by("id")
+    assert [bytes(r.raw) for r in failed] == [b"{oops", b"\xff\xfe broken bytes"]
+
+
+def test_import_refuses_a_missing_file_or_channel(channel: Channel) -> None:
+    with pytest.raises(CommandError, match="no such file"):
+        _run("import", "/nonexistent.jsonl")
+    with pytest.raises(CommandError, match="no channel with id 424242"):
+        _run("import", "/nonexistent.jsonl", "--channel", "424242")
+
+
+def test_inbound_list_shows_failures_and_retry_stores_them(
+    channel: Channel, tmp_path: Path, settings: Any
+) -> None:
+    settings.MAX_MESSAGE_CHARS = 1000
+    source = tmp_path / "in.jsonl"
+    source.write_text(_line(channel, "long", text="x" * 2000) + "\n")
+    _run("import", str(source), "--no-progress")
+
+    listing = _run("inbound", "list", "--failed")
+    assert "failed" in listing
+    assert "over the 1,000 limit" in listing
+
+    settings.MAX_MESSAGE_CHARS = 10_000
+    retried = _run("inbound", "retry")
+    assert "1 stored or duplicate, 0 still failed" in retried
+    assert _run("inbound", "list", "--failed").strip() == "no records"
+    assert Message.objects.get().external_id == "long"
+
+
+def test_inbound_retry_of_an_unknown_record_is_an_error(db: None) -> None:
+    with pytest.raises(CommandError, match="no inbound record with id 99"):
+        _run("inbound", "retry", "99")
+
+
+def test_createuser_sets_role_password_and_team(db: None, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COMPTOIR_NEW_PASSWORD", "a-long-enough-passphrase")
+    _run("createuser", "claire", "--role", "supervisor", "--team", "Marketplaces")
+
+    user = User.objects.get(username="claire")
+    assert user.role == Role.SUPERVISOR
+    assert user.check_password("a-long-enough-passphrase")
+    assert list(user.teams.values_list("name", flat=True)) == ["Marketplaces"]
+    with pytest.raises(CommandError, match="already exists"):
+        _run("createuser", "claire")
+
+
+def test_createuser_rejects_a_weak_password(db: None, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COMPTOIR_NEW_PASSWORD", "123")
+    with pytest.raises(CommandError, match="password rejected"):
+        _run("createuser", "weak")
+    assert not User.objects.filter(username="weak").exists()
+
+
+def test_healthz_answers_with_the_database(client: Client, db: None) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"

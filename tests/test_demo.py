@@ -1,0 +1,216 @@
+"""`comptoir demo`: deterministic, realistic, loaded through the real pipeline, safe to rerun."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db.models import Count
+
+from comptoir.accounts.models import Role, Team, User
+from comptoir.demo.generate import DEMO_PASSWORD, reference_now
+from comptoir.demo.processes import run_together
+from comptoir.inbox.models import (
+    Channel,
+    Conversation,
+    Customer,
+    DeliveryState,
+    Direction,
+    Event,
+    InboundRecord,
+    Message,
+    Shop,
+    Status,
+    Tag,
+)
+from comptoir.orders.models import Order
+
+SMALL = ["--conversations", "60", "--days", "30"]
+
+
+@pytest.fixture(autouse=True)
+def fast_hashing(settings: Any) -> None:
+    # Every load hashes the demo password; the real hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def run_demo(*args: str) -> str:
+    out = StringIO()
+    call_command("demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def digest() -> str:
+    """Subjects, buyers, statuses and every text, independent of database ids."""
+    rows = []
+    convs = Conversation.objects.select_related("customer", "channel", "order")
+    for conv in convs.prefetch_related("messages"):
+        messages = sorted(conv.messages.all(), key=lambda m: (m.created_at, m.pk))
+        rows.append(
+            "\x1f".join(
+                [
+                    conv.channel.name,
+                    conv.subject,
+                    conv.customer.name if conv.customer else "",
+                    conv.order.external_id if conv.order else "",
+                    conv.status,
+                    conv.language,
+                    *(f"{m.direction}:{m.created_at.isoformat()}:{m.text}" for m in messages),
+                ]
+            )
+        )
+    return hashlib.sha256("\x1e".join(sorted(rows)).encode()).hexdigest()
+
+
+def wipe() -> None:
+    # Messages and orders protect their channel: delete from the leaves up.
+    Message.objects.all().delete()
+    Conversation.objects.all().delete()
+    Order.objects.all().delete()
+    Customer.objects.all().delete()
+    InboundRecord.objects.all().delete()
+    Channel.objects.all().delete()
+    Shop.objects.all().delete()
+    Team.objects.all().delete()
+    Tag.objects.all().delete()
+    User.objects.all().delete()
+
+
+@pytest.mark.django_db
+def test_the_same_seed_gives_the_same_data_and_another_seed_does_not() -> None:
+    run_demo("--seed", "7", *SMALL)
+    first = digest()
+    wipe()
+    run_demo("--seed", "7", *SMALL)
+    assert digest() == first
+    wipe()
+    run_demo("--seed", "8", *SMALL)
+    assert digest() != first
+
+
+@pytest.mark.django_db
+def test_loads_the_conversations_asked_for_each_with_a_buyer_message() -> None:
+    out = run_demo("--seed", "3", *SMALL)
+    assert "60 conversations" in out
+    assert Conversation.objects.count() == 60
+    without_inbound = Conversation.objects.exclude(messages__direction=Direction.IN)
+    assert not without_inbound.exists()
+    counted = Conversation.objects.annotate(n=Count("messages"))
+    assert all(c.n == c.message_count >= 1 for c in counted)
+    # Follow-ups were threaded by the pipeline into their conversation, not opened apart.
+    assert Conversation.objects.filter(message_count__gte=3).exists()
+
+
+@pytest.mark.django_db
+def test_languages_statuses_and_channels_are_mixed() -> None:
+    run_demo("--seed", "5", "--conversations", "150", "--days", "60")
+    languages = Counter(Conversation.objects.values_list("language", flat=True))
+    assert languages.most_common(1)[0][0] == "fr"
+    assert len(languages) >= 4
+    statuses = Counter(Conversation.objects.values_list("status", flat=True))
+    assert statuses.most_common(1)[0][0] == Status.RESOLVED
+    assert statuses[Status.PENDING] > 0
+    assert Conversation.objects.filter(status=Status.OPEN, needs_reply=True).exists()
+    assert Conversation.objects.filter(needs_reply=True, respond_by__isnull=False).exists()
+    assert Channel.objects.annotate(n=Count("conversations")).filter(n=0).count() == 0
+    amazon = Conversation.objects.filter(channel__marketplace="amazon").exclude(order_number="")
+    assert all(
+        re.fullmatch(r"\d{3}-\d{7}-\d{7}", n) for n in amazon.values_list("order_number", flat=True)
+    )
+    # Conversations about an order are linked to it, and the order to the buyer.
+    linked = Conversation.objects.exclude(order_number="").select_related("order")
+    assert all(c.order and c.order.external_id == c.order_number for c in linked)
+    assert all(c.order.customer_id == c.customer_id for c in linked if c.order)
+
+
+@pytest.mark.django_db
+def test_history_is_in_the_past_and_replies_look_sent() -> None:
+    run_demo("--seed", "9", *SMALL)
+    today = reference_now()
+    replies = Message.objects.filter(direction=Direction.OUT)
+    assert replies.exists()
+    assert not replies.exclude(delivery_state=DeliveryState.SENT).exists()
+    assert not Message.objects.filter(created_at__gte=today).exists()
+    assert not Event.objects.filter(created_at__gte=today).exists()
+    assert not Conversation.objects.filter(last_message_at__gte=today).exists()
+    resolved = Conversation.objects.filter(status=Status.RESOLVED)
+    assert not resolved.filter(resolved_at__isnull=True).exists()
+    assert not resolved.filter(needs_reply=True).exists()
+
+
+@pytest.mark.django_db
+def test_demo_users_can_log_in_with_their_roles() -> None:
+    run_demo("--seed", "1", "--conversations", "5")
+    roles = {
+        "supervisor": Role.SUPERVISOR,
+        "agent1": Role.AGENT,
+        "agent2": Role.AGENT,
+        "agent3": Role.AGENT,
+        "agent4": Role.AGENT,
+        "analyst": Role.ANALYST,
+        "admin": Role.OWNER,
+    }
+    for username, role in roles.items():
+        user = User.objects.get(username=username)
+        assert user.check_password(DEMO_PASSWORD), username
+        assert user.role == role
+    admin = User.objects.get(username="admin")
+    assert admin.is_staff
+    assert admin.is_superuser
+    assert all(User.objects.get(username=f"agent{i}").teams.exists() for i in range(1, 5))
+
+
+@pytest.mark.django_db
+def test_if_empty_is_a_noop_the_second_time_and_a_refusal_without_it() -> None:
+    run_demo("--seed", "2", "--conversations", "10", "--if-empty")
+    before = (Conversation.objects.count(), Message.objects.count(), User.objects.count())
+    out = run_demo("--seed", "2", "--conversations", "10", "--if-empty")
+    assert "already holds data" in out
+    assert (Conversation.objects.count(), Message.objects.count(), User.objects.count()) == before
+    with pytest.raises(CommandError, match="already holds data"):
+        run_demo("--seed", "2", "--conversations", "10")
+
+
+# -- --serve: running and stopping two processes -----------------------------------------------
+
+PAUSE = [sys.executable, "-c", "import signal; signal.pause()"]
+
+
+def test_when_one_process_exits_the_other_is_stopped() -> None:
+    ended = run_together([("sleeper", PAUSE), ("quitter", [sys.executable, "-c", "exit(3)"])])
+    assert ended == ("quitter", 3)
+
+
+def test_sigterm_stops_both_processes_and_exits_cleanly() -> None:
+    # The children share the parent's stdout: each prints its pid once it runs.
+    child = "import os, signal; print(os.getpid(), flush=True); signal.pause()"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from comptoir.demo.processes import run_together
+        cmds = [(n, [sys.executable, "-c", {child!r}]) for n in ("serve", "worker")]
+        ended = run_together(cmds, on_started=lambda: print("started", flush=True))
+        sys.exit(0 if ended is None else 1)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    lines = [parent.stdout.readline().strip() for _ in range(3)]
+    assert "started" in lines
+    pids = [int(line) for line in lines if line != "started"]
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

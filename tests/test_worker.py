@@ -1,0 +1,355 @@
+"""`comptoir worker` with real worker processes, on the database backend and on RQ (Redis).
+
+The workers are subprocesses pointed at the test database (transactional tests, so what the
+test writes is committed and visible to them). Every wait is on a process exit, bounded by a
+timeout; deferred retries are made due by moving their due time, not by waiting for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from comptoir.jobs import periodic
+from comptoir.jobs.models import JobRun, PeriodicJob
+from tests import tasks_for_tests
+from tests.conftest import require_or_skip
+from tests.tasks_for_tests import MAX_ATTEMPTS, PERIODIC_NAME, RETRY_BASE
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 120  # seconds, for any one subprocess
+RQ_QUEUE = "default"  # the queue of settings.RQ_QUEUES
+REDIS_LOCK = "comptoir:test-worker-lock"
+
+_script = Path(sys.executable).with_name("comptoir")
+COMPTOIR = [str(_script)] if _script.exists() else [sys.executable, "-m", "comptoir.cli"]
+ENQUEUE = [
+    sys.executable,
+    "-c",
+    "import sys, django; django.setup(); "
+    "from tests.tasks_for_tests import main; main(sys.argv[1:])",
+]
+
+
+# --- plumbing -----------------------------------------------------------------------------
+
+
+def database_url() -> str:
+    """The test database (not the configured one) as a DATABASE_URL for subprocesses."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{auth}@{db['HOST'] or ''}{port}/{quote(db['NAME'], safe='')}"
+
+
+def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    # A session of its own: on a timeout the whole group goes, with any child it forked (rq's
+    # scheduler), which would otherwise keep our pipe open and hang the test.
+    return subprocess.Popen(
+        argv,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def finish(proc: subprocess.Popen[str], expect_rc: int = 0) -> str:
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+        pytest.fail(f"{proc.args!r} did not finish in {TIMEOUT}s:\n{out}")
+    assert proc.returncode == expect_rc, f"{proc.args!r} exited {proc.returncode}:\n{out}"
+    return out
+
+
+def run_batch(env: dict[str, str], *args: str) -> str:
+    return finish(start([*COMPTOIR, "worker", "--batch", *args], env))
+
+
+@dataclass
+class Backend:
+    name: str  # "db" or "rq"
+    env: dict[str, str]
+    redis: Any = None  # a redis.Redis on this test's own Redis database, for "rq"
+
+    def enqueue(self, *argv: str) -> None:
+        finish(start([*ENQUEUE, *argv], self.env))
+
+    def deferred_delays(self) -> list[float]:
+        """Seconds until each deferred (run_after) task is due."""
+        if self.name == "db":
+            now = timezone.now()
+            return [
+                (r.run_after - now).total_seconds()
+                for r in DBTaskResult.objects.filter(status="READY", run_after__gt=now)
+            ]
+        return [
+            score - time.time()
+            for _, score in self.redis.zrange(self._scheduled_key(), 0, -1, withscores=True)
+        ]
+
+    def make_deferred_due(self) -> None:
+        """Time travel: what waiting for the backoff would do, without the wait."""
+        if self.name == "db":
+            DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
+            return
+        key = self._scheduled_key()
+        due = time.time() - 1
+        for job_id in self.redis.zrange(key, 0, -1):
+            self.redis.zadd(key, {job_id: due})
+
+    def statuses(self, task_path: str) -> Counter[str]:
+        """How many results of this task ended in each state."""
+        if self.name == "db":
+            return Counter(
+                DBTaskResult.objects.filter(task_path=task_path).values_list("status", flat=True)
+            )
+        from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+        counts: Counter[str] = Counter()
+        for status, registry_class in (
+            ("SUCCESSFUL", FinishedJobRegistry),
+            ("FAILED", FailedJobRegistry),
+        ):
+            registry = registry_class(name=RQ_QUEUE, connection=self.redis)
+            for job_id in registry.get_job_ids():
+                func_name = self.redis.hget(f"rq:job:{job_id}", "description") or b""
+                if func_name.decode().startswith(task_path + "("):
+                    counts[status] += 1
+        return counts
+
+    def pending(self) -> int:
+        """Tasks waiting to run, now or later."""
+        if self.name == "db":
+            return DBTaskResult.objects.filter(status="READY").count()
+        return int(self.redis.llen(f"rq:queue:{RQ_QUEUE}")) + int(
+            self.redis.zcard(self._scheduled_key())
+        )
+
+    def _scheduled_key(self) -> str:
+        from rq.registry import ScheduledJobRegistry
+
+        return str(ScheduledJobRegistry(name=RQ_QUEUE, connection=self.redis).key)
+
+
+@pytest.fixture
+def runs_table(transactional_db: None) -> Iterator[None]:
+    tasks_for_tests.create_runs_table()
+    yield
+    tasks_for_tests.drop_runs_table()
+
+
+def _own_redis_database() -> Iterator[Any]:
+    """A Redis database number no one else uses, flushed after the test.
+
+    Parallel test processes (pytest-xdist, or two CI jobs on one server) each take a different
+    one: a database is taken with SET NX on a lock key, and only if it holds nothing else (so
+    the tests never touch anyone's data).
+    """
+    import redis
+
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(base, socket_connect_timeout=2).ping()
+        available = True
+    except redis.RedisError:
+        available = False
+    require_or_skip(available, f"Redis at {base}")
+    token = secrets.token_hex(8)
+    parts = urlsplit(base)
+    for number in range(15, 0, -1):
+        url = urlunsplit(parts._replace(path=f"/{number}"))
+        client = redis.Redis.from_url(url)
+        try:
+            if not client.set(REDIS_LOCK, token, nx=True, ex=3600):
+                continue
+        except redis.ResponseError:  # the server has fewer databases
+            continue
+        if client.dbsize() != 1:
+            client.delete(REDIS_LOCK)
+            continue
+        try:
+            yield url, client
+        finally:
+            client.flushdb()
+        return
+    pytest.fail("no free Redis database (1-15) for the RQ tests")
+
+
+@pytest.fixture(params=["db", pytest.param("rq", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest, runs_table: None) -> Iterator[Backend]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "comptoir.settings",
+        "DATABASE_URL": database_url(),
+        "COMPTOIR_DATA_DIR": str(settings.DATA_DIR),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "COMPTOIR_TASKS_BACKEND": request.param,
+    }
+    if request.param == "db":
+        yield Backend("db", env)
+        return
+    for url, client in _own_redis_database():
+        yield Backend("rq", {**env, "REDIS_URL": url}, client)
+
+
+# --- tests --------------------------------------------------------------------------------
+
+
+def test_two_workers_run_each_task_exactly_once(backend: Backend) -> None:
+    count = 40
+    backend.enqueue("record", "task", str(count))
+
+    workers = [
+        start([*COMPTOIR, "worker", "--batch", "--no-scheduler", "--worker-id", f"w{n}"], env)
+        for n, env in enumerate([backend.env, backend.env], start=1)
+    ]
+    for proc in workers:
+        finish(proc)
+
+    runs = tasks_for_tests.runs()
+    assert Counter(key for key, *_ in runs) == {f"task-{n}": 1 for n in range(count)}
+    assert backend.statuses("tests.tasks_for_tests.record") == {"SUCCESSFUL": count}
+    assert backend.pending() == 0
+
+
+def test_workers_starting_together_enqueue_a_due_periodic_job_once(backend: Backend) -> None:
+    env = {**backend.env, "COMPTOIR_TEST_PERIODIC": "1"}
+    argv = [*COMPTOIR, "worker", "--batch", "--import", "tests.tasks_for_tests"]
+    workers = [start([*argv, "--worker-id", f"s{n}"], env) for n in (1, 2)]
+    for proc in workers:
+        finish(proc)
+
+    assert [key for key, *_ in tasks_for_tests.runs()] == [PERIODIC_NAME]
+    assert JobRun.objects.filter(job_id=PERIODIC_NAME).count() == 1
+    job = PeriodicJob.objects.get(name=PERIODIC_NAME)
+    assert job.runs == 1
+    assert job.last_claimed_by in {"s1", "s2"}
+    assert job.next_run_at > timezone.now() + timedelta(minutes=50)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ticks_racing_in_threads_enqueue_a_due_job_once(
+    runs_table: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the test's job: the apps' jobs are not this test's business.
+    monkeypatch.setattr(periodic, "REGISTRY", {})
+    periodic.register(PERIODIC_NAME, tasks_for_tests.heartbeat, every=timedelta(hours=1))
+    now = timezone.now()
+    contenders = 8
+    barrier = threading.Barrier(contenders)
+    won: list[str] = []
+    errors: list[BaseException] = []
+
+    def contend(n: int) -> None:
+        try:
+            # All at once, the job row not even created yet: the get_or_create and the claim
+            # both race.
+            barrier.wait(timeout=TIMEOUT)
+            won.extend(f"{name}@{n}" for name in periodic.tick(f"thread-{n}", now=now))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads)
+
+    assert errors == []
+    assert len(won) == 1
+    assert JobRun.objects.filter(job_id=PERIODIC_NAME).count() == 1
+    assert DBTaskResult.objects.filter(task_path="tests.tasks_for_tests.heartbeat").count() == 1
+
+
+def test_a_crashing_task_is_retried_with_backoff_until_it_succeeds_or_gives_up(
+    backend: Backend,
+) -> None:
+    backend.enqueue("flaky", "recovers", "2")  # fails twice, then succeeds
+    backend.enqueue("flaky", "broken", "99")  # always fails
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        run_batch(backend.env, "--no-scheduler")
+        delays = backend.deferred_delays()
+        if attempt == MAX_ATTEMPTS:
+            break
+        # One retry per task, deferred by the backoff of this attempt (the lower bound allows
+        # for the seconds the worker took since it enqueued them).
+        assert len(delays) == 2, delays
+        for delay in delays:
+            assert RETRY_BASE / 2 - 20 < delay <= RETRY_BASE * 2 ** (attempt - 1) + 1
+        backend.make_deferred_due()
+
+    assert delays == []  # the always failing task gave up after MAX_ATTEMPTS
+    assert backend.pending() == 0
+    outcomes = [(key, attempt, outcome) for key, attempt, outcome, _ in tasks_for_tests.runs()]
+    assert outcomes == [
+        ("broken", 1, "failed"),
+        ("broken", 2, "failed"),
+        ("broken", 3, "failed"),
+        ("recovers", 1, "failed"),
+        ("recovers", 2, "failed"),
+        ("recovers", 3, "ok"),
+    ]
+    # Each attempt is a result of its own: the crashes stay visible, the last one succeeded.
+    assert backend.statuses("tests.tasks_for_tests.flaky") == {"FAILED": 5, "SUCCESSFUL": 1}
+
+
+def test_sigterm_stops_an_idle_worker_cleanly(backend: Backend) -> None:
+    proc = start(
+        [*COMPTOIR, "worker", "--no-scheduler", "-v", "2", "--worker-id", "t1"], backend.env
+    )
+    # Lines the worker logs once its signal handlers are in place and it waits for work.
+    ready = "Starting worker" if backend.name == "db" else "dequeueing jobs"
+    watchdog = threading.Timer(TIMEOUT, kill_group, args=(proc,))  # readline() below has no timeout
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        for line in proc.stdout:
+            seen.append(line)
+            if ready in line:
+                break
+        else:
+            pytest.fail("the worker exited before it was ready:\n" + "".join(seen))
+        proc.send_signal(signal.SIGTERM)
+        out = finish(proc)
+    finally:
+        watchdog.cancel()
+    assert "Traceback" not in out, out
