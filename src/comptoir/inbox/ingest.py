@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -23,14 +23,14 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field, Q
+from django.db.models import Field, Model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 from pydantic import ValidationError
 
 from comptoir.connectors.base import InboundMessage
-from comptoir.inbox import files
+from comptoir.inbox import fastsql, files
 from comptoir.inbox.deadlines import default_respond_by
 from comptoir.inbox.models import (
     Attachment,
@@ -81,23 +81,25 @@ class IngestError(ValueError):
 
 def ingest(msg: InboundMessage, *, source: str = "connector") -> Result:
     """Store one message a connector produced (live mode)."""
-    record = InboundRecord.objects.create(
+    record = InboundRecord(
         channel_id=msg.channel_id,
         external_id=msg.external_id,
         source=source,
         raw=msg.model_dump_json().encode(),
     )
+    fastsql.insert([record])
     return _store_one(record, msg)
 
 
 def receive(raw: bytes, *, source: str = "api", channel_id: int | None = None) -> Result:
     """Keep raw bytes first, then parse and store them; whatever is wrong ends in the record."""
-    record = InboundRecord.objects.create(
+    record = InboundRecord(
         channel_id=_existing_channel_id(channel_id),
         source=source,
         raw=raw,
         external_id=_guess_external_id(raw),
     )
+    fastsql.insert([record])
     return process_record(record)
 
 
@@ -233,7 +235,7 @@ def _ingest_batch(
         else:
             raw, ext, chan = item, _guess_external_id(item), channel_id
         records.append(InboundRecord(channel_id=chan, external_id=ext, source=source, raw=raw))
-    InboundRecord.objects.bulk_create(records)  # raw first, committed before anything else
+    fastsql.insert(records)  # raw first, committed before anything else
 
     results: list[Result] = []
     ready: list[tuple[InboundRecord, InboundMessage]] = []
@@ -291,11 +293,7 @@ def _store_batch(
         else:
             seen.add(key)
             fresh.append(p)
-    dup_ids = [r.record_id for r in results]
-    if dup_ids:
-        InboundRecord.objects.filter(id__in=dup_ids).update(
-            state=InboundState.DUPLICATE, processed_at=now, error=""
-        )
+    _set_records_state([r.record_id for r in results], InboundState.DUPLICATE, now)
     if not fresh:
         return results
 
@@ -314,11 +312,11 @@ def _store_batch(
         stored.append((p, conv, message))
 
     # Conversations first (new ones get their ids), then what points at them.
-    Conversation.objects.bulk_create([c for p, c, _ in stored if p.new_conversation])
+    fastsql.insert([c for p, c, _ in stored if p.new_conversation])
     touched = {c.pk: c for p, c, _ in stored if not p.new_conversation}
     for _, conv, message in stored:
         message.conversation = conv
-    Message.objects.bulk_create([m for _, _, m in stored])
+    fastsql.insert([m for _, _, m in stored])
     if touched:
         _update_conversations(list(touched.values()))
     _store_attachments([(p.msg, m) for p, _, m in stored])
@@ -327,10 +325,8 @@ def _store_batch(
         for event in p.events:
             event.conversation = conv
             events.append(event)
-    Event.objects.bulk_create(events)
-    InboundRecord.objects.filter(id__in=[p.record.pk for p in fresh]).update(
-        state=InboundState.STORED, processed_at=now, error=""
-    )
+    fastsql.insert(events)
+    _set_records_state([p.record.pk for p in fresh], InboundState.STORED, now)
     message_ids = [m.pk for _, _, m in stored]
     if AFTER_INGEST:
         transaction.on_commit(lambda: _after_ingest(message_ids))
@@ -385,10 +381,10 @@ def _existing_keys(pending: list[_Pending]) -> dict[tuple[int, str], int]:
     by_channel: dict[int, list[str]] = {}
     for p in pending:
         by_channel.setdefault(p.channel.pk, []).append(p.msg.external_id)
-    query = Q()
-    for channel_id, ids in by_channel.items():
-        query |= Q(channel_id=channel_id, external_id__in=ids)
-    rows = Message.objects.filter(query).values_list("channel_id", "external_id", "id")
+    where, params = _any_of("channel_id", "external_id", by_channel)
+    rows = fastsql.select(
+        f"SELECT channel_id, external_id, id FROM {_table(Message)} WHERE {where}", params
+    )
     return {(c, e): i for c, e, i in rows}
 
 
@@ -404,13 +400,12 @@ def _resolve_customers(fresh: list[_Pending], now: datetime) -> dict[tuple[str, 
         wanted.setdefault(sender.identity_kind, set()).add(sender.identity_value.lower())
         if sender.email:
             wanted.setdefault("email", set()).add(sender.email.lower())
-    query = Q()
-    for kind, values in wanted.items():
-        query |= Q(kind=kind, value__in=values)
+    where, params = _any_of("kind", "value", wanted)
     known = {
         (kind, value): cid
-        for kind, value, cid in CustomerIdentity.objects.filter(query).values_list(
-            "kind", "value", "customer_id"
+        for kind, value, cid in fastsql.select(
+            f"SELECT kind, value, customer_id FROM {_table(CustomerIdentity)} WHERE {where}",
+            params,
         )
     }
     new_customers: dict[tuple[str, str], Customer] = {}
@@ -441,14 +436,14 @@ def _resolve_customers(fresh: list[_Pending], now: datetime) -> dict[tuple[str, 
                 (("email", email), CustomerIdentity(kind="email", value=email, channel=p.channel))
             )
     if new_customers:
-        Customer.objects.bulk_create(list({id(c): c for c in new_customers.values()}.values()))
+        fastsql.insert(list({id(c): c for c in new_customers.values()}.values()))
         for key, customer in new_customers.items():
             known[key] = customer.pk
     for key, identity in new_identities:
         identity.customer_id = known[key]
         identity.created_at = now
     if new_identities:
-        CustomerIdentity.objects.bulk_create([identity for _, identity in new_identities])
+        fastsql.insert([identity for _, identity in new_identities])
     return known
 
 
@@ -470,25 +465,35 @@ class _Threader:
         self.by_order: dict[tuple[int, str], Conversation] = {}
         self.by_message_id: dict[str, Conversation] = {}
         found: dict[int, Conversation] = {}
-        query = Q()
-        for channel_id, ids in threads.items():
-            query |= Q(channel_id=channel_id, external_thread_id__in=ids)
-        for channel_id, numbers in orders.items():
-            query |= Q(channel_id=channel_id, order_number__in=numbers)
-        if query:
-            for conv in Conversation.objects.filter(query, deleted_at__isnull=True).order_by("id"):
+        if threads or orders:
+            by_thread, thread_params = _any_of("channel_id", "external_thread_id", threads)
+            by_order, order_params = _any_of("channel_id", "order_number", orders)
+            where = " OR ".join(w for w in (by_thread, by_order) if w)
+            convs = fastsql.load(
+                Conversation,
+                f"({where}) AND deleted_at IS NULL ORDER BY id",
+                [*thread_params, *order_params],
+            )
+            for conv in convs:
                 found[conv.pk] = conv
                 if conv.external_thread_id in threads.get(conv.channel_id, ()):
                     self.by_thread[(conv.channel_id, conv.external_thread_id)] = conv
                 if conv.order_number in orders.get(conv.channel_id, ()):
                     self.by_order[(conv.channel_id, conv.order_number)] = conv
         if refs:
-            rows = Message.objects.filter(message_id__in=refs).values_list(
-                "message_id", "conversation_id"
+            placeholders, params = fastsql.in_list(refs)
+            rows = fastsql.select(
+                f"SELECT message_id, conversation_id FROM {_table(Message)} "
+                f"WHERE message_id IN {placeholders}",
+                params,
             )
             conv_ids = {cid for _, cid in rows} - set(found)
-            for conv in Conversation.objects.filter(id__in=conv_ids, deleted_at__isnull=True):
-                found[conv.pk] = conv
+            if conv_ids:
+                placeholders, params = fastsql.in_list(conv_ids)
+                for conv in fastsql.load(
+                    Conversation, f"id IN {placeholders} AND deleted_at IS NULL", params
+                ):
+                    found[conv.pk] = conv
             for message_id, cid in rows:
                 if cid in found:
                     self.by_message_id[message_id] = found[cid]
@@ -697,7 +702,33 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
             else:
                 rows.append(Attachment(**common, sha256=files.store_bytes(att.data)))
     if rows:
-        Attachment.objects.bulk_create(rows)
+        fastsql.insert(rows)
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _any_of(key: str, column: str, values: Mapping[Any, Iterable[str]]) -> tuple[str, list[Any]]:
+    """`(key = %s AND column IN (...)) OR ...`: one clause per key, for a set-based lookup."""
+    clauses, params = [], []
+    for value, items in values.items():
+        placeholders, listed = fastsql.in_list(items)
+        clauses.append(f"({key} = %s AND {column} IN {placeholders})")
+        params.extend([value, *listed])
+    return " OR ".join(clauses), params
+
+
+def _set_records_state(ids: list[int], state: InboundState, now: datetime) -> None:
+    if not ids:
+        return
+    placeholders, params = fastsql.in_list(ids)
+    processed = InboundRecord._meta.get_field("processed_at").get_db_prep_save(now, connection)
+    fastsql.execute(
+        f"UPDATE {_table(InboundRecord)} SET state = %s, processed_at = %s, error = '' "
+        f"WHERE id IN {placeholders}",
+        [state.value, processed, *params],
+    )
 
 
 def _batched[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
