@@ -97,6 +97,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_HEALTH_CHECKS"] = True
+    # Server-side binding lets psycopg prepare the statements ingest repeats, and is what
+    # pipeline mode (fewer round trips, see inbox/fastsql.py) needs.
+    _db["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
 else:
     _fail(f"DATABASE_URL: engine {_db['ENGINE']} is not supported (use sqlite or postgres)")
 DATABASES = {"default": _db}

@@ -8,11 +8,12 @@ what `bulk_create` would have written, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 # Both SQLite (3.32+) and PostgreSQL (65,535) accept at least this many parameters.
@@ -20,38 +21,67 @@ MAX_PARAMS = 30_000
 
 
 @cache
-def _insert_sql(model: type[Model]) -> tuple[list[Field[Any, Any]], str, str]:
+def _insert_sql(model: type[Model], vendor: str) -> tuple[list[Field[Any, Any]], str, str, str]:
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column or f.attname) for f in fields)
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    return fields, head, row
+    # PostgreSQL: one array per column (as Django's bulk_create does), so that the statement
+    # stays short whatever the number of rows: psycopg parses every placeholder of a query.
+    types = [f.db_type(connection) or "text" for f in fields]
+    unnest = ", ".join(f"(%s)::{t.split('(')[0]}[]" for t in types)
+    unnest_sql = f"{head}SELECT * FROM UNNEST({unnest})"
+    return fields, head + "VALUES ", row, unnest_sql
 
 
-def insert(objs: Sequence[Model]) -> None:
-    """INSERT instances of one model, setting their primary keys (like `bulk_create`)."""
+def insert(objs: Sequence[Model], *, returning: bool = True) -> None:
+    """INSERT instances of one model, setting their primary keys (like `bulk_create`).
+
+    `returning=False` leaves them unset: the statement then needs no answer, and inside a
+    `pipeline()` it travels with the next one instead of costing a round trip."""
     if not objs:
         return
+    conn = connections[DEFAULT_DB_ALIAS]  # not the proxy: it costs a lookup per attribute
     model = type(objs[0])
-    fields, head, row = _insert_sql(model)
+    fields, values_sql, row, unnest_sql = _insert_sql(model, conn.vendor)
     pk = model._meta.pk
     assert pk is not None
-    returning = f" RETURNING {connection.ops.quote_name(pk.column or pk.attname)}"
-    per_statement = max(1, MAX_PARAMS // len(fields))
-    with connection.cursor() as cursor:
+    suffix = f" RETURNING {conn.ops.quote_name(pk.column or pk.attname)}" if returning else ""
+    postgres = conn.vendor == "postgresql"
+    per_statement = 5_000 if postgres else max(1, MAX_PARAMS // len(fields))
+    with conn.cursor() as cursor:
         for start in range(0, len(objs), per_statement):
             chunk = objs[start : start + per_statement]
-            params: list[Any] = []
-            for obj in chunk:
-                params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
-            cursor.execute(head + ", ".join([row] * len(chunk)) + returning, params)
+            rows = [
+                [f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields] for obj in chunk
+            ]
+            if postgres and len(chunk) > 1:
+                cursor.execute(unnest_sql + suffix, [list(col) for col in zip(*rows, strict=True)])
+            else:
+                params = [value for values in rows for value in values]
+                cursor.execute(values_sql + ", ".join([row] * len(chunk)) + suffix, params)
+            if not returning:
+                continue
             # Both databases return the rows of a multi-row INSERT in order (Django relies on
             # it too: `can_return_rows_from_bulk_insert`).
             for obj, (new_pk,) in zip(chunk, cursor.fetchall(), strict=True):
                 obj.pk = new_pk
                 obj._state.adding = False
-                obj._state.db = connection.alias
+                obj._state.db = conn.alias
+
+
+@contextmanager
+def pipeline() -> Iterator[None]:
+    """PostgreSQL pipeline mode: statements whose answer nobody reads (and the COMMIT, when the
+    transaction ends inside) go to the server together. Elsewhere, nothing changes."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql" or conn.in_atomic_block:
+        yield
+        return
+    conn.ensure_connection()
+    with conn.connection.pipeline():
+        yield
 
 
 def select(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -79,22 +109,45 @@ def _model_columns(model: type[Model]) -> tuple[list[Field[Any, Any]], str]:
     return fields, ", ".join(f"{table}.{quote(f.column or f.attname)}" for f in fields)
 
 
-def load[M: Model](model: type[M], where: str, params: Sequence[Any]) -> list[M]:
-    """Model instances from `SELECT <all columns> FROM <table> WHERE <where>`, converted as the
-    ORM converts them (timezone-aware datetimes on SQLite, booleans, JSON)."""
-    fields, columns = _model_columns(model)
-    table = connection.ops.quote_name(model._meta.db_table)
-    rows = select(f"SELECT {columns} FROM {table} WHERE {where}", params)
+def columns(model: type[Model]) -> str:
+    """Every column of the model, table-qualified, in the order `to_models` expects."""
+    return _model_columns(model)[1]
+
+
+def to_models[M: Model](model: type[M], rows: Iterable[Sequence[Any]]) -> list[M]:
+    """Model instances from rows of `columns(model)` (possibly followed by other values),
+    converted as the ORM converts them (aware datetimes on SQLite, booleans, JSON)."""
+    fields, _ = _model_columns(model)
     converters = _converters(model)
-    out = []
     names = [f.attname for f in fields]
+    out = []
     for row in rows:
-        values = list(row)
+        values = list(row[: len(fields)])
         for index, funcs, expression in converters:
             for func in funcs:
                 values[index] = func(values[index], expression, connection)
         out.append(model.from_db(connection.alias, names, values))
     return out
+
+
+def load[M: Model](model: type[M], where: str, params: Sequence[Any]) -> list[M]:
+    """Model instances from `SELECT <all columns> FROM <table> WHERE <where>`."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return to_models(model, select(f"SELECT {columns(model)} FROM {table} WHERE {where}", params))
+
+
+def select_all(queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """Run independent SELECTs; inside a PostgreSQL `pipeline()` they share one round trip."""
+    cursors = []
+    try:
+        for sql, params in queries:
+            cursor = connection.cursor()
+            cursors.append(cursor)
+            cursor.execute(sql, params)
+        return [list(cursor.fetchall()) for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 @cache

@@ -196,7 +196,7 @@ def _existing_channel_id(channel_id: int | None) -> int | None:
 def _store_one(record: InboundRecord, msg: InboundMessage) -> Result:
     for attempt in range(MAX_RACE_RETRIES):
         try:
-            with transaction.atomic():
+            with fastsql.pipeline(), transaction.atomic():
                 # Live mode trusts the unique index on the first try (duplicates are rare and
                 # end in IntegrityError) and looks before it leaps only on a retry.
                 (result,) = _store_batch([(record, msg)], check_existing=attempt > 0)
@@ -248,7 +248,7 @@ def _ingest_batch(
         except IngestError as exc:
             results.append(_fail(record, str(exc)))
     try:
-        with transaction.atomic():
+        with fastsql.pipeline(), transaction.atomic():
             results.extend(_store_batch(ready))
     except Exception as exc:
         # One bad message (or a race) spoils the batch: redo it one by one, each with its fate.
@@ -297,8 +297,11 @@ def _store_batch(
     if not fresh:
         return results
 
-    customers = _resolve_customers(fresh, now)
-    threader = _Threader(fresh)
+    # The lookups do not depend on each other: on PostgreSQL they share one round trip.
+    lookups = [_customer_query(fresh), *_Threader.queries(fresh)]
+    customer_rows, *thread_rows = fastsql.select_all(lookups)
+    customers = _resolve_customers(fresh, now, customer_rows)
+    threader = _Threader(fresh, thread_rows)
     stored: list[tuple[_Pending, Conversation, Message]] = []
     for p in fresh:
         conv = threader.find(p)
@@ -325,7 +328,7 @@ def _store_batch(
         for event in p.events:
             event.conversation = conv
             events.append(event)
-    fastsql.insert(events)
+    fastsql.insert(events, returning=False)
     _set_records_state([p.record.pk for p in fresh], InboundState.STORED, now)
     message_ids = [m.pk for _, _, m in stored]
     if AFTER_INGEST:
@@ -388,12 +391,7 @@ def _existing_keys(pending: list[_Pending]) -> dict[tuple[int, str], int]:
     return {(c, e): i for c, e, i in rows}
 
 
-def _resolve_customers(fresh: list[_Pending], now: datetime) -> dict[tuple[str, str], int]:
-    """Map (identity kind, value) → customer id, creating buyers seen for the first time.
-
-    A new identity that carries an email already known joins that customer: the same buyer
-    writing on another channel.
-    """
+def _customer_query(fresh: list[_Pending]) -> tuple[str, list[Any]]:
     wanted: dict[str, set[str]] = {}
     for p in fresh:
         sender = p.msg.sender
@@ -401,13 +399,18 @@ def _resolve_customers(fresh: list[_Pending], now: datetime) -> dict[tuple[str, 
         if sender.email:
             wanted.setdefault("email", set()).add(sender.email.lower())
     where, params = _any_of("kind", "value", wanted)
-    known = {
-        (kind, value): cid
-        for kind, value, cid in fastsql.select(
-            f"SELECT kind, value, customer_id FROM {_table(CustomerIdentity)} WHERE {where}",
-            params,
-        )
-    }
+    return f"SELECT kind, value, customer_id FROM {_table(CustomerIdentity)} WHERE {where}", params
+
+
+def _resolve_customers(
+    fresh: list[_Pending], now: datetime, rows: list[tuple[Any, ...]]
+) -> dict[tuple[str, str], int]:
+    """Map (identity kind, value) → customer id, creating buyers seen for the first time.
+
+    `rows` answer `_customer_query`. A new identity that carries an email already known joins
+    that customer: the same buyer writing on another channel.
+    """
+    known = {(kind, value): cid for kind, value, cid in rows}
     new_customers: dict[tuple[str, str], Customer] = {}
     new_identities: list[tuple[tuple[str, str], CustomerIdentity]] = []
     for p in fresh:
@@ -443,7 +446,7 @@ def _resolve_customers(fresh: list[_Pending], now: datetime) -> dict[tuple[str, 
         identity.customer_id = known[key]
         identity.created_at = now
     if new_identities:
-        fastsql.insert([identity for _, identity in new_identities])
+        fastsql.insert([identity for _, identity in new_identities], returning=False)
     return known
 
 
@@ -451,7 +454,10 @@ class _Threader:
     """Finds the conversation of each message: channel thread id, then In-Reply-To/References,
     then order number. Knows the conversations and Message-IDs created earlier in the batch."""
 
-    def __init__(self, fresh: list[_Pending]) -> None:
+    @staticmethod
+    def _keys(
+        fresh: list[_Pending],
+    ) -> tuple[dict[int, set[str]], dict[int, set[str]], set[str]]:
         threads: dict[int, set[str]] = {}
         orders: dict[int, set[str]] = {}
         refs: set[str] = set()
@@ -461,42 +467,46 @@ class _Threader:
             elif p.msg.order_number:  # the order only threads messages without a thread id
                 orders.setdefault(p.channel.pk, set()).add(p.msg.order_number)
             refs.update(_refs(p.msg))
+        return threads, orders, refs
+
+    @classmethod
+    def queries(cls, fresh: list[_Pending]) -> list[tuple[str, list[Any]]]:
+        """The lookups `__init__` needs answered, in order: by thread or order, by Message-ID."""
+        threads, orders, refs = cls._keys(fresh)
+        conv, table = fastsql.columns(Conversation), _table(Conversation)
+        by_thread, thread_params = _any_of("channel_id", "external_thread_id", threads)
+        by_order, order_params = _any_of("channel_id", "order_number", orders)
+        where = " OR ".join(w for w in (by_thread, by_order) if w) or "1 = 0"
+        placeholders, ref_params = fastsql.in_list(refs or [""])
+        return [
+            (
+                f"SELECT {conv} FROM {table} WHERE ({where}) AND deleted_at IS NULL ORDER BY id",
+                [*thread_params, *order_params],
+            ),
+            (
+                f"SELECT {conv}, m.message_id FROM {_table(Message)} m "
+                f"JOIN {table} ON {table}.id = m.conversation_id "
+                f"WHERE m.message_id IN {placeholders} AND m.message_id != '' "
+                f"AND {table}.deleted_at IS NULL",
+                ref_params,
+            ),
+        ]
+
+    def __init__(self, fresh: list[_Pending], rows: list[list[tuple[Any, ...]]]) -> None:
+        threads, orders, _ = self._keys(fresh)
         self.by_thread: dict[tuple[int, str], Conversation] = {}
         self.by_order: dict[tuple[int, str], Conversation] = {}
         self.by_message_id: dict[str, Conversation] = {}
         found: dict[int, Conversation] = {}
-        if threads or orders:
-            by_thread, thread_params = _any_of("channel_id", "external_thread_id", threads)
-            by_order, order_params = _any_of("channel_id", "order_number", orders)
-            where = " OR ".join(w for w in (by_thread, by_order) if w)
-            convs = fastsql.load(
-                Conversation,
-                f"({where}) AND deleted_at IS NULL ORDER BY id",
-                [*thread_params, *order_params],
-            )
-            for conv in convs:
-                found[conv.pk] = conv
-                if conv.external_thread_id in threads.get(conv.channel_id, ()):
-                    self.by_thread[(conv.channel_id, conv.external_thread_id)] = conv
-                if conv.order_number in orders.get(conv.channel_id, ()):
-                    self.by_order[(conv.channel_id, conv.order_number)] = conv
-        if refs:
-            placeholders, params = fastsql.in_list(refs)
-            rows = fastsql.select(
-                f"SELECT message_id, conversation_id FROM {_table(Message)} "
-                f"WHERE message_id IN {placeholders}",
-                params,
-            )
-            conv_ids = {cid for _, cid in rows} - set(found)
-            if conv_ids:
-                placeholders, params = fastsql.in_list(conv_ids)
-                for conv in fastsql.load(
-                    Conversation, f"id IN {placeholders} AND deleted_at IS NULL", params
-                ):
-                    found[conv.pk] = conv
-            for message_id, cid in rows:
-                if cid in found:
-                    self.by_message_id[message_id] = found[cid]
+        for conv in fastsql.to_models(Conversation, rows[0]):
+            found[conv.pk] = conv
+            if conv.external_thread_id in threads.get(conv.channel_id, ()):
+                self.by_thread[(conv.channel_id, conv.external_thread_id)] = conv
+            if conv.order_number in orders.get(conv.channel_id, ()):
+                self.by_order[(conv.channel_id, conv.order_number)] = conv
+        for conv, row in zip(fastsql.to_models(Conversation, rows[1]), rows[1], strict=True):
+            # One instance per conversation: the batch updates it in memory.
+            self.by_message_id[row[-1]] = found.setdefault(conv.pk, conv)
         self._found = found
 
     def find(self, p: _Pending) -> Conversation | None:
