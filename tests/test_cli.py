@@ -107,3 +107,47 @@ def test_healthz_answers_with_the_database(client: Client, db: None) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_records_a_crash_left_unstored_are_listed_and_stored_again(channel: Channel) -> None:
+    # A process killed between keeping the raw payload and storing it leaves it `received`.
+    abandoned = InboundRecord.objects.create(
+        channel=channel,
+        external_id="lost",
+        raw=_line(channel, "lost").encode(),
+        received_at=ago(minutes=30),
+    )
+    in_flight = InboundRecord.objects.create(
+        channel=channel, external_id="now", raw=_line(channel, "now").encode()
+    )
+
+    listing = _run("inbound", "list", "--stale")
+    assert f"{abandoned.pk:>8}" in listing
+    assert "ext=now" not in listing  # still being stored by someone: not stale
+
+    out = _run("inbound", "retry", "--stale")
+
+    assert "1 stored or duplicate, 0 still failed" in out
+    abandoned.refresh_from_db()
+    in_flight.refresh_from_db()
+    assert (abandoned.state, in_flight.state) == (InboundState.STORED, InboundState.RECEIVED)
+    assert Message.objects.get().external_id == "lost"
+    with pytest.raises(CommandError, match="not both"):
+        _run("inbound", "retry", "--stale", str(in_flight.pk))
+
+
+def test_the_worker_job_stores_stale_records_once(channel: Channel) -> None:
+    from comptoir.inbox.tasks import recover_stale_inbound
+
+    raw = _line(channel, "twice").encode()
+    for _ in range(2):  # the same payload kept twice (a redelivery), both abandoned
+        InboundRecord.objects.create(
+            channel=channel, external_id="twice", raw=raw, received_at=ago(hours=1)
+        )
+
+    assert recover_stale_inbound.call() == 2
+
+    states = sorted(InboundRecord.objects.values_list("state", flat=True))
+    assert states == [InboundState.DUPLICATE, InboundState.STORED]
+    assert Message.objects.filter(external_id="twice").count() == 1
+    assert recover_stale_inbound.call() == 0

@@ -13,7 +13,7 @@ from django.utils import timezone
 from comptoir.connectors.base import ConnectorError, OutboundAttachment, OutboundMessage
 from comptoir.connectors.registry import CONNECTORS, connector_class, get_connector
 from comptoir.inbox import actions, files
-from comptoir.inbox.ingest import ingest_many
+from comptoir.inbox.ingest import ingest_many, recover_stale
 from comptoir.inbox.models import (
     Channel,
     DeliveryState,
@@ -152,6 +152,13 @@ def purge() -> dict[str, int]:
 
 
 STUCK_SENDING_AFTER = timedelta(minutes=15)
+
+
+@periodic("inbox.recover_stale_inbound", every=timedelta(minutes=5))
+@task()
+def recover_stale_inbound() -> int:
+    """Raw records a crash left unstored are stored now: nothing received is lost."""
+    return len(recover_stale())
 
 
 @periodic("inbox.sweep_stuck_sends", every=timedelta(minutes=5))
