@@ -29,8 +29,9 @@ def _insert_sql(model: type[Model], vendor: str) -> tuple[list[Field[Any, Any]],
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     # PostgreSQL: one array per column (as Django's bulk_create does), so that the statement
     # stays short whatever the number of rows: psycopg parses every placeholder of a query.
+    # Sent in binary (%b): psycopg's text form escapes every element in Python.
     types = [f.db_type(connection) or "text" for f in fields]
-    unnest = ", ".join(f"(%s)::{t.split('(')[0]}[]" for t in types)
+    unnest = ", ".join(f"(%b)::{t.split('(')[0]}[]" for t in types)
     unnest_sql = f"{head}SELECT * FROM UNNEST({unnest})"
     return fields, head + "VALUES ", row, unnest_sql
 
