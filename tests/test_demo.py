@@ -193,20 +193,29 @@ def test_when_one_process_exits_the_other_is_stopped() -> None:
 
 
 def test_sigterm_stops_both_processes_and_exits_cleanly() -> None:
-    # The children share the parent's stdout: each prints its pid once it runs.
-    child = "import os, signal; print(os.getpid(), flush=True); signal.pause()"
+    # The children share the parent's stdout: each writes its pid once it runs. One write()
+    # per line: print() makes two when unbuffered, and the three processes' lines would mix.
+    child = "import os, signal; os.write(1, b'%d\\n' % os.getpid()); signal.pause()"
     script = textwrap.dedent(
         f"""
-        import sys
+        import os, sys
         from comptoir.demo.processes import run_together
         cmds = [(n, [sys.executable, "-c", {child!r}]) for n in ("serve", "worker")]
-        ended = run_together(cmds, on_started=lambda: print("started", flush=True))
+        ended = run_together(cmds, on_started=lambda: os.write(1, b"started\\n"))
         sys.exit(0 if ended is None else 1)
         """
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert parent.stdout is not None
     lines = [parent.stdout.readline().strip() for _ in range(3)]
+    if "" in lines:  # end of output: something stopped early
+        _, err = parent.communicate(timeout=30)
+        pytest.fail(f"output ended after {lines}, exit {parent.returncode}:\n{err}")
     assert "started" in lines
     pids = [int(line) for line in lines if line != "started"]
     parent.send_signal(signal.SIGTERM)

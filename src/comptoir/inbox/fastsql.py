@@ -18,11 +18,14 @@ from django.db.models import Field, Model
 
 # Both SQLite (3.32+) and PostgreSQL (65,535) accept at least this many parameters.
 MAX_PARAMS = 30_000
+SMALL_INSERT = 8
 
 
 @cache
-def _insert_sql(model: type[Model], vendor: str) -> tuple[list[Field[Any, Any]], str, str, str]:
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+def _insert_sql(
+    model: type[Model], vendor: str, with_pk: bool
+) -> tuple[list[Field[Any, Any]], str, str, str]:
+    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column or f.attname) for f in fields)
     head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
@@ -39,15 +42,18 @@ def _insert_sql(model: type[Model], vendor: str) -> tuple[list[Field[Any, Any]],
 def insert(objs: Sequence[Model], *, returning: bool = True) -> None:
     """INSERT instances of one model, setting their primary keys (like `bulk_create`).
 
-    `returning=False` leaves them unset: the statement then needs no answer, and inside a
-    `pipeline()` it travels with the next one instead of costing a round trip."""
+    Instances whose primary key is already set (see `reserve_ids`) are written with it. With
+    those, or with `returning=False` (the keys then stay unset), the statement needs no answer:
+    inside a `pipeline()` it travels with the next one instead of costing a round trip."""
     if not objs:
         return
     conn = connections[DEFAULT_DB_ALIAS]  # not the proxy: it costs a lookup per attribute
     model = type(objs[0])
-    fields, values_sql, row, unnest_sql = _insert_sql(model, conn.vendor)
+    with_pk = all(obj.pk is not None for obj in objs)
+    fields, values_sql, row, unnest_sql = _insert_sql(model, conn.vendor, with_pk)
     pk = model._meta.pk
     assert pk is not None
+    returning = returning and not with_pk
     suffix = f" RETURNING {conn.ops.quote_name(pk.column or pk.attname)}" if returning else ""
     postgres = conn.vendor == "postgresql"
     per_statement = 5_000 if postgres else max(1, MAX_PARAMS // len(fields))
@@ -57,19 +63,35 @@ def insert(objs: Sequence[Model], *, returning: bool = True) -> None:
             rows = [
                 [f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields] for obj in chunk
             ]
-            if postgres and len(chunk) > 1:
+            # A few rows go faster as VALUES (arrays cost more to build than they save).
+            if postgres and len(chunk) > SMALL_INSERT:
                 cursor.execute(unnest_sql + suffix, [list(col) for col in zip(*rows, strict=True)])
             else:
                 params = [value for values in rows for value in values]
                 cursor.execute(values_sql + ", ".join([row] * len(chunk)) + suffix, params)
-            if not returning:
-                continue
-            # Both databases return the rows of a multi-row INSERT in order (Django relies on
-            # it too: `can_return_rows_from_bulk_insert`).
-            for obj, (new_pk,) in zip(chunk, cursor.fetchall(), strict=True):
-                obj.pk = new_pk
-                obj._state.adding = False
-                obj._state.db = conn.alias
+            if returning:
+                # Both databases return the rows of a multi-row INSERT in order (Django relies
+                # on it too: `can_return_rows_from_bulk_insert`).
+                for obj, (new_pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                    obj.pk = new_pk
+            if returning or with_pk:
+                for obj in chunk:
+                    obj._state.adding = False
+                    obj._state.db = conn.alias
+
+
+def reserve_ids_query(model: type[Model], count: int) -> tuple[str, list[Any]] | None:
+    """PostgreSQL: a query taking `count` ids from the model's sequence, to be run with other
+    lookups (`select_all`) so that inserting the rows later needs no answer. None elsewhere."""
+    if connection.vendor != "postgresql" or count <= 0:
+        return None
+    pk = model._meta.pk
+    assert pk is not None
+    return (
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) AS id "
+        "FROM generate_series(1, %s) ORDER BY id",
+        [model._meta.db_table, pk.column, count],
+    )
 
 
 @contextmanager

@@ -138,8 +138,7 @@ def retry_failed(record_ids: Iterable[int] | None = None) -> list[Result]:
 
 
 # Storing takes milliseconds: a record still `received` after this long was abandoned by a
-# process that died (or by a database crash that lost the storing transaction, see
-# `_durability`) and is processed again. Ingest is idempotent, so a slow one is harmless.
+# process that died, and is processed again. Ingest is idempotent, so a slow one is harmless.
 STALE_AFTER = timedelta(minutes=10)
 
 
@@ -215,7 +214,6 @@ def _store_one(record: InboundRecord, msg: InboundMessage) -> Result:
     for attempt in range(MAX_RACE_RETRIES):
         try:
             with fastsql.pipeline(), transaction.atomic():
-                _durability()
                 # Live mode trusts the unique index on the first try (duplicates are rare and
                 # end in IntegrityError) and looks before it leaps only on a retry.
                 (result,) = _store_batch([(record, msg)], check_existing=attempt > 0)
@@ -268,25 +266,12 @@ def _ingest_batch(
             results.append(_fail(record, str(exc)))
     try:
         with fastsql.pipeline(), transaction.atomic():
-            _durability()
             results.extend(_store_batch(ready))
     except Exception as exc:
         # One bad message (or a race) spoils the batch: redo it one by one, each with its fate.
         logger.info("batch of %d fell back to one by one: %s", len(ready), exc)
         results.extend(_store_one(record, msg) for record, msg in ready)
     return results
-
-
-def _durability() -> None:
-    """What a storing transaction derives from its raw record need not wait for the disk.
-
-    The raw record was committed durably before; should the database server crash within the
-    fraction of a second before this transaction reaches the disk, the record is still there,
-    `received`, and `recover_stale` stores it again. SQLite in WAL mode with
-    `synchronous=NORMAL` makes the same trade for every transaction.
-    """
-    if connection.vendor == "postgresql":
-        fastsql.execute("SET LOCAL synchronous_commit TO OFF", [])
 
 
 @dataclass
@@ -329,10 +314,19 @@ def _store_batch(
     if not fresh:
         return results
 
-    # The lookups do not depend on each other: on PostgreSQL they share one round trip.
-    lookups = [_customer_query(fresh), *_Threader.queries(fresh)]
-    customer_rows, *thread_rows = fastsql.select_all(lookups)
-    customers = _resolve_customers(fresh, now, customer_rows)
+    # The lookups do not depend on each other: on PostgreSQL they share one round trip, with
+    # ids for the new messages and buyers, whose inserts then need no answer. (Unused buyer
+    # ids leave gaps no one sees.)
+    thread_queries = _Threader.queries(fresh)
+    lookups = [_customer_query(fresh), *thread_queries]
+    reserve = fastsql.reserve_ids_query(Message, len(fresh))
+    if reserve:
+        lookups += [reserve, fastsql.reserve_ids_query(Customer, len(fresh)) or reserve]
+    customer_rows, *answers = fastsql.select_all(lookups)
+    thread_rows, reserved = answers[: len(thread_queries)], answers[len(thread_queries) :]
+    # Popped from the end: reversed, the batch's messages get ids in their order.
+    message_ids, customer_ids = ([r[0] for r in reversed(rows)] for rows in reserved or ([], []))
+    customers = _resolve_customers(fresh, now, customer_rows, customer_ids)
     threader = _Threader(fresh, thread_rows)
     stored: list[tuple[_Pending, Conversation, Message]] = []
     for p in fresh:
@@ -342,6 +336,8 @@ def _store_batch(
             p.new_conversation = True
             threader.remember_new(p, conv)
         message = _build_message(p, now)
+        if message_ids:
+            message.pk = message_ids.pop()
         threader.remember_message(message, conv)
         _apply_to_conversation(conv, p)
         stored.append((p, conv, message))
@@ -435,12 +431,13 @@ def _customer_query(fresh: list[_Pending]) -> tuple[str, list[Any]]:
 
 
 def _resolve_customers(
-    fresh: list[_Pending], now: datetime, rows: list[tuple[Any, ...]]
+    fresh: list[_Pending], now: datetime, rows: list[tuple[Any, ...]], ids: list[int]
 ) -> dict[tuple[str, str], int]:
     """Map (identity kind, value) → customer id, creating buyers seen for the first time.
 
-    `rows` answer `_customer_query`. A new identity that carries an email already known joins
-    that customer: the same buyer writing on another channel.
+    `rows` answer `_customer_query`; `ids` are reserved for new buyers (or empty). A new
+    identity that carries an email already known joins that customer: the same buyer writing
+    on another channel.
     """
     known = {(kind, value): cid for kind, value, cid in rows}
     new_customers: dict[tuple[str, str], Customer] = {}
@@ -461,7 +458,11 @@ def _resolve_customers(
             new_identities.append((key, identity))
             continue
         customer = Customer(
-            name=sender.name, email=email, language=p.msg.language, created_at=p.msg.sent_at
+            id=ids.pop() if ids else None,
+            name=sender.name,
+            email=email,
+            language=p.msg.language,
+            created_at=p.msg.sent_at,
         )
         new_customers[key] = customer
         new_identities.append((key, identity))
@@ -503,26 +504,30 @@ class _Threader:
 
     @classmethod
     def queries(cls, fresh: list[_Pending]) -> list[tuple[str, list[Any]]]:
-        """The lookups `__init__` needs answered, in order: by thread or order, by Message-ID."""
+        """The lookups `__init__` needs answered, in order: by thread or order, then by
+        Message-ID when a message refers to others."""
         threads, orders, refs = cls._keys(fresh)
         conv, table = fastsql.columns(Conversation), _table(Conversation)
         by_thread, thread_params = _any_of("channel_id", "external_thread_id", threads)
         by_order, order_params = _any_of("channel_id", "order_number", orders)
         where = " OR ".join(w for w in (by_thread, by_order) if w) or "1 = 0"
-        placeholders, ref_params = fastsql.in_list(refs or [""])
-        return [
+        queries = [
             (
                 f"SELECT {conv} FROM {table} WHERE ({where}) AND deleted_at IS NULL ORDER BY id",
                 [*thread_params, *order_params],
-            ),
-            (
-                f"SELECT {conv}, m.message_id FROM {_table(Message)} m "
-                f"JOIN {table} ON {table}.id = m.conversation_id "
-                f"WHERE m.message_id IN {placeholders} AND m.message_id != '' "
-                f"AND {table}.deleted_at IS NULL",
-                ref_params,
-            ),
+            )
         ]
+        if refs:
+            placeholders, ref_params = fastsql.in_list(refs)
+            queries.append(
+                (
+                    f"SELECT {conv}, m.message_id FROM {_table(Message)} m "
+                    f"JOIN {table} ON {table}.id = m.conversation_id "
+                    f"WHERE m.message_id IN {placeholders} AND {table}.deleted_at IS NULL",
+                    ref_params,
+                )
+            )
+        return queries
 
     def __init__(self, fresh: list[_Pending], rows: list[list[tuple[Any, ...]]]) -> None:
         threads, orders, _ = self._keys(fresh)
@@ -536,7 +541,8 @@ class _Threader:
                 self.by_thread[(conv.channel_id, conv.external_thread_id)] = conv
             if conv.order_number in orders.get(conv.channel_id, ()):
                 self.by_order[(conv.channel_id, conv.order_number)] = conv
-        for conv, row in zip(fastsql.to_models(Conversation, rows[1]), rows[1], strict=True):
+        by_ref = rows[1] if len(rows) > 1 else []
+        for conv, row in zip(fastsql.to_models(Conversation, by_ref), by_ref, strict=True):
             # One instance per conversation: the batch updates it in memory.
             self.by_message_id[row[-1]] = found.setdefault(conv.pk, conv)
         self._found = found
