@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -210,16 +211,20 @@ def test_sigterm_stops_both_processes_and_exits_cleanly() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # a failed test can then take the three processes down at once
     )
-    assert parent.stdout is not None
-    lines = [parent.stdout.readline().strip() for _ in range(3)]
-    if "" in lines:  # end of output: something stopped early
-        _, err = parent.communicate(timeout=30)
-        pytest.fail(f"output ended after {lines}, exit {parent.returncode}:\n{err}")
-    assert "started" in lines
-    pids = [int(line) for line in lines if line != "started"]
-    parent.send_signal(signal.SIGTERM)
-    assert parent.wait(timeout=30) == 0
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    try:
+        assert parent.stdout is not None
+        lines = [parent.stdout.readline().strip() for _ in range(3)]
+        assert "" not in lines, f"output ended early: {lines}"
+        assert "started" in lines
+        pids = [int(line) for line in lines if line != "started"]
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
+        for pid in pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+        parent.communicate()
