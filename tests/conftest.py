@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from django.utils import timezone
 from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox.models import Channel, Shop
+from tests.mailservers import Dovecot, dovecot_missing
 
 REQUIRE_SERVICES = os.environ.get("COMPTOIR_REQUIRE_SERVICES") == "1"
 
@@ -136,3 +139,19 @@ def subprocess_env(transactional_db: None) -> dict[str, str]:
     env["DATABASE_URL"] = database_url_for_subprocess()
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     return env
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real IMAP server for this test process (see tests/mailservers.py)."""
+    why = dovecot_missing()
+    require_or_skip(not why, why or "dovecot")
+    # Not under pytest's temporary directory: its 0700 parents keep the dovecot user out.
+    tmp = Path(tempfile.mkdtemp(prefix="comptoir-dovecot-"))
+    server = Dovecot(tmp)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

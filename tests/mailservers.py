@@ -1,0 +1,111 @@
+"""Real mail servers for the tests: a private dovecot (IMAP) in a temporary directory.
+
+Started once per test process (one per xdist worker), on a free port; every user logs in with
+the password `secret` and gets an empty maildir. Nothing system-wide is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+PASSWORD = "secret"
+
+CONFIG = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{tmp}/mail/%u
+default_internal_user = dovecot
+default_internal_group = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+# No delay after a failed login (a test checks one), no penalty for the next ones.
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={tmp}/mail/%u
+}}
+"""
+
+
+def dovecot_missing() -> str:
+    """Why dovecot cannot run here, or '' when it can."""
+    if shutil.which("dovecot") is None:
+        return "dovecot is not installed (Debian package dovecot-imapd)"
+    if os.geteuid() != 0:
+        return "dovecot for tests needs root (it runs its processes as the dovecot user)"
+    return ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Dovecot:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.host = "127.0.0.1"
+        self.port = free_port()
+
+    def start(self) -> None:
+        for sub in ("run", "state", "mail"):
+            (self.tmp / sub).mkdir(parents=True, exist_ok=True)
+        self.tmp.chmod(0o755)
+        conf = self.tmp / "dovecot.conf"
+        conf.write_text(CONFIG.format(tmp=self.tmp, port=self.port, password=PASSWORD))
+        shutil.chown(self.tmp / "mail", "dovecot", "dovecot")
+        # Returns once the master has bound its listeners and gone to the background. Its
+        # output goes to a file: a pipe would stay open in the daemon and never end.
+        with (self.tmp / "start.log").open("wb") as log:
+            done = subprocess.run(["dovecot", "-c", str(conf)], stdout=log, stderr=log, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"dovecot did not start: {(self.tmp / 'start.log').read_text()}")
+
+    def stop(self) -> None:
+        pid_file = self.tmp / "run" / "master.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+
+    def client(self, user: str) -> IMAPClient:
+        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+        client.login(user, PASSWORD)
+        return client
+
+    def deliver(self, user: str, raw: bytes, folder: str = "INBOX") -> None:
+        """Put one message in a mailbox, as an MTA would."""
+        with self.client(user) as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            client.append(folder, raw)

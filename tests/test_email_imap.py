@@ -1,0 +1,193 @@
+"""The email channel against a real IMAP server (dovecot): polling, threading, the cursor."""
+
+from __future__ import annotations
+
+import itertools
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from comptoir.connectors.base import ConnectorError
+from comptoir.connectors.email.connector import EmailConnector
+from comptoir.inbox.models import Channel, Conversation, InboundRecord, Message, Shop, Status
+from comptoir.inbox.tasks import poll_channel
+from tests.conftest import ago
+from tests.mailservers import Dovecot
+
+_mailboxes = itertools.count()
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> str:
+    # Every test gets its own IMAP user, hence its own empty mailbox on the shared server.
+    return f"shop{next(_mailboxes)}-{timezone.now().timestamp():.0f}"
+
+
+@pytest.fixture
+def email_channel(shop: Shop, dovecot: Dovecot, mailbox: str) -> Channel:
+    channel = Channel(shop=shop, kind="email", marketplace="shop", name="Shop mailbox")
+    channel.set_settings(
+        {
+            "imap_host": dovecot.host,
+            "imap_port": dovecot.port,
+            "imap_security": "none",
+            "username": mailbox,
+            "password": "secret",
+        }
+    )
+    channel.save()
+    return channel
+
+
+def mail(
+    subject: str = "Où est ma commande ?",
+    body: str = "Bonjour, je n'ai pas reçu ma commande.",
+    sender: str = "Jeanne Martin <jeanne@example.fr>",
+    **headers: str,
+) -> tuple[bytes, str]:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "contact@maison-lumiere.fr"
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(ago(minutes=10))
+    msg_id = headers.pop("Message_ID", None) or make_msgid(domain="example.fr")
+    msg["Message-ID"] = msg_id
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes(), msg_id
+
+
+def poll(channel: Channel) -> int:
+    result: int = poll_channel.call(channel.pk)
+    channel.refresh_from_db()
+    return result
+
+
+def test_a_mail_in_the_mailbox_becomes_a_conversation_with_its_buyer(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    raw, msg_id = mail()
+    dovecot.deliver(mailbox, raw)
+
+    assert poll(email_channel) == 1
+
+    conv = Conversation.objects.get()
+    message = conv.messages.get()
+    assert conv.subject == "Où est ma commande ?"
+    assert conv.needs_reply
+    assert conv.customer is not None
+    assert (conv.customer.name, conv.customer.email) == ("Jeanne Martin", "jeanne@example.fr")
+    assert message.message_id == msg_id
+    assert message.text.strip() == "Bonjour, je n'ai pas reçu ma commande."
+    assert email_channel.cursor["INBOX"]["last_uid"] == 1
+    assert email_channel.last_sync_at is not None
+
+
+def test_a_reply_threads_by_in_reply_to_and_an_amazon_order_is_recognised(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    first, first_id = mail(subject="Commande 171-1234567-1234567", sender="x@marketplace.amazon.fr")
+    dovecot.deliver(mailbox, first)
+    follow, _ = mail(subject="Re: toujours rien", In_Reply_To=first_id, References=first_id)
+    dovecot.deliver(mailbox, follow)
+
+    assert poll(email_channel) == 2
+
+    conv = Conversation.objects.get()
+    assert conv.message_count == 2
+    assert conv.order_number == "171-1234567-1234567"
+
+
+def test_polling_again_fetches_only_what_is_new_and_never_marks_mail_read(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    dovecot.deliver(mailbox, mail()[0])
+    poll(email_channel)
+    assert poll(email_channel) == 0  # nothing new: nothing fetched
+
+    dovecot.deliver(mailbox, mail(subject="Autre question")[0])
+    assert poll(email_channel) == 1
+    assert Message.objects.count() == 2
+    with dovecot.client(mailbox) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert client.search(["SEEN"]) == []  # the seller's own mail client still sees them new
+
+
+def test_a_recreated_folder_is_read_again_without_duplicates(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    raw, _ = mail()
+    dovecot.deliver(mailbox, raw)
+    poll(email_channel)
+    # A UIDVALIDITY the cursor does not know: the folder is read from its start again.
+    email_channel.cursor = {"INBOX": {"uidvalidity": 1, "last_uid": 99}}
+    email_channel.save(update_fields=["cursor"])
+    dovecot.deliver(mailbox, mail(subject="Nouveau")[0])
+
+    assert poll(email_channel) == 2  # both read again...
+    assert Message.objects.count() == 2  # ...the first one stored once
+    assert InboundRecord.objects.filter(state="duplicate").count() == 1
+
+
+def test_an_auto_reply_is_stored_but_asks_for_no_answer(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    dovecot.deliver(mailbox, mail(subject="Absence", Auto_Submitted="auto-replied")[0])
+
+    poll(email_channel)
+
+    message = Message.objects.get()
+    assert message.is_auto
+    assert not message.conversation.needs_reply
+
+
+def test_a_wrong_password_marks_the_channel_unhealthy_with_the_reason(
+    email_channel: Channel,
+) -> None:
+    settings: dict[str, Any] = email_channel.get_settings()
+    email_channel.set_settings({**settings, "password": "wrong"})
+    email_channel.save()
+
+    assert poll(email_channel) == 0
+
+    assert not email_channel.is_healthy
+    assert "login refused" in email_channel.last_error
+    with pytest.raises(ConnectorError, match="login refused"):
+        EmailConnector(email_channel).test_connection()
+
+
+def test_an_unreachable_server_is_a_transient_error(email_channel: Channel) -> None:
+    settings: dict[str, Any] = email_channel.get_settings()
+    email_channel.set_settings({**settings, "imap_port": 1})
+    email_channel.save()
+
+    with pytest.raises(ConnectorError) as caught:
+        list(EmailConnector(email_channel).fetch({}))
+    assert not caught.value.permanent
+    assert "unreachable" in str(caught.value)
+
+
+def test_test_connection_counts_the_messages(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    dovecot.deliver(mailbox, mail()[0])
+    assert EmailConnector(email_channel).test_connection() == "connected; INBOX: 1 messages"
+
+
+def test_a_resolved_conversation_reopens_on_a_new_mail(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    raw, msg_id = mail()
+    dovecot.deliver(mailbox, raw)
+    poll(email_channel)
+    Conversation.objects.update(status=Status.RESOLVED, resolved_at=timezone.now())
+
+    dovecot.deliver(mailbox, mail(subject="Re: ?", In_Reply_To=msg_id)[0])
+    poll(email_channel)
+
+    conv = Conversation.objects.get()
+    assert (conv.status, conv.reopened_count) == (Status.OPEN, 1)
