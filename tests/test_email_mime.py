@@ -1,0 +1,111 @@
+"""Parsing mail as it arrives in the wild: broken, mislabelled, hostile. Nothing may raise."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from comptoir.connectors.email.mime import parse
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def p(raw: bytes):  # type: ignore[no-untyped-def]
+    return parse(raw, channel_id=1, received_at=NOW)
+
+
+def test_a_message_without_message_id_is_named_by_its_bytes() -> None:
+    raw = b"From: a@example.fr\r\nSubject: hi\r\n\r\nbody\r\n"
+    first, again = p(raw), p(raw)
+    assert first.external_id.startswith("sha256:")
+    assert first.external_id == again.external_id  # a re-delivery is recognised
+    assert p(raw + b"more").external_id != first.external_id
+
+
+def test_a_wrong_charset_label_falls_back_without_losing_the_text() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <1@x>\r\n"
+        b"Content-Type: text/plain; charset=no-such-charset\r\n\r\n"
+        + "Reçu abîmé".encode()
+        + b"\r\n"
+    )
+    assert p(raw).text.strip() == "Reçu abîmé"
+
+
+def test_latin1_bytes_labelled_utf8_still_read() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <2@x>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "Très déçu".encode("cp1252") + b"\r\n"
+    )
+    assert p(raw).text.strip() == "Très déçu"
+
+
+def test_encoded_and_raw_8bit_headers_are_decoded() -> None:
+    raw = (
+        b"From: =?utf-8?q?Ren=C3=A9e_L=C3=A9vy?= <renee@example.fr>\r\n"
+        b"Message-ID: <3@x>\r\n" + "Subject: Colis endommagé\r\n".encode() + b"\r\nbody\r\n"
+    )
+    msg = p(raw)
+    assert msg.sender.name == "Renée Lévy"
+    assert msg.sender.identity_value == "renee@example.fr"
+    assert "Colis endommag" in msg.subject
+
+
+def test_truncated_mime_keeps_what_is_there() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <4@x>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nBonjour\r\n"
+        b"--b\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n/9j/4AA"
+    )
+    msg = p(raw)
+    assert msg.text.strip() == "Bonjour"
+
+
+def test_a_missing_or_absurd_date_becomes_the_reception_time() -> None:
+    assert p(b"From: a@example.fr\r\n\r\nx").sent_at == NOW
+    future = b"From: a@example.fr\r\nDate: Fri, 01 Jan 2100 00:00:00 +0000\r\n\r\nx"
+    assert p(future).sent_at == NOW
+    assert p(b"From: a@example.fr\r\nDate: not a date\r\n\r\nx").sent_at == NOW
+
+
+def test_winmail_dat_is_left_out_with_a_note_and_real_attachments_kept() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <5@x>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nVoir photo\r\n"
+        b"--b\r\nContent-Type: application/ms-tnef\r\n"
+        b'Content-Disposition: attachment; filename="winmail.dat"\r\n\r\nxx\r\n'
+        b"--b\r\nContent-Type: image/png\r\n"
+        b'Content-Disposition: attachment; filename="photo.png"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n"
+    )
+    msg = p(raw)
+    assert [a.filename for a in msg.attachments] == ["photo.png"]
+    assert msg.attachments[0].data.startswith(b"\x89PNG")
+    assert "winmail.dat" in msg.meta["notes"][0]
+
+
+def test_html_only_mail_gets_a_text_version_without_script() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <6@x>\r\nContent-Type: text/html\r\n\r\n"
+        b"<p>Bonjour</p><script>alert(1)</script>"
+        b"<p onclick='x()'>Merci &amp; bonne journ\xc3\xa9e</p>"
+    )
+    msg = p(raw)
+    assert "alert" not in msg.text
+    assert "Bonjour" in msg.text
+    assert "Merci & bonne journée" in msg.text
+
+
+def test_auto_replies_and_delivery_reports_are_marked_automatic() -> None:
+    base = b"From: a@example.fr\r\nMessage-ID: <7@x>\r\n"
+    assert p(base + b"Auto-Submitted: auto-replied\r\n\r\nx").is_auto
+    assert p(base + b"Precedence: bulk\r\n\r\nx").is_auto
+    assert p(base + b"X-Autoreply: yes\r\n\r\nx").is_auto
+    assert p(base + b"Content-Type: multipart/report; boundary=z\r\n\r\n--z--").is_auto
+    assert not p(base + b"Auto-Submitted: no\r\n\r\nx").is_auto
+
+
+def test_an_amazon_order_number_is_found_in_the_subject_or_body() -> None:
+    raw = b"From: x@marketplace.amazon.fr\r\nSubject: Question\r\n\r\nCommande 402-1234567-7654321"
+    assert p(raw).order_number == "402-1234567-7654321"
