@@ -18,7 +18,7 @@ from django.utils import timezone
 from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox.models import Channel, Shop
-from tests.mailservers import Dovecot, dovecot_missing
+from tests.mailservers import Dovecot, SMTPServer, dovecot_missing
 
 REQUIRE_SERVICES = os.environ.get("COMPTOIR_REQUIRE_SERVICES") == "1"
 
@@ -155,3 +155,37 @@ def dovecot() -> Iterator[Dovecot]:
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server for this test process; tests clear `received` and `refuse`."""
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+_mailboxes = itertools.count()
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> str:
+    # Every test gets its own IMAP user, hence its own empty mailbox on the shared server.
+    return f"shop{next(_mailboxes)}-{timezone.now().timestamp():.0f}"
+
+
+@pytest.fixture
+def email_channel(shop: Shop, team: Team, dovecot: Dovecot, mailbox: str) -> Channel:
+    channel = Channel(shop=shop, kind="email", marketplace="shop", name="Shop mailbox", team=team)
+    channel.set_settings(
+        {
+            "imap_host": dovecot.host,
+            "imap_port": dovecot.port,
+            "imap_security": "none",
+            "username": mailbox,
+            "password": "secret",
+        }
+    )
+    channel.save()
+    return channel

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from imapclient import IMAPClient
 
@@ -109,3 +110,34 @@ class Dovecot:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
             client.append(folder, raw)
+
+
+class SMTPServer:
+    """A real SMTP server (aiosmtpd) that keeps what it receives, for this test process."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.received: list[tuple[str, list[str], bytes]] = []
+        self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, e.g. "550 no such user"
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.controller = Controller(self, hostname=self.host, port=self.port)
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted"
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()

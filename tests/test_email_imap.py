@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -12,34 +11,10 @@ from django.utils import timezone
 
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.email.connector import EmailConnector
-from comptoir.inbox.models import Channel, Conversation, InboundRecord, Message, Shop, Status
+from comptoir.inbox.models import Channel, Conversation, InboundRecord, Message, Status
 from comptoir.inbox.tasks import poll_channel
 from tests.conftest import ago
 from tests.mailservers import Dovecot
-
-_mailboxes = itertools.count()
-
-
-@pytest.fixture
-def mailbox(dovecot: Dovecot) -> str:
-    # Every test gets its own IMAP user, hence its own empty mailbox on the shared server.
-    return f"shop{next(_mailboxes)}-{timezone.now().timestamp():.0f}"
-
-
-@pytest.fixture
-def email_channel(shop: Shop, dovecot: Dovecot, mailbox: str) -> Channel:
-    channel = Channel(shop=shop, kind="email", marketplace="shop", name="Shop mailbox")
-    channel.set_settings(
-        {
-            "imap_host": dovecot.host,
-            "imap_port": dovecot.port,
-            "imap_security": "none",
-            "username": mailbox,
-            "password": "secret",
-        }
-    )
-    channel.save()
-    return channel
 
 
 def mail(

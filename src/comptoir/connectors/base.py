@@ -148,6 +148,7 @@ class OutboundMessage:
     references: list[str] = field(default_factory=list)
     order_number: str = ""
     attachments: list[OutboundAttachment] = field(default_factory=list)
+    conversation_subject: str = ""  # for a reply written without a subject of its own
 
 
 @dataclass

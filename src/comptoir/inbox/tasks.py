@@ -76,13 +76,16 @@ def _outbound(message: Message) -> OutboundMessage:
         Message.objects.filter(conversation=conv, direction="in")
         .exclude(message_id="")
         .order_by("-created_at")
-        .values_list("message_id", "references")
+        .values_list("message_id", "references", "in_reply_to")
         .first()
     )
     in_reply_to, references = "", []
     if previous:
-        in_reply_to = previous[0]
-        references = [*previous[1].split(), previous[0]]
+        parent, parent_refs, parent_reply_to = previous
+        in_reply_to = parent
+        # RFC 5322 3.6.4: the parent's References, or else its In-Reply-To, then the parent.
+        ancestors = parent_refs.split() or ([parent_reply_to] if parent_reply_to else [])
+        references = [*ancestors, parent]
     return OutboundMessage(
         message_id=message.pk,
         idempotency_key=f"comptoir-{message.pk}",
@@ -94,6 +97,7 @@ def _outbound(message: Message) -> OutboundMessage:
         in_reply_to=in_reply_to,
         references=references,
         order_number=conv.order_number,
+        conversation_subject=conv.subject,
         attachments=[
             OutboundAttachment(a.filename, a.content_type, files.read_bytes(a.sha256))
             for a in message.attachments.exclude(sha256="")

@@ -1,5 +1,7 @@
 """The email channel: a mailbox read over IMAP (UID cursor per folder), answers sent by SMTP.
 
+Answers go out by SMTP with the headers that thread them in the buyer's mail client.
+
 The cursor keeps, per folder, the UIDVALIDITY and the highest UID stored. A restart resumes
 after it; a changed UIDVALIDITY (the folder was recreated) starts the folder again from the
 beginning, and ingest's idempotency on the Message-ID keeps that free of duplicates. Messages
@@ -10,16 +12,25 @@ has them moved to a folder once they are stored.
 from __future__ import annotations
 
 import contextlib
+import smtplib
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
 from typing import Any, Literal
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from pydantic import BaseModel, Field
 
-from comptoir.connectors.base import Connector, ConnectorError, InboundMessage
+from comptoir.connectors.base import (
+    Connector,
+    ConnectorError,
+    InboundMessage,
+    OutboundMessage,
+    SendResult,
+)
 from comptoir.connectors.email import mime
 
 FETCH_CHUNK = 50
@@ -34,6 +45,14 @@ class EmailSettings(BaseModel):
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     timeout_seconds: float = 30.0
     verify_tls: bool = True
+    # Sending: the SMTP login defaults to the IMAP one, as with most providers.
+    from_address: str = ""
+    from_name: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
 
 
 class EmailConnector(Connector):
@@ -122,6 +141,84 @@ class EmailConnector(Connector):
                     meta={"folder": folder, "uid": uid, "uidvalidity": validity},
                 )
                 self.cursor[folder] = {"uidvalidity": validity, "last_uid": uid}
+
+    def send(self, outbound: OutboundMessage) -> SendResult:
+        conf = self.conf()
+        if not outbound.to:
+            raise ConnectorError("the buyer has no email address to answer", permanent=True)
+        if not conf.smtp_host or not conf.from_address:
+            raise ConnectorError(
+                "this mailbox has no SMTP server or From address configured", permanent=True
+            )
+        message = build_reply(outbound, conf)
+        where = f"{conf.smtp_host}:{conf.smtp_port}"
+        context = ssl.create_default_context()
+        if not conf.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        smtp_class = smtplib.SMTP_SSL if conf.smtp_security == "ssl" else smtplib.SMTP
+        kwargs: dict[str, Any] = {"timeout": conf.timeout_seconds}
+        if conf.smtp_security == "ssl":
+            kwargs["context"] = context
+        try:
+            with smtp_class(conf.smtp_host, conf.smtp_port, **kwargs) as smtp:
+                if conf.smtp_security == "starttls":
+                    smtp.starttls(context=context)
+                user = conf.smtp_username if conf.smtp_username is not None else conf.username
+                password = conf.smtp_password if conf.smtp_password is not None else conf.password
+                if user and smtp.has_extn("auth"):
+                    smtp.login(user, password)
+                smtp.send_message(message)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ConnectorError(f"SMTP login refused on {where}: {exc}", permanent=True) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            permanent = all(code >= 500 for code in codes)
+            raise ConnectorError(
+                f"recipient refused: {exc.recipients}", permanent=permanent
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            permanent = exc.smtp_code >= 500
+            raise ConnectorError(
+                f"SMTP server {where} answered {exc.smtp_code} {exc.smtp_error!r}",
+                permanent=permanent,
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise ConnectorError(f"SMTP server {where} unreachable: {exc}") from exc
+        return SendResult(external_id=message["Message-ID"], message_id=message["Message-ID"])
+
+
+def build_reply(outbound: OutboundMessage, conf: EmailSettings) -> EmailMessage:
+    """The reply as the buyer's mail client threads it: In-Reply-To and References name the
+    message answered; the Message-ID is ours, fixed per reply so that a retry repeats it."""
+    domain = conf.from_address.rsplit("@", 1)[-1] or "comptoir.invalid"
+    msg = EmailMessage()
+    msg["From"] = formataddr((conf.from_name, conf.from_address))
+    msg["To"] = outbound.to
+    subject = outbound.subject or outbound.conversation_subject
+    if subject and not subject.lower().startswith(("re:", "re :", "aw:", "sv:")):
+        subject = f"Re: {subject}"
+    msg["Subject"] = subject or "Re:"
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = f"<comptoir.{outbound.idempotency_key}@{domain}>"
+    if outbound.in_reply_to:
+        msg["In-Reply-To"] = outbound.in_reply_to
+    references = [r for r in outbound.references if r][-20:]
+    if references:
+        msg["References"] = " ".join(references)
+    msg["Auto-Submitted"] = "no"
+    msg.set_content(outbound.text)
+    if outbound.html:
+        msg.add_alternative(outbound.html, subtype="html")
+    for attachment in outbound.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        msg.add_attachment(
+            attachment.data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
+    return msg
 
 
 def _aware(value: datetime | None) -> datetime:

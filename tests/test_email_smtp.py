@@ -1,0 +1,120 @@
+"""Answers by email: sent by SMTP to a real server, with headers that thread in the buyer's
+mail client, and failures that say why."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import Message as MailMessage
+from typing import Any
+
+import pytest
+
+from comptoir.accounts.models import User
+from comptoir.inbox import actions
+from comptoir.inbox.models import Channel, Conversation, DeliveryState
+from comptoir.inbox.tasks import send_message
+from tests.mailservers import Dovecot, SMTPServer
+from tests.test_email_imap import mail, poll
+
+
+@pytest.fixture
+def sending_channel(email_channel: Channel, smtp_server: SMTPServer) -> Channel:
+    smtp_server.received.clear()
+    smtp_server.refuse.clear()
+    settings: dict[str, Any] = email_channel.get_settings()
+    email_channel.set_settings(
+        {
+            **settings,
+            "smtp_host": smtp_server.host,
+            "smtp_port": smtp_server.port,
+            "smtp_security": "none",
+            "from_address": "contact@maison-lumiere.fr",
+            "from_name": "Maison Lumière",
+        }
+    )
+    email_channel.save()
+    return email_channel
+
+
+def answer(conv: Conversation, agent: User, text: str = "Votre colis part demain.") -> int:
+    message = actions.reply(conv, actor=agent, text=text)
+    send_message.call(message.pk)
+    message.refresh_from_db()
+    assert message.delivery_state == DeliveryState.SENT, message.delivery_error
+    return message.pk
+
+
+def received(smtp_server: SMTPServer) -> MailMessage:
+    (_, _, content), *_ = smtp_server.received
+    # As the buyer's mail client reads it: encoded words decoded.
+    return email.message_from_bytes(content, policy=email.policy.default)
+
+
+def test_a_reply_reaches_the_buyer_threaded_under_their_mail(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    first, first_id = mail(subject="Où est ma commande ?")
+    dovecot.deliver(mailbox, first)
+    follow, follow_id = mail(subject="Re: Où est ma commande ?", In_Reply_To=first_id)
+    dovecot.deliver(mailbox, follow)
+    poll(sending_channel)
+    conv = Conversation.objects.get()
+
+    message_pk = answer(conv, agent)
+
+    sender, recipients, _ = smtp_server.received[0]
+    sent = received(smtp_server)
+    assert recipients == ["jeanne@example.fr"]
+    assert sender == "contact@maison-lumiere.fr"
+    assert sent["From"] == "Maison Lumière <contact@maison-lumiere.fr>"
+    assert sent["Subject"] == "Re: Où est ma commande ?"
+    assert sent["In-Reply-To"] == follow_id  # the newest buyer message
+    assert sent["References"].split() == [first_id, follow_id]
+    assert sent["Message-ID"] == f"<comptoir.comptoir-{message_pk}@maison-lumiere.fr>"
+    assert "Votre colis part demain." in sent.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # The buyer's answer to our reply threads back into the same conversation.
+    dovecot.deliver(mailbox, mail(subject="Merci", In_Reply_To=sent["Message-ID"])[0])
+    poll(sending_channel)
+    assert Conversation.objects.count() == 1
+
+
+def test_a_refused_recipient_ends_failed_with_the_servers_reason(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+    smtp_server.refuse["jeanne@example.fr"] = "550 5.1.1 No such user"
+    message = actions.reply(Conversation.objects.get(), actor=agent, text="Bonjour")
+
+    send_message.call(message.pk)
+
+    message.refresh_from_db()
+    assert message.delivery_state == DeliveryState.FAILED
+    assert "No such user" in message.delivery_error
+    assert smtp_server.received == []
+
+
+def test_an_unreachable_smtp_server_is_retried_later(
+    dovecot: Dovecot, mailbox: str, sending_channel: Channel, agent: User
+) -> None:
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+    settings: dict[str, Any] = sending_channel.get_settings()
+    sending_channel.set_settings({**settings, "smtp_port": 1})
+    sending_channel.save()
+    message = actions.reply(Conversation.objects.get(), actor=agent, text="Bonjour")
+
+    assert send_message.call(message.pk).startswith("failed")
+
+    message.refresh_from_db()
+    assert message.delivery_state == DeliveryState.QUEUED  # waiting for its retry
+    assert "unreachable" in message.delivery_error
