@@ -109,3 +109,26 @@ def test_auto_replies_and_delivery_reports_are_marked_automatic() -> None:
 def test_an_amazon_order_number_is_found_in_the_subject_or_body() -> None:
     raw = b"From: x@marketplace.amazon.fr\r\nSubject: Question\r\n\r\nCommande 402-1234567-7654321"
     assert p(raw).order_number == "402-1234567-7654321"
+
+
+def test_a_delivery_report_names_the_returned_message_and_threads_under_it() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.fr\r\nMessage-ID: <dsn1@mx>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nUndeliverable\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; bob@example.fr\r\n"
+        b"Action: failed\r\nStatus: 5.2.2\r\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n"
+        b"\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n"
+        b"Message-ID: <comptoir.comptoir-7@shop.fr>\r\nSubject: Re: x\r\n\r\nBonjour\r\n--B--\r\n"
+    )
+    msg = p(raw)
+    assert msg.meta["bounce"] == {
+        "original_message_id": "<comptoir.comptoir-7@shop.fr>",
+        "recipient": "bob@example.fr",
+        "action": "failed",
+        "status": "5.2.2",
+        "reason": "552 5.2.2 Mailbox full",
+    }
+    assert msg.in_reply_to == "<comptoir.comptoir-7@shop.fr>"
+    assert msg.is_auto

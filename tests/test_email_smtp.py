@@ -12,7 +12,14 @@ import pytest
 
 from comptoir.accounts.models import User
 from comptoir.inbox import actions
-from comptoir.inbox.models import Channel, Conversation, DeliveryState
+from comptoir.inbox.models import (
+    Channel,
+    Conversation,
+    DeliveryState,
+    EventKind,
+    Message,
+    Status,
+)
 from comptoir.inbox.tasks import send_message
 from tests.mailservers import Dovecot, SMTPServer
 from tests.test_email_imap import mail, poll
@@ -118,3 +125,73 @@ def test_an_unreachable_smtp_server_is_retried_later(
     message.refresh_from_db()
     assert message.delivery_state == DeliveryState.QUEUED  # waiting for its retry
     assert "unreachable" in message.delivery_error
+
+
+def dsn(original_id: str, recipient: str = "jeanne@example.fr", action: str = "failed") -> bytes:
+    """A delivery status notification as Postfix writes it (RFC 3464)."""
+    return (
+        "From: MAILER-DAEMON@mx.example.fr (Mail Delivery System)\r\n"
+        "To: contact@maison-lumiere.fr\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-" + original_id.strip("<>") + ">\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.fr\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        f"Action: {action}\r\n"
+        "Status: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <jeanne@example.fr>: Recipient address rejected\r\n"
+        "\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {original_id}\r\nSubject: Re: Où est ma commande ?\r\n"
+        "\r\n--B--\r\n"
+    ).encode()
+
+
+def test_a_bounce_marks_the_reply_failed_and_puts_the_conversation_back(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+    conv = Conversation.objects.get()
+    reply_pk = answer(conv, agent)
+    actions.set_status(conv, actor=agent, status=Status.RESOLVED)
+    sent_id = received(smtp_server)["Message-ID"]
+
+    dovecot.deliver(mailbox, dsn(sent_id))
+    poll(sending_channel)
+    dovecot.deliver(mailbox, dsn(sent_id))  # the same report twice changes nothing more
+    poll(sending_channel)
+
+    reply = Message.objects.get(pk=reply_pk)
+    assert reply.delivery_state == DeliveryState.FAILED
+    assert "Recipient address rejected" in reply.delivery_error
+    conv.refresh_from_db()
+    assert conv.status == Status.OPEN
+    assert conv.needs_reply
+    report = conv.messages.get(direction="in", is_auto=True)  # in the timeline, marked automatic
+    assert report.subject == "Undelivered Mail Returned to Sender"
+    assert conv.events.filter(kind=EventKind.DELIVERY_FAILED).count() == 1
+
+
+def test_a_delayed_delivery_report_changes_nothing(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+    reply_pk = answer(Conversation.objects.get(), agent)
+
+    dovecot.deliver(mailbox, dsn(received(smtp_server)["Message-ID"], action="delayed"))
+    poll(sending_channel)
+
+    assert Message.objects.get(pk=reply_pk).delivery_state == DeliveryState.SENT

@@ -238,6 +238,22 @@ def record_delivery_failure(message: Message, *, error: str, final: bool) -> Non
 
 
 @transaction.atomic
+def record_bounce(*, channel_id: int, message_id: str, reason: str) -> Message | None:
+    """A delivery report says our message never reached the buyer: it ends failed with the
+    reason (once: a report read again changes nothing). Returns the message, if it is ours."""
+    message = (
+        Message.objects.select_related("conversation")
+        .filter(channel_id=channel_id, direction=Direction.OUT, message_id=message_id)
+        .exclude(message_id="")
+        .exclude(delivery_state=DeliveryState.FAILED)
+        .first()
+    )
+    if message is not None:
+        record_delivery_failure(message, error=f"bounced: {reason}", final=True)
+    return message
+
+
+@transaction.atomic
 def retry_delivery(message: Message, *, actor: User | None) -> None:
     """Queue a failed message again (an agent pressed "retry")."""
     _check_actor(actor)

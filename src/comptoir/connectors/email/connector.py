@@ -32,6 +32,7 @@ from comptoir.connectors.base import (
     SendResult,
 )
 from comptoir.connectors.email import mime
+from comptoir.inbox import actions
 
 FETCH_CHUNK = 50
 
@@ -134,12 +135,20 @@ class EmailConnector(Connector):
                     continue
                 raw = data.get(b"BODY[]") or b""
                 received = data.get(b"INTERNALDATE")
-                yield mime.parse(
+                msg = mime.parse(
                     raw,
                     channel_id=self.channel.pk,
                     received_at=_aware(received),
                     meta={"folder": folder, "uid": uid, "uidvalidity": validity},
                 )
+                bounce = msg.meta.get("bounce")
+                if bounce and bounce["action"] == "failed" and bounce["original_message_id"]:
+                    actions.record_bounce(
+                        channel_id=self.channel.pk,
+                        message_id=bounce["original_message_id"],
+                        reason=bounce["reason"] or bounce["status"] or "undeliverable",
+                    )
+                yield msg
                 self.cursor[folder] = {"uidvalidity": validity, "last_uid": uid}
 
     def send(self, outbound: OutboundMessage) -> SendResult:

@@ -55,6 +55,48 @@ def is_automatic(msg: Message) -> bool:
     return msg.get_content_type() == "multipart/report"
 
 
+def bounce_of(msg: Message) -> dict[str, str] | None:
+    """What a delivery status notification (RFC 3464) says of the message it returns: its
+    Message-ID, the recipient, the action ("failed", "delayed"...), the status and the reason."""
+    if msg.get_content_type() != "multipart/report":
+        return None
+    if str(msg.get_param("report-type") or "").lower() != "delivery-status":
+        return None
+    found = {"original_message_id": "", "recipient": "", "action": "", "status": "", "reason": ""}
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/delivery-status":
+            blocks = part.get_payload()
+            for block in blocks if isinstance(blocks, list) else []:
+                if not isinstance(block, Message):
+                    continue
+                for key, name in (
+                    ("recipient", "Final-Recipient"),
+                    ("action", "Action"),
+                    ("status", "Status"),
+                    ("reason", "Diagnostic-Code"),
+                ):
+                    value = " ".join(str(block.get(name, "")).split())
+                    if value and not found[key]:
+                        found[key] = value
+        elif (
+            ctype in ("message/rfc822", "text/rfc822-headers") and not found["original_message_id"]
+        ):
+            if ctype == "message/rfc822":
+                inner = part.get_payload()
+                original = inner[0] if isinstance(inner, list) and inner else None
+            else:
+                original = email.message_from_string(decode_part(part))
+            if isinstance(original, Message):
+                found["original_message_id"] = (
+                    message_ids(header(original, "Message-ID")) or [""]
+                )[0]
+    found["recipient"] = found["recipient"].split(";")[-1].strip()
+    found["action"] = found["action"].lower()
+    found["reason"] = found["reason"].split(";", 1)[-1].strip() if found["reason"] else ""
+    return found
+
+
 def decode_part(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
@@ -156,6 +198,11 @@ def parse(
     # one, the bytes do.
     external_id = own_id or "sha256:" + hashlib.sha256(raw).hexdigest()
     details: dict[str, Any] = dict(meta or {})
+    bounce = bounce_of(msg)
+    if bounce:
+        details["bounce"] = bounce
+        # The report joins the conversation of the message it returns.
+        in_reply_to = in_reply_to or bounce["original_message_id"]
     if notes:
         details["notes"] = notes
     to = [addr.lower() for _, addr in getaddresses([header(msg, "To"), header(msg, "Cc")]) if addr]
