@@ -166,3 +166,25 @@ def test_a_resolved_conversation_reopens_on_a_new_mail(
 
     conv = Conversation.objects.get()
     assert (conv.status, conv.reopened_count) == (Status.OPEN, 1)
+
+
+def test_the_original_mail_is_kept_and_downloadable_by_who_sees_the_conversation(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, agent: Any, outsider: Any
+) -> None:
+    from django.test import Client
+
+    from tests.test_api import bearer
+
+    raw, _ = mail()
+    dovecot.deliver(mailbox, raw)
+    poll(email_channel)
+    message = Message.objects.get()
+    url = f"/api/v1/messages/{message.pk}/source"
+
+    response = Client().get(url, headers=bearer(agent))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "message/rfc822"
+    assert f'filename="message-{message.pk}.eml"' in response["Content-Disposition"]
+    assert response.content.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+    assert Client().get(url, headers=bearer(outsider)).status_code == 404

@@ -113,6 +113,9 @@ class InboundMessage(BaseModel):
     # Marketplaces that say whether the seller must answer (Mirakl) override our own guess.
     needs_reply: bool | None = None
     attachments: list[InboundAttachment] = Field(default_factory=list, max_length=100)
+    # The original as received (e.g. an .eml), already kept by the connector with
+    # `inbox.files.store_bytes`: its sha256.
+    source_sha256: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = ""
     meta: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("sent_at")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -32,7 +32,7 @@ from comptoir.accounts.permissions import (
     visible_conversations,
 )
 from comptoir.connectors.base import InboundMessage
-from comptoir.inbox import actions
+from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import Outcome, receive
 from comptoir.inbox.models import ChannelKind, Conversation, Message, Status, Tag
 
@@ -355,6 +355,20 @@ def list_messages(
     qs = Message.objects.filter(conversation=conv).prefetch_related("attachments")
     items, next_cursor = _page(qs, MESSAGE_ORDER, cursor, limit)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/messages/{message_id}/source", response={404: ErrorOut})
+def message_source(request: HttpRequest, message_id: int) -> HttpResponse:
+    """The message exactly as it arrived (an email as .eml), for download."""
+    message = get_object_or_404(
+        Message.objects.filter(conversation__in=visible_conversations(_user(request))),
+        pk=message_id,
+    )
+    if not message.source_sha256:
+        raise HttpError(404, "this message has no original source (it did not come by email)")
+    response = HttpResponse(files.read_bytes(message.source_sha256), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="message-{message.pk}.eml"'
+    return response
 
 
 _WRITE_ERRORS: dict[int, type[Schema]] = {403: ErrorOut, 404: ErrorOut, 422: ErrorOut}

@@ -628,6 +628,7 @@ def _build_message(p: _Pending, now: datetime) -> Message:
         received_at=now,
         created_at=msg.sent_at,
         inbound_record=p.record,
+        source_sha256=msg.source_sha256,
     )
 
 

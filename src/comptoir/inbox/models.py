@@ -284,6 +284,8 @@ class Message(models.Model):
     inbound_record = models.ForeignKey(
         "InboundRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The message as it arrived (an email's .eml), content-addressed under var/files/.
+    source_sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

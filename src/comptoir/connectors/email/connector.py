@@ -32,7 +32,7 @@ from comptoir.connectors.base import (
     SendResult,
 )
 from comptoir.connectors.email import mime
-from comptoir.inbox import actions
+from comptoir.inbox import actions, files
 
 FETCH_CHUNK = 50
 
@@ -141,6 +141,9 @@ class EmailConnector(Connector):
                     received_at=_aware(received),
                     meta={"folder": folder, "uid": uid, "uidvalidity": validity},
                 )
+                # The bytes are on disk before anything else: the source is downloadable, and a
+                # parsing bug can be replayed from it.
+                msg.source_sha256 = files.store_bytes(raw)
                 bounce = msg.meta.get("bounce")
                 if bounce and bounce["action"] == "failed" and bounce["original_message_id"]:
                     actions.record_bounce(
