@@ -39,6 +39,7 @@ lint: venv
 
 bench: venv
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/email_ingest.py
 
 clean:
 	rm -rf $(VENV) var
