@@ -132,3 +132,26 @@ def test_a_delivery_report_names_the_returned_message_and_threads_under_it() -> 
     }
     assert msg.in_reply_to == "<comptoir.comptoir-7@shop.fr>"
     assert msg.is_auto
+
+
+def test_the_new_text_of_a_reply_leaves_out_quotes_and_signature_in_five_languages() -> None:
+    samples = {
+        "Merci, bien reçu.\n\nCordialement,\nJeanne\n\nLe lun. 23 nov. 2026 à 10:00, Maison "
+        "Lumière <contact@maison-lumiere.fr> a écrit :\n> Votre colis part demain.\n": (
+            "Merci, bien reçu."
+        ),
+        "Thanks!\n\nOn Mon, Nov 23, 2026 at 10:00 AM Shop <a@b.c> wrote:\n> hello\n": "Thanks!",
+        "Danke\n\nAm Mo., 23. Nov. 2026 um 10:00 Uhr schrieb Shop <a@b.c>:\n> hallo\n": "Danke",
+        "Gracias\n\nEl lun, 23 nov 2026 a las 10:00, Shop (<a@b.c>) escribió:\n> hola\n": (
+            "Gracias"
+        ),
+        "Grazie\n\nIl giorno lun 23 nov 2026 alle ore 10:00 Shop <a@b.c> ha scritto:\n> ciao\n": (
+            "Grazie"
+        ),
+        "Merci\n\n-----Message d'origine-----\nDe : Shop\nEnvoyé : lundi\n\nBonjour\n": "Merci",
+    }
+    for body, expected in samples.items():
+        raw = b"From: a@example.fr\r\nMessage-ID: <q@x>\r\n\r\n" + body.encode()
+        msg = p(raw)
+        assert msg.new_text == expected, body
+        assert msg.text.strip() == body.strip()  # the history is kept, one click away

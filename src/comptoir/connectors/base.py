@@ -99,6 +99,8 @@ class InboundMessage(BaseModel):
     sender: Party
     subject: Text = ""
     text: str = ""
+    # What is new in `text` (quoted history and signature cut off) when the connector knows.
+    new_text: str = ""
     html: str = ""
     sent_at: AwareDatetime
     thread_id: Annotated[str, StringConstraints(max_length=255)] = ""

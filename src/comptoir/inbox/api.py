@@ -119,7 +119,9 @@ class MessageOut(Schema):
     author_name: str
     subject: str
     text: str
+    new_text: str = Field(description="the new part of `text` (quoted history cut off), or ''")
     html: str
+    has_source: bool = Field(description="the original is at /messages/{id}/source")
     is_auto: bool
     sent_at: datetime | None
     created_at: datetime
@@ -130,6 +132,10 @@ class MessageOut(Schema):
     @staticmethod
     def resolve_attachments(obj: Message) -> list[Any]:
         return list(obj.attachments.all())
+
+    @staticmethod
+    def resolve_has_source(obj: Message) -> bool:
+        return bool(obj.source_sha256)
 
 
 class MessagePage(Schema):

@@ -622,6 +622,7 @@ def _build_message(p: _Pending, now: datetime) -> Message:
         references=" ".join(msg.references),
         subject=msg.subject,
         text=msg.text,
+        new_text=msg.new_text if msg.new_text != msg.text.strip() else "",
         html=sanitize(msg.html),
         is_auto=msg.is_auto,
         sent_at=msg.sent_at,
@@ -681,7 +682,7 @@ def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
     conv.message_count += 1
     if conv.last_message_at is None or at >= conv.last_message_at:
         conv.last_message_at = at
-        conv.snippet = snippet(msg.text or msg.subject)
+        conv.snippet = snippet(msg.new_text or msg.text or msg.subject)
     if not conv.subject and msg.subject:
         conv.subject = msg.subject
     if not conv.order_number and msg.order_number:

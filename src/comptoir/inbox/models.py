@@ -270,6 +270,8 @@ class Message(models.Model):
     references = models.TextField(blank=True, default="")
     subject = models.CharField(max_length=500, blank=True, default="")
     text = models.TextField(blank=True, default="")
+    # The new part of `text` (an email reply without its quoted history), or "" when all is new.
+    new_text = models.TextField(blank=True, default="")
     html = models.TextField(blank=True, default="")  # sanitised with nh3, never raw
     is_auto = models.BooleanField(default=False)
     sent_at = models.DateTimeField(null=True, blank=True)

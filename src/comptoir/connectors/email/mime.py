@@ -21,6 +21,7 @@ from typing import Any
 import nh3
 
 from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
+from comptoir.connectors.email import quotes
 
 AMAZON_ORDER = re.compile(r"\b(\d{3}-\d{7}-\d{7})\b")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
@@ -209,6 +210,7 @@ def parse(
     if to:
         details["to"] = to[:20]
     return InboundMessage(
+        new_text="" if bounce else quotes.new_text(text),
         channel_id=channel_id,
         external_id=external_id[:255],
         sender=Party(
