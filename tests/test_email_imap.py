@@ -188,3 +188,30 @@ def test_the_original_mail_is_kept_and_downloadable_by_who_sees_the_conversation
     assert f'filename="message-{message.pk}.eml"' in response["Content-Disposition"]
     assert response.content.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
     assert Client().get(url, headers=bearer(outsider)).status_code == 404
+
+
+def test_a_mail_the_parser_cannot_read_is_kept_for_a_human_and_the_rest_goes_on(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comptoir.connectors.email import mime
+
+    real_parse = mime.parse
+
+    def parse(raw: bytes, **kwargs: Any) -> Any:
+        if b"POISON" in raw:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_parse(raw, **kwargs)
+
+    monkeypatch.setattr(mime, "parse", parse)
+    dovecot.deliver(mailbox, mail(subject="POISON", sender="eve@example.fr")[0])
+    dovecot.deliver(mailbox, mail(subject="Normal")[0])
+
+    assert poll(email_channel) == 2
+
+    bad = Message.objects.get(subject="(unreadable message)")
+    assert "RecursionError" in bad.text
+    assert bad.conversation.customer is not None
+    assert bad.conversation.customer.email == "eve@example.fr"
+    assert bad.source_sha256  # the original, for whoever reads it
+    assert Message.objects.filter(subject="Normal").exists()
+    assert email_channel.is_healthy

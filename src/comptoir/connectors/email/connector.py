@@ -12,6 +12,7 @@ has them moved to a folder once they are stored.
 from __future__ import annotations
 
 import contextlib
+import logging
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from comptoir.connectors.email import mime
 from comptoir.inbox import actions, files
 
 FETCH_CHUNK = 50
+logger = logging.getLogger("comptoir.email")
 
 
 class EmailSettings(BaseModel):
@@ -135,15 +137,18 @@ class EmailConnector(Connector):
                     continue
                 raw = data.get(b"BODY[]") or b""
                 received = data.get(b"INTERNALDATE")
-                msg = mime.parse(
-                    raw,
-                    channel_id=self.channel.pk,
-                    received_at=_aware(received),
-                    meta={"folder": folder, "uid": uid, "uidvalidity": validity},
-                )
                 # The bytes are on disk before anything else: the source is downloadable, and a
                 # parsing bug can be replayed from it.
-                msg.source_sha256 = files.store_bytes(raw)
+                source = files.store_bytes(raw)
+                meta = {"folder": folder, "uid": uid, "uidvalidity": validity}
+                try:
+                    msg = mime.parse(
+                        raw, channel_id=self.channel.pk, received_at=_aware(received), meta=meta
+                    )
+                except Exception as exc:  # one unreadable mail must not stop the mailbox
+                    logger.exception("mail uid %s in %s could not be parsed", uid, folder)
+                    msg = mime.quarantined(raw, channel_id=self.channel.pk, error=exc, meta=meta)
+                msg.source_sha256 = source
                 bounce = msg.meta.get("bounce")
                 if bounce and bounce["action"] == "failed" and bounce["original_message_id"]:
                     actions.record_bounce(

@@ -231,3 +231,30 @@ def parse(
         attachments=attachments[:100],
         meta=details,
     )
+
+
+def quarantined(
+    raw: bytes, *, channel_id: int, error: Exception, meta: dict[str, Any] | None = None
+) -> InboundMessage:
+    """A mail the parser could not read, stored for a human: who sent it if that much can be
+    found, the error, and the original kept as its source."""
+    sender = "unknown-sender@invalid"
+    with contextlib.suppress(Exception):
+        found = re.search(
+            rb"^From:.*?([\w.+-]+@[\w-]+\.[\w.-]+)", raw, re.MULTILINE | re.IGNORECASE
+        )
+        if found:
+            sender = found.group(1).decode("ascii", "replace").lower()
+    return InboundMessage(
+        channel_id=channel_id,
+        external_id="sha256:" + hashlib.sha256(raw).hexdigest(),
+        sender=Party(identity_kind="email", identity_value=sender, email=sender),
+        subject="(unreadable message)",
+        text=(
+            "Comptoir could not read this message "
+            f"({type(error).__name__}: {str(error)[:300]}). The original is kept: download "
+            "its source to read it."
+        ),
+        sent_at=datetime.now(UTC),
+        meta={**(meta or {}), "quarantined": f"{type(error).__name__}: {str(error)[:500]}"},
+    )
