@@ -75,6 +75,7 @@ def test_a_reply_threads_by_in_reply_to_and_an_amazon_order_is_recognised(
     conv = Conversation.objects.get()
     assert conv.message_count == 2
     assert conv.order_number == "171-1234567-1234567"
+    assert list(conv.tags.values_list("name", flat=True)) == ["amazon"]  # via Amazon's relay
 
 
 def test_polling_again_fetches_only_what_is_new_and_never_marks_mail_read(

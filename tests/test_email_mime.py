@@ -155,3 +155,14 @@ def test_the_new_text_of_a_reply_leaves_out_quotes_and_signature_in_five_languag
         msg = p(raw)
         assert msg.new_text == expected, body
         assert msg.text.strip() == body.strip()  # the history is kept, one click away
+
+
+def test_marketplace_relay_addresses_are_recognised() -> None:
+    def relay(sender: str) -> list[str]:
+        return p(f"From: {sender}\r\nMessage-ID: <r@x>\r\n\r\nx".encode()).tags
+
+    assert relay("Jeanne <0x1abc2def@marketplace.amazon.fr>") == ["amazon"]
+    assert relay("k9z@marketplace.amazon.co.uk") == ["amazon"]
+    assert relay("client-42@messaging.cdiscount.com") == ["cdiscount"]
+    assert relay("jeanne@example.fr") == []
+    assert relay("spoof@marketplace.amazon.fr.evil.example") == []

@@ -119,6 +119,10 @@ class InboundMessage(BaseModel):
     # `inbox.files.store_bytes`: its sha256.
     source_sha256: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = ""
     meta: dict[str, Any] = Field(default_factory=dict)
+    # Tags the conversation gets (e.g. the marketplace whose relay the mail came through).
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=10
+    )
 
     @field_validator("sent_at")
     @classmethod

@@ -45,6 +45,7 @@ from comptoir.inbox.models import (
     InboundState,
     Message,
     Status,
+    Tag,
 )
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
@@ -351,6 +352,7 @@ def _store_batch(
     if touched:
         _update_conversations(list(touched.values()))
     _store_attachments([(p.msg, m) for p, _, m in stored])
+    _store_tags([(conv.pk, p.msg.tags) for p, conv, _ in stored if p.msg.tags])
     events = []
     for p, conv, _ in stored:
         for event in p.events:
@@ -753,6 +755,22 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
                 rows.append(Attachment(**common, sha256=files.store_bytes(att.data)))
     if rows:
         fastsql.insert(rows)
+
+
+def _store_tags(pairs: list[tuple[int, list[str]]]) -> None:
+    """Tag conversations by name, creating the tags first seen; rare, so plain ORM."""
+    if not pairs:
+        return
+    names = {name for _, tags in pairs for name in tags}
+    Tag.objects.bulk_create([Tag(name=name) for name in names], ignore_conflicts=True)
+    ids = dict(Tag.objects.filter(name__in=names).values_list("name", "id"))
+    through = Conversation.tags.through
+    rows = [
+        through(conversation_id=conv_id, tag_id=ids[name])
+        for conv_id, tags in pairs
+        for name in set(tags)
+    ]
+    through.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def _table(model: type[Model]) -> str:

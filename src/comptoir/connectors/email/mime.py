@@ -24,6 +24,17 @@ from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
 from comptoir.connectors.email import quotes
 
 AMAZON_ORDER = re.compile(r"\b(\d{3}-\d{7}-\d{7})\b")
+# Marketplaces that relay buyer mail through an address of their own, one alias per buyer.
+RELAYS = [
+    (
+        "amazon",
+        re.compile(
+            r"@marketplace\.amazon\.(?:com|ca|com\.mx|com\.br|co\.uk|fr|de|it|es|nl|se|pl"
+            r"|com\.be|com\.tr|ae|sa|eg|in|co\.jp|sg|com\.au|ie)$"
+        ),
+    ),
+    ("cdiscount", re.compile(r"@(?:[a-z0-9-]+\.)?(?:cdiscount|octopia)\.com$")),
+]
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _AUTO_PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}
 
@@ -199,6 +210,9 @@ def parse(
     # one, the bytes do.
     external_id = own_id or "sha256:" + hashlib.sha256(raw).hexdigest()
     details: dict[str, Any] = dict(meta or {})
+    relay = next((name for name, pattern in RELAYS if pattern.search(address)), "")
+    if relay:
+        details["relay"] = relay
     bounce = bounce_of(msg)
     if bounce:
         details["bounce"] = bounce
@@ -230,6 +244,7 @@ def parse(
         is_auto=is_automatic(msg),
         attachments=attachments[:100],
         meta=details,
+        tags=[relay] if relay else [],
     )
 
 
