@@ -166,3 +166,14 @@ def test_marketplace_relay_addresses_are_recognised() -> None:
     assert relay("client-42@messaging.cdiscount.com") == ["cdiscount"]
     assert relay("jeanne@example.fr") == []
     assert relay("spoof@marketplace.amazon.fr.evil.example") == []
+
+
+def test_a_reply_token_is_recognised_only_when_signed() -> None:
+    from comptoir.connectors.email import tokens
+
+    good = f"<comptoir.{tokens.token(42)}.comptoir-7@shop.fr>"
+    assert tokens.conversation_of(["<other@x>", good]) == 42
+    assert tokens.conversation_of(["<comptoir.c42-0123456789ab.comptoir-7@shop.fr>"]) is None
+    assert tokens.conversation_of([good.replace("c42-", "c43-")]) is None
+    raw = f"From: a@example.fr\r\nIn-Reply-To: {good}\r\n\r\nx".encode()
+    assert p(raw).conversation_hint == 42

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from comptoir.accounts.models import User
+from comptoir.connectors.email import tokens
 from comptoir.inbox import actions
 from comptoir.inbox.models import (
     Channel,
@@ -82,7 +83,8 @@ def test_a_reply_reaches_the_buyer_threaded_under_their_mail(
     assert sent["Subject"] == "Re: Où est ma commande ?"
     assert sent["In-Reply-To"] == follow_id  # the newest buyer message
     assert sent["References"].split() == [first_id, follow_id]
-    assert sent["Message-ID"] == f"<comptoir.comptoir-{message_pk}@maison-lumiere.fr>"
+    token = tokens.token(conv.pk)
+    assert sent["Message-ID"] == f"<comptoir.{token}.comptoir-{message_pk}@maison-lumiere.fr>"
     assert "Votre colis part demain." in sent.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     # The buyer's answer to our reply threads back into the same conversation.
     dovecot.deliver(mailbox, mail(subject="Merci", In_Reply_To=sent["Message-ID"])[0])
@@ -195,3 +197,28 @@ def test_a_delayed_delivery_report_changes_nothing(
     poll(sending_channel)
 
     assert Message.objects.get(pk=reply_pk).delivery_state == DeliveryState.SENT
+
+
+def test_our_reply_token_threads_a_reply_even_when_our_copy_is_gone(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+    conv = Conversation.objects.get()
+    reply_pk = answer(conv, agent)
+    sent_id = received(smtp_server)["Message-ID"]
+    Message.objects.filter(pk=reply_pk).update(message_id="")  # e.g. sent from elsewhere
+
+    # A client that quotes our Message-ID only in References, under another subject.
+    dovecot.deliver(mailbox, mail(subject="Une autre question", References=sent_id)[0])
+    forged = sent_id.replace(tokens.token(conv.pk), f"c{conv.pk}-000000000000")
+    dovecot.deliver(mailbox, mail(subject="Forgé", In_Reply_To=forged)[0])
+    poll(sending_channel)
+
+    assert conv.messages.filter(subject="Une autre question").exists()
+    forged_conv = Message.objects.get(subject="Forgé").conversation
+    assert forged_conv.pk != conv.pk  # a token that does not verify threads nothing

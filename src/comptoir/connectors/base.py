@@ -119,6 +119,9 @@ class InboundMessage(BaseModel):
     # `inbox.files.store_bytes`: its sha256.
     source_sha256: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = ""
     meta: dict[str, Any] = Field(default_factory=dict)
+    # A conversation the connector recognised (e.g. from our reply token): used after the
+    # thread id and the references, and only on the same channel.
+    conversation_hint: int | None = None
     # Tags the conversation gets (e.g. the marketplace whose relay the mail came through).
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=10
@@ -158,6 +161,7 @@ class OutboundMessage:
     order_number: str = ""
     attachments: list[OutboundAttachment] = field(default_factory=list)
     conversation_subject: str = ""  # for a reply written without a subject of its own
+    conversation_id: int = 0
 
 
 @dataclass

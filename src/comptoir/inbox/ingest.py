@@ -492,31 +492,35 @@ class _Threader:
     @staticmethod
     def _keys(
         fresh: list[_Pending],
-    ) -> tuple[dict[int, set[str]], dict[int, set[str]], set[str]]:
+    ) -> tuple[dict[int, set[str]], dict[int, set[str]], set[str], dict[int, set[int]]]:
         threads: dict[int, set[str]] = {}
         orders: dict[int, set[str]] = {}
         refs: set[str] = set()
+        hints: dict[int, set[int]] = {}
         for p in fresh:
+            if p.msg.conversation_hint:
+                hints.setdefault(p.channel.pk, set()).add(p.msg.conversation_hint)
             if p.msg.thread_id:
                 threads.setdefault(p.channel.pk, set()).add(p.msg.thread_id)
             elif p.msg.order_number:  # the order only threads messages without a thread id
                 orders.setdefault(p.channel.pk, set()).add(p.msg.order_number)
             refs.update(_refs(p.msg))
-        return threads, orders, refs
+        return threads, orders, refs, hints
 
     @classmethod
     def queries(cls, fresh: list[_Pending]) -> list[tuple[str, list[Any]]]:
         """The lookups `__init__` needs answered, in order: by thread or order, then by
         Message-ID when a message refers to others."""
-        threads, orders, refs = cls._keys(fresh)
+        threads, orders, refs, hints = cls._keys(fresh)
         conv, table = fastsql.columns(Conversation), _table(Conversation)
         by_thread, thread_params = _any_of("channel_id", "external_thread_id", threads)
         by_order, order_params = _any_of("channel_id", "order_number", orders)
-        where = " OR ".join(w for w in (by_thread, by_order) if w) or "1 = 0"
+        by_hint, hint_params = _any_of("channel_id", "id", hints)
+        where = " OR ".join(w for w in (by_thread, by_order, by_hint) if w) or "1 = 0"
         queries = [
             (
                 f"SELECT {conv} FROM {table} WHERE ({where}) AND deleted_at IS NULL ORDER BY id",
-                [*thread_params, *order_params],
+                [*thread_params, *order_params, *hint_params],
             )
         ]
         if refs:
@@ -532,7 +536,8 @@ class _Threader:
         return queries
 
     def __init__(self, fresh: list[_Pending], rows: list[list[tuple[Any, ...]]]) -> None:
-        threads, orders, _ = self._keys(fresh)
+        threads, orders, _, hints = self._keys(fresh)
+        self.by_id: dict[tuple[int, int], Conversation] = {}
         self.by_thread: dict[tuple[int, str], Conversation] = {}
         self.by_order: dict[tuple[int, str], Conversation] = {}
         self.by_message_id: dict[str, Conversation] = {}
@@ -543,6 +548,8 @@ class _Threader:
                 self.by_thread[(conv.channel_id, conv.external_thread_id)] = conv
             if conv.order_number in orders.get(conv.channel_id, ()):
                 self.by_order[(conv.channel_id, conv.order_number)] = conv
+            if conv.pk in hints.get(conv.channel_id, ()):
+                self.by_id[(conv.channel_id, conv.pk)] = conv
         by_ref = rows[1] if len(rows) > 1 else []
         for conv, row in zip(fastsql.to_models(Conversation, by_ref), by_ref, strict=True):
             # One instance per conversation: the batch updates it in memory.
@@ -558,6 +565,8 @@ class _Threader:
                 conv = self.by_message_id.get(ref)
                 if conv is not None:
                     break
+        if conv is None and p.msg.conversation_hint:
+            conv = self.by_id.get((p.channel.pk, p.msg.conversation_hint))
         if conv is None and p.msg.order_number and not p.msg.thread_id:
             conv = self.by_order.get((p.channel.pk, p.msg.order_number))
         return self._follow_merges(conv)
@@ -777,7 +786,7 @@ def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _any_of(key: str, column: str, values: Mapping[Any, Iterable[str]]) -> tuple[str, list[Any]]:
+def _any_of(key: str, column: str, values: Mapping[Any, Iterable[Any]]) -> tuple[str, list[Any]]:
     """`(key = %s AND column IN (...)) OR ...`: one clause per key, for a set-based lookup."""
     clauses, params = [], []
     for value, items in values.items():

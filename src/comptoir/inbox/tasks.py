@@ -98,6 +98,7 @@ def _outbound(message: Message) -> OutboundMessage:
         references=references,
         order_number=conv.order_number,
         conversation_subject=conv.subject,
+        conversation_id=conv.pk,
         attachments=[
             OutboundAttachment(a.filename, a.content_type, files.read_bytes(a.sha256))
             for a in message.attachments.exclude(sha256="")

@@ -32,7 +32,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     SendResult,
 )
-from comptoir.connectors.email import mime
+from comptoir.connectors.email import mime, tokens
 from comptoir.inbox import actions, files
 
 FETCH_CHUNK = 50
@@ -217,7 +217,8 @@ def build_reply(outbound: OutboundMessage, conf: EmailSettings) -> EmailMessage:
         subject = f"Re: {subject}"
     msg["Subject"] = subject or "Re:"
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = f"<comptoir.{outbound.idempotency_key}@{domain}>"
+    token = tokens.token(outbound.conversation_id)
+    msg["Message-ID"] = f"<comptoir.{token}.{outbound.idempotency_key}@{domain}>"
     if outbound.in_reply_to:
         msg["In-Reply-To"] = outbound.in_reply_to
     references = [r for r in outbound.references if r][-20:]

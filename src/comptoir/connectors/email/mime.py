@@ -21,7 +21,7 @@ from typing import Any
 import nh3
 
 from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
-from comptoir.connectors.email import quotes
+from comptoir.connectors.email import quotes, tokens
 
 AMAZON_ORDER = re.compile(r"\b(\d{3}-\d{7}-\d{7})\b")
 # Marketplaces that relay buyer mail through an address of their own, one alias per buyer.
@@ -245,6 +245,7 @@ def parse(
         attachments=attachments[:100],
         meta=details,
         tags=[relay] if relay else [],
+        conversation_hint=tokens.conversation_of([in_reply_to, *reversed(references)]),
     )
 
 
