@@ -216,3 +216,33 @@ def test_a_mail_the_parser_cannot_read_is_kept_for_a_human_and_the_rest_goes_on(
     assert bad.source_sha256  # the original, for whoever reads it
     assert Message.objects.filter(subject="Normal").exists()
     assert email_channel.is_healthy
+
+
+def test_without_any_reference_the_same_senders_subject_threads_within_a_week(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    def at(raw: bytes, days_ago: float) -> bytes:
+        from email.utils import format_datetime
+
+        head, body = raw.split(b"\n\n", 1)
+        lines = [line for line in head.split(b"\n") if not line.startswith(b"Date:")]
+        lines.append(b"Date: " + format_datetime(ago(days=days_ago)).encode())
+        return b"\n".join(lines) + b"\n\n" + body
+
+    dovecot.deliver(mailbox, at(mail(subject="Question livraison")[0], 12))
+    dovecot.deliver(mailbox, at(mail(subject="Question livraison")[0], 3))  # 9 days later
+    dovecot.deliver(mailbox, at(mail(subject="RE : question  LIVRAISON")[0], 1))
+    dovecot.deliver(mailbox, at(mail(subject="Question livraison", sender="paul@example.fr")[0], 1))
+
+    poll(email_channel)
+
+    threads = sorted(
+        (conv.customer.email, conv.message_count)  # type: ignore[union-attr]
+        for conv in Conversation.objects.select_related("customer")
+    )
+    assert threads == [("jeanne@example.fr", 1), ("jeanne@example.fr", 2), ("paul@example.fr", 1)]
+
+    # Later, in another poll: found in the database this time.
+    dovecot.deliver(mailbox, mail(subject="Re: Question livraison")[0])
+    poll(email_channel)
+    assert sorted(Conversation.objects.values_list("message_count", flat=True)) == [1, 1, 3]

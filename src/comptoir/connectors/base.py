@@ -122,6 +122,8 @@ class InboundMessage(BaseModel):
     # A conversation the connector recognised (e.g. from our reply token): used after the
     # thread id and the references, and only on the same channel.
     conversation_hint: int | None = None
+    # Last resort (mail): the same sender's conversation with the same subject, if recent.
+    thread_by_subject: bool = False
     # Tags the conversation gets (e.g. the marketplace whose relay the mail came through).
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=10

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -329,6 +330,7 @@ def _store_batch(
     message_ids, customer_ids = ([r[0] for r in reversed(rows)] for rows in reserved or ([], []))
     customers = _resolve_customers(fresh, now, customer_rows, customer_ids)
     threader = _Threader(fresh, thread_rows)
+    threader.load_by_subject(fresh, customers)
     stored: list[tuple[_Pending, Conversation, Message]] = []
     for p in fresh:
         conv = threader.find(p)
@@ -569,6 +571,13 @@ class _Threader:
             conv = self.by_id.get((p.channel.pk, p.msg.conversation_hint))
         if conv is None and p.msg.order_number and not p.msg.thread_id:
             conv = self.by_order.get((p.channel.pk, p.msg.order_number))
+        by_subject = getattr(self, "by_subject", {})
+        if conv is None and by_subject:
+            key = self._subject_key(p, self._customers.get(_identity(p)))
+            candidate = by_subject.get(key) if key else None
+            last = candidate.last_message_at if candidate else None
+            if candidate and (last is None or p.msg.sent_at - last <= SUBJECT_WINDOW):
+                conv = candidate
         return self._follow_merges(conv)
 
     def _follow_merges(self, conv: Conversation | None) -> Conversation | None:
@@ -590,10 +599,60 @@ class _Threader:
             self.by_thread[(p.channel.pk, p.msg.thread_id)] = conv
         if p.msg.order_number:
             self.by_order[(p.channel.pk, p.msg.order_number)] = conv
+        if key := self._subject_key(p, conv.customer_id):
+            self.by_subject[key] = conv
+
+    def _subject_key(self, p: _Pending, customer_id: int | None) -> tuple[int, int, str] | None:
+        subject = normalize_subject(p.msg.subject)
+        if not (p.msg.thread_by_subject and subject and customer_id):
+            return None
+        return (p.channel.pk, customer_id, subject)
+
+    def load_by_subject(self, fresh: list[_Pending], customers: dict[tuple[str, str], int]) -> None:
+        """For messages nothing else threads: the sender's recent conversations on the channel
+        (a second lookup, made only when such messages exist)."""
+        self.by_subject: dict[tuple[int, int, str], Conversation] = {}
+        self._customers = customers
+        wanted: dict[int, set[int]] = {}
+        since: datetime | None = None
+        for p in fresh:
+            customer = customers.get(_identity(p))
+            if self._subject_key(p, customer) is None or self.find(p) is not None:
+                continue
+            wanted.setdefault(p.channel.pk, set()).add(customer)  # type: ignore[arg-type]
+            since = min(filter(None, [since, p.msg.sent_at - SUBJECT_WINDOW]))
+        if not wanted:
+            return
+        where, params = _any_of("channel_id", "customer_id", wanted)
+        cutoff = Conversation._meta.get_field("last_message_at").get_db_prep_save(since, connection)
+        convs = fastsql.load(
+            Conversation,
+            f"({where}) AND last_message_at >= %s AND deleted_at IS NULL "
+            "AND merged_into_id IS NULL ORDER BY last_message_at",
+            [*params, cutoff],
+        )
+        for conv in convs:  # the most recent one wins
+            conv = self._found.setdefault(conv.pk, conv)
+            key = (conv.channel_id, conv.customer_id or 0, normalize_subject(conv.subject))
+            self.by_subject[key] = conv
 
     def remember_message(self, message: Message, conv: Conversation) -> None:
         if message.message_id:
             self.by_message_id[message.message_id] = conv
+
+
+# Threading by subject only joins a conversation whose last message is this recent.
+SUBJECT_WINDOW = timedelta(days=7)
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|tr|aw|wg|sv|vs|r|rv|rif|enc)\s*:\s*)+", re.I)
+
+
+def normalize_subject(subject: str) -> str:
+    """ "Re: TR: Ma commande " and "ma commande" are the same conversation's subject."""
+    return " ".join(_REPLY_PREFIX.sub("", subject).casefold().split())
+
+
+def _identity(p: _Pending) -> tuple[str, str]:
+    return (p.msg.sender.identity_kind, p.msg.sender.identity_value.lower())
 
 
 def _refs(msg: InboundMessage) -> list[str]:

@@ -245,6 +245,7 @@ def parse(
         attachments=attachments[:100],
         meta=details,
         tags=[relay] if relay else [],
+        thread_by_subject=not bounce,
         conversation_hint=tokens.conversation_of([in_reply_to, *reversed(references)]),
     )
 
