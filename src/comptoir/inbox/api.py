@@ -35,6 +35,7 @@ from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import Outcome, receive
 from comptoir.inbox.models import ChannelKind, Conversation, Message, Status, Tag
+from comptoir.lib.html import has_remote_images
 
 router = Router(tags=["conversations"])
 
@@ -122,6 +123,9 @@ class MessageOut(Schema):
     new_text: str = Field(description="the new part of `text` (quoted history cut off), or ''")
     html: str
     has_source: bool = Field(description="the original is at /messages/{id}/source")
+    has_remote_images: bool = Field(
+        description="`html` has remote images, disarmed (in data-remote-src) until allowed"
+    )
     is_auto: bool
     sent_at: datetime | None
     created_at: datetime
@@ -136,6 +140,10 @@ class MessageOut(Schema):
     @staticmethod
     def resolve_has_source(obj: Message) -> bool:
         return bool(obj.source_sha256)
+
+    @staticmethod
+    def resolve_has_remote_images(obj: Message) -> bool:
+        return has_remote_images(obj.html)
 
 
 class MessagePage(Schema):
