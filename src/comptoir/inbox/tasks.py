@@ -75,7 +75,7 @@ def _outbound(message: Message) -> OutboundMessage:
     previous = (
         Message.objects.filter(conversation=conv, direction="in")
         .exclude(message_id="")
-        .order_by("-created_at")
+        .order_by("-created_at", "-id")  # same second: the one stored last
         .values_list("message_id", "references", "in_reply_to")
         .first()
     )
