@@ -246,3 +246,27 @@ def test_without_any_reference_the_same_senders_subject_threads_within_a_week(
     dovecot.deliver(mailbox, mail(subject="Re: Question livraison")[0])
     poll(email_channel)
     assert sorted(Conversation.objects.values_list("message_count", flat=True)) == [1, 1, 3]
+
+
+def test_an_attachment_over_the_mailbox_cap_is_listed_but_not_kept(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    from comptoir.inbox.models import Attachment
+
+    settings: dict[str, Any] = email_channel.get_settings()
+    email_channel.set_settings({**settings, "max_attachment_bytes": 100_000})
+    email_channel.save()
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "a@example.fr", "Photos", "<att@x>"
+    msg.set_content("Voici les photos")
+    msg.add_attachment(b"x" * 300_000, maintype="image", subtype="jpeg", filename="big.jpg")
+    msg.add_attachment(b"y" * 1_000, maintype="image", subtype="jpeg", filename="small.jpg")
+    dovecot.deliver(mailbox, msg.as_bytes())
+
+    poll(email_channel)
+
+    big, small = Attachment.objects.order_by("filename")
+    assert (big.filename, big.size, big.sha256) == ("big.jpg", 300_000, "")
+    assert "over this mailbox's 100,000-byte limit" in big.dropped_reason
+    assert small.sha256
+    assert not small.dropped_reason

@@ -177,3 +177,62 @@ def test_a_reply_token_is_recognised_only_when_signed() -> None:
     assert tokens.conversation_of([good.replace("c42-", "c43-")]) is None
     raw = f"From: a@example.fr\r\nIn-Reply-To: {good}\r\n\r\nx".encode()
     assert p(raw).conversation_hint == 42
+
+
+def _with_attachment(data: bytes, filename: str, ctype: str = "application/octet-stream") -> bytes:
+    import base64
+
+    encoded = base64.encodebytes(data)
+    return (
+        b"From: a@example.fr\r\nMessage-ID: <big@x>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nVoir la piece jointe\r\n"
+        b"--b\r\nContent-Type: " + ctype.encode() + b"\r\n"
+        b'Content-Disposition: attachment; filename="' + filename.encode() + b'"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"\r\n--b--\r\n"
+    )
+
+
+def test_a_30_mb_attachment_over_the_mailbox_cap_is_left_out_with_its_size() -> None:
+    raw = _with_attachment(b"\0" * 30_000_000, "video.mp4", "video/mp4")
+
+    msg = parse(raw, channel_id=1, received_at=NOW, max_attachment_bytes=10_000_000)
+
+    (att,) = msg.attachments
+    assert (att.filename, att.size, att.data) == ("video.mp4", 30_000_000, b"")
+    assert "30,000,000 bytes, over this mailbox's 10,000,000-byte limit" in att.dropped_reason
+    assert msg.text.strip() == "Voir la piece jointe"
+
+
+def test_a_zip_bomb_is_kept_as_its_own_few_bytes_never_expanded() -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.txt", b"0" * 50_000_000)  # 50 MB of zeros...
+    bomb = buffer.getvalue()  # ...in about 50 kB
+
+    msg = parse(_with_attachment(bomb, "facture.zip", "application/zip"), channel_id=1)
+
+    (att,) = msg.attachments
+    assert att.data == bomb
+    assert len(att.data) < 100_000
+
+
+def test_mime_nested_thousands_deep_does_not_take_the_parser_down() -> None:
+    depth = 3000
+    head = b"From: a@example.fr\r\nMessage-ID: <deep@x>\r\nMIME-Version: 1.0\r\n"
+    parts = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        for i in range(depth)
+    )
+    raw = head + parts + b"Content-Type: text/plain\r\n\r\nau fond\r\n"
+    try:
+        msg = p(raw)
+    except RecursionError:  # the connector quarantines what the parser cannot read
+        from comptoir.connectors.email.mime import quarantined
+
+        msg = quarantined(raw, channel_id=1, error=RecursionError("too deep"))
+        assert msg.subject == "(unreadable message)"
+    assert msg.sender.identity_value == "a@example.fr"

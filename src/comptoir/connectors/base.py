@@ -69,6 +69,10 @@ class InboundAttachment(BaseModel):
     data: Base64Bytes
     content_id: Annotated[str, StringConstraints(max_length=255)] = ""
     inline: bool = False
+    # Left out by the connector (e.g. over the channel's size cap): `data` is then empty and
+    # `size` says how big it was.
+    dropped_reason: Annotated[str, StringConstraints(max_length=255)] = ""
+    size: int = Field(default=0, ge=0)
 
     @field_validator("data", mode="before")
     @classmethod

@@ -807,7 +807,7 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
     rows = []
     for msg, message in pairs:
         for att in msg.attachments:
-            size = len(att.data)
+            size = att.size if att.dropped_reason else len(att.data)
             common: dict[str, Any] = {
                 "message": message,
                 "filename": att.filename or "attachment",
@@ -816,7 +816,9 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
                 "content_id": att.content_id,
                 "inline": att.inline,
             }
-            if size > limit:
+            if att.dropped_reason:
+                rows.append(Attachment(**common, dropped_reason=att.dropped_reason))
+            elif size > limit:
                 reason = f"not kept: {size:,} bytes, over the {limit:,}-byte limit"
                 rows.append(Attachment(**common, dropped_reason=reason))
             else:

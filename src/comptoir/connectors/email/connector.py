@@ -48,6 +48,7 @@ class EmailSettings(BaseModel):
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     timeout_seconds: float = 30.0
     verify_tls: bool = True
+    max_attachment_bytes: int = Field(default=25_000_000, ge=0)
     # Sending: the SMTP login defaults to the IMAP one, as with most providers.
     from_address: str = ""
     from_name: str = ""
@@ -122,6 +123,7 @@ class EmailConnector(Connector):
     def _fetch_folder(
         self, client: IMAPClient, folder: str, state: dict[str, Any]
     ) -> Iterator[InboundMessage]:
+        conf = self.conf()
         info = client.select_folder(folder, readonly=True)
         validity = int(info[b"UIDVALIDITY"])
         last = int(state.get("last_uid", 0)) if state.get("uidvalidity") == validity else 0
@@ -143,7 +145,11 @@ class EmailConnector(Connector):
                 meta = {"folder": folder, "uid": uid, "uidvalidity": validity}
                 try:
                     msg = mime.parse(
-                        raw, channel_id=self.channel.pk, received_at=_aware(received), meta=meta
+                        raw,
+                        channel_id=self.channel.pk,
+                        received_at=_aware(received),
+                        meta=meta,
+                        max_attachment_bytes=conf.max_attachment_bytes,
                     )
                 except Exception as exc:  # one unreadable mail must not stop the mailbox
                     logger.exception("mail uid %s in %s could not be parsed", uid, folder)

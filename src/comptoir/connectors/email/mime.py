@@ -155,6 +155,7 @@ def parse(
     channel_id: int,
     received_at: datetime | None = None,
     meta: dict[str, Any] | None = None,
+    max_attachment_bytes: int | None = None,
 ) -> InboundMessage:
     received_at = received_at or datetime.now(UTC)
     msg = email.message_from_bytes(raw)
@@ -188,14 +189,23 @@ def parse(
         if not isinstance(data, bytes):
             continue
         content_id = header(part, "Content-ID").strip("<>")
+        dropped = ""
+        if max_attachment_bytes is not None and len(data) > max_attachment_bytes:
+            # Never decompressed or opened, only counted: a zip bomb is just its own bytes.
+            dropped = (
+                f"not kept: {len(data):,} bytes, over this mailbox's "
+                f"{max_attachment_bytes:,}-byte limit (the original mail has it)"
+            )
         attachments.append(
             InboundAttachment(
                 filename=filename or ("message.eml" if ctype == "message/rfc822" else "attachment"),
                 content_type=ctype,
-                data=data,
+                data=b"" if dropped else data,
                 content_id=content_id[:255],
                 inline=disposition == "inline"
                 or (bool(content_id) and disposition != "attachment"),
+                dropped_reason=dropped,
+                size=len(data),
             )
         )
     if not text and markup:
