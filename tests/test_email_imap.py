@@ -270,3 +270,18 @@ def test_an_attachment_over_the_mailbox_cap_is_listed_but_not_kept(
     assert "over this mailbox's 100,000-byte limit" in big.dropped_reason
     assert small.sha256
     assert not small.dropped_reason
+
+
+def test_a_reused_message_id_keeps_both_mails_but_a_copy_stays_one(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    first, msg_id = mail(subject="Première")
+    other, _ = mail(subject="Autre chose", Message_ID=msg_id)  # a broken mailer's reuse
+    copy = b"Received: from relay2.example.fr\r\n" + first  # the same mail by another path
+    for raw in (first, other, copy):
+        dovecot.deliver(mailbox, raw)
+
+    poll(email_channel)
+
+    assert sorted(Message.objects.values_list("subject", flat=True)) == ["Autre chose", "Première"]
+    assert InboundRecord.objects.filter(state="duplicate").count() == 1

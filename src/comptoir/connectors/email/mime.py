@@ -216,9 +216,15 @@ def parse(
     references = message_ids(header(msg, "References"))
     in_reply_to = (message_ids(header(msg, "In-Reply-To")) or [""])[0]
     order = AMAZON_ORDER.search(subject) or AMAZON_ORDER.search(text[:5000])
-    # The Message-ID names the message wherever it is (another folder, a re-delivery); without
-    # one, the bytes do.
-    external_id = own_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+    # The Message-ID names the message wherever it is (another folder, a re-delivery), with a
+    # fingerprint of what the sender wrote: a broken mailer that reuses Message-IDs must not make
+    # a second, different mail look like a copy of the first. Without a Message-ID, the bytes.
+    if own_id:
+        written = "\0".join([address, header(msg, "Date"), subject, text, markup])
+        fingerprint = hashlib.sha256(written.encode("utf-8", "replace")).hexdigest()[:16]
+        external_id = f"{own_id[:230]}#{fingerprint}"
+    else:
+        external_id = "sha256:" + hashlib.sha256(raw).hexdigest()
     details: dict[str, Any] = dict(meta or {})
     relay = next((name for name, pattern in RELAYS if pattern.search(address)), "")
     if relay:
