@@ -285,3 +285,22 @@ def test_a_reused_message_id_keeps_both_mails_but_a_copy_stays_one(
 
     assert sorted(Message.objects.values_list("subject", flat=True)) == ["Autre chose", "Première"]
     assert InboundRecord.objects.filter(state="duplicate").count() == 1
+
+
+def test_a_mailbox_that_asks_has_its_stored_mail_moved_to_a_folder(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    settings: dict[str, Any] = email_channel.get_settings()
+    email_channel.set_settings({**settings, "move_to": "Comptoir"})
+    email_channel.save()
+    for subject in ("Un", "Deux"):
+        dovecot.deliver(mailbox, mail(subject=subject)[0])
+
+    assert poll(email_channel) == 2
+
+    with dovecot.client(mailbox) as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 0
+        assert client.select_folder("Comptoir")[b"EXISTS"] == 2  # moved, never deleted
+    dovecot.deliver(mailbox, mail(subject="Trois")[0])
+    assert poll(email_channel) == 1  # the cursor still holds after the move
+    assert Message.objects.count() == 3

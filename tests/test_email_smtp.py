@@ -222,3 +222,28 @@ def test_our_reply_token_threads_a_reply_even_when_our_copy_is_gone(
     assert conv.messages.filter(subject="Une autre question").exists()
     forged_conv = Message.objects.get(subject="Forgé").conversation
     assert forged_conv.pk != conv.pk  # a token that does not verify threads nothing
+
+
+def test_a_copy_of_the_answer_is_filed_in_the_sent_folder(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    settings: dict[str, Any] = sending_channel.get_settings()
+    sending_channel.set_settings({**settings, "sent_folder": "Sent"})
+    sending_channel.save()
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+
+    answer(Conversation.objects.get(), agent)
+
+    with dovecot.client(mailbox) as client:
+        client.select_folder("Sent")
+        (uid,) = client.search(["ALL"])
+        fetched = client.fetch([uid], ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])[uid]
+    assert b"\\Seen" in fetched[b"FLAGS"]
+    assert received(smtp_server)["Message-ID"].encode() in next(
+        v for k, v in fetched.items() if k.startswith(b"BODY")
+    )

@@ -201,6 +201,10 @@ class Connector:
         """Yield messages newer than the cursor `since` (the channel's stored cursor)."""
         return ()
 
+    def acknowledge(self) -> None:
+        """Called once what `fetch` yielded is stored and the cursor saved: the place to tell
+        the source (e.g. move mail out of the inbox). Must not raise for a partial failure."""
+
     def send(self, outbound: OutboundMessage) -> SendResult:
         """Deliver one message; raise ConnectorError on failure."""
         raise ConnectorError(f"the {self.kind} connector cannot send messages", permanent=True)

@@ -122,6 +122,10 @@ def poll_channel(channel_id: int) -> int:
             logger.error("channel %s is unhealthy: %s", channel, exc)
         return 0
     actions.record_channel_success(channel, cursor=connector.cursor)
+    try:
+        connector.acknowledge()
+    except Exception:  # stored is stored: a source that cannot be told is told next time
+        logger.exception("channel %s: acknowledging what was stored failed", channel)
     return sum(counts.values())
 
 

@@ -49,6 +49,10 @@ class EmailSettings(BaseModel):
     timeout_seconds: float = 30.0
     verify_tls: bool = True
     max_attachment_bytes: int = Field(default=25_000_000, ge=0)
+    # Where stored mail goes ("" leaves it in place: nothing is ever deleted).
+    move_to: str = ""
+    # Where a copy of each answer goes ("" for none; many providers file it themselves).
+    sent_folder: str = ""
     # Sending: the SMTP login defaults to the IMAP one, as with most providers.
     from_address: str = ""
     from_name: str = ""
@@ -110,6 +114,7 @@ class EmailConnector(Connector):
             _logout(client)
 
     def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
+        self._fetched: dict[str, list[int]] = {}
         client = self._connect()
         try:
             for folder in self.conf().folders:
@@ -164,6 +169,50 @@ class EmailConnector(Connector):
                     )
                 yield msg
                 self.cursor[folder] = {"uidvalidity": validity, "last_uid": uid}
+                self._fetched.setdefault(folder, []).append(uid)
+
+    def acknowledge(self) -> None:
+        """Move what this poll stored to `move_to`, when the mailbox asks for it."""
+        conf = self.conf()
+        fetched = {f: uids for f, uids in getattr(self, "_fetched", {}).items() if uids}
+        if not conf.move_to or not fetched:
+            return
+        client = self._connect()
+        try:
+            if not client.folder_exists(conf.move_to):
+                client.create_folder(conf.move_to)
+            for folder, uids in fetched.items():
+                if folder == conf.move_to:
+                    continue
+                client.select_folder(folder)
+                if client.has_capability("MOVE"):
+                    client.move(uids, conf.move_to)
+                else:  # copy, then flag deleted and expunge only those UIDs
+                    client.copy(uids, conf.move_to)
+                    client.delete_messages(uids)
+                    client.uid_expunge(uids)
+        except (OSError, IMAPClientError) as exc:
+            logger.warning("could not move stored mail to %s: %s", conf.move_to, exc)
+        finally:
+            _logout(client)
+
+    def _file_sent_copy(self, message: EmailMessage) -> None:
+        conf = self.conf()
+        if not conf.sent_folder:
+            return
+        try:
+            client = self._connect()
+        except ConnectorError as exc:
+            logger.warning("sent copy not filed: %s", exc)
+            return
+        try:
+            if not client.folder_exists(conf.sent_folder):
+                client.create_folder(conf.sent_folder)
+            client.append(conf.sent_folder, message.as_bytes(), flags=[b"\\Seen"])
+        except (OSError, IMAPClientError) as exc:
+            logger.warning("sent copy not filed in %s: %s", conf.sent_folder, exc)
+        finally:
+            _logout(client)
 
     def send(self, outbound: OutboundMessage) -> SendResult:
         conf = self.conf()
@@ -208,6 +257,8 @@ class EmailConnector(Connector):
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise ConnectorError(f"SMTP server {where} unreachable: {exc}") from exc
+        # Sent is sent: the copy in the Sent folder is a courtesy that must not fail the send.
+        self._file_sent_copy(message)
         return SendResult(external_id=message["Message-ID"], message_id=message["Message-ID"])
 
 
