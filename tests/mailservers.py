@@ -11,7 +11,9 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,10 @@ listen = 127.0.0.1
 base_dir = {tmp}/run
 state_dir = {tmp}/state
 log_path = {tmp}/dovecot.log
-ssl = no
+# TLS on the imaps port and by STARTTLS, with a self-signed certificate made for the run.
+ssl = yes
+ssl_cert = <{tmp}/cert.pem
+ssl_key = <{tmp}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{tmp}/mail/%u
@@ -44,6 +49,11 @@ service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
     port = {port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
 }}
 passdb {{
@@ -66,6 +76,44 @@ def dovecot_missing() -> str:
     return ""
 
 
+def self_signed_certificate(cert_path: Path, key_path: Path, host: str = "127.0.0.1") -> None:
+    """A certificate no one trusts, for testing TLS both with and without verification."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "comptoir-tests")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,13 +126,17 @@ class Dovecot:
         self.tmp = tmp
         self.host = "127.0.0.1"
         self.port = free_port()
+        self.tls_port = free_port()
 
     def start(self) -> None:
         for sub in ("run", "state", "mail"):
             (self.tmp / sub).mkdir(parents=True, exist_ok=True)
         self.tmp.chmod(0o755)
         conf = self.tmp / "dovecot.conf"
-        conf.write_text(CONFIG.format(tmp=self.tmp, port=self.port, password=PASSWORD))
+        self_signed_certificate(self.tmp / "cert.pem", self.tmp / "key.pem")
+        conf.write_text(
+            CONFIG.format(tmp=self.tmp, port=self.port, tls_port=self.tls_port, password=PASSWORD)
+        )
         shutil.chown(self.tmp / "mail", "dovecot", "dovecot")
         # Returns once the master has bound its listeners and gone to the background. Its
         # output goes to a file: a pipe would stay open in the daemon and never end.
@@ -122,7 +174,12 @@ class SMTPServer:
         self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, e.g. "550 no such user"
         self.port = free_port()
         self.host = "127.0.0.1"
-        self.controller = Controller(self, hostname=self.host, port=self.port)
+        # STARTTLS offered (not required) with a self-signed certificate.
+        self.tmp = Path(tempfile.mkdtemp(prefix="comptoir-smtp-"))
+        self_signed_certificate(self.tmp / "cert.pem", self.tmp / "key.pem")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.tmp / "cert.pem", self.tmp / "key.pem")
+        self.controller = Controller(self, hostname=self.host, port=self.port, tls_context=context)
 
     async def handle_RCPT(
         self, server: object, session: object, envelope: Any, address: str, options: list[str]
@@ -141,3 +198,4 @@ class SMTPServer:
 
     def stop(self) -> None:
         self.controller.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -304,3 +304,34 @@ def test_a_mailbox_that_asks_has_its_stored_mail_moved_to_a_folder(
     dovecot.deliver(mailbox, mail(subject="Trois")[0])
     assert poll(email_channel) == 1  # the cursor still holds after the move
     assert Message.objects.count() == 3
+
+
+@pytest.mark.parametrize(("security", "tls_port"), [("ssl", True), ("starttls", False)])
+def test_a_mailbox_over_tls_is_read(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, security: str, tls_port: bool
+) -> None:
+    settings: dict[str, Any] = email_channel.get_settings()
+    port = dovecot.tls_port if tls_port else dovecot.port
+    # The test server's certificate is self-signed: this mailbox is told not to verify it.
+    email_channel.set_settings(
+        {**settings, "imap_security": security, "imap_port": port, "verify_tls": False}
+    )
+    email_channel.save()
+    dovecot.deliver(mailbox, mail()[0])
+
+    assert poll(email_channel) == 1
+    assert email_channel.is_healthy
+
+
+def test_an_untrusted_certificate_is_refused_with_a_clear_reason(
+    dovecot: Dovecot, email_channel: Channel
+) -> None:
+    settings: dict[str, Any] = email_channel.get_settings()
+    email_channel.set_settings({**settings, "imap_security": "ssl", "imap_port": dovecot.tls_port})
+    email_channel.save()
+
+    poll(email_channel)
+
+    assert not email_channel.is_healthy
+    assert "TLS certificate of 127.0.0.1" in email_channel.last_error
+    assert "refused" in email_channel.last_error

@@ -247,3 +247,29 @@ def test_a_copy_of_the_answer_is_filed_in_the_sent_folder(
     assert received(smtp_server)["Message-ID"].encode() in next(
         v for k, v in fetched.items() if k.startswith(b"BODY")
     )
+
+
+def test_answers_go_out_over_starttls_and_an_untrusted_certificate_is_refused(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    settings: dict[str, Any] = sending_channel.get_settings()
+    sending_channel.set_settings({**settings, "smtp_security": "starttls", "verify_tls": False})
+    sending_channel.save()
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+    conv = Conversation.objects.get()
+
+    answer(conv, agent)
+    assert len(smtp_server.received) == 1
+
+    sending_channel.set_settings({**settings, "smtp_security": "starttls", "verify_tls": True})
+    sending_channel.save()
+    message = actions.reply(conv, actor=agent, text="Encore")
+    send_message.call(message.pk)
+    message.refresh_from_db()
+    assert message.delivery_state == DeliveryState.FAILED  # permanent: no pointless retries
+    assert "TLS certificate of 127.0.0.1" in message.delivery_error

@@ -241,6 +241,10 @@ class EmailConnector(Connector):
                 if user and smtp.has_extn("auth"):
                     smtp.login(user, password)
                 smtp.send_message(message)
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectorError(
+                f"TLS certificate of {where} refused: {exc}", permanent=True
+            ) from exc
         except smtplib.SMTPAuthenticationError as exc:
             raise ConnectorError(f"SMTP login refused on {where}: {exc}", permanent=True) from exc
         except smtplib.SMTPRecipientsRefused as exc:
