@@ -335,3 +335,38 @@ def test_an_untrusted_certificate_is_refused_with_a_clear_reason(
     assert not email_channel.is_healthy
     assert "TLS certificate of 127.0.0.1" in email_channel.last_error
     assert "refused" in email_channel.last_error
+
+
+def test_a_marketplace_notification_mail_polls_that_marketplace_instead_of_opening_a_conversation(
+    dovecot: Dovecot,
+    mailbox: str,
+    email_channel: Channel,
+    shop: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from comptoir.connectors import registry
+    from tests.test_poll import PagedConnector
+
+    monkeypatch.setitem(registry.CONNECTORS, "paged", "tests.test_poll.PagedConnector")
+    darty = Channel.objects.create(shop=shop, kind="paged", marketplace="darty", name="Darty")
+    assert PagedConnector.can_fetch()
+    notice = mail(
+        subject="Vous avez reçu un nouveau message", sender="Darty <noreply@marketplace.darty.com>"
+    )[0]
+    fnac_notice = mail(subject="Nouveau message", sender="no-reply@fnac.com")[0]
+    dovecot.deliver(mailbox, notice)
+    dovecot.deliver(mailbox, fnac_notice)  # no Fnac channel that fetches: kept, visibly
+
+    with django_capture_on_commit_callbacks(execute=True):
+        poll(email_channel)
+
+    polls = DBTaskResult.objects.filter(task_path="comptoir.inbox.tasks.poll_channel")
+    assert [task.args_kwargs["args"] for task in polls] == [[darty.pk]]
+    (kept,) = Message.objects.all()
+    assert kept.subject == "Nouveau message"
+    assert kept.is_auto
+    assert not kept.conversation.needs_reply
+    assert email_channel.cursor["INBOX"]["last_uid"] == 2

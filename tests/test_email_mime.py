@@ -236,3 +236,16 @@ def test_mime_nested_thousands_deep_does_not_take_the_parser_down() -> None:
         msg = quarantined(raw, channel_id=1, error=RecursionError("too deep"))
         assert msg.subject == "(unreadable message)"
     assert msg.sender.identity_value == "a@example.fr"
+
+
+def test_marketplace_notifications_are_told_apart_from_buyers_and_relays() -> None:
+    def seen(sender: str) -> tuple[str, str, bool]:
+        msg = p(f"From: {sender}\r\nMessage-ID: <n@x>\r\n\r\nx".encode())
+        return msg.meta.get("notification", ""), msg.meta.get("relay", ""), msg.is_auto
+
+    assert seen("Darty <noreply@marketplace.darty.com>") == ("darty", "", True)
+    assert seen("no-reply@fnac.com") == ("fnac", "", True)
+    assert seen("ebay@ebay.fr") == ("ebay", "", True)
+    assert seen("noreply@cdiscount.com") == ("cdiscount", "", True)
+    assert seen("a1b2c3@messaging.cdiscount.com") == ("", "cdiscount", False)  # a buyer
+    assert seen("jeanne@darty.com") == ("", "", False)  # a person, not the notifier

@@ -7,6 +7,7 @@ with `transaction.on_commit`, so that nothing is sent for a change that was roll
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -235,6 +236,22 @@ def record_delivery_failure(message: Message, *, error: str, final: bool) -> Non
                 data = _apply_status(conv, Status.OPEN, timezone.now(), None)
                 _event(conv, EventKind.STATUS_CHANGED, None, "system", **data)
             conv.save()
+
+
+def request_poll(*, marketplace: str) -> list[int]:
+    """A marketplace said (by mail) that something new is waiting: poll its channels now
+    rather than at the next tick. Returns the channels queued; none when no channel of that
+    marketplace has a connector that fetches (the caller then keeps the notification)."""
+    from comptoir.connectors.registry import CONNECTORS, connector_class
+    from comptoir.inbox.tasks import poll_channel
+
+    channels = Channel.objects.filter(
+        marketplace=marketplace, is_active=True, is_healthy=True, kind__in=list(CONNECTORS)
+    ).exclude(kind="email")
+    ids = [c.pk for c in channels if connector_class(c.kind).can_fetch()]
+    for channel_id in ids:
+        transaction.on_commit(functools.partial(poll_channel.enqueue, channel_id))
+    return ids
 
 
 @transaction.atomic

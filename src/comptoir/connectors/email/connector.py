@@ -160,6 +160,12 @@ class EmailConnector(Connector):
                     logger.exception("mail uid %s in %s could not be parsed", uid, folder)
                     msg = mime.quarantined(raw, channel_id=self.channel.pk, error=exc, meta=meta)
                 msg.source_sha256 = source
+                notifier = msg.meta.get("notification")
+                if notifier and actions.request_poll(marketplace=notifier):
+                    # The marketplace's API has the message itself: no conversation from this.
+                    self.cursor[folder] = {"uidvalidity": validity, "last_uid": uid}
+                    self._fetched.setdefault(folder, []).append(uid)
+                    continue
                 bounce = msg.meta.get("bounce")
                 if bounce and bounce["action"] == "failed" and bounce["original_message_id"]:
                     actions.record_bounce(

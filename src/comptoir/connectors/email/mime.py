@@ -24,6 +24,26 @@ from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
 from comptoir.connectors.email import quotes, tokens
 
 AMAZON_ORDER = re.compile(r"\b(\d{3}-\d{7}-\d{7})\b")
+# "You have a new message" mail from a marketplace whose messages Comptoir reads by API: the
+# message itself is fetched from the API, so the mail only says "poll now".
+_NOTIFIER_LOCAL = (
+    r"(?:no-?reply|noreply-[\w.-]+|notifications?|ne-?pas-?repondre|messag(?:es?|erie)|ebay)"
+)
+NOTIFIERS = [
+    (name, re.compile(rf"^{_NOTIFIER_LOCAL}@(?:[\w-]+\.)*{domain}$"))
+    for name, domain in [
+        ("darty", r"darty\.com"),
+        ("boulanger", r"boulanger\.(?:com|fr)"),
+        ("conforama", r"conforama\.fr"),
+        ("leroymerlin", r"leroymerlin\.fr"),
+        ("carrefour", r"carrefour\.(?:fr|com)"),
+        ("fnac", r"fnac\.com"),
+        ("cdiscount", r"(?:cdiscount|octopia)\.com"),
+        ("rakuten", r"rakuten\.(?:fr|com)"),
+        ("ebay", r"ebay\.(?:com|fr|de|it|es|co\.uk)"),
+        ("mirakl", r"mirakl\.(?:net|com)"),
+    ]
+]
 # Marketplaces that relay buyer mail through an address of their own, one alias per buyer.
 RELAYS = [
     (
@@ -226,9 +246,12 @@ def parse(
     else:
         external_id = "sha256:" + hashlib.sha256(raw).hexdigest()
     details: dict[str, Any] = dict(meta or {})
-    relay = next((name for name, pattern in RELAYS if pattern.search(address)), "")
+    notifier = next((name for name, pattern in NOTIFIERS if pattern.match(address)), "")
+    relay = "" if notifier else next((n for n, pattern in RELAYS if pattern.search(address)), "")
     if relay:
         details["relay"] = relay
+    if notifier:
+        details["notification"] = notifier
     bounce = bounce_of(msg)
     if bounce:
         details["bounce"] = bounce
@@ -257,7 +280,7 @@ def parse(
         in_reply_to=in_reply_to[:998],
         references=[r[:998] for r in references[-50:]],
         order_number=order.group(1) if order else "",
-        is_auto=is_automatic(msg),
+        is_auto=is_automatic(msg) or bool(notifier),
         attachments=attachments[:100],
         meta=details,
         tags=[relay] if relay else [],
