@@ -189,6 +189,11 @@ class Connector:
         self.cursor: dict[str, Any] = dict(channel.cursor or {})
 
     @classmethod
+    def background_services(cls, worker_id: str) -> list[Any]:
+        """Long-running helpers a worker runs for this kind of channel (see jobs.periodic)."""
+        return []
+
+    @classmethod
     def can_fetch(cls) -> bool:
         return cls.fetch is not Connector.fetch
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
 
@@ -30,3 +30,8 @@ def connector_class(kind: str) -> type[Connector]:
 
 def get_connector(channel: Channel) -> Connector:
     return connector_class(channel.kind)(channel)
+
+
+def background_services(worker_id: str) -> list[Any]:
+    """Every installed connector's long-running helpers, for one worker."""
+    return [s for kind in CONNECTORS for s in connector_class(kind).background_services(worker_id)]

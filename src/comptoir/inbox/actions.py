@@ -238,6 +238,13 @@ def record_delivery_failure(message: Message, *, error: str, final: bool) -> Non
             conv.save()
 
 
+def request_channel_poll(channel_id: int) -> None:
+    """Poll one channel now (its source said something new is there)."""
+    from comptoir.inbox.tasks import poll_channel
+
+    transaction.on_commit(functools.partial(poll_channel.enqueue, channel_id))
+
+
 def request_poll(*, marketplace: str) -> list[int]:
     """A marketplace said (by mail) that something new is waiting: poll its channels now
     rather than at the next tick. Returns the channels queued; none when no channel of that

@@ -11,7 +11,12 @@ from django.tasks import task
 from django.utils import timezone
 
 from comptoir.connectors.base import ConnectorError, OutboundAttachment, OutboundMessage
-from comptoir.connectors.registry import CONNECTORS, connector_class, get_connector
+from comptoir.connectors.registry import (
+    CONNECTORS,
+    background_services,
+    connector_class,
+    get_connector,
+)
 from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import ingest_many, recover_stale
 from comptoir.inbox.models import (
@@ -21,7 +26,7 @@ from comptoir.inbox.models import (
     InboundState,
     Message,
 )
-from comptoir.jobs.periodic import periodic
+from comptoir.jobs.periodic import periodic, register_services
 from comptoir.jobs.retry import backoff_seconds
 
 logger = logging.getLogger("comptoir.inbox")
@@ -104,6 +109,10 @@ def _outbound(message: Message) -> OutboundMessage:
             for a in message.attachments.exclude(sha256="")
         ],
     )
+
+
+# Connectors' long-running helpers (e.g. IMAP IDLE) run in every worker's scheduler.
+register_services(background_services)
 
 
 @task()

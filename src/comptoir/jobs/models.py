@@ -31,3 +31,15 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S}"
+
+
+class Lease(models.Model):
+    """Something long-running that one worker holds at a time (e.g. the IDLE connection to a
+    mailbox): held while renewed, free for another worker once `expires_at` has passed."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    holder = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder}"

@@ -7,9 +7,10 @@ several workers tick at once exactly one of them enqueues the job.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -43,6 +44,24 @@ def periodic(name: str, every: timedelta) -> Any:
         return task
 
     return wrap
+
+
+class Service(Protocol):
+    """Something long-running a worker keeps up beside its tasks (e.g. IMAP IDLE watchers):
+    `sync()` at every scheduler tick, `stop()` when the worker stops."""
+
+    def sync(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+# Each factory gets the worker id and returns the services that worker should run.
+SERVICE_FACTORIES: list[Callable[[str], list[Service]]] = []
+
+
+def register_services(factory: Callable[[str], list[Service]]) -> None:
+    if factory not in SERVICE_FACTORIES:
+        SERVICE_FACTORIES.append(factory)
 
 
 def autodiscover() -> None:

@@ -57,6 +57,7 @@ class Scheduler:
         self._next_at = 0.0  # monotonic clock: the first call ticks at once
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._services: list[periodic.Service] | None = None  # built at the first sync
 
     def tick_now(self) -> list[str]:
         """One tick; errors are logged, never raised: the scheduler must outlive a bad tick."""
@@ -75,6 +76,29 @@ class Scheduler:
     def tick_if_due(self) -> None:
         if time.monotonic() >= self._next_at:
             self.tick_now()
+            self.sync_services()
+
+    def sync_services(self) -> None:
+        """Keep the long-running services up (never in a --batch run: it ends soon)."""
+        if self._services is None:
+            self._services = [
+                s for make in periodic.SERVICE_FACTORIES for s in make(self.worker_id)
+            ]
+        for service in self._services:
+            try:
+                service.sync()
+            except Exception:
+                logger.exception("service %r failed to sync", service)
+            finally:
+                connections.close_all()
+
+    def stop_services(self) -> None:
+        for service in self._services or []:
+            try:
+                service.stop()
+            except Exception:
+                logger.exception("service %r failed to stop", service)
+        self._services = None
 
     def start_thread(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="comptoir-scheduler", daemon=True)
@@ -86,10 +110,14 @@ class Scheduler:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.tick_now()
-            # Event.wait, not sleep: a stop request ends the wait at once.
-            self._stop.wait(self.interval)
+        try:
+            while not self._stop.is_set():
+                self.tick_now()
+                self.sync_services()
+                # Event.wait, not sleep: a stop request ends the wait at once.
+                self._stop.wait(self.interval)
+        finally:
+            self.stop_services()
 
     def run_forever(self) -> None:
         """Scheduler only, in this thread (backends that run tasks at enqueue time)."""
@@ -290,7 +318,11 @@ def _run_rq(options: WorkerOptions, backend: Any, scheduler: Scheduler | None) -
     connections.close_all()
     if not options.batch:
         # with_scheduler: rq moves deferred jobs (run_after, retries) to their queue when due.
-        make_worker().work(with_scheduler=True, logging_level=level)
+        try:
+            make_worker().work(with_scheduler=True, logging_level=level)
+        finally:
+            if scheduler is not None:
+                scheduler.stop_services()
         return
 
     if scheduler is not None:

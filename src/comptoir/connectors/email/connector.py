@@ -49,6 +49,8 @@ class EmailSettings(BaseModel):
     timeout_seconds: float = 30.0
     verify_tls: bool = True
     max_attachment_bytes: int = Field(default=25_000_000, ge=0)
+    # Watch the inbox with IMAP IDLE (new mail polled at once); the periodic poll stays.
+    idle: bool = True
     # Where stored mail goes ("" leaves it in place: nothing is ever deleted).
     move_to: str = ""
     # Where a copy of each answer goes ("" for none; many providers file it themselves).
@@ -66,6 +68,12 @@ class EmailSettings(BaseModel):
 class EmailConnector(Connector):
     kind = "email"
     settings_model = EmailSettings
+
+    @classmethod
+    def background_services(cls, worker_id: str) -> list[Any]:
+        from comptoir.connectors.email.idle import IdleSupervisor
+
+        return [IdleSupervisor(worker_id)]
 
     def conf(self) -> EmailSettings:
         conf = self.settings()

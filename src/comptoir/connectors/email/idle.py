@@ -13,12 +13,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.db import connections
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.email.connector import EmailConnector, _logout
+from comptoir.inbox import actions
+from comptoir.inbox.models import Channel
+from comptoir.jobs import leases
 from comptoir.jobs.retry import backoff_seconds
 
 logger = logging.getLogger("comptoir.email")
@@ -98,3 +104,112 @@ class IdleWatcher:
 
 def _has_new_mail(responses: list[tuple[object, ...]]) -> bool:
     return any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+
+
+# A worker renews its leases at every scheduler tick (seconds); a dead worker's run out soon.
+LEASE_TTL = timedelta(minutes=2)
+
+
+class IdleSupervisor:
+    """One IDLE watcher per mailbox that wants it, across all workers: each mailbox is watched
+    by the worker holding its lease. New mail queues a poll of that channel.
+
+    A watcher that gave up (no IDLE on the server, login refused) is not restarted until the
+    channel changes: its settings are saved, or it goes unhealthy and comes back.
+    """
+
+    def __init__(
+        self,
+        worker_id: str,
+        on_new: Callable[[int], None] | None = None,
+        *,
+        check_seconds: float = 30.0,
+    ) -> None:
+        self.worker_id = worker_id
+        self.on_new = on_new or actions.request_channel_poll
+        self.check_seconds = check_seconds  # how long a stop request may wait
+        self.watchers: dict[int, _Watch] = {}
+        self.given_up: dict[int, tuple[str, str]] = {}  # channel -> (settings, why)
+
+    def __repr__(self) -> str:
+        return f"IdleSupervisor({self.worker_id}, watching {sorted(self.watchers)})"
+
+    def sync(self) -> None:
+        wanted = {
+            channel.pk: channel
+            for channel in Channel.objects.filter(kind="email", is_active=True, is_healthy=True)
+            if self._wants_idle(channel)
+        }
+        for channel_id, watch in list(self.watchers.items()):
+            alive = watch.thread.is_alive()
+            if not alive and watch.watcher.last_error:
+                self.given_up[channel_id] = (watch.settings, watch.watcher.last_error)
+            channel = wanted.get(channel_id)
+            keep = alive and channel is not None and channel.settings_encrypted == watch.settings
+            if not keep or not leases.hold(_lease(channel_id), self.worker_id, LEASE_TTL):
+                self._stop_one(channel_id)
+        for channel_id in list(self.given_up):
+            channel = wanted.get(channel_id)
+            if channel is None or channel.settings_encrypted != self.given_up[channel_id][0]:
+                del self.given_up[channel_id]  # changed since: worth another try
+        for channel_id, channel in wanted.items():
+            if channel_id in self.watchers or channel_id in self.given_up:
+                continue
+            if leases.hold(_lease(channel_id), self.worker_id, LEASE_TTL):
+                self._start_one(channel)
+
+    def stop(self) -> None:
+        for watch in self.watchers.values():
+            watch.watcher.stop.set()  # all at once: each ends within check_seconds
+        for channel_id in list(self.watchers):
+            self._stop_one(channel_id)
+
+    def _wants_idle(self, channel: Channel) -> bool:
+        try:
+            conf = EmailConnector(channel).conf()
+        except Exception:  # unreadable settings: the poll reports it on the channel
+            return False
+        return conf.idle
+
+    def _start_one(self, channel: Channel) -> None:
+        channel_id = channel.pk
+        watcher = IdleWatcher(
+            EmailConnector(channel),
+            lambda: self._notify(channel_id),
+            check_seconds=self.check_seconds,
+        )
+
+        def run() -> None:
+            try:
+                watcher.run()
+            finally:
+                connections.close_all()  # this thread's database connection, if any
+
+        thread = threading.Thread(target=run, name=f"comptoir-idle-{channel_id}", daemon=True)
+        self.watchers[channel_id] = _Watch(watcher, thread, channel.settings_encrypted)
+        thread.start()
+
+    def _notify(self, channel_id: int) -> None:
+        try:
+            self.on_new(channel_id)
+        except Exception:  # the periodic poll still comes; the watcher must go on
+            logger.exception("IDLE on channel %s could not queue a poll", channel_id)
+        finally:
+            connections.close_all()
+
+    def _stop_one(self, channel_id: int) -> None:
+        watch = self.watchers.pop(channel_id)
+        watch.watcher.stop.set()
+        watch.thread.join(self.check_seconds * 2 + 5)
+        leases.release(_lease(channel_id), self.worker_id)
+
+
+@dataclass
+class _Watch:
+    watcher: IdleWatcher
+    thread: threading.Thread
+    settings: str  # the channel's settings it started with: a change restarts it
+
+
+def _lease(channel_id: int) -> str:
+    return f"email.idle.{channel_id}"
