@@ -172,7 +172,10 @@ class SMTPServer:
 
         self.received: list[tuple[str, list[str], bytes]] = []
         self.refuse: dict[str, str] = {}  # recipient -> SMTP reply, e.g. "550 no such user"
+        # recipient -> the IMAP mailbox it lands in, as a real MTA would deliver it
+        self.mailboxes: dict[str, tuple[Dovecot, str]] = {}
         self.port = free_port()
+        self.tls_port = free_port()  # SMTPS: TLS from the first byte (port 465's way)
         self.host = "127.0.0.1"
         # STARTTLS offered (not required) with a self-signed certificate.
         self.tmp = Path(tempfile.mkdtemp(prefix="comptoir-smtp-"))
@@ -180,6 +183,9 @@ class SMTPServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.tmp / "cert.pem", self.tmp / "key.pem")
         self.controller = Controller(self, hostname=self.host, port=self.port, tls_context=context)
+        self.tls_controller = Controller(
+            self, hostname=self.host, port=self.tls_port, ssl_context=context
+        )
 
     async def handle_RCPT(
         self, server: object, session: object, envelope: Any, address: str, options: list[str]
@@ -191,11 +197,17 @@ class SMTPServer:
 
     async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.mailboxes:
+                dovecot, user = self.mailboxes[rcpt]
+                dovecot.deliver(user, envelope.original_content)
         return "250 Message accepted"
 
     def start(self) -> None:
         self.controller.start()
+        self.tls_controller.start()
 
     def stop(self) -> None:
         self.controller.stop()
+        self.tls_controller.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -229,6 +229,35 @@ def test_a_conversation_reads_with_its_channel_customer_and_tags(
     assert data["needs_reply"] is True
     assert data["assignee"] is None
     assert data["order_number"] == "402-1234567-7654321"
+    assert data["order"] is None  # no such order stored yet
+
+
+def test_a_conversation_reads_with_its_order(
+    client: Client, conv: Conversation, as_agent: dict[str, str]
+) -> None:
+    from decimal import Decimal
+
+    from comptoir.orders.models import Order
+
+    order = Order.objects.create(
+        shop=conv.shop,
+        channel=conv.channel,
+        external_id=conv.order_number,
+        status="shipped",
+        total=Decimal("59.90"),
+        items=[{"sku": "LMP-1", "title": "Lampe", "quantity": 1, "unit_price": "59.90"}],
+        carrier="Colissimo",
+        tracking_number="6A12345678901",
+    )
+    actions.link_conversations_to_order(order)
+
+    data = client.get(f"{API}/conversations/{conv.pk}", headers=as_agent).json()
+
+    assert data["order"]["external_id"] == "402-1234567-7654321"
+    assert data["order"]["status"] == "shipped"
+    assert data["order"]["tracking_number"] == "6A12345678901"
+    assert data["order"]["items"][0]["title"] == "Lampe"
+    assert Decimal(data["order"]["total"]) == Decimal("59.90")
 
 
 def test_the_list_is_filtered_by_every_parameter(

@@ -370,3 +370,22 @@ def test_a_marketplace_notification_mail_polls_that_marketplace_instead_of_openi
     assert kept.is_auto
     assert not kept.conversation.needs_reply
     assert email_channel.cursor["INBOX"]["last_uid"] == 2
+
+
+def test_a_mailbox_order_pattern_is_used_and_a_broken_one_is_refused(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    import pydantic
+
+    from comptoir.connectors.email.connector import EmailSettings
+
+    settings: dict[str, Any] = email_channel.get_settings()
+    with pytest.raises(pydantic.ValidationError, match="not a regular expression"):
+        EmailSettings.model_validate({**settings, "order_number_pattern": "(ML-"})
+    email_channel.set_settings({**settings, "order_number_pattern": r"\b(ML-\d{6})\b"})
+    email_channel.save()
+    dovecot.deliver(mailbox, mail(subject="Colis ML-004211 abîmé")[0])
+
+    poll(email_channel)
+
+    assert Conversation.objects.get().order_number == "ML-004211"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from comptoir.connectors.email.mime import parse
+import pytest
+
+from comptoir.connectors.email.mime import find_order_number, parse
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -249,3 +252,37 @@ def test_marketplace_notifications_are_told_apart_from_buyers_and_relays() -> No
     assert seen("noreply@cdiscount.com") == ("cdiscount", "", True)
     assert seen("a1b2c3@messaging.cdiscount.com") == ("", "cdiscount", False)  # a buyer
     assert seen("jeanne@darty.com") == ("", "", False)  # a person, not the notifier
+
+
+# --- order numbers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "number"),
+    [
+        ("Où est ma commande n° 10234 ?", "", "10234"),
+        ("Order #A-5531 not received", "", "A-5531"),
+        ("Retard", "Bestellnummer: 88812\nDanke", "88812"),
+        ("Mi pedido nº 4411", "", "4411"),
+        ("Reso", "ordine n. 7731", "7731"),
+        ("Question", "N° de commande : FR123456", "FR123456"),
+        ("Order No. 12345", "", "12345"),
+        ("Colis abîmé", "Commande 171-1234567-1234567 reçue cassée", "171-1234567-1234567"),
+        # The subject before the body, and the Amazon form before the usual wordings.
+        ("Commande 55443", "order #99887", "55443"),
+        ("Re: 402-1234567-7654321", "ma commande n° 1234", "402-1234567-7654321"),
+        # Words, dates and short figures are not order numbers.
+        ("Question sur ma commande", "Ma commande du 12/11 est en retard", ""),
+        ("order status please", "order 2 items", ""),
+    ],
+)
+def test_the_order_number_is_found_as_buyers_write_it(subject: str, body: str, number: str) -> None:
+    assert find_order_number(subject, body) == number
+
+
+def test_a_mailbox_pattern_finds_the_shops_own_numbers_first() -> None:
+    pattern = re.compile(r"\b(ML-\d{6})\b")
+    assert find_order_number("Problème", "ref ML-004211, commande 5555", pattern) == "ML-004211"
+    assert find_order_number("Problème", "commande 5555", pattern) == "5555"
+    raw = b"From: a@example.fr\r\nMessage-ID: <1@x>\r\nSubject: ML-004211\r\n\r\nbody\r\n"
+    assert parse(raw, channel_id=1, order_pattern=pattern).order_number == "ML-004211"

@@ -4,7 +4,10 @@ mail client, and failures that say why."""
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
+import email.utils
+import smtplib
 from email.message import Message as MailMessage
 from typing import Any
 
@@ -22,6 +25,7 @@ from comptoir.inbox.models import (
     Status,
 )
 from comptoir.inbox.tasks import send_message
+from comptoir.orders.models import Order
 from tests.mailservers import Dovecot, SMTPServer
 from tests.test_email_imap import mail, poll
 
@@ -30,6 +34,7 @@ from tests.test_email_imap import mail, poll
 def sending_channel(email_channel: Channel, smtp_server: SMTPServer) -> Channel:
     smtp_server.received.clear()
     smtp_server.refuse.clear()
+    smtp_server.mailboxes.clear()
     settings: dict[str, Any] = email_channel.get_settings()
     email_channel.set_settings(
         {
@@ -273,3 +278,82 @@ def test_answers_go_out_over_starttls_and_an_untrusted_certificate_is_refused(
     message.refresh_from_db()
     assert message.delivery_state == DeliveryState.FAILED  # permanent: no pointless retries
     assert "TLS certificate of 127.0.0.1" in message.delivery_error
+
+
+def test_answers_go_out_over_smtps(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    settings: dict[str, Any] = sending_channel.get_settings()
+    sending_channel.set_settings(
+        {
+            **settings,
+            "smtp_security": "ssl",
+            "smtp_port": smtp_server.tls_port,
+            "verify_tls": False,
+        }
+    )
+    sending_channel.save()
+    dovecot.deliver(mailbox, mail()[0])
+    poll(sending_channel)
+
+    answer(Conversation.objects.get(), agent)
+
+    assert received(smtp_server)["To"] == "jeanne@example.fr"
+
+
+def test_a_buyer_writes_from_a_mail_client_and_the_whole_exchange_stays_one_conversation(
+    dovecot: Dovecot,
+    mailbox: str,
+    sending_channel: Channel,
+    smtp_server: SMTPServer,
+    agent: User,
+) -> None:
+    """The buyer's client sends by SMTP; the mail lands in the shop's IMAP mailbox; Comptoir
+    shows it with the buyer and the order; the answer goes out by SMTP; the buyer's client
+    answers it; the answer joins the conversation."""
+    shop_address = "contact@maison-lumiere.fr"
+    smtp_server.mailboxes[shop_address] = (dovecot, mailbox)
+    known = Order.objects.create(
+        shop=sending_channel.shop, channel=sending_channel, external_id="10234"
+    )
+    first, first_id = mail(subject="Commande n° 10234 toujours pas reçue")
+    with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+        client.sendmail("jeanne@example.fr", [shop_address], first)
+
+    assert poll(sending_channel) == 1
+    conv = Conversation.objects.get()
+    assert conv.customer is not None
+    assert conv.customer.email == "jeanne@example.fr"
+    assert conv.order_id == known.pk
+    assert conv.needs_reply
+
+    answer(conv, agent, "Elle part aujourd'hui.")
+
+    _, recipients, content = smtp_server.received[-1]
+    assert recipients == ["jeanne@example.fr"]
+    ours = email.message_from_bytes(content, policy=email.policy.default)
+    assert ours["In-Reply-To"] == first_id
+    # The buyer's client answers as clients do: Re:, In-Reply-To and References.
+    again = email.message.EmailMessage()
+    again["From"] = "Jeanne Martin <jeanne@example.fr>"
+    again["To"] = ours["From"]
+    again["Subject"] = f"Re: {ours['Subject']}"
+    again["Message-ID"] = email.utils.make_msgid(domain="example.fr")
+    again["In-Reply-To"] = ours["Message-ID"]
+    again["References"] = f"{first_id} {ours['Message-ID']}"
+    again.set_content("Merci !\n\n> Elle part aujourd'hui.")
+    with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+        client.sendmail("jeanne@example.fr", [shop_address], again.as_bytes())
+
+    assert poll(sending_channel) == 1
+    conv.refresh_from_db()
+    assert Conversation.objects.count() == 1
+    assert conv.message_count == 3
+    assert conv.needs_reply
+    newest = conv.messages.order_by("-id").first()
+    assert newest is not None
+    assert newest.new_text.strip() == "Merci !"

@@ -37,6 +37,7 @@ from comptoir.lib.text import snippet
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
+    from comptoir.orders.models import Order
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,52 @@ def assign_conversation(
 
 def unassign_conversation(conv: Conversation, *, actor: User | None, via: str = "") -> None:
     assign_conversation(conv, assignee=None, actor=actor, via=via)
+
+
+@transaction.atomic
+def link_order(
+    conv: Conversation, *, order: Order | None, actor: User | None, via: str = ""
+) -> None:
+    """Show this order beside the conversation (None unlinks): an agent's choice, or a
+    connector that learnt which order the buyer means."""
+    _check_actor(actor)
+    locked = _locked(conv)
+    if order is not None and order.shop_id != locked.shop_id:
+        raise ValidationError(f"order {order.external_id} belongs to another shop")
+    if locked.order_id == (order.pk if order else None):
+        return
+    previous = locked.order_id
+    locked.order = order
+    if order is not None:
+        locked.order_number = order.external_id
+    locked.save(update_fields=["order", "order_number", "updated_at"])
+    _event(
+        locked,
+        EventKind.ORDER_LINKED,
+        actor,
+        via,
+        order=order.pk if order else None,
+        order_number=order.external_id if order else "",
+        previous=previous,
+    )
+    _sync(conv, locked)
+
+
+def link_conversations_to_order(order: Order) -> int:
+    """An order stored after the buyer wrote about it: the shop's conversations that name it
+    and show no order yet get it. Returns how many."""
+    convs = Conversation.objects.filter(
+        shop_id=order.shop_id,
+        order_number=order.external_id,
+        order__isnull=True,
+        deleted_at__isnull=True,
+        merged_into__isnull=True,
+    )
+    linked = 0
+    for conv in convs:
+        link_order(conv, order=order, actor=None, via="orders")
+        linked += 1
+    return linked
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
@@ -65,6 +66,23 @@ class CustomerOut(Schema):
     email: str
 
 
+class OrderOut(Schema):
+    id: int
+    external_id: str
+    status: str
+    currency: str
+    total: Decimal | None
+    items: list[dict[str, Any]]
+    ordered_at: datetime | None
+    ship_by: datetime | None
+    shipped_at: datetime | None
+    expected_delivery_at: datetime | None
+    delivered_at: datetime | None
+    carrier: str
+    tracking_number: str
+    tracking_url: str
+
+
 class ConversationOut(Schema):
     id: int
     shop_id: int
@@ -78,6 +96,7 @@ class ConversationOut(Schema):
     priority: int
     tags: list[str]
     order_number: str
+    order: OrderOut | None = Field(description="the order the buyer wrote about, when known")
     language: str
     needs_reply: bool
     respond_by: datetime | None
@@ -196,7 +215,7 @@ def _conversations(user: User) -> QuerySet[Conversation]:
     # Every relation the schema reads, fetched up front: the query count never grows with rows.
     return (
         visible_conversations(user)
-        .select_related("channel", "customer", "assignee")
+        .select_related("channel", "customer", "assignee", "order")
         .prefetch_related("tags")
     )
 

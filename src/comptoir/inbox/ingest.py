@@ -50,6 +50,7 @@ from comptoir.inbox.models import (
 )
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
+from comptoir.orders.models import Order
 
 logger = logging.getLogger("comptoir.ingest")
 
@@ -320,12 +321,15 @@ def _store_batch(
     # ids for the new messages and buyers, whose inserts then need no answer. (Unused buyer
     # ids leave gaps no one sees.)
     thread_queries = _Threader.queries(fresh)
-    lookups = [_customer_query(fresh), *thread_queries]
+    order_query = _order_query(fresh)
+    lookups = [_customer_query(fresh), *thread_queries, *([order_query] if order_query else [])]
     reserve = fastsql.reserve_ids_query(Message, len(fresh))
     if reserve:
         lookups += [reserve, fastsql.reserve_ids_query(Customer, len(fresh)) or reserve]
     customer_rows, *answers = fastsql.select_all(lookups)
-    thread_rows, reserved = answers[: len(thread_queries)], answers[len(thread_queries) :]
+    thread_rows, answers = answers[: len(thread_queries)], answers[len(thread_queries) :]
+    orders = _Orders(answers.pop(0) if order_query else [])
+    reserved = answers
     # Popped from the end: reversed, the batch's messages get ids in their order.
     message_ids, customer_ids = ([r[0] for r in reversed(rows)] for rows in reserved or ([], []))
     customers = _resolve_customers(fresh, now, customer_rows, customer_ids)
@@ -343,6 +347,8 @@ def _store_batch(
             message.pk = message_ids.pop()
         threader.remember_message(message, conv)
         _apply_to_conversation(conv, p)
+        if conv.order_id is None and conv.order_number:
+            conv.order_id = orders.pick(conv.shop_id, conv.order_number, conv.channel_id)
         stored.append((p, conv, message))
 
     # Conversations first (new ones get their ids), then what points at them.
@@ -485,6 +491,34 @@ def _resolve_customers(
     if new_identities:
         fastsql.insert([identity for _, identity in new_identities], returning=False)
     return known
+
+
+def _order_query(fresh: list[_Pending]) -> tuple[str, list[Any]] | None:
+    """The shop's orders the batch's messages name (an Amazon order may be known through
+    another channel of the shop than the mailbox the buyer wrote to)."""
+    wanted: dict[int, set[str]] = {}
+    for p in fresh:
+        if p.msg.order_number:
+            wanted.setdefault(p.channel.shop_id, set()).add(p.msg.order_number)
+    if not wanted:
+        return None
+    where, params = _any_of("shop_id", "external_id", wanted)
+    return f"SELECT shop_id, external_id, channel_id, id FROM {_table(Order)} WHERE {where}", params
+
+
+class _Orders:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.found: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        for shop_id, number, channel_id, order_id in sorted(rows, key=lambda r: r[3]):
+            self.found.setdefault((shop_id, number), []).append((channel_id, order_id))
+
+    def pick(self, shop_id: int, number: str, channel_id: int) -> int | None:
+        """The order of this number on the conversation's channel, else the shop's first."""
+        candidates = self.found.get((shop_id, number), [])
+        for order_channel, order_id in candidates:
+            if order_channel == channel_id:
+                return order_id
+        return candidates[0][1] if candidates else None
 
 
 class _Threader:
@@ -705,6 +739,7 @@ def _build_message(p: _Pending, now: datetime) -> Message:
 
 _CONVERSATION_FIELDS = [
     "customer",
+    "order",
     "order_number",
     "subject",
     "snippet",

@@ -345,6 +345,7 @@ class EventKind(models.TextChoices):
     REOPENED = "reopened", "Reopened"
     DELIVERY_FAILED = "delivery_failed", "Delivery failed"
     DELIVERED = "delivered", "Delivered"
+    ORDER_LINKED = "order_linked", "Order linked"
 
 
 class Event(models.Model):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import Any, Literal
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from comptoir.connectors.base import (
     Connector,
@@ -63,6 +64,21 @@ class EmailSettings(BaseModel):
     smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
     smtp_username: str | None = None
     smtp_password: str | None = None
+    # The shop's order numbers, when they do not read as "commande n° 12345" or "order #12345":
+    # a regular expression whose first group (or whole match) is the number.
+    order_number_pattern: str = ""
+
+    @field_validator("order_number_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+    def order_regex(self) -> re.Pattern[str] | None:
+        return re.compile(self.order_number_pattern) if self.order_number_pattern else None
 
 
 class EmailConnector(Connector):
@@ -137,6 +153,7 @@ class EmailConnector(Connector):
         self, client: IMAPClient, folder: str, state: dict[str, Any]
     ) -> Iterator[InboundMessage]:
         conf = self.conf()
+        order_regex = conf.order_regex()
         info = client.select_folder(folder, readonly=True)
         validity = int(info[b"UIDVALIDITY"])
         last = int(state.get("last_uid", 0)) if state.get("uidvalidity") == validity else 0
@@ -163,6 +180,7 @@ class EmailConnector(Connector):
                         received_at=_aware(received),
                         meta=meta,
                         max_attachment_bytes=conf.max_attachment_bytes,
+                        order_pattern=order_regex,
                     )
                 except Exception as exc:  # one unreadable mail must not stop the mailbox
                     logger.exception("mail uid %s in %s could not be parsed", uid, folder)

@@ -24,6 +24,17 @@ from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
 from comptoir.connectors.email import quotes, tokens
 
 AMAZON_ORDER = re.compile(r"\b(\d{3}-\d{7}-\d{7})\b")
+# A shop's own order number as buyers and shop systems write it: "commande n° 10234",
+# "Order #A-5531", "Bestellnummer: 88812", "pedido nº 4411", "ordine n. 7731". The number must
+# hold a digit, so "order status" or "commande en retard" is not a number. A mailbox may set
+# its own pattern (EmailSettings.order_number_pattern).
+SHOP_ORDER = re.compile(
+    r"(?:\b(?:commande|order|bestellung|auftrag|pedido|ordine)\b"
+    r"|\bbestell(?:nummer|nr)\b|\bn[°º]\s*de\s*commande\b)"
+    r"[ \t]*(?:(?:n(?:[°ºo.]|um(?:ber|éro|ero|mer)?\.?)|nr\.?|no\.?|#)[ \t]*)?[:#]?[ \t]*"
+    r"#?(?=[A-Z0-9-]*\d)([A-Z0-9][A-Z0-9-]{3,29})\b",
+    re.IGNORECASE,
+)
 # "You have a new message" mail from a marketplace whose messages Comptoir reads by API: the
 # message itself is fetched from the API, so the mail only says "poll now".
 _NOTIFIER_LOCAL = (
@@ -169,6 +180,21 @@ def _sent_at(msg: Message, received_at: datetime) -> datetime:
     return value
 
 
+def find_order_number(subject: str, text: str, pattern: re.Pattern[str] | None = None) -> str:
+    """The order a mail is about: the mailbox's own pattern first, then an Amazon order id,
+    then the usual wordings; the subject before the body (whose start is enough: quoted
+    history further down may name older orders)."""
+    head = text[:5000]
+    for regex in (pattern, AMAZON_ORDER, SHOP_ORDER):
+        if regex is None:
+            continue
+        for where in (subject, head):
+            found = regex.search(where)
+            if found:
+                return (found.group(1) if regex.groups else found.group(0))[:64]
+    return ""
+
+
 def parse(
     raw: bytes,
     *,
@@ -176,6 +202,7 @@ def parse(
     received_at: datetime | None = None,
     meta: dict[str, Any] | None = None,
     max_attachment_bytes: int | None = None,
+    order_pattern: re.Pattern[str] | None = None,
 ) -> InboundMessage:
     received_at = received_at or datetime.now(UTC)
     msg = email.message_from_bytes(raw)
@@ -235,7 +262,7 @@ def parse(
     own_id = (message_ids(header(msg, "Message-ID")) or [""])[0]
     references = message_ids(header(msg, "References"))
     in_reply_to = (message_ids(header(msg, "In-Reply-To")) or [""])[0]
-    order = AMAZON_ORDER.search(subject) or AMAZON_ORDER.search(text[:5000])
+    order_number = find_order_number(subject, text, order_pattern)
     # The Message-ID names the message wherever it is (another folder, a re-delivery), with a
     # fingerprint of what the sender wrote: a broken mailer that reuses Message-IDs must not make
     # a second, different mail look like a copy of the first. Without a Message-ID, the bytes.
@@ -279,7 +306,7 @@ def parse(
         message_id=own_id[:998],
         in_reply_to=in_reply_to[:998],
         references=[r[:998] for r in references[-50:]],
-        order_number=order.group(1) if order else "",
+        order_number=order_number,
         is_auto=is_automatic(msg) or bool(notifier),
         attachments=attachments[:100],
         meta=details,
