@@ -53,12 +53,26 @@ Base64Bytes = Annotated[
 
 
 class ConnectorError(Exception):
-    """A channel could not be read or written. `permanent` errors need a human."""
+    """A channel could not be read or written. `permanent` errors need a human.
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None):
+    `maybe_sent`: a send that may have reached the marketplace (a timeout after the request
+    went out): the next attempt asks the connector (`find_sent`) before sending again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+        status: int | None = None,
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
+        self.status = status  # the HTTP status, when there was one
 
 
 class InboundAttachment(BaseModel):
@@ -170,6 +184,41 @@ class OutboundMessage:
     conversation_id: int = 0
 
 
+class OrderItem(BaseModel):
+    sku: str = ""
+    title: str = ""
+    quantity: int = 1
+    unit_price: str = ""  # decimal as text: JSON keeps it exact
+
+
+class OrderData(BaseModel):
+    """An order as a connector reads it from its marketplace (see orders.actions.store_order)."""
+
+    external_id: ShortId
+    status: Literal[
+        "pending",
+        "accepted",
+        "shipped",
+        "delivered",
+        "cancelled",
+        "refunded",
+        "returned",
+        "unknown",
+    ] = "unknown"
+    currency: Annotated[str, StringConstraints(max_length=3)] = "EUR"
+    total: str = ""
+    items: list[OrderItem] = Field(default_factory=list)
+    ordered_at: AwareDatetime | None = None
+    ship_by: AwareDatetime | None = None
+    shipped_at: AwareDatetime | None = None
+    expected_delivery_at: AwareDatetime | None = None
+    delivered_at: AwareDatetime | None = None
+    carrier: Annotated[str, StringConstraints(max_length=64)] = ""
+    tracking_number: Annotated[str, StringConstraints(max_length=128)] = ""
+    tracking_url: Annotated[str, StringConstraints(max_length=500)] = ""
+    buyer: Party | None = None
+
+
 @dataclass
 class SendResult:
     external_id: str
@@ -213,6 +262,21 @@ class Connector:
     def send(self, outbound: OutboundMessage) -> SendResult:
         """Deliver one message; raise ConnectorError on failure."""
         raise ConnectorError(f"the {self.kind} connector cannot send messages", permanent=True)
+
+    @classmethod
+    def can_find_sent(cls) -> bool:
+        return cls.find_sent is not Connector.find_sent
+
+    def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
+        """After a send whose outcome is unknown (a timeout, a worker killed mid-send): the
+        message as the marketplace has it, if it got there, else None. Connectors whose
+        marketplace has no idempotency key implement it, so that nothing is sent twice.
+        Raise ConnectorError when the marketplace cannot be asked now."""
+        return None
+
+    def fetch_order(self, order_number: str) -> OrderData | None:
+        """The order as the marketplace has it now (None when it does not know it)."""
+        return None
 
     def test_connection(self) -> str:
         """Return a human-readable success message or raise ConnectorError."""

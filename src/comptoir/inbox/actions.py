@@ -210,6 +210,17 @@ def record_delivery(
     }
     if message_id:
         fields["message_id"] = message_id
+    if external_id:
+        # A poll may have brought our own answer back before this send was recorded (its
+        # answer was lost, then found): that copy is this message; keep one.
+        copies = Message.objects.filter(
+            channel_id=message.channel_id, external_id=external_id, direction=Direction.OUT
+        ).exclude(pk=message.pk)
+        for copy in copies:
+            Conversation.objects.filter(pk=copy.conversation_id).update(
+                message_count=F("message_count") - 1
+            )
+            copy.delete()
     Message.objects.filter(pk=message.pk).update(**fields)
     _event(message.conversation, EventKind.DELIVERED, None, "system", message_id=message.pk)
 

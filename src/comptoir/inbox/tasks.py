@@ -49,7 +49,14 @@ def send_message(message_id: int, attempt: int = 1) -> str:
     ).get(pk=message_id)
     try:
         connector = get_connector(message.channel)
-        result = connector.send(_outbound(message))
+        outbound = _outbound(message)
+        result = None
+        if message.delivery_attempts > 1 and connector.can_find_sent():
+            # An earlier attempt may have reached the marketplace (its answer was lost, or
+            # the worker died): ask before sending again, so the buyer gets it once.
+            result = connector.find_sent(outbound)
+        if result is None:
+            result = connector.send(outbound)
     except ConnectorError as exc:
         final = exc.permanent or attempt >= MAX_SEND_ATTEMPTS
         actions.record_delivery_failure(message, error=str(exc), final=final)
@@ -172,6 +179,13 @@ def purge() -> dict[str, int]:
 STUCK_SENDING_AFTER = timedelta(minutes=15)
 
 
+def _can_find_sent(channel: Channel) -> bool:
+    try:
+        return connector_class(channel.kind).can_find_sent()
+    except ConnectorError:
+        return False
+
+
 @periodic("inbox.recover_stale_inbound", every=timedelta(minutes=5))
 @task()
 def recover_stale_inbound() -> int:
@@ -187,9 +201,18 @@ def sweep_stuck_sends() -> int:
     cutoff = timezone.now() - STUCK_SENDING_AFTER
     stuck = Message.objects.filter(
         delivery_state=DeliveryState.SENDING, delivery_claimed_at__lt=cutoff
-    ).select_related("conversation")
+    ).select_related("conversation", "channel")
     count = 0
     for message in stuck:
+        if _can_find_sent(message.channel):
+            # The connector can tell whether it got there: send again, asking first.
+            requeued = Message.objects.filter(
+                pk=message.pk, delivery_state=DeliveryState.SENDING
+            ).update(delivery_state=DeliveryState.QUEUED)
+            if requeued:
+                send_message.enqueue(message.pk, attempt=message.delivery_attempts + 1)
+                count += 1
+            continue
         actions.record_delivery_failure(
             message,
             error="delivery was interrupted (the worker stopped while sending): check on the "

@@ -1,0 +1,232 @@
+"""HTTP for marketplace connectors: retries, rate limits, token refresh, clear errors.
+
+Every marketplace connector talks through `HttpClient`, so that they all behave alike:
+- timeouts, dropped connections and 5xx are retried with exponential backoff and jitter, but
+  only for requests that are safe to repeat (GET, or a POST the caller marks `idempotent`).
+  A non-idempotent POST that may have reached the marketplace raises
+  `ConnectorError(maybe_sent=True)`: the caller checks before sending again (exactly once).
+- 429 waits for `Retry-After` (or backoff) and retries: the marketplace did not act on it.
+- 401 calls `refresh_auth` once (an expired OAuth token) and retries; a second 401 and any 403
+  are permanent (the channel needs a human); other 4xx are permanent too, with the
+  marketplace's own message, since sending the same request again cannot succeed.
+- a token bucket keeps under the marketplace's published rate (Amazon: 1 request/s, burst 5).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from comptoir.connectors.base import ConnectorError
+
+logger = logging.getLogger("comptoir.connectors")
+
+# Tests replace this (and `monotonic`) to run retries and rate limits without waiting.
+sleep: Callable[[float], None] = time.sleep
+monotonic: Callable[[], float] = time.monotonic
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Longest Retry-After we wait for inside one call; longer, the task retries later instead.
+MAX_INLINE_WAIT = 60.0
+
+
+@dataclass
+class RateLimit:
+    """Token bucket: `rate` requests per second on average, `burst` at once."""
+
+    rate: float
+    burst: int = 1
+    _tokens: float = field(default=-1.0, init=False)
+    _at: float = field(default=0.0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def wait(self) -> float:
+        """Take a token, sleeping until one is there; returns the seconds waited."""
+        with self._lock:
+            now = monotonic()
+            if self._tokens < 0:
+                self._tokens, self._at = float(self.burst), now
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            waited = 0.0
+            if self._tokens < 1:
+                waited = (1 - self._tokens) / self.rate
+                sleep(waited)
+                self._tokens, self._at = 1.0, monotonic()
+            self._tokens -= 1
+            return waited
+
+
+# One bucket per (marketplace, account): every connector instance of a process shares it.
+_buckets: dict[str, RateLimit] = {}
+_buckets_lock = threading.Lock()
+
+
+def shared_rate_limit(key: str, rate: float, burst: int = 1) -> RateLimit:
+    with _buckets_lock:
+        bucket = _buckets.get(key)
+        if bucket is None or (bucket.rate, bucket.burst) != (rate, burst):
+            bucket = _buckets[key] = RateLimit(rate, burst)
+        return bucket
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Full jitter: many clients that failed together do not come back together."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+class HttpClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        name: str,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        headers: Callable[[], Mapping[str, str]] | None = None,
+        refresh_auth: Callable[[], None] | None = None,
+        rate_limit: RateLimit | None = None,
+        verify: bool = True,
+    ) -> None:
+        self.name = name  # the marketplace, for error messages
+        self.max_attempts = max_attempts
+        self.headers = headers or dict
+        self.refresh_auth = refresh_auth
+        self.rate_limit = rate_limit
+        self.calls = 0  # requests sent, retries included: the benchmark reports calls/message
+        self._client = httpx.Client(base_url=base_url, timeout=timeout, verify=verify)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        content: bytes | str | None = None,
+        data: Mapping[str, Any] | None = None,
+        files: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response or raise ConnectorError."""
+        method = method.upper()
+        repeatable = method in SAFE_METHODS if idempotent is None else idempotent
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.rate_limit is not None:
+                self.rate_limit.wait()
+            self.calls += 1
+            try:
+                response = self._client.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json_body,
+                    content=content,
+                    data=data,
+                    files=files,
+                    headers={**self.headers(), **(headers or {})},
+                )
+            except httpx.ConnectError as exc:
+                # Refused before anything was sent: always safe to try again.
+                error = ConnectorError(f"{self.name}: cannot connect ({exc})")
+            except httpx.TransportError as exc:
+                # Timed out or cut off: the marketplace may have acted on it.
+                error = ConnectorError(
+                    f"{self.name}: no answer to {method} {path} ({type(exc).__name__})",
+                    maybe_sent=not repeatable,
+                )
+                if not repeatable:
+                    raise error from exc
+            else:
+                status = response.status_code
+                if status < 300:
+                    return response
+                if status == 401 and self.refresh_auth is not None and not refreshed:
+                    refreshed = True
+                    self.refresh_auth()  # raises ConnectorError when the credentials are bad
+                    attempt -= 1  # a refresh is not a failure
+                    continue
+                if status == 429:
+                    wait = _retry_after(response) or backoff(attempt)
+                    if attempt >= self.max_attempts or wait > MAX_INLINE_WAIT:
+                        raise ConnectorError(
+                            f"{self.name}: rate limited (429), retry in {wait:.0f} s",
+                            retry_after=wait,
+                        )
+                    sleep(wait)
+                    continue
+                if status >= 500:
+                    error = ConnectorError(
+                        f"{self.name}: server error {status} on {method} {path}: "
+                        f"{describe(response)}",
+                        maybe_sent=not repeatable,
+                        retry_after=_retry_after(response),
+                    )
+                    if not repeatable:
+                        raise error
+                else:
+                    raise ConnectorError(
+                        f"{self.name}: {status} on {method} {path}: {describe(response)}",
+                        permanent=True,
+                        status=status,
+                    )
+            if attempt >= self.max_attempts:
+                raise error
+            sleep(error.retry_after or backoff(attempt))
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return parse_json(self.request("GET", path, **kwargs), self.name)
+
+
+def parse_json(response: httpx.Response, name: str) -> Any:
+    try:
+        return response.json()
+    except json.JSONDecodeError:
+        raise ConnectorError(
+            f"{name}: the answer to {response.request.method} {response.request.url.path} "
+            f"is not JSON: {response.text[:200]!r}"
+        ) from None
+
+
+def describe(response: httpx.Response) -> str:
+    """The marketplace's own words for an error, short."""
+    text = response.text.strip()
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "error", "errors", "detail", "title"):
+            if body.get(key):
+                value = body[key]
+                return (value if isinstance(value, str) else json.dumps(value))[:300]
+    return text[:300]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:  # an HTTP date: rare from these APIs; back off instead
+        return None
