@@ -1,0 +1,181 @@
+"""The HTTP layer every marketplace connector shares: retries, Retry-After, token refresh,
+exactly-once safety for sends, rate limits, and the simulator's faults it is tested against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from comptoir.connectors import http
+from comptoir.connectors.base import ConnectorError
+from comptoir.connectors.http import HttpClient, RateLimit
+from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response, Simulator
+
+
+class Echo(Simulator):
+    name = "echo"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = "good"
+        self.posts: list[Any] = []
+        self.route("GET", r"/items", lambda r: Response(200, {"items": [1, 2]}))
+        self.route("POST", r"/items", self._post)
+        self.route("GET", r"/strict", self._strict)
+
+    def authenticate(self, request: Request) -> None:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            raise HttpError(401, {"message": "invalid token"})
+
+    def _post(self, request: Request) -> Response:
+        self.posts.append(request.json())
+        return Response(201, {"id": len(self.posts)})
+
+    def _strict(self, request: Request) -> Response:
+        if request.arg("limit") is None:
+            raise ContractViolation("query parameter 'limit' is required")
+        return Response(200, {})
+
+
+@pytest.fixture
+def sim() -> Iterator[Echo]:
+    with Echo() as server:
+        assert isinstance(server, Echo)
+        yield server
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    recorded: list[float] = []
+    monkeypatch.setattr(http, "sleep", recorded.append)
+    return recorded
+
+
+def client(sim: Echo, **kwargs: Any) -> HttpClient:
+    state = {"token": "good"}
+
+    def refresh() -> None:
+        state["token"] = sim.token
+
+    return HttpClient(
+        sim.url,
+        name="Echo",
+        timeout=kwargs.pop("timeout", 0.3),
+        headers=lambda: {"Authorization": f"Bearer {state['token']}"},
+        refresh_auth=kwargs.pop("refresh_auth", refresh),
+        **kwargs,
+    )
+
+
+def test_server_errors_are_retried_with_backoff(sim: Echo, waits: list[float]) -> None:
+    sim.faults.add("error500", path="/items", times=2)
+
+    assert client(sim).get_json("/items") == {"items": [1, 2]}
+
+    assert len(waits) == 2
+    assert sim.calls["GET /items"] == 3
+
+
+def test_a_429_waits_as_long_as_retry_after_says(sim: Echo, waits: list[float]) -> None:
+    sim.faults.add("rate_limit", path="/items", retry_after=7)
+
+    client(sim).get_json("/items")
+
+    assert waits == [7.0]
+
+
+def test_a_long_retry_after_is_left_to_the_task_queue(sim: Echo, waits: list[float]) -> None:
+    sim.faults.add("rate_limit", path="/items", retry_after=600)
+
+    with pytest.raises(ConnectorError) as caught:
+        client(sim).get_json("/items")
+
+    assert caught.value.retry_after == 600
+    assert not caught.value.permanent
+    assert waits == []
+
+
+def test_a_send_whose_answer_was_lost_is_not_repeated(sim: Echo, waits: list[float]) -> None:
+    sim.faults.add("lose_response", method="POST", path="/items")
+
+    with pytest.raises(ConnectorError) as caught:
+        client(sim).request("POST", "/items", json_body={"text": "hello"})
+
+    assert caught.value.maybe_sent
+    assert sim.posts == [{"text": "hello"}]  # it got there once; the caller must check
+
+
+def test_a_timed_out_read_is_retried(sim: Echo, waits: list[float]) -> None:
+    sim.faults.hang_seconds = 1.0
+    sim.faults.add("timeout", path="/items")
+
+    assert client(sim, timeout=0.2).get_json("/items") == {"items": [1, 2]}
+    assert len(waits) == 1
+
+
+def test_an_expired_token_is_refreshed_once(sim: Echo, waits: list[float]) -> None:
+    sim.token = "renewed"  # the old token is refused from now on
+
+    assert client(sim).get_json("/items") == {"items": [1, 2]}
+    assert sim.calls["GET /items"] == 2
+
+
+def test_refused_credentials_are_permanent_with_the_marketplaces_words(
+    sim: Echo, waits: list[float]
+) -> None:
+    sim.token = "other"
+
+    def refresh_that_does_not_help() -> None:
+        pass
+
+    with pytest.raises(ConnectorError) as caught:
+        client(sim, refresh_auth=refresh_that_does_not_help).get_json("/items")
+
+    assert caught.value.permanent
+    assert caught.value.status == 401
+    assert "invalid token" in str(caught.value)
+
+
+def test_a_contract_violation_is_a_permanent_400_and_recorded(
+    sim: Echo, waits: list[float]
+) -> None:
+    with pytest.raises(ConnectorError, match="limit") as caught:
+        client(sim).get_json("/strict")
+
+    assert caught.value.status == 400
+    assert sim.violations == ["query parameter 'limit' is required"]
+
+
+def test_the_token_bucket_allows_a_burst_then_one_per_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    slept: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(http, "sleep", fake_sleep)
+    monkeypatch.setattr(http, "monotonic", lambda: clock[0])
+    bucket = RateLimit(rate=1.0, burst=5)
+
+    waited = [bucket.wait() for _ in range(8)]
+
+    assert waited[:5] == [0.0] * 5
+    assert waited[5:] == pytest.approx([1.0, 1.0, 1.0])
+    clock[0] += 10  # idle: the bucket fills up again, to the burst and no more
+    assert [bucket.wait() for _ in range(6)][-1] == pytest.approx(1.0)
+
+
+def test_random_faults_are_seeded_and_counted(sim: Echo, waits: list[float]) -> None:
+    sim.faults.rates["error500"] = 0.5
+    http_client = client(sim, max_attempts=20)
+
+    for _ in range(20):
+        http_client.get_json("/items")
+
+    assert sim.faults.injected["error500"] > 0
+    assert sim.calls["GET /items"] == 20 + sim.faults.injected["error500"]
