@@ -224,6 +224,8 @@ class SendResult:
     external_id: str
     sent_at: datetime | None = None
     message_id: str = ""
+    # The marketplace thread a first message opened: the conversation's thread from now on.
+    thread_id: str = ""
 
 
 class Connector:
@@ -273,6 +275,21 @@ class Connector:
         marketplace has no idempotency key implement it, so that nothing is sent twice.
         Raise ConnectorError when the marketplace cannot be asked now."""
         return None
+
+    def claimed_external_ids(self, external_ids: list[str], but: int) -> set[str]:
+        """Which of these marketplace message ids already are a Comptoir message of this
+        channel other than message `but` (for `find_sent`: a text sent twice on purpose is
+        two messages)."""
+        from comptoir.inbox.models import Message
+
+        # Only messages Comptoir sent: a poll may already have brought the one we look for
+        # back as a plain copy (no delivery state), which record_delivery then replaces.
+        return set(
+            Message.objects.filter(channel_id=self.channel.pk, external_id__in=external_ids)
+            .exclude(pk=but)
+            .exclude(delivery_state="")
+            .values_list("external_id", flat=True)
+        )
 
     def fetch_order(self, order_number: str) -> OrderData | None:
         """The order as the marketplace has it now (None when it does not know it)."""

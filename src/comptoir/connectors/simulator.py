@@ -210,7 +210,7 @@ class Simulator:
         self.calls: Counter[str] = Counter()  # "GET /api/inbox/threads" -> count
         self.lock = threading.RLock()  # guards the marketplace's state
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serve_thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -219,13 +219,13 @@ class Simulator:
         handler = _handler_for(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
+        self._serve_thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms
             name=f"sim-{self.name}",
             daemon=True,
         )
-        self._thread.start()
+        self._serve_thread.start()
         return self
 
     def stop(self) -> None:

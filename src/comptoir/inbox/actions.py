@@ -198,7 +198,12 @@ def _attach(message: Message, attachments: Iterable[NewAttachment]) -> None:
 
 @transaction.atomic
 def record_delivery(
-    message: Message, *, external_id: str, sent_at: datetime | None, message_id: str = ""
+    message: Message,
+    *,
+    external_id: str,
+    sent_at: datetime | None,
+    message_id: str = "",
+    thread_id: str = "",
 ) -> None:
     """The connector delivered the message (`message_id`: the email Message-ID it carried, so
     that the buyer's answer threads back by In-Reply-To)."""
@@ -222,6 +227,10 @@ def record_delivery(
             )
             copy.delete()
     Message.objects.filter(pk=message.pk).update(**fields)
+    if thread_id:  # our message opened the marketplace thread: the buyer's answers join it
+        Conversation.objects.filter(pk=message.conversation_id, external_thread_id="").update(
+            external_thread_id=thread_id[:255]
+        )
     _event(message.conversation, EventKind.DELIVERED, None, "system", message_id=message.pk)
 
 

@@ -78,6 +78,7 @@ def send_message(message_id: int, attempt: int = 1) -> str:
         external_id=result.external_id,
         sent_at=result.sent_at,
         message_id=result.message_id,
+        thread_id=result.thread_id,
     )
     return "sent"
 

@@ -1,0 +1,318 @@
+"""Mirakl: one connector for every Mirakl-run marketplace (Darty, Boulanger, Conforama, Leroy
+Merlin, Carrefour...), one channel per operator, each with its own base URL and shop API key.
+
+In: M11 (threads updated since the cursor, with their messages, seek-paginated), M10 for a
+thread whose list entry is cut at 100 messages, M13 for attachments. Out: M12 (reply, with
+files), OR43 (a first message on an order). Orders: OR11. Mirakl has no idempotency key and no
+"mark as read"; `shop_reply_needed_since` says whether the shop owes an answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, HttpUrl
+
+from comptoir.connectors.base import (
+    Connector,
+    ConnectorError,
+    InboundAttachment,
+    InboundMessage,
+    OrderData,
+    OrderItem,
+    OutboundMessage,
+    Party,
+    SendResult,
+)
+from comptoir.connectors.http import HttpClient, parse_json
+
+# Mirakl order states → ours.
+ORDER_STATES = {
+    "STAGING": "pending",
+    "WAITING_ACCEPTANCE": "pending",
+    "WAITING_DEBIT": "pending",
+    "WAITING_DEBIT_PAYMENT": "pending",
+    "SHIPPING": "accepted",
+    "TO_COLLECT": "accepted",
+    "SHIPPED": "shipped",
+    "RECEIVED": "delivered",
+    "CLOSED": "delivered",
+    "REFUSED": "cancelled",
+    "CANCELED": "cancelled",
+    "REFUNDED": "refunded",
+}
+MESSAGES_IN_LIST = 100  # M11 carries at most the last 100 messages of a thread
+
+
+class MiraklSettings(BaseModel):
+    base_url: HttpUrl  # the operator's instance, e.g. https://darty-prod.mirakl.net
+    api_key: str = Field(min_length=1)
+    shop_id: int | None = None  # when the key serves several shops
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=100)
+    # Files per reply and per file: enforced before sending, with a message the agent reads.
+    max_attachments: int = Field(default=10, ge=0)
+    max_attachment_bytes: int = Field(default=10_000_000, ge=0)
+    max_download_bytes: int = Field(default=25_000_000, ge=0)
+    verify_tls: bool = True
+
+
+class MiraklConnector(Connector):
+    kind = "mirakl"
+    settings_model = MiraklSettings
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self._client: HttpClient | None = None
+
+    def conf(self) -> MiraklSettings:
+        conf = self.settings()
+        assert isinstance(conf, MiraklSettings)
+        return conf
+
+    @property
+    def client(self) -> HttpClient:
+        if self._client is None:
+            conf = self.conf()
+            self._client = HttpClient(
+                str(conf.base_url).rstrip("/"),
+                name=f"Mirakl ({self.channel.name})",
+                timeout=conf.timeout_seconds,
+                headers=lambda: {"Authorization": conf.api_key},
+                verify=conf.verify_tls,
+            )
+        return self._client
+
+    def _params(self, **params: Any) -> dict[str, Any]:
+        shop_id = self.conf().shop_id
+        extra = {"shop_id": shop_id} if shop_id is not None else {}
+        return {**{k: v for k, v in params.items() if v is not None}, **extra}
+
+    # -- in -----------------------------------------------------------------------------------
+
+    def test_connection(self) -> str:
+        data = self.client.get_json("/api/account", params=self._params())
+        return f"connected as shop {data.get('shop_name') or data.get('shop_id')}"
+
+    def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
+        """Threads updated since the cursor, oldest update first. The cursor moves to the
+        newest `date_updated` seen (inclusive: a thread updated in that same millisecond is
+        read again and its messages skipped as duplicates)."""
+        conf = self.conf()
+        newest = since.get("updated_since")
+        token: str | None = None
+        seen_pages: set[str] = set()
+        while True:
+            params = self._params(
+                updated_since=since.get("updated_since"),
+                with_messages="true",
+                limit=conf.page_size,
+                page_token=token,
+            )
+            page = self.client.get_json("/api/inbox/threads", params=params)
+            for thread in page.get("data", []):
+                updated = thread.get("date_updated")
+                if updated and (newest is None or _when(updated) > _when(newest)):
+                    newest = updated
+                yield from self._thread_messages(thread)
+            token = page.get("next_page_token")
+            if not token or token in seen_pages:  # a repeated token would loop forever
+                break
+            seen_pages.add(token)
+        if newest:
+            self.cursor = {"updated_since": newest}
+
+    def _thread_messages(self, thread: dict[str, Any]) -> Iterator[InboundMessage]:
+        messages = thread.get("messages") or []
+        total = (thread.get("metadata") or {}).get("total_count") or len(messages)
+        if total > len(messages):  # cut in the list: read the whole thread
+            thread = self.client.get_json(
+                f"/api/inbox/threads/{thread['id']}", params=self._params()
+            )
+            messages = thread.get("messages") or []
+        participants = [
+            *(thread.get("current_participants") or []),
+            *(thread.get("authorized_participants") or []),
+        ]
+        customer: dict[str, Any] = next(
+            (p for p in participants if p.get("type") == "CUSTOMER"), {}
+        )
+        order = next(
+            (e["id"] for e in thread.get("entities") or [] if e.get("type") == "MMP_ORDER"), ""
+        )
+        needed_since = (thread.get("metadata") or {}).get("shop_reply_needed_since")
+        topic = (thread.get("topic") or {}).get("value") or ""
+        for message in sorted(messages, key=lambda m: _when(m["date_created"])):
+            sender_type = (message.get("from") or {}).get("type", "")
+            outbound = sender_type == "SHOP_USER"
+            name = (message.get("from") or {}).get("display_name") or ""
+            if sender_type == "OPERATOR_USER":
+                party = Party(
+                    identity_kind="mirakl_operator",
+                    identity_value=f"{self.channel.marketplace}:operator",
+                    name=name or "Operator",
+                )
+            else:
+                party = Party(
+                    identity_kind="mirakl_customer",
+                    identity_value=f"{self.channel.marketplace}:{customer.get('id') or 'unknown'}",
+                    name=customer.get("display_name") or name,
+                )
+            needs_reply: bool | None = None
+            if not outbound:
+                needs_reply = needed_since is not None and _when(message["date_created"]) >= _when(
+                    str(needed_since)
+                )
+            yield InboundMessage(
+                channel_id=self.channel.pk,
+                external_id=message["id"],
+                direction="out" if outbound else "in",
+                sender=party,
+                subject=topic[:500],
+                text=message.get("body") or "",
+                sent_at=_when(message["date_created"]),
+                thread_id=thread["id"],
+                order_number=order[:64],
+                needs_reply=needs_reply,
+                attachments=[self._download(a) for a in message.get("attachments") or []],
+                meta={"mirakl_thread": thread["id"], "from_type": sender_type},
+            )
+
+    def _download(self, attachment: dict[str, Any]) -> InboundAttachment:
+        name = attachment.get("name") or "attachment"
+        size = int(attachment.get("size") or 0)
+        cap = self.conf().max_download_bytes
+        if size > cap:
+            return InboundAttachment(
+                filename=name,
+                data=b"",
+                size=size,
+                dropped_reason=f"over the channel's {cap} bytes limit",
+            )
+        response = self.client.request(
+            "GET", f"/api/inbox/threads/{attachment['id']}/download", params=self._params()
+        )
+        return InboundAttachment(
+            filename=name,
+            content_type=response.headers.get("content-type", "application/octet-stream"),
+            data=response.content,
+            size=len(response.content),
+        )
+
+    # -- out ----------------------------------------------------------------------------------
+
+    def send(self, outbound: OutboundMessage) -> SendResult:
+        files = self._files(outbound)
+        message_input: dict[str, Any]
+        if outbound.conversation_thread_id:
+            message_input = {"body": outbound.text, "to": [{"type": "CUSTOMER"}]}
+            path = f"/api/inbox/threads/{outbound.conversation_thread_id}/message"
+            part = "message_input"
+        elif outbound.order_number:
+            # No thread yet: the shop writes first about an order (OR43).
+            message_input = {
+                "body": outbound.text,
+                "to": ["CUSTOMER"],
+                "topic": {"type": "FREE_TEXT", "value": outbound.subject or "Votre commande"},
+            }
+            path = f"/api/orders/{outbound.order_number}/threads"
+            part = "thread_input"
+        else:
+            raise ConnectorError(
+                "this conversation has neither a Mirakl thread nor an order to write about",
+                permanent=True,
+            )
+        response = self.client.request(
+            "POST",
+            path,
+            params=self._params(),
+            files=[
+                (part, (None, json.dumps(message_input), "application/json")),
+                *(("files", f) for f in files),
+            ],
+        )
+        data = parse_json(response, self.client.name)
+        return SendResult(
+            external_id=data["message_id"],
+            sent_at=datetime.now(UTC),
+            thread_id=data.get("thread_id", ""),
+        )
+
+    def _files(self, outbound: OutboundMessage) -> list[tuple[str, bytes, str]]:
+        conf = self.conf()
+        if len(outbound.attachments) > conf.max_attachments:
+            raise ConnectorError(
+                f"Mirakl takes at most {conf.max_attachments} files per message "
+                f"({len(outbound.attachments)} attached)",
+                permanent=True,
+            )
+        for attachment in outbound.attachments:
+            if len(attachment.data) > conf.max_attachment_bytes:
+                raise ConnectorError(
+                    f"{attachment.filename} is {len(attachment.data) / 1e6:.1f} MB: Mirakl takes "
+                    f"{conf.max_attachment_bytes / 1e6:.0f} MB per file at most",
+                    permanent=True,
+                )
+        return [(a.filename, a.data, a.content_type) for a in outbound.attachments]
+
+    def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
+        """Mirakl has no idempotency key: the shop's message with this text in the thread,
+        that no other Comptoir message already is, means the earlier attempt got there."""
+        if not outbound.conversation_thread_id:
+            return None  # a new thread cannot be told apart reliably: the agent checks
+        thread = self.client.get_json(
+            f"/api/inbox/threads/{outbound.conversation_thread_id}", params=self._params()
+        )
+        candidates = [
+            m
+            for m in thread.get("messages") or []
+            if (m.get("from") or {}).get("type") == "SHOP_USER"
+            and (m.get("body") or "").strip() == outbound.text.strip()
+        ]
+        taken = self.claimed_external_ids([m["id"] for m in candidates], outbound.message_id)
+        for message in candidates:
+            if message["id"] not in taken:
+                return SendResult(external_id=message["id"], sent_at=_when(message["date_created"]))
+        return None
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def fetch_order(self, order_number: str) -> OrderData | None:
+        data = self.client.get_json("/api/orders", params=self._params(order_ids=order_number))
+        found = next(
+            (o for o in data.get("orders") or [] if o.get("order_id") == order_number), None
+        )
+        if found is None:
+            return None
+        return OrderData(
+            external_id=order_number,
+            status=ORDER_STATES.get(found.get("order_state", ""), "unknown"),  # type: ignore[arg-type]
+            currency=found.get("currency_iso_code") or "EUR",
+            total=str(found.get("total_price") or ""),
+            items=[
+                OrderItem(
+                    sku=line.get("offer_sku") or "",
+                    title=line.get("product_title") or "",
+                    quantity=int(line.get("quantity") or 1),
+                    unit_price=str(line.get("price") or ""),
+                )
+                for line in found.get("order_lines") or []
+            ],
+            ordered_at=_maybe_when(found.get("created_date")),
+            ship_by=_maybe_when(found.get("shipping_deadline")),
+            carrier=found.get("shipping_carrier_code") or "",
+            tracking_number=found.get("shipping_tracking") or "",
+            tracking_url=found.get("shipping_tracking_url") or "",
+        )
+
+
+def _when(value: str) -> datetime:
+    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _maybe_when(value: str | None) -> datetime | None:
+    return _when(value) if value else None

@@ -1,0 +1,383 @@
+"""Mirakl (Darty, Boulanger...): threads in, replies out, orders, against the simulator that
+follows Mirakl's published seller API, faults included."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from comptoir.accounts.models import User
+from comptoir.connectors import http
+from comptoir.connectors.mirakl.connector import MiraklConnector
+from comptoir.connectors.mirakl.simulator import MiraklSimulator
+from comptoir.inbox import actions
+from comptoir.inbox.actions import NewAttachment
+from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
+from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from comptoir.orders.actions import store_order
+
+
+@pytest.fixture
+def sim() -> Iterator[MiraklSimulator]:
+    simulator = MiraklSimulator(seed=7)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    recorded: list[float] = []
+    monkeypatch.setattr(http, "sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture
+def darty(shop: Shop, team: Any, sim: MiraklSimulator, waits: list[float]) -> Channel:
+    channel = Channel(shop=shop, kind="mirakl", marketplace="darty", name="Darty", team=team)
+    channel.set_settings(
+        {"base_url": sim.url, "api_key": "sim-key", "shop_id": sim.shop_id, "timeout_seconds": 0.5}
+    )
+    channel.save()
+    return channel
+
+
+def poll(channel: Channel) -> int:
+    result: int = poll_channel.call(channel.pk)
+    channel.refresh_from_db()
+    return result
+
+
+def send(message: Message, attempt: int = 1) -> Message:
+    send_message.call(message.pk, attempt=attempt)
+    return Message.objects.get(pk=message.pk)
+
+
+def test_a_buyer_message_becomes_a_conversation_with_its_order_and_files(
+    sim: MiraklSimulator, darty: Channel
+) -> None:
+    sim.buyer_writes(
+        "Bonjour, toujours rien reçu.",
+        order_id="DRT-1001-A",
+        customer_id="c-42",
+        customer_name="Jeanne Martin",
+        topic="Colis non reçu",
+        attachments=[("photo.jpg", b"\xff\xd8jpeg")],
+    )
+
+    assert poll(darty) == 1
+
+    conv = Conversation.objects.get()
+    message = conv.messages.get()
+    assert (conv.subject, conv.order_number, conv.needs_reply) == (
+        "Colis non reçu",
+        "DRT-1001-A",
+        True,
+    )
+    assert conv.customer is not None
+    assert conv.customer.name == "Jeanne Martin"
+    assert message.text == "Bonjour, toujours rien reçu."
+    assert [(a.filename, a.size) for a in message.attachments.all()] == [("photo.jpg", 6)]
+    assert darty.is_healthy
+    assert darty.cursor["updated_since"]
+    assert sim.violations == []
+
+
+def test_every_page_is_read_and_the_next_poll_asks_only_for_what_is_new(
+    sim: MiraklSimulator, darty: Channel
+) -> None:
+    for i in range(230):
+        sim.buyer_writes(f"message {i}", customer_id=f"c-{i}", order_id=f"O-{i}")
+
+    assert poll(darty) == 230
+    assert sim.calls["GET /api/inbox/threads"] == 3  # 100 + 100 + 30
+
+    sim.buyer_writes("encore une question", thread_id=next(iter(sim.threads)))
+    poll(darty)
+
+    assert Message.objects.count() == 231
+    assert sim.calls["GET /api/inbox/threads"] == 4  # one page: only the updated thread
+
+
+def test_a_long_thread_is_read_whole(sim: MiraklSimulator, darty: Channel) -> None:
+    thread_id, _ = sim.buyer_writes("premier")
+    for i in range(120):
+        sim.buyer_writes(f"relance {i}", thread_id=thread_id)
+
+    poll(darty)
+
+    assert Message.objects.count() == 121  # the list carried the last 100; M10 the rest
+    assert sim.calls[f"GET /api/inbox/threads/{thread_id}"] == 1
+
+
+def test_a_reply_reaches_the_thread_once_with_its_file(
+    sim: MiraklSimulator, darty: Channel, agent: User
+) -> None:
+    sim.buyer_writes("Où est mon colis ?", order_id="DRT-7")
+    poll(darty)
+    conv = Conversation.objects.get()
+
+    reply = actions.reply(
+        conv,
+        actor=agent,
+        text="Il part demain.",
+        attachments=[NewAttachment("suivi.pdf", "application/pdf", b"%PDF-1.4")],
+    )
+    sent = send(reply)
+
+    (thread_id, seller), *others = sim.seller_messages()
+    assert others == []
+    assert sent.delivery_state == DeliveryState.SENT
+    assert sent.external_id == seller.id
+    assert seller.body == "Il part demain."
+    assert [(name, size) for _, name, size in seller.attachments] == [("suivi.pdf", 8)]
+    assert sim.threads[thread_id].reply_needed_since is None
+    # Our answer comes back in the next poll: it is the same message, not a second one.
+    poll(darty)
+    conv.refresh_from_db()
+    assert conv.messages.count() == 2
+    assert not conv.needs_reply
+    assert sim.violations == []
+
+
+def test_files_over_the_limits_are_refused_before_sending(
+    sim: MiraklSimulator, darty: Channel, agent: User
+) -> None:
+    sim.buyer_writes("Facture ?")
+    poll(darty)
+    conv = Conversation.objects.get()
+    big = NewAttachment("scan.pdf", "application/pdf", b"x" * 10_000_001)
+
+    failed = send(actions.reply(conv, actor=agent, text="Voici", attachments=[big]))
+
+    assert failed.delivery_state == DeliveryState.FAILED
+    assert "Mirakl takes 10 MB per file at most" in failed.delivery_error
+    assert sim.seller_messages() == []
+
+
+def test_server_errors_and_rate_limits_are_retried(
+    sim: MiraklSimulator, darty: Channel, waits: list[float]
+) -> None:
+    sim.buyer_writes("Bonjour")
+    sim.faults.add("error500", path="/api/inbox/threads$")
+    sim.faults.add("rate_limit", path="/api/inbox/threads$", retry_after=3)
+
+    assert poll(darty) == 1
+
+    assert 3.0 in waits
+    assert len(waits) == 2
+
+
+def test_a_revoked_key_marks_the_channel_unhealthy_with_the_reason(
+    sim: MiraklSimulator, darty: Channel
+) -> None:
+    sim.api_keys = {"another-key"}
+
+    assert poll(darty) == 0
+
+    assert not darty.is_healthy
+    assert "401" in darty.last_error
+    assert "Unauthorized" in darty.last_error
+
+
+def test_a_reply_whose_answer_was_lost_is_delivered_exactly_once(
+    sim: MiraklSimulator, darty: Channel, agent: User
+) -> None:
+    sim.buyer_writes("Remboursement ?")
+    poll(darty)
+    conv = Conversation.objects.get()
+    sim.faults.add("lose_response", method="POST", path="/message$")
+    reply = actions.reply(conv, actor=agent, text="C'est fait.")
+
+    first = send(reply)
+    assert first.delivery_state == DeliveryState.QUEUED  # unknown outcome: retried later
+    poll(darty)  # the poll may even bring our own answer back before the retry
+    retried = send(reply, attempt=2)
+
+    assert retried.delivery_state == DeliveryState.SENT
+    assert [m.body for _, m in sim.seller_messages()] == ["C'est fait."]
+    assert retried.external_id == sim.seller_messages()[0][1].id
+    conv.refresh_from_db()
+    assert conv.messages.filter(direction="out").count() == 1
+    assert conv.message_count == 2
+
+
+def test_the_shop_writes_first_about_an_order_and_the_buyer_answer_joins(
+    sim: MiraklSimulator, darty: Channel, agent: User, make_inbound: Any
+) -> None:
+    sim.add_order("DRT-55", customer_id="c-55", customer_name="Paul")
+    conv = Conversation.objects.create(
+        shop=darty.shop, channel=darty, subject="Retard", order_number="DRT-55", team=darty.team
+    )
+
+    sent = send(actions.reply(conv, actor=agent, text="Votre commande aura un jour de retard."))
+
+    assert sent.delivery_state == DeliveryState.SENT
+    conv.refresh_from_db()
+    (thread_id, _), *_ = sim.seller_messages()
+    assert conv.external_thread_id == thread_id
+    sim.buyer_writes("Merci de prévenir.", thread_id=thread_id)
+    poll(darty)
+    assert Conversation.objects.count() == 1
+    assert conv.messages.count() == 2
+
+
+def test_the_order_is_read_and_shown_beside_the_conversation(
+    sim: MiraklSimulator, darty: Channel
+) -> None:
+    sim.add_order(
+        "DRT-9",
+        order_state="SHIPPED",
+        carrier="COLISSIMO",
+        tracking="6A123",
+        total_price=129.5,
+    )
+    sim.buyer_writes("Où est-il ?", order_id="DRT-9")
+    poll(darty)
+
+    data = MiraklConnector(darty).fetch_order("DRT-9")
+    assert data is not None
+    order = store_order(darty, data)
+
+    assert (order.status, order.carrier, order.tracking_number) == ("shipped", "COLISSIMO", "6A123")
+    assert order.total == Decimal("129.5")
+    assert Conversation.objects.get().order_id == order.pk
+    assert MiraklConnector(darty).fetch_order("NOPE") is None
+
+
+def test_test_connection_names_the_shop(sim: MiraklSimulator, darty: Channel) -> None:
+    assert MiraklConnector(darty).test_connection() == "connected as shop Boutique on Darty"
+
+
+def test_a_request_off_the_contract_is_refused_and_recorded(
+    sim: MiraklSimulator, darty: Channel
+) -> None:
+    client = MiraklConnector(darty).client
+    with pytest.raises(Exception, match="contract violation"):
+        client.get_json("/api/inbox/threads", params={"with_messages": "yes"})
+    assert sim.violations == ["query parameter 'with_messages'='yes' is not true or false"]
+
+
+def test_the_simulators_answers_follow_the_published_schema(sim: MiraklSimulator) -> None:
+    assert sim.contract is not None, "the Mirakl description is missing from the specs folder"
+    sim.buyer_writes("Bonjour", order_id="DRT-1", attachments=[("a.txt", b"a")])
+    thread = sim._thread(next(iter(sim.threads.values())), True)
+
+    problems = sim.contract.validate(
+        {"data": [thread], "next_page_token": "x"},
+        sim.contract.component("M11_Response_200"),
+        "M11",
+    )
+
+    assert problems == []
+
+
+class WorkerKilled(BaseException):
+    """A worker process dying mid-task (not an error the code may catch)."""
+
+
+def test_thousands_of_messages_and_replies_through_faults_end_exactly_once(
+    sim: MiraklSimulator,
+    darty: Channel,
+    agent: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = random.Random(3)
+    threads: list[str] = []
+    for i in range(300):
+        thread_id, _ = sim.buyer_writes(f"Bonjour {i}", customer_id=f"c-{i}", order_id=f"O-{i}")
+        threads.append(thread_id)
+    for i in range(1200):
+        sim.buyer_writes(f"Relance {i}", thread_id=rng.choice(threads))
+    settings = darty.get_settings()
+    darty.set_settings({**settings, "page_size": 10})  # many pages: many chances to fail
+    darty.save()
+    sim.faults.hang_seconds = 0.7
+    for kind, rate in [
+        ("error500", 0.05),
+        ("rate_limit", 0.05),
+        ("timeout", 0.02),
+        ("lose_response", 0.05),
+        ("duplicate_page", 0.2),
+        ("reorder_page", 0.2),
+    ]:
+        sim.faults.rates[kind] = rate
+
+    # A worker is killed half-way through its first sync.
+    from comptoir.inbox import ingest as ingest_module
+
+    real_batch = ingest_module._ingest_batch
+    calls = Counter[str]()
+
+    def dying_batch(*args: Any, **kwargs: Any) -> Any:
+        calls["batches"] += 1
+        if calls["batches"] == 4:
+            raise WorkerKilled()
+        return real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "_ingest_batch", dying_batch)
+    with pytest.raises(WorkerKilled):
+        poll(darty)
+    assert 0 < Message.objects.count() < 1500
+
+    def settle() -> None:
+        """Polls, sends and sweeps, as the worker would, until nothing is left to do."""
+        for _ in range(30):
+            poll(darty)
+            pending = Message.objects.filter(delivery_state=DeliveryState.QUEUED)
+            for message in pending:
+                send(message, attempt=message.delivery_attempts + 1)
+            if not pending.exists() and darty.is_healthy:
+                return
+        raise AssertionError("the sync did not settle")
+
+    settle()
+    # Agents answer a third of the conversations; one send dies after the marketplace took it.
+    convs = list(Conversation.objects.order_by("id"))
+    replies = [
+        actions.reply(conv, actor=agent, text=f"Réponse {n}") for n, conv in enumerate(convs[::3])
+    ]
+    real_send = MiraklConnector.send
+
+    def send_then_die(self: MiraklConnector, outbound: Any) -> Any:
+        real_send(self, outbound)
+        raise WorkerKilled()
+
+    monkeypatch.setattr(MiraklConnector, "send", send_then_die)
+    with pytest.raises(WorkerKilled):
+        send(replies[0])
+    monkeypatch.setattr(MiraklConnector, "send", real_send)
+    Message.objects.filter(pk=replies[0].pk).update(
+        delivery_claimed_at=timezone.now() - timedelta(hours=1)
+    )
+    assert sweep_stuck_sends.call() == 1  # requeued: the retry asks Mirakl first
+    # Buyers keep writing while the agents answer.
+    for i in range(100):
+        sim.buyer_writes(f"Et maintenant {i}", thread_id=rng.choice(threads))
+    settle()
+    sim.faults.clear()
+    settle()
+
+    ours = Counter(Message.objects.values_list("external_id", flat=True))
+    theirs = Counter(m.id for _, m in sim.all_messages())
+    assert ours == theirs  # one for one: none lost, none twice
+    texts = Counter(m.body for _, m in sim.seller_messages())
+    assert texts == Counter(r.text for r in replies)  # every reply delivered exactly once
+    assert not Message.objects.exclude(delivery_state__in=["", "sent"]).exists()
+    assert set(sim.faults.injected) == {
+        "error500",
+        "rate_limit",
+        "timeout",
+        "lose_response",
+        "duplicate_page",
+        "reorder_page",
+    }
+    assert sum(sim.faults.injected.values()) > 50
+    assert sim.violations == []
