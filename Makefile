@@ -40,6 +40,7 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/email_ingest.py
+	$(BIN)/python bench/marketplace_sync.py
 
 clean:
 	rm -rf $(VENV) var
