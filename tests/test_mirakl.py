@@ -19,7 +19,7 @@ from comptoir.connectors.mirakl.connector import MiraklConnector
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox import actions
 from comptoir.inbox.actions import NewAttachment
-from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
+from comptoir.inbox.models import Channel, Conversation, DeliveryState, Event, Message, Shop
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
 
@@ -175,16 +175,31 @@ def test_server_errors_and_rate_limits_are_retried(
     assert len(waits) == 2
 
 
-def test_a_revoked_key_marks_the_channel_unhealthy_with_the_reason(
-    sim: MiraklSimulator, darty: Channel
+def test_a_revoked_key_marks_the_channel_unhealthy_and_tells_the_admins_once(
+    sim: MiraklSimulator,
+    darty: Channel,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
+    User.objects.create_user("owner", "owner@maison-lumiere.fr", "x", role="owner")
+    User.objects.create_user("agent2", "agent2@maison-lumiere.fr", "x", role="agent")
     sim.api_keys = {"another-key"}
 
-    assert poll(darty) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert poll(darty) == 0
+        poll_channel.call(darty.pk)  # a poll asked by hand fails the same way: no second mail
 
+    assert [m.to for m in mailoutbox] == [["owner@maison-lumiere.fr"]]
+    assert "Darty has stopped" in mailoutbox[0].subject
+    assert "Unauthorized" in mailoutbox[0].body
     assert not darty.is_healthy
     assert "401" in darty.last_error
     assert "Unauthorized" in darty.last_error
+    sim.api_keys = {"sim-key"}  # the admin fixed the key
+    poll(darty)
+    assert darty.is_healthy
+    kinds = list(Event.objects.filter(conversation=None).values_list("kind", flat=True))
+    assert kinds == ["channel_unhealthy", "channel_recovered"]
 
 
 def test_a_reply_whose_answer_was_lost_is_delivered_exactly_once(

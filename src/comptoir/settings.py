@@ -48,10 +48,30 @@ try:
     LOG_LEVEL = env_choice(
         "COMPTOIR_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
     )
+    # Comptoir's own mail to its users (alerts, password resets), not the channels' mail.
+    _SMTP_HOST = env_str("COMPTOIR_SMTP_HOST", "")
+    _SMTP_OPTIONS = {
+        "host": _SMTP_HOST,
+        "port": env_int("COMPTOIR_SMTP_PORT", 587, minimum=1),
+        "username": env_str("COMPTOIR_SMTP_USER", ""),
+        "password": env_secret("COMPTOIR_SMTP_PASSWORD") or "",
+        "use_tls": env_bool("COMPTOIR_SMTP_STARTTLS", True),
+        "timeout": 30,
+    }
+    DEFAULT_FROM_EMAIL = env_str("COMPTOIR_EMAIL_FROM", "comptoir@localhost")
 except EnvError as exc:
     _fail(str(exc))
 
 FILES_DIR = DATA_DIR / "files"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Without a mail server, system mail goes to the log rather than failing.
+MAILERS: dict[str, dict[str, Any]] = {
+    "default": (
+        {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": _SMTP_OPTIONS}
+        if _SMTP_HOST
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
 
 
 def _secret_key() -> str:

@@ -8,6 +8,7 @@ with `transaction.on_commit`, so that nothing is sent for a change that was roll
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,8 @@ from comptoir.inbox.models import (
 )
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
+
+logger = logging.getLogger("comptoir.inbox")
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -680,27 +683,67 @@ def bulk_apply(
 def record_channel_error(channel: Channel, *, error: str, permanent: bool) -> bool:
     """Keep the channel's last error; a permanent one marks it unhealthy.
 
-    Returns True when the channel has just turned unhealthy (alert the admins once, not on
-    every poll).
+    Returns True when the channel has just turned unhealthy: then, and only then, the owners
+    and admins are told by mail (not at every poll that fails the same way).
     """
     now = timezone.now()
     fields: dict[str, Any] = {"last_error": error[:5000], "last_error_at": now}
     if not permanent:
         Channel.objects.filter(pk=channel.pk).update(**fields)
         return False
-    turned = Channel.objects.filter(pk=channel.pk, is_healthy=True).update(
-        is_healthy=False, **fields
-    )
-    if not turned:
-        Channel.objects.filter(pk=channel.pk).update(**fields)
+    with transaction.atomic():
+        turned = Channel.objects.filter(pk=channel.pk, is_healthy=True).update(
+            is_healthy=False, **fields
+        )
+        if not turned:
+            Channel.objects.filter(pk=channel.pk).update(**fields)
+        else:
+            _event(
+                None,
+                EventKind.CHANNEL_UNHEALTHY,
+                None,
+                "system",
+                channel=channel.pk,
+                error=error[:500],
+            )
+            transaction.on_commit(functools.partial(_alert_admins, channel.pk, channel.name, error))
     channel.is_healthy, channel.last_error = False, error
     return bool(turned)
+
+
+def _alert_admins(channel_id: int, name: str, error: str) -> None:
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    from comptoir.accounts.models import Role, User
+
+    recipients = list(
+        User.objects.filter(is_active=True, role__in=[Role.OWNER, Role.ADMIN])
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if not recipients:
+        return
+    try:
+        send_mail(
+            f"[Comptoir] {name} has stopped: it needs you",
+            f"The channel {name} stopped reading and sending messages:\n\n    {error}\n\n"
+            f"Fix its settings, then test the connection: "
+            f"{settings.SITE_URL}/settings/channels/{channel_id}/\n"
+            "Messages waiting on the marketplace are fetched once it works again.",
+            None,
+            recipients,
+        )
+    except Exception:  # the alert must not undo the poll; the channel page still shows it
+        logger.exception("could not mail the admins about channel %s", channel_id)
 
 
 def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = None) -> None:
     fields: dict[str, Any] = {"last_sync_at": timezone.now(), "is_healthy": True}
     if cursor is not None:
         fields["cursor"] = cursor
+    if Channel.objects.filter(pk=channel.pk, is_healthy=False).update(**fields):
+        _event(None, EventKind.CHANNEL_RECOVERED, None, "system", channel=channel.pk)
     Channel.objects.filter(pk=channel.pk).update(**fields)
     channel.is_healthy = True
     if cursor is not None:

@@ -346,6 +346,8 @@ class EventKind(models.TextChoices):
     DELIVERY_FAILED = "delivery_failed", "Delivery failed"
     DELIVERED = "delivered", "Delivered"
     ORDER_LINKED = "order_linked", "Order linked"
+    CHANNEL_UNHEALTHY = "channel_unhealthy", "Channel stopped"
+    CHANNEL_RECOVERED = "channel_recovered", "Channel working again"
 
 
 class Event(models.Model):
