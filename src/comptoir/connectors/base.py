@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationError,
     field_validator,
 )
 
@@ -249,9 +250,20 @@ class Connector:
         return cls.fetch is not Connector.fetch
 
     def settings(self) -> BaseModel | None:
+        """The channel's settings, validated; incomplete or wrong ones are a permanent error
+        that names the fields (the channel waits for an admin, who is told once)."""
         if self.settings_model is None:
             return None
-        return self.settings_model.model_validate(self.channel.get_settings())
+        try:
+            return self.settings_model.model_validate(self.channel.get_settings())
+        except ValidationError as exc:
+            fields = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ConnectorError(
+                f"the channel's settings are incomplete or wrong ({fields})", permanent=True
+            ) from None
 
     def fetch(self, since: dict[str, Any]) -> Iterable[InboundMessage]:
         """Yield messages newer than the cursor `since` (the channel's stored cursor)."""
@@ -290,6 +302,10 @@ class Connector:
             .exclude(delivery_state="")
             .values_list("external_id", flat=True)
         )
+
+    @classmethod
+    def can_fetch_orders(cls) -> bool:
+        return cls.fetch_order is not Connector.fetch_order
 
     def fetch_order(self, order_number: str) -> OrderData | None:
         """The order as the marketplace has it now (None when it does not know it)."""

@@ -14,6 +14,8 @@ POLL_SECONDS = 0.5
 DEMO_COMMANDS: tuple[tuple[str, list[str]], ...] = (
     ("serve", [sys.executable, "-m", "comptoir.cli", "serve"]),
     ("worker", [sys.executable, "-m", "comptoir.cli", "worker"]),
+    # Marketplace simulators with buyers who keep writing.
+    ("simulate", [sys.executable, "-m", "comptoir.cli", "simulate"]),
 )
 
 

@@ -432,3 +432,36 @@ def _decode_token(token: str | None) -> tuple[str, str] | None:
     except (ValueError, TypeError):
         raise HttpError(400, {"message": "invalid page_token", "status": 400}) from None
     return str(date), str(thread_id)
+
+
+class _Demo:
+    """A Mirakl operator whose buyers write about their orders (for `comptoir demo`)."""
+
+    def __init__(self, channel: Any, seed: int) -> None:
+        self.simulator = MiraklSimulator(operator=channel.get_marketplace_display(), seed=seed)
+        self.threads_by_order: dict[str, str] = {}
+
+    def settings(self) -> dict[str, Any]:
+        return {"base_url": self.simulator.url, "api_key": next(iter(self.simulator.api_keys))}
+
+    def buyer_writes(self, written: Any) -> None:
+        sim = self.simulator
+        if written.order_id not in sim.orders:
+            sim.add_order(
+                written.order_id,
+                customer_id=written.customer_id,
+                customer_name=written.customer_name,
+            )
+        thread_id, _ = sim.buyer_writes(
+            written.text,
+            thread_id=self.threads_by_order.get(written.order_id),
+            order_id=written.order_id,
+            customer_id=written.customer_id,
+            customer_name=written.customer_name,
+            topic=written.subject,
+        )
+        self.threads_by_order[written.order_id] = thread_id
+
+
+def demo(channel: Any, seed: int = 0) -> _Demo:
+    return _Demo(channel, seed)

@@ -1,0 +1,86 @@
+"""Orders kept beside their conversations: fetched from the marketplace when a conversation
+names one we do not have, and refreshed while the conversation is open."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db.models import Q
+from django.tasks import task
+from django.utils import timezone
+
+from comptoir.connectors.base import ConnectorError
+from comptoir.connectors.registry import connector_class, get_connector
+from comptoir.inbox import ingest
+from comptoir.inbox.models import Channel, Conversation, Status
+from comptoir.jobs.periodic import periodic
+from comptoir.orders.actions import store_order
+
+logger = logging.getLogger("comptoir.orders")
+
+REFRESH_EVERY = timedelta(minutes=30)
+
+
+def _fetches_orders(channel: Channel) -> bool:
+    try:
+        cls = connector_class(channel.kind)
+    except ConnectorError:
+        return False
+    return cls.can_fetch_orders()
+
+
+@task()
+def sync_order(channel_id: int, order_number: str) -> str:
+    """Read one order from its marketplace and store it (linking the conversations naming it)."""
+    channel = Channel.objects.get(pk=channel_id)
+    try:
+        data = get_connector(channel).fetch_order(order_number)
+    except ConnectorError as exc:
+        # The next refresh tries again; a broken channel is reported by its polls.
+        logger.info("order %s on %s not read: %s", order_number, channel, exc)
+        return f"failed: {exc}"
+    if data is None:
+        return "unknown to the marketplace"
+    store_order(channel, data)
+    return "stored"
+
+
+def _queue_missing_orders(message_ids: list[int]) -> None:
+    """After ingest: conversations that name an order we do not have get it fetched."""
+    wanted = (
+        Conversation.objects.filter(messages__id__in=message_ids, order__isnull=True)
+        .exclude(order_number="")
+        .select_related("channel")
+        .distinct()
+    )
+    for conv in wanted:
+        if _fetches_orders(conv.channel):
+            sync_order.enqueue(conv.channel_id, conv.order_number)
+
+
+ingest.AFTER_INGEST.append(_queue_missing_orders)
+
+
+@periodic("orders.refresh_open", every=REFRESH_EVERY)
+@task()
+def refresh_open_orders() -> int:
+    """Orders of open conversations, read again when older than REFRESH_EVERY: the agent sees
+    the shipment as it is now."""
+    stale = timezone.now() - REFRESH_EVERY
+    convs = (
+        Conversation.objects.filter(status__in=[Status.OPEN, Status.PENDING], deleted_at=None)
+        .filter(Q(order__isnull=True) | Q(order__synced_at__lt=stale) | Q(order__synced_at=None))
+        .exclude(order_number="")
+        .select_related("channel", "order__channel")
+        .order_by("-last_message_at")[:1000]
+    )
+    queued: set[tuple[int, str]] = set()
+    for conv in convs:
+        # The order's own channel when known (an Amazon order read by the Amazon channel).
+        channel = conv.order.channel if conv.order else conv.channel
+        key = (channel.pk, conv.order_number)
+        if key not in queued and _fetches_orders(channel):
+            queued.add(key)
+            sync_order.enqueue(*key)
+    return len(queued)

@@ -1,0 +1,107 @@
+"""The demo's simulated marketplaces, and orders fetched for the conversations that name them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django_tasks_db.models import DBTaskResult
+
+from comptoir.connectors import http
+from comptoir.connectors.demo import demo_for
+from comptoir.connectors.mirakl.simulator import MiraklSimulator
+from comptoir.demo.buyers import Buyers
+from comptoir.inbox.models import Channel, Conversation, Shop
+from comptoir.inbox.tasks import poll_channel
+from comptoir.orders.models import Order
+from comptoir.orders.tasks import refresh_open_orders, sync_order
+
+POLL = "comptoir.inbox.tasks.poll_channel"
+SYNC_ORDER = "comptoir.orders.tasks.sync_order"
+
+
+@pytest.fixture
+def darty(shop: Shop, team: Any, monkeypatch: pytest.MonkeyPatch) -> Channel:
+    monkeypatch.setattr(http, "sleep", lambda seconds: None)
+    return Channel.objects.create(
+        shop=shop, kind="mirakl", marketplace="darty", name="Darty via Mirakl", team=team
+    )
+
+
+@pytest.fixture
+def market(darty: Channel) -> Iterator[Any]:
+    simulated = demo_for(darty, seed=3)
+    assert simulated is not None
+    simulated.simulator.start()
+    darty.set_settings(simulated.settings())
+    darty.save()
+    yield simulated
+    simulated.simulator.stop()
+
+
+def test_demo_buyers_write_new_questions_and_follow_ups() -> None:
+    buyers = Buyers("DRT", seed=5)
+    written = [buyers.write() for _ in range(40)]
+
+    assert all(w.text and w.subject and w.order_id.startswith("DRT-") for w in written)
+    assert any(w.follow_up for w in written)
+    follow = next(w for w in written if w.follow_up)
+    assert follow.order_id in {w.order_id for w in written if not w.follow_up}
+
+
+def test_a_simulated_buyer_message_arrives_and_its_order_is_fetched(
+    darty: Channel, market: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    written = Buyers("DRT", seed=1).write()
+    market.buyer_writes(written)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        poll_channel.call(darty.pk)
+
+    conv = Conversation.objects.get()
+    assert conv.order_number == written.order_id
+    (task,) = DBTaskResult.objects.filter(task_path=SYNC_ORDER)
+    assert task.args_kwargs["args"] == [darty.pk, written.order_id]
+    assert sync_order.call(darty.pk, written.order_id) == "stored"
+    conv.refresh_from_db()
+    assert conv.order is not None
+    assert conv.order.items[0]["title"] == "Lampe"
+
+
+def test_open_conversations_get_their_orders_refreshed(
+    darty: Channel, market: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    market.buyer_writes(Buyers("DRT", seed=2).write())
+    poll_channel.call(darty.pk)
+    conv = Conversation.objects.get()
+    sync_order.call(darty.pk, conv.order_number)
+    assert refresh_open_orders.call() == 0  # just read: fresh
+
+    Order.objects.update(synced_at=None)
+    assert refresh_open_orders.call() == 1
+
+    assert sync_order.call(darty.pk, "UNKNOWN-1") == "unknown to the marketplace"
+
+
+def test_simulate_points_each_marketplace_channel_at_its_simulator(
+    darty: Channel, django_capture_on_commit_callbacks: Any
+) -> None:
+    email = Channel.objects.create(shop=darty.shop, kind="email", name="Shop mailbox")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("simulate", messages=3, every=0, verbosity=0)
+
+    darty.refresh_from_db()
+    assert darty.get_settings()["base_url"].startswith("http://127.0.0.1:")
+    assert darty.is_healthy
+    polls = DBTaskResult.objects.filter(task_path=POLL)
+    assert [p.args_kwargs["args"] for p in polls] == [[darty.pk]] * 3
+    email.refresh_from_db()
+    assert email.get_settings() == {}  # not a simulated marketplace: left alone
+
+
+def test_the_simulator_is_a_real_mirakl_for_the_connector(market: Any) -> None:
+    assert isinstance(market.simulator, MiraklSimulator)
+    assert market.settings()["api_key"] in market.simulator.api_keys
