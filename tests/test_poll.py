@@ -129,5 +129,7 @@ def test_poll_channels_queues_only_active_healthy_channels_that_fetch(
 ) -> None:
     Channel.objects.create(shop=shop, kind="paged", name="paused", is_active=False)
     Channel.objects.create(shop=shop, kind="api", name="push only")
+    # Never set up: a connector that needs settings has none yet.
+    Channel.objects.create(shop=shop, kind="mirakl", name="Darty, to configure")
 
     assert poll_channels.call() == 1

@@ -151,7 +151,14 @@ def poll_channel(channel_id: int) -> int:
 def poll_channels() -> int:
     """Queue a poll of every active, healthy channel whose connector fetches."""
     channels = Channel.objects.filter(is_active=True, is_healthy=True, kind__in=list(CONNECTORS))
-    ids = [c.pk for c in channels if connector_class(c.kind).can_fetch()]
+    # A channel whose connector needs settings and has none was never set up: nothing to
+    # poll, and nothing to alert anyone about.
+    ids = [
+        c.pk
+        for c in channels
+        if connector_class(c.kind).can_fetch()
+        and (c.settings_encrypted or connector_class(c.kind).settings_model is None)
+    ]
     for channel_id in ids:
         poll_channel.enqueue(channel_id)
     return len(ids)
