@@ -160,6 +160,8 @@ def test_files_over_the_limits_are_refused_before_sending(
     assert failed.delivery_state == DeliveryState.FAILED
     assert "Mirakl takes 10 MB per file at most" in failed.delivery_error
     assert sim.seller_messages() == []
+    darty.refresh_from_db()
+    assert darty.is_healthy  # the message was refused, not the channel
 
 
 def test_server_errors_and_rate_limits_are_retried(

@@ -58,6 +58,8 @@ class ConnectorError(Exception):
 
     `maybe_sent`: a send that may have reached the marketplace (a timeout after the request
     went out): the next attempt asks the connector (`find_sent`) before sending again.
+    `about_message`: a permanent refusal of this one message (a file too big, a refused
+    recipient): the message fails, the channel stays healthy.
     """
 
     def __init__(
@@ -68,8 +70,10 @@ class ConnectorError(Exception):
         retry_after: float | None = None,
         maybe_sent: bool = False,
         status: int | None = None,
+        about_message: bool = False,
     ):
         super().__init__(message)
+        self.about_message = about_message
         self.permanent = permanent
         self.retry_after = retry_after
         self.maybe_sent = maybe_sent

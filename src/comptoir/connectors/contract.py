@@ -21,7 +21,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def specs_dir() -> Path:
-    return Path(os.environ.get("COMPTOIR_SPECS_DIR") or REPO.parent / "shared" / "specs")
+    """`COMPTOIR_SPECS_DIR`, else the first `shared/specs` beside the repository or above it
+    (a git worktree lives deeper than the main checkout)."""
+    if os.environ.get("COMPTOIR_SPECS_DIR"):
+        return Path(os.environ["COMPTOIR_SPECS_DIR"])
+    for parent in REPO.parents:
+        if (parent / "shared" / "specs").is_dir():
+            return parent / "shared" / "specs"
+    return REPO.parent / "shared" / "specs"
 
 
 @cache

@@ -144,6 +144,9 @@ class Faults:
     def __init__(self, seed: int = 0) -> None:
         self.scripted: list[_Scripted] = []
         self.rates: dict[str, float] = {}
+        # Paths (regexes) random faults leave alone, e.g. a token endpoint whose 401 would
+        # read as refused credentials rather than an expired token.
+        self.exempt: list[str] = []
         self.random = random.Random(seed)
         self.hang_seconds = 1.0
         self.retry_after = 1.0
@@ -186,6 +189,8 @@ class Faults:
                 self.injected[fault.kind] += 1
                 return fault.kind, fault.retry_after
             self.scripted = [f for f in self.scripted if f.times > 0]
+            if any(re.search(pattern, path) for pattern in self.exempt):
+                return None
             for kind in kinds:
                 rate = self.rates.get(kind, 0.0)
                 if rate and self.random.random() < rate:

@@ -60,7 +60,7 @@ def send_message(message_id: int, attempt: int = 1) -> str:
     except ConnectorError as exc:
         final = exc.permanent or attempt >= MAX_SEND_ATTEMPTS
         actions.record_delivery_failure(message, error=str(exc), final=final)
-        if exc.permanent:
+        if exc.permanent and not exc.about_message:
             actions.record_channel_error(message.channel, error=str(exc), permanent=True)
         if not final:
             delay = exc.retry_after or backoff_seconds(attempt)

@@ -249,7 +249,9 @@ class EmailConnector(Connector):
     def send(self, outbound: OutboundMessage) -> SendResult:
         conf = self.conf()
         if not outbound.to:
-            raise ConnectorError("the buyer has no email address to answer", permanent=True)
+            raise ConnectorError(
+                "the buyer has no email address to answer", permanent=True, about_message=True
+            )
         if not conf.smtp_host or not conf.from_address:
             raise ConnectorError(
                 "this mailbox has no SMTP server or From address configured", permanent=True
@@ -283,13 +285,14 @@ class EmailConnector(Connector):
             codes = [code for code, _ in exc.recipients.values()]
             permanent = all(code >= 500 for code in codes)
             raise ConnectorError(
-                f"recipient refused: {exc.recipients}", permanent=permanent
+                f"recipient refused: {exc.recipients}", permanent=permanent, about_message=True
             ) from exc
         except smtplib.SMTPResponseException as exc:
             permanent = exc.smtp_code >= 500
             raise ConnectorError(
                 f"SMTP server {where} answered {exc.smtp_code} {exc.smtp_error!r}",
                 permanent=permanent,
+                about_message=True,  # the server refused this message, not our login
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise ConnectorError(f"SMTP server {where} unreachable: {exc}") from exc

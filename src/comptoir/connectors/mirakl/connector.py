@@ -224,6 +224,7 @@ class MiraklConnector(Connector):
             raise ConnectorError(
                 "this conversation has neither a Mirakl thread nor an order to write about",
                 permanent=True,
+                about_message=True,
             )
         response = self.client.request(
             "POST",
@@ -248,6 +249,7 @@ class MiraklConnector(Connector):
                 f"Mirakl takes at most {conf.max_attachments} files per message "
                 f"({len(outbound.attachments)} attached)",
                 permanent=True,
+                about_message=True,
             )
         for attachment in outbound.attachments:
             if len(attachment.data) > conf.max_attachment_bytes:
@@ -255,6 +257,7 @@ class MiraklConnector(Connector):
                     f"{attachment.filename} is {len(attachment.data) / 1e6:.1f} MB: Mirakl takes "
                     f"{conf.max_attachment_bytes / 1e6:.0f} MB per file at most",
                     permanent=True,
+                    about_message=True,
                 )
         return [(a.filename, a.data, a.content_type) for a in outbound.attachments]
 
