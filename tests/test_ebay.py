@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from comptoir.accounts.models import User
 from comptoir.connectors import http
-from comptoir.connectors.base import ConnectorError
+from comptoir.connectors.base import ConnectorError, OutboundMessage, SendResult
 from comptoir.connectors.ebay import connector as ebay
 from comptoir.connectors.ebay.connector import EbayConnector
 from comptoir.connectors.ebay.simulator import EbaySimulator
@@ -306,18 +306,23 @@ def test_find_sent_does_not_take_a_message_another_reply_stands_for(
 ) -> None:
     first = actions.reply(conv, actor=agent, text="Merci !")
     send_message.call(first.pk)
-    second = actions.reply(conv, actor=agent, text="Merci !")
-    second.refresh_from_db()
+    second = actions.reply(conv, actor=agent, text="Merci  !")
+    outbound = OutboundMessage(
+        message_id=second.pk,
+        idempotency_key=f"comptoir-{second.pk}",
+        conversation_thread_id=conv.external_thread_id,
+        to="",
+        subject="",
+        text=second.text,
+    )
+    connector = EbayConnector(conv.channel)
 
-    found = EbayConnector(conv.channel).find_sent(send_message_outbound(second))
-
-    assert found is None
-
-
-def send_message_outbound(message: Message) -> Any:
-    from comptoir.inbox.tasks import _outbound
-
-    return _outbound(message)
+    assert connector.find_sent(outbound) is None
+    # Once eBay has it, it is found (whitespace aside).
+    sent = connector.send(outbound)
+    assert connector.find_sent(outbound) == SendResult(sent.external_id, sent.sent_at)
+    first.refresh_from_db()
+    assert first.external_id != sent.external_id
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -572,5 +577,12 @@ def test_under_random_faults_and_killed_workers_every_message_arrives_and_leaves
     assert not Message.objects.exclude(delivery_state__in=["", DeliveryState.SENT]).exists()
     assert sim.violations == []
     assert reload(ebay_channel).is_healthy
-    for kind in ("error500", "rate_limit", "timeout", "lose_response", "duplicate_page"):
+    for kind in (
+        "error500",
+        "rate_limit",
+        "timeout",
+        "lose_response",
+        "duplicate_page",
+        "reorder_page",
+    ):
         assert sim.faults.injected[kind] > 0, kind
