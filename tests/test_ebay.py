@@ -452,7 +452,7 @@ def test_test_connection_names_the_seller(sim: EbaySimulator, ebay_channel: Chan
     sim.buyer_writes("Bonjour")
 
     assert get_connector(ebay_channel).test_connection() == (
-        "connected as eBay seller maison-lumiere (1 conversations with members)"
+        "connected as eBay seller maison-lumiere; conversations with members: 1"
     )
 
 

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -52,6 +52,9 @@ from comptoir.connectors.base import (
     SendResult,
 )
 from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
+
+if TYPE_CHECKING:
+    from comptoir.inbox.models import Channel
 
 logger = logging.getLogger("comptoir.ebay")
 
@@ -140,7 +143,7 @@ class EbayConnector(Connector):
     kind = "ebay"
     settings_model = EbaySettings
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: Channel) -> None:
         super().__init__(channel)
         self._conf: EbaySettings | None = None
         self._clients: dict[str, HttpClient] = {}
@@ -288,7 +291,7 @@ class EbayConnector(Connector):
         finally:
             self.close()
         total = int((listing or {}).get("total") or 0)
-        return f"connected as eBay seller {name} ({total} conversations with members)"
+        return f"connected as eBay seller {name}; conversations with members: {total}"
 
     # -- fetch ----------------------------------------------------------------------------------
 
