@@ -15,6 +15,7 @@ CONNECTORS: dict[str, str] = {
     "api": "comptoir.connectors.api.connector.ApiConnector",
     "email": "comptoir.connectors.email.connector.EmailConnector",
     "mirakl": "comptoir.connectors.mirakl.connector.MiraklConnector",
+    "ebay": "comptoir.connectors.ebay.connector.EbayConnector",
 }
 
 
