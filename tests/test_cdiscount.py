@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -19,7 +22,7 @@ from comptoir.connectors.cdiscount.simulator import CdiscountSimulator
 from comptoir.inbox import actions, files
 from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
-from comptoir.inbox.tasks import poll_channel, send_message
+from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 
 LIST = "/seller/v2/discussions"
 
@@ -475,3 +478,111 @@ def test_the_seller_can_open_and_close_a_discussion(
     connector.reopen_discussion(discussion_id)
     assert sim.discussions[discussion_id].is_open is True
     assert sim.violations == []
+
+
+# -- the proof: a long run with faults everywhere ----------------------------------------------
+
+
+class Killed(BaseException):
+    """A worker killed mid-task: nothing above the kill point gets to clean up."""
+
+
+ORDERS = 80
+ROUNDS = 5
+PER_ROUND = 200  # buyer messages per round: 1,000 in all
+RANDOM_FAULTS = {
+    "error500": 0.03,
+    "rate_limit": 0.03,
+    "timeout": 0.003,
+    "lose_response": 0.03,
+    "duplicate_page": 0.25,
+    "reorder_page": 0.25,
+}
+
+
+def test_a_fault_injection_run_ends_with_every_message_once_and_every_reply_sent_once(
+    sim: CdiscountSimulator, channel: Channel, agent: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No overlap: a cursor that skipped anything would show here instead of being covered.
+    reconfigure(channel, sim, overlap_minutes=0)
+    sim.faults.rates.update(RANDOM_FAULTS)
+    # Rare at random: one of each for sure, on a read and on a reply.
+    sim.faults.add("timeout", method="GET", path=f"^{LIST}/")
+    sim.faults.add("timeout", method="POST", path="/messages$")
+    rng = random.Random(42)
+    kills = {"fetch": 0, "send": 0}
+
+    original_fetch = CdiscountConnector.fetch
+    original_send = CdiscountConnector.send
+
+    def fetch_killed_once(self: CdiscountConnector, since: dict[str, Any]) -> Iterator[Any]:
+        for n, message in enumerate(original_fetch(self, since)):
+            if n == 120 and not kills["fetch"]:
+                kills["fetch"] += 1
+                raise Killed
+            yield message
+
+    def send_killed_twice(self: CdiscountConnector, outbound: Any) -> Any:
+        result = original_send(self, outbound)
+        if kills["send"] < 2 and outbound.message_id % 7 == 0:
+            kills["send"] += 1
+            raise Killed  # after the marketplace accepted it, before we recorded it
+        return result
+
+    monkeypatch.setattr(CdiscountConnector, "fetch", fetch_killed_once)
+    monkeypatch.setattr(CdiscountConnector, "send", send_killed_twice)
+    replies: list[str] = []
+
+    def work_until_quiet(max_rounds: int) -> bool:
+        for _ in range(max_rounds):
+            try:
+                new = poll(channel)
+            except Killed:
+                new = -1
+            for conv in Conversation.objects.filter(channel=channel, needs_reply=True):
+                text = f"Réponse {len(replies)} pour la discussion {conv.external_thread_id}"
+                actions.reply(conv, actor=agent, text=text)
+                replies.append(text)
+            pending = Message.objects.filter(channel=channel, delivery_state=DeliveryState.QUEUED)
+            for message in pending:
+                with contextlib.suppress(Killed):
+                    send_message.call(message.pk, attempt=message.delivery_attempts + 1)
+            # The sweeper finds a send a dead worker left behind once its claim is old.
+            Message.objects.filter(channel=channel, delivery_state=DeliveryState.SENDING).update(
+                delivery_claimed_at=timezone.now() - timedelta(hours=1)
+            )
+            sweep_stuck_sends.call()
+            busy = Message.objects.filter(
+                channel=channel,
+                delivery_state__in=[DeliveryState.QUEUED, DeliveryState.SENDING],
+            ).exists()
+            if new == 0 and not busy and not pending:
+                return True
+        return False
+
+    for round_number in range(ROUNDS):
+        for n in range(PER_ROUND):
+            order = f"FR{rng.randrange(ORDERS):06d}"
+            claim = rng.choice(["PackageNotReceived", "DamagedProduct"]) if n % 25 == 0 else ""
+            sim.buyer_writes(
+                order_id=order, text=f"Message {round_number}-{n} du client", claim_type=claim
+            )
+        assert work_until_quiet(40)
+
+    sim.faults.clear()
+    assert work_until_quiet(3)
+
+    stored = list(Message.objects.filter(channel=channel).values_list("external_id", flat=True))
+    assert len(stored) == len(set(stored))
+    assert set(stored) == {m.message_id for m in sim.all_messages()}
+    assert Conversation.objects.filter(channel=channel).count() == len(sim.discussions)
+    sent_bodies = Counter(m.body for m in sim.seller_messages())
+    assert len(replies) >= ROUNDS * 50
+    assert sent_bodies == Counter(replies)  # every reply there, and once
+    assert not Message.objects.filter(channel=channel, direction="out").exclude(
+        delivery_state=DeliveryState.SENT
+    )
+    assert kills == {"fetch": 1, "send": 2}
+    assert set(sim.faults.injected) == set(RANDOM_FAULTS)
+    assert sim.violations == []
+    assert reload(channel).is_healthy
