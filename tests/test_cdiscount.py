@@ -138,6 +138,24 @@ def test_a_claim_keeps_its_type_tags_the_conversation_and_brings_its_photos(
     assert files.read_bytes(attachment.sha256) == photo
 
 
+def test_a_buyer_file_over_the_channel_limit_is_listed_but_not_downloaded(
+    sim: CdiscountSimulator, channel: Channel
+) -> None:
+    reconfigure(channel, sim, max_attachment_bytes=1000)
+    message_id = sim.buyer_writes(
+        order_id="BIG1",
+        text="Voici la vidéo du colis.",
+        attachments=[("colis.pdf", "application/pdf", b"x" * 5000)],
+    )
+
+    poll(channel)
+
+    attachment = Message.objects.get(external_id=message_id).attachments.get()
+    assert attachment.size == 5000
+    assert "limit of 1000 bytes" in attachment.dropped_reason
+    assert not any("/attachments/" in call for call in sim.calls)
+
+
 def test_the_sellers_own_answers_and_customer_care_are_in_the_same_conversation(
     sim: CdiscountSimulator, channel: Channel
 ) -> None:
@@ -264,6 +282,21 @@ def test_attachments_over_the_limits_are_refused_before_sending(
     assert reply.delivery_state == DeliveryState.FAILED
     assert reason in reply.delivery_error
     assert sim.calls[f"POST {LIST}/{conv.external_thread_id}/messages"] == 0
+
+
+def test_a_reply_to_a_closed_discussion_fails_with_the_reason(
+    sim: CdiscountSimulator, channel: Channel, conv: Conversation, agent: User
+) -> None:
+    CdiscountConnector(channel).close_discussion(conv.external_thread_id)
+    reply = actions.reply(conv, actor=agent, text="Encore une précision.")
+
+    send_message.call(reply.pk)
+
+    reply.refresh_from_db()
+    assert reply.delivery_state == DeliveryState.FAILED
+    assert "409" in reply.delivery_error
+    assert "the discussion is closed" in reply.delivery_error
+    assert sim.seller_messages() == []
 
 
 def test_a_reply_whose_answer_was_lost_is_delivered_exactly_once(

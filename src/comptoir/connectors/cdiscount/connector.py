@@ -284,7 +284,8 @@ class CdiscountConnector(Connector):
                     seen.add(key)
                     yield item
             links = body.get("_links") or {}
-            if not links.get("next"):
+            # An empty page ends it too: a "next" link that never runs out must not loop.
+            if not links.get("next") or not body["items"]:
                 return
             page_index += 1
 
@@ -292,6 +293,8 @@ class CdiscountConnector(Connector):
         from comptoir.inbox.models import Message
 
         discussion = self._get(f"/discussions/{discussion_id}")
+        if not isinstance(discussion, dict):
+            raise ConnectorError(f"{NAME}: GET /discussions/{discussion_id} is not an object")
         messages = discussion.get("messages") or []
         # Messages already stored (ours included, once delivered) are not read again.
         known = set(

@@ -219,10 +219,10 @@ class CdiscountSimulator(Simulator):
         self.route("GET", f"{API}/orders/(?P<oid>[^/]+)", self._order)
 
     def start(self) -> CdiscountSimulator:
-        # As the base class, with two changes (see the report in the package docstring):
-        # headers and body leave in two writes, so without TCP_NODELAY each answer on a
-        # kept-alive connection waits ~40 ms for the client's delayed ACK (Nagle); and a short
-        # poll interval lets stop() return at once instead of after half a second.
+        # As the base class, with two changes that belong there: headers and body leave in
+        # two writes, so without TCP_NODELAY each answer on a kept-alive connection waits
+        # ~40 ms for the client's delayed ACK (Nagle); and a short poll interval lets stop()
+        # return at once instead of after half a second.
         handler = type("NoDelayHandler", (_handler_for(self),), {"disable_nagle_algorithm": True})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
