@@ -19,6 +19,7 @@ from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.cdiscount import connector as cdiscount
 from comptoir.connectors.cdiscount.connector import CdiscountConnector
 from comptoir.connectors.cdiscount.simulator import CdiscountSimulator
+from comptoir.connectors.simulator import Request, Response
 from comptoir.inbox import actions, files
 from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
@@ -181,6 +182,39 @@ def test_pagination_follows_every_page(sim: CdiscountSimulator, channel: Channel
 
     assert set(Message.objects.filter(channel=channel).values_list("external_id", flat=True)) == ids
     assert sim.calls[f"GET {LIST}"] == 3  # 100 + 100 + 30
+
+
+def test_a_discussion_updated_while_the_pages_are_read_makes_no_other_slip_through(
+    sim: CdiscountSimulator, channel: Channel
+) -> None:
+    first = sim.buyer_writes(order_id="MOVE0", text="la plus ancienne")
+    ids = {first} | {
+        sim.buyer_writes(order_id=f"MOVE{n}", text=f"question {n}") for n in range(1, 150)
+    }
+    # The buyer writes again right after page 1 is served: their discussion moves to the end,
+    # and the first discussion of page 2 slips back onto page 1, already read.
+    index = next(
+        i
+        for i, r in enumerate(sim.routes)
+        if r[0] == "GET" and r[1].pattern.endswith("discussions$")
+    )
+    method, pattern, serve = sim.routes[index]
+
+    def serve_then_write(request: Request) -> Response:
+        response = serve(request)
+        if request.arg("pageIndex") == "1" and len(ids) == 150:
+            ids.add(
+                sim.buyer_writes(
+                    order_id="MOVE0", text="toujours rien", discussion_id=discussion_of(sim, first)
+                )
+            )
+        return response
+
+    sim.routes[index] = (method, pattern, serve_then_write)
+
+    assert poll(channel) == 151
+
+    assert set(Message.objects.filter(channel=channel).values_list("external_id", flat=True)) == ids
 
 
 def test_an_incremental_sync_fetches_only_what_is_new(

@@ -12,9 +12,12 @@ and the `SellerId` header):
   `POST /discussions/{id}/close` and `/open`, `GET /orders/{orderId}`.
 
 The cursor is the newest `updatedAt` of a completed sync; the next sync asks from a few minutes
-before it (a discussion updated while the list was being paged may have shifted others), and
-ingest drops what it already has. Octopia takes no idempotency key on a reply: a reply whose
-outcome is unknown is looked for in its discussion (`find_sent`) before being sent again.
+before it (a message stored by Octopia a moment after its discussion's `updatedAt` was read), and
+ingest drops what it already has. A discussion updated while the pages are read shifts the
+others: the listing then runs again (see `_discussions`).
+
+Octopia takes no idempotency key on a reply: a reply whose outcome is unknown is looked for in
+its discussion (`find_sent`) before being sent again.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ PAGE_SIZE = 100  # Octopia's largest page
 MAX_ATTACHMENTS = 3
 MAX_ATTACHMENTS_BYTES = 4 * 1024 * 1024
 ACCEPTED_EXTENSIONS = ("png", "gif", "bmp", "jpg", "tif", "pdf", "jpeg", "doc", "docx", "xls")
+# Listings run again while discussions move under them, at most this many times per sync.
+MAX_PASSES = 3
 # Octopia refuses a search period longer than 6 months.
 MAX_INITIAL_DAYS = 180
 ORDER_STATUSES: dict[str, str] = {
@@ -265,29 +270,46 @@ class CdiscountConnector(Connector):
             self.cursor = {**self.cursor, "updated_since": _iso(newest)}
 
     def _discussions(self, low: datetime) -> Iterator[dict[str, Any]]:
-        """Every discussion updated since `low`, each once, following the pages to the end."""
-        seen: set[str] = set()
-        page_index = 1
-        while True:
-            body = self._get(
-                "/discussions",
-                updatedAtMin=_iso(low),
-                pageIndex=page_index,
-                pageSize=PAGE_SIZE,
-            )
-            if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-                raise ConnectorError(f"{NAME}: GET /discussions answered without items")
-            for item in body["items"]:
-                key = str(item.get("discussionId", ""))
-                # A page may repeat items of the previous one (the list moved while paging).
-                if key and key not in seen:
-                    seen.add(key)
-                    yield item
-            links = body.get("_links") or {}
-            # An empty page ends it too: a "next" link that never runs out must not loop.
-            if not links.get("next") or not body["items"]:
+        """Every discussion updated since `low`, following the pages to the end.
+
+        Pages are numbered and the list runs from the oldest `updatedAt`: a discussion updated
+        while we page moves to the end, and every one behind it shifts back by one, so one of
+        them may slip onto a page already read. The moved discussion shows up again further
+        on with its new `updatedAt`: then the period is listed once more. What was already
+        handed out at the same `updatedAt` is not handed out again."""
+        seen: dict[str, str] = {}
+        for _ in range(MAX_PASSES):
+            this_pass: dict[str, str] = {}
+            moved = False
+            page_index = 1
+            while True:
+                body = self._list_page(low, page_index)
+                for item in body["items"]:
+                    key, updated = str(item.get("discussionId", "")), str(item.get("updatedAt"))
+                    if not key:
+                        continue
+                    if this_pass.get(key, updated) != updated:
+                        moved = True
+                    this_pass[key] = updated
+                    # A page may repeat items of the previous one: handed out once.
+                    if seen.get(key) != updated:
+                        seen[key] = updated
+                        yield item
+                links = body.get("_links") or {}
+                # An empty page ends it too: a "next" link that never runs out must not loop.
+                if not links.get("next") or not body["items"]:
+                    break
+                page_index += 1
+            if not moved:
                 return
-            page_index += 1
+
+    def _list_page(self, low: datetime, page_index: int) -> dict[str, Any]:
+        body = self._get(
+            "/discussions", updatedAtMin=_iso(low), pageIndex=page_index, pageSize=PAGE_SIZE
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise ConnectorError(f"{NAME}: GET /discussions answered without items")
+        return body
 
     def _messages_of(self, discussion_id: str, low: datetime) -> Iterator[InboundMessage]:
         from comptoir.inbox.models import Message
