@@ -184,6 +184,31 @@ def test_pagination_follows_every_page(sim: CdiscountSimulator, channel: Channel
     assert sim.calls[f"GET {LIST}"] == 3  # 100 + 100 + 30
 
 
+def test_repeated_and_shuffled_pages_store_each_message_once(
+    sim: CdiscountSimulator, channel: Channel
+) -> None:
+    ids = {sim.buyer_writes(order_id=f"DUP{n:04d}", text=f"question {n}") for n in range(250)}
+    sim.faults.add("duplicate_page", path=f"^{LIST}$", times=2)
+    sim.faults.add("reorder_page", path=f"^{LIST}$", times=1)
+
+    assert poll(channel) == 250
+
+    stored = list(Message.objects.filter(channel=channel).values_list("external_id", flat=True))
+    assert sorted(stored) == sorted(ids)
+    assert sim.faults.injected["duplicate_page"] == 2
+    assert discussion_reads(sim) == 250  # a repeated discussion is not read twice
+
+
+def test_the_simulator_is_reproducible_for_a_seed(sleeps: list[float]) -> None:
+    runs = []
+    for _ in range(2):
+        simulator = CdiscountSimulator(seed=3)
+        ids = [simulator.buyer_writes(order_id=f"X{n}", text="t") for n in range(5)]
+        runs.append((ids, [(d.customer_id, d.first_name) for d in simulator.discussions.values()]))
+    assert runs[0] == runs[1]
+    assert runs[0] != ([], [])
+
+
 def test_a_discussion_updated_while_the_pages_are_read_makes_no_other_slip_through(
     sim: CdiscountSimulator, channel: Channel
 ) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -197,6 +196,8 @@ class CdiscountSimulator(Simulator):
         self.shop_name = shop_name
         self.token_ttl = token_ttl
         self.random = random.Random(seed)
+        # Tokens from their own generator: how many are asked for leaves the ids unchanged.
+        self._token_random = random.Random(seed + 1)
         self.discussions: dict[str, SimDiscussion] = {}
         self.orders: dict[str, SimOrder] = {}
         self.tokens: dict[str, float] = {}  # token -> monotonic expiry
@@ -439,8 +440,8 @@ class CdiscountSimulator(Simulator):
                 401,
                 {"error": "invalid_client", "error_description": "Invalid client credentials"},
             )
-        token = secrets.token_urlsafe(24)
         with self.lock:
+            token = f"{self._token_random.getrandbits(128):032x}"
             self.tokens[token] = time.monotonic() + self.token_ttl
             self.tokens_issued += 1
         return Response(
