@@ -272,6 +272,23 @@ def discussion_reads(sim: CdiscountSimulator) -> int:
     return sum(n for call, n in sim.calls.items() if call.startswith(f"GET {LIST}/"))
 
 
+def test_a_first_sync_brings_the_whole_history_of_a_recent_discussion(
+    sim: CdiscountSimulator, channel: Channel
+) -> None:
+    old = sim.buyer_writes(order_id="H1", text="il y a deux mois")
+    discussion = discussion_of(sim, old)
+    sim.discussions[discussion].messages[0].created_at -= timedelta(days=60)
+    recent = sim.buyer_writes(order_id="H1", text="et maintenant", discussion_id=discussion)
+
+    assert poll(channel) == 2
+
+    conv = conversation(channel, discussion)
+    assert list(conv.messages.order_by("sent_at").values_list("external_id", flat=True)) == [
+        old,
+        recent,
+    ]
+
+
 def test_a_full_resync_stores_nothing_twice(sim: CdiscountSimulator, channel: Channel) -> None:
     for n in range(5):
         sim.buyer_writes(order_id=f"R{n}", text=f"message {n}")

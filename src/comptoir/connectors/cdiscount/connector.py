@@ -260,7 +260,7 @@ class CdiscountConnector(Connector):
         try:
             for summary in self._discussions(low):
                 updated = _parse_date(summary.get("updatedAt"))
-                yield from self._messages_of(str(summary["discussionId"]), low)
+                yield from self._messages_of(str(summary["discussionId"]))
                 if updated is not None and (newest is None or updated > newest):
                     newest = updated
         finally:
@@ -311,7 +311,7 @@ class CdiscountConnector(Connector):
             raise ConnectorError(f"{NAME}: GET /discussions answered without items")
         return body
 
-    def _messages_of(self, discussion_id: str, low: datetime) -> Iterator[InboundMessage]:
+    def _messages_of(self, discussion_id: str) -> Iterator[InboundMessage]:
         from comptoir.inbox.models import Message
 
         discussion = self._get(f"/discussions/{discussion_id}")
@@ -338,9 +338,14 @@ class CdiscountConnector(Connector):
         last_buyer = max((i for i, m in enumerate(messages) if _author(m) != "Seller"), default=-1)
         for index, message in enumerate(messages):
             message_id = str(message.get("messageId") or "")
-            sent_at = _parse_date(message.get("createdAt"))
-            if not message_id or message_id in known or sent_at is None or sent_at < low:
+            # Older messages of a discussion are kept too (the history a first sync brings).
+            if not message_id or message_id in known:
                 continue
+            sent_at = (
+                _parse_date(message.get("createdAt"))
+                or _parse_date(discussion.get("updatedAt"))
+                or datetime.now(UTC)
+            )
             author = _author(message)
             meta: dict[str, Any] = {
                 "discussion_id": discussion_id,
