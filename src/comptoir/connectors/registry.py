@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 CONNECTORS: dict[str, str] = {
     "api": "comptoir.connectors.api.connector.ApiConnector",
+    "cdiscount": "comptoir.connectors.cdiscount.connector.CdiscountConnector",
     "email": "comptoir.connectors.email.connector.EmailConnector",
     "mirakl": "comptoir.connectors.mirakl.connector.MiraklConnector",
     "ebay": "comptoir.connectors.ebay.connector.EbayConnector",

@@ -1,0 +1,1 @@
+"""Cdiscount marketplace channels, through the Octopia Seller API v2."""
