@@ -421,14 +421,14 @@ def test_the_simulator_answers_429_over_amazon_s_usage_plan(
     sim: AmazonSimulator, clock: Clock
 ) -> None:
     order_id = sim.add_order(status="Shipped")
-    headers = {"x-amz-access-token": token_for(sim)}
-    url = f"{sim.url}/messaging/v1/orders/{order_id}"
+    url = f"/messaging/v1/orders/{order_id}"
     params = {"marketplaceIds": sim.marketplace_id}
 
-    statuses = [httpx.get(url, params=params, headers=headers).status_code for _ in range(6)]
-    throttled = httpx.get(url, params=params, headers=headers)
-    clock.now += 1.0
-    after_a_second = httpx.get(url, params=params, headers=headers)
+    with httpx.Client(base_url=sim.url, headers={"x-amz-access-token": token_for(sim)}) as raw:
+        statuses = [raw.get(url, params=params).status_code for _ in range(6)]
+        throttled = raw.get(url, params=params)
+        clock.now += 1.0
+        after_a_second = raw.get(url, params=params)
 
     assert statuses == [200] * 5 + [429]
     assert throttled.status_code == 429
