@@ -401,20 +401,26 @@ def test_a_message_whose_answer_is_lost_is_not_sent_again(
 # -- rate limits, retries, tokens --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("call", ["allowed_messages", "send_proactive"])
 def test_ten_quick_messaging_calls_wait_as_the_bucket_says(
-    conn: AmazonConnector, sim: AmazonSimulator, clock: Clock
+    conn: AmazonConnector, sim: AmazonSimulator, clock: Clock, call: str
 ) -> None:
     order_id = sim.add_order(status="Shipped")
     start = clock.now
 
-    for _ in range(10):
-        assert "confirmDeliveryDetails" in conn.allowed_messages(order_id)
+    for n in range(10):
+        if call == "allowed_messages":
+            assert "confirmDeliveryDetails" in conn.allowed_messages(order_id)
+        else:
+            conn.send_proactive(order_id, "confirmDeliveryDetails", f"Livraison n°{n}")
 
-    # A burst of 5, then one request per second.
+    # A burst of 5, then one request per second: Amazon's Messaging usage plan.
     assert clock.sleeps == pytest.approx([1.0] * 5)
     assert clock.now - start == pytest.approx(5.0)
     assert sim.rate_limited == []
-    assert sim.calls[f"GET /messaging/v1/orders/{order_id}"] == 10
+    assert sum(n for k, n in sim.calls.items() if "/messaging/" in k) == 10
+    if call == "send_proactive":
+        assert len(sim.seller_messages(order_id)) == 10
 
 
 def test_the_simulator_answers_429_over_amazon_s_usage_plan(
@@ -546,6 +552,77 @@ def test_a_wrong_field_sent_to_amazon_is_caught(
     assert "query parameter 'marketplaceIds' is required" in sim.violations[1]
     assert "'marketplaceId' is not in the contract" in sim.violations[1]
     assert sim.seller_messages() == []
+
+
+# -- the simulator follows Amazon's contract --------------------------------------------------
+
+
+def test_the_simulator_answers_in_amazon_s_published_shapes(sim: AmazonSimulator) -> None:
+    orders = swagger.load("amazon/ordersV0.json")
+    messaging = swagger.load("amazon/messaging.json")
+    uploads = swagger.load("amazon/uploads_2020-11-01.json")
+    assert orders is not None, "Amazon's models are missing"
+    assert messaging is not None
+    assert uploads is not None
+    order_id = sim.add_order(status="Shipped", items=[("A", "a", 1, "1.00")] * 3)
+    mp = {"marketplaceIds": sim.marketplace_id}
+
+    with httpx.Client(base_url=sim.url, headers={"x-amz-access-token": token_for(sim)}) as raw:
+        answers = [
+            (orders, "GetOrderResponse", raw.get(f"/orders/v0/orders/{order_id}")),
+            (orders, "GetOrderItemsResponse", raw.get(f"/orders/v0/orders/{order_id}/orderItems")),
+            (
+                orders,
+                "GetOrdersResponse",
+                raw.get(
+                    "/orders/v0/orders",
+                    params={"MarketplaceIds": sim.marketplace_id, "CreatedAfter": "2020-01-01"},
+                ),
+            ),
+            (
+                messaging,
+                "GetMessagingActionsForOrderResponse",
+                raw.get(f"/messaging/v1/orders/{order_id}", params=mp),
+            ),
+            (
+                messaging,
+                "CreateUnexpectedProblemResponse",
+                raw.post(
+                    f"/messaging/v1/orders/{order_id}/messages/unexpectedProblem",
+                    params=mp,
+                    json={"text": "Retard"},
+                ),
+            ),
+            (
+                uploads,
+                "CreateUploadDestinationResponse",
+                raw.post(
+                    f"/uploads/2020-11-01/uploadDestinations/messaging/v1/orders/{order_id}"
+                    "/messages/invoice",
+                    params={**mp, "contentMD5": "1B2M2Y8AsgTpgAmY7PhCfg=="},
+                ),
+            ),
+            (orders, "GetOrderResponse", raw.get("/orders/v0/orders/999-0000000-0000000")),
+        ]
+
+    assert [a[2].status_code for a in answers] == [200, 200, 200, 200, 201, 201, 404]
+    for model, name, answer in answers:
+        assert model.validate(answer.json(), model.component(name), name) == []
+    assert answers[-1][2].json()["errors"][0]["code"] == "NotFound"
+    assert "x-amzn-RateLimit-Limit" in answers[0][2].headers
+    assert sim.violations == []
+
+
+def test_the_simulator_is_the_same_for_the_same_seed() -> None:
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    first, second = AmazonSimulator(seed=11), AmazonSimulator(seed=11)
+
+    ids = first.seed_orders(6, now=now)
+
+    assert second.seed_orders(6, now=now) == ids
+    assert [first.orders[i].payload for i in ids] == [second.orders[i].payload for i in ids]
+    assert [first.orders[i].items for i in ids] == [second.orders[i].items for i in ids]
+    assert AmazonSimulator(seed=12).seed_orders(6, now=now) != ids
 
 
 # -- the proof ---------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import re
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -55,6 +55,9 @@ from comptoir.connectors.base import (
     SendResult,
 )
 from comptoir.connectors.http import HttpClient, RateLimit, parse_json, shared_rate_limit
+
+if TYPE_CHECKING:
+    from comptoir.inbox.models import Channel
 
 NAME = "Amazon SP-API"
 ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
@@ -136,7 +139,7 @@ class AmazonConnector(Connector):
     kind: ClassVar[str] = "amazon"
     settings_model = AmazonSettings
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: Channel) -> None:
         super().__init__(channel)
         self._clients: dict[str, HttpClient] = {}
 
@@ -506,7 +509,8 @@ def _payload(response: httpx.Response) -> dict[str, Any]:
 
 
 def order_data(order: dict[str, Any], items: list[dict[str, Any]]) -> OrderData:
-    """An Orders v0 order and its items as Comptoir's OrderData."""
+    """An Orders v0 order and its items as Comptoir's OrderData. Orders v0 tells neither the
+    carrier nor the tracking number (they are the seller's own, from its shipping tool)."""
     total = order.get("OrderTotal") or {}
     email = str((order.get("BuyerInfo") or {}).get("BuyerEmail") or "")
     return OrderData(

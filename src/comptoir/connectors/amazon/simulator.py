@@ -22,8 +22,10 @@ burst 30...), enforced as a token bucket: over it, a 429 `QuotaExceeded` with
 parameters, body schemas), and by hand otherwise; a body field the operation does not define is
 refused too (stricter than Amazon, which ignores it: a misspelt field must not pass unnoticed).
 
-Buyers do not write here: their messages reach the seller by email (the email channel). What the
-seller sent is in `seller_messages()`.
+The base simulator's `expired_token` fault answers 401 (Amazon says 403 with "expired"): both
+go through the connector's token refresh. Buyers do not write here: their messages reach the
+seller by email (the email channel). What the seller sent is in `seller_messages()`;
+`seed_orders()` fills the shop for the demo, the same for the same seed.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ ALLOWED_BY_STATUS: dict[str, list[str]] = {
     ],
     "Canceled": [],
 }
+
+CATALOGUE = [
+    ("LAMP-LAITON", "Lampe de chevet en laiton", "49.90"),
+    ("SUSP-ROTIN", "Suspension en rotin 40 cm", "89.00"),
+    ("APPL-OPALE", "Applique murale opaline", "64.50"),
+    ("AMP-E27-FIL", "Ampoule filament E27 (lot de 2)", "12.90"),
+    ("ABJ-LIN-30", "Abat-jour en lin 30 cm", "24.00"),
+    ("LAMPD-NOIR", "Lampadaire liseuse noir", "129.00"),
+]
 
 EXPIRED = "The access token you provided has expired."
 TEMPLATE_REFUSED = "Invalid amazonOrderId and template combination."
@@ -274,12 +285,32 @@ class AmazonSimulator(Simulator):
                 "IsBusinessOrder": False,
                 "IsPrime": False,
                 "IsReplacementOrder": False,
-                "BuyerInfo": {
-                    "BuyerEmail": buyer_email or f"{uuid.uuid4().hex[:16]}@marketplace.amazon.fr"
-                },
+                "BuyerInfo": {"BuyerEmail": buyer_email or self._alias()},
             }
             self.orders[order_id] = _Order(payload, rows, allowed)
             return order_id
+
+    def seed_orders(self, count: int, *, now: datetime | None = None) -> list[str]:
+        """`count` orders of a lighting shop, the same for the same seed (for the demo)."""
+        now = now or datetime.now(UTC)
+        ids = []
+        for n in range(count):
+            lines = [
+                (sku, title, qty, f"{Decimal(price) * qty:.2f}")
+                for sku, title, price in self.random.sample(CATALOGUE, self.random.randint(1, 3))
+                for qty in [self.random.randint(1, 2)]
+            ]
+            ids.append(
+                self.add_order(
+                    status=self.random.choice(["Unshipped", "Shipped", "Shipped", "Pending"]),
+                    items=lines,
+                    purchased=now - timedelta(hours=6 * (count - n)),
+                )
+            )
+        return ids
+
+    def _alias(self) -> str:
+        return f"{self.random.getrandbits(64):016x}@marketplace.amazon.fr"
 
     def allowed_for(self, order_id: str) -> list[str]:
         order = self.orders[order_id]
