@@ -492,11 +492,15 @@ def test_a_token_is_renewed_before_it_expires(
     assert sim.calls[f"GET /orders/v0/orders/{order_id}"] == 2
 
 
-def test_a_403_marks_the_channel_unhealthy_with_a_readable_error(
-    conn: AmazonConnector, sim: AmazonSimulator, amazon: Channel
+@pytest.mark.parametrize("refusal", ["403", "401 after a refresh"])
+def test_a_refusal_marks_the_channel_unhealthy_with_a_readable_error(
+    conn: AmazonConnector, sim: AmazonSimulator, amazon: Channel, refusal: str
 ) -> None:
     order_id = sim.add_order()
-    sim.denied = True  # the app lost its role for this seller
+    if refusal == "403":
+        sim.denied = True  # the app lost its role for this seller
+    else:
+        sim.faults.add("expired_token", path="/orders/v0/orders/", times=2)
 
     with pytest.raises(AuthError) as caught:
         conn.fetch_order(order_id)
@@ -504,9 +508,12 @@ def test_a_403_marks_the_channel_unhealthy_with_a_readable_error(
     assert caught.value.permanent
     channel = reload(amazon)
     assert not channel.is_healthy
-    assert "Amazon refused access" in channel.last_error
-    assert "Access to requested resource is denied." in channel.last_error
+    assert channel.last_error.startswith(f"Amazon refused access (Amazon SP-API: {refusal[:3]} ")
     assert "Seller Central" in channel.last_error
+    if refusal == "403":
+        assert "Access to requested resource is denied." in channel.last_error
+    else:
+        assert sim.tokens_issued == 2  # refreshed once, then refused again
 
 
 def test_a_revoked_authorisation_marks_the_channel_unhealthy(
@@ -631,8 +638,9 @@ def test_the_simulator_is_the_same_for_the_same_seed() -> None:
 def test_orders_and_messages_survive_random_faults(
     conn: AmazonConnector, sim: AmazonSimulator, amazon: Channel
 ) -> None:
-    """A few hundred getOrder and proactive sends with faults on: every order is read right,
-    no message reaches Amazon twice, and every one reported sent is there exactly once."""
+    """A few hundred getOrder and proactive sends (a third with an uploaded attachment) with
+    faults on: every order is read right, no message reaches Amazon twice, and every one
+    reported sent is there exactly once, with its file."""
     rng = random.Random(7)
     orders: list[str] = []
     for n in range(250):
@@ -640,7 +648,10 @@ def test_orders_and_messages_survive_random_faults(
             (f"SKU-{n}-{k}", f"Article {k}", rng.randint(1, 3), f"{rng.randint(5, 90)}.{k}0")
             for k in range(rng.randint(1, 4))
         ]
-        orders.append(sim.add_order(status=rng.choice(["Unshipped", "Shipped"]), items=items))
+        allowed = ["unexpectedProblem", "confirmCustomizationDetails"]
+        orders.append(
+            sim.add_order(status=rng.choice(["Unshipped", "Shipped"]), items=items, allowed=allowed)
+        )
     sim.faults.rates.update(
         {
             "error500": 0.05,
@@ -661,7 +672,14 @@ def test_orders_and_messages_survive_random_faults(
         assert data is not None
         store_order(amazon, data)
         text = f"Un souci sur la commande {order_id}, nous revenons vers vous."
-        sent[text] = _send_once(connector, order_id, text)
+        if n % 3:
+            sent[text] = _send_once(connector, order_id, "unexpectedProblem", text)
+        else:
+            proof = OutboundAttachment(f"{order_id}.png", "image/png", order_id.encode())
+            text = f"Voici la gravure de la commande {order_id}."
+            sent[text] = _send_once(
+                connector, order_id, "confirmCustomizationDetails", text, [proof]
+            )
         connector.close()
 
     counts = Counter(m.text for m in sim.seller_messages())
@@ -670,6 +688,9 @@ def test_orders_and_messages_survive_random_faults(
     assert set(counts) <= set(sent)
     assert len(sent) == len(orders)
     assert Counter(sent.values())["sent"] > 150
+    with_files = [m for m in sim.seller_messages() if m.kind == "confirmCustomizationDetails"]
+    assert len(with_files) > 40
+    assert all(m.attachments == [(f"{m.order_id}.png", m.order_id.encode())] for m in with_files)
     # Every order is stored once, with its items despite repeated and shuffled pages.
     assert Order.objects.filter(channel=amazon).count() == len(orders)
     for order in Order.objects.filter(channel=amazon):
@@ -696,11 +717,17 @@ def _read_order(connector: AmazonConnector, order_id: str) -> OrderData | None:
     raise AssertionError(f"order {order_id} could not be read")
 
 
-def _send_once(connector: AmazonConnector, order_id: str, text: str) -> str:
+def _send_once(
+    connector: AmazonConnector,
+    order_id: str,
+    kind: str,
+    text: str,
+    files: list[OutboundAttachment] | None = None,
+) -> str:
     """Send again only what certainly did not go: "sent", or "unknown" when it may have."""
     for _ in range(20):
         try:
-            connector.send_proactive(order_id, "unexpectedProblem", text)
+            connector.send_proactive(order_id, kind, text, files)
         except ConnectorError as exc:
             if exc.maybe_sent:
                 return "unknown"  # never resent: a human checks Seller Central
