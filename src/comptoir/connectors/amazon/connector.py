@@ -119,7 +119,7 @@ class AmazonSettings(BaseModel):
     token_url: str = "https://api.amazon.com/auth/o2/token"
     timeout_seconds: float = 30.0
     max_attempts: int = Field(default=5, ge=1)
-    # Per file, for proactive messages' attachments.
+    # Per attachment file, checked before uploading so that the agent reads why it was refused.
     max_attachment_bytes: int = Field(default=10_000_000, ge=0)
 
 
@@ -259,24 +259,20 @@ class AmazonConnector(Connector):
             # A 403 for an expired token: Amazon did nothing, so sending again is safe.
             self._refresh()
             return client.request(method, path, **kwargs)
-        except ConnectorError as exc:
-            if isinstance(exc, AuthError) or (
-                exc.status in (401, 403) and TEMPLATE_REFUSED not in str(exc)
-            ):
-                error = (
-                    exc
-                    if isinstance(exc, AuthError)
-                    else AuthError(
-                        f"Amazon refused access ({exc}). Check in Seller Central that the app is "
-                        "still authorised for this seller and has the Orders and Buyer "
-                        "Communication roles.",
-                        permanent=True,
-                        status=exc.status,
-                    )
-                )
-                self._mark_unhealthy(error)
-                raise error from exc
+        except AuthError as exc:
+            self._mark_unhealthy(exc)
             raise
+        except ConnectorError as exc:
+            if exc.status not in (401, 403) or TEMPLATE_REFUSED in str(exc):
+                raise
+            error = AuthError(
+                f"Amazon refused access ({exc}). Check in Seller Central that the app is still "
+                "authorised for this seller and has the Orders and Buyer Communication roles.",
+                permanent=True,
+                status=exc.status,
+            )
+            self._mark_unhealthy(error)
+            raise error from exc
 
     def _mark_unhealthy(self, error: ConnectorError) -> None:
         from comptoir.inbox import actions
