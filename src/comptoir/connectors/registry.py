@@ -17,6 +17,7 @@ CONNECTORS: dict[str, str] = {
     "email": "comptoir.connectors.email.connector.EmailConnector",
     "mirakl": "comptoir.connectors.mirakl.connector.MiraklConnector",
     "ebay": "comptoir.connectors.ebay.connector.EbayConnector",
+    "amazon": "comptoir.connectors.amazon.connector.AmazonConnector",
 }
 
 
