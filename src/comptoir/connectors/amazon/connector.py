@@ -312,6 +312,7 @@ class AmazonConnector(Connector):
             "email, and its API cannot reply to a buyer. This channel only sends Amazon's "
             "proactive order messages.",
             permanent=True,
+            about_message=True,  # the channel is fine: the reply went to the wrong one
         )
 
     def fetch_order(self, order_number: str) -> OrderData | None:
