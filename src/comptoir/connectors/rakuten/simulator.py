@@ -13,6 +13,9 @@ answer is XML, errors included (`<errorresponse><error><type/><code/><message/>.
 - `getcurrentsales` (2016-03-16, `nexttoken`, `purchasedate`, `ispendingpreorder`): the sales
   in progress with their items, paginated by `nexttoken`.
 
+Faults and `calls` see each call as `/sales_ws/<action>`, so that a test can aim a fault at one
+action (`sim.faults.add("lose_response", path="contactuseraboutitem")`).
+
 There is no published schema to load, so parameters are checked by hand: a missing, unknown
 or malformed parameter is a contract violation. There is no attachment support in the API.
 """
@@ -123,7 +126,7 @@ class RakutenSimulator(Simulator):
         self.sales: dict[str, SimSale] = {}
         self.items: dict[str, SimItem] = {}
         self._ids = itertools.count(1)
-        self.route("GET", "/sales_ws", self._sales_ws)
+        self.route("GET", r"/sales_ws/(?P<action>[a-z]*)", self._sales_ws)
 
     # -- the scriptable marketplace -----------------------------------------------------------
 
@@ -221,6 +224,15 @@ class RakutenSimulator(Simulator):
         return message_id(item.itemid, m.sender, format_date(m.senddate), m.content, len(same))
 
     # -- the web service ----------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response | None:
+        # Every call shares one path: faults and call counts name the action instead
+        # ("/sales_ws/getiteminfos"), so that a test can aim a fault at one of them.
+        if request.path == "/sales_ws":
+            request.path = f"/sales_ws/{request.arg('action') or ''}"
+        else:
+            request.path = f"/unknown{request.path}"
+        return super().dispatch(request)
 
     def authenticate(self, request: Request) -> None:
         action = request.arg("action") or ""
