@@ -460,11 +460,12 @@ def test_fault_injection_everything_arrives_once_and_every_reply_once(
 
         # Until quiet: polls, sends, and the sweep of sends a dead worker left.
         sim.faults.rates.update({"timeout": 0.0})
+        swept = 0
         for _ in range(40):
             Message.objects.filter(delivery_state=DeliveryState.SENDING).update(
                 delivery_claimed_at=timezone.now() - timedelta(hours=1)
             )
-            sweep_stuck_sends.call()
+            swept += sweep_stuck_sends.call()
             send_all_queued(channel)
             poll_channel.call(channel.pk)
             unsent = Message.objects.filter(
@@ -485,6 +486,7 @@ def test_fault_injection_everything_arrives_once_and_every_reply_once(
         assert not Message.objects.filter(channel=channel, direction=Direction.OUT).exclude(
             delivery_state=DeliveryState.SENT
         )
+        assert swept == 1  # the send whose worker died, found there rather than sent again
         assert sum(sim.faults.injected.values()) > 100
         assert sim.violations == []
 

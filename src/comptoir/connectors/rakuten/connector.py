@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
@@ -74,6 +75,12 @@ STATUSES: dict[str, str] = {
 }
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
 
+# One HTTP client per account and process, kept open: a connector is built for every poll and
+# every send, and a new client costs a TLS context and a connection each time. The
+# credentials travel in each query, not in the client.
+_clients: dict[tuple[str, str, float, float | None], HttpClient] = {}
+_clients_lock = threading.Lock()
+
 
 class RakutenSettings(BaseModel):
     login: str = Field(min_length=1)
@@ -100,12 +107,16 @@ class RakutenConnector(Connector):
     def client(self) -> HttpClient:
         if self._http is None:
             conf = self.conf()
-            rate = None
-            if conf.requests_per_second:
-                rate = shared_rate_limit(f"rakuten:{conf.login}", conf.requests_per_second)
-            self._http = HttpClient(
-                conf.base_url, name=NAME, timeout=conf.timeout_seconds, rate_limit=rate
-            )
+            key = (conf.base_url, conf.login, conf.timeout_seconds, conf.requests_per_second)
+            with _clients_lock:
+                if key not in _clients:
+                    rate = None
+                    if conf.requests_per_second:
+                        rate = shared_rate_limit(f"rakuten:{conf.login}", conf.requests_per_second)
+                    _clients[key] = HttpClient(
+                        conf.base_url, name=NAME, timeout=conf.timeout_seconds, rate_limit=rate
+                    )
+                self._http = _clients[key]
         return self._http
 
     # -- calls --------------------------------------------------------------------------------
