@@ -38,13 +38,18 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return waits
 
 
-@pytest.fixture
-def sim() -> Iterator[RakutenSimulator]:
-    simulator = RakutenSimulator(seed=11, page_size=4)
-    simulator.faults.hang_seconds = 0.5
-    simulator.start()
+@pytest.fixture(scope="module")
+def server() -> Iterator[RakutenSimulator]:
+    simulator = RakutenSimulator(seed=11, page_size=4).start()
     yield simulator
     simulator.stop()
+
+
+@pytest.fixture
+def sim(server: RakutenSimulator) -> RakutenSimulator:
+    server.reset()
+    server.faults.hang_seconds = 0.5
+    return server
 
 
 def make_channel(shop: Shop, team: Any, sim: RakutenSimulator, **settings: Any) -> Channel:

@@ -41,7 +41,14 @@ from comptoir.connectors.rakuten.common import (
     message_id,
 )
 from comptoir.connectors.rakuten.common import claim_id as common_claim_id
-from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response, Simulator
+from comptoir.connectors.simulator import (
+    ContractViolation,
+    Faults,
+    HttpError,
+    Request,
+    Response,
+    Simulator,
+)
 
 NAMESPACE = "http://pmcdn.priceminister.com/res/schema/{}"
 
@@ -119,6 +126,7 @@ class RakutenSimulator(Simulator):
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(seed=seed)
+        self.seed = seed
         self.login = login
         self.token = token
         self.seller_id = seller_id
@@ -145,6 +153,18 @@ class RakutenSimulator(Simulator):
 
         server.get_request = get_request  # type: ignore[method-assign]
         return self
+
+    def reset(self) -> None:
+        """Back to an empty marketplace (no sales, faults, calls or violations), as if new:
+        one running server can serve many tests."""
+        with self.lock:
+            self.sales.clear()
+            self.items.clear()
+            self._ids = itertools.count(1)
+            self.random = random.Random(self.seed)
+            self.faults = Faults(self.seed)
+            self.violations.clear()
+            self.calls.clear()
 
     # -- the scriptable marketplace -----------------------------------------------------------
 
