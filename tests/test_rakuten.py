@@ -270,6 +270,22 @@ def test_a_401_from_the_service_is_permanent_there_is_no_token_to_refresh(
     assert "check the login and the web-services token" in reload(rakuten).last_error
 
 
+def test_past_the_hourly_quota_the_poll_waits_and_the_channel_stays_healthy(
+    rakuten: Channel, sim: RakutenSimulator
+) -> None:
+    sim.buyer_writes(text="Bonjour")
+    sim.quota = 2  # the sales and the todo list, then refused
+
+    assert poll_channel.call(rakuten.pk) == 0
+    channel = reload(rakuten)
+    assert channel.is_healthy
+    assert "Quota exceeded. (hourly call quota); trying again later" in channel.last_error
+
+    sim.quota = None
+    poll_channel.call(rakuten.pk)
+    assert Message.objects.filter(channel=rakuten).count() == 1
+
+
 def test_a_wrong_parameter_is_caught_by_the_simulator(
     rakuten: Channel, sim: RakutenSimulator
 ) -> None:

@@ -58,7 +58,9 @@ logger = logging.getLogger("comptoir.rakuten")
 
 NAME = "Rakuten France"
 # Item -> purchase links kept in the cursor, so that a poll does not page the sales each time.
-MAX_KNOWN_ITEMS = 5000
+MAX_KNOWN_ITEMS = 2000
+# Past the hourly quota, calls are refused until the hour turns.
+QUOTA_WAIT = 3600.0
 NEEDS_REPLY_CAUSES = frozenset({"UNREAD_MESSAGE_FROM_BUYER", "CLAIM"})
 # Rakuten's item statuses onto ours (an order's status is its least advanced item's).
 STATUSES: dict[str, str] = {
@@ -134,17 +136,24 @@ class RakutenConnector(Connector):
                 "GET", "/sales_ws", params=query, idempotent=False if acts else None
             )
         except ConnectorError as exc:
+            words = _service_message(str(exc)) if exc.status else ""
+            if "quota" in words.lower():
+                # The hourly quota: the account is fine, the next hour will serve.
+                raise ConnectorError(
+                    f"{NAME}: {words} (hourly call quota); trying again later",
+                    retry_after=QUOTA_WAIT,
+                    status=exc.status,
+                ) from exc
             if exc.status in (401, 403):
                 raise ConnectorError(
-                    f"{NAME} refused the login {conf.login!r} (HTTP {exc.status}: "
-                    f"{_service_message(str(exc))}): check the login and the web-services "
-                    "token in the channel settings",
+                    f"{NAME} refused the login {conf.login!r} (HTTP {exc.status}: {words}): "
+                    "check the login and the web-services token in the channel settings",
                     permanent=True,
                     status=exc.status,
                 ) from exc
             if exc.status is not None:
                 raise ConnectorError(
-                    f"{NAME}: {action} refused (HTTP {exc.status}): {_service_message(str(exc))}",
+                    f"{NAME}: {action} refused (HTTP {exc.status}): {words}",
                     permanent=exc.permanent,
                     status=exc.status,
                 ) from exc
@@ -351,8 +360,11 @@ class RakutenConnector(Connector):
         unread = [m for m, status in parsed if m.direction == "in" and status == "UNREAD"]
         if unread:
             ingest_many(unread, source="connector")
-        text = outbound.text.strip()
-        candidates = [m for m, _ in parsed if m.direction == "out" and m.text == text]
+        # Compared without regard to spacing, which the service may not keep as sent.
+        text = " ".join(outbound.text.split())
+        candidates = [
+            m for m, _ in parsed if m.direction == "out" and " ".join(m.text.split()) == text
+        ]
         if not candidates:
             return None
         # A copy a poll brought back is not a claim: record_delivery merges it into ours.
@@ -413,7 +425,7 @@ def _error_from(root: ET.Element, action: str) -> ConnectorError:
     details = " ".join((d.text or "").strip() for d in root.findall("error/details/detail"))
     words = f"{NAME}: {action} failed: {code}: {message} {details}".strip()
     if "quota" in f"{message} {details}".lower():
-        return ConnectorError(words, retry_after=3600)
+        return ConnectorError(words, retry_after=QUOTA_WAIT)
     return ConnectorError(words, permanent=code in {"InvalidUserCredentials", "InvalidUserRights"})
 
 

@@ -135,6 +135,9 @@ class RakutenSimulator(Simulator):
         self.random = random.Random(seed)
         self.sales: dict[str, SimSale] = {}
         self.items: dict[str, SimItem] = {}
+        # Calls left this hour (None: no cap). The service does not publish its quota; past it
+        # every call is refused with InvalidUserRights "Quota exceeded." until the hour turns.
+        self.quota: int | None = None
         self._ids = itertools.count(1)
         self.route("GET", r"/sales_ws/(?P<action>[a-z]*)", self._sales_ws)
 
@@ -165,6 +168,7 @@ class RakutenSimulator(Simulator):
             self.faults = Faults(self.seed)
             self.violations.clear()
             self.calls.clear()
+            self.quota = None
 
     # -- the scriptable marketplace -----------------------------------------------------------
 
@@ -290,6 +294,16 @@ class RakutenSimulator(Simulator):
             raise ContractViolation(f"{action}: unsupported version {version!r}")
         if request.arg("login") != self.login or request.arg("pwd") != self.token:
             raise service_error(401, "InvalidUserCredentials", "Invalid login or token.")
+        with self.lock:
+            if self.quota is not None:
+                if self.quota <= 0:
+                    raise service_error(
+                        403,
+                        "InvalidUserRights",
+                        "Quota exceeded.",
+                        "You have exceeded the maximum number of requests per hour.",
+                    )
+                self.quota -= 1
 
     def _sales_ws(self, request: Request) -> Response:
         action = request.arg("action") or ""
@@ -448,8 +462,8 @@ def claim_id(item_id: str, claim: SimClaim) -> str:
     return common_claim_id(item_id, format_date(claim.creationdate), claim.comment)
 
 
-def service_error(status: int, code: str, message: str) -> HttpError:
-    error = HttpError(status, error_xml("Sender", code, message))
+def service_error(status: int, code: str, message: str, detail: str = "") -> HttpError:
+    error = HttpError(status, error_xml("Sender", code, message, detail))
     error.response.content_type = "text/xml; charset=UTF-8"
     return error
 
@@ -465,10 +479,12 @@ def xml_response(root: ET.Element, status: int = 200) -> Response:
     return Response(status, body, content_type="text/xml; charset=UTF-8")
 
 
-def error_xml(kind: str, code: str, message: str) -> bytes:
+def error_xml(kind: str, code: str, message: str, detail: str = "") -> bytes:
     root = ET.Element("errorresponse", {"xmlns": NAMESPACE.format("error")})
     error = ET.SubElement(root, "error")
     _text(error, "type", kind)
     _text(error, "code", code)
     _text(error, "message", message)
+    if detail:
+        _text(ET.SubElement(error, "details"), "detail", detail)
     return ET.tostring(root, encoding="utf-8")
