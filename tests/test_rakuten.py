@@ -128,6 +128,26 @@ def test_a_claim_is_read_with_its_type_and_the_seller_answer_is_outbound(
     assert {m.external_id for m in messages} == set(sim.message_ids())
 
 
+def test_customer_service_mails_are_shown_without_asking_for_a_reply(
+    rakuten: Channel, sim: RakutenSimulator
+) -> None:
+    sale = sim.add_sale(buyer="paul")
+    item = sale.items[0].itemid
+    poll_channel.call(rakuten.pk)
+    assert connector(rakuten).todo_list() == {}
+    mail = sim.service_writes(item, text="L'acheteur dit ne pas avoir reçu son colis.")
+    assert connector(rakuten).todo_list() == {item: ["UNREAD_MESSAGE_FROM_CUSTOMER_SERVICE"]}
+
+    poll_channel.call(rakuten.pk)
+
+    message = Message.objects.get(channel=rakuten, external_id=mail)
+    assert message.is_auto
+    assert message.text == "L'acheteur dit ne pas avoir reçu son colis."
+    assert message.conversation.external_thread_id == item
+    assert message.conversation.needs_reply is False
+    assert connector(rakuten).todo_list() == {}
+
+
 def test_sales_are_followed_page_after_page_on_the_first_sync(
     rakuten: Channel, sim: RakutenSimulator
 ) -> None:

@@ -17,7 +17,8 @@ the query string; the answers are XML):
 The conversation is the item (`thread_id` = item id). Messages carry no id in this API: each
 gets one derived from the item, its sender, date and text (see `common.message_id`), which is
 also what `send` returns once it has found its message in the item. No attachments: the API
-cannot carry them. Messages with Rakuten's customer service (`<mail>`) are not read.
+cannot carry them. Mails between the seller and Rakuten's customer service about the item
+(`<mail>`, which have an id) are shown in the conversation as automatic messages.
 """
 
 from __future__ import annotations
@@ -311,6 +312,30 @@ class RakutenConnector(Connector):
                 meta=meta,
             )
             parsed.append((inbound, _text(message, "status").upper()))
+        # Mails between the seller and Rakuten's customer service about this item: reading the
+        # item marked them read too, so they are shown here rather than lost. They inform the
+        # agent (automatic, never "needs a reply": the buyer is not their reader) and are
+        # answered from Rakuten's back office, not by a reply to the buyer.
+        for mail in reversed(item.findall("mail")):
+            mailid, date = _text(mail, "mailid"), _text(mail, "senddate")
+            if not mailid or not date:
+                continue
+            out = _text(mail, "sender").lower() == seller
+            inbound = InboundMessage(
+                **{**common, "subject": _text(mail, "object")[:500] or common["subject"]},
+                external_id=f"{itemid}-mail-{mailid}",
+                direction="out" if out else "in",
+                text=_text(mail, "content"),
+                sent_at=parse_date(date),
+                is_auto=True,
+                meta={
+                    **meta,
+                    "rakuten_mail": True,
+                    "from": _text(mail, "sender"),
+                    "to": _text(mail, "recipient"),
+                },
+            )
+            parsed.append((inbound, _text(mail, "status").upper()))
         return parsed
 
     # -- send ---------------------------------------------------------------------------------
@@ -363,7 +388,11 @@ class RakutenConnector(Connector):
         # Compared without regard to spacing, which the service may not keep as sent.
         text = " ".join(outbound.text.split())
         candidates = [
-            m for m, _ in parsed if m.direction == "out" and " ".join(m.text.split()) == text
+            m
+            for m, _ in parsed
+            if m.direction == "out"
+            and not m.meta.get("rakuten_mail")
+            and " ".join(m.text.split()) == text
         ]
         if not candidates:
             return None

@@ -4,10 +4,10 @@ It follows the public `sales_ws` contract: every call is `GET /sales_ws?action=.
 `login`, `pwd` (the seller's web-services token) and `version` in the query string, and every
 answer is XML, errors included (`<errorresponse><error><type/><code/><message/>...`).
 - `getitemtodolist` (2011-09-01): the items needing the seller, each with its `causes`
-  (UNREAD_MESSAGE_FROM_BUYER, CLAIM). Not paginated.
-- `getiteminfos` (2011-06-01, `itemid`): the item's state, claim and messages (newest first,
-  no message id); reading it marks the buyer's messages read, which takes the item off the
-  todo list.
+  (UNREAD_MESSAGE_FROM_BUYER, UNREAD_MESSAGE_FROM_CUSTOMER_SERVICE, CLAIM). Not paginated.
+- `getiteminfos` (2011-06-01, `itemid`): the item's state, claim, messages with the buyer
+  (newest first, no message id) and mails with Rakuten's customer service (`mailid`); reading
+  it marks them read, which takes the item off the todo list.
 - `contactuseraboutitem` (2011-02-02, `itemid`, `content`): a message to the buyer, answered
   `<status>SENT</status>` and nothing else (no id, no idempotency).
 - `getcurrentsales` (2016-03-16, `nexttoken`, `purchasedate`, `ispendingpreorder`): the sales
@@ -83,6 +83,19 @@ class SimMessage:
 
 
 @dataclass
+class SimMail:
+    """A mail between the seller and Rakuten's customer service about an item."""
+
+    mailid: str
+    sender: str
+    recipient: str
+    senddate: datetime
+    object: str
+    content: str
+    status: str = "UNREAD"
+
+
+@dataclass
 class SimClaim:
     creationdate: datetime
     type: str
@@ -99,6 +112,7 @@ class SimItem:
     sku: str
     status: str = "ACCEPTED"
     messages: list[SimMessage] = field(default_factory=list)
+    mails: list[SimMail] = field(default_factory=list)
     claim: SimClaim | None = None
 
 
@@ -225,6 +239,17 @@ class RakutenSimulator(Simulator):
             item.messages.append(SimMessage(sender, self.login, self._now(), text, status="UNREAD"))
             return self._id_of(item, len(item.messages) - 1)
 
+    def service_writes(self, item_id: str, *, text: str, object: str = "") -> str:
+        """Rakuten's customer service mails the seller about an item; returns the message id."""
+        with self.lock:
+            item = self.items[item_id]
+            mailid = str(2_900_000_000 + next(self._ids))
+            subject = object or f"Concernant votre vente ({item.purchaseid}/{item.itemid})"
+            item.mails.append(
+                SimMail(mailid, "Rakuten France", self.login, self._now(), subject, text)
+            )
+            return f"{item.itemid}-mail-{mailid}"
+
     def open_claim(self, item_id: str, *, type: str = "DAMAGED", comment: str) -> None:
         with self.lock:
             item = self.items[item_id]
@@ -247,6 +272,7 @@ class RakutenSimulator(Simulator):
             ids: list[str] = []
             for item in self.items.values():
                 ids.extend(self._id_of(item, n) for n in range(len(item.messages)))
+                ids.extend(f"{item.itemid}-mail-{mail.mailid}" for mail in item.mails)
                 if item.claim is not None:
                     ids.append(claim_id(item.itemid, item.claim))
             return ids
@@ -352,6 +378,8 @@ class RakutenSimulator(Simulator):
         causes = []
         if item.claim is not None and item.claim.state == "NEW":
             causes.append("CLAIM")
+        if any(m.status == "UNREAD" for m in item.mails):
+            causes.append("UNREAD_MESSAGE_FROM_CUSTOMER_SERVICE")
         if any(m.status == "UNREAD" for m in item.messages):
             causes.append("UNREAD_MESSAGE_FROM_BUYER")
         return causes
@@ -393,10 +421,22 @@ class RakutenSimulator(Simulator):
             _text(message, "senddate", format_date(m.senddate))
             _text(message, "content", m.content)
             _text(message, "status", m.status)
+        for mail in reversed(item.mails):
+            node_mail = ET.SubElement(node, "mail")
+            _text(node_mail, "mailid", mail.mailid)
+            _text(node_mail, "senddate", format_date(mail.senddate))
+            _text(node_mail, "sender", mail.sender)
+            _text(node_mail, "recipient", mail.recipient)
+            _text(node_mail, "object", mail.object)
+            _text(node_mail, "content", mail.content)
+            _text(node_mail, "status", mail.status)
         # Reading the item is what marks its messages read (the service warns about it).
         for m in item.messages:
             if m.status == "UNREAD":
                 m.status = "READ"
+        for mail in item.mails:
+            if mail.status == "UNREAD":
+                mail.status = "READ"
         return root
 
     def _contact_user(self, request: Request) -> ET.Element:
