@@ -484,6 +484,8 @@ def test_fault_injection_everything_arrives_once_and_every_reply_once(
         for round_ in range(10):
             for n in range(100):
                 sim.buyer_writes(item_id=rng.choice(items), text=f"r{round_} m{n}: où en est-on ?")
+            sim.service_writes(rng.choice(items), text=f"Service client, tour {round_}")
+            sim.open_claim(items[round_], comment=f"Article abîmé ({round_})")
             if round_ in (2, 6):
                 kill_ingest_after(monkeypatch, 37 + round_)
                 with pytest.raises(Killed):
@@ -520,7 +522,7 @@ def test_fault_injection_everything_arrives_once_and_every_reply_once(
 
         stored = list(Message.objects.filter(channel=channel).values_list("external_id", flat=True))
         expected = sim.message_ids()
-        assert len(expected) >= 1000 + len(replies)
+        assert len(expected) == 1000 + 10 + 10 + len(replies)
         assert Counter(stored) == Counter(expected)
         sent = Counter(text for _, text in sim.seller_messages())
         assert sent == Counter(replies)
