@@ -290,6 +290,18 @@ def test_a_401_from_the_service_is_permanent_there_is_no_token_to_refresh(
     assert "check the login and the web-services token" in reload(rakuten).last_error
 
 
+def test_missing_settings_say_what_is_missing(shop: Shop, team: Any) -> None:
+    channel = Channel.objects.create(shop=shop, kind="rakuten", name="Rakuten France", team=team)
+
+    assert poll_channel.call(channel.pk) == 0
+
+    channel = reload(channel)
+    assert not channel.is_healthy
+    assert "settings are incomplete (login: Field required; token: Field required)" in (
+        channel.last_error
+    )
+
+
 def test_past_the_hourly_quota_the_poll_waits_and_the_channel_stays_healthy(
     rakuten: Channel, sim: RakutenSimulator
 ) -> None:

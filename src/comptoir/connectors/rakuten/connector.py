@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from comptoir.connectors.base import (
     Connector,
@@ -103,7 +103,16 @@ class RakutenConnector(Connector):
     _http: HttpClient | None = None
 
     def conf(self) -> RakutenSettings:
-        conf = self.settings()
+        try:
+            conf = self.settings()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ConnectorError(
+                f"{NAME}: the channel settings are incomplete ({problems})", permanent=True
+            ) from None
         assert isinstance(conf, RakutenSettings)
         return conf
 
