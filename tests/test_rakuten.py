@@ -148,6 +148,19 @@ def test_customer_service_mails_are_shown_without_asking_for_a_reply(
     assert connector(rakuten).todo_list() == {}
 
 
+def test_the_demo_shop_is_the_same_for_the_same_seed() -> None:
+    now = timezone.now()
+    first = RakutenSimulator(seed=5, clock=lambda: now)
+    second = RakutenSimulator(seed=5, clock=lambda: now)
+    ids = first.populate(sales=6, messages=9)
+
+    assert second.populate(sales=6, messages=9) == ids
+    assert [s.items[0].price for s in first.sales.values()] == [
+        s.items[0].price for s in second.sales.values()
+    ]
+    assert len(set(first.message_ids())) == 9 + 1  # the questions and a claim
+
+
 def test_sales_are_followed_page_after_page_on_the_first_sync(
     rakuten: Channel, sim: RakutenSimulator
 ) -> None:

@@ -239,6 +239,26 @@ class RakutenSimulator(Simulator):
             item.messages.append(SimMessage(sender, self.login, self._now(), text, status="UNREAD"))
             return self._id_of(item, len(item.messages) - 1)
 
+    def populate(self, *, sales: int = 12, messages: int = 20) -> list[str]:
+        """A plausible shop for the demo, the same for the same seed: sales, buyers' questions
+        (some items asked about twice) and a claim. Returns the new message ids."""
+        questions = [
+            "Bonjour, je n'ai toujours pas reçu ma commande. Avez-vous un numéro de suivi ?",
+            "L'article est arrivé abîmé, le carton était écrasé. Que pouvez-vous faire ?",
+            "Pouvez-vous m'envoyer la facture de ma commande, s'il vous plaît ?",
+            "Est-il possible d'annuler si le colis n'est pas encore parti ?",
+            "La lampe fonctionne-t-elle avec une ampoule LED E27 ?",
+        ]
+        created = [self.add_sale(items=self.random.choice([1, 1, 2])) for _ in range(sales)]
+        items = [item.itemid for sale in created for item in sale.items]
+        ids = [
+            self.buyer_writes(item_id=self.random.choice(items), text=questions[n % len(questions)])
+            for n in range(messages)
+        ]
+        if items:
+            self.open_claim(items[0], comment="Article abîmé, pouvez-vous m'en renvoyer un ?")
+        return ids
+
     def service_writes(self, item_id: str, *, text: str, object: str = "") -> str:
         """Rakuten's customer service mails the seller about an item; returns the message id."""
         with self.lock:
