@@ -18,6 +18,7 @@ CONNECTORS: dict[str, str] = {
     "mirakl": "comptoir.connectors.mirakl.connector.MiraklConnector",
     "ebay": "comptoir.connectors.ebay.connector.EbayConnector",
     "amazon": "comptoir.connectors.amazon.connector.AmazonConnector",
+    "rakuten": "comptoir.connectors.rakuten.connector.RakutenConnector",
 }
 
 

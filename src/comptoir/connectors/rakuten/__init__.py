@@ -1,0 +1,1 @@
+"""Rakuten France (formerly PriceMinister): the seller web services `sales_ws`."""

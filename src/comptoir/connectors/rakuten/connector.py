@@ -1,0 +1,519 @@
+"""Rakuten France (formerly PriceMinister): buyer messages about sold items, over `sales_ws`.
+
+Endpoints (all `GET /sales_ws`, with `login`, `pwd` = the web-services token and `version` in
+the query string; the answers are XML):
+- `getitemtodolist` lists the items needing the seller, with their causes: an item there with
+  an unread buyer message or a claim needs a reply.
+- `getiteminfos` (`itemid`) gives the item's messages (newest first) and claim. Reading it marks
+  the buyer's messages read, which takes the item off the todo list: an item seen on the list is
+  written ahead into the channel's stored cursor (`pending`) before it is read, and leaves it
+  only once a poll has stored its messages, so a worker killed mid-poll loses nothing.
+- `contactuseraboutitem` (`itemid`, `content`) answers the buyer. It is a GET that acts: it is
+  never retried blindly, and the service has no idempotency key, so `find_sent` looks in the
+  item's messages for ours.
+- `getcurrentsales` (paginated by `nexttoken`) links items to their purchase (the order number)
+  and buyer, backfills the items of recent sales on a first sync, and serves `fetch_order`.
+
+The conversation is the item (`thread_id` = item id). Messages carry no id in this API: each
+gets one derived from the item, its sender, date and text (see `common.message_id`), which is
+also what `send` returns once it has found its message in the item. No attachments: the API
+cannot carry them. Mails between the seller and Rakuten's customer service about the item
+(`<mail>`, which have an id) are shown in the conversation as automatic messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from comptoir.connectors.base import (
+    Connector,
+    ConnectorError,
+    InboundMessage,
+    OrderData,
+    OrderItem,
+    OutboundMessage,
+    Party,
+    SendResult,
+)
+from comptoir.connectors.http import HttpClient, shared_rate_limit
+from comptoir.connectors.rakuten.common import (
+    MAX_CONTENT_CHARS,
+    PARIS,
+    VERSIONS,
+    claim_id,
+    message_id,
+    parse_date,
+)
+
+logger = logging.getLogger("comptoir.rakuten")
+
+NAME = "Rakuten France"
+# Item -> purchase links kept in the cursor, so that a poll does not page the sales each time.
+MAX_KNOWN_ITEMS = 2000
+# Past the hourly quota, calls are refused until the hour turns.
+QUOTA_WAIT = 3600.0
+NEEDS_REPLY_CAUSES = frozenset({"UNREAD_MESSAGE_FROM_BUYER", "CLAIM"})
+# Rakuten's item statuses onto ours (an order's status is its least advanced item's).
+STATUSES: dict[str, str] = {
+    "REQUESTED": "pending",
+    "REMINDED": "pending",
+    "ACCEPTED": "accepted",
+    "COMMITTED": "accepted",
+    "ON_HOLD": "accepted",
+    "PENDING_CLAIM": "accepted",
+    "SHIPPED": "shipped",
+    "CLOSED": "delivered",
+    "REFUSED": "cancelled",
+    "CANCELLED": "cancelled",
+}
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
+
+# One HTTP client per account and process, kept open: a connector is built for every poll and
+# every send, and a new client costs a TLS context and a connection each time. The
+# credentials travel in each query, not in the client.
+_clients: dict[tuple[str, str, float, float | None], HttpClient] = {}
+_clients_lock = threading.Lock()
+
+
+class RakutenSettings(BaseModel):
+    login: str = Field(min_length=1)
+    token: str = Field(min_length=1)
+    base_url: str = "https://ws.fr.shopping.rakuten.com"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    # On a first sync (or a reset cursor), the items of sales this recent are read in full.
+    backfill_days: int = Field(default=30, ge=0)
+    # Rakuten caps calls per hour per account without publishing the figure: optional.
+    requests_per_second: float | None = Field(default=None, gt=0)
+
+
+class RakutenConnector(Connector):
+    kind = "rakuten"
+    settings_model = RakutenSettings
+
+    _http: HttpClient | None = None
+
+    def conf(self) -> RakutenSettings:
+        try:
+            conf = self.settings()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ConnectorError(
+                f"{NAME}: the channel settings are incomplete ({problems})", permanent=True
+            ) from None
+        assert isinstance(conf, RakutenSettings)
+        return conf
+
+    def client(self) -> HttpClient:
+        if self._http is None:
+            conf = self.conf()
+            key = (conf.base_url, conf.login, conf.timeout_seconds, conf.requests_per_second)
+            with _clients_lock:
+                if key not in _clients:
+                    rate = None
+                    if conf.requests_per_second:
+                        rate = shared_rate_limit(f"rakuten:{conf.login}", conf.requests_per_second)
+                    _clients[key] = HttpClient(
+                        conf.base_url, name=NAME, timeout=conf.timeout_seconds, rate_limit=rate
+                    )
+                self._http = _clients[key]
+        return self._http
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def call(
+        self, action: str, params: dict[str, str] | None = None, *, acts: bool = False
+    ) -> ET.Element:
+        """One `sales_ws` call; the answer's root element, namespaces stripped. `acts`: the call
+        changes something (a GET all the same), so a lost answer is not retried."""
+        conf = self.conf()
+        query = {"action": action, "login": conf.login, "pwd": conf.token}
+        query |= {"version": VERSIONS[action], **(params or {})}
+        try:
+            response = self.client().request(
+                "GET", "/sales_ws", params=query, idempotent=False if acts else None
+            )
+        except ConnectorError as exc:
+            words = _service_message(str(exc)) if exc.status else ""
+            if "quota" in words.lower():
+                # The hourly quota: the account is fine, the next hour will serve.
+                raise ConnectorError(
+                    f"{NAME}: {words} (hourly call quota); trying again later",
+                    retry_after=QUOTA_WAIT,
+                    status=exc.status,
+                ) from exc
+            if exc.status in (401, 403):
+                raise ConnectorError(
+                    f"{NAME} refused the login {conf.login!r} (HTTP {exc.status}: {words}): "
+                    "check the login and the web-services token in the channel settings",
+                    permanent=True,
+                    status=exc.status,
+                ) from exc
+            if exc.status is not None:
+                raise ConnectorError(
+                    f"{NAME}: {action} refused (HTTP {exc.status}): {words}",
+                    permanent=exc.permanent,
+                    status=exc.status,
+                ) from exc
+            raise
+        root = parse_xml(response.content, action)
+        if root.tag == "errorresponse":
+            raise _error_from(root, action)
+        return root
+
+    def test_connection(self) -> str:
+        root = self.call("getitemtodolist")
+        seller = _text(root, "response/sellerid")
+        count = len(root.findall("response/items/item"))
+        return f"connected as shop {self.conf().login} (seller {seller}); {count} items to handle"
+
+    def todo_list(self) -> dict[str, list[str]]:
+        root = self.call("getitemtodolist")
+        todo: dict[str, set[str]] = {}
+        for item in root.findall("response/items/item"):
+            itemid = _text(item, "itemid")
+            if itemid:
+                # A repeated entry adds its causes: the list is a set of items.
+                todo.setdefault(itemid, set()).update(
+                    (c.text or "").strip() for c in item.findall("causes/cause")
+                )
+        return {itemid: sorted(causes) for itemid, causes in todo.items()}
+
+    def current_sales(self, purchasedate: str = "") -> Iterator[ET.Element]:
+        """Every sale in progress (from `purchasedate`, yyyy-mm-dd), page after page."""
+        token = ""
+        seen: set[str] = set()
+        while True:
+            params = {"purchasedate": purchasedate} if purchasedate else {}
+            if token:
+                params["nexttoken"] = token
+            root = self.call("getcurrentsales", params)
+            for sale in root.findall("response/sales/sale"):
+                purchaseid = _text(sale, "purchaseid")
+                if purchaseid and purchaseid not in seen:  # a page may repeat the last one's
+                    seen.add(purchaseid)
+                    yield sale
+            following = _text(root, "response/nexttoken")
+            if not following or following == token:
+                return
+            token = following
+
+    # -- fetch --------------------------------------------------------------------------------
+
+    def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
+        self.cursor = dict(since)
+        pending: dict[str, list[str]] = dict(self.cursor.get("pending") or {})
+        known: dict[str, list[str]] = dict(self.cursor.get("items") or {})
+        grew = False
+        if not self.cursor.get("synced"):
+            start = datetime.now(PARIS) - timedelta(days=self.conf().backfill_days)
+            for sale in self.current_sales(start.strftime("%Y-%m-%d")):
+                for itemid in _remember(known, sale):
+                    pending.setdefault(itemid, [])
+            grew = True
+        for itemid, causes in self.todo_list().items():
+            merged = sorted(set(pending.get(itemid, [])) | set(causes))
+            if pending.get(itemid) != merged:
+                pending[itemid], grew = merged, True
+        self.cursor["pending"] = pending
+        if grew:
+            # Written ahead: once read, these items leave the todo list for good.
+            self._checkpoint()
+        unknown = {itemid for itemid in pending if itemid not in known}
+        if unknown:
+            for sale in self.current_sales():
+                unknown.difference_update(_remember(known, sale))
+                if not unknown:
+                    break
+            for itemid in unknown:  # not a sale in progress: no need to look again
+                known[itemid] = ["", "", ""]
+        self.cursor["items"] = dict(list(known.items())[-MAX_KNOWN_ITEMS:])
+        for itemid in sorted(pending):
+            try:
+                root = self.call("getiteminfos", {"itemid": itemid})
+            except ConnectorError as exc:
+                if exc.status != 404:
+                    raise
+                logger.warning("rakuten channel %s: item %s is gone", self.channel.pk, itemid)
+            else:
+                yield from self._messages(root, itemid, pending[itemid], known.get(itemid))
+            del pending[itemid]
+        self.cursor["synced"] = True
+
+    def _checkpoint(self) -> None:
+        from comptoir.inbox.models import Channel
+
+        Channel.objects.filter(pk=self.channel.pk).update(cursor=self.cursor)
+
+    def _messages(
+        self, root: ET.Element, itemid: str, causes: list[str], sale: list[str] | None
+    ) -> Iterator[InboundMessage]:
+        for message, _status in self._parse_item(root, itemid, causes, sale):
+            yield message
+
+    def _parse_item(
+        self, root: ET.Element, itemid: str, causes: list[str], sale: list[str] | None
+    ) -> list[tuple[InboundMessage, str]]:
+        """The item's claim and messages, oldest first, each with its status (UNREAD...)."""
+        item = root.find("response/item")
+        if item is None:
+            raise ConnectorError(f"{NAME}: getiteminfos for item {itemid} has no item")
+        purchaseid, buyer, headline = sale or ["", "", ""]
+        seller = self.conf().login.strip().lower()
+        # Oldest first, so that identical messages are numbered the way the simulator does.
+        messages = list(reversed(item.findall("message")))
+        if not buyer:
+            senders = [_text(m, "sender") for m in messages]
+            buyer = next((s for s in senders if s and s.lower() != seller), f"item {itemid}")
+        party = Party(identity_kind="rakuten_user", identity_value=buyer, name=buyer)
+        needs_reply = True if NEEDS_REPLY_CAUSES & set(causes) else None
+        meta: dict[str, Any] = {"item_id": itemid, "item_status": _text(item, "itemstatus")}
+        common: dict[str, Any] = {
+            "channel_id": self.channel.pk,
+            "thread_id": itemid,
+            "sender": party,
+            "subject": headline or f"Article {itemid}",
+            "order_number": purchaseid,
+            "language": "fr",
+        }
+        parsed: list[tuple[InboundMessage, str]] = []
+        claim = item.find("claim")
+        if claim is not None:
+            meta |= {"claim_type": _text(claim, "type"), "claim_state": _text(claim, "state")}
+            comment, created = _text(claim, "claimcomment"), _text(claim, "creationdate")
+            if comment and created:
+                claim_message = InboundMessage(
+                    **common,
+                    external_id=claim_id(itemid, created, comment),
+                    text=comment,
+                    sent_at=parse_date(created),
+                    needs_reply=needs_reply,
+                    meta={**meta, "claim": True},
+                )
+                parsed.append((claim_message, _text(claim, "state")))
+        seen: Counter[tuple[str, str, str]] = Counter()
+        for message in messages:
+            sender, date = _text(message, "sender"), _text(message, "senddate")
+            content = _text(message, "content")
+            key = (sender.lower(), "".join(date.split()), content)
+            occurrence = seen[key]
+            seen[key] += 1
+            out = sender.lower() == seller
+            inbound = InboundMessage(
+                **common,
+                external_id=message_id(itemid, sender, date, content, occurrence),
+                direction="out" if out else "in",
+                text=content,
+                sent_at=parse_date(date),
+                needs_reply=None if out else needs_reply,
+                meta=meta,
+            )
+            parsed.append((inbound, _text(message, "status").upper()))
+        # Mails between the seller and Rakuten's customer service about this item: reading the
+        # item marked them read too, so they are shown here rather than lost. They inform the
+        # agent (automatic, never "needs a reply": the buyer is not their reader) and are
+        # answered from Rakuten's back office, not by a reply to the buyer.
+        for mail in reversed(item.findall("mail")):
+            mailid, date = _text(mail, "mailid"), _text(mail, "senddate")
+            if not mailid or not date:
+                continue
+            out = _text(mail, "sender").lower() == seller
+            inbound = InboundMessage(
+                **{**common, "subject": _text(mail, "object")[:500] or common["subject"]},
+                external_id=f"{itemid}-mail-{mailid}",
+                direction="out" if out else "in",
+                text=_text(mail, "content"),
+                sent_at=parse_date(date),
+                is_auto=True,
+                meta={
+                    **meta,
+                    "rakuten_mail": True,
+                    "from": _text(mail, "sender"),
+                    "to": _text(mail, "recipient"),
+                },
+            )
+            parsed.append((inbound, _text(mail, "status").upper()))
+        return parsed
+
+    # -- send ---------------------------------------------------------------------------------
+
+    def send(self, outbound: OutboundMessage) -> SendResult:
+        itemid = outbound.conversation_thread_id.strip()
+        text = outbound.text.strip()
+        problems = []
+        if not itemid.isdigit():
+            problems.append("the conversation is not about a Rakuten item")
+        if outbound.attachments:
+            problems.append(
+                f"Rakuten France messages cannot carry attachments "
+                f"({len(outbound.attachments)} attached): remove them"
+            )
+        if not text:
+            problems.append("the message is empty")
+        elif len(text) > MAX_CONTENT_CHARS:
+            problems.append(
+                f"the message is {len(text)} characters long; Rakuten France takes at most "
+                f"{MAX_CONTENT_CHARS}"
+            )
+        if problems:
+            raise ConnectorError("; ".join(problems), permanent=True)
+        self.call("contactuseraboutitem", {"itemid": itemid, "content": text}, acts=True)
+        found = self.find_sent(outbound)
+        if found is None:
+            # Accepted but not shown (yet): a retry asks find_sent again before sending.
+            raise ConnectorError(
+                f"{NAME}: the message was accepted but is not in item {itemid} yet",
+                maybe_sent=True,
+            )
+        return found
+
+    def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
+        from comptoir.inbox.ingest import ingest_many
+        from comptoir.inbox.models import DeliveryState, Direction, Message
+
+        itemid = outbound.conversation_thread_id.strip()
+        if not itemid.isdigit():
+            return None
+        root = self.call("getiteminfos", {"itemid": itemid})
+        sale = (self.cursor.get("items") or {}).get(itemid)
+        parsed = self._parse_item(root, itemid, ["UNREAD_MESSAGE_FROM_BUYER"], sale)
+        # Reading the item marked the buyer's new messages read: it is off the todo list now,
+        # so they are stored here or never.
+        unread = [m for m, status in parsed if m.direction == "in" and status == "UNREAD"]
+        if unread:
+            ingest_many(unread, source="connector")
+        # Compared without regard to spacing, which the service may not keep as sent.
+        text = " ".join(outbound.text.split())
+        candidates = [
+            m
+            for m, _ in parsed
+            if m.direction == "out"
+            and not m.meta.get("rakuten_mail")
+            and " ".join(m.text.split()) == text
+        ]
+        if not candidates:
+            return None
+        # A copy a poll brought back is not a claim: record_delivery merges it into ours.
+        claimed = set(
+            Message.objects.filter(
+                channel_id=self.channel.pk,
+                direction=Direction.OUT,
+                external_id__in=[m.external_id for m in candidates],
+            )
+            .exclude(pk=outbound.message_id)
+            .exclude(delivery_state=DeliveryState.NONE)
+            .values_list("external_id", flat=True)
+        )
+        for message in reversed(candidates):  # the newest unclaimed one
+            if message.external_id not in claimed:
+                return SendResult(external_id=message.external_id, sent_at=message.sent_at)
+        return None
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def fetch_order(self, order_number: str) -> OrderData | None:
+        number = order_number.strip()
+        for sale in self.current_sales():
+            if _text(sale, "purchaseid") == number:
+                return _order(sale)
+        return None
+
+
+def parse_xml(data: bytes, action: str) -> ET.Element:
+    """The answer's root; a DOCTYPE (entity tricks, or an HTML error page) is refused."""
+    start = _ROOT_START.search(data)
+    prolog = data[: start.start()] if start else data
+    if b"<!doctype" in prolog.lower():
+        raise ConnectorError(f"{NAME}: the answer to {action} has a DOCTYPE; refused")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise ConnectorError(f"{NAME}: the answer to {action} is not XML ({exc})") from None
+    for node in root.iter():
+        if isinstance(node.tag, str) and "}" in node.tag:
+            node.tag = node.tag.split("}", 1)[1]
+    return root
+
+
+def _text(node: ET.Element, path: str) -> str:
+    found = node.find(path)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _service_message(text: str) -> str:
+    """The service's own words from an error body quoted in `text`."""
+    found = re.search(r"<message>(.*?)</message>", text, re.S)
+    return found.group(1).strip() if found else text[-300:]
+
+
+def _error_from(root: ET.Element, action: str) -> ConnectorError:
+    code, message = _text(root, "error/code"), _text(root, "error/message")
+    details = " ".join((d.text or "").strip() for d in root.findall("error/details/detail"))
+    words = f"{NAME}: {action} failed: {code}: {message} {details}".strip()
+    if "quota" in f"{message} {details}".lower():
+        return ConnectorError(words, retry_after=QUOTA_WAIT)
+    return ConnectorError(words, permanent=code in {"InvalidUserCredentials", "InvalidUserRights"})
+
+
+def _remember(known: dict[str, list[str]], sale: ET.Element) -> list[str]:
+    """Note which purchase and buyer each item of `sale` belongs to; its item ids."""
+    purchaseid = _text(sale, "purchaseid")
+    buyer = _text(sale, "deliveryinformation/purchasebuyerlogin")
+    itemids = []
+    for item in sale.findall("items/item"):
+        itemid = _text(item, "itemid")
+        if itemid:
+            known.pop(itemid, None)  # to the end: the most recently seen stay in the cursor
+            known[itemid] = [purchaseid, buyer, _text(item, "headline")]
+            itemids.append(itemid)
+    return itemids
+
+
+def _order(sale: ET.Element) -> OrderData:
+    items, total, statuses = [], Decimal(0), []
+    for item in sale.findall("items/item"):
+        amount = _text(item, "price/amount")
+        try:
+            total += Decimal(amount)
+        except InvalidOperation:
+            amount = ""
+        items.append(
+            OrderItem(sku=_text(item, "sku"), title=_text(item, "headline"), unit_price=amount)
+        )
+        statuses.append(STATUSES.get(_text(item, "itemstatus").upper(), "unknown"))
+    order = ["pending", "accepted", "shipped", "delivered"]
+    known = [s for s in statuses if s in order]
+    if known:
+        status = min(known, key=order.index)
+    elif statuses and all(s == "cancelled" for s in statuses):
+        status = "cancelled"
+    else:
+        status = "unknown"
+    buyer = _text(sale, "deliveryinformation/purchasebuyerlogin")
+    date = _text(sale, "purchasedate")
+    return OrderData.model_validate(
+        {
+            "external_id": _text(sale, "purchaseid"),
+            "status": status,
+            "currency": _text(sale, "items/item/price/currency") or "EUR",
+            "total": str(total) if items else "",
+            "items": items,
+            "ordered_at": parse_date(date) if date else None,
+            "carrier": _text(sale, "deliveryinformation/shippingtype")[:64],
+            "buyer": Party(identity_kind="rakuten_user", identity_value=buyer, name=buyer)
+            if buyer
+            else None,
+        }
+    )
