@@ -310,7 +310,7 @@ def test_missing_settings_say_what_is_missing(shop: Shop, team: Any) -> None:
 
     channel = reload(channel)
     assert not channel.is_healthy
-    assert "settings are incomplete (login: Field required; token: Field required)" in (
+    assert "settings are incomplete or wrong (login: Field required; token: Field required)" in (
         channel.last_error
     )
 
