@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 CONNECTORS: dict[str, str] = {
     "api": "comptoir.connectors.api.connector.ApiConnector",
     "email": "comptoir.connectors.email.connector.EmailConnector",
+    "fnac": "comptoir.connectors.fnac.connector.FnacConnector",
 }
 
 
