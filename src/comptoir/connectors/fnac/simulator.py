@@ -134,6 +134,7 @@ class FnacSimulator(Simulator):
         self.incidents: list[SimIncident] = []
         self.files: dict[str, SimFile] = {}
         self.answer_problems: list[str] = []
+        self.received: list[ET.Element] = []  # every valid request, for tests to inspect
         self.refuse_tokens = False  # every token is refused, even a fresh one
         # Messages are this far apart, from 20 days back: date filters see distinct times.
         self.step = timedelta(minutes=10)
@@ -318,6 +319,8 @@ class FnacSimulator(Simulator):
             ]
         if problems:
             raise ContractViolation(f"{service}: {'; '.join(problems)}")
+        with self.lock:
+            self.received.append(root)
         return root
 
     def _answer(self, root: ET.Element, status: int = 200) -> Response:
