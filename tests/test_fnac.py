@@ -6,6 +6,7 @@ answer the simulator gives is checked too: each test ends with both lists empty.
 
 from __future__ import annotations
 
+import contextlib
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from comptoir.accounts.models import User
+from comptoir.accounts.models import Team, User
 from comptoir.connectors import contract, http
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.fnac import connector as fnac_connector
@@ -37,7 +38,6 @@ from comptoir.inbox.models import (
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
-from comptoir.accounts.models import Team
 
 
 @pytest.fixture(autouse=True)
@@ -135,10 +135,12 @@ def test_a_buyer_message_opens_a_conversation_with_the_buyer_the_order_and_needs
     assert files.read_bytes(attachment.sha256) == photo
     identity = CustomerIdentity.objects.get(customer=conv.customer, kind="fnac_customer")
     assert identity.value == sim.orders[order].client_id
-    assert conv.customer is not None and conv.customer.name == "Jeanne Martin"
+    assert conv.customer is not None
+    assert conv.customer.name == "Jeanne Martin"
     # Marked read on Fnac only once stored.
     stored = sim.message(mid)
-    assert stored is not None and stored.state == "READ"
+    assert stored is not None
+    assert stored.state == "READ"
 
 
 def test_a_buyer_writing_on_two_orders_is_one_customer_with_two_conversations(
@@ -250,8 +252,11 @@ def test_a_reply_reaches_fnac_once_and_is_not_stored_again_by_the_next_poll(
     (sent,) = sim.seller_messages()
     assert sent.description == "Elle part demain matin."
     assert (sent.referer_type, sent.referer) == ("ORDER", conv.order_number)
-    (update,) = [r for r in requests_to(sim, "messages_update") if r.find(q("message")) is not None
-                 and r.find(q("message")).get("action") == "reply"]
+    (update,) = [
+        r
+        for r in requests_to(sim, "messages_update")
+        if r.find(q("message")) is not None and r.find(q("message")).get("action") == "reply"
+    ]
     assert update.find(q("message")).get("id") == buyer_message.external_id  # type: ignore[union-attr]
     reply.refresh_from_db()
     assert reply.external_id == sent.message_id
@@ -338,9 +343,7 @@ def test_find_sent_skips_a_same_text_reply_another_message_already_claims(
     assert [m.description for m in sim.seller_messages()] == ["Merci !", "Merci !"]
     first.refresh_from_db()
     second.refresh_from_db()
-    assert {first.external_id, second.external_id} == {
-        m.message_id for m in sim.seller_messages()
-    }
+    assert {first.external_id, second.external_id} == {m.message_id for m in sim.seller_messages()}
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -409,7 +412,8 @@ def test_a_second_401_after_signing_in_again_is_permanent(
 
     fnac.refresh_from_db()
     assert not fnac.is_healthy
-    assert "HTTP 401" in fnac.last_error and "even with a new token" in fnac.last_error
+    assert "HTTP 401" in fnac.last_error
+    assert "even with a new token" in fnac.last_error
 
 
 def test_test_connection_names_the_shop_or_says_what_is_wrong(
@@ -469,8 +473,10 @@ def test_every_answer_of_the_simulator_follows_the_response_schemas(
     poll_channel.call(fnac.pk)
 
     answered = {r.tag for r in sim.received}
-    assert {q(s) for s in ("auth", "messages_query", "messages_update", "incidents_query",
-                           "orders_query")} <= answered
+    assert {
+        q(s)
+        for s in ("auth", "messages_query", "messages_update", "incidents_query", "orders_query")
+    } <= answered
     assert sim.answer_problems == []
 
 
@@ -495,10 +501,11 @@ def test_fetch_order_maps_the_order(sim: FnacSimulator, fnac: Channel) -> None:
     assert data is not None
     assert data.status == "shipped"
     assert [i.title for i in data.items] == [line.product_name for line in lines]
-    expected = sum((line.price * line.quantity + line.shipping_price for line in lines))
+    expected = sum(line.price * line.quantity + line.shipping_price for line in lines)
     assert data.total == str(expected)
     assert data.tracking_number == lines[0].tracking_number
-    assert data.buyer is not None and data.buyer.name == "Léa Durand"
+    assert data.buyer is not None
+    assert data.buyer.name == "Léa Durand"
     stored = store_order(fnac, data)
     assert stored.status == "shipped"
     assert connector(fnac).fetch_order("NOT-AN-ORDER") is None
@@ -576,10 +583,8 @@ def test_under_random_faults_every_message_arrives_once_and_every_reply_is_sent_
             poll_channel.call(fnac.pk)
             pending = Message.objects.filter(delivery_state=DeliveryState.QUEUED)
             for message in pending:
-                try:
+                with contextlib.suppress(Killed):
                     send_message.call(message.pk, attempt=message.delivery_attempts + 1)
-                except Killed:
-                    pass
             stuck = Message.objects.filter(delivery_state=DeliveryState.SENDING)
             stuck.update(delivery_claimed_at=timezone.now() - timedelta(hours=1))
             sweep_stuck_sends.call()
