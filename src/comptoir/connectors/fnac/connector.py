@@ -119,11 +119,18 @@ class AuthRefused(ConnectorError):
 # shares one, rather than signing in again on each poll.
 _tokens: dict[tuple[str, str, str, str], tuple[str, datetime]] = {}
 _tokens_lock = threading.Lock()
+# One HTTP client per endpoint and process: building one (its TLS context) costs tens of
+# milliseconds, more than a Fnac call, and a kept connection saves the handshakes.
+_clients: dict[tuple[str, float, int], HttpClient] = {}
 
 
 def forget_tokens() -> None:
+    """Drop the process's tokens and clients (tests; a changed key needs no call)."""
     with _tokens_lock:
         _tokens.clear()
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
 
 
 class FnacConnector(Connector):
@@ -147,12 +154,14 @@ class FnacConnector(Connector):
     def http(self) -> HttpClient:
         if self._http is None:
             conf = self.conf()
-            self._http = HttpClient(
-                conf.base_url.rstrip("/") + "/",
-                name="Fnac",
-                timeout=conf.timeout_seconds,
-                max_attempts=conf.max_attempts,
-            )
+            key = (conf.base_url.rstrip("/") + "/", conf.timeout_seconds, conf.max_attempts)
+            with _tokens_lock:
+                client = _clients.get(key)
+                if client is None:
+                    client = _clients[key] = HttpClient(
+                        key[0], name="Fnac", timeout=key[1], max_attempts=key[2]
+                    )
+            self._http = client
         return self._http
 
     def _token_key(self) -> tuple[str, str, str, str]:
