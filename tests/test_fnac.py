@@ -7,6 +7,7 @@ answer the simulator gives is checked too: each test ends with both lists empty.
 from __future__ import annotations
 
 import contextlib
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.connector import FnacConnector
 from comptoir.connectors.fnac.dialect import q, sub
 from comptoir.connectors.fnac.simulator import FnacSimulator
+from comptoir.connectors.simulator import Response
 from comptoir.inbox import actions, files
 from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import (
@@ -311,6 +313,20 @@ def test_attachments_are_refused_before_anything_is_sent(
     assert len(requests_to(sim, "messages_update")) == updates_before
 
 
+def test_a_reply_xml_cannot_carry_is_refused_before_sending(
+    sim: FnacSimulator, fnac: Channel, agent: User
+) -> None:
+    conv = buyer_conversation(sim, fnac)
+    reply = actions.reply(conv, actor=agent, text="Bonjour\x07 !")
+
+    send_message.call(reply.pk)
+
+    reply.refresh_from_db()
+    assert reply.delivery_state == DeliveryState.FAILED
+    assert "control characters" in reply.delivery_error
+    assert sim.seller_messages() == []
+
+
 def test_a_reply_whose_answer_is_lost_is_delivered_exactly_once(
     sim: FnacSimulator, fnac: Channel, agent: User
 ) -> None:
@@ -480,6 +496,39 @@ def test_every_answer_of_the_simulator_follows_the_response_schemas(
     assert sim.answer_problems == []
 
 
+def serve_instead(sim: FnacSimulator, service: str, response: Response) -> None:
+    """Make the simulator answer `service` with `response`, before its own route."""
+    sim.routes.insert(0, ("POST", re.compile(f"^/api.php/{service}$"), lambda r: response))
+
+
+def test_an_answer_declaring_a_doctype_is_refused_by_the_connector(
+    sim: FnacSimulator, fnac: Channel
+) -> None:
+    order = sim.add_order()
+    evil = (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<orders_query_response xmlns="http://www.fnac.com/schemas/mp-dialog.xsd" '
+        b'status="OK">&x;</orders_query_response>'
+    )
+    serve_instead(sim, "orders_query", Response(200, evil, content_type="text/xml"))
+
+    with pytest.raises(ConnectorError, match="DOCTYPE"):
+        connector(fnac).fetch_order(order)
+
+
+def test_a_403_after_signing_in_again_marks_the_channel_unhealthy(
+    sim: FnacSimulator, fnac: Channel
+) -> None:
+    serve_instead(sim, "messages_query", Response(403, b"Forbidden", content_type="text/plain"))
+
+    poll_channel.call(fnac.pk)
+
+    fnac.refresh_from_db()
+    assert not fnac.is_healthy
+    assert "Fnac refused messages_query (HTTP 403) even with a new token" in fnac.last_error
+    assert len(requests_to(sim, "auth")) == 2
+
+
 def test_answers_declaring_a_doctype_are_refused_unparsed() -> None:
     evil = (
         b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
@@ -621,3 +670,4 @@ def test_under_random_faults_every_message_arrives_once_and_every_reply_is_sent_
         assert sim.faults.injected[kind] > 0, kind
     assert sim.faults.injected["duplicate_page"] + sim.faults.injected["reorder_page"] > 0
     assert deaths["left"] == 0
+    assert len(replies) >= 500

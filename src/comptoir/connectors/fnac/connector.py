@@ -474,7 +474,7 @@ class FnacConnector(Connector):
     def _buyer(self, kind: str, referer_id: str, name: str) -> Party:
         if kind == "ORDER" and referer_id in self._buyers:
             buyer = self._buyers[referer_id]
-            return buyer.model_copy(update={"name": buyer.name or name})
+            return buyer.model_copy(update={"name": buyer.name or name[:200]})
         # Without the order, the referer is the most stable thing known of the buyer.
         value = f"{kind.lower()}:{referer_id}" + (f":{name}" if kind == "OFFER" else "")
         return Party(identity_kind="fnac_customer", identity_value=value[:320], name=name[:200])
