@@ -254,12 +254,10 @@ def test_a_reply_reaches_fnac_once_and_is_not_stored_again_by_the_next_poll(
     (sent,) = sim.seller_messages()
     assert sent.description == "Elle part demain matin."
     assert (sent.referer_type, sent.referer) == ("ORDER", conv.order_number)
-    (update,) = [
-        r
-        for r in requests_to(sim, "messages_update")
-        if r.find(q("message")) is not None and r.find(q("message")).get("action") == "reply"
-    ]
-    assert update.find(q("message")).get("id") == buyer_message.external_id  # type: ignore[union-attr]
+    updates = [m for r in requests_to(sim, "messages_update") for m in r.findall(q("message"))]
+    (answer,) = [m for m in updates if m.get("action") == "reply"]
+    assert answer.get("id") == buyer_message.external_id
+    assert answer.findtext(q("message_to")) == "CLIENT"
     reply.refresh_from_db()
     assert reply.external_id == sent.message_id
     poll_channel.call(fnac.pk)
