@@ -221,6 +221,26 @@ def test_a_claim_joins_its_order_conversation_tagged_claim(
     assert b'"claim_type":"1"' in bytes(record.raw)
 
 
+def test_a_closed_claim_adds_an_automatic_message_to_the_same_conversation(
+    sim: FnacSimulator, fnac: Channel
+) -> None:
+    order = sim.add_order()
+    incident = sim.open_incident(order, claim_type=13, message="Article défectueux")
+    poll_channel.call(fnac.pk)
+    sim.close_incident(incident, closed_status=10)
+
+    assert poll_channel.call(fnac.pk) >= 1
+
+    conv = Conversation.objects.get()
+    closed = Message.objects.get(external_id=f"incident:{incident}:closed")
+    assert closed.conversation_id == conv.pk
+    assert closed.is_auto
+    assert "item faulty" in closed.text
+    assert "close status 10" in closed.text
+    assert conv.needs_reply is True  # the buyer's claim still has no answer
+    assert Message.objects.count() == 2
+
+
 def test_a_question_on_an_offer_is_its_own_thread_without_order(
     sim: FnacSimulator, fnac: Channel
 ) -> None:

@@ -424,19 +424,17 @@ class FnacConnector(Connector):
             for incident, header in headers:
                 if header is None:
                     continue
-                built = self._claim(incident, header)
-                if built is not None:
-                    yield built
+                yield from self._claim(incident, header)
 
     def _claim(
         self, incident: ET.Element, header: ET.Element
-    ) -> tuple[InboundMessage, datetime] | None:
+    ) -> Iterator[tuple[InboundMessage, datetime]]:
         incident_id = incident.get("id", "")
         order_id = text(header, "order_id")
         created = dialect.parse_datetime(text(header, "created_at"))
         updated = dialect.parse_datetime(text(header, "updated_at")) or created
         if not incident_id or not order_id or created is None or updated is None:
-            return None
+            return
         detail = incident.find(f"{q('order_details_incident')}/{q('order_detail_incident')}")
         claim_type = text(detail, "type") if detail is not None else ""
         label = CLAIM_TYPES.get(claim_type, "claim")
@@ -447,29 +445,55 @@ class FnacConnector(Connector):
             party = Party(identity_kind="fnac_callcenter", identity_value="fnac", name="Fnac")
         waiting = text(header, "waiting_for_seller_answer") == "TRUE"
         status = text(header, "status")
-        msg = InboundMessage(
-            channel_id=self.channel.pk,
-            # One message per claim: its later updates (closing) are in `meta` when it is
-            # first read after them, never a second copy.
-            external_id=f"incident:{incident_id}",
-            sender=party,
-            subject=f"Claim on order {order_id}: {label}",
-            text=text(header, "message") or f"Claim opened: {label}",
-            sent_at=min(created, datetime.now(UTC)),
-            thread_id=f"ORDER:{order_id}",
-            order_number=order_id,
-            needs_reply=waiting and status == "OPENED",
-            tags=["claim"],
-            meta={
-                "fnac_incident_id": incident_id,
-                "claim_type": claim_type,
-                "claim_label": label,
-                "claim_status": status,
-                "opened_by": opened_by,
-                "closed_status": text(header, "closed_status"),
-            },
+        meta = {
+            "fnac_incident_id": incident_id,
+            "claim_type": claim_type,
+            "claim_label": label,
+            "claim_status": status,
+            "opened_by": opened_by,
+            "closed_status": text(header, "closed_status"),
+        }
+        yield (
+            InboundMessage(
+                channel_id=self.channel.pk,
+                external_id=f"incident:{incident_id}",
+                sender=party,
+                subject=f"Claim on order {order_id}: {label}",
+                text=text(header, "message") or f"Claim opened: {label}",
+                sent_at=min(created, datetime.now(UTC)),
+                thread_id=f"ORDER:{order_id}",
+                order_number=order_id,
+                needs_reply=waiting and status == "OPENED",
+                tags=["claim"],
+                meta=meta,
+            ),
+            updated,
         )
-        return msg, updated
+        closed_at = dialect.parse_datetime(text(header, "closed_at")) or updated
+        if status == "CLOSED":
+            # The claim's end is news for the agent, but not a buyer waiting for an answer:
+            # an automatic message leaves "needs reply" as the buyer's messages set it.
+            yield (
+                InboundMessage(
+                    channel_id=self.channel.pk,
+                    external_id=f"incident:{incident_id}:closed",
+                    sender=Party(
+                        identity_kind="fnac_callcenter", identity_value="fnac", name="Fnac"
+                    ),
+                    subject=f"Claim on order {order_id} closed",
+                    text=f"Fnac closed the claim ({label}) on order {order_id}"
+                    + (f", close status {meta['closed_status']}" if meta["closed_status"] else "")
+                    + (f", by {text(header, 'closed_by')}" if text(header, "closed_by") else "")
+                    + ".",
+                    sent_at=min(closed_at, datetime.now(UTC)),
+                    thread_id=f"ORDER:{order_id}",
+                    order_number=order_id,
+                    is_auto=True,
+                    tags=["claim"],
+                    meta=meta,
+                ),
+                updated,
+            )
 
     def _buyer(self, kind: str, referer_id: str, name: str) -> Party:
         if kind == "ORDER" and referer_id in self._buyers:
