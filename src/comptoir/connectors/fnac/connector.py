@@ -6,11 +6,14 @@ Fnac's XSDs, see `dialect`):
   `shop_id` and `token` as attributes of its root element.
 - `messages_query`: messages created since the cursor (with an overlap: ingest dedupes), sorted
   ascending, page by page (`paging`, `results_count`) up to `total_paging`. A conversation is
-  the message's referer: `ORDER:<order id>` or `OFFER:<offer id>`.
+  the message's referer: `ORDER:<order id>` or `OFFER:<offer id>` (Fnac's messages name no
+  thread of their own, so questions of several visitors on one offer share a conversation).
 - `messages_update`: `reply` to the buyer's last message (or `create` on an order when there is
-  none), and `mark_as_read`, sent from `acknowledge()` once the messages are stored.
-- `incidents_query`: claims, each stored as a message of its order's conversation, tagged
-  "claim", with the claim type in `meta`.
+  none), and `mark_as_read`, sent from `acknowledge()` once the messages are stored. Its message
+  has no file field: a reply with attachments is refused before anything is sent.
+- `incidents_query`: claims, by update date, each stored as a message of its order's
+  conversation, tagged "claim", with the claim type in `meta`; a closed claim adds an automatic
+  message saying so.
 - `orders_query`: the buyer (Fnac's client id is the stable buyer identity) and `fetch_order`.
 
 Fnac has no idempotency key for replies: `find_sent` looks among the seller's messages on the
