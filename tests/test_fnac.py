@@ -547,6 +547,15 @@ def test_a_403_after_signing_in_again_marks_the_channel_unhealthy(
     assert len(requests_to(sim, "auth")) == 2
 
 
+def test_a_populated_simulator_is_the_same_for_the_same_seed() -> None:
+    first, second = FnacSimulator(seed=3), FnacSimulator(seed=3)
+
+    assert first.populate(orders=4) == second.populate(orders=4)
+    assert [m.description for m in first.messages] == [m.description for m in second.messages]
+    assert len(first.incidents) == 2
+    assert first.populate(orders=1) != FnacSimulator(seed=4).populate(orders=1)
+
+
 def test_answers_declaring_a_doctype_are_refused_unparsed() -> None:
     evil = (
         b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'

@@ -20,6 +20,7 @@ import random
 import threading
 import uuid
 import xml.etree.ElementTree as ET
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -105,6 +106,13 @@ class SimIncident:
     closed_status: int | None = None
 
 
+BUYER_TEXTS = (
+    "Bonjour, ma commande n'est toujours pas arrivée, pouvez-vous me donner le suivi ?",
+    "Le produit reçu ne correspond pas à la description, comment faire un retour ?",
+    "Bonjour, est-il possible d'avoir une facture au nom de ma société ?",
+    "Le colis est arrivé abîmé, je vous joins une photo.",
+    "Pouvez-vous me confirmer la date d'expédition ?",
+)
 FIRST_NAMES = ("Jeanne", "Louis", "Camille", "Hugo", "Léa", "Arthur", "Chloé", "Jules")
 LAST_NAMES = ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand")
 PRODUCTS = ("Casque audio", "Liseuse 6 pouces", "Enceinte Bluetooth", "Roman poche", "Vinyle")
@@ -137,7 +145,8 @@ class FnacSimulator(Simulator):
         self.incidents: list[SimIncident] = []
         self.files: dict[str, SimFile] = {}
         self.answer_problems: list[str] = []
-        self.received: list[ET.Element] = []  # every valid request, for tests to inspect
+        # The latest valid requests, for tests to inspect (bounded: a demo runs for hours).
+        self.received: deque[ET.Element] = deque(maxlen=10_000)
         # Checking big answers against the XSD costs far more than making them: a long run
         # may check one answer in N (requests are always all checked).
         self.check_answers_every = 1
@@ -273,6 +282,17 @@ class FnacSimulator(Simulator):
             )
             self.messages.append(message)
             return message.message_id
+
+    def populate(self, *, orders: int = 10, claims: int = 2) -> list[str]:
+        """A plausible backlog for a demo: buyers writing on orders, a few claims; the ids of
+        the messages."""
+        ids = []
+        for n in range(orders):
+            order_id = self.add_order()
+            ids.append(self.buyer_writes(order_id=order_id, text=BUYER_TEXTS[n % len(BUYER_TEXTS)]))
+            if n < claims:
+                self.open_incident(order_id, claim_type=1 if n % 2 == 0 else 13)
+        return ids
 
     def open_incident(
         self,
