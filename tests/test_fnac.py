@@ -145,6 +145,21 @@ def test_a_buyer_message_opens_a_conversation_with_the_buyer_the_order_and_needs
     assert stored.state == "READ"
 
 
+def test_messages_are_marked_read_on_fnac_only_when_acknowledged(
+    sim: FnacSimulator, fnac: Channel
+) -> None:
+    mid = sim.buyer_writes()
+    fnac_side = sim.message(mid)
+    assert fnac_side is not None
+    reader = connector(fnac)
+
+    assert [m.external_id for m in reader.fetch({})] == [mid]
+    assert fnac_side.state == "UNREAD"
+
+    reader.acknowledge()
+    assert fnac_side.state == "READ"
+
+
 def test_a_buyer_writing_on_two_orders_is_one_customer_with_two_conversations(
     sim: FnacSimulator, fnac: Channel
 ) -> None:
