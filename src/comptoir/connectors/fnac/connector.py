@@ -143,15 +143,19 @@ class FnacConnector(Connector):
     def __init__(self, channel: Any) -> None:
         super().__init__(channel)
         self._http: HttpClient | None = None
+        self._conf: FnacSettings | None = None
         self._to_mark: list[str] = []
         self._buyers: dict[str, Party] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
 
     def conf(self) -> FnacSettings:
-        conf = self.settings()
-        assert isinstance(conf, FnacSettings)
-        return conf
+        # Read once per connector: the settings are decrypted on each read.
+        if self._conf is None:
+            conf = self.settings()
+            assert isinstance(conf, FnacSettings)
+            self._conf = conf
+        return self._conf
 
     @property
     def http(self) -> HttpClient:
