@@ -19,6 +19,7 @@ CONNECTORS: dict[str, str] = {
     "ebay": "comptoir.connectors.ebay.connector.EbayConnector",
     "amazon": "comptoir.connectors.amazon.connector.AmazonConnector",
     "rakuten": "comptoir.connectors.rakuten.connector.RakutenConnector",
+    "fnac": "comptoir.connectors.fnac.connector.FnacConnector",
 }
 
 

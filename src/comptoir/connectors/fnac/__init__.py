@@ -1,0 +1,1 @@
+"""Fnac marketplace connector (XML API) and its local simulator."""

@@ -1,0 +1,756 @@
+"""The Fnac channel: buyer messages and claims read and answered through Fnac's XML API.
+
+Endpoints followed (each a POST of an XML document to `<base_url>/<service>`, as declared in
+Fnac's XSDs, see `dialect`):
+- `auth` (partner_id, shop_id, key) gives a token; every other request carries `partner_id`,
+  `shop_id` and `token` as attributes of its root element.
+- `messages_query`: messages created since the cursor (with an overlap: ingest dedupes), sorted
+  ascending, page by page (`paging`, `results_count`) up to `total_paging`. A conversation is
+  the message's referer: `ORDER:<order id>` or `OFFER:<offer id>` (Fnac's messages name no
+  thread of their own, so questions of several visitors on one offer share a conversation).
+- `messages_update`: `reply` to the buyer's last message (or `create` on an order when there is
+  none), and `mark_as_read`, sent from `acknowledge()` once the messages are stored. Its message
+  has no file field: a reply with attachments is refused before anything is sent.
+- `incidents_query`: claims, by update date, each stored as a message of its order's
+  conversation, tagged "claim", with the claim type in `meta`; a closed claim adds an automatic
+  message saying so.
+- `orders_query`: the buyer (Fnac's client id is the stable buyer identity) and `fetch_order`.
+
+Fnac has no idempotency key for replies: `find_sent` looks among the seller's messages on the
+order for the same text that no other Comptoir message already claims.
+
+A token error is answered in the body (status FATAL and an `error` element) or as HTTP 401: either
+way the connector signs in once more and repeats the request, rebuilt with the new token (the
+token is in the body, so the shared client's own refresh could not help); a second refusal is
+permanent. Every request is validated against the XSD before it goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from comptoir.connectors.base import (
+    Connector,
+    ConnectorError,
+    InboundAttachment,
+    InboundMessage,
+    OrderData,
+    OrderItem,
+    OutboundMessage,
+    Party,
+    SendResult,
+)
+from comptoir.connectors.fnac import dialect
+from comptoir.connectors.fnac.dialect import q, sub, text
+from comptoir.connectors.http import HttpClient
+
+logger = logging.getLogger("comptoir.fnac")
+
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+UUID_RE = re.compile(f"^{UUID}$")
+ORDER_ID_LENGTH = 13  # order_id_restriction in common.xsd
+ORDERS_PER_QUERY = 50  # orders_fnac_id holds at most 50 ids
+UPDATES_PER_REQUEST = 50
+# XML 1.0 cannot carry these characters at all, so a reply holding one cannot be sent.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+ORDER_STATUS = {
+    "Created": "pending",
+    "Accepted": "accepted",
+    "ToShip": "accepted",
+    "Shipped": "shipped",
+    "NotReceived": "shipped",
+    "Received": "delivered",
+    "Refused": "cancelled",
+    "Cancelled": "cancelled",
+    "Refunded": "refunded",
+}
+
+# incident_open_state in state.xsd
+CLAIM_TYPES = {
+    "1": "article not received",
+    "2": "inconsistent with item",
+    "3": "defective item",
+    "4": "retraction",
+    "5": "infringing item",
+    "6": "other (client)",
+    "7": "refund",
+    "8": "no stock",
+    "9": "returned by client",
+    "10": "cancelled by client",
+    "11": "shipping impossible",
+    "12": "item not received",
+    "13": "item faulty",
+    "14": "item unlike description",
+    "15": "other (seller)",
+    "16": "longer period",
+    "17": "refund (seller)",
+    "18": "refund (call center)",
+}
+
+
+class FnacSettings(BaseModel):
+    partner_id: str = Field(pattern=f"^{UUID}$")
+    shop_id: str = Field(pattern=f"^{UUID}$")
+    key: str = Field(min_length=1)
+    base_url: str = "https://vendeur.fnac.com/api.php"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    page_size: int = Field(default=100, ge=1, le=100)
+    # Date cursors step back this far: a message indexed a little late is still seen.
+    overlap_minutes: int = Field(default=15, ge=0)
+    # A first sync (or a full resync) reads this far back.
+    initial_days: int = Field(default=30, ge=1)
+    max_attachment_bytes: int = Field(default=10_000_000, ge=0)
+    fetch_claims: bool = True
+
+
+class AuthRefused(ConnectorError):
+    pass
+
+
+# Tokens last for a session (`validity`): every connector of a process for the same account
+# shares one, rather than signing in again on each poll.
+_tokens: dict[tuple[str, str, str, str], tuple[str, datetime]] = {}
+_tokens_lock = threading.Lock()
+# One HTTP client per endpoint and process: building one (its TLS context) costs tens of
+# milliseconds, more than a Fnac call, and a kept connection saves the handshakes.
+_clients: dict[tuple[str, float, int], HttpClient] = {}
+
+
+def forget_tokens() -> None:
+    """Drop the process's tokens and clients (tests; a changed key needs no call)."""
+    with _tokens_lock:
+        _tokens.clear()
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+class FnacConnector(Connector):
+    kind = "fnac"
+    settings_model = FnacSettings
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self._http: HttpClient | None = None
+        self._conf: FnacSettings | None = None
+        self._to_mark: list[str] = []
+        self._buyers: dict[str, Party] = {}
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def conf(self) -> FnacSettings:
+        # Read once per connector: the settings are decrypted on each read.
+        if self._conf is None:
+            conf = self.settings()
+            assert isinstance(conf, FnacSettings)
+            self._conf = conf
+        return self._conf
+
+    @property
+    def http(self) -> HttpClient:
+        if self._http is None:
+            conf = self.conf()
+            key = (conf.base_url.rstrip("/") + "/", conf.timeout_seconds, conf.max_attempts)
+            with _tokens_lock:
+                client = _clients.get(key)
+                if client is None:
+                    client = _clients[key] = HttpClient(
+                        key[0], name="Fnac", timeout=key[1], max_attempts=key[2]
+                    )
+            self._http = client
+        return self._http
+
+    def _token_key(self) -> tuple[str, str, str, str]:
+        conf = self.conf()
+        return (conf.base_url, conf.partner_id, conf.shop_id, conf.key)
+
+    def _token(self, *, fresh: bool = False) -> str:
+        key = self._token_key()
+        with _tokens_lock:
+            cached = _tokens.get(key)
+        if cached and not fresh and cached[1] > datetime.now(UTC) + timedelta(seconds=30):
+            return cached[0]
+        conf = self.conf()
+        request = dialect.element("auth")
+        sub(request, "partner_id", conf.partner_id)
+        sub(request, "shop_id", conf.shop_id)
+        sub(request, "key", conf.key)
+        try:
+            root = self._post("auth", request, idempotent=True)
+        except ConnectorError as exc:
+            if exc.status in (401, 403):
+                raise AuthRefused(
+                    f"Fnac refused to sign in (HTTP {exc.status}): check the partner id, shop "
+                    "id and key of this channel",
+                    permanent=True,
+                    status=exc.status,
+                ) from exc
+            raise
+        token = text(root, "token")
+        if root.get("status") not in ("OK", "WARNING") or not token:
+            raise AuthRefused(
+                f"Fnac refused to sign in as shop {conf.shop_id}: {_errors(root) or 'no token'}"
+                " (check the partner id, shop id and key of this channel)",
+                permanent=True,
+            )
+        validity = dialect.parse_datetime(text(root, "validity")) or (
+            datetime.now(UTC) + timedelta(minutes=30)
+        )
+        with _tokens_lock:
+            _tokens[key] = (token, validity)
+        return token
+
+    def _post(self, service: str, request: ET.Element, *, idempotent: bool) -> ET.Element:
+        wrong = dialect.problems(request)
+        if wrong:
+            # A bug on our side: sending it would only be refused.
+            raise ConnectorError(
+                f"Comptoir built a {service} request Fnac's schema refuses: {'; '.join(wrong)}",
+                permanent=True,
+            )
+        response = self.http.request(
+            "POST",
+            service,
+            content=dialect.serialize(request),
+            headers={"Content-Type": "text/xml; charset=utf-8"},
+            idempotent=idempotent,
+        )
+        try:
+            root = dialect.parse(response.content)
+        except dialect.XmlError as exc:
+            raise ConnectorError(f"Fnac answered {service} with a bad document: {exc}") from None
+        if root.tag != q(f"{service}_response"):
+            raise ConnectorError(
+                f"Fnac answered {service} with <{dialect.local(root.tag)}>, "
+                f"not <{service}_response>"
+            )
+        return root
+
+    def call(
+        self,
+        service: str,
+        build: Callable[[ET.Element], object],
+        *,
+        idempotent: bool = True,
+        results_count: int | None = None,
+    ) -> ET.Element:
+        """Sign in if needed, send one request (built by `build` on a root carrying the
+        header), sign in once more on a token error, and return the answer's root."""
+        conf = self.conf()
+        for attempt in (1, 2):
+            token = self._token(fresh=attempt == 2)
+            request = dialect.element(
+                service, {"partner_id": conf.partner_id, "shop_id": conf.shop_id, "token": token}
+            )
+            if results_count is not None:
+                request.set("results_count", str(results_count))
+            build(request)
+            try:
+                root = self._post(service, request, idempotent=idempotent)
+            except AuthRefused:
+                raise
+            except ConnectorError as exc:
+                if exc.status in (401, 403) and attempt == 1:
+                    continue
+                if exc.status in (401, 403):
+                    raise ConnectorError(
+                        f"Fnac refused {service} (HTTP {exc.status}) even with a new token: the "
+                        "account may lack the rights for it or be suspended",
+                        permanent=True,
+                        status=exc.status,
+                    ) from exc
+                raise
+            if root.get("status") in ("ERROR", "FATAL") and _auth_error(root):
+                if attempt == 1:
+                    continue
+                raise ConnectorError(
+                    f"Fnac refused the token for {service} right after signing in: {_errors(root)}",
+                    permanent=True,
+                )
+            if root.get("status") == "FATAL":
+                raise ConnectorError(f"Fnac could not process {service}: {_errors(root)}")
+            return root
+        raise AssertionError("unreachable")
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def test_connection(self) -> str:
+        conf = self.conf()
+        self._token(fresh=True)
+        root = self.call("messages_query", lambda r: sub(r, "paging", "1"), results_count=1)
+        unread = text(root, "messages_unread_result") or "0"
+        return f"connected as shop {conf.shop_id} ({unread} unread messages)"
+
+    # -- fetch --------------------------------------------------------------------------------
+
+    def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
+        conf = self.conf()
+        self._to_mark = []
+        start = datetime.now(UTC)
+        seen: set[str] = set()
+        for key, pages in (("messages", self._message_pages), ("claims", self._claim_pages)):
+            if key == "claims" and not conf.fetch_claims:
+                continue
+            cursor = dialect.parse_datetime(str(since.get(key) or ""))
+            newest = cursor
+            floor = (
+                cursor - timedelta(minutes=conf.overlap_minutes)
+                if cursor
+                else start - timedelta(days=conf.initial_days)
+            )
+            for msg, when in pages(floor):
+                if msg.external_id in seen:  # a page repeated while paging
+                    continue
+                seen.add(msg.external_id)
+                newest = when if newest is None or when > newest else newest
+                yield msg
+            if newest is not None:
+                # Never ahead of now: a marketplace clock a little fast must not skip messages.
+                self.cursor[key] = dialect.xs_datetime(min(newest, start))
+
+    def _pages(
+        self, service: str, item: str, build: Callable[[ET.Element, int], None]
+    ) -> Iterator[list[ET.Element]]:
+        page = 1
+        while True:
+
+            def build_page(request: ET.Element, number: int = page) -> None:
+                build(request, number)
+
+            root = self.call(service, build_page, results_count=self.conf().page_size)
+            items = root.findall(q(item))
+            yield items
+            total = _int(text(root, "total_paging"), 1)
+            if not items or page >= total:
+                return
+            page += 1
+
+    def _message_pages(self, floor: datetime) -> Iterator[tuple[InboundMessage, datetime]]:
+        def build(request: ET.Element, page: int) -> None:
+            sub(request, "paging", str(page))
+            date = sub(request, "date", type="CreatedAt")
+            sub(date, "min", dialect.xs_datetime(floor))
+            sub(request, "sort_by", "CREATED_AT", type="ASC")
+
+        for items in self._pages("messages_query", "message", build):
+            self._load_buyers([text(m, "message_referer") for m in items if _is_order(m)])
+            for item in items:
+                built = self._inbound(item)
+                if built is not None:
+                    yield built
+
+    def _inbound(self, item: ET.Element) -> tuple[InboundMessage, datetime] | None:
+        conf = self.conf()
+        message_id = text(item, "message_id")
+        referer = item.find(q("message_referer"))
+        kind = referer.get("type", "ORDER") if referer is not None else "ORDER"
+        referer_id = text(item, "message_referer")
+        sender = item.find(q("message_from"))
+        from_type = sender.get("type", "") if sender is not None else ""
+        from_name = (sender.text or "").strip() if sender is not None else ""
+        created = dialect.parse_datetime(text(item, "created_at"))
+        if not message_id or created is None:
+            logger.warning("Fnac message without id or date skipped: %r", message_id)
+            return None
+        order_number = referer_id if kind == "ORDER" else ""
+        meta: dict[str, Any] = {
+            "fnac_message_id": message_id,
+            "fnac_from_type": from_type,
+            "fnac_subject": text(item, "message_subject"),
+            "fnac_referer": f"{kind}:{referer_id}",
+        }
+        if kind == "OFFER":
+            meta["fnac_offer_title"] = text(item, "message_offer_title")
+        direction = "out" if from_type == "SELLER" else "in"
+        if direction == "out":
+            party = Party(identity_kind="fnac_shop", identity_value=conf.shop_id, name="Seller")
+        elif from_type in ("CALLCENTER", "SYSTEM"):
+            party = Party(identity_kind="fnac_callcenter", identity_value="fnac", name="Fnac")
+        else:
+            party = self._buyer(kind, referer_id, from_name)
+        if direction == "in" and item.get("state") == "UNREAD":
+            self._to_mark.append(message_id)
+        answered = bool(text(item, "answer"))
+        msg = InboundMessage(
+            channel_id=self.channel.pk,
+            external_id=message_id,
+            direction=direction,  # type: ignore[arg-type]
+            sender=party,
+            subject=_subject(text(item, "message_subject"), kind, referer_id),
+            text=text(item, "message_description"),
+            sent_at=min(created, datetime.now(UTC)),
+            thread_id=f"{kind}:{referer_id}",
+            message_id=message_id,
+            order_number=order_number,
+            needs_reply=(not answered) if from_type == "CLIENT" else None,
+            is_auto=from_type == "SYSTEM",
+            attachments=[self._download(f) for f in item.findall(q("message_file"))],
+            meta=meta,
+        )
+        return msg, created
+
+    def _download(self, file: ET.Element) -> InboundAttachment:
+        conf = self.conf()
+        name = text(file, "name") or "attachment"
+        ctype = text(file, "filetype") or "application/octet-stream"
+        if "/" not in ctype:  # Fnac may give an extension ("pdf") rather than a MIME type
+            ctype = _MIME.get(ctype.lower().lstrip("."), "application/octet-stream")
+        response = self.http.request("GET", text(file, "url"))
+        data = response.content
+        if len(data) > conf.max_attachment_bytes:
+            return InboundAttachment(
+                filename=name,
+                content_type=ctype,
+                data=b"",
+                size=len(data),
+                dropped_reason=f"larger than the channel's {conf.max_attachment_bytes} bytes",
+            )
+        return InboundAttachment(filename=name, content_type=ctype, data=data, size=len(data))
+
+    def _claim_pages(self, floor: datetime) -> Iterator[tuple[InboundMessage, datetime]]:
+        def build(request: ET.Element, page: int) -> None:
+            sub(request, "paging", str(page))
+            date = sub(request, "date", type="UpdatedAt")
+            sub(date, "min", dialect.xs_datetime(floor))
+            sub(request, "sort_by", "ASC")
+
+        for items in self._pages("incidents_query", "incident", build):
+            headers = [(i, i.find(q("header"))) for i in items]
+            self._load_buyers([text(h, "order_id") for _, h in headers if h is not None])
+            for incident, header in headers:
+                if header is None:
+                    continue
+                yield from self._claim(incident, header)
+
+    def _claim(
+        self, incident: ET.Element, header: ET.Element
+    ) -> Iterator[tuple[InboundMessage, datetime]]:
+        incident_id = incident.get("id", "")
+        order_id = text(header, "order_id")
+        created = dialect.parse_datetime(text(header, "created_at"))
+        updated = dialect.parse_datetime(text(header, "updated_at")) or created
+        if not incident_id or not order_id or created is None or updated is None:
+            return
+        detail = incident.find(f"{q('order_details_incident')}/{q('order_detail_incident')}")
+        claim_type = text(detail, "type") if detail is not None else ""
+        label = CLAIM_TYPES.get(claim_type, "claim")
+        opened_by = text(header, "opened_by")
+        if opened_by == "client":
+            party = self._buyer("ORDER", order_id, "")
+        else:
+            party = Party(identity_kind="fnac_callcenter", identity_value="fnac", name="Fnac")
+        waiting = text(header, "waiting_for_seller_answer") == "TRUE"
+        status = text(header, "status")
+        meta = {
+            "fnac_incident_id": incident_id,
+            "claim_type": claim_type,
+            "claim_label": label,
+            "claim_status": status,
+            "opened_by": opened_by,
+            "closed_status": text(header, "closed_status"),
+        }
+        yield (
+            InboundMessage(
+                channel_id=self.channel.pk,
+                external_id=f"incident:{incident_id}",
+                sender=party,
+                subject=f"Claim on order {order_id}: {label}",
+                text=text(header, "message") or f"Claim opened: {label}",
+                sent_at=min(created, datetime.now(UTC)),
+                thread_id=f"ORDER:{order_id}",
+                order_number=order_id,
+                needs_reply=waiting and status == "OPENED",
+                tags=["claim"],
+                meta=meta,
+            ),
+            updated,
+        )
+        closed_at = dialect.parse_datetime(text(header, "closed_at")) or updated
+        if status == "CLOSED":
+            # The claim's end is news for the agent, but not a buyer waiting for an answer:
+            # an automatic message leaves "needs reply" as the buyer's messages set it.
+            yield (
+                InboundMessage(
+                    channel_id=self.channel.pk,
+                    external_id=f"incident:{incident_id}:closed",
+                    sender=Party(
+                        identity_kind="fnac_callcenter", identity_value="fnac", name="Fnac"
+                    ),
+                    subject=f"Claim on order {order_id} closed",
+                    text=f"Fnac closed the claim ({label}) on order {order_id}"
+                    + (f", close status {meta['closed_status']}" if meta["closed_status"] else "")
+                    + (f", by {text(header, 'closed_by')}" if text(header, "closed_by") else "")
+                    + ".",
+                    sent_at=min(closed_at, datetime.now(UTC)),
+                    thread_id=f"ORDER:{order_id}",
+                    order_number=order_id,
+                    is_auto=True,
+                    tags=["claim"],
+                    meta=meta,
+                ),
+                updated,
+            )
+
+    def _buyer(self, kind: str, referer_id: str, name: str) -> Party:
+        if kind == "ORDER" and referer_id in self._buyers:
+            buyer = self._buyers[referer_id]
+            return buyer.model_copy(update={"name": buyer.name or name[:200]})
+        # Without the order, the referer is the most stable thing known of the buyer.
+        value = f"{kind.lower()}:{referer_id}" + (f":{name}" if kind == "OFFER" else "")
+        return Party(identity_kind="fnac_customer", identity_value=value[:320], name=name[:200])
+
+    def _load_buyers(self, order_ids: list[str]) -> None:
+        """Fnac's client id (from the orders) is the buyer's identity across orders."""
+        wanted = sorted(
+            {o for o in order_ids if len(o) == ORDER_ID_LENGTH and o not in self._buyers}
+        )
+        for start in range(0, len(wanted), ORDERS_PER_QUERY):
+            chunk = wanted[start : start + ORDERS_PER_QUERY]
+            for order in self._orders(chunk):
+                self._buyers[text(order, "order_id")] = _party(order)
+
+    def _orders(self, order_ids: list[str]) -> list[ET.Element]:
+        def build(request: ET.Element) -> None:
+            sub(request, "paging", "1")
+            ids = sub(request, "orders_fnac_id")
+            for order_id in order_ids:
+                sub(ids, "order_fnac_id", order_id)
+
+        root = self.call("orders_query", build, results_count=max(len(order_ids), 1))
+        return root.findall(q("order"))
+
+    def acknowledge(self) -> None:
+        """Mark what was stored as read on Fnac (its back office shows it handled)."""
+        pending, self._to_mark = self._to_mark, []
+        for start in range(0, len(pending), UPDATES_PER_REQUEST):
+            chunk = pending[start : start + UPDATES_PER_REQUEST]
+
+            def build(request: ET.Element, ids: list[str] = chunk) -> None:
+                for message_id in ids:
+                    sub(request, "message", action="mark_as_read", id=message_id)
+
+            try:
+                self.call("messages_update", build, idempotent=True)
+            except ConnectorError as exc:
+                logger.warning("Fnac: could not mark %d messages read: %s", len(chunk), exc)
+
+    # -- send ---------------------------------------------------------------------------------
+
+    def send(self, outbound: OutboundMessage) -> SendResult:
+        kind, referer_id = self._check(outbound)
+        reply_to = outbound.in_reply_to if UUID_RE.match(outbound.in_reply_to) else ""
+        if not reply_to and kind != "ORDER":
+            raise ConnectorError(
+                "Fnac answers a question about an offer only as a reply to it, and this "
+                "conversation has no Fnac message to reply to",
+                permanent=True,
+            )
+
+        def build(request: ET.Element) -> None:
+            action, target = ("reply", reply_to) if reply_to else ("create", referer_id)
+            message = sub(request, "message", action=action, id=target)
+            sub(message, "message_to", "CLIENT")
+            sub(
+                message,
+                "message_subject",
+                "order_information" if kind == "ORDER" else "product_information",
+            )
+            sub(message, "message_description", outbound.text)
+            sub(message, "message_type", kind)
+
+        root = self.call("messages_update", build, idempotent=False)
+        result = root.find(q("message"))
+        status = result.get("status", "") if result is not None else root.get("status", "")
+        if status not in ("OK", "WARNING"):
+            errors = _errors(result if result is not None else root) or _errors(root)
+            raise ConnectorError(f"Fnac refused the reply: {errors or status}", permanent=True)
+        new_id = result.get("id", "") if result is not None else ""
+        if new_id and new_id not in (reply_to, referer_id):
+            return SendResult(external_id=new_id)
+        # Fnac did not say which message it made: it is the seller's newest with this text.
+        found = self.find_sent(outbound)
+        if found is None:
+            raise ConnectorError(
+                "Fnac accepted the reply but it is not in the thread yet", maybe_sent=True
+            )
+        return found
+
+    def _check(self, outbound: OutboundMessage) -> tuple[str, str]:
+        """Refuse, before anything is sent, what Fnac cannot take."""
+        if outbound.attachments:
+            names = ", ".join(a.filename for a in outbound.attachments)
+            raise ConnectorError(
+                "Fnac replies cannot carry attachments (its messages_update API has no file "
+                f"field): remove {names} and send the text alone",
+                permanent=True,
+            )
+        if not outbound.text.strip():
+            raise ConnectorError("Fnac does not accept an empty reply", permanent=True)
+        if _XML_ILLEGAL.search(outbound.text):
+            raise ConnectorError(
+                "the reply holds control characters Fnac's XML API cannot carry: retype it",
+                permanent=True,
+            )
+        kind, _, referer_id = outbound.conversation_thread_id.partition(":")
+        if kind not in ("ORDER", "OFFER") or not referer_id:
+            raise ConnectorError(
+                f"this conversation is not a Fnac thread ({outbound.conversation_thread_id!r})",
+                permanent=True,
+            )
+        return kind, referer_id
+
+    def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
+        from comptoir.inbox.models import DeliveryState, Message
+
+        kind, referer_id = self._check(outbound)
+        wanted = outbound.text.strip()
+
+        def build(request: ET.Element, page: int) -> None:
+            sub(request, "paging", str(page))
+            sub(request, "order_fnac_id" if kind == "ORDER" else "offer_fnac_id", referer_id)
+            types = sub(request, "message_from_types")
+            sub(types, "from_type", "SELLER")
+            sub(request, "sort_by", "CREATED_AT", type="ASC")
+
+        candidates: list[tuple[datetime, str]] = []
+        for items in self._pages("messages_query", "message", build):
+            for item in items:
+                sender = item.find(q("message_from"))
+                if sender is not None and sender.get("type") != "SELLER":
+                    continue
+                if text(item, "message_description") != wanted:
+                    continue
+                created = dialect.parse_datetime(text(item, "created_at"))
+                candidates.append((created or datetime.now(UTC), text(item, "message_id")))
+        if not candidates:
+            return None
+        claimed = set(
+            Message.objects.filter(
+                channel_id=self.channel.pk, external_id__in=[c[1] for c in candidates]
+            )
+            .exclude(pk=outbound.message_id)
+            .exclude(delivery_state=DeliveryState.NONE)
+            .values_list("external_id", flat=True)
+        )
+        for created, message_id in sorted(candidates):
+            if message_id not in claimed:
+                return SendResult(external_id=message_id, sent_at=created)
+        return None
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def fetch_order(self, order_number: str) -> OrderData | None:
+        number = order_number.strip()
+        if len(number) != ORDER_ID_LENGTH:
+            return None  # not a Fnac order id: Fnac's schema would refuse the query
+        orders = self._orders([number])
+        for order in orders:
+            if text(order, "order_id") == number:
+                return _order_data(order)
+        return None
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+_MIME = {
+    "pdf": "application/pdf",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "txt": "text/plain",
+}
+
+
+def _is_order(item: ET.Element) -> bool:
+    referer = item.find(q("message_referer"))
+    return referer is not None and referer.get("type", "ORDER") == "ORDER"
+
+
+def _subject(subject: str, kind: str, referer_id: str) -> str:
+    label = subject.replace("_", " ").capitalize() if subject else "Message"
+    where = f"order {referer_id}" if kind == "ORDER" else f"offer {referer_id}"
+    return f"{label} ({where})"[:500]
+
+
+def _errors(root: ET.Element) -> str:
+    found = []
+    for error in root.findall(q("error")):
+        code = error.get("code", "")
+        words = (error.text or "").strip()
+        found.append(f"{words} ({code})" if code else words)
+    return "; ".join(f for f in found if f)
+
+
+def _auth_error(root: ET.Element) -> bool:
+    """Fnac says a token is unknown or expired in an `error` element, in words and a code."""
+    for error in root.findall(q("error")):
+        words = f"{error.get('code', '')} {error.text or ''}".lower()
+        if "token" in words or "auth" in words:
+            return True
+    return False
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+def _party(order: ET.Element) -> Party:
+    first, last = text(order, "client_firstname"), text(order, "client_lastname")
+    return Party(
+        identity_kind="fnac_customer",
+        identity_value=text(order, "client_id") or f"order:{text(order, 'order_id')}",
+        name=f"{first} {last}".strip()[:200],
+        email=text(order, "client_email")[:254],
+    )
+
+
+def _decimal(value: str) -> Decimal:
+    try:
+        return Decimal(value or "0")
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _order_data(order: ET.Element) -> OrderData:
+    items, total = [], Decimal(0)
+    tracking = delivered = ""
+    for detail in order.findall(q("order_detail")):
+        quantity = _int(text(detail, "quantity"), 1)
+        price = _decimal(text(detail, "price"))
+        total += price * quantity + _decimal(text(detail, "shipping_price"))
+        items.append(
+            OrderItem(
+                sku=text(detail, "offer_seller_id"),
+                title=text(detail, "product_name"),
+                quantity=quantity,
+                unit_price=str(price),
+            )
+        )
+        tracking = tracking or text(detail, "tracking_number")
+        delivered = delivered or text(detail, "received_at")
+    return OrderData(
+        external_id=text(order, "order_id"),
+        status=ORDER_STATUS.get(text(order, "state"), "unknown"),  # type: ignore[arg-type]
+        currency="EUR",
+        total=str(total) if items else "",
+        items=items,
+        ordered_at=dialect.parse_datetime(text(order, "created_at")),
+        delivered_at=dialect.parse_datetime(delivered),
+        tracking_number=tracking[:128],
+        buyer=_party(order),
+    )
