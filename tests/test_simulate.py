@@ -105,3 +105,39 @@ def test_simulate_points_each_marketplace_channel_at_its_simulator(
 def test_the_simulator_is_a_real_mirakl_for_the_connector(market: Any) -> None:
     assert isinstance(market.simulator, MiraklSimulator)
     assert market.settings()["api_key"] in market.simulator.api_keys
+
+
+@pytest.mark.parametrize("kind", ["mirakl", "ebay", "cdiscount", "fnac"])
+def test_each_demo_marketplace_brings_buyers_in_and_takes_answers_out(
+    kind: str, shop: Shop, team: Any, agent: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comptoir.inbox import actions
+    from comptoir.inbox.models import DeliveryState
+    from comptoir.inbox.tasks import send_message
+
+    monkeypatch.setattr(http, "sleep", lambda seconds: None)
+    channel = Channel.objects.create(shop=shop, kind=kind, marketplace=kind, name=kind, team=team)
+    market = demo_for(channel, seed=4)
+    assert market is not None
+    market.simulator.start()
+    try:
+        channel.set_settings(market.settings())
+        channel.save()
+        buyers = Buyers(kind[:3].upper(), seed=4)
+        for _ in range(3):
+            market.buyer_writes(buyers.write())
+
+        poll_channel.call(channel.pk)
+
+        channel.refresh_from_db()
+        assert channel.is_healthy, channel.last_error
+        conv = Conversation.objects.filter(channel=channel).order_by("id").first()
+        assert conv is not None
+        assert conv.needs_reply
+        reply = actions.reply(conv, actor=agent, text="Merci, nous regardons cela.")
+        send_message.call(reply.pk)
+        reply.refresh_from_db()
+        assert reply.delivery_state == DeliveryState.SENT, reply.delivery_error
+        assert market.simulator.violations == []
+    finally:
+        market.simulator.stop()

@@ -26,6 +26,9 @@ class DemoMarketplace(Protocol):
 # channel kind -> a factory `(channel, seed) -> DemoMarketplace` (not started)
 DEMO_SIMULATORS: dict[str, str] = {
     "mirakl": "comptoir.connectors.mirakl.simulator.demo",
+    "ebay": "comptoir.connectors.ebay.simulator.demo",
+    "cdiscount": "comptoir.connectors.cdiscount.simulator.demo",
+    "fnac": "comptoir.connectors.fnac.simulator.demo",
 }
 
 

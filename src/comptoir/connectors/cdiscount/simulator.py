@@ -730,3 +730,36 @@ class CdiscountSimulator(Simulator):
                 "customer": {"customerId": order.customer_id},
             }
         return Response(200, body)
+
+
+class _Demo:
+    """A Cdiscount seller whose buyers write about their orders (for `comptoir demo`)."""
+
+    def __init__(self, channel: Any, seed: int) -> None:
+        self.simulator = CdiscountSimulator(seed=seed)
+
+    def settings(self) -> dict[str, Any]:
+        sim = self.simulator
+        return {
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "seller_id": sim.seller_id,
+            "base_url": f"{sim.url}{API}",
+            "auth_url": sim.url,
+        }
+
+    def buyer_writes(self, written: Any) -> None:
+        sim = self.simulator
+        order_id = written.order_id.replace("-", "")
+        if order_id not in sim.orders:
+            sim.add_order(order_id, customer_id=written.customer_id)
+        sim.buyer_writes(
+            order_id=order_id,
+            text=written.text,
+            subject=written.subject,
+            customer_id=written.customer_id,
+        )
+
+
+def demo(channel: Any, seed: int = 0) -> _Demo:
+    return _Demo(channel, seed)

@@ -767,3 +767,38 @@ def _media_type(content_type: str) -> str:
     if content_type.startswith("text/"):
         return "TXT"
     return "DOC"
+
+
+class _Demo:
+    """An eBay seller account whose buyers write about their orders (for `comptoir demo`)."""
+
+    def __init__(self, channel: Any, seed: int) -> None:
+        self.simulator = EbaySimulator(seed=seed)
+        self.conversations: dict[str, str] = {}  # order -> eBay conversation id
+
+    def settings(self) -> dict[str, Any]:
+        sim = self.simulator
+        return {
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "refresh_token": sim.refresh_token,
+            "api_url": sim.url,
+            "apiz_url": sim.url,
+        }
+
+    def buyer_writes(self, written: Any) -> None:
+        sim = self.simulator
+        number = int("".join(c for c in written.order_id if c.isdigit()) or "0")
+        order_id = f"{number % 100:02d}-{number % 100_000:05d}-{number * 7 % 100_000:05d}"
+        if order_id not in sim.orders:
+            sim.add_order(order_id, buyer=written.customer_id)
+        sim.buyer_writes(
+            written.text,
+            buyer=written.customer_id,
+            order_id=order_id,
+            listing_id=f"1100{written.order_id[-5:]}",
+        )
+
+
+def demo(channel: Any, seed: int = 0) -> _Demo:
+    return _Demo(channel, seed)

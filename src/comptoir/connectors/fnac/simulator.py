@@ -671,3 +671,31 @@ class FnacSimulator(Simulator):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class _Demo:
+    """A Fnac shop whose buyers write about their orders (for `comptoir demo`)."""
+
+    def __init__(self, channel: Any, seed: int) -> None:
+        self.simulator = FnacSimulator(seed=seed)
+        self.orders: dict[str, str] = {}  # the demo's order -> Fnac's order id
+
+    def settings(self) -> dict[str, Any]:
+        sim = self.simulator
+        return {
+            "partner_id": sim.partner_id,
+            "shop_id": sim.shop_id,
+            "key": sim.key,
+            "base_url": sim.base_url,
+        }
+
+    def buyer_writes(self, written: Any) -> None:
+        sim = self.simulator
+        if written.order_id not in self.orders:
+            first, _, last = written.customer_name.partition(" ")
+            self.orders[written.order_id] = sim.add_order(firstname=first, lastname=last or first)
+        sim.buyer_writes(order_id=self.orders[written.order_id], text=written.text)
+
+
+def demo(channel: Any, seed: int = 0) -> _Demo:
+    return _Demo(channel, seed)
