@@ -141,3 +141,21 @@ def test_each_demo_marketplace_brings_buyers_in_and_takes_answers_out(
         assert market.simulator.violations == []
     finally:
         market.simulator.stop()
+
+
+def test_an_amazon_mail_gets_its_order_from_the_shops_amazon_api_channel(
+    shop: Shop, team: Any, make_inbound: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from comptoir.inbox.ingest import ingest
+
+    mailbox = Channel.objects.create(
+        shop=shop, kind="email", marketplace="amazon", name="Amazon FR mailbox", team=team
+    )
+    api = Channel.objects.create(shop=shop, kind="amazon", marketplace="amazon", name="SP-API")
+    Channel.objects.create(shop=shop, kind="email", marketplace="shop", name="Own mailbox")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(make_inbound(channel_id=mailbox.pk, order_number="171-1234567-1234567"))
+
+    (task,) = DBTaskResult.objects.filter(task_path=SYNC_ORDER)
+    assert task.args_kwargs["args"] == [api.pk, "171-1234567-1234567"]

@@ -46,6 +46,18 @@ def sync_order(channel_id: int, order_number: str) -> str:
     return "stored"
 
 
+def order_channel(channel: Channel) -> Channel | None:
+    """The channel that can read this channel's orders: itself, or for a mailbox that
+    receives a marketplace's buyer mail (Amazon's relay), that marketplace's API channel in
+    the same shop."""
+    if _fetches_orders(channel):
+        return channel
+    siblings = Channel.objects.filter(
+        shop_id=channel.shop_id, marketplace=channel.marketplace, is_active=True
+    ).exclude(pk=channel.pk)
+    return next((c for c in siblings.order_by("id") if _fetches_orders(c)), None)
+
+
 def _queue_missing_orders(message_ids: list[int]) -> None:
     """After ingest: conversations that name an order we do not have get it fetched."""
     wanted = (
@@ -55,8 +67,9 @@ def _queue_missing_orders(message_ids: list[int]) -> None:
         .distinct()
     )
     for conv in wanted:
-        if _fetches_orders(conv.channel):
-            sync_order.enqueue(conv.channel_id, conv.order_number)
+        channel = order_channel(conv.channel)
+        if channel is not None:
+            sync_order.enqueue(channel.pk, conv.order_number)
 
 
 ingest.AFTER_INGEST.append(_queue_missing_orders)
@@ -78,7 +91,9 @@ def refresh_open_orders() -> int:
     queued: set[tuple[int, str]] = set()
     for conv in convs:
         # The order's own channel when known (an Amazon order read by the Amazon channel).
-        channel = conv.order.channel if conv.order else conv.channel
+        channel = conv.order.channel if conv.order else order_channel(conv.channel)
+        if channel is None:
+            continue
         key = (channel.pk, conv.order_number)
         if key not in queued and _fetches_orders(channel):
             queued.add(key)
