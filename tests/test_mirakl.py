@@ -285,7 +285,7 @@ def test_a_request_off_the_contract_is_refused_and_recorded(
 def test_the_simulators_answers_follow_the_published_schema(sim: MiraklSimulator) -> None:
     assert sim.contract is not None, "the Mirakl description is missing from the specs folder"
     sim.buyer_writes("Bonjour", order_id="DRT-1", attachments=[("a.txt", b"a")])
-    thread = sim._thread(next(iter(sim.threads.values())), True)
+    thread = sim.thread_json(next(iter(sim.threads.values())), True)
 
     problems = sim.contract.validate(
         {"data": [thread], "next_page_token": "x"},

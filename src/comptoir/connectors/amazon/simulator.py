@@ -35,12 +35,10 @@ import hashlib
 import itertools
 import random
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from comptoir.connectors import http
@@ -51,7 +49,6 @@ from comptoir.connectors.simulator import (
     Request,
     Response,
     Simulator,
-    _handler_for,
 )
 
 MESSAGING = "amazon/messaging.json"
@@ -335,25 +332,6 @@ class AmazonSimulator(Simulator):
             self.denied = True
 
     # -- plumbing -----------------------------------------------------------------------------
-
-    def start(self) -> AmazonSimulator:
-        """As the base, with two changes that make a test run several times faster: the base
-        handler writes the headers and the body apart, so with Nagle's algorithm and delayed
-        ACKs each answer waits ~40 ms (TCP_NODELAY makes it ~1 ms); and `stop()` waits for the
-        server loop's poll, 0.5 s by default."""
-        handler: Any = _handler_for(self)
-        handler.disable_nagle_algorithm = True
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"sim-{self.name}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
 
     def dispatch(self, request: Request) -> Response | None:
         response = super().dispatch(request)

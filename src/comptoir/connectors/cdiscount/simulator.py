@@ -35,7 +35,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -45,7 +44,6 @@ from comptoir.connectors.simulator import (
     Request,
     Response,
     Simulator,
-    _handler_for,
 )
 
 API = "/seller/v2"
@@ -218,23 +216,6 @@ class CdiscountSimulator(Simulator):
         self.route("POST", f"{API}/discussions/(?P<did>[^/]+)/close", self._close)
         self.route("POST", f"{API}/discussions/(?P<did>[^/]+)/open", self._reopen)
         self.route("GET", f"{API}/orders/(?P<oid>[^/]+)", self._order)
-
-    def start(self) -> CdiscountSimulator:
-        # As the base class, with two changes that belong there: headers and body leave in
-        # two writes, so without TCP_NODELAY each answer on a kept-alive connection waits
-        # ~40 ms for the client's delayed ACK (Nagle); and a short poll interval lets stop()
-        # return at once instead of after half a second.
-        handler = type("NoDelayHandler", (_handler_for(self),), {"disable_nagle_algorithm": True})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"sim-{self.name}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
 
     # -- scripting (tests and the demo) -------------------------------------------------------
 

@@ -27,10 +27,8 @@ import itertools
 import json
 import random
 import re
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -44,7 +42,6 @@ from comptoir.connectors.simulator import (
     Request,
     Response,
     Simulator,
-    _handler_for,
 )
 
 MESSAGE_BASE = "/commerce/message/v1"
@@ -215,23 +212,6 @@ class EbaySimulator(Simulator):
             self._shipping_fulfillments,
         )
         self.route("GET", "/media/(?P<name>[^/]+)", self._media)
-
-    def start(self) -> EbaySimulator:
-        # The base class's start(), with two changes (see the report on shared code): the
-        # handler sends without Nagle's delay (it writes headers and body separately, so each
-        # keep-alive request otherwise waits ~40 ms for a delayed ACK), and the server checks
-        # for shutdown every 50 ms rather than 500 ms, so that stop() is quick.
-        handler = type("EbayHandler", (_handler_for(self),), {"disable_nagle_algorithm": True})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"sim-{self.name}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
 
     # -- the marketplace's side: buyers, eBay, the clock ----------------------------------------
 

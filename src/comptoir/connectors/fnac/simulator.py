@@ -17,14 +17,12 @@ State lives in memory and ids come from a seeded generator, so a run can be repl
 from __future__ import annotations
 
 import random
-import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from comptoir.connectors.fnac import dialect
@@ -35,7 +33,6 @@ from comptoir.connectors.simulator import (
     Request,
     Response,
     Simulator,
-    _handler_for,
 )
 
 PREFIX = "/api.php"
@@ -161,25 +158,6 @@ class FnacSimulator(Simulator):
                 continue  # Comptoir does not refund claims
             self.route("POST", f"{PREFIX}/{service}", self._service(service))
         self.route("GET", f"{PREFIX}/files/(?P<file_id>[^/]+)", self._file)
-
-    def start(self) -> FnacSimulator:
-        # As the base class does, with two changes that make tests several times faster: the
-        # base handler writes the headers and the body apart, so with Nagle's algorithm on each
-        # answer waits for a delayed ACK (about 40 ms); and `stop()` waits for the serving
-        # loop's next poll (0.5 s by default).
-        handler = _handler_for(self)
-        handler.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="sim-fnac",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
 
     # -- scripting ----------------------------------------------------------------------------
 

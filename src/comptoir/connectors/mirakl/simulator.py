@@ -237,7 +237,7 @@ class MiraklSimulator(Simulator):
                 start = max(0, start - 3)
             page = rows[start : start + limit]
             more = start + limit < len(rows)
-            data = [self._thread(t, with_messages) for t in page]
+            data = [self.thread_json(t, with_messages) for t in page]
         if fault == "reorder_page":
             self.faults.random.shuffle(data)
         body: dict[str, Any] = {"data": data}
@@ -248,7 +248,7 @@ class MiraklSimulator(Simulator):
     def _m10(self, request: Request) -> Response:
         with self.lock:
             thread = self._get_thread(request.params["thread_id"])
-            return Response(200, self._thread(thread, True, last=None))
+            return Response(200, self.thread_json(thread, True, last=None))
 
     def _m13(self, request: Request) -> Response:
         with self.lock:
@@ -364,7 +364,7 @@ class MiraklSimulator(Simulator):
         thread.reply_needed_since = None
         return message
 
-    def _thread(
+    def thread_json(
         self, thread: SimThread, with_messages: bool, last: int | None = MAX_MESSAGES_IN_LIST
     ) -> dict[str, Any]:
         participants = [

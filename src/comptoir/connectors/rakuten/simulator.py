@@ -25,13 +25,11 @@ from __future__ import annotations
 import itertools
 import random
 import re
-import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from comptoir.connectors.rakuten.common import (
     MAX_CONTENT_CHARS,
@@ -154,22 +152,6 @@ class RakutenSimulator(Simulator):
         self.quota: int | None = None
         self._ids = itertools.count(1)
         self.route("GET", r"/sales_ws/(?P<action>[a-z]*)", self._sales_ws)
-
-    def start(self) -> RakutenSimulator:
-        super().start()
-        server = self._server
-        assert server is not None
-        accept = server.get_request
-
-        def get_request() -> tuple[socket.socket, Any]:
-            # The base handler writes the headers and the body apart: without NODELAY, Nagle
-            # and the client's delayed ACK add 40 ms to every call.
-            conn, address = accept()
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return conn, address
-
-        server.get_request = get_request  # type: ignore[method-assign]
-        return self
 
     def reset(self) -> None:
         """Back to an empty marketplace (no sales, faults, calls or violations), as if new:
