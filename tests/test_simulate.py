@@ -107,7 +107,7 @@ def test_the_simulator_is_a_real_mirakl_for_the_connector(market: Any) -> None:
     assert market.settings()["api_key"] in market.simulator.api_keys
 
 
-@pytest.mark.parametrize("kind", ["mirakl", "ebay", "cdiscount", "fnac"])
+@pytest.mark.parametrize("kind", ["mirakl", "ebay", "cdiscount", "fnac", "rakuten"])
 def test_each_demo_marketplace_brings_buyers_in_and_takes_answers_out(
     kind: str, shop: Shop, team: Any, agent: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,6 +29,7 @@ DEMO_SIMULATORS: dict[str, str] = {
     "ebay": "comptoir.connectors.ebay.simulator.demo",
     "cdiscount": "comptoir.connectors.cdiscount.simulator.demo",
     "fnac": "comptoir.connectors.fnac.simulator.demo",
+    "rakuten": "comptoir.connectors.rakuten.simulator.demo",
 }
 
 

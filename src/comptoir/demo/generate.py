@@ -134,6 +134,10 @@ CHANNELS = (
         "ebay", "technoplus", "ebay", "ebay", "eBay", "Marketplaces", 15,
         (("fr", 50), ("en", 20), ("de", 15), ("es", 8), ("it", 7)), "ebay_user",
     ),
+    ChannelSpec(
+        "rakuten", "technoplus", "rakuten", "rakuten", "Rakuten France", "Marketplaces", 5, _FR,
+        "rakuten_user",
+    ),
 )  # fmt: skip
 
 USERS = (
@@ -477,6 +481,8 @@ class _Planner:
             elif spec.key == "ebay":
                 value = f"{_ascii(first)}_{_ascii(last)[:5]}{rng.randint(1, 999)}"
                 email = ""
+            elif spec.key == "rakuten":  # a pseudo, as Rakuten shows buyers
+                value, email = f"{_ascii(first)}{_ascii(last)[:3]}{rng.randint(10, 99)}", ""
             if value not in self.used and (not email or email not in self.used):
                 break
         self.used.update({value, email} - {""})
@@ -676,6 +682,8 @@ class _Planner:
             elif spec.key == "ebay":
                 number = f"{rng.randrange(10, 100)}-{rng.randrange(10**4, 10**5)}-"
                 number += f"{rng.randrange(10**4, 10**5)}"
+            elif spec.key == "rakuten":  # purchase ids are 9-10 digit numbers
+                number = str(rng.randrange(10**9, 10**10))
             else:
                 self.shop_orders += rng.randint(1, 9)
                 number = f"ML-{self.shop_orders}"

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from comptoir.connectors.rakuten.common import (
     MAX_CONTENT_CHARS,
@@ -530,3 +531,26 @@ def error_xml(kind: str, code: str, message: str, detail: str = "") -> bytes:
     if detail:
         _text(ET.SubElement(error, "details"), "detail", detail)
     return ET.tostring(root, encoding="utf-8")
+
+
+class _Demo:
+    """A Rakuten France shop whose buyers write about their purchases (for `comptoir demo`)."""
+
+    def __init__(self, channel: Any, seed: int) -> None:
+        self.simulator = RakutenSimulator(seed=seed)
+        self.sales: dict[str, str] = {}  # the demo's order -> Rakuten's purchase id
+
+    def settings(self) -> dict[str, Any]:
+        sim = self.simulator
+        return {"login": sim.login, "token": sim.token, "base_url": sim.url}
+
+    def buyer_writes(self, written: Any) -> None:
+        sim = self.simulator
+        buyer = written.customer_id.replace("-", "_")
+        if written.order_id not in self.sales:
+            self.sales[written.order_id] = sim.add_sale(buyer=buyer).purchaseid
+        sim.buyer_writes(order_id=self.sales[written.order_id], text=written.text, buyer=buyer)
+
+
+def demo(channel: Any, seed: int = 0) -> _Demo:
+    return _Demo(channel, seed)

@@ -21,7 +21,7 @@ BANNER = (
 
 class Command(BaseCommand):
     help = (
-        "Load a demo: two shops, six marketplace channels, a team (supervisor, agent1..agent4, "
+        "Load a demo: two shops, seven marketplace channels, a team (supervisor, agent1..agent4, "
         "analyst, admin; password comptoir-demo) and months of conversations in five languages. "
         "The same --seed on the same day gives the same data."
     )
