@@ -87,6 +87,7 @@ ENDPOINTS = [
     ("post", "/conversations/{id}/status"),
     ("post", "/inbound"),
 ]
+CHANNEL_ENDPOINTS = [("get", "/channels"), ("post", "/channels/{id}/test")]
 
 WRITE_BODIES = {
     "/reply": {"text": "Bonjour"},
@@ -106,7 +107,7 @@ def call(
     return post(client, url, body, headers)
 
 
-@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS + CHANNEL_ENDPOINTS)
 def test_every_endpoint_needs_a_token(
     client: Client, conv: Conversation, method: str, path: str
 ) -> None:
@@ -753,3 +754,53 @@ def test_out_of_range_ids_in_bodies_are_never_a_500(
     assert send_inbound(client, b"{}", as_agent, huge).status_code in (404, 422)
     response = send_inbound(client, json.dumps({"channel_id": huge}).encode(), as_agent)
     assert response.status_code in (404, 422)
+
+
+# -- channels ----------------------------------------------------------------------------------
+
+
+def test_channels_are_listed_with_their_health_within_the_users_scope(
+    client: Client, channel: Channel, other_team: Any, as_agent: dict[str, str]
+) -> None:
+    hidden = Channel.objects.create(shop=channel.shop, kind="api", name="Autre", team=other_team)
+    Channel.objects.filter(pk=channel.pk).update(is_healthy=False, last_error="401: key revoked")
+
+    data = client.get(f"{API}/channels", headers=as_agent).json()
+
+    assert [c["id"] for c in data] == [channel.pk]
+    assert data[0]["is_healthy"] is False
+    assert data[0]["last_error"] == "401: key revoked"
+    assert hidden.pk not in [c["id"] for c in data]
+
+
+def test_an_admin_tests_a_channel_and_reads_the_connectors_answer(
+    client: Client, channel: Channel, as_agent: dict[str, str]
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    admin = User.objects.create_user("admin2", "a@x.fr", "x", role="admin")
+
+    refused = post(client, f"{API}/channels/{channel.pk}/test", {}, as_agent)
+    started = post(client, f"{API}/channels/{channel.pk}/test", {}, bearer(admin))
+
+    assert refused.status_code == 403
+    assert started.status_code == 202
+    task_id = started.json()["task_id"]
+    waiting = client.get(f"{API}/channels/{channel.pk}/test/{task_id}", headers=bearer(admin))
+    assert waiting.json() == {"task_id": task_id, "status": "READY", "ok": None, "message": ""}
+    # The worker runs it (as `comptoir worker` does, minus closing the test's connection).
+    (queued,) = DBTaskResult.objects.all()
+    queued.claim("test-worker")
+    queued.set_successful(queued.task.call(*queued.args_kwargs["args"]))
+    result = client.get(f"{API}/channels/{channel.pk}/test/{task_id}", headers=bearer(admin))
+    assert result.json() == {
+        "task_id": task_id,
+        "status": "SUCCESSFUL",
+        "ok": True,
+        "message": "ok",
+    }
+    other = Channel.objects.create(shop=channel.shop, kind="api", name="Autre")
+    wrong = client.get(f"{API}/channels/{other.pk}/test/{task_id}", headers=bearer(admin))
+    assert wrong.status_code == 404
+    unknown = client.get(f"{API}/channels/{channel.pk}/test/nope", headers=bearer(admin))
+    assert unknown.status_code == 404

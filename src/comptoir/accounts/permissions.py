@@ -36,6 +36,11 @@ def require_write(user: User) -> None:
         raise PermissionDenied(f"{user.username} has read-only access")
 
 
+def can_manage_channels(user: User) -> bool:
+    """Channel settings (credentials, connection tests) are for owners and admins."""
+    return user.is_active and (user.is_superuser or user.role in {Role.OWNER, Role.ADMIN})
+
+
 def _team_ids(user: User) -> QuerySet[Team, int]:
     # A subquery, not a join: a user in several teams must not duplicate rows.
     return Team.objects.filter(members=user).values_list("pk", flat=True)

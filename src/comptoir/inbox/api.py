@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.tasks import TaskResultStatus
+from django.tasks.exceptions import TaskResultDoesNotExist
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status as Reply
@@ -26,6 +28,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import (
+    can_manage_channels,
     can_see_conversation,
     can_write,
     require_write,
@@ -35,7 +38,8 @@ from comptoir.accounts.permissions import (
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import Outcome, receive
-from comptoir.inbox.models import ChannelKind, Conversation, Message, Status, Tag
+from comptoir.inbox.models import Channel, ChannelKind, Conversation, Message, Status, Tag
+from comptoir.inbox.tasks import test_channel
 from comptoir.lib.html import has_remote_images
 
 router = Router(tags=["conversations"])
@@ -52,6 +56,23 @@ class ChannelOut(Schema):
     name: str
     kind: str
     marketplace: str
+
+
+class ChannelHealthOut(ChannelOut):
+    shop_id: int
+    team_id: int | None
+    is_active: bool
+    is_healthy: bool = Field(description="false: stopped on a permanent error, needs an admin")
+    last_error: str
+    last_error_at: datetime | None
+    last_sync_at: datetime | None
+
+
+class ChannelTestOut(Schema):
+    task_id: str
+    status: str = Field(description="READY, RUNNING, SUCCESSFUL or FAILED")
+    ok: bool | None = Field(None, description="once finished: whether the connection works")
+    message: str = Field("", description="once finished: the connector's own words")
 
 
 class UserOut(Schema):
@@ -535,3 +556,53 @@ def inbound(
     }
     status = {Outcome.STORED: 201, Outcome.DUPLICATE: 200, Outcome.FAILED: 422}[result.outcome]
     return Reply(status, answer)
+
+
+# -- channels ----------------------------------------------------------------------------------
+
+
+@router.get("/channels", tags=["channels"], response=list[ChannelHealthOut])
+def list_channels(request: HttpRequest) -> Any:
+    """The channels the user may see, with their health (a stopped one says why)."""
+    return visible_channels(_user(request)).order_by("name", "id")
+
+
+def _manageable_channel(request: HttpRequest, channel_id: int) -> Channel:
+    user = _user(request)
+    channel = get_object_or_404(visible_channels(user), pk=channel_id)
+    if not can_manage_channels(user):
+        raise PermissionDenied("testing a channel is for owners and admins")
+    return channel
+
+
+@router.post(
+    "/channels/{channel_id}/test",
+    tags=["channels"],
+    response={202: ChannelTestOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Test a channel's connection",
+    description="Queued: read the outcome at GET /channels/{id}/test/{task_id}.",
+)
+def start_channel_test(request: HttpRequest, channel_id: int) -> Reply[dict[str, Any]]:
+    channel = _manageable_channel(request, channel_id)
+    result = test_channel.enqueue(channel.pk)
+    return Reply(202, {"task_id": str(result.id), "status": str(result.status)})
+
+
+@router.get(
+    "/channels/{channel_id}/test/{task_id}",
+    tags=["channels"],
+    response={200: ChannelTestOut, 403: ErrorOut, 404: ErrorOut},
+)
+def channel_test_result(request: HttpRequest, channel_id: int, task_id: str) -> dict[str, Any]:
+    channel = _manageable_channel(request, channel_id)
+    try:
+        result = test_channel.get_result(task_id)
+    except (TaskResultDoesNotExist, ValueError, ValidationError):
+        raise Http404(f"no test {task_id}") from None
+    if result.args != [channel.pk]:
+        raise Http404(f"no test {task_id} for channel {channel.pk}")
+    answer: dict[str, Any] = {"task_id": task_id, "status": str(result.status)}
+    if result.is_finished:
+        value = result.return_value if result.status == TaskResultStatus.SUCCESSFUL else None
+        answer.update(value or {"ok": False, "message": "the test did not finish"})
+    return answer

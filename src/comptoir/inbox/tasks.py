@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F
@@ -229,3 +230,18 @@ def sweep_stuck_sends() -> int:
         )
         count += 1
     return count
+
+
+@task()
+def test_channel(channel_id: int) -> dict[str, Any]:
+    """An admin's "test connection": the connector's own words, success or failure. Run as a
+    task so that no web request waits on a marketplace."""
+    channel = Channel.objects.get(pk=channel_id)
+    try:
+        message = get_connector(channel).test_connection()
+    except ConnectorError as exc:
+        return {"ok": False, "message": str(exc)}
+    except Exception as exc:  # a bug must still answer the admin, not leave them waiting
+        logger.exception("testing channel %s crashed", channel)
+        return {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "message": message}
