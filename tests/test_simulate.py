@@ -88,18 +88,21 @@ def test_open_conversations_get_their_orders_refreshed(
 def test_simulate_points_each_marketplace_channel_at_its_simulator(
     darty: Channel, django_capture_on_commit_callbacks: Any
 ) -> None:
-    email = Channel.objects.create(shop=darty.shop, kind="email", name="Shop mailbox")
+    real = Channel.objects.create(shop=darty.shop, kind="fnac", name="Fnac, set up for real")
+    real.set_settings({"partner_id": "x", "shop_id": "y", "key": "secret"})
+    real.save()
 
     with django_capture_on_commit_callbacks(execute=True):
         call_command("simulate", messages=3, every=0, verbosity=0)
 
     darty.refresh_from_db()
     assert darty.get_settings()["base_url"].startswith("http://127.0.0.1:")
+    assert darty.get_settings()["simulated"] is True
     assert darty.is_healthy
     polls = DBTaskResult.objects.filter(task_path=POLL)
     assert [p.args_kwargs["args"] for p in polls] == [[darty.pk]] * 3
-    email.refresh_from_db()
-    assert email.get_settings() == {}  # not a simulated marketplace: left alone
+    real.refresh_from_db()
+    assert real.get_settings()["key"] == "secret"  # a channel set up for real is left alone
 
 
 def test_the_simulator_is_a_real_mirakl_for_the_connector(market: Any) -> None:
@@ -107,16 +110,34 @@ def test_the_simulator_is_a_real_mirakl_for_the_connector(market: Any) -> None:
     assert market.settings()["api_key"] in market.simulator.api_keys
 
 
-@pytest.mark.parametrize("kind", ["mirakl", "ebay", "cdiscount", "fnac", "rakuten"])
+@pytest.mark.parametrize(
+    ("kind", "marketplace"),
+    [
+        ("mirakl", "darty"),
+        ("ebay", "ebay"),
+        ("cdiscount", "cdiscount"),
+        ("fnac", "fnac"),
+        ("rakuten", "rakuten"),
+        ("email", "amazon"),  # Amazon's relay to the shop's mailbox
+        ("email", "shop"),
+    ],
+)
 def test_each_demo_marketplace_brings_buyers_in_and_takes_answers_out(
-    kind: str, shop: Shop, team: Any, agent: Any, monkeypatch: pytest.MonkeyPatch
+    kind: str,
+    marketplace: str,
+    shop: Shop,
+    team: Any,
+    agent: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from comptoir.inbox import actions
     from comptoir.inbox.models import DeliveryState
     from comptoir.inbox.tasks import send_message
 
     monkeypatch.setattr(http, "sleep", lambda seconds: None)
-    channel = Channel.objects.create(shop=shop, kind=kind, marketplace=kind, name=kind, team=team)
+    channel = Channel.objects.create(
+        shop=shop, kind=kind, marketplace=marketplace, name=kind, team=team
+    )
     market = demo_for(channel, seed=4)
     assert market is not None
     market.simulator.start()
@@ -134,11 +155,16 @@ def test_each_demo_marketplace_brings_buyers_in_and_takes_answers_out(
         conv = Conversation.objects.filter(channel=channel).order_by("id").first()
         assert conv is not None
         assert conv.needs_reply
+        if marketplace == "amazon":  # the relay: tagged, and the Amazon order recognised
+            assert [tag.name for tag in conv.tags.all()] == ["amazon"]
+            assert len(conv.order_number) == 19
         reply = actions.reply(conv, actor=agent, text="Merci, nous regardons cela.")
         send_message.call(reply.pk)
         reply.refresh_from_db()
         assert reply.delivery_state == DeliveryState.SENT, reply.delivery_error
         assert market.simulator.violations == []
+        if kind == "email":  # the answer left by the mailbox's SMTP server
+            assert len(market.simulator.received) == 1
     finally:
         market.simulator.stop()
 

@@ -8,13 +8,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
-    from comptoir.connectors.simulator import Simulator
     from comptoir.demo.buyers import Written
     from comptoir.inbox.models import Channel
 
 
+class DemoSimulator(Protocol):
+    violations: list[str]
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
 class DemoMarketplace(Protocol):
-    simulator: Simulator
+    simulator: DemoSimulator
 
     def settings(self) -> dict[str, Any]:
         """The channel settings that point the connector at this simulator."""
@@ -30,6 +40,7 @@ DEMO_SIMULATORS: dict[str, str] = {
     "cdiscount": "comptoir.connectors.cdiscount.simulator.demo",
     "fnac": "comptoir.connectors.fnac.simulator.demo",
     "rakuten": "comptoir.connectors.rakuten.simulator.demo",
+    "email": "comptoir.connectors.email.simulator.demo",
 }
 
 

@@ -39,12 +39,16 @@ class Command(BaseCommand):
         markets: list[tuple[Channel, DemoMarketplace, Buyers]] = []
         try:
             for channel in Channel.objects.filter(is_active=True).order_by("id"):
+                # Never a channel someone set up for real: only new ones, or simulated before.
+                current = channel.get_settings()
+                if current and not current.get("simulated"):
+                    continue
                 market = demo_for(channel, options["seed"] + channel.pk)
                 if market is None:
                     continue
                 market.simulator.start()
                 # The channel now reads from its simulator, from the start.
-                channel.set_settings(market.settings())
+                channel.set_settings({**market.settings(), "simulated": True})
                 channel.cursor = {}
                 channel.is_healthy, channel.last_error = True, ""
                 channel.save()
