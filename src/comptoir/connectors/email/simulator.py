@@ -89,6 +89,14 @@ class MailboxSimulator:
                 await service.start(stack)
                 self._ready.set()
                 await self._stop.wait()
+                # Connections still open (a worker's IDLE) end here, not half-way through
+                # the loop's own shutdown, which would print their tracebacks.
+                others = [
+                    task for task in asyncio.all_tasks() if task is not asyncio.current_task()
+                ]
+                for task in others:
+                    task.cancel()
+                await asyncio.gather(*others, return_exceptions=True)
         except BaseException as exc:  # reported by start(), in the caller's thread
             self._failed = exc
             self._ready.set()
