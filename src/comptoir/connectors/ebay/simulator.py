@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlencode
 import jsonschema
 
 from comptoir.connectors import contract
+from comptoir.connectors.ebay.claims_simulator import ClaimsMixin
 from comptoir.connectors.simulator import (
     ContractViolation,
     HttpError,
@@ -159,7 +160,7 @@ class SimConversation:
         return data
 
 
-class EbaySimulator(Simulator):
+class EbaySimulator(Simulator, ClaimsMixin):
     """eBay's Message API, order reads and OAuth, with a scriptable buyer (`buyer_writes`) and
     eBay's own notices (`ebay_notifies`); `seller_messages()` is what the seller sent."""
 
@@ -212,6 +213,7 @@ class EbaySimulator(Simulator):
             self._shipping_fulfillments,
         )
         self.route("GET", "/media/(?P<name>[^/]+)", self._media)
+        self._init_claims()
 
     # -- the marketplace's side: buyers, eBay, the clock ----------------------------------------
 
@@ -418,7 +420,11 @@ class EbaySimulator(Simulator):
         if request.path.startswith(("/identity/", "/media/")):
             return  # the token endpoint checks client credentials itself; pictures are public
         header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        # The Post-Order API takes the same OAuth user token, named "IAF" rather than Bearer.
+        scheme = "IAF " if request.path.startswith("/post-order/") else "Bearer "
+        if header and not header.startswith(scheme):
+            raise ContractViolation(f"the Authorization header must be '{scheme}<token>'")
+        token = header.removeprefix(scheme)
         with self.lock:
             expiry = self.tokens.get(token)
             valid = expiry is not None and expiry > self.now()
