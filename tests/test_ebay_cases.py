@@ -161,7 +161,7 @@ def test_an_inquiry_and_a_case_become_conversations_with_their_state(
     assert (meta["type"], meta["id"], meta["reason"], meta["status"]) == (
         "case",
         cid,
-        "INR",
+        "ITEM_NOT_RECEIVED",
         "OPEN",
     )
     assert case.needs_reply is True

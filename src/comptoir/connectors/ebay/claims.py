@@ -69,9 +69,14 @@ KINDS: dict[str, tuple[str, str, str, str, tuple[str, str]]] = {
         ("case_creation_date_range_from", "case_creation_date_range_to"),
     ),
 }
-# Inquiry and case statuses in which eBay waits for the seller (InquiryStatusFilter and the
-# case status values); for returns, eBay says so itself with `sellerResponseDue`.
-SELLER_TO_ACT = {"OPEN", "WAITING_SELLER_RESPONSE", "PENDING"}
+# Statuses in which eBay waits for the seller: InquiryStatusEnum's OPEN ("the seller has been
+# notified") and WAITING_SELLER_RESPONSE, CaseStatusEnum's OPEN (WAITING_CS, ON_HOLD and
+# WAITING_DELIVERY wait on someone else). For returns eBay says so itself: `sellerResponseDue`
+# is there only while the seller has something to do.
+SELLER_TO_ACT = {
+    "inquiry": {"OPEN", "WAITING_SELLER_RESPONSE"},
+    "case": {"OPEN"},
+}
 SEARCH_ATTEMPT_LIMIT = 10_000  # claims read per kind and poll, a guard against a runaway walk
 
 
@@ -281,9 +286,8 @@ class ClaimsMixin:
     def _seller_must_act(self, kind: str, info: dict[str, Any]) -> bool:
         if kind == "return":
             return bool(info.get("sellerResponseDue"))
-        status = str(info.get("status") or info.get("inquiryStatusEnum") or "")
-        status = status or str(info.get("caseStatusEnum") or "")
-        return status in SELLER_TO_ACT
+        status = info.get("status") or info.get("inquiryStatusEnum") or info.get("caseStatusEnum")
+        return str(status or "") in SELLER_TO_ACT[kind]
 
     def _case_meta(self, kind: str, claim_id: str, info: dict[str, Any]) -> dict[str, Any]:
         if kind == "return":
@@ -299,8 +303,13 @@ class ClaimsMixin:
             status = (
                 info.get("status") or info.get("inquiryStatusEnum") or info.get("caseStatusEnum")
             )
-            reason = info.get("caseType") if kind == "case" else "ITEM_NOT_RECEIVED"
-            opened = _value_time(info.get("creationDate"))
+            # InquiryDetailsResponse names its reason creationReason; an inquiry is always
+            # about an item not received.
+            reason = info.get("caseType") if kind == "case" else info.get("creationReason")
+            reason = reason or ("" if kind == "case" else "ITEM_NOT_RECEIVED")
+            opened = _value_time(
+                info.get("creationDate") or (info.get("inquiryDetails") or {}).get("creationDate")
+            )
         meta: dict[str, Any] = {
             "type": kind,
             "id": claim_id,

@@ -238,7 +238,7 @@ class ClaimsMixin:
         text: str,
         *,
         buyer: str = "jeanne_m75",
-        case_type: str = "INR",
+        case_type: str = "ITEM_NOT_RECEIVED",
         amount: str = "49.90",
         from_id: str = "",
     ) -> str:
@@ -262,8 +262,11 @@ class ClaimsMixin:
             claim.entries.append(SimEntry("BUYER", "BUYER_SEND_MESSAGE", text, at))
             claim.modified = at
             claim.respond_by = at + timedelta(days=SELLER_DAYS)
-            if claim.kind != "return":
+            # InquiryStatusEnum and CaseStatusEnum: the open states where the seller is due.
+            if claim.kind == "inquiry":
                 claim.status = "WAITING_SELLER_RESPONSE"
+            elif claim.kind == "case":
+                claim.status = "OPEN"
 
     def close_claim(self, claim_id: str) -> None:
         with self.lock:
@@ -352,7 +355,8 @@ class ClaimsMixin:
             return data
         key = "inquiryId" if claim.kind == "inquiry" else "caseId"
         data = {
-            key: claim.claim_id,
+            # CaseSummaryType gives caseId as an integer.
+            key: claim.claim_id if claim.kind == "inquiry" else int(claim.claim_id),
             "orderId": claim.order_id,
             "buyer": claim.buyer,
             "seller": self.seller,
@@ -441,6 +445,9 @@ class ClaimsMixin:
                 body = {**summary, "status": claim.status, details_key: {"history": history}}
                 body.pop("inquiryStatusEnum", None)
                 body.pop("caseStatusEnum", None)
+                if kind == "inquiry":
+                    # InquiryDetailsResponse keeps its dates in the inquiryDetails container.
+                    body["inquiryDetails"] = {"creationDate": body.pop("creationDate")}
             return Response(200, body)
 
         return handler
