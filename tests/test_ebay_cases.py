@@ -254,6 +254,30 @@ def test_without_access_to_claims_the_buyers_messages_still_come_in(
     assert Conversation.objects.filter(external_thread_id__startswith="return:").count() == 1
 
 
+def test_claims_that_age_out_of_the_window_are_forgotten_by_the_cursor(
+    sim: EbaySimulator, ebay_channel: Channel
+) -> None:
+    # Opened three days ago on eBay's clock.
+    sim.offset = -timedelta(days=3)
+    sim.clock = sim.now()
+    old = sim.buyer_opens_return(ORDER, "DEFECTIVE_ITEM", "Ancien retour.")
+    sim.offset = timedelta(0)
+    new = sim.buyer_opens_return(ORDER, "DEFECTIVE_ITEM", "Nouveau retour.")
+    poll_channel.call(ebay_channel.pk)
+    assert set(reload(ebay_channel).cursor["RETURNS"]["claims"]) == {old, new}
+
+    settings = ebay_channel.get_settings()
+    settings["claims_lookback_days"] = 1
+    ebay_channel.set_settings(settings)
+    ebay_channel.save()
+    poll_channel.call(ebay_channel.pk)
+
+    assert set(reload(ebay_channel).cursor["RETURNS"]["claims"]) == {new}
+    # What was stored stays.
+    assert texts(thread(f"return:{old}")) == ["Ancien retour."]
+    assert sim.violations == []
+
+
 # -- replying -----------------------------------------------------------------------------------
 
 

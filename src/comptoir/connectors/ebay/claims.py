@@ -157,8 +157,8 @@ class ClaimsMixin:
         now = datetime.now(UTC)
         params = {
             start_name: _iso(now - timedelta(days=conf.claims_lookback_days)),
-            # A little ahead: eBay's clock and ours may differ.
-            end_name: _iso(now + timedelta(minutes=10)),
+            # Ahead of our clock: eBay's may run ahead of it.
+            end_name: _iso(now + timedelta(days=1)),
             "limit": CLAIM_PAGE,
         }
         seen: set[str] = set()
@@ -188,7 +188,12 @@ class ClaimsMixin:
                 newest = max(filter(None, [newest, latest]), default=None)
             offset += CLAIM_PAGE
             total = int((page.get("paginationOutput") or {}).get("totalEntries") or 0)
-            if not members or offset >= total or offset >= SEARCH_ATTEMPT_LIMIT:
+            if offset >= SEARCH_ATTEMPT_LIMIT:
+                break
+            if not members or offset >= total:
+                # The whole window was listed: what is not in it any more has aged out of the
+                # search and is forgotten, so the cursor does not grow for ever.
+                known = {cid: value for cid, value in known.items() if cid in seen}
                 break
         self.cursor[key] = {"since": _iso(newest) if newest else "", "claims": known}
 
