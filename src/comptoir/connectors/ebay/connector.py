@@ -11,6 +11,8 @@ Endpoints followed:
   `POST /commerce/message/v1/send_message`, `POST /commerce/message/v1/update_conversation`
   (mark read once stored).
 - `GET /sell/fulfillment/v1/order/{orderId}` and `.../shipping_fulfillment` for `fetch_order`.
+- The Post-Order API v2 for returns, item-not-received inquiries and cases, each its own
+  conversation: see `claims.py`.
 
 The cursor keeps, per conversation type, the newest message time seen and, per conversation,
 the id and time of its newest message. FROM_MEMBERS lists are asked from that time (minus an

@@ -12,6 +12,7 @@ Endpoints followed (paths, fields and paging as eBay publishes them):
 - `POST /commerce/message/v1/send_message`, `POST /commerce/message/v1/update_conversation`.
 - `GET /sell/fulfillment/v1/order/{orderId}` and `.../shipping_fulfillment`.
 - `GET /media/{name}`: the pictures buyers attach, public like eBay's hosted pictures.
+- The Post-Order API v2 (returns, inquiries, cases): see `claims_simulator.py`.
 
 Requests are checked against eBay's OpenAPI descriptions (`contract.load`) and, by hand, against
 what those descriptions only say in prose (valid values, maximums, unknown body fields): a
