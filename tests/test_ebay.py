@@ -70,6 +70,9 @@ def ebay_channel(shop: Shop, team: Any, sim: EbaySimulator) -> Channel:
             "timeout_seconds": 0.3,
             "requests_per_second": 0,
             "media_url_template": MEDIA_TEMPLATE,
+            # The Message API on its own; returns, inquiries and cases are read and tested
+            # together with it in test_ebay_cases.py.
+            "claims": False,
         }
     )
     channel.save()

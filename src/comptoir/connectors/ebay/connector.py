@@ -11,6 +11,8 @@ Endpoints followed:
   `POST /commerce/message/v1/send_message`, `POST /commerce/message/v1/update_conversation`
   (mark read once stored).
 - `GET /sell/fulfillment/v1/order/{orderId}` and `.../shipping_fulfillment` for `fetch_order`.
+- The Post-Order API v2 for returns, item-not-received inquiries and cases, each its own
+  conversation: see `claims.py`.
 
 The cursor keeps, per conversation type, the newest message time seen and, per conversation,
 the id and time of its newest message. FROM_MEMBERS lists are asked from that time (minus an
@@ -51,6 +53,7 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
 )
+from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
 from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
 
 if TYPE_CHECKING:
@@ -102,6 +105,14 @@ class EbaySettings(BaseModel):
     # publicly, the link of one: "{sha256}" and "{filename}" are filled in.
     media_url_template: str = ""
     mark_read: bool = True
+    # Returns, item-not-received inquiries and cases (Post-Order API): off for an account
+    # whose token lacks that access.
+    claims: bool = True
+    # eBay's searches filter on the opening date only: claims opened this long ago are still
+    # looked at (eBay allows up to 18 months back).
+    claims_lookback_days: int = Field(default=90, ge=1, le=540)
+    # The X-EBAY-C-MARKETPLACE-ID header the Post-Order API requires.
+    marketplace_id: str = Field(default="EBAY_FR", min_length=1)
 
     @field_validator("media_url_template")
     @classmethod
@@ -137,7 +148,7 @@ def _normal(text: str) -> str:
     return " ".join(text.split())
 
 
-class EbayConnector(Connector):
+class EbayConnector(Connector, ClaimsMixin):
     """Reads and answers eBay messages; see the module docstring for the endpoints."""
 
     kind = "ebay"
@@ -179,7 +190,9 @@ class EbayConnector(Connector):
                     url,
                     name="eBay",
                     timeout=conf.timeout_seconds,
-                    headers=self._auth_headers,
+                    headers=(
+                        self._post_order_headers if which == "postorder" else self._auth_headers
+                    ),
                     refresh_auth=self.refresh_auth,
                     rate_limit=rate,
                     verify=_tls(url),
@@ -206,6 +219,15 @@ class EbayConnector(Connector):
             with _tokens_lock:
                 cached = _tokens[key]
         return {"Authorization": f"Bearer {cached[0]}"}
+
+    def _post_order_headers(self) -> dict[str, str]:
+        # Post-Order is one of eBay's traditional APIs: the same OAuth user token goes as
+        # "IAF <token>", and the marketplace header is required.
+        token = self._auth_headers()["Authorization"].removeprefix("Bearer ")
+        return {
+            "Authorization": f"IAF {token}",
+            "X-EBAY-C-MARKETPLACE-ID": self.conf().marketplace_id,
+        }
 
     def refresh_auth(self) -> None:
         """Exchange the refresh token for a new access token (also after a 401)."""
@@ -301,6 +323,8 @@ class EbayConnector(Connector):
             me = self.username()
             for ctype in CONVERSATION_TYPES:
                 yield from self._fetch_type(ctype, dict(since.get(ctype) or {}), me)
+            if self.conf().claims:
+                yield from self._fetch_claims(since)
         finally:
             self.close()
 
@@ -475,6 +499,8 @@ class EbayConnector(Connector):
     # -- send -----------------------------------------------------------------------------------
 
     def send(self, outbound: OutboundMessage) -> SendResult:
+        if split_thread(outbound.conversation_thread_id)[0]:
+            return self._send_claim(outbound)
         body = self._send_body(outbound)
         try:
             answer = self._call("POST", f"{MESSAGE_API}/send_message", json_body=body) or {}
@@ -564,6 +590,14 @@ class EbayConnector(Connector):
         message already stands for, written after this reply was queued."""
         from comptoir.inbox.models import DeliveryState, Message
 
+        kind, claim_id = split_thread(outbound.conversation_thread_id)
+        if kind:
+            if kind == "case":
+                return None  # nothing is ever sent to a case
+            try:
+                return self._find_claim_message(outbound, kind, claim_id)
+            finally:
+                self.close()
         queued = (
             Message.objects.filter(pk=outbound.message_id)
             .values_list("created_at", flat=True)

@@ -12,6 +12,7 @@ Endpoints followed (paths, fields and paging as eBay publishes them):
 - `POST /commerce/message/v1/send_message`, `POST /commerce/message/v1/update_conversation`.
 - `GET /sell/fulfillment/v1/order/{orderId}` and `.../shipping_fulfillment`.
 - `GET /media/{name}`: the pictures buyers attach, public like eBay's hosted pictures.
+- The Post-Order API v2 (returns, inquiries, cases): see `claims_simulator.py`.
 
 Requests are checked against eBay's OpenAPI descriptions (`contract.load`) and, by hand, against
 what those descriptions only say in prose (valid values, maximums, unknown body fields): a
@@ -36,6 +37,7 @@ from urllib.parse import parse_qs, urlencode
 import jsonschema
 
 from comptoir.connectors import contract
+from comptoir.connectors.ebay.claims_simulator import ClaimsMixin
 from comptoir.connectors.simulator import (
     ContractViolation,
     HttpError,
@@ -159,7 +161,7 @@ class SimConversation:
         return data
 
 
-class EbaySimulator(Simulator):
+class EbaySimulator(Simulator, ClaimsMixin):
     """eBay's Message API, order reads and OAuth, with a scriptable buyer (`buyer_writes`) and
     eBay's own notices (`ebay_notifies`); `seller_messages()` is what the seller sent."""
 
@@ -212,6 +214,7 @@ class EbaySimulator(Simulator):
             self._shipping_fulfillments,
         )
         self.route("GET", "/media/(?P<name>[^/]+)", self._media)
+        self._init_claims()
 
     # -- the marketplace's side: buyers, eBay, the clock ----------------------------------------
 
@@ -418,7 +421,11 @@ class EbaySimulator(Simulator):
         if request.path.startswith(("/identity/", "/media/")):
             return  # the token endpoint checks client credentials itself; pictures are public
         header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        # The Post-Order API takes the same OAuth user token, named "IAF" rather than Bearer.
+        scheme = "IAF " if request.path.startswith("/post-order/") else "Bearer "
+        if header and not header.startswith(scheme):
+            raise ContractViolation(f"the Authorization header must be '{scheme}<token>'")
+        token = header.removeprefix(scheme)
         with self.lock:
             expiry = self.tokens.get(token)
             valid = expiry is not None and expiry > self.now()
