@@ -1,0 +1,130 @@
+"""The inbox's queries, shared by the API and the web pages: filters, keyset pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, QuerySet
+
+from comptoir.inbox.models import Conversation, Tag
+
+if TYPE_CHECKING:
+    from comptoir.accounts.models import User
+
+# Ids past a 64-bit integer cannot exist; SQLite would raise OverflowError on them.
+MAX_ID = 2**63 - 1
+
+
+class InvalidCursor(ValueError):
+    """A page cursor that this listing did not hand out."""
+
+
+@dataclass(frozen=True)
+class KeysetOrder:
+    """A keyset ordering on (field, id); rows with a null field come last."""
+
+    name: str
+    field: str
+    descending: bool
+
+    def order_by(self) -> tuple[Any, ...]:
+        col = F(self.field)
+        if self.descending:
+            return (col.desc(nulls_last=True), F("id").desc())
+        return (col.asc(nulls_last=True), F("id").asc())
+
+    def after(self, value: datetime | None, pk: int) -> Q:
+        cmp = "lt" if self.descending else "gt"
+        if value is None:
+            return Q(**{f"{self.field}__isnull": True, f"id__{cmp}": pk})
+        return (
+            Q(**{f"{self.field}__{cmp}": value})
+            | Q(**{self.field: value, f"id__{cmp}": pk})
+            | Q(**{f"{self.field}__isnull": True})
+        )
+
+    def encode(self, row: Any) -> str:
+        value = getattr(row, self.field)
+        data = {"o": self.name, "v": value.isoformat() if value else None, "id": row.pk}
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    def decode(self, cursor: str) -> tuple[datetime | None, int]:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            value = datetime.fromisoformat(data["v"]) if data["v"] is not None else None
+            if value is not None:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime")
+                value = value.astimezone(UTC)  # overflows here, not in the database adapter
+            pk = data["id"]
+            ok = data["o"] == self.name and isinstance(pk, int) and 0 < pk <= MAX_ID
+        except (ValueError, TypeError, KeyError, UnicodeError, OverflowError, binascii.Error):
+            ok = False
+        if not ok:
+            raise InvalidCursor("invalid cursor: pass back the next_cursor of the previous page")
+        return value, pk
+
+
+ORDERS = {
+    "recent": KeysetOrder("recent", "last_message_at", descending=True),
+    "respond_by": KeysetOrder("respond_by", "respond_by", descending=False),
+}
+MESSAGE_ORDER = KeysetOrder("thread", "created_at", descending=False)
+
+
+def page[M: Any](
+    qs: QuerySet[M], order: KeysetOrder, cursor: str | None, limit: int
+) -> tuple[list[M], str | None]:
+    if cursor:
+        qs = qs.filter(order.after(*order.decode(cursor)))
+    rows = list(qs.order_by(*order.order_by())[: limit + 1])
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, order.encode(rows[-1])
+    return rows, None
+
+
+def filter_conversations(
+    qs: QuerySet[Conversation],
+    user: User,
+    *,
+    status: str | None = None,
+    channel: int | None = None,
+    assignee: str | None = None,
+    needs_reply: bool | None = None,
+    tag: str | None = None,
+    order_number: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Conversation]:
+    if status:
+        qs = qs.filter(status=status)
+    if channel is not None:
+        qs = qs.filter(channel_id=channel)
+    if assignee:
+        if assignee == "me":
+            qs = qs.filter(assignee=user)
+        elif assignee == "none":
+            qs = qs.filter(assignee__isnull=True)
+        elif assignee.isdigit() and int(assignee) <= MAX_ID:
+            qs = qs.filter(assignee_id=int(assignee))
+        else:
+            raise ValidationError(f"assignee must be a user id, 'me' or 'none', not {assignee!r}")
+    if needs_reply is not None:
+        qs = qs.filter(needs_reply=needs_reply)
+    if tag:
+        # A subquery rather than a join, so no row can come back twice.
+        tagged = Tag.conversations.through.objects.filter(tag__name=tag.strip())
+        qs = qs.filter(pk__in=tagged.values("conversation_id"))
+    if order_number:
+        qs = qs.filter(order_number=order_number.strip())
+    if q and q.strip():
+        term = q.strip()
+        qs = qs.filter(Q(subject__icontains=term) | Q(order_number__icontains=term))
+    return qs
