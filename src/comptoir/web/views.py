@@ -22,4 +22,4 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("admin:index")
+    return redirect("inbox:inbox")

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from comptoir.inbox import views
+
+app_name = "inbox"
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("c/<int:pk>/", views.conversation, name="conversation"),
+    path("c/<int:pk>/reply", views.reply, name="reply"),
+    path("c/<int:pk>/assign-me", views.assign_me, name="assign_me"),
+    path("c/<int:pk>/status", views.set_status, name="status"),
+]

@@ -1,0 +1,54 @@
+// Keyboard shortcuts for agents (see the "?" dialog). No inline script: the CSP forbids it.
+(function () {
+  "use strict";
+  function typing(event) {
+    const el = event.target;
+    return el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
+  }
+  function rows() { return Array.from(document.querySelectorAll("tr.row")); }
+  function current() { return document.querySelector("tr.row.selected"); }
+  function select(row) {
+    rows().forEach((r) => r.classList.remove("selected"));
+    if (row) { row.classList.add("selected"); row.scrollIntoView({ block: "nearest" }); }
+  }
+  function move(step) {
+    const all = rows();
+    if (!all.length) return;
+    const index = all.indexOf(current());
+    select(all[Math.min(all.length - 1, Math.max(0, index + step))] || all[0]);
+  }
+  function click(selector) { const el = document.querySelector(selector); if (el) el.click(); }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(event)) {
+      if (event.key === "Escape") event.target.blur();
+      return;
+    }
+    const key = event.key;
+    if (key === "j") move(1);
+    else if (key === "k") move(-1);
+    else if (key === "o" || key === "Enter") {
+      const row = current();
+      if (row) window.location = row.dataset.href;
+    } else if (key === "r") {
+      const box = document.getElementById("composer");
+      if (box) { event.preventDefault(); box.focus(); }
+    } else if (key === "n") {
+      const note = document.getElementById("note-mode");
+      const box = document.getElementById("composer");
+      if (note && box) { event.preventDefault(); note.checked = true; box.focus(); }
+    } else if (key === "a") click("#assign-me");
+    else if (key === "e") click("#resolve");
+    else if (key === "/") {
+      const search = document.getElementById("search");
+      if (search) { event.preventDefault(); search.focus(); }
+    } else if (key === "?") {
+      const dialog = document.getElementById("shortcuts");
+      if (dialog) dialog.showModal();
+    } else return;
+  });
+  document.addEventListener("click", function (event) {
+    const row = event.target.closest && event.target.closest("tr.row");
+    if (row && !event.target.closest("a")) window.location = row.dataset.href;
+  });
+})();
