@@ -1,0 +1,163 @@
+"""The agent's day in a real browser: Debian's chromium driven by Playwright, against a live
+server. Screenshots of the main pages land in var/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from comptoir.accounts.models import User
+from comptoir.inbox.ingest import ingest
+from comptoir.inbox.models import Channel, Conversation, Message, Status
+from comptoir.orders.models import Order
+from tests.conftest import require_or_skip
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+PASSWORD = "browser-pass-42"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One chromium for the whole run: starting it costs a second."""
+    require_or_skip(CHROMIUM.exists(), "chromium (Debian package `chromium`)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the tests' own database calls
+    # (and the test database's set-up) are still plain synchronous ones.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+            yield launched
+            launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="en-GB")
+    opened = context.new_page()
+    opened.set_default_timeout(10_000)
+    opened.csp_errors = []  # type: ignore[attr-defined]
+    opened.on(
+        "console",
+        lambda msg: "Content Security Policy" in msg.text and opened.csp_errors.append(msg.text),
+    )
+    yield opened
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 1000
+
+
+def log_in(page: Any, base: str, user: User) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click(".login button[type=submit]")
+    page.wait_for_url(f"{base}/inbox/")
+
+
+@pytest.fixture
+def day(channel: Channel, agent: User, make_inbound: Any, shop: Any, team: Any) -> dict[str, Any]:
+    """An agent, and buyers who wrote on two marketplaces, one about a shipped order."""
+    agent.set_password(PASSWORD)
+    agent.save()
+    fnac = Channel.objects.create(shop=shop, kind="api", marketplace="fnac", name="Fnac", team=team)
+    order = Order.objects.create(
+        shop=shop, channel=fnac, external_id="FN-7731", status="shipped",
+        tracking_number="6A1234", items=[{"title": "Lampe de chevet", "quantity": 1}],
+    )  # fmt: skip
+    ingest(make_inbound(subject="Question sur la lampe", sender={"identity_value": "a@x.fr"}))
+    result = ingest(
+        make_inbound(
+            channel_id=fnac.pk, subject="Colis pas reçu", order_number="FN-7731",
+            text="Bonjour, mon colis n'est toujours pas arrivé.",
+            sender={"identity_value": "b@x.fr", "name": "Paul Durand", "email": "b@x.fr"},
+        )
+    )  # fmt: skip
+    return {
+        "agent": agent,
+        "conv": Conversation.objects.get(pk=result.conversation_id),
+        "order": order,
+    }
+
+
+def test_an_agent_finds_answers_assigns_and_resolves_in_the_browser(
+    page: Any, live_server: Any, day: dict[str, Any]
+) -> None:
+    base = live_server.url
+    conv: Conversation = day["conv"]
+    log_in(page, base, day["agent"])
+    assert page.locator("tr.row").count() == 2
+    shot(page, "inbox")
+
+    # Filter by marketplace: the choice stays in the URL.
+    page.select_option("select[name=marketplace]", "fnac")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url(re.compile(r"marketplace=fnac"))
+    assert page.locator("tr.row").count() == 1
+
+    # Search an order number from anywhere with "/".
+    page.goto(f"{base}/inbox/")
+    page.keyboard.press("/")
+    page.keyboard.type("FN-7731")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"q=FN-7731"))
+    assert page.locator("tr.row").count() == 1
+
+    # Open it with the keyboard: j selects, o opens.
+    page.keyboard.press("j")
+    page.keyboard.press("o")
+    page.wait_for_url(f"{base}/inbox/c/{conv.pk}/")
+    assert page.locator(".order-panel").inner_text().count("FN-7731") == 1
+    assert "Lampe de chevet" in page.locator(".items").inner_text()
+    shot(page, "conversation")
+
+    # r focuses the composer; the answer is queued and shown in the timeline.
+    page.keyboard.press("r")
+    page.keyboard.type("Votre colis arrive demain.")
+    page.click("button[name=then][value='']")
+    page.wait_for_url(f"{base}/inbox/c/{conv.pk}/")
+    assert "Votre colis arrive demain." in page.locator(".timeline").inner_text()
+    assert Message.objects.filter(conversation=conv, direction="out").count() == 1
+
+    # a assigns to me, e resolves.
+    page.keyboard.press("a")
+    page.wait_for_selector("text=assigned to")
+    page.keyboard.press("e")
+    page.wait_for_selector(".meta >> text=Resolved")
+    conv.refresh_from_db()
+    assert conv.assignee == day["agent"]
+    assert conv.status == Status.RESOLVED
+
+    # ? lists the shortcuts.
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    assert page.csp_errors == []
+
+
+def test_the_inbox_switches_to_french(page: Any, live_server: Any, day: dict[str, Any]) -> None:
+    base = live_server.url
+    log_in(page, base, day["agent"])
+
+    page.click(".lang button[value=fr]")
+    page.wait_for_selector("text=À répondre")
+
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert page.locator(".views a.current").inner_text() == "À répondre"
+    shot(page, "inbox-fr")
+    assert page.csp_errors == []
