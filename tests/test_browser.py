@@ -158,6 +158,26 @@ def test_the_inbox_switches_to_french(page: Any, live_server: Any, day: dict[str
     page.wait_for_selector("text=À répondre")
 
     assert page.locator("html").get_attribute("lang") == "fr"
-    assert page.locator(".views a.current").inner_text() == "À répondre"
+    assert page.locator(".views a.current").inner_text().startswith("À répondre")
     shot(page, "inbox-fr")
     assert page.csp_errors == []
+
+
+def test_three_conversations_are_resolved_at_once(
+    page: Any, live_server: Any, day: dict[str, Any], make_inbound: Any
+) -> None:
+    for i in range(2):
+        ingest(make_inbound(subject=f"Encore {i}", sender={"identity_value": f"c{i}@x.fr"}))
+    base = live_server.url
+    log_in(page, base, day["agent"])
+    assert page.locator("tr.row").count() == 4
+
+    for _ in range(3):  # x ticks the selected row, j moves on
+        page.keyboard.press("j")
+        page.keyboard.press("x")
+    page.click(".bulk-bar button[value=resolve]")
+    page.wait_for_selector("[data-view=resolved] .count >> text=3")
+
+    assert Conversation.objects.filter(status=Status.RESOLVED).count() == 3
+    assert page.locator("tr.row").count() == 1
+    shot(page, "inbox-after-bulk")

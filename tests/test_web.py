@@ -179,3 +179,54 @@ def test_more_rows_come_by_keyset_pages(logged_in: Client, make_inbound: Build) 
 
     assert rest.count("data-href=") == 5
     assert "<html" not in rest  # only the rows, for htmx to append
+
+
+def test_bulk_actions_apply_to_the_selection_within_scope(
+    logged_in: Client, agent: User, make_inbound: Build, other_team: Any, shop: Any
+) -> None:
+    mine = [
+        new_conversation(make_inbound, sender={"identity_value": f"{i}@x.fr"}) for i in range(3)
+    ]
+    elsewhere = Channel.objects.create(shop=shop, kind="api", name="Autre", team=other_team)
+    hidden = new_conversation(make_inbound, channel_id=elsewhere.pk)
+    ids = [c.pk for c in [*mine, hidden]]
+
+    logged_in.post("/inbox/bulk", {"action": "resolve", "ids": ids, "next": "/inbox/?view=all"})
+    logged_in.post("/inbox/bulk", {"action": "assign_me", "ids": ids})
+
+    assert set(Conversation.objects.filter(pk__in=ids, status=Status.RESOLVED)) == set(mine)
+    assert Conversation.objects.get(pk=hidden.pk).assignee is None
+    assert Conversation.objects.filter(assignee=agent).count() == 3
+
+
+def test_tags_priority_and_snooze_from_the_conversation(
+    logged_in: Client, agent: User, make_inbound: Build
+) -> None:
+    conv = new_conversation(make_inbound)
+    agent.timezone = "Europe/Paris"
+    agent.save()
+
+    logged_in.post(f"/inbox/c/{conv.pk}/tag", {"tag": "livraison"})
+    logged_in.post(f"/inbox/c/{conv.pk}/priority", {"priority": "3"})
+    logged_in.post(f"/inbox/c/{conv.pk}/snooze", {"until": "2099-01-02T09:30"})
+    refused = logged_in.post(f"/inbox/c/{conv.pk}/snooze", {"until": "demain"})
+
+    conv.refresh_from_db()
+    assert [t.name for t in conv.tags.all()] == ["livraison"]
+    assert conv.priority == 3
+    assert conv.status == Status.SNOOZED
+    assert conv.snoozed_until is not None
+    assert conv.snoozed_until.isoformat() == "2099-01-02T08:30:00+00:00"  # 9:30 in Paris
+    assert refused.status_code == 400
+
+
+def test_each_view_shows_its_count(logged_in: Client, make_inbound: Build) -> None:
+    for i in range(2):
+        new_conversation(make_inbound, sender={"identity_value": f"{i}@x.fr"})
+
+    html = logged_in.get("/inbox/").content.decode()
+
+    needs = html.split('data-view="needs_reply"')[1].split("</a>")[0]
+    resolved = html.split('data-view="resolved"')[1].split("</a>")[0]
+    assert '<span class="count">2</span>' in needs
+    assert '<span class="count">0</span>' in resolved

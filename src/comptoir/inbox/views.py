@@ -4,9 +4,10 @@ from `inbox.queries`, every change through `inbox.actions`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_POST
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
 from comptoir.inbox import actions
-from comptoir.inbox.models import Conversation, Marketplace, Status
+from comptoir.inbox.models import Conversation, Marketplace, Priority, Status
 from comptoir.inbox.queries import ORDERS, InvalidCursor, KeysetOrder, filter_conversations, page
 
 PAGE_SIZE = 50
@@ -109,15 +110,54 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "inbox/inbox.html", {**context, **_chrome(request, view)})
 
 
+COUNT_CAP = 1000  # past it the nav says "1000+": an exact count of a huge view is slow
+
+
+def _counts(user: User) -> dict[str, str]:
+    base = visible_conversations(user)
+    counts = {}
+    for key, view in VIEWS.items():
+        n = view.apply(base, user)[: COUNT_CAP + 1].count()
+        counts[key] = f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
+    return counts
+
+
 def _chrome(request: HttpRequest, view: InboxView) -> dict[str, Any]:
     user = _user(request)
+    counts = _counts(user)
     return {
         "view": view,
-        "views": VIEWS.values(),
+        "views": [(v, counts[v.key]) for v in VIEWS.values()],
+        "can_write": can_write(user),
         "channels": visible_channels(user).order_by("name"),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
     }
+
+
+BULK_ACTIONS = ("assign_me", "resolve", "reopen")
+
+
+@login_required
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    """One action on the selected conversations (those the user may see; others are ignored)."""
+    user = _user(request)
+    if not can_write(user):
+        raise PermissionDenied("read-only access")
+    action = request.POST.get("action", "")
+    if action not in BULK_ACTIONS:
+        raise PermissionDenied(f"unknown bulk action {action!r}")
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:PAGE_SIZE]
+    for conv in visible_conversations(user).filter(pk__in=ids).order_by("id"):
+        if action == "assign_me":
+            actions.assign_conversation(conv, assignee=user, actor=user)
+        elif action == "resolve":
+            actions.set_status(conv, status=Status.RESOLVED, actor=user)
+        else:
+            actions.set_status(conv, status=Status.OPEN, actor=user)
+    back = request.POST.get("next", "")
+    return redirect(back if back.startswith("/inbox/") else reverse("inbox:inbox"))
 
 
 def _conversation(request: HttpRequest, pk: int) -> Conversation:
@@ -146,6 +186,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "tags": sorted(t.name for t in conv.tags.all()),
             "can_write": can_write(_user(request)),
             "statuses": Status.choices,
+            "priorities": Priority.choices,
         },
     )
 
@@ -194,4 +235,40 @@ def set_status(request: HttpRequest, pk: int) -> HttpResponse:
     status = request.POST.get("status", "")
     if status in Status.values:
         actions.set_status(conv, status=status, actor=_user(request))
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def tag(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = _writable(request, pk)
+    name = request.POST.get("tag", "").strip()
+    if name:
+        actions.tag_conversation(conv, tag=name, actor=_user(request))
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def priority(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = _writable(request, pk)
+    value = request.POST.get("priority", "")
+    if value.isdigit() and int(value) in Priority.values:
+        actions.set_priority(conv, priority=int(value), actor=_user(request))
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def snooze(request: HttpRequest, pk: int) -> HttpResponse:
+    """Snooze until a date and time given in the user's own timezone."""
+    conv = _writable(request, pk)
+    user = _user(request)
+    raw = request.POST.get("until", "")
+    try:
+        naive = datetime.fromisoformat(raw)
+        until = timezone.make_aware(naive, ZoneInfo(user.timezone or "UTC"))
+        actions.snooze_conversation(conv, until=until, actor=user)
+    except (ValueError, ValidationError, ZoneInfoNotFoundError) as exc:
+        return HttpResponse(f"Cannot snooze: {exc}", status=400)
     return redirect(reverse("inbox:conversation", args=[conv.pk]))

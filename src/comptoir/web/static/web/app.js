@@ -37,6 +37,12 @@
       const note = document.getElementById("note-mode");
       const box = document.getElementById("composer");
       if (note && box) { event.preventDefault(); note.checked = true; box.focus(); }
+    } else if (key === "x") {
+      const box = current() && current().querySelector("input[type=checkbox]");
+      if (box) box.checked = !box.checked;
+    } else if (key === "s") {
+      const until = document.getElementById("snooze-until");
+      if (until) { event.preventDefault(); until.focus(); }
     } else if (key === "a") click("#assign-me");
     else if (key === "e") click("#resolve");
     else if (key === "/") {
@@ -49,6 +55,6 @@
   });
   document.addEventListener("click", function (event) {
     const row = event.target.closest && event.target.closest("tr.row");
-    if (row && !event.target.closest("a")) window.location = row.dataset.href;
+    if (row && !event.target.closest("a, input")) window.location = row.dataset.href;
   });
 })();
