@@ -54,8 +54,21 @@ from comptoir.orders.models import Order
 
 logger = logging.getLogger("comptoir.ingest")
 
-# Called after commit with the ids of newly stored messages (triage, SLA, rules register here).
-AFTER_INGEST: list[Callable[[list[int]], None]] = []
+
+@dataclass(frozen=True)
+class Stored:
+    """A message just stored, as the after-ingest hooks see it: what ingest knows anyway, so
+    that a hook needs no query to tell whether it has anything to do."""
+
+    message_id: int
+    conversation_id: int
+    channel_id: int  # the conversation's
+    order_number: str  # the conversation's
+    order_id: int | None  # the conversation's order, when one is linked
+
+
+# Called after commit with the newly stored messages (triage, SLA, rules register here).
+AFTER_INGEST: list[Callable[[list[Stored]], None]] = []
 
 MAX_RACE_RETRIES = 3
 
@@ -368,9 +381,9 @@ def _store_batch(
             events.append(event)
     fastsql.insert(events, returning=False)
     _set_records_state([p.record.pk for p in fresh], InboundState.STORED, now)
-    message_ids = [m.pk for _, _, m in stored]
     if AFTER_INGEST:
-        transaction.on_commit(lambda: _after_ingest(message_ids))
+        done = [Stored(m.pk, c.pk, c.channel_id, c.order_number, c.order_id) for _, c, m in stored]
+        transaction.on_commit(lambda: _after_ingest(done))
     for p, conv, message in stored:
         p.record.state = InboundState.STORED
         results.append(Result(Outcome.STORED, p.record.pk, message.pk, conv.pk))
@@ -402,10 +415,10 @@ def _forget_channel(sender: type[Channel], instance: Channel, **kwargs: Any) -> 
     _channel_cache.pop(instance.pk, None)
 
 
-def _after_ingest(message_ids: list[int]) -> None:
+def _after_ingest(stored: list[Stored]) -> None:
     for hook in AFTER_INGEST:
         try:
-            hook(message_ids)
+            hook(stored)
         except Exception:  # a follow-up must never undo or hide a stored message
             logger.exception("after-ingest hook %s failed", hook)
 
