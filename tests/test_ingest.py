@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
+from comptoir.inbox import ingest as ingest_module
 from comptoir.inbox.ingest import (
     Outcome,
     ingest,
@@ -451,3 +452,84 @@ def test_a_message_a_few_seconds_in_the_future_is_accepted(make_inbound: Build) 
     # few seconds is normal and accepted.
     result = ingest(make_inbound(sent_at=timezone.now() + timedelta(seconds=30)))
     assert result.outcome == Outcome.STORED
+
+
+# -- live mode outside any transaction ---------------------------------------------------------
+# As connectors and the API run it. On PostgreSQL it then pipelines (fastsql.atomic): the raw
+# record is committed in a transaction of its own in the same round trip as the lookups. The
+# tests above run inside the test's transaction, where it does not.
+
+live = pytest.mark.django_db(transaction=True)
+
+
+@live
+def test_live_ingest_commits_the_raw_record_and_then_the_message(
+    make_inbound: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[ingest_module.Stored]] = []
+    monkeypatch.setattr(ingest_module, "AFTER_INGEST", [seen.append])
+    msg = make_inbound(thread_id="L-1", order_number="171-0000000-0000001", tags=["vip"])
+
+    first = ingest(msg)
+    again = ingest(msg)
+    follow = ingest(make_inbound(thread_id="L-1", text="Alors ?"))
+
+    assert first.outcome == follow.outcome == Outcome.STORED
+    assert again.outcome == Outcome.DUPLICATE
+    assert again.message_id == first.message_id
+    assert follow.conversation_id == first.conversation_id
+    conv = Conversation.objects.get()
+    assert conv.message_count == 2
+    assert list(conv.tags.values_list("name", flat=True)) == ["vip"]
+    records = InboundRecord.objects.order_by("id")
+    assert [r.state for r in records] == ["stored", "duplicate", "stored"]
+    assert [r.pk for r in records] == [first.record_id, again.record_id, follow.record_id]
+    assert Message.objects.get(pk=first.message_id).inbound_record_id == first.record_id
+    # The hooks ran after each commit, with what was stored (the duplicate stored nothing).
+    assert [[(s.message_id, s.conversation_id) for s in batch] for batch in seen] == [
+        [(first.message_id, conv.pk)],
+        [(follow.message_id, conv.pk)],
+    ]
+    assert seen[0][0].order_number == "171-0000000-0000001"
+    assert seen[0][0].order_id is None
+
+
+@live
+def test_live_ingest_refusing_a_message_keeps_its_raw_record(
+    make_inbound: Build, settings: Any
+) -> None:
+    settings.MAX_MESSAGE_CHARS = 10
+
+    result = ingest(make_inbound(text="x" * 50))
+
+    assert result.outcome == Outcome.FAILED
+    record = InboundRecord.objects.get()
+    assert record.pk == result.record_id
+    assert record.state == InboundState.FAILED
+    assert "over the 10 limit" in record.error
+    assert json.loads(bytes(record.raw))["text"] == "x" * 50
+    _nothing_but_raw_was_written()
+
+
+@live
+def test_live_ingest_failing_midway_keeps_the_raw_record_and_nothing_else(
+    make_inbound: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(pairs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ingest_module, "_store_attachments", broken)
+
+    result = ingest(make_inbound(external_id="midway"))
+
+    assert result.outcome == Outcome.FAILED
+    record = InboundRecord.objects.get()
+    assert (record.pk, record.state, record.external_id) == (result.record_id, "failed", "midway")
+    assert record.error == "OSError: disk full"
+    _nothing_but_raw_was_written()
+    assert CustomerIdentity.objects.count() == 0
+
+    monkeypatch.undo()
+    (retried,) = retry_failed()
+    assert retried.outcome == Outcome.STORED
+    assert Message.objects.get().inbound_record_id == record.pk

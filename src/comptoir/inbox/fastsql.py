@@ -8,13 +8,14 @@ what `bulk_create` would have written, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Field, Model
+from psycopg import pq
 
 # Both SQLite (3.32+) and PostgreSQL (65,535) accept at least this many parameters.
 MAX_PARAMS = 30_000
@@ -39,12 +40,15 @@ def _insert_sql(
     return fields, head + "VALUES ", row, unnest_sql
 
 
-def insert(objs: Sequence[Model], *, returning: bool = True) -> None:
+def insert(
+    objs: Sequence[Model], *, returning: bool = True, ignore_conflicts: bool = False
+) -> None:
     """INSERT instances of one model, setting their primary keys (like `bulk_create`).
 
     Instances whose primary key is already set (see `reserve_ids`) are written with it. With
     those, or with `returning=False` (the keys then stay unset), the statement needs no answer:
-    inside a `pipeline()` it travels with the next one instead of costing a round trip."""
+    inside a `pipeline()` it travels with the next one instead of costing a round trip.
+    `ignore_conflicts` skips rows a unique index refuses (and sets no keys)."""
     if not objs:
         return
     conn = connections[DEFAULT_DB_ALIAS]  # not the proxy: it costs a lookup per attribute
@@ -53,8 +57,10 @@ def insert(objs: Sequence[Model], *, returning: bool = True) -> None:
     fields, values_sql, row, unnest_sql = _insert_sql(model, conn.vendor, with_pk)
     pk = model._meta.pk
     assert pk is not None
-    returning = returning and not with_pk
+    returning = returning and not with_pk and not ignore_conflicts
     suffix = f" RETURNING {conn.ops.quote_name(pk.column or pk.attname)}" if returning else ""
+    if ignore_conflicts:
+        suffix = " ON CONFLICT DO NOTHING"  # SQLite 3.24+ and PostgreSQL alike
     postgres = conn.vendor == "postgresql"
     per_statement = 5_000 if postgres else max(1, MAX_PARAMS // len(fields))
     with conn.cursor() as cursor:
@@ -74,7 +80,7 @@ def insert(objs: Sequence[Model], *, returning: bool = True) -> None:
                 # on it too: `can_return_rows_from_bulk_insert`).
                 for obj, (new_pk,) in zip(chunk, cursor.fetchall(), strict=True):
                     obj.pk = new_pk
-            if returning or with_pk:
+            if returning or (with_pk and not ignore_conflicts):
                 for obj in chunk:
                     obj._state.adding = False
                     obj._state.db = conn.alias
@@ -92,6 +98,77 @@ def reserve_ids_query(model: type[Model], count: int) -> tuple[str, list[Any]] |
         "FROM generate_series(1, %s) ORDER BY id",
         [model._meta.db_table, pk.column, count],
     )
+
+
+def last_id_query(model: type[Model]) -> tuple[str, list[Any]]:
+    """PostgreSQL: the id this session's last INSERT of `model` took from its sequence, to be
+    run with other lookups (`select_all`) when that INSERT was sent without RETURNING."""
+    pk = model._meta.pk
+    assert pk is not None
+    return "SELECT currval(pg_get_serial_sequence(%s, %s))", [model._meta.db_table, pk.column]
+
+
+def sent_row_id(model: type[Model]) -> int | None:
+    """PostgreSQL, after a failure: the id of the row of `model` this session inserted last
+    without reading its id, if that INSERT was committed (None if it was refused or not sent)."""
+    sql, params = last_id_query(model)
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(params[1])
+    try:
+        rows = select(f"SELECT {column} FROM {table} WHERE {column} = ({sql})", params)
+    except DatabaseError:  # currval: the session took no id from that sequence
+        return None
+    return int(rows[0][0]) if rows else None
+
+
+def pipelines() -> bool:
+    """Whether `atomic()` would pipeline: PostgreSQL, in autocommit, outside any atomic block."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    return conn.vendor == "postgresql" and conn.get_autocommit() and not conn.in_atomic_block
+
+
+@contextmanager
+def atomic(committed_first: Callable[[], None] | None = None) -> Iterator[None]:
+    """One transaction for the ingest hot path, on PostgreSQL in as few round trips as it gets.
+
+    There (see `pipelines()`), the block runs in a pipeline with BEGIN and COMMIT sent as
+    statements: the transaction costs one round trip per answer read inside, plus one for the
+    COMMIT. `transaction.atomic()` in a pipeline costs two more, as psycopg syncs the pipeline
+    to switch autocommit off and back on. Django does not see this transaction, so the block
+    may read with the ORM but must write with plain SQL (ORM writes open atomic blocks of their
+    own, which psycopg refuses here), and must not use `on_commit` (it would run at once).
+
+    `committed_first` writes what must be committed on its own before the block (the raw
+    record): on PostgreSQL in a transaction of its own, in the same pipeline (no round trip of
+    its own); elsewhere in autocommit, then the block runs in `transaction.atomic()`.
+    """
+    if not pipelines():
+        if committed_first is not None:
+            committed_first()
+        with transaction.atomic():
+            yield
+        return
+    conn = connections[DEFAULT_DB_ALIAS]
+    conn.ensure_connection()
+    pg = conn.connection
+    try:
+        # Errors reach us as psycopg's at the pipeline's end: Django's wrapper makes them the
+        # IntegrityError (etc.) that callers catch.
+        with conn.wrap_database_errors, pg.pipeline(), conn.cursor() as cursor:
+            if committed_first is not None:
+                cursor.execute("BEGIN")
+                committed_first()
+                cursor.execute("COMMIT")
+            cursor.execute("BEGIN")
+            yield
+            cursor.execute("COMMIT")
+    except BaseException:
+        # The server skipped what followed an error but keeps the transaction open (aborted),
+        # as it does when the block raised before its COMMIT: end it.
+        if not pg.closed and pg.info.transaction_status != pq.TransactionStatus.IDLE:
+            with conn.wrap_database_errors:
+                pg.rollback()
+        raise
 
 
 @contextmanager

@@ -5,6 +5,10 @@ stores the customer, finds or opens the conversation, stores the message and its
 is idempotent on `(channel, external_id)`: the unique index decides between two processes racing
 on the same message, and the loser finds the winner's message on retry.
 
+On PostgreSQL, live mode sends both transactions in one pipeline (`fastsql.atomic`): the raw
+record's INSERT and COMMIT travel with the lookups, and its id comes back with their answers.
+It is committed first all the same, and a failure after it leaves it `failed` with its error.
+
 Live mode (`ingest`, `receive`) stores one message per transaction; bulk mode (`ingest_many`)
 stores a batch per transaction with set-based queries and falls back to one by one for a batch
 that fails, so that one bad message never costs the others.
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Any, cast
 
 from django.conf import settings
@@ -54,8 +59,21 @@ from comptoir.orders.models import Order
 
 logger = logging.getLogger("comptoir.ingest")
 
-# Called after commit with the ids of newly stored messages (triage, SLA, rules register here).
-AFTER_INGEST: list[Callable[[list[int]], None]] = []
+
+@dataclass(frozen=True)
+class Stored:
+    """A message just stored, as the after-ingest hooks see it: what ingest knows anyway, so
+    that a hook needs no query to tell whether it has anything to do."""
+
+    message_id: int
+    conversation_id: int
+    channel_id: int  # the conversation's
+    order_number: str  # the conversation's
+    order_id: int | None  # the conversation's order, when one is linked
+
+
+# Called after commit with the newly stored messages (triage, SLA, rules register here).
+AFTER_INGEST: list[Callable[[list[Stored]], None]] = []
 
 MAX_RACE_RETRIES = 3
 
@@ -90,7 +108,10 @@ def ingest(msg: InboundMessage, *, source: str = "connector") -> Result:
         source=source,
         raw=msg.model_dump_json().encode(),
     )
-    fastsql.insert([record])
+    if not fastsql.pipelines() or msg.channel_id not in _channels({msg.channel_id}):
+        # (An unknown channel: the raw record is refused, and the caller told, as ever.)
+        fastsql.insert([record])
+    # Otherwise the raw record is committed first in the same round trip as the lookups.
     return _store_one(record, msg)
 
 
@@ -214,23 +235,41 @@ def _existing_channel_id(channel_id: int | None) -> int | None:
 
 
 def _store_one(record: InboundRecord, msg: InboundMessage) -> Result:
+    """Store one message whose raw record is written, or, when it has no id yet, is written in
+    a transaction of its own just before (see `fastsql.atomic`)."""
     for attempt in range(MAX_RACE_RETRIES):
+        raw_first = None
+        if record.pk is None:
+            # No RETURNING: its id comes back with the lookups (`_store_batch`).
+            raw_first = partial(fastsql.insert, [record], returning=False)
+        stored: list[Stored] = []
         try:
-            with fastsql.pipeline(), transaction.atomic():
+            with fastsql.atomic(committed_first=raw_first):
                 # Live mode trusts the unique index on the first try (duplicates are rare and
                 # end in IntegrityError) and looks before it leaps only on a retry.
-                (result,) = _store_batch([(record, msg)], check_existing=attempt > 0)
-            return result
-        except IntegrityError as exc:
-            # Another process stored the same message or identity first: look again.
-            logger.debug("ingest race on record %s: %s", record.pk, exc)
-            last_error = exc
-        except IngestError as exc:
-            return _fail(record, str(exc))
+                (result,) = _store_batch([(record, msg)], stored, check_existing=attempt > 0)
         except Exception as exc:
+            if record.pk is None and not _find_sent_record(record):
+                raise  # the raw record itself was refused: nothing is kept, as without a pipeline
+            if isinstance(exc, IntegrityError):
+                # Another process stored the same message or identity first: look again.
+                logger.debug("ingest race on record %s: %s", record.pk, exc)
+                last_error = exc
+                continue
+            if isinstance(exc, IngestError):
+                return _fail(record, str(exc))
             logger.exception("ingest of record %s failed", record.pk)
             return _fail(record, f"{type(exc).__name__}: {exc}")
+        _schedule_after_ingest(stored)
+        return result
     return _fail(record, f"gave up after {MAX_RACE_RETRIES} conflicting attempts: {last_error}")
+
+
+def _find_sent_record(record: InboundRecord) -> bool:
+    """After a failure before the raw record's id was read: whether it was committed all the
+    same (it was, unless the database refused it), and its id then."""
+    record.pk = fastsql.sent_row_id(InboundRecord)
+    return record.pk is not None
 
 
 def _fail(record: InboundRecord, error: str) -> Result:
@@ -267,13 +306,16 @@ def _ingest_batch(
             ready.append((record, parse(item, channel_id=channel_id)))
         except IngestError as exc:
             results.append(_fail(record, str(exc)))
+    stored: list[Stored] = []
     try:
         with fastsql.pipeline(), transaction.atomic():
-            results.extend(_store_batch(ready))
+            results.extend(_store_batch(ready, stored))
     except Exception as exc:
         # One bad message (or a race) spoils the batch: redo it one by one, each with its fate.
         logger.info("batch of %d fell back to one by one: %s", len(ready), exc)
         results.extend(_store_one(record, msg) for record, msg in ready)
+    else:
+        _schedule_after_ingest(stored)
     return results
 
 
@@ -287,9 +329,16 @@ class _Pending:
 
 
 def _store_batch(
-    items: list[tuple[InboundRecord, InboundMessage]], *, check_existing: bool = True
+    items: list[tuple[InboundRecord, InboundMessage]],
+    stored_out: list[Stored],
+    *,
+    check_existing: bool = True,
 ) -> list[Result]:
-    """Store many messages with a constant number of queries; call inside a transaction."""
+    """Store many messages with a constant number of queries; call inside a transaction.
+
+    Adds what it stored to `stored_out`, for the after-ingest hooks the caller runs once the
+    transaction is committed. A single item's raw record may still lack its id (inserted
+    without RETURNING in the same pipeline): the lookups read it."""
     if not items:
         return []
     now = timezone.now()
@@ -323,12 +372,18 @@ def _store_batch(
     thread_queries = _Threader.queries(fresh)
     order_query = _order_query(fresh)
     lookups = [_customer_query(fresh), *thread_queries, *([order_query] if order_query else [])]
+    unsaved = [p.record for p in fresh if p.record.pk is None]
+    assert not unsaved or len(items) == 1  # currval: the id of the last one only
+    if unsaved:
+        lookups.append(fastsql.last_id_query(InboundRecord))
     reserve = fastsql.reserve_ids_query(Message, len(fresh))
     if reserve:
         lookups += [reserve, fastsql.reserve_ids_query(Customer, len(fresh)) or reserve]
     customer_rows, *answers = fastsql.select_all(lookups)
     thread_rows, answers = answers[: len(thread_queries)], answers[len(thread_queries) :]
     orders = _Orders(answers.pop(0) if order_query else [])
+    if unsaved:
+        ((unsaved[0].pk,),) = answers.pop(0)
     reserved = answers
     # Popped from the end: reversed, the batch's messages get ids in their order.
     message_ids, customer_ids = ([r[0] for r in reversed(rows)] for rows in reserved or ([], []))
@@ -368,9 +423,9 @@ def _store_batch(
             events.append(event)
     fastsql.insert(events, returning=False)
     _set_records_state([p.record.pk for p in fresh], InboundState.STORED, now)
-    message_ids = [m.pk for _, _, m in stored]
-    if AFTER_INGEST:
-        transaction.on_commit(lambda: _after_ingest(message_ids))
+    stored_out.extend(
+        Stored(m.pk, c.pk, c.channel_id, c.order_number, c.order_id) for _, c, m in stored
+    )
     for p, conv, message in stored:
         p.record.state = InboundState.STORED
         results.append(Result(Outcome.STORED, p.record.pk, message.pk, conv.pk))
@@ -402,10 +457,17 @@ def _forget_channel(sender: type[Channel], instance: Channel, **kwargs: Any) -> 
     _channel_cache.pop(instance.pk, None)
 
 
-def _after_ingest(message_ids: list[int]) -> None:
+def _schedule_after_ingest(stored: list[Stored]) -> None:
+    """After the transaction that stored them: at once, or when the caller's own transaction
+    commits (the hooks must see the messages, and queue tasks for them only if they stay)."""
+    if AFTER_INGEST and stored:
+        transaction.on_commit(lambda: _after_ingest(stored))
+
+
+def _after_ingest(stored: list[Stored]) -> None:
     for hook in AFTER_INGEST:
         try:
-            hook(message_ids)
+            hook(stored)
         except Exception:  # a follow-up must never undo or hide a stored message
             logger.exception("after-ingest hook %s failed", hook)
 
@@ -859,23 +921,27 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
             else:
                 rows.append(Attachment(**common, sha256=files.store_bytes(att.data)))
     if rows:
-        fastsql.insert(rows)
+        fastsql.insert(rows, returning=False)  # nothing reads their ids: no answer to wait for
 
 
 def _store_tags(pairs: list[tuple[int, list[str]]]) -> None:
-    """Tag conversations by name, creating the tags first seen; rare, so plain ORM."""
+    """Tag conversations by name, creating the tags first seen. Plain SQL: the ORM's
+    bulk_create opens an atomic block, which `fastsql.atomic` cannot have inside."""
     if not pairs:
         return
-    names = {name for _, tags in pairs for name in tags}
-    Tag.objects.bulk_create([Tag(name=name) for name in names], ignore_conflicts=True)
-    ids = dict(Tag.objects.filter(name__in=names).values_list("name", "id"))
+    names = sorted({name for _, tags in pairs for name in tags})
+    fastsql.insert([Tag(name=name) for name in names], ignore_conflicts=True)
+    placeholders, params = fastsql.in_list(names)
+    ids = dict(
+        fastsql.select(f"SELECT name, id FROM {_table(Tag)} WHERE name IN {placeholders}", params)
+    )
     through = Conversation.tags.through
     rows = [
         through(conversation_id=conv_id, tag_id=ids[name])
         for conv_id, tags in pairs
-        for name in set(tags)
+        for name in sorted(set(tags))
     ]
-    through.objects.bulk_create(rows, ignore_conflicts=True)
+    fastsql.insert(rows, ignore_conflicts=True)
 
 
 def _table(model: type[Model]) -> str:

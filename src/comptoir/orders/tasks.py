@@ -4,9 +4,13 @@ names one we do not have, and refreshed while the conversation is open."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.tasks import task
 from django.utils import timezone
 
@@ -58,18 +62,39 @@ def order_channel(channel: Channel) -> Channel | None:
     return next((c for c in siblings.order_by("id") if _fetches_orders(c)), None)
 
 
-def _queue_missing_orders(message_ids: list[int]) -> None:
+# Which channel reads a channel's orders changes when channels are added or edited, seldom;
+# asking the database after every message cost more than storing it. Saving or deleting any
+# channel empties this in the process; other processes see the change within the delay, and
+# `refresh_open_orders` queues what a stale answer missed.
+ORDER_CHANNEL_CACHE_SECONDS = 30.0
+_order_channels: dict[int, tuple[float, int | None]] = {}
+
+
+def _order_channel_id(channel_id: int) -> int | None:
+    now = time.monotonic()
+    hit = _order_channels.get(channel_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    channel = Channel.objects.filter(pk=channel_id).first()
+    reader = order_channel(channel) if channel is not None else None
+    found = reader.pk if reader is not None else None
+    _order_channels[channel_id] = (now + ORDER_CHANNEL_CACHE_SECONDS, found)
+    return found
+
+
+@receiver([post_save, post_delete], sender=Channel)
+def _forget_order_channels(sender: type[Channel], **kwargs: Any) -> None:
+    # Any channel: a new Amazon API channel changes the answer for the shop's mailboxes.
+    _order_channels.clear()
+
+
+def _queue_missing_orders(stored: list[ingest.Stored]) -> None:
     """After ingest: conversations that name an order we do not have get it fetched."""
-    wanted = (
-        Conversation.objects.filter(messages__id__in=message_ids, order__isnull=True)
-        .exclude(order_number="")
-        .select_related("channel")
-        .distinct()
-    )
-    for conv in wanted:
-        channel = order_channel(conv.channel)
-        if channel is not None:
-            sync_order.enqueue(channel.pk, conv.order_number)
+    wanted = {(s.channel_id, s.order_number) for s in stored if s.order_number and not s.order_id}
+    for channel_id, order_number in sorted(wanted):
+        reader = _order_channel_id(channel_id)
+        if reader is not None:
+            sync_order.enqueue(reader, order_number)
 
 
 ingest.AFTER_INGEST.append(_queue_missing_orders)
