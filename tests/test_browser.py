@@ -181,3 +181,29 @@ def test_three_conversations_are_resolved_at_once(
     assert Conversation.objects.filter(status=Status.RESOLVED).count() == 3
     assert page.locator("tr.row").count() == 1
     shot(page, "inbox-after-bulk")
+
+
+def test_a_new_message_appears_live_in_the_open_inbox_and_conversation(
+    page: Any, live_server: Any, day: dict[str, Any], make_inbound: Any, settings: Any
+) -> None:
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.1
+    base = live_server.url
+    conv: Conversation = day["conv"]
+    log_in(page, base, day["agent"])
+    assert page.locator("tr.row").count() == 2
+
+    ingest(make_inbound(subject="Arrivé à l'instant", sender={"identity_value": "new@x.fr"}))
+
+    page.wait_for_selector("tr.row >> text=Arrivé à l'instant")  # no reload
+    assert page.locator("tr.row").count() == 3
+
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+    ingest(
+        make_inbound(
+            channel_id=conv.channel_id, order_number="FN-7731",
+            text="Je viens de recevoir un avis de passage.",
+            sender={"identity_value": "b@x.fr", "name": "Paul Durand", "email": "b@x.fr"},
+        )
+    )  # fmt: skip
+    page.wait_for_selector(".timeline >> text=Je viens de recevoir un avis de passage.")
+    assert page.csp_errors == []

@@ -142,7 +142,7 @@ def test_the_inbox_costs_the_same_queries_for_3_or_30_conversations(
             new_conversation(make_inbound, sender={"identity_value": f"b{i}@x.fr"}, tags=["t"])
 
     fill(3, 0)
-    with django_assert_max_num_queries(12) as small:
+    with django_assert_max_num_queries(25) as small:
         logged_in.get("/inbox/?view=all")
     fill(27, 3)
     with django_assert_num_queries(len(small.captured_queries)):

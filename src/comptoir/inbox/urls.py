@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from comptoir.inbox import views
+from comptoir.inbox import live, views
 
 app_name = "inbox"
 urlpatterns = [
@@ -15,4 +15,5 @@ urlpatterns = [
     path("c/<int:pk>/priority", views.priority, name="priority"),
     path("c/<int:pk>/snooze", views.snooze, name="snooze"),
     path("bulk", views.bulk, name="bulk"),
+    path("live", live.live, name="live"),
 ]

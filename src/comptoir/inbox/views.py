@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
 from comptoir.inbox import actions
+from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import Conversation, Marketplace, Priority, Status
 from comptoir.inbox.queries import ORDERS, InvalidCursor, KeysetOrder, filter_conversations, page
 
@@ -104,7 +105,13 @@ def inbox(request: HttpRequest) -> HttpResponse:
         )
     kept = {k: v for k, v in {"view": view.key, **params}.items() if v}
     more = f"?{urlencode({**kept, 'cursor': next_cursor})}" if next_cursor else ""
-    context = {"rows": rows, "more": more, "params": params, "now": timezone.now()}
+    context = {
+        "rows": rows,
+        "more": more,
+        "params": params,
+        "now": timezone.now(),
+        "last_event": last_event_id(),
+    }
     if request.htmx and request.GET.get("cursor"):  # type: ignore[attr-defined]
         return render(request, "inbox/_rows.html", context)
     return render(request, "inbox/inbox.html", {**context, **_chrome(request, view)})
@@ -187,6 +194,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "can_write": can_write(_user(request)),
             "statuses": Status.choices,
             "priorities": Priority.choices,
+            "last_event": last_event_id(),
         },
     )
 

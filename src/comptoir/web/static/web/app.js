@@ -53,6 +53,22 @@
       if (dialog) dialog.showModal();
     } else return;
   });
+  // Live: the server says which conversations changed; the part of the page showing them is
+  // fetched again (the inbox rows, or this conversation's timeline).
+  const live = document.body.dataset.live;
+  if (live && window.EventSource && window.htmx) {
+    const source = new EventSource(live);
+    source.addEventListener("changed", function (event) {
+      const changed = JSON.parse(event.data).conversations;
+      if (document.getElementById("rows")) {
+        window.htmx.ajax("GET", window.location.href, { target: "#rows", select: "#rows > *", swap: "innerHTML" });
+      }
+      const shown = document.querySelector("[data-conversation]");
+      if (shown && changed.includes(Number(shown.dataset.conversation))) {
+        window.htmx.ajax("GET", window.location.href, { target: ".timeline", select: ".timeline > *", swap: "innerHTML" });
+      }
+    });
+  }
   document.addEventListener("click", function (event) {
     const row = event.target.closest && event.target.closest("tr.row");
     if (row && !event.target.closest("a, input")) window.location = row.dataset.href;

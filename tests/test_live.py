@@ -1,0 +1,92 @@
+"""Live updates: the stream names the conversations that changed, within the user's scope."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.test import Client
+
+from comptoir.accounts.models import User
+from comptoir.connectors.base import InboundMessage
+from comptoir.inbox import actions
+from comptoir.inbox.ingest import ingest
+from comptoir.inbox.live import _async_stream, changes, last_event_id
+from comptoir.inbox.models import Channel, Conversation
+
+Build = Callable[..., InboundMessage]
+
+
+def conversation(make_inbound: Build, **overrides: Any) -> Conversation:
+    return Conversation.objects.get(pk=ingest(make_inbound(**overrides)).conversation_id)
+
+
+def test_changes_since_an_event_are_named_once_and_only_within_scope(
+    agent: User, outsider: User, make_inbound: Build
+) -> None:
+    start = last_event_id()
+    conv = conversation(make_inbound)
+
+    last, convs = changes(agent, start)
+    assert convs == [conv.pk]
+    assert changes(agent, last) == (last, [])
+    assert changes(outsider, start)[1] == []
+
+    actions.tag_conversation(conv, tag="urgent", actor=agent)
+    assert changes(agent, last)[1] == [conv.pk]
+
+
+def test_the_stream_sends_what_changed_then_ends(
+    client: Client, agent: User, make_inbound: Build, settings: Any
+) -> None:
+    settings.COMPTOIR_LIVE_SECONDS = 0.3
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.05
+    start = last_event_id()
+    conv = conversation(make_inbound)
+    client.force_login(agent)
+
+    response = client.get(f"/inbox/live?after={start}")
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+
+    assert response["Content-Type"] == "text/event-stream"
+    assert body.startswith("retry: 2000")
+    assert f'"conversations": [{conv.pk}]' in body
+    assert body.count("event: changed") == 1
+
+
+def test_a_reconnecting_browser_resumes_after_its_last_event(
+    client: Client, agent: User, make_inbound: Build, settings: Any
+) -> None:
+    settings.COMPTOIR_LIVE_SECONDS = 0.2
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.05
+    conversation(make_inbound)
+    seen = last_event_id()
+    client.force_login(agent)
+
+    response = client.get("/inbox/live?after=0", headers={"Last-Event-ID": str(seen)})
+
+    assert b"event: changed" not in b"".join(response.streaming_content)  # type: ignore[attr-defined]
+
+
+def test_the_stream_needs_a_login(client: Client) -> None:
+    assert client.get("/inbox/live").status_code == 302
+
+
+def test_under_asgi_the_stream_waits_without_a_thread(
+    transactional_db: None, agent: User, make_inbound: Build, channel: Channel
+) -> None:
+    # Committed data: the stream reads from the database in another thread.
+    start = last_event_id()
+    conv = conversation(make_inbound)
+
+    async def collect() -> list[str]:
+        return [frame async for frame in _async_stream(agent, start, 0.2, 0.05)]
+
+    # Its own thread: another test's browser may keep an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        frames = pool.submit(asyncio.run, collect()).result()
+
+    assert frames[0].startswith("retry:")
+    assert [f for f in frames if f"[{conv.pk}]" in f]
