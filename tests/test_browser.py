@@ -187,6 +187,7 @@ def test_a_new_message_appears_live_in_the_open_inbox_and_conversation(
     page: Any, live_server: Any, day: dict[str, Any], make_inbound: Any, settings: Any
 ) -> None:
     settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.1
+    settings.COMPTOIR_LIVE_SECONDS = 5  # the server's stream thread ends soon after the test
     base = live_server.url
     conv: Conversation = day["conv"]
     log_in(page, base, day["agent"])

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 from comptoir.accounts.models import User
@@ -82,7 +84,9 @@ def test_under_asgi_the_stream_waits_without_a_thread(
     conv = conversation(make_inbound)
 
     async def collect() -> list[str]:
-        return [frame async for frame in _async_stream(agent, start, 0.2, 0.05)]
+        frames = [frame async for frame in _async_stream(agent, start, 0.2, 0.05)]
+        await sync_to_async(connections.close_all)()  # the stream's database thread's
+        return frames
 
     # Its own thread: another test's browser may keep an event loop in this one.
     with ThreadPoolExecutor(1) as pool:

@@ -729,7 +729,7 @@ def _alert_admins(channel_id: int, name: str, error: str) -> None:
             f"[Comptoir] {name} has stopped: it needs you",
             f"The channel {name} stopped reading and sending messages:\n\n    {error}\n\n"
             f"Fix its settings, then test the connection: "
-            f"{settings.SITE_URL}/settings/channels/{channel_id}/\n"
+            f"{settings.SITE_URL}/admin/inbox/channel/{channel_id}/change/\n"
             "Messages waiting on the marketplace are fetched once it works again.",
             None,
             recipients,
@@ -744,7 +744,8 @@ def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = 
         fields["cursor"] = cursor
     if Channel.objects.filter(pk=channel.pk, is_healthy=False).update(**fields):
         _event(None, EventKind.CHANNEL_RECOVERED, None, "system", channel=channel.pk)
-    Channel.objects.filter(pk=channel.pk).update(**fields)
+    else:
+        Channel.objects.filter(pk=channel.pk).update(**fields)
     channel.is_healthy = True
     if cursor is not None:
         channel.cursor = cursor

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,6 +19,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import HttpRequest, StreamingHttpResponse
 
 from comptoir.accounts.models import User
@@ -54,7 +56,13 @@ def _sync_stream(user: User, after: int, seconds: float, every: float) -> Iterat
     quiet_since = time.monotonic()
     yield "retry: 2000\n\n"
     while time.monotonic() < deadline:
-        last, convs = changes(user, after)
+        try:
+            last, convs = changes(user, after)
+        finally:
+            # A server thread of its own sleeps between checks for minutes: it holds no
+            # connection meanwhile (a main thread keeps its one, as for any request).
+            if threading.current_thread() is not threading.main_thread():
+                connections.close_all()
         if convs:
             after = last
             quiet_since = time.monotonic()
