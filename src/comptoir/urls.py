@@ -15,5 +15,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("inbox/", include("comptoir.inbox.urls")),
+    path("settings/", include("comptoir.web.urls")),
     path("", web_views.home, name="home"),
 ]

@@ -729,7 +729,7 @@ def _alert_admins(channel_id: int, name: str, error: str) -> None:
             f"[Comptoir] {name} has stopped: it needs you",
             f"The channel {name} stopped reading and sending messages:\n\n    {error}\n\n"
             f"Fix its settings, then test the connection: "
-            f"{settings.SITE_URL}/admin/inbox/channel/{channel_id}/change/\n"
+            f"{settings.SITE_URL}/settings/channels/#channel-{channel_id}\n"
             "Messages waiting on the marketplace are fetched once it works again.",
             None,
             recipients,
