@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from comptoir.accounts.models import Team
-from comptoir.connectors import contract, http
+from comptoir.connectors import http
 from comptoir.connectors.amazon import connector as amazon_connector
 from comptoir.connectors.amazon import swagger
 from comptoir.connectors.amazon.connector import AmazonConnector, AuthError
@@ -47,14 +47,8 @@ class Clock:
 
 
 @pytest.fixture(autouse=True)
-def specs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Amazon's models from the shared specs folder beside the checkout (or a parent's)."""
-    if not (contract.specs_dir() / "amazon" / "messaging.json").is_file():
-        for parent in contract.REPO.parents:
-            candidate = parent / "shared" / "specs"
-            if (candidate / "amazon" / "messaging.json").is_file():
-                monkeypatch.setenv("COMPTOIR_SPECS_DIR", str(candidate))
-                break
+def specs() -> Iterator[None]:
+    """Amazon's models, read afresh for each test from `contract.specs_dir()`."""
     swagger.load.cache_clear()
     yield
     swagger.load.cache_clear()

@@ -12,7 +12,6 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ import pytest
 from django.utils import timezone
 
 from comptoir.accounts.models import Team, User
-from comptoir.connectors import contract, http
+from comptoir.connectors import http
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.fnac import connector as fnac_connector
 from comptoir.connectors.fnac import dialect
@@ -43,14 +42,8 @@ from comptoir.orders.actions import store_order
 
 
 @pytest.fixture(autouse=True)
-def fnac_specs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The XSDs are read where the project keeps its specs; a worktree finds them higher up."""
-    if not (contract.specs_dir() / "fnac").is_dir():
-        for parent in Path(__file__).resolve().parents:
-            candidate = parent / "shared" / "specs"
-            if (candidate / "fnac").is_dir():
-                monkeypatch.setenv("COMPTOIR_SPECS_DIR", str(candidate))
-                break
+def fnac_specs() -> None:
+    """The XSDs are read where the project keeps its specs (`contract.specs_dir()`)."""
     assert dialect.specs_available(), "Fnac's XSDs are needed to check the requests"
 
 

@@ -171,7 +171,6 @@ class AmazonConnector(Connector):
                 headers=self._auth_headers,
                 refresh_auth=self._renew,
                 rate_limit=bucket,
-                verify=_tls(conf.endpoint),
             )
         return client
 
@@ -185,7 +184,6 @@ class AmazonConnector(Connector):
                 name=name,
                 timeout=conf.timeout_seconds,
                 max_attempts=conf.max_attempts,
-                verify=_tls(base_url),
             )
         return client
 
@@ -489,12 +487,6 @@ class AmazonConnector(Connector):
         target = url.path + (f"?{url.query}" if url.query else "")
         store.request("PUT", target, content=file.data, headers=headers)
         return upload_id
-
-
-def _tls(url: str) -> bool:
-    """Certificates are checked on https; a plain http URL (the local simulator) has none, and
-    loading the CA bundle for nothing costs a tenth of a second per client."""
-    return urlsplit(url).scheme != "http"
 
 
 def _payload(response: httpx.Response) -> dict[str, Any]:

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import random
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -57,28 +55,6 @@ DEFAULT_LIMIT = 25
 MAX_TEXT = 2000
 MAX_MEDIA = 5
 EBAY_SENDER = "eBay"
-
-
-def load_contract(relative: str) -> contract.OpenApiContract | None:
-    """`contract.load`, falling back to a `shared/specs` folder above the checkout (a git
-    worktree sits one level deeper than the main checkout, where `specs_dir()` looks)."""
-    found = contract.load(relative)
-    if found is not None:
-        return found
-    for parent in contract.REPO.parents:
-        path = parent / "shared" / "specs" / relative
-        if path.is_file():
-            return _cached_contract(path)
-    return None
-
-
-_contracts: dict[Path, contract.OpenApiContract] = {}
-
-
-def _cached_contract(path: Path) -> contract.OpenApiContract:
-    if path not in _contracts:
-        _contracts[path] = contract.OpenApiContract(json.loads(path.read_text()))
-    return _contracts[path]
 
 
 def iso(value: datetime) -> str:
@@ -198,8 +174,8 @@ class EbaySimulator(Simulator, ClaimsMixin):
         self._message_ids = itertools.count(3_500_000_001)
         self._token_ids = itertools.count(1)
         self._validators: dict[tuple[int, str], jsonschema.Draft202012Validator] = {}
-        self.message_contract = load_contract(MESSAGE_SPEC)
-        self.fulfillment_contract = load_contract(FULFILLMENT_SPEC)
+        self.message_contract = contract.load(MESSAGE_SPEC)
+        self.fulfillment_contract = contract.load(FULFILLMENT_SPEC)
 
         self.route("POST", "/identity/v1/oauth2/token", self._token)
         self.route("GET", "/commerce/identity/v1/user/?", self._user)
