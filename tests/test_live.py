@@ -7,18 +7,46 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
 
 from comptoir.accounts.models import User
 from comptoir.connectors.base import InboundMessage
-from comptoir.inbox import actions
+from comptoir.inbox import actions, live
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.live import _async_stream, changes, last_event_id
 from comptoir.inbox.models import Channel, Conversation
 
 Build = Callable[..., InboundMessage]
+
+
+class Clock:
+    """Simulated time for the stream: each pause moves it on, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.pauses = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses += 1
+        self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    simulated = Clock()
+    monkeypatch.setattr(live, "monotonic", simulated.monotonic)
+    monkeypatch.setattr(live, "sleep", simulated.sleep)
+    monkeypatch.setattr(live, "async_sleep", simulated.async_sleep)
+    return simulated
 
 
 def conversation(make_inbound: Build, **overrides: Any) -> Conversation:
@@ -41,10 +69,10 @@ def test_changes_since_an_event_are_named_once_and_only_within_scope(
 
 
 def test_the_stream_sends_what_changed_then_ends(
-    client: Client, agent: User, make_inbound: Build, settings: Any
+    client: Client, agent: User, make_inbound: Build, settings: Any, clock: Clock
 ) -> None:
-    settings.COMPTOIR_LIVE_SECONDS = 0.3
-    settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.05
+    settings.COMPTOIR_LIVE_SECONDS = 5
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 1
     start = last_event_id()
     conv = conversation(make_inbound)
     client.force_login(agent)
@@ -56,13 +84,14 @@ def test_the_stream_sends_what_changed_then_ends(
     assert body.startswith("retry: 2000")
     assert f'"conversations": [{conv.pk}]' in body
     assert body.count("event: changed") == 1
+    assert clock.pauses == 5  # one check a second for the stream's 5 seconds
 
 
 def test_a_reconnecting_browser_resumes_after_its_last_event(
-    client: Client, agent: User, make_inbound: Build, settings: Any
+    client: Client, agent: User, make_inbound: Build, settings: Any, clock: Clock
 ) -> None:
-    settings.COMPTOIR_LIVE_SECONDS = 0.2
-    settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.05
+    settings.COMPTOIR_LIVE_SECONDS = 2
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 1
     conversation(make_inbound)
     seen = last_event_id()
     client.force_login(agent)
@@ -77,14 +106,14 @@ def test_the_stream_needs_a_login(client: Client) -> None:
 
 
 def test_under_asgi_the_stream_waits_without_a_thread(
-    transactional_db: None, agent: User, make_inbound: Build, channel: Channel
+    transactional_db: None, agent: User, make_inbound: Build, channel: Channel, clock: Clock
 ) -> None:
     # Committed data: the stream reads from the database in another thread.
     start = last_event_id()
     conv = conversation(make_inbound)
 
     async def collect() -> list[str]:
-        frames = [frame async for frame in _async_stream(agent, start, 0.2, 0.05)]
+        frames = [frame async for frame in _async_stream(agent, start, 3, 1)]
         await sync_to_async(connections.close_all)()  # the stream's database thread's
         return frames
 
@@ -94,3 +123,17 @@ def test_under_asgi_the_stream_waits_without_a_thread(
 
     assert frames[0].startswith("retry:")
     assert [f for f in frames if f"[{conv.pk}]" in f]
+    assert clock.pauses == 3
+
+
+def test_a_quiet_stream_says_it_is_still_there(
+    client: Client, agent: User, settings: Any, clock: Clock
+) -> None:
+    settings.COMPTOIR_LIVE_SECONDS = 40
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 1
+    client.force_login(agent)
+
+    body = b"".join(client.get(f"/inbox/live?after={last_event_id()}").streaming_content)  # type: ignore[attr-defined]
+
+    assert body.count(b": still here") == 2  # one every 15 s of silence
+    assert b"event: changed" not in body

@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -51,44 +51,57 @@ def _frame(last: int, conversations: list[int]) -> str:
     return f"id: {last}\nevent: changed\ndata: {data}\n\n"
 
 
+# Tests replace these with a simulated clock, so a stream runs its course without waiting.
+monotonic: Callable[[], float] = time.monotonic
+sleep: Callable[[float], None] = time.sleep
+async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+class _Watch:
+    """One stream's state: what it has sent, when it last spoke, when it ends."""
+
+    def __init__(self, user: User, after: int, seconds: float) -> None:
+        self.user, self.after = user, after
+        self.deadline = monotonic() + seconds
+        self.quiet_since = monotonic()
+
+    @property
+    def open(self) -> bool:
+        return monotonic() < self.deadline
+
+    def frames(self, last: int, convs: list[int]) -> Iterator[str]:
+        """What to send after a check that found `convs` changed up to event `last`."""
+        if convs:
+            self.after, self.quiet_since = last, monotonic()
+            yield _frame(last, convs)
+        elif monotonic() - self.quiet_since > HEARTBEAT_EVERY:
+            self.quiet_since = monotonic()
+            yield ": still here\n\n"
+
+
 def _sync_stream(user: User, after: int, seconds: float, every: float) -> Iterator[str]:
-    deadline = time.monotonic() + seconds
-    quiet_since = time.monotonic()
+    watch = _Watch(user, after, seconds)
     yield "retry: 2000\n\n"
-    while time.monotonic() < deadline:
+    while watch.open:
         try:
-            last, convs = changes(user, after)
+            found = changes(user, watch.after)
         finally:
             # A server thread of its own sleeps between checks for minutes: it holds no
             # connection meanwhile (a main thread keeps its one, as for any request).
             if threading.current_thread() is not threading.main_thread():
                 connections.close_all()
-        if convs:
-            after = last
-            quiet_since = time.monotonic()
-            yield _frame(last, convs)
-        elif time.monotonic() - quiet_since > HEARTBEAT_EVERY:
-            quiet_since = time.monotonic()
-            yield ": still here\n\n"
-        time.sleep(every)
+        yield from watch.frames(*found)
+        sleep(every)
 
 
 async def _async_stream(user: User, after: int, seconds: float, every: float) -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    quiet_since = loop.time()
+    watch = _Watch(user, after, seconds)
     read = sync_to_async(changes)
     yield "retry: 2000\n\n"
-    while loop.time() < deadline:
-        last, convs = await read(user, after)
-        if convs:
-            after = last
-            quiet_since = loop.time()
-            yield _frame(last, convs)
-        elif loop.time() - quiet_since > HEARTBEAT_EVERY:
-            quiet_since = loop.time()
-            yield ": still here\n\n"
-        await asyncio.sleep(every)
+    while watch.open:
+        for frame in watch.frames(*await read(user, watch.after)):
+            yield frame
+        await async_sleep(every)
 
 
 @login_required
