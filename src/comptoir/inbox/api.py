@@ -15,8 +15,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.tasks import TaskResultStatus
-from django.tasks.exceptions import TaskResultDoesNotExist
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status as Reply
@@ -45,7 +43,7 @@ from comptoir.inbox.queries import (
     filter_conversations,
     page,
 )
-from comptoir.inbox.tasks import test_channel
+from comptoir.inbox.tasks import channel_test_outcome, test_channel
 from comptoir.lib.html import has_remote_images
 
 router = Router(tags=["conversations"])
@@ -504,13 +502,6 @@ def start_channel_test(request: HttpRequest, channel_id: int) -> Reply[dict[str,
 def channel_test_result(request: HttpRequest, channel_id: int, task_id: str) -> dict[str, Any]:
     channel = _manageable_channel(request, channel_id)
     try:
-        result = test_channel.get_result(task_id)
-    except (TaskResultDoesNotExist, ValueError, ValidationError):
-        raise Http404(f"no test {task_id}") from None
-    if result.args != [channel.pk]:
-        raise Http404(f"no test {task_id} for channel {channel.pk}")
-    answer: dict[str, Any] = {"task_id": task_id, "status": str(result.status)}
-    if result.is_finished:
-        value = result.return_value if result.status == TaskResultStatus.SUCCESSFUL else None
-        answer.update(value or {"ok": False, "message": "the test did not finish"})
-    return answer
+        return channel_test_outcome(channel.pk, task_id)
+    except LookupError as exc:
+        raise Http404(str(exc)) from None

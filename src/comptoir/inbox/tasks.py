@@ -7,8 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import F
-from django.tasks import task
+from django.tasks import TaskResultStatus, task
+from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
 from comptoir.connectors.base import ConnectorError, OutboundAttachment, OutboundMessage
@@ -245,3 +247,19 @@ def test_channel(channel_id: int) -> dict[str, Any]:
         logger.exception("testing channel %s crashed", channel)
         return {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
     return {"ok": True, "message": message}
+
+
+def channel_test_outcome(channel_id: int, task_id: str) -> dict[str, Any]:
+    """Where a queued `test_channel` stands: {"task_id", "status"}, plus "ok" and "message"
+    once it finished. LookupError for an unknown id, or a test of another channel."""
+    try:
+        result = test_channel.get_result(task_id)
+    except (TaskResultDoesNotExist, ValueError, ValidationError):
+        raise LookupError(f"no test {task_id}") from None
+    if result.args != [channel_id]:
+        raise LookupError(f"no test {task_id} for channel {channel_id}")
+    outcome: dict[str, Any] = {"task_id": task_id, "status": str(result.status)}
+    if result.is_finished:
+        value = result.return_value if result.status == TaskResultStatus.SUCCESSFUL else None
+        outcome.update(value or {"ok": False, "message": "the test did not finish"})
+    return outcome

@@ -7,14 +7,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.tasks import TaskResultStatus
-from django.tasks.exceptions import TaskResultDoesNotExist
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import can_manage_channels, visible_channels
 from comptoir.inbox.models import Channel
-from comptoir.inbox.tasks import test_channel
+from comptoir.inbox.tasks import channel_test_outcome, test_channel
 
 
 def _admin(request: HttpRequest) -> User:
@@ -46,14 +44,9 @@ def test_result(request: HttpRequest, pk: int, task_id: str) -> HttpResponse:
     user = _admin(request)
     channel: Channel = get_object_or_404(visible_channels(user), pk=pk)
     try:
-        result = test_channel.get_result(task_id)
-    except (TaskResultDoesNotExist, ValueError) as exc:
-        raise Http404("no such test") from exc
-    if result.args != [channel.pk]:
-        raise Http404("no such test for this channel")
-    outcome = None
-    if result.is_finished:
-        value = result.return_value if result.status == TaskResultStatus.SUCCESSFUL else None
-        outcome = value or {"ok": False, "message": "the test did not finish"}
+        state = channel_test_outcome(channel.pk, task_id)
+    except LookupError as exc:
+        raise Http404(str(exc)) from None
+    outcome = state if "ok" in state else None
     context = {"channel": channel, "task_id": task_id, "outcome": outcome}
     return render(request, "web/_channel_test.html", context)
