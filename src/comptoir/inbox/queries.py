@@ -6,13 +6,16 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from comptoir.inbox.models import Conversation, Tag
+from comptoir.accounts.permissions import visible_conversations
+from comptoir.inbox.models import Conversation, Status, Tag
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -128,3 +131,60 @@ def filter_conversations(
         term = q.strip()
         qs = qs.filter(Q(subject__icontains=term) | Q(order_number__icontains=term))
     return qs
+
+
+# -- the inbox's views (Needs reply, Mine...) ------------------------------------------------
+
+BREACHING_WITHIN = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class InboxView:
+    key: str
+    label: Any
+    order: KeysetOrder
+
+    def apply(self, qs: QuerySet[Conversation], user: User) -> QuerySet[Conversation]:
+        now = timezone.now()
+        live = ~Q(status=Status.RESOLVED)
+        match self.key:
+            case "needs_reply":
+                return qs.filter(needs_reply=True).exclude(status=Status.SNOOZED)
+            case "mine":
+                return qs.filter(live, assignee=user)
+            case "unassigned":
+                return qs.filter(live, assignee__isnull=True)
+            case "breaching":
+                return qs.filter(needs_reply=True, respond_by__lt=now + BREACHING_WITHIN)
+            case "snoozed":
+                return qs.filter(status=Status.SNOOZED)
+            case "resolved":
+                return qs.filter(status=Status.RESOLVED)
+        return qs
+
+
+VIEWS = {
+    v.key: v
+    for v in [
+        InboxView("needs_reply", _("Needs reply"), ORDERS["respond_by"]),
+        InboxView("mine", _("Mine"), ORDERS["recent"]),
+        InboxView("unassigned", _("Unassigned"), ORDERS["recent"]),
+        InboxView("breaching", _("Breaching soon"), ORDERS["respond_by"]),
+        InboxView("snoozed", _("Snoozed"), ORDERS["recent"]),
+        InboxView("resolved", _("Resolved"), ORDERS["recent"]),
+        InboxView("all", _("All"), ORDERS["recent"]),
+    ]
+}
+
+
+COUNT_CAP = 1000  # past it the nav says "1000+"
+
+
+def view_counts(user: User) -> dict[str, str]:
+    """Each view's size for the user, capped: an exact count of a huge view is slow."""
+    base = visible_conversations(user)
+    counts = {}
+    for key, view in VIEWS.items():
+        n = view.apply(base, user)[: COUNT_CAP + 1].count()
+        counts[key] = f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
+    return counts

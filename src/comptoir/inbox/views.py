@@ -3,20 +3,17 @@ from `inbox.queries`, every change through `inbox.actions`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
@@ -24,49 +21,18 @@ from comptoir.accounts.permissions import can_write, visible_channels, visible_c
 from comptoir.inbox import actions
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import Conversation, Marketplace, Priority, Status
-from comptoir.inbox.queries import ORDERS, InvalidCursor, KeysetOrder, filter_conversations, page
+from comptoir.inbox.queries import (
+    VIEWS,
+    InboxView,
+    InvalidCursor,
+    filter_conversations,
+    page,
+    view_counts,
+)
 
 PAGE_SIZE = 50
-BREACHING_WITHIN = timedelta(hours=4)
 
 
-@dataclass(frozen=True)
-class InboxView:
-    key: str
-    label: Any
-    order: KeysetOrder
-
-    def apply(self, qs: QuerySet[Conversation], user: User) -> QuerySet[Conversation]:
-        now = timezone.now()
-        live = ~Q(status=Status.RESOLVED)
-        match self.key:
-            case "needs_reply":
-                return qs.filter(needs_reply=True).exclude(status=Status.SNOOZED)
-            case "mine":
-                return qs.filter(live, assignee=user)
-            case "unassigned":
-                return qs.filter(live, assignee__isnull=True)
-            case "breaching":
-                return qs.filter(needs_reply=True, respond_by__lt=now + BREACHING_WITHIN)
-            case "snoozed":
-                return qs.filter(status=Status.SNOOZED)
-            case "resolved":
-                return qs.filter(status=Status.RESOLVED)
-        return qs
-
-
-VIEWS = {
-    v.key: v
-    for v in [
-        InboxView("needs_reply", _("Needs reply"), ORDERS["respond_by"]),
-        InboxView("mine", _("Mine"), ORDERS["recent"]),
-        InboxView("unassigned", _("Unassigned"), ORDERS["recent"]),
-        InboxView("breaching", _("Breaching soon"), ORDERS["respond_by"]),
-        InboxView("snoozed", _("Snoozed"), ORDERS["recent"]),
-        InboxView("resolved", _("Resolved"), ORDERS["recent"]),
-        InboxView("all", _("All"), ORDERS["recent"]),
-    ]
-}
 FILTERS = ("channel", "marketplace", "status", "assignee", "tag", "q")
 
 
@@ -117,21 +83,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "inbox/inbox.html", {**context, **_chrome(request, view)})
 
 
-COUNT_CAP = 1000  # past it the nav says "1000+": an exact count of a huge view is slow
-
-
-def _counts(user: User) -> dict[str, str]:
-    base = visible_conversations(user)
-    counts = {}
-    for key, view in VIEWS.items():
-        n = view.apply(base, user)[: COUNT_CAP + 1].count()
-        counts[key] = f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
-    return counts
-
-
 def _chrome(request: HttpRequest, view: InboxView) -> dict[str, Any]:
     user = _user(request)
-    counts = _counts(user)
+    counts = view_counts(user)
     return {
         "view": view,
         "views": [(v, counts[v.key]) for v in VIEWS.values()],
@@ -142,7 +96,12 @@ def _chrome(request: HttpRequest, view: InboxView) -> dict[str, Any]:
     }
 
 
-BULK_ACTIONS = ("assign_me", "resolve", "reopen")
+# The buttons of the inbox's bulk bar, as `actions.bulk_apply` calls.
+BULK_BUTTONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "assign_me": ("assign", {}),
+    "resolve": ("set_status", {"status": Status.RESOLVED}),
+    "reopen": ("set_status", {"status": Status.OPEN}),
+}
 
 
 @login_required
@@ -152,17 +111,15 @@ def bulk(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     if not can_write(user):
         raise PermissionDenied("read-only access")
-    action = request.POST.get("action", "")
-    if action not in BULK_ACTIONS:
-        raise PermissionDenied(f"unknown bulk action {action!r}")
+    button = BULK_BUTTONS.get(request.POST.get("action", ""))
+    if button is None:
+        raise PermissionDenied("unknown bulk action")
+    action, kwargs = button
+    if action == "assign":
+        kwargs = {"assignee": user}
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:PAGE_SIZE]
-    for conv in visible_conversations(user).filter(pk__in=ids).order_by("id"):
-        if action == "assign_me":
-            actions.assign_conversation(conv, assignee=user, actor=user)
-        elif action == "resolve":
-            actions.set_status(conv, status=Status.RESOLVED, actor=user)
-        else:
-            actions.set_status(conv, status=Status.OPEN, actor=user)
+    selected = visible_conversations(user).filter(pk__in=ids).order_by("id")
+    actions.bulk_apply(action, selected, actor=user, **kwargs)
     back = request.POST.get("next", "")
     return redirect(back if back.startswith("/inbox/") else reverse("inbox:inbox"))
 
