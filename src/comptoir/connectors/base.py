@@ -273,6 +273,12 @@ class Connector:
         """Yield messages newer than the cursor `since` (the channel's stored cursor)."""
         return ()
 
+    def checkpoint(self) -> None:
+        """Save `self.cursor` now, before the poll ends (the poller saves it at the end)."""
+        from comptoir.inbox import actions
+
+        actions.save_channel_cursor(self.channel, dict(self.cursor))
+
     def acknowledge(self) -> None:
         """Called once what `fetch` yielded is stored and the cursor saved: the place to tell
         the source (e.g. move mail out of the inbox). Must not raise for a partial failure."""

@@ -738,6 +738,13 @@ def _alert_admins(channel_id: int, name: str, error: str) -> None:
         logger.exception("could not mail the admins about channel %s", channel_id)
 
 
+def save_channel_cursor(channel: Channel, cursor: dict[str, Any]) -> None:
+    """Keep a connector's cursor before its poll ends: for a source that forgets what it
+    served once read (Rakuten's to-do list), the next poll must know it too."""
+    Channel.objects.filter(pk=channel.pk).update(cursor=cursor)
+    channel.cursor = cursor
+
+
 def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = None) -> None:
     fields: dict[str, Any] = {"last_sync_at": timezone.now(), "is_healthy": True}
     if cursor is not None:

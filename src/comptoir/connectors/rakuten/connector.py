@@ -230,7 +230,7 @@ class RakutenConnector(Connector):
         self.cursor["pending"] = pending
         if grew:
             # Written ahead: once read, these items leave the todo list for good.
-            self._checkpoint()
+            self.checkpoint()
         unknown = {itemid for itemid in pending if itemid not in known}
         if unknown:
             for sale in self.current_sales():
@@ -251,11 +251,6 @@ class RakutenConnector(Connector):
                 yield from self._messages(root, itemid, pending[itemid], known.get(itemid))
             del pending[itemid]
         self.cursor["synced"] = True
-
-    def _checkpoint(self) -> None:
-        from comptoir.inbox.models import Channel
-
-        Channel.objects.filter(pk=self.channel.pk).update(cursor=self.cursor)
 
     def _messages(
         self, root: ET.Element, itemid: str, causes: list[str], sale: list[str] | None
