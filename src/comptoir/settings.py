@@ -139,6 +139,9 @@ INSTALLED_APPS = [
     "comptoir.orders",
     "comptoir.connectors",
     "comptoir.jobs",
+    "comptoir.sla",
+    "comptoir.automation",
+    "comptoir.notifications",
     "comptoir.web",
     "django_htmx",
 ]
