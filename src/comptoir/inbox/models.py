@@ -348,6 +348,10 @@ class EventKind(models.TextChoices):
     ORDER_LINKED = "order_linked", "Order linked"
     CHANNEL_UNHEALTHY = "channel_unhealthy", "Channel stopped"
     CHANNEL_RECOVERED = "channel_recovered", "Channel working again"
+    # Written by orders.actions when the marketplace reports it, for the rules to act on.
+    ORDER_SHIPPED = "order_shipped", "Order shipped"
+    ORDER_DELIVERED = "order_delivered", "Order delivered"
+    ORDER_LATE = "order_late", "Order late to ship"
 
 
 class Event(models.Model):
