@@ -313,8 +313,6 @@ def auto_reply_window() -> timedelta:
 
 
 def _auto_reply(action: ReplyTemplateAction, ctx: Context) -> str:
-    from comptoir.inbox.models import Customer
-
     conv = ctx.conversation
     trigger = ctx.message or (
         Message.objects.filter(conversation_id=conv.pk, direction=Direction.IN)
@@ -325,18 +323,8 @@ def _auto_reply(action: ReplyTemplateAction, ctx: Context) -> str:
         # An out-of-office or a marketplace robot: answering it starts a mail loop.
         raise Skip("the message is automatic (auto-submitted): no auto-reply")
     window = auto_reply_window()
-    recent = Message.objects.filter(
-        direction=Direction.OUT, is_auto=True, created_at__gte=ctx.now - window
-    )
-    if conv.customer_id is not None:
-        # Locked: two workers answering the same buyer at once send one reply, not two.
-        Customer.objects.select_for_update().filter(pk=conv.customer_id).first()
-        recent = recent.filter(conversation__customer_id=conv.customer_id)
-    else:
-        recent = recent.filter(conversation_id=conv.pk)
-    if recent.exists():
-        hours = window.total_seconds() / 3600
-        raise Skip(f"this customer had an automatic reply in the last {hours:g} h")
+    if window > timedelta(0):
+        _rate_limit(conv, window, ctx.now)
     template = load_template(action.template_id)
     if template is None:
         raise ValidationError(f"template {action.template_id} no longer exists")
@@ -350,6 +338,24 @@ def _auto_reply(action: ReplyTemplateAction, ctx: Context) -> str:
         via=ctx.via,
     )
     return f"auto-reply {message.pk} queued"
+
+
+def _rate_limit(conv: Conversation, window: timedelta, now: datetime) -> None:
+    """Skip when the customer (or, unknown, the conversation) had an auto-reply lately."""
+    from comptoir.inbox.models import Customer
+
+    recent = Message.objects.filter(
+        direction=Direction.OUT, is_auto=True, created_at__gte=now - window
+    )
+    if conv.customer_id is not None:
+        # Locked: two workers answering the same buyer at once send one reply, not two.
+        Customer.objects.select_for_update().filter(pk=conv.customer_id).first()
+        recent = recent.filter(conversation__customer_id=conv.customer_id)
+    else:
+        recent = recent.filter(conversation_id=conv.pk)
+    if recent.exists():
+        hours = window.total_seconds() / 3600
+        raise Skip(f"this customer had an automatic reply in the last {hours:g} h")
 
 
 def load_template(template_id: int) -> Any | None:
