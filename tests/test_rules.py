@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -113,7 +113,6 @@ def business_hours(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The SLA calendar's answer, set by the test."""
     answer = [True]
     monkeypatch.setattr(conditions, "is_business_hours", lambda channel_id, at: answer[0])
-    monkeypatch.setattr(conditions, "business_hours_available", lambda: True)
     return answer
 
 
@@ -884,3 +883,37 @@ def test_ingest_and_actions_queue_the_pump_once_their_transaction_commits(
         actions.set_status(conv, status=Status.OPEN, actor=agent)
         transaction.set_rollback(True)
     assert queued() == 2  # rolled back: nothing to run
+
+
+def test_business_hours_come_from_the_channels_sla_calendar(
+    new_conversation: NewConversation,
+) -> None:
+    # Office hours in Paris by default: Monday to Friday, 9:00 to 18:00.
+    make_rule("out-of-hours", when={"all": [{"type": "business_hours", "value": False}]})
+    saturday_night = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
+    monday_morning = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    weekend = new_conversation(thread_id="sat", sent_at=saturday_night)
+    weekday = new_conversation(thread_id="mon", sent_at=monday_morning)
+
+    engine.pump()
+
+    assert tags(weekend) == {"out-of-hours"}
+    assert tags(weekday) == set()
+
+
+def test_mark_no_response_needed_action(new_conversation: NewConversation) -> None:
+    rule = make_rule(
+        "thanks",
+        when={"all": [{"type": "keywords", "words": ["merci beaucoup", "thank you"]}]},
+        do=[{"type": "no_response_needed"}],
+    )
+    thanks = new_conversation(thread_id="t", text="Merci beaucoup, bien reçu !")
+    question = new_conversation(thread_id="q")
+
+    engine.pump()
+
+    assert not Conversation.objects.get(pk=thanks.pk).needs_reply
+    assert Conversation.objects.get(pk=question.pk).needs_reply
+    assert Event.objects.filter(
+        conversation=thanks, kind=EventKind.NO_RESPONSE_NEEDED, actor_label=f"rule:{rule.pk}"
+    ).exists()

@@ -254,17 +254,7 @@ def parse(data: dict[str, Any] | None) -> Group:
     return group
 
 
-def business_hours_available() -> bool:
-    try:
-        from comptoir.sla.policies import is_business_hours  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _count(node: Any, depth: int) -> int:
-    if isinstance(node, BusinessHoursCondition) and not business_hours_available():
-        raise ConditionError("business hours need the SLA calendars (comptoir.sla)")
     if not isinstance(node, Group):
         return 1
     if depth > MAX_DEPTH:
@@ -405,9 +395,7 @@ def _has_words(text: str, words: str) -> bool:
 
 
 def is_business_hours(channel_id: int, at: datetime) -> bool:
-    """The SLA calendar's answer (comptoir.sla.policies)."""
-    try:
-        from comptoir.sla.policies import is_business_hours as sla_is_business_hours
-    except ImportError:
-        raise ConditionError("business hours need the SLA calendars (comptoir.sla)") from None
-    return bool(sla_is_business_hours(channel_id, at))
+    """The channel's SLA calendar's answer (its opening hours, holidays and closures)."""
+    from comptoir.sla.policies import is_business_hours as sla_is_business_hours
+
+    return sla_is_business_hours(channel_id, at)

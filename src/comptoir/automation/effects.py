@@ -162,11 +162,8 @@ def check_references(parsed: list[Action]) -> None:
             found = User.objects.filter(pk__in=a.user_ids, is_active=True).count()
             if found != len(set(a.user_ids)):
                 raise EffectError("notify: some of these users do not exist")
-        elif isinstance(a, ReplyTemplateAction):
-            if load_template(a.template_id) is None:
-                raise EffectError(f"template {a.template_id} does not exist")
-        elif isinstance(a, NoResponseNeededAction) and mark_no_response_needed_action() is None:
-            raise EffectError("marking 'no response needed' needs the SLA module")
+        elif isinstance(a, ReplyTemplateAction) and load_template(a.template_id) is None:
+            raise EffectError(f"template {a.template_id} does not exist")
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -220,10 +217,7 @@ def run_action(action: Any, ctx: Context) -> str:
         notify(Kind.RULE, conversations=[conv.pk], users=action.user_ids, text=text)
         return "notified"
     if isinstance(action, NoResponseNeededAction):
-        mark = mark_no_response_needed_action()
-        if mark is None:
-            raise ValidationError("marking 'no response needed' needs the SLA module")
-        mark(conv, actor=None, via=via)
+        inbox_actions.mark_no_response_needed(conv, actor=None, via=via)
         return "marked no response needed"
     if isinstance(action, StopAction):
         return "stop"
@@ -378,16 +372,3 @@ def render(template: Any, conv: Conversation) -> str:
         raise ValidationError("templates are not available") from None
     rendered = render_template(template, conv, agent=None)
     return str(getattr(rendered, "text", rendered))
-
-
-def mark_no_response_needed_action() -> Any | None:
-    """The SLA work's action, when it is installed."""
-    for module in ("comptoir.sla.actions", "comptoir.inbox.actions"):
-        try:
-            mod = __import__(module, fromlist=["mark_no_response_needed"])
-        except ImportError:
-            continue
-        func = getattr(mod, "mark_no_response_needed", None)
-        if func is not None:
-            return func
-    return None
