@@ -14,9 +14,18 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import Role, Team, User
-from comptoir.automation import conditions, effects, engine
+from comptoir.automation import conditions, engine
 from comptoir.automation import rules as rule_actions
-from comptoir.automation.models import RoundRobin, Rule, RulePump, RuleRun, RunOutcome, Trigger
+from comptoir.automation.actions import save_template
+from comptoir.automation.models import (
+    RoundRobin,
+    Rule,
+    RulePump,
+    RuleRun,
+    RunOutcome,
+    Template,
+    Trigger,
+)
 from comptoir.connectors.base import InboundMessage, OrderData
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import ingest
@@ -90,22 +99,28 @@ def runs(rule: Rule) -> list[RuleRun]:
 
 
 @pytest.fixture
-def templates(monkeypatch: pytest.MonkeyPatch) -> dict[int, str]:
-    """Stand-in templates by id: "{missing}" in a text fails like a missing variable."""
-    known: dict[int, str] = {1: "Thank you, we answer within 24 hours.", 2: "Dear {missing}"}
+def templates(db: None) -> dict[str, Template]:
+    """Real templates: an acknowledgement, one needing a tracking number no one has, and one
+    with a link (which the pre-send checks block on Amazon)."""
 
-    def load(template_id: int) -> Any:
-        return template_id if template_id in known else None
+    def make(name: str, fr: str, en: str) -> Template:
+        return save_template(None, name=name, shop=None, versions={"fr": ("", fr), "en": ("", en)})
 
-    def render(template: Any, conv: Conversation) -> str:
-        text = known[template]
-        if "{missing}" in text:
-            raise ValidationError("the template needs customer_name, which is unknown")
-        return text
+    return {
+        "ack": make(
+            "Accusé de réception",
+            "Bonjour {{ customer_name }}, nous vous répondons au plus vite.",
+            "Hello {{ customer_name }}, we will answer shortly.",
+        ),
+        "tracking": make(
+            "Suivi", "Votre colis : {{ tracking_number }}", "Your parcel: {{ tracking_number }}"
+        ),
+        "link": make("Lien", "Voir https://example.com/aide", "See https://example.com/help"),
+    }
 
-    monkeypatch.setattr(effects, "load_template", load)
-    monkeypatch.setattr(effects, "render", render)
-    return known
+
+def reply_with(template: Template, **extra: Any) -> list[dict[str, Any]]:
+    return [{"type": "reply_template", "template_id": template.pk, **extra}]
 
 
 @pytest.fixture
@@ -345,9 +360,11 @@ def test_what_a_rule_does_never_triggers_a_rule(
 
 
 def test_auto_reply_is_sent_once_per_customer_per_window(
-    new_conversation: NewConversation, templates: dict[int, str], monkeypatch: pytest.MonkeyPatch
+    new_conversation: NewConversation,
+    templates: dict[str, Template],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rule = make_rule("ack", do=[{"type": "reply_template", "template_id": 1}])
+    rule = make_rule("ack", do=reply_with(templates["ack"]))
     first = new_conversation(thread_id="one")
     engine.pump()
     second = new_conversation(thread_id="two")  # same buyer, another conversation
@@ -355,7 +372,9 @@ def test_auto_reply_is_sent_once_per_customer_per_window(
 
     [reply] = auto_replies()
     assert reply.conversation_id == first.pk
-    assert reply.text == templates[1]
+    # In the conversation's language (French), with the buyer's name.
+    assert reply.text == "Bonjour Jeanne Martin, nous vous répondons au plus vite."
+    assert Template.objects.get(pk=templates["ack"].pk).usage_count == 1
     first.refresh_from_db()
     assert first.needs_reply  # an acknowledgement is not the answer
     assert [r.outcome for r in runs(rule)] == [RunOutcome.DONE, RunOutcome.SKIPPED]
@@ -371,10 +390,10 @@ def test_auto_reply_is_sent_once_per_customer_per_window(
 
 
 def test_auto_reply_window_is_configurable(
-    new_conversation: NewConversation, templates: dict[int, str], settings: Any
+    new_conversation: NewConversation, templates: dict[str, Template], settings: Any
 ) -> None:
     settings.AUTO_REPLY_MIN_HOURS = 0
-    make_rule("ack", do=[{"type": "reply_template", "template_id": 1}])
+    make_rule("ack", do=reply_with(templates["ack"]))
     new_conversation(thread_id="one")
     new_conversation(thread_id="two")
     engine.pump()
@@ -382,11 +401,9 @@ def test_auto_reply_window_is_configurable(
 
 
 def test_no_auto_reply_to_an_automatic_message(
-    new_conversation: NewConversation, templates: dict[int, str]
+    new_conversation: NewConversation, templates: dict[str, Template]
 ) -> None:
-    rule = make_rule(
-        "ack", do=[{"type": "reply_template", "template_id": 1}, {"type": "tag", "tag": "seen"}]
-    )
+    rule = make_rule("ack", do=[*reply_with(templates["ack"]), {"type": "tag", "tag": "seen"}])
     conv = new_conversation(is_auto=True, subject="Out of office")
 
     engine.pump()
@@ -399,11 +416,9 @@ def test_no_auto_reply_to_an_automatic_message(
 
 
 def test_an_auto_reply_that_cannot_be_filled_in_is_not_sent_and_the_run_failed(
-    new_conversation: NewConversation, templates: dict[int, str]
+    new_conversation: NewConversation, templates: dict[str, Template]
 ) -> None:
-    rule = make_rule(
-        "bad", do=[{"type": "reply_template", "template_id": 2}, {"type": "tag", "tag": "t"}]
-    )
+    rule = make_rule("bad", do=[*reply_with(templates["tracking"]), {"type": "tag", "tag": "t"}])
     conv = new_conversation()
 
     engine.pump()
@@ -411,8 +426,22 @@ def test_an_auto_reply_that_cannot_be_filled_in_is_not_sent_and_the_run_failed(
     assert auto_replies() == []
     [run] = runs(rule)
     assert run.outcome == RunOutcome.FAILED
-    assert "customer_name" in run.error
-    assert tags(conv) == {"t"}
+    assert "tracking_number" in run.error
+    assert tags(conv) == {"t"}  # the other actions still run
+
+
+def test_an_auto_reply_a_pre_send_check_blocks_is_not_sent(
+    new_conversation: NewConversation, templates: dict[str, Template]
+) -> None:
+    rule = make_rule("link", do=reply_with(templates["link"]))
+    new_conversation()  # on Amazon, where links are forbidden
+
+    engine.pump()
+
+    assert auto_replies() == []
+    [run] = runs(rule)
+    assert run.outcome == RunOutcome.FAILED
+    assert "reply_template" in run.error
 
 
 # -- conditions --------------------------------------------------------------------------------
@@ -824,7 +853,7 @@ def test_no_reply_from_the_buyer_for_n_days_runs_once_per_silence(
 
 
 def test_dry_run_lists_matching_recent_conversations_and_changes_nothing(
-    new_conversation: NewConversation, templates: dict[int, str]
+    new_conversation: NewConversation, templates: dict[str, Template]
 ) -> None:
     damaged = new_conversation(thread_id="d", subject="Item arrived damaged")
     new_conversation(thread_id="w", subject="Where is my order?")
@@ -832,7 +861,7 @@ def test_dry_run_lists_matching_recent_conversations_and_changes_nothing(
         name="unsaved",
         trigger=Trigger.MESSAGE_RECEIVED,
         conditions={"all": [{"type": "keywords", "words": ["damaged"]}]},
-        actions=[{"type": "reply_template", "template_id": 1}, {"type": "tag", "tag": "x"}],
+        actions=[*reply_with(templates["ack"]), {"type": "tag", "tag": "x"}],
     )
     counts = [m.objects.count() for m in (Event, Message, RuleRun, DBTaskResult, Tag, RulePump)]
 

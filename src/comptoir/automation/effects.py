@@ -25,7 +25,7 @@ from comptoir.inbox.models import Direction, Message, Status
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
-    from comptoir.automation.models import Rule
+    from comptoir.automation.models import Rule, Template
     from comptoir.inbox.models import Conversation, Event
 
 logger = logging.getLogger("comptoir.automation")
@@ -126,8 +126,6 @@ Action = Annotated[
 ]
 _ACTIONS: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
 MAX_ACTIONS = 20
-# The templates work's model, in this app; referred to by id, never by foreign key.
-TEMPLATE_MODEL = "Template"
 
 
 def parse(data: Any) -> list[Action]:
@@ -323,6 +321,8 @@ def _auto_reply(action: ReplyTemplateAction, ctx: Context) -> str:
     if template is None:
         raise ValidationError(f"template {action.template_id} no longer exists")
     text = render(template, conv)
+    # The pre-send checks run inside reply(): a blocking one raises ReplyRefused (a
+    # ValidationError), so nothing is sent and the run is logged as failed with its reason.
     message = inbox_actions.reply(
         conv,
         actor=None,
@@ -330,6 +330,7 @@ def _auto_reply(action: ReplyTemplateAction, ctx: Context) -> str:
         is_auto=True,
         then_status=action.then_status,
         via=ctx.via,
+        template_id=template.pk,
     )
     return f"auto-reply {message.pk} queued"
 
@@ -352,23 +353,18 @@ def _rate_limit(conv: Conversation, window: timedelta, now: datetime) -> None:
         raise Skip(f"this customer had an automatic reply in the last {hours:g} h")
 
 
-def load_template(template_id: int) -> Any | None:
-    """The templates work's model (same app), when it is installed."""
-    from django.apps import apps
+def load_template(template_id: int) -> Template | None:
+    """An active template (the templates work's model, named by id, never by foreign key)."""
+    from comptoir.automation.models import Template
 
-    try:
-        model: Any = apps.get_model("automation", TEMPLATE_MODEL)
-    except LookupError:
-        return None
-    return model.objects.filter(pk=template_id).first()
+    return Template.objects.filter(pk=template_id, is_active=True).first()
 
 
-def render(template: Any, conv: Conversation) -> str:
-    """The filled-in text; ValidationError when a variable is missing or a blocking pre-send
-    check refuses it (the reply is then not sent and the run is logged as failed)."""
-    try:
-        from comptoir.automation.templating import render_template
-    except ImportError:
-        raise ValidationError("templates are not available") from None
-    rendered = render_template(template, conv, agent=None)
-    return str(getattr(rendered, "text", rendered))
+def render(template: Template, conv: Conversation) -> str:
+    """The filled-in text in the conversation's language. A missing variable raises
+    `MissingVariables` (a ValidationError): the reply is not sent and the run fails."""
+    from comptoir.automation.templating import render_template
+
+    if template.shop_id is not None and template.shop_id != conv.shop_id:
+        raise ValidationError(f"template {template.pk} belongs to another shop")
+    return render_template(template, conv, agent=None).text

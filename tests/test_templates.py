@@ -1,0 +1,209 @@
+"""Templates: sandboxed rendering from a conversation, language fallback, missing variables,
+usage counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from comptoir.accounts.models import User
+from comptoir.automation.models import Template, TemplateVersion
+from comptoir.automation.templating import (
+    VARIABLE_NAMES,
+    MissingVariables,
+    TemplateRenderError,
+    build_context,
+    render_template,
+)
+from comptoir.connectors.base import InboundMessage
+from comptoir.inbox.ingest import ingest
+from comptoir.inbox.models import Channel, Conversation, Shop
+from comptoir.orders.models import Order
+
+
+@pytest.fixture
+def conversation(
+    make_inbound: Callable[..., InboundMessage], channel: Channel, shop: Shop
+) -> Conversation:
+    result = ingest(make_inbound(order_number="402-1111111-2222222"))
+    conv = Conversation.objects.select_related("shop", "channel", "customer", "order").get(
+        pk=result.conversation_id
+    )
+    order = Order.objects.create(
+        shop=shop,
+        channel=channel,
+        external_id="402-1111111-2222222",
+        items=[{"sku": "LAMP-1", "title": "Lampe Arc", "quantity": 2}],
+        carrier="Colissimo",
+        tracking_number="6A123",
+        tracking_url="https://www.laposte.fr/outils/suivre-vos-envois?code=6A123",
+        expected_delivery_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+    )
+    Conversation.objects.filter(pk=conv.pk).update(order=order, language="fr")
+    conv.refresh_from_db()
+    return conv
+
+
+def make_template(shop: Shop | None = None, **versions: tuple[str, str]) -> Template:
+    template = Template.objects.create(shop=shop, name="Where is my order", shortcut="where")
+    for language, (subject, body) in versions.items():
+        TemplateVersion.objects.create(
+            template=template, language=language, subject=subject, body=body
+        )
+    return template
+
+
+def test_a_template_is_rendered_with_the_conversation_values(
+    conversation: Conversation, agent: User
+) -> None:
+    template = make_template(
+        fr=(
+            "Votre commande {{ order_number }}",
+            "Bonjour {{ customer_first_name }},\n"
+            "{% for item in order_items %}{{ item.quantity }} x {{ item.title }}\n{% endfor %}"
+            "Suivi {{ carrier }} {{ tracking_number }} : {{ tracking_link }}, "
+            "livraison prévue le {{ expected_delivery }}.\n{{ agent_first_name }}, {{ shop_name }}"
+            " sur {{ marketplace }}",
+        )
+    )
+    rendered = render_template(template, conversation, agent=agent)
+    assert rendered.subject == "Votre commande 402-1111111-2222222"
+    assert rendered.language == "fr"
+    assert rendered.text.startswith("Bonjour Jeanne,\n2 x Lampe Arc\n")
+    assert "Colissimo 6A123 : https://www.laposte.fr/" in rendered.text
+    assert "livraison prévue le 24 novembre 2026" in rendered.text
+    assert rendered.text.endswith("Marie, Maison Lumière sur Amazon")
+    assert rendered.missing == []
+
+
+def test_the_context_holds_plain_values_only(conversation: Conversation, agent: User) -> None:
+    context = build_context(conversation, agent=agent)
+    assert set(context) <= VARIABLE_NAMES
+
+    def plain(value: object) -> bool:
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        return isinstance(value, str | int)
+
+    assert all(plain(v) for v in context.values())
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ customer_name.__class__ }}",
+        "{{ customer_name.__class__.__mro__[1].__subclasses__() }}",
+        "{{ order_items.__class__.__base__ }}",
+        "{{ (order_items|first).__class__ }}",
+        "{{ order_items[0].__class__.__init__.__globals__ }}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__.os }}",
+        "{{ self._TemplateReference__context }}",
+        "{{ lipsum.__globals__ }}",
+        "{{ order_items.append(1) }}",
+        "{{ order_items[0].update({'title': 'x'}) }}",
+        "{{ customer_name.format.__globals__ }}",
+    ],
+)
+def test_the_sandbox_refuses_to_reach_internals(
+    conversation: Conversation, agent: User, source: str
+) -> None:
+    template = make_template(fr=("", source))
+    with pytest.raises(TemplateRenderError) as caught:
+        render_template(template, conversation, agent=agent)
+    assert "class" not in caught.value.messages[0] or "not allowed" in caught.value.messages[0]
+
+
+def test_the_sandbox_output_never_shows_an_internal_object(
+    conversation: Conversation, agent: User
+) -> None:
+    # Whatever the template does, the text carries no Python repr of an internal object.
+    source = "{{ order_items }}{{ order_items|map(attribute='sku')|list }}"
+    rendered = render_template(make_template(fr=("", source)), conversation, agent=agent)
+    assert "<" not in rendered.text
+    assert "object at" not in rendered.text
+
+
+def test_the_version_follows_the_conversation_language_then_the_shop_then_any(
+    conversation: Conversation, shop: Shop
+) -> None:
+    template = make_template(en=("", "Hello"), de=("", "Hallo"))
+    Conversation.objects.filter(pk=conversation.pk).update(language="de")
+    conversation.refresh_from_db()
+    assert render_template(template, conversation).text == "Hallo"
+    # Italian is not there: the shop's language (English) is used.
+    Conversation.objects.filter(pk=conversation.pk).update(language="it")
+    Shop.objects.filter(pk=shop.pk).update(language="en")
+    conversation.refresh_from_db()
+    assert render_template(template, conversation).language == "en"
+    # Neither: any version, the first one made.
+    Shop.objects.filter(pk=shop.pk).update(language="es")
+    conversation.refresh_from_db()
+    assert render_template(template, conversation).text == "Hello"
+    # An explicit language wins.
+    assert render_template(template, conversation, language="de-CH").text == "Hallo"
+
+
+def test_a_missing_variable_blocks_with_its_name(conversation: Conversation) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(order=None, order_number="")
+    conversation.refresh_from_db()
+    template = make_template(fr=("", "Bonjour {{ customer_name }}, suivi : {{ tracking_number }}"))
+    with pytest.raises(MissingVariables) as caught:
+        render_template(template, conversation)
+    assert caught.value.missing == ["tracking_number"]
+    assert "tracking_number" in caught.value.messages[0]
+    preview = render_template(template, conversation, strict=False)
+    assert preview.missing == ["tracking_number"]
+    assert preview.text == "Bonjour Jeanne Martin, suivi : [tracking_number]"
+    # A value the agent typed fills it.
+    filled = render_template(template, conversation, values={"tracking_number": "XY1"})
+    assert filled.text.endswith("suivi : XY1")
+
+
+def test_no_greeting_without_a_name(conversation: Conversation) -> None:
+    conversation.customer.name = ""
+    conversation.customer.save()
+    conversation.refresh_from_db()
+    template = make_template(fr=("", "Dear {{ customer_name }},"))
+    with pytest.raises(MissingVariables, match="customer_name"):
+        render_template(template, conversation)
+
+
+def test_a_condition_on_a_missing_variable_is_allowed(conversation: Conversation) -> None:
+    conversation.customer.name = ""
+    conversation.customer.save()
+    conversation.refresh_from_db()
+    template = make_template(
+        fr=("", "Bonjour{% if customer_name %} {{ customer_name }}{% endif %},")
+    )
+    assert render_template(template, conversation).text == "Bonjour,"
+
+
+def test_an_unknown_variable_is_named_as_unknown(conversation: Conversation) -> None:
+    template = make_template(fr=("", "{{ custmer_name }}"))
+    with pytest.raises(MissingVariables, match="unknown variable: custmer_name"):
+        render_template(template, conversation)
+
+
+def test_a_broken_template_is_reported(conversation: Conversation) -> None:
+    template = make_template(fr=("", "{% if %}"))
+    with pytest.raises(TemplateRenderError, match="error"):
+        render_template(template, conversation)
+
+
+def test_reply_by_is_written_in_the_shop_timezone(conversation: Conversation) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(
+        respond_by=datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
+    )
+    conversation.refresh_from_db()
+    template = make_template(
+        fr=("", "Réponse avant le {{ reply_by }}"), en=("", "By {{ reply_by }}")
+    )
+    assert render_template(template, conversation).text == (
+        "Réponse avant le mardi 24 novembre 2026, 09:30"
+    )
+    assert "09:30" in render_template(template, conversation, language="en").text
