@@ -946,3 +946,191 @@ def test_mark_no_response_needed_action(new_conversation: NewConversation) -> No
     assert Event.objects.filter(
         conversation=thanks, kind=EventKind.NO_RESPONSE_NEEDED, actor_label=f"rule:{rule.pk}"
     ).exists()
+
+
+# -- API ---------------------------------------------------------------------------------------
+
+API = "/api/v1"
+
+
+def bearer(user: User) -> dict[str, str]:
+    from comptoir.accounts.models import APIToken
+
+    _, raw = APIToken.issue(user, "tests")
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def test_api_creates_lists_orders_switches_and_deletes_rules(
+    client: Any, supervisor: User, agent: User, new_conversation: NewConversation
+) -> None:
+    headers = bearer(supervisor)
+    body = {
+        "name": "Damaged",
+        "trigger": "message_received",
+        "conditions": {"all": [{"type": "keywords", "words": ["damaged", "cassé"]}]},
+        "actions": [{"type": "tag", "tag": "damaged"}],
+    }
+    created = client.post(f"{API}/rules", body, content_type="application/json", headers=headers)
+    assert created.status_code == 201, created.content
+    first = created.json()["id"]
+    second = client.post(
+        f"{API}/rules", {**body, "name": "Other"}, content_type="application/json", headers=headers
+    ).json()["id"]
+
+    listed = client.get(f"{API}/rules", headers=headers).json()
+    assert [r["id"] for r in listed] == [first, second]
+    assert (
+        client.post(
+            f"{API}/rules/order",
+            {"rule_ids": [second, first]},
+            content_type="application/json",
+            headers=headers,
+        ).status_code
+        == 204
+    )
+    assert [r["id"] for r in client.get(f"{API}/rules", headers=headers).json()] == [second, first]
+    off = client.post(
+        f"{API}/rules/{second}/active",
+        {"active": False},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert off.json()["is_active"] is False
+
+    conv = new_conversation(subject="Item arrived damaged")
+    engine.pump()
+    [run] = client.get(f"{API}/rules/{first}/runs", headers=headers).json()
+    assert run["conversation_id"] == conv.pk
+    assert run["outcome"] == "done"
+    assert client.delete(f"{API}/rules/{first}", headers=headers).status_code == 204
+    assert not Rule.objects.filter(pk=first).exists()
+
+    # Agents may not manage rules.
+    assert client.get(f"{API}/rules", headers=bearer(agent)).status_code == 403
+
+
+def test_api_refuses_an_invalid_rule_with_the_reason(client: Any, supervisor: User) -> None:
+    response = client.post(
+        f"{API}/rules",
+        {
+            "name": "Bad",
+            "trigger": "message_received",
+            "conditions": {"all": [{"type": "regex", "pattern": "(a+)+$"}]},
+            "actions": [{"type": "tag", "tag": "x"}],
+        },
+        content_type="application/json",
+        headers=bearer(supervisor),
+    )
+    assert response.status_code == 422
+    assert "repeats a repetition" in str(response.json()["detail"])
+
+
+def test_api_dry_run_shows_matches_and_changes_nothing(
+    client: Any, supervisor: User, new_conversation: NewConversation
+) -> None:
+    conv = new_conversation(subject="Wo ist meine Bestellung?")
+    new_conversation(thread_id="other", subject="Invoice please")
+    body = {
+        "name": "WISMO",
+        "trigger": "message_received",
+        "conditions": {"any": [{"type": "keywords", "words": ["wo ist meine bestellung"]}]},
+        "actions": [{"type": "tag", "tag": "wismo"}],
+    }
+    before = (Event.objects.count(), RuleRun.objects.count(), Rule.objects.count())
+
+    response = client.post(
+        f"{API}/rules/dry-run", body, content_type="application/json", headers=bearer(supervisor)
+    )
+
+    assert response.status_code == 200, response.content
+    assert [m["conversation_id"] for m in response.json()] == [conv.pk]
+    assert (Event.objects.count(), RuleRun.objects.count(), Rule.objects.count()) == before
+    rule = make_rule("saved", when=body["conditions"])
+    saved = client.get(f"{API}/rules/{rule.pk}/dry-run", headers=bearer(supervisor)).json()
+    assert [m["conversation_id"] for m in saved] == [conv.pk]
+
+
+# -- settings pages ----------------------------------------------------------------------------
+
+
+def _form(**fields: Any) -> dict[str, Any]:
+    data = {
+        "name": "Route WISMO",
+        "trigger": "message_received",
+        "conditions": "",
+        "is_active": "on",
+        "actions-TOTAL_FORMS": "2",
+        "actions-INITIAL_FORMS": "0",
+    }
+    data.update(fields)
+    return data
+
+
+def test_settings_page_creates_edits_and_orders_rules(
+    client: Any, supervisor: User, agent: User, logistics: tuple[Team, list[User]]
+) -> None:
+    team, _ = logistics
+    client.force_login(agent)
+    assert client.get("/settings/rules/").status_code == 403
+    client.force_login(supervisor)
+
+    bad = client.post(
+        "/settings/rules/new",
+        _form(conditions='{"all": [', **{"actions-0-type": "tag", "actions-0-tag": "x"}),
+    )
+    assert bad.status_code == 200
+    assert "Not valid JSON" in bad.content.decode()
+    created = client.post(
+        "/settings/rules/new",
+        _form(
+            conditions='{"any": [{"type": "intent", "values": ["order_tracking"]}]}',
+            **{
+                "actions-0-type": "assign_team",
+                "actions-0-team": str(team.pk),
+                "actions-0-strategy": "least_load",
+                "actions-1-type": "tag",
+                "actions-1-tag": "wismo",
+            },
+        ),
+    )
+    assert created.status_code == 302
+    rule = Rule.objects.get()
+    assert rule.actions == [
+        {"type": "assign_team", "team_id": team.pk, "strategy": "least_load"},
+        {"type": "tag", "tag": "wismo"},
+    ]
+    assert rule.conditions == {"any": [{"type": "intent", "values": ["order_tracking"]}]}
+
+    page = client.get(f"/settings/rules/{rule.pk}/").content.decode()
+    assert "order_tracking" in page
+    assert "It has not run yet" in page
+    other = make_rule("other")
+    client.post(f"/settings/rules/{other.pk}/move", {"to": "up"})
+    assert list(Rule.objects.values_list("pk", flat=True)) == [other.pk, rule.pk]
+    client.post(f"/settings/rules/{rule.pk}/active", {"active": "0"})
+    assert not Rule.objects.get(pk=rule.pk).is_active
+    listing = client.get("/settings/rules/").content.decode()
+    assert "Route WISMO" in listing
+    assert "other" in listing
+
+
+def test_settings_dry_run_saves_nothing(
+    client: Any, supervisor: User, new_conversation: NewConversation
+) -> None:
+    conv = new_conversation(subject="Produit reçu cassé")
+    client.force_login(supervisor)
+
+    response = client.post(
+        "/settings/rules/new",
+        _form(
+            conditions='{"all": [{"type": "keywords", "words": ["casse"]}]}',
+            dry_run="1",
+            **{"actions-0-type": "tag", "actions-0-tag": "damaged"},
+        ),
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"#{conv.pk} Produit reçu cassé" in html
+    assert not Rule.objects.exists()
+    assert tags(conv) == set()
