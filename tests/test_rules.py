@@ -1134,3 +1134,49 @@ def test_settings_dry_run_saves_nothing(
     assert f"#{conv.pk} Produit reçu cassé" in html
     assert not Rule.objects.exists()
     assert tags(conv) == set()
+
+
+# -- the demo's examples -----------------------------------------------------------------------
+
+
+def test_the_demo_examples_acknowledge_route_and_tag(new_conversation: NewConversation) -> None:
+    from comptoir.demo import rules as demo_rules
+
+    agents = [
+        User.objects.create_user(name, f"{name}@example.com", "pw", role=Role.AGENT)
+        for name in demo_rules.LOGISTICS_MEMBERS
+    ]
+    installed = demo_rules.install()
+    assert len(demo_rules.install()) == len(installed)  # installing again replaces them
+    saturday_night = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
+    monday_morning = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    wismo = new_conversation(
+        thread_id="w",
+        subject="Wo ist meine Bestellung?",
+        text="Hallo, wo ist meine Bestellung?",
+        language="de",
+        sent_at=saturday_night,
+    )
+    damaged = new_conversation(
+        thread_id="d",
+        subject="Colis",
+        text="Le vase est arrivé cassé.",
+        language="fr",
+        sent_at=monday_morning,
+        sender={"identity_kind": "email", "identity_value": "other@example.com"},
+    )
+
+    engine.pump()
+
+    wismo.refresh_from_db()
+    assert wismo.team.name == demo_rules.LOGISTICS_TEAM
+    assert wismo.assignee_id == agents[0].pk
+    assert "livraison" in tags(wismo)
+    [ack] = auto_replies(wismo)
+    assert ack.text.startswith("Guten Tag,")
+    # Amazon's deadline: 24 calendar hours, written in German in the shop's timezone.
+    assert "spätestens am Sonntag 22. November 2026, 23:00" in ack.text
+    assert "{{" not in ack.text
+    assert tags(damaged) == {"casse"}
+    assert Conversation.objects.get(pk=damaged.pk).priority == Priority.HIGH
+    assert auto_replies(damaged) == []  # within business hours
