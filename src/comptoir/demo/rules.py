@@ -12,6 +12,8 @@ past is left as it was and the rules fire on the messages the simulators keep se
 
 from __future__ import annotations
 
+from typing import Any
+
 from comptoir.accounts.models import Team, User
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.actions import save_template
@@ -94,7 +96,7 @@ def install() -> list[Rule]:
     template = save_template(
         template, name=ACK_TEMPLATE, shop=None, category="auto-reply", versions=ACK_VERSIONS
     )
-    examples = [
+    examples: list[dict[str, Any]] = [
         {
             "name": "Acknowledge buyer messages out of hours",
             "trigger": Trigger.MESSAGE_RECEIVED,
