@@ -1180,3 +1180,20 @@ def test_the_demo_examples_acknowledge_route_and_tag(new_conversation: NewConver
     assert tags(damaged) == {"casse"}
     assert Conversation.objects.get(pk=damaged.pk).priority == Priority.HIGH
     assert auto_replies(damaged) == []  # within business hours
+
+
+def test_old_event_runs_are_purged_but_silence_runs_stay(
+    new_conversation: NewConversation, agent: User
+) -> None:
+    rule = make_rule("r")
+    silent = make_rule("s", trigger=Trigger.BUYER_SILENT, silent_days=1)
+    conv = new_conversation()
+    engine.pump()
+    actions.reply(conv, actor=agent, text="Answer")
+    engine.run_silent_rules(timezone.now() + timedelta(days=2))
+    assert RuleRun.objects.count() == 2
+
+    assert engine.purge_runs(timezone.now() + timedelta(days=30)) == 0
+    assert engine.purge_runs(timezone.now() + engine.RUNS_KEPT + timedelta(days=1)) == 1
+    assert runs(rule) == []
+    assert len(runs(silent)) == 1

@@ -473,6 +473,25 @@ def run_silent_rules(now: datetime | None = None, *, limit: int = 5000) -> int:
     return runs
 
 
+# -- the run log -------------------------------------------------------------------------------
+
+RUNS_KEPT = timedelta(days=90)
+
+
+def purge_runs(now: datetime | None = None) -> int:
+    """Forget event runs older than RUNS_KEPT: the pump never goes back that far, so their
+    once-only guard is no longer needed. Silence runs stay (they guard a silence that may last)."""
+    cutoff = (now or timezone.now()) - RUNS_KEPT
+    ids = list(
+        RuleRun.objects.filter(event__isnull=False, at__lt=cutoff).values_list("pk", flat=True)[
+            :10_000
+        ]
+    )
+    if ids:
+        RuleRun.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
 # -- dry run -----------------------------------------------------------------------------------
 
 

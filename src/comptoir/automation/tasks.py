@@ -38,6 +38,12 @@ def run_silent_rules() -> int:
     return engine.run_silent_rules()
 
 
+@periodic("automation.purge_rule_runs", every=timedelta(hours=6))
+@task()
+def purge_rule_runs() -> int:
+    return engine.purge_runs()
+
+
 if engine._after_ingest not in ingest.AFTER_INGEST:
     ingest.AFTER_INGEST.append(engine._after_ingest)
 if engine._after_event not in inbox_actions.AFTER_EVENT:
