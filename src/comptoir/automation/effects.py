@@ -301,7 +301,7 @@ def least_loaded(members: list[User]) -> User:
 
 
 def auto_reply_window() -> timedelta:
-    return timedelta(hours=getattr(settings, "AUTO_REPLY_MIN_HOURS", 24))
+    return timedelta(hours=settings.AUTO_REPLY_MIN_HOURS)
 
 
 def _auto_reply(action: ReplyTemplateAction, ctx: Context) -> str:
