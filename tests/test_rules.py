@@ -1197,3 +1197,22 @@ def test_old_event_runs_are_purged_but_silence_runs_stay(
     assert engine.purge_runs(timezone.now() + engine.RUNS_KEPT + timedelta(days=1)) == 1
     assert runs(rule) == []
     assert len(runs(silent)) == 1
+
+
+def test_a_shop_rule_runs_only_on_its_shop_and_never_on_deleted_conversations(
+    new_conversation: NewConversation, agent: User
+) -> None:
+    from comptoir.inbox.models import Shop
+
+    other = Shop.objects.create(name="Other", slug="other")
+    mine = make_rule("mine")  # every shop
+    theirs = make_rule("theirs", shop_id=other.pk)
+    conv = new_conversation()
+    gone = new_conversation(thread_id="gone")
+    actions.delete_conversation(gone, actor=agent)
+
+    engine.pump()
+
+    assert tags(conv) == {"mine"}
+    assert runs(theirs) == []
+    assert [r.conversation_id for r in runs(mine)] == [conv.pk]
