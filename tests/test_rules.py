@@ -1109,7 +1109,9 @@ def test_settings_page_creates_edits_and_orders_rules(
     assert list(Rule.objects.values_list("pk", flat=True)) == [other.pk, rule.pk]
     client.post(f"/settings/rules/{rule.pk}/active", {"active": "0"})
     assert not Rule.objects.get(pk=rule.pk).is_active
-    listing = client.get("/settings/rules/").content.decode()
+    french = client.get("/settings/rules/", headers={"Accept-Language": "fr"}).content.decode()
+    assert "Nouvelle règle" in french
+    listing = client.get("/settings/rules/", headers={"Accept-Language": "en"}).content.decode()
     assert "Route WISMO" in listing
     assert "other" in listing
 
