@@ -19,7 +19,15 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+)
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Conversation, Message
@@ -186,7 +194,10 @@ class RegexCondition(_Leaf):
 
     @field_validator("pattern")
     @classmethod
-    def _guarded(cls, v: str) -> str:
+    def _guarded(cls, v: str, info: ValidationInfo) -> str:
+        if info.context and info.context.get("stored"):
+            # Checked (and timed) when the rule was saved; the pump loads rules often.
+            return v
         try:
             return validate_regex(v)
         except ConditionError as exc:
@@ -234,8 +245,9 @@ Node = Annotated[
 Group.model_rebuild()
 
 
-def parse(data: dict[str, Any] | None) -> Group:
-    """Validate stored or submitted conditions; {} (or None) matches everything."""
+def parse(data: dict[str, Any] | None, *, stored: bool = False) -> Group:
+    """Validate submitted conditions, or load `stored` ones (saved valid: regexes are not
+    timed again); {} (or None) matches everything."""
     from pydantic import ValidationError
 
     if data is None:
@@ -243,7 +255,7 @@ def parse(data: dict[str, Any] | None) -> Group:
     if not isinstance(data, dict):
         raise ConditionError('conditions must be an object such as {"all": [...]}')
     try:
-        group = Group.model_validate(data)
+        group = Group.model_validate(data, context={"stored": stored})
     except ValidationError as exc:
         raise ConditionError(_describe(exc)) from None
     if group.all is not None and group.any is not None:

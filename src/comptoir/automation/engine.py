@@ -76,7 +76,9 @@ class Compiled:
 
 
 def compile_rule(rule: Rule) -> Compiled:
-    return Compiled(rule, conditions.parse(rule.conditions), effects.parse(rule.actions))
+    return Compiled(
+        rule, conditions.parse(rule.conditions, stored=True), effects.parse(rule.actions)
+    )
 
 
 def active_rules(triggers: Iterable[str]) -> list[Compiled]:
@@ -231,7 +233,13 @@ def handle_events(events: list[Event], rules: list[Compiled], now: datetime) -> 
             message = _latest_inbound(conv)
         at = event.created_at
         facts = _facts(conv, message, at)
+        stale = False
         for compiled in candidates:
+            if stale:
+                # What the previous rule changed is what this one sees.
+                conv = _load_conversations([conv.pk]).get(conv.pk) or conv
+                facts = _facts(conv, message, at)
+                stale = False
             try:
                 matched = conditions.matches(compiled.conditions, facts)
             except conditions.ConditionError as exc:
@@ -242,9 +250,7 @@ def handle_events(events: list[Event], rules: list[Compiled], now: datetime) -> 
             run = run_rule(compiled, conv, event=event, message=message, now=now)
             if run is not None:
                 runs += 1
-                # What this rule changed is what the next rules see.
-                conv = _load_conversations([conv.pk]).get(conv.pk) or conv
-                facts = _facts(conv, message, at)
+                stale = True
             if compiled.stops:
                 break
     return runs
@@ -326,6 +332,8 @@ def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
     ]
     fresh = list(Event.objects.filter(pk__gt=top).only(*fields).order_by("pk")[:batch])
     events = late + fresh
+    if not events and not seen and position == state.position:
+        return 0, 0, position  # nothing new: no write
     runs = handle_events(events, rules, now)
     seen.update(e.pk for e in events)
     position, seen, gap_since = _advance(position, seen, state.gap_since, state.gap_top, now)

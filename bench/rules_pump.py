@@ -1,0 +1,179 @@
+"""The rules pump: how many events per second it matches against rules and acts on.
+
+    .venv/bin/python bench/rules_pump.py [-n 5000] [--no-postgres]
+
+On a fresh database (SQLite, then PostgreSQL): N buyer messages are ingested in bulk, with the
+three demo-like rules active (tag damaged items, route "where is my order" round-robin, and one
+that never matches); then `engine.pump()` is timed over their 2N events (created and
+message_received), and a second pump with nothing new to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TEXTS = [
+    "Bonjour, où est ma commande ? Je l'attends depuis une semaine.",
+    "Hello, the item arrived damaged, the box was crushed.",
+    "Guten Tag, ich möchte den Artikel zurücksenden.",
+    "Hola, ¿pueden enviarme la factura?",
+    "Buongiorno, dov'è il mio ordine?",
+]
+
+
+def child(n: int) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from comptoir.accounts.models import Role, Team, User
+    from comptoir.automation import engine
+    from comptoir.automation import rules as rule_actions
+    from comptoir.automation.models import RuleRun
+    from comptoir.connectors.base import InboundMessage
+    from comptoir.inbox.ingest import Outcome, ingest_many
+    from comptoir.inbox.models import Channel, Event, Shop
+
+    call_command("migrate", verbosity=0)
+    shop = Shop.objects.create(name="Bench", slug="bench")
+    channel = Channel.objects.create(shop=shop, kind="api", marketplace="amazon", name="bench")
+    team = Team.objects.create(name="Logistics")
+    for i in range(4):
+        team.members.add(User.objects.create_user(f"a{i}", role=Role.AGENT))
+    rule_actions.create_rule(
+        actor=None,
+        name="damaged",
+        trigger="message_received",
+        conditions={"any": [{"type": "keywords", "words": ["damaged", "cassé", "beschädigt"]}]},
+        actions=[{"type": "tag", "tag": "damaged"}],
+    )
+    rule_actions.create_rule(
+        actor=None,
+        name="wismo",
+        trigger="message_received",
+        conditions={"any": [{"type": "keywords", "words": ["où est ma commande", "dov'è"]}]},
+        actions=[{"type": "assign_team", "team_id": team.pk, "strategy": "round_robin"}],
+    )
+    rule_actions.create_rule(
+        actor=None,
+        name="never",
+        trigger="message_received",
+        conditions={"all": [{"type": "regex", "pattern": r"\bZZZ-\d{9}\b"}]},
+        actions=[{"type": "tag", "tag": "never"}],
+    )
+    start = datetime.now(UTC) - timedelta(days=1)
+    msgs = [
+        InboundMessage.model_validate(
+            {
+                "channel_id": channel.pk,
+                "external_id": f"m{i}",
+                "thread_id": f"t{i}",
+                "sender": {"identity_value": f"buyer{i}@example.com"},
+                "subject": "Commande",
+                "text": TEXTS[i % len(TEXTS)],
+                "sent_at": (start + timedelta(seconds=i)).isoformat(),
+            }
+        )
+        for i in range(n)
+    ]
+    counts = ingest_many(msgs, batch_size=500)
+    assert counts[Outcome.STORED] == n, counts
+    events = Event.objects.count()
+
+    t0 = time.perf_counter()
+    result = engine.pump()
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    engine.pump()
+    idle = time.perf_counter() - t0
+    # The pump also reads the events the rules' own actions wrote (and skips them: no loops).
+    assert result.events >= events, (result, events)
+    print(
+        json.dumps(
+            {
+                "db": connection.vendor,
+                "events": result.events,
+                "runs": RuleRun.objects.count(),
+                "seconds": first,
+                "events_per_s": events / first,
+                "idle_ms": idle * 1000,
+            }
+        )
+    )
+
+
+def run(env: dict[str, str], n: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", "-n", str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"run failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=5000, help="buyer messages (5000)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres",
+        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_rules",
+        help="PostgreSQL server URL; the database is dropped and created",
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.n)
+        return
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = {
+            **os.environ,
+            "COMPTOIR_DATA_DIR": tmp,
+            "COMPTOIR_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT / "src"),
+        }
+        results.append(run({**base, "DATABASE_URL": ""}, args.n))
+        if not args.no_postgres:
+            _recreate_postgres(args.postgres)
+            results.append(run({**base, "DATABASE_URL": args.postgres}, args.n))
+    print(f"rules pump, {args.n} new conversations, 3 rules, 1 process, {os.cpu_count()} cores")
+    print(f"{'database':<12}{'events':>8}{'runs':>7}{'seconds':>9}{'events/s':>10}{'idle ms':>9}")
+    for r in results:
+        print(
+            f"{r['db']:<12}{r['events']:>8}{r['runs']:>7}{r['seconds']:>9.2f}"
+            f"{r['events_per_s']:>10,.0f}{r['idle_ms']:>9.1f}"
+        )
+
+
+def _recreate_postgres(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+if __name__ == "__main__":
+    main()
