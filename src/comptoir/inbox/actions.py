@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q
+from django.http import QueryDict
 from django.utils import timezone
 
 from comptoir.inbox import files
@@ -26,17 +28,25 @@ from comptoir.inbox.models import (
     Conversation,
     DeliveryState,
     Direction,
+    Draft,
     Event,
     EventKind,
     Message,
+    Presence,
+    PresenceState,
     Priority,
+    SavedView,
     Status,
     Tag,
 )
+from comptoir.inbox.queries import FILTER_PARAMS
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
 
 logger = logging.getLogger("comptoir.inbox")
+
+# What a saved view keeps of the inbox URL: the view and its filters.
+SAVED_VIEW_PARAMS = frozenset({"view", *FILTER_PARAMS})
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -139,6 +149,7 @@ def reply(
         changes = _apply_status(locked, then_status, now, None)
     locked.save()
     _event(locked, EventKind.REPLIED, actor, via, message_id=message.pk, is_auto=is_auto, **changes)
+    _sent_from_draft(locked, actor)
     _sync(conv, locked)
     from comptoir.inbox.tasks import send_message
 
@@ -175,7 +186,15 @@ def add_note(
     Conversation.objects.filter(pk=locked.pk).update(message_count=F("message_count") + 1)
     conv.message_count = locked.message_count + 1
     _event(locked, EventKind.NOTE_ADDED, actor, via, message_id=message.pk)
+    _sent_from_draft(locked, actor)
     return message
+
+
+def _sent_from_draft(conv: Conversation, actor: User | None) -> None:
+    """What was being written is sent: the draft goes, and the others no longer see "replying"."""
+    if actor is not None:
+        Draft.objects.filter(conversation=conv, user=actor).delete()
+        Presence.objects.filter(conversation=conv, user=actor).update(state=PresenceState.VIEWING)
 
 
 def _reply_subject(subject: str) -> str:
@@ -756,3 +775,66 @@ def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = 
     channel.is_healthy = True
     if cursor is not None:
         channel.cursor = cursor
+
+
+# -- an agent's own state: saved views, presence, drafts -----------------------------------------
+
+
+def save_view(user: User, *, name: str, query: str) -> SavedView:
+    """Save (or overwrite, by name) the inbox filters `query` as one of the user's views."""
+    name = name.strip()[:80]
+    if not name:
+        raise ValidationError("a saved view needs a name")
+    # Only the inbox's own parameters are kept: no cursor, nothing else smuggled into the nav.
+    kept = {
+        k: str(v) for k, v in QueryDict(query).items() if k in SAVED_VIEW_PARAMS and str(v).strip()
+    }
+    position = SavedView.objects.filter(user=user).count()
+    view, _ = SavedView.objects.update_or_create(
+        user=user,
+        name=name,
+        defaults={"query": urlencode(kept)[:1000]},
+        create_defaults={"query": urlencode(kept)[:1000], "position": position},
+    )
+    return view
+
+
+def delete_view(user: User, *, view_id: int) -> None:
+    SavedView.objects.filter(user=user, pk=view_id).delete()
+
+
+PRESENCE_TTL_SECONDS = 45  # the page beats every 20 s: a closed tab is gone within a minute
+
+
+def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
+    """`user` has `conv` open (viewing) or is writing in it (replying), as of now."""
+    if state not in PresenceState.values:
+        raise ValidationError(f"unknown presence state {state!r}")
+    now = timezone.now()
+    updated = Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
+    if not updated:
+        try:
+            with transaction.atomic():
+                Presence.objects.create(conversation=conv, user=user, state=state, seen_at=now)
+        except IntegrityError:  # the same user's other tab got there first
+            Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
+
+
+def leave_conversation(conv: Conversation, *, user: User) -> None:
+    Presence.objects.filter(conversation=conv, user=user).delete()
+
+
+def save_draft(conv: Conversation, *, user: User, text: str, mode: str = "reply") -> None:
+    """Keep the user's unsent answer; an empty one is forgotten."""
+    if not text.strip():
+        Draft.objects.filter(conversation=conv, user=user).delete()
+        return
+    Draft.objects.update_or_create(
+        conversation=conv,
+        user=user,
+        defaults={
+            "text": text[:100_000],
+            "mode": "note" if mode == "note" else "reply",
+            "updated_at": timezone.now(),
+        },
+    )

@@ -14,6 +14,13 @@ urlpatterns = [
     path("c/<int:pk>/tag", views.tag, name="tag"),
     path("c/<int:pk>/priority", views.priority, name="priority"),
     path("c/<int:pk>/snooze", views.snooze, name="snooze"),
+    path("c/<int:pk>/presence", views.presence, name="presence"),
+    path("c/<int:pk>/draft", views.draft, name="draft"),
+    path("c/<int:pk>/archive", views.archive, name="archive"),
+    path("c/<int:pk>/delete", views.delete, name="delete"),
+    path("c/<int:pk>/merge", views.merge, name="merge"),
+    path("views/save", views.save_view, name="save_view"),
+    path("views/<int:pk>/delete", views.delete_view, name="delete_view"),
     path("bulk", views.bulk, name="bulk"),
     path("live", live.live, name="live"),
 ]

@@ -16,16 +16,32 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from comptoir.accounts.models import User
+from comptoir.accounts.models import Team, User
 from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
 from comptoir.inbox import actions
 from comptoir.inbox.live import last_event_id
-from comptoir.inbox.models import Conversation, Marketplace, Priority, Status
+from comptoir.inbox.models import (
+    Conversation,
+    Draft,
+    Marketplace,
+    PresenceState,
+    Priority,
+    SavedView,
+    Shop,
+    Status,
+)
 from comptoir.inbox.queries import (
+    BREACHING_WITHIN,
+    FILTER_PARAMS,
     VIEWS,
     InboxView,
     InvalidCursor,
+    SlaState,
+    buyer_panel,
     filter_conversations,
+    filters_from_params,
+    marketplace_counts,
+    others_present,
     page,
     view_counts,
 )
@@ -33,49 +49,49 @@ from comptoir.inbox.queries import (
 PAGE_SIZE = 50
 
 
-FILTERS = ("channel", "marketplace", "status", "assignee", "tag", "q")
-
-
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
+
+
+def _tz(user: User) -> ZoneInfo:
+    try:
+        return ZoneInfo(user.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     view = VIEWS.get(request.GET.get("view", ""), VIEWS["needs_reply"])
-    params = {name: request.GET.get(name, "").strip() for name in FILTERS}
+    params = {name: request.GET.get(name, "").strip() for name in FILTER_PARAMS}
     qs = (
         visible_conversations(user)
         .select_related("channel", "customer", "assignee")
         .prefetch_related("tags")
     )
     qs = view.apply(qs, user)
-    if params["marketplace"]:
-        qs = qs.filter(channel__marketplace=params["marketplace"])
     try:
-        qs = filter_conversations(
-            qs,
-            user,
-            status=params["status"] or None,
-            channel=int(params["channel"]) if params["channel"].isdigit() else None,
-            assignee=params["assignee"] or None,
-            tag=params["tag"] or None,
-            q=params["q"] or None,
-        )
+        qs = filter_conversations(qs, user, **filters_from_params(params, _tz(user)))
         rows, next_cursor = page(qs, view.order, request.GET.get("cursor"), PAGE_SIZE)
     except (ValidationError, InvalidCursor) as exc:
         return render(
-            request, "inbox/inbox.html", {"error": exc, **_chrome(request, view)}, status=400
+            request,
+            "inbox/inbox.html",
+            {"error": exc, "params": params, **_chrome(request, view)},
+            status=400,
         )
     kept = {k: v for k, v in {"view": view.key, **params}.items() if v}
     more = f"?{urlencode({**kept, 'cursor': next_cursor})}" if next_cursor else ""
+    now = timezone.now()
     context = {
         "rows": rows,
         "more": more,
         "params": params,
-        "now": timezone.now(),
+        "query": urlencode(kept),
+        "now": now,
+        "soon": now + BREACHING_WITHIN,
         "last_event": last_event_id(),
     }
     if request.htmx and request.GET.get("cursor"):  # type: ignore[attr-defined]
@@ -89,11 +105,44 @@ def _chrome(request: HttpRequest, view: InboxView) -> dict[str, Any]:
     return {
         "view": view,
         "views": [(v, counts[v.key]) for v in VIEWS.values()],
+        "marketplace_views": marketplace_counts(user),
+        "saved_views": SavedView.objects.filter(user=user).order_by("position", "name"),
         "can_write": can_write(user),
         "channels": visible_channels(user).order_by("name"),
+        "shops": Shop.objects.filter(pk__in=visible_channels(user).values("shop_id")),
+        "teams": Team.objects.order_by("name"),
+        "assignees": User.objects.filter(is_active=True).order_by("username"),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
+        "sla_states": SlaState.choices,
+        "languages": LANGUAGES,
     }
+
+
+# The buyers' languages the filter offers (any other code can still be typed in the URL).
+LANGUAGES = [
+    ("fr", "Français"),
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("it", "Italiano"),
+]
+
+
+@login_required
+@require_POST
+def save_view(request: HttpRequest) -> HttpResponse:
+    saved = actions.save_view(
+        _user(request), name=request.POST.get("name", ""), query=request.POST.get("query", "")
+    )
+    return redirect(f"{reverse('inbox:inbox')}?{saved.query}")
+
+
+@login_required
+@require_POST
+def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    actions.delete_view(_user(request), view_id=pk)
+    return redirect(reverse("inbox:inbox"))
 
 
 # The buttons of the inbox's bulk bar, as `actions.bulk_apply` calls.
@@ -101,6 +150,7 @@ BULK_BUTTONS: dict[str, tuple[str, dict[str, Any]]] = {
     "assign_me": ("assign", {}),
     "resolve": ("set_status", {"status": Status.RESOLVED}),
     "reopen": ("set_status", {"status": Status.OPEN}),
+    "archive": ("archive", {}),
 }
 
 
@@ -141,6 +191,10 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         + [("event", e.created_at, e) for e in events if e.kind not in _SHOWN_AS_MESSAGES],
         key=lambda item: (item[1], item[0] == "message"),
     )
+    user = _user(request)
+    if can_write(user):
+        actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
+    draft = Draft.objects.filter(conversation=conv, user=user).first()
     return render(
         request,
         "inbox/conversation.html",
@@ -148,9 +202,12 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "conv": conv,
             "timeline": timeline,
             "tags": sorted(t.name for t in conv.tags.all()),
-            "can_write": can_write(_user(request)),
+            "can_write": can_write(user),
             "statuses": Status.choices,
             "priorities": Priority.choices,
+            "buyer": buyer_panel(conv, user),
+            "present": others_present(conv.pk, user),
+            "draft": draft,
             "last_event": last_event_id(),
         },
     )
@@ -237,3 +294,69 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
     except (ValueError, ValidationError, ZoneInfoNotFoundError) as exc:
         return HttpResponse(f"Cannot snooze: {exc}", status=400)
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def presence(request: HttpRequest, pk: int) -> HttpResponse:
+    """The page's heartbeat: the agent is here (viewing), writing (replying), or gone (left)."""
+    conv = _writable(request, pk)
+    state = request.POST.get("state", "")
+    if state == "left":
+        actions.leave_conversation(conv, user=_user(request))
+    elif state in PresenceState.values:
+        actions.mark_presence(conv, user=_user(request), state=state)
+    else:
+        return HttpResponse("state must be viewing, replying or left", status=400)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def draft(request: HttpRequest, pk: int) -> HttpResponse:
+    """Autosave of the composer; writing also tells the others this agent is replying."""
+    conv = _writable(request, pk)
+    user = _user(request)
+    text = request.POST.get("text", "")
+    actions.save_draft(conv, user=user, text=text, mode=request.POST.get("mode", "reply"))
+    state = PresenceState.REPLYING if text.strip() else PresenceState.VIEWING
+    actions.mark_presence(conv, user=user, state=state)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def archive(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = _writable(request, pk)
+    actions.archive_conversation(
+        conv, actor=_user(request), archived=request.POST.get("archived", "1") == "1"
+    )
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = _writable(request, pk)
+    actions.delete_conversation(conv, actor=_user(request))
+    return redirect(reverse("inbox:inbox"))
+
+
+@login_required
+@require_POST
+def merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Merge this conversation into another the agent may see (given by its number)."""
+    source = _writable(request, pk)
+    raw = request.POST.get("into", "").strip().lstrip("#")
+    into = (
+        visible_conversations(_user(request)).filter(pk=int(raw)).first()
+        if raw.isdigit() and len(raw) < 19
+        else None
+    )
+    if into is None:
+        return HttpResponse(f"Cannot merge: no conversation #{raw} here", status=400)
+    try:
+        kept = actions.merge_conversations(source, into=into, actor=_user(request))
+    except ValidationError as exc:
+        return HttpResponse(f"Cannot merge: {'; '.join(exc.messages)}", status=400)
+    return redirect(reverse("inbox:conversation", args=[kept.pk]))
