@@ -208,3 +208,32 @@ def test_a_new_message_appears_live_in_the_open_inbox_and_conversation(
     )  # fmt: skip
     page.wait_for_selector(".timeline >> text=Je viens de recevoir un avis de passage.")
     assert page.csp_errors == []
+
+
+def test_an_agent_sees_a_colleague_replying_to_the_same_buyer(
+    browser: Any, page: Any, live_server: Any, day: dict[str, Any], team: Any, settings: Any
+) -> None:
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.1
+    settings.COMPTOIR_LIVE_SECONDS = 5
+    base = live_server.url
+    conv: Conversation = day["conv"]
+    karim = User.objects.create_user("karim", "k@example.com", PASSWORD, first_name="Karim")
+    team.members.add(karim)
+    log_in(page, base, day["agent"])
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+
+    other = browser.new_context(locale="en-GB")
+    colleague = other.new_page()
+    colleague.set_default_timeout(10_000)
+    log_in(colleague, base, karim)
+    colleague.goto(f"{base}/inbox/c/{conv.pk}/")
+    assert "Marie is viewing" in colleague.locator("#presence").inner_text()
+    colleague.fill("#composer", "Bonjour Paul, je regarde")
+    colleague.locator("#composer").dispatch_event("input")
+
+    # Marie's open page says so without a reload, and Karim's words are kept as his draft.
+    page.wait_for_selector("#presence >> text=Karim is replying")
+    colleague.reload()
+    assert colleague.locator("#composer").input_value() == "Bonjour Paul, je regarde"
+    other.close()
+    assert page.csp_errors == []
