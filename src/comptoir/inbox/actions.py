@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,17 +26,20 @@ from comptoir.inbox import files
 from comptoir.inbox.models import (
     Attachment,
     Channel,
+    ChannelKind,
     Conversation,
     DeliveryState,
     Direction,
     Draft,
     Event,
     EventKind,
+    Marketplace,
     Message,
     Presence,
     PresenceState,
     Priority,
     SavedView,
+    Shop,
     Status,
     Tag,
 )
@@ -838,3 +842,92 @@ def save_draft(conv: Conversation, *, user: User, text: str, mode: str = "reply"
             "updated_at": timezone.now(),
         },
     )
+
+
+# -- shops and channels (the settings pages) ----------------------------------------------------
+
+
+def _require_channel_admin(actor: User) -> None:
+    from comptoir.accounts.permissions import can_manage_channels
+
+    if not can_manage_channels(actor):
+        raise PermissionDenied("shops and channels are managed by owners and admins")
+
+
+@transaction.atomic
+def save_shop(
+    shop: Shop | None,
+    *,
+    actor: User,
+    name: str,
+    language: str,
+    country: str,
+    timezone_name: str,
+) -> Shop:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.utils.text import slugify
+
+    _require_channel_admin(actor)
+    name = name.strip()[:200]
+    if not name:
+        raise ValidationError("a shop needs a name")
+    if not re.fullmatch(r"[a-z]{2}", language.strip()):
+        raise ValidationError("the shop's language is a two-letter code such as fr")
+    if not re.fullmatch(r"[A-Z]{2}", country.strip().upper()):
+        raise ValidationError("the shop's country is a two-letter code such as FR")
+    try:
+        ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown timezone {timezone_name!r}") from None
+    if shop is None:
+        base = slugify(name)[:40] or "shop"
+        slug, n = base, 1
+        while Shop.objects.filter(slug=slug).exists():
+            n += 1
+            slug = f"{base}-{n}"
+        shop = Shop(slug=slug)
+    shop.name, shop.language = name, language.strip()
+    shop.country, shop.timezone = country.strip().upper(), timezone_name
+    shop.save()
+    return shop
+
+
+@transaction.atomic
+def configure_channel(
+    channel: Channel | None,
+    *,
+    actor: User,
+    shop: Shop,
+    kind: str,
+    marketplace: str,
+    name: str,
+    team_id: int | None,
+    is_active: bool,
+    settings: dict[str, Any],
+) -> Channel:
+    """Create or change a channel. `settings` were validated by the connector's own model
+    (connectors.forms); they are stored encrypted. New settings give the channel another go:
+    it is polled again, and a still-wrong setting stops it again with one alert."""
+    from comptoir.connectors.registry import CONNECTORS
+
+    _require_channel_admin(actor)
+    if kind not in CONNECTORS or kind not in ChannelKind.values:
+        raise ValidationError(f"no connector for channels of kind {kind!r}")
+    if marketplace not in Marketplace.values:
+        raise ValidationError(f"unknown marketplace {marketplace!r}")
+    name = name.strip()[:200]
+    if not name:
+        raise ValidationError("a channel needs a name")
+    if channel is None:
+        channel = Channel(kind=kind)
+    elif channel.kind != kind:
+        raise ValidationError("a channel's kind cannot change: add a new channel instead")
+    settings_changed = channel.get_settings() != settings
+    channel.shop, channel.marketplace, channel.name = shop, marketplace, name
+    channel.team_id, channel.is_active = team_id, is_active
+    channel.set_settings(settings)
+    if settings_changed:
+        channel.is_healthy, channel.last_error = True, ""
+    channel.save()
+    return channel

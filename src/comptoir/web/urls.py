@@ -7,6 +7,17 @@ from comptoir.web import settings_views
 app_name = "settings"
 urlpatterns = [
     path("channels/", settings_views.channels, name="channels"),
+    path("channels/new", settings_views.channel_form, name="channel_new"),
+    path("channels/<int:pk>/edit", settings_views.channel_form, name="channel_edit"),
+    path("shops/", settings_views.shops, name="shops"),
+    path("shops/new", settings_views.shop_form, name="shop_new"),
+    path("shops/<int:pk>/edit", settings_views.shop_form, name="shop_edit"),
+    path("users/", settings_views.users, name="users"),
+    path("users/new", settings_views.user_form, name="user_new"),
+    path("users/<int:pk>/edit", settings_views.user_form, name="user_edit"),
+    path("teams/", settings_views.teams, name="teams"),
+    path("teams/new", settings_views.team_form, name="team_new"),
+    path("teams/<int:pk>/edit", settings_views.team_form, name="team_edit"),
     path("channels/<int:pk>/test", settings_views.start_test, name="channel_test"),
     path(
         "channels/<int:pk>/test/<str:task_id>",
