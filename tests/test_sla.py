@@ -29,6 +29,7 @@ from comptoir.inbox.models import (
 from comptoir.notifications import actions as notifications
 from comptoir.sla import policies
 from comptoir.sla import tasks as sla_tasks
+from comptoir.sla.metrics import late_response_rates
 from comptoir.sla.models import BusinessCalendar, Mode, SLAPolicy
 from comptoir.sla.sweep import sweep
 
@@ -369,3 +370,91 @@ def test_friday_evening_messages_turn_at_risk_and_late_at_each_marketplaces_hour
     assert {
         c.pk: c.sla_state for c in Conversation.objects.filter(pk__in=convs.values())
     } == dict.fromkeys(convs.values(), SLAState.BREACHED)
+
+
+# -- the marketplaces' late-response rates -------------------------------------------------------
+
+
+def test_the_amazon_late_response_rate_counts_each_buyer_message_as_amazon_does(
+    make_inbound: MakeInbound, channel: Channel, agent: User
+) -> None:
+    now = timezone.now()
+
+    def buyer(thread: str, hours_ago: float) -> Conversation:
+        return receive(make_inbound, thread_id=thread, sent_at=now - timedelta(hours=hours_ago))
+
+    def seller(thread: str, hours_ago: float) -> None:
+        receive(
+            make_inbound,
+            thread_id=thread,
+            direction="out",
+            sent_at=now - timedelta(hours=hours_ago),
+        )
+
+    buyer("on-time", 10)
+    seller("on-time", 8)
+    buyer("late-answer", 40)
+    seller("late-answer", 10)  # 30 h later
+    buyer("never", 30)
+    resolved = buyer("resolved-unanswered", 50)
+    actions.set_status(resolved, status=Status.RESOLVED, actor=agent)
+    buyer("pending", 3)
+    thanks = buyer("thanks", 5)
+    actions.mark_no_response_needed(thanks, actor=agent)
+    buyer("old", 24 * 12)  # late, 12 days ago: in the 30- and 90-day counts only
+    receive(make_inbound, thread_id="auto", sent_at=now - timedelta(hours=30), is_auto=True)
+
+    rates = late_response_rates(channel, now=now)
+    week, month, quarter = rates.periods
+    assert (week.days, month.days, quarter.days) == (7, 30, 90)
+    assert (week.late, week.on_time, week.pending, week.excluded) == (3, 1, 1, 1)
+    assert week.rate == pytest.approx(0.75)
+    assert (month.late, month.on_time) == (4, 1)
+    assert quarter.rate == pytest.approx(0.8)
+    assert rates.target_hours == 24
+
+
+def test_fnac_counts_48_hours_and_the_own_shop_its_business_hours(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fnac = make_channel(shop, "fnac", kind="fnac")
+    email = make_channel(shop, "shop", kind="email")
+    friday = paris(2026, 11, 20, 19)
+    monday_noon = paris(2026, 11, 23, 12)  # 65 calendar hours, 3 business hours later
+    for channel in (fnac, email):
+        for direction, at, ext in (("in", friday, "q"), ("out", monday_noon, "a")):
+            ingest(
+                InboundMessage.model_validate(
+                    {
+                        "channel_id": channel.pk,
+                        "external_id": f"{ext}-{channel.pk}",
+                        "thread_id": "t",
+                        "direction": direction,
+                        "sender": {"identity_kind": "email", "identity_value": "b@example.com"},
+                        "text": "Bonjour",
+                        "sent_at": at,
+                    }
+                )
+            )
+    later = paris(2026, 11, 24, 12)
+    assert late_response_rates(fnac, now=later).periods[0].late == 1
+    own = late_response_rates(email, now=later)
+    assert own.business_hours is True
+    assert (own.periods[0].late, own.periods[0].on_time) == (0, 1)
+
+
+def test_the_api_gives_each_visible_channels_rates(
+    client: Any, agent: User, channel: Channel, make_inbound: MakeInbound
+) -> None:
+    from comptoir.accounts.models import APIToken
+
+    receive(make_inbound, sent_at=timezone.now() - timedelta(hours=30))
+    _, token = APIToken.issue(agent, "test")
+    response = client.get(
+        "/api/v1/sla/late-response-rates", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    (row,) = response.json()
+    assert row["channel_id"] == channel.pk
+    assert [p["late"] for p in row["periods"]] == [1, 1, 1]
+    assert row["periods"][0]["rate"] == 1.0
