@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -458,3 +459,111 @@ def test_the_api_gives_each_visible_channels_rates(
     assert row["channel_id"] == channel.pk
     assert [p["late"] for p in row["periods"]] == [1, 1, 1]
     assert row["periods"][0]["rate"] == 1.0
+
+
+# -- the settings page and the inbox row ---------------------------------------------------------
+
+
+@pytest.fixture
+def admin(db: None) -> User:
+    return User.objects.create_user("admin2", "a@x.fr", "x", role="admin")
+
+
+def test_the_sla_page_is_for_owners_and_admins_and_shows_policies_calendars_and_rates(
+    client: Client, agent: User, admin: User, channel: Channel, make_inbound: MakeInbound
+) -> None:
+    receive(make_inbound, sent_at=timezone.now() - timedelta(hours=30))
+    client.force_login(agent)
+    assert client.get("/settings/sla/").status_code == 403
+    client.force_login(admin)
+    html = client.get("/settings/sla/").content.decode()
+    assert channel.name in html
+    assert "Amazon: answer buyer messages within 24 hours" in html
+    assert "100 %" in html  # the one message is late
+    assert "1 late of 1" in html
+
+
+def test_an_admin_sets_a_business_hours_policy_and_a_calendar_with_a_closure(
+    client: Client, admin: User, channel: Channel, shop: Shop
+) -> None:
+    client.force_login(admin)
+    response = client.post(
+        "/settings/sla/calendars/",
+        {
+            "shop": shop.pk,
+            "new-name": "Atelier",
+            "new-timezone": "Europe/Paris",
+            "new-holiday_country": "FR",
+            "new-holiday_subdivision": "",
+            "new-hours_mon": "09:00-12:00, 14:00-18:00",
+            "new-hours_tue": "09:00-18:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    calendar = BusinessCalendar.objects.get(name="Atelier")
+    assert calendar.hours == {
+        "0": [["09:00", "12:00"], ["14:00", "18:00"]],
+        "1": [["09:00", "18:00"]],
+    }
+
+    prefix = f"policy{channel.pk}"
+    response = client.post(
+        f"/settings/sla/channels/{channel.pk}/",
+        {
+            f"{prefix}-first_response_hours": "4",
+            f"{prefix}-next_response_hours": "2.5",
+            f"{prefix}-mode": "business",
+            f"{prefix}-calendar": calendar.pk,
+            f"{prefix}-at_risk_percent": "50",
+        },
+    )
+    assert response.status_code == 302
+    # Monday 11:00 + 4 business hours: 1 h before noon, 3 h from 14:00 → 17:00.
+    assert policies.respond_by_for(channel.pk, paris(2026, 11, 23, 11)) == paris(2026, 11, 23, 17)
+
+    response = client.post(
+        f"/settings/sla/calendars/{calendar.pk}/closures/",
+        {
+            f"closure{calendar.pk}-starts_at": "2026-11-23T14:00",
+            f"closure{calendar.pk}-ends_at": "2026-11-23T16:00",
+            f"closure{calendar.pk}-reason": "Inventaire",
+        },
+    )
+    assert response.status_code == 302
+    closure = calendar.closures.get()
+    assert closure.starts_at == paris(2026, 11, 23, 14)  # wall time where the calendar is
+    # The closure takes two of the afternoon's hours: 1 h + 2 h, then Tuesday 9:00 + 1 h.
+    assert policies.respond_by_for(channel.pk, paris(2026, 11, 23, 11)) == paris(2026, 11, 24, 10)
+
+    response = client.post(f"/settings/sla/channels/{channel.pk}/", {"reset": "1"})
+    assert response.status_code == 302
+    assert policies.policy_for(channel.pk).is_default
+
+
+def test_a_bad_calendar_is_refused_with_the_reason(client: Client, admin: User, shop: Shop) -> None:
+    client.force_login(admin)
+    response = client.post(
+        "/settings/sla/calendars/",
+        {
+            "shop": shop.pk,
+            "new-name": "X",
+            "new-timezone": "Mars/Olympus",
+            "new-holiday_country": "FR",
+            "new-hours_mon": "9h-18h",
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "write opening hours as 09:00-12:00" in html
+    assert not BusinessCalendar.objects.filter(name="X").exists()
+
+
+def test_the_inbox_row_is_coloured_by_the_sla_state(
+    client: Client, agent: User, make_inbound: MakeInbound
+) -> None:
+    conv = receive(make_inbound, sent_at=timezone.now() - timedelta(hours=20))
+    client.force_login(agent)
+    assert "due sla-ok" in client.get("/inbox/").content.decode()
+    sweep()
+    assert fresh(conv).sla_state == SLAState.AT_RISK
+    assert "due sla-at_risk" in client.get("/inbox/").content.decode()
