@@ -76,10 +76,11 @@ def test_each_filter_narrows_the_list_and_they_combine(
     Conversation.objects.filter(pk=english.pk).update(intent="order_tracking")
     Conversation.objects.filter(pk=french.pk).update(order_number="A-1")
     now = timezone.now()
-    Conversation.objects.filter(pk=english.pk).update(respond_by=now - timedelta(hours=1))
-    Conversation.objects.filter(pk=french.pk).update(respond_by=now + timedelta(hours=1))
+    # The states the SLA sweep would have set.
+    Conversation.objects.filter(pk=english.pk).update(sla_state="breached")
+    Conversation.objects.filter(pk=french.pk).update(sla_state="at_risk")
     Conversation.objects.filter(pk=elsewhere.pk).update(
-        respond_by=now + timedelta(hours=20), created_at=now - timedelta(days=40)
+        sla_state="ok", created_at=now - timedelta(days=40)
     )
 
     def shown(query: str) -> set[str]:

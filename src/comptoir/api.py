@@ -14,6 +14,7 @@ from ninja.security import HttpBearer
 
 from comptoir.accounts.models import APIToken, User, hash_token
 from comptoir.inbox.api import router as inbox_router
+from comptoir.sla.api import router as sla_router
 
 
 class TokenAuth(HttpBearer):
@@ -58,3 +59,4 @@ def _does_not_exist(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpRespon
 
 
 api.add_router("/", inbox_router)
+api.add_router("/", sla_router)

@@ -321,6 +321,22 @@ class Connector:
         """The order as the marketplace has it now (None when it does not know it)."""
         return None
 
+    @classmethod
+    def can_mark_no_response_needed(cls) -> bool:
+        """Whether the marketplace's API lets a seller say a buyer message needs no answer
+        (so that its late-response rate leaves the message out). None of the published APIs
+        in ../shared/specs does (Amazon's button is in Seller Central only): not supported
+        unless a connector implements `mark_no_response_needed`."""
+        return cls.mark_no_response_needed is not Connector.mark_no_response_needed
+
+    def mark_no_response_needed(self, thread_id: str) -> None:
+        """Tell the marketplace the buyer's last message in this thread needs no answer;
+        raise ConnectorError on failure."""
+        raise ConnectorError(
+            f"the {self.kind} connector cannot mark messages as needing no response",
+            permanent=True,
+        )
+
     def test_connection(self) -> str:
         """Return a human-readable success message or raise ConnectorError."""
         return "ok"

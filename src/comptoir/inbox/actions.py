@@ -40,12 +40,14 @@ from comptoir.inbox.models import (
     Priority,
     SavedView,
     Shop,
+    SLAState,
     Status,
     Tag,
 )
 from comptoir.inbox.queries import FILTER_PARAMS
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
+from comptoir.sla.policies import deadlines_for, policy_for
 
 logger = logging.getLogger("comptoir.inbox")
 
@@ -142,12 +144,12 @@ def reply(
     locked.last_message_at = now
     locked.message_count += 1
     locked.snippet = snippet(text)
-    # An auto-reply tells the buyer we got it; it is not the answer the marketplace waits for.
-    if not is_auto:
+    # An auto-reply tells the buyer we got it; it is not the answer the marketplace waits for
+    # (unless the channel's SLA policy says it stops the clock).
+    if not is_auto or policy_for(locked.channel_id).auto_reply_counts:
         if locked.first_response_at is None:
             locked.first_response_at = now
-        locked.needs_reply = False
-        locked.respond_by = None
+        _clear_deadline(locked)
     changes = {}
     if then_status and then_status != locked.status:
         changes = _apply_status(locked, then_status, now, None)
@@ -199,6 +201,47 @@ def _sent_from_draft(conv: Conversation, actor: User | None) -> None:
     if actor is not None:
         Draft.objects.filter(conversation=conv, user=actor).delete()
         Presence.objects.filter(conversation=conv, user=actor).update(state=PresenceState.VIEWING)
+
+
+@transaction.atomic
+def mark_no_response_needed(conv: Conversation, *, actor: User | None, via: str = "") -> None:
+    """The buyer's last message needs no answer ("thanks!"): its deadline is dropped, and the
+    marketplace is told where its API allows it (the late-response rate then leaves it out, as
+    the marketplace's own "no response needed" button does)."""
+    _check_actor(actor)
+    locked = _locked(conv)
+    if not locked.needs_reply and locked.respond_by is None:
+        return
+    previous = locked.respond_by
+    _clear_deadline(locked)
+    locked.save()
+    _event(
+        locked,
+        EventKind.NO_RESPONSE_NEEDED,
+        actor,
+        via,
+        respond_by=previous.isoformat() if previous else None,
+    )
+    _sync(conv, locked)
+    from comptoir.sla.tasks import sync_no_response_needed
+
+    transaction.on_commit(functools.partial(sync_no_response_needed, locked.pk, locked.channel_id))
+
+
+def _clear_deadline(conv: Conversation) -> None:
+    conv.needs_reply = False
+    conv.respond_by = None
+    conv.sla_state = SLAState.NONE
+    conv.sla_at_risk_at = None
+
+
+def _set_deadline(conv: Conversation, received_at: datetime) -> None:
+    """A buyer message received at `received_at` waits for an answer again."""
+    conv.needs_reply = True
+    conv.respond_by, conv.sla_at_risk_at = deadlines_for(
+        conv.channel_id, received_at, first=conv.first_response_at is None
+    )
+    conv.sla_state = SLAState.OK
 
 
 def _reply_subject(subject: str) -> str:
@@ -278,7 +321,9 @@ def record_delivery_failure(message: Message, *, error: str, final: bool) -> Non
         # in the queue, even if "send and resolve" had closed it.
         if not message.is_auto:
             conv = Conversation.objects.select_for_update().get(pk=message.conversation_id)
-            conv.needs_reply = True
+            if not conv.needs_reply:
+                # The clock runs again from the buyer's last message, as the marketplace sees it.
+                _set_deadline(conv, conv.last_inbound_at or timezone.now())
             if conv.status != Status.OPEN:
                 data = _apply_status(conv, Status.OPEN, timezone.now(), None)
                 _event(conv, EventKind.STATUS_CHANGED, None, "system", **data)
@@ -466,8 +511,7 @@ def _apply_status(
     if status == Status.RESOLVED:
         conv.resolved_at = now
         # Resolving says no answer is owed (a "thank you" needs none).
-        conv.needs_reply = False
-        conv.respond_by = None
+        _clear_deadline(conv)
     elif previous == Status.RESOLVED:
         conv.resolved_at = None
         conv.reopened_count += 1
@@ -631,7 +675,10 @@ def merge_conversations(
     dst.first_response_at = _earliest(dst.first_response_at, src.first_response_at)
     dst.message_count += src.message_count
     dst.needs_reply = dst.needs_reply or src.needs_reply
-    dst.respond_by = _earliest(dst.respond_by, src.respond_by)
+    if src.respond_by and (dst.respond_by is None or src.respond_by < dst.respond_by):
+        # The earliest deadline wins, with how far along it already is.
+        dst.respond_by, dst.sla_at_risk_at = src.respond_by, src.sla_at_risk_at
+        dst.sla_state = src.sla_state
     dst.order_number = dst.order_number or src.order_number
     dst.order_id = dst.order_id or src.order_id
     if src.needs_reply and dst.status == Status.RESOLVED:
@@ -639,8 +686,7 @@ def merge_conversations(
     dst.save()
     src.merged_into = dst
     src.message_count = 0
-    src.needs_reply = False
-    src.respond_by = None
+    _clear_deadline(src)
     src.save()
     _event(dst, EventKind.MERGED, actor, merged_from=src.pk, messages=moved)
     _event(src, EventKind.MERGED, actor, merged_into=dst.pk)
@@ -669,6 +715,7 @@ BULK_ACTIONS: dict[str, Callable[..., Any]] = {
     "set_priority": set_priority,
     "archive": archive_conversation,
     "delete": delete_conversation,
+    "no_response_needed": mark_no_response_needed,
 }
 
 

@@ -37,7 +37,6 @@ from pydantic import ValidationError
 
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import fastsql, files
-from comptoir.inbox.deadlines import default_respond_by
 from comptoir.inbox.models import (
     Attachment,
     Channel,
@@ -50,12 +49,14 @@ from comptoir.inbox.models import (
     InboundRecord,
     InboundState,
     Message,
+    SLAState,
     Status,
     Tag,
 )
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
 from comptoir.orders.models import Order
+from comptoir.sla.policies import Policy, policies_for
 
 logger = logging.getLogger("comptoir.ingest")
 
@@ -324,6 +325,7 @@ class _Pending:
     record: InboundRecord
     msg: InboundMessage
     channel: Channel
+    policy: Policy  # the channel's SLA policy (cached per process: no query per message)
     new_conversation: bool = False
     events: list[Event] = field(default_factory=list)
 
@@ -343,6 +345,7 @@ def _store_batch(
         return []
     now = timezone.now()
     channels = _channels({msg.channel_id for _, msg in items})
+    slas = policies_for(set(channels))
     results: list[Result] = []
     pending: list[_Pending] = []
     for record, msg in items:
@@ -350,7 +353,7 @@ def _store_batch(
         if channel is None:
             raise IngestError(f"channel {msg.channel_id} does not exist")
         _check_limits(msg)
-        pending.append(_Pending(record, msg, channel))
+        pending.append(_Pending(record, msg, channel, slas[channel.pk]))
 
     existing = _existing_keys(pending) if check_existing else {}
     seen: set[tuple[int, str]] = set()
@@ -809,6 +812,8 @@ _CONVERSATION_FIELDS = [
     "language",
     "needs_reply",
     "respond_by",
+    "sla_state",
+    "sla_at_risk_at",
     "snoozed_until",
     "first_inbound_at",
     "first_response_at",
@@ -862,7 +867,7 @@ def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
         if conv.first_response_at is None and conv.first_inbound_at and at >= conv.first_inbound_at:
             conv.first_response_at = at
         if conv.last_inbound_at is None or at >= conv.last_inbound_at:
-            conv.needs_reply, conv.respond_by = False, None
+            _clear_deadline(conv)
         p.events.append(
             Event(kind=EventKind.REPLIED, actor_label=f"connector:{p.channel.kind}", created_at=at)
         )
@@ -873,11 +878,18 @@ def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
     conv.last_inbound_at = max(filter(None, [conv.last_inbound_at, at]))
     answered_later = conv.last_outbound_at is not None and conv.last_outbound_at > at
     needs = msg.needs_reply if msg.needs_reply is not None else not msg.is_auto
-    if needs and not answered_later and not conv.needs_reply:
-        conv.needs_reply = True
-        conv.respond_by = default_respond_by(p.channel.marketplace, at)
+    if needs and not answered_later:
+        # The oldest unanswered message sets the deadline (it is the one the marketplace
+        # counts late first): a follow-up never pushes it back, an older one brought in late
+        # may bring it forward.
+        respond_by, at_risk = p.policy.deadlines(at, first=conv.first_response_at is None)
+        if not conv.needs_reply or conv.respond_by is None:
+            conv.needs_reply, conv.sla_state = True, SLAState.OK
+            conv.respond_by, conv.sla_at_risk_at = respond_by, at_risk
+        elif respond_by < conv.respond_by:
+            conv.respond_by, conv.sla_at_risk_at = respond_by, at_risk
     elif msg.needs_reply is False and is_newest:
-        conv.needs_reply, conv.respond_by = False, None
+        _clear_deadline(conv)
     # Newly arrived is what counts, not the sent time: a message that was on its way while an
     # agent resolved the conversation has not been read by anyone.
     if conv.status != Status.OPEN and not msg.is_auto and is_newest:
@@ -897,6 +909,11 @@ def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
             data={"external_id": msg.external_id},
         )
     )
+
+
+def _clear_deadline(conv: Conversation) -> None:
+    conv.needs_reply, conv.respond_by = False, None
+    conv.sla_state, conv.sla_at_risk_at = SLAState.NONE, None
 
 
 def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:

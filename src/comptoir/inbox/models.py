@@ -147,6 +147,15 @@ class Priority(models.IntegerChoices):
     URGENT = 3, "Urgent"
 
 
+class SLAState(models.TextChoices):
+    """Where a conversation stands against its respond-by (moved by `comptoir.sla.sweep`)."""
+
+    NONE = "none", "No deadline"
+    OK = "ok", "On time"
+    AT_RISK = "at_risk", "At risk"
+    BREACHED = "breached", "Breached"
+
+
 class Conversation(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="conversations")
     # FK indexes left out where a composite index below starts with the same column.
@@ -191,6 +200,9 @@ class Conversation(models.Model):
     intent = models.CharField(max_length=32, blank=True, default="")
     needs_reply = models.BooleanField(default=False)
     respond_by = models.DateTimeField(null=True, blank=True)
+    # Set together with respond_by (see comptoir.sla.policies); the sweep moves the state on.
+    sla_state = models.CharField(max_length=8, choices=SLAState.choices, default=SLAState.NONE)
+    sla_at_risk_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     first_inbound_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
@@ -226,6 +238,9 @@ class Conversation(models.Model):
             models.Index(fields=["assignee", "status", "respond_by"], name="conv_assignee"),
             models.Index(fields=["channel", "status", "respond_by"], name="conv_channel"),
             models.Index(fields=["channel", "external_thread_id"], name="conv_thread"),
+            # The SLA sweep: what turns at risk, what turns breached.
+            models.Index(fields=["sla_state", "sla_at_risk_at"], name="conv_sla_at_risk"),
+            models.Index(fields=["sla_state", "respond_by"], name="conv_sla_breach"),
             models.Index(fields=["channel", "order_number"], name="conv_order_number"),
             models.Index(fields=["last_message_at", "id"], name="conv_last_message"),
             models.Index(fields=["customer", "last_message_at"], name="conv_customer"),
@@ -348,6 +363,9 @@ class EventKind(models.TextChoices):
     ORDER_LINKED = "order_linked", "Order linked"
     CHANNEL_UNHEALTHY = "channel_unhealthy", "Channel stopped"
     CHANNEL_RECOVERED = "channel_recovered", "Channel working again"
+    SLA_AT_RISK = "sla_at_risk", "Response deadline at risk"
+    SLA_BREACHED = "sla_breached", "Response deadline missed"
+    NO_RESPONSE_NEEDED = "no_response_needed", "Marked as needing no response"
 
 
 class Event(models.Model):

@@ -31,12 +31,11 @@ from comptoir.inbox.models import (
     Status,
 )
 from comptoir.inbox.queries import (
-    BREACHING_WITHIN,
     FILTER_PARAMS,
+    SLA_FILTER_STATES,
     VIEWS,
     InboxView,
     InvalidCursor,
-    SlaState,
     buyer_panel,
     filter_conversations,
     filters_from_params,
@@ -91,7 +90,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "params": params,
         "query": urlencode(kept),
         "now": now,
-        "soon": now + BREACHING_WITHIN,
         "last_event": last_event_id(),
     }
     if request.htmx and request.GET.get("cursor"):  # type: ignore[attr-defined]
@@ -114,7 +112,7 @@ def _chrome(request: HttpRequest, view: InboxView) -> dict[str, Any]:
         "assignees": User.objects.filter(is_active=True).order_by("username"),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
-        "sla_states": SlaState.choices,
+        "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
     }
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from comptoir.sla import views as sla_views
 from comptoir.web import settings_views
 
 app_name = "settings"
@@ -24,4 +25,10 @@ urlpatterns = [
         settings_views.test_result,
         name="channel_test_result",
     ),
+    path("sla/", sla_views.settings_page, name="sla"),
+    path("sla/channels/<int:pk>/", sla_views.save_policy, name="sla_policy"),
+    path("sla/calendars/", sla_views.save_calendar, name="sla_calendar_new"),
+    path("sla/calendars/<int:pk>/", sla_views.save_calendar, name="sla_calendar"),
+    path("sla/calendars/<int:pk>/closures/", sla_views.add_closure, name="sla_closure"),
+    path("sla/closures/<int:pk>/delete", sla_views.delete_closure, name="sla_closure_delete"),
 ]

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inbox', '0007_event_kinds_order_linked_channel_health'),
+        ('inbox', '0008_sla_conversation_state'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
