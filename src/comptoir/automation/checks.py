@@ -44,7 +44,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from comptoir.automation.models import CheckLevel, CheckSetting
-from comptoir.automation.templating import primary_language
+from comptoir.automation.templating import LANGUAGES, primary_language
 from comptoir.inbox.actions import Draft, NewAttachment
 from comptoir.inbox.models import Channel, Direction, Message
 
@@ -464,7 +464,30 @@ def _speller(language: str) -> object | None:
         return None
 
 
-_ES_IT_ENDINGS = ("nos", "me", "se", "lo", "la", "le", "ó", "á", "é", "í", "à", "è", "ì", "ò", "ù")
+_ES_IT_ENDINGS = (
+    "ían",
+    "ías",
+    "ía",
+    "emo",
+    "ete",
+    "anno",
+    "mos",
+    "nos",
+    "me",
+    "se",
+    "lo",
+    "la",
+    "le",
+    "ó",
+    "á",
+    "é",
+    "í",
+    "à",
+    "è",
+    "ì",
+    "ò",
+    "ù",
+)
 
 
 def _inflected(word: str, speller: object) -> bool:
@@ -478,19 +501,50 @@ def _inflected(word: str, speller: object) -> bool:
         candidates = set()
         for base in bases:
             for b in (base, base[:-1], base[:-2]):
-                candidates |= {b, b + "r", b + "ar", b + "er", b + "ir", b + "are", b + "ere"}
+                candidates |= {
+                    b,
+                    b + "e",
+                    b + "r",
+                    b + "ar",
+                    b + "er",
+                    b + "ir",
+                    b + "are",
+                    b + "ere",
+                }
                 candidates.add(b + "ire")
         if speller.known(c for c in candidates if len(c) > 3):  # type: ignore[attr-defined]
             return True
     return False
 
 
+def _unknown(parts: list[str], language: str, speller: object) -> set[str]:
+    unknown: set[str] = speller.unknown(parts)  # type: ignore[attr-defined]
+    if unknown and language in ("es", "it"):
+        unknown = {u for u in unknown if not _inflected(u, speller)}
+    if unknown and language == "de":
+        unknown = {u for u in unknown if not _compound(u, speller)}
+    return unknown
+
+
+def _compound(word: str, speller: object) -> bool:
+    """German compounds the dictionary lacks (Sendungsnummer = Sendung + s + Nummer)."""
+    known = speller.known  # type: ignore[attr-defined]
+    for cut in range(3, len(word) - 2):
+        head, tail = word[:cut], word[cut:]
+        if not known([tail]) and not _compound_tail(tail, speller):
+            continue
+        if known([head]) or (head.endswith("s") and known([head[:-1]])):
+            return True
+    return False
+
+
+def _compound_tail(tail: str, speller: object) -> bool:
+    known = speller.known  # type: ignore[attr-defined]
+    return any(known([tail[:cut]]) and known([tail[cut:]]) for cut in range(3, len(tail) - 2))
+
+
 def check_spelling(draft: Draft) -> Iterable[Found]:
     conv = draft.conversation
-    language = _language(conv)
-    speller = _speller(language)
-    if speller is None:
-        return
     text = draft.text
     # Not words to correct: links, addresses, order and tracking numbers, and names.
     skip = [(m.start(), m.end()) for r in (URL_RE, EMAIL_RE) for m in r.finditer(text)]
@@ -501,16 +555,13 @@ def check_spelling(draft: Draft) -> Iterable[Found]:
         for item in conv.order.items or []:
             if isinstance(item, dict):
                 ignored |= {_fold(p) for p in str(item.get("title", "")).split()}
+    words: list[tuple[str, int, int, list[str]]] = []
     sentence_start = True
-    found = 0
     for match in WORD_RE.finditer(text):
         word = match.group(0)
-        before = text[max(0, match.start() - 2) : match.start()]
-        at_start = sentence_start or (not before.strip() and match.start() == 0)
-        sentence_start = False
+        at_start = sentence_start
         tail = text[match.end() : match.end() + 2]
-        if tail[:1] in ".!?" or "\n" in tail:
-            sentence_start = True
+        sentence_start = tail[:1] in ".!?:" or "\n" in tail
         if any(s <= match.start() < e for s, e in skip):
             continue
         if len(word) < 3 or _fold(word) in ignored or word.isupper():
@@ -519,9 +570,25 @@ def check_spelling(draft: Draft) -> Iterable[Found]:
         if word[0].isupper() and not at_start:
             continue
         parts = [p for p in re.split(r"['\u2019-]", word.lower()) if len(p) > 2]
-        unknown = speller.unknown(parts)  # type: ignore[attr-defined]
-        if unknown and language in ("es", "it"):
-            unknown = {u for u in unknown if not _inflected(u, speller)}
+        if parts:
+            words.append((word, match.start(), match.end(), parts))
+    language = _language(conv)
+    speller = _speller(language)
+    if speller is None or not words:
+        return
+    flat = [p for w in words for p in w[3]]
+    # The answer may be in another language than the buyer's message was detected in: when
+    # most words are unknown, the language that knows the most of them is taken.
+    if len(flat) >= 4 and len(_unknown(flat, language, speller)) > len(flat) * 0.4:
+        scores = []
+        for other in LANGUAGES:
+            other_speller = _speller(other)
+            if other_speller is not None:
+                scores.append((len(_unknown(flat, other, other_speller)), other, other_speller))
+        language, speller = min(scores, key=lambda t: t[0])[1:]
+    found = 0
+    for word, start, end, parts in words:
+        unknown = _unknown(parts, language, speller)
         if not unknown:
             continue
         guess = speller.correction(sorted(unknown)[0])  # type: ignore[attr-defined]
@@ -530,7 +597,7 @@ def check_spelling(draft: Draft) -> Iterable[Found]:
             if guess and guess not in unknown
             else _("Spelling: “%(word)s”") % {"word": word}
         )
-        yield message, match.start(), match.end()
+        yield message, start, end
         found += 1
         if found >= 20:
             return
