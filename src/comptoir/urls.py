@@ -16,5 +16,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("inbox/", include("comptoir.inbox.urls")),
     path("settings/", include("comptoir.web.urls")),
+    path("automation/", include("comptoir.automation.urls")),
     path("", web_views.home, name="home"),
 ]
