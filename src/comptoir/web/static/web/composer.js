@@ -108,9 +108,9 @@
     if (checkedText === box.value && !blocking) return; // checked as it is: send
     event.preventDefault();
     const submitter = event.submitter;
-    runChecks().then((count) => {
-      // Warnings are shown once; sending again goes through.
-      if (!blocking && count === 0) form.requestSubmit(submitter);
+    // Warnings (shown while typing) do not hold the answer back; a blocking result does.
+    runChecks().then(() => {
+      if (!blocking) form.requestSubmit(submitter);
     });
   });
 })();
