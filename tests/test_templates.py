@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from django.test import Client
 
 from comptoir.accounts.models import User
 from comptoir.automation.models import Template, TemplateVersion
@@ -235,3 +236,91 @@ def test_the_demo_templates_render_and_pass_the_checks_in_five_languages(
         assert [(r.code, r.excerpt) for r in found] == [], template.shortcut
     ack = next(t for t in templates if t.shortcut == "ack")
     assert "09:30" in render_template(ack, conversation, language=language).text
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+
+def test_the_picker_and_shortcut_serve_only_visible_conversations(
+    client: Client, conversation: Conversation, agent: User, outsider: User
+) -> None:
+    from comptoir.demo.templates import load_templates
+
+    load_templates()
+    client.force_login(agent)
+    page = client.get(f"/automation/c/{conversation.pk}/templates", {"q": "damaged"})
+    assert page.status_code == 200
+    assert b"Damaged item" in page.content
+    assert b"Return request" not in page.content
+    expanded = client.get(f"/automation/c/{conversation.pk}/expand", {"shortcut": "where"}).json()
+    assert expanded["missing"] == []
+    assert "402-1111111-2222222" in expanded["text"]
+    assert expanded["text"].startswith("Bonjour Jeanne Martin,")
+    checked = client.post(
+        f"/automation/c/{conversation.pk}/check", {"text": "Bonjour Jeanne, www.pub.com"}
+    )
+    assert checked["X-Checks-Blocking"] == "1"
+    assert b'data-code="link"' in checked.content
+    client.force_login(outsider)
+    assert client.get(f"/automation/c/{conversation.pk}/templates").status_code == 404
+    assert client.get(f"/automation/c/{conversation.pk}/expand?shortcut=where").status_code == 404
+
+
+def test_the_reply_page_refuses_a_blocked_answer_and_counts_a_template(
+    client: Client, conversation: Conversation, agent: User
+) -> None:
+    template = make_template(fr=("", "Bonjour {{ customer_name }},"))
+    client.force_login(agent)
+    url = f"/inbox/c/{conversation.pk}/reply"
+    refused = client.post(url, {"text": "Bonjour Jeanne, bit.ly/x", "template_id": template.pk})
+    assert refused.status_code == 400
+    assert "bit.ly/x" in refused.content.decode()
+    sent = client.post(url, {"text": "Bonjour Jeanne Martin,", "template_id": template.pk})
+    assert sent.status_code == 302
+    template.refresh_from_db()
+    assert template.usage_count == 1
+
+
+def test_the_templates_settings_are_for_owners_admins_and_supervisors(
+    client: Client, conversation: Conversation, agent: User, supervisor: User
+) -> None:
+    client.force_login(agent)
+    assert client.get("/settings/templates/").status_code == 403
+    assert client.get("/settings/checks/").status_code == 403
+    client.force_login(supervisor)
+    created = client.post(
+        "/settings/templates/new",
+        {
+            "name": "Tracking",
+            "shortcut": ";track",
+            "is_active": "on",
+            "body_fr": "Bonjour {{ customer_name }}, suivi {{ tracking_number }}",
+            "body_en": "",
+        },
+    )
+    assert created.status_code == 302
+    template = Template.objects.get(shortcut="track")
+    assert [v.language for v in template.versions.all()] == ["fr"]
+    listing = client.get("/settings/templates/")
+    assert b"never used" in listing.content
+    assert b";track" in listing.content
+    edit = client.get(f"/settings/templates/{template.pk}/")
+    assert b"customer_first_name" in edit.content  # the variables are documented
+    preview = client.get(
+        f"/settings/templates/{template.pk}/preview", {"conversation": conversation.pk}
+    )
+    assert b"Bonjour Jeanne Martin, suivi 6A123" in preview.content
+    broken = client.post(
+        f"/settings/templates/{template.pk}/", {"name": "Tracking", "body_fr": "{% if %}"}
+    )
+    assert broken.status_code == 200
+    assert b"fr:" in broken.content
+    client.post(
+        "/settings/checks/",
+        {"level_spelling": "off", f"level_link_{conversation.channel_id}": "warn"},
+    )
+    from comptoir.automation.checks import levels_for
+
+    levels = levels_for(conversation.channel)
+    assert (levels["spelling"], levels["link"]) == ("off", "warn")
+    assert b"Spelling" in client.get("/settings/checks/").content

@@ -133,7 +133,7 @@ def levels_for(channel: Channel) -> dict[str, str]:
 
 URL_RE = re.compile(
     r"(?:\bhttps?://|\bwww\.)[^\s<>\"')\]]+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|fr|de|es|it|net|"
-    r"org|eu|io|shop|store|co\.uk|be|ch)(?:/[^\s<>\"')\]]*)?(?![\w@])",
+    r"org|eu|io|shop|store|co\.uk|be|ch|ly|me|co|info|biz|app|link|site|online|nl|at|pt|pl)(?:/[^\s<>\"')\]]*)?(?![\w@])",
     re.IGNORECASE,
 )
 EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
