@@ -131,8 +131,8 @@ def test_an_agent_finds_answers_assigns_and_resolves_in_the_browser(
     page.keyboard.press("r")
     page.keyboard.type("Votre colis arrive demain.")
     page.click("button[name=then][value='']")
-    page.wait_for_url(f"{base}/inbox/c/{conv.pk}/")
-    assert "Votre colis arrive demain." in page.locator(".timeline").inner_text()
+    # The composer runs the pre-send checks before the form goes: wait for the answer itself.
+    page.wait_for_selector(".timeline >> text=Votre colis arrive demain.")
     assert Message.objects.filter(conversation=conv, direction="out").count() == 1
 
     # a assigns to me, e resolves.
@@ -236,4 +236,53 @@ def test_an_agent_sees_a_colleague_replying_to_the_same_buyer(
     colleague.reload()
     assert colleague.locator("#composer").input_value() == "Bonjour Paul, je regarde"
     other.close()
+
+
+def test_a_template_is_picked_filled_checked_and_sent_in_the_browser(
+    page: Any, live_server: Any, day: dict[str, Any]
+) -> None:
+    from comptoir.automation.models import Template
+    from comptoir.demo.templates import load_templates
+
+    load_templates()
+    conv: Conversation = day["conv"]
+    # An Amazon conversation: links to other sites are forbidden there.
+    Channel.objects.filter(pk=conv.channel_id).update(marketplace="amazon")
+    Order.objects.filter(pk=day["order"].pk).update(carrier="Colissimo")
+    Conversation.objects.filter(pk=conv.pk).update(order=day["order"], language="fr")
+    base = live_server.url
+    log_in(page, base, day["agent"])
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+
+    # The picker: search, preview with the values filled, insert.
+    page.click("#template-picker summary")
+    page.fill("#template-search", "where")
+    page.click(".template-choice:has-text('Where is my order')")
+    preview = page.locator(".preview-text")
+    assert "Paul Durand" in preview.inner_text()
+    page.click("#insert-template")
+    text = page.input_value("#composer")
+    assert text.startswith("Bonjour Paul Durand,")
+    assert "FN-7731" in text
+    assert "6A1234" in text
+    shot(page, "composer-template")
+
+    # A link to the shop's own site: the check blocks sending.
+    page.locator("#composer").press("End")
+    page.locator("#composer").type("\nNotice : https://www.maison-lumiere.fr/notice.pdf")
+    page.click("#check-now")
+    blocked = page.locator("#presend-checks .check.block[data-code=link]")
+    blocked.wait_for()
+    assert "maison-lumiere.fr" in blocked.inner_text()
+    assert page.locator("button.send").first.is_disabled()
+    shot(page, "composer-check")
+
+    # Without the link it goes, and the template's use is counted.
+    page.fill("#composer", text)
+    page.wait_for_selector("#presend-checks .checks[data-blocking='0']", state="attached")
+    page.click("button[name=then][value='']")
+    page.wait_for_selector(".timeline >> text=FN-7731")
+    sent = Message.objects.get(conversation=conv, direction="out")
+    assert sent.text.replace("\r\n", "\n") == text  # a form posts CRLF line ends
+    assert Template.objects.get(shortcut="where").usage_count == 1
     assert page.csp_errors == []

@@ -20,8 +20,8 @@ from comptoir.inbox.ingest import ingest
 from comptoir.inbox.live import _sync_stream
 from comptoir.inbox.models import (
     Channel,
+    ComposerDraft,
     Conversation,
-    Draft,
     Presence,
     SavedView,
     Shop,
@@ -320,12 +320,12 @@ def test_a_draft_is_kept_restored_and_gone_once_sent(
 
     logged_in.post(f"/inbox/c/{conv.pk}/draft", {"text": "Bonjour, votre colis", "mode": "reply"})
 
-    assert Draft.objects.get(user=agent).text == "Bonjour, votre colis"
+    assert ComposerDraft.objects.get(user=agent).text == "Bonjour, votre colis"
     assert (
         ">Bonjour, votre colis</textarea>" in logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
     )
     logged_in.post(f"/inbox/c/{conv.pk}/reply", {"text": "Bonjour, votre colis arrive."})
-    assert not Draft.objects.exists()
+    assert not ComposerDraft.objects.exists()
     assert Presence.objects.get(user=agent).state == "viewing"
 
 

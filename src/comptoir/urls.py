@@ -38,5 +38,6 @@ urlpatterns = [
     path("inbox/", include("comptoir.inbox.urls")),
     path("profile/", web_views.profile, name="profile"),
     path("settings/", include("comptoir.web.urls")),
+    path("automation/", include("comptoir.automation.urls")),
     path("", web_views.home, name="home"),
 ]

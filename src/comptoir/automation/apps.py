@@ -1,6 +1,18 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class AutomationConfig(AppConfig):
     name = "comptoir.automation"
     label = "automation"
+
+    def ready(self) -> None:
+        # inbox never imports automation: the reply action learns of the checks and of the
+        # template counting from here.
+        from comptoir.automation.actions import count_template_use
+        from comptoir.automation.checks import presend_checker
+        from comptoir.inbox import actions
+
+        actions.register_presend_checker(presend_checker)
+        actions.register_reply_listener(count_template_use)

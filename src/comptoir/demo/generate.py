@@ -37,6 +37,7 @@ from django.utils import timezone
 from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage, Party
 from comptoir.demo import phrases
+from comptoir.demo.templates import load_templates
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import Outcome, ingest_many
 from comptoir.inbox.models import (
@@ -827,6 +828,7 @@ def load(
         _apply_steps(steps, conv_ids, world)
         say(f"round {r + 1}/{rounds}: {len(batch)} buyer messages, {len(steps)} agent steps")
     _finish(plans, conv_ids, orders)
+    load_templates()
     return Summary(
         conversations=len(conv_ids),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),

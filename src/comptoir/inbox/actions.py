@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -27,10 +27,10 @@ from comptoir.inbox.models import (
     Attachment,
     Channel,
     ChannelKind,
+    ComposerDraft,
     Conversation,
     DeliveryState,
     Direction,
-    Draft,
     Event,
     EventKind,
     Marketplace,
@@ -64,6 +64,67 @@ class NewAttachment:
     filename: str
     content_type: str
     data: bytes
+
+
+# -- pre-send checks ------------------------------------------------------------------------------
+# Other apps (automation) register what to check before a reply leaves and what to do once it is
+# queued; inbox knows none of them, so that it never imports upward.
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A reply about to be queued, as the pre-send checkers see it."""
+
+    conversation: Conversation
+    text: str
+    html: str = ""
+    attachments: tuple[NewAttachment, ...] = ()
+    is_auto: bool = False
+    actor: User | None = None
+
+
+class CheckResultLike(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def level(self) -> str: ...  # "block" or "warn"
+    @property
+    def message(self) -> str: ...
+
+
+# checker(draft, only_blocking) -> results; `only_blocking`: the caller wants no warnings, so
+# slow warning-only checks (spelling) may be skipped.
+PreSendChecker = Callable[[Draft, bool], Sequence[CheckResultLike]]
+# listener(message, template_id): a reply was queued (template_id: the template it came from).
+ReplyListener = Callable[[Message, "int | None"], None]
+_presend_checkers: list[PreSendChecker] = []
+_reply_listeners: list[ReplyListener] = []
+
+
+def register_presend_checker(checker: PreSendChecker) -> None:
+    if checker not in _presend_checkers:
+        _presend_checkers.append(checker)
+
+
+def register_reply_listener(listener: ReplyListener) -> None:
+    if listener not in _reply_listeners:
+        _reply_listeners.append(listener)
+
+
+class ReplyRefused(ValidationError):
+    """A pre-send check blocks this reply; `results` says which and where."""
+
+    def __init__(self, results: Sequence[CheckResultLike]) -> None:
+        self.results = list(results)
+        super().__init__("; ".join(r.message for r in self.results), code="presend_check")
+
+
+def presend_checks(draft: Draft, *, only_blocking: bool = False) -> list[CheckResultLike]:
+    """What the registered checkers say about `draft` (blocking and warning results)."""
+    results: list[CheckResultLike] = []
+    for checker in _presend_checkers:
+        results.extend(checker(draft, only_blocking))
+    return results
 
 
 def _check_actor(actor: User | None) -> None:
@@ -116,13 +177,30 @@ def reply(
     then_status: str | None = None,
     is_auto: bool = False,
     via: str = "",
+    template_id: int | None = None,
+    warnings: list[CheckResultLike] | None = None,
 ) -> Message:
-    """Queue a reply to the buyer; a task delivers it through the channel's connector."""
+    """Queue a reply to the buyer; a task delivers it through the channel's connector.
+
+    The registered pre-send checks run first, for agents, rules and the API alike: a blocking
+    result raises `ReplyRefused` (nothing is stored); warnings do not stop it and are appended to
+    `warnings` when the caller passes a list. `template_id` names the template the text came
+    from (its use is counted by a reply listener).
+    """
     _check_actor(actor)
     if not text.strip():
         raise ValidationError("a reply cannot be empty")
     if then_status == Status.SNOOZED:
         raise ValidationError("use snooze_conversation to snooze (it needs a date)")
+    attachments = tuple(attachments)
+    if _presend_checkers:
+        draft = Draft(conv, text, html, attachments, is_auto, actor)
+        results = presend_checks(draft, only_blocking=warnings is None)
+        blocking = [r for r in results if r.level == "block"]
+        if blocking:
+            raise ReplyRefused(blocking)
+        if warnings is not None:
+            warnings.extend(r for r in results if r.level != "block")
     locked = _locked(conv)
     now = timezone.now()
     message = Message.objects.create(
@@ -154,9 +232,13 @@ def reply(
     if then_status and then_status != locked.status:
         changes = _apply_status(locked, then_status, now, None)
     locked.save()
+    if template_id is not None:
+        changes["template_id"] = template_id
     _event(locked, EventKind.REPLIED, actor, via, message_id=message.pk, is_auto=is_auto, **changes)
     _sent_from_draft(locked, actor)
     _sync(conv, locked)
+    for listener in _reply_listeners:
+        listener(message, template_id)
     from comptoir.inbox.tasks import send_message
 
     transaction.on_commit(lambda: send_message.enqueue(message.pk))
@@ -199,7 +281,7 @@ def add_note(
 def _sent_from_draft(conv: Conversation, actor: User | None) -> None:
     """What was being written is sent: the draft goes, and the others no longer see "replying"."""
     if actor is not None:
-        Draft.objects.filter(conversation=conv, user=actor).delete()
+        ComposerDraft.objects.filter(conversation=conv, user=actor).delete()
         Presence.objects.filter(conversation=conv, user=actor).update(state=PresenceState.VIEWING)
 
 
@@ -878,9 +960,9 @@ def leave_conversation(conv: Conversation, *, user: User) -> None:
 def save_draft(conv: Conversation, *, user: User, text: str, mode: str = "reply") -> None:
     """Keep the user's unsent answer; an empty one is forgotten."""
     if not text.strip():
-        Draft.objects.filter(conversation=conv, user=user).delete()
+        ComposerDraft.objects.filter(conversation=conv, user=user).delete()
         return
-    Draft.objects.update_or_create(
+    ComposerDraft.objects.update_or_create(
         conversation=conv,
         user=user,
         defaults={

@@ -478,7 +478,7 @@ class Presence(models.Model):
         return f"{self.user_id} {self.state} {self.conversation_id}"
 
 
-class Draft(models.Model):
+class ComposerDraft(models.Model):
     """An agent's unsent answer, saved as they type so that it survives a reload or a crash."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -491,7 +491,7 @@ class Draft(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["conversation", "user"], name="draft_unique")
+            models.UniqueConstraint(fields=["conversation", "user"], name="composer_draft_unique")
         ]
 
     def __str__(self) -> str:

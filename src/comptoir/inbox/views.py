@@ -21,8 +21,8 @@ from comptoir.accounts.permissions import can_write, visible_channels, visible_c
 from comptoir.inbox import actions
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
+    ComposerDraft,
     Conversation,
-    Draft,
     Marketplace,
     PresenceState,
     Priority,
@@ -192,7 +192,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     if can_write(user):
         actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
-    draft = Draft.objects.filter(conversation=conv, user=user).first()
+    draft = ComposerDraft.objects.filter(conversation=conv, user=user).first()
     return render(
         request,
         "inbox/conversation.html",
@@ -227,16 +227,26 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _writable(request, pk)
     text = request.POST.get("text", "").strip()
     then = request.POST.get("then", "")
+    template_id = request.POST.get("template_id", "")
     if text:
         if request.POST.get("mode") == "note":
             actions.add_note(conv, actor=_user(request), text=text)
         else:
-            actions.reply(
-                conv,
-                actor=_user(request),
-                text=text,
-                then_status=Status.RESOLVED if then == "resolve" else None,
-            )
+            try:
+                actions.reply(
+                    conv,
+                    actor=_user(request),
+                    text=text,
+                    then_status=Status.RESOLVED if then == "resolve" else None,
+                    template_id=int(template_id) if template_id.isdigit() else None,
+                )
+            except actions.ReplyRefused as exc:
+                # The composer checks before sending; this is for a page without script.
+                return HttpResponse(
+                    "\n".join(r.message for r in exc.results),
+                    status=400,
+                    content_type="text/plain; charset=utf-8",
+                )
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
 
 

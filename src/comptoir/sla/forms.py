@@ -7,12 +7,16 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.lib.businesstime import WEEKDAYS
 from comptoir.sla.models import BusinessCalendar, Mode
 
-WEEKDAY_LABELS = [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday")]
-WEEKDAY_LABELS += [_("Saturday"), _("Sunday")]
+# A context of their own: the plain weekday names are Django's (lower case in French dates).
+WEEKDAY_LABELS = [
+    pgettext_lazy("opening hours", day)
+    for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+]
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 

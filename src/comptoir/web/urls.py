@@ -2,11 +2,21 @@ from __future__ import annotations
 
 from django.urls import path
 
+from comptoir.automation import views as automation_views
 from comptoir.sla import views as sla_views
 from comptoir.web import settings_views
 
 app_name = "settings"
 urlpatterns = [
+    path("templates/", automation_views.template_list, name="templates"),
+    path("templates/new", automation_views.template_edit, name="template_new"),
+    path("templates/<int:template_id>/", automation_views.template_edit, name="template_edit"),
+    path(
+        "templates/<int:template_id>/preview",
+        automation_views.template_preview,
+        name="template_preview",
+    ),
+    path("checks/", automation_views.check_levels, name="checks"),
     path("channels/", settings_views.channels, name="channels"),
     path("channels/new", settings_views.channel_form, name="channel_new"),
     path("channels/<int:pk>/edit", settings_views.channel_form, name="channel_edit"),

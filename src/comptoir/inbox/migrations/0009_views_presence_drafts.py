@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Draft',
+            name='ComposerDraft',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('text', models.TextField(blank=True, default='')),
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('conversation', 'user'), name='draft_unique')],
+                'constraints': [models.UniqueConstraint(fields=('conversation', 'user'), name='composer_draft_unique')],
             },
         ),
         migrations.CreateModel(

@@ -1,0 +1,103 @@
+"""Changes to templates and check settings; every one goes through here (views, rules, demo)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from comptoir.automation.models import CheckLevel, CheckSetting, Template, TemplateVersion
+from comptoir.automation.templating import check_syntax
+
+if TYPE_CHECKING:
+    from comptoir.inbox.models import Channel, Message, Shop
+
+SHORTCUT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def count_template_use(message: Message, template_id: int | None) -> None:
+    """A reply made from a template was queued: count it (registered as a reply listener, so
+    it runs inside the reply's transaction and a refused or rolled-back reply counts nothing)."""
+    if template_id is None:
+        return
+    Template.objects.filter(pk=template_id).update(
+        usage_count=F("usage_count") + 1, last_used_at=message.created_at or timezone.now()
+    )
+
+
+def _clean_shortcut(shortcut: str) -> str:
+    value = shortcut.strip().lstrip(";").lower()
+    if value and not set(value) <= SHORTCUT_CHARS:
+        raise ValidationError("a shortcut has only letters, digits, - and _")
+    return value
+
+
+@transaction.atomic
+def save_template(
+    template: Template | None,
+    *,
+    name: str,
+    shop: Shop | None,
+    shortcut: str = "",
+    category: str = "",
+    is_active: bool = True,
+    versions: Mapping[str, tuple[str, str]],
+) -> Template:
+    """Create or update a template with its versions (language → (subject, body)); a language
+    left out or with an empty body loses its version."""
+    if not name.strip():
+        raise ValidationError("a template needs a name")
+    errors = [
+        f"{language}: {error}"
+        for language, (subject, body) in versions.items()
+        for error in (check_syntax(subject), check_syntax(body))
+        if error
+    ]
+    if errors:
+        raise ValidationError(errors)
+    shortcut = _clean_shortcut(shortcut)
+    clash = Template.objects.filter(shop=shop, shortcut=shortcut).exclude(shortcut="")
+    if template is not None:
+        clash = clash.exclude(pk=template.pk)
+    if clash.exists():
+        raise ValidationError(f"the shortcut ;{shortcut} is already taken")
+    if template is None:
+        template = Template(usage_count=0)
+    template.name = name.strip()[:200]
+    template.shop = shop
+    template.shortcut = shortcut
+    template.category = category.strip()[:64]
+    template.is_active = is_active
+    template.save()
+    kept = []
+    for language, (subject, body) in versions.items():
+        if not body.strip():
+            continue
+        TemplateVersion.objects.update_or_create(
+            template=template,
+            language=language,
+            defaults={"subject": subject.strip()[:500], "body": body.strip()},
+        )
+        kept.append(language)
+    template.versions.exclude(language__in=kept).delete()
+    return template
+
+
+@transaction.atomic
+def set_check_level(code: str, *, level: str | None, channel: Channel | None = None) -> None:
+    """Make a check block, warn or stay off, for every channel or one; None goes back to the
+    default."""
+    from comptoir.automation.checks import CHECKS_BY_CODE
+
+    if code not in CHECKS_BY_CODE:
+        raise ValidationError(f"no check named {code}")
+    if level is None:
+        CheckSetting.objects.filter(code=code, channel=channel).delete()
+        return
+    if level not in CheckLevel.values:
+        raise ValidationError(f"no level named {level}")
+    CheckSetting.objects.update_or_create(code=code, channel=channel, defaults={"level": level})

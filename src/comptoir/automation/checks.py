@@ -1,0 +1,707 @@
+"""Pre-send checks: what a reply must not say, or should say, before it leaves.
+
+Each check returns `CheckResult`s (a code, a level, a message for the agent and the offending span
+of the text). The composer shows them before sending; `inbox.actions.reply` runs them for every
+reply (agents, rules, the API), refusing it on a blocking result. How seriously a check is taken
+(block, warn, off) is a `CheckSetting`, for every channel or for one; without one, the defaults of
+`CHECKS` apply.
+
+What the marketplaces publish about answering buyers, and what follows here:
+
+- **Amazon** (Selling Partner API, `messaging.json` in the shared specs): every message type says
+  "Do not include HTML or email addresses" and "Only links related to <the message's purpose>
+  are allowed" (order delivery, customization details, the digital access key...). Amazon's
+  Buyer-Seller Messaging guidelines, which the seller accepts, further forbid phone numbers,
+  external links that are not needed to complete the order, and marketing or review
+  solicitation. Hence: links (other than a carrier's tracking page and Amazon's own pages), email
+  addresses and phone numbers block by default on Amazon channels.
+- **Mirakl operators** (Darty, Boulanger, Conforama, Leroy Merlin, Carrefour...): the seller API
+  (`mmp-seller-openapi.json`, M12 "Reply to a thread") limits a message to 30 MB of attachments and
+  an order to 50 attachments over all its threads; the operators' seller charters forbid
+  contact details (email, phone, website) that take the buyer off the platform. Same defaults as
+  Amazon.
+- **Cdiscount** (Octopia, shared specs README): up to 3 attachments of 4 MB per reply.
+- **eBay** (Message API, `commerce_message_v1_oas3.json`): up to 5 media per message, given as
+  HTTPS URLs (images and PDF); eBay's own rules on off-platform contact are enforced by eBay,
+  so links, emails and phones are not checked here by default.
+- **Fnac**, **Rakuten** and the shop's own email: nothing published about content in the specs
+  kept here; only the generic checks (empty, copy-paste, greeting, spelling) and a 25 MB total.
+
+A marketplace's policy may change: the settings page lets an owner make a check block, warn or
+stay silent, for every channel or one.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from comptoir.automation.models import CheckLevel, CheckSetting
+from comptoir.automation.templating import LANGUAGES, primary_language
+from comptoir.inbox.actions import Draft, NewAttachment
+from comptoir.inbox.models import Channel, Direction, Message
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
+    from comptoir.inbox.models import Conversation
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    code: str
+    level: str  # CheckLevel.BLOCK or CheckLevel.WARN
+    message: str
+    # The offending part of the text, [start, end) (0, 0 when it is about the whole reply).
+    start: int = 0
+    end: int = 0
+    excerpt: str = ""
+
+    @property
+    def blocks(self) -> bool:
+        return self.level == CheckLevel.BLOCK
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    code: str
+    label: _StrPromise | str
+    default: str
+    # Defaults for some marketplaces that differ from `default` (see the module docstring).
+    marketplace_defaults: tuple[tuple[frozenset[str], str], ...] = ()
+
+    def default_for(self, channel: Channel) -> str:
+        for marketplaces, level in self.marketplace_defaults:
+            if channel.marketplace in marketplaces or (
+                "mirakl" in marketplaces and channel.kind == "mirakl"
+            ):
+                return level
+        return self.default
+
+
+# Marketplaces whose rules forbid links, email addresses and phone numbers in an answer.
+MIRAKL_OPERATORS = frozenset({"darty", "boulanger", "conforama", "leroymerlin", "carrefour"})
+NO_CONTACT_MARKETPLACES = frozenset({"amazon", "mirakl"}) | MIRAKL_OPERATORS
+_NO_CONTACT = ((NO_CONTACT_MARKETPLACES, CheckLevel.BLOCK),)
+
+CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec("empty", gettext_lazy("Empty answer"), CheckLevel.BLOCK),
+    CheckSpec(
+        "link", gettext_lazy("External links (where forbidden)"), CheckLevel.OFF, _NO_CONTACT
+    ),
+    CheckSpec(
+        "email", gettext_lazy("Email addresses (where forbidden)"), CheckLevel.OFF, _NO_CONTACT
+    ),
+    CheckSpec(
+        "phone", gettext_lazy("Phone numbers (where forbidden)"), CheckLevel.OFF, _NO_CONTACT
+    ),
+    CheckSpec(
+        "marketing",
+        gettext_lazy("Marketing wording"),
+        CheckLevel.WARN,
+        ((frozenset({"shop"}), CheckLevel.OFF),),
+    ),
+    CheckSpec("greeting", gettext_lazy("Greeting with the buyer's name"), CheckLevel.WARN),
+    CheckSpec("spelling", gettext_lazy("Spelling"), CheckLevel.WARN),
+    CheckSpec("copy", gettext_lazy("Copy-pasted answer"), CheckLevel.WARN),
+    CheckSpec("attachments", gettext_lazy("Attachment limits"), CheckLevel.BLOCK),
+)
+CHECKS_BY_CODE = {c.code: c for c in CHECKS}
+
+
+def levels_for(channel: Channel) -> dict[str, str]:
+    """The level of every check on `channel`: its own setting, else the all-channels setting,
+    else the check's default (for that marketplace). One query."""
+    levels = {spec.code: spec.default_for(channel) for spec in CHECKS}
+    rows = CheckSetting.objects.filter(code__in=levels).filter(
+        channel__isnull=True
+    ) | CheckSetting.objects.filter(code__in=levels, channel=channel)
+    # The channel's own rows last, so that they win.
+    for row in sorted(rows, key=lambda r: r.channel_id is not None):
+        levels[row.code] = row.level
+    return levels
+
+
+# -- the patterns -------------------------------------------------------------------------------
+
+URL_RE = re.compile(
+    r"(?:\bhttps?://|\bwww\.)[^\s<>\"')\]]+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|fr|de|es|it|net|"
+    r"org|eu|io|shop|store|co\.uk|be|ch|ly|me|co|info|biz|app|link|site|online|nl|at|pt|pl)(?:/[^\s<>\"')\]]*)?(?![\w@])",
+    re.IGNORECASE,
+)
+EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# International (+33 6 12 34 56 78, 0049 30 1234567) or national with a trunk 0 (06 12 34 56 78,
+# 030 1234567, 02 1234 5678); a digit run inside a longer one (a tracking number) is left alone.
+PHONE_RE = re.compile(
+    r"(?<![\w+])(?:(?:\+|00)[1-9]\d{0,2}[\s.\-/]?(?:\(0\)[\s.\-/]?)?\d{1,4}(?:[\s.\-/]?\d{2,4}){2,4}"
+    r"|0[1-9](?:[\s.\-]?\d{2}){4}"
+    r"|0\d{1,4}[\s/\-]\d{3,4}(?:[\s\-]?\d{2,4}){0,2})(?![\w])"
+)
+# Spanish and Italian numbers have no trunk 0: 612 345 678, 333 123 4567.
+PHONE_NO_TRUNK_RE = re.compile(r"(?<![\w+])[36789]\d{2}[\s.]\d{3}[\s.]\d{3,4}(?![\w])")
+
+# Carrier tracking pages and the marketplaces' own pages: the links a buyer needs to complete
+# the order, which the policies allow.
+ALLOWED_LINK_HOSTS = (
+    "laposte.fr",
+    "colissimo.fr",
+    "chronopost.fr",
+    "mondialrelay.fr",
+    "dpd.fr",
+    "dpd.com",
+    "ups.com",
+    "gls-group.com",
+    "gls-group.eu",
+    "dhl.com",
+    "dhl.de",
+    "fedex.com",
+    "tnt.com",
+    "colisprive.com",
+    "relaiscolis.com",
+    "correos.es",
+    "seur.com",
+    "poste.it",
+    "brt.it",
+    "amazon.fr",
+    "amazon.com",
+    "amazon.de",
+    "amazon.es",
+    "amazon.it",
+    "amazon.co.uk",
+)
+
+MARKETING_WORDS: dict[str, tuple[str, ...]] = {
+    "fr": (
+        "code promo",
+        "promotion",
+        "réduction",
+        "soldes",
+        "offre spéciale",
+        "newsletter",
+        "suivez-nous",
+        "abonnez-vous",
+        "notre site",
+        "notre boutique en ligne",
+        "laissez-nous un avis",
+        "5 étoiles",
+        "cinq étoiles",
+        "évaluation positive",
+    ),
+    "en": (
+        "promo code",
+        "discount code",
+        "coupon",
+        "special offer",
+        "sale ends",
+        "newsletter",
+        "follow us",
+        "subscribe",
+        "our website",
+        "our online store",
+        "leave us a review",
+        "5 stars",
+        "five stars",
+        "positive feedback",
+    ),
+    "de": (
+        "gutschein",
+        "rabattcode",
+        "sonderangebot",
+        "newsletter",
+        "folgen sie uns",
+        "unsere website",
+        "unseren onlineshop",
+        "bewertung mit 5 sternen",
+        "5 sterne",
+        "positive bewertung",
+    ),
+    "es": (
+        "código promocional",
+        "cupón",
+        "descuento",
+        "oferta especial",
+        "newsletter",
+        "síguenos",
+        "suscríbete",
+        "nuestra web",
+        "nuestra tienda online",
+        "5 estrellas",
+        "valoración positiva",
+    ),
+    "it": (
+        "codice sconto",
+        "coupon",
+        "offerta speciale",
+        "newsletter",
+        "seguici",
+        "iscriviti",
+        "il nostro sito",
+        "il nostro negozio online",
+        "5 stelle",
+        "cinque stelle",
+        "recensione positiva",
+    ),
+}
+# A percentage off ("-20 %", "20% off") reads as a promotion in every language.
+DISCOUNT_RE = re.compile(r"(?<!\w)-\s?\d{1,2}\s?%|\b\d{1,2}\s?%\s?(?:off|de réduction|rabatt)\b")
+
+GREETINGS = (
+    "bonjour",
+    "bonsoir",
+    "cher",
+    "chère",
+    "madame",
+    "monsieur",
+    "hello",
+    "hi",
+    "dear",
+    "good morning",
+    "good afternoon",
+    "hallo",
+    "guten tag",
+    "sehr geehrte",
+    "liebe",
+    "lieber",
+    "hola",
+    "estimado",
+    "estimada",
+    "buenos días",
+    "buongiorno",
+    "buonasera",
+    "gentile",
+    "salve",
+    "ciao",
+)
+
+ATTACHMENT_LIMITS: dict[str, tuple[int, int, int, frozenset[str]]] = {
+    # marketplace: (most files, largest file, most bytes in all, extensions allowed)
+    "amazon": (
+        10,
+        7 * 1024 * 1024,
+        7 * 1024 * 1024,
+        frozenset({"pdf", "jpg", "jpeg", "png", "gif", "txt", "doc", "docx"}),
+    ),
+    "cdiscount": (3, 4 * 1024 * 1024, 12 * 1024 * 1024, frozenset({"pdf", "jpg", "jpeg", "png"})),
+    "ebay": (
+        5,
+        12 * 1024 * 1024,
+        60 * 1024 * 1024,
+        frozenset({"jpg", "jpeg", "png", "gif", "pdf"}),
+    ),
+    "mirakl": (
+        10,
+        30 * 1024 * 1024,
+        30 * 1024 * 1024,
+        frozenset({"pdf", "jpg", "jpeg", "png", "gif", "doc", "docx", "xls", "xlsx", "txt"}),
+    ),
+}
+DEFAULT_ATTACHMENT_LIMITS = (20, 25 * 1024 * 1024, 25 * 1024 * 1024, frozenset[str]())
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, for comparing names and wording."""
+    # lower(), not casefold(): "ß" stays one character, so offsets found in the folded text
+    # hold in the original.
+    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFC", text).lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _normalise(text: str) -> str:
+    return " ".join(_fold(text).split())
+
+
+def _language(conv: Conversation) -> str:
+    return primary_language(conv.language or conv.shop.language) or "en"
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+Found = tuple[str, int, int]  # message, start, end
+
+
+def check_empty(draft: Draft) -> Iterable[Found]:
+    if not draft.text.strip() and not draft.attachments:
+        yield _("The answer is empty."), 0, 0
+
+
+def _allowed_link(url: str, conv: Conversation) -> bool:
+    order = conv.order
+    if order is not None and order.tracking_url and url.rstrip("/.,;") in order.tracking_url:
+        return True
+    host = re.sub(r"^(?:https?://)?", "", url, flags=re.IGNORECASE).split("/")[0].lower()
+    host = host.split(":")[0]
+    return any(host == h or host.endswith("." + h) for h in ALLOWED_LINK_HOSTS)
+
+
+def check_link(draft: Draft) -> Iterable[Found]:
+    text = draft.text
+    # An email address's domain is the email check's business.
+    emails = [(m.start(), m.end()) for m in EMAIL_RE.finditer(text)]
+    for match in URL_RE.finditer(text):
+        if any(s <= match.start() < e for s, e in emails):
+            continue
+        if _allowed_link(match.group(0), draft.conversation):
+            continue
+        yield (
+            _("%(marketplace)s does not allow links to other sites: %(link)s")
+            % {
+                "marketplace": draft.conversation.channel.get_marketplace_display(),
+                "link": match.group(0),
+            },
+            match.start(),
+            match.end(),
+        )
+
+
+def check_email(draft: Draft) -> Iterable[Found]:
+    for match in EMAIL_RE.finditer(draft.text):
+        yield (
+            _("%(marketplace)s does not allow email addresses: %(email)s")
+            % {
+                "marketplace": draft.conversation.channel.get_marketplace_display(),
+                "email": match.group(0),
+            },
+            match.start(),
+            match.end(),
+        )
+
+
+def check_phone(draft: Draft) -> Iterable[Found]:
+    conv = draft.conversation
+    known = {conv.order_number}
+    if conv.order is not None:
+        known |= {conv.order.external_id, conv.order.tracking_number}
+    known_digits = {re.sub(r"\D", "", k) for k in known if k}
+    patterns = [PHONE_RE]
+    if _language(conv) in ("es", "it"):
+        patterns.append(PHONE_NO_TRUNK_RE)
+    seen: set[int] = set()
+    for pattern in patterns:
+        for match in pattern.finditer(draft.text):
+            digits = re.sub(r"\D", "", match.group(0))
+            if match.start() in seen or any(digits in k for k in known_digits if k):
+                continue
+            # A date (12.05.2026) or an amount is not a phone number.
+            if not 8 <= len(digits) <= 15:
+                continue
+            seen.add(match.start())
+            yield (
+                _("%(marketplace)s does not allow phone numbers: %(phone)s")
+                % {
+                    "marketplace": conv.channel.get_marketplace_display(),
+                    "phone": match.group(0),
+                },
+                match.start(),
+                match.end(),
+            )
+
+
+def check_marketing(draft: Draft) -> Iterable[Found]:
+    folded = _fold(draft.text)
+    lang = _language(draft.conversation)
+    words = MARKETING_WORDS.get(lang, ()) + (MARKETING_WORDS["en"] if lang != "en" else ())
+    for phrase in words:
+        pattern = re.compile(r"(?<!\w)" + re.escape(_fold(phrase)) + r"(?!\w)")
+        # Accents removed keep one character per character for the letters used here, so the
+        # offsets found in the folded text hold in the original.
+        for match in pattern.finditer(folded):
+            yield (
+                _("Marketing wording is not allowed in answers to buyers: “%(words)s”")
+                % {"words": draft.text[match.start() : match.end()]},
+                match.start(),
+                match.end(),
+            )
+    for match in DISCOUNT_RE.finditer(draft.text):
+        yield (
+            _("Marketing wording is not allowed in answers to buyers: “%(words)s”")
+            % {"words": match.group(0)},
+            match.start(),
+            match.end(),
+        )
+
+
+def _buyer_names(conv: Conversation) -> list[str]:
+    customer = conv.customer
+    if customer is None or not customer.name.strip() or "@" in customer.name:
+        return []
+    return [p for p in customer.name.split() if len(p) > 1]
+
+
+def check_greeting(draft: Draft) -> Iterable[Found]:
+    names = _buyer_names(draft.conversation)
+    if not names or not draft.text.strip():
+        return
+    lines = [line for line in draft.text.splitlines() if line.strip()]
+    opening = _fold(" ".join(lines[:2]))[:200]
+    if any(re.search(r"(?<!\w)" + re.escape(_fold(n)) + r"(?!\w)", opening) for n in names):
+        return
+    first = lines[0]
+    start = draft.text.find(first)
+    yield (
+        _("Greet the buyer by name (%(name)s).") % {"name": " ".join(names)},
+        start,
+        start + len(first),
+    )
+
+
+WORD_RE = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+
+
+@functools.cache
+def _speller(language: str) -> object | None:
+    from spellchecker import SpellChecker
+
+    try:
+        return SpellChecker(language=language, distance=1)
+    except ValueError:
+        return None
+
+
+_ES_IT_ENDINGS = (
+    "ían",
+    "ías",
+    "ía",
+    "emo",
+    "ete",
+    "anno",
+    "mos",
+    "nos",
+    "me",
+    "se",
+    "lo",
+    "la",
+    "le",
+    "ó",
+    "á",
+    "é",
+    "í",
+    "à",
+    "è",
+    "ì",
+    "ò",
+    "ù",
+)
+
+
+def _inflected(word: str, speller: object) -> bool:
+    """Spanish and Italian verb forms the dictionaries lack (salió, llegará, llámenos,
+    arriverà): the word is taken as right when its stem is a known infinitive."""
+    for ending in _ES_IT_ENDINGS:
+        if not word.endswith(ending) or len(word) - len(ending) < 3:
+            continue
+        stem = word[: -len(ending)]
+        bases = {stem, _fold(stem)}
+        candidates = set()
+        for base in bases:
+            for b in (base, base[:-1], base[:-2]):
+                candidates |= {
+                    b,
+                    b + "e",
+                    b + "r",
+                    b + "ar",
+                    b + "er",
+                    b + "ir",
+                    b + "are",
+                    b + "ere",
+                }
+                candidates.add(b + "ire")
+        if speller.known(c for c in candidates if len(c) > 3):  # type: ignore[attr-defined]
+            return True
+    return False
+
+
+def _unknown(parts: list[str], language: str, speller: object) -> set[str]:
+    unknown: set[str] = speller.unknown(parts)  # type: ignore[attr-defined]
+    if unknown and language in ("es", "it"):
+        unknown = {u for u in unknown if not _inflected(u, speller)}
+    if unknown and language == "de":
+        unknown = {u for u in unknown if not _compound(u, speller)}
+    return unknown
+
+
+def _compound(word: str, speller: object) -> bool:
+    """German compounds the dictionary lacks (Sendungsnummer = Sendung + s + Nummer)."""
+    known = speller.known  # type: ignore[attr-defined]
+    for cut in range(3, len(word) - 2):
+        head, tail = word[:cut], word[cut:]
+        if not known([tail]) and not _compound_tail(tail, speller):
+            continue
+        if known([head]) or (head.endswith("s") and known([head[:-1]])):
+            return True
+    return False
+
+
+def _compound_tail(tail: str, speller: object) -> bool:
+    known = speller.known  # type: ignore[attr-defined]
+    return any(known([tail[:cut]]) and known([tail[cut:]]) for cut in range(3, len(tail) - 2))
+
+
+def check_spelling(draft: Draft) -> Iterable[Found]:
+    conv = draft.conversation
+    text = draft.text
+    # Not words to correct: links, addresses, order and tracking numbers, and names.
+    skip = [(m.start(), m.end()) for r in (URL_RE, EMAIL_RE) for m in r.finditer(text)]
+    ignored = {_fold(n) for n in _buyer_names(conv)} | {_fold(g) for g in GREETINGS}
+    for value in (conv.shop.name, draft.actor.get_full_name() if draft.actor else ""):
+        ignored |= {_fold(p) for p in value.split()}
+    if conv.order is not None:
+        for item in conv.order.items or []:
+            if isinstance(item, dict):
+                ignored |= {_fold(p) for p in str(item.get("title", "")).split()}
+    words: list[tuple[str, int, int, list[str]]] = []
+    sentence_start = True
+    for match in WORD_RE.finditer(text):
+        word = match.group(0)
+        at_start = sentence_start
+        tail = text[match.end() : match.end() + 2]
+        sentence_start = tail[:1] in ".!?:" or "\n" in tail
+        if any(s <= match.start() < e for s, e in skip):
+            continue
+        if len(word) < 3 or _fold(word) in ignored or word.isupper():
+            continue
+        # A capitalised word inside a sentence is a name (a product, a town, a carrier).
+        if word[0].isupper() and not at_start:
+            continue
+        parts = [p for p in re.split(r"['\u2019-]", word.lower()) if len(p) > 2]
+        if parts:
+            words.append((word, match.start(), match.end(), parts))
+    language = _language(conv)
+    speller = _speller(language)
+    if speller is None or not words:
+        return
+    flat = [p for w in words for p in w[3]]
+    # The answer may be in another language than the buyer's message was detected in: when
+    # most words are unknown, the language that knows the most of them is taken.
+    if len(flat) >= 4 and len(_unknown(flat, language, speller)) > len(flat) * 0.4:
+        scores = []
+        for other in LANGUAGES:
+            other_speller = _speller(other)
+            if other_speller is not None:
+                scores.append((len(_unknown(flat, other, other_speller)), other, other_speller))
+        language, speller = min(scores, key=lambda t: t[0])[1:]
+    found = 0
+    for word, start, end, parts in words:
+        unknown = _unknown(parts, language, speller)
+        if not unknown:
+            continue
+        guess = speller.correction(sorted(unknown)[0])  # type: ignore[attr-defined]
+        message = (
+            _("Spelling: “%(word)s” (did you mean “%(guess)s”?)") % {"word": word, "guess": guess}
+            if guess and guess not in unknown
+            else _("Spelling: “%(word)s”") % {"word": word}
+        )
+        yield message, start, end
+        found += 1
+        if found >= 20:
+            return
+
+
+def check_copy(draft: Draft) -> Iterable[Found]:
+    text = _normalise(draft.text)
+    if len(text) < 20:
+        return
+    earlier = Message.objects.filter(
+        conversation_id=draft.conversation.pk, direction__in=(Direction.IN, Direction.OUT)
+    ).order_by("-created_at")[:50]
+    for message in earlier.only("direction", "text", "new_text"):
+        for body in {message.text, message.new_text}:
+            if body and _normalise(body) == text:
+                if message.direction == Direction.IN:
+                    yield _("The answer repeats the buyer's own message."), 0, len(draft.text)
+                else:
+                    yield (
+                        _("The same answer was already sent in this conversation."),
+                        0,
+                        len(draft.text),
+                    )
+                return
+
+
+def _extension(filename: str) -> str:
+    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+
+
+def attachment_limits(channel: Channel) -> tuple[int, int, int, frozenset[str]]:
+    key = "mirakl" if channel.kind == "mirakl" or channel.marketplace in MIRAKL_OPERATORS else ""
+    return ATTACHMENT_LIMITS.get(key or channel.marketplace, DEFAULT_ATTACHMENT_LIMITS)
+
+
+def check_attachments(draft: Draft) -> Iterable[Found]:
+    files: Sequence[NewAttachment] = draft.attachments
+    if not files:
+        return
+    channel = draft.conversation.channel
+    most, largest, total, extensions = attachment_limits(channel)
+    name = channel.get_marketplace_display()
+    if len(files) > most:
+        yield (
+            _("%(marketplace)s accepts at most %(count)d files per message.")
+            % {"marketplace": name, "count": most},
+            0,
+            0,
+        )
+    for f in files:
+        if len(f.data) > largest:
+            yield (
+                _("%(file)s is too large for %(marketplace)s (at most %(size)d MB).")
+                % {"file": f.filename, "marketplace": name, "size": largest // (1024 * 1024)},
+                0,
+                0,
+            )
+        if extensions and _extension(f.filename) not in extensions:
+            yield (
+                _("%(marketplace)s does not accept %(file)s (allowed: %(types)s).")
+                % {"file": f.filename, "marketplace": name, "types": ", ".join(sorted(extensions))},
+                0,
+                0,
+            )
+    if sum(len(f.data) for f in files) > total:
+        yield (
+            _("The files are too large for %(marketplace)s together (at most %(size)d MB).")
+            % {"marketplace": name, "size": total // (1024 * 1024)},
+            0,
+            0,
+        )
+
+
+CHECKERS: dict[str, Callable[[Draft], Iterable[Found]]] = {
+    "empty": check_empty,
+    "link": check_link,
+    "email": check_email,
+    "phone": check_phone,
+    "marketing": check_marketing,
+    "greeting": check_greeting,
+    "spelling": check_spelling,
+    "copy": check_copy,
+    "attachments": check_attachments,
+}
+
+
+def run_checks(
+    draft: Draft, *, only_blocking: bool = False, levels: dict[str, str] | None = None
+) -> list[CheckResult]:
+    """Every check at its level for the draft's channel (blocking ones first)."""
+    levels = levels if levels is not None else levels_for(draft.conversation.channel)
+    results: list[CheckResult] = []
+    for code, checker in CHECKERS.items():
+        level = levels.get(code, CheckLevel.OFF)
+        if level == CheckLevel.OFF or (only_blocking and level != CheckLevel.BLOCK):
+            continue
+        for message, start, end in checker(draft):
+            results.append(
+                CheckResult(code, level, message, start, end, draft.text[start:end][:200])
+            )
+    results.sort(key=lambda r: (r.level != CheckLevel.BLOCK, r.start))
+    return results
+
+
+def presend_checker(draft: Draft, only_blocking: bool) -> list[CheckResult]:
+    """The checker inbox.actions.reply runs (registered in AutomationConfig.ready)."""
+    return run_checks(draft, only_blocking=only_blocking)
