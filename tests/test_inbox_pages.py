@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -342,3 +344,121 @@ def test_an_analyst_leaves_no_presence_and_cannot_archive(
     conv.refresh_from_db()
     assert not conv.archived
     assert conv.status == Status.OPEN
+
+
+def test_send_and_snooze_answers_then_puts_the_conversation_away_until_then(
+    logged_in: Client, agent: User, make_inbound: Build
+) -> None:
+    agent.timezone = "Europe/Paris"
+    agent.save()
+    conv = new(make_inbound)
+    later = (timezone.now() + timedelta(days=2)).astimezone(ZoneInfo("Europe/Paris"))
+    local = later.strftime("%Y-%m-%dT%H:%M")
+
+    past = logged_in.post(
+        f"/inbox/c/{conv.pk}/reply",
+        {"text": "Je vérifie.", "then": "snooze", "snooze_until": "2001-01-01T09:00"},
+    )
+    done = logged_in.post(
+        f"/inbox/c/{conv.pk}/reply",
+        {"text": "Je vérifie et reviens vers vous.", "then": "snooze", "snooze_until": local},
+    )
+
+    assert past.status_code == 400
+    assert done.status_code == 302
+    conv.refresh_from_db()
+    assert conv.status == Status.SNOOZED
+    assert conv.snoozed_until == later.replace(second=0, microsecond=0)
+    # Refused as a whole: the first answer was not sent either.
+    assert list(conv.messages.filter(direction="out").values_list("text", flat=True)) == [
+        "Je vérifie et reviens vers vous."
+    ]
+
+
+def test_files_go_with_a_reply_and_come_back_only_as_downloads(
+    logged_in: Client, client: Client, outsider: User, make_inbound: Build
+) -> None:
+    conv = new(make_inbound)
+    # A file that claims to be HTML (Amazon takes .txt, not .html: the pre-send check says so).
+    upload = SimpleUploadedFile("notice.txt", b"<script>alert(1)</script>", "text/html")
+
+    response = logged_in.post(
+        f"/inbox/c/{conv.pk}/reply", {"text": "Voici la facture.", "attachments": [upload]}
+    )
+    refused = logged_in.post(
+        f"/inbox/c/{conv.pk}/reply",
+        {"text": "Et la page.", "attachments": [SimpleUploadedFile("page.html", b"<p>")]},
+    )
+
+    assert response.status_code == 302
+    assert refused.status_code == 400
+    assert "Amazon does not accept page.html" in refused.content.decode()
+    sent = conv.messages.get(direction="out")
+    (file,) = sent.attachments.all()
+    page = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
+    assert f'href="/inbox/a/{file.pk}"' in page
+    download = logged_in.get(f"/inbox/a/{file.pk}")
+    assert download.content == b"<script>alert(1)</script>"
+    assert download["Content-Type"] == "application/octet-stream"
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert download["X-Content-Type-Options"] == "nosniff"
+    stranger = Client()
+    stranger.force_login(outsider)
+    assert stranger.get(f"/inbox/a/{file.pk}").status_code == 404
+
+
+def test_too_many_files_are_refused_with_a_reason(logged_in: Client, make_inbound: Build) -> None:
+    conv = new(make_inbound)
+    uploads = [SimpleUploadedFile(f"f{n}.txt", b"x") for n in range(11)]
+
+    response = logged_in.post(f"/inbox/c/{conv.pk}/reply", {"text": "Trop", "attachments": uploads})
+
+    assert response.status_code == 400
+    assert "at most 10 files" in response.content.decode()
+    assert not conv.messages.filter(direction="out").exists()
+
+
+def test_inbound_html_is_framed_sandboxed_and_its_remote_images_wait(
+    logged_in: Client, outsider: User, make_inbound: Build
+) -> None:
+    conv = new(
+        make_inbound,
+        html='<p>Photo du colis</p><img src="https://tracker.example/pixel.gif"><script>x()</script>',
+    )
+    message = conv.messages.get()
+
+    page = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
+    frame = logged_in.get(f"/inbox/m/{message.pk}/html")
+    shown = logged_in.get(f"/inbox/m/{message.pk}/html/images")
+
+    assert f'src="/inbox/m/{message.pk}/html"' in page
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in page
+    assert "Show remote images" in page
+    body = frame.content.decode()
+    assert "Photo du colis" in body
+    assert "<script>" not in body
+    assert ' src="https://tracker.example' not in body
+    csp = frame["Content-Security-Policy"]
+    assert "default-src 'none'" in csp
+    assert "sandbox" in csp
+    assert "https:" not in csp
+    assert frame["X-Frame-Options"] == "SAMEORIGIN"
+    assert 'src="https://tracker.example/pixel.gif"' in shown.content.decode()
+    assert "https:" in shown["Content-Security-Policy"]
+    stranger = Client()
+    stranger.force_login(outsider)
+    assert stranger.get(f"/inbox/m/{message.pk}/html").status_code == 404
+
+
+def test_the_original_email_is_downloadable(logged_in: Client, make_inbound: Build) -> None:
+    from comptoir.inbox import files
+
+    raw = b"From: a@x.fr\r\nSubject: Colis\r\n\r\nBonjour\r\n"
+    conv = new(make_inbound, source_sha256=files.store_bytes(raw))
+    message = conv.messages.get()
+
+    response = logged_in.get(f"/inbox/m/{message.pk}/source")
+
+    assert response.content == raw
+    assert response["Content-Type"] == "message/rfc822"
+    assert "Original (.eml)" in logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()

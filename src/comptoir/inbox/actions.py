@@ -629,6 +629,28 @@ def snooze_conversation(
     _sync(conv, locked)
 
 
+@transaction.atomic
+def reply_and_snooze(
+    conv: Conversation,
+    *,
+    actor: User | None,
+    text: str,
+    until: datetime,
+    attachments: Iterable[NewAttachment] = (),
+    template_id: int | None = None,
+    via: str = "",
+) -> Message:
+    """Answer, then put the conversation away until `until` (e.g. while the buyer checks
+    something): both or neither."""
+    if until <= timezone.now():
+        raise ValidationError("snooze until a time in the future")
+    message = reply(
+        conv, actor=actor, text=text, attachments=attachments, template_id=template_id, via=via
+    )
+    snooze_conversation(conv, until=until, actor=actor, via=via)
+    return message
+
+
 def wake_snoozed(now: datetime | None = None) -> int:
     """Reopen conversations whose snooze has ended; returns how many."""
     now = now or timezone.now()

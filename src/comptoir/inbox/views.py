@@ -3,27 +3,32 @@ from `inbox.queries`, every change through `inbox.actions`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.csp import CSP
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Team, User
 from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
-from comptoir.inbox import actions
+from comptoir.inbox import actions, files
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
+    Attachment,
     ComposerDraft,
     Conversation,
     Marketplace,
+    Message,
     PresenceState,
     Priority,
     SavedView,
@@ -206,6 +211,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "buyer": buyer_panel(conv, user),
             "present": others_present(conv.pk, user),
             "draft": draft,
+            "snooze_default": _tomorrow_morning(user),
             "last_event": last_event_id(),
         },
     )
@@ -221,33 +227,83 @@ def _writable(request: HttpRequest, pk: int) -> Conversation:
     return _conversation(request, pk)
 
 
+# What one composer submission may carry; each channel's own limits are pre-send checks.
+MAX_UPLOAD_FILES = 10
+MAX_UPLOAD_BYTES = 25_000_000
+
+
+def _uploads(request: HttpRequest) -> list[actions.NewAttachment]:
+    files = request.FILES.getlist("attachments")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise ValidationError(f"at most {MAX_UPLOAD_FILES} files per message")
+    out = []
+    for f in files:
+        if f.size is not None and f.size > MAX_UPLOAD_BYTES:
+            raise ValidationError(f"{f.name} is over {MAX_UPLOAD_BYTES // 1_000_000} MB")
+        out.append(
+            actions.NewAttachment(
+                filename=f.name or "attachment",
+                content_type=f.content_type or "application/octet-stream",
+                data=f.read(),
+            )
+        )
+    return out
+
+
+def _tomorrow_morning(user: User) -> str:
+    """The composer's snooze suggestion: 9:00 tomorrow, the agent's time."""
+    local = timezone.now().astimezone(_tz(user))
+    morning = (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    return morning.strftime("%Y-%m-%dT%H:%M")
+
+
+def _snooze_until(raw: str, user: User) -> datetime:
+    try:
+        return timezone.make_aware(datetime.fromisoformat(raw), _tz(user))
+    except ValueError:
+        raise ValidationError("choose when the conversation comes back (date and time)") from None
+
+
 @login_required
 @require_POST
 def reply(request: HttpRequest, pk: int) -> HttpResponse:
+    """The composer: a reply (then nothing, resolve or snooze) or an internal note, with files."""
     conv = _writable(request, pk)
+    user = _user(request)
     text = request.POST.get("text", "").strip()
     then = request.POST.get("then", "")
-    template_id = request.POST.get("template_id", "")
-    if text:
+    raw_template = request.POST.get("template_id", "")
+    template_id = int(raw_template) if raw_template.isdigit() and len(raw_template) < 10 else None
+    if not text:
+        return redirect(reverse("inbox:conversation", args=[conv.pk]))
+    try:
+        files = _uploads(request)
         if request.POST.get("mode") == "note":
-            actions.add_note(conv, actor=_user(request), text=text)
+            actions.add_note(conv, actor=user, text=text, attachments=files)
+        elif then == "snooze":
+            until = _snooze_until(request.POST.get("snooze_until", ""), user)
+            actions.reply_and_snooze(
+                conv, actor=user, text=text, until=until, attachments=files, template_id=template_id
+            )
         else:
-            try:
-                actions.reply(
-                    conv,
-                    actor=_user(request),
-                    text=text,
-                    then_status=Status.RESOLVED if then == "resolve" else None,
-                    template_id=int(template_id) if template_id.isdigit() else None,
-                )
-            except actions.ReplyRefused as exc:
-                # The composer checks before sending; this is for a page without script.
-                return HttpResponse(
-                    "\n".join(r.message for r in exc.results),
-                    status=400,
-                    content_type="text/plain; charset=utf-8",
-                )
+            actions.reply(
+                conv,
+                actor=user,
+                text=text,
+                attachments=files,
+                then_status=Status.RESOLVED if then == "resolve" else None,
+                template_id=template_id,
+            )
+    except actions.ReplyRefused as exc:
+        # The composer checks before sending; this is for a page without script.
+        return _plain("\n".join(r.message for r in exc.results))
+    except ValidationError as exc:
+        return _plain("; ".join(exc.messages))
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+def _plain(text: str) -> HttpResponse:
+    return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -294,13 +350,11 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
     """Snooze until a date and time given in the user's own timezone."""
     conv = _writable(request, pk)
     user = _user(request)
-    raw = request.POST.get("until", "")
     try:
-        naive = datetime.fromisoformat(raw)
-        until = timezone.make_aware(naive, ZoneInfo(user.timezone or "UTC"))
+        until = _snooze_until(request.POST.get("until", ""), user)
         actions.snooze_conversation(conv, until=until, actor=user)
-    except (ValueError, ValidationError, ZoneInfoNotFoundError) as exc:
-        return HttpResponse(f"Cannot snooze: {exc}", status=400)
+    except ValidationError as exc:
+        return HttpResponse(f"Cannot snooze: {'; '.join(exc.messages)}", status=400)
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
 
 
@@ -368,3 +422,76 @@ def merge(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         return HttpResponse(f"Cannot merge: {'; '.join(exc.messages)}", status=400)
     return redirect(reverse("inbox:conversation", args=[kept.pk]))
+
+
+def _message(request: HttpRequest, pk: int) -> Message:
+    visible = visible_conversations(_user(request))
+    return get_object_or_404(Message.objects.filter(conversation__in=visible), pk=pk)
+
+
+# A message's HTML is the sender's: shown in a sandboxed frame (no script, no same origin), with
+# nothing loaded from elsewhere until the agent allows that message's images.
+_FRAME_CSP: dict[str, list[str]] = {
+    "default-src": [CSP.NONE],
+    "img-src": ["data:", "cid:"],
+    "style-src": [CSP.UNSAFE_INLINE],
+    "sandbox": ["allow-popups", "allow-popups-to-escape-sandbox"],
+    "frame-ancestors": [CSP.SELF],
+}
+_FRAME_CSP_IMAGES: dict[str, list[str]] = {
+    **_FRAME_CSP,
+    "img-src": ["data:", "cid:", "https:", "http:"],
+}
+
+
+def _frame(request: HttpRequest, pk: int, *, images: bool) -> HttpResponse:
+    message = _message(request, pk)
+    html = message.html
+    if images:
+        html = html.replace("data-remote-src=", "src=")
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8"><base target="_blank">'
+        f"</head><body>{html}</body></html>"
+    )
+    response = HttpResponse(body, content_type="text/html; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@xframe_options_sameorigin
+@csp_override(_FRAME_CSP)
+def message_html(request: HttpRequest, pk: int) -> HttpResponse:
+    return _frame(request, pk, images=False)
+
+
+@login_required
+@xframe_options_sameorigin
+@csp_override(_FRAME_CSP_IMAGES)
+def message_html_with_images(request: HttpRequest, pk: int) -> HttpResponse:
+    return _frame(request, pk, images=True)
+
+
+@login_required
+def message_source(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message exactly as it arrived (an email as .eml)."""
+    message = _message(request, pk)
+    if not message.source_sha256:
+        raise Http404("this message has no original source")
+    response = HttpResponse(files.read_bytes(message.source_sha256), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="message-{message.pk}.eml"'
+    return response
+
+
+@login_required
+def attachment(request: HttpRequest, pk: int) -> HttpResponse:
+    """A file of a message, always as a download: a sender's HTML or SVG never runs here."""
+    visible = visible_conversations(_user(request))
+    found = get_object_or_404(Attachment.objects.filter(message__conversation__in=visible), pk=pk)
+    if not found.sha256:
+        raise Http404(f"not kept: {found.dropped_reason or 'no content'}")
+    response = HttpResponse(files.read_bytes(found.sha256), content_type="application/octet-stream")
+    name = quote(found.filename or f"attachment-{found.pk}")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
