@@ -462,3 +462,22 @@ def test_the_original_email_is_downloadable(logged_in: Client, make_inbound: Bui
     assert response.content == raw
     assert response["Content-Type"] == "message/rfc822"
     assert "Original (.eml)" in logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
+
+
+def test_a_conversation_is_given_to_a_colleague_or_a_team_who_would_see_it(
+    logged_in: Client, karim: User, outsider: User, other_team: Team, make_inbound: Build
+) -> None:
+    conv = new(make_inbound)
+
+    page = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
+    to_karim = logged_in.post(f"/inbox/c/{conv.pk}/assign", {"assignee": str(karim.pk)})
+    to_outsider = logged_in.post(f"/inbox/c/{conv.pk}/assign", {"assignee": str(outsider.pk)})
+    logged_in.post(f"/inbox/c/{conv.pk}/assign", {"team": str(other_team.pk)})
+
+    assert f'<option value="{karim.pk}">Karim</option>' in page
+    assert "olga" not in page  # another team's agent would not see it
+    assert to_karim.status_code == 302
+    assert to_outsider.status_code == 400
+    conv.refresh_from_db()
+    assert conv.assignee == karim
+    assert conv.team == other_team

@@ -389,3 +389,21 @@ def buyer_panel(conv: Conversation, user: User) -> BuyerPanel:
         .order_by(F("ordered_at").desc(nulls_last=True), "-id")[:BUYER_PANEL_ROWS]
     )
     return BuyerPanel(identities, others, orders)
+
+
+def assignable_users(conv: Conversation) -> QuerySet[User]:
+    """Who a conversation can be given to: active users who may write and would see it."""
+    from django.db.models import Exists, OuterRef
+
+    from comptoir.accounts.models import Role, Team
+    from comptoir.accounts.models import User as UserModel
+    from comptoir.accounts.permissions import SEE_ALL_ROLES
+
+    teams = [t for t in (conv.team_id, conv.channel.team_id) if t is not None]
+    in_team = Team.members.through.objects.filter(user_id=OuterRef("pk"), team_id__in=teams)
+    return (
+        UserModel.objects.filter(is_active=True)
+        .exclude(role=Role.ANALYST)
+        .filter(Q(role__in=SEE_ALL_ROLES) | Q(is_superuser=True) | Exists(in_team))
+        .order_by("first_name", "username")
+    )

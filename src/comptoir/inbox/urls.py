@@ -10,6 +10,7 @@ urlpatterns = [
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/reply", views.reply, name="reply"),
     path("c/<int:pk>/assign-me", views.assign_me, name="assign_me"),
+    path("c/<int:pk>/assign", views.assign, name="assign"),
     path("c/<int:pk>/status", views.set_status, name="status"),
     path("c/<int:pk>/tag", views.tag, name="tag"),
     path("c/<int:pk>/priority", views.priority, name="priority"),

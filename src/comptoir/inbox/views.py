@@ -41,6 +41,7 @@ from comptoir.inbox.queries import (
     VIEWS,
     InboxView,
     InvalidCursor,
+    assignable_users,
     buyer_panel,
     filter_conversations,
     filters_from_params,
@@ -212,6 +213,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "present": others_present(conv.pk, user),
             "draft": draft,
             "snooze_default": _tomorrow_morning(user),
+            "assignable": assignable_users(conv) if can_write(user) else [],
+            "teams": Team.objects.order_by("name") if can_write(user) else [],
             "last_event": last_event_id(),
         },
     )
@@ -311,6 +314,35 @@ def _plain(text: str) -> HttpResponse:
 def assign_me(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _writable(request, pk)
     actions.assign_conversation(conv, assignee=_user(request), actor=_user(request))
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give the conversation to someone who would see it (or nobody), and/or to a team."""
+    conv = _writable(request, pk)
+    user = _user(request)
+    raw = request.POST.get("assignee")
+    if raw is not None:
+        assignee = (
+            assignable_users(conv).filter(pk=int(raw)).first()
+            if raw.isdigit() and len(raw) < 19
+            else None
+        )
+        if raw and assignee is None:
+            return HttpResponse(
+                "Cannot assign: that user would not see this conversation", status=400
+            )
+        actions.assign_conversation(conv, assignee=assignee, actor=user)
+    raw_team = request.POST.get("team")
+    if raw_team is not None:
+        team = (
+            Team.objects.filter(pk=int(raw_team)).first()
+            if raw_team.isdigit() and len(raw_team) < 19
+            else None
+        )
+        actions.assign_team(conv, team_id=team.pk if team else None, actor=user)
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
 
 
