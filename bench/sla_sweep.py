@@ -88,7 +88,8 @@ def child(n: int) -> None:
 def _fill(connection: Any, n: int, shop_id: int, channels: list[int], now: datetime) -> None:
     """One INSERT ... SELECT over a generated series: a million rows in seconds."""
     base = int(now.timestamp())
-    offset = f"((n * 7919) % {SPREAD}) - {SPREAD // 2}"  # seconds from now, spread evenly
+    # Seconds from now, spread evenly (BIGINT: n * 7919 overflows PostgreSQL's integer).
+    offset = f"((CAST(n AS BIGINT) * 7919) % {SPREAD}) - {SPREAD // 2}"
     due = f"{base} + {offset}"
     risk = f"{due} - {AT_RISK_BEFORE}"
     swept = base - BACKLOG
@@ -150,7 +151,9 @@ def run(label: str, env: dict[str, str], n: int) -> dict[str, Any]:
     )
     if proc.returncode != 0:
         raise SystemExit(f"{label} run failed:\n{proc.stderr[-3000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    line = proc.stdout.strip().splitlines()[-1]
+    print(f"{label}: {line}", file=sys.stderr, flush=True)  # kept even if the next run fails
+    return dict(json.loads(line))
 
 
 def main() -> None:

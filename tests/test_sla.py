@@ -9,7 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -135,6 +137,19 @@ def test_ingest_sets_respond_by_and_the_at_risk_instant_from_the_policy(
     assert conv.sla_state == SLAState.OK
     assert conv.respond_by == sent + timedelta(hours=24)
     assert conv.sla_at_risk_at == sent + timedelta(hours=18)
+
+
+def test_ingest_reads_the_policy_once_per_channel_not_once_per_message(
+    make_inbound: MakeInbound, channel: Channel
+) -> None:
+    SLAPolicy.objects.create(channel=channel, first_response_minutes=60)
+    receive(make_inbound)  # loads the channel's policy into the cache
+    with CaptureQueriesContext(connection) as queries:
+        for n in range(3):
+            conv = receive(make_inbound, thread_id=f"q{n}")
+    tables = ("sla_slapolicy", "sla_businesscalendar", "inbox_channel")
+    assert not [q["sql"] for q in queries.captured_queries if any(t in q["sql"] for t in tables)]
+    assert conv.respond_by == conv.last_inbound_at + timedelta(hours=1)  # type: ignore[operator]
 
 
 def test_a_follow_up_keeps_the_first_deadline_and_a_message_after_a_reply_gets_the_next_target(
