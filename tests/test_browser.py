@@ -285,4 +285,13 @@ def test_a_template_is_picked_filled_checked_and_sent_in_the_browser(
     sent = Message.objects.get(conversation=conv, direction="out")
     assert sent.text.replace("\r\n", "\n") == text  # a form posts CRLF line ends
     assert Template.objects.get(shortcut="where").usage_count == 1
+
+    # ";thanks" and a space: the template with that shortcut takes its place.
+    page.click("#composer")
+    page.keyboard.type(";thanks ")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#composer")).to_have_value(re.compile("Merci"))
+    assert page.input_value("#composer").startswith("Bonjour Paul Durand,")
+    assert page.input_value("#template-id") == str(Template.objects.get(shortcut="thanks").pk)
     assert page.csp_errors == []

@@ -97,7 +97,8 @@ def test_each_filter_narrows_the_list_and_they_combine(
     assert shown("sla=ok") == {"Other shop"}
     assert shown("has_order=yes") == {"Ou est le colis"}
     assert shown("has_order=no&language=en") == {"Where is it"}
-    day = (now - timedelta(days=40)).date().isoformat()
+    # Days are the agent's (Europe/Paris), not UTC's.
+    day = (now - timedelta(days=40)).astimezone(ZoneInfo("Europe/Paris")).date().isoformat()
     assert shown(f"from={day}&to={day}") == {"Other shop"}
     assert shown(f"team={team.pk}&language=fr") == {"Ou est le colis"}
     assert shown("assignee=none&shop=" + str(other_shop.pk)) == {"Other shop"}
@@ -379,20 +380,14 @@ def test_files_go_with_a_reply_and_come_back_only_as_downloads(
     logged_in: Client, client: Client, outsider: User, make_inbound: Build
 ) -> None:
     conv = new(make_inbound)
-    # A file that claims to be HTML (Amazon takes .txt, not .html: the pre-send check says so).
+    # A file that claims to be HTML.
     upload = SimpleUploadedFile("notice.txt", b"<script>alert(1)</script>", "text/html")
 
     response = logged_in.post(
         f"/inbox/c/{conv.pk}/reply", {"text": "Voici la facture.", "attachments": [upload]}
     )
-    refused = logged_in.post(
-        f"/inbox/c/{conv.pk}/reply",
-        {"text": "Et la page.", "attachments": [SimpleUploadedFile("page.html", b"<p>")]},
-    )
 
     assert response.status_code == 302
-    assert refused.status_code == 400
-    assert "Amazon does not accept page.html" in refused.content.decode()
     sent = conv.messages.get(direction="out")
     (file,) = sent.attachments.all()
     page = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()

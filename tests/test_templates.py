@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -97,6 +98,8 @@ def test_the_context_holds_plain_values_only(conversation: Conversation, agent: 
     "source",
     [
         "{{ customer_name.__class__ }}",
+        "{{ conversation.__class__ }}",
+        "{{ conversation.shop.channels }}",
         "{{ customer_name.__class__.__mro__[1].__subclasses__() }}",
         "{{ order_items.__class__.__base__ }}",
         "{{ (order_items|first).__class__ }}",
@@ -324,3 +327,17 @@ def test_the_templates_settings_are_for_owners_admins_and_supervisors(
     levels = levels_for(conversation.channel)
     assert (levels["spelling"], levels["link"]) == ("off", "warn")
     assert b"Spelling" in client.get("/settings/checks/").content
+
+
+def test_the_picker_query_count_does_not_grow_with_the_templates(
+    client: Client, conversation: Conversation, agent: User, django_assert_num_queries: Any
+) -> None:
+    client.force_login(agent)
+    url = f"/automation/c/{conversation.pk}/templates"
+    make_template(fr=("", "Bonjour"))
+    with django_assert_num_queries(4) as small:  # session, user, conversation, templates
+        client.get(url)
+    for n in range(30):
+        Template.objects.create(name=f"T{n}", shortcut=f"t{n}")
+    with django_assert_num_queries(len(small.captured_queries)):
+        assert client.get(url).content.count(b"template-choice") == 20

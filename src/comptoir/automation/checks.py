@@ -20,10 +20,10 @@ What the marketplaces publish about answering buyers, and what follows here:
   an order to 50 attachments over all its threads; the operators' seller charters forbid
   contact details (email, phone, website) that take the buyer off the platform. Same defaults as
   Amazon.
-- **Cdiscount** (Octopia, shared specs README): up to 3 attachments of 4 MB per reply.
+- **Cdiscount** (Octopia, shared specs README): up to 3 attachments of 4 MB in all per reply.
 - **eBay** (Message API, `commerce_message_v1_oas3.json`): up to 5 media per message, given as
-  HTTPS URLs (images and PDF); eBay's own rules on off-platform contact are enforced by eBay,
-  so links, emails and phones are not checked here by default.
+  HTTPS URLs (pictures, PDF, Word and text); eBay enforces its own rules on off-platform
+  contact, so links, emails and phones are not checked here by default.
 - **Fnac**, **Rakuten** and the shop's own email: nothing published about content in the specs
   kept here; only the generic checks (empty, copy-paste, greeting, spelling) and a 25 MB total.
 
@@ -111,7 +111,9 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("greeting", gettext_lazy("Greeting with the buyer's name"), CheckLevel.WARN),
     CheckSpec("spelling", gettext_lazy("Spelling"), CheckLevel.WARN),
     CheckSpec("copy", gettext_lazy("Copy-pasted answer"), CheckLevel.WARN),
-    CheckSpec("attachments", gettext_lazy("Attachment limits"), CheckLevel.BLOCK),
+    # A warning: the connectors refuse at send time what their marketplace would (the reply
+    # then fails with the reason), and an agent may attach a file the rule here is unsure of.
+    CheckSpec("attachments", gettext_lazy("Attachment limits"), CheckLevel.WARN),
 )
 CHECKS_BY_CODE = {c.code: c for c in CHECKS}
 
@@ -281,26 +283,25 @@ GREETINGS = (
 )
 
 ATTACHMENT_LIMITS: dict[str, tuple[int, int, int, frozenset[str]]] = {
-    # marketplace: (most files, largest file, most bytes in all, extensions allowed)
+    # marketplace: (most files, largest file, most bytes in all, extensions allowed or none)
+    # Amazon relays attachments by mail: 10 files, 7 MB in all, documents and pictures.
     "amazon": (
         10,
         7 * 1024 * 1024,
         7 * 1024 * 1024,
         frozenset({"pdf", "jpg", "jpeg", "png", "gif", "txt", "doc", "docx"}),
     ),
-    "cdiscount": (3, 4 * 1024 * 1024, 12 * 1024 * 1024, frozenset({"pdf", "jpg", "jpeg", "png"})),
-    "ebay": (
-        5,
-        12 * 1024 * 1024,
-        60 * 1024 * 1024,
-        frozenset({"jpg", "jpeg", "png", "gif", "pdf"}),
+    # As the Cdiscount connector sends them (connectors/cdiscount/connector.py).
+    "cdiscount": (
+        3,
+        4 * 1024 * 1024,
+        4 * 1024 * 1024,
+        frozenset({"png", "gif", "bmp", "jpg", "tif", "pdf", "jpeg", "doc", "docx", "xls"}),
     ),
-    "mirakl": (
-        10,
-        30 * 1024 * 1024,
-        30 * 1024 * 1024,
-        frozenset({"pdf", "jpg", "jpeg", "png", "gif", "doc", "docx", "xls", "xlsx", "txt"}),
-    ),
+    # eBay takes 5 media by HTTPS link, judged by content type by its connector.
+    "ebay": (5, 12 * 1024 * 1024, 60 * 1024 * 1024, frozenset()),
+    # Mirakl M12: 30 MB per message.
+    "mirakl": (10, 30 * 1024 * 1024, 30 * 1024 * 1024, frozenset()),
 }
 DEFAULT_ATTACHMENT_LIMITS = (20, 25 * 1024 * 1024, 25 * 1024 * 1024, frozenset[str]())
 
