@@ -43,6 +43,8 @@ try:
     MAX_MESSAGE_CHARS = env_int("COMPTOIR_MAX_MESSAGE_CHARS", 1_000_000, minimum=1000)
     INBOUND_RETENTION_DAYS = env_int("COMPTOIR_INBOUND_RETENTION_DAYS", 30, minimum=1)
     DELETED_RETENTION_DAYS = env_int("COMPTOIR_DELETED_RETENTION_DAYS", 30, minimum=0)
+    # Rules: at most one automatic reply per customer in this many hours (0: no limit).
+    AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
     DATABASE_URL = env_str("DATABASE_URL", "") or f"sqlite:///{DATA_DIR / 'comptoir.sqlite3'}"

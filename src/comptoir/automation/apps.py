@@ -16,3 +16,6 @@ class AutomationConfig(AppConfig):
 
         actions.register_presend_checker(presend_checker)
         actions.register_reply_listener(count_template_use)
+        # Registers the rules pump's periodic runs and its after-ingest and after-event kicks,
+        # in every process.
+        from comptoir.automation import tasks  # noqa: F401

@@ -37,6 +37,7 @@ from django.utils import timezone
 from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage, Party
 from comptoir.demo import phrases
+from comptoir.demo import rules as demo_rules
 from comptoir.demo.templates import load_templates
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import Outcome, ingest_many
@@ -829,6 +830,9 @@ def load(
         say(f"round {r + 1}/{rounds}: {len(batch)} buyer messages, {len(steps)} agent steps")
     _finish(plans, conv_ids, orders)
     load_templates()
+    # After the history: the example rules act on what comes next, not on the past.
+    demo_rules.install()
+    say("example rules switched on (settings → rules)")
     return Summary(
         conversations=len(conv_ids),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),

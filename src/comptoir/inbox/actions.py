@@ -141,6 +141,11 @@ def _locked(conv: Conversation) -> Conversation:
     return fresh
 
 
+# Called with every event an action writes, inside its transaction (the rules pump registers
+# here to be run once that transaction commits).
+AFTER_EVENT: list[Callable[[Event], None]] = []
+
+
 def _event(
     conv: Conversation | None,
     kind: str,
@@ -148,13 +153,16 @@ def _event(
     via: str = "",
     **data: Any,
 ) -> Event:
-    return Event.objects.create(
+    event = Event.objects.create(
         conversation=conv,
         kind=kind,
         actor=actor,
         actor_label=via or ("" if actor else "system"),
         data=data,
     )
+    for hook in AFTER_EVENT:
+        hook(event)
+    return event
 
 
 def _sync(target: Conversation, source: Conversation) -> None:
@@ -545,7 +553,9 @@ def link_conversations_to_order(order: Order) -> int:
 
 
 @transaction.atomic
-def assign_team(conv: Conversation, *, team_id: int | None, actor: User | None) -> None:
+def assign_team(
+    conv: Conversation, *, team_id: int | None, actor: User | None, via: str = ""
+) -> None:
     _check_actor(actor)
     locked = _locked(conv)
     if locked.team_id == team_id:
@@ -553,7 +563,7 @@ def assign_team(conv: Conversation, *, team_id: int | None, actor: User | None) 
     previous = locked.team_id
     locked.team_id = team_id
     locked.save(update_fields=["team", "updated_at"])
-    _event(locked, EventKind.ASSIGNED, actor, team=team_id, previous_team=previous)
+    _event(locked, EventKind.ASSIGNED, actor, via, team=team_id, previous_team=previous)
     _sync(conv, locked)
 
 

@@ -366,6 +366,10 @@ class EventKind(models.TextChoices):
     SLA_AT_RISK = "sla_at_risk", "Response deadline at risk"
     SLA_BREACHED = "sla_breached", "Response deadline missed"
     NO_RESPONSE_NEEDED = "no_response_needed", "Marked as needing no response"
+    # Written by orders.actions when the marketplace reports it, for the rules to act on.
+    ORDER_SHIPPED = "order_shipped", "Order shipped"
+    ORDER_DELIVERED = "order_delivered", "Order delivered"
+    ORDER_LATE = "order_late", "Order late to ship"
 
 
 class Event(models.Model):

@@ -19,7 +19,7 @@ from comptoir.connectors.registry import connector_class, get_connector
 from comptoir.inbox import ingest
 from comptoir.inbox.models import Channel, Conversation, Status
 from comptoir.jobs.periodic import periodic
-from comptoir.orders.actions import store_order
+from comptoir.orders.actions import record_late_orders, store_order
 
 logger = logging.getLogger("comptoir.orders")
 
@@ -124,3 +124,10 @@ def refresh_open_orders() -> int:
             queued.add(key)
             sync_order.enqueue(*key)
     return len(queued)
+
+
+@periodic("orders.late", every=timedelta(minutes=15))
+@task()
+def detect_late_orders() -> int:
+    """Orders past their ship-by date: an `order_late` event on their conversations, once."""
+    return record_late_orders()

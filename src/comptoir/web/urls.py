@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from comptoir.automation import rules_views
 from comptoir.automation import views as automation_views
 from comptoir.sla import views as sla_views
 from comptoir.web import settings_views
@@ -41,4 +42,11 @@ urlpatterns = [
     path("sla/calendars/<int:pk>/", sla_views.save_calendar, name="sla_calendar"),
     path("sla/calendars/<int:pk>/closures/", sla_views.add_closure, name="sla_closure"),
     path("sla/closures/<int:pk>/delete", sla_views.delete_closure, name="sla_closure_delete"),
+    path("rules/", rules_views.rules, name="rules"),
+    path("rules/new", rules_views.rule_new, name="rule_new"),
+    path("rules/<int:pk>/", rules_views.rule_edit, name="rule_edit"),
+    path("rules/<int:pk>/dry-run", rules_views.rule_dry_run, name="rule_dry_run"),
+    path("rules/<int:pk>/move", rules_views.rule_move, name="rule_move"),
+    path("rules/<int:pk>/active", rules_views.rule_active, name="rule_active"),
+    path("rules/<int:pk>/delete", rules_views.rule_delete, name="rule_delete"),
 ]

@@ -1,0 +1,401 @@
+"""The conditions of a rule: nested all/any groups of leaf tests, as JSON checked by pydantic.
+
+    {"all": [{"type": "marketplace", "values": ["amazon"]},
+             {"any": [{"type": "keywords", "where": "any", "words": ["where is my order"]},
+                      {"type": "intent", "values": ["order_tracking"]}]}]}
+
+Evaluation is pure: it reads the conversation and the message it is given (the dry run relies on
+that: it evaluates rules against history and must change nothing).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+if TYPE_CHECKING:
+    from comptoir.inbox.models import Conversation, Message
+
+# Regexes search only this much of a text, so a pattern's cost is bounded by its own shape.
+REGEX_TEXT_LIMIT = 10_000
+REGEX_MAX_LENGTH = 300
+# A pattern must search each probe text (REGEX_TEXT_LIMIT characters) within this, in total.
+REGEX_PROBE_SECONDS = 1.0
+MAX_DEPTH = 5
+MAX_NODES = 100
+
+
+class ConditionError(ValueError):
+    """The conditions cannot be used as they are; the message says why, for a human."""
+
+
+# -- regex guard -------------------------------------------------------------------------------
+
+
+def _nested_repeat(items: Any, inside_repeat: bool) -> bool:
+    """True when an unbounded repetition contains another: `(a+)+` backtracks exponentially."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser as p  # type: ignore[attr-defined]
+
+    for op, av in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            _low, high, sub = av
+            unbounded = high == c.MAXREPEAT or high > 100
+            if unbounded and inside_repeat and op != c.POSSESSIVE_REPEAT:
+                return True
+            if _nested_repeat(sub, inside_repeat or (unbounded and op != c.POSSESSIVE_REPEAT)):
+                return True
+        elif op == c.SUBPATTERN:
+            if _nested_repeat(av[-1], inside_repeat):
+                return True
+        elif op == c.BRANCH:
+            if any(_nested_repeat(b, inside_repeat) for b in av[1]):
+                return True
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            if _nested_repeat(av[1], inside_repeat):
+                return True
+        elif op == c.ATOMIC_GROUP:
+            if _nested_repeat(av, inside_repeat):
+                return True
+        elif isinstance(av, p.SubPattern) and _nested_repeat(av, inside_repeat):
+            return True
+    return False
+
+
+_PROBE = """
+import re, sys
+pattern = re.compile(sys.argv[1], re.IGNORECASE)
+n = int(sys.argv[2])
+for text in ("a" * n, " " * n, "ab" * (n // 2), "aaaa " * (n // 5), ("é" * 40 + "\\n") * (n // 41)):
+    pattern.search(text + "!")
+"""
+
+
+def validate_regex(pattern: str) -> str:
+    """Refuse a pattern that does not compile, is too long, or is too slow.
+
+    Python's `re` cannot be interrupted, so the time guard is up front: nested unbounded
+    repetition is refused by shape, and the pattern is then run against texts known to make
+    backtracking blow up, in a child process killed after REGEX_PROBE_SECONDS.
+    """
+    from re import _parser as p  # type: ignore[attr-defined]
+
+    if len(pattern) > REGEX_MAX_LENGTH:
+        raise ConditionError(f"a pattern may have at most {REGEX_MAX_LENGTH} characters")
+    try:
+        re.compile(pattern, re.IGNORECASE)
+        parsed = p.parse(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ConditionError(f"invalid pattern {pattern!r}: {exc}") from None
+    if _nested_repeat(parsed, False):
+        raise ConditionError(
+            f"pattern {pattern!r} repeats a repetition (like (a+)+): it can take forever; "
+            "write it without the nesting"
+        )
+    try:
+        subprocess.run(
+            [sys.executable, "-I", "-c", _PROBE, pattern, str(REGEX_TEXT_LIMIT)],
+            timeout=REGEX_PROBE_SECONDS,
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConditionError(
+            f"pattern {pattern!r} is too slow on a {REGEX_TEXT_LIMIT}-character text"
+        ) from None
+    except subprocess.CalledProcessError as exc:
+        raise ConditionError(f"pattern {pattern!r} failed: {exc.stderr[-200:]!r}") from None
+    return pattern
+
+
+# -- the schema --------------------------------------------------------------------------------
+
+IN_TYPES = (
+    "channel",
+    "marketplace",
+    "shop",
+    "intent",
+    "language",
+    "urgency",
+    "order_status",
+    "assignee",
+    "status",
+    "tags",
+    "customer_tag",
+)
+
+
+class _Leaf(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    negate: bool = Field(False, description="true: the test must fail")
+
+
+class InCondition(_Leaf):
+    """The conversation's field is one of `values` (tags: carries one of them; assignee:
+    user ids or "none"; order_status: an order status or "none"; customer_tag: one of the
+    customer's conversations carries one of them)."""
+
+    type: Literal[
+        "channel",
+        "marketplace",
+        "shop",
+        "intent",
+        "language",
+        "urgency",
+        "order_status",
+        "assignee",
+        "status",
+        "tags",
+        "customer_tag",
+    ]
+    values: list[str] = Field(min_length=1, max_length=200)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _strings(cls, v: Any) -> Any:
+        if isinstance(v, str | int):
+            v = [v]
+        return [str(x).strip() for x in v] if isinstance(v, list) else v
+
+
+Where = Literal["subject", "body", "any"]
+
+
+class KeywordsCondition(_Leaf):
+    """One of `words` (a word or phrase) appears, ignoring case and accents."""
+
+    type: Literal["keywords"]
+    where: Where = "any"
+    words: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=200
+    )
+
+
+class RegexCondition(_Leaf):
+    type: Literal["regex"]
+    where: Where = "any"
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _guarded(cls, v: str) -> str:
+        try:
+            return validate_regex(v)
+        except ConditionError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class PastConversationsCondition(_Leaf):
+    """How many other conversations the customer has had (bounds included)."""
+
+    type: Literal["past_conversations"]
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
+
+
+class BusinessHoursCondition(_Leaf):
+    """Whether the event happened within the channel's business hours (SLA calendar)."""
+
+    type: Literal["business_hours"]
+    value: bool = True
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    all: list[Node] | None = None
+    any: list[Node] | None = None
+    negate: bool = False
+
+
+def _kind(v: Any) -> str:
+    t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
+    if t is None:
+        return "group"
+    return "in" if t in IN_TYPES else str(t)
+
+
+Node = Annotated[
+    Annotated[Group, Tag("group")]
+    | Annotated[InCondition, Tag("in")]
+    | Annotated[KeywordsCondition, Tag("keywords")]
+    | Annotated[RegexCondition, Tag("regex")]
+    | Annotated[PastConversationsCondition, Tag("past_conversations")]
+    | Annotated[BusinessHoursCondition, Tag("business_hours")],
+    Discriminator(_kind),
+]
+Group.model_rebuild()
+
+
+def parse(data: dict[str, Any] | None) -> Group:
+    """Validate stored or submitted conditions; {} (or None) matches everything."""
+    from pydantic import ValidationError
+
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConditionError('conditions must be an object such as {"all": [...]}')
+    try:
+        group = Group.model_validate(data)
+    except ValidationError as exc:
+        raise ConditionError(_describe(exc)) from None
+    if group.all is not None and group.any is not None:
+        raise ConditionError('a group has either "all" or "any", not both')
+    nodes = _count(group, 1)
+    if nodes > MAX_NODES:
+        raise ConditionError(f"at most {MAX_NODES} conditions in a rule")
+    return group
+
+
+def _count(node: Any, depth: int) -> int:
+    if not isinstance(node, Group):
+        return 1
+    if depth > MAX_DEPTH:
+        raise ConditionError(f"groups may be nested {MAX_DEPTH} deep at most")
+    if node.all is not None and node.any is not None:
+        raise ConditionError('a group has either "all" or "any", not both')
+    return 1 + sum(_count(n, depth + 1) for n in (node.all or node.any or []))
+
+
+def _describe(exc: Any) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(x) for x in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return "; ".join(parts)
+
+
+# -- evaluation --------------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Où" and "ou" match, as buyers type either."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@dataclass
+class Facts:
+    """What a rule's conditions look at: a conversation (its channel, customer, order and
+    assignee loaded), the message that triggered it (or its latest inbound one), and when."""
+
+    conversation: Conversation
+    message: Message | None
+    at: datetime
+    tags: set[str] = field(default_factory=set)
+
+    @cached_property
+    def subject(self) -> str:
+        m = self.message
+        return (m.subject if m is not None and m.subject else "") or self.conversation.subject
+
+    @cached_property
+    def body(self) -> str:
+        m = self.message
+        return (m.new_text or m.text) if m is not None else ""
+
+    def text(self, where: str) -> str:
+        if where == "subject":
+            return self.subject
+        if where == "body":
+            return self.body
+        return f"{self.subject}\n{self.body}"
+
+    @cached_property
+    def customer_tags(self) -> set[str]:
+        from comptoir.inbox.models import Tag as TagModel
+
+        cid = self.conversation.customer_id
+        if cid is None:
+            return set(self.tags)
+        names = TagModel.objects.filter(
+            conversations__customer_id=cid, conversations__deleted_at__isnull=True
+        ).values_list("name", flat=True)
+        return set(names) | self.tags
+
+    @cached_property
+    def past_conversations(self) -> int:
+        from comptoir.inbox.models import Conversation
+
+        cid = self.conversation.customer_id
+        if cid is None:
+            return 0
+        return (
+            Conversation.objects.filter(
+                customer_id=cid, deleted_at__isnull=True, merged_into__isnull=True
+            )
+            .exclude(pk=self.conversation.pk)
+            .count()
+        )
+
+    def field(self, name: str) -> set[str]:
+        conv = self.conversation
+        if name == "channel":
+            return {str(conv.channel_id)}
+        if name == "marketplace":
+            return {conv.channel.marketplace}
+        if name == "shop":
+            return {str(conv.shop_id)}
+        if name == "intent":
+            return {conv.intent or ""}
+        if name == "language":
+            return {conv.language or ""}
+        if name == "urgency":  # set by triage once it exists; until then, empty
+            return {str(getattr(conv, "urgency", "") or "")}
+        if name == "order_status":
+            return {conv.order.status if conv.order_id and conv.order else "none"}
+        if name == "assignee":
+            return {str(conv.assignee_id) if conv.assignee_id else "none"}
+        if name == "status":
+            return {conv.status}
+        if name == "tags":
+            return self.tags
+        if name == "customer_tag":
+            return self.customer_tags
+        raise ConditionError(f"unknown condition {name!r}")
+
+
+def matches(node: Any, facts: Facts) -> bool:
+    result = _test(node, facts)
+    return result != bool(getattr(node, "negate", False))
+
+
+def _test(node: Any, facts: Facts) -> bool:
+    if isinstance(node, Group):
+        if node.any is not None:
+            return any(matches(n, facts) for n in node.any) if node.any else True
+        return all(matches(n, facts) for n in node.all or [])
+    if isinstance(node, InCondition):
+        wanted = {v.casefold() for v in node.values}
+        return bool({v.casefold() for v in facts.field(node.type)} & wanted)
+    if isinstance(node, KeywordsCondition):
+        text = fold(facts.text(node.where))
+        return any(_has_words(text, fold(w)) for w in node.words)
+    if isinstance(node, RegexCondition):
+        text = facts.text(node.where)[:REGEX_TEXT_LIMIT]
+        return re.search(node.pattern, text, re.IGNORECASE) is not None
+    if isinstance(node, PastConversationsCondition):
+        n = facts.past_conversations
+        return (node.min is None or n >= node.min) and (node.max is None or n <= node.max)
+    if isinstance(node, BusinessHoursCondition):
+        return is_business_hours(facts.conversation.channel_id, facts.at) == node.value
+    raise ConditionError(f"unknown condition {node!r}")
+
+
+def _has_words(text: str, words: str) -> bool:
+    # Whole words: "order" must not match "border".
+    return re.search(rf"(?<!\w){re.escape(words.strip())}(?!\w)", text) is not None
+
+
+def is_business_hours(channel_id: int, at: datetime) -> bool:
+    """The channel's SLA calendar's answer (its opening hours, holidays and closures)."""
+    from comptoir.sla.policies import is_business_hours as sla_is_business_hours
+
+    return sla_is_business_hours(channel_id, at)

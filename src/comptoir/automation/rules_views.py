@@ -1,0 +1,375 @@
+"""The rules settings pages (`/settings/rules/`), for owners, admins and supervisors: the rules in
+order (moved up and down), switched on and off, created and edited with a form (trigger, the
+conditions as validated JSON, the actions as structured rows), a dry run, and the recent runs.
+
+Thin views: every change goes through `automation.rules`, the dry run through `engine.dry_run`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Max, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from comptoir.accounts.models import Role, Team, User
+from comptoir.automation import engine
+from comptoir.automation import rules as rule_actions
+from comptoir.automation.models import Rule, RuleRun, RunOutcome, Template, Trigger
+from comptoir.inbox.models import Priority, Shop, Status
+
+MAX_ACTION_ROWS = 6
+DRY_RUN_DAYS = 7
+
+
+def _manager(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    if not rule_actions.can_manage_rules(user):
+        raise PermissionDenied("rules are for owners, admins and supervisors")
+    return user
+
+
+# -- forms -------------------------------------------------------------------------------------
+
+ACTION_TYPES = [
+    ("", "—"),
+    ("tag", _("Tag")),
+    ("assign_agent", _("Assign to an agent")),
+    ("assign_team", _("Assign to a team")),
+    ("set_priority", _("Set priority")),
+    ("set_status", _("Set status")),
+    ("snooze", _("Snooze (hours)")),
+    ("reply_template", _("Reply with a template (automatic reply)")),
+    ("add_note", _("Add an internal note")),
+    ("notify", _("Notify")),
+    ("no_response_needed", _("Mark as needing no response")),
+    ("stop", _("Stop further rules")),
+]
+
+
+class RuleForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    shop = forms.ModelChoiceField(
+        Shop.objects.order_by("name"), required=False, label=_("Shop"), empty_label=_("All shops")
+    )
+    trigger = forms.ChoiceField(label=_("When"), choices=Trigger.choices)
+    silent_days = forms.IntegerField(
+        label=_("Days without an answer (for “no reply from the buyer”)"),
+        required=False,
+        min_value=1,
+        max_value=rule_actions.MAX_SILENT_DAYS,
+    )
+    conditions = forms.CharField(
+        label=_("Conditions (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
+        help_text=_("Empty: every conversation. See the examples below."),
+    )
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    stop_processing = forms.BooleanField(label=_("Stop further rules"), required=False)
+
+    def clean_conditions(self) -> dict[str, Any]:
+        raw = self.cleaned_data["conditions"].strip()
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
+        if not isinstance(data, dict):
+            raise ValidationError(_('Write an object such as {"all": [...]}.'))
+        return data
+
+
+class ActionForm(forms.Form):
+    type = forms.ChoiceField(label=_("Action"), choices=ACTION_TYPES, required=False)
+    tag = forms.CharField(label=_("Tag"), max_length=64, required=False)
+    user = forms.ModelChoiceField(
+        User.objects.filter(is_active=True).exclude(role=Role.ANALYST).order_by("username"),
+        label=_("Agent"),
+        required=False,
+    )
+    team = forms.ModelChoiceField(Team.objects.order_by("name"), label=_("Team"), required=False)
+    strategy = forms.ChoiceField(
+        label=_("Then"),
+        required=False,
+        choices=[
+            ("round_robin", _("an agent in turn (round-robin)")),
+            ("least_load", _("the agent with the fewest open conversations")),
+            ("team_only", _("the team only")),
+        ],
+    )
+    priority = forms.TypedChoiceField(
+        label=_("Priority"), choices=Priority.choices, coerce=int, required=False
+    )
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[(s.value, s.label) for s in Status if s != Status.SNOOZED],
+    )
+    hours = forms.FloatField(label=_("Hours"), required=False, min_value=0.1)
+    template = forms.ModelChoiceField(
+        Template.objects.filter(is_active=True).order_by("name"),
+        label=_("Template"),
+        required=False,
+    )
+    text = forms.CharField(
+        label=_("Text"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    users = forms.ModelMultipleChoiceField(
+        User.objects.filter(is_active=True).order_by("username"),
+        label=_("People to notify (none: the assignee or the team)"),
+        required=False,
+    )
+
+    def to_action(self) -> dict[str, Any] | None:
+        d = self.cleaned_data
+        kind = d.get("type")
+        if not kind:
+            return None
+        action: dict[str, Any] = {"type": kind}
+        if kind == "tag":
+            action["tag"] = d.get("tag") or ""
+        elif kind == "assign_agent":
+            action["user_id"] = d["user"].pk if d.get("user") else 0
+        elif kind == "assign_team":
+            action["team_id"] = d["team"].pk if d.get("team") else 0
+            action["strategy"] = d.get("strategy") or "round_robin"
+        elif kind == "set_priority":
+            action["priority"] = d.get("priority") if d.get("priority") is not None else 1
+        elif kind == "set_status":
+            action["status"] = d.get("status") or "open"
+        elif kind == "snooze":
+            action["hours"] = d.get("hours") or 0
+        elif kind == "reply_template":
+            action["template_id"] = d["template"].pk if d.get("template") else 0
+        elif kind == "add_note":
+            action["text"] = d.get("text") or ""
+        elif kind == "notify":
+            action["user_ids"] = [u.pk for u in d.get("users") or []]
+            action["text"] = d.get("text") or ""
+        return action
+
+
+ActionFormSet = forms.formset_factory(ActionForm, extra=0, max_num=20)
+
+
+def _action_initial(action: dict[str, Any]) -> dict[str, Any]:
+    kind = action.get("type", "")
+    initial: dict[str, Any] = {"type": kind}
+    mapping = {
+        "tag": "tag",
+        "user_id": "user",
+        "team_id": "team",
+        "strategy": "strategy",
+        "priority": "priority",
+        "status": "status",
+        "hours": "hours",
+        "template_id": "template",
+        "text": "text",
+        "user_ids": "users",
+    }
+    for key, field in mapping.items():
+        if key in action:
+            initial[field] = action[key]
+    return initial
+
+
+def _forms(request: HttpRequest, rule: Rule | None) -> tuple[RuleForm, Any]:
+    if request.method == "POST":
+        return RuleForm(request.POST), ActionFormSet(request.POST, prefix="actions")
+    if rule is None:
+        form = RuleForm(initial={"is_active": True})
+        actions: list[dict[str, Any]] = []
+    else:
+        form = RuleForm(
+            initial={
+                "name": rule.name,
+                "shop": rule.shop_id,
+                "trigger": rule.trigger,
+                "silent_days": rule.silent_days,
+                "conditions": json.dumps(rule.conditions, indent=2, ensure_ascii=False)
+                if rule.conditions
+                else "",
+                "is_active": rule.is_active,
+                "stop_processing": rule.stop_processing,
+            }
+        )
+        actions = list(rule.actions)
+    initial = [_action_initial(a) for a in actions]
+    initial += [{}] * max(0, MAX_ACTION_ROWS - len(initial))
+    return form, ActionFormSet(initial=initial, prefix="actions")
+
+
+def _fields(form: RuleForm, formset: Any) -> dict[str, Any]:
+    d = form.cleaned_data
+    actions = [a for f in formset.forms if (a := f.to_action()) is not None]
+    return {
+        "name": d["name"],
+        "trigger": d["trigger"],
+        "silent_days": d.get("silent_days"),
+        "shop_id": d["shop"].pk if d.get("shop") else None,
+        "conditions": d["conditions"],
+        "actions": actions,
+        "is_active": d.get("is_active", False),
+        "stop_processing": d.get("stop_processing", False),
+    }
+
+
+def _add_errors(form: RuleForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            target = {"shop": "shop", "silent_days": "silent_days"}.get(field, field)
+            form.add_error(target if target in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# -- views -------------------------------------------------------------------------------------
+
+
+@login_required
+def rules(request: HttpRequest) -> HttpResponse:
+    _manager(request)
+    rows = Rule.objects.select_related("shop").annotate(
+        run_count=Count("runs"),
+        failed_count=Count("runs", filter=Q(runs__outcome=RunOutcome.FAILED)),
+        last_run_at=Max("runs__at"),
+    )
+    return render(request, "automation/rules.html", {"rules": rows.order_by("position", "id")})
+
+
+@login_required
+def rule_new(request: HttpRequest) -> HttpResponse:
+    return _edit(request, None)
+
+
+@login_required
+def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _edit(request, get_object_or_404(Rule, pk=pk))
+
+
+def _edit(request: HttpRequest, rule: Rule | None) -> HttpResponse:
+    user = _manager(request)
+    form, formset = _forms(request, rule)
+    matches: list[engine.DryMatch] | None = None
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        fields = _fields(form, formset)
+        try:
+            if "dry_run" in request.POST:
+                rule_actions.validate(
+                    name=fields["name"],
+                    trigger=fields["trigger"],
+                    silent_days=fields["silent_days"],
+                    conditions_data=fields["conditions"],
+                    actions_data=fields["actions"],
+                    shop_id=fields["shop_id"],
+                )
+                probe = Rule(**{k: v for k, v in fields.items() if k != "is_active"})
+                matches = engine.dry_run(probe, days=DRY_RUN_DAYS)
+            elif rule is None:
+                created = rule_actions.create_rule(actor=user, **fields)
+                return redirect("settings:rule_edit", pk=created.pk)
+            else:
+                rule_actions.update_rule(rule, actor=user, **fields)
+                return redirect("settings:rules")
+        except ValidationError as exc:
+            _add_errors(form, exc)
+    runs = RuleRun.objects.filter(rule=rule).order_by("-at", "-pk")[:20] if rule is not None else []
+    context = {
+        "rule": rule,
+        "form": form,
+        "formset": formset,
+        "matches": matches,
+        "dry_run_days": DRY_RUN_DAYS,
+        "runs": runs,
+        "examples": EXAMPLES_JSON,
+    }
+    return render(request, "automation/rule_form.html", context)
+
+
+@login_required
+def rule_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
+    _manager(request)
+    rule = get_object_or_404(Rule, pk=pk)
+    matches = engine.dry_run(rule, days=DRY_RUN_DAYS)
+    return render(
+        request,
+        "automation/rule_dry_run.html",
+        {"rule": rule, "matches": matches, "dry_run_days": DRY_RUN_DAYS},
+    )
+
+
+@login_required
+@require_POST
+def rule_move(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _manager(request)
+    rule = get_object_or_404(Rule, pk=pk)
+    rule_actions.move(rule, actor=user, offset=-1 if request.POST.get("to") == "up" else 1)
+    return redirect("settings:rules")
+
+
+@login_required
+@require_POST
+def rule_active(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _manager(request)
+    rule = get_object_or_404(Rule, pk=pk)
+    try:
+        rule_actions.set_active(rule, actor=user, active=request.POST.get("active") == "1")
+    except ValidationError as exc:
+        return HttpResponse("; ".join(exc.messages), status=422)
+    return redirect("settings:rules")
+
+
+@login_required
+@require_POST
+def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _manager(request)
+    rule_actions.delete_rule(get_object_or_404(Rule, pk=pk), actor=user)
+    return redirect("settings:rules")
+
+
+EXAMPLES = [
+    (
+        _("Amazon messages that ask where the order is, in five languages or by intent"),
+        {
+            "all": [
+                {"type": "marketplace", "values": ["amazon"]},
+                {
+                    "any": [
+                        {"type": "intent", "values": ["order_tracking"]},
+                        {"type": "keywords", "words": ["where is my order", "où est ma commande"]},
+                    ]
+                },
+            ]
+        },
+    ),
+    (
+        _("Out of business hours, not from an existing customer"),
+        {
+            "all": [
+                {"type": "business_hours", "value": False},
+                {"type": "past_conversations", "max": 0},
+            ]
+        },
+    ),
+    (
+        _("An order number in the subject, unassigned, not tagged vip"),
+        {
+            "all": [
+                {"type": "regex", "where": "subject", "pattern": r"\d{3}-\d{7}-\d{7}"},
+                {"type": "assignee", "values": ["none"]},
+                {"type": "tags", "values": ["vip"], "negate": True},
+            ]
+        },
+    ),
+]
+EXAMPLES_JSON = [(label, json.dumps(data, ensure_ascii=False)) for label, data in EXAMPLES]
