@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from comptoir.api import api
+from comptoir.notifications import views as notification_views
 from comptoir.web import views as web_views
 
 urlpatterns = [
@@ -16,5 +17,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("inbox/", include("comptoir.inbox.urls")),
     path("settings/", include("comptoir.web.urls")),
+    path("notifications/", include("comptoir.notifications.urls")),
+    path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),
     path("", web_views.home, name="home"),
 ]
