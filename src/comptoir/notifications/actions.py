@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 # Read at most this many conversation ids per query (SQLite allows 32,766 parameters).
 ID_CHUNK = 5000
-INSERT_BATCH = 2000
 # A webhook payload lists at most this many conversations (and says how many there were).
 PAYLOAD_CONVERSATIONS = 50
 # Who hears about a conversation nobody is assigned to and no team owns.
@@ -97,7 +96,7 @@ def notify(
     the caller's transaction commits.
 
     Set-based: a sweep passing thousands of conversations costs a fixed number of queries
-    (one per 5,000 ids read, one per 2,000 rows written), never one per conversation.
+    (one per 5,000 ids read), never one per conversation.
     """
     from comptoir.notifications.models import (
         EmailChoice,
@@ -203,18 +202,10 @@ def notify(
 
     batch = uuid.uuid4().hex
     channel_pk = channel_row["pk"] if channel_row else None
+    at = connection.ops.adapt_datetimefield_value(now)
+    body = text[:5000]
     rows = [
-        Notification(
-            user_id=uid,
-            kind=kind,
-            conversation_id=conv_id,
-            channel_id=channel_pk,
-            actor_id=actor_id,
-            text=text[:5000],
-            batch=batch,
-            created_at=now,
-            email_state=state[uid],
-        )
+        (uid, kind, conv_id, channel_pk, actor_id, body, batch, at, state[uid], 0, "")
         for uid, conv_id in pairs
         if uid not in muted
     ]
@@ -252,14 +243,44 @@ def notify(
     if not rows and not deliveries:
         return 0
     with transaction.atomic():
-        Notification.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+        _insert_notifications(rows)
         WebhookDelivery.objects.bulk_create(deliveries)
-        if any(r.email_state == EmailState.QUEUED for r in rows):
+        if any(state[uid] == EmailState.QUEUED for uid in per_user if uid not in muted):
             transaction.on_commit(functools.partial(_enqueue_emails, batch))
         for d in deliveries:
             transaction.on_commit(functools.partial(_enqueue_webhook, d.pk))
     log.info("notify %s: %d notifications, %d webhook posts", kind, len(rows), len(deliveries))
     return len(rows)
+
+
+_COLUMNS = (
+    "user_id",
+    "kind",
+    "conversation_id",
+    "channel_id",
+    "actor_id",
+    "text",
+    "batch",
+    "created_at",
+    "email_state",
+    "email_attempts",
+    "email_error",
+)
+
+
+def _insert_notifications(rows: list[tuple[Any, ...]]) -> None:
+    """One statement run for every row (executemany): building thousands of model instances
+    and their SQL through bulk_create took ~0.5 s for 4,500 rows, this takes a few ms."""
+    from comptoir.notifications.models import Notification
+
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    table = qn(Notification._meta.db_table)
+    columns = ", ".join(qn(c) for c in _COLUMNS)
+    marks = ", ".join(["%s"] * len(_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 def _read_conversations(ids: Iterable[int]) -> list[_Conv]:

@@ -37,8 +37,12 @@ class EmailState(models.TextChoices):
 
 
 class Notification(models.Model):
+    # Indexed by the composite indexes below, which start with it.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     conversation = models.ForeignKey(
