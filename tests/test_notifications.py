@@ -724,3 +724,32 @@ def test_the_list_shows_the_users_notifications_and_the_unread_count(
     assert "unread-count" not in after.text
     client.force_login(outsider)
     assert "Remboursement" not in client.get("/notifications/").text
+
+
+def test_the_demo_webhooks_deliver_to_the_built_in_receiver_over_http(
+    live_server: Any,
+    settings: Any,
+    shop: Shop,
+    channel: Channel,
+    agent: User,
+    admin: User,
+) -> None:
+    from comptoir.notifications import demo
+
+    settings.SITE_URL = live_server.url
+    demo.setup(admin)  # queues a test post (no transaction here: queued at once)
+    conv = Conversation.objects.create(
+        shop=shop, channel=channel, subject="Colis en retard", assignee=agent
+    )
+    notify(Kind.SLA_BREACHED, conversations=[conv.pk])
+    notify(Kind.MENTIONED, conversations=[conv.pk], users=[agent.pk])  # JSON only
+
+    outcomes = run_notification_tasks()
+
+    assert sorted(o for o in outcomes if o.startswith("delivered")) == ["delivered (200)"] * 4
+    received = list(ReceivedPayload.objects.order_by("pk"))
+    assert [p.signature_valid for p in received] == [True] * 4
+    bodies = [json.loads(p.body) for p in received]
+    assert {b.get("kind") for b in bodies} == {"test", "sla_breached", "mentioned", None}
+    slack = next(b for b in bodies if "kind" not in b)
+    assert slack["text"].startswith("*SLA breached: Colis en retard*")

@@ -827,6 +827,9 @@ def load(
         _apply_steps(steps, conv_ids, world)
         say(f"round {r + 1}/{rounds}: {len(batch)} buyer messages, {len(steps)} agent steps")
     _finish(plans, conv_ids, orders)
+    from comptoir.notifications import demo as notifications_demo
+
+    notifications_demo.setup(world.users["admin"])
     return Summary(
         conversations=len(conv_ids),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),

@@ -55,11 +55,11 @@ CHANNEL_ROLES = (Role.OWNER, Role.ADMIN)
 
 def flood_limit() -> int:
     """Past this many notifications within the window, a user's next ones wait for the digest."""
-    return int(getattr(settings, "NOTIFY_FLOOD_LIMIT", 10))
+    return int(settings.NOTIFY_FLOOD_LIMIT)
 
 
 def flood_window() -> timedelta:
-    return timedelta(minutes=int(getattr(settings, "NOTIFY_DIGEST_MINUTES", 30)))
+    return timedelta(minutes=int(settings.NOTIFY_DIGEST_MINUTES))
 
 
 @dataclass
