@@ -753,3 +753,22 @@ def test_the_demo_webhooks_deliver_to_the_built_in_receiver_over_http(
     assert {b.get("kind") for b in bodies} == {"test", "sla_breached", "mentioned", None}
     slack = next(b for b in bodies if "kind" not in b)
     assert slack["text"].startswith("*SLA breached: Colis en retard*")
+
+
+def test_a_mail_speaks_its_recipients_language(
+    make_conv: Callable[..., Conversation],
+    agent: User,
+    supervisor: User,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: OnCommit,
+) -> None:
+    agent.language = "fr"
+    agent.save()
+    convs = [make_conv(assignee=agent), make_conv(assignee=agent)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(Kind.SLA_BREACHED, conversations=[c.pk for c in convs])
+    run_notification_tasks()
+
+    assert mailoutbox[0].subject == "[Comptoir] SLA dépassé : 2 conversations"
+    assert "Choisissez ce que Comptoir vous signale" in mailoutbox[0].body
