@@ -275,7 +275,7 @@ def test_an_email_is_delivered_through_a_real_smtp_server(
     assert len(smtp_mail.received) == 1
     assert recipients == ["marie@example.com"]
     mail = message_from_bytes(raw, policy=policy.default)
-    assert mail["Subject"] == "[Comptoir] Assigned to me: Colis abîmé"
+    assert mail["Subject"] == "[Comptoir] Assigned to you: Colis abîmé"
     body = mail.get_content()
     assert f"http://127.0.0.1:8000/inbox/c/{conv.pk}/" in body
     assert "paul" in body  # who assigned it

@@ -26,6 +26,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from comptoir.accounts import permissions
 from comptoir.accounts.models import Role, Team, User
@@ -352,13 +353,20 @@ def channel_url(channel_id: int) -> str:
     return f"{settings.SITE_URL}{reverse('settings:channels')}#channel-{channel_id}"
 
 
+# The kinds' labels speak for the user choosing ("Assigned to me"); a message speaks to them.
+HEADLINES: dict[str, Any] = {
+    Kind.ASSIGNED: gettext_lazy("Assigned to you"),
+    Kind.MENTIONED: gettext_lazy("You were mentioned"),
+}
+
+
 def headline(kind: str, count: int, channel_name: str = "", subject: str = "") -> str:
     """One line saying what happened (the mail's subject, the Slack message's first line)."""
     if kind == Kind.CHANNEL_UNHEALTHY:
         return _("%(name)s has stopped: it needs you") % {"name": channel_name}
     if kind == TEST_KIND:
         return _("Test from Comptoir: this webhook works")
-    label = str(Kind(kind).label)
+    label = str(HEADLINES.get(kind) or Kind(kind).label)
     if count == 1 and subject:
         return f"{label}: {subject}"
     if count > 1:
