@@ -772,3 +772,32 @@ def test_a_mail_speaks_its_recipients_language(
 
     assert mailoutbox[0].subject == "[Comptoir] SLA dépassé : 2 conversations"
     assert "Choisissez ce que Comptoir vous signale" in mailoutbox[0].body
+
+
+def test_work_left_half_done_by_a_dead_worker_is_queued_again_and_old_rows_go(
+    make_conv: Callable[..., Conversation], agent: User, admin: User
+) -> None:
+    from comptoir.notifications.tasks import notifications_maintenance
+
+    hook = actions.create_webhook(actor=admin, name="H", url="http://127.0.0.1:9/", fmt="json")
+    conv = make_conv(assignee=agent)
+    start = timezone.now()
+    notify(Kind.SLA_BREACHED, conversations=[conv.pk], now=start)
+    notify(Kind.SLA_AT_RISK, conversations=[conv.pk], now=start - timedelta(days=100))
+    Notification.objects.update(email_state=EmailState.SENDING)  # the worker died here
+    WebhookDelivery.objects.update(state=DeliveryState.SENDING, attempts=1)
+    DBTaskResult.objects.all().delete()
+
+    outcome = notifications_maintenance.call(now=start + timedelta(hours=1))
+
+    assert outcome == "1 mails and 1 posts requeued, 2 old rows removed"
+    assert list(Notification.objects.values_list("kind", "email_state")) == [
+        ("sla_breached", EmailState.QUEUED)
+    ]
+    queued = DBTaskResult.objects.order_by("task_path")
+    assert [t.task_path.rsplit(".", 1)[1] for t in queued] == [
+        "deliver_webhook",
+        "send_notification_emails",
+    ]
+    assert queued[0].args_kwargs["kwargs"] == {"attempt": 2}
+    assert list(hook.deliveries.values_list("state", flat=True)) == [DeliveryState.RETRYING]

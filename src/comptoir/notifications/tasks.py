@@ -279,3 +279,38 @@ def _digest(user: User, notes: list[Notification]) -> EmailMessage:
             },
         )
     return EmailMessage(f"[Comptoir] {subject}", body, None, [user.email])
+
+
+# A claim older than this belongs to a worker that died mid-send: the work is queued again
+# (a mail may then arrive twice, which beats never).
+STUCK_AFTER = timedelta(minutes=30)
+KEEP_NOTIFICATIONS = timedelta(days=90)
+KEEP_DELIVERIES = timedelta(days=30)
+
+
+@periodic("notifications.maintenance", every=timedelta(minutes=15))
+@task()
+def notifications_maintenance(now: datetime | None = None) -> str:
+    """Requeue what a dead worker left half-sent; forget old notifications and deliveries."""
+    now = now or timezone.now()
+    purged, _ = Notification.objects.filter(created_at__lt=now - KEEP_NOTIFICATIONS).delete()
+    old, _ = WebhookDelivery.objects.filter(created_at__lt=now - KEEP_DELIVERIES).delete()
+    stuck_before = now - STUCK_AFTER
+    stuck = Notification.objects.filter(email_state=EmailState.SENDING, created_at__lt=stuck_before)
+    batches = sorted(set(stuck.values_list("batch", flat=True)[:1000]))
+    requeued = Notification.objects.filter(
+        batch__in=batches, email_state=EmailState.SENDING
+    ).update(email_state=EmailState.QUEUED)
+    for batch in batches:
+        send_notification_emails.enqueue(batch)
+    hooks = list(
+        WebhookDelivery.objects.filter(
+            state=DeliveryState.SENDING, created_at__lt=stuck_before
+        ).values_list("pk", "attempts")[:1000]
+    )
+    for pk, attempts in hooks:
+        if WebhookDelivery.objects.filter(pk=pk, state=DeliveryState.SENDING).update(
+            state=DeliveryState.RETRYING
+        ):
+            deliver_webhook.enqueue(pk, attempt=attempts + 1)
+    return f"{requeued} mails and {len(hooks)} posts requeued, {purged + old} old rows removed"
