@@ -801,3 +801,25 @@ def test_work_left_half_done_by_a_dead_worker_is_queued_again_and_old_rows_go(
     ]
     assert queued[0].args_kwargs["kwargs"] == {"attempt": 2}
     assert list(hook.deliveries.values_list("state", flat=True)) == [DeliveryState.RETRYING]
+
+
+def test_the_list_page_costs_the_same_queries_for_few_or_many_notifications(
+    client: Client,
+    make_conv: Callable[..., Conversation],
+    agent: User,
+    supervisor: User,
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    client.force_login(agent)
+    convs = [make_conv(assignee=agent) for _ in range(60)]
+    notify(Kind.SLA_AT_RISK, conversations=[c.pk for c in convs[:2]])
+    # session, user, the page of notifications with their conversations, which of those the
+    # user may still see, the unread count
+    with django_assert_num_queries(5):
+        few = client.get("/notifications/")
+    notify(Kind.SLA_BREACHED, conversations=[c.pk for c in convs], actor_id=supervisor.pk)
+    with django_assert_num_queries(5):
+        many = client.get("/notifications/")
+
+    assert few.text.count('class="unread"') == 2
+    assert many.text.count('class="unread"') == 50  # one page
