@@ -62,6 +62,10 @@ try:
         "timeout": 30,
     }
     DEFAULT_FROM_EMAIL = env_str("COMPTOIR_EMAIL_FROM", "comptoir@localhost")
+    # Past this many notifications for one user within the window, the next ones wait for the
+    # digest (one mail per window).
+    NOTIFY_FLOOD_LIMIT = env_int("COMPTOIR_NOTIFY_FLOOD_LIMIT", 10, minimum=1)
+    NOTIFY_DIGEST_MINUTES = env_int("COMPTOIR_NOTIFY_DIGEST_MINUTES", 30, minimum=1)
 except EnvError as exc:
     _fail(str(exc))
 

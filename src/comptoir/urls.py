@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from comptoir.api import api
+from comptoir.notifications import views as notification_views
 from comptoir.web import views as web_views
 
 urlpatterns = [
@@ -39,5 +40,7 @@ urlpatterns = [
     path("profile/", web_views.profile, name="profile"),
     path("settings/", include("comptoir.web.urls")),
     path("automation/", include("comptoir.automation.urls")),
+    path("notifications/", include("comptoir.notifications.urls")),
+    path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),
     path("", web_views.home, name="home"),
 ]

@@ -833,6 +833,9 @@ def load(
     # After the history: the example rules act on what comes next, not on the past.
     demo_rules.install()
     say("example rules switched on (settings → rules)")
+    from comptoir.notifications import demo as notifications_demo
+
+    notifications_demo.setup(world.users["admin"])
     return Summary(
         conversations=len(conv_ids),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),

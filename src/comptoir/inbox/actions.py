@@ -282,6 +282,10 @@ def add_note(
     Conversation.objects.filter(pk=locked.pk).update(message_count=F("message_count") + 1)
     conv.message_count = locked.message_count + 1
     _event(locked, EventKind.NOTE_ADDED, actor, via, message_id=message.pk)
+    if "@" in text:
+        from comptoir.notifications.actions import notify_mentions
+
+        notify_mentions(locked.pk, text, actor_id=actor.pk if actor else None)
     _sent_from_draft(locked, actor)
     return message
 
@@ -499,6 +503,16 @@ def assign_conversation(
             assignee_name=assignee.display_name,
             previous=previous,
         )
+        # Nobody needs telling that they took a conversation themselves.
+        if actor is None or actor.pk != assignee.pk:
+            from comptoir.notifications.actions import Kind, notify
+
+            notify(
+                Kind.ASSIGNED,
+                conversations=[locked.pk],
+                users=[assignee.pk],
+                actor_id=actor.pk if actor else None,
+            )
     _sync(conv, locked)
 
 
@@ -890,36 +904,12 @@ def record_channel_error(channel: Channel, *, error: str, permanent: bool) -> bo
                 channel=channel.pk,
                 error=error[:500],
             )
-            transaction.on_commit(functools.partial(_alert_admins, channel.pk, channel.name, error))
+            # Owners and admins are told (by mail, webhook or digest, as each prefers).
+            from comptoir.notifications.actions import Kind, notify
+
+            notify(Kind.CHANNEL_UNHEALTHY, channel_id=channel.pk, text=error[:2000])
     channel.is_healthy, channel.last_error = False, error
     return bool(turned)
-
-
-def _alert_admins(channel_id: int, name: str, error: str) -> None:
-    from django.conf import settings
-    from django.core.mail import send_mail
-
-    from comptoir.accounts.models import Role, User
-
-    recipients = list(
-        User.objects.filter(is_active=True, role__in=[Role.OWNER, Role.ADMIN])
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    if not recipients:
-        return
-    try:
-        send_mail(
-            f"[Comptoir] {name} has stopped: it needs you",
-            f"The channel {name} stopped reading and sending messages:\n\n    {error}\n\n"
-            f"Fix its settings, then test the connection: "
-            f"{settings.SITE_URL}/settings/channels/#channel-{channel_id}\n"
-            "Messages waiting on the marketplace are fetched once it works again.",
-            None,
-            recipients,
-        )
-    except Exception:  # the alert must not undo the poll; the channel page still shows it
-        logger.exception("could not mail the admins about channel %s", channel_id)
 
 
 def save_channel_cursor(channel: Channel, cursor: dict[str, Any]) -> None:

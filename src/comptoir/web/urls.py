@@ -4,6 +4,7 @@ from django.urls import path
 
 from comptoir.automation import rules_views
 from comptoir.automation import views as automation_views
+from comptoir.notifications import views as notification_views
 from comptoir.sla import views as sla_views
 from comptoir.web import settings_views
 
@@ -49,4 +50,20 @@ urlpatterns = [
     path("rules/<int:pk>/move", rules_views.rule_move, name="rule_move"),
     path("rules/<int:pk>/active", rules_views.rule_active, name="rule_active"),
     path("rules/<int:pk>/delete", rules_views.rule_delete, name="rule_delete"),
+    path("notifications/", notification_views.settings_page, name="notifications"),
+    path("notifications/webhooks", notification_views.webhook_create, name="webhook_create"),
+    path(
+        "notifications/webhooks/<int:pk>/test", notification_views.webhook_test, name="webhook_test"
+    ),
+    path(
+        "notifications/webhooks/<int:pk>/toggle",
+        notification_views.webhook_toggle,
+        name="webhook_toggle",
+    ),
+    path(
+        "notifications/webhooks/<int:pk>/delete",
+        notification_views.webhook_delete,
+        name="webhook_delete",
+    ),
+    path("notifications/receivers", notification_views.receiver_create, name="receiver_create"),
 ]
