@@ -14,8 +14,13 @@ from comptoir.sla.models import BusinessCalendar, Mode
 
 # A context of their own: the plain weekday names are Django's (lower case in French dates).
 WEEKDAY_LABELS = [
-    pgettext_lazy("opening hours", day)
-    for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    pgettext_lazy("opening hours", "Monday"),
+    pgettext_lazy("opening hours", "Tuesday"),
+    pgettext_lazy("opening hours", "Wednesday"),
+    pgettext_lazy("opening hours", "Thursday"),
+    pgettext_lazy("opening hours", "Friday"),
+    pgettext_lazy("opening hours", "Saturday"),
+    pgettext_lazy("opening hours", "Sunday"),
 ]
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
