@@ -341,3 +341,17 @@ def test_the_picker_query_count_does_not_grow_with_the_templates(
         Template.objects.create(name=f"T{n}", shortcut=f"t{n}")
     with django_assert_num_queries(len(small.captured_queries)):
         assert client.get(url).content.count(b"template-choice") == 20
+
+
+def test_a_shop_own_shortcut_wins_over_the_all_shops_one(
+    client: Client, conversation: Conversation, agent: User, shop: Shop
+) -> None:
+    from comptoir.automation.actions import save_template
+
+    save_template(None, name="All", shop=None, shortcut="hi", versions={"fr": ("", "Tous")})
+    own = save_template(None, name="Own", shop=shop, shortcut="hi", versions={"fr": ("", "À nous")})
+    other = Shop.objects.create(name="Autre", slug="autre")
+    save_template(None, name="Other", shop=other, shortcut="hi", versions={"fr": ("", "Autre")})
+    client.force_login(agent)
+    answer = client.get(f"/automation/c/{conversation.pk}/expand", {"shortcut": ";hi"}).json()
+    assert (answer["template_id"], answer["text"]) == (own.pk, "À nous")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -93,7 +93,11 @@ def expand(request: HttpRequest, pk: int) -> JsonResponse:
     conv = _conversation(request, pk)
     shortcut = request.GET.get("shortcut", "").strip().lstrip(";").lower()
     template = (
-        templates_for(conv).filter(shortcut=shortcut).order_by("shop_id").first()
+        # The shop's own template before the all-shops one with the same shortcut.
+        templates_for(conv)
+        .filter(shortcut=shortcut)
+        .order_by(F("shop_id").asc(nulls_last=True))
+        .first()
         if shortcut
         else None
     )
