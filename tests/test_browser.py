@@ -131,8 +131,8 @@ def test_an_agent_finds_answers_assigns_and_resolves_in_the_browser(
     page.keyboard.press("r")
     page.keyboard.type("Votre colis arrive demain.")
     page.click("button[name=then][value='']")
-    page.wait_for_url(f"{base}/inbox/c/{conv.pk}/")
-    assert "Votre colis arrive demain." in page.locator(".timeline").inner_text()
+    # The composer runs the pre-send checks before the form goes: wait for the answer itself.
+    page.wait_for_selector(".timeline >> text=Votre colis arrive demain.")
     assert Message.objects.filter(conversation=conv, direction="out").count() == 1
 
     # a assigns to me, e resolves.
@@ -207,4 +207,91 @@ def test_a_new_message_appears_live_in_the_open_inbox_and_conversation(
         )
     )  # fmt: skip
     page.wait_for_selector(".timeline >> text=Je viens de recevoir un avis de passage.")
+    assert page.csp_errors == []
+
+
+def test_an_agent_sees_a_colleague_replying_to_the_same_buyer(
+    browser: Any, page: Any, live_server: Any, day: dict[str, Any], team: Any, settings: Any
+) -> None:
+    settings.COMPTOIR_LIVE_CHECK_SECONDS = 0.1
+    settings.COMPTOIR_LIVE_SECONDS = 5
+    base = live_server.url
+    conv: Conversation = day["conv"]
+    karim = User.objects.create_user("karim", "k@example.com", PASSWORD, first_name="Karim")
+    team.members.add(karim)
+    log_in(page, base, day["agent"])
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+
+    other = browser.new_context(locale="en-GB")
+    colleague = other.new_page()
+    colleague.set_default_timeout(10_000)
+    log_in(colleague, base, karim)
+    colleague.goto(f"{base}/inbox/c/{conv.pk}/")
+    assert "Marie is viewing" in colleague.locator("#presence").inner_text()
+    colleague.fill("#composer", "Bonjour Paul, je regarde")
+    colleague.locator("#composer").dispatch_event("input")
+
+    # Marie's open page says so without a reload, and Karim's words are kept as his draft.
+    page.wait_for_selector("#presence >> text=Karim is replying")
+    colleague.reload()
+    assert colleague.locator("#composer").input_value() == "Bonjour Paul, je regarde"
+    other.close()
+
+
+def test_a_template_is_picked_filled_checked_and_sent_in_the_browser(
+    page: Any, live_server: Any, day: dict[str, Any]
+) -> None:
+    from comptoir.automation.models import Template
+    from comptoir.demo.templates import load_templates
+
+    load_templates()
+    conv: Conversation = day["conv"]
+    # An Amazon conversation: links to other sites are forbidden there.
+    Channel.objects.filter(pk=conv.channel_id).update(marketplace="amazon")
+    Order.objects.filter(pk=day["order"].pk).update(carrier="Colissimo")
+    Conversation.objects.filter(pk=conv.pk).update(order=day["order"], language="fr")
+    base = live_server.url
+    log_in(page, base, day["agent"])
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+
+    # The picker: search, preview with the values filled, insert.
+    page.click("#template-picker summary")
+    page.fill("#template-search", "where")
+    page.click(".template-choice:has-text('Where is my order')")
+    preview = page.locator(".preview-text")
+    assert "Paul Durand" in preview.inner_text()
+    page.click("#insert-template")
+    text = page.input_value("#composer")
+    assert text.startswith("Bonjour Paul Durand,")
+    assert "FN-7731" in text
+    assert "6A1234" in text
+    shot(page, "composer-template")
+
+    # A link to the shop's own site: the check blocks sending.
+    page.locator("#composer").press("End")
+    page.locator("#composer").type("\nNotice : https://www.maison-lumiere.fr/notice.pdf")
+    page.click("#check-now")
+    blocked = page.locator("#presend-checks .check.block[data-code=link]")
+    blocked.wait_for()
+    assert "maison-lumiere.fr" in blocked.inner_text()
+    assert page.locator("button.send").first.is_disabled()
+    shot(page, "composer-check")
+
+    # Without the link it goes, and the template's use is counted.
+    page.fill("#composer", text)
+    page.wait_for_selector("#presend-checks .checks[data-blocking='0']", state="attached")
+    page.click("button[name=then][value='']")
+    page.wait_for_selector(".timeline >> text=FN-7731")
+    sent = Message.objects.get(conversation=conv, direction="out")
+    assert sent.text.replace("\r\n", "\n") == text  # a form posts CRLF line ends
+    assert Template.objects.get(shortcut="where").usage_count == 1
+
+    # ";thanks" and a space: the template with that shortcut takes its place.
+    page.click("#composer")
+    page.keyboard.type(";thanks ")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#composer")).to_have_value(re.compile("Merci"))
+    assert page.input_value("#composer").startswith("Bonjour Paul Durand,")
+    assert page.input_value("#template-id") == str(Template.objects.get(shortcut="thanks").pk)
     assert page.csp_errors == []

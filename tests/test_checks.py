@@ -243,6 +243,7 @@ def test_attachment_limits_follow_the_marketplace(
     text = GOOD["fr"]
     assert codes(conversation, text, attachments=(pdf,)) == {}
     found = results(conversation, text, attachments=(pdf, exe, big))
+    assert {r.level for r in found} == {"warn"}  # the connectors refuse at send time
     messages = [r.message for r in found if r.code == "attachments"]
     assert any("setup.exe" in m for m in messages)
     assert any("photo.jpg is too large" in m for m in messages)

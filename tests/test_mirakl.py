@@ -22,6 +22,7 @@ from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Event, Message, Shop
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
+from tests.notify_helpers import run_notification_tasks
 
 
 @pytest.fixture
@@ -190,6 +191,7 @@ def test_a_revoked_key_marks_the_channel_unhealthy_and_tells_the_admins_once(
     with django_capture_on_commit_callbacks(execute=True):
         assert poll(darty) == 0
         poll_channel.call(darty.pk)  # a poll asked by hand fails the same way: no second mail
+    run_notification_tasks()  # the owners and admins are told by the notifications' task
 
     assert [m.to for m in mailoutbox] == [["owner@maison-lumiere.fr"]]
     assert "Darty has stopped" in mailoutbox[0].subject

@@ -9,6 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -29,6 +32,7 @@ from comptoir.inbox.models import (
 from comptoir.notifications import actions as notifications
 from comptoir.sla import policies
 from comptoir.sla import tasks as sla_tasks
+from comptoir.sla.metrics import late_response_rates
 from comptoir.sla.models import BusinessCalendar, Mode, SLAPolicy
 from comptoir.sla.sweep import sweep
 
@@ -133,6 +137,19 @@ def test_ingest_sets_respond_by_and_the_at_risk_instant_from_the_policy(
     assert conv.sla_state == SLAState.OK
     assert conv.respond_by == sent + timedelta(hours=24)
     assert conv.sla_at_risk_at == sent + timedelta(hours=18)
+
+
+def test_ingest_reads_the_policy_once_per_channel_not_once_per_message(
+    make_inbound: MakeInbound, channel: Channel
+) -> None:
+    SLAPolicy.objects.create(channel=channel, first_response_minutes=60)
+    receive(make_inbound)  # loads the channel's policy into the cache
+    with CaptureQueriesContext(connection) as queries:
+        for n in range(3):
+            conv = receive(make_inbound, thread_id=f"q{n}")
+    tables = ("sla_slapolicy", "sla_businesscalendar", "inbox_channel")
+    assert not [q["sql"] for q in queries.captured_queries if any(t in q["sql"] for t in tables)]
+    assert conv.respond_by == conv.last_inbound_at + timedelta(hours=1)  # type: ignore[operator]
 
 
 def test_a_follow_up_keeps_the_first_deadline_and_a_message_after_a_reply_gets_the_next_target(
@@ -369,3 +386,199 @@ def test_friday_evening_messages_turn_at_risk_and_late_at_each_marketplaces_hour
     assert {
         c.pk: c.sla_state for c in Conversation.objects.filter(pk__in=convs.values())
     } == dict.fromkeys(convs.values(), SLAState.BREACHED)
+
+
+# -- the marketplaces' late-response rates -------------------------------------------------------
+
+
+def test_the_amazon_late_response_rate_counts_each_buyer_message_as_amazon_does(
+    make_inbound: MakeInbound, channel: Channel, agent: User
+) -> None:
+    now = timezone.now()
+
+    def buyer(thread: str, hours_ago: float) -> Conversation:
+        return receive(make_inbound, thread_id=thread, sent_at=now - timedelta(hours=hours_ago))
+
+    def seller(thread: str, hours_ago: float) -> None:
+        receive(
+            make_inbound,
+            thread_id=thread,
+            direction="out",
+            sent_at=now - timedelta(hours=hours_ago),
+        )
+
+    buyer("on-time", 10)
+    seller("on-time", 8)
+    buyer("late-answer", 40)
+    seller("late-answer", 10)  # 30 h later
+    buyer("never", 30)
+    resolved = buyer("resolved-unanswered", 50)
+    actions.set_status(resolved, status=Status.RESOLVED, actor=agent)
+    buyer("pending", 3)
+    thanks = buyer("thanks", 5)
+    actions.mark_no_response_needed(thanks, actor=agent)
+    buyer("old", 24 * 12)  # late, 12 days ago: in the 30- and 90-day counts only
+    receive(make_inbound, thread_id="auto", sent_at=now - timedelta(hours=30), is_auto=True)
+
+    rates = late_response_rates(channel, now=now)
+    week, month, quarter = rates.periods
+    assert (week.days, month.days, quarter.days) == (7, 30, 90)
+    assert (week.late, week.on_time, week.pending, week.excluded) == (3, 1, 1, 1)
+    assert week.rate == pytest.approx(0.75)
+    assert (month.late, month.on_time) == (4, 1)
+    assert quarter.rate == pytest.approx(0.8)
+    assert rates.target_hours == 24
+
+
+def test_fnac_counts_48_hours_and_the_own_shop_its_business_hours(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fnac = make_channel(shop, "fnac", kind="fnac")
+    email = make_channel(shop, "shop", kind="email")
+    friday = paris(2026, 11, 20, 19)
+    monday_noon = paris(2026, 11, 23, 12)  # 65 calendar hours, 3 business hours later
+    for channel in (fnac, email):
+        for direction, at, ext in (("in", friday, "q"), ("out", monday_noon, "a")):
+            ingest(
+                InboundMessage.model_validate(
+                    {
+                        "channel_id": channel.pk,
+                        "external_id": f"{ext}-{channel.pk}",
+                        "thread_id": "t",
+                        "direction": direction,
+                        "sender": {"identity_kind": "email", "identity_value": "b@example.com"},
+                        "text": "Bonjour",
+                        "sent_at": at,
+                    }
+                )
+            )
+    later = paris(2026, 11, 24, 12)
+    assert late_response_rates(fnac, now=later).periods[0].late == 1
+    own = late_response_rates(email, now=later)
+    assert own.business_hours is True
+    assert (own.periods[0].late, own.periods[0].on_time) == (0, 1)
+
+
+def test_the_api_gives_each_visible_channels_rates(
+    client: Any, agent: User, channel: Channel, make_inbound: MakeInbound
+) -> None:
+    from comptoir.accounts.models import APIToken
+
+    receive(make_inbound, sent_at=timezone.now() - timedelta(hours=30))
+    _, token = APIToken.issue(agent, "test")
+    response = client.get(
+        "/api/v1/sla/late-response-rates", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    (row,) = response.json()
+    assert row["channel_id"] == channel.pk
+    assert [p["late"] for p in row["periods"]] == [1, 1, 1]
+    assert row["periods"][0]["rate"] == 1.0
+
+
+# -- the settings page and the inbox row ---------------------------------------------------------
+
+
+@pytest.fixture
+def admin(db: None) -> User:
+    return User.objects.create_user("admin2", "a@x.fr", "x", role="admin")
+
+
+def test_the_sla_page_is_for_owners_and_admins_and_shows_policies_calendars_and_rates(
+    client: Client, agent: User, admin: User, channel: Channel, make_inbound: MakeInbound
+) -> None:
+    receive(make_inbound, sent_at=timezone.now() - timedelta(hours=30))
+    client.force_login(agent)
+    assert client.get("/settings/sla/").status_code == 403
+    client.force_login(admin)
+    html = client.get("/settings/sla/").content.decode()
+    assert channel.name in html
+    assert "Amazon: answer buyer messages within 24 hours" in html
+    assert "100 %" in html  # the one message is late
+    assert "1 late of 1" in html
+
+
+def test_an_admin_sets_a_business_hours_policy_and_a_calendar_with_a_closure(
+    client: Client, admin: User, channel: Channel, shop: Shop
+) -> None:
+    client.force_login(admin)
+    response = client.post(
+        "/settings/sla/calendars/",
+        {
+            "shop": shop.pk,
+            "new-name": "Atelier",
+            "new-timezone": "Europe/Paris",
+            "new-holiday_country": "FR",
+            "new-holiday_subdivision": "",
+            "new-hours_mon": "09:00-12:00, 14:00-18:00",
+            "new-hours_tue": "09:00-18:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    calendar = BusinessCalendar.objects.get(name="Atelier")
+    assert calendar.hours == {
+        "0": [["09:00", "12:00"], ["14:00", "18:00"]],
+        "1": [["09:00", "18:00"]],
+    }
+
+    prefix = f"policy{channel.pk}"
+    response = client.post(
+        f"/settings/sla/channels/{channel.pk}/",
+        {
+            f"{prefix}-first_response_hours": "4",
+            f"{prefix}-next_response_hours": "2.5",
+            f"{prefix}-mode": "business",
+            f"{prefix}-calendar": calendar.pk,
+            f"{prefix}-at_risk_percent": "50",
+        },
+    )
+    assert response.status_code == 302
+    # Monday 11:00 + 4 business hours: 1 h before noon, 3 h from 14:00 → 17:00.
+    assert policies.respond_by_for(channel.pk, paris(2026, 11, 23, 11)) == paris(2026, 11, 23, 17)
+
+    response = client.post(
+        f"/settings/sla/calendars/{calendar.pk}/closures/",
+        {
+            f"closure{calendar.pk}-starts_at": "2026-11-23T14:00",
+            f"closure{calendar.pk}-ends_at": "2026-11-23T16:00",
+            f"closure{calendar.pk}-reason": "Inventaire",
+        },
+    )
+    assert response.status_code == 302
+    closure = calendar.closures.get()
+    assert closure.starts_at == paris(2026, 11, 23, 14)  # wall time where the calendar is
+    # The closure takes two of the afternoon's hours: 1 h + 2 h, then Tuesday 9:00 + 1 h.
+    assert policies.respond_by_for(channel.pk, paris(2026, 11, 23, 11)) == paris(2026, 11, 24, 10)
+
+    response = client.post(f"/settings/sla/channels/{channel.pk}/", {"reset": "1"})
+    assert response.status_code == 302
+    assert policies.policy_for(channel.pk).is_default
+
+
+def test_a_bad_calendar_is_refused_with_the_reason(client: Client, admin: User, shop: Shop) -> None:
+    client.force_login(admin)
+    response = client.post(
+        "/settings/sla/calendars/",
+        {
+            "shop": shop.pk,
+            "new-name": "X",
+            "new-timezone": "Mars/Olympus",
+            "new-holiday_country": "FR",
+            "new-hours_mon": "9h-18h",
+        },
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "write opening hours as 09:00-12:00" in html
+    assert not BusinessCalendar.objects.filter(name="X").exists()
+
+
+def test_the_inbox_row_is_coloured_by_the_sla_state(
+    client: Client, agent: User, make_inbound: MakeInbound
+) -> None:
+    conv = receive(make_inbound, sent_at=timezone.now() - timedelta(hours=20))
+    client.force_login(agent)
+    assert "due sla-ok" in client.get("/inbox/").content.decode()
+    sweep()
+    assert fresh(conv).sla_state == SLAState.AT_RISK
+    assert "due sla-at_risk" in client.get("/inbox/").content.decode()

@@ -15,6 +15,7 @@ from ninja.security import HttpBearer
 from comptoir.accounts.models import APIToken, User, hash_token
 from comptoir.automation.rules_api import router as rules_router
 from comptoir.inbox.api import router as inbox_router
+from comptoir.sla.api import router as sla_router
 
 
 class TokenAuth(HttpBearer):
@@ -59,4 +60,5 @@ def _does_not_exist(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpRespon
 
 
 api.add_router("/", inbox_router)
+api.add_router("/", sla_router)
 api.add_router("/", rules_router)

@@ -62,6 +62,10 @@ try:
         "timeout": 30,
     }
     DEFAULT_FROM_EMAIL = env_str("COMPTOIR_EMAIL_FROM", "comptoir@localhost")
+    # Past this many notifications for one user within the window, the next ones wait for the
+    # digest (one mail per window).
+    NOTIFY_FLOOD_LIMIT = env_int("COMPTOIR_NOTIFY_FLOOD_LIMIT", 10, minimum=1)
+    NOTIFY_DIGEST_MINUTES = env_int("COMPTOIR_NOTIFY_DIGEST_MINUTES", 30, minimum=1)
 except EnvError as exc:
     _fail(str(exc))
 
@@ -129,6 +133,8 @@ DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
+    # First: its templates (registration/ pages) win over the admin's.
+    "comptoir.web",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -144,7 +150,6 @@ INSTALLED_APPS = [
     "comptoir.sla",
     "comptoir.automation",
     "comptoir.notifications",
-    "comptoir.web",
     "django_htmx",
 ]
 if TASKS_BACKEND == "rq":
@@ -158,6 +163,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "comptoir.accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from comptoir.api import api
+from comptoir.notifications import views as notification_views
 from comptoir.web import views as web_views
 
 urlpatterns = [
@@ -13,8 +14,33 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path(
+        "password/",
+        auth_views.PasswordChangeView.as_view(success_url="/profile/?changed=1"),
+        name="password_change",
+    ),
+    path("i18n/setlang/", web_views.switch_language, name="set_language"),
     path("inbox/", include("comptoir.inbox.urls")),
+    path("profile/", web_views.profile, name="profile"),
     path("settings/", include("comptoir.web.urls")),
+    path("automation/", include("comptoir.automation.urls")),
+    path("notifications/", include("comptoir.notifications.urls")),
+    path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),
     path("", web_views.home, name="home"),
 ]

@@ -20,10 +20,10 @@ What the marketplaces publish about answering buyers, and what follows here:
   an order to 50 attachments over all its threads; the operators' seller charters forbid
   contact details (email, phone, website) that take the buyer off the platform. Same defaults as
   Amazon.
-- **Cdiscount** (Octopia, shared specs README): up to 3 attachments of 4 MB per reply.
+- **Cdiscount** (Octopia, shared specs README): up to 3 attachments of 4 MB in all per reply.
 - **eBay** (Message API, `commerce_message_v1_oas3.json`): up to 5 media per message, given as
-  HTTPS URLs (images and PDF); eBay's own rules on off-platform contact are enforced by eBay,
-  so links, emails and phones are not checked here by default.
+  HTTPS URLs (pictures, PDF, Word and text); eBay enforces its own rules on off-platform
+  contact, so links, emails and phones are not checked here by default.
 - **Fnac**, **Rakuten** and the shop's own email: nothing published about content in the specs
   kept here; only the generic checks (empty, copy-paste, greeting, spelling) and a 25 MB total.
 
@@ -44,7 +44,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from comptoir.automation.models import CheckLevel, CheckSetting
-from comptoir.automation.templating import primary_language
+from comptoir.automation.templating import LANGUAGES, primary_language
 from comptoir.inbox.actions import Draft, NewAttachment
 from comptoir.inbox.models import Channel, Direction, Message
 
@@ -111,7 +111,9 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("greeting", gettext_lazy("Greeting with the buyer's name"), CheckLevel.WARN),
     CheckSpec("spelling", gettext_lazy("Spelling"), CheckLevel.WARN),
     CheckSpec("copy", gettext_lazy("Copy-pasted answer"), CheckLevel.WARN),
-    CheckSpec("attachments", gettext_lazy("Attachment limits"), CheckLevel.BLOCK),
+    # A warning: the connectors refuse at send time what their marketplace would (the reply
+    # then fails with the reason), and an agent may attach a file the rule here is unsure of.
+    CheckSpec("attachments", gettext_lazy("Attachment limits"), CheckLevel.WARN),
 )
 CHECKS_BY_CODE = {c.code: c for c in CHECKS}
 
@@ -133,7 +135,7 @@ def levels_for(channel: Channel) -> dict[str, str]:
 
 URL_RE = re.compile(
     r"(?:\bhttps?://|\bwww\.)[^\s<>\"')\]]+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|fr|de|es|it|net|"
-    r"org|eu|io|shop|store|co\.uk|be|ch)(?:/[^\s<>\"')\]]*)?(?![\w@])",
+    r"org|eu|io|shop|store|co\.uk|be|ch|ly|me|co|info|biz|app|link|site|online|nl|at|pt|pl)(?:/[^\s<>\"')\]]*)?(?![\w@])",
     re.IGNORECASE,
 )
 EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -281,26 +283,25 @@ GREETINGS = (
 )
 
 ATTACHMENT_LIMITS: dict[str, tuple[int, int, int, frozenset[str]]] = {
-    # marketplace: (most files, largest file, most bytes in all, extensions allowed)
+    # marketplace: (most files, largest file, most bytes in all, extensions allowed or none)
+    # Amazon relays attachments by mail: 10 files, 7 MB in all, documents and pictures.
     "amazon": (
         10,
         7 * 1024 * 1024,
         7 * 1024 * 1024,
         frozenset({"pdf", "jpg", "jpeg", "png", "gif", "txt", "doc", "docx"}),
     ),
-    "cdiscount": (3, 4 * 1024 * 1024, 12 * 1024 * 1024, frozenset({"pdf", "jpg", "jpeg", "png"})),
-    "ebay": (
-        5,
-        12 * 1024 * 1024,
-        60 * 1024 * 1024,
-        frozenset({"jpg", "jpeg", "png", "gif", "pdf"}),
+    # As the Cdiscount connector sends them (connectors/cdiscount/connector.py).
+    "cdiscount": (
+        3,
+        4 * 1024 * 1024,
+        4 * 1024 * 1024,
+        frozenset({"png", "gif", "bmp", "jpg", "tif", "pdf", "jpeg", "doc", "docx", "xls"}),
     ),
-    "mirakl": (
-        10,
-        30 * 1024 * 1024,
-        30 * 1024 * 1024,
-        frozenset({"pdf", "jpg", "jpeg", "png", "gif", "doc", "docx", "xls", "xlsx", "txt"}),
-    ),
+    # eBay takes 5 media by HTTPS link, judged by content type by its connector.
+    "ebay": (5, 12 * 1024 * 1024, 60 * 1024 * 1024, frozenset()),
+    # Mirakl M12: 30 MB per message.
+    "mirakl": (10, 30 * 1024 * 1024, 30 * 1024 * 1024, frozenset()),
 }
 DEFAULT_ATTACHMENT_LIMITS = (20, 25 * 1024 * 1024, 25 * 1024 * 1024, frozenset[str]())
 
@@ -464,7 +465,30 @@ def _speller(language: str) -> object | None:
         return None
 
 
-_ES_IT_ENDINGS = ("nos", "me", "se", "lo", "la", "le", "ó", "á", "é", "í", "à", "è", "ì", "ò", "ù")
+_ES_IT_ENDINGS = (
+    "ían",
+    "ías",
+    "ía",
+    "emo",
+    "ete",
+    "anno",
+    "mos",
+    "nos",
+    "me",
+    "se",
+    "lo",
+    "la",
+    "le",
+    "ó",
+    "á",
+    "é",
+    "í",
+    "à",
+    "è",
+    "ì",
+    "ò",
+    "ù",
+)
 
 
 def _inflected(word: str, speller: object) -> bool:
@@ -478,19 +502,50 @@ def _inflected(word: str, speller: object) -> bool:
         candidates = set()
         for base in bases:
             for b in (base, base[:-1], base[:-2]):
-                candidates |= {b, b + "r", b + "ar", b + "er", b + "ir", b + "are", b + "ere"}
+                candidates |= {
+                    b,
+                    b + "e",
+                    b + "r",
+                    b + "ar",
+                    b + "er",
+                    b + "ir",
+                    b + "are",
+                    b + "ere",
+                }
                 candidates.add(b + "ire")
         if speller.known(c for c in candidates if len(c) > 3):  # type: ignore[attr-defined]
             return True
     return False
 
 
+def _unknown(parts: list[str], language: str, speller: object) -> set[str]:
+    unknown: set[str] = speller.unknown(parts)  # type: ignore[attr-defined]
+    if unknown and language in ("es", "it"):
+        unknown = {u for u in unknown if not _inflected(u, speller)}
+    if unknown and language == "de":
+        unknown = {u for u in unknown if not _compound(u, speller)}
+    return unknown
+
+
+def _compound(word: str, speller: object) -> bool:
+    """German compounds the dictionary lacks (Sendungsnummer = Sendung + s + Nummer)."""
+    known = speller.known  # type: ignore[attr-defined]
+    for cut in range(3, len(word) - 2):
+        head, tail = word[:cut], word[cut:]
+        if not known([tail]) and not _compound_tail(tail, speller):
+            continue
+        if known([head]) or (head.endswith("s") and known([head[:-1]])):
+            return True
+    return False
+
+
+def _compound_tail(tail: str, speller: object) -> bool:
+    known = speller.known  # type: ignore[attr-defined]
+    return any(known([tail[:cut]]) and known([tail[cut:]]) for cut in range(3, len(tail) - 2))
+
+
 def check_spelling(draft: Draft) -> Iterable[Found]:
     conv = draft.conversation
-    language = _language(conv)
-    speller = _speller(language)
-    if speller is None:
-        return
     text = draft.text
     # Not words to correct: links, addresses, order and tracking numbers, and names.
     skip = [(m.start(), m.end()) for r in (URL_RE, EMAIL_RE) for m in r.finditer(text)]
@@ -501,16 +556,13 @@ def check_spelling(draft: Draft) -> Iterable[Found]:
         for item in conv.order.items or []:
             if isinstance(item, dict):
                 ignored |= {_fold(p) for p in str(item.get("title", "")).split()}
+    words: list[tuple[str, int, int, list[str]]] = []
     sentence_start = True
-    found = 0
     for match in WORD_RE.finditer(text):
         word = match.group(0)
-        before = text[max(0, match.start() - 2) : match.start()]
-        at_start = sentence_start or (not before.strip() and match.start() == 0)
-        sentence_start = False
+        at_start = sentence_start
         tail = text[match.end() : match.end() + 2]
-        if tail[:1] in ".!?" or "\n" in tail:
-            sentence_start = True
+        sentence_start = tail[:1] in ".!?:" or "\n" in tail
         if any(s <= match.start() < e for s, e in skip):
             continue
         if len(word) < 3 or _fold(word) in ignored or word.isupper():
@@ -519,9 +571,25 @@ def check_spelling(draft: Draft) -> Iterable[Found]:
         if word[0].isupper() and not at_start:
             continue
         parts = [p for p in re.split(r"['\u2019-]", word.lower()) if len(p) > 2]
-        unknown = speller.unknown(parts)  # type: ignore[attr-defined]
-        if unknown and language in ("es", "it"):
-            unknown = {u for u in unknown if not _inflected(u, speller)}
+        if parts:
+            words.append((word, match.start(), match.end(), parts))
+    language = _language(conv)
+    speller = _speller(language)
+    if speller is None or not words:
+        return
+    flat = [p for w in words for p in w[3]]
+    # The answer may be in another language than the buyer's message was detected in: when
+    # most words are unknown, the language that knows the most of them is taken.
+    if len(flat) >= 4 and len(_unknown(flat, language, speller)) > len(flat) * 0.4:
+        scores = []
+        for other in LANGUAGES:
+            other_speller = _speller(other)
+            if other_speller is not None:
+                scores.append((len(_unknown(flat, other, other_speller)), other, other_speller))
+        language, speller = min(scores, key=lambda t: t[0])[1:]
+    found = 0
+    for word, start, end, parts in words:
+        unknown = _unknown(parts, language, speller)
         if not unknown:
             continue
         guess = speller.correction(sorted(unknown)[0])  # type: ignore[attr-defined]
@@ -530,7 +598,7 @@ def check_spelling(draft: Draft) -> Iterable[Found]:
             if guess and guess not in unknown
             else _("Spelling: “%(word)s”") % {"word": word}
         )
-        yield message, match.start(), match.end()
+        yield message, start, end
         found += 1
         if found >= 20:
             return

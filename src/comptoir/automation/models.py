@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # Templates and pre-send checks: the models of the templates work go here.
 
@@ -70,9 +71,9 @@ class TemplateVersion(models.Model):
 
 
 class CheckLevel(models.TextChoices):
-    BLOCK = "block", "Block sending"
-    WARN = "warn", "Warn"
-    OFF = "off", "Off"
+    BLOCK = "block", _("Block sending")
+    WARN = "warn", _("Warn")
+    OFF = "off", _("Off")
 
 
 class CheckSetting(models.Model):

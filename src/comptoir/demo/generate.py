@@ -38,6 +38,7 @@ from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage, Party
 from comptoir.demo import phrases
 from comptoir.demo import rules as demo_rules
+from comptoir.demo.templates import load_templates
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import Outcome, ingest_many
 from comptoir.inbox.models import (
@@ -828,9 +829,13 @@ def load(
         _apply_steps(steps, conv_ids, world)
         say(f"round {r + 1}/{rounds}: {len(batch)} buyer messages, {len(steps)} agent steps")
     _finish(plans, conv_ids, orders)
+    load_templates()
     # After the history: the example rules act on what comes next, not on the past.
     demo_rules.install()
     say("example rules switched on (settings → rules)")
+    from comptoir.notifications import demo as notifications_demo
+
+    notifications_demo.setup(world.users["admin"])
     return Summary(
         conversations=len(conv_ids),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),

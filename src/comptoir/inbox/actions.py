@@ -9,36 +9,50 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlencode
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q
+from django.http import QueryDict
 from django.utils import timezone
 
 from comptoir.inbox import files
 from comptoir.inbox.models import (
     Attachment,
     Channel,
+    ChannelKind,
+    ComposerDraft,
     Conversation,
     DeliveryState,
     Direction,
     Event,
     EventKind,
+    Marketplace,
     Message,
+    Presence,
+    PresenceState,
     Priority,
+    SavedView,
+    Shop,
     SLAState,
     Status,
     Tag,
 )
+from comptoir.inbox.queries import FILTER_PARAMS
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
 from comptoir.sla.policies import deadlines_for, policy_for
 
 logger = logging.getLogger("comptoir.inbox")
+
+# What a saved view keeps of the inbox URL: the view and its filters.
+SAVED_VIEW_PARAMS = frozenset({"view", *FILTER_PARAMS})
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -229,6 +243,7 @@ def reply(
     if template_id is not None:
         changes["template_id"] = template_id
     _event(locked, EventKind.REPLIED, actor, via, message_id=message.pk, is_auto=is_auto, **changes)
+    _sent_from_draft(locked, actor)
     _sync(conv, locked)
     for listener in _reply_listeners:
         listener(message, template_id)
@@ -267,7 +282,19 @@ def add_note(
     Conversation.objects.filter(pk=locked.pk).update(message_count=F("message_count") + 1)
     conv.message_count = locked.message_count + 1
     _event(locked, EventKind.NOTE_ADDED, actor, via, message_id=message.pk)
+    if "@" in text:
+        from comptoir.notifications.actions import notify_mentions
+
+        notify_mentions(locked.pk, text, actor_id=actor.pk if actor else None)
+    _sent_from_draft(locked, actor)
     return message
+
+
+def _sent_from_draft(conv: Conversation, actor: User | None) -> None:
+    """What was being written is sent: the draft goes, and the others no longer see "replying"."""
+    if actor is not None:
+        ComposerDraft.objects.filter(conversation=conv, user=actor).delete()
+        Presence.objects.filter(conversation=conv, user=actor).update(state=PresenceState.VIEWING)
 
 
 @transaction.atomic
@@ -476,6 +503,16 @@ def assign_conversation(
             assignee_name=assignee.display_name,
             previous=previous,
         )
+        # Nobody needs telling that they took a conversation themselves.
+        if actor is None or actor.pk != assignee.pk:
+            from comptoir.notifications.actions import Kind, notify
+
+            notify(
+                Kind.ASSIGNED,
+                conversations=[locked.pk],
+                users=[assignee.pk],
+                actor_id=actor.pk if actor else None,
+            )
     _sync(conv, locked)
 
 
@@ -614,6 +651,28 @@ def snooze_conversation(
     locked.save()
     _event(locked, EventKind.SNOOZED, actor, via, until=until.isoformat(), **data)
     _sync(conv, locked)
+
+
+@transaction.atomic
+def reply_and_snooze(
+    conv: Conversation,
+    *,
+    actor: User | None,
+    text: str,
+    until: datetime,
+    attachments: Iterable[NewAttachment] = (),
+    template_id: int | None = None,
+    via: str = "",
+) -> Message:
+    """Answer, then put the conversation away until `until` (e.g. while the buyer checks
+    something): both or neither."""
+    if until <= timezone.now():
+        raise ValidationError("snooze until a time in the future")
+    message = reply(
+        conv, actor=actor, text=text, attachments=attachments, template_id=template_id, via=via
+    )
+    snooze_conversation(conv, until=until, actor=actor, via=via)
+    return message
 
 
 def wake_snoozed(now: datetime | None = None) -> int:
@@ -845,36 +904,12 @@ def record_channel_error(channel: Channel, *, error: str, permanent: bool) -> bo
                 channel=channel.pk,
                 error=error[:500],
             )
-            transaction.on_commit(functools.partial(_alert_admins, channel.pk, channel.name, error))
+            # Owners and admins are told (by mail, webhook or digest, as each prefers).
+            from comptoir.notifications.actions import Kind, notify
+
+            notify(Kind.CHANNEL_UNHEALTHY, channel_id=channel.pk, text=error[:2000])
     channel.is_healthy, channel.last_error = False, error
     return bool(turned)
-
-
-def _alert_admins(channel_id: int, name: str, error: str) -> None:
-    from django.conf import settings
-    from django.core.mail import send_mail
-
-    from comptoir.accounts.models import Role, User
-
-    recipients = list(
-        User.objects.filter(is_active=True, role__in=[Role.OWNER, Role.ADMIN])
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
-    if not recipients:
-        return
-    try:
-        send_mail(
-            f"[Comptoir] {name} has stopped: it needs you",
-            f"The channel {name} stopped reading and sending messages:\n\n    {error}\n\n"
-            f"Fix its settings, then test the connection: "
-            f"{settings.SITE_URL}/settings/channels/#channel-{channel_id}\n"
-            "Messages waiting on the marketplace are fetched once it works again.",
-            None,
-            recipients,
-        )
-    except Exception:  # the alert must not undo the poll; the channel page still shows it
-        logger.exception("could not mail the admins about channel %s", channel_id)
 
 
 def save_channel_cursor(channel: Channel, cursor: dict[str, Any]) -> None:
@@ -895,3 +930,155 @@ def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = 
     channel.is_healthy = True
     if cursor is not None:
         channel.cursor = cursor
+
+
+# -- an agent's own state: saved views, presence, drafts -----------------------------------------
+
+
+def save_view(user: User, *, name: str, query: str) -> SavedView:
+    """Save (or overwrite, by name) the inbox filters `query` as one of the user's views."""
+    name = name.strip()[:80]
+    if not name:
+        raise ValidationError("a saved view needs a name")
+    # Only the inbox's own parameters are kept: no cursor, nothing else smuggled into the nav.
+    kept = {
+        k: str(v) for k, v in QueryDict(query).items() if k in SAVED_VIEW_PARAMS and str(v).strip()
+    }
+    position = SavedView.objects.filter(user=user).count()
+    view, _ = SavedView.objects.update_or_create(
+        user=user,
+        name=name,
+        defaults={"query": urlencode(kept)[:1000]},
+        create_defaults={"query": urlencode(kept)[:1000], "position": position},
+    )
+    return view
+
+
+def delete_view(user: User, *, view_id: int) -> None:
+    SavedView.objects.filter(user=user, pk=view_id).delete()
+
+
+PRESENCE_TTL_SECONDS = 45  # the page beats every 20 s: a closed tab is gone within a minute
+
+
+def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
+    """`user` has `conv` open (viewing) or is writing in it (replying), as of now."""
+    if state not in PresenceState.values:
+        raise ValidationError(f"unknown presence state {state!r}")
+    now = timezone.now()
+    updated = Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
+    if not updated:
+        try:
+            with transaction.atomic():
+                Presence.objects.create(conversation=conv, user=user, state=state, seen_at=now)
+        except IntegrityError:  # the same user's other tab got there first
+            Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
+
+
+def leave_conversation(conv: Conversation, *, user: User) -> None:
+    Presence.objects.filter(conversation=conv, user=user).delete()
+
+
+def save_draft(conv: Conversation, *, user: User, text: str, mode: str = "reply") -> None:
+    """Keep the user's unsent answer; an empty one is forgotten."""
+    if not text.strip():
+        ComposerDraft.objects.filter(conversation=conv, user=user).delete()
+        return
+    ComposerDraft.objects.update_or_create(
+        conversation=conv,
+        user=user,
+        defaults={
+            "text": text[:100_000],
+            "mode": "note" if mode == "note" else "reply",
+            "updated_at": timezone.now(),
+        },
+    )
+
+
+# -- shops and channels (the settings pages) ----------------------------------------------------
+
+
+def _require_channel_admin(actor: User) -> None:
+    from comptoir.accounts.permissions import can_manage_channels
+
+    if not can_manage_channels(actor):
+        raise PermissionDenied("shops and channels are managed by owners and admins")
+
+
+@transaction.atomic
+def save_shop(
+    shop: Shop | None,
+    *,
+    actor: User,
+    name: str,
+    language: str,
+    country: str,
+    timezone_name: str,
+) -> Shop:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.utils.text import slugify
+
+    _require_channel_admin(actor)
+    name = name.strip()[:200]
+    if not name:
+        raise ValidationError("a shop needs a name")
+    if not re.fullmatch(r"[a-z]{2}", language.strip()):
+        raise ValidationError("the shop's language is a two-letter code such as fr")
+    if not re.fullmatch(r"[A-Z]{2}", country.strip().upper()):
+        raise ValidationError("the shop's country is a two-letter code such as FR")
+    try:
+        ZoneInfo(timezone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown timezone {timezone_name!r}") from None
+    if shop is None:
+        base = slugify(name)[:40] or "shop"
+        slug, n = base, 1
+        while Shop.objects.filter(slug=slug).exists():
+            n += 1
+            slug = f"{base}-{n}"
+        shop = Shop(slug=slug)
+    shop.name, shop.language = name, language.strip()
+    shop.country, shop.timezone = country.strip().upper(), timezone_name
+    shop.save()
+    return shop
+
+
+@transaction.atomic
+def configure_channel(
+    channel: Channel | None,
+    *,
+    actor: User,
+    shop: Shop,
+    kind: str,
+    marketplace: str,
+    name: str,
+    team_id: int | None,
+    is_active: bool,
+    settings: dict[str, Any],
+) -> Channel:
+    """Create or change a channel. `settings` were validated by the connector's own model
+    (connectors.forms); they are stored encrypted. New settings give the channel another go:
+    it is polled again, and a still-wrong setting stops it again with one alert."""
+    from comptoir.connectors.registry import CONNECTORS
+
+    _require_channel_admin(actor)
+    if kind not in CONNECTORS or kind not in ChannelKind.values:
+        raise ValidationError(f"no connector for channels of kind {kind!r}")
+    if marketplace not in Marketplace.values:
+        raise ValidationError(f"unknown marketplace {marketplace!r}")
+    name = name.strip()[:200]
+    if not name:
+        raise ValidationError("a channel needs a name")
+    if channel is None:
+        channel = Channel(kind=kind)
+    elif channel.kind != kind:
+        raise ValidationError("a channel's kind cannot change: add a new channel instead")
+    settings_changed = channel.get_settings() != settings
+    channel.shop, channel.marketplace, channel.name = shop, marketplace, name
+    channel.team_id, channel.is_active = team_id, is_active
+    channel.set_settings(settings)
+    if settings_changed:
+        channel.is_healthy, channel.last_error = True, ""
+    channel.save()
+    return channel

@@ -123,6 +123,8 @@ class ConversationOut(Schema):
     language: str
     needs_reply: bool
     respond_by: datetime | None
+    sla_state: str = Field(description="none, ok, at_risk or breached (see /sla/)")
+    sla_at_risk_at: datetime | None
     snoozed_until: datetime | None
     first_inbound_at: datetime | None
     last_inbound_at: datetime | None
@@ -364,6 +366,19 @@ def assign(request: HttpRequest, conv_id: int, body: AssignIn) -> Conversation:
         if not can_write(assignee):
             raise ValidationError(f"{assignee.username} has read-only access and cannot answer")
     actions.assign_conversation(conv, assignee=assignee, actor=user, via="api")
+    return _conversation(user, conv_id)
+
+
+@router.post(
+    "/conversations/{conv_id}/no-response-needed",
+    response={200: ConversationOut, **_WRITE_ERRORS},
+    summary="Mark the buyer's last message as needing no response",
+    description="Drops the respond-by deadline; the marketplace is told where its API allows.",
+)
+def no_response_needed(request: HttpRequest, conv_id: int) -> Conversation:
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    actions.mark_no_response_needed(conv, actor=user, via="api")
     return _conversation(user, conv_id)
 
 

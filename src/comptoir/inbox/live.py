@@ -25,6 +25,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import visible_conversations
 from comptoir.inbox.models import Event
+from comptoir.inbox.queries import others_present
 
 LIVE_SECONDS = 300.0
 CHECK_EVERY = 1.0
@@ -51,6 +52,10 @@ def _frame(last: int, conversations: list[int]) -> str:
     return f"id: {last}\nevent: changed\ndata: {data}\n\n"
 
 
+def _presence_frame(present: list[dict[str, str]]) -> str:
+    return f"event: presence\ndata: {json.dumps(present)}\n\n"
+
+
 # Tests replace these with a simulated clock, so a stream runs its course without waiting.
 monotonic: Callable[[], float] = time.monotonic
 sleep: Callable[[float], None] = time.sleep
@@ -60,17 +65,30 @@ async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 class _Watch:
     """One stream's state: what it has sent, when it last spoke, when it ends."""
 
-    def __init__(self, user: User, after: int, seconds: float) -> None:
+    def __init__(self, user: User, after: int, seconds: float, conversation: int | None) -> None:
         self.user, self.after = user, after
         self.deadline = monotonic() + seconds
         self.quiet_since = monotonic()
+        # On a conversation page the stream also says who else is there, when that changes.
+        self.conversation = conversation
+        self.present: list[dict[str, str]] | None = None
+
+    def check(self) -> tuple[int, list[int], list[dict[str, str]] | None]:
+        last, convs = changes(self.user, self.after)
+        present = others_present(self.conversation, self.user) if self.conversation else None
+        return last, convs, present
 
     @property
     def open(self) -> bool:
         return monotonic() < self.deadline
 
-    def frames(self, last: int, convs: list[int]) -> Iterator[str]:
+    def frames(
+        self, last: int, convs: list[int], present: list[dict[str, str]] | None = None
+    ) -> Iterator[str]:
         """What to send after a check that found `convs` changed up to event `last`."""
+        if present is not None and present != self.present:
+            self.present, self.quiet_since = present, monotonic()
+            yield _presence_frame(present)
         if convs:
             self.after, self.quiet_since = last, monotonic()
             yield _frame(last, convs)
@@ -79,12 +97,14 @@ class _Watch:
             yield ": still here\n\n"
 
 
-def _sync_stream(user: User, after: int, seconds: float, every: float) -> Iterator[str]:
-    watch = _Watch(user, after, seconds)
+def _sync_stream(
+    user: User, after: int, seconds: float, every: float, conversation: int | None = None
+) -> Iterator[str]:
+    watch = _Watch(user, after, seconds, conversation)
     yield "retry: 2000\n\n"
     while watch.open:
         try:
-            found = changes(user, watch.after)
+            found = watch.check()
         finally:
             # A server thread of its own sleeps between checks for minutes: it holds no
             # connection meanwhile (a main thread keeps its one, as for any request).
@@ -94,12 +114,14 @@ def _sync_stream(user: User, after: int, seconds: float, every: float) -> Iterat
         sleep(every)
 
 
-async def _async_stream(user: User, after: int, seconds: float, every: float) -> AsyncIterator[str]:
-    watch = _Watch(user, after, seconds)
-    read = sync_to_async(changes)
+async def _async_stream(
+    user: User, after: int, seconds: float, every: float, conversation: int | None = None
+) -> AsyncIterator[str]:
+    watch = _Watch(user, after, seconds, conversation)
+    read = sync_to_async(watch.check)
     yield "retry: 2000\n\n"
     while watch.open:
-        for frame in watch.frames(*await read(user, watch.after)):
+        for frame in watch.frames(*await read()):
             yield frame
         await async_sleep(every)
 
@@ -111,13 +133,19 @@ def live(request: HttpRequest) -> StreamingHttpResponse:
     # A reconnecting EventSource says where it was; a new page says what it was rendered after.
     raw = request.headers.get("Last-Event-ID") or request.GET.get("after", "")
     after = int(raw) if raw.isdigit() and len(raw) < 19 else 0
+    # Presence is only told about a conversation the user may see.
+    raw_conv = request.GET.get("conversation", "")
+    conversation = None
+    if raw_conv.isdigit() and len(raw_conv) < 19:
+        found = visible_conversations(user).filter(pk=int(raw_conv)).values_list("pk", flat=True)
+        conversation = found.first()
     seconds = float(getattr(settings, "COMPTOIR_LIVE_SECONDS", LIVE_SECONDS))
     every = float(getattr(settings, "COMPTOIR_LIVE_CHECK_SECONDS", CHECK_EVERY))
     stream: Iterator[str] | AsyncIterator[str]
     if isinstance(request, ASGIRequest):
-        stream = _async_stream(user, after, seconds, every)
+        stream = _async_stream(user, after, seconds, every, conversation)
     else:
-        stream = _sync_stream(user, after, seconds, every)
+        stream = _sync_stream(user, after, seconds, every, conversation)
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the events back

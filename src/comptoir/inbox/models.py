@@ -435,3 +435,68 @@ class InboundRecord(models.Model):
 
     def __str__(self) -> str:
         return f"inbound {self.pk} ({self.state})"
+
+
+class SavedView(models.Model):
+    """A user's own inbox view: a name and the inbox URL's filters, bookmarkable in the nav."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=1000)  # the inbox URL's query string
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_view_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PresenceState(models.TextChoices):
+    VIEWING = "viewing", "Viewing"
+    REPLYING = "replying", "Replying"
+
+
+class Presence(models.Model):
+    """Who has a conversation open, and who is writing in it, as of `seen_at`: shown to the
+    other agents ("Marie is replying") so two of them do not answer the same buyer."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    state = models.CharField(max_length=16, choices=PresenceState.choices)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="presence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.state} {self.conversation_id}"
+
+
+class ComposerDraft(models.Model):
+    """An agent's unsent answer, saved as they type so that it survives a reload or a crash."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    text = models.TextField(blank=True, default="")
+    mode = models.CharField(max_length=8, default="reply")  # reply or note
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="composer_draft_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"draft {self.user_id} on {self.conversation_id}"

@@ -5,17 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounts.permissions import visible_conversations
-from comptoir.inbox.models import Conversation, Status, Tag
+from comptoir.inbox.models import Conversation, SLAState, Status, Tag
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -81,6 +83,8 @@ ORDERS = {
 }
 MESSAGE_ORDER = KeysetOrder("thread", "created_at", descending=False)
 
+BREACHING_WITHIN = timedelta(hours=4)
+
 
 def page[M: Any](
     qs: QuerySet[M], order: KeysetOrder, cursor: str | None, limit: int
@@ -94,22 +98,122 @@ def page[M: Any](
     return rows, None
 
 
+# The states the respond-by filter offers (the SLA sweep moves conversations between them).
+SLA_FILTER_STATES = [
+    (SLAState.BREACHED, _("Late")),
+    (SLAState.AT_RISK, _("Due soon")),
+    (SLAState.OK, _("On time")),
+]
+
+
+def _sla_filter(state: str) -> Q:
+    if state not in dict(SLA_FILTER_STATES):
+        states = ", ".join(str(s) for s, _ in SLA_FILTER_STATES)
+        raise ValidationError(f"sla must be one of {states}, not {state!r}")
+    return Q(needs_reply=True, sla_state=state)
+
+
+def _id(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) > MAX_ID:
+        raise ValidationError(f"{name} must be an id, not {value!r}")
+    return int(value)
+
+
+def _day(name: str, value: str, tz: tzinfo) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=tz)
+    except ValueError:
+        raise ValidationError(f"{name} must be a date (YYYY-MM-DD), not {value!r}") from None
+
+
+# The inbox's filters as they appear in its URL (so a view can be bookmarked and shared).
+FILTER_PARAMS = (
+    "channel",
+    "marketplace",
+    "shop",
+    "status",
+    "assignee",
+    "team",
+    "tag",
+    "intent",
+    "language",
+    "sla",
+    "from",
+    "to",
+    "has_order",
+    "q",
+)
+
+
+def filters_from_params(params: Mapping[str, str], tz: tzinfo) -> dict[str, Any]:
+    """The keyword arguments of `filter_conversations` for the URL's filters; dates are days in
+    the user's timezone `tz`. Raises ValidationError naming a malformed one."""
+    p = {k: (params.get(k) or "").strip() for k in FILTER_PARAMS}
+    out: dict[str, Any] = {}
+    for name in ("channel", "shop", "team"):
+        if p[name]:
+            out[name] = _id(name, p[name])
+    for name in ("marketplace", "status", "assignee", "tag", "intent", "language", "sla", "q"):
+        if p[name]:
+            out[name] = p[name]
+    if p["from"]:
+        out["created_from"] = _day("from", p["from"], tz)
+    if p["to"]:
+        out["created_to"] = _day("to", p["to"], tz) + timedelta(days=1)
+    if p["has_order"]:
+        if p["has_order"] not in ("yes", "no"):
+            raise ValidationError(f"has_order must be yes or no, not {p['has_order']!r}")
+        out["has_order"] = p["has_order"] == "yes"
+    return out
+
+
 def filter_conversations(
     qs: QuerySet[Conversation],
     user: User,
     *,
     status: str | None = None,
     channel: int | None = None,
+    marketplace: str | None = None,
+    shop: int | None = None,
     assignee: str | None = None,
+    team: int | None = None,
     needs_reply: bool | None = None,
     tag: str | None = None,
+    intent: str | None = None,
+    language: str | None = None,
+    sla: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    has_order: bool | None = None,
     order_number: str | None = None,
     q: str | None = None,
 ) -> QuerySet[Conversation]:
     if status:
+        if status not in Status.values:
+            raise ValidationError(f"status must be one of {', '.join(Status.values)}")
         qs = qs.filter(status=status)
     if channel is not None:
         qs = qs.filter(channel_id=channel)
+    if marketplace:
+        qs = qs.filter(channel__marketplace=marketplace)
+    if shop is not None:
+        qs = qs.filter(shop_id=shop)
+    if team is not None:
+        # A conversation belongs to a team by its own team, else by its channel's.
+        qs = qs.filter(Q(team_id=team) | Q(team__isnull=True, channel__team_id=team))
+    if intent:
+        qs = qs.filter(intent=intent)
+    if language:
+        qs = qs.filter(language=language)
+    if sla:
+        qs = qs.filter(_sla_filter(sla))
+    if created_from is not None:
+        qs = qs.filter(created_at__gte=created_from)
+    if created_to is not None:
+        qs = qs.filter(created_at__lt=created_to)
+    if has_order is not None:
+        has = Q(order__isnull=False) | ~Q(order_number="")
+        qs = qs.filter(has if has_order else ~has)
     if assignee:
         if assignee == "me":
             qs = qs.filter(assignee=user)
@@ -135,8 +239,6 @@ def filter_conversations(
 
 # -- the inbox's views (Needs reply, Mine...) ------------------------------------------------
 
-BREACHING_WITHIN = timedelta(hours=4)
-
 
 @dataclass(frozen=True)
 class InboxView:
@@ -147,6 +249,10 @@ class InboxView:
     def apply(self, qs: QuerySet[Conversation], user: User) -> QuerySet[Conversation]:
         now = timezone.now()
         live = ~Q(status=Status.RESOLVED)
+        # Archived conversations are out of the way: only their own view shows them.
+        if self.key == "archived":
+            return qs.filter(archived=True)
+        qs = qs.filter(archived=False)
         match self.key:
             case "needs_reply":
                 return qs.filter(needs_reply=True).exclude(status=Status.SNOOZED)
@@ -173,11 +279,52 @@ VIEWS = {
         InboxView("snoozed", _("Snoozed"), ORDERS["recent"]),
         InboxView("resolved", _("Resolved"), ORDERS["recent"]),
         InboxView("all", _("All"), ORDERS["recent"]),
+        InboxView("archived", _("Archived"), ORDERS["recent"]),
     ]
 }
 
 
 COUNT_CAP = 1000  # past it the nav says "1000+"
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """A marketplace or a channel of the nav, with how many of its conversations need a reply."""
+
+    key: str
+    label: str
+    count: int
+
+
+def marketplace_counts(user: User) -> dict[str, list[SourceCount]]:
+    """The nav's per-marketplace and per-channel views: one grouped query over what needs a
+    reply (that set is small whatever the history), then summed per marketplace."""
+    from comptoir.accounts.permissions import visible_channels
+    from comptoir.inbox.models import Marketplace
+
+    waiting = dict(
+        VIEWS["needs_reply"]
+        .apply(visible_conversations(user), user)
+        .order_by()
+        .values_list("channel_id")
+        .annotate(n=models.Count("id"))
+        .values_list("channel_id", "n")
+    )
+    labels = dict(Marketplace.choices)
+    by_marketplace: dict[str, int] = {}
+    channels = []
+    for pk, name, marketplace in (
+        visible_channels(user).order_by("name").values_list("pk", "name", "marketplace")
+    ):
+        n = waiting.get(pk, 0)
+        by_marketplace[marketplace] = by_marketplace.get(marketplace, 0) + n
+        channels.append(SourceCount(str(pk), name, n))
+    return {
+        "marketplaces": [
+            SourceCount(m, str(labels.get(m, m)), n) for m, n in sorted(by_marketplace.items())
+        ],
+        "channels": channels,
+    }
 
 
 def view_counts(user: User) -> dict[str, str]:
@@ -188,3 +335,75 @@ def view_counts(user: User) -> dict[str, str]:
         n = view.apply(base, user)[: COUNT_CAP + 1].count()
         counts[key] = f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
     return counts
+
+
+def others_present(conversation_id: int, user: User) -> list[dict[str, str]]:
+    """The other agents who have the conversation open now, writers first (presence rows older
+    than the heartbeat's TTL are ignored: a closed tab says nothing)."""
+    from comptoir.inbox.actions import PRESENCE_TTL_SECONDS
+    from comptoir.inbox.models import Presence
+
+    since = timezone.now() - timedelta(seconds=PRESENCE_TTL_SECONDS)
+    rows = (
+        Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=since)
+        .exclude(user=user)
+        .select_related("user")
+        .order_by("-state", "user__username")  # "viewing" < "replying": writers first
+    )
+    return [{"name": p.user.display_name, "state": p.state} for p in rows]
+
+
+@dataclass(frozen=True)
+class BuyerPanel:
+    identities: list[Any]
+    conversations: list[Conversation]
+    orders: list[Any]
+
+
+BUYER_PANEL_ROWS = 10
+
+
+def buyer_panel(conv: Conversation, user: User) -> BuyerPanel:
+    """The buyer beside a conversation: their identities across channels, their other
+    conversations and orders that `user` may see, newest first (three queries, whatever the
+    buyer's history)."""
+    from comptoir.accounts.permissions import visible_channels
+    from comptoir.orders.models import Order
+
+    customer = conv.customer
+    if customer is None:
+        return BuyerPanel([], [], [])
+    identities = list(customer.identities.select_related("channel").order_by("kind", "value")[:20])
+    others = list(
+        visible_conversations(user)
+        .filter(customer_id=customer.pk)
+        .exclude(pk=conv.pk)
+        .select_related("channel")
+        .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:BUYER_PANEL_ROWS]
+    )
+    orders = list(
+        Order.objects.filter(
+            customer_id=customer.pk, channel__in=visible_channels(user).values("pk")
+        )
+        .select_related("channel")
+        .order_by(F("ordered_at").desc(nulls_last=True), "-id")[:BUYER_PANEL_ROWS]
+    )
+    return BuyerPanel(identities, others, orders)
+
+
+def assignable_users(conv: Conversation) -> QuerySet[User]:
+    """Who a conversation can be given to: active users who may write and would see it."""
+    from django.db.models import Exists, OuterRef
+
+    from comptoir.accounts.models import Role, Team
+    from comptoir.accounts.models import User as UserModel
+    from comptoir.accounts.permissions import SEE_ALL_ROLES
+
+    teams = [t for t in (conv.team_id, conv.channel.team_id) if t is not None]
+    in_team = Team.members.through.objects.filter(user_id=OuterRef("pk"), team_id__in=teams)
+    return (
+        UserModel.objects.filter(is_active=True)
+        .exclude(role=Role.ANALYST)
+        .filter(Q(role__in=SEE_ALL_ROLES) | Q(is_superuser=True) | Exists(in_team))
+        .order_by("first_name", "username")
+    )

@@ -3,29 +3,50 @@ from `inbox.queries`, every change through `inbox.actions`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.csp import CSP
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
-from comptoir.accounts.models import User
+from comptoir.accounts.models import Team, User
 from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
-from comptoir.inbox import actions
+from comptoir.inbox import actions, files
 from comptoir.inbox.live import last_event_id
-from comptoir.inbox.models import Conversation, Marketplace, Priority, Status
+from comptoir.inbox.models import (
+    Attachment,
+    ComposerDraft,
+    Conversation,
+    Marketplace,
+    Message,
+    PresenceState,
+    Priority,
+    SavedView,
+    Shop,
+    Status,
+)
 from comptoir.inbox.queries import (
+    FILTER_PARAMS,
+    SLA_FILTER_STATES,
     VIEWS,
     InboxView,
     InvalidCursor,
+    assignable_users,
+    buyer_panel,
     filter_conversations,
+    filters_from_params,
+    marketplace_counts,
+    others_present,
     page,
     view_counts,
 )
@@ -33,49 +54,48 @@ from comptoir.inbox.queries import (
 PAGE_SIZE = 50
 
 
-FILTERS = ("channel", "marketplace", "status", "assignee", "tag", "q")
-
-
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
+
+
+def _tz(user: User) -> ZoneInfo:
+    try:
+        return ZoneInfo(user.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     view = VIEWS.get(request.GET.get("view", ""), VIEWS["needs_reply"])
-    params = {name: request.GET.get(name, "").strip() for name in FILTERS}
+    params = {name: request.GET.get(name, "").strip() for name in FILTER_PARAMS}
     qs = (
         visible_conversations(user)
         .select_related("channel", "customer", "assignee")
         .prefetch_related("tags")
     )
     qs = view.apply(qs, user)
-    if params["marketplace"]:
-        qs = qs.filter(channel__marketplace=params["marketplace"])
     try:
-        qs = filter_conversations(
-            qs,
-            user,
-            status=params["status"] or None,
-            channel=int(params["channel"]) if params["channel"].isdigit() else None,
-            assignee=params["assignee"] or None,
-            tag=params["tag"] or None,
-            q=params["q"] or None,
-        )
+        qs = filter_conversations(qs, user, **filters_from_params(params, _tz(user)))
         rows, next_cursor = page(qs, view.order, request.GET.get("cursor"), PAGE_SIZE)
     except (ValidationError, InvalidCursor) as exc:
         return render(
-            request, "inbox/inbox.html", {"error": exc, **_chrome(request, view)}, status=400
+            request,
+            "inbox/inbox.html",
+            {"error": exc, "params": params, **_chrome(request, view)},
+            status=400,
         )
     kept = {k: v for k, v in {"view": view.key, **params}.items() if v}
     more = f"?{urlencode({**kept, 'cursor': next_cursor})}" if next_cursor else ""
+    now = timezone.now()
     context = {
         "rows": rows,
         "more": more,
         "params": params,
-        "now": timezone.now(),
+        "query": urlencode(kept),
+        "now": now,
         "last_event": last_event_id(),
     }
     if request.htmx and request.GET.get("cursor"):  # type: ignore[attr-defined]
@@ -89,11 +109,44 @@ def _chrome(request: HttpRequest, view: InboxView) -> dict[str, Any]:
     return {
         "view": view,
         "views": [(v, counts[v.key]) for v in VIEWS.values()],
+        "marketplace_views": marketplace_counts(user),
+        "saved_views": SavedView.objects.filter(user=user).order_by("position", "name"),
         "can_write": can_write(user),
         "channels": visible_channels(user).order_by("name"),
+        "shops": Shop.objects.filter(pk__in=visible_channels(user).values("shop_id")),
+        "teams": Team.objects.order_by("name"),
+        "assignees": User.objects.filter(is_active=True).order_by("username"),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
+        "sla_states": SLA_FILTER_STATES,
+        "languages": LANGUAGES,
     }
+
+
+# The buyers' languages the filter offers (any other code can still be typed in the URL).
+LANGUAGES = [
+    ("fr", "Français"),
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("it", "Italiano"),
+]
+
+
+@login_required
+@require_POST
+def save_view(request: HttpRequest) -> HttpResponse:
+    saved = actions.save_view(
+        _user(request), name=request.POST.get("name", ""), query=request.POST.get("query", "")
+    )
+    return redirect(f"{reverse('inbox:inbox')}?{saved.query}")
+
+
+@login_required
+@require_POST
+def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    actions.delete_view(_user(request), view_id=pk)
+    return redirect(reverse("inbox:inbox"))
 
 
 # The buttons of the inbox's bulk bar, as `actions.bulk_apply` calls.
@@ -101,6 +154,7 @@ BULK_BUTTONS: dict[str, tuple[str, dict[str, Any]]] = {
     "assign_me": ("assign", {}),
     "resolve": ("set_status", {"status": Status.RESOLVED}),
     "reopen": ("set_status", {"status": Status.OPEN}),
+    "archive": ("archive", {}),
 }
 
 
@@ -141,6 +195,10 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         + [("event", e.created_at, e) for e in events if e.kind not in _SHOWN_AS_MESSAGES],
         key=lambda item: (item[1], item[0] == "message"),
     )
+    user = _user(request)
+    if can_write(user):
+        actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
+    draft = ComposerDraft.objects.filter(conversation=conv, user=user).first()
     return render(
         request,
         "inbox/conversation.html",
@@ -148,9 +206,15 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "conv": conv,
             "timeline": timeline,
             "tags": sorted(t.name for t in conv.tags.all()),
-            "can_write": can_write(_user(request)),
+            "can_write": can_write(user),
             "statuses": Status.choices,
             "priorities": Priority.choices,
+            "buyer": buyer_panel(conv, user),
+            "present": others_present(conv.pk, user),
+            "draft": draft,
+            "snooze_default": _tomorrow_morning(user),
+            "assignable": assignable_users(conv) if can_write(user) else [],
+            "teams": Team.objects.order_by("name") if can_write(user) else [],
             "last_event": last_event_id(),
         },
     )
@@ -166,23 +230,83 @@ def _writable(request: HttpRequest, pk: int) -> Conversation:
     return _conversation(request, pk)
 
 
+# What one composer submission may carry; each channel's own limits are pre-send checks.
+MAX_UPLOAD_FILES = 10
+MAX_UPLOAD_BYTES = 25_000_000
+
+
+def _uploads(request: HttpRequest) -> list[actions.NewAttachment]:
+    files = request.FILES.getlist("attachments")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise ValidationError(f"at most {MAX_UPLOAD_FILES} files per message")
+    out = []
+    for f in files:
+        if f.size is not None and f.size > MAX_UPLOAD_BYTES:
+            raise ValidationError(f"{f.name} is over {MAX_UPLOAD_BYTES // 1_000_000} MB")
+        out.append(
+            actions.NewAttachment(
+                filename=f.name or "attachment",
+                content_type=f.content_type or "application/octet-stream",
+                data=f.read(),
+            )
+        )
+    return out
+
+
+def _tomorrow_morning(user: User) -> str:
+    """The composer's snooze suggestion: 9:00 tomorrow, the agent's time."""
+    local = timezone.now().astimezone(_tz(user))
+    morning = (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    return morning.strftime("%Y-%m-%dT%H:%M")
+
+
+def _snooze_until(raw: str, user: User) -> datetime:
+    try:
+        return timezone.make_aware(datetime.fromisoformat(raw), _tz(user))
+    except ValueError:
+        raise ValidationError("choose when the conversation comes back (date and time)") from None
+
+
 @login_required
 @require_POST
 def reply(request: HttpRequest, pk: int) -> HttpResponse:
+    """The composer: a reply (then nothing, resolve or snooze) or an internal note, with files."""
     conv = _writable(request, pk)
+    user = _user(request)
     text = request.POST.get("text", "").strip()
     then = request.POST.get("then", "")
-    if text:
+    raw_template = request.POST.get("template_id", "")
+    template_id = int(raw_template) if raw_template.isdigit() and len(raw_template) < 10 else None
+    if not text:
+        return redirect(reverse("inbox:conversation", args=[conv.pk]))
+    try:
+        files = _uploads(request)
         if request.POST.get("mode") == "note":
-            actions.add_note(conv, actor=_user(request), text=text)
+            actions.add_note(conv, actor=user, text=text, attachments=files)
+        elif then == "snooze":
+            until = _snooze_until(request.POST.get("snooze_until", ""), user)
+            actions.reply_and_snooze(
+                conv, actor=user, text=text, until=until, attachments=files, template_id=template_id
+            )
         else:
             actions.reply(
                 conv,
-                actor=_user(request),
+                actor=user,
                 text=text,
+                attachments=files,
                 then_status=Status.RESOLVED if then == "resolve" else None,
+                template_id=template_id,
             )
+    except actions.ReplyRefused as exc:
+        # The composer checks before sending; this is for a page without script.
+        return _plain("\n".join(r.message for r in exc.results))
+    except ValidationError as exc:
+        return _plain("; ".join(exc.messages))
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+def _plain(text: str) -> HttpResponse:
+    return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
 
 
 @login_required
@@ -190,6 +314,35 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
 def assign_me(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _writable(request, pk)
     actions.assign_conversation(conv, assignee=_user(request), actor=_user(request))
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Give the conversation to someone who would see it (or nobody), and/or to a team."""
+    conv = _writable(request, pk)
+    user = _user(request)
+    raw = request.POST.get("assignee")
+    if raw is not None:
+        assignee = (
+            assignable_users(conv).filter(pk=int(raw)).first()
+            if raw.isdigit() and len(raw) < 19
+            else None
+        )
+        if raw and assignee is None:
+            return HttpResponse(
+                "Cannot assign: that user would not see this conversation", status=400
+            )
+        actions.assign_conversation(conv, assignee=assignee, actor=user)
+    raw_team = request.POST.get("team")
+    if raw_team is not None:
+        team = (
+            Team.objects.filter(pk=int(raw_team)).first()
+            if raw_team.isdigit() and len(raw_team) < 19
+            else None
+        )
+        actions.assign_team(conv, team_id=team.pk if team else None, actor=user)
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
 
 
@@ -229,11 +382,148 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
     """Snooze until a date and time given in the user's own timezone."""
     conv = _writable(request, pk)
     user = _user(request)
-    raw = request.POST.get("until", "")
     try:
-        naive = datetime.fromisoformat(raw)
-        until = timezone.make_aware(naive, ZoneInfo(user.timezone or "UTC"))
+        until = _snooze_until(request.POST.get("until", ""), user)
         actions.snooze_conversation(conv, until=until, actor=user)
-    except (ValueError, ValidationError, ZoneInfoNotFoundError) as exc:
-        return HttpResponse(f"Cannot snooze: {exc}", status=400)
+    except ValidationError as exc:
+        return HttpResponse(f"Cannot snooze: {'; '.join(exc.messages)}", status=400)
     return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def presence(request: HttpRequest, pk: int) -> HttpResponse:
+    """The page's heartbeat: the agent is here (viewing), writing (replying), or gone (left)."""
+    conv = _writable(request, pk)
+    state = request.POST.get("state", "")
+    if state == "left":
+        actions.leave_conversation(conv, user=_user(request))
+    elif state in PresenceState.values:
+        actions.mark_presence(conv, user=_user(request), state=state)
+    else:
+        return HttpResponse("state must be viewing, replying or left", status=400)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def draft(request: HttpRequest, pk: int) -> HttpResponse:
+    """Autosave of the composer; writing also tells the others this agent is replying."""
+    conv = _writable(request, pk)
+    user = _user(request)
+    text = request.POST.get("text", "")
+    actions.save_draft(conv, user=user, text=text, mode=request.POST.get("mode", "reply"))
+    state = PresenceState.REPLYING if text.strip() else PresenceState.VIEWING
+    actions.mark_presence(conv, user=user, state=state)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def archive(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = _writable(request, pk)
+    actions.archive_conversation(
+        conv, actor=_user(request), archived=request.POST.get("archived", "1") == "1"
+    )
+    return redirect(reverse("inbox:conversation", args=[conv.pk]))
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = _writable(request, pk)
+    actions.delete_conversation(conv, actor=_user(request))
+    return redirect(reverse("inbox:inbox"))
+
+
+@login_required
+@require_POST
+def merge(request: HttpRequest, pk: int) -> HttpResponse:
+    """Merge this conversation into another the agent may see (given by its number)."""
+    source = _writable(request, pk)
+    raw = request.POST.get("into", "").strip().lstrip("#")
+    into = (
+        visible_conversations(_user(request)).filter(pk=int(raw)).first()
+        if raw.isdigit() and len(raw) < 19
+        else None
+    )
+    if into is None:
+        return HttpResponse(f"Cannot merge: no conversation #{raw} here", status=400)
+    try:
+        kept = actions.merge_conversations(source, into=into, actor=_user(request))
+    except ValidationError as exc:
+        return HttpResponse(f"Cannot merge: {'; '.join(exc.messages)}", status=400)
+    return redirect(reverse("inbox:conversation", args=[kept.pk]))
+
+
+def _message(request: HttpRequest, pk: int) -> Message:
+    visible = visible_conversations(_user(request))
+    return get_object_or_404(Message.objects.filter(conversation__in=visible), pk=pk)
+
+
+# A message's HTML is the sender's: shown in a sandboxed frame (no script, no same origin), with
+# nothing loaded from elsewhere until the agent allows that message's images.
+_FRAME_CSP: dict[str, list[str]] = {
+    "default-src": [CSP.NONE],
+    "img-src": ["data:", "cid:"],
+    "style-src": [CSP.UNSAFE_INLINE],
+    "sandbox": ["allow-popups", "allow-popups-to-escape-sandbox"],
+    "frame-ancestors": [CSP.SELF],
+}
+_FRAME_CSP_IMAGES: dict[str, list[str]] = {
+    **_FRAME_CSP,
+    "img-src": ["data:", "cid:", "https:", "http:"],
+}
+
+
+def _frame(request: HttpRequest, pk: int, *, images: bool) -> HttpResponse:
+    message = _message(request, pk)
+    html = message.html
+    if images:
+        html = html.replace("data-remote-src=", "src=")
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8"><base target="_blank">'
+        f"</head><body>{html}</body></html>"
+    )
+    response = HttpResponse(body, content_type="text/html; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@xframe_options_sameorigin
+@csp_override(_FRAME_CSP)
+def message_html(request: HttpRequest, pk: int) -> HttpResponse:
+    return _frame(request, pk, images=False)
+
+
+@login_required
+@xframe_options_sameorigin
+@csp_override(_FRAME_CSP_IMAGES)
+def message_html_with_images(request: HttpRequest, pk: int) -> HttpResponse:
+    return _frame(request, pk, images=True)
+
+
+@login_required
+def message_source(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message exactly as it arrived (an email as .eml)."""
+    message = _message(request, pk)
+    if not message.source_sha256:
+        raise Http404("this message has no original source")
+    response = HttpResponse(files.read_bytes(message.source_sha256), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="message-{message.pk}.eml"'
+    return response
+
+
+@login_required
+def attachment(request: HttpRequest, pk: int) -> HttpResponse:
+    """A file of a message, always as a download: a sender's HTML or SVG never runs here."""
+    visible = visible_conversations(_user(request))
+    found = get_object_or_404(Attachment.objects.filter(message__conversation__in=visible), pk=pk)
+    if not found.sha256:
+        raise Http404(f"not kept: {found.dropped_reason or 'no content'}")
+    response = HttpResponse(files.read_bytes(found.sha256), content_type="application/octet-stream")
+    name = quote(found.filename or f"attachment-{found.pk}")
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,18 +1,24 @@
-"""Settings pages for owners and admins. First: channels, with their health and a connection
-test that runs as a task (the page asks for its outcome; no request waits on a marketplace)."""
+"""Settings pages for owners and admins: shops, channels (health, a connection test that runs as
+a task, and their configuration), users and teams. Every change goes through an action."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from comptoir.accounts.models import User
+from comptoir.accounts import actions as account_actions
+from comptoir.accounts.models import Role, Team, User
 from comptoir.accounts.permissions import can_manage_channels, visible_channels
-from comptoir.inbox.models import Channel
+from comptoir.connectors.forms import form_values, settings_fields, settings_from_form
+from comptoir.connectors.registry import CONNECTORS, connector_class
+from comptoir.inbox import actions as inbox_actions
+from comptoir.inbox.models import Channel, ChannelKind, Marketplace, Shop
 from comptoir.inbox.tasks import channel_test_outcome, test_channel
+from comptoir.web.views import TIMEZONES
 
 
 def _admin(request: HttpRequest) -> User:
@@ -50,3 +56,201 @@ def test_result(request: HttpRequest, pk: int, task_id: str) -> HttpResponse:
     outcome = state if "ok" in state else None
     context = {"channel": channel, "task_id": task_id, "outcome": outcome}
     return render(request, "web/_channel_test.html", context)
+
+
+def _error(exc: ValidationError) -> str:
+    return "; ".join(exc.messages)
+
+
+# -- shops --------------------------------------------------------------------------------------
+
+
+@login_required
+def shops(request: HttpRequest) -> HttpResponse:
+    _admin(request)
+    rows = Shop.objects.order_by("name")
+    return render(request, "web/shops.html", {"shops": rows})
+
+
+@login_required
+def shop_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    user = _admin(request)
+    shop = get_object_or_404(Shop, pk=pk) if pk else None
+    error = None
+    if request.method == "POST":
+        try:
+            inbox_actions.save_shop(
+                shop,
+                actor=user,
+                name=request.POST.get("name", ""),
+                language=request.POST.get("language", ""),
+                country=request.POST.get("country", ""),
+                timezone_name=request.POST.get("timezone", ""),
+            )
+        except ValidationError as exc:
+            error = _error(exc)
+        else:
+            return redirect("settings:shops")
+    selected_tz = request.POST.get("timezone") or (shop.timezone if shop else "Europe/Paris")
+    context = {
+        "shop": shop,
+        "error": error,
+        "timezones": TIMEZONES,
+        "selected_tz": selected_tz,
+        "form": request.POST,
+    }
+    return render(request, "web/shop_form.html", context, status=400 if error else 200)
+
+
+# -- channels: add and configure ----------------------------------------------------------------
+
+
+@login_required
+def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Add a channel (its kind chosen first) or change one; the settings fields come from the
+    connector's own settings model, secrets are never shown back."""
+    user = _admin(request)
+    channel = get_object_or_404(visible_channels(user), pk=pk) if pk else None
+    kind = channel.kind if channel else request.GET.get("kind", "") or request.POST.get("kind", "")
+    if kind not in CONNECTORS:
+        kinds = [(k, label) for k, label in ChannelKind.choices if k in CONNECTORS]
+        return render(request, "web/channel_kind.html", {"kinds": kinds})
+    model = connector_class(kind).settings_model
+    stored = channel.get_settings() if channel else {}
+    error = None
+    if request.method == "POST":
+        try:
+            data = settings_from_form(model, request.POST, stored) if model else stored
+            shop = get_object_or_404(Shop, pk=_int(request.POST.get("shop")))
+            team = _int(request.POST.get("team"))
+            saved = inbox_actions.configure_channel(
+                channel,
+                actor=user,
+                shop=shop,
+                kind=kind,
+                marketplace=request.POST.get("marketplace", ""),
+                name=request.POST.get("name", ""),
+                team_id=team if team and Team.objects.filter(pk=team).exists() else None,
+                is_active=request.POST.get("is_active") == "on",
+                settings=data,
+            )
+        except ValidationError as exc:
+            error = _error(exc)
+        else:
+            return redirect(f"{reverse('settings:channels')}#channel-{saved.pk}")
+    fields = settings_fields(model) if model else []
+    values = form_values(model, stored) if model else {}
+    if request.method == "POST":  # what was typed stays (never a secret)
+        values.update({f.name: request.POST.get(f.name, "") for f in fields if not f.secret})
+    context = {
+        "channel": channel,
+        "kind": kind,
+        "kind_label": dict(ChannelKind.choices).get(kind, kind),
+        "fields": [(f, values.get(f.name, ""), f.name in stored) for f in fields],
+        "shops": Shop.objects.order_by("name"),
+        "teams": Team.objects.order_by("name"),
+        "marketplaces": Marketplace.choices,
+        "error": error,
+    }
+    return render(request, "web/channel_form.html", context, status=400 if error else 200)
+
+
+def _int(raw: object) -> int:
+    text = str(raw or "")
+    return int(text) if text.isdigit() and len(text) < 19 else 0
+
+
+# -- users and teams ----------------------------------------------------------------------------
+
+
+def _user_admin(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    if not account_actions.can_manage_users(user):
+        raise PermissionDenied("users and teams are managed by owners and admins")
+    return user
+
+
+@login_required
+def users(request: HttpRequest) -> HttpResponse:
+    _user_admin(request)
+    rows = User.objects.order_by("-is_active", "username").prefetch_related("teams")
+    return render(request, "web/users.html", {"users": rows})
+
+
+@login_required
+def user_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    actor = _user_admin(request)
+    target = get_object_or_404(User, pk=pk) if pk else None
+    error = None
+    if request.method == "POST":
+        teams = [_int(t) for t in request.POST.getlist("teams")]
+        try:
+            if target is None:
+                account_actions.create_user(
+                    actor=actor,
+                    username=request.POST.get("username", ""),
+                    email=request.POST.get("email", ""),
+                    role=request.POST.get("role", ""),
+                    password=request.POST.get("password", ""),
+                    first_name=request.POST.get("first_name", ""),
+                    last_name=request.POST.get("last_name", ""),
+                    teams=teams,
+                )
+            else:
+                account_actions.update_user(
+                    target,
+                    actor=actor,
+                    role=request.POST.get("role", target.role),
+                    is_active=request.POST.get("is_active") == "on",
+                    teams=teams,
+                )
+        except ValidationError as exc:
+            error = _error(exc)
+        else:
+            return redirect("settings:users")
+    context = {
+        "target": target,
+        "roles": Role.choices,
+        "teams": Team.objects.order_by("name"),
+        "member_of": set(target.teams.values_list("pk", flat=True)) if target else set(),
+        "error": error,
+        "form": request.POST,
+    }
+    return render(request, "web/user_form.html", context, status=400 if error else 200)
+
+
+@login_required
+def teams(request: HttpRequest) -> HttpResponse:
+    _user_admin(request)
+    rows = Team.objects.order_by("name").prefetch_related("members")
+    owned: dict[int | None, list[str]] = {}
+    for channel in Channel.objects.filter(team__isnull=False).order_by("name"):
+        owned.setdefault(channel.team_id, []).append(channel.name)
+    return render(request, "web/teams.html", {"teams": [(t, owned.get(t.pk, [])) for t in rows]})
+
+
+@login_required
+def team_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    actor = _user_admin(request)
+    team = get_object_or_404(Team, pk=pk) if pk else None
+    error = None
+    if request.method == "POST":
+        try:
+            account_actions.save_team(
+                team,
+                actor=actor,
+                name=request.POST.get("name", ""),
+                members=[_int(m) for m in request.POST.getlist("members")],
+            )
+        except ValidationError as exc:
+            error = _error(exc)
+        else:
+            return redirect("settings:teams")
+    context = {
+        "team": team,
+        "users": User.objects.filter(is_active=True).order_by("username"),
+        "members": set(team.members.values_list("pk", flat=True)) if team else set(),
+        "error": error,
+    }
+    return render(request, "web/team_form.html", context, status=400 if error else 200)

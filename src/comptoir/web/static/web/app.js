@@ -58,6 +58,7 @@
   const live = document.body.dataset.live;
   if (live && window.EventSource && window.htmx) {
     const source = new EventSource(live);
+    window.__comptoirLive = source;
     source.addEventListener("changed", function (event) {
       const changed = JSON.parse(event.data).conversations;
       if (document.getElementById("rows")) {
@@ -69,6 +70,59 @@
       }
     });
   }
+  // Presence: this page tells the server the agent is here (every 20 s) or writing (as they
+  // type, with the draft saved), and shows who else is on this conversation.
+  const page = document.querySelector("[data-presence]");
+  function csrf() {
+    const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+  function post(url, fields, beacon) {
+    const body = new FormData();
+    body.append("csrfmiddlewaretoken", csrf());
+    Object.keys(fields).forEach((k) => body.append(k, fields[k]));
+    if (beacon && navigator.sendBeacon) return navigator.sendBeacon(url, body);
+    return fetch(url, { method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRFToken": csrf() } });
+  }
+  if (page) {
+    const box = document.getElementById("composer");
+    let writing = false;
+    let timer = null;
+    window.setInterval(function () {
+      post(page.dataset.presence, { state: writing ? "replying" : "viewing" });
+    }, 20000);
+    window.addEventListener("pagehide", function () {
+      post(page.dataset.presence, { state: "left" }, true);
+    });
+    if (box) {
+      box.addEventListener("input", function () {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () {
+          const mode = document.getElementById("note-mode");
+          writing = box.value.trim() !== "";
+          post(page.dataset.draft, { text: box.value, mode: mode && mode.checked ? "note" : "reply" });
+        }, 800);
+      });
+    }
+  }
+  function showPresence(present) {
+    const el = document.getElementById("presence");
+    if (!el) return;
+    el.textContent = present.map(function (p) {
+      const phrase = p.state === "replying" ? el.dataset.replying : el.dataset.viewing;
+      return phrase.replace("{name}", p.name);
+    }).join(" · ");
+  }
+  if (window.__comptoirLive) window.__comptoirLive.addEventListener("presence", function (event) {
+    showPresence(JSON.parse(event.data));
+  });
+  // Destructive buttons ask first (no inline onclick: the CSP forbids it).
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
   document.addEventListener("click", function (event) {
     const row = event.target.closest && event.target.closest("tr.row");
     if (row && !event.target.closest("a, input")) window.location = row.dataset.href;

@@ -1,0 +1,283 @@
+"""The composer's template picker, previews, `;shortcut` expansion and pre-send checks (htmx
+fragments and one JSON answer), and the templates' settings pages. Thin: the work is in
+templating, checks and actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from comptoir.accounts.models import Role, User
+from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
+from comptoir.automation import actions
+from comptoir.automation.checks import CHECKS, levels_for, run_checks
+from comptoir.automation.models import CheckLevel, CheckSetting, Template
+from comptoir.automation.templating import (
+    LANGUAGES,
+    VARIABLES,
+    TemplateRenderError,
+    render_template,
+)
+from comptoir.inbox.actions import Draft
+from comptoir.inbox.models import Channel, Conversation, Shop
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _conversation(request: HttpRequest, pk: int) -> Conversation:
+    qs = visible_conversations(_user(request)).select_related(
+        "shop", "channel", "customer", "order"
+    )
+    return get_object_or_404(qs, pk=pk)
+
+
+def templates_for(conv: Conversation) -> QuerySet[Template]:
+    return Template.objects.filter(Q(shop__isnull=True) | Q(shop_id=conv.shop_id), is_active=True)
+
+
+# -- the composer -------------------------------------------------------------------------------
+
+
+@login_required
+def picker(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = _conversation(request, pk)
+    q = request.GET.get("q", "").strip().lstrip(";")
+    rows = templates_for(conv)
+    if q:
+        rows = rows.filter(
+            Q(name__icontains=q)
+            | Q(shortcut__icontains=q)
+            | Q(category__icontains=q)
+            | Q(versions__body__icontains=q)
+        ).distinct()
+    rows = rows.order_by("-usage_count", "name")[:20]
+    return render(request, "automation/_picker.html", {"conv": conv, "templates": rows, "q": q})
+
+
+def _values(request: HttpRequest) -> dict[str, str]:
+    return {
+        k[4:]: str(request.GET[k]) for k in request.GET if k.startswith("var_") and request.GET[k]
+    }
+
+
+@login_required
+def preview(request: HttpRequest, pk: int, template_id: int) -> HttpResponse:
+    conv = _conversation(request, pk)
+    template = get_object_or_404(templates_for(conv), pk=template_id)
+    context: dict[str, Any] = {"conv": conv, "template": template, "values": _values(request)}
+    try:
+        rendered = render_template(
+            template, conv, agent=_user(request), values=context["values"], strict=False
+        )
+        context["rendered"] = rendered
+        context["missing_fields"] = [(n, context["values"].get(n, "")) for n in rendered.missing]
+    except TemplateRenderError as exc:
+        context["error"] = exc.messages[0]
+    return render(request, "automation/_preview.html", context)
+
+
+@login_required
+def expand(request: HttpRequest, pk: int) -> JsonResponse:
+    """`;where` typed in the composer: the text of the template with that shortcut."""
+    conv = _conversation(request, pk)
+    shortcut = request.GET.get("shortcut", "").strip().lstrip(";").lower()
+    template = (
+        # The shop's own template before the all-shops one with the same shortcut.
+        templates_for(conv)
+        .filter(shortcut=shortcut)
+        .order_by(F("shop_id").asc(nulls_last=True))
+        .first()
+        if shortcut
+        else None
+    )
+    if template is None:
+        return JsonResponse({"error": "no template"}, status=404)
+    try:
+        rendered = render_template(template, conv, agent=_user(request), strict=False)
+    except TemplateRenderError as exc:
+        return JsonResponse({"error": exc.messages[0], "template_id": template.pk}, status=422)
+    return JsonResponse(
+        {
+            "template_id": template.pk,
+            "text": rendered.text,
+            "missing": rendered.missing,
+            "preview_url": reverse("automation:preview", args=[conv.pk, template.pk]),
+        }
+    )
+
+
+@login_required
+@require_POST
+def check(request: HttpRequest, pk: int) -> HttpResponse:
+    """The pre-send checks of the composer's text, as a fragment; `data-blocking` on its root
+    tells the page to keep the send buttons disabled."""
+    conv = _conversation(request, pk)
+    if request.POST.get("mode") == "note":
+        results: list[Any] = []
+    else:
+        draft = Draft(conv, request.POST.get("text", ""), actor=_user(request))
+        results = run_checks(draft)
+    blocking = any(r.blocks for r in results)
+    response = render(
+        request, "automation/_checks.html", {"results": results, "blocking": blocking}
+    )
+    response["X-Checks-Blocking"] = "1" if blocking else "0"
+    return response
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+MANAGERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR})
+
+
+def _manager(request: HttpRequest) -> User:
+    user = _user(request)
+    if not (user.is_active and (user.is_superuser or user.role in MANAGERS)):
+        raise PermissionDenied("templates are managed by owners, admins and supervisors")
+    return user
+
+
+@login_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    _manager(request)
+    rows = Template.objects.select_related("shop").prefetch_related("versions")
+    rows = rows.order_by("-usage_count", "name")
+    return render(request, "automation/templates.html", {"templates": rows})
+
+
+@login_required
+def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpResponse:
+    user = _manager(request)
+    template = get_object_or_404(Template, pk=template_id) if template_id else None
+    shops = Shop.objects.order_by("name")
+    versions = {v.language: v for v in template.versions.all()} if template else {}
+    languages = list(dict.fromkeys([*LANGUAGES, *versions]))
+    error = ""
+    if request.method == "POST" and can_write(user):
+        shop_id = request.POST.get("shop", "")
+        try:
+            saved = actions.save_template(
+                template,
+                name=request.POST.get("name", ""),
+                shop=shops.get(pk=int(shop_id)) if shop_id.isdigit() else None,
+                shortcut=request.POST.get("shortcut", ""),
+                category=request.POST.get("category", ""),
+                is_active=request.POST.get("is_active") == "on",
+                versions={
+                    lang: (
+                        request.POST.get(f"subject_{lang}", ""),
+                        request.POST.get(f"body_{lang}", ""),
+                    )
+                    for lang in languages
+                },
+            )
+        except (ValidationError, Shop.DoesNotExist) as exc:
+            error = "; ".join(getattr(exc, "messages", [str(exc)]))
+        else:
+            return redirect(reverse("settings:template_edit", args=[saved.pk]))
+    rows = [
+        {
+            "language": lang,
+            "subject": request.POST.get(f"subject_{lang}", versions[lang].subject)
+            if lang in versions
+            else request.POST.get(f"subject_{lang}", ""),
+            "body": request.POST.get(f"body_{lang}", versions[lang].body)
+            if lang in versions
+            else request.POST.get(f"body_{lang}", ""),
+        }
+        for lang in languages
+    ]
+    conversations = visible_conversations(user).order_by("-last_message_at")[:30]
+    return render(
+        request,
+        "automation/template_edit.html",
+        {
+            "template": template,
+            "shops": shops,
+            "rows": rows,
+            "variables": VARIABLES,
+            "error": error,
+            "conversations": conversations,
+            "form": request.POST if request.method == "POST" else None,
+        },
+    )
+
+
+@login_required
+def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
+    """The template rendered for a conversation the manager picks (htmx fragment)."""
+    user = _manager(request)
+    template = get_object_or_404(Template, pk=template_id)
+    conv_id = request.GET.get("conversation", "")
+    context: dict[str, Any] = {"template": template, "values": {}, "settings_preview": True}
+    conv = (
+        visible_conversations(user)
+        .select_related("shop", "channel", "customer", "order")
+        .filter(pk=int(conv_id))
+        .first()
+        if conv_id.isdigit()
+        else None
+    )
+    if conv is None:
+        context["error"] = "—"
+    else:
+        context["conv"] = conv
+        try:
+            rendered = render_template(
+                template,
+                conv,
+                agent=user,
+                language=request.GET.get("language") or None,
+                strict=False,
+            )
+            context["rendered"] = rendered
+            context["results"] = run_checks(Draft(conv, rendered.text, actor=user))
+        except TemplateRenderError as exc:
+            context["error"] = exc.messages[0]
+    return render(request, "automation/_preview.html", context)
+
+
+@login_required
+def check_levels(request: HttpRequest) -> HttpResponse:
+    user = _manager(request)
+    channels: QuerySet[Channel] = visible_channels(user).order_by("name")
+    if request.method == "POST" and can_write(user):
+        for spec in CHECKS:
+            value = request.POST.get(f"level_{spec.code}", "")
+            actions.set_check_level(spec.code, level=value or None)
+            for channel in channels:
+                value = request.POST.get(f"level_{spec.code}_{channel.pk}", "")
+                actions.set_check_level(spec.code, level=value or None, channel=channel)
+        return redirect(reverse("settings:checks"))
+    settings = {(s.code, s.channel_id): s.level for s in CheckSetting.objects.all()}
+    table = [
+        {
+            "spec": spec,
+            "default": settings.get((spec.code, None), ""),
+            "channels": [
+                {
+                    "channel": c,
+                    "value": settings.get((spec.code, c.pk), ""),
+                    "effective": levels_for(c)[spec.code],
+                }
+                for c in channels
+            ],
+        }
+        for spec in CHECKS
+    ]
+    return render(
+        request,
+        "automation/checks.html",
+        {"table": table, "levels": CheckLevel.choices, "channels": channels},
+    )

@@ -1,0 +1,123 @@
+"""Channel settings forms, drawn from each connector's pydantic settings model, so a new
+connector gets its settings page by declaring its model (and the model stays the one check)."""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
+
+from django.core.exceptions import ValidationError
+from pydantic import BaseModel, HttpUrl
+from pydantic import ValidationError as PydanticValidationError
+
+# Fields whose value is never sent back to the browser; left blank, the stored value is kept.
+SECRET = re.compile(r"(password|secret|api_key|private_key|passphrase|^key$|(^|_)token$)", re.I)
+
+
+@dataclass(frozen=True)
+class SettingField:
+    name: str
+    label: str
+    widget: str  # text, password, number, checkbox, select, url, list
+    required: bool
+    default: Any
+    choices: tuple[str, ...] = ()
+
+    @property
+    def secret(self) -> bool:
+        return self.widget == "password"
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """(the type, whether None is allowed) for `X | None`."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return (args[0] if len(args) == 1 else str), True
+    return annotation, False
+
+
+def settings_fields(model: type[BaseModel]) -> list[SettingField]:
+    fields = []
+    for name, info in model.model_fields.items():
+        kind, optional = _unwrap(info.annotation)
+        origin = get_origin(kind)
+        choices: tuple[str, ...] = ()
+        if SECRET.search(name):
+            widget = "password"
+        elif kind is bool:
+            widget = "checkbox"
+        elif kind in (int, float):
+            widget = "number"
+        elif origin is Literal:
+            widget, choices = "select", tuple(str(c) for c in get_args(kind))
+        elif kind is HttpUrl:
+            widget = "url"
+        elif origin is list:
+            widget = "list"
+        else:
+            widget = "text"
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        fields.append(
+            SettingField(
+                name=name,
+                label=name.replace("_", " ").capitalize(),
+                widget=widget,
+                required=info.is_required() and not optional,
+                default=default,
+                choices=choices,
+            )
+        )
+    return fields
+
+
+def form_values(model: type[BaseModel], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What the form shows: stored values (secrets never), else the defaults."""
+    values = {}
+    for field in settings_fields(model):
+        value = stored.get(field.name, field.default)
+        if field.secret:
+            value = ""
+        elif field.widget == "list" and isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        values[field.name] = "" if value is None else value
+    return values
+
+
+def settings_from_form(
+    model: type[BaseModel], post: Mapping[str, Any], stored: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The settings to store from a submitted form, validated by the connector's own model.
+    Raises ValidationError with one message per wrong field, named as in the form."""
+    data: dict[str, Any] = {}
+    for field in settings_fields(model):
+        raw = post.get(field.name)
+        if field.widget == "checkbox":
+            data[field.name] = raw in ("on", "true", "1")
+            continue
+        text = str(raw or "").strip()
+        if field.secret and not text:
+            if field.name in stored:
+                data[field.name] = stored[field.name]
+            continue
+        if not text:
+            if field.required:
+                data[field.name] = ""  # the model says what is missing
+            continue
+        data[field.name] = (
+            [p.strip() for p in text.split(",") if p.strip()] if (field.widget == "list") else text
+        )
+    # Keys the form does not show (e.g. set by the simulator or the CLI) are kept.
+    extra = {k: v for k, v in stored.items() if k not in model.model_fields}
+    try:
+        validated = model.model_validate({**extra, **data})
+    except PydanticValidationError as exc:
+        raise ValidationError(
+            [
+                f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"
+                for error in exc.errors()
+            ]
+        ) from None
+    return {**extra, **validated.model_dump(mode="json")}

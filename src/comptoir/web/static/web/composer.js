@@ -1,0 +1,116 @@
+// The reply composer: templates inserted from the picker or by ";shortcut", and the pre-send
+// checks run on demand, while typing and before sending. No inline script (CSP).
+(function () {
+  "use strict";
+  const form = document.getElementById("composer-form");
+  if (!form) return;
+  const box = document.getElementById("composer");
+  const templateId = document.getElementById("template-id");
+  const checks = document.getElementById("presend-checks");
+  const sends = Array.from(form.querySelectorAll("button.send"));
+  let checkedText = null; // the text the shown checks are about
+  let blocking = false;
+  let timer = null;
+
+  function isNote() {
+    const note = document.getElementById("note-mode");
+    return note && note.checked;
+  }
+  function setBlocking(value) {
+    blocking = value && !isNote();
+    sends.forEach((b) => { b.disabled = blocking; });
+  }
+  function readChecks() {
+    const root = checks.querySelector(".checks");
+    setBlocking(!!root && root.dataset.blocking === "1");
+    return root ? Number(root.dataset.count || 0) : 0;
+  }
+
+  function runChecks() {
+    const text = box.value;
+    const data = new FormData(form);
+    return fetch(form.dataset.checkUrl, { method: "POST", body: data, credentials: "same-origin" })
+      .then((r) => r.text())
+      .then((html) => {
+        checks.innerHTML = html;
+        checkedText = text;
+        return readChecks();
+      });
+  }
+
+  function insert(text, id) {
+    const start = box.selectionStart ?? box.value.length;
+    const end = box.selectionEnd ?? box.value.length;
+    if (!box.value.trim()) box.value = text;
+    else box.value = box.value.slice(0, start) + text + box.value.slice(end);
+    if (id) templateId.value = id;
+    box.focus();
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  // The picker's "Insert" button (in an htmx fragment: delegated).
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-insert-template]");
+    if (!button) return;
+    const source = document.querySelector(".template-text[data-template='" + button.dataset.insertTemplate + "']");
+    if (!source) return;
+    insert(source.value, button.dataset.insertTemplate);
+    const picker = document.getElementById("template-picker");
+    if (picker) picker.open = false;
+    runChecks();
+  });
+
+  // ";where" then space, Tab or Enter: the template with that shortcut replaces it.
+  box.addEventListener("keydown", function (event) {
+    if (![" ", "Tab", "Enter"].includes(event.key)) return;
+    const upto = box.value.slice(0, box.selectionStart);
+    const match = upto.match(/(^|\s);([a-z0-9_-]+)$/i);
+    if (!match) return;
+    event.preventDefault();
+    const shortcut = match[2];
+    const url = form.dataset.expandUrl + "?shortcut=" + encodeURIComponent(shortcut);
+    fetch(url, { credentials: "same-origin" })
+      .then((r) => r.json().then((body) => ({ ok: r.ok, body: body })))
+      .then(({ ok, body }) => {
+        if (!ok) {
+          if (event.key === " ") insert(" ", null);
+          return;
+        }
+        if (body.missing && body.missing.length) {
+          // Variables to fill first: show the template in the picker.
+          const picker = document.getElementById("template-picker");
+          if (picker) picker.open = true;
+          if (window.htmx) window.htmx.ajax("GET", body.preview_url, { target: "#template-preview" });
+          return;
+        }
+        const at = box.selectionStart - shortcut.length - 1;
+        box.value = box.value.slice(0, at) + box.value.slice(box.selectionStart);
+        box.selectionStart = box.selectionEnd = at;
+        insert(body.text, String(body.template_id));
+        runChecks();
+      });
+  });
+
+  // Checks while typing (after a pause) and before sending.
+  box.addEventListener("input", function () {
+    clearTimeout(timer);
+    if (!box.value.trim()) templateId.value = "";
+    timer = setTimeout(runChecks, 700);
+  });
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "mode") { setBlocking(blocking); runChecks(); }
+  });
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target === checks) { checkedText = box.value; readChecks(); }
+  });
+  form.addEventListener("submit", function (event) {
+    if (isNote()) return;
+    if (checkedText === box.value && !blocking) return; // checked as it is: send
+    event.preventDefault();
+    const submitter = event.submitter;
+    // Warnings (shown while typing) do not hold the answer back; a blocking result does.
+    runChecks().then(() => {
+      if (!blocking) form.requestSubmit(submitter);
+    });
+  });
+})();
