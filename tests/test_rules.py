@@ -1218,3 +1218,20 @@ def test_a_shop_rule_runs_only_on_its_shop_and_never_on_deleted_conversations(
     assert tags(conv) == {"mine"}
     assert runs(theirs) == []
     assert [r.conversation_id for r in runs(mine)] == [conv.pk]
+
+
+def test_the_rules_page_costs_the_same_queries_for_many_rules(
+    client: Any, supervisor: User
+) -> None:
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(supervisor)
+    make_rule("one")
+    with CaptureQueriesContext(conn) as few:
+        assert client.get("/settings/rules/").status_code == 200
+    for i in range(10):
+        make_rule(f"more {i}")
+    with CaptureQueriesContext(conn) as many:
+        assert client.get("/settings/rules/").status_code == 200
+    assert len(many) == len(few)
