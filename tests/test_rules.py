@@ -289,6 +289,41 @@ def test_the_cursor_waits_for_a_hole_then_passes_it() -> None:
     assert engine._advance(2, {4, 5}, now, 5, later) == (2, {4, 5}, now)
     much_later = now + engine.SETTLE
     assert engine._advance(2, {4, 5, 8}, now, 5, much_later) == (5, {8}, much_later)
+    # A hole noticed later (7, above the top of the first wait) waits its own SETTLE.
+    assert engine._advance(5, {8}, much_later, 8, much_later + engine.SETTLE / 2) == (
+        5,
+        {8},
+        much_later,
+    )
+
+
+def test_a_hole_noticed_during_a_wait_gets_a_wait_of_its_own(
+    new_conversation: NewConversation,
+) -> None:
+    make_rule("holes")
+
+    def hide(conv: Conversation) -> list[dict[str, Any]]:
+        """As if the transaction that wrote these events had not committed yet."""
+        events = Event.objects.filter(conversation=conv)
+        rows = list(events.values())
+        events.delete()
+        return rows
+
+    start = timezone.now()
+    a = new_conversation(thread_id="a")
+    new_conversation(thread_id="b")
+    hide(a)  # never comes: rolled back
+    engine.pump(now=start)
+    d = new_conversation(thread_id="d")
+    new_conversation(thread_id="e")
+    d_rows = hide(d)  # noticed halfway through the first wait
+    engine.pump(now=start + engine.SETTLE / 2)
+    engine.pump(now=start + engine.SETTLE)  # a's hole is passed over, not d's
+    Event.objects.bulk_create([Event(**row) for row in d_rows])  # d commits, late
+    engine.pump(now=start + engine.SETTLE * 1.2)
+
+    assert tags(d) == {"holes"}
+    assert tags(a) == set()
 
 
 def test_an_event_committed_late_below_the_cursor_top_is_still_handled(

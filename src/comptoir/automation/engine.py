@@ -337,11 +337,14 @@ def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
     runs = handle_events(events, rules, now)
     seen.update(e.pk for e in events)
     position, seen, gap_since = _advance(position, seen, state.gap_since, state.gap_top, now)
+    if gap_since is None:
+        gap_top = 0
+    elif gap_since == state.gap_since:
+        gap_top = state.gap_top  # the same wait goes on: only the holes seen then are old
+    else:
+        gap_top = max(seen)  # a new wait: every hole below the top starts it now
     RulePump.objects.filter(name=PUMP).update(
-        position=position,
-        seen=sorted(seen),
-        gap_since=gap_since,
-        gap_top=max(seen, default=position) if gap_since is not None else 0,
+        position=position, seen=sorted(seen), gap_since=gap_since, gap_top=gap_top
     )
     return len(fresh), runs, position
 
