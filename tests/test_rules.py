@@ -522,6 +522,8 @@ def test_conditions_on_channel_marketplace_shop_language_intent_and_urgency(
     assert not check(leaf("urgency", "high"), facts)
     assert check(leaf("urgency", ""), facts)
     assert check(leaf("marketplace", "fnac", negate=True), facts)
+    assert check(leaf("sla_state", "ok"), facts)
+    assert not check(leaf("sla_state", "breached"), facts)
 
 
 def test_keywords_ignore_case_and_accents_and_match_whole_words(

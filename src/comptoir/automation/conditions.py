@@ -138,6 +138,7 @@ IN_TYPES = (
     "status",
     "tags",
     "customer_tag",
+    "sla_state",
 )
 
 
@@ -163,6 +164,7 @@ class InCondition(_Leaf):
         "status",
         "tags",
         "customer_tag",
+        "sla_state",
     ]
     values: list[str] = Field(min_length=1, max_length=200)
 
@@ -371,6 +373,8 @@ class Facts:
             return self.tags
         if name == "customer_tag":
             return self.customer_tags
+        if name == "sla_state":  # none, ok, at_risk or breached
+            return {conv.sla_state}
         raise ConditionError(f"unknown condition {name!r}")
 
 
