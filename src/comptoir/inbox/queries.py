@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounts.permissions import visible_conversations
+from comptoir.inbox import search
 from comptoir.inbox.models import Conversation, Status, Tag
 
 if TYPE_CHECKING:
@@ -128,8 +129,7 @@ def filter_conversations(
     if order_number:
         qs = qs.filter(order_number=order_number.strip())
     if q and q.strip():
-        term = q.strip()
-        qs = qs.filter(Q(subject__icontains=term) | Q(order_number__icontains=term))
+        qs = search.matching(qs, q)
     return qs
 
 

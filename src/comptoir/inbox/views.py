@@ -22,6 +22,7 @@ from comptoir.inbox import actions
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import Conversation, Marketplace, Priority, Status
 from comptoir.inbox.queries import (
+    ORDERS,
     VIEWS,
     InboxView,
     InvalidCursor,
@@ -64,7 +65,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
             tag=params["tag"] or None,
             q=params["q"] or None,
         )
-        rows, next_cursor = page(qs, view.order, request.GET.get("cursor"), PAGE_SIZE)
+        # A search lists newest first, whatever the view's own order.
+        order = ORDERS["recent"] if params["q"] else view.order
+        rows, next_cursor = page(qs, order, request.GET.get("cursor"), PAGE_SIZE)
     except (ValidationError, InvalidCursor) as exc:
         return render(
             request, "inbox/inbox.html", {"error": exc, **_chrome(request, view)}, status=400
