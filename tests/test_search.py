@@ -129,10 +129,18 @@ def test_keyset_pages_walk_through_search_results_without_gaps_or_repeats(
     assert seen == expected
 
 
-def test_a_common_word_pages_the_same_way_as_a_rare_one(
-    make_inbound: Build, agent: User, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "caps",
+    [
+        {},  # a rare word: its conversations listed
+        {"MESSAGE_PROBE": 2, "CONVERSATION_CAP": 0},  # a middling one: a subquery
+        {"COMMON_MATCHES": 2, "CONVERSATION_CAP": 0},  # a common one: checked row by row
+    ],
+    ids=["rare", "middling", "common"],
+)
+def test_every_plan_finds_and_pages_the_same_results(
+    make_inbound: Build, agent: User, monkeypatch: pytest.MonkeyPatch, caps: dict[str, int]
 ) -> None:
-    # Past the probe's cap, a word is matched row by row (the plan for common words).
     now = timezone.now()
     expected = [
         conversation(make_inbound, text=f"bonjour {i}", sent_at=now - timedelta(minutes=i)).pk
@@ -145,8 +153,8 @@ def test_a_common_word_pages_the_same_way_as_a_rare_one(
         sent_at=now - timedelta(minutes=10),
     )
     conversation(make_inbound, text="au revoir", sent_at=now - timedelta(minutes=20))
-    monkeypatch.setattr(search, "MESSAGE_PROBE", 2)
-    monkeypatch.setattr(search, "CONVERSATION_CAP", 0)
+    for name, value in caps.items():
+        monkeypatch.setattr(search, name, value)
 
     assert found(agent, "bonjour") == [*expected, by_order.pk]
     qs = filter_conversations(visible_conversations(agent), agent, q="bonjour")

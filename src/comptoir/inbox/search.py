@@ -33,10 +33,14 @@ from django.db.models.expressions import RawSQL
 
 from comptoir.inbox.models import Conversation, Message
 
-# Past this many matching messages a term counts as common (per-row plan); past this many
-# conversations of buyers or orders, those are left to a subquery instead of a list.
+# Below MESSAGE_PROBE matching messages in at most CONVERSATION_CAP conversations, their ids
+# are listed; so are buyers' and orders' conversations up to CONVERSATION_CAP (past it, a
+# subquery).
 MESSAGE_PROBE = 2000
-CONVERSATION_CAP = 1000
+CONVERSATION_CAP = 300
+# Past this many matching messages, a term counts as common: checked row by row as the page
+# walks its index order (a common word fills a page within the first few hundred rows).
+COMMON_MATCHES = 10_000
 # Identifiers need three characters: trigram indexes cannot serve fewer.
 MIN_IDENTIFIER = 3
 # How many of the newest candidates `ranked` orders by relevance.
@@ -123,12 +127,20 @@ class _RowMatch(Expression):
 class _Engine:
     def condition(self, terms: Terms) -> Q:
         """Messages OR buyer OR order, each as a list of ids when short, else as SQL."""
-        probes = self.probes(terms)
+        probes = [
+            ("count", self.message_count_sql(), [self.match_param(terms)]),
+            *self.probes(terms),
+        ]
         found = _run_probes(probes)
         cond = Q(pk__in=[])
-        msg_ids = found.get("message", [])
-        if len(msg_ids) >= MESSAGE_PROBE:
+        (matches,) = found.pop("count", [0])
+        msg_ids = set(found.get("message", []))
+        if matches >= COMMON_MATCHES:
+            # A common word: most recent conversations have it, the page stops early.
             cond |= Q(self.messages_exist(terms))
+        elif matches >= MESSAGE_PROBE or len(msg_ids) > CONVERSATION_CAP:
+            # Too many to list, too few to meet early walking the page's order.
+            cond |= Q(pk__in=self.message_conversations_subquery(terms))
         else:
             found.setdefault("conv", []).extend(msg_ids)
         if len(found.get("customer", [])) > CONVERSATION_CAP:
@@ -145,6 +157,15 @@ class _Engine:
         return cond
 
     def probes(self, terms: Terms) -> list[tuple[str, str, list[Any]]]:
+        raise NotImplementedError
+
+    def match_param(self, terms: Terms) -> str:
+        raise NotImplementedError
+
+    def message_count_sql(self) -> str:
+        raise NotImplementedError
+
+    def message_conversations_subquery(self, terms: Terms) -> RawSQL:
         raise NotImplementedError
 
     def messages_exist(self, terms: Terms) -> Expression:
@@ -181,9 +202,9 @@ class _SQLite(_Engine):
         probes = [
             (
                 "message",
-                f"SELECT 'message', m.conversation_id FROM search_message f "
+                f"SELECT DISTINCT 'message', m.conversation_id FROM search_message f "
                 f"JOIN {_MESSAGES} m ON m.id = f.rowid "
-                f"WHERE search_message MATCH %s LIMIT {MESSAGE_PROBE}",
+                f"WHERE search_message MATCH %s LIMIT {CONVERSATION_CAP + 1}",
                 [terms.fts],
             ),
             (
@@ -204,6 +225,22 @@ class _SQLite(_Engine):
                 )
             )
         return probes
+
+    def match_param(self, terms: Terms) -> str:
+        return terms.fts
+
+    def message_count_sql(self) -> str:
+        return (
+            "SELECT 'count', count(*) FROM (SELECT rowid FROM search_message "
+            f"WHERE search_message MATCH %s LIMIT {COMMON_MATCHES})"
+        )
+
+    def message_conversations_subquery(self, terms: Terms) -> RawSQL:
+        return RawSQL(
+            f"SELECT conversation_id FROM {_MESSAGES} WHERE id IN "
+            "(SELECT rowid FROM search_message WHERE search_message MATCH %s)",
+            [terms.fts],
+        )
 
     def _customers_sql(self, terms: Terms) -> str:
         sql = "SELECT rowid FROM search_customer WHERE search_customer MATCH %s"
@@ -285,6 +322,21 @@ class _Postgres(_Engine):
                 )
             )
         return probes
+
+    def match_param(self, terms: Terms) -> str:
+        return terms.raw
+
+    def message_count_sql(self) -> str:
+        return (
+            f"SELECT 'count', count(*) FROM (SELECT 1 FROM {_MESSAGES} "
+            f"WHERE search_vector @@ {self.TSQUERY} LIMIT {COMMON_MATCHES}) AS c"
+        )
+
+    def message_conversations_subquery(self, terms: Terms) -> RawSQL:
+        return RawSQL(
+            f"SELECT conversation_id FROM {_MESSAGES} WHERE search_vector @@ {self.TSQUERY}",
+            [terms.raw],
+        )
 
     def _customers_sql(self, terms: Terms) -> str:
         sql = (
