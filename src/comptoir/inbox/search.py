@@ -22,6 +22,7 @@ first by default. It picks between two plans with one capped probe:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -127,13 +128,15 @@ class _RowMatch(Expression):
 class _Engine:
     def condition(self, terms: Terms) -> Q:
         """Messages OR buyer OR order, each as a list of ids when short, else as SQL."""
-        probes = [
-            ("count", self.message_count_sql(), [self.match_param(terms)]),
-            *self.probes(terms),
-        ]
+        estimate = self.estimate(terms)
+        probes = self.probes(terms)
+        if estimate is not None and estimate >= COMMON_MATCHES:
+            probes = [p for p in probes if p[0] != "message"]
+        else:
+            probes.insert(0, ("count", self.message_count_sql(), [self.match_param(terms)]))
         found = _run_probes(probes)
         cond = Q(pk__in=[])
-        (matches,) = found.pop("count", [0])
+        (matches,) = found.pop("count", [estimate or 0])
         msg_ids = set(found.get("message", []))
         if matches >= COMMON_MATCHES:
             # A common word: most recent conversations have it, the page stops early.
@@ -161,6 +164,10 @@ class _Engine:
 
     def match_param(self, terms: Terms) -> str:
         raise NotImplementedError
+
+    def estimate(self, terms: Terms) -> int | None:
+        """How many messages match, when the engine can guess without reading them."""
+        return None
 
     def message_count_sql(self) -> str:
         raise NotImplementedError
@@ -325,6 +332,20 @@ class _Postgres(_Engine):
 
     def match_param(self, terms: Terms) -> str:
         return terms.raw
+
+    def estimate(self, terms: Terms) -> int | None:
+        # The planner's guess (from the lexeme statistics ANALYZE keeps) costs a fraction of a
+        # millisecond; counting even 10,000 matches of a common word reads 25,000 rows.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {_MESSAGES} "
+                f"WHERE search_vector @@ {self.TSQUERY}",
+                [terms.raw],
+            )
+            (plan,) = cursor.fetchone()
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return int(plan[0]["Plan"]["Plan Rows"])
 
     def message_count_sql(self) -> str:
         return (
@@ -494,6 +515,11 @@ POSTGRES_DDL = [
     "USING gin (value gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS search_conversation_order ON inbox_conversation "
     "USING gin (order_number gin_trgm_ops)",
+    # Newest first is `last_message_at DESC NULLS LAST`: an ascending index read backwards
+    # gives NULLS FIRST, so PostgreSQL sorted every visible conversation (200 ms at 100,000)
+    # instead of reading 50 rows off an index. (SQLite reads the ascending one fine.)
+    "CREATE INDEX IF NOT EXISTS conv_recent ON inbox_conversation "
+    "(last_message_at DESC NULLS LAST, id DESC)",
 ]
 
 POSTGRES_INDEXES = [
@@ -501,6 +527,7 @@ POSTGRES_INDEXES = [
     "search_customer_name",
     "search_identity_value",
     "search_conversation_order",
+    "conv_recent",
 ]
 
 
