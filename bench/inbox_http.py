@@ -467,6 +467,20 @@ def login(base: str) -> Any:
     return client
 
 
+def server_cpu_seconds(pgid: int) -> float:
+    """CPU time used so far by the server's processes (its session: master and workers).
+    Unlike latency, it does not depend on what else the machine is running."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == pgid:  # session id (field 6)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def load(
     base: str, cookies: Any, picks: dict[str, Any], clients: int, seconds: float, warmup: float
 ) -> dict[str, list[float]]:
@@ -477,6 +491,7 @@ def load(
     stop_at = time.monotonic() + warmup + seconds
     record_from = time.monotonic() + warmup
     errors: list[str] = []
+    done = [0]
 
     def one(n: int) -> None:
         rng = random.Random(n)
@@ -495,6 +510,8 @@ def load(
                 t = time.perf_counter()
                 response = client.get(url())
                 took = (time.perf_counter() - t) * 1000
+                with lock:
+                    done[0] += 1
                 if response.status_code != 200:
                     errors.append(f"{kind}: {response.status_code}")
                     continue
@@ -509,6 +526,7 @@ def load(
         t.join()
     if errors:
         print(f"{len(errors)} errors, first: {errors[:3]}")
+    timings["_requests"] = [float(done[0])]
     return timings
 
 
@@ -537,7 +555,9 @@ def bench(label: str, env: dict[str, str], args: argparse.Namespace) -> list[tup
     try:
         wait_up(base, server)
         client = login(base)
+        cpu_before = server_cpu_seconds(server.pid)
         timings = load(base, client.cookies, picks, args.clients, args.seconds, args.warmup)
+        cpu = server_cpu_seconds(server.pid) - cpu_before
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -545,6 +565,12 @@ def bench(label: str, env: dict[str, str], args: argparse.Namespace) -> list[tup
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+    requests = int(timings.pop("_requests")[0])
+    print(
+        f"   server CPU: {cpu * 1000 / max(requests, 1):.1f} ms per request on average "
+        f"({requests} requests, {cpu:.1f} CPU s); load average now {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     rows = []
     for kind, values in timings.items():
         values.sort()
