@@ -253,3 +253,20 @@ def test_a_query_without_words_finds_nothing(make_inbound: Build, agent: User) -
     conversation(make_inbound, text="Bonjour")
 
     assert found(agent, '"*-') == []
+
+
+def test_triggers_dropped_by_a_table_rebuild_come_back_after_migrate(
+    make_inbound: Build, agent: User
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL never rebuilds a table in a migration")
+    with connection.cursor() as cursor:  # what a table rebuild does to them
+        cursor.execute("DROP TRIGGER search_message_ai")
+    conv = conversation(make_inbound, text="tabouret bancal")
+    assert found(agent, "tabouret") == []
+
+    search.ensure_installed(connection)  # (run by post_migrate after every migrate)
+
+    assert found(agent, "tabouret") == [conv.pk]
+    other = conversation(make_inbound, text="tabouret neuf")
+    assert sorted(found(agent, "tabouret")) == sorted([conv.pk, other.pk])

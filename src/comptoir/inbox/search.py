@@ -545,12 +545,8 @@ def install(conn: BaseDatabaseWrapper | None = None) -> None:
                 for sql in POSTGRES_DDL:
                     cursor.execute(sql)
             return
-        missing = _missing_triggers(cursor)
         for sql in _sqlite_ddl():
             cursor.execute(sql)
-    if missing and missing != set(SQLITE_TRIGGERS):
-        # Some triggers were dropped (a table rebuilt): rows written since are not indexed.
-        reindex(conn)
 
 
 def ensure_installed(conn: BaseDatabaseWrapper | None = None) -> None:
@@ -560,9 +556,14 @@ def ensure_installed(conn: BaseDatabaseWrapper | None = None) -> None:
         return
     with conn.cursor() as cursor:
         cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_message'")
-        installed = cursor.fetchone() is not None
-    if installed:
+        if cursor.fetchone() is None:  # not migrated that far
+            return
+        missing = _missing_triggers(cursor)
+    if missing:
+        # A table was rebuilt and its triggers went with it: rows written since then are not
+        # indexed. Put them back and index everything again.
         install(conn)
+        reindex(conn)
 
 
 def _missing_triggers(cursor: Any) -> set[str]:
