@@ -354,8 +354,12 @@ class _Postgres(_Engine):
         )
 
     def message_conversations_subquery(self, terms: Terms) -> RawSQL:
+        # OFFSET 0 keeps the planner from turning this into a semi-join that walks the page's
+        # index and probes each row's messages: for a word of a few thousand messages that
+        # walk reads most of the table (measured 120 ms against 13 ms with the fence).
         return RawSQL(
-            f"SELECT conversation_id FROM {_MESSAGES} WHERE search_vector @@ {self.TSQUERY}",
+            f"SELECT conversation_id FROM {_MESSAGES} WHERE search_vector @@ {self.TSQUERY} "
+            "OFFSET 0",
             [terms.raw],
         )
 
@@ -381,7 +385,8 @@ class _Postgres(_Engine):
         return _exists(sub)
 
     def customer_subquery(self, terms: Terms) -> RawSQL:
-        return RawSQL(self._customers_sql(terms), self._customers_params(terms))
+        sql = f"SELECT id FROM ({self._customers_sql(terms)} OFFSET 0) AS buyers"
+        return RawSQL(sql, self._customers_params(terms))
 
     def order_condition(self, terms: Terms) -> Expression:
         return _RowMatch("{table}.order_number ILIKE %s", [_like(terms.identifier)])
