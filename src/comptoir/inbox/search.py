@@ -12,11 +12,13 @@ One small interface, two engines:
 
 `matching(qs, q)` narrows a conversation queryset to those matching `q`: it stays a filter, so
 scope (`accounts.permissions`), views, other filters and keyset pages apply as ever, newest
-first by default. It picks between two plans with one capped probe:
-- few matches (a rare word, an order number, an email): their conversation ids, listed;
-- many (a common word): a per-row EXISTS, checked only on the rows the page's index order walks
-  through, which finds 50 rows long before it has seen every match. Neither plan ever builds
-  the full match set of a common word.
+first by default. One capped probe (one statement) picks the plan for the messages:
+- few matches (a rare word): their conversations' ids, listed;
+- a middling number: a subquery the database runs once;
+- many (a common word): a per-row EXISTS, checked only on the rows the page walks in its index
+  order, which fills a page long before it has seen every match.
+No plan builds the full match set of a common word. Buyers and orders: listed ids, or a
+subquery past CONVERSATION_CAP.
 `ranked(qs, q)` orders by relevance, but only a capped set of the newest candidates.
 """
 
@@ -91,8 +93,9 @@ def ranked(qs: QuerySet[Conversation], q: str, limit: int = 20) -> list[Conversa
     if not candidates or terms is None:
         return []
     scores = _engine().scores(terms, candidates)
-    order = sorted(candidates, key=lambda pk: (scores.get(pk, 0.0), -candidates.index(pk)))
-    best = list(reversed(order))[:limit]
+    # Best score first; among equals, the newest (candidates come newest first).
+    position = {pk: i for i, pk in enumerate(candidates)}
+    best = sorted(candidates, key=lambda pk: (-scores.get(pk, 0.0), position[pk]))[:limit]
     rows = qs.in_bulk(best)
     return [rows[pk] for pk in best if pk in rows]
 
