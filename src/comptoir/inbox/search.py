@@ -134,8 +134,8 @@ class _Engine:
         estimate = self.estimate(terms)
         probes = self.probes(terms)
         if estimate is not None and estimate >= COMMON_MATCHES:
-            probes = [p for p in probes if p[0] != "message"]
-        else:
+            probes = [p for p in probes if p[0] != "message"]  # not needed: reading it costs
+        elif not self.exact_estimate:
             probes.insert(0, ("count", self.message_count_sql(), [self.match_param(terms)]))
         found = _run_probes(probes)
         cond = Q(pk__in=[])
@@ -168,8 +168,11 @@ class _Engine:
     def match_param(self, terms: Terms) -> str:
         raise NotImplementedError
 
+    # Whether `estimate` counts (capped at COMMON_MATCHES) rather than guesses.
+    exact_estimate = False
+
     def estimate(self, terms: Terms) -> int | None:
-        """How many messages match, when the engine can guess without reading them."""
+        """How many messages match, when the engine can tell cheaply."""
         return None
 
     def message_count_sql(self) -> str:
@@ -208,6 +211,15 @@ _CONVERSATIONS = Conversation._meta.db_table
 
 
 class _SQLite(_Engine):
+    exact_estimate = True
+
+    def estimate(self, terms: Terms) -> int | None:
+        # FTS5 counts 10,000 rowids of one doclist in about a millisecond, and a common word
+        # then skips the probe of its conversations.
+        with connection.cursor() as cursor:
+            cursor.execute(self.message_count_sql(), [terms.fts])
+            return int(cursor.fetchone()[1])
+
     def probes(self, terms: Terms) -> list[tuple[str, str, list[Any]]]:
         probes = [
             (
