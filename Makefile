@@ -41,6 +41,7 @@ bench: venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/email_ingest.py
 	$(BIN)/python bench/marketplace_sync.py
+	$(BIN)/python bench/inbox_http.py
 
 clean:
 	rm -rf $(VENV) var

@@ -275,7 +275,11 @@ def list_conversations(
     needs_reply: bool | None = None,
     tag: str | None = None,
     order_number: str | None = None,
-    q: str | None = Query(None, description="Subject or order number contains."),
+    q: str | None = Query(
+        None,
+        description="Full-text search: words of the messages (accents and case folded), the "
+        "buyer's name, an email or alias, an order number (whole or its start).",
+    ),
     order: Literal["recent", "respond_by"] = Query(
         "recent", description="`recent`: newest message first; `respond_by`: soonest deadline."
     ),
