@@ -41,6 +41,8 @@ bench: venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/email_ingest.py
 	$(BIN)/python bench/marketplace_sync.py
+	$(BIN)/python bench/sla_sweep.py
+	$(BIN)/python bench/rules_pump.py
 	$(BIN)/python bench/inbox_http.py
 
 clean:

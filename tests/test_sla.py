@@ -254,6 +254,19 @@ def test_a_seller_answer_synced_from_the_marketplace_clears_the_deadline(
     assert fresh(conv).sla_state == SLAState.NONE
 
 
+def test_a_reply_that_finally_fails_puts_the_buyers_deadline_back(
+    make_inbound: MakeInbound, agent: User
+) -> None:
+    sent = timezone.now() - timedelta(hours=3)
+    conv = receive(make_inbound, sent_at=sent)
+    message = actions.reply(conv, actor=agent, text="Voici le suivi.")
+    assert fresh(conv).respond_by is None
+    actions.record_delivery_failure(message, error="550 refused", final=True)
+    stored = fresh(conv)
+    assert (stored.needs_reply, stored.sla_state) == (True, SLAState.OK)
+    assert stored.respond_by == sent + timedelta(hours=24)
+
+
 # -- the sweep ------------------------------------------------------------------------------------
 
 
