@@ -14,15 +14,12 @@ import argparse
 import json
 import os
 import random
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import run_both, settle
+
 TARGETS = {"live": 300, "bulk": 2000}
 
 PHRASES = [
@@ -116,32 +113,6 @@ def child(n: int) -> None:
     print(json.dumps({"db": connection.vendor, "live": live, "bulk": bulk, "jsonl": jsonl}))
 
 
-def settle(connection: Any) -> None:
-    """Between modes: write out the previous mode's WAL and statistics now, so that a checkpoint
-    or an autovacuum it triggered does not run during (and get billed to) the next mode."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("CHECKPOINT")
-            cursor.execute("VACUUM ANALYZE")
-        else:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            cursor.execute("ANALYZE")
-
-
-def run(label: str, env: dict[str, str], n: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", "-n", str(n)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"{label} run failed:\n{proc.stderr[-3000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000, help="messages per mode (5000)")
@@ -157,20 +128,7 @@ def main() -> None:
         child(args.n)
         return
 
-    sys.path.insert(0, str(ROOT / "src"))
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base = {
-            **os.environ,
-            "COMPTOIR_DATA_DIR": tmp,
-            "COMPTOIR_TASKS_BACKEND": "db",
-            "COMPTOIR_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT / "src"),
-        }
-        results.append(run("SQLite", {**base, "DATABASE_URL": ""}, args.n))
-        if not args.no_postgres:
-            _recreate_postgres(args.postgres)
-            results.append(run("PostgreSQL", {**base, "DATABASE_URL": args.postgres}, args.n))
+    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
 
     print(f"ingest benchmark, {args.n} messages per mode, 1 process, {os.cpu_count()} cores")
     print(f"{'database':<12}{'live msg/s':>12}{'bulk msg/s':>12}{'jsonl msg/s':>13}")
@@ -181,16 +139,6 @@ def main() -> None:
         f"{r['db']} {mode}" for r in results for mode in ("live", "bulk") if r[mode] < TARGETS[mode]
     ]
     print("all targets met" if not missed else f"below target: {', '.join(missed)}")
-
-
-def _recreate_postgres(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":

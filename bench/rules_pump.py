@@ -13,15 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import run_both
 
 TEXTS = [
     "Bonjour, où est ma commande ? Je l'attends depuis une semaine.",
@@ -116,20 +111,6 @@ def child(n: int) -> None:
     )
 
 
-def run(env: dict[str, str], n: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", "-n", str(n)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"run failed:\n{proc.stderr[-3000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000, help="buyer messages (5000)")
@@ -144,18 +125,7 @@ def main() -> None:
     if args.child:
         child(args.n)
         return
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base = {
-            **os.environ,
-            "COMPTOIR_DATA_DIR": tmp,
-            "COMPTOIR_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT / "src"),
-        }
-        results.append(run({**base, "DATABASE_URL": ""}, args.n))
-        if not args.no_postgres:
-            _recreate_postgres(args.postgres)
-            results.append(run({**base, "DATABASE_URL": args.postgres}, args.n))
+    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
     print(f"rules pump, {args.n} new conversations, 3 rules, 1 process, {os.cpu_count()} cores")
     print(f"{'database':<12}{'events':>8}{'runs':>7}{'seconds':>9}{'events/s':>10}{'idle ms':>9}")
     for r in results:
@@ -163,16 +133,6 @@ def main() -> None:
             f"{r['db']:<12}{r['events']:>8}{r['runs']:>7}{r['seconds']:>9.2f}"
             f"{r['events_per_s']:>10,.0f}{r['idle_ms']:>9.1f}"
         )
-
-
-def _recreate_postgres(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":

@@ -16,15 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import run_both, settle
+
 TARGET_SECONDS = 2.0
 SPREAD = 96 * 3600  # deadlines from -48 h to +48 h around now
 AT_RISK_BEFORE = 6 * 3600
@@ -59,7 +56,7 @@ def child(n: int) -> None:
     t0 = time.perf_counter()
     _fill(connection, n, shop.pk, channels, now)
     fill_seconds = time.perf_counter() - t0
-    _settle(connection)
+    settle(connection, "inbox_conversation")
     assert Conversation.objects.count() == n
 
     timings = []
@@ -131,33 +128,6 @@ def _fill(connection: Any, n: int, shop_id: int, channels: list[int], now: datet
         )
 
 
-def _settle(connection: Any) -> None:
-    """Statistics and WAL written out before timing, as a running server has them."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("CHECKPOINT")
-            cursor.execute("VACUUM ANALYZE inbox_conversation")
-        else:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            cursor.execute("ANALYZE")
-
-
-def run(label: str, env: dict[str, str], n: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", "-n", str(n)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"{label} run failed:\n{proc.stderr[-3000:]}")
-    line = proc.stdout.strip().splitlines()[-1]
-    print(f"{label}: {line}", file=sys.stderr, flush=True)  # kept even if the next run fails
-    return dict(json.loads(line))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1_000_000, help="open conversations (1,000,000)")
@@ -173,19 +143,8 @@ def main() -> None:
         child(args.n)
         return
 
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base = {
-            **os.environ,
-            "COMPTOIR_DATA_DIR": tmp,
-            "COMPTOIR_TASKS_BACKEND": "db",
-            "COMPTOIR_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT / "src"),
-        }
-        results.append(run("SQLite", {**base, "DATABASE_URL": ""}, args.n))
-        if not args.no_postgres:
-            _recreate_postgres(args.postgres)
-            results.append(run("PostgreSQL", {**base, "DATABASE_URL": args.postgres}, args.n))
+    postgres = None if args.no_postgres else args.postgres
+    results = run_both(__file__, args.n, postgres, timeout=3600)
 
     print(f"SLA sweep benchmark, {args.n:,} open conversations, {os.cpu_count()} cores")
     print(f"{'database':<12}{'sweep':<18}{'at risk':>9}{'breached':>10}{'seconds':>9}")
@@ -200,16 +159,6 @@ def main() -> None:
             )
     verdict = "target met" if worst <= TARGET_SECONDS else "BELOW TARGET"
     print(f"target: every sweep <= {TARGET_SECONDS:.0f} s; slowest {worst:.3f} s: {verdict}")
-
-
-def _recreate_postgres(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 if __name__ == "__main__":

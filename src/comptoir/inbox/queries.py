@@ -302,13 +302,15 @@ class SourceCount:
     count: int
 
 
-def marketplace_counts(user: User) -> dict[str, list[SourceCount]]:
+def marketplace_counts(
+    user: User, latest: tuple[int, float] | None = None
+) -> dict[str, list[SourceCount]]:
     """The nav's per-marketplace and per-channel views: one grouped query over what needs a
     reply (that set is small whatever the history), then summed per marketplace."""
     from comptoir.accounts.permissions import visible_channels
     from comptoir.inbox.models import Marketplace
 
-    key = _counts_key("source-counts", user)
+    key = _counts_key("source-counts", user, latest)
     cached = cache.get(key)
     if cached is not None:
         return dict(cached)
@@ -344,20 +346,24 @@ def marketplace_counts(user: User) -> dict[str, list[SourceCount]]:
 COUNTS_TTL = 30
 
 
-def _counts_key(what: str, user: User) -> str:
-    """A cache key that changes with every new Event and every COUNTS_TTL seconds."""
+def latest_event() -> tuple[int, float]:
+    """(id, time) of the newest Event: where a page's live stream starts, and what its cached
+    counts depend on (every change writes one)."""
     last = Event.objects.order_by("-pk").values_list("pk", "created_at").first()
-    bucket = int(wall.time() // COUNTS_TTL)
-    return f"inbox:{what}:{user.pk}:{last[0] if last else 0}:" + (
-        f"{last[1].timestamp() if last else 0}:{bucket}"
-    )
+    return (last[0], last[1].timestamp()) if last else (0, 0.0)
 
 
-def view_counts(user: User) -> dict[str, str]:
+def _counts_key(what: str, user: User, latest: tuple[int, float] | None) -> str:
+    """A cache key that changes with every new Event and every COUNTS_TTL seconds."""
+    pk, at = latest or latest_event()
+    return f"inbox:{what}:{user.pk}:{pk}:{at}:{int(wall.time() // COUNTS_TTL)}"
+
+
+def view_counts(user: User, latest: tuple[int, float] | None = None) -> dict[str, str]:
     """Each view's size for the user, capped: an exact count of a huge view is slow. Seven
     counts cost 5-30 ms at 100,000 conversations: they are cached until the next Event (one
     cheap query says which), so a busy inbox recounts only when there is something new."""
-    key = _counts_key("view-counts", user)
+    key = _counts_key("view-counts", user, latest)
     cached = cache.get(key)
     if cached is not None:
         return dict(cached)

@@ -46,11 +46,13 @@ from comptoir.inbox.queries import (
     buyer_panel,
     filter_conversations,
     filters_from_params,
+    latest_event,
     marketplace_counts,
     others_present,
     page,
     view_counts,
 )
+from comptoir.inbox.rows import render_rows
 
 PAGE_SIZE = 50
 
@@ -91,20 +93,22 @@ def inbox(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     _set_urls(rows)
+    latest = latest_event()
     kept = {k: v for k, v in {"view": view.key, **params}.items() if v}
     more = f"?{urlencode({**kept, 'cursor': next_cursor})}" if next_cursor else ""
     now = timezone.now()
     context = {
         "rows": rows,
+        "rows_html": render_rows(rows, now),
         "more": more,
         "params": params,
         "query": urlencode(kept),
         "now": now,
-        "last_event": last_event_id(),
+        "last_event": latest[0],
     }
     if request.htmx and request.GET.get("cursor"):  # type: ignore[attr-defined]
         return render(request, "inbox/_rows.html", context)
-    return render(request, "inbox/inbox.html", {**context, **_chrome(request, view)})
+    return render(request, "inbox/inbox.html", {**context, **_chrome(request, view, latest)})
 
 
 _PLACEHOLDER = 987654321
@@ -118,13 +122,16 @@ def _set_urls(rows: list[Conversation]) -> None:
         conv.url = pattern.replace(str(_PLACEHOLDER), str(conv.pk))  # type: ignore[attr-defined]
 
 
-def _chrome(request: HttpRequest, view: InboxView) -> dict[str, Any]:
+def _chrome(
+    request: HttpRequest, view: InboxView, latest: tuple[int, float] | None = None
+) -> dict[str, Any]:
     user = _user(request)
-    counts = view_counts(user)
+    latest = latest or latest_event()
+    counts = view_counts(user, latest)
     return {
         "view": view,
         "views": [(v, counts[v.key]) for v in VIEWS.values()],
-        "marketplace_views": marketplace_counts(user),
+        "marketplace_views": marketplace_counts(user, latest),
         "saved_views": SavedView.objects.filter(user=user).order_by("position", "name"),
         "can_write": can_write(user),
         "channels": visible_channels(user).order_by("name"),

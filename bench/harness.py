@@ -1,0 +1,74 @@
+"""What the benchmarks share: each measures in child processes, one per database, so that a
+run starts cold and SQLite and PostgreSQL are compared in one go."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settle(connection: Any, *tables: str) -> None:
+    """Write out the WAL and the statistics before timing, so that a checkpoint or an autovacuum
+    the set-up triggered does not run during (and get billed to) what is measured."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("CHECKPOINT")
+            cursor.execute(f"VACUUM ANALYZE {', '.join(tables)}" if tables else "VACUUM ANALYZE")
+        else:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute("ANALYZE")
+
+
+def recreate_postgres(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _run(script: str, label: str, env: dict[str, str], n: int, timeout: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, script, "--child", "-n", str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} run failed:\n{proc.stderr[-3000:]}")
+    line = proc.stdout.strip().splitlines()[-1]
+    print(f"{label}: {line}", file=sys.stderr, flush=True)  # kept even if the next run fails
+    return dict(json.loads(line))
+
+
+def run_both(
+    script: str, n: int, postgres: str | None, *, timeout: int = 1800
+) -> list[dict[str, Any]]:
+    """Run `script --child -n N` on a fresh SQLite file, then on the PostgreSQL database at
+    `postgres` (dropped and created) unless it is None; returns each child's last JSON line."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = {
+            **os.environ,
+            "COMPTOIR_DATA_DIR": tmp,
+            "COMPTOIR_TASKS_BACKEND": "db",
+            "COMPTOIR_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT / "src"),
+        }
+        results.append(_run(script, "SQLite", {**base, "DATABASE_URL": ""}, n, timeout))
+        if postgres:
+            recreate_postgres(postgres)
+            env = {**base, "DATABASE_URL": postgres}
+            results.append(_run(script, "PostgreSQL", env, n, timeout))
+    return results
