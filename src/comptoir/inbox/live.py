@@ -67,8 +67,11 @@ class _Watch:
 
     def __init__(self, user: User, after: int, seconds: float, conversation: int | None) -> None:
         self.user, self.after = user, after
-        self.deadline = monotonic() + seconds
-        self.quiet_since = monotonic()
+        # The clock is taken once, at the start: a stream that began before a test simulated
+        # time keeps real time, and one begun under simulated time keeps that.
+        self.monotonic, self.sleep, self.async_sleep = monotonic, sleep, async_sleep
+        self.deadline = self.monotonic() + seconds
+        self.quiet_since = self.monotonic()
         # On a conversation page the stream also says who else is there, when that changes.
         self.conversation = conversation
         self.present: list[dict[str, str]] | None = None
@@ -80,20 +83,20 @@ class _Watch:
 
     @property
     def open(self) -> bool:
-        return monotonic() < self.deadline
+        return self.monotonic() < self.deadline
 
     def frames(
         self, last: int, convs: list[int], present: list[dict[str, str]] | None = None
     ) -> Iterator[str]:
         """What to send after a check that found `convs` changed up to event `last`."""
         if present is not None and present != self.present:
-            self.present, self.quiet_since = present, monotonic()
+            self.present, self.quiet_since = present, self.monotonic()
             yield _presence_frame(present)
         if convs:
-            self.after, self.quiet_since = last, monotonic()
+            self.after, self.quiet_since = last, self.monotonic()
             yield _frame(last, convs)
-        elif monotonic() - self.quiet_since > HEARTBEAT_EVERY:
-            self.quiet_since = monotonic()
+        elif self.monotonic() - self.quiet_since > HEARTBEAT_EVERY:
+            self.quiet_since = self.monotonic()
             yield ": still here\n\n"
 
 
@@ -111,7 +114,7 @@ def _sync_stream(
             if threading.current_thread() is not threading.main_thread():
                 connections.close_all()
         yield from watch.frames(*found)
-        sleep(every)
+        watch.sleep(every)
 
 
 async def _async_stream(
@@ -123,7 +126,7 @@ async def _async_stream(
     while watch.open:
         for frame in watch.frames(*await read()):
             yield frame
-        await async_sleep(every)
+        await watch.async_sleep(every)
 
 
 @login_required
