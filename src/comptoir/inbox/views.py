@@ -80,6 +80,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         .prefetch_related("tags")
     )
     qs = view.apply(qs, user)
+    # Read before the rows: a change made meanwhile is then sent by the live stream, not lost.
+    latest = latest_event()
     try:
         qs = filter_conversations(qs, user, **filters_from_params(params, _tz(user)))
         # A search lists newest first, whatever the view's own order.
@@ -89,11 +91,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "inbox/inbox.html",
-            {"error": exc, "params": params, **_chrome(request, view)},
+            {"error": exc, "params": params, **_chrome(request, view, latest)},
             status=400,
         )
     _set_urls(rows)
-    latest = latest_event()
     kept = {k: v for k, v in {"view": view.key, **params}.items() if v}
     more = f"?{urlencode({**kept, 'cursor': next_cursor})}" if next_cursor else ""
     now = timezone.now()
@@ -210,6 +211,7 @@ def _conversation(request: HttpRequest, pk: int) -> Conversation:
 @login_required
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _conversation(request, pk)
+    last_event = last_event_id()  # before the timeline: what comes after is streamed
     messages = conv.messages.select_related("author").prefetch_related("attachments")
     events = conv.events.select_related("actor").order_by("created_at", "id")
     timeline = sorted(
@@ -237,7 +239,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "snooze_default": _tomorrow_morning(user),
             "assignable": assignable_users(conv) if can_write(user) else [],
             "teams": Team.objects.order_by("name") if can_write(user) else [],
-            "last_event": last_event_id(),
+            "last_event": last_event,
         },
     )
 
