@@ -32,6 +32,15 @@ def require_or_skip(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available on this machine")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache: cached choices and counts are keyed by ids that the
+    next test's fresh database hands out again."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def postgres_only() -> None:
     if connection.vendor != "postgresql":

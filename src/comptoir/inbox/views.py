@@ -20,7 +20,7 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Team, User
-from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
+from comptoir.accounts.permissions import can_write, visible_conversations
 from comptoir.inbox import actions, files
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
@@ -32,7 +32,6 @@ from comptoir.inbox.models import (
     PresenceState,
     Priority,
     SavedView,
-    Shop,
     Status,
 )
 from comptoir.inbox.queries import (
@@ -43,13 +42,16 @@ from comptoir.inbox.queries import (
     InboxView,
     InvalidCursor,
     assignable_users,
+    assignee_options,
     buyer_panel,
     filter_conversations,
+    filter_options,
     filters_from_params,
     latest_event,
     marketplace_counts,
     others_present,
     page,
+    team_options,
     view_counts,
 )
 from comptoir.inbox.rows import render_rows
@@ -135,10 +137,7 @@ def _chrome(
         "marketplace_views": marketplace_counts(user, latest),
         "saved_views": SavedView.objects.filter(user=user).order_by("position", "name"),
         "can_write": can_write(user),
-        "channels": visible_channels(user).order_by("name"),
-        "shops": Shop.objects.filter(pk__in=visible_channels(user).values("shop_id")),
-        "teams": Team.objects.order_by("name"),
-        "assignees": User.objects.filter(is_active=True).order_by("username"),
+        **filter_options(user),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
         "sla_states": SLA_FILTER_STATES,
@@ -237,8 +236,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "present": others_present(conv.pk, user),
             "draft": draft,
             "snooze_default": _tomorrow_morning(user),
-            "assignable": assignable_users(conv) if can_write(user) else [],
-            "teams": Team.objects.order_by("name") if can_write(user) else [],
+            "assignable": assignee_options(conv) if can_write(user) else [],
+            "teams": team_options() if can_write(user) else [],
             "last_event": last_event,
         },
     )
