@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from html import escape  # the same entities as Django's escape, without its lazy-string wrapper
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext
 
 from comptoir.inbox.models import Conversation, Marketplace
 
 _MARKETPLACES = dict(Marketplace.choices)
+SNIPPET = 90
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
 
 
 def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
@@ -47,10 +51,10 @@ def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
             f'<tr class="row{unread}" data-href="{url}">'
             f'<td class="pick"><input type="checkbox" name="ids" value="{conv.pk}" form="bulk"'
             f' aria-label="{select}"></td>'
-            f'<td class="mkt">{escape(_MARKETPLACES.get(conv.channel.marketplace, ""))}</td>'
+            f'<td class="mkt">{escape(str(_MARKETPLACES.get(conv.channel.marketplace, "")))}</td>'
             f"<td>{escape(who or '—')}</td>"
             f'<td><a href="{url}">{escape(conv.subject) or no_subject}</a> '
-            f'<span class="snippet">{escape(Truncator(conv.snippet).chars(90))}</span> '
+            f'<span class="snippet">{escape(_short(conv.snippet))}</span> '
             f"{' '.join(badges)}</td>"
             f'<td class="due sla-{escape(conv.sla_state)}{late}">{due}</td>'
             f"<td>{escape(conv.assignee.display_name) if conv.assignee else ''}</td></tr>\n"
