@@ -295,3 +295,27 @@ def test_a_template_is_picked_filled_checked_and_sent_in_the_browser(
     assert page.input_value("#composer").startswith("Bonjour Paul Durand,")
     assert page.input_value("#template-id") == str(Template.objects.get(shortcut="thanks").pk)
     assert page.csp_errors == []
+
+
+def test_the_inbox_and_a_conversation_fit_a_phone(
+    browser: Any, live_server: Any, day: dict[str, Any]
+) -> None:
+    base = live_server.url
+    phone = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844})
+    page = phone.new_page()
+    page.set_default_timeout(10_000)
+    log_in(page, base, day["agent"])
+
+    fits = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+    assert page.evaluate(fits)
+    shot(page, "inbox-phone")
+    page.goto(f"{base}/inbox/c/{day['conv'].pk}/")
+    shot(page, "conversation-phone")
+    wide = page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right"
+        " > window.innerWidth + 1).map(e => e.tagName + '.' + e.className).slice(0, 5)"
+    )
+    assert wide == []
+    assert page.evaluate(fits)
+    assert page.locator("#composer").is_visible()
+    phone.close()

@@ -54,7 +54,7 @@ from comptoir.inbox.queries import (
     team_options,
     view_counts,
 )
-from comptoir.inbox.rows import render_rows
+from comptoir.inbox.rows import ROW_FIELDS, render_rows
 
 PAGE_SIZE = 50
 
@@ -79,6 +79,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     qs = (
         visible_conversations(user)
         .select_related("channel", "customer", "assignee")
+        .only(*ROW_FIELDS)
         .prefetch_related("tags")
     )
     qs = view.apply(qs, user)
