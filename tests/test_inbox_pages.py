@@ -478,3 +478,29 @@ def test_a_conversation_is_given_to_a_colleague_or_a_team_who_would_see_it(
     conv.refresh_from_db()
     assert conv.assignee == karim
     assert conv.team == other_team
+
+
+def test_a_long_history_shows_its_newest_part_and_the_rest_on_demand(
+    logged_in: Client, make_inbound: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comptoir.inbox import views
+
+    monkeypatch.setattr(views, "TIMELINE_LIMIT", 3)
+    start = timezone.now() - timedelta(hours=1)
+    conv = new(make_inbound, text="message 0", thread_id="long", sent_at=start)
+    for n in range(1, 6):
+        ingest(
+            make_inbound(
+                text=f"message {n}", thread_id="long", sent_at=start + timedelta(minutes=n)
+            )
+        )
+
+    recent = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
+    everything = logged_in.get(f"/inbox/c/{conv.pk}/?all=1").content.decode()
+
+    assert "message 5" in recent
+    assert "message 3" in recent
+    assert "message 0" not in recent
+    assert "Show the earlier messages" in recent
+    assert all(f"message {n}" in everything for n in range(6))
+    assert "Show the earlier messages" not in everything

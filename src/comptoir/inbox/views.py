@@ -212,13 +212,30 @@ def _conversation(request: HttpRequest, pk: int) -> Conversation:
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _conversation(request, pk)
     last_event = last_event_id()  # before the timeline: what comes after is streamed
-    messages = conv.messages.select_related("author").prefetch_related("attachments")
-    events = conv.events.select_related("actor").order_by("created_at", "id")
+    # The newest part of a long history; "show earlier" asks for all of it.
+    limit = None if request.GET.get("all") == "1" else TIMELINE_LIMIT
+    messages = list(
+        conv.messages.select_related("author")
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    events = list(
+        conv.events.exclude(kind__in=_SHOWN_AS_MESSAGES)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
     timeline = sorted(
         [("message", m.created_at, m) for m in messages]
-        + [("event", e.created_at, e) for e in events if e.kind not in _SHOWN_AS_MESSAGES],
+        + [("event", e.created_at, e) for e in events],
         key=lambda item: (item[1], item[0] == "message"),
     )
+    earlier = limit is not None and (len(messages) == limit or len(events) == limit)
+    if earlier:  # both lists were cut: keep the span that both cover
+        start = max(
+            messages[-1].created_at if len(messages) == limit else timeline[0][1],
+            events[-1].created_at if len(events) == limit else timeline[0][1],
+        )
+        timeline = [item for item in timeline if item[1] >= start]
     user = _user(request)
     if can_write(user):
         actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
@@ -229,6 +246,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "conv": conv,
             "timeline": timeline,
+            "earlier": earlier,
             "tags": sorted(t.name for t in conv.tags.all()),
             "can_write": can_write(user),
             "statuses": Status.choices,
@@ -243,6 +261,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         },
     )
 
+
+TIMELINE_LIMIT = 200
 
 # Events whose message already stands in the timeline.
 _SHOWN_AS_MESSAGES = {"message_received", "replied", "note_added"}
