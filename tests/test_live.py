@@ -137,3 +137,20 @@ def test_a_quiet_stream_says_it_is_still_there(
 
     assert body.count(b": still here") == 2  # one every 15 s of silence
     assert b"event: changed" not in body
+
+
+def test_a_stream_ends_quietly_when_the_database_goes_away(
+    agent: User, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    def gone(user: User, after: int) -> tuple[int, list[int]]:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(live, "changes", gone)
+
+    frames = list(live._sync_stream(agent, 0, 60, 1))
+
+    # The browser's EventSource reconnects on its own and resumes from its last event.
+    assert frames == ["retry: 2000\n\n"]
+    assert clock.pauses == 0

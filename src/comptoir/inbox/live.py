@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,13 +20,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.http import HttpRequest, StreamingHttpResponse
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import visible_conversations
 from comptoir.inbox.models import Event
 from comptoir.inbox.queries import others_present
+
+logger = logging.getLogger("comptoir.inbox")
 
 LIVE_SECONDS = 300.0
 CHECK_EVERY = 1.0
@@ -108,6 +111,11 @@ def _sync_stream(
     while watch.open:
         try:
             found = watch.check()
+        except DatabaseError as exc:
+            # The database went away (a restart, a failover): end the stream; the browser
+            # reconnects by itself and the new stream starts from its last event.
+            logger.warning("live stream ended: %s", exc)
+            return
         finally:
             # A server thread of its own sleeps between checks for minutes: it holds no
             # connection meanwhile (a main thread keeps its one, as for any request).
@@ -124,7 +132,12 @@ async def _async_stream(
     read = sync_to_async(watch.check)
     yield "retry: 2000\n\n"
     while watch.open:
-        for frame in watch.frames(*await read()):
+        try:
+            found = await read()
+        except DatabaseError as exc:
+            logger.warning("live stream ended: %s", exc)
+            return
+        for frame in watch.frames(*found):
             yield frame
         await watch.async_sleep(every)
 
