@@ -250,7 +250,7 @@ def notify(
             transaction.on_commit(functools.partial(_enqueue_emails, batch))
         for d in deliveries:
             transaction.on_commit(functools.partial(_enqueue_webhook, d.pk))
-    log.info("notify %s: %d notifications, %d webhook posts", kind, len(rows), len(deliveries))
+    log.debug("notify %s: %d notifications, %d webhook posts", kind, len(rows), len(deliveries))
     return len(rows)
 
 
