@@ -42,6 +42,16 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Connector retries and Retry-After waits are recorded, never slept."""
+    from comptoir.connectors import http
+
+    recorded: list[float] = []
+    monkeypatch.setattr(http, "sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture
 def postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL-only test: runs in the PostgreSQL pass of `make test`")

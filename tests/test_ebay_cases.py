@@ -15,8 +15,6 @@ import pytest
 from django.utils import timezone
 
 from comptoir.accounts.models import User
-from comptoir.connectors import http
-from comptoir.connectors.ebay import connector as ebay
 from comptoir.connectors.ebay.connector import EbayConnector
 from comptoir.connectors.ebay.simulator import EbaySimulator
 from comptoir.inbox import actions, ingest
@@ -30,27 +28,14 @@ from comptoir.inbox.models import (
     Shop,
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from tests.ebay_support import channel_settings, running_simulator
 
 ORDER = "12-34567-89012"
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries and Retry-After waits are recorded, never slept."""
-    recorded: list[float] = []
-    monkeypatch.setattr(http, "sleep", recorded.append)
-    return recorded
-
-
-@pytest.fixture
 def sim(sleeps: list[float], monkeypatch: pytest.MonkeyPatch) -> Iterator[EbaySimulator]:
-    # Every test starts without a cached access token.
-    monkeypatch.setattr(ebay, "_tokens", {})
-    simulator = EbaySimulator(seed=11)
-    simulator.faults.hang_seconds = 0.5  # longer than the client's 0.3 s timeout
-    simulator.start()
-    yield simulator
-    simulator.stop()
+    yield from running_simulator(monkeypatch)
 
 
 @pytest.fixture
@@ -58,13 +43,7 @@ def ebay_channel(shop: Shop, team: Any, sim: EbaySimulator) -> Channel:
     channel = Channel(shop=shop, kind="ebay", marketplace="ebay", name="eBay FR", team=team)
     channel.set_settings(
         {
-            "client_id": sim.client_id,
-            "client_secret": sim.client_secret,
-            "refresh_token": sim.refresh_token,
-            "api_url": sim.url,
-            "apiz_url": sim.url,
-            "timeout_seconds": 0.3,
-            "requests_per_second": 0,
+            **channel_settings(sim),
         }
     )
     channel.save()
