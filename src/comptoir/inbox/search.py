@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,7 +129,7 @@ class _RowMatch(Expression):
         return sql, [*self.params, *column_params]
 
 
-class _Engine:
+class _Engine(ABC):
     def condition(self, terms: Terms) -> Q:
         """Messages OR buyer OR order, each as a list of ids when short, else as SQL."""
         estimate = self.estimate(terms)
@@ -162,11 +163,11 @@ class _Engine:
             cond |= Q(pk__in=ids)
         return cond
 
-    def probes(self, terms: Terms) -> list[tuple[str, str, list[Any]]]:
-        raise NotImplementedError
+    @abstractmethod
+    def probes(self, terms: Terms) -> list[tuple[str, str, list[Any]]]: ...
 
-    def match_param(self, terms: Terms) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def match_param(self, terms: Terms) -> str: ...
 
     # Whether `estimate` counts (capped at COMMON_MATCHES) rather than guesses.
     exact_estimate = False
@@ -175,23 +176,23 @@ class _Engine:
         """How many messages match, when the engine can tell cheaply."""
         return None
 
-    def message_count_sql(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def message_count_sql(self) -> str: ...
 
-    def message_conversations_subquery(self, terms: Terms) -> RawSQL:
-        raise NotImplementedError
+    @abstractmethod
+    def message_conversations_subquery(self, terms: Terms) -> RawSQL: ...
 
-    def messages_exist(self, terms: Terms) -> Expression:
-        raise NotImplementedError
+    @abstractmethod
+    def messages_exist(self, terms: Terms) -> Expression: ...
 
-    def customer_subquery(self, terms: Terms) -> RawSQL:
-        raise NotImplementedError
+    @abstractmethod
+    def customer_subquery(self, terms: Terms) -> RawSQL: ...
 
-    def order_condition(self, terms: Terms) -> Expression:
-        raise NotImplementedError
+    @abstractmethod
+    def order_condition(self, terms: Terms) -> Expression: ...
 
-    def scores(self, terms: Terms, conversation_ids: list[int]) -> dict[int, float]:
-        raise NotImplementedError
+    @abstractmethod
+    def scores(self, terms: Terms, conversation_ids: list[int]) -> dict[int, float]: ...
 
 
 def _run_probes(probes: list[tuple[str, str, list[Any]]]) -> dict[str, list[int]]:
