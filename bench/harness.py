@@ -72,3 +72,22 @@ def run_both(
             env = {**base, "DATABASE_URL": postgres}
             results.append(_run(script, "PostgreSQL", env, n, timeout))
     return results
+
+
+def start_django() -> None:
+    """In a child: Django set up and its (empty) database migrated."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def bench_channel() -> Any:
+    """A shop and an Amazon API channel to ingest into."""
+    from comptoir.inbox.models import Channel, Shop
+
+    shop = Shop.objects.create(name="Bench", slug="bench")
+    return Channel.objects.create(shop=shop, kind="api", marketplace="amazon", name="bench")

@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness import run_both, settle
+from harness import bench_channel, run_both, settle, start_django
 
 TARGETS = {"live": 300, "bulk": 2000}
 
@@ -72,20 +72,14 @@ def synthetic(channel_id: int, n: int, prefix: str, seed: int) -> list[dict[str,
 
 def child(n: int) -> None:
     """Runs inside a process whose DATABASE_URL points at an empty database."""
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
-    django.setup()
-    from django.core.management import call_command
+    start_django()
     from django.db import connection
 
     from comptoir.connectors.base import InboundMessage
     from comptoir.inbox.ingest import Outcome, ingest, ingest_many
-    from comptoir.inbox.models import Channel, Message, Shop
+    from comptoir.inbox.models import Message
 
-    call_command("migrate", verbosity=0)
-    shop = Shop.objects.create(name="Bench", slug="bench")
-    channel = Channel.objects.create(shop=shop, kind="api", marketplace="amazon", name="bench")
+    channel = bench_channel()
 
     live_msgs = [InboundMessage.model_validate(m) for m in synthetic(channel.pk, n, "live", 1)]
     t0 = time.perf_counter()

@@ -16,7 +16,7 @@ import os
 import time
 from datetime import UTC, datetime, timedelta
 
-from harness import run_both
+from harness import bench_channel, run_both, start_django
 
 TEXTS = [
     "Bonjour, où est ma commande ? Je l'attends depuis une semaine.",
@@ -28,11 +28,7 @@ TEXTS = [
 
 
 def child(n: int) -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
-    django.setup()
-    from django.core.management import call_command
+    start_django()
     from django.db import connection
 
     from comptoir.accounts.models import Role, Team, User
@@ -41,11 +37,9 @@ def child(n: int) -> None:
     from comptoir.automation.models import RuleRun
     from comptoir.connectors.base import InboundMessage
     from comptoir.inbox.ingest import Outcome, ingest_many
-    from comptoir.inbox.models import Channel, Event, Shop
+    from comptoir.inbox.models import Event
 
-    call_command("migrate", verbosity=0)
-    shop = Shop.objects.create(name="Bench", slug="bench")
-    channel = Channel.objects.create(shop=shop, kind="api", marketplace="amazon", name="bench")
+    channel = bench_channel()
     team = Team.objects.create(name="Logistics")
     for i in range(4):
         team.members.add(User.objects.create_user(f"a{i}", role=Role.AGENT))
