@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -64,13 +63,6 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
-def _tz(user: User) -> ZoneInfo:
-    try:
-        return ZoneInfo(user.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
     user = _user(request)
@@ -86,7 +78,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
     # Read before the rows: a change made meanwhile is then sent by the live stream, not lost.
     latest = latest_event()
     try:
-        qs = filter_conversations(qs, user, **filters_from_params(params, _tz(user)))
+        qs = filter_conversations(
+            qs, user, **filters_from_params(params, timezone.get_current_timezone())
+        )
         # A search lists newest first, whatever the view's own order.
         order = ORDERS["recent"] if params["q"] else view.order
         rows, next_cursor = page(qs, order, request.GET.get("cursor"), PAGE_SIZE)
@@ -254,7 +248,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "buyer": buyer_panel(conv, user),
             "present": others_present(conv.pk, user),
             "draft": draft,
-            "snooze_default": _tomorrow_morning(user),
+            "snooze_default": _tomorrow_morning(),
             "assignable": assignee_options(conv) if can_write(user) else [],
             "teams": team_options() if can_write(user) else [],
             "last_event": last_event,
@@ -297,16 +291,16 @@ def _uploads(request: HttpRequest) -> list[actions.NewAttachment]:
     return out
 
 
-def _tomorrow_morning(user: User) -> str:
+def _tomorrow_morning() -> str:
     """The composer's snooze suggestion: 9:00 tomorrow, the agent's time."""
-    local = timezone.now().astimezone(_tz(user))
+    local = timezone.localtime()  # the user's timezone (accounts.middleware)
     morning = (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     return morning.strftime("%Y-%m-%dT%H:%M")
 
 
-def _snooze_until(raw: str, user: User) -> datetime:
+def _snooze_until(raw: str) -> datetime:
     try:
-        return timezone.make_aware(datetime.fromisoformat(raw), _tz(user))
+        return timezone.make_aware(datetime.fromisoformat(raw))  # in the user's timezone
     except ValueError:
         raise ValidationError("choose when the conversation comes back (date and time)") from None
 
@@ -328,7 +322,7 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
         if request.POST.get("mode") == "note":
             actions.add_note(conv, actor=user, text=text, attachments=files)
         elif then == "snooze":
-            until = _snooze_until(request.POST.get("snooze_until", ""), user)
+            until = _snooze_until(request.POST.get("snooze_until", ""))
             actions.reply_and_snooze(
                 conv, actor=user, text=text, until=until, attachments=files, template_id=template_id
             )
@@ -427,7 +421,7 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _writable(request, pk)
     user = _user(request)
     try:
-        until = _snooze_until(request.POST.get("until", ""), user)
+        until = _snooze_until(request.POST.get("until", ""))
         actions.snooze_conversation(conv, until=until, actor=user)
     except ValidationError as exc:
         return HttpResponse(f"Cannot snooze: {'; '.join(exc.messages)}", status=400)
