@@ -424,6 +424,7 @@ def _store_batch(
         for event in p.events:
             event.conversation = conv
             events.append(event)
+    events.extend(threader.suggestion_events())
     fastsql.insert(events, returning=False)
     _set_records_state([p.record.pk for p in fresh], InboundState.STORED, now)
     stored_out.extend(
@@ -588,15 +589,17 @@ class _Orders:
 
 class _Threader:
     """Finds the conversation of each message: channel thread id, then In-Reply-To/References,
-    then order number. Knows the conversations and Message-IDs created earlier in the batch."""
+    then reply token, then the same customer's conversation on the same order, then subject.
+    Every rule stays inside the message's channel. Knows the conversations and Message-IDs
+    created earlier in the batch."""
 
     @staticmethod
     def _keys(
         fresh: list[_Pending],
-    ) -> tuple[dict[int, set[str]], dict[int, set[str]], set[str], dict[int, set[int]]]:
+    ) -> tuple[dict[int, set[str]], dict[int, set[str]], dict[int, set[str]], dict[int, set[int]]]:
         threads: dict[int, set[str]] = {}
         orders: dict[int, set[str]] = {}
-        refs: set[str] = set()
+        refs: dict[int, set[str]] = {}
         hints: dict[int, set[int]] = {}
         for p in fresh:
             if p.msg.conversation_hint:
@@ -605,7 +608,8 @@ class _Threader:
                 threads.setdefault(p.channel.pk, set()).add(p.msg.thread_id)
             elif p.msg.order_number:  # the order only threads messages without a thread id
                 orders.setdefault(p.channel.pk, set()).add(p.msg.order_number)
-            refs.update(_refs(p.msg))
+            if ids := _refs(p.msg):
+                refs.setdefault(p.channel.pk, set()).update(ids)
         return threads, orders, refs, hints
 
     @classmethod
@@ -625,12 +629,14 @@ class _Threader:
             )
         ]
         if refs:
-            placeholders, ref_params = fastsql.in_list(refs)
+            # A Message-ID only threads inside its channel: the same mail delivered to two
+            # mailboxes belongs to each mailbox's own conversation.
+            by_ref, ref_params = _any_of(f"{table}.channel_id", "m.message_id", refs)
             queries.append(
                 (
                     f"SELECT {conv}, m.message_id FROM {_table(Message)} m "
                     f"JOIN {table} ON {table}.id = m.conversation_id "
-                    f"WHERE m.message_id IN {placeholders} AND {table}.deleted_at IS NULL",
+                    f"WHERE ({by_ref}) AND {table}.deleted_at IS NULL",
                     ref_params,
                 )
             )
@@ -640,22 +646,27 @@ class _Threader:
         threads, orders, _, hints = self._keys(fresh)
         self.by_id: dict[tuple[int, int], Conversation] = {}
         self.by_thread: dict[tuple[int, str], Conversation] = {}
-        self.by_order: dict[tuple[int, str], Conversation] = {}
-        self.by_message_id: dict[str, Conversation] = {}
+        # Every conversation on the order: only the same customer's is joined, the others are
+        # suggested (an order number alone never merges two senders).
+        self.by_order: dict[tuple[int, str], list[Conversation]] = {}
+        self.by_message_id: dict[tuple[int, str], Conversation] = {}
+        self.suggestions: list[tuple[Conversation, Conversation]] = []
         found: dict[int, Conversation] = {}
         for conv in fastsql.to_models(Conversation, rows[0]):
             found[conv.pk] = conv
             if conv.external_thread_id in threads.get(conv.channel_id, ()):
                 self.by_thread[(conv.channel_id, conv.external_thread_id)] = conv
             if conv.order_number in orders.get(conv.channel_id, ()):
-                self.by_order[(conv.channel_id, conv.order_number)] = conv
+                self.by_order.setdefault((conv.channel_id, conv.order_number), []).append(conv)
             if conv.pk in hints.get(conv.channel_id, ()):
                 self.by_id[(conv.channel_id, conv.pk)] = conv
         by_ref = rows[1] if len(rows) > 1 else []
         for conv, row in zip(fastsql.to_models(Conversation, by_ref), by_ref, strict=True):
             # One instance per conversation: the batch updates it in memory.
-            self.by_message_id[row[-1]] = found.setdefault(conv.pk, conv)
+            conv = found.setdefault(conv.pk, conv)
+            self.by_message_id[(conv.channel_id, row[-1])] = conv
         self._found = found
+        self._customers: dict[tuple[str, str], int] = {}
 
     def find(self, p: _Pending) -> Conversation | None:
         conv = None
@@ -663,19 +674,25 @@ class _Threader:
             conv = self.by_thread.get((p.channel.pk, p.msg.thread_id))
         if conv is None:
             for ref in _refs(p.msg):
-                conv = self.by_message_id.get(ref)
+                conv = self.by_message_id.get((p.channel.pk, ref))
                 if conv is not None:
                     break
         if conv is None and p.msg.conversation_hint:
             conv = self.by_id.get((p.channel.pk, p.msg.conversation_hint))
+        customer = self._customers.get(_identity(p))
         if conv is None and p.msg.order_number and not p.msg.thread_id:
-            conv = self.by_order.get((p.channel.pk, p.msg.order_number))
+            on_order = self.by_order.get((p.channel.pk, p.msg.order_number), [])
+            conv = next((c for c in on_order if customer and c.customer_id == customer), None)
         by_subject = getattr(self, "by_subject", {})
         if conv is None and by_subject:
-            key = self._subject_key(p, self._customers.get(_identity(p)))
+            key = self._subject_key(p, customer)
             candidate = by_subject.get(key) if key else None
             last = candidate.last_message_at if candidate else None
-            if candidate and (last is None or p.msg.sent_at - last <= SUBJECT_WINDOW):
+            if (
+                candidate
+                and (last is None or p.msg.sent_at - last <= SUBJECT_WINDOW)
+                and not _other_order(candidate, p)
+            ):
                 conv = candidate
         return self._follow_merges(conv)
 
@@ -697,7 +714,14 @@ class _Threader:
         if p.msg.thread_id:
             self.by_thread[(p.channel.pk, p.msg.thread_id)] = conv
         if p.msg.order_number:
-            self.by_order[(p.channel.pk, p.msg.order_number)] = conv
+            on_order = self.by_order.setdefault((p.channel.pk, p.msg.order_number), [])
+            # Another sender's conversation on the same order: shown on both, never merged.
+            self.suggestions.extend(
+                (conv, other)
+                for other in on_order
+                if other.customer_id != conv.customer_id and other.merged_into_id is None
+            )
+            on_order.append(conv)
         if key := self._subject_key(p, conv.customer_id):
             self.by_subject[key] = conv
 
@@ -737,7 +761,23 @@ class _Threader:
 
     def remember_message(self, message: Message, conv: Conversation) -> None:
         if message.message_id:
-            self.by_message_id[message.message_id] = conv
+            self.by_message_id[(conv.channel_id, message.message_id)] = conv
+
+    def suggestion_events(self) -> list[Event]:
+        """ "Same order as #n" on both conversations an order links (call once they have ids)."""
+        events = []
+        for conv, other in self.suggestions:
+            for a, b in ((conv, other), (other, conv)):
+                events.append(
+                    Event(
+                        conversation=a,
+                        kind=EventKind.SAME_ORDER,
+                        actor_label="system",
+                        created_at=conv.created_at,
+                        data={"conversation": b.pk, "order_number": conv.order_number},
+                    )
+                )
+        return events
 
 
 # Threading by subject only joins a conversation whose last message is this recent.
@@ -748,6 +788,12 @@ _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|tr|aw|wg|sv|vs|r|rv|rif|enc)\s*:\
 def normalize_subject(subject: str) -> str:
     """ "Re: TR: Ma commande " and "ma commande" are the same conversation's subject."""
     return " ".join(_REPLY_PREFIX.sub("", subject).casefold().split())
+
+
+def _other_order(conv: Conversation, p: _Pending) -> bool:
+    """Whether the message names an order and the conversation another one."""
+    named = p.msg.order_number
+    return bool(conv.order_number and named and conv.order_number != named)
 
 
 def _identity(p: _Pending) -> tuple[str, str]:

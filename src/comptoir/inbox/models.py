@@ -370,6 +370,9 @@ class EventKind(models.TextChoices):
     ORDER_SHIPPED = "order_shipped", "Order shipped"
     ORDER_DELIVERED = "order_delivered", "Order delivered"
     ORDER_LATE = "order_late", "Order late to ship"
+    # Written by ingest when another sender's conversation names the same order: a suggestion
+    # to look at both, never a merge (data: the other conversation's id and the order number).
+    SAME_ORDER = "same_order", "Same order as another conversation"
 
 
 class Event(models.Model):
