@@ -935,10 +935,11 @@ def test_merge_combines_counts_timestamps_and_tags(
     assert merged.last_message_at == max(
         before_source.last_message_at, before_target.last_message_at
     )
-    assert merged.needs_reply is True
-    assert merged.respond_by == min(
-        d for d in (before_source.respond_by, before_target.respond_by) if d
-    )
+    # The target's question (an hour ago) waited, but the merged timeline holds a later answer
+    # (the agent's reply, sent just now): nothing waits any more.
+    assert before_target.needs_reply is True
+    assert merged.needs_reply is False
+    assert merged.respond_by is None
     assert merged.order_number == "A-1"
     assert sorted(merged.tags.values_list("name", flat=True)) == ["livraison", "vip"]
     # The caller's instance of the target follows.

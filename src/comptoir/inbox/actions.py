@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Min, Q
+from django.db.models import F
 from django.http import QueryDict
 from django.utils import timezone
 
-from comptoir.inbox import files
+from comptoir.inbox import files, merge
 from comptoir.inbox.models import (
     Attachment,
     Channel,
@@ -789,46 +789,19 @@ def merge_conversations(
     moved = Message.objects.filter(conversation=src).update(conversation=dst)
     Event.objects.filter(conversation=src).update(conversation=dst)
     dst.tags.add(*src.tags.all())
-    agg = Message.objects.filter(conversation=dst).aggregate(
-        first_in=Min("created_at", filter=Q(direction=Direction.IN)),
-    )
-    dst.first_inbound_at = agg["first_in"]
-    dst.last_inbound_at = _latest(dst.last_inbound_at, src.last_inbound_at)
-    dst.last_outbound_at = _latest(dst.last_outbound_at, src.last_outbound_at)
-    if src.last_message_at and (
-        dst.last_message_at is None or src.last_message_at > dst.last_message_at
-    ):
-        dst.snippet = src.snippet
-    dst.last_message_at = _latest(dst.last_message_at, src.last_message_at)
-    dst.first_response_at = _earliest(dst.first_response_at, src.first_response_at)
-    dst.message_count += src.message_count
-    dst.needs_reply = dst.needs_reply or src.needs_reply
-    if src.respond_by and (dst.respond_by is None or src.respond_by < dst.respond_by):
-        # The earliest deadline wins, with how far along it already is.
-        dst.respond_by, dst.sla_at_risk_at = src.respond_by, src.sla_at_risk_at
-        dst.sla_state = src.sla_state
-    dst.order_number = dst.order_number or src.order_number
-    dst.order_id = dst.order_id or src.order_id
-    if src.needs_reply and dst.status == Status.RESOLVED:
-        _apply_status(dst, Status.OPEN, timezone.now(), None)
+    # Deadlines, response times, assignment and status from both (see `merge.absorb`): a
+    # question one of them answered later no longer waits.
+    previous = dst.status
+    if merge.absorb(dst, src):
+        _event(dst, EventKind.STATUS_CHANGED, actor, previous=previous, status=dst.status)
     dst.save()
     src.merged_into = dst
-    src.message_count = 0
-    _clear_deadline(src)
     src.save()
     _event(dst, EventKind.MERGED, actor, merged_from=src.pk, messages=moved)
     _event(src, EventKind.MERGED, actor, merged_into=dst.pk)
     _sync(into, dst)
     _sync(source, src)
     return dst
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return max(filter(None, [a, b]), default=None)
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return min(filter(None, [a, b]), default=None)
 
 
 # -- bulk --------------------------------------------------------------------------------------

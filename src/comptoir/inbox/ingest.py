@@ -36,7 +36,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from comptoir.connectors.base import InboundMessage
-from comptoir.inbox import fastsql, files
+from comptoir.inbox import fastsql, files, merge
 from comptoir.inbox.models import (
     Attachment,
     Channel,
@@ -52,6 +52,7 @@ from comptoir.inbox.models import (
     SLAState,
     Status,
     Tag,
+    ThreadRef,
 )
 from comptoir.lib.html import sanitize
 from comptoir.lib.text import snippet
@@ -403,25 +404,35 @@ def _store_batch(
         message = _build_message(p, now)
         if message_ids:
             message.pk = message_ids.pop()
-        threader.remember_message(message, conv)
+        threader.remember_message(p, conv)
         _apply_to_conversation(conv, p)
         if conv.order_id is None and conv.order_number:
             conv.order_id = orders.pick(conv.shop_id, conv.order_number, conv.channel_id)
         stored.append((p, conv, message))
 
+    # A conversation opened earlier in the batch may have been merged into another since.
+    opened_then_merged = {
+        id(p) for p, c, _ in stored if p.new_conversation and threader.resolve(c) is not c
+    }
+    stored = [(p, threader.resolve(c), m) for p, c, m in stored]
+    convs = {id(c): c for _, c, _ in stored}
+    touched = [c for c in convs.values() if c.pk is not None]
     # Conversations first (new ones get their ids), then what points at them.
-    fastsql.insert([c for p, c, _ in stored if p.new_conversation])
-    touched = {c.pk: c for p, c, _ in stored if not p.new_conversation}
+    fastsql.insert([c for c in convs.values() if c.pk is None])
     for _, conv, message in stored:
         message.conversation = conv
     fastsql.insert([m for _, _, m in stored])
+    _store_thread_refs([(p, m) for p, _, m in stored])
+    merged = _store_merges(threader, now)
     if touched:
-        _update_conversations(list(touched.values()))
+        _update_conversations(touched)
     _store_attachments([(p.msg, m) for p, _, m in stored])
     _store_tags([(conv.pk, p.msg.tags) for p, conv, _ in stored if p.msg.tags])
-    events = []
+    events = merged
     for p, conv, _ in stored:
         for event in p.events:
+            if event.kind == EventKind.CREATED and id(p) in opened_then_merged:
+                continue  # the conversation it opened was merged into an older one
             event.conversation = conv
             events.append(event)
     events.extend(threader.suggestion_events())
@@ -434,6 +445,73 @@ def _store_batch(
         p.record.state = InboundState.STORED
         results.append(Result(Outcome.STORED, p.record.pk, message.pk, conv.pk))
     return results
+
+
+def _store_thread_refs(pairs: list[tuple[_Pending, Message]]) -> None:
+    """Keep every Message-ID each message has or names (see `_Threader`)."""
+    rows = [
+        ThreadRef(message_id=m.pk, channel_id=p.channel.pk, ref=ref)
+        for p, m in pairs
+        for ref in _thread_ids(p.msg)
+    ]
+    fastsql.insert(rows, returning=False)
+
+
+def _store_merges(threader: _Threader, now: datetime) -> list[Event]:
+    """Move what the conversations absorbed in this batch held into the ones that absorbed
+    them (a few statements, however many there are), and return the events that say so.
+    Absorbed conversations opened in this batch were never written: nothing to move."""
+    moves = [(threader.resolve(c), c) for c in threader.absorbed if c.pk is not None]
+    events = []
+    for conv in {id(c): c for c in threader.reopened}.values():
+        conv = threader.resolve(conv)
+        events.append(Event(conversation=conv, kind=EventKind.REOPENED, actor_label="system"))
+    if not moves:
+        return events
+    quote = connection.ops.quote_name
+    pairs = [[into.pk, conv.pk] for into, conv in moves]
+    tags = cast(type[Model], Conversation.tags.through)
+    with connection.cursor() as cursor:
+        for model in (Message, Event):
+            cursor.executemany(
+                f"UPDATE {_table(model)} SET conversation_id = %s WHERE conversation_id = %s",
+                pairs,
+            )
+        cursor.executemany(
+            f"INSERT INTO {_table(tags)} (conversation_id, tag_id) SELECT %s, tag_id "
+            f"FROM {_table(tags)} WHERE conversation_id = %s ON CONFLICT DO NOTHING",
+            pairs,
+        )
+        # What `merge.absorb` set: the kept conversation's assignment and the pointer.
+        names = ["assignee", "team", "priority", "archived", "merged_into", "updated_at"]
+        fields = [cast(Field, Conversation._meta.get_field(name)) for name in names]
+        columns = ", ".join(f"{quote(f.column or f.name)} = %s" for f in fields)
+        rows = []
+        for conv in [c for _, c in moves] + list({id(i): i for i, _ in moves}.values()):
+            conv.updated_at = now
+            values = [f.get_db_prep_save(getattr(conv, f.attname), connection) for f in fields]
+            rows.append([*values, conv.pk])
+        cursor.executemany(f"UPDATE {_table(Conversation)} SET {columns} WHERE id = %s", rows)
+    _update_conversations([c for _, c in moves])  # emptied: no messages, no deadline
+    for into, conv in moves:
+        count = threader.moved_counts.get(id(conv), 0)
+        events.append(
+            Event(
+                conversation=into,
+                kind=EventKind.MERGED,
+                actor_label="system",
+                data={"merged_from": conv.pk, "messages": count},
+            )
+        )
+        events.append(
+            Event(
+                conversation=conv,
+                kind=EventKind.MERGED,
+                actor_label="system",
+                data={"merged_into": into.pk},
+            )
+        )
+    return events
 
 
 # What ingest reads of a channel (shop, team, kind, marketplace) changes seldom; reading it for
@@ -588,10 +666,16 @@ class _Orders:
 
 
 class _Threader:
-    """Finds the conversation of each message: channel thread id, then In-Reply-To/References,
-    then reply token, then the same customer's conversation on the same order, then subject.
-    Every rule stays inside the message's channel. Knows the conversations and Message-IDs
-    created earlier in the batch."""
+    """Finds the conversation of each message: channel thread id, then Message-IDs (its own,
+    In-Reply-To and References), then reply token, then the same customer's conversation on
+    the same order, then subject. Every rule stays inside the message's channel. Knows the
+    conversations and Message-IDs of the batch's earlier messages.
+
+    Message-IDs thread the JWZ way, independent of arrival order: every id a message carries
+    or refers to is kept (`ThreadRef`), present or not. A message joins the conversations
+    holding any of its ids: a parent arriving late joins its waiting replies, and a message
+    whose ids are in several conversations proves them one thread, so they are merged (into
+    the one holding the oldest message; see `merge.survivor`)."""
 
     @staticmethod
     def _keys(
@@ -608,14 +692,14 @@ class _Threader:
                 threads.setdefault(p.channel.pk, set()).add(p.msg.thread_id)
             elif p.msg.order_number:  # the order only threads messages without a thread id
                 orders.setdefault(p.channel.pk, set()).add(p.msg.order_number)
-            if ids := _refs(p.msg):
+            if ids := _thread_ids(p.msg):
                 refs.setdefault(p.channel.pk, set()).update(ids)
         return threads, orders, refs, hints
 
     @classmethod
     def queries(cls, fresh: list[_Pending]) -> list[tuple[str, list[Any]]]:
         """The lookups `__init__` needs answered, in order: by thread or order, then by
-        Message-ID when a message refers to others."""
+        Message-ID when a message has any."""
         threads, orders, refs, hints = cls._keys(fresh)
         conv, table = fastsql.columns(Conversation), _table(Conversation)
         by_thread, thread_params = _any_of("channel_id", "external_thread_id", threads)
@@ -631,12 +715,15 @@ class _Threader:
         if refs:
             # A Message-ID only threads inside its channel: the same mail delivered to two
             # mailboxes belongs to each mailbox's own conversation.
-            by_ref, ref_params = _any_of(f"{table}.channel_id", "m.message_id", refs)
+            by_ref, ref_params = _any_of("r.channel_id", "r.ref", refs)
             queries.append(
                 (
-                    f"SELECT {conv}, m.message_id FROM {_table(Message)} m "
-                    f"JOIN {table} ON {table}.id = m.conversation_id "
-                    f"WHERE ({by_ref}) AND {table}.deleted_at IS NULL",
+                    f"SELECT {conv}, x.ref FROM (SELECT DISTINCT m.conversation_id, "
+                    f"r.channel_id, r.ref FROM {_table(ThreadRef)} r "
+                    f"JOIN {_table(Message)} m ON m.id = r.message_id WHERE {by_ref}) x "
+                    f"JOIN {table} ON {table}.id = x.conversation_id "
+                    f"WHERE {table}.channel_id = x.channel_id AND {table}.deleted_at IS NULL "
+                    f"ORDER BY {table}.id",
                     ref_params,
                 )
             )
@@ -649,8 +736,14 @@ class _Threader:
         # Every conversation on the order: only the same customer's is joined, the others are
         # suggested (an order number alone never merges two senders).
         self.by_order: dict[tuple[int, str], list[Conversation]] = {}
-        self.by_message_id: dict[tuple[int, str], Conversation] = {}
+        # (channel, Message-ID) → the conversations holding a message that has or names it.
+        self.by_ref: dict[tuple[int, str], list[Conversation]] = {}
         self.suggestions: list[tuple[Conversation, Conversation]] = []
+        # Conversations found to be part of another one in this batch, by id(): absorbed → kept.
+        self._into: dict[int, Conversation] = {}
+        self.absorbed: list[Conversation] = []  # in the order they were absorbed
+        self.reopened: list[Conversation] = []
+        self.moved_counts: dict[int, int] = {}
         found: dict[int, Conversation] = {}
         for conv in fastsql.to_models(Conversation, rows[0]):
             found[conv.pk] = conv
@@ -664,7 +757,7 @@ class _Threader:
         for conv, row in zip(fastsql.to_models(Conversation, by_ref), by_ref, strict=True):
             # One instance per conversation: the batch updates it in memory.
             conv = found.setdefault(conv.pk, conv)
-            self.by_message_id[(conv.channel_id, row[-1])] = conv
+            self.by_ref.setdefault((conv.channel_id, row[-1]), []).append(conv)
         self._found = found
         self._customers: dict[tuple[str, str], int] = {}
 
@@ -673,16 +766,16 @@ class _Threader:
         if p.msg.thread_id:
             conv = self.by_thread.get((p.channel.pk, p.msg.thread_id))
         if conv is None:
-            for ref in _refs(p.msg):
-                conv = self.by_message_id.get((p.channel.pk, ref))
-                if conv is not None:
-                    break
+            conv = self._by_message_ids(p)
         if conv is None and p.msg.conversation_hint:
             conv = self.by_id.get((p.channel.pk, p.msg.conversation_hint))
         customer = self._customers.get(_identity(p))
         if conv is None and p.msg.order_number and not p.msg.thread_id:
             on_order = self.by_order.get((p.channel.pk, p.msg.order_number), [])
-            conv = next((c for c in on_order if customer and c.customer_id == customer), None)
+            conv = next(
+                (c for c in on_order if customer and c.customer_id == customer and self._live(c)),
+                None,
+            )
         by_subject = getattr(self, "by_subject", {})
         if conv is None and by_subject:
             key = self._subject_key(p, customer)
@@ -694,7 +787,40 @@ class _Threader:
                 and not _other_order(candidate, p)
             ):
                 conv = candidate
-        return self._follow_merges(conv)
+        return self._follow_merges(self.resolve(conv) if conv is not None else None)
+
+    def _by_message_ids(self, p: _Pending) -> Conversation | None:
+        """The conversation the message's ids lead to; several are merged into one first."""
+        linked: dict[int, Conversation] = {}
+        for ref in _thread_ids(p.msg):
+            for holder in self.by_ref.get((p.channel.pk, ref), ()):
+                conv = self._follow_merges(self.resolve(holder))
+                if conv is not None and conv.channel_id == p.channel.pk:
+                    linked.setdefault(id(conv), conv)
+        if not linked:
+            return None
+        convs = list(linked.values())
+        kept = merge.survivor(convs)
+        for conv in convs:
+            if conv is not kept:
+                self._absorb(conv, into=kept)
+        return kept
+
+    def _absorb(self, conv: Conversation, *, into: Conversation) -> None:
+        self.moved_counts[id(conv)] = conv.message_count
+        if merge.absorb(into, conv):
+            self.reopened.append(into)
+        self._into[id(conv)] = into
+        self.absorbed.append(conv)
+
+    def resolve(self, conv: Conversation) -> Conversation:
+        """The conversation that `conv` became in this batch (itself unless absorbed)."""
+        while (into := self._into.get(id(conv))) is not None:
+            conv = into
+        return conv
+
+    def _live(self, conv: Conversation) -> bool:
+        return id(conv) not in self._into and conv.merged_into_id is None
 
     def _follow_merges(self, conv: Conversation | None) -> Conversation | None:
         hops = 0
@@ -705,7 +831,7 @@ class _Threader:
                 if target is None:
                     return conv
                 self._found[target.pk] = target
-            conv, hops = target, hops + 1
+            conv, hops = self.resolve(target), hops + 1
         if conv is not None and conv.deleted_at is not None:
             return None
         return conv
@@ -719,7 +845,7 @@ class _Threader:
             self.suggestions.extend(
                 (conv, other)
                 for other in on_order
-                if other.customer_id != conv.customer_id and other.merged_into_id is None
+                if other.customer_id != conv.customer_id and self._live(other)
             )
             on_order.append(conv)
         if key := self._subject_key(p, conv.customer_id):
@@ -740,7 +866,7 @@ class _Threader:
         since: datetime | None = None
         for p in fresh:
             customer = customers.get(_identity(p))
-            if self._subject_key(p, customer) is None or self.find(p) is not None:
+            if self._subject_key(p, customer) is None or self._peek(p):
                 continue
             wanted.setdefault(p.channel.pk, set()).add(customer)  # type: ignore[arg-type]
             since = min(filter(None, [since, p.msg.sent_at - SUBJECT_WINDOW]))
@@ -759,9 +885,20 @@ class _Threader:
             key = (conv.channel_id, conv.customer_id or 0, normalize_subject(conv.subject))
             self.by_subject[key] = conv
 
-    def remember_message(self, message: Message, conv: Conversation) -> None:
-        if message.message_id:
-            self.by_message_id[(conv.channel_id, message.message_id)] = conv
+    def _peek(self, p: _Pending) -> bool:
+        """Whether a rule before the subject's threads the message (without merging)."""
+        channel = p.channel.pk
+        return bool(
+            (p.msg.thread_id and (channel, p.msg.thread_id) in self.by_thread)
+            or any((channel, ref) in self.by_ref for ref in _thread_ids(p.msg))
+            or (p.msg.conversation_hint and (channel, p.msg.conversation_hint) in self.by_id)
+        )
+
+    def remember_message(self, p: _Pending, conv: Conversation) -> None:
+        for ref in _thread_ids(p.msg):
+            convs = self.by_ref.setdefault((conv.channel_id, ref), [])
+            if not any(c is conv for c in convs):
+                convs.append(conv)
 
     def suggestion_events(self) -> list[Event]:
         """ "Same order as #n" on both conversations an order links (call once they have ids)."""
@@ -800,10 +937,9 @@ def _identity(p: _Pending) -> tuple[str, str]:
     return (p.msg.sender.identity_kind, p.msg.sender.identity_value.lower())
 
 
-def _refs(msg: InboundMessage) -> list[str]:
-    refs = [msg.in_reply_to] if msg.in_reply_to else []
-    refs.extend(reversed(msg.references))  # the nearest ancestor first
-    return [r for r in refs if r]
+def _thread_ids(msg: InboundMessage) -> list[str]:
+    """The Message-IDs that place a message in a thread: its own, then its ancestors'."""
+    return list(dict.fromkeys(r for r in (msg.message_id, msg.in_reply_to, *msg.references) if r))
 
 
 def _new_conversation(
@@ -850,6 +986,7 @@ def _build_message(p: _Pending, now: datetime) -> Message:
 
 _CONVERSATION_FIELDS = [
     "customer",
+    "created_at",
     "order",
     "order_number",
     "subject",
@@ -898,6 +1035,8 @@ def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
             Event(kind=EventKind.CREATED, actor_label=f"connector:{p.channel.kind}", created_at=at)
         )
     conv.message_count += 1
+    # A conversation starts at its oldest message, even one that arrives late.
+    conv.created_at = min(conv.created_at, at)
     if conv.last_message_at is None or at >= conv.last_message_at:
         conv.last_message_at = at
         conv.snippet = snippet(msg.new_text or msg.text or msg.subject)

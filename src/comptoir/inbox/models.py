@@ -323,6 +323,26 @@ class Message(models.Model):
         return f"{self.direction} {self.subject or self.text[:40]}"
 
 
+class ThreadRef(models.Model):
+    """A Message-ID a message carries or refers to (In-Reply-To, References), kept even when
+    no stored message has it: threading finds, from either side, the conversations a message
+    belongs with, whatever order they arrive in (a parent arriving after its replies joins
+    them; a message naming two conversations' ids proves they are one thread).
+
+    It points at the message, not the conversation: a merge that moves messages moves these."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    # The message's channel: threading never crosses mailboxes.
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    ref = models.CharField(max_length=998)
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "ref"], name="thread_ref_lookup")]
+
+    def __str__(self) -> str:
+        return self.ref
+
+
 class Attachment(models.Model):
     """A file kept content-addressed under FILES_DIR (same bytes stored once)."""
 
