@@ -189,6 +189,7 @@ def test_a_message_proving_two_conversations_one_merges_them_into_the_oldest(
     older = ingest(make_inbound(message_id="<a@list>", sent_at=ago(hours=5)))
     newer_conv = Conversation.objects.get(pk=newer.conversation_id)
     actions.assign_conversation(newer_conv, assignee=agent, actor=agent)
+    actions.tag_conversation(newer_conv, tag="retour", actor=agent)
     assert newer.conversation_id != older.conversation_id
 
     joining = ingest(
@@ -217,6 +218,7 @@ def test_a_message_proving_two_conversations_one_merges_them_into_the_oldest(
     assert kept.events.filter(kind="merged", data__merged_from=gone.pk).exists()
     assert gone.events.filter(kind="merged", data__merged_into=kept.pk).exists()
     assert kept.assignee_id == agent.pk
+    assert list(kept.tags.values_list("name", flat=True)) == ["retour"]
     assert kept.needs_reply is True
     assert kept.respond_by == kept.first_inbound_at + timedelta(hours=24)
     assert kept.first_inbound_at == Message.objects.get(message_id="<a@list>").sent_at
