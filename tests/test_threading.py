@@ -324,6 +324,10 @@ def _partition() -> set[frozenset[str]]:
     for conv_id, ext in Message.objects.values_list("conversation_id", "external_id"):
         groups.setdefault(conv_id, set()).add(ext)
     assert not Conversation.objects.filter(pk__in=groups, merged_into__isnull=False).exists()
+    # What a merge emptied points at where its messages went: no empty conversation shows.
+    empty = Conversation.objects.exclude(pk__in=groups)
+    assert not empty.filter(merged_into__isnull=True).exists()
+    assert not empty.exclude(merged_into__in=groups).exists()
     return {frozenset(g) for g in groups.values()}
 
 
@@ -372,3 +376,27 @@ def test_merging_by_hand_counts_an_answer_given_after_the_absorbed_question(
     assert kept.respond_by is None
     assert kept.assignee_id == agent.pk
     assert kept.message_count == 3
+
+
+def test_a_batch_whose_oldest_message_opens_the_thread_absorbs_the_stored_replies(
+    make_inbound: Build,
+) -> None:
+    stored = ingest(
+        make_inbound(message_id="<b@list>", in_reply_to="<x@list>", sent_at=ago(hours=3))
+    )
+
+    ingest_many(
+        [
+            make_inbound(message_id="<a@list>", sent_at=ago(hours=5)),
+            make_inbound(message_id="<x@list>", in_reply_to="<a@list>", sent_at=ago(hours=4)),
+        ]
+    )
+
+    kept = Conversation.objects.get(messages__message_id="<a@list>")
+    assert kept.pk != stored.conversation_id
+    assert kept.message_count == kept.messages.count() == 3
+    absorbed = Conversation.objects.get(pk=stored.conversation_id)
+    assert absorbed.merged_into_id == kept.pk
+    assert absorbed.message_count == 0
+    assert kept.events.filter(kind="merged", data__merged_from=absorbed.pk).exists()
+    assert kept.events.filter(kind="message_received").count() == 3

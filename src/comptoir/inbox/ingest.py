@@ -462,6 +462,8 @@ def _store_merges(threader: _Threader, now: datetime) -> list[Event]:
     them (a few statements, however many there are), and return the events that say so.
     Absorbed conversations opened in this batch were never written: nothing to move."""
     moves = [(threader.resolve(c), c) for c in threader.absorbed if c.pk is not None]
+    for into, conv in moves:
+        conv.merged_into_id = into.pk  # (`into` may have been opened in this batch: its id is new)
     events = []
     for conv in {id(c): c for c in threader.reopened}.values():
         conv = threader.resolve(conv)
