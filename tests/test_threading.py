@@ -337,7 +337,7 @@ def _wipe() -> None:
     InboundRecord.objects.all().delete()
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_mailing_list_threads_the_same_in_any_arrival_order(
     make_inbound: Build, seed: int
 ) -> None:
@@ -345,16 +345,18 @@ def test_a_mailing_list_threads_the_same_in_any_arrival_order(
     expected = {frozenset(t) for t in truth}
     rng = random.Random(seed)
     orders = [("date order", corpus), ("newest first", corpus[::-1])]
-    orders += [(f"shuffle {n}", rng.sample(corpus, len(corpus))) for n in range(6)]
-    for n, (name, ordered) in enumerate(orders):
+    orders += [(f"shuffle {n}", rng.sample(corpus, len(corpus))) for n in range(8)]
+    # One by one (live), and in bulk batches of every kind of size (all, 2, 3, 5, 7).
+    modes = [None, len(corpus), None, 2, None, 3, None, 5, None, 7]
+    for (name, ordered), batch in zip(orders, modes, strict=True):
         msgs = [make_inbound(**m) for m in ordered]
-        if n % 2 == 0:
+        if batch is None:
             for msg in msgs:
                 ingest(msg)
         else:
-            ingest_many(msgs, batch_size=[len(msgs), 1, 3, 7][n // 2 % 4])
+            ingest_many(msgs, batch_size=batch)
 
-        assert _partition() == expected, name
+        assert _partition() == expected, f"{name}, batch {batch}"
         _wipe()
 
 
