@@ -402,3 +402,18 @@ def test_a_batch_whose_oldest_message_opens_the_thread_absorbs_the_stored_replie
     assert absorbed.message_count == 0
     assert kept.events.filter(kind="merged", data__merged_from=absorbed.pk).exists()
     assert kept.events.filter(kind="message_received").count() == 3
+
+
+def test_the_buyers_answer_to_our_sent_reply_threads_by_its_message_id(
+    make_inbound: Build, agent: User
+) -> None:
+    asked = ingest(make_inbound(message_id="<q@buyer>", sent_at=ago(hours=3)))
+    conv = Conversation.objects.get(pk=asked.conversation_id)
+    sent = actions.reply(conv, actor=agent, text="Votre colis part demain.")
+    actions.record_delivery(
+        sent, external_id="<r1@shop.example>", sent_at=None, message_id="<r1@shop.example>"
+    )
+
+    answer = ingest(make_inbound(in_reply_to="<r1@shop.example>", subject="Re: Votre colis"))
+
+    assert answer.conversation_id == conv.pk

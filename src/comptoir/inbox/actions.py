@@ -43,6 +43,7 @@ from comptoir.inbox.models import (
     SLAState,
     Status,
     Tag,
+    ThreadRef,
 )
 from comptoir.inbox.queries import FILTER_PARAMS
 from comptoir.lib.html import sanitize
@@ -390,6 +391,9 @@ def record_delivery(
             )
             copy.delete()
     Message.objects.filter(pk=message.pk).update(**fields)
+    if message_id:
+        # Threading looks Message-IDs up there (see `inbox.ingest._Threader`).
+        ThreadRef.objects.create(message=message, channel_id=message.channel_id, ref=message_id)
     if thread_id:  # our message opened the marketplace thread: the buyer's answers join it
         Conversation.objects.filter(pk=message.conversation_id, external_thread_id="").update(
             external_thread_id=thread_id[:255]
