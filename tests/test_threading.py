@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import random
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from comptoir.accounts.models import User
 from comptoir.connectors.base import InboundMessage
-from comptoir.inbox import actions
+from comptoir.inbox import actions, migrations
 from comptoir.inbox.ingest import ingest, ingest_many
 from comptoir.inbox.models import (
     Channel,
@@ -24,6 +27,7 @@ from comptoir.inbox.models import (
     InboundRecord,
     Message,
     Shop,
+    ThreadRef,
 )
 from tests.conftest import ago
 
@@ -417,3 +421,20 @@ def test_the_buyers_answer_to_our_sent_reply_threads_by_its_message_id(
     answer = ingest(make_inbound(in_reply_to="<r1@shop.example>", subject="Re: Votre colis"))
 
     assert answer.conversation_id == conv.pk
+
+
+def test_the_migration_keeps_the_ids_of_messages_stored_before_it(make_inbound: Build) -> None:
+    ingest(make_inbound(message_id="<a@x>", in_reply_to="<p@x>", references=["<r@x>", "<p@x>"]))
+    ingest(make_inbound(thread_id="T-1"))  # no Message-ID: nothing to keep
+    ThreadRef.objects.all().delete()  # as before the migration
+    (name,) = [
+        m.name
+        for m in pkgutil.iter_modules(migrations.__path__)
+        if m.name.endswith("_thread_refs_for_arrival_order_threading")
+    ]
+
+    importlib.import_module(f"{migrations.__name__}.{name}").backfill(django_apps, None)
+
+    assert sorted(ThreadRef.objects.values_list("ref", flat=True)) == ["<a@x>", "<p@x>", "<r@x>"]
+    later = ingest(make_inbound(message_id="<p@x>"))
+    assert Conversation.objects.get(pk=later.conversation_id).message_count == 2
