@@ -14,7 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from comptoir.accounts.models import Role
-from comptoir.automation import conditions, effects
+from comptoir.automation import conditions, effects, templating
 from comptoir.automation.models import Rule, Trigger
 from comptoir.inbox.models import Event, Shop
 
@@ -60,14 +60,34 @@ def validate(
     except conditions.ConditionError as exc:
         errors["conditions"] = [str(exc)]
     try:
-        effects.check_references(effects.parse(actions_data))
+        parsed = effects.parse(actions_data)
+        effects.check_references(parsed)
     except effects.EffectError as exc:
         errors["actions"] = [str(exc)]
     else:
         if not actions_data:
             errors["actions"] = ["a rule needs at least one action"]
+        elif problems := _auto_reply_problems(parsed, trigger):
+            errors["actions"] = problems
     if errors:
         raise ValidationError(errors)
+
+
+def _auto_reply_problems(parsed: list[effects.Action], trigger: str) -> list[str]:
+    """What the rule's automatic replies could not fill in when it runs: refused now rather
+    than failing then (see templating.auto_reply_problems)."""
+    known = (
+        templating.KNOWN_ON_BUYER_MESSAGE
+        if trigger == Trigger.MESSAGE_RECEIVED
+        else templating.ALWAYS_KNOWN
+    )
+    problems: list[str] = []
+    for action in parsed:
+        if isinstance(action, effects.ReplyTemplateAction):
+            template = effects.load_template(action.template_id)
+            if template is not None:
+                problems += templating.auto_reply_problems(template, known=known)
+    return problems
 
 
 def _last_event_id() -> int:
