@@ -173,7 +173,10 @@ class MessageOut(Schema):
     is_auto: bool
     sent_at: datetime | None
     created_at: datetime
-    delivery_state: str
+    delivery_state: str = Field(
+        description="a reply's: queued, sending, sent, failed (POST /messages/{id}/retry or "
+        "/resend), or replaced (edited and sent again as a new message, never sent itself)"
+    )
     delivery_error: str
     attachments: list[AttachmentOut]
 
