@@ -627,6 +627,26 @@ def test_a_failed_run_of_a_rule_without_creator_notifies_owners_and_admins(
     ]
 
 
+def test_the_template_editor_names_the_rules_an_edit_left_unable_to_fill_it(
+    client: Any, supervisor: User, templates: dict[str, Template]
+) -> None:
+    rule = make_rule("Accusé hors horaires", do=reply_with(templates["ack"]))
+    make_rule("Éteinte", do=reply_with(templates["ack"]), is_active=False)
+    client.force_login(supervisor)
+    url = f"/settings/templates/{templates['ack'].pk}/"
+    assert "Rules reply automatically" not in client.get(url).content.decode()
+
+    save_template(
+        templates["ack"], name="Accusé", shop=None, versions={"fr": ("", "N° {{ order_number }}")}
+    )
+
+    html = client.get(url).content.decode()
+    assert "Rules reply automatically with this template" in html
+    assert f'href="/settings/rules/{rule.pk}/">Accusé hors horaires</a>' in html
+    assert "order_number" in html
+    assert "Éteinte" not in html
+
+
 def test_the_rules_page_shows_the_last_failure_of_a_rule(
     client: Any, supervisor: User, new_conversation: NewConversation, templates: dict[str, Template]
 ) -> None:

@@ -20,6 +20,7 @@ from comptoir.inbox.models import Event, Shop
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
+    from comptoir.automation.models import Template
 
 MANAGE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR})
 MAX_SILENT_DAYS = 365
@@ -76,11 +77,7 @@ def validate(
 def _auto_reply_problems(parsed: list[effects.Action], trigger: str) -> list[str]:
     """What the rule's automatic replies could not fill in when it runs: refused now rather
     than failing then (see templating.auto_reply_problems)."""
-    known = (
-        templating.KNOWN_ON_BUYER_MESSAGE
-        if trigger == Trigger.MESSAGE_RECEIVED
-        else templating.ALWAYS_KNOWN
-    )
+    known = _known(trigger)
     problems: list[str] = []
     for action in parsed:
         if isinstance(action, effects.ReplyTemplateAction):
@@ -88,6 +85,31 @@ def _auto_reply_problems(parsed: list[effects.Action], trigger: str) -> list[str
             if template is not None:
                 problems += templating.auto_reply_problems(template, known=known)
     return problems
+
+
+def rules_that_cannot_fill(template: Template) -> list[tuple[Rule, list[str]]]:
+    """The active rules that reply automatically with `template`, each with what it could
+    not fill in (for the template editor: a template edited after its rules were saved)."""
+    found = []
+    for rule in Rule.objects.filter(is_active=True).order_by("position", "pk"):
+        try:
+            parsed = effects.parse(rule.actions)
+        except effects.EffectError:
+            continue
+        if any(
+            isinstance(a, effects.ReplyTemplateAction) and a.template_id == template.pk
+            for a in parsed
+        ):
+            problems = templating.auto_reply_problems(template, known=_known(rule.trigger))
+            if problems:
+                found.append((rule, problems))
+    return found
+
+
+def _known(trigger: str) -> frozenset[str]:
+    if trigger == Trigger.MESSAGE_RECEIVED:
+        return templating.KNOWN_ON_BUYER_MESSAGE
+    return templating.ALWAYS_KNOWN
 
 
 def _last_event_id() -> int:
