@@ -319,3 +319,33 @@ def test_the_inbox_and_a_conversation_fit_a_phone(
     assert page.evaluate(fits)
     assert page.locator("#composer").is_visible()
     phone.close()
+
+
+def test_an_agent_retries_a_failed_reply_in_the_browser(
+    page: Any, live_server: Any, day: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comptoir.connectors.base import ConnectorError
+    from comptoir.inbox import actions
+    from comptoir.inbox.models import DeliveryState, Event, EventKind
+    from comptoir.inbox.tasks import send_message
+    from tests import fake_connector
+
+    fake = fake_connector.install(monkeypatch)
+    conv: Conversation = day["conv"]
+    answer = actions.reply(conv, actor=day["agent"], text="Votre colis part ce soir.")
+    fake.script.append(ConnectorError("HTTP 404: no such thread", permanent=True))
+    send_message.call(answer.pk)
+    base = live_server.url
+    log_in(page, base, day["agent"])
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+
+    failed = page.locator(f"#failed-{answer.pk}")
+    assert "no such thread" in page.locator(".message.out .error").inner_text()
+    failed.locator("button.retry").click()
+    page.wait_for_selector(".message.out .delivery.queued")
+
+    assert Message.objects.get(pk=answer.pk).delivery_state == DeliveryState.QUEUED
+    assert page.locator(f"#failed-{answer.pk}").count() == 0
+    retried = Event.objects.filter(conversation=conv, kind=EventKind.DELIVERY_RETRIED).get()
+    assert retried.actor == day["agent"]
+    assert page.csp_errors == []

@@ -109,8 +109,9 @@ def templates(db: None) -> dict[str, Template]:
     return {
         "ack": make(
             "Accusé de réception",
-            "Bonjour {{ customer_name }}, nous vous répondons au plus vite.",
-            "Hello {{ customer_name }}, we will answer shortly.",
+            "Bonjour{% if customer_name %} {{ customer_name }}{% endif %}, nous vous répondons "
+            "au plus vite.",
+            'Hello {{ customer_name | default("there") }}, we will answer shortly.',
         ),
         "tracking": make(
             "Suivi", "Votre colis : {{ tracking_number }}", "Your parcel: {{ tracking_number }}"
@@ -453,7 +454,10 @@ def test_no_auto_reply_to_an_automatic_message(
 def test_an_auto_reply_that_cannot_be_filled_in_is_not_sent_and_the_run_failed(
     new_conversation: NewConversation, templates: dict[str, Template]
 ) -> None:
-    rule = make_rule("bad", do=[*reply_with(templates["tracking"]), {"type": "tag", "tag": "t"}])
+    rule = make_rule("bad", do=[*reply_with(templates["ack"]), {"type": "tag", "tag": "t"}])
+    # Edited after the rule was saved: the rule form could not see it coming.
+    unfillable = {"fr": ("", "Votre colis : {{ tracking_number }}"), "en": ("", "{{ carrier }}")}
+    save_template(templates["ack"], name="Accusé de réception", shop=None, versions=unfillable)
     conv = new_conversation()
 
     engine.pump()
@@ -463,6 +467,202 @@ def test_an_auto_reply_that_cannot_be_filled_in_is_not_sent_and_the_run_failed(
     assert run.outcome == RunOutcome.FAILED
     assert "tracking_number" in run.error
     assert tags(conv) == {"t"}  # the other actions still run
+
+
+# -- what an automatic reply can fill ----------------------------------------------------------
+
+
+def _rule_refusal(template: Template, trigger: str = Trigger.MESSAGE_RECEIVED) -> str:
+    with pytest.raises(ValidationError) as refused:
+        make_rule("auto", trigger=trigger, do=reply_with(template))
+    return " ".join(refused.value.message_dict["actions"])
+
+
+def test_a_rule_refuses_an_auto_reply_signed_with_the_agents_first_name(db: None) -> None:
+    template = save_template(
+        None,
+        name="Signé",
+        shop=None,
+        versions={"fr": ("", "Merci !\n{{ agent_first_name }}, {{ shop_name }}")},
+    )
+
+    reason = _rule_refusal(template)
+
+    assert "agent_first_name" in reason
+    assert "can never fill" in reason
+    assert not Rule.objects.exists()
+
+
+def test_a_rule_refuses_an_order_number_with_no_fallback_and_names_how_to_give_one(
+    db: None,
+) -> None:
+    bare = save_template(
+        None, name="Commande", shop=None, versions={"fr": ("", "Votre commande {{ order_number }}")}
+    )
+    # Guarded on another variable only: still empty when the order is unknown.
+    elsewhere = save_template(
+        None,
+        name="Ailleurs",
+        shop=None,
+        versions={"fr": ("", "{% if shop_name %}Commande {{ order_number }}{% endif %}")},
+    )
+
+    for template in (bare, elsewhere):
+        reason = _rule_refusal(template)
+        assert "order_number" in reason
+        assert '{{ order_number | default("…") }}' in reason
+    assert not Rule.objects.exists()
+
+
+def test_a_rule_accepts_an_absent_variable_with_a_fallback_or_a_guard_and_uses_them(
+    new_conversation: NewConversation,
+) -> None:
+    template = save_template(
+        None,
+        name="Avec repli",
+        shop=None,
+        versions={
+            "fr": (
+                "Commande {{ order_number | default('en attente') }}",
+                "Bonjour{% if customer_first_name %} {{ customer_first_name }}{% endif %}, "
+                "commande {{ order_number or 'sans numéro' }}. Réponse le {{ reply_by }}.",
+            )
+        },
+    )
+    make_rule("auto", do=reply_with(template))
+    new_conversation(sender={"identity_value": "x@y.fr", "email": "x@y.fr", "name": ""})
+
+    engine.pump()
+
+    [reply] = auto_replies()
+    assert reply.text.startswith("Bonjour, commande sans numéro. Réponse le ")
+
+
+def test_the_reply_deadline_is_known_only_to_rules_on_a_buyer_message(db: None) -> None:
+    template = save_template(
+        None, name="Délai", shop=None, versions={"fr": ("", "Réponse le {{ reply_by }}.")}
+    )
+
+    make_rule("on message", do=reply_with(template))  # a waiting buyer message has one
+    assert "reply_by" in _rule_refusal(template, trigger=Trigger.ORDER_SHIPPED)
+
+
+def test_the_rules_api_refuses_an_auto_reply_it_cannot_fill(client: Any, supervisor: User) -> None:
+    template = save_template(
+        None, name="Signé", shop=None, versions={"en": ("", "Thanks, {{ agent_first_name }}")}
+    )
+
+    response = client.post(
+        f"{API}/rules",
+        {"name": "Ack", "trigger": "message_received", "actions": reply_with(template)},
+        content_type="application/json",
+        headers=bearer(supervisor),
+    )
+
+    assert response.status_code == 422
+    assert "agent_first_name" in str(response.json()["detail"])
+    assert not Rule.objects.exists()
+
+
+def test_the_rule_form_shows_why_an_auto_reply_is_refused(client: Any, supervisor: User) -> None:
+    template = save_template(
+        None, name="Commande", shop=None, versions={"fr": ("", "Commande {{ order_number }}")}
+    )
+    client.force_login(supervisor)
+
+    response = client.post(
+        "/settings/rules/new",
+        _form(**{"actions-0-type": "reply_template", "actions-0-template": str(template.pk)}),
+    )
+
+    assert response.status_code == 200
+    assert "order_number" in response.content.decode()
+    assert not Rule.objects.exists()
+
+
+def test_a_failed_auto_reply_notifies_the_rules_creator_once_an_hour(
+    new_conversation: NewConversation, templates: dict[str, Template], supervisor: User
+) -> None:
+    from comptoir.notifications.models import Notification
+
+    rule = rule_actions.create_rule(
+        actor=supervisor, name="Accusé", trigger=Trigger.MESSAGE_RECEIVED,
+        actions=reply_with(templates["ack"]),
+    )  # fmt: skip
+    save_template(
+        templates["ack"], name="Accusé", shop=None, versions={"fr": ("", "{{ order_number }}")}
+    )
+    first = new_conversation(thread_id="a", language="fr")
+    new_conversation(thread_id="b", language="fr", sender={"identity_value": "z@z.fr"})
+
+    engine.pump()
+
+    assert [r.outcome for r in runs(rule)] == [RunOutcome.FAILED, RunOutcome.FAILED]
+    [notice] = Notification.objects.all()
+    assert (notice.user, notice.kind, notice.conversation_id) == (
+        supervisor,
+        "rule_failed",
+        first.pk,
+    )
+    assert "Accusé" in notice.text
+    assert "order_number" in notice.text
+
+
+def test_a_failed_run_of_a_rule_without_creator_notifies_owners_and_admins(
+    new_conversation: NewConversation,
+    templates: dict[str, Template],
+    admin: User,
+    supervisor: User,
+) -> None:
+    from comptoir.notifications.models import Notification
+
+    make_rule("sans auteur", do=reply_with(templates["ack"]))  # made by the system
+    save_template(templates["ack"], name="x", shop=None, versions={"fr": ("", "{{ carrier }}")})
+    new_conversation(language="fr")
+
+    engine.pump()
+
+    assert list(Notification.objects.values_list("user__username", "kind")) == [
+        (admin.username, "rule_failed")
+    ]
+
+
+def test_the_template_editor_names_the_rules_an_edit_left_unable_to_fill_it(
+    client: Any, supervisor: User, templates: dict[str, Template]
+) -> None:
+    rule = make_rule("Accusé hors horaires", do=reply_with(templates["ack"]))
+    make_rule("Éteinte", do=reply_with(templates["ack"]), is_active=False)
+    client.force_login(supervisor)
+    url = f"/settings/templates/{templates['ack'].pk}/"
+    assert "Rules reply automatically" not in client.get(url).content.decode()
+
+    save_template(
+        templates["ack"], name="Accusé", shop=None, versions={"fr": ("", "N° {{ order_number }}")}
+    )
+
+    html = client.get(url).content.decode()
+    assert "Rules reply automatically with this template" in html
+    assert f'href="/settings/rules/{rule.pk}/">Accusé hors horaires</a>' in html
+    assert "order_number" in html
+    assert "Éteinte" not in html
+
+
+def test_the_rules_page_shows_the_last_failure_of_a_rule(
+    client: Any, supervisor: User, new_conversation: NewConversation, templates: dict[str, Template]
+) -> None:
+    rule = make_rule("Accusé", do=reply_with(templates["ack"]))
+    save_template(templates["ack"], name="x", shop=None, versions={"fr": ("", "{{ carrier }}")})
+    new_conversation(language="fr")
+    engine.pump()
+    client.force_login(supervisor)
+
+    html = client.get("/settings/rules/").content.decode()
+
+    assert f'href="/settings/rules/{rule.pk}/#recent-runs">1 failed' in html
+    assert "Last failure:" in html
+    assert "carrier" in html
+    detail = client.get(f"/settings/rules/{rule.pk}/").content.decode()
+    assert "No value for carrier" in detail
 
 
 def test_an_auto_reply_a_pre_send_check_blocks_is_not_sent(

@@ -151,7 +151,36 @@ def run_rule(
             run.outcome = RunOutcome.SKIPPED
         run.detail = detail
         run.save(update_fields=["outcome", "error", "detail"])
+        if run.outcome == RunOutcome.FAILED:
+            _tell_rule_owner(run, conv, now)
     return run
+
+
+# A rule that fails on every message would otherwise send one notification per message: its
+# owner hears of the first failure each hour, and the rule's page lists every run.
+RULE_FAILURE_NOTICE_EVERY = timedelta(hours=1)
+
+
+def _tell_rule_owner(run: RuleRun, conv: Conversation, now: datetime) -> None:
+    """A failed run reaches who answers for the rule: its creator, else the owners and admins
+    (an automatic reply that could not be sent must not fail silently)."""
+    from comptoir.accounts.models import Role, User
+    from comptoir.notifications.actions import Kind, notify
+
+    rule = run.rule
+    earlier = RuleRun.objects.filter(
+        rule=rule, outcome=RunOutcome.FAILED, at__gte=now - RULE_FAILURE_NOTICE_EVERY
+    ).exclude(pk=run.pk)
+    if earlier.exists():
+        return
+    active = User.objects.filter(is_active=True)
+    users: list[int] = []
+    if rule.created_by_id is not None:
+        users = list(active.filter(pk=rule.created_by_id).values_list("pk", flat=True))
+    if not users:  # made by the demo or the API's system, or its author left
+        users = list(active.filter(role__in=[Role.OWNER, Role.ADMIN]).values_list("pk", flat=True))
+    text = f"Rule “{rule.name}” failed: {run.error}"[:2000]
+    notify(Kind.RULE_FAILED, conversations=[conv.pk], users=users, text=text, now=now)
 
 
 # -- the pump ----------------------------------------------------------------------------------

@@ -14,12 +14,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from comptoir.accounts.models import Role
-from comptoir.automation import conditions, effects
+from comptoir.automation import conditions, effects, templating
 from comptoir.automation.models import Rule, Trigger
 from comptoir.inbox.models import Event, Shop
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
+    from comptoir.automation.models import Template
 
 MANAGE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR})
 MAX_SILENT_DAYS = 365
@@ -60,14 +61,55 @@ def validate(
     except conditions.ConditionError as exc:
         errors["conditions"] = [str(exc)]
     try:
-        effects.check_references(effects.parse(actions_data))
+        parsed = effects.parse(actions_data)
+        effects.check_references(parsed)
     except effects.EffectError as exc:
         errors["actions"] = [str(exc)]
     else:
         if not actions_data:
             errors["actions"] = ["a rule needs at least one action"]
+        elif problems := _auto_reply_problems(parsed, trigger):
+            errors["actions"] = problems
     if errors:
         raise ValidationError(errors)
+
+
+def _auto_reply_problems(parsed: list[effects.Action], trigger: str) -> list[str]:
+    """What the rule's automatic replies could not fill in when it runs: refused now rather
+    than failing then (see templating.auto_reply_problems)."""
+    known = _known(trigger)
+    problems: list[str] = []
+    for action in parsed:
+        if isinstance(action, effects.ReplyTemplateAction):
+            template = effects.load_template(action.template_id)
+            if template is not None:
+                problems += templating.auto_reply_problems(template, known=known)
+    return problems
+
+
+def rules_that_cannot_fill(template: Template) -> list[tuple[Rule, list[str]]]:
+    """The active rules that reply automatically with `template`, each with what it could
+    not fill in (for the template editor: a template edited after its rules were saved)."""
+    found = []
+    for rule in Rule.objects.filter(is_active=True).order_by("position", "pk"):
+        try:
+            parsed = effects.parse(rule.actions)
+        except effects.EffectError:
+            continue
+        if any(
+            isinstance(a, effects.ReplyTemplateAction) and a.template_id == template.pk
+            for a in parsed
+        ):
+            problems = templating.auto_reply_problems(template, known=_known(rule.trigger))
+            if problems:
+                found.append((rule, problems))
+    return found
+
+
+def _known(trigger: str) -> frozenset[str]:
+    if trigger == Trigger.MESSAGE_RECEIVED:
+        return templating.KNOWN_ON_BUYER_MESSAGE
+    return templating.ALWAYS_KNOWN
 
 
 def _last_event_id() -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -243,6 +243,11 @@ def rules(request: HttpRequest) -> HttpResponse:
         run_count=Count("runs"),
         failed_count=Count("runs", filter=Q(runs__outcome=RunOutcome.FAILED)),
         last_run_at=Max("runs__at"),
+        last_failure=Subquery(
+            RuleRun.objects.filter(rule=OuterRef("pk"), outcome=RunOutcome.FAILED)
+            .order_by("-at", "-pk")
+            .values("error")[:1]
+        ),
     )
     return render(request, "automation/rules.html", {"rules": rows.order_by("position", "id")})
 

@@ -282,6 +282,90 @@ def build_context(
     return {k: v for k, v in values.items() if v not in (None, "", [])}
 
 
+# -- what an automatic reply can fill ----------------------------------------------------------
+
+# Nobody writes an automatic reply: these never have a value in one.
+NEVER_IN_AUTO_REPLY = frozenset({"agent_first_name"})
+# Every conversation has these.
+ALWAYS_KNOWN = frozenset({"shop_name", "marketplace"})
+# A buyer message that waits for an answer always has its deadline.
+KNOWN_ON_BUYER_MESSAGE = ALWAYS_KNOWN | {"reply_by"}
+
+# Values to render a template with when probing it (a list where a list is expected).
+_PROBE_VALUES: dict[str, Any] = {
+    **{v.name: v.example for v in VARIABLES},
+    "order_items": [{"title": "Lampe", "quantity": 1, "sku": "L-1"}],
+}
+
+
+def auto_reply_problems(template: Template, *, known: frozenset[str]) -> list[str]:
+    """Why `template` cannot be an automatic reply ([] when it can): a variable no automatic
+    reply can fill (the agent's name), an unknown one, or one that may be absent (no order
+    yet, a buyer without a name...) used with no fallback named. `known`: the variables the
+    rule's trigger guarantees. Each absent-able variable is probed alone (the others filled),
+    so a use guarded by `{% if x %}` or given `{{ x | default("…") }}` passes and any other
+    use is caught, whatever the other variables' values."""
+    problems: list[str] = []
+    name = template.name
+    for version in template.versions.order_by("language"):
+        for source in (version.subject, version.body):
+            syntax = check_syntax(source)
+            if syntax:
+                problems.append(
+                    str(_("“%(template)s” has an error: %(error)s"))
+                    % {"template": name, "error": syntax}
+                )
+                continue
+            used = variables_used(source)
+            unknown = sorted(used - VARIABLE_NAMES)
+            if unknown:
+                problems.append(
+                    str(_("“%(template)s” uses an unknown variable: %(names)s"))
+                    % {"template": name, "names": ", ".join(unknown)}
+                )
+            never = sorted(used & NEVER_IN_AUTO_REPLY)
+            if never:
+                problems.append(
+                    str(
+                        _(
+                            "“%(template)s” uses %(names)s, which an automatic reply can never "
+                            "fill (no agent writes it): take it out of the template or pick "
+                            "another one"
+                        )
+                    )
+                    % {"template": name, "names": ", ".join(never)}
+                )
+            for variable in sorted(used & VARIABLE_NAMES - NEVER_IN_AUTO_REPLY - known):
+                context = {
+                    k: v
+                    for k, v in _PROBE_VALUES.items()
+                    if k != variable and k not in NEVER_IN_AUTO_REPLY
+                }
+                try:
+                    missing = _render_string(source, context)[1]
+                except TemplateRenderError as exc:
+                    problems.append(f"“{name}”: {'; '.join(exc.messages)}")
+                    break
+                if variable in missing:
+                    problems.append(
+                        str(
+                            _(
+                                "“%(template)s” (%(language)s) uses %(name)s, which an automatic "
+                                "reply may not have: name the fallback, %(default)s, or put it "
+                                "inside %(guard)s"
+                            )
+                        )
+                        % {
+                            "template": name,
+                            "language": version.language,
+                            "name": variable,
+                            "default": f'{{{{ {variable} | default("…") }}}}',
+                            "guard": f"{{% if {variable} %}}…{{% endif %}}",
+                        }
+                    )
+    return list(dict.fromkeys(problems))
+
+
 # -- choosing the version -----------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, User
 from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
-from comptoir.automation import actions
+from comptoir.automation import actions, rules
 from comptoir.automation.checks import CHECKS, levels_for, run_checks
 from comptoir.automation.models import CheckLevel, CheckSetting, Template
 from comptoir.automation.templating import (
@@ -208,6 +208,7 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             "rows": rows,
             "variables": VARIABLES,
             "error": error,
+            "broken_rules": rules.rules_that_cannot_fill(template) if template else [],
             "conversations": conversations,
             "form": request.POST if request.method == "POST" else None,
         },

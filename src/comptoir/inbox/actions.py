@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -468,17 +468,81 @@ def record_bounce(*, channel_id: int, message_id: str, reason: str) -> Message |
 
 
 @transaction.atomic
-def retry_delivery(message: Message, *, actor: User | None) -> None:
-    """Queue a failed message again (an agent pressed "retry")."""
+def retry_delivery(message: Message, *, actor: User | None, via: str = "") -> None:
+    """Queue a failed message again, as it is (an agent pressed "retry").
+
+    The same message is sent, so the connector's "was it stored after all?" look-up (for the
+    marketplaces that have one) still guards against a second copy."""
     _check_actor(actor)
-    updated = Message.objects.filter(pk=message.pk, delivery_state=DeliveryState.FAILED).update(
+    conv = _locked(message.conversation)
+    updated = _failed_reply(message, conv).update(
         delivery_state=DeliveryState.QUEUED, delivery_error=""
     )
     if not updated:
         raise ValidationError("only a failed message can be sent again")
+    message.delivery_state, message.delivery_error = DeliveryState.QUEUED, ""
+    _answer_again(conv, message)
+    _event(conv, EventKind.DELIVERY_RETRIED, actor, via, message_id=message.pk)
     from comptoir.inbox.tasks import send_message
 
     transaction.on_commit(lambda: send_message.enqueue(message.pk))
+
+
+@transaction.atomic
+def resend_edited(message: Message, *, actor: User | None, text: str, via: str = "") -> Message:
+    """Send a failed message again with new text (an agent pressed "edit and resend").
+
+    The edited text leaves as a new reply (its own idempotency key: a marketplace that kept
+    the failed attempt's key must not answer with the old text) and the failed message becomes
+    `replaced`, which nothing sends, so the buyer gets one answer. Its files go with the new
+    one. The pre-send checks run on the new text; a refusal changes nothing."""
+    _check_actor(actor)
+    conv = _locked(message.conversation)
+    replaced = _failed_reply(message, conv).update(delivery_state=DeliveryState.REPLACED)
+    if not replaced:
+        raise ValidationError("only a failed message can be edited and sent again")
+    files_of_old = list(message.attachments.all())
+    new = reply(conv, actor=actor, text=text, via=via)
+    if files_of_old:
+        Attachment.objects.bulk_create(
+            Attachment(
+                message=new,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+                content_id=a.content_id,
+                inline=a.inline,
+                dropped_reason=a.dropped_reason,
+            )
+            for a in files_of_old
+        )
+    message.delivery_state = DeliveryState.REPLACED
+    _event(conv, EventKind.DELIVERY_RETRIED, actor, via, message_id=message.pk, replaced_by=new.pk)
+    return new
+
+
+def _failed_reply(message: Message, conv: Conversation) -> QuerySet[Message]:
+    return Message.objects.filter(
+        pk=message.pk,
+        conversation=conv,
+        direction=Direction.OUT,
+        delivery_state=DeliveryState.FAILED,
+    )
+
+
+def _answer_again(conv: Conversation, message: Message) -> None:
+    """A failed answer is on its way again: the buyer's messages it answers no longer wait, as
+    when it was first queued (a new failure sets the deadline again)."""
+    if message.is_auto and not policy_for(conv.channel_id).auto_reply_counts:
+        return
+    # Received after the failed answer was written (whatever date the buyer's side gave it).
+    if Message.objects.filter(
+        conversation=conv, direction=Direction.IN, received_at__gt=message.created_at
+    ).exists():
+        return  # the buyer wrote again since: that one still waits for its answer
+    _clear_deadline(conv)
+    conv.save(update_fields=["needs_reply", "respond_by", "sla_state", "sla_at_risk_at"])
 
 
 # -- conversation state ------------------------------------------------------------------------

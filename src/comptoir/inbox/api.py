@@ -173,7 +173,10 @@ class MessageOut(Schema):
     is_auto: bool
     sent_at: datetime | None
     created_at: datetime
-    delivery_state: str
+    delivery_state: str = Field(
+        description="a reply's: queued, sending, sent, failed (POST /messages/{id}/retry or "
+        "/resend), or replaced (edited and sent again as a new message, never sent itself)"
+    )
     delivery_error: str
     attachments: list[AttachmentOut]
 
@@ -200,6 +203,10 @@ class ReplyIn(Schema):
     html: str = ""
     # Snoozing needs a date: use the status endpoint for it.
     then_status: Literal["open", "pending", "resolved"] | None = None
+
+
+class ResendIn(Schema):
+    text: str = Field(description="the reply's new text")
 
 
 class NoteIn(Schema):
@@ -348,6 +355,48 @@ def reply(request: HttpRequest, conv_id: int, body: ReplyIn) -> Reply[Message]:
         conv, actor=user, text=body.text, html=body.html, then_status=body.then_status, via="api"
     )
     return Reply(201, message)
+
+
+def _writable_message(user: User, message_id: int) -> Message:
+    require_write(user)
+    return get_object_or_404(
+        Message.objects.filter(conversation__in=visible_conversations(user)).select_related(
+            "conversation"
+        ),
+        pk=message_id,
+    )
+
+
+def _message_out(message_id: int) -> Message:
+    return Message.objects.prefetch_related("attachments").get(pk=message_id)
+
+
+@router.post(
+    "/messages/{message_id}/retry",
+    response={200: MessageOut, **_WRITE_ERRORS},
+    summary="Send a failed reply again, as it is",
+    description="Only a reply whose `delivery_state` is `failed` (else 422). It is queued again "
+    "under the same id; read its state on the message.",
+)
+def retry_message(request: HttpRequest, message_id: int) -> Message:
+    user = _user(request)
+    message = _writable_message(user, message_id)
+    actions.retry_delivery(message, actor=user, via="api")
+    return _message_out(message.pk)
+
+
+@router.post(
+    "/messages/{message_id}/resend",
+    response={201: MessageOut, **_WRITE_ERRORS},
+    summary="Send a failed reply again with new text",
+    description="The new text leaves as a new reply (returned); the failed one becomes "
+    "`replaced` and is never sent, so the buyer gets one answer. Its files go with the new one.",
+)
+def resend_message(request: HttpRequest, message_id: int, body: ResendIn) -> Reply[Message]:
+    user = _user(request)
+    message = _writable_message(user, message_id)
+    new = actions.resend_edited(message, actor=user, text=body.text, via="api")
+    return Reply(201, _message_out(new.pk))
 
 
 @router.post("/conversations/{conv_id}/note", response={201: MessageOut, **_WRITE_ERRORS})

@@ -266,6 +266,8 @@ class DeliveryState(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    # A failed message an agent edited and sent again as a new message: never sent itself.
+    REPLACED = "replaced", "Replaced"
 
 
 class Message(models.Model):
@@ -380,6 +382,7 @@ class EventKind(models.TextChoices):
     REOPENED = "reopened", "Reopened"
     DELIVERY_FAILED = "delivery_failed", "Delivery failed"
     DELIVERED = "delivered", "Delivered"
+    DELIVERY_RETRIED = "delivery_retried", "Sent again"
     ORDER_LINKED = "order_linked", "Order linked"
     CHANNEL_UNHEALTHY = "channel_unhealthy", "Channel stopped"
     CHANNEL_RECOVERED = "channel_recovered", "Channel working again"

@@ -21,7 +21,7 @@ from comptoir.connectors.registry import (
     get_connector,
 )
 from comptoir.inbox import actions, files
-from comptoir.inbox.ingest import ingest_many, recover_stale
+from comptoir.inbox.ingest import Outcome, ingest_many, recover_stale, retry_failed
 from comptoir.inbox.models import (
     Channel,
     DeliveryState,
@@ -202,6 +202,15 @@ def _can_find_sent(channel: Channel) -> bool:
 def recover_stale_inbound() -> int:
     """Raw records a crash left unstored are stored now: nothing received is lost."""
     return len(recover_stale())
+
+
+@task()
+def retry_failed_inbound() -> dict[str, int]:
+    """Every failed raw record processed again (an admin pressed "retry all"): the same code
+    as `comptoir inbound retry`, in a worker, since there may be many and big ones."""
+    results = retry_failed()
+    failed = sum(1 for r in results if r.outcome == Outcome.FAILED)
+    return {"stored": len(results) - failed, "failed": failed}
 
 
 @periodic("inbox.sweep_stuck_sends", every=timedelta(minutes=5))

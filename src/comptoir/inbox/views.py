@@ -499,6 +499,40 @@ def _message(request: HttpRequest, pk: int) -> Message:
     return get_object_or_404(Message.objects.filter(conversation__in=visible), pk=pk)
 
 
+def _writable_message(request: HttpRequest, pk: int) -> Message:
+    """A message of a conversation the user may see and answer (404 for one they cannot see)."""
+    if not can_write(_user(request)):
+        raise PermissionDenied("read-only access")
+    return _message(request, pk)
+
+
+@login_required
+@require_POST
+def retry_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """A failed reply sent again as it is."""
+    message = _writable_message(request, pk)
+    try:
+        actions.retry_delivery(message, actor=_user(request))
+    except ValidationError as exc:
+        return _plain("; ".join(exc.messages))
+    return redirect(reverse("inbox:conversation", args=[message.conversation_id]))
+
+
+@login_required
+@require_POST
+def resend_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """A failed reply sent again with the text the agent edited; the failed one is replaced."""
+    message = _writable_message(request, pk)
+    text = request.POST.get("text", "").strip()
+    try:
+        actions.resend_edited(message, actor=_user(request), text=text)
+    except actions.ReplyRefused as exc:
+        return _plain("\n".join(r.message for r in exc.results))
+    except ValidationError as exc:
+        return _plain("; ".join(exc.messages))
+    return redirect(reverse("inbox:conversation", args=[message.conversation_id]))
+
+
 # A message's HTML is the sender's: shown in a sandboxed frame (no script, no same origin), with
 # nothing loaded from elsewhere until the agent allows that message's images.
 _FRAME_CSP: dict[str, list[str]] = {

@@ -13,6 +13,7 @@ class Kind(models.TextChoices):
     CHANNEL_UNHEALTHY = "channel_unhealthy", _("Channel stopped")
     MENTIONED = "mentioned", _("Mentioned in a note")
     RULE = "rule", _("Rule notification")
+    RULE_FAILED = "rule_failed", _("A rule failed")
 
 
 # A webhook's "send test" posts this kind; no user is ever notified of it.

@@ -118,7 +118,7 @@ def _messages(channel_id: int, now: datetime) -> Any:
             is_auto=False,
             created_at__gte=OuterRef("created_at"),
         )
-        .exclude(delivery_state=DeliveryState.FAILED)
+        .exclude(delivery_state__in=[DeliveryState.FAILED, DeliveryState.REPLACED])
         .order_by("created_at")
         .values("created_at")[:1]
     )

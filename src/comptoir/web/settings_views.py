@@ -3,11 +3,14 @@ a task, and their configuration), users and teams. Every change goes through an 
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts import actions as account_actions
@@ -16,8 +19,17 @@ from comptoir.accounts.permissions import can_manage_channels, visible_channels
 from comptoir.connectors.forms import form_values, settings_fields, settings_from_form
 from comptoir.connectors.registry import CONNECTORS, connector_class
 from comptoir.inbox import actions as inbox_actions
-from comptoir.inbox.models import Channel, ChannelKind, Marketplace, Shop
-from comptoir.inbox.tasks import channel_test_outcome, test_channel
+from comptoir.inbox.ingest import Outcome, retry_failed
+from comptoir.inbox.models import (
+    Channel,
+    ChannelKind,
+    InboundRecord,
+    InboundState,
+    Marketplace,
+    Shop,
+)
+from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
+from comptoir.inbox.tasks import channel_test_outcome, retry_failed_inbound, test_channel
 from comptoir.web.views import TIMEZONES
 
 
@@ -56,6 +68,83 @@ def test_result(request: HttpRequest, pk: int, task_id: str) -> HttpResponse:
     outcome = state if "ok" in state else None
     context = {"channel": channel, "task_id": task_id, "outcome": outcome}
     return render(request, "web/_channel_test.html", context)
+
+
+# -- failed inbound messages ----------------------------------------------------------------------
+
+INBOUND_PAGE = 50
+_INBOUND_ORDER = KeysetOrder("inbound", "received_at", descending=True)
+
+
+def _failed_inbound(user: User) -> QuerySet[InboundRecord]:
+    # A record whose channel is gone (or a payload that named none) is still the admins' to see.
+    return InboundRecord.objects.filter(state=InboundState.FAILED).filter(
+        Q(channel__in=visible_channels(user)) | Q(channel__isnull=True)
+    )
+
+
+@login_required
+def inbound(request: HttpRequest) -> HttpResponse:
+    """What arrived but could not be stored (the CLI's `comptoir inbound list --failed`): the
+    reason, the raw payload and a retry. Newest first, a page at a time."""
+    user = _admin(request)
+    failed = _failed_inbound(user)
+    # The raw payload (up to a whole mail) is read only for its download.
+    rows = failed.select_related("channel").defer("raw")
+    try:
+        records, next_cursor = page(rows, _INBOUND_ORDER, request.GET.get("cursor"), INBOUND_PAGE)
+    except InvalidCursor as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    context = {
+        "records": records,
+        "next_cursor": next_cursor,
+        "first_page": not request.GET.get("cursor"),
+        "total": failed.count(),
+    }
+    return render(request, "web/inbound.html", context)
+
+
+@login_required
+def inbound_raw(request: HttpRequest, pk: int) -> HttpResponse:
+    """The payload as it was received, as a download (never shown: it is the sender's)."""
+    user = _admin(request)
+    record = get_object_or_404(
+        InboundRecord.objects.filter(Q(channel__in=visible_channels(user)) | Q(channel=None)),
+        pk=pk,
+    )
+    response = HttpResponse(bytes(record.raw), content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="inbound-{record.pk}.json"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def inbound_retry(request: HttpRequest) -> HttpResponse:
+    """Process failed records again, one (`record`) or all, as `comptoir inbound retry` does:
+    one at once, all in a worker (there may be many, and big)."""
+    user = _admin(request)
+    back = redirect(reverse("settings:inbound"))
+    if request.POST.get("all"):
+        retry_failed_inbound.enqueue()
+        messages.success(
+            request,
+            _("Every failed message is being processed again; those that fail again stay here."),
+        )
+        return back
+    raw = request.POST.get("record", "")
+    record = get_object_or_404(
+        _failed_inbound(user).only("pk"), pk=int(raw) if raw.isdigit() else 0
+    )
+    results = retry_failed([record.pk])
+    result = results[0] if results else None
+    if result is None:  # another admin's retry took it meanwhile
+        messages.info(request, _("This message is no longer failed."))
+    elif result.outcome == Outcome.FAILED:
+        messages.error(request, _("It failed again: %(error)s") % {"error": result.error})
+    else:
+        messages.success(request, _("The message is stored in its conversation."))
+    return back
 
 
 def _error(exc: ValidationError) -> str:
