@@ -41,6 +41,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.http import HttpClient, parse_json
 
@@ -413,6 +414,7 @@ class CdiscountConnector(Connector):
             raise ConnectorError(
                 f"{NAME}: this conversation has no Cdiscount discussion to answer in",
                 permanent=True,
+                about_message=True,
             )
         # Multipart even without files: the text parts go first, then the files.
         parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
@@ -445,12 +447,15 @@ class CdiscountConnector(Connector):
     def _check_limits(self, outbound: OutboundMessage) -> None:
         """Octopia's rules for a reply, checked before anything is sent."""
         if not outbound.text.strip():
-            raise ConnectorError(f"{NAME}: a reply cannot be empty", permanent=True)
+            raise ConnectorError(
+                f"{NAME}: a reply cannot be empty", permanent=True, about_message=True
+            )
         if len(outbound.attachments) > MAX_ATTACHMENTS:
             raise ConnectorError(
                 f"{NAME}: a reply carries at most {MAX_ATTACHMENTS} attachments "
                 f"(this one has {len(outbound.attachments)})",
                 permanent=True,
+                about_message=True,
             )
         total = sum(len(a.data) for a in outbound.attachments)
         if total > MAX_ATTACHMENTS_BYTES:
@@ -458,6 +463,7 @@ class CdiscountConnector(Connector):
                 f"{NAME}: the attachments of a reply may not exceed 4 MB in all "
                 f"(these make {total / 1024 / 1024:.1f} MB)",
                 permanent=True,
+                about_message=True,
             )
         for a in outbound.attachments:
             extension = a.filename.rsplit(".", 1)[-1].lower() if "." in a.filename else ""
@@ -466,42 +472,29 @@ class CdiscountConnector(Connector):
                     f"{NAME}: {a.filename!r} cannot be attached; accepted file types: "
                     f"{', '.join(ACCEPTED_EXTENSIONS)}",
                     permanent=True,
+                    about_message=True,
                 )
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
-        """Our reply in its discussion: a seller message with the same text that no other
-        Comptoir message has already been matched with."""
-        from comptoir.inbox.models import DeliveryState, Message
-
+        """Our reply in its discussion: the seller message `Connector.pick_sent` recognises."""
         if not outbound.conversation_thread_id:
             return None
         try:
             discussion = self._get(f"/discussions/{outbound.conversation_thread_id}")
         finally:
             self.close()
-        wanted = outbound.text.strip()
-        candidates = [
-            m
-            for m in discussion.get("messages") or []
-            if _author(m) == "Seller" and (m.get("body") or "").strip() == wanted
-        ]
-        if not candidates:
-            return None
-        claimed = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk,
-                external_id__in=[str(m.get("messageId")) for m in candidates],
-                delivery_state=DeliveryState.SENT,
-            )
-            .exclude(pk=outbound.message_id)
-            .values_list("external_id", flat=True)
-        )
-        for m in candidates:
-            if str(m.get("messageId")) not in claimed:
-                return SendResult(
-                    external_id=str(m["messageId"]), sent_at=_parse_date(m.get("createdAt"))
+        return self.pick_sent(
+            outbound,
+            (
+                SentCandidate(
+                    external_id=str(m.get("messageId") or ""),
+                    text=m.get("body") or "",
+                    created_at=_parse_date(m.get("createdAt")),
                 )
-        return None
+                for m in discussion.get("messages") or []
+                if _author(m) == "Seller"
+            ),
+        )
 
     # -- discussions opened and closed by the seller --------------------------------------------
 

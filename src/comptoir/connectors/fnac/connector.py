@@ -48,6 +48,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.dialect import q, sub, text
@@ -218,6 +219,8 @@ class FnacConnector(Connector):
             raise ConnectorError(
                 f"Comptoir built a {service} request Fnac's schema refuses: {'; '.join(wrong)}",
                 permanent=True,
+                # What the schema refuses comes from what this request carries (a reply's text).
+                about_message=True,
             )
         response = self.http.request(
             "POST",
@@ -555,6 +558,7 @@ class FnacConnector(Connector):
                 "Fnac answers a question about an offer only as a reply to it, and this "
                 "conversation has no Fnac message to reply to",
                 permanent=True,
+                about_message=True,
             )
 
         def build(request: ET.Element) -> None:
@@ -574,7 +578,9 @@ class FnacConnector(Connector):
         status = result.get("status", "") if result is not None else root.get("status", "")
         if status not in ("OK", "WARNING"):
             errors = _errors(result if result is not None else root) or _errors(root)
-            raise ConnectorError(f"Fnac refused the reply: {errors or status}", permanent=True)
+            raise ConnectorError(
+                f"Fnac refused the reply: {errors or status}", permanent=True, about_message=True
+            )
         new_id = result.get("id", "") if result is not None else ""
         if new_id and new_id not in (reply_to, referer_id):
             return SendResult(external_id=new_id)
@@ -594,27 +600,30 @@ class FnacConnector(Connector):
                 "Fnac replies cannot carry attachments (its messages_update API has no file "
                 f"field): remove {names} and send the text alone",
                 permanent=True,
+                about_message=True,
             )
         if not outbound.text.strip():
-            raise ConnectorError("Fnac does not accept an empty reply", permanent=True)
+            raise ConnectorError(
+                "Fnac does not accept an empty reply", permanent=True, about_message=True
+            )
         if _XML_ILLEGAL.search(outbound.text):
             raise ConnectorError(
                 "the reply holds control characters Fnac's XML API cannot carry: retype it",
                 permanent=True,
+                about_message=True,
             )
         kind, _, referer_id = outbound.conversation_thread_id.partition(":")
         if kind not in ("ORDER", "OFFER") or not referer_id:
             raise ConnectorError(
                 f"this conversation is not a Fnac thread ({outbound.conversation_thread_id!r})",
                 permanent=True,
+                about_message=True,
             )
         return kind, referer_id
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
-        from comptoir.inbox.models import DeliveryState, Message
-
+        """The seller's message on the order or offer that `Connector.pick_sent` recognises."""
         kind, referer_id = self._check(outbound)
-        wanted = outbound.text.strip()
 
         def build(request: ET.Element, page: int) -> None:
             sub(request, "paging", str(page))
@@ -623,30 +632,20 @@ class FnacConnector(Connector):
             sub(types, "from_type", "SELLER")
             sub(request, "sort_by", "CREATED_AT", type="ASC")
 
-        candidates: list[tuple[datetime, str]] = []
+        candidates: list[SentCandidate] = []
         for items in self._pages("messages_query", "message", build):
             for item in items:
                 sender = item.find(q("message_from"))
                 if sender is not None and sender.get("type") != "SELLER":
                     continue
-                if text(item, "message_description") != wanted:
-                    continue
-                created = dialect.parse_datetime(text(item, "created_at"))
-                candidates.append((created or datetime.now(UTC), text(item, "message_id")))
-        if not candidates:
-            return None
-        claimed = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk, external_id__in=[c[1] for c in candidates]
-            )
-            .exclude(pk=outbound.message_id)
-            .exclude(delivery_state=DeliveryState.NONE)
-            .values_list("external_id", flat=True)
-        )
-        for created, message_id in sorted(candidates):
-            if message_id not in claimed:
-                return SendResult(external_id=message_id, sent_at=created)
-        return None
+                candidates.append(
+                    SentCandidate(
+                        external_id=text(item, "message_id"),
+                        text=text(item, "message_description"),
+                        created_at=dialect.parse_datetime(text(item, "created_at")),
+                    )
+                )
+        return self.pick_sent(outbound, candidates)
 
     # -- orders -------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.http import HttpClient, shared_rate_limit
 from comptoir.connectors.rakuten.common import (
@@ -166,6 +167,9 @@ class RakutenConnector(Connector):
                     f"{NAME}: {action} refused (HTTP {exc.status}): {words}",
                     permanent=exc.permanent,
                     status=exc.status,
+                    # An item refused is that message's problem, not the account's.
+                    about_message=exc.about_message,
+                    maybe_sent=exc.maybe_sent,
                 ) from exc
             raise
         root = parse_xml(response.content, action)
@@ -363,7 +367,7 @@ class RakutenConnector(Connector):
                 f"{MAX_CONTENT_CHARS}"
             )
         if problems:
-            raise ConnectorError("; ".join(problems), permanent=True)
+            raise ConnectorError("; ".join(problems), permanent=True, about_message=True)
         self.call("contactuseraboutitem", {"itemid": itemid, "content": text}, acts=True)
         found = self.find_sent(outbound)
         if found is None:
@@ -375,8 +379,9 @@ class RakutenConnector(Connector):
         return found
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
+        """The seller's message on the item that `Connector.pick_sent` recognises (the
+        service may not keep spacing as sent: texts are compared without regard to it)."""
         from comptoir.inbox.ingest import ingest_many
-        from comptoir.inbox.models import DeliveryState, Direction, Message
 
         itemid = outbound.conversation_thread_id.strip()
         if not itemid.isdigit():
@@ -389,32 +394,14 @@ class RakutenConnector(Connector):
         unread = [m for m, status in parsed if m.direction == "in" and status == "UNREAD"]
         if unread:
             ingest_many(unread, source="connector")
-        # Compared without regard to spacing, which the service may not keep as sent.
-        text = " ".join(outbound.text.split())
-        candidates = [
-            m
-            for m, _ in parsed
-            if m.direction == "out"
-            and not m.meta.get("rakuten_mail")
-            and " ".join(m.text.split()) == text
-        ]
-        if not candidates:
-            return None
-        # A copy a poll brought back is not a claim: record_delivery merges it into ours.
-        claimed = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk,
-                direction=Direction.OUT,
-                external_id__in=[m.external_id for m in candidates],
-            )
-            .exclude(pk=outbound.message_id)
-            .exclude(delivery_state=DeliveryState.NONE)
-            .values_list("external_id", flat=True)
+        return self.pick_sent(
+            outbound,
+            (
+                SentCandidate(external_id=m.external_id, text=m.text, created_at=m.sent_at)
+                for m, _ in parsed
+                if m.direction == "out" and not m.meta.get("rakuten_mail")
+            ),
         )
-        for message in reversed(candidates):  # the newest unclaimed one
-            if message.external_id not in claimed:
-                return SendResult(external_id=message.external_id, sent_at=message.sent_at)
-        return None
 
     # -- orders -------------------------------------------------------------------------------
 
