@@ -26,7 +26,9 @@ Exactly once: Amazon's message calls have no idempotency key, and nothing reads 
 messages a seller sent. A proactive message whose answer was lost (a timeout, a dropped
 connection, a 5xx) may have reached the buyer, so it is never sent again automatically: the
 caller gets `ConnectorError(maybe_sent=True, permanent=True)` and a human checks Seller Central.
-A duplicate message to a buyer is worse than one that needs a look.
+A duplicate message to a buyer is worse than one that needs a look. That error is about the
+message (`about_message`): the channel stays healthy. (This connector has no `find_sent`, so the
+send task's settle time does not apply: "unknown: check" is the answer.)
 """
 
 from __future__ import annotations

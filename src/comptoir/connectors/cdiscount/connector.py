@@ -16,8 +16,11 @@ before it (a message stored by Octopia a moment after its discussion's `updatedA
 ingest drops what it already has. A discussion updated while the pages are read shifts the
 others: the listing then runs again (see `_discussions`).
 
-Octopia takes no idempotency key on a reply: a reply whose outcome is unknown is looked for in
-its discussion (`find_sent`) before being sent again.
+Exactly once: Octopia takes no idempotency key on a reply. A reply whose outcome is unknown (a
+timeout, a lost answer, a 5xx, a worker killed mid-send) is looked for in its discussion
+(`find_sent`, by `Connector.pick_sent`) before being sent again, and while the unanswered request
+may still be stored (5 minutes from its start, `send_settle_seconds`) a retry that does not find
+it looks again later rather than posting a second copy.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class CdiscountConnector(Connector):
     `POST /discussions/{id}/messages`, `GET /orders/{id}`, `GET /sellers` (see the module)."""
 
     kind = "cdiscount"
+    send_settle_seconds = 300.0
     settings_model = CdiscountSettings
 
     def __init__(self, channel: Any) -> None:

@@ -21,8 +21,11 @@ walked until a page holds nothing newer. Only conversations whose latest message
 read, and only their messages from the conversation's own time (minus the overlap) are
 yielded; ingest drops what the overlap brings twice.
 
-eBay's Message API has no idempotency key: a send whose answer was lost is looked up in the
-conversation (`find_sent`) before it is sent again.
+Exactly once: eBay's Message and Post-Order APIs have no idempotency key. A send whose outcome
+is unknown is looked up in the conversation or the claim's history (`find_sent`, by
+`Connector.pick_sent`) before it is sent again, and while the unanswered request may still be
+stored (5 minutes from its start, `send_settle_seconds`) a retry that does not find it looks
+again later rather than posting a second copy.
 """
 
 from __future__ import annotations
@@ -148,6 +151,7 @@ class EbayConnector(Connector, ClaimsMixin):
     """Reads and answers eBay messages; see the module docstring for the endpoints."""
 
     kind = "ebay"
+    send_settle_seconds = 300.0
     settings_model = EbaySettings
 
     def __init__(self, channel: Channel) -> None:

@@ -16,8 +16,12 @@ Fnac's XSDs, see `dialect`):
   message saying so.
 - `orders_query`: the buyer (Fnac's client id is the stable buyer identity) and `fetch_order`.
 
-Fnac has no idempotency key for replies: `find_sent` looks among the seller's messages on the
-order for the same text that no other Comptoir message already claims.
+Exactly once: Fnac has no idempotency key for replies. `find_sent` looks among the seller's
+messages on the order or offer for ours (`Connector.pick_sent`: same text, written since the
+first attempt, not a message Comptoir already holds). Fnac may accept a reply without naming it
+and show it later ("accepted but not in the thread yet"), so a retry that does not find it keeps
+looking for 10 minutes after the unanswered request (`send_settle_seconds`) before posting again.
+A refusal of one reply (an unknown message, a text the schema refuses) fails that reply only.
 
 A token error is answered in the body (status FATAL and an `error` element) or as HTTP 401: either
 way the connector signs in once more and repeats the request, rebuilt with the new token (the
@@ -139,6 +143,7 @@ def forget_tokens() -> None:
 
 class FnacConnector(Connector):
     kind = "fnac"
+    send_settle_seconds = 600.0
     settings_model = FnacSettings
 
     def __init__(self, channel: Any) -> None:

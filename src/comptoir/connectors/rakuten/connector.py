@@ -10,7 +10,9 @@ the query string; the answers are XML):
   only once a poll has stored its messages, so a worker killed mid-poll loses nothing.
 - `contactuseraboutitem` (`itemid`, `content`) answers the buyer. It is a GET that acts: it is
   never retried blindly, and the service has no idempotency key, so `find_sent` looks in the
-  item's messages for ours.
+  item's messages for ours (`Connector.pick_sent`). The service may take a while to show a
+  message it accepted: a retry that does not find it keeps looking for 10 minutes after the
+  unanswered call (`send_settle_seconds`) before sending it again.
 - `getcurrentsales` (paginated by `nexttoken`) links items to their purchase (the order number)
   and buyer, backfills the items of recent sales on a first sync, and serves `fetch_order`.
 
@@ -99,6 +101,7 @@ class RakutenSettings(BaseModel):
 
 class RakutenConnector(Connector):
     kind = "rakuten"
+    send_settle_seconds = 600.0
     settings_model = RakutenSettings
 
     _http: HttpClient | None = None
