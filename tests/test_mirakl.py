@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db.models import F
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import User
 from comptoir.connectors import http
@@ -298,6 +299,13 @@ def test_a_reply_stored_after_the_client_timed_out_is_found_not_posted_again(
     assert waiting.delivery_state == DeliveryState.QUEUED
     assert "looking again" in waiting.delivery_error
     assert sim.seller_messages() == []
+    # It looks again within a minute, as the same attempt: looking is not failing.
+    look = DBTaskResult.objects.filter(task_path="comptoir.inbox.tasks.send_message").latest(
+        "enqueued_at"
+    )
+    assert look.args_kwargs == {"args": [reply.pk], "kwargs": {"attempt": 2}}
+    assert look.run_after is not None
+    assert look.run_after <= timezone.now() + timedelta(minutes=1)
     elapse(MiraklConnector.send_settle_seconds / 2)
     assert sim.run_late() == 1  # Mirakl stores it at last
     sent = send(reply, attempt=2)
