@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db.models import F
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -27,6 +26,7 @@ from comptoir.inbox.models import Channel, Conversation, DeliveryState, Event, M
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
 from tests.notify_helpers import run_notification_tasks
+from tests.send_support import settle_time_passes
 
 
 @pytest.fixture
@@ -52,9 +52,6 @@ def darty(shop: Shop, team: Any, sim: MiraklSimulator, waits: list[float]) -> Ch
     )
     channel.save()
     return channel
-
-
-SETTLE = timedelta(seconds=MiraklConnector.send_settle_seconds)
 
 
 def poll(channel: Channel) -> int:
@@ -235,13 +232,6 @@ def test_a_reply_whose_answer_was_lost_is_delivered_exactly_once(
     assert conv.message_count == 2
 
 
-def elapse(seconds: float) -> None:
-    """Simulated time: every unanswered post is `seconds` older."""
-    Message.objects.exclude(delivery_posted_at=None).update(
-        delivery_posted_at=F("delivery_posted_at") - timedelta(seconds=seconds)
-    )
-
-
 @pytest.mark.parametrize("imported", [True, False], ids=["imported", "not-yet-imported"])
 def test_a_reply_with_the_text_of_an_earlier_shop_message_is_not_taken_for_it_after_a_500(
     sim: MiraklSimulator, darty: Channel, agent: User, imported: bool
@@ -264,7 +254,7 @@ def test_a_reply_with_the_text_of_an_earlier_shop_message_is_not_taken_for_it_af
 
     assert send(reply).delivery_state == DeliveryState.QUEUED
     assert send(reply, attempt=2).delivery_state == DeliveryState.QUEUED  # looked, not yet
-    elapse(MiraklConnector.send_settle_seconds)
+    settle_time_passes()
     sent = send(reply, attempt=2)
 
     copies = [m for _, m in sim.seller_messages() if m.body == template]
@@ -306,7 +296,7 @@ def test_a_reply_stored_after_the_client_timed_out_is_found_not_posted_again(
     assert look.args_kwargs == {"args": [reply.pk], "kwargs": {"attempt": 2}}
     assert look.run_after is not None
     assert look.run_after <= timezone.now() + timedelta(minutes=1)
-    elapse(MiraklConnector.send_settle_seconds / 2)
+    settle_time_passes(timedelta(seconds=MiraklConnector.send_settle_seconds / 2))
     assert sim.run_late() == 1  # Mirakl stores it at last
     sent = send(reply, attempt=2)
 
@@ -330,7 +320,7 @@ def test_a_reply_the_marketplace_never_stored_is_posted_again_once_it_had_time_t
     send(reply)
     assert send(reply, attempt=2).delivery_state == DeliveryState.QUEUED
     assert sim.seller_messages() == []
-    elapse(MiraklConnector.send_settle_seconds)
+    settle_time_passes()
     sent = send(reply, attempt=2)
 
     ((_, copy),) = sim.seller_messages()
@@ -515,7 +505,7 @@ def test_thousands_of_messages_and_replies_through_faults_end_exactly_once(
             poll(darty)
             pending = Message.objects.filter(delivery_state=DeliveryState.QUEUED)
             # Time passes between rounds: an unanswered post has had time to be stored.
-            pending.update(delivery_posted_at=F("delivery_posted_at") - SETTLE)
+            settle_time_passes()
             for message in pending:
                 send(message, attempt=message.delivery_attempts + 1)
             if not pending.exists() and darty.is_healthy:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from comptoir.accounts.models import Team, User
 from comptoir.connectors import registry
+from comptoir.connectors.base import CLOCK_SKEW, Connector, OutboundMessage, SentCandidate
 from comptoir.connectors.cdiscount.simulator import CdiscountSimulator
 from comptoir.connectors.ebay import connector as ebay_connector
 from comptoir.connectors.ebay.simulator import EbaySimulator
@@ -473,3 +474,28 @@ def test_a_reply_the_marketplace_refuses_fails_alone_and_the_channel_keeps_worki
     channel = Channel.objects.get(pk=market.channel.pk)
     assert channel.is_healthy, channel.last_error
     assert not Event.objects.filter(kind=EventKind.CHANNEL_UNHEALTHY).exists()
+
+
+def test_the_look_up_allows_a_marketplace_clock_a_little_behind_ours_and_no_more(
+    channel: Channel,
+) -> None:
+    start = timezone.now()
+    outbound = OutboundMessage(
+        message_id=0,
+        idempotency_key="comptoir-0",
+        conversation_thread_id="T-1",
+        to="",
+        subject="",
+        text="Merci, c'est noté.",
+        attempt_started_at=start,
+    )
+    old = SentCandidate("old", "Merci, c'est noté.", start - CLOCK_SKEW - timedelta(seconds=1))
+    undated = SentCandidate("undated", "Merci, c'est noté.", None)
+    other = SentCandidate("other", "Merci.", start)
+    behind = SentCandidate("behind", "Merci,  c'est\nnoté. ", start - timedelta(seconds=30))
+    connector = Connector(channel)
+
+    assert connector.pick_sent(outbound, [old, undated, other]) is None
+    found = connector.pick_sent(outbound, [old, undated, other, behind])
+    assert found is not None
+    assert (found.external_id, found.sent_at) == ("behind", behind.created_at)

@@ -322,12 +322,18 @@ class Connector:
         Raise ConnectorError when the marketplace cannot be asked now."""
         return None
 
-    # How long after a request that may have reached the marketplace (a timeout, a lost
-    # answer, a 5xx, a worker killed mid-send) the marketplace may still store it: until then a
-    # retry that does not find it looks again later instead of posting a second copy. Counted
-    # from the request's start, so it must exceed the client's timeout; each connector sets it
-    # for its marketplace (see its docstring).
+    # How long after the client gave up on a request that may have reached the marketplace (a
+    # timeout, a lost answer, a 5xx, a worker killed mid-send) the marketplace may still store
+    # it: until then a retry that does not find it looks again later instead of posting a
+    # second copy. Each connector sets it for its marketplace (see its docstring).
     send_settle_seconds: ClassVar[float] = 300.0
+
+    def send_settle_time(self) -> timedelta:
+        """From the start of an unanswered request, how long a retry that does not find the
+        message keeps looking before posting it again: the client's timeout (the channel's
+        `timeout_seconds`), then `send_settle_seconds`."""
+        timeout = getattr(self.settings(), "timeout_seconds", 0.0)
+        return timedelta(seconds=float(timeout or 0.0) + self.send_settle_seconds)
 
     def pick_sent(
         self, outbound: OutboundMessage, candidates: Iterable[SentCandidate]

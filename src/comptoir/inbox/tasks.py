@@ -64,9 +64,7 @@ def send_message(message_id: int, attempt: int = 1) -> str:
             # the worker died): ask before sending again, so the buyer gets it once.
             result = connector.find_sent(outbound)
             if result is None and message.delivery_posted_at is not None:
-                settled = message.delivery_posted_at + timedelta(
-                    seconds=connector.send_settle_seconds
-                )
+                settled = message.delivery_posted_at + connector.send_settle_time()
                 if timezone.now() < settled:
                     return _look_again(message, attempt, settled)
         if result is None:
