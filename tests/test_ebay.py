@@ -32,6 +32,7 @@ from comptoir.inbox.models import (
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
 from tests.ebay_support import channel_settings, running_simulator
+from tests.send_support import settle_time_passes
 
 ORDER = "12-34567-89012"
 MEDIA_TEMPLATE = "https://files.maison-lumiere.example/{sha256}/{filename}"
@@ -477,6 +478,7 @@ def test_under_random_faults_and_killed_workers_every_message_arrives_and_leaves
         for _ in range(40):
             before = Message.objects.count()
             poll_channel.call(ebay_channel.pk)
+            settle_time_passes()  # between rounds, time for an unanswered post to land
             for pk in Message.objects.filter(delivery_state=DeliveryState.QUEUED).values_list(
                 "pk", flat=True
             ):

@@ -39,6 +39,8 @@ from comptoir.inbox.models import (
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
+from tests.notify_helpers import run_notification_tasks
+from tests.send_support import settle_time_passes
 
 
 @pytest.fixture(autouse=True)
@@ -370,6 +372,31 @@ def test_a_reply_whose_answer_is_lost_is_delivered_exactly_once(
     assert reply.external_id == sent.message_id
 
 
+def test_a_reply_fnac_refuses_fails_alone_and_the_channel_is_not_stopped(
+    sim: FnacSimulator,
+    fnac: Channel,
+    agent: User,
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    User.objects.create_user("owner", "owner@maison-lumiere.fr", "x", role="owner")
+    conv = buyer_conversation(sim, fnac, text="Quand partira ma commande ?")
+    sim.messages.clear()  # Fnac no longer knows the message the reply answers
+    reply = actions.reply(conv, actor=agent, text="Elle part demain.")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        send_message.call(reply.pk)
+    run_notification_tasks()
+
+    reply.refresh_from_db()
+    assert reply.delivery_state == DeliveryState.FAILED
+    assert "unknown message" in reply.delivery_error  # Fnac's reason, on the message
+    fnac.refresh_from_db()
+    assert fnac.is_healthy
+    assert fnac.last_error == ""
+    assert mailoutbox == []  # the owners are not told the channel stopped
+
+
 def test_find_sent_skips_a_same_text_reply_another_message_already_claims(
     sim: FnacSimulator, fnac: Channel, agent: User
 ) -> None:
@@ -380,6 +407,7 @@ def test_find_sent_skips_a_same_text_reply_another_message_already_claims(
     sim.faults.add("error500", path="messages_update")  # refused before Fnac acted
 
     send_message.call(second.pk)
+    settle_time_passes()  # Fnac had time to store it, had it taken it
     assert send_message.call(second.pk, attempt=2) == "sent"
 
     assert [m.description for m in sim.seller_messages()] == ["Merci !", "Merci !"]
@@ -667,6 +695,7 @@ def test_under_random_faults_every_message_arrives_once_and_every_reply_is_sent_
         for _ in range(40):
             poll_channel.call(fnac.pk)
             pending = Message.objects.filter(delivery_state=DeliveryState.QUEUED)
+            settle_time_passes()  # between rounds, time for an unanswered post to land
             for message in pending:
                 with contextlib.suppress(Killed):
                     send_message.call(message.pk, attempt=message.delivery_attempts + 1)

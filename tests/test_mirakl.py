@@ -3,6 +3,7 @@ follows Mirakl's published seller API, faults included."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import User
 from comptoir.connectors import http
+from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.mirakl.connector import MiraklConnector
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox import actions
@@ -23,6 +26,7 @@ from comptoir.inbox.models import Channel, Conversation, DeliveryState, Event, M
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
 from tests.notify_helpers import run_notification_tasks
+from tests.send_support import settle_time_passes
 
 
 @pytest.fixture
@@ -228,6 +232,155 @@ def test_a_reply_whose_answer_was_lost_is_delivered_exactly_once(
     assert conv.message_count == 2
 
 
+@pytest.mark.parametrize("imported", [True, False], ids=["imported", "not-yet-imported"])
+def test_a_reply_with_the_text_of_an_earlier_shop_message_is_not_taken_for_it_after_a_500(
+    sim: MiraklSimulator, darty: Channel, agent: User, imported: bool
+) -> None:
+    template = "Merci, nous regardons et revenons vers vous."
+    thread_id, _ = sim.buyer_writes("Colis abîmé", order_id="DRT-3")
+    # The same template answered an earlier question. Imported already: the copy Comptoir
+    # holds is not ours, whatever its date. Not imported yet: its date says it is older.
+    old_id = sim.seller_writes(
+        thread_id, template, at=None if imported else timezone.now() - timedelta(hours=2)
+    )
+    if imported:
+        poll(darty)
+    sim.buyer_writes("Et donc ?", thread_id=thread_id)
+    poll(darty)
+    conv = Conversation.objects.get()
+    assert conv.needs_reply
+    sim.faults.add("error500", method="POST", path="/message$")
+    reply = actions.reply(conv, actor=agent, text=template)
+
+    assert send(reply).delivery_state == DeliveryState.QUEUED
+    assert send(reply, attempt=2).delivery_state == DeliveryState.QUEUED  # looked, not yet
+    settle_time_passes()
+    sent = send(reply, attempt=2)
+
+    copies = [m for _, m in sim.seller_messages() if m.body == template]
+    new = next(m for m in copies if m.id != old_id)
+    assert len(copies) == 2  # the old one and exactly one new one
+    assert sent.delivery_state == DeliveryState.SENT
+    assert sent.external_id == new.id
+    assert sent.sent_at is not None
+    assert abs(sent.sent_at - new.date_created) < timedelta(seconds=1)  # M12 gives no date
+    poll(darty)
+    if imported:  # the imported original is still there, beside our reply
+        assert Message.objects.filter(external_id=old_id).exists()
+    conv.refresh_from_db()
+    assert not conv.needs_reply
+    assert conv.messages.filter(direction="out", text=template).count() == 2
+    assert sim.violations == []
+
+
+def test_a_reply_stored_after_the_client_timed_out_is_found_not_posted_again(
+    sim: MiraklSimulator, darty: Channel, agent: User
+) -> None:
+    sim.buyer_writes("Remboursement ?")
+    poll(darty)
+    conv = Conversation.objects.get()
+    sim.faults.hang_seconds = 0.7  # longer than the channel's 0.5 s timeout
+    sim.faults.add("store_late", method="POST", path="/message$")
+    reply = actions.reply(conv, actor=agent, text="C'est fait.")
+
+    assert send(reply).delivery_state == DeliveryState.QUEUED
+    # Seconds later, Mirakl is still busy with it: the retry looks, finds nothing, and waits.
+    waiting = send(reply, attempt=2)
+    assert waiting.delivery_state == DeliveryState.QUEUED
+    assert "looking again" in waiting.delivery_error
+    assert sim.seller_messages() == []
+    # It looks again within a minute, as the same attempt: looking is not failing.
+    look = DBTaskResult.objects.filter(task_path="comptoir.inbox.tasks.send_message").latest(
+        "enqueued_at"
+    )
+    assert look.args_kwargs == {"args": [reply.pk], "kwargs": {"attempt": 2}}
+    assert look.run_after is not None
+    assert look.run_after <= timezone.now() + timedelta(minutes=1)
+    settle_time_passes(timedelta(seconds=MiraklConnector.send_settle_seconds / 2))
+    assert sim.run_late() == 1  # Mirakl stores it at last
+    sent = send(reply, attempt=2)
+
+    ((_, copy),) = sim.seller_messages()
+    assert (sent.delivery_state, sent.external_id) == (DeliveryState.SENT, copy.id)
+    assert sent.sent_at == copy.date_created.replace(
+        microsecond=copy.date_created.microsecond // 1000 * 1000
+    )
+
+
+def test_a_reply_the_marketplace_never_stored_is_posted_again_once_it_had_time_to(
+    sim: MiraklSimulator, darty: Channel, agent: User
+) -> None:
+    sim.buyer_writes("Remboursement ?")
+    poll(darty)
+    conv = Conversation.objects.get()
+    sim.faults.hang_seconds = 0.7
+    sim.faults.add("timeout", method="POST", path="/message$")  # dropped, never carried out
+    reply = actions.reply(conv, actor=agent, text="C'est fait.")
+
+    send(reply)
+    assert send(reply, attempt=2).delivery_state == DeliveryState.QUEUED
+    assert sim.seller_messages() == []
+    settle_time_passes()
+    sent = send(reply, attempt=2)
+
+    ((_, copy),) = sim.seller_messages()
+    assert (sent.delivery_state, sent.external_id) == (DeliveryState.SENT, copy.id)
+
+
+def test_a_thread_with_the_operator_is_answered_to_the_operator(
+    sim: MiraklSimulator, darty: Channel, agent: User
+) -> None:
+    thread_id, _ = sim.operator_writes("Merci de mettre à jour vos délais d'expédition.")
+    poll(darty)
+    conv = Conversation.objects.get()
+
+    sent = send(actions.reply(conv, actor=agent, text="C'est fait, merci."))
+
+    assert sent.delivery_state == DeliveryState.SENT, sent.delivery_error
+    ((answered, _),) = sim.seller_messages()
+    assert answered == thread_id
+    to = sim.thread_json(sim.threads[thread_id], True)["messages"][-1]["to"]
+    assert [r["type"] for r in to] == ["OPERATOR"]
+    assert sim.violations == []
+
+
+def test_the_simulator_refuses_the_customer_on_an_operator_thread_as_mirakl_does(
+    sim: MiraklSimulator, darty: Channel
+) -> None:
+    thread_id, _ = sim.operator_writes("Contrôle qualité")
+    client = MiraklConnector(darty).client
+    body = json.dumps({"body": "Bonjour", "to": [{"type": "CUSTOMER"}]})
+
+    with pytest.raises(ConnectorError, match="CUSTOMER is not a participant") as refused:
+        client.request(
+            "POST",
+            f"/api/inbox/threads/{thread_id}/message",
+            files=[("message_input", (None, body, "application/json"))],
+        )
+    assert refused.value.about_message  # this message, not the channel
+    assert sim.seller_messages() == []
+
+
+def test_a_buyer_thread_the_operator_joined_is_answered_to_both(
+    sim: MiraklSimulator, darty: Channel, agent: User
+) -> None:
+    thread_id, _ = sim.buyer_writes("Toujours rien", customer_id="c-9")
+    sim.buyer_writes(
+        "L'opérateur suit ce litige.", thread_id=thread_id, sender_type="OPERATOR_USER"
+    )
+    poll(darty)
+    conv = Conversation.objects.get()
+
+    sent = send(actions.reply(conv, actor=agent, text="Nous renvoyons le colis."))
+
+    assert sent.delivery_state == DeliveryState.SENT, sent.delivery_error
+    to = sim.thread_json(sim.threads[thread_id], True)["messages"][-1]["to"]
+    assert sorted((r["type"], r.get("id")) for r in to) == [
+        ("CUSTOMER", "c-9"),
+        ("OPERATOR", None),
+    ]
+
+
 def test_the_shop_writes_first_about_an_order_and_the_buyer_answer_joins(
     sim: MiraklSimulator, darty: Channel, agent: User, make_inbound: Any
 ) -> None:
@@ -351,6 +504,8 @@ def test_thousands_of_messages_and_replies_through_faults_end_exactly_once(
         for _ in range(30):
             poll(darty)
             pending = Message.objects.filter(delivery_state=DeliveryState.QUEUED)
+            # Time passes between rounds: an unanswered post has had time to be stored.
+            settle_time_passes()
             for message in pending:
                 send(message, attempt=message.delivery_attempts + 1)
             if not pending.exists() and darty.is_healthy:

@@ -29,6 +29,7 @@ from comptoir.inbox.models import (
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
+from tests.send_support import settle_time_passes
 
 
 @pytest.fixture
@@ -474,6 +475,7 @@ def test_fetch_order_reads_the_sale(rakuten: Channel, sim: RakutenSimulator) -> 
 
 def send_all_queued(channel: Channel) -> None:
     queued = Message.objects.filter(channel=channel, delivery_state=DeliveryState.QUEUED)
+    settle_time_passes()  # between rounds, time for an unanswered post to land
     for pk in queued.values_list("pk", flat=True):
         # A killed worker's message stays "sending", for the sweep.
         with contextlib.suppress(Killed):

@@ -187,6 +187,9 @@ class OutboundMessage:
     attachments: list[OutboundAttachment] = field(default_factory=list)
     conversation_subject: str = ""  # for a reply written without a subject of its own
     conversation_id: int = 0
+    # When the first attempt to send this message began (None: this is that attempt, or a
+    # caller outside the send task). `find_sent` accepts no marketplace message older.
+    attempt_started_at: datetime | None = None
 
 
 class OrderItem(BaseModel):
@@ -222,6 +225,27 @@ class OrderData(BaseModel):
     tracking_number: Annotated[str, StringConstraints(max_length=128)] = ""
     tracking_url: Annotated[str, StringConstraints(max_length=500)] = ""
     buyer: Party | None = None
+
+
+@dataclass
+class SentCandidate:
+    """A message the marketplace shows as written by the seller, as `find_sent` reads it."""
+
+    external_id: str
+    text: str
+    created_at: datetime | None  # the marketplace's own date for it
+
+
+# How far the marketplace's clock may be behind ours. Servers kept by NTP agree within a
+# second; a minute covers a badly kept one. Wider would let an identical text written by
+# someone else just before our attempt pass for ours (the stored-copy check below still
+# refuses those Comptoir already holds).
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+def same_text(a: str, b: str) -> bool:
+    """Texts compared as marketplaces keep them: they may re-flow spacing and line ends."""
+    return " ".join(a.split()) == " ".join(b.split())
 
 
 @dataclass
@@ -298,18 +322,73 @@ class Connector:
         Raise ConnectorError when the marketplace cannot be asked now."""
         return None
 
-    def claimed_external_ids(self, external_ids: list[str], but: int) -> set[str]:
+    # How long after the client gave up on a request that may have reached the marketplace (a
+    # timeout, a lost answer, a 5xx, a worker killed mid-send) the marketplace may still store
+    # it: until then a retry that does not find it looks again later instead of posting a
+    # second copy. Each connector sets it for its marketplace (see its docstring).
+    send_settle_seconds: ClassVar[float] = 300.0
+
+    def send_settle_time(self) -> timedelta:
+        """From the start of an unanswered request, how long a retry that does not find the
+        message keeps looking before posting it again: the client's timeout (the channel's
+        `timeout_seconds`), then `send_settle_seconds`."""
+        timeout = getattr(self.settings(), "timeout_seconds", 0.0)
+        return timedelta(seconds=float(timeout or 0.0) + self.send_settle_seconds)
+
+    def pick_sent(
+        self, outbound: OutboundMessage, candidates: Iterable[SentCandidate]
+    ) -> SendResult | None:
+        """The one rule of every `find_sent`: of the seller's messages the marketplace shows
+        in the thread, ours is one with the same text, written after our first attempt began
+        (less `CLOCK_SKEW`), that is not already another message Comptoir holds (a template
+        sent earlier, by us or from the marketplace's back office). The earliest such one:
+        a later one is someone else's."""
+        not_before = (
+            outbound.attempt_started_at - CLOCK_SKEW if outbound.attempt_started_at else None
+        )
+        matching = [
+            c
+            for c in candidates
+            if c.external_id
+            and same_text(c.text, outbound.text)
+            # An undated one cannot be told from an old one: never taken for ours.
+            and (not_before is None or (c.created_at is not None and c.created_at >= not_before))
+        ]
+        if not matching:
+            return None
+        taken = self.claimed_external_ids(
+            [c.external_id for c in matching],
+            outbound.message_id,
+            stored_before=outbound.attempt_started_at,
+        )
+        free = [c for c in matching if c.external_id not in taken]
+        if not free:
+            return None
+        # Undated ones (only when no start is known) sort last.
+        first = min(free, key=lambda c: (c.created_at is None, c.created_at or datetime.min))
+        return SendResult(external_id=first.external_id, sent_at=first.created_at)
+
+    def claimed_external_ids(
+        self, external_ids: list[str], but: int, *, stored_before: datetime | None = None
+    ) -> set[str]:
         """Which of these marketplace message ids already are a Comptoir message of this
         channel other than message `but` (for `find_sent`: a text sent twice on purpose is
-        two messages)."""
+        two messages): any message Comptoir sent, and any copy a poll stored before
+        `stored_before` (when the attempt began: it cannot be the message being sent)."""
+        from django.db.models import Q
+
         from comptoir.inbox.models import Message
 
-        # Only messages Comptoir sent: a poll may already have brought the one we look for
-        # back as a plain copy (no delivery state), which record_delivery then replaces.
+        # A plain copy (no delivery state) stored since the attempt began may be the one we
+        # look for, brought back by a poll before its answer was recorded: record_delivery
+        # then replaces it. One stored before is an earlier message with the same text.
+        claimed = ~Q(delivery_state="")
+        if stored_before is not None:
+            claimed |= Q(received_at__lt=stored_before)
         return set(
             Message.objects.filter(channel_id=self.channel.pk, external_id__in=external_ids)
             .exclude(pk=but)
-            .exclude(delivery_state="")
+            .filter(claimed)
             .values_list("external_id", flat=True)
         )
 

@@ -13,6 +13,11 @@ replayed). Kinds:
 - `timeout`: the server holds the request for `hang_seconds`, then drops it without acting.
 - `lose_response`: the request is carried out, then the connection is dropped: the client
   cannot know it worked (the case that tests exactly-once sending).
+- `error500_after`: the request is carried out, then answered 500 (a marketplace that fails
+  after storing: the client reads a failure that was not one).
+- `store_late`: the server holds the request for `hang_seconds` (longer than the client's
+  timeout), drops it, and carries it out only when the test calls `run_late()`: a marketplace
+  still busy with it when the client gives up, that stores it a while later.
 - `expired_token`: a 401, as for an OAuth token that expired early.
 - `duplicate_page` / `reorder_page`: list endpoints repeat items of the previous page, or shuffle
   the page (each simulator applies them to its list endpoints via `page_fault()`).
@@ -23,6 +28,7 @@ A request that breaks the marketplace's contract (a wrong field, a missing param
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -45,6 +51,8 @@ FAULT_KINDS = (
     "rate_limit",
     "timeout",
     "lose_response",
+    "error500_after",
+    "store_late",
     "expired_token",
     "duplicate_page",
     "reorder_page",
@@ -217,6 +225,7 @@ class Simulator:
         self._server: ThreadingHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._late: list[Callable[[], object]] = []  # requests held by `store_late`
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -264,6 +273,15 @@ class Simulator:
         drawn = self.faults.draw(request.method, request.path, ("duplicate_page", "reorder_page"))
         return drawn[0] if drawn else None
 
+    def run_late(self) -> int:
+        """Carry out now the requests `store_late` held (their client gave up long ago);
+        returns how many."""
+        with self.lock:
+            late, self._late = self._late, []
+        for carry_out in late:
+            carry_out()
+        return len(late)
+
     def violation(self, message: str) -> HttpError:
         """Record a contract violation and make the error response for it."""
         self.violations.append(message)
@@ -276,7 +294,15 @@ class Simulator:
         fault = self.faults.draw(
             request.method,
             request.path,
-            ("error500", "rate_limit", "timeout", "lose_response", "expired_token"),
+            (
+                "error500",
+                "rate_limit",
+                "timeout",
+                "lose_response",
+                "error500_after",
+                "store_late",
+                "expired_token",
+            ),
         )
         kind = fault[0] if fault else ""
         if kind == "error500":
@@ -296,15 +322,27 @@ class Simulator:
             match = pattern.match(request.path)
             if match and method == request.method:
                 request.params = match.groupdict()
-                try:
-                    self.authenticate(request)
-                    response = handler(request)
-                except HttpError as exc:
-                    response = exc.response
-                except ContractViolation as exc:
-                    response = self.violation(str(exc)).response
+                if kind == "store_late":
+                    # In hand before the wait: a test may release it as soon as the client
+                    # gave up.
+                    with self.lock:
+                        self._late.append(functools.partial(self._handle, handler, request))
+                    self._stopping.wait(self.faults.hang_seconds)
+                    return None
+                response = self._handle(handler, request)
+                if kind == "error500_after":
+                    return Response(500, {"message": "Internal Server Error (simulated)"})
                 return None if kind == "lose_response" else response
         return Response(404, {"message": f"no route {request.method} {request.path}"})
+
+    def _handle(self, handler: Callable[[Request], Response], request: Request) -> Response:
+        try:
+            self.authenticate(request)
+            return handler(request)
+        except HttpError as exc:
+            return exc.response
+        except ContractViolation as exc:
+            return self.violation(str(exc)).response
 
 
 def _handler_for(sim: Simulator) -> type[BaseHTTPRequestHandler]:

@@ -300,6 +300,12 @@ class Message(models.Model):
     delivery_attempts = models.PositiveSmallIntegerField(default=0)
     # When a worker took it for sending: a message stuck in "sending" is found by its age.
     delivery_claimed_at = models.DateTimeField(null=True, blank=True)
+    # When the first attempt to send it began: a marketplace message older than that (give or
+    # take the clocks' skew) cannot be this one (see Connector.pick_sent).
+    delivery_started_at = models.DateTimeField(null=True, blank=True)
+    # When the last request that may have reached the marketplace went out, until its outcome
+    # is known: no second copy is posted while the first may still be stored (see send_message).
+    delivery_posted_at = models.DateTimeField(null=True, blank=True)
     inbound_record = models.ForeignKey(
         "InboundRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.tasks import TaskResultStatus, task
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
@@ -40,16 +41,20 @@ MAX_SEND_ATTEMPTS = 6
 @task()
 def send_message(message_id: int, attempt: int = 1) -> str:
     """Deliver one queued reply through its channel's connector, retrying transient failures."""
+    now = timezone.now()
     claimed = Message.objects.filter(pk=message_id, delivery_state=DeliveryState.QUEUED).update(
         delivery_state=DeliveryState.SENDING,
         delivery_attempts=F("delivery_attempts") + 1,
-        delivery_claimed_at=timezone.now(),
+        delivery_claimed_at=now,
+        # The first attempt's start stays: any attempt since may be the one that got there.
+        delivery_started_at=Coalesce(F("delivery_started_at"), Value(now)),
     )
     if not claimed:
         return "not queued"  # sent already, or another worker has it
     message = Message.objects.select_related(
         "conversation", "conversation__customer", "channel"
     ).get(pk=message_id)
+    posted = False
     try:
         connector = get_connector(message.channel)
         outbound = _outbound(message)
@@ -58,9 +63,20 @@ def send_message(message_id: int, attempt: int = 1) -> str:
             # An earlier attempt may have reached the marketplace (its answer was lost, or
             # the worker died): ask before sending again, so the buyer gets it once.
             result = connector.find_sent(outbound)
+            if result is None and message.delivery_posted_at is not None:
+                settled = message.delivery_posted_at + connector.send_settle_time()
+                if timezone.now() < settled:
+                    return _look_again(message, attempt, settled)
         if result is None:
+            # Written before the request goes out: a worker killed while it is in flight
+            # leaves the trace its retry needs.
+            Message.objects.filter(pk=message.pk).update(delivery_posted_at=timezone.now())
+            posted = True
             result = connector.send(outbound)
     except ConnectorError as exc:
+        if posted and not exc.maybe_sent:
+            # The marketplace said no (or was never reached): nothing of it can land later.
+            Message.objects.filter(pk=message.pk).update(delivery_posted_at=None)
         final = exc.permanent or attempt >= MAX_SEND_ATTEMPTS
         actions.record_delivery_failure(message, error=str(exc), final=final)
         if exc.permanent and not exc.about_message:
@@ -84,6 +100,24 @@ def send_message(message_id: int, attempt: int = 1) -> str:
         thread_id=result.thread_id,
     )
     return "sent"
+
+
+# A reply whose earlier request may still be stored by the marketplace is looked for again at
+# most this often until the connector's settle time has passed.
+LOOK_AGAIN_EVERY = timedelta(minutes=1)
+
+
+def _look_again(message: Message, attempt: int, settled: datetime) -> str:
+    """The earlier request may still be stored: posting now could give the buyer two copies.
+    Back in the queue, to look again (the same attempt: looking is not failing)."""
+    when = min(settled, timezone.now() + LOOK_AGAIN_EVERY)
+    note = (
+        "the marketplace has not shown this reply yet after an unanswered attempt; looking "
+        f"again before sending it again (at the latest at {settled:%H:%M:%S} UTC)"
+    )
+    actions.record_delivery_failure(message, error=note, final=False)
+    send_message.using(run_after=when).enqueue(message.pk, attempt=attempt)
+    return "looking"
 
 
 def _outbound(message: Message) -> OutboundMessage:
@@ -115,6 +149,7 @@ def _outbound(message: Message) -> OutboundMessage:
         order_number=conv.order_number,
         conversation_subject=conv.subject,
         conversation_id=conv.pk,
+        attempt_started_at=message.delivery_started_at,
         attachments=[
             OutboundAttachment(a.filename, a.content_type, files.read_bytes(a.sha256))
             for a in message.attachments.exclude(sha256="")

@@ -26,7 +26,9 @@ Exactly once: Amazon's message calls have no idempotency key, and nothing reads 
 messages a seller sent. A proactive message whose answer was lost (a timeout, a dropped
 connection, a 5xx) may have reached the buyer, so it is never sent again automatically: the
 caller gets `ConnectorError(maybe_sent=True, permanent=True)` and a human checks Seller Central.
-A duplicate message to a buyer is worse than one that needs a look.
+A duplicate message to a buyer is worse than one that needs a look. That error is about the
+message (`about_message`): the channel stays healthy. (This connector has no `find_sent`, so the
+send task's settle time does not apply: "unknown: check" is the answer.)
 """
 
 from __future__ import annotations
@@ -396,6 +398,7 @@ class AmazonConnector(Connector):
                     "was not sent again; check the order in Seller Central before resending.",
                     maybe_sent=True,
                     permanent=True,
+                    about_message=True,
                     status=exc.status,
                 ) from exc
             if TEMPLATE_REFUSED in str(exc):
@@ -415,6 +418,7 @@ class AmazonConnector(Connector):
         return ConnectorError(
             f"Amazon does not allow a {kind} message on order {order_id} now (allowed: {allowed}).",
             permanent=True,
+            about_message=True,
             status=403,
         )
 
@@ -424,29 +428,40 @@ class AmazonConnector(Connector):
             raise ConnectorError(
                 f"{kind!r} is not an Amazon message type; one of {', '.join(MESSAGE_TYPES)}",
                 permanent=True,
+                about_message=True,
             )
         if text and not spec.text_max:
             raise ConnectorError(
-                f"an Amazon {kind} message carries attachments only, no text", permanent=True
+                f"an Amazon {kind} message carries attachments only, no text",
+                permanent=True,
+                about_message=True,
             )
         if spec.text_max and not text and not files:
-            raise ConnectorError(f"an Amazon {kind} message needs a text", permanent=True)
+            raise ConnectorError(
+                f"an Amazon {kind} message needs a text", permanent=True, about_message=True
+            )
         if len(text) > spec.text_max and spec.text_max:
             raise ConnectorError(
                 f"the text has {len(text)} characters; Amazon takes at most {spec.text_max} "
                 f"in a {kind} message",
                 permanent=True,
+                about_message=True,
             )
         if files and not spec.attachments:
             raise ConnectorError(
-                f"an Amazon {kind} message cannot carry attachments", permanent=True
+                f"an Amazon {kind} message cannot carry attachments",
+                permanent=True,
+                about_message=True,
             )
         if spec.needs_attachment and not files:
-            raise ConnectorError(f"an Amazon {kind} message needs an attachment", permanent=True)
+            raise ConnectorError(
+                f"an Amazon {kind} message needs an attachment", permanent=True, about_message=True
+            )
         if len(files) > MAX_ATTACHMENTS:
             raise ConnectorError(
                 f"{len(files)} attachments; Amazon takes at most {MAX_ATTACHMENTS}",
                 permanent=True,
+                about_message=True,
             )
         cap = self.conf().max_attachment_bytes
         for f in files:
@@ -455,9 +470,10 @@ class AmazonConnector(Connector):
                     f"{f.filename} is {len(f.data)} bytes; this channel sends at most {cap} "
                     "bytes per file to Amazon",
                     permanent=True,
+                    about_message=True,
                 )
             if not f.data:
-                raise ConnectorError(f"{f.filename} is empty", permanent=True)
+                raise ConnectorError(f"{f.filename} is empty", permanent=True, about_message=True)
 
     def _upload(self, order_id: str, kind: str, file: OutboundAttachment) -> str:
         md5 = base64.b64encode(hashlib.md5(file.data).digest()).decode()

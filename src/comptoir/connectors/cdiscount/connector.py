@@ -16,8 +16,11 @@ before it (a message stored by Octopia a moment after its discussion's `updatedA
 ingest drops what it already has. A discussion updated while the pages are read shifts the
 others: the listing then runs again (see `_discussions`).
 
-Octopia takes no idempotency key on a reply: a reply whose outcome is unknown is looked for in
-its discussion (`find_sent`) before being sent again.
+Exactly once: Octopia takes no idempotency key on a reply. A reply whose outcome is unknown (a
+timeout, a lost answer, a 5xx, a worker killed mid-send) is looked for in its discussion
+(`find_sent`, by `Connector.pick_sent`) before being sent again, and while the unanswered request
+may still be stored (5 minutes from its start, `send_settle_seconds`) a retry that does not find
+it looks again later rather than posting a second copy.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.http import HttpClient, parse_json
 
@@ -113,6 +117,7 @@ class CdiscountConnector(Connector):
     `POST /discussions/{id}/messages`, `GET /orders/{id}`, `GET /sellers` (see the module)."""
 
     kind = "cdiscount"
+    send_settle_seconds = 300.0
     settings_model = CdiscountSettings
 
     def __init__(self, channel: Any) -> None:
@@ -413,6 +418,7 @@ class CdiscountConnector(Connector):
             raise ConnectorError(
                 f"{NAME}: this conversation has no Cdiscount discussion to answer in",
                 permanent=True,
+                about_message=True,
             )
         # Multipart even without files: the text parts go first, then the files.
         parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
@@ -445,12 +451,15 @@ class CdiscountConnector(Connector):
     def _check_limits(self, outbound: OutboundMessage) -> None:
         """Octopia's rules for a reply, checked before anything is sent."""
         if not outbound.text.strip():
-            raise ConnectorError(f"{NAME}: a reply cannot be empty", permanent=True)
+            raise ConnectorError(
+                f"{NAME}: a reply cannot be empty", permanent=True, about_message=True
+            )
         if len(outbound.attachments) > MAX_ATTACHMENTS:
             raise ConnectorError(
                 f"{NAME}: a reply carries at most {MAX_ATTACHMENTS} attachments "
                 f"(this one has {len(outbound.attachments)})",
                 permanent=True,
+                about_message=True,
             )
         total = sum(len(a.data) for a in outbound.attachments)
         if total > MAX_ATTACHMENTS_BYTES:
@@ -458,6 +467,7 @@ class CdiscountConnector(Connector):
                 f"{NAME}: the attachments of a reply may not exceed 4 MB in all "
                 f"(these make {total / 1024 / 1024:.1f} MB)",
                 permanent=True,
+                about_message=True,
             )
         for a in outbound.attachments:
             extension = a.filename.rsplit(".", 1)[-1].lower() if "." in a.filename else ""
@@ -466,42 +476,29 @@ class CdiscountConnector(Connector):
                     f"{NAME}: {a.filename!r} cannot be attached; accepted file types: "
                     f"{', '.join(ACCEPTED_EXTENSIONS)}",
                     permanent=True,
+                    about_message=True,
                 )
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
-        """Our reply in its discussion: a seller message with the same text that no other
-        Comptoir message has already been matched with."""
-        from comptoir.inbox.models import DeliveryState, Message
-
+        """Our reply in its discussion: the seller message `Connector.pick_sent` recognises."""
         if not outbound.conversation_thread_id:
             return None
         try:
             discussion = self._get(f"/discussions/{outbound.conversation_thread_id}")
         finally:
             self.close()
-        wanted = outbound.text.strip()
-        candidates = [
-            m
-            for m in discussion.get("messages") or []
-            if _author(m) == "Seller" and (m.get("body") or "").strip() == wanted
-        ]
-        if not candidates:
-            return None
-        claimed = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk,
-                external_id__in=[str(m.get("messageId")) for m in candidates],
-                delivery_state=DeliveryState.SENT,
-            )
-            .exclude(pk=outbound.message_id)
-            .values_list("external_id", flat=True)
-        )
-        for m in candidates:
-            if str(m.get("messageId")) not in claimed:
-                return SendResult(
-                    external_id=str(m["messageId"]), sent_at=_parse_date(m.get("createdAt"))
+        return self.pick_sent(
+            outbound,
+            (
+                SentCandidate(
+                    external_id=str(m.get("messageId") or ""),
+                    text=m.get("body") or "",
+                    created_at=_parse_date(m.get("createdAt")),
                 )
-        return None
+                for m in discussion.get("messages") or []
+                if _author(m) == "Seller"
+            ),
+        )
 
     # -- discussions opened and closed by the seller --------------------------------------------
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -35,6 +35,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 
 if TYPE_CHECKING:
@@ -114,6 +115,9 @@ class ClaimsMixin:
         cursor: dict[str, Any]
 
         def conf(self) -> EbaySettings: ...
+        def pick_sent(
+            self, outbound: OutboundMessage, candidates: Iterable[SentCandidate]
+        ) -> SendResult | None: ...
         def close(self) -> None: ...
         def _get(
             self, path: str, params: dict[str, Any] | None = None, which: str = "api"
@@ -128,7 +132,6 @@ class ClaimsMixin:
             idempotent: bool | None = None,
             which: str = "api",
         ) -> Any: ...
-        def claimed_external_ids(self, external_ids: list[str], but: int) -> set[str]: ...
 
     def _fetch_claims(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
         for kind in KINDS:
@@ -379,27 +382,18 @@ class ClaimsMixin:
     def _find_claim_message(
         self, outbound: OutboundMessage, kind: str, claim_id: str
     ) -> SendResult | None:
-        from comptoir.inbox.models import Message
-
-        queued = (
-            Message.objects.filter(pk=outbound.message_id)
-            .values_list("created_at", flat=True)
-            .first()
+        """The seller's entry in the claim's history that `Connector.pick_sent` recognises."""
+        return self.pick_sent(
+            outbound,
+            [
+                SentCandidate(
+                    external_id=entry_id(kind, claim_id, raw_date, author, action, text),
+                    text=text,
+                    created_at=at,
+                )
+                for at, raw_date, author, action, text in self._claim_entries(
+                    kind, self._claim_detail(kind, claim_id)
+                )
+                if author.upper() == "SELLER"
+            ],
         )
-        not_before = queued - timedelta(minutes=10) if queued else None
-        wanted = " ".join(outbound.text.split())
-        candidates: dict[str, datetime] = {}
-        for at, raw_date, author, action, text in self._claim_entries(
-            kind, self._claim_detail(kind, claim_id)
-        ):
-            if author.upper() != "SELLER" or " ".join(text.split()) != wanted:
-                continue
-            if not_before is not None and at < not_before:
-                continue
-            candidates[entry_id(kind, claim_id, raw_date, author, action, text)] = at
-        claimed = self.claimed_external_ids(list(candidates), but=outbound.message_id)
-        free = sorted((at, eid) for eid, at in candidates.items() if eid not in claimed)
-        if not free:
-            return None
-        at, eid = free[0]
-        return SendResult(external_id=eid, sent_at=at)

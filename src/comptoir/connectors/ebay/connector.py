@@ -21,8 +21,11 @@ walked until a page holds nothing newer. Only conversations whose latest message
 read, and only their messages from the conversation's own time (minus the overlap) are
 yielded; ingest drops what the overlap brings twice.
 
-eBay's Message API has no idempotency key: a send whose answer was lost is looked up in the
-conversation (`find_sent`) before it is sent again.
+Exactly once: eBay's Message and Post-Order APIs have no idempotency key. A send whose outcome
+is unknown is looked up in the conversation or the claim's history (`find_sent`, by
+`Connector.pick_sent`) before it is sent again, and while the unanswered request may still be
+stored (5 minutes from its start, `send_settle_seconds`) a retry that does not find it looks
+again later rather than posting a second copy.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, Field, field_validator
 
 from comptoir.connectors.base import (
+    CLOCK_SKEW,
     Connector,
     ConnectorError,
     InboundAttachment,
@@ -52,6 +56,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
 from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
@@ -146,6 +151,7 @@ class EbayConnector(Connector, ClaimsMixin):
     """Reads and answers eBay messages; see the module docstring for the endpoints."""
 
     kind = "ebay"
+    send_settle_seconds = 300.0
     settings_model = EbaySettings
 
     def __init__(self, channel: Channel) -> None:
@@ -511,22 +517,26 @@ class EbayConnector(Connector, ClaimsMixin):
         eBay would refuse is sent."""
         if not outbound.conversation_thread_id:
             raise ConnectorError(
-                "this conversation has no eBay conversation id to answer in", permanent=True
+                "this conversation has no eBay conversation id to answer in",
+                permanent=True,
+                about_message=True,
             )
         text = outbound.text.strip()
         if not text:
-            raise ConnectorError("eBay needs a message text", permanent=True)
+            raise ConnectorError("eBay needs a message text", permanent=True, about_message=True)
         if len(text) > MAX_TEXT:
             raise ConnectorError(
                 f"eBay messages are limited to {MAX_TEXT} characters; this one has "
                 f"{len(text)}: shorten it",
                 permanent=True,
+                about_message=True,
             )
         if len(outbound.attachments) > MAX_MEDIA:
             raise ConnectorError(
                 f"eBay takes at most {MAX_MEDIA} attachments per message; this one has "
                 f"{len(outbound.attachments)}",
                 permanent=True,
+                about_message=True,
             )
         body: dict[str, Any] = {
             "conversationId": outbound.conversation_thread_id,
@@ -547,6 +557,7 @@ class EbayConnector(Connector, ClaimsMixin):
                     f"eBay accepts images by HTTPS link only: {url or attachment.filename!r} "
                     "is not an https:// link",
                     permanent=True,
+                    about_message=True,
                 )
             name = urlsplit(url).path.rsplit("/", 1)[-1] or attachment.filename
             content_type = mimetypes.guess_type(name)[0] or "image/jpeg"
@@ -562,6 +573,7 @@ class EbayConnector(Connector, ClaimsMixin):
                 "and this channel has no public link for files (media_url_template). Remove "
                 "it or attach a link to it instead.",
                 permanent=True,
+                about_message=True,
             )
         kind = _media_type(attachment.content_type)
         if not kind:
@@ -569,6 +581,7 @@ class EbayConnector(Connector, ClaimsMixin):
                 f"eBay takes pictures, PDF, Word and text files only: {attachment.filename!r} "
                 f"is {attachment.content_type}",
                 permanent=True,
+                about_message=True,
             )
         url = template.format(
             sha256=hashlib.sha256(attachment.data).hexdigest(),
@@ -577,10 +590,7 @@ class EbayConnector(Connector, ClaimsMixin):
         return {"mediaName": attachment.filename[:255], "mediaType": kind, "mediaUrl": url}
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
-        """The seller's message in the conversation with this text that no other Comptoir
-        message already stands for, written after this reply was queued."""
-        from comptoir.inbox.models import DeliveryState, Message
-
+        """The seller's message in the conversation that `Connector.pick_sent` recognises."""
         kind, claim_id = split_thread(outbound.conversation_thread_id)
         if kind:
             if kind == "case":
@@ -589,17 +599,11 @@ class EbayConnector(Connector, ClaimsMixin):
                 return self._find_claim_message(outbound, kind, claim_id)
             finally:
                 self.close()
-        queued = (
-            Message.objects.filter(pk=outbound.message_id)
-            .values_list("created_at", flat=True)
-            .first()
-        )
-        # eBay's clock and ours may differ a little.
-        not_before = queued - timedelta(minutes=10) if queued else None
-        wanted = _normal(outbound.text)
+        started = outbound.attempt_started_at
+        not_before = started - CLOCK_SKEW if started else None
         try:
             me = self.username()
-            candidates: list[dict[str, Any]] = []
+            candidates: list[SentCandidate] = []
             offset = 0
             while True:
                 page = (
@@ -621,36 +625,23 @@ class EbayConnector(Connector, ClaimsMixin):
                         continue
                     at = _parse_time(message["createdDate"])
                     dates.append(at)
-                    if (
-                        str(message.get("senderUsername") or "").casefold() == me.casefold()
-                        and _normal(str(message.get("messageBody") or "")) == wanted
-                        and (not_before is None or at >= not_before)
-                    ):
-                        candidates.append(message)
+                    if str(message.get("senderUsername") or "").casefold() == me.casefold():
+                        candidates.append(
+                            SentCandidate(
+                                external_id=str(message["messageId"]),
+                                text=str(message.get("messageBody") or ""),
+                                created_at=at,
+                            )
+                        )
                 offset += PAGE_LIMIT
                 if not messages or offset >= int(page.get("total") or 0) or not page.get("next"):
                     break
+                # Newest first: the rest of the pages is older than the attempt.
                 if not_before and dates == sorted(dates, reverse=True) and dates[-1] < not_before:
                     break
         finally:
             self.close()
-        unique = {str(m["messageId"]): m for m in candidates}
-        claimed = set(
-            Message.objects.filter(channel_id=self.channel.pk, external_id__in=list(unique))
-            .exclude(pk=outbound.message_id)
-            .exclude(delivery_state=DeliveryState.NONE)  # a polled copy is not a claim
-            .values_list("external_id", flat=True)
-        )
-        free = sorted(
-            (m for mid, m in unique.items() if mid not in claimed),
-            key=lambda m: (m["createdDate"], str(m["messageId"])),
-        )
-        if not free:
-            return None
-        first = free[0]
-        return SendResult(
-            external_id=str(first["messageId"]), sent_at=_parse_time(first["createdDate"])
-        )
+        return self.pick_sent(outbound, candidates)
 
     # -- orders ---------------------------------------------------------------------------------
 

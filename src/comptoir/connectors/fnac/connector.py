@@ -16,8 +16,12 @@ Fnac's XSDs, see `dialect`):
   message saying so.
 - `orders_query`: the buyer (Fnac's client id is the stable buyer identity) and `fetch_order`.
 
-Fnac has no idempotency key for replies: `find_sent` looks among the seller's messages on the
-order for the same text that no other Comptoir message already claims.
+Exactly once: Fnac has no idempotency key for replies. `find_sent` looks among the seller's
+messages on the order or offer for ours (`Connector.pick_sent`: same text, written since the
+first attempt, not a message Comptoir already holds). Fnac may accept a reply without naming it
+and show it later ("accepted but not in the thread yet"), so a retry that does not find it keeps
+looking for 10 minutes after the unanswered request (`send_settle_seconds`) before posting again.
+A refusal of one reply (an unknown message, a text the schema refuses) fails that reply only.
 
 A token error is answered in the body (status FATAL and an `error` element) or as HTTP 401: either
 way the connector signs in once more and repeats the request, rebuilt with the new token (the
@@ -48,6 +52,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.dialect import q, sub, text
@@ -138,6 +143,7 @@ def forget_tokens() -> None:
 
 class FnacConnector(Connector):
     kind = "fnac"
+    send_settle_seconds = 600.0
     settings_model = FnacSettings
 
     def __init__(self, channel: Any) -> None:
@@ -218,6 +224,8 @@ class FnacConnector(Connector):
             raise ConnectorError(
                 f"Comptoir built a {service} request Fnac's schema refuses: {'; '.join(wrong)}",
                 permanent=True,
+                # What the schema refuses comes from what this request carries (a reply's text).
+                about_message=True,
             )
         response = self.http.request(
             "POST",
@@ -555,6 +563,7 @@ class FnacConnector(Connector):
                 "Fnac answers a question about an offer only as a reply to it, and this "
                 "conversation has no Fnac message to reply to",
                 permanent=True,
+                about_message=True,
             )
 
         def build(request: ET.Element) -> None:
@@ -574,7 +583,9 @@ class FnacConnector(Connector):
         status = result.get("status", "") if result is not None else root.get("status", "")
         if status not in ("OK", "WARNING"):
             errors = _errors(result if result is not None else root) or _errors(root)
-            raise ConnectorError(f"Fnac refused the reply: {errors or status}", permanent=True)
+            raise ConnectorError(
+                f"Fnac refused the reply: {errors or status}", permanent=True, about_message=True
+            )
         new_id = result.get("id", "") if result is not None else ""
         if new_id and new_id not in (reply_to, referer_id):
             return SendResult(external_id=new_id)
@@ -594,27 +605,30 @@ class FnacConnector(Connector):
                 "Fnac replies cannot carry attachments (its messages_update API has no file "
                 f"field): remove {names} and send the text alone",
                 permanent=True,
+                about_message=True,
             )
         if not outbound.text.strip():
-            raise ConnectorError("Fnac does not accept an empty reply", permanent=True)
+            raise ConnectorError(
+                "Fnac does not accept an empty reply", permanent=True, about_message=True
+            )
         if _XML_ILLEGAL.search(outbound.text):
             raise ConnectorError(
                 "the reply holds control characters Fnac's XML API cannot carry: retype it",
                 permanent=True,
+                about_message=True,
             )
         kind, _, referer_id = outbound.conversation_thread_id.partition(":")
         if kind not in ("ORDER", "OFFER") or not referer_id:
             raise ConnectorError(
                 f"this conversation is not a Fnac thread ({outbound.conversation_thread_id!r})",
                 permanent=True,
+                about_message=True,
             )
         return kind, referer_id
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
-        from comptoir.inbox.models import DeliveryState, Message
-
+        """The seller's message on the order or offer that `Connector.pick_sent` recognises."""
         kind, referer_id = self._check(outbound)
-        wanted = outbound.text.strip()
 
         def build(request: ET.Element, page: int) -> None:
             sub(request, "paging", str(page))
@@ -623,30 +637,20 @@ class FnacConnector(Connector):
             sub(types, "from_type", "SELLER")
             sub(request, "sort_by", "CREATED_AT", type="ASC")
 
-        candidates: list[tuple[datetime, str]] = []
+        candidates: list[SentCandidate] = []
         for items in self._pages("messages_query", "message", build):
             for item in items:
                 sender = item.find(q("message_from"))
                 if sender is not None and sender.get("type") != "SELLER":
                     continue
-                if text(item, "message_description") != wanted:
-                    continue
-                created = dialect.parse_datetime(text(item, "created_at"))
-                candidates.append((created or datetime.now(UTC), text(item, "message_id")))
-        if not candidates:
-            return None
-        claimed = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk, external_id__in=[c[1] for c in candidates]
-            )
-            .exclude(pk=outbound.message_id)
-            .exclude(delivery_state=DeliveryState.NONE)
-            .values_list("external_id", flat=True)
-        )
-        for created, message_id in sorted(candidates):
-            if message_id not in claimed:
-                return SendResult(external_id=message_id, sent_at=created)
-        return None
+                candidates.append(
+                    SentCandidate(
+                        external_id=text(item, "message_id"),
+                        text=text(item, "message_description"),
+                        created_at=dialect.parse_datetime(text(item, "created_at")),
+                    )
+                )
+        return self.pick_sent(outbound, candidates)
 
     # -- orders -------------------------------------------------------------------------------
 

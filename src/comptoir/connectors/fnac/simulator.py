@@ -504,6 +504,9 @@ class FnacSimulator(Simulator):
         return answer
 
     def _update(self, action: str, target_id: str, node: ET.Element, result: ET.Element) -> str:
+        if action in ("reply", "create"):
+            # Fnac dates a seller's message when it stores it, not on the backlog's clock.
+            self.catch_up()
         now = self.now()
         if action in ("reply", "create"):
             description = text(node, "message_description")

@@ -5,6 +5,16 @@ In: M11 (threads updated since the cursor, with their messages, seek-paginated),
 thread whose list entry is cut at 100 messages, M13 for attachments. Out: M12 (reply, with
 files), OR43 (a first message on an order). Orders: OR11. Mirakl has no idempotency key and no
 "mark as read"; `shop_reply_needed_since` says whether the shop owes an answer.
+
+A reply goes to who is in the thread (its current participants, read with M10 just before):
+the customer, the operator, or both; never the customer of a thread between the shop and the
+operator (`SELLER_OPERATOR`), which Mirakl refuses.
+
+Exactly once: a reply whose outcome is unknown (a timeout, a lost answer, a 5xx, a worker killed
+mid-send) is looked for in its thread (`find_sent`, by `Connector.pick_sent`) before it is sent
+again. Mirakl stores a message seconds after the request at worst, though it was seen to answer
+after the client's 30 s timeout: a retry that does not find it keeps looking for 5 minutes after
+the unanswered request (`send_settle_seconds`) before posting again.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.http import HttpClient, parse_json
 
@@ -63,6 +74,7 @@ class MiraklSettings(BaseModel):
 class MiraklConnector(Connector):
     kind = "mirakl"
     settings_model = MiraklSettings
+    send_settle_seconds = 300.0
 
     def __init__(self, channel: Any) -> None:
         super().__init__(channel)
@@ -208,7 +220,10 @@ class MiraklConnector(Connector):
         files = self._files(outbound)
         message_input: dict[str, Any]
         if outbound.conversation_thread_id:
-            message_input = {"body": outbound.text, "to": [{"type": "CUSTOMER"}]}
+            message_input = {
+                "body": outbound.text,
+                "to": self._recipients(outbound.conversation_thread_id),
+            }
             path = f"/api/inbox/threads/{outbound.conversation_thread_id}/message"
             part = "message_input"
         elif outbound.order_number:
@@ -242,6 +257,29 @@ class MiraklConnector(Connector):
             thread_id=data.get("thread_id", ""),
         )
 
+    def _recipients(self, thread_id: str) -> list[dict[str, str]]:
+        """Who is in the thread besides the shop: Mirakl refuses a message to anyone else
+        (400 "CUSTOMER is not a participant" on a thread between the shop and the operator).
+        Read from the thread now (M10): the operator may have joined since the last poll."""
+        thread = self.client.get_json(f"/api/inbox/threads/{thread_id}", params=self._params())
+        participants = thread.get("current_participants") or thread.get("authorized_participants")
+        recipients: list[dict[str, str]] = []
+        for participant in participants or []:
+            kind = participant.get("type")
+            if kind not in ("CUSTOMER", "OPERATOR") or any(r["type"] == kind for r in recipients):
+                continue
+            recipient = {"type": str(kind)}
+            if kind == "CUSTOMER" and participant.get("id"):
+                recipient["id"] = str(participant["id"])
+            recipients.append(recipient)
+        if not recipients:
+            raise ConnectorError(
+                f"Mirakl thread {thread_id} has no one but the shop in it to write to",
+                permanent=True,
+                about_message=True,
+            )
+        return recipients
+
     def _files(self, outbound: OutboundMessage) -> list[tuple[str, bytes, str]]:
         conf = self.conf()
         if len(outbound.attachments) > conf.max_attachments:
@@ -262,24 +300,25 @@ class MiraklConnector(Connector):
         return [(a.filename, a.data, a.content_type) for a in outbound.attachments]
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
-        """Mirakl has no idempotency key: the shop's message with this text in the thread,
-        that no other Comptoir message already is, means the earlier attempt got there."""
+        """Mirakl has no idempotency key: the shop's message in the thread that
+        `Connector.pick_sent` recognises means an earlier attempt got there."""
         if not outbound.conversation_thread_id:
             return None  # a new thread cannot be told apart reliably: the agent checks
         thread = self.client.get_json(
             f"/api/inbox/threads/{outbound.conversation_thread_id}", params=self._params()
         )
-        candidates = [
-            m
-            for m in thread.get("messages") or []
-            if (m.get("from") or {}).get("type") == "SHOP_USER"
-            and (m.get("body") or "").strip() == outbound.text.strip()
-        ]
-        taken = self.claimed_external_ids([m["id"] for m in candidates], outbound.message_id)
-        for message in candidates:
-            if message["id"] not in taken:
-                return SendResult(external_id=message["id"], sent_at=_when(message["date_created"]))
-        return None
+        return self.pick_sent(
+            outbound,
+            (
+                SentCandidate(
+                    external_id=str(m.get("id") or ""),
+                    text=m.get("body") or "",
+                    created_at=_maybe_when(m.get("date_created")),
+                )
+                for m in thread.get("messages") or []
+                if (m.get("from") or {}).get("type") == "SHOP_USER"
+            ),
+        )
 
     # -- orders -------------------------------------------------------------------------------
 

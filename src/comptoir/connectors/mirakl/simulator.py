@@ -69,6 +69,9 @@ class SimThread:
     date_updated: datetime
     reply_needed_since: datetime | None = None
     messages: list[SimMessage] = field(default_factory=list)
+    # Who is in the thread besides the shop: a buyer's thread has the customer (and the
+    # operator once it joined); a thread between the shop and the operator has no customer.
+    participants: set[str] = field(default_factory=lambda: {"CUSTOMER"})
 
 
 class MiraklSimulator(Simulator):
@@ -174,9 +177,40 @@ class MiraklSimulator(Simulator):
                 message.attachments.append((file_id, name, len(data)))
             thread.messages.append(message)
             thread.date_updated = at
+            if sender_type == "OPERATOR_USER":
+                thread.participants.add("OPERATOR")
             if thread.reply_needed_since is None:
                 thread.reply_needed_since = at
             return thread.id, message.id
+
+    def operator_writes(self, text: str, *, topic: str = "Contrôle qualité") -> tuple[str, str]:
+        """The operator opens a thread with the shop (entity SELLER_OPERATOR: no customer in
+        it); returns (thread id, message id)."""
+        with self.lock:
+            at = self.now()
+            thread = SimThread(
+                id=self._id(),
+                topic=topic,
+                customer_id="",
+                customer_name="",
+                order_id=None,
+                date_created=at,
+                date_updated=at,
+                participants={"OPERATOR"},
+            )
+            self.threads[thread.id] = thread
+        return self.buyer_writes(text, thread_id=thread.id, sender_type="OPERATOR_USER")
+
+    def seller_writes(self, thread_id: str, text: str, *, at: datetime | None = None) -> str:
+        """The shop writes in a thread outside Comptoir (Mirakl's back office, or an earlier
+        reply), `at` a past date if given; returns the message id."""
+        with self.lock:
+            thread = self._get_thread(thread_id)
+            message = self._shop_message(thread, text, [])
+            if at is not None:
+                message.date_created = at
+                thread.messages.sort(key=lambda m: m.date_created)
+            return message.id
 
     def seller_messages(self) -> list[tuple[str, SimMessage]]:
         with self.lock:
@@ -278,6 +312,24 @@ class MiraklSimulator(Simulator):
                 raise ContractViolation(f"message_input.to type {recipient.get('type')!r}")
         with self.lock:
             thread = self._get_thread(request.params["thread_id"])
+            # As Mirakl does: a message goes only to who is in the thread.
+            for recipient in message_input["to"]:
+                if recipient["type"] not in thread.participants:
+                    raise HttpError(
+                        400,
+                        {
+                            "message": f"{recipient['type']} is not a participant of the thread",
+                            "status": 400,
+                        },
+                    )
+                if (
+                    recipient["type"] == "CUSTOMER"
+                    and recipient.get("id")
+                    and recipient["id"] != thread.customer_id
+                ):
+                    raise HttpError(
+                        400, {"message": f"customer {recipient['id']} is not a participant"}
+                    )
             message = self._shop_message(thread, message_input["body"], files)
             return Response(201, {"message_id": message.id, "thread_id": thread.id})
 
@@ -367,10 +419,24 @@ class MiraklSimulator(Simulator):
     def thread_json(
         self, thread: SimThread, with_messages: bool, last: int | None = MAX_MESSAGES_IN_LIST
     ) -> dict[str, Any]:
-        participants = [
-            {"display_name": "Boutique", "id": str(self.shop_id), "type": "SHOP"},
-            {"display_name": thread.customer_name, "id": thread.customer_id, "type": "CUSTOMER"},
+        participants: list[dict[str, str]] = [
+            {"display_name": "Boutique", "id": str(self.shop_id), "type": "SHOP"}
         ]
+        if "CUSTOMER" in thread.participants:
+            participants.append(
+                {"display_name": thread.customer_name, "id": thread.customer_id, "type": "CUSTOMER"}
+            )
+        if "OPERATOR" in thread.participants:  # the operator has no id (M10's schema)
+            participants.append({"display_name": self.operator, "type": "OPERATOR"})
+        entities = (
+            [{"id": thread.order_id, "label": thread.order_id, "type": "MMP_ORDER"}]
+            if thread.order_id
+            else []
+        )
+        if "CUSTOMER" not in thread.participants:
+            entities = [
+                {"id": str(self.shop_id), "label": self.operator, "type": "SELLER_OPERATOR"}
+            ]
         last_message = thread.messages[-1] if thread.messages else None
         data: dict[str, Any] = {
             "id": thread.id,
@@ -379,11 +445,7 @@ class MiraklSimulator(Simulator):
             "date_updated": iso(thread.date_updated),
             "authorized_participants": participants,
             "current_participants": participants,
-            "entities": (
-                [{"id": thread.order_id, "label": thread.order_id, "type": "MMP_ORDER"}]
-                if thread.order_id
-                else []
-            ),
+            "entities": entities,
             "metadata": {
                 "last_message_date": iso(
                     last_message.date_created if last_message else thread.date_created
@@ -405,17 +467,19 @@ class MiraklSimulator(Simulator):
 
     def _message(self, thread: SimThread, message: SimMessage) -> dict[str, Any]:
         shop = {"display_name": "Boutique", "id": str(self.shop_id), "type": "SHOP"}
-        customer = {
-            "display_name": thread.customer_name,
-            "id": thread.customer_id,
-            "type": "CUSTOMER",
-        }
+        others: list[dict[str, str]] = []
+        if "CUSTOMER" in thread.participants:
+            others.append(
+                {"display_name": thread.customer_name, "id": thread.customer_id, "type": "CUSTOMER"}
+            )
+        if "OPERATOR" in thread.participants:
+            others.append({"display_name": self.operator, "type": "OPERATOR"})
         return {
             "id": message.id,
             "body": message.body,
             "date_created": iso(message.date_created),
             "from": {"display_name": message.sender_name, "type": message.sender_type},
-            "to": [customer] if message.sender_type == "SHOP_USER" else [shop],
+            "to": others if message.sender_type == "SHOP_USER" else [shop],
             "attachments": [{"id": i, "name": n, "size": s} for i, n, s in message.attachments],
         }
 

@@ -10,7 +10,9 @@ the query string; the answers are XML):
   only once a poll has stored its messages, so a worker killed mid-poll loses nothing.
 - `contactuseraboutitem` (`itemid`, `content`) answers the buyer. It is a GET that acts: it is
   never retried blindly, and the service has no idempotency key, so `find_sent` looks in the
-  item's messages for ours.
+  item's messages for ours (`Connector.pick_sent`). The service may take a while to show a
+  message it accepted: a retry that does not find it keeps looking for 10 minutes after the
+  unanswered call (`send_settle_seconds`) before sending it again.
 - `getcurrentsales` (paginated by `nexttoken`) links items to their purchase (the order number)
   and buyer, backfills the items of recent sales on a first sync, and serves `fetch_order`.
 
@@ -44,6 +46,7 @@ from comptoir.connectors.base import (
     OutboundMessage,
     Party,
     SendResult,
+    SentCandidate,
 )
 from comptoir.connectors.http import HttpClient, shared_rate_limit
 from comptoir.connectors.rakuten.common import (
@@ -98,6 +101,7 @@ class RakutenSettings(BaseModel):
 
 class RakutenConnector(Connector):
     kind = "rakuten"
+    send_settle_seconds = 600.0
     settings_model = RakutenSettings
 
     _http: HttpClient | None = None
@@ -166,6 +170,9 @@ class RakutenConnector(Connector):
                     f"{NAME}: {action} refused (HTTP {exc.status}): {words}",
                     permanent=exc.permanent,
                     status=exc.status,
+                    # An item refused is that message's problem, not the account's.
+                    about_message=exc.about_message,
+                    maybe_sent=exc.maybe_sent,
                 ) from exc
             raise
         root = parse_xml(response.content, action)
@@ -363,7 +370,7 @@ class RakutenConnector(Connector):
                 f"{MAX_CONTENT_CHARS}"
             )
         if problems:
-            raise ConnectorError("; ".join(problems), permanent=True)
+            raise ConnectorError("; ".join(problems), permanent=True, about_message=True)
         self.call("contactuseraboutitem", {"itemid": itemid, "content": text}, acts=True)
         found = self.find_sent(outbound)
         if found is None:
@@ -375,8 +382,9 @@ class RakutenConnector(Connector):
         return found
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
+        """The seller's message on the item that `Connector.pick_sent` recognises (the
+        service may not keep spacing as sent: texts are compared without regard to it)."""
         from comptoir.inbox.ingest import ingest_many
-        from comptoir.inbox.models import DeliveryState, Direction, Message
 
         itemid = outbound.conversation_thread_id.strip()
         if not itemid.isdigit():
@@ -389,32 +397,14 @@ class RakutenConnector(Connector):
         unread = [m for m, status in parsed if m.direction == "in" and status == "UNREAD"]
         if unread:
             ingest_many(unread, source="connector")
-        # Compared without regard to spacing, which the service may not keep as sent.
-        text = " ".join(outbound.text.split())
-        candidates = [
-            m
-            for m, _ in parsed
-            if m.direction == "out"
-            and not m.meta.get("rakuten_mail")
-            and " ".join(m.text.split()) == text
-        ]
-        if not candidates:
-            return None
-        # A copy a poll brought back is not a claim: record_delivery merges it into ours.
-        claimed = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk,
-                direction=Direction.OUT,
-                external_id__in=[m.external_id for m in candidates],
-            )
-            .exclude(pk=outbound.message_id)
-            .exclude(delivery_state=DeliveryState.NONE)
-            .values_list("external_id", flat=True)
+        return self.pick_sent(
+            outbound,
+            (
+                SentCandidate(external_id=m.external_id, text=m.text, created_at=m.sent_at)
+                for m, _ in parsed
+                if m.direction == "out" and not m.meta.get("rakuten_mail")
+            ),
         )
-        for message in reversed(candidates):  # the newest unclaimed one
-            if message.external_id not in claimed:
-                return SendResult(external_id=message.external_id, sent_at=message.sent_at)
-        return None
 
     # -- orders -------------------------------------------------------------------------------
 
