@@ -18,7 +18,7 @@ def backfill(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inbox", "0011_search_full_text"),
+        ("inbox", "0014_failed_reply_replaced_and_resent"),
     ]
 
     operations = [
