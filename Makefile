@@ -19,7 +19,14 @@ demo: venv
 	$(BIN)/comptoir migrate --noinput -v0
 	$(BIN)/comptoir demo --seed 42 --if-empty --serve
 
-test: test-sqlite test-postgres
+# Both passes run even when the first fails (make would stop at it and skip PostgreSQL without a
+# word); the target fails when either did.
+test: venv
+	@status=0; \
+	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	$(MAKE) --no-print-directory test-postgres || status=1; \
+	if [ $$status -ne 0 ]; then echo "== make test: a pass failed (see above)"; fi; \
+	exit $$status
 
 test-sqlite: venv
 	COMPTOIR_DATA_DIR=$(CURDIR)/var/test DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -q
