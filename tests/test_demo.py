@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections import Counter
 from io import StringIO
 from typing import Any
 
+import httpx
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
+from imapclient import IMAPClient
 
 from comptoir.accounts.models import Role, Team, User
+from comptoir.connectors.email.simulator import MailboxSimulator
 from comptoir.demo.generate import DEMO_PASSWORD, reference_now
 from comptoir.demo.processes import run_together
 from comptoir.inbox.models import (
@@ -35,6 +41,7 @@ from comptoir.inbox.models import (
     Status,
     Tag,
 )
+from comptoir.notifications.models import Webhook
 from comptoir.orders.models import Order
 
 SMALL = ["--conversations", "60", "--days", "30"]
@@ -228,3 +235,89 @@ def test_sigterm_stops_both_processes_and_exits_cleanly() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(parent.pid, signal.SIGKILL)
         parent.communicate()
+
+
+# -- the demo as a user starts it ---------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_served_demo_is_quiet_and_prints_its_logins_last_and_on_demand(
+    subprocess_env: dict[str, str], tmp_path: Any
+) -> None:
+    port = _free_port()
+    env = {**subprocess_env, "COMPTOIR_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("COMPTOIR_SITE_URL", None)
+    env.pop("COMPTOIR_LOG_LEVEL", None)
+    argv = [sys.executable, "-m", "comptoir.cli", "demo", "--serve", "--port", str(port)]
+    demo = subprocess.Popen(
+        [*argv, "--conversations", "30", "--days", "10"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    watchdog = threading.Timer(300, os.killpg, args=(demo.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        assert demo.stdout is not None
+        before: list[str] = []
+        for line in demo.stdout:
+            before.append(line)
+            if "Ctrl-C stops the demo" in line:
+                break
+        banner = "".join(before)
+        assert f"Comptoir demo on http://127.0.0.1:{port}/" in banner, banner
+        assert "supervisor" in banner
+        assert DEMO_PASSWORD in banner
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
+        again = subprocess.run(
+            [*argv[:4], "--logins"], env=env, capture_output=True, text=True, timeout=120
+        )
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
+    out = banner + rest
+    assert demo.returncode == 0, out
+    assert "Traceback" not in out
+    assert "Task was destroyed" not in out
+    # Quiet by default: the load's summary, the logins, and the stop; no request or task log.
+    assert len(out.splitlines()) < 20, out
+    assert f"http://127.0.0.1:{port}/" in again.stdout
+    assert "agent1" in again.stdout
+    # The demo's webhooks post to this server, not to port 8000.
+    urls = set(Webhook.objects.values_list("url", flat=True))
+    assert urls
+    assert all(url.startswith(f"http://127.0.0.1:{port}/") for url in urls)
+
+
+def test_the_demo_mailbox_keeps_watching_through_a_garbage_collection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = MailboxSimulator().start()
+    try:
+        with IMAPClient(sim.host, port=sim.imap_port, ssl=False, timeout=30) as client:
+            client.login(sim.user, sim.password)
+            client.select_folder("INBOX", readonly=True)
+            client.idle()
+            mail = b"From: a@example.fr\r\nSubject: Bonjour\r\n\r\nBonjour\r\n"
+            sim.deliver(mail)
+            first = client.idle_check(timeout=30)  # the server's IDLE tasks are running
+            gc.collect()  # what happens sooner or later in a long-running demo
+            sim.deliver(mail)
+            second = client.idle_check(timeout=30)
+            client.idle_done()
+    finally:
+        sim.stop()
+    assert (2, b"EXISTS") not in first
+    assert (1, b"EXISTS") in first
+    assert (2, b"EXISTS") in second
+    assert "Task was destroyed" not in caplog.text

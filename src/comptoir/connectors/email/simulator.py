@@ -78,6 +78,20 @@ class MailboxSimulator:
     async def _serve_imap(self) -> None:
         from pymap.imap import IMAPService
 
+        # pymap leaves a connection's tasks referenced only by one another: the first garbage
+        # collection during an IDLE destroys them ("Task was destroyed but it is pending!",
+        # then a traceback) and the watching client hears nothing more. Hold every task until
+        # it is done.
+        loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+        def keep(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return task
+
+        loop.set_task_factory(keep)
         try:
             args = _pymap_args(self.host, self.imap_port, self.user, self.password)
             backend, config = await args.backend_type.init(args)

@@ -54,7 +54,8 @@ class Command(BaseCommand):
                 channel.save()
                 prefix = channel.marketplace[:3].upper()
                 markets.append((channel, market, Buyers(prefix, options["seed"] + channel.pk)))
-                self.stdout.write(f"{channel.name}: simulated at {market.simulator.url}")
+                if options["verbosity"] >= 1:
+                    self.stdout.write(f"{channel.name}: simulated at {market.simulator.url}")
             if not markets:
                 self.stdout.write("No channel of a simulated marketplace: nothing to do.")
                 return
