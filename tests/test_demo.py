@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import hashlib
@@ -299,6 +300,18 @@ def test_the_served_demo_is_quiet_and_prints_its_logins_last_and_on_demand(
     assert all(url.startswith(f"http://127.0.0.1:{port}/") for url in urls)
 
 
+def _idle_until(client: IMAPClient, wanted: tuple[int, bytes]) -> list[Any]:
+    """The untagged responses until `wanted` (flag updates may come first), or until the
+    server says nothing for 30 s."""
+    seen: list[Any] = []
+    while wanted not in seen:
+        got = client.idle_check(timeout=30)
+        if not got:
+            break
+        seen += got
+    return seen
+
+
 def test_the_demo_mailbox_keeps_watching_through_a_garbage_collection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -308,16 +321,61 @@ def test_the_demo_mailbox_keeps_watching_through_a_garbage_collection(
             client.login(sim.user, sim.password)
             client.select_folder("INBOX", readonly=True)
             client.idle()
-            mail = b"From: a@example.fr\r\nSubject: Bonjour\r\n\r\nBonjour\r\n"
-            sim.deliver(mail)
-            first = client.idle_check(timeout=30)  # the server's IDLE tasks are running
+            # One turn of the server's loop: it has set up its IDLE tasks (right after the
+            # "+ idling" the client just read).
+            assert sim._loop is not None
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), sim._loop).result(timeout=30)
             gc.collect()  # what happens sooner or later in a long-running demo
-            sim.deliver(mail)
-            second = client.idle_check(timeout=30)
+            sim.deliver(b"From: a@example.fr\r\nSubject: Bonjour\r\n\r\nBonjour\r\n")
+            seen = _idle_until(client, (1, b"EXISTS"))
             client.idle_done()
     finally:
         sim.stop()
-    assert (2, b"EXISTS") not in first
-    assert (1, b"EXISTS") in first
-    assert (2, b"EXISTS") in second
+    assert (1, b"EXISTS") in seen
     assert "Task was destroyed" not in caplog.text
+
+
+# -- the simulated marketplaces know what the demo loaded ---------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_reply_to_a_seeded_conversation_is_sent_through_each_marketplace_simulator(
+    sleeps: list[float],
+) -> None:
+    from comptoir.connectors.management.commands.simulate import simulate_channel
+    from comptoir.inbox import actions
+    from comptoir.inbox.tasks import poll_channel, send_message
+
+    run_demo("--seed", "4", "--conversations", "150", "--days", "20")
+    supervisor = User.objects.get(username="supervisor")
+    outcomes: dict[str, tuple[str, str]] = {}
+    markets = []
+    try:
+        for channel in Channel.objects.exclude(kind="email").order_by("pk"):
+            market = simulate_channel(channel, seed=1)
+            assert market is not None, channel.kind
+            markets.append(market)
+            seeded = (
+                Conversation.objects.filter(channel=channel)
+                .exclude(external_thread_id="")
+                .exclude(order_number="")
+                .order_by("-last_message_at", "-pk")
+                .first()
+            )
+            assert seeded is not None, channel.name
+            reply = actions.reply(seeded, actor=supervisor, text="Merci, nous regardons cela.")
+            send_message.call(reply.pk)
+            reply.refresh_from_db()
+            outcomes[channel.kind] = (reply.delivery_state, reply.delivery_error)
+            # The history the simulator learnt comes back on the next poll: stored once.
+            before = Message.objects.filter(channel=channel).count()
+            poll_channel.call(channel.pk)
+            channel.refresh_from_db()
+            assert channel.is_healthy, (channel.name, channel.last_error)
+            assert Message.objects.filter(channel=channel).count() == before, channel.name
+            assert [v for m in markets for v in m.simulator.violations] == []
+    finally:
+        for market in markets:
+            market.simulator.stop()
+    assert set(outcomes) == {"cdiscount", "fnac", "mirakl", "ebay", "rakuten"}
+    assert outcomes == dict.fromkeys(outcomes, (DeliveryState.SENT, ""))

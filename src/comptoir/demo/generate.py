@@ -308,6 +308,10 @@ class _Planner:
         partial = outcome == "needs_reply" and rng.random() < 0.4
         buyer_times, agent_times = self.timeline(outcome, n, partial)
         order = self.order(spec, intent, outcome, buyer_times[0])
+        if spec.key == "fnac":
+            # Fnac has no thread ids: the connector names a thread by what it is about (see
+            # connectors/fnac), and a reply goes to that order or offer.
+            thread_id = f"ORDER:{order.external_id}" if order else f"OFFER:{thread_id}"
 
         product, other = self.products(spec, order)
         ctx = self.context(spec, lang, buyer, order, product, other)
