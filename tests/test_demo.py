@@ -132,7 +132,9 @@ def test_languages_statuses_and_channels_are_mixed() -> None:
     assert statuses[Status.PENDING] > 0
     assert Conversation.objects.filter(status=Status.OPEN, needs_reply=True).exists()
     assert Conversation.objects.filter(needs_reply=True, respond_by__isnull=False).exists()
-    assert Channel.objects.annotate(n=Count("conversations")).filter(n=0).count() == 0
+    # Every channel but Amazon's SP-API (it reads orders; buyers write to the Amazon mailbox).
+    empty = Channel.objects.annotate(n=Count("conversations")).filter(n=0)
+    assert list(empty.values_list("kind", flat=True)) == ["amazon"]
     amazon = Conversation.objects.filter(channel__marketplace="amazon").exclude(order_number="")
     assert all(
         re.fullmatch(r"\d{3}-\d{7}-\d{7}", n) for n in amazon.values_list("order_number", flat=True)
@@ -351,7 +353,7 @@ def test_a_reply_to_a_seeded_conversation_is_sent_through_each_marketplace_simul
     outcomes: dict[str, tuple[str, str]] = {}
     markets = []
     try:
-        for channel in Channel.objects.exclude(kind="email").order_by("pk"):
+        for channel in Channel.objects.exclude(kind__in=["email", "amazon"]).order_by("pk"):
             market = simulate_channel(channel, seed=1)
             assert market is not None, channel.kind
             markets.append(market)
@@ -379,3 +381,51 @@ def test_a_reply_to_a_seeded_conversation_is_sent_through_each_marketplace_simul
             market.simulator.stop()
     assert set(outcomes) == {"cdiscount", "fnac", "mirakl", "ebay", "rakuten"}
     assert outcomes == dict.fromkeys(outcomes, (DeliveryState.SENT, ""))
+
+
+@pytest.mark.django_db
+def test_a_live_amazon_conversation_gets_its_order_through_the_sp_api_channel(
+    sleeps: list[float],
+) -> None:
+    from comptoir.connectors.management.commands.simulate import simulate_channel
+    from comptoir.demo.buyers import Buyers
+    from comptoir.inbox.tasks import poll_channel
+    from comptoir.orders.tasks import order_channel, sync_order
+
+    run_demo("--seed", "4", "--conversations", "20", "--days", "10")
+    mailbox = Channel.objects.get(kind="email", marketplace="amazon")
+    api = Channel.objects.get(kind="amazon", marketplace="amazon")
+    markets = [simulate_channel(mailbox, seed=1), simulate_channel(api, seed=1)]
+    try:
+        assert markets[0] is not None
+        before = set(Conversation.objects.values_list("pk", flat=True))
+        markets[0].buyer_writes(Buyers("AMA", 3).write())
+        poll_channel.call(mailbox.pk)
+        (conv,) = Conversation.objects.exclude(pk__in=before)
+        assert re.fullmatch(r"\d{3}-\d{7}-\d{7}", conv.order_number)
+        reader = order_channel(mailbox)
+        assert reader is not None
+        assert reader.pk == api.pk
+        assert sync_order.call(reader.pk, conv.order_number) == "stored"
+    finally:
+        for market in markets:
+            if market is not None:
+                market.simulator.stop()
+    conv.refresh_from_db()
+    assert conv.order is not None
+    assert conv.order.external_id == conv.order_number
+    assert conv.order.items
+
+
+def test_new_fnac_demo_messages_are_dated_now_not_weeks_ago() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from comptoir.connectors.fnac.simulator import demo as fnac_demo
+    from comptoir.demo.buyers import Buyers
+
+    market = fnac_demo(None, 1)
+    market.adopt([])  # as `comptoir simulate` does before starting it
+    market.buyer_writes(Buyers("FNA", 1).write())
+
+    (message,) = market.simulator.messages
+    assert datetime.now(UTC) - message.created_at < timedelta(minutes=5)

@@ -72,6 +72,7 @@ class DemoMarketplace(Protocol):
 
 # channel kind -> a factory `(channel, seed) -> DemoMarketplace` (not started)
 DEMO_SIMULATORS: dict[str, str] = {
+    "amazon": "comptoir.connectors.amazon.simulator.demo",
     "mirakl": "comptoir.connectors.mirakl.simulator.demo",
     "ebay": "comptoir.connectors.ebay.simulator.demo",
     "cdiscount": "comptoir.connectors.cdiscount.simulator.demo",

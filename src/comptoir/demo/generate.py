@@ -1,4 +1,4 @@
-"""Build the demo: a seller with two shops, six channels, a team of agents and months of history.
+"""Build the demo: a seller with two shops, eight channels, a team of agents and months of history.
 
 Everything is derived from `random.Random(seed)` and a reference "now" (today at midnight), so the
 same seed on the same day gives the same data. The history goes through the real code: buyer
@@ -112,6 +112,7 @@ SHOPS = (ShopSpec("maison-lumiere", "Maison Lumière"), ShopSpec("technoplus", "
 TEAMS = ("Marketplaces", "Own shop")
 
 _FR = (("fr", 1),)
+AMAZON_API = "amazon-api"  # the SP-API channel: orders, no conversations of its own
 CHANNELS = (
     ChannelSpec(
         "amazon", "maison-lumiere", "email", "amazon", "Amazon FR mailbox", "Marketplaces", 35,
@@ -859,6 +860,12 @@ def _create_world() -> _World:
         )
         for c in CHANNELS
     }  # fmt: skip
+    # Amazon's SP-API beside the Amazon mailbox: it reads the orders the buyers' mail names
+    # (the mailbox cannot), so live Amazon conversations get their order too.
+    channels[AMAZON_API] = Channel.objects.create(
+        shop=shops["maison-lumiere"], kind="amazon", marketplace="amazon",
+        name="Amazon FR (SP-API)", team=teams["Marketplaces"],
+    )  # fmt: skip
     # One hash for every demo account: hashing is deliberately slow (~0.3 s each), and they all
     # share the published demo password anyway.
     password = make_password(DEMO_PASSWORD)

@@ -37,6 +37,7 @@ class Command(BaseCommand):
 
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         markets: list[tuple[Channel, DemoMarketplace, Buyers]] = []
+        running: list[DemoMarketplace] = []
         try:
             for channel in Channel.objects.filter(is_active=True).order_by("id"):
                 # Never a channel someone set up for real: only new ones, or simulated before.
@@ -46,10 +47,13 @@ class Command(BaseCommand):
                 market = simulate_channel(channel, options["seed"] + channel.pk)
                 if market is None:
                     continue
-                prefix = channel.marketplace[:3].upper()
-                markets.append((channel, market, Buyers(prefix, options["seed"] + channel.pk)))
+                running.append(market)
                 if options["verbosity"] >= 1:
                     self.stdout.write(f"{channel.name}: simulated at {market.simulator.url}")
+                if not getattr(market, "buyers_write", True):
+                    continue  # Amazon's SP-API: orders and proactive messages, no buyer mail
+                prefix = channel.marketplace[:3].upper()
+                markets.append((channel, market, Buyers(prefix, options["seed"] + channel.pk)))
             if not markets:
                 self.stdout.write("No channel of a simulated marketplace: nothing to do.")
                 return
@@ -67,7 +71,7 @@ class Command(BaseCommand):
                     break
                 stop.wait(options["every"])
         finally:
-            for _, market, _ in markets:
+            for market in running:
                 market.simulator.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
