@@ -429,3 +429,30 @@ def test_new_fnac_demo_messages_are_dated_now_not_weeks_ago() -> None:
 
     (message,) = market.simulator.messages
     assert datetime.now(UTC) - message.created_at < timedelta(minutes=5)
+
+
+@pytest.mark.django_db
+def test_the_demo_has_photos_of_damaged_parcels_and_pdf_invoices() -> None:
+    from comptoir.inbox import files
+    from comptoir.inbox.models import Attachment
+
+    run_demo("--seed", "6", "--conversations", "200", "--days", "30")
+
+    photos = Attachment.objects.filter(content_type="image/png", message__direction=Direction.IN)
+    invoices = Attachment.objects.filter(
+        content_type="application/pdf", message__direction=Direction.OUT
+    )
+    assert photos.exists()
+    assert invoices.exists()
+    assert not photos.exclude(message__conversation__intent="damaged").exists()
+    assert not invoices.exclude(message__conversation__intent="invoice").exists()
+    png = files.read_bytes(photos.first().sha256)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    pdf = files.read_bytes(invoices.first().sha256)
+    assert pdf.startswith(b"%PDF-1.4")
+    # Each cross-reference entry points at its object, as a PDF reader looks them up.
+    xref = int(pdf.rsplit(b"startxref\n", 1)[1].split(b"\n")[0])
+    entries = pdf[xref:].split(b"\n")[3:8]
+    for number, entry in enumerate(entries, 1):
+        assert pdf[int(entry[:10]) :].startswith(b"%d 0 obj" % number)
+    assert invoices.first().filename.startswith("facture-")

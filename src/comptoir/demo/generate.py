@@ -35,7 +35,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from comptoir.accounts.models import Role, Team, User
-from comptoir.connectors.base import InboundMessage, Party
+from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
+from comptoir.demo import attachments as demo_files
 from comptoir.demo import phrases
 from comptoir.demo import rules as demo_rules
 from comptoir.demo.templates import load_templates
@@ -918,9 +919,24 @@ def _create_orders(plans: list[ConversationPlan], world: _World) -> dict[int, Or
     return orders
 
 
+# What a buyer calls the photo of a damaged parcel, by language.
+_PHOTO_NAMES = {"fr": "photo_colis.png", "de": "Foto_Paket.png", "es": "foto_paquete.png"}
+
+
 def _inbound(plan: ConversationPlan, message: BuyerMessage, world: _World) -> InboundMessage:
     buyer = plan.buyer
+    attachments = []
+    if plan.intent == "damaged" and message is plan.exchanges[0][0]:
+        # The buyer's first message shows the damage.
+        attachments.append(
+            InboundAttachment(
+                filename=_PHOTO_NAMES.get(plan.language, "parcel_photo.png"),
+                content_type="image/png",
+                data=demo_files.damaged_parcel_png(plan.index % 8),
+            )
+        )
     return InboundMessage(
+        attachments=attachments,
         channel_id=world.channels[plan.channel.key].pk,
         external_id=message.external_id,
         sender=Party(
@@ -986,15 +1002,49 @@ def _apply_steps(
         for part in chunks(steps, 200):
             with transaction.atomic():  # one commit per 200 steps rather than per action
                 for p, step in part:
-                    _apply_step(convs[conv_ids[p.index]], step, world, message_times)
+                    files = _invoice(p, step) if step.reply else []
+                    _apply_step(convs[conv_ids[p.index]], step, world, message_times, files)
     _backdate(steps, conv_ids, convs, message_times, since)
 
 
 _DUMMY_TASKS = "django.tasks.backends.dummy.DummyBackend"
 
 
+def _invoice(plan: ConversationPlan, step: AgentStep) -> list[actions.NewAttachment]:
+    """The invoice the agent sends with the first answer to an invoice request."""
+    order = plan.order
+    first_reply = next((s for _, s in plan.exchanges if s and s.reply), None)
+    if plan.intent != "invoice" or order is None or step is not first_reply:
+        return []
+    shop = next(s.name for s in SHOPS if s.slug == plan.channel.shop)
+    pdf = demo_files.invoice_pdf(
+        number=f"F{order.ordered_at:%Y%m}-{plan.index + 1:05d}",
+        shop=shop,
+        customer=plan.buyer.name,
+        order=order.external_id,
+        issued=order.ordered_at,
+        lines=[
+            (
+                str(item["title"]),
+                int(str(item["quantity"])),
+                f"{Decimal(str(item['unit_price'])) * int(str(item['quantity'])):.2f}".replace(
+                    ".", ","
+                ),
+            )
+            for item in order.items
+        ],
+        total=f"{order.total:.2f}".replace(".", ","),
+    )
+    name = f"facture-{order.external_id}.pdf"
+    return [actions.NewAttachment(filename=name, content_type="application/pdf", data=pdf)]
+
+
 def _apply_step(
-    conv: Conversation, step: AgentStep, world: _World, message_times: dict[int, datetime]
+    conv: Conversation,
+    step: AgentStep,
+    world: _World,
+    message_times: dict[int, datetime],
+    files: list[actions.NewAttachment],
 ) -> None:
     users = world.users
     actor = users[step.actor]
@@ -1011,7 +1061,9 @@ def _apply_step(
         message_times[note.pk] = step.at + _EVENT_OFFSETS[EventKind.NOTE_ADDED]
     if step.reply:
         then = step.status if step.status in (Status.RESOLVED, Status.PENDING) else None
-        reply = actions.reply(conv, actor=actor, text=step.reply, then_status=then)
+        reply = actions.reply(
+            conv, actor=actor, text=step.reply, then_status=then, attachments=files
+        )
         actions.record_delivery(
             reply,
             external_id=step.delivery_id,
