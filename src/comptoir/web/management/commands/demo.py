@@ -36,8 +36,9 @@ def logins(url: str) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Load a demo: two shops, eight marketplace channels, a team (supervisor, agent1..agent4, "
-        "analyst, admin; password comptoir-demo) and months of conversations in five languages. "
+        "Load a demo and run it with --serve (--logins: print its address and accounts). "
+        "Two shops, eight marketplace channels, a team (supervisor, agent1..agent4, analyst, "
+        "admin; password comptoir-demo) and months of conversations in five languages. "
         "The same --seed on the same day gives the same data."
     )
 
