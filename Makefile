@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export COMPTOIR_DATA_DIR ?= $(CURDIR)/var
 PYTEST_WORKERS ?= 2
+DEMO_PORT ?= 8000
 
 .PHONY: demo test test-sqlite test-postgres lint venv bench clean
 
@@ -17,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: venv
 	$(BIN)/comptoir migrate --noinput -v0
-	$(BIN)/comptoir demo --seed 42 --if-empty --serve
+	$(BIN)/comptoir demo --seed 42 --if-empty --serve --port $(DEMO_PORT)
 
 # Both passes run even when the first fails (make would stop at it and skip PostgreSQL without a
 # word); the target fails when either did.
