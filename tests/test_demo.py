@@ -230,7 +230,7 @@ def test_sigterm_stops_both_processes_and_exits_cleanly() -> None:
         assert "started" in lines
         pids = [int(line) for line in lines if line != "started"]
         parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=30) == 0
+        assert parent.wait(timeout=120) == 0  # a hang guard
         for pid in pids:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
@@ -425,10 +425,12 @@ def test_new_fnac_demo_messages_are_dated_now_not_weeks_ago() -> None:
 
     market = fnac_demo(None, 1)
     market.adopt([])  # as `comptoir simulate` does before starting it
+    before = datetime.now(UTC)
     market.buyer_writes(Buyers("FNA", 1).write())
 
     (message,) = market.simulator.messages
-    assert datetime.now(UTC) - message.created_at < timedelta(minutes=5)
+    # Dated when written (the simulator's clock keeps a second of margin), not 20 days back.
+    assert message.created_at >= before - timedelta(seconds=1)
 
 
 @pytest.mark.django_db
