@@ -458,3 +458,29 @@ def test_the_demo_has_photos_of_damaged_parcels_and_pdf_invoices() -> None:
     for number, entry in enumerate(entries, 1):
         assert pdf[int(entry[:10]) :].startswith(b"%d 0 obj" % number)
     assert invoices.first().filename.startswith("facture-")
+
+
+@pytest.mark.django_db
+def test_a_live_buyer_writing_about_a_damaged_parcel_sends_its_photo() -> None:
+    from comptoir.connectors.management.commands.simulate import simulate_channel
+    from comptoir.demo.buyers import Buyers
+    from comptoir.inbox.models import Attachment
+    from comptoir.inbox.tasks import poll_channel
+
+    run_demo("--seed", "4", "--conversations", "10", "--days", "10")
+    buyers = Buyers("SHO", 5)
+    written = next(w for w in (buyers.write() for _ in range(500)) if w.attachments)
+    mailbox = Channel.objects.get(kind="email", marketplace="shop")
+    market = simulate_channel(mailbox, seed=1)
+    assert market is not None
+    stored = set(Message.objects.values_list("pk", flat=True))
+    try:
+        market.buyer_writes(written)
+        poll_channel.call(mailbox.pk)
+    finally:
+        market.simulator.stop()
+
+    (new,) = Message.objects.exclude(pk__in=stored)
+    (photo,) = Attachment.objects.filter(message=new)
+    assert photo.content_type == "image/png"
+    assert photo.filename == "photo_colis.png"

@@ -771,6 +771,7 @@ class _Demo:
             text=written.text,
             subject=written.subject,
             customer_id=written.customer_id,
+            attachments=written.attachments,
         )
 
 

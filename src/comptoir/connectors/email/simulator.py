@@ -197,6 +197,9 @@ class _Demo:
             msg["References"] = earlier
         self.last_id[written.order_id] = msg["Message-ID"]
         msg.set_content(written.text)
+        for filename, content_type, data in written.attachments:
+            maintype, _, subtype = content_type.partition("/")
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         self.simulator.deliver(msg.as_bytes())
 
 

@@ -494,6 +494,7 @@ class _Demo:
             customer_id=written.customer_id,
             customer_name=written.customer_name,
             topic=written.subject,
+            attachments=[(name, data) for name, _, data in written.attachments],
         )
         self.threads_by_order[written.order_id] = thread_id
 
