@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export COMPTOIR_DATA_DIR ?= $(CURDIR)/var
 PYTEST_WORKERS ?= 2
+DEMO_PORT ?= 8000
 
 .PHONY: demo test test-sqlite test-postgres lint venv bench clean
 
@@ -17,9 +18,16 @@ $(VENV)/.installed: pyproject.toml
 
 demo: venv
 	$(BIN)/comptoir migrate --noinput -v0
-	$(BIN)/comptoir demo --seed 42 --if-empty --serve
+	$(BIN)/comptoir demo --seed 42 --if-empty --serve --port $(DEMO_PORT)
 
-test: test-sqlite test-postgres
+# Both passes run even when the first fails (make would stop at it and skip PostgreSQL without a
+# word); the target fails when either did.
+test: venv
+	@status=0; \
+	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	$(MAKE) --no-print-directory test-postgres || status=1; \
+	if [ $$status -ne 0 ]; then echo "== make test: a pass failed (see above)"; fi; \
+	exit $$status
 
 test-sqlite: venv
 	COMPTOIR_DATA_DIR=$(CURDIR)/var/test DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -q

@@ -21,6 +21,9 @@ from comptoir.inbox.models import Channel, Shop
 from tests.mailservers import Dovecot, SMTPServer, dovecot_missing
 
 REQUIRE_SERVICES = os.environ.get("COMPTOIR_REQUIRE_SERVICES") == "1"
+# CI has the marketplaces' specs: there a missing spec is a failure, not a skip.
+REQUIRE_SPECS = REQUIRE_SERVICES or os.environ.get("CI", "").lower() == "true"
+SPECS_SKIP = "contract check skipped"
 
 
 def require_or_skip(available: bool, what: str) -> None:
@@ -30,6 +33,38 @@ def require_or_skip(available: bool, what: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{what} is required in CI but is not available")
     pytest.skip(f"{what} is not available on this machine")
+
+
+def require_specs(*relative: str) -> None:
+    """Skip a contract check when the marketplaces' specs are not on this machine (a clone on its
+    own has none: they are read from COMPTOIR_SPECS_DIR or ../shared/specs); in CI, fail."""
+    from comptoir.connectors import contract
+
+    missing = [name for name in relative if not (contract.specs_dir() / name).is_file()]
+    if not missing:
+        return
+    where = contract.specs_dir() / missing[0]
+    if REQUIRE_SPECS:
+        pytest.fail(f"the marketplace spec {where} is required in CI but is missing")
+    pytest.skip(f"{SPECS_SKIP}: {where} is not on this machine")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line, even under -q and xdist (the skip reports reach the controller), when the
+    contract checks were skipped for want of the specs."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if isinstance(report.longrepr, tuple) and SPECS_SKIP in str(report.longrepr[2])
+    ]
+    if skipped:
+        from comptoir.connectors import contract
+
+        terminalreporter.write_line(
+            f"{len(skipped)} contract checks skipped: the marketplace specs are not in "
+            f"{contract.specs_dir()} (set COMPTOIR_SPECS_DIR to where they are)",
+            yellow=True,
+        )
 
 
 @pytest.fixture(autouse=True)

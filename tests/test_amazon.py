@@ -27,6 +27,7 @@ from comptoir.connectors.registry import connector_class
 from comptoir.inbox.models import Channel, Shop
 from comptoir.orders.actions import store_order
 from comptoir.orders.models import Order
+from tests.conftest import require_specs
 
 MESSAGES = r"/messaging/v1/orders/[^/]+/messages/"
 
@@ -536,7 +537,7 @@ def test_a_revoked_authorisation_marks_the_channel_unhealthy(
 def test_a_wrong_field_sent_to_amazon_is_caught(
     conn: AmazonConnector, sim: AmazonSimulator
 ) -> None:
-    assert swagger.load("amazon/messaging.json") is not None, "Amazon's models are missing"
+    require_specs("amazon/messaging.json")
     order_id = sim.add_order(status="Shipped")
     path = f"/messaging/v1/orders/{order_id}/messages/confirmDeliveryDetails"
 
@@ -564,6 +565,7 @@ def test_a_wrong_field_sent_to_amazon_is_caught(
 
 
 def test_the_simulator_answers_in_amazon_s_published_shapes(sim: AmazonSimulator) -> None:
+    require_specs("amazon/ordersV0.json", "amazon/messaging.json", "amazon/uploads_2020-11-01.json")
     orders = swagger.load("amazon/ordersV0.json")
     messaging = swagger.load("amazon/messaging.json")
     uploads = swagger.load("amazon/uploads_2020-11-01.json")

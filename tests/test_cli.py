@@ -151,3 +151,23 @@ def test_the_worker_job_stores_stale_records_once(channel: Channel) -> None:
     assert states == [InboundState.DUPLICATE, InboundState.STORED]
     assert Message.objects.filter(external_id="twice").count() == 1
     assert recover_stale_inbound.call() == 0
+
+
+def test_help_lists_comptoir_s_own_commands_first_with_what_they_do(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from comptoir.cli import main
+
+    main(["--help"])
+    out = capsys.readouterr().out
+
+    ours, _, django_part = out.partition("Django's commands")
+    for command in ("demo", "serve", "worker", "simulate", "createuser", "import", "inbound"):
+        (line,) = [x for x in ours.splitlines() if x.strip().split(" ", 1)[0] == command]
+        assert len(line.split()) > 2, line  # a description after the name
+        assert len(line) <= 100, line
+    assert "migrate" in django_part
+    assert "migrate" not in ours
+    assert "simulate" not in django_part
+    main([])
+    assert capsys.readouterr().out == out

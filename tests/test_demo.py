@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import hashlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections import Counter
 from io import StringIO
 from typing import Any
 
+import httpx
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
+from imapclient import IMAPClient
 
 from comptoir.accounts.models import Role, Team, User
+from comptoir.connectors.email.simulator import MailboxSimulator
 from comptoir.demo.generate import DEMO_PASSWORD, reference_now
 from comptoir.demo.processes import run_together
 from comptoir.inbox.models import (
@@ -35,6 +42,7 @@ from comptoir.inbox.models import (
     Status,
     Tag,
 )
+from comptoir.notifications.models import Webhook
 from comptoir.orders.models import Order
 
 SMALL = ["--conversations", "60", "--days", "30"]
@@ -124,7 +132,9 @@ def test_languages_statuses_and_channels_are_mixed() -> None:
     assert statuses[Status.PENDING] > 0
     assert Conversation.objects.filter(status=Status.OPEN, needs_reply=True).exists()
     assert Conversation.objects.filter(needs_reply=True, respond_by__isnull=False).exists()
-    assert Channel.objects.annotate(n=Count("conversations")).filter(n=0).count() == 0
+    # Every channel but Amazon's SP-API (it reads orders; buyers write to the Amazon mailbox).
+    empty = Channel.objects.annotate(n=Count("conversations")).filter(n=0)
+    assert list(empty.values_list("kind", flat=True)) == ["amazon"]
     amazon = Conversation.objects.filter(channel__marketplace="amazon").exclude(order_number="")
     assert all(
         re.fullmatch(r"\d{3}-\d{7}-\d{7}", n) for n in amazon.values_list("order_number", flat=True)
@@ -220,7 +230,7 @@ def test_sigterm_stops_both_processes_and_exits_cleanly() -> None:
         assert "started" in lines
         pids = [int(line) for line in lines if line != "started"]
         parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=30) == 0
+        assert parent.wait(timeout=120) == 0  # a hang guard
         for pid in pids:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
@@ -228,3 +238,249 @@ def test_sigterm_stops_both_processes_and_exits_cleanly() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(parent.pid, signal.SIGKILL)
         parent.communicate()
+
+
+# -- the demo as a user starts it ---------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_served_demo_is_quiet_and_prints_its_logins_last_and_on_demand(
+    subprocess_env: dict[str, str], tmp_path: Any
+) -> None:
+    port = _free_port()
+    env = {**subprocess_env, "COMPTOIR_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("COMPTOIR_SITE_URL", None)
+    env.pop("COMPTOIR_LOG_LEVEL", None)
+    argv = [sys.executable, "-m", "comptoir.cli", "demo", "--serve", "--port", str(port)]
+    demo = subprocess.Popen(
+        [*argv, "--conversations", "30", "--days", "10"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    watchdog = threading.Timer(300, os.killpg, args=(demo.pid, signal.SIGKILL))
+    watchdog.start()
+    try:
+        assert demo.stdout is not None
+        before: list[str] = []
+        for line in demo.stdout:
+            before.append(line)
+            if "Ctrl-C stops the demo" in line:
+                break
+        banner = "".join(before)
+        assert f"Comptoir demo on http://127.0.0.1:{port}/" in banner, banner
+        assert "supervisor" in banner
+        assert DEMO_PASSWORD in banner
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
+        again = subprocess.run(
+            [*argv[:4], "--logins"], env=env, capture_output=True, text=True, timeout=120
+        )
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
+    out = banner + rest
+    assert demo.returncode == 0, out
+    assert "Traceback" not in out
+    assert "Task was destroyed" not in out
+    # Quiet by default: the load's summary, the logins, and the stop; no request or task log.
+    assert len(out.splitlines()) < 20, out
+    assert f"http://127.0.0.1:{port}/" in again.stdout
+    assert "agent1" in again.stdout
+    # The demo's webhooks post to this server, not to port 8000.
+    urls = set(Webhook.objects.values_list("url", flat=True))
+    assert urls
+    assert all(url.startswith(f"http://127.0.0.1:{port}/") for url in urls)
+
+
+def _idle_until(client: IMAPClient, wanted: tuple[int, bytes]) -> list[Any]:
+    """The untagged responses until `wanted` (flag updates may come first), or until the
+    server says nothing for 30 s."""
+    seen: list[Any] = []
+    while wanted not in seen:
+        got = client.idle_check(timeout=30)
+        if not got:
+            break
+        seen += got
+    return seen
+
+
+def test_the_demo_mailbox_keeps_watching_through_a_garbage_collection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = MailboxSimulator().start()
+    try:
+        with IMAPClient(sim.host, port=sim.imap_port, ssl=False, timeout=30) as client:
+            client.login(sim.user, sim.password)
+            client.select_folder("INBOX", readonly=True)
+            client.idle()
+            # One turn of the server's loop: it has set up its IDLE tasks (right after the
+            # "+ idling" the client just read).
+            assert sim._loop is not None
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), sim._loop).result(timeout=30)
+            gc.collect()  # what happens sooner or later in a long-running demo
+            sim.deliver(b"From: a@example.fr\r\nSubject: Bonjour\r\n\r\nBonjour\r\n")
+            seen = _idle_until(client, (1, b"EXISTS"))
+            client.idle_done()
+    finally:
+        sim.stop()
+    assert (1, b"EXISTS") in seen
+    assert "Task was destroyed" not in caplog.text
+
+
+# -- the simulated marketplaces know what the demo loaded ---------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_reply_to_a_seeded_conversation_is_sent_through_each_marketplace_simulator(
+    sleeps: list[float],
+) -> None:
+    from comptoir.connectors.management.commands.simulate import simulate_channel
+    from comptoir.inbox import actions
+    from comptoir.inbox.tasks import poll_channel, send_message
+
+    run_demo("--seed", "4", "--conversations", "150", "--days", "20")
+    supervisor = User.objects.get(username="supervisor")
+    outcomes: dict[str, tuple[str, str]] = {}
+    markets = []
+    try:
+        for channel in Channel.objects.exclude(kind__in=["email", "amazon"]).order_by("pk"):
+            market = simulate_channel(channel, seed=1)
+            assert market is not None, channel.kind
+            markets.append(market)
+            seeded = (
+                Conversation.objects.filter(channel=channel)
+                .exclude(external_thread_id="")
+                .exclude(order_number="")
+                .order_by("-last_message_at", "-pk")
+                .first()
+            )
+            assert seeded is not None, channel.name
+            reply = actions.reply(seeded, actor=supervisor, text="Merci, nous regardons cela.")
+            send_message.call(reply.pk)
+            reply.refresh_from_db()
+            outcomes[channel.kind] = (reply.delivery_state, reply.delivery_error)
+            # The history the simulator learnt comes back on the next poll: stored once.
+            before = Message.objects.filter(channel=channel).count()
+            poll_channel.call(channel.pk)
+            channel.refresh_from_db()
+            assert channel.is_healthy, (channel.name, channel.last_error)
+            assert Message.objects.filter(channel=channel).count() == before, channel.name
+            assert [v for m in markets for v in m.simulator.violations] == []
+    finally:
+        for market in markets:
+            market.simulator.stop()
+    assert set(outcomes) == {"cdiscount", "fnac", "mirakl", "ebay", "rakuten"}
+    assert outcomes == dict.fromkeys(outcomes, (DeliveryState.SENT, ""))
+
+
+@pytest.mark.django_db
+def test_a_live_amazon_conversation_gets_its_order_through_the_sp_api_channel(
+    sleeps: list[float],
+) -> None:
+    from comptoir.connectors.management.commands.simulate import simulate_channel
+    from comptoir.demo.buyers import Buyers
+    from comptoir.inbox.tasks import poll_channel
+    from comptoir.orders.tasks import order_channel, sync_order
+
+    run_demo("--seed", "4", "--conversations", "20", "--days", "10")
+    mailbox = Channel.objects.get(kind="email", marketplace="amazon")
+    api = Channel.objects.get(kind="amazon", marketplace="amazon")
+    markets = [simulate_channel(mailbox, seed=1), simulate_channel(api, seed=1)]
+    try:
+        assert markets[0] is not None
+        before = set(Conversation.objects.values_list("pk", flat=True))
+        markets[0].buyer_writes(Buyers("AMA", 3).write())
+        poll_channel.call(mailbox.pk)
+        (conv,) = Conversation.objects.exclude(pk__in=before)
+        assert re.fullmatch(r"\d{3}-\d{7}-\d{7}", conv.order_number)
+        reader = order_channel(mailbox)
+        assert reader is not None
+        assert reader.pk == api.pk
+        assert sync_order.call(reader.pk, conv.order_number) == "stored"
+    finally:
+        for market in markets:
+            if market is not None:
+                market.simulator.stop()
+    conv.refresh_from_db()
+    assert conv.order is not None
+    assert conv.order.external_id == conv.order_number
+    assert conv.order.items
+
+
+def test_new_fnac_demo_messages_are_dated_now_not_weeks_ago() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from comptoir.connectors.fnac.simulator import demo as fnac_demo
+    from comptoir.demo.buyers import Buyers
+
+    market = fnac_demo(None, 1)
+    market.adopt([])  # as `comptoir simulate` does before starting it
+    before = datetime.now(UTC)
+    market.buyer_writes(Buyers("FNA", 1).write())
+
+    (message,) = market.simulator.messages
+    # Dated when written (the simulator's clock keeps a second of margin), not 20 days back.
+    assert message.created_at >= before - timedelta(seconds=1)
+
+
+@pytest.mark.django_db
+def test_the_demo_has_photos_of_damaged_parcels_and_pdf_invoices() -> None:
+    from comptoir.inbox import files
+    from comptoir.inbox.models import Attachment
+
+    run_demo("--seed", "6", "--conversations", "200", "--days", "30")
+
+    photos = Attachment.objects.filter(content_type="image/png", message__direction=Direction.IN)
+    invoices = Attachment.objects.filter(
+        content_type="application/pdf", message__direction=Direction.OUT
+    )
+    assert photos.exists()
+    assert invoices.exists()
+    assert not photos.exclude(message__conversation__intent="damaged").exists()
+    assert not invoices.exclude(message__conversation__intent="invoice").exists()
+    png = files.read_bytes(photos.first().sha256)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    pdf = files.read_bytes(invoices.first().sha256)
+    assert pdf.startswith(b"%PDF-1.4")
+    # Each cross-reference entry points at its object, as a PDF reader looks them up.
+    xref = int(pdf.rsplit(b"startxref\n", 1)[1].split(b"\n")[0])
+    entries = pdf[xref:].split(b"\n")[3:8]
+    for number, entry in enumerate(entries, 1):
+        assert pdf[int(entry[:10]) :].startswith(b"%d 0 obj" % number)
+    assert invoices.first().filename.startswith("facture-")
+
+
+@pytest.mark.django_db
+def test_a_live_buyer_writing_about_a_damaged_parcel_sends_its_photo() -> None:
+    from comptoir.connectors.management.commands.simulate import simulate_channel
+    from comptoir.demo.buyers import Buyers
+    from comptoir.inbox.models import Attachment
+    from comptoir.inbox.tasks import poll_channel
+
+    run_demo("--seed", "4", "--conversations", "10", "--days", "10")
+    buyers = Buyers("SHO", 5)
+    written = next(w for w in (buyers.write() for _ in range(500)) if w.attachments)
+    mailbox = Channel.objects.get(kind="email", marketplace="shop")
+    market = simulate_channel(mailbox, seed=1)
+    assert market is not None
+    stored = set(Message.objects.values_list("pk", flat=True))
+    try:
+        market.buyer_writes(written)
+        poll_channel.call(mailbox.pk)
+    finally:
+        market.simulator.stop()
+
+    (new,) = Message.objects.exclude(pk__in=stored)
+    (photo,) = Attachment.objects.filter(message=new)
+    assert photo.content_type == "image/png"
+    assert photo.filename == "photo_colis.png"

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from comptoir.accounts.models import User
 from comptoir.connectors.base import ConnectorError, OutboundMessage, SendResult
+from comptoir.connectors.ebay import simulator as ebay_simulator
 from comptoir.connectors.ebay.connector import EbayConnector
 from comptoir.connectors.ebay.simulator import EbaySimulator
 from comptoir.connectors.registry import get_connector
@@ -31,6 +32,7 @@ from comptoir.inbox.models import (
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
+from tests.conftest import require_specs
 from tests.ebay_support import channel_settings, running_simulator
 from tests.send_support import settle_time_passes
 
@@ -374,6 +376,7 @@ def test_refused_access_after_a_refresh_marks_the_channel_unhealthy(
 
 
 def test_a_wrong_field_is_caught_by_the_simulator(sim: EbaySimulator, conv: Conversation) -> None:
+    require_specs(ebay_simulator.MESSAGE_SPEC)
     assert sim.message_contract is not None  # checked against eBay's published description
     token = EbayConnector(conv.channel)._auth_headers()
 

@@ -18,6 +18,7 @@ from django_tasks_db.models import DBTaskResult
 from comptoir.accounts.models import User
 from comptoir.connectors import http
 from comptoir.connectors.base import ConnectorError
+from comptoir.connectors.mirakl import simulator as mirakl_simulator
 from comptoir.connectors.mirakl.connector import MiraklConnector
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox import actions
@@ -25,6 +26,7 @@ from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Event, Message, Shop
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
+from tests.conftest import require_specs
 from tests.notify_helpers import run_notification_tasks
 from tests.send_support import settle_time_passes
 
@@ -431,6 +433,7 @@ def test_test_connection_names_the_shop(sim: MiraklSimulator, darty: Channel) ->
 def test_a_request_off_the_contract_is_refused_and_recorded(
     sim: MiraklSimulator, darty: Channel
 ) -> None:
+    require_specs(mirakl_simulator.SPEC)
     client = MiraklConnector(darty).client
     with pytest.raises(Exception, match="contract violation"):
         client.get_json("/api/inbox/threads", params={"with_messages": "yes"})
@@ -438,7 +441,8 @@ def test_a_request_off_the_contract_is_refused_and_recorded(
 
 
 def test_the_simulators_answers_follow_the_published_schema(sim: MiraklSimulator) -> None:
-    assert sim.contract is not None, "the Mirakl description is missing from the specs folder"
+    require_specs(mirakl_simulator.SPEC)
+    assert sim.contract is not None
     sim.buyer_writes("Bonjour", order_id="DRT-1", attachments=[("a.txt", b"a")])
     thread = sim.thread_json(next(iter(sim.threads.values())), True)
 

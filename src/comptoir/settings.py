@@ -62,6 +62,9 @@ try:
         "timeout": 30,
     }
     DEFAULT_FROM_EMAIL = env_str("COMPTOIR_EMAIL_FROM", "comptoir@localhost")
+    # Without a mail server: a directory to write mail to, one file per message (the demo's
+    # choice), instead of the log.
+    EMAIL_DIR = env_str("COMPTOIR_EMAIL_DIR", "")
     # Past this many notifications for one user within the window, the next ones wait for the
     # digest (one mail per window).
     NOTIFY_FLOOD_LIMIT = env_int("COMPTOIR_NOTIFY_FLOOD_LIMIT", 10, minimum=1)
@@ -76,6 +79,11 @@ MAILERS: dict[str, dict[str, Any]] = {
     "default": (
         {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": _SMTP_OPTIONS}
         if _SMTP_HOST
+        else {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": EMAIL_DIR},
+        }
+        if EMAIL_DIR
         else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
     )
 }

@@ -3,6 +3,8 @@ simulator, with buyers who keep writing (see the `simulate` command)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils.module_loading import import_string
@@ -23,6 +25,37 @@ class DemoSimulator(Protocol):
     def stop(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class SeededMessage:
+    """A message of the demo's history, with the id Comptoir stored it under."""
+
+    external_id: str
+    outbound: bool  # the shop's reply
+    text: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class SeededThread:
+    """A conversation the demo loaded into Comptoir, for its simulator to know as well: a reply
+    to it must reach a thread the marketplace has (and the next poll finds nothing new)."""
+
+    thread_id: str
+    order_id: str
+    customer_id: str  # the buyer's identity on the marketplace
+    customer_name: str
+    subject: str
+    messages: list[SeededMessage] = field(default_factory=list)
+
+    @property
+    def first_name(self) -> str:
+        return self.customer_name.partition(" ")[0] or "Client"
+
+    @property
+    def last_name(self) -> str:
+        return self.customer_name.partition(" ")[2] or self.first_name
+
+
 class DemoMarketplace(Protocol):
     simulator: DemoSimulator
 
@@ -32,9 +65,14 @@ class DemoMarketplace(Protocol):
 
     def buyer_writes(self, written: Written) -> None: ...
 
+    def adopt(self, threads: list[SeededThread]) -> None:
+        """Know the demo's seeded conversations (ids, order, buyer, messages) before starting."""
+        ...
+
 
 # channel kind -> a factory `(channel, seed) -> DemoMarketplace` (not started)
 DEMO_SIMULATORS: dict[str, str] = {
+    "amazon": "comptoir.connectors.amazon.simulator.demo",
     "mirakl": "comptoir.connectors.mirakl.simulator.demo",
     "ebay": "comptoir.connectors.ebay.simulator.demo",
     "cdiscount": "comptoir.connectors.cdiscount.simulator.demo",

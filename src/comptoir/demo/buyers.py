@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from comptoir.demo import phrases
+from comptoir.demo.attachments import damaged_parcel_png
 
 
 @dataclass
@@ -17,6 +18,8 @@ class Written:
     customer_id: str
     customer_name: str
     follow_up: bool  # on a conversation this buyer started earlier
+    # (filename, content type, data): the photo a buyer sends of a damaged parcel
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 class Buyers:
@@ -70,6 +73,11 @@ class Buyers:
             customer_id=f"{self.prefix.lower()}-{number}",
             customer_name=name,
             follow_up=False,
+            attachments=(
+                [("photo_colis.png", "image/png", damaged_parcel_png(number % 8))]
+                if intent == "damaged"
+                else []
+            ),
         )
         self.earlier = [*self.earlier[-50:], written]
         return written

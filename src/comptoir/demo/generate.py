@@ -1,4 +1,4 @@
-"""Build the demo: a seller with two shops, six channels, a team of agents and months of history.
+"""Build the demo: a seller with two shops, eight channels, a team of agents and months of history.
 
 Everything is derived from `random.Random(seed)` and a reference "now" (today at midnight), so the
 same seed on the same day gives the same data. The history goes through the real code: buyer
@@ -35,7 +35,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from comptoir.accounts.models import Role, Team, User
-from comptoir.connectors.base import InboundMessage, Party
+from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
+from comptoir.demo import attachments as demo_files
 from comptoir.demo import phrases
 from comptoir.demo import rules as demo_rules
 from comptoir.demo.templates import load_templates
@@ -112,6 +113,7 @@ SHOPS = (ShopSpec("maison-lumiere", "Maison Lumière"), ShopSpec("technoplus", "
 TEAMS = ("Marketplaces", "Own shop")
 
 _FR = (("fr", 1),)
+AMAZON_API = "amazon-api"  # the SP-API channel: orders, no conversations of its own
 CHANNELS = (
     ChannelSpec(
         "amazon", "maison-lumiere", "email", "amazon", "Amazon FR mailbox", "Marketplaces", 35,
@@ -308,6 +310,10 @@ class _Planner:
         partial = outcome == "needs_reply" and rng.random() < 0.4
         buyer_times, agent_times = self.timeline(outcome, n, partial)
         order = self.order(spec, intent, outcome, buyer_times[0])
+        if spec.key == "fnac":
+            # Fnac has no thread ids: the connector names a thread by what it is about (see
+            # connectors/fnac), and a reply goes to that order or offer.
+            thread_id = f"ORDER:{order.external_id}" if order else f"OFFER:{thread_id}"
 
         product, other = self.products(spec, order)
         ctx = self.context(spec, lang, buyer, order, product, other)
@@ -855,6 +861,12 @@ def _create_world() -> _World:
         )
         for c in CHANNELS
     }  # fmt: skip
+    # Amazon's SP-API beside the Amazon mailbox: it reads the orders the buyers' mail names
+    # (the mailbox cannot), so live Amazon conversations get their order too.
+    channels[AMAZON_API] = Channel.objects.create(
+        shop=shops["maison-lumiere"], kind="amazon", marketplace="amazon",
+        name="Amazon FR (SP-API)", team=teams["Marketplaces"],
+    )  # fmt: skip
     # One hash for every demo account: hashing is deliberately slow (~0.3 s each), and they all
     # share the published demo password anyway.
     password = make_password(DEMO_PASSWORD)
@@ -907,9 +919,24 @@ def _create_orders(plans: list[ConversationPlan], world: _World) -> dict[int, Or
     return orders
 
 
+# What a buyer calls the photo of a damaged parcel, by language.
+_PHOTO_NAMES = {"fr": "photo_colis.png", "de": "Foto_Paket.png", "es": "foto_paquete.png"}
+
+
 def _inbound(plan: ConversationPlan, message: BuyerMessage, world: _World) -> InboundMessage:
     buyer = plan.buyer
+    attachments = []
+    if plan.intent == "damaged" and message is plan.exchanges[0][0]:
+        # The buyer's first message shows the damage.
+        attachments.append(
+            InboundAttachment(
+                filename=_PHOTO_NAMES.get(plan.language, "parcel_photo.png"),
+                content_type="image/png",
+                data=demo_files.damaged_parcel_png(plan.index % 8),
+            )
+        )
     return InboundMessage(
+        attachments=attachments,
         channel_id=world.channels[plan.channel.key].pk,
         external_id=message.external_id,
         sender=Party(
@@ -975,15 +1002,49 @@ def _apply_steps(
         for part in chunks(steps, 200):
             with transaction.atomic():  # one commit per 200 steps rather than per action
                 for p, step in part:
-                    _apply_step(convs[conv_ids[p.index]], step, world, message_times)
+                    files = _invoice(p, step) if step.reply else []
+                    _apply_step(convs[conv_ids[p.index]], step, world, message_times, files)
     _backdate(steps, conv_ids, convs, message_times, since)
 
 
 _DUMMY_TASKS = "django.tasks.backends.dummy.DummyBackend"
 
 
+def _invoice(plan: ConversationPlan, step: AgentStep) -> list[actions.NewAttachment]:
+    """The invoice the agent sends with the first answer to an invoice request."""
+    order = plan.order
+    first_reply = next((s for _, s in plan.exchanges if s and s.reply), None)
+    if plan.intent != "invoice" or order is None or step is not first_reply:
+        return []
+    shop = next(s.name for s in SHOPS if s.slug == plan.channel.shop)
+    pdf = demo_files.invoice_pdf(
+        number=f"F{order.ordered_at:%Y%m}-{plan.index + 1:05d}",
+        shop=shop,
+        customer=plan.buyer.name,
+        order=order.external_id,
+        issued=order.ordered_at,
+        lines=[
+            (
+                str(item["title"]),
+                int(str(item["quantity"])),
+                f"{Decimal(str(item['unit_price'])) * int(str(item['quantity'])):.2f}".replace(
+                    ".", ","
+                ),
+            )
+            for item in order.items
+        ],
+        total=f"{order.total:.2f}".replace(".", ","),
+    )
+    name = f"facture-{order.external_id}.pdf"
+    return [actions.NewAttachment(filename=name, content_type="application/pdf", data=pdf)]
+
+
 def _apply_step(
-    conv: Conversation, step: AgentStep, world: _World, message_times: dict[int, datetime]
+    conv: Conversation,
+    step: AgentStep,
+    world: _World,
+    message_times: dict[int, datetime],
+    files: list[actions.NewAttachment],
 ) -> None:
     users = world.users
     actor = users[step.actor]
@@ -1000,7 +1061,9 @@ def _apply_step(
         message_times[note.pk] = step.at + _EVENT_OFFSETS[EventKind.NOTE_ADDED]
     if step.reply:
         then = step.status if step.status in (Status.RESOLVED, Status.PENDING) else None
-        reply = actions.reply(conv, actor=actor, text=step.reply, then_status=then)
+        reply = actions.reply(
+            conv, actor=actor, text=step.reply, then_status=then, attachments=files
+        )
         actions.record_delivery(
             reply,
             external_id=step.delivery_id,

@@ -5,18 +5,24 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 STOP_TIMEOUT = 10.0  # seconds each child gets to finish its requests and tasks before a kill
 POLL_SECONDS = 0.5
 
-DEMO_COMMANDS: tuple[tuple[str, list[str]], ...] = (
-    ("serve", [sys.executable, "-m", "comptoir.cli", "serve"]),
-    ("worker", [sys.executable, "-m", "comptoir.cli", "worker"]),
-    # Marketplace simulators with buyers who keep writing.
-    ("simulate", [sys.executable, "-m", "comptoir.cli", "simulate"]),
-)
+COMPTOIR = [sys.executable, "-m", "comptoir.cli"]
+
+
+def demo_commands(*, host: str, port: int, verbosity: int) -> list[tuple[str, list[str]]]:
+    """The demo's processes: quiet (warnings and errors) at verbosity 1, chattier above."""
+    level = "info" if verbosity > 1 else "warning"
+    return [
+        ("serve", [*COMPTOIR, "serve", "--host", host, "--port", str(port), "--log-level", level]),
+        ("worker", [*COMPTOIR, "worker", "-v", str(max(0, verbosity - 1))]),
+        # Marketplace simulators with buyers who keep writing.
+        ("simulate", [*COMPTOIR, "simulate", "-v", str(verbosity - 1 if verbosity > 1 else 0)]),
+    ]
 
 
 class _Stop(Exception):
@@ -31,20 +37,26 @@ def run_together(
     commands: Sequence[tuple[str, list[str]]],
     *,
     on_started: Callable[[], None] | None = None,
+    ready: Callable[[], bool] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, int] | None:
     """Start every command; return when interrupted (None) or when one exits on its own.
 
-    SIGINT and SIGTERM stop all of them: terminate, wait up to STOP_TIMEOUT, then kill. When a
-    child ends by itself, the others are stopped and its (name, exit code) is returned.
+    `on_started` runs once `ready()` is true (checked between waits on the children), so what
+    it prints comes after the children's start-up lines. SIGINT and SIGTERM stop all of them:
+    terminate, wait up to STOP_TIMEOUT, then kill. When a child ends by itself, the others are
+    stopped and its (name, exit code) is returned.
     """
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
         for name, argv in commands:
-            procs.append((name, subprocess.Popen(argv)))
-        if on_started:
-            on_started()
+            procs.append((name, subprocess.Popen(argv, env=env)))
+        waiting = on_started
         while True:
+            if waiting is not None and (ready is None or ready()):
+                waiting()
+                waiting = None
             for name, proc in procs:
                 try:
                     # A bounded wait on each child in turn: notices any exit within a second,

@@ -3,6 +3,9 @@ a task, and their configuration), users and teams. Every change goes through an 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,12 +13,14 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise as StrOrPromise
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts import actions as account_actions
 from comptoir.accounts.models import Role, Team, User
 from comptoir.accounts.permissions import can_manage_channels, visible_channels
+from comptoir.automation.rules import MANAGE_ROLES
 from comptoir.connectors.forms import form_values, settings_fields, settings_from_form
 from comptoir.connectors.registry import CONNECTORS, connector_class
 from comptoir.inbox import actions as inbox_actions
@@ -31,6 +36,93 @@ from comptoir.inbox.models import (
 from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
 from comptoir.inbox.tasks import channel_test_outcome, retry_failed_inbound, test_channel
 from comptoir.web.views import TIMEZONES
+
+
+@dataclass(frozen=True)
+class _Page:
+    url_name: str
+    title: StrOrPromise
+    description: StrOrPromise
+    allowed: Callable[[User], bool]
+
+
+def _manages_rules(user: User) -> bool:
+    return user.is_active and (user.is_superuser or user.role in MANAGE_ROLES)
+
+
+# Every settings page, in the order the index shows them, with who may open it (the same tests
+# as the pages' own views).
+SETTINGS_PAGES = (
+    _Page(
+        "settings:channels",
+        _("Channels"),
+        _("Mailboxes and marketplace accounts: their settings, health and a connection test."),
+        can_manage_channels,
+    ),
+    _Page(
+        "settings:inbound",
+        _("Failed inbound"),
+        _("Messages that arrived but could not be stored: the reason, the raw payload, a retry."),
+        can_manage_channels,
+    ),
+    _Page(
+        "settings:shops",
+        _("Shops"),
+        _("Your shops: language, country, timezone."),
+        can_manage_channels,
+    ),
+    _Page(
+        "settings:users",
+        _("Users"),
+        _("Who may log in, and with which role."),
+        can_manage_channels,
+    ),
+    _Page(
+        "settings:teams",
+        _("Teams"),
+        _("Teams and the channels they answer."),
+        can_manage_channels,
+    ),
+    _Page(
+        "settings:sla",
+        _("Response times"),
+        _("Respond-by targets per channel, business hours and closures."),
+        can_manage_channels,
+    ),
+    _Page(
+        "settings:templates",
+        _("Templates"),
+        _("Saved answers, with variables."),
+        _manages_rules,
+    ),
+    _Page(
+        "settings:checks",
+        _("Pre-send checks"),
+        _("What is checked before a reply leaves, and whether it warns or blocks."),
+        _manages_rules,
+    ),
+    _Page(
+        "settings:rules",
+        _("Rules"),
+        _("Automatic actions when a message arrives or waits."),
+        _manages_rules,
+    ),
+    _Page(
+        "settings:notifications",
+        _("Notifications"),
+        _("What Comptoir tells you, by mail or webhook."),
+        lambda user: user.is_active,
+    ),
+)
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    """Links to each settings page this user's role may open."""
+    user = request.user
+    assert isinstance(user, User)
+    pages = [page for page in SETTINGS_PAGES if page.allowed(user)]
+    return render(request, "web/settings_index.html", {"pages": pages})
 
 
 def _admin(request: HttpRequest) -> User:

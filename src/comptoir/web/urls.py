@@ -10,6 +10,7 @@ from comptoir.web import settings_views
 
 app_name = "settings"
 urlpatterns = [
+    path("", settings_views.index, name="index"),
     path("templates/", automation_views.template_list, name="templates"),
     path("templates/new", automation_views.template_edit, name="template_new"),
     path("templates/<int:template_id>/", automation_views.template_edit, name="template_edit"),

@@ -205,6 +205,9 @@ class AmazonSimulator(Simulator):
         self.tokens_issued = 0
         self.denied = False  # the seller removed the app's authorisation: every token is 403
         self.rate_limited: list[str] = []  # operations answered 429 by the usage plan
+        # The demo's shop: every well-formed order id a buyer names exists (the buyers' mail
+        # comes through the Amazon mailbox's own simulator, which makes up the order ids).
+        self.every_order_exists = False
         self._buckets: dict[str, _Bucket] = {}
         self._token_ids = itertools.count(1)
         self.route("POST", r"/auth/o2/token", self._token)
@@ -412,6 +415,9 @@ class AmazonSimulator(Simulator):
 
     def _order(self, order_id: str) -> _Order:
         order = self.orders.get(order_id)
+        if order is None and self.every_order_exists and _ORDER_ID.fullmatch(order_id):
+            self._invent_order(order_id)
+            order = self.orders.get(order_id)
         if order is None:
             raise amazon_errors(404, "NotFound", "Order not found.", order_id)
         return order
@@ -662,6 +668,55 @@ class AmazonSimulator(Simulator):
         with self.lock:
             upload.data = request.body
         return Response(200, b"", content_type="application/xml")
+
+    def _invent_order(self, order_id: str) -> None:
+        """The order `order_id` as the shop sold it, the same every time it is asked for."""
+        rng = random.Random(order_id)
+        picked = rng.sample(CATALOGUE, rng.randint(1, 2))
+        self.add_order(
+            order_id,
+            status=rng.choice(["Shipped", "Shipped", "Shipped", "Unshipped"]),
+            items=[(sku, title, 1, price) for sku, title, price in picked],
+            purchased=datetime.now(UTC) - timedelta(days=rng.randint(2, 12), hours=rng.random()),
+        )
+
+
+_ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
+
+
+class _Demo:
+    """The shop's Amazon SP-API authorisation (for `comptoir demo`): it reads the orders named
+    in the Amazon mailbox's buyer mail and sends proactive messages. Buyers do not write
+    through it (Amazon relays their mail to the mailbox)."""
+
+    buyers_write = False
+
+    def __init__(self, channel: Any, seed: int) -> None:
+        self.simulator = AmazonSimulator(seed=seed, enforce_rate_limits=False)
+        self.simulator.every_order_exists = True
+
+    def settings(self) -> dict[str, Any]:
+        sim = self.simulator
+        return {
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "refresh_token": sim.refresh_token,
+            "seller_id": sim.seller_id,
+            "marketplace_id": sim.marketplace_id,
+            "shop_name": "Maison Lumière",
+            "endpoint": sim.url,
+            "token_url": f"{sim.url}/auth/o2/token",
+        }
+
+    def adopt(self, threads: list[Any]) -> None:
+        """Nothing to know: the mailbox holds the conversations, and every order exists."""
+
+    def buyer_writes(self, written: Any) -> None:
+        raise NotImplementedError("Amazon buyers write through the Amazon mailbox")
+
+
+def demo(channel: Any, seed: int = 0) -> _Demo:
+    return _Demo(channel, seed)
 
 
 def _iso(value: datetime) -> str:

@@ -729,6 +729,38 @@ class _Demo:
             "auth_url": sim.url,
         }
 
+    def adopt(self, threads: list[Any]) -> None:
+        sim = self.simulator
+        for seeded in threads:
+            if not seeded.order_id:
+                continue  # Octopia's discussions are all about an order
+            if seeded.order_id not in sim.orders:
+                sim.add_order(seeded.order_id, customer_id=seeded.customer_id)
+            discussion = SimDiscussion(
+                discussion_id=seeded.thread_id,
+                order_id=seeded.order_id,
+                subject=seeded.subject or f"Commande {seeded.order_id}",
+                customer_id=seeded.customer_id,
+                first_name=seeded.first_name,
+                last_name=seeded.last_name,
+                created_at=seeded.messages[0].sent_at,
+                updated_at=seeded.messages[-1].sent_at,
+            )
+            discussion.messages = [
+                SimMessage(
+                    message_id=m.external_id,
+                    discussion_id=seeded.thread_id,
+                    body=m.text,
+                    sender_type="Seller" if m.outbound else "Customer",
+                    sender_id=sim.seller_id if m.outbound else seeded.customer_id,
+                    receivers=["Customer"] if m.outbound else ["Seller"],
+                    created_at=m.sent_at,
+                    has_read=True,
+                )
+                for m in seeded.messages
+            ]
+            sim.discussions[seeded.thread_id] = discussion
+
     def buyer_writes(self, written: Any) -> None:
         sim = self.simulator
         order_id = written.order_id.replace("-", "")
@@ -739,6 +771,7 @@ class _Demo:
             text=written.text,
             subject=written.subject,
             customer_id=written.customer_id,
+            attachments=written.attachments,
         )
 
 

@@ -749,6 +749,36 @@ class _Demo:
             "apiz_url": sim.url,
         }
 
+    def adopt(self, threads: list[Any]) -> None:
+        sim = self.simulator
+        for seeded in threads:
+            if seeded.order_id and seeded.order_id not in sim.orders:
+                sim.add_order(seeded.order_id, buyer=seeded.customer_id)
+            subject = f"{seeded.customer_id} sent a message about your item"
+            if seeded.order_id:
+                subject = f"{seeded.customer_id} sent a message about order {seeded.order_id}"
+            conv = SimConversation(
+                conversation_id=seeded.thread_id,
+                conversation_type="FROM_MEMBERS",
+                title=subject,
+                other_party=seeded.customer_id,
+                created=seeded.messages[0].sent_at,
+            )
+            for m in seeded.messages:
+                seller, buyer = sim.seller, seeded.customer_id
+                conv.messages.append(
+                    SimMessage(
+                        message_id=m.external_id,
+                        sender=seller if m.outbound else buyer,
+                        recipient=buyer if m.outbound else seller,
+                        body=m.text,
+                        subject=subject,
+                        created=m.sent_at,
+                        read=True,
+                    )
+                )
+            sim.conversations[seeded.thread_id] = conv
+
     def buyer_writes(self, written: Any) -> None:
         sim = self.simulator
         number = int("".join(c for c in written.order_id if c.isdigit()) or "0")

@@ -78,6 +78,20 @@ class MailboxSimulator:
     async def _serve_imap(self) -> None:
         from pymap.imap import IMAPService
 
+        # pymap leaves a connection's tasks referenced only by one another: the first garbage
+        # collection during an IDLE destroys them ("Task was destroyed but it is pending!",
+        # then a traceback) and the watching client hears nothing more. Hold every task until
+        # it is done.
+        loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+        def keep(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return task
+
+        loop.set_task_factory(keep)
         try:
             args = _pymap_args(self.host, self.imap_port, self.user, self.password)
             backend, config = await args.backend_type.init(args)
@@ -156,6 +170,10 @@ class _Demo:
             "from_name": self.channel.shop.name,
         }
 
+    def adopt(self, threads: list[Any]) -> None:
+        """Nothing to know: a reply by mail goes to the buyer's address, whatever the mailbox
+        holds."""
+
     def buyer_writes(self, written: Any) -> None:
         msg = EmailMessage()
         digest = hashlib.sha256(written.customer_id.encode()).hexdigest()
@@ -179,6 +197,9 @@ class _Demo:
             msg["References"] = earlier
         self.last_id[written.order_id] = msg["Message-ID"]
         msg.set_content(written.text)
+        for filename, content_type, data in written.attachments:
+            maintype, _, subtype = content_type.partition("/")
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         self.simulator.deliver(msg.as_bytes())
 
 

@@ -508,6 +508,41 @@ class _Demo:
     def settings(self) -> dict[str, Any]:
         return {"base_url": self.simulator.url, "api_key": next(iter(self.simulator.api_keys))}
 
+    def adopt(self, threads: list[Any]) -> None:
+        sim = self.simulator
+        for seeded in threads:
+            if seeded.order_id and seeded.order_id not in sim.orders:
+                sim.add_order(
+                    seeded.order_id,
+                    customer_id=seeded.customer_id,
+                    customer_name=seeded.customer_name,
+                )
+            messages = [
+                SimMessage(
+                    m.external_id,
+                    m.text,
+                    m.sent_at,
+                    "SHOP_USER" if m.outbound else "CUSTOMER_USER",
+                    "Boutique" if m.outbound else seeded.customer_name,
+                )
+                for m in seeded.messages
+            ]
+            last_in = next((m for m in reversed(messages) if m.sender_type != "SHOP_USER"), None)
+            owed = messages[-1].sender_type != "SHOP_USER"
+            sim.threads[seeded.thread_id] = SimThread(
+                id=seeded.thread_id,
+                topic=seeded.subject or "Votre commande",
+                customer_id=seeded.customer_id,
+                customer_name=seeded.customer_name,
+                order_id=seeded.order_id or None,
+                date_created=messages[0].date_created,
+                date_updated=messages[-1].date_created,
+                reply_needed_since=last_in.date_created if owed and last_in else None,
+                messages=messages,
+            )
+            if seeded.order_id:
+                self.threads_by_order[seeded.order_id] = seeded.thread_id
+
     def buyer_writes(self, written: Any) -> None:
         sim = self.simulator
         if written.order_id not in sim.orders:
@@ -523,6 +558,7 @@ class _Demo:
             customer_id=written.customer_id,
             customer_name=written.customer_name,
             topic=written.subject,
+            attachments=[(name, data) for name, _, data in written.attachments],
         )
         self.threads_by_order[written.order_id] = thread_id
 

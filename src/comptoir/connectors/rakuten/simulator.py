@@ -544,6 +544,32 @@ class _Demo:
         sim = self.simulator
         return {"login": sim.login, "token": sim.token, "base_url": sim.url}
 
+    def adopt(self, threads: list[Any]) -> None:
+        """The seeded conversations' items (a Rakuten thread is an item of a sale), without
+        their messages: Rakuten's message ids are derived from their content, and the demo's
+        history was not written through this simulator."""
+        sim = self.simulator
+        for seeded in threads:
+            if not seeded.thread_id.isdigit() or seeded.thread_id in sim.items:
+                continue
+            purchaseid = seeded.order_id if seeded.order_id.isdigit() else seeded.thread_id
+            sale = sim.sales.get(purchaseid) or sim.add_sale(
+                buyer=seeded.customer_id,
+                purchaseid=purchaseid,
+                items=0,
+                purchasedate=seeded.messages[0].sent_at,
+            )
+            item = SimItem(
+                itemid=seeded.thread_id,
+                purchaseid=purchaseid,
+                headline=seeded.subject[:60] or "Article",
+                price=Decimal("29.90"),
+                sku=f"SKU-{seeded.thread_id[-6:]}",
+            )
+            sale.items.append(item)
+            sim.items[item.itemid] = item
+            self.sales[purchaseid] = purchaseid
+
     def buyer_writes(self, written: Any) -> None:
         sim = self.simulator
         buyer = written.customer_id.replace("-", "_")

@@ -15,10 +15,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from comptoir.connectors.demo import DemoMarketplace, demo_for
+from comptoir.connectors.demo import DemoMarketplace, SeededMessage, SeededThread, demo_for
 from comptoir.demo.buyers import Buyers
 from comptoir.inbox import actions
-from comptoir.inbox.models import Channel
+from comptoir.inbox.models import Channel, Conversation, CustomerIdentity, Direction, Message
 
 
 class Command(BaseCommand):
@@ -37,24 +37,23 @@ class Command(BaseCommand):
 
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         markets: list[tuple[Channel, DemoMarketplace, Buyers]] = []
+        running: list[DemoMarketplace] = []
         try:
             for channel in Channel.objects.filter(is_active=True).order_by("id"):
                 # Never a channel someone set up for real: only new ones, or simulated before.
                 current = channel.get_settings()
                 if current and not current.get("simulated"):
                     continue
-                market = demo_for(channel, options["seed"] + channel.pk)
+                market = simulate_channel(channel, options["seed"] + channel.pk)
                 if market is None:
                     continue
-                market.simulator.start()
-                # The channel now reads from its simulator, from the start.
-                channel.set_settings({**market.settings(), "simulated": True})
-                channel.cursor = {}
-                channel.is_healthy, channel.last_error = True, ""
-                channel.save()
+                running.append(market)
+                if options["verbosity"] >= 1:
+                    self.stdout.write(f"{channel.name}: simulated at {market.simulator.url}")
+                if not getattr(market, "buyers_write", True):
+                    continue  # Amazon's SP-API: orders and proactive messages, no buyer mail
                 prefix = channel.marketplace[:3].upper()
                 markets.append((channel, market, Buyers(prefix, options["seed"] + channel.pk)))
-                self.stdout.write(f"{channel.name}: simulated at {market.simulator.url}")
             if not markets:
                 self.stdout.write("No channel of a simulated marketplace: nothing to do.")
                 return
@@ -72,7 +71,71 @@ class Command(BaseCommand):
                     break
                 stop.wait(options["every"])
         finally:
-            for _, market, _ in markets:
+            for market in running:
                 market.simulator.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def simulate_channel(channel: Channel, seed: int) -> DemoMarketplace | None:
+    """Start a simulator for `channel` (None when its kind has none) and point the channel at
+    it. The simulator first learns the conversations the demo loaded, so that answers to them
+    reach a thread the simulated marketplace knows, and its next poll brings nothing twice."""
+    market = demo_for(channel, seed)
+    if market is None:
+        return None
+    market.adopt(seeded_threads(channel))
+    market.simulator.start()
+    # The channel now reads from its simulator, from the start.
+    channel.set_settings({**market.settings(), "simulated": True})
+    channel.cursor = {}
+    channel.is_healthy, channel.last_error = True, ""
+    channel.save()
+    return market
+
+
+def seeded_threads(channel: Channel) -> list[SeededThread]:
+    """The channel's conversations with a marketplace thread, with their buyer and the messages
+    stored under a marketplace id (notes and unsent replies have none)."""
+    convs = (
+        Conversation.objects.filter(channel=channel)
+        .exclude(external_thread_id="")
+        .select_related("customer")
+        .order_by("pk")
+    )
+    identities: dict[int, str] = {}
+    rows_ids = CustomerIdentity.objects.filter(
+        customer_id__in=convs.values("customer_id")
+    ).values_list("customer_id", "channel_id", "value")
+    for customer_id, channel_id, value in rows_ids:
+        # The identity this channel knows the buyer by, else any.
+        if channel_id == channel.pk or customer_id not in identities:
+            identities[customer_id] = value
+    messages: dict[int, list[SeededMessage]] = {}
+    rows = (
+        Message.objects.filter(channel=channel, conversation__in=convs)
+        .exclude(external_id="")
+        .exclude(direction=Direction.NOTE)
+        .order_by("sent_at", "pk")
+        .values_list("conversation_id", "external_id", "direction", "text", "sent_at", "created_at")
+    )
+    for conv_id, external_id, direction, text, sent_at, created_at in rows:
+        messages.setdefault(conv_id, []).append(
+            SeededMessage(external_id, direction == Direction.OUT, text, sent_at or created_at)
+        )
+    threads = []
+    for conv in convs:
+        identity = identities.get(conv.customer_id or 0)
+        if identity is None or not messages.get(conv.pk):
+            continue
+        threads.append(
+            SeededThread(
+                thread_id=conv.external_thread_id,
+                order_id=conv.order_number,
+                customer_id=identity,
+                customer_name=conv.customer.name if conv.customer else "",
+                subject=conv.subject,
+                messages=messages[conv.pk],
+            )
+        )
+    return threads

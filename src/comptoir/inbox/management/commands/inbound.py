@@ -14,8 +14,8 @@ from comptoir.inbox.models import InboundRecord, InboundState
 
 class Command(BaseCommand):
     help = (
-        "Raw inbound messages: list them (--failed: storing failed; --stale: never stored, "
-        "left by a crash) and process them again."
+        "List raw inbound messages and process them again (--failed: storing failed; "
+        "--stale: never stored, left by a crash)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:

@@ -16,6 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
         parser.add_argument("--reload", action="store_true", help="restart on code changes")
+        parser.add_argument(
+            "--log-level",
+            default="info",
+            choices=["debug", "info", "warning", "error"],
+            help="info logs every request; warning only problems (default info)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         import uvicorn
@@ -26,6 +32,7 @@ class Command(BaseCommand):
             port=options["port"],
             workers=options["workers"],
             reload=options["reload"],
-            log_level="info",
+            log_level=options["log_level"],
+            access_log=options["log_level"] in ("debug", "info"),
             lifespan="off",
         )
