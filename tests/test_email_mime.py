@@ -286,3 +286,47 @@ def test_a_mailbox_pattern_finds_the_shops_own_numbers_first() -> None:
     assert find_order_number("Problème", "commande 5555", pattern) == "5555"
     raw = b"From: a@example.fr\r\nMessage-ID: <1@x>\r\nSubject: ML-004211\r\n\r\nbody\r\n"
     assert parse(raw, channel_id=1, order_pattern=pattern).order_number == "ML-004211"
+
+
+def test_a_raw_latin1_subject_and_sender_name_are_read_not_replaced_by_question_marks() -> None:
+    # Bytes as an old mailer sends them: 8-bit ISO-8859-1 in the headers, no RFC 2047 label.
+    raw = (
+        b"From: Ren\xe9e L\xe9vy <renee@example.fr>\r\nMessage-ID: <8bit-1@x>\r\n"
+        b"Subject: Colis endommag\xe9, tr\xe8s d\xe9\xe7ue\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nBonjour\r\n"
+    )
+    msg = p(raw)
+    assert msg.subject == "Colis endommagé, très déçue"
+    assert msg.sender.name == "Renée Lévy"
+    assert "\ufffd" not in msg.subject + msg.sender.name
+
+
+def test_a_raw_8bit_subject_is_read_in_the_bodys_charset_before_windows_1252() -> None:
+    subject = "Παραγγελία 4411"  # Greek: in Windows-1252 it would read as Latin letters
+    raw = (
+        b"From: a@example.gr\r\nMessage-ID: <8bit-2@x>\r\nSubject: "
+        + subject.encode("iso-8859-7")
+        + b"\r\nContent-Type: text/plain; charset=iso-8859-7\r\n\r\n"
+        + "Καλημέρα".encode("iso-8859-7")
+        + b"\r\n"
+    )
+    assert p(raw).subject == subject
+
+
+def test_a_raw_8bit_subject_without_any_charset_falls_back_to_windows_1252() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <8bit-3@x>\r\n"
+        b"Subject: \x93Urgent\x94 : re\xe7u ab\xeem\xe9\r\n\r\nBonjour\r\n"
+    )
+    assert p(raw).subject == "“Urgent” : reçu abîmé"
+
+
+def test_a_multipart_without_boundary_is_read_as_the_mails_text() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <noboundary@x>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\n"
+        + "Bonjour, mon colis est arrivé cassé.\r\n".encode()
+    )
+    msg = p(raw)
+    assert msg.text.strip() == "Bonjour, mon colis est arrivé cassé."
+    assert msg.attachments == []

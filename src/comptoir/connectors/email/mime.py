@@ -72,14 +72,51 @@ _AUTO_PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}
 
 def header(msg: Message, name: str) -> str:
     """A header decoded (RFC 2047), unfolded; '' when absent or undecodable."""
-    value = msg.get(name)
+    value = _raw_header(msg, name)
     if value is None:
         return ""
+    if _SMUGGLED_BYTES.search(value):
+        value = _decode_8bit(value, msg)
     try:
-        text = str(make_header(decode_header(str(value))))
+        text = str(make_header(decode_header(value)))
     except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
-        text = str(value)
+        text = value
     return " ".join(text.split())
+
+
+# The parser keeps a header's undeclared 8-bit bytes as lone surrogates (surrogateescape).
+_SMUGGLED_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    # `msg.get` would turn undeclared 8-bit bytes into U+FFFD; the raw value still has them.
+    wanted = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def _decode_8bit(value: str, msg: Message) -> str:
+    """A header sent as raw 8-bit bytes, with no RFC 2047 label: most mailers that do this
+    write UTF-8; the others write in the charset of their body, or Windows-1252."""
+    data = value.encode("ascii", "surrogateescape")
+    for charset in ("utf-8", _body_charset(msg), "cp1252"):
+        if not charset:
+            continue
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")  # cannot fail: every byte is a character
+
+
+def _body_charset(msg: Message) -> str:
+    for part in msg.walk():
+        charset = part.get_content_charset()
+        if charset:
+            return str(charset)
+    return ""
 
 
 def message_ids(value: str) -> list[str]:
@@ -219,6 +256,9 @@ def parse(
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
+        if ctype.startswith("multipart/"):
+            # A multipart without a boundary cannot be split: what it holds is the mail's text.
+            ctype = "text/plain"
         disposition = (part.get_content_disposition() or "").lower()
         filename = _filename(part)
         if filename.lower() == "winmail.dat" or ctype == "application/ms-tnef":
