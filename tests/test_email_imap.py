@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -389,3 +390,65 @@ def test_a_mailbox_order_pattern_is_used_and_a_broken_one_is_refused(
     poll(email_channel)
 
     assert Conversation.objects.get().order_number == "ML-004211"
+
+
+def test_a_mail_with_a_pasted_screenshot_in_its_html_keeps_its_text_and_the_image_as_attachment(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    import base64
+
+    from comptoir.inbox import files
+    from comptoir.inbox.models import Attachment
+
+    screenshot = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 6_000  # 1.5 MB: 2 M characters
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "a@example.fr", "Écran d'erreur", "<shot@x>"
+    msg.set_content("Bonjour, voici l'erreur au paiement.")
+    msg.add_alternative(
+        "<p>Bonjour, voici l'erreur au paiement.</p>"
+        f'<img alt="capture" src="data:image/png;base64,{base64.b64encode(screenshot).decode()}">',
+        subtype="html",
+    )
+    dovecot.deliver(mailbox, msg.as_bytes())
+
+    assert poll(email_channel) == 1
+
+    assert not InboundRecord.objects.filter(state="failed").exists()
+    message = Message.objects.get()
+    assert message.text.strip() == "Bonjour, voici l'erreur au paiement."
+    assert "data:" not in message.html
+    assert "voici l'erreur au paiement" in message.html
+    image = Attachment.objects.get(message=message)
+    assert (image.filename, image.content_type, image.size) == (
+        "pasted-image-1.png",
+        "image/png",
+        len(screenshot),
+    )
+    assert files.read_bytes(image.sha256) == screenshot
+    assert f'src="cid:{image.content_id}"' in message.html
+
+
+def test_a_mail_whose_html_is_over_the_limit_is_stored_cut_with_a_note_and_its_source_kept(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, settings: Any
+) -> None:
+    from comptoir.inbox import files
+
+    settings.MAX_MESSAGE_CHARS = 100_000
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "a@example.fr", "Long", "<long@x>"
+    msg.set_content("Le texte court.")
+    msg.add_alternative("<table>" + "<tr><td>ligne</td></tr>" * 20_000 + "</table>", "html")
+    raw = msg.as_bytes()
+    dovecot.deliver(mailbox, raw)
+
+    assert poll(email_channel) == 1
+
+    message = Message.objects.get()
+    assert message.text.strip() == "Le texte court."
+    assert re.search(
+        r"\[… truncated at 100,000 of [\d,]+ characters: the original is in its source\]",
+        message.html,
+    )
+    assert files.read_bytes(message.source_sha256).replace(b"\r\n", b"\n") == raw.replace(
+        b"\r\n", b"\n"
+    )

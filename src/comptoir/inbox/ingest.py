@@ -16,6 +16,7 @@ that fails, so that one bad message never costs the others.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import logging
 import re
@@ -352,8 +353,7 @@ def _store_batch(
         channel = channels.get(msg.channel_id)
         if channel is None:
             raise IngestError(f"channel {msg.channel_id} does not exist")
-        _check_limits(msg)
-        pending.append(_Pending(record, msg, channel, slas[channel.pk]))
+        pending.append(_Pending(record, _check_limits(msg), channel, slas[channel.pk]))
 
     existing = _existing_keys(pending) if check_existing else {}
     seen: set[tuple[int, str]] = set()
@@ -475,12 +475,31 @@ def _after_ingest(stored: list[Stored]) -> None:
             logger.exception("after-ingest hook %s failed", hook)
 
 
-def _check_limits(msg: InboundMessage) -> None:
+def _check_limits(msg: InboundMessage) -> InboundMessage:
+    """The message within MAX_MESSAGE_CHARS per body: a body over it is cut, with a note that
+    says so, rather than the whole message refused (its other parts, its attachments and its
+    buyer count more than the end of a long body). The original stays in the raw record, and
+    in the source when the connector kept one."""
     limit = settings.MAX_MESSAGE_CHARS
-    for name in ("text", "html"):
-        size = len(getattr(msg, name))
-        if size > limit:
-            raise IngestError(f"{name} is {size:,} characters, over the {limit:,} limit")
+    over = [name for name in ("text", "new_text", "html") if len(getattr(msg, name)) > limit]
+    if not over:
+        return msg
+    where = "its source" if msg.source_sha256 else "its raw inbound record"
+    changes: dict[str, str] = {}
+    for name in over:
+        value: str = getattr(msg, name)
+        note = (
+            f"[… truncated at {limit:,} of {len(value):,} characters: the original is in {where}]"
+        )
+        if name == "html":
+            cut = value[: limit - len(note) - 7]
+            if cut.rfind("<") > cut.rfind(">"):
+                cut = cut[: cut.rfind("<")]  # not inside a tag, where the note would be lost
+            changes[name] = cut + f"<p>{html_lib.escape(note)}</p>"
+        else:
+            changes[name] = value[: limit - len(note) - 2] + "\n\n" + note
+    logger.info("message %s: %s truncated to %d characters", msg.external_id, over, limit)
+    return msg.model_copy(update=changes)
 
 
 def _existing_keys(pending: list[_Pending]) -> dict[tuple[int, str], int]:

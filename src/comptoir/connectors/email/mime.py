@@ -7,6 +7,8 @@ UTF-8, then to Windows-1252, and a missing or absurd date becomes the time of re
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import email
 import hashlib
@@ -17,6 +19,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import nh3
 
@@ -192,9 +195,82 @@ def decode_part(part: Message) -> str:
     return payload.decode("latin-1")  # cannot fail: every byte is a character
 
 
+# An image pasted into a mail (a screenshot) often travels inside the HTML as a data: URI, which
+# can make the HTML megabytes long. Such an image becomes an attachment, and the HTML names it.
+_DATA_IMAGE = re.compile(
+    r"""\bsrc\s*=\s*(["']?)data:(image/[a-z0-9.+-]+)((?:;[a-z0-9=._-]*)*),""", re.IGNORECASE
+)
+_MAX_INLINE_IMAGES = 50
+
+
+def extract_data_images(markup: str) -> tuple[str, list[tuple[str, str, bytes]]]:
+    """The HTML with its `data:` images replaced by `cid:` references, and those images as
+    (content id, content type, bytes)."""
+    if "data:" not in markup:
+        return markup, []
+    images: list[tuple[str, str, bytes]] = []
+    out: list[str] = []
+    pos = 0
+    for found in _DATA_IMAGE.finditer(markup):
+        if found.start() < pos or len(images) >= _MAX_INLINE_IMAGES:
+            continue
+        quote, ctype, params = found.group(1), found.group(2).lower(), found.group(3).lower()
+        start = found.end()
+        if quote:
+            end = markup.find(quote, start)
+        else:
+            ends = re.compile(r"[\s>]").search(markup, start)
+            end = ends.start() if ends else -1
+        if end < 0:
+            end = len(markup)  # cut off: what there is of the image is still the image
+        payload = markup[start:end]
+        try:
+            data = (
+                base64.b64decode("".join(payload.split()) + "==")
+                if ";base64" in params
+                else unquote_to_bytes(payload)
+            )
+        except (binascii.Error, ValueError):
+            continue
+        content_id = f"pasted-{len(images) + 1}.{hashlib.sha256(data).hexdigest()[:16]}@comptoir"
+        images.append((content_id, ctype, data))
+        out.append(markup[pos : found.start()])
+        out.append(f'src="cid:{content_id}"')
+        pos = end + (1 if quote and end < len(markup) else 0)
+    out.append(markup[pos:])
+    return "".join(out), images
+
+
 def html_to_text(markup: str) -> str:
     text = nh3.clean(re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", markup), tags=set())
     return re.sub(r"\n{3,}", "\n\n", html_lib.unescape(text)).strip()
+
+
+def _attachment(
+    filename: str,
+    ctype: str,
+    data: bytes,
+    *,
+    content_id: str,
+    inline: bool,
+    max_bytes: int | None,
+) -> InboundAttachment:
+    dropped = ""
+    if max_bytes is not None and len(data) > max_bytes:
+        # Never decompressed or opened, only counted: a zip bomb is just its own bytes.
+        dropped = (
+            f"not kept: {len(data):,} bytes, over this mailbox's "
+            f"{max_bytes:,}-byte limit (the original mail has it)"
+        )
+    return InboundAttachment(
+        filename=filename,
+        content_type=ctype,
+        data=b"" if dropped else data,
+        content_id=content_id[:255],
+        inline=inline,
+        dropped_reason=dropped,
+        size=len(data),
+    )
 
 
 def _filename(part: Message) -> str:
@@ -276,23 +352,29 @@ def parse(
         if not isinstance(data, bytes):
             continue
         content_id = header(part, "Content-ID").strip("<>")
-        dropped = ""
-        if max_attachment_bytes is not None and len(data) > max_attachment_bytes:
-            # Never decompressed or opened, only counted: a zip bomb is just its own bytes.
-            dropped = (
-                f"not kept: {len(data):,} bytes, over this mailbox's "
-                f"{max_attachment_bytes:,}-byte limit (the original mail has it)"
-            )
         attachments.append(
-            InboundAttachment(
-                filename=filename or ("message.eml" if ctype == "message/rfc822" else "attachment"),
-                content_type=ctype,
-                data=b"" if dropped else data,
-                content_id=content_id[:255],
+            _attachment(
+                filename or ("message.eml" if ctype == "message/rfc822" else "attachment"),
+                ctype,
+                data,
+                content_id=content_id,
                 inline=disposition == "inline"
                 or (bool(content_id) and disposition != "attachment"),
-                dropped_reason=dropped,
-                size=len(data),
+                max_bytes=max_attachment_bytes,
+            )
+        )
+    original_markup = markup
+    markup, images = extract_data_images(markup)
+    for number, (content_id, ctype, data) in enumerate(images, start=1):
+        extension = ctype.split("/", 1)[1].split("+", 1)[0][:10]
+        attachments.append(
+            _attachment(
+                f"pasted-image-{number}.{extension}",
+                ctype,
+                data,
+                content_id=content_id,
+                inline=True,
+                max_bytes=max_attachment_bytes,
             )
         )
     if not text and markup:
@@ -307,7 +389,7 @@ def parse(
     # fingerprint of what the sender wrote: a broken mailer that reuses Message-IDs must not make
     # a second, different mail look like a copy of the first. Without a Message-ID, the bytes.
     if own_id:
-        written = "\0".join([address, header(msg, "Date"), subject, text, markup])
+        written = "\0".join([address, header(msg, "Date"), subject, text, original_markup])
         fingerprint = hashlib.sha256(written.encode("utf-8", "replace")).hexdigest()[:16]
         external_id = f"{own_id[:230]}#{fingerprint}"
     else:
