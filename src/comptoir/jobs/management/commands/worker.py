@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 from argparse import ArgumentParser, ArgumentTypeError
@@ -126,3 +127,7 @@ class Command(BaseCommand):
             run(worker_options)
         except WorkerConfigError as exc:
             raise CommandError(str(exc)) from exc
+        # The process ends now. The interpreter's last garbage collection walks every object
+        # Django and the apps loaded, over a second on a busy machine: a stop request would
+        # wait for it. Frozen objects are left to the exit, which frees them all anyway.
+        gc.freeze()
