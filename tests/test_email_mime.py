@@ -330,3 +330,69 @@ def test_a_multipart_without_boundary_is_read_as_the_mails_text() -> None:
     msg = p(raw)
     assert msg.text.strip() == "Bonjour, mon colis est arrivé cassé."
     assert msg.attachments == []
+
+
+def test_a_big_attachment_is_decoded_exactly_and_stored_by_reference() -> None:
+    import hashlib
+    import os
+    from email.message import EmailMessage
+
+    video, stored = os.urandom(3_000_000), {}
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "a@example.fr", "Vidéo", "<video@x>"
+    msg.set_content("Voici la vidéo du colis.")
+    msg.add_attachment(video, maintype="video", subtype="mp4", filename="colis.mp4")
+    msg.add_attachment(b"%PDF-1.4 small", maintype="application", subtype="pdf", filename="f.pdf")
+
+    def keep(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        stored[digest] = data
+        return digest
+
+    parsed = parse(msg.as_bytes(), channel_id=1, received_at=NOW, store_file=keep)
+
+    assert parsed.text.strip() == "Voici la vidéo du colis."
+    big, small = parsed.attachments
+    assert (big.filename, big.size, big.data) == ("colis.mp4", len(video), b"")
+    assert stored[big.sha256] == video
+    assert stored[small.sha256] == b"%PDF-1.4 small"
+    # The message names its files: nothing of them travels in the raw record.
+    assert len(parsed.model_dump_json()) < 2_000
+
+
+def test_a_long_text_body_that_looks_like_base64_is_read_as_it_is() -> None:
+    line = "A" * 70 + "\r\n"
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <lookalike@x>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+        + (line * 2_000).encode()
+    )
+    assert p(raw).text == line * 2_000
+
+
+@pytest.mark.parametrize("size", [300_000, 300_001, 300_002, 299_999])
+def test_a_big_attachment_of_any_length_is_decoded_to_its_last_byte(size: int) -> None:
+    import os
+    from email.message import EmailMessage
+
+    data = os.urandom(size)
+    msg = EmailMessage()
+    msg["From"], msg["Message-ID"] = "a@example.fr", f"<len{size}@x>"
+    msg.set_content("pièce jointe")
+    msg.add_attachment(data, maintype="application", subtype="zip", filename="a.zip")
+
+    (attachment,) = p(msg.as_bytes()).attachments
+
+    assert attachment.data == data
+
+
+def test_a_long_quoted_printable_html_body_is_read_whole() -> None:
+    from email.message import EmailMessage
+
+    html = "<p>début</p>" + "<i>" + "x" * 200_000 + "</i><p>fin</p>"
+    msg = EmailMessage()
+    msg["From"], msg["Message-ID"] = "a@example.fr", "<qp@x>"
+    msg.set_content("court")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+
+    assert p(msg.as_bytes()).html == html + "\n"

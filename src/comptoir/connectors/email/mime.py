@@ -14,6 +14,9 @@ import email
 import hashlib
 import html as html_lib
 import re
+import secrets
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
@@ -180,8 +183,61 @@ def bounce_of(msg: Message) -> dict[str, str] | None:
     return found
 
 
-def decode_part(part: Message) -> str:
+# The stdlib parser holds a message as lines of text: a 14 MB mail took 120 MB to parse. Big
+# base64 bodies (attachments) are taken out of the bytes before parsing, a marker line left in
+# their place, and decoded straight from the original bytes when their part is read.
+_BASE64_LINES = re.compile(
+    rb"(?m)^(?:[A-Za-z0-9+/=]{40,998}+\r?\n)++(?:[A-Za-z0-9+/=]{1,998}+\r?\n)?+"
+)
+_BLOB_MIN_BYTES = 64_000
+_blobs: ContextVar[tuple[str, bytes, list[tuple[int, int]]] | None] = ContextVar(
+    "comptoir_mime_blobs", default=None
+)
+
+
+def _take_out_blobs(raw: bytes) -> tuple[bytes, str, list[tuple[int, int]]]:
+    """The bytes to parse, the marker (random: a mail cannot forge it) and the blobs' spans."""
+    spans = [
+        found.span()
+        for found in _BASE64_LINES.finditer(raw)
+        if found.end() - found.start() >= _BLOB_MIN_BYTES
+    ]
+    if not spans:
+        return raw, "", []
+    mark = f"comptoir-blob-{secrets.token_hex(8)}-"
+    pieces, pos = [], 0
+    for number, (start, end) in enumerate(spans):
+        pieces += [raw[pos:start], f"{mark}{number}\r\n".encode()]
+        pos = end
+    pieces.append(raw[pos:])
+    return b"".join(pieces), mark, spans
+
+
+def payload_bytes(part: Message) -> bytes | None:
+    """A leaf part's decoded bytes (None for a multipart)."""
+    blobs = _blobs.get()
+    body = part.get_payload()
+    if blobs and isinstance(body, str) and blobs[0] in body:
+        mark, raw, spans = blobs
+        number, _, rest = body[len(mark) :].partition("\n")
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if cte == "base64" and body.startswith(mark) and not rest.strip():
+            start, end = spans[int(number.strip())]
+            return binascii.a2b_base64(memoryview(raw)[start:end])  # (newlines are skipped)
+        # Not base64 after all (quoted-printable...), or more around it: the part as it was.
+        part.set_payload(
+            re.sub(
+                re.escape(mark) + r"(\d+)\r\n",
+                lambda found: raw[slice(*spans[int(found[1])])].decode("ascii"),
+                body,
+            )
+        )
     payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else None
+
+
+def decode_part(part: Message) -> str:
+    payload = payload_bytes(part)
     if not isinstance(payload, bytes):
         return ""
     declared = part.get_content_charset() or ""
@@ -254,22 +310,26 @@ def _attachment(
     content_id: str,
     inline: bool,
     max_bytes: int | None,
+    store: Callable[[bytes], str] | None,
 ) -> InboundAttachment:
-    dropped = ""
+    dropped, sha256 = "", ""
     if max_bytes is not None and len(data) > max_bytes:
         # Never decompressed or opened, only counted: a zip bomb is just its own bytes.
         dropped = (
             f"not kept: {len(data):,} bytes, over this mailbox's "
             f"{max_bytes:,}-byte limit (the original mail has it)"
         )
+    elif store is not None and data:
+        sha256 = store(data)  # written now, referred to from here on: never carried around
     return InboundAttachment(
         filename=filename,
         content_type=ctype,
-        data=b"" if dropped else data,
+        data=b"" if dropped or sha256 else data,
         content_id=content_id[:255],
         inline=inline,
         dropped_reason=dropped,
         size=len(data),
+        sha256=sha256,
     )
 
 
@@ -316,9 +376,38 @@ def parse(
     meta: dict[str, Any] | None = None,
     max_attachment_bytes: int | None = None,
     order_pattern: re.Pattern[str] | None = None,
+    store_file: Callable[[bytes], str] | None = None,
 ) -> InboundMessage:
-    received_at = received_at or datetime.now(UTC)
-    msg = email.message_from_bytes(raw)
+    """`store_file`, when given, keeps each attachment's bytes at once and returns their
+    sha256: the message then names its attachments instead of holding them."""
+    slim, mark, spans = _take_out_blobs(raw)
+    token = _blobs.set((mark, raw, spans) if spans else None)
+    try:
+        return _parse(
+            raw,
+            email.message_from_bytes(slim),
+            channel_id=channel_id,
+            received_at=received_at or datetime.now(UTC),
+            meta=meta,
+            max_attachment_bytes=max_attachment_bytes,
+            order_pattern=order_pattern,
+            store_file=store_file,
+        )
+    finally:
+        _blobs.reset(token)
+
+
+def _parse(
+    raw: bytes,
+    msg: Message,
+    *,
+    channel_id: int,
+    received_at: datetime,
+    meta: dict[str, Any] | None,
+    max_attachment_bytes: int | None,
+    order_pattern: re.Pattern[str] | None,
+    store_file: Callable[[bytes], str] | None,
+) -> InboundMessage:
     name, address = parseaddr(header(msg, "From"))
     if not address:
         # Some senders put only a name; the Return-Path or Sender then says who it is.
@@ -348,8 +437,8 @@ def parse(
             continue
         if ctype.startswith("text/") and not filename and disposition != "attachment":
             continue  # a second body alternative (e.g. text/enriched): nothing to keep
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
+        data = payload_bytes(part)
+        if data is None:
             continue
         content_id = header(part, "Content-ID").strip("<>")
         attachments.append(
@@ -361,6 +450,7 @@ def parse(
                 inline=disposition == "inline"
                 or (bool(content_id) and disposition != "attachment"),
                 max_bytes=max_attachment_bytes,
+                store=store_file,
             )
         )
     original_markup = markup
@@ -375,6 +465,7 @@ def parse(
                 content_id=content_id,
                 inline=True,
                 max_bytes=max_attachment_bytes,
+                store=store_file,
             )
         )
     if not text and markup:
