@@ -569,3 +569,19 @@ def test_an_api_payload_cannot_name_a_stored_file_it_did_not_send(email_channel:
     assert result.outcome == "failed"
     assert "not a sha256" in result.error
     assert not Message.objects.exists()
+
+
+def test_a_stored_attachment_over_the_global_limit_is_listed_not_kept(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, settings: Any
+) -> None:
+    from comptoir.inbox.models import Attachment
+
+    settings.MAX_ATTACHMENT_BYTES = 1_000_000
+    raw, _ = _mail_with_video(1_500_000)
+    dovecot.deliver(mailbox, raw)
+
+    assert poll(email_channel) == 1
+
+    attachment = Attachment.objects.get()
+    assert (attachment.size, attachment.sha256) == (1_500_000, "")
+    assert "over the 1,000,000-byte limit" in attachment.dropped_reason

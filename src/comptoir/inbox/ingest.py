@@ -970,15 +970,15 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
             }
             if att.dropped_reason:
                 rows.append(Attachment(**common, dropped_reason=att.dropped_reason))
+            elif size > limit:
+                reason = f"not kept: {size:,} bytes, over the {limit:,}-byte limit"
+                rows.append(Attachment(**common, dropped_reason=reason))
             elif att.sha256:  # stored by the connector already
                 if files.path_for(att.sha256).exists():
                     rows.append(Attachment(**common, sha256=att.sha256))
                 else:
                     reason = "not kept: the file stored on reception is missing"
                     rows.append(Attachment(**common, dropped_reason=reason))
-            elif size > limit:
-                reason = f"not kept: {size:,} bytes, over the {limit:,}-byte limit"
-                rows.append(Attachment(**common, dropped_reason=reason))
             else:
                 rows.append(Attachment(**common, sha256=files.store_bytes(att.data)))
     if rows:
