@@ -100,6 +100,7 @@ def blocking(key: str, fifo: str) -> str:
     """Runs until the test writes a byte to `fifo` (a named pipe): a task that is busy for as
     long as the test wants, with no clock involved."""
     _record(key, 1, "started")
+    print(f"blocking task {key} waits", flush=True)  # the test reads it in the worker's output
     with open(fifo, "rb") as gate:
         gate.read(1)
     _record(key, 1, "ok")

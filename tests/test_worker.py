@@ -410,7 +410,7 @@ def test_sigterm_lets_the_running_task_finish_then_the_worker_exits_0(
     path, fd = gate
     backend.enqueue("blocking", "busy", path)
     proc = start([*COMPTOIR, "worker", "--no-scheduler", "-v", "2"], backend.env)
-    read_until(proc, "tests.tasks_for_tests.blocking state=RUNNING")
+    read_until(proc, "blocking task busy waits")
 
     proc.send_signal(signal.SIGTERM)
     read_until(proc, "stopping once the running task ends")
@@ -429,7 +429,7 @@ def test_a_second_sigterm_hands_the_running_task_back_and_exits_0(
     path, fd = gate
     backend.enqueue("blocking", "busy", path)
     proc = start([*COMPTOIR, "worker", "--no-scheduler", "-v", "2"], backend.env)
-    read_until(proc, "tests.tasks_for_tests.blocking state=RUNNING")
+    read_until(proc, "blocking task busy waits")
 
     proc.send_signal(signal.SIGTERM)
     read_until(proc, "stopping once the running task ends")

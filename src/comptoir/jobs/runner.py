@@ -15,6 +15,7 @@ any number of workers may run the scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -352,6 +353,12 @@ def _db_worker_class() -> type[Any]:
             super().run_task(db_task_result)
 
         def _hand_back(self, db_task_result: Any) -> None:
+            if self._handing_back:
+                # The request was raised into the task, maybe while its database connection
+                # was waiting for an answer (PostgreSQL then refuses any other command on
+                # it): a new connection records the hand-back.
+                with contextlib.suppress(Exception):
+                    connections[db_task_result._state.db or "default"].close()
             db_task_result.status = TaskResultStatus.READY
             db_task_result.started_at = None
             db_task_result.finished_at = None
