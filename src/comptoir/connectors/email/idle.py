@@ -83,7 +83,8 @@ class IdleWatcher:
             client.select_folder(self.folder, readonly=True)
             self.on_new()  # whatever came while we were not watching
             while not self.stop.is_set():
-                if self._idle_once(client):
+                # Stopping, a poll is not queued: the next watcher's first look finds the mail.
+                if self._idle_once(client) and not self.stop.is_set():
                     self.on_new()
         finally:
             _logout(client)
