@@ -37,7 +37,8 @@ class Command(BaseCommand):
         "wake-ups, purges) with the tasks backend of COMPTOIR_TASKS_BACKEND: the database "
         "(django-tasks-db) or Redis (RQ). Run as many workers as you like, on one machine or "
         "several: each task runs once, and each periodic tick is enqueued by one worker. "
-        "SIGINT/SIGTERM lets the running task finish, then exits; a second one aborts it."
+        "SIGINT/SIGTERM lets the running task finish, then exits (at once when idle); a second "
+        "one hands the running task back to the queue (database backend) and exits."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
