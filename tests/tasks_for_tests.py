@@ -91,5 +91,19 @@ def main(argv: list[str]) -> None:
             record.enqueue(f"{prefix}-{n}")
     elif command == "flaky":
         flaky.enqueue(args[0], int(args[1]))
+    elif command == "blocking":
+        blocking.enqueue(args[0], args[1])
     else:
         raise SystemExit(f"unknown command {command!r}")
+
+
+@task()
+def blocking(key: str, fifo: str) -> str:
+    """Runs until the test writes a byte to `fifo` (a named pipe): a task that is busy for as
+    long as the test wants, with no clock involved."""
+    _record(key, 1, "started")
+    print(f"blocking task {key} waits", flush=True)  # the test reads it in the worker's output
+    with open(fifo, "rb") as gate:
+        gate.read(1)
+    _record(key, 1, "ok")
+    return key

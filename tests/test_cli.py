@@ -61,18 +61,21 @@ def test_import_refuses_a_missing_file_or_channel(channel: Channel) -> None:
 
 
 def test_inbound_list_shows_failures_and_retry_stores_them(
-    channel: Channel, tmp_path: Path, settings: Any
+    channel: Channel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings.MAX_MESSAGE_CHARS = 1000
+    def disk_full(msg: object) -> object:
+        raise OSError(28, "No space left on device")
+
     source = tmp_path / "in.jsonl"
     source.write_text(_line(channel, "long", text="x" * 2000) + "\n")
-    _run("import", str(source), "--no-progress")
+    with monkeypatch.context() as patch:
+        patch.setattr("comptoir.inbox.ingest._check_limits", disk_full)
+        _run("import", str(source), "--no-progress")
 
     listing = _run("inbound", "list", "--failed")
     assert "failed" in listing
-    assert "over the 1,000 limit" in listing
+    assert "No space left on device" in listing
 
-    settings.MAX_MESSAGE_CHARS = 10_000
     retried = _run("inbound", "retry")
     assert "1 stored or duplicate, 0 still failed" in retried
     assert _run("inbound", "list", "--failed").strip() == "no records"

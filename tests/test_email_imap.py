@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -389,3 +390,198 @@ def test_a_mailbox_order_pattern_is_used_and_a_broken_one_is_refused(
     poll(email_channel)
 
     assert Conversation.objects.get().order_number == "ML-004211"
+
+
+def test_a_mail_with_a_pasted_screenshot_in_its_html_keeps_its_text_and_the_image_as_attachment(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    import base64
+
+    from comptoir.inbox import files
+    from comptoir.inbox.models import Attachment
+
+    screenshot = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 6_000  # 1.5 MB: 2 M characters
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "a@example.fr", "Écran d'erreur", "<shot@x>"
+    msg.set_content("Bonjour, voici l'erreur au paiement.")
+    msg.add_alternative(
+        "<p>Bonjour, voici l'erreur au paiement.</p>"
+        f'<img alt="capture" src="data:image/png;base64,{base64.b64encode(screenshot).decode()}">',
+        subtype="html",
+    )
+    dovecot.deliver(mailbox, msg.as_bytes())
+
+    assert poll(email_channel) == 1
+
+    assert not InboundRecord.objects.filter(state="failed").exists()
+    message = Message.objects.get()
+    assert message.text.strip() == "Bonjour, voici l'erreur au paiement."
+    assert "data:" not in message.html
+    assert "voici l'erreur au paiement" in message.html
+    image = Attachment.objects.get(message=message)
+    assert (image.filename, image.content_type, image.size) == (
+        "pasted-image-1.png",
+        "image/png",
+        len(screenshot),
+    )
+    assert files.read_bytes(image.sha256) == screenshot
+    assert f'src="cid:{image.content_id}"' in message.html
+
+
+def test_a_mail_whose_html_is_over_the_limit_is_stored_cut_with_a_note_and_its_source_kept(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, settings: Any
+) -> None:
+    from comptoir.inbox import files
+
+    settings.MAX_MESSAGE_CHARS = 100_000
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "a@example.fr", "Long", "<long@x>"
+    msg.set_content("Le texte court.")
+    msg.add_alternative("<table>" + "<tr><td>ligne</td></tr>" * 20_000 + "</table>", "html")
+    raw = msg.as_bytes()
+    dovecot.deliver(mailbox, raw)
+
+    assert poll(email_channel) == 1
+
+    message = Message.objects.get()
+    assert message.text.strip() == "Le texte court."
+    assert re.search(
+        r"\[… truncated at 100,000 of [\d,]+ characters: the original is in its source\]",
+        message.html,
+    )
+    assert files.read_bytes(message.source_sha256).replace(b"\r\n", b"\n") == raw.replace(
+        b"\r\n", b"\n"
+    )
+
+
+def _mail_with_video(size: int = 2_000_000) -> tuple[bytes, bytes]:
+    import os
+
+    video = os.urandom(size)
+    msg = EmailMessage()
+    msg["From"], msg["Subject"] = "Jeanne <jeanne@example.fr>", "Vidéo du colis"
+    msg["Message-ID"] = make_msgid(domain="example.fr")
+    msg.set_content("Voici la vidéo du colis abîmé.")
+    msg.add_attachment(video, maintype="video", subtype="mp4", filename="colis.mp4")
+    return msg.as_bytes(), video
+
+
+def test_a_big_attachment_is_stored_once_and_the_raw_record_refers_to_it(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel
+) -> None:
+    from comptoir.inbox import files
+    from comptoir.inbox.models import Attachment
+
+    raw, video = _mail_with_video()
+    dovecot.deliver(mailbox, raw)
+
+    assert poll(email_channel) == 1
+
+    attachment = Attachment.objects.get()
+    assert (attachment.filename, attachment.size) == ("colis.mp4", len(video))
+    assert files.read_bytes(attachment.sha256) == video
+    record = InboundRecord.objects.get()
+    assert len(bytes(record.raw)) < 5_000  # by its sha256, not a base64 copy of the video
+    assert attachment.sha256 in bytes(record.raw).decode()
+
+
+def test_big_mails_in_one_poll_are_stored_in_batches_of_a_few_megabytes(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from comptoir.inbox import ingest as ingest_module
+    from comptoir.inbox import tasks
+
+    monkeypatch.setattr(tasks, "POLL_BATCH_BYTES", 1_000_000)
+    for _ in range(3):
+        dovecot.deliver(mailbox, _mail_with_video(1_000_000)[0])
+    dovecot.deliver(mailbox, mail()[0])
+    dovecot.deliver(mailbox, mail()[0])
+    batches: list[int] = []
+    real = ingest_module._ingest_batch
+
+    def counting(batch: list[Any], **kwargs: Any) -> Any:
+        batches.append(len(batch))
+        return real(batch, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "_ingest_batch", counting)
+
+    assert poll(email_channel) == 5
+
+    # Each big mail is stored (and visible) as soon as it is read; small ones go together.
+    assert batches == [1, 1, 1, 2]
+
+
+def test_a_crash_after_the_fetch_leaves_a_record_that_recovery_stores_whole(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from comptoir.inbox import files
+    from comptoir.inbox import ingest as ingest_module
+    from comptoir.inbox.models import Attachment
+
+    class Crash(BaseException):  # as a kill would: no handler runs
+        pass
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Crash()
+
+    raw, video = _mail_with_video()
+    dovecot.deliver(mailbox, raw)
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest_module, "_store_batch", crash)
+        with pytest.raises(Crash):
+            poll_channel.call(email_channel.pk)
+
+    record = InboundRecord.objects.get()
+    assert record.state == "received"
+    assert not Message.objects.exists()
+
+    (result,) = ingest_module.recover_stale(older_than=timedelta(0))
+
+    assert result.outcome == "stored"
+    message = Message.objects.get()
+    assert message.text.strip() == "Voici la vidéo du colis abîmé."
+    assert files.read_bytes(Attachment.objects.get(message=message).sha256) == video
+    # The cursor was not moved: the next poll reads the mail again and finds it stored.
+    assert poll(email_channel) == 1
+    assert Message.objects.count() == 1
+
+
+def test_an_api_payload_cannot_name_a_stored_file_it_did_not_send(email_channel: Channel) -> None:
+    import json
+
+    from comptoir.inbox import files
+    from comptoir.inbox.ingest import receive
+
+    secret = files.store_bytes(b"someone else's invoice")
+    payload = {
+        "channel_id": email_channel.pk,
+        "external_id": "api-1",
+        "sender": {"identity_value": "eve@example.fr"},
+        "text": "hello",
+        "sent_at": timezone.now().isoformat(),
+        "attachments": [{"filename": "x.pdf", "sha256": secret, "size": 22}],
+    }
+
+    result = receive(json.dumps(payload).encode(), source="api", channel_id=email_channel.pk)
+
+    assert result.outcome == "failed"
+    assert "not a sha256" in result.error
+    assert not Message.objects.exists()
+
+
+def test_a_stored_attachment_over_the_global_limit_is_listed_not_kept(
+    dovecot: Dovecot, mailbox: str, email_channel: Channel, settings: Any
+) -> None:
+    from comptoir.inbox.models import Attachment
+
+    settings.MAX_ATTACHMENT_BYTES = 1_000_000
+    raw, _ = _mail_with_video(1_500_000)
+    dovecot.deliver(mailbox, raw)
+
+    assert poll(email_channel) == 1
+
+    attachment = Attachment.objects.get()
+    assert (attachment.size, attachment.sha256) == (1_500_000, "")
+    assert "over the 1,000,000-byte limit" in attachment.dropped_reason

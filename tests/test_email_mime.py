@@ -286,3 +286,113 @@ def test_a_mailbox_pattern_finds_the_shops_own_numbers_first() -> None:
     assert find_order_number("Problème", "commande 5555", pattern) == "5555"
     raw = b"From: a@example.fr\r\nMessage-ID: <1@x>\r\nSubject: ML-004211\r\n\r\nbody\r\n"
     assert parse(raw, channel_id=1, order_pattern=pattern).order_number == "ML-004211"
+
+
+def test_a_raw_latin1_subject_and_sender_name_are_read_not_replaced_by_question_marks() -> None:
+    # Bytes as an old mailer sends them: 8-bit ISO-8859-1 in the headers, no RFC 2047 label.
+    raw = (
+        b"From: Ren\xe9e L\xe9vy <renee@example.fr>\r\nMessage-ID: <8bit-1@x>\r\n"
+        b"Subject: Colis endommag\xe9, tr\xe8s d\xe9\xe7ue\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nBonjour\r\n"
+    )
+    msg = p(raw)
+    assert msg.subject == "Colis endommagé, très déçue"
+    assert msg.sender.name == "Renée Lévy"
+    assert "\ufffd" not in msg.subject + msg.sender.name
+
+
+def test_a_raw_8bit_subject_is_read_in_the_bodys_charset_before_windows_1252() -> None:
+    subject = "Παραγγελία 4411"  # Greek: in Windows-1252 it would read as Latin letters
+    raw = (
+        b"From: a@example.gr\r\nMessage-ID: <8bit-2@x>\r\nSubject: "
+        + subject.encode("iso-8859-7")
+        + b"\r\nContent-Type: text/plain; charset=iso-8859-7\r\n\r\n"
+        + "Καλημέρα".encode("iso-8859-7")
+        + b"\r\n"
+    )
+    assert p(raw).subject == subject
+
+
+def test_a_raw_8bit_subject_without_any_charset_falls_back_to_windows_1252() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <8bit-3@x>\r\n"
+        b"Subject: \x93Urgent\x94 : re\xe7u ab\xeem\xe9\r\n\r\nBonjour\r\n"
+    )
+    assert p(raw).subject == "“Urgent” : reçu abîmé"
+
+
+def test_a_multipart_without_boundary_is_read_as_the_mails_text() -> None:
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <noboundary@x>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\n"
+        + "Bonjour, mon colis est arrivé cassé.\r\n".encode()
+    )
+    msg = p(raw)
+    assert msg.text.strip() == "Bonjour, mon colis est arrivé cassé."
+    assert msg.attachments == []
+
+
+def test_a_big_attachment_is_decoded_exactly_and_stored_by_reference() -> None:
+    import hashlib
+    import os
+    from email.message import EmailMessage
+
+    video, stored = os.urandom(3_000_000), {}
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = "a@example.fr", "Vidéo", "<video@x>"
+    msg.set_content("Voici la vidéo du colis.")
+    msg.add_attachment(video, maintype="video", subtype="mp4", filename="colis.mp4")
+    msg.add_attachment(b"%PDF-1.4 small", maintype="application", subtype="pdf", filename="f.pdf")
+
+    def keep(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        stored[digest] = data
+        return digest
+
+    parsed = parse(msg.as_bytes(), channel_id=1, received_at=NOW, store_file=keep)
+
+    assert parsed.text.strip() == "Voici la vidéo du colis."
+    big, small = parsed.attachments
+    assert (big.filename, big.size, big.data) == ("colis.mp4", len(video), b"")
+    assert stored[big.sha256] == video
+    assert stored[small.sha256] == b"%PDF-1.4 small"
+    # The message names its files: nothing of them travels in the raw record.
+    assert len(parsed.model_dump_json()) < 2_000
+
+
+def test_a_long_text_body_that_looks_like_base64_is_read_as_it_is() -> None:
+    line = "A" * 70 + "\r\n"
+    raw = (
+        b"From: a@example.fr\r\nMessage-ID: <lookalike@x>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+        + (line * 2_000).encode()
+    )
+    assert p(raw).text == line * 2_000
+
+
+@pytest.mark.parametrize("size", [300_000, 300_001, 300_002, 299_999])
+def test_a_big_attachment_of_any_length_is_decoded_to_its_last_byte(size: int) -> None:
+    import os
+    from email.message import EmailMessage
+
+    data = os.urandom(size)
+    msg = EmailMessage()
+    msg["From"], msg["Message-ID"] = "a@example.fr", f"<len{size}@x>"
+    msg.set_content("pièce jointe")
+    msg.add_attachment(data, maintype="application", subtype="zip", filename="a.zip")
+
+    (attachment,) = p(msg.as_bytes()).attachments
+
+    assert attachment.data == data
+
+
+def test_a_long_quoted_printable_html_body_is_read_whole() -> None:
+    from email.message import EmailMessage
+
+    html = "<p>début</p>" + "<i>" + "x" * 200_000 + "</i><p>fin</p>"
+    msg = EmailMessage()
+    msg["From"], msg["Message-ID"] = "a@example.fr", "<qp@x>"
+    msg.set_content("court")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+
+    assert p(msg.as_bytes()).html == html + "\n"

@@ -326,15 +326,30 @@ def test_malformed_messages_fail_with_a_clear_reason(
     _nothing_but_raw_was_written()
 
 
-def test_a_fifty_megabyte_body_is_refused_and_kept(channel: Channel) -> None:
-    raw = json.dumps(_payload(channel, text="a" * 50_000_000)).encode()
+def test_a_fifty_megabyte_body_is_stored_cut_with_a_note_and_its_raw_record_kept(
+    channel: Channel,
+) -> None:
+    raw = json.dumps(
+        _payload(channel, text="a" * 50_000_000, html="<p>" + "b" * 3_000_000)
+    ).encode()
 
     result = receive(raw, channel_id=channel.pk)
 
-    assert result.outcome == Outcome.FAILED
-    assert "over the 1,000,000 limit" in result.error
+    assert result.outcome == Outcome.STORED
+    message = Message.objects.get()
+    assert len(message.text) <= 1_000_000
+    assert message.text.startswith("a" * 900_000)
+    assert message.text.endswith(
+        "[… truncated at 1,000,000 of 50,000,000 characters: "
+        "the original is in its raw inbound record]"
+    )
+    assert len(message.html) <= 1_000_100
+    assert "truncated at 1,000,000 of 3,000,003 characters" in message.html
     assert len(InboundRecord.objects.get(pk=result.record_id).raw) == len(raw)
-    _nothing_but_raw_was_written()
+
+
+def _disk_full(msg: InboundMessage) -> InboundMessage:
+    raise OSError(28, "No space left on device")
 
 
 def test_a_message_for_an_unknown_channel_fails(channel: Channel) -> None:
@@ -346,13 +361,14 @@ def test_a_message_for_an_unknown_channel_fails(channel: Channel) -> None:
 
 
 def test_a_failed_record_can_be_retried_once_the_cause_is_fixed(
-    channel: Channel, settings: Any
+    channel: Channel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings.MAX_MESSAGE_CHARS = 1000
-    result = receive(json.dumps(_payload(channel, text="b" * 5000)).encode())
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest_module, "_check_limits", _disk_full)
+        result = receive(json.dumps(_payload(channel, text="b" * 5000)).encode())
     assert result.outcome == Outcome.FAILED
+    assert "No space left on device" in result.error
 
-    settings.MAX_MESSAGE_CHARS = 1_000_000
     (retried,) = retry_failed()
 
     assert retried.outcome == Outcome.STORED
@@ -397,10 +413,17 @@ def test_bulk_import_threads_within_a_batch_and_skips_duplicates(make_inbound: B
     assert sorted(Conversation.objects.values_list("message_count", flat=True)) == [2, 2]
 
 
-def test_one_bad_line_in_a_batch_costs_nothing_else(channel: Channel) -> None:
+def test_one_bad_line_in_a_batch_costs_nothing_else(
+    channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full_for_l4(msg: InboundMessage) -> InboundMessage:
+        if msg.external_id == "L4":
+            raise OSError(28, "No space left on device")
+        return msg
+
+    monkeypatch.setattr(ingest_module, "_check_limits", disk_full_for_l4)
     lines = [json.dumps(_payload(channel, external_id=f"L{i}")).encode() for i in range(6)]
     lines[2] = b'{"channel_id": 1, "external_id": "broken"'
-    lines[4] = json.dumps(_payload(channel, external_id="L4", text="z" * 2_000_000)).encode()
 
     counts = ingest_many(lines, batch_size=3, channel_id=channel.pk)
 
@@ -496,9 +519,9 @@ def test_live_ingest_commits_the_raw_record_and_then_the_message(
 
 @live
 def test_live_ingest_refusing_a_message_keeps_its_raw_record(
-    make_inbound: Build, settings: Any
+    make_inbound: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings.MAX_MESSAGE_CHARS = 10
+    monkeypatch.setattr(ingest_module, "_check_limits", _disk_full)
 
     result = ingest(make_inbound(text="x" * 50))
 
@@ -506,7 +529,7 @@ def test_live_ingest_refusing_a_message_keeps_its_raw_record(
     record = InboundRecord.objects.get()
     assert record.pk == result.record_id
     assert record.state == InboundState.FAILED
-    assert "over the 10 limit" in record.error
+    assert "No space left on device" in record.error
     assert json.loads(bytes(record.raw))["text"] == "x" * 50
     _nothing_but_raw_was_written()
 

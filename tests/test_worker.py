@@ -387,3 +387,127 @@ def test_sigterm_stops_an_idle_worker_cleanly(backend: Backend) -> None:
     finally:
         watchdog.cancel()
     assert "Traceback" not in out, out
+
+
+# How long a stop may take at most in the tests below: far more than the worker needs (well
+# under a second), far less than what it took before (an IMAP IDLE wait of 30 s, a task).
+STOP_BOUND = 10
+
+
+def read_until(proc: subprocess.Popen[str], marker: str) -> str:
+    """The worker's output up to the first line holding `marker` (the process is killed if it
+    never comes: readline has no timeout)."""
+    watchdog = threading.Timer(TIMEOUT, kill_group, args=(proc,))
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        for line in proc.stdout:
+            seen.append(line)
+            if marker in line:
+                return "".join(seen)
+        pytest.fail(f"the worker exited before {marker!r}:\n" + "".join(seen))
+    finally:
+        watchdog.cancel()
+
+
+def stopped_within(proc: subprocess.Popen[str], seconds: float) -> tuple[int, str]:
+    try:
+        out, _ = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+        pytest.fail(f"the worker took over {seconds}s to stop:\n{out[-3000:]}")
+    return proc.returncode, out
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A named pipe a `blocking` task waits on, held open by the test: a byte written to the
+    file descriptor lets the task finish."""
+    path = tmp_path / "gate"
+    os.mkfifo(path)
+    fd = os.open(path, os.O_RDWR)  # a writer from the start: the task's open() never blocks
+    yield str(path), fd
+    os.close(fd)
+
+
+def _db_backend_only(backend: Backend) -> None:
+    if backend.name != "db":
+        pytest.skip("the stop of a busy worker is the database backend's (rq has its own)")
+
+
+def test_sigterm_lets_the_running_task_finish_then_the_worker_exits_0(
+    backend: Backend, gate: tuple[str, int]
+) -> None:
+    _db_backend_only(backend)
+    path, fd = gate
+    backend.enqueue("blocking", "busy", path)
+    proc = start([*COMPTOIR, "worker", "--no-scheduler", "-v", "2"], backend.env)
+    read_until(proc, "blocking task busy waits")
+
+    proc.send_signal(signal.SIGTERM)
+    read_until(proc, "stopping once the running task ends")
+    os.write(fd, b"x")
+    returncode, out = stopped_within(proc, STOP_BOUND)
+
+    assert returncode == 0, out
+    assert [outcome for _, _, outcome, _ in tasks_for_tests.runs()] == ["started", "ok"]
+    assert backend.statuses("tests.tasks_for_tests.blocking") == {"SUCCESSFUL": 1}
+
+
+def test_a_second_sigterm_hands_the_running_task_back_and_exits_0(
+    backend: Backend, gate: tuple[str, int]
+) -> None:
+    _db_backend_only(backend)
+    path, fd = gate
+    backend.enqueue("blocking", "busy", path)
+    proc = start([*COMPTOIR, "worker", "--no-scheduler", "-v", "2"], backend.env)
+    read_until(proc, "blocking task busy waits")
+
+    proc.send_signal(signal.SIGTERM)
+    read_until(proc, "stopping once the running task ends")
+    proc.send_signal(signal.SIGTERM)
+    returncode, out = stopped_within(proc, STOP_BOUND)
+
+    assert returncode == 0, out
+    assert "handed back to the queue" in out
+    assert DBTaskResult.objects.get(task_path="tests.tasks_for_tests.blocking").status == "READY"
+    # Nothing lost: the next worker runs it.
+    os.write(fd, b"x")
+    run_batch(backend.env, "--no-scheduler")
+    assert [outcome for _, _, outcome, _ in tasks_for_tests.runs()] == ["started", "started", "ok"]
+    assert backend.statuses("tests.tasks_for_tests.blocking") == {"SUCCESSFUL": 1}
+
+
+def test_sigterm_stops_a_worker_watching_a_mailbox_with_idle_at_once(
+    backend: Backend, dovecot: Any, mailbox: str, shop: Any, team: Any
+) -> None:
+    from comptoir.inbox.models import Channel
+
+    channel = Channel(shop=shop, kind="email", marketplace="shop", name="Mailbox", team=team)
+    channel.set_settings(
+        {
+            "imap_host": dovecot.host,
+            "imap_port": dovecot.port,
+            "imap_security": "none",
+            "username": mailbox,
+            "password": "secret",
+        }
+    )
+    channel.save()
+    from comptoir.inbox.models import Message
+    from tests.test_email_imap import mail
+
+    proc = start([*COMPTOIR, "worker", "-v", "2", "--interval", "1"], backend.env)
+    read_until(proc, "comptoir.inbox.tasks.poll_channel state=SUCCESSFUL")
+    # New mail: IDLE reports it, a poll stores it, and the watcher goes back to its wait.
+    dovecot.deliver(mailbox, mail()[0])
+    while not Message.objects.exists():
+        read_until(proc, "comptoir.inbox.tasks.poll_channel state=SUCCESSFUL")
+
+    proc.send_signal(signal.SIGTERM)
+    returncode, out = stopped_within(proc, STOP_BOUND)
+
+    assert returncode == 0, out
+    assert "Traceback" not in out, out

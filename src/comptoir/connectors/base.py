@@ -85,13 +85,17 @@ class InboundAttachment(BaseModel):
 
     filename: Annotated[str, StringConstraints(max_length=255)] = "attachment"
     content_type: Annotated[str, StringConstraints(max_length=255)] = "application/octet-stream"
-    data: Base64Bytes
+    data: Base64Bytes = b""
     content_id: Annotated[str, StringConstraints(max_length=255)] = ""
     inline: bool = False
     # Left out by the connector (e.g. over the channel's size cap): `data` is then empty and
     # `size` says how big it was.
     dropped_reason: Annotated[str, StringConstraints(max_length=255)] = ""
     size: int = Field(default=0, ge=0)
+    # Already kept by the connector with `inbox.files.store_bytes` (big files are written once,
+    # not carried in memory and in the raw record): its sha256; `data` is then empty and `size`
+    # is the file's. Only a connector may name a stored file; ingest refuses it from outside.
+    sha256: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = ""
 
     @field_validator("data", mode="before")
     @classmethod

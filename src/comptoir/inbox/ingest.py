@@ -16,6 +16,7 @@ that fails, so that one bad message never costs the others.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import logging
 import re
@@ -132,7 +133,13 @@ def receive(raw: bytes, *, source: str = "api", channel_id: int | None = None) -
 def process_record(record: InboundRecord) -> Result:
     """(Re)process a kept record: used by `receive` and by `comptoir inbound retry`."""
     try:
-        msg = parse(bytes(record.raw), channel_id=record.channel_id)
+        msg = parse(
+            bytes(record.raw),
+            channel_id=record.channel_id,
+            # A connector's record may name the files it stored; a payload from outside
+            # must not reach someone else's file by its hash.
+            stored_files=record.source == "connector",
+        )
     except IngestError as exc:
         return _fail(record, str(exc))
     return _store_one(record, msg)
@@ -143,12 +150,17 @@ def ingest_many(
     *,
     source: str = "import",
     batch_size: int = 500,
+    batch_bytes: int | None = None,
     channel_id: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[Outcome, int]:
-    """Bulk mode for imports: raw records per batch, then one transaction per batch."""
+    """Bulk mode for imports: raw records per batch, then one transaction per batch.
+
+    A batch ends at `batch_size` messages or, when given, once it weighs `batch_bytes` (its
+    bodies and attachments, stored or not): a few big mails are stored, and visible, as soon
+    as they are read, instead of waiting for a hundred others."""
     counts = dict.fromkeys(Outcome, 0)
-    for batch in _batched(items, batch_size):
+    for batch in _batched(items, batch_size, batch_bytes, _weight):
         for result in _ingest_batch(batch, source=source, channel_id=channel_id):
             counts[result.outcome] += 1
         if progress:
@@ -183,8 +195,13 @@ def recover_stale(older_than: timedelta = STALE_AFTER, limit: int = 10_000) -> l
 # -- parsing -----------------------------------------------------------------------------------
 
 
-def parse(raw: bytes, *, channel_id: int | None = None) -> InboundMessage:
-    """Raw JSON bytes → a validated InboundMessage, or an IngestError saying what is wrong."""
+def parse(
+    raw: bytes, *, channel_id: int | None = None, stored_files: bool = False
+) -> InboundMessage:
+    """Raw JSON bytes → a validated InboundMessage, or an IngestError saying what is wrong.
+
+    `stored_files`: whether attachments may name a file already stored (a connector's own
+    record) rather than carry their bytes."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -204,9 +221,12 @@ def parse(raw: bytes, *, channel_id: int | None = None) -> InboundMessage:
                 f"({channel_id})"
             )
     try:
-        return InboundMessage.model_validate(data)
+        msg = InboundMessage.model_validate(data)
     except ValidationError as exc:
         raise IngestError(describe_validation_error(exc)) from None
+    if not stored_files and any(att.sha256 for att in msg.attachments):
+        raise IngestError("attachments must carry their data (base64), not a sha256")
+    return msg
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -353,8 +373,7 @@ def _store_batch(
         channel = channels.get(msg.channel_id)
         if channel is None:
             raise IngestError(f"channel {msg.channel_id} does not exist")
-        _check_limits(msg)
-        pending.append(_Pending(record, msg, channel, slas[channel.pk]))
+        pending.append(_Pending(record, _check_limits(msg), channel, slas[channel.pk]))
 
     existing = _existing_keys(pending) if check_existing else {}
     seen: set[tuple[int, str]] = set()
@@ -556,12 +575,31 @@ def _after_ingest(stored: list[Stored]) -> None:
             logger.exception("after-ingest hook %s failed", hook)
 
 
-def _check_limits(msg: InboundMessage) -> None:
+def _check_limits(msg: InboundMessage) -> InboundMessage:
+    """The message within MAX_MESSAGE_CHARS per body: a body over it is cut, with a note that
+    says so, rather than the whole message refused (its other parts, its attachments and its
+    buyer count more than the end of a long body). The original stays in the raw record, and
+    in the source when the connector kept one."""
     limit = settings.MAX_MESSAGE_CHARS
-    for name in ("text", "html"):
-        size = len(getattr(msg, name))
-        if size > limit:
-            raise IngestError(f"{name} is {size:,} characters, over the {limit:,} limit")
+    over = [name for name in ("text", "new_text", "html") if len(getattr(msg, name)) > limit]
+    if not over:
+        return msg
+    where = "its source" if msg.source_sha256 else "its raw inbound record"
+    changes: dict[str, str] = {}
+    for name in over:
+        value: str = getattr(msg, name)
+        note = (
+            f"[… truncated at {limit:,} of {len(value):,} characters: the original is in {where}]"
+        )
+        if name == "html":
+            cut = value[: limit - len(note) - 7]
+            if cut.rfind("<") > cut.rfind(">"):
+                cut = cut[: cut.rfind("<")]  # not inside a tag, where the note would be lost
+            changes[name] = cut + f"<p>{html_lib.escape(note)}</p>"
+        else:
+            changes[name] = value[: limit - len(note) - 2] + "\n\n" + note
+    logger.info("message %s: %s truncated to %d characters", msg.external_id, over, limit)
+    return msg.model_copy(update=changes)
 
 
 def _existing_keys(pending: list[_Pending]) -> dict[tuple[int, str], int]:
@@ -1108,7 +1146,7 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
     rows = []
     for msg, message in pairs:
         for att in msg.attachments:
-            size = att.size if att.dropped_reason else len(att.data)
+            size = att.size if att.dropped_reason or att.sha256 else len(att.data)
             common: dict[str, Any] = {
                 "message": message,
                 "filename": att.filename or "attachment",
@@ -1122,6 +1160,12 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
             elif size > limit:
                 reason = f"not kept: {size:,} bytes, over the {limit:,}-byte limit"
                 rows.append(Attachment(**common, dropped_reason=reason))
+            elif att.sha256:  # stored by the connector already
+                if files.path_for(att.sha256).exists():
+                    rows.append(Attachment(**common, sha256=att.sha256))
+                else:
+                    reason = "not kept: the file stored on reception is missing"
+                    rows.append(Attachment(**common, dropped_reason=reason))
             else:
                 rows.append(Attachment(**common, sha256=files.store_bytes(att.data)))
     if rows:
@@ -1174,12 +1218,27 @@ def _set_records_state(ids: list[int], state: InboundState, now: datetime) -> No
     )
 
 
-def _batched[T](items: Iterable[T], size: int) -> Iterator[list[T]]:
+def _weight(item: InboundMessage | bytes) -> int:
+    if isinstance(item, bytes):
+        return len(item)
+    files_size = sum(att.size or len(att.data) for att in item.attachments)
+    return len(item.text) + len(item.html) + files_size
+
+
+def _batched[T](
+    items: Iterable[T],
+    size: int,
+    max_weight: int | None = None,
+    weight: Callable[[T], int] | None = None,
+) -> Iterator[list[T]]:
     batch: list[T] = []
+    total = 0
     for item in items:
         batch.append(item)
-        if len(batch) >= size:
+        if max_weight is not None and weight is not None:
+            total += weight(item)
+        if len(batch) >= size or (max_weight is not None and total >= max_weight):
             yield batch
-            batch = []
+            batch, total = [], 0
     if batch:
         yield batch

@@ -161,6 +161,9 @@ def _outbound(message: Message) -> OutboundMessage:
 register_services(background_services)
 
 
+POLL_BATCH_BYTES = 4_000_000
+
+
 @task()
 def poll_channel(channel_id: int) -> int:
     """Fetch what is new on one channel; ingest is idempotent, so a re-poll is harmless."""
@@ -168,9 +171,14 @@ def poll_channel(channel_id: int) -> int:
     connector = get_connector(channel)
     try:
         # A poll stores what it fetched in small batches: one transaction per page-sized batch
-        # rather than per message. The cursor is saved only after everything is stored.
+        # rather than per message, and per few megabytes (a big mail alone), so that memory
+        # stays bounded and the first mail is visible before the last is read. The cursor is
+        # saved only after everything is stored (ingest is idempotent: a re-read is harmless).
         counts = ingest_many(
-            connector.fetch(dict(channel.cursor)), source="connector", batch_size=100
+            connector.fetch(dict(channel.cursor)),
+            source="connector",
+            batch_size=100,
+            batch_bytes=POLL_BATCH_BYTES,
         )
     except ConnectorError as exc:
         if actions.record_channel_error(channel, error=str(exc), permanent=exc.permanent):

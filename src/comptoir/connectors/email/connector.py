@@ -37,6 +37,7 @@ from comptoir.connectors.email import mime, tokens
 from comptoir.inbox import actions, files
 
 FETCH_CHUNK = 50
+FETCH_BYTES = 4_000_000
 logger = logging.getLogger("comptoir.email")
 
 
@@ -160,15 +161,15 @@ class EmailConnector(Connector):
         self.cursor[folder] = {"uidvalidity": validity, "last_uid": last}
         # `N:*` always matches the newest message, even below N: filter.
         uids = sorted(uid for uid in client.search(["UID", f"{last + 1}:*"]) if uid > last)
-        for start in range(0, len(uids), FETCH_CHUNK):
-            chunk = uids[start : start + FETCH_CHUNK]
+        for chunk in _chunks(client, uids):
             fetched = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
             for uid in chunk:
-                data = fetched.get(uid)
+                data = fetched.pop(uid, None)  # let go of each mail once read
                 if data is None:  # expunged meanwhile
                     continue
                 raw = data.get(b"BODY[]") or b""
                 received = data.get(b"INTERNALDATE")
+                del data
                 # The bytes are on disk before anything else: the source is downloadable, and a
                 # parsing bug can be replayed from it.
                 source = files.store_bytes(raw)
@@ -181,6 +182,7 @@ class EmailConnector(Connector):
                         meta=meta,
                         max_attachment_bytes=conf.max_attachment_bytes,
                         order_pattern=order_regex,
+                        store_file=files.store_bytes,
                     )
                 except Exception as exc:  # one unreadable mail must not stop the mailbox
                     logger.exception("mail uid %s in %s could not be parsed", uid, folder)
@@ -333,6 +335,27 @@ def build_reply(outbound: OutboundMessage, conf: EmailSettings) -> EmailMessage:
             filename=attachment.filename,
         )
     return msg
+
+
+def _chunks(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:
+    """The UIDs in fetches of at most FETCH_CHUNK mails and FETCH_BYTES bytes (a bigger mail
+    alone): what a poll holds in memory is bounded by bytes, not by the mail's count."""
+    sizes: dict[int, int] = {}
+    for start in range(0, len(uids), 1000):  # a UID list per command, not an endless line
+        block = uids[start : start + 1000]
+        for uid, data in client.fetch(block, ["RFC822.SIZE"]).items():
+            sizes[uid] = int(data.get(b"RFC822.SIZE") or 0)
+    chunk: list[int] = []
+    weight = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if chunk and (len(chunk) >= FETCH_CHUNK or weight + size > FETCH_BYTES):
+            yield chunk
+            chunk, weight = [], 0
+        chunk.append(uid)
+        weight += size
+    if chunk:
+        yield chunk
 
 
 def _aware(value: datetime | None) -> datetime:

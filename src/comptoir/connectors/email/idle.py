@@ -30,6 +30,9 @@ from comptoir.jobs.retry import backoff_seconds
 logger = logging.getLogger("comptoir.email")
 
 REISSUE_SECONDS = 25 * 60
+# How long an IDLE wait may last before it looks at its stop flag: what a stopping worker
+# waits for at most. A wait is a select() on the socket, with no traffic: short costs nothing.
+CHECK_SECONDS = 1.0
 
 
 class IdleWatcher:
@@ -40,7 +43,7 @@ class IdleWatcher:
         *,
         stop: threading.Event | None = None,
         folder: str = "INBOX",
-        check_seconds: float = 30.0,
+        check_seconds: float = CHECK_SECONDS,
         reissue_seconds: float = REISSUE_SECONDS,
     ) -> None:
         self.connector = connector
@@ -80,7 +83,8 @@ class IdleWatcher:
             client.select_folder(self.folder, readonly=True)
             self.on_new()  # whatever came while we were not watching
             while not self.stop.is_set():
-                if self._idle_once(client):
+                # Stopping, a poll is not queued: the next watcher's first look finds the mail.
+                if self._idle_once(client) and not self.stop.is_set():
                     self.on_new()
         finally:
             _logout(client)
@@ -123,7 +127,7 @@ class IdleSupervisor:
         worker_id: str,
         on_new: Callable[[int], None] | None = None,
         *,
-        check_seconds: float = 30.0,
+        check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self.worker_id = worker_id
         self.on_new = on_new or actions.request_channel_poll
@@ -161,8 +165,11 @@ class IdleSupervisor:
     def stop(self) -> None:
         for watch in self.watchers.values():
             watch.watcher.stop.set()  # all at once: each ends within check_seconds
+        # One deadline for all: a watcher stuck connecting to a dead server must not hold up
+        # the worker's exit (the threads are daemons: they end with the process).
+        deadline = time.monotonic() + self.check_seconds + 1
         for channel_id in list(self.watchers):
-            self._stop_one(channel_id)
+            self._stop_one(channel_id, timeout=max(0.0, deadline - time.monotonic()))
 
     def _wants_idle(self, channel: Channel) -> bool:
         try:
@@ -197,10 +204,10 @@ class IdleSupervisor:
         finally:
             connections.close_all()
 
-    def _stop_one(self, channel_id: int) -> None:
+    def _stop_one(self, channel_id: int, timeout: float | None = None) -> None:
         watch = self.watchers.pop(channel_id)
         watch.watcher.stop.set()
-        watch.thread.join(self.check_seconds * 2 + 5)
+        watch.thread.join(self.check_seconds * 2 + 5 if timeout is None else timeout)
         leases.release(_lease(channel_id), self.worker_id)
 
 

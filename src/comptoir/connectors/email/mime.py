@@ -7,16 +7,22 @@ UTF-8, then to Windows-1252, and a missing or absurd date becomes the time of re
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import email
 import hashlib
 import html as html_lib
 import re
+import secrets
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import nh3
 
@@ -72,14 +78,51 @@ _AUTO_PRECEDENCE = {"bulk", "list", "junk", "auto_reply"}
 
 def header(msg: Message, name: str) -> str:
     """A header decoded (RFC 2047), unfolded; '' when absent or undecodable."""
-    value = msg.get(name)
+    value = _raw_header(msg, name)
     if value is None:
         return ""
+    if _SMUGGLED_BYTES.search(value):
+        value = _decode_8bit(value, msg)
     try:
-        text = str(make_header(decode_header(str(value))))
+        text = str(make_header(decode_header(value)))
     except (LookupError, UnicodeError, ValueError, email.errors.HeaderParseError):
-        text = str(value)
+        text = value
     return " ".join(text.split())
+
+
+# The parser keeps a header's undeclared 8-bit bytes as lone surrogates (surrogateescape).
+_SMUGGLED_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    # `msg.get` would turn undeclared 8-bit bytes into U+FFFD; the raw value still has them.
+    wanted = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def _decode_8bit(value: str, msg: Message) -> str:
+    """A header sent as raw 8-bit bytes, with no RFC 2047 label: most mailers that do this
+    write UTF-8; the others write in the charset of their body, or Windows-1252."""
+    data = value.encode("ascii", "surrogateescape")
+    for charset in ("utf-8", _body_charset(msg), "cp1252"):
+        if not charset:
+            continue
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")  # cannot fail: every byte is a character
+
+
+def _body_charset(msg: Message) -> str:
+    for part in msg.walk():
+        charset = part.get_content_charset()
+        if charset:
+            return str(charset)
+    return ""
 
 
 def message_ids(value: str) -> list[str]:
@@ -140,8 +183,61 @@ def bounce_of(msg: Message) -> dict[str, str] | None:
     return found
 
 
-def decode_part(part: Message) -> str:
+# The stdlib parser holds a message as lines of text: a 14 MB mail took 120 MB to parse. Big
+# base64 bodies (attachments) are taken out of the bytes before parsing, a marker line left in
+# their place, and decoded straight from the original bytes when their part is read.
+_BASE64_LINES = re.compile(
+    rb"(?m)^(?:[A-Za-z0-9+/=]{40,998}+\r?\n)++(?:[A-Za-z0-9+/=]{1,998}+\r?\n)?+"
+)
+_BLOB_MIN_BYTES = 64_000
+_blobs: ContextVar[tuple[str, bytes, list[tuple[int, int]]] | None] = ContextVar(
+    "comptoir_mime_blobs", default=None
+)
+
+
+def _take_out_blobs(raw: bytes) -> tuple[bytes, str, list[tuple[int, int]]]:
+    """The bytes to parse, the marker (random: a mail cannot forge it) and the blobs' spans."""
+    spans = [
+        found.span()
+        for found in _BASE64_LINES.finditer(raw)
+        if found.end() - found.start() >= _BLOB_MIN_BYTES
+    ]
+    if not spans:
+        return raw, "", []
+    mark = f"comptoir-blob-{secrets.token_hex(8)}-"
+    pieces, pos = [], 0
+    for number, (start, end) in enumerate(spans):
+        pieces += [raw[pos:start], f"{mark}{number}\r\n".encode()]
+        pos = end
+    pieces.append(raw[pos:])
+    return b"".join(pieces), mark, spans
+
+
+def payload_bytes(part: Message) -> bytes | None:
+    """A leaf part's decoded bytes (None for a multipart)."""
+    blobs = _blobs.get()
+    body = part.get_payload()
+    if blobs and isinstance(body, str) and blobs[0] in body:
+        mark, raw, spans = blobs
+        number, _, rest = body[len(mark) :].partition("\n")
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if cte == "base64" and body.startswith(mark) and not rest.strip():
+            start, end = spans[int(number.strip())]
+            return binascii.a2b_base64(memoryview(raw)[start:end])  # (newlines are skipped)
+        # Not base64 after all (quoted-printable...), or more around it: the part as it was.
+        part.set_payload(
+            re.sub(
+                re.escape(mark) + r"(\d+)\r\n",
+                lambda found: raw[slice(*spans[int(found[1])])].decode("ascii"),
+                body,
+            )
+        )
     payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else None
+
+
+def decode_part(part: Message) -> str:
+    payload = payload_bytes(part)
     if not isinstance(payload, bytes):
         return ""
     declared = part.get_content_charset() or ""
@@ -155,9 +251,86 @@ def decode_part(part: Message) -> str:
     return payload.decode("latin-1")  # cannot fail: every byte is a character
 
 
+# An image pasted into a mail (a screenshot) often travels inside the HTML as a data: URI, which
+# can make the HTML megabytes long. Such an image becomes an attachment, and the HTML names it.
+_DATA_IMAGE = re.compile(
+    r"""\bsrc\s*=\s*(["']?)data:(image/[a-z0-9.+-]+)((?:;[a-z0-9=._-]*)*),""", re.IGNORECASE
+)
+_MAX_INLINE_IMAGES = 50
+
+
+def extract_data_images(markup: str) -> tuple[str, list[tuple[str, str, bytes]]]:
+    """The HTML with its `data:` images replaced by `cid:` references, and those images as
+    (content id, content type, bytes)."""
+    if "data:" not in markup:
+        return markup, []
+    images: list[tuple[str, str, bytes]] = []
+    out: list[str] = []
+    pos = 0
+    for found in _DATA_IMAGE.finditer(markup):
+        if found.start() < pos or len(images) >= _MAX_INLINE_IMAGES:
+            continue
+        quote, ctype, params = found.group(1), found.group(2).lower(), found.group(3).lower()
+        start = found.end()
+        if quote:
+            end = markup.find(quote, start)
+        else:
+            ends = re.compile(r"[\s>]").search(markup, start)
+            end = ends.start() if ends else -1
+        if end < 0:
+            end = len(markup)  # cut off: what there is of the image is still the image
+        payload = markup[start:end]
+        try:
+            data = (
+                base64.b64decode("".join(payload.split()) + "==")
+                if ";base64" in params
+                else unquote_to_bytes(payload)
+            )
+        except (binascii.Error, ValueError):
+            continue
+        content_id = f"pasted-{len(images) + 1}.{hashlib.sha256(data).hexdigest()[:16]}@comptoir"
+        images.append((content_id, ctype, data))
+        out.append(markup[pos : found.start()])
+        out.append(f'src="cid:{content_id}"')
+        pos = end + (1 if quote and end < len(markup) else 0)
+    out.append(markup[pos:])
+    return "".join(out), images
+
+
 def html_to_text(markup: str) -> str:
     text = nh3.clean(re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", markup), tags=set())
     return re.sub(r"\n{3,}", "\n\n", html_lib.unescape(text)).strip()
+
+
+def _attachment(
+    filename: str,
+    ctype: str,
+    data: bytes,
+    *,
+    content_id: str,
+    inline: bool,
+    max_bytes: int | None,
+    store: Callable[[bytes], str] | None,
+) -> InboundAttachment:
+    dropped, sha256 = "", ""
+    if max_bytes is not None and len(data) > max_bytes:
+        # Never decompressed or opened, only counted: a zip bomb is just its own bytes.
+        dropped = (
+            f"not kept: {len(data):,} bytes, over this mailbox's "
+            f"{max_bytes:,}-byte limit (the original mail has it)"
+        )
+    elif store is not None and data:
+        sha256 = store(data)  # written now, referred to from here on: never carried around
+    return InboundAttachment(
+        filename=filename,
+        content_type=ctype,
+        data=b"" if dropped or sha256 else data,
+        content_id=content_id[:255],
+        inline=inline,
+        dropped_reason=dropped,
+        size=len(data),
+        sha256=sha256,
+    )
 
 
 def _filename(part: Message) -> str:
@@ -203,9 +376,38 @@ def parse(
     meta: dict[str, Any] | None = None,
     max_attachment_bytes: int | None = None,
     order_pattern: re.Pattern[str] | None = None,
+    store_file: Callable[[bytes], str] | None = None,
 ) -> InboundMessage:
-    received_at = received_at or datetime.now(UTC)
-    msg = email.message_from_bytes(raw)
+    """`store_file`, when given, keeps each attachment's bytes at once and returns their
+    sha256: the message then names its attachments instead of holding them."""
+    slim, mark, spans = _take_out_blobs(raw)
+    token = _blobs.set((mark, raw, spans) if spans else None)
+    try:
+        return _parse(
+            raw,
+            email.message_from_bytes(slim),
+            channel_id=channel_id,
+            received_at=received_at or datetime.now(UTC),
+            meta=meta,
+            max_attachment_bytes=max_attachment_bytes,
+            order_pattern=order_pattern,
+            store_file=store_file,
+        )
+    finally:
+        _blobs.reset(token)
+
+
+def _parse(
+    raw: bytes,
+    msg: Message,
+    *,
+    channel_id: int,
+    received_at: datetime,
+    meta: dict[str, Any] | None,
+    max_attachment_bytes: int | None,
+    order_pattern: re.Pattern[str] | None,
+    store_file: Callable[[bytes], str] | None,
+) -> InboundMessage:
     name, address = parseaddr(header(msg, "From"))
     if not address:
         # Some senders put only a name; the Return-Path or Sender then says who it is.
@@ -219,6 +421,9 @@ def parse(
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
+        if ctype.startswith("multipart/"):
+            # A multipart without a boundary cannot be split: what it holds is the mail's text.
+            ctype = "text/plain"
         disposition = (part.get_content_disposition() or "").lower()
         filename = _filename(part)
         if filename.lower() == "winmail.dat" or ctype == "application/ms-tnef":
@@ -232,27 +437,35 @@ def parse(
             continue
         if ctype.startswith("text/") and not filename and disposition != "attachment":
             continue  # a second body alternative (e.g. text/enriched): nothing to keep
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
+        data = payload_bytes(part)
+        if data is None:
             continue
         content_id = header(part, "Content-ID").strip("<>")
-        dropped = ""
-        if max_attachment_bytes is not None and len(data) > max_attachment_bytes:
-            # Never decompressed or opened, only counted: a zip bomb is just its own bytes.
-            dropped = (
-                f"not kept: {len(data):,} bytes, over this mailbox's "
-                f"{max_attachment_bytes:,}-byte limit (the original mail has it)"
-            )
         attachments.append(
-            InboundAttachment(
-                filename=filename or ("message.eml" if ctype == "message/rfc822" else "attachment"),
-                content_type=ctype,
-                data=b"" if dropped else data,
-                content_id=content_id[:255],
+            _attachment(
+                filename or ("message.eml" if ctype == "message/rfc822" else "attachment"),
+                ctype,
+                data,
+                content_id=content_id,
                 inline=disposition == "inline"
                 or (bool(content_id) and disposition != "attachment"),
-                dropped_reason=dropped,
-                size=len(data),
+                max_bytes=max_attachment_bytes,
+                store=store_file,
+            )
+        )
+    original_markup = markup
+    markup, images = extract_data_images(markup)
+    for number, (content_id, ctype, data) in enumerate(images, start=1):
+        extension = ctype.split("/", 1)[1].split("+", 1)[0][:10]
+        attachments.append(
+            _attachment(
+                f"pasted-image-{number}.{extension}",
+                ctype,
+                data,
+                content_id=content_id,
+                inline=True,
+                max_bytes=max_attachment_bytes,
+                store=store_file,
             )
         )
     if not text and markup:
@@ -267,7 +480,7 @@ def parse(
     # fingerprint of what the sender wrote: a broken mailer that reuses Message-IDs must not make
     # a second, different mail look like a copy of the first. Without a Message-ID, the bytes.
     if own_id:
-        written = "\0".join([address, header(msg, "Date"), subject, text, markup])
+        written = "\0".join([address, header(msg, "Date"), subject, text, original_markup])
         fingerprint = hashlib.sha256(written.encode("utf-8", "replace")).hexdigest()[:16]
         external_id = f"{own_id[:230]}#{fingerprint}"
     else:
