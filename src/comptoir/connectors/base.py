@@ -9,7 +9,7 @@ with backoff; permanent ones mark the channel unhealthy with the reason.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -313,13 +313,33 @@ class Connector:
             .values_list("external_id", flat=True)
         )
 
+    # How many orders one `fetch_orders` request reads (the marketplace's published limit):
+    # order look-ups are queued in groups of this size.
+    order_batch_size: ClassVar[int] = 1
+
     @classmethod
     def can_fetch_orders(cls) -> bool:
-        return cls.fetch_order is not Connector.fetch_order
+        return (
+            cls.fetch_order is not Connector.fetch_order
+            or cls.fetch_orders is not Connector.fetch_orders
+        )
 
     def fetch_order(self, order_number: str) -> OrderData | None:
         """The order as the marketplace has it now (None when it does not know it)."""
-        return None
+        return self.fetch_orders([order_number]).get(order_number)
+
+    def fetch_orders(self, order_numbers: Sequence[str]) -> dict[str, OrderData]:
+        """The orders the marketplace knows among these (at most `order_batch_size`), by
+        number; the ones it does not know are left out. Connectors whose marketplace reads
+        many orders in one request override this; the default asks for each in turn."""
+        found: dict[str, OrderData] = {}
+        if type(self).fetch_order is Connector.fetch_order:
+            return found  # neither is implemented: nothing can be read
+        for number in order_numbers:
+            data = self.fetch_order(number)
+            if data is not None:
+                found[number] = data
+        return found
 
     @classmethod
     def can_mark_no_response_needed(cls) -> bool:

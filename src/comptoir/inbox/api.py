@@ -65,6 +65,9 @@ class ChannelHealthOut(ChannelOut):
     team_id: int | None
     is_active: bool
     is_healthy: bool = Field(description="false: stopped on a permanent error, needs an admin")
+    health: str = Field(
+        description="working; failing: cannot be read for a while, polls go on; stopped"
+    )
     last_error: str
     last_error_at: datetime | None
     last_sync_at: datetime | None

@@ -10,7 +10,7 @@ files), OR43 (a first message on an order). Orders: OR11. Mirakl has no idempote
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +45,7 @@ ORDER_STATES = {
     "REFUNDED": "refunded",
 }
 MESSAGES_IN_LIST = 100  # M11 carries at most the last 100 messages of a thread
+ORDERS_PER_REQUEST = 100  # OR11: `order_ids` takes 100 ids at most, `max` is 100 at most
 
 
 class MiraklSettings(BaseModel):
@@ -283,33 +284,53 @@ class MiraklConnector(Connector):
 
     # -- orders -------------------------------------------------------------------------------
 
-    def fetch_order(self, order_number: str) -> OrderData | None:
-        data = self.client.get_json("/api/orders", params=self._params(order_ids=order_number))
-        found = next(
-            (o for o in data.get("orders") or [] if o.get("order_id") == order_number), None
-        )
-        if found is None:
-            return None
-        return OrderData(
-            external_id=order_number,
-            status=ORDER_STATES.get(found.get("order_state", ""), "unknown"),  # type: ignore[arg-type]
-            currency=found.get("currency_iso_code") or "EUR",
-            total=str(found.get("total_price") or ""),
-            items=[
-                OrderItem(
-                    sku=line.get("offer_sku") or "",
-                    title=line.get("product_title") or "",
-                    quantity=int(line.get("quantity") or 1),
-                    unit_price=str(line.get("price") or ""),
+    # OR11 takes up to 100 order ids, and pages by `max` (10 unless asked, 100 at most).
+    order_batch_size = ORDERS_PER_REQUEST
+
+    def fetch_orders(self, order_numbers: Sequence[str]) -> dict[str, OrderData]:
+        wanted = list(dict.fromkeys(n for n in order_numbers if n))
+        found: dict[str, OrderData] = {}
+        for start in range(0, len(wanted), ORDERS_PER_REQUEST):
+            chunk = wanted[start : start + ORDERS_PER_REQUEST]
+            offset = 0
+            while True:
+                data = self.client.get_json(
+                    "/api/orders",
+                    params=self._params(
+                        order_ids=",".join(chunk), max=ORDERS_PER_REQUEST, offset=offset
+                    ),
                 )
-                for line in found.get("order_lines") or []
-            ],
-            ordered_at=_maybe_when(found.get("created_date")),
-            ship_by=_maybe_when(found.get("shipping_deadline")),
-            carrier=found.get("shipping_carrier_code") or "",
-            tracking_number=found.get("shipping_tracking") or "",
-            tracking_url=found.get("shipping_tracking_url") or "",
-        )
+                orders = data.get("orders") or []
+                for order in orders:
+                    if order.get("order_id") in chunk:
+                        found[order["order_id"]] = _order_data(order)
+                offset += len(orders)
+                if not orders or offset >= int(data.get("total_count") or 0):
+                    break
+        return found
+
+
+def _order_data(found: dict[str, Any]) -> OrderData:
+    return OrderData(
+        external_id=found["order_id"],
+        status=ORDER_STATES.get(found.get("order_state", ""), "unknown"),  # type: ignore[arg-type]
+        currency=found.get("currency_iso_code") or "EUR",
+        total=str(found.get("total_price") or ""),
+        items=[
+            OrderItem(
+                sku=line.get("offer_sku") or "",
+                title=line.get("product_title") or "",
+                quantity=int(line.get("quantity") or 1),
+                unit_price=str(line.get("price") or ""),
+            )
+            for line in found.get("order_lines") or []
+        ],
+        ordered_at=_maybe_when(found.get("created_date")),
+        ship_by=_maybe_when(found.get("shipping_deadline")),
+        carrier=found.get("shipping_carrier_code") or "",
+        tracking_number=found.get("shipping_tracking") or "",
+        tracking_url=found.get("shipping_tracking_url") or "",
+    )
 
 
 def _when(value: str) -> datetime:
