@@ -313,6 +313,17 @@ class Connector:
             .values_list("external_id", flat=True)
         )
 
+    # Whether a first message about an order opens a thread with its buyer (Mirakl's OR43):
+    # agents may then "message the buyer about this order" from Comptoir.
+    opens_order_threads: ClassVar[bool] = False
+
+    def queued_at(self, message_id: int) -> datetime | None:
+        """When the Comptoir message was queued: what the marketplace stored before cannot be
+        its delivery (for `find_sent`)."""
+        from comptoir.inbox.models import Message
+
+        return Message.objects.filter(pk=message_id).values_list("created_at", flat=True).first()
+
     # How many orders one `fetch_orders` request reads (the marketplace's published limit):
     # order look-ups are queued in groups of this size.
     order_batch_size: ClassVar[int] = 1

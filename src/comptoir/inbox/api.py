@@ -209,6 +209,11 @@ class NoteIn(Schema):
     text: str
 
 
+class OrderMessageIn(Schema):
+    text: str
+    subject: str = Field("", description="the new thread's topic; default: the order number")
+
+
 class AssignIn(Schema):
     assignee_id: int | None = Field(..., description="A user id, or null to unassign.")
 
@@ -351,6 +356,25 @@ def reply(request: HttpRequest, conv_id: int, body: ReplyIn) -> Reply[Message]:
         conv, actor=user, text=body.text, html=body.html, then_status=body.then_status, via="api"
     )
     return Reply(201, message)
+
+
+@router.post(
+    "/conversations/{conv_id}/order-message",
+    response={201: ConversationOut, **_WRITE_ERRORS},
+    summary="Message the buyer about this conversation's order",
+    description="Starts a new conversation whose first message opens a thread with the buyer "
+    "on the order, on the order's channel (marketplaces that allow it: Mirakl). 422 when the "
+    "conversation names no order or its marketplace cannot.",
+)
+def order_message(request: HttpRequest, conv_id: int, body: OrderMessageIn) -> Reply[Conversation]:
+    from comptoir.orders.actions import message_buyer_about_order
+
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    started = message_buyer_about_order(
+        conv, actor=user, text=body.text, subject=body.subject, via="api"
+    )
+    return Reply(201, _conversation(user, started.pk))
 
 
 @router.post("/conversations/{conv_id}/note", response={201: MessageOut, **_WRITE_ERRORS})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, HttpUrl
@@ -45,6 +45,9 @@ ORDER_STATES = {
     "REFUNDED": "refunded",
 }
 MESSAGES_IN_LIST = 100  # M11 carries at most the last 100 messages of a thread
+# The marketplace's clock may be behind ours: a message it dates this much before we queued
+# ours can still be ours.
+CLOCK_SKEW = timedelta(minutes=2)
 ORDERS_PER_REQUEST = 100  # OR11: `order_ids` takes 100 ids at most, `max` is 100 at most
 
 
@@ -64,6 +67,7 @@ class MiraklSettings(BaseModel):
 class MiraklConnector(Connector):
     kind = "mirakl"
     settings_model = MiraklSettings
+    opens_order_threads = True  # OR43
 
     def __init__(self, channel: Any) -> None:
         super().__init__(channel)
@@ -266,7 +270,7 @@ class MiraklConnector(Connector):
         """Mirakl has no idempotency key: the shop's message with this text in the thread,
         that no other Comptoir message already is, means the earlier attempt got there."""
         if not outbound.conversation_thread_id:
-            return None  # a new thread cannot be told apart reliably: the agent checks
+            return self._find_thread_opened_on_order(outbound)
         thread = self.client.get_json(
             f"/api/inbox/threads/{outbound.conversation_thread_id}", params=self._params()
         )
@@ -280,6 +284,43 @@ class MiraklConnector(Connector):
         for message in candidates:
             if message["id"] not in taken:
                 return SendResult(external_id=message["id"], sent_at=_when(message["date_created"]))
+        return None
+
+    def _find_thread_opened_on_order(self, outbound: OutboundMessage) -> SendResult | None:
+        """A first message on an order (OR43) whose answer was lost: the order's threads that
+        start with the shop's message of this text, written since the message was queued and
+        not already another Comptoir message, mean the thread was opened (so it is not opened
+        twice)."""
+        if not outbound.order_number:
+            return None
+        queued_at = self.queued_at(outbound.message_id)
+        page = self.client.get_json(
+            "/api/inbox/threads",
+            params=self._params(
+                entity_type="MMP_ORDER",
+                entity_id=outbound.order_number,
+                with_messages="true",
+                limit=MESSAGES_IN_LIST,
+            ),
+        )
+        candidates = []
+        for thread in page.get("data") or []:
+            messages = sorted(thread.get("messages") or [], key=lambda m: _when(m["date_created"]))
+            first = messages[0] if messages else {}
+            if (
+                (first.get("from") or {}).get("type") == "SHOP_USER"
+                and (first.get("body") or "").strip() == outbound.text.strip()
+                and (queued_at is None or _when(first["date_created"]) >= queued_at - CLOCK_SKEW)
+            ):
+                candidates.append((thread["id"], first))
+        taken = self.claimed_external_ids([m["id"] for _, m in candidates], outbound.message_id)
+        for thread_id, message in candidates:
+            if message["id"] not in taken:
+                return SendResult(
+                    external_id=message["id"],
+                    sent_at=_when(message["date_created"]),
+                    thread_id=thread_id,
+                )
         return None
 
     # -- orders -------------------------------------------------------------------------------
