@@ -298,6 +298,19 @@ class Connector:
         Raise ConnectorError when the marketplace cannot be asked now."""
         return None
 
+    def stored_external_ids(self, external_ids: list[str]) -> set[str]:
+        """Which of these marketplace message ids this channel already stores: a poll that
+        meets them again (a thread listed whole) need not download their files again."""
+        from comptoir.inbox.models import Message
+
+        if not external_ids:
+            return set()
+        return set(
+            Message.objects.filter(
+                channel_id=self.channel.pk, external_id__in=external_ids
+            ).values_list("external_id", flat=True)
+        )
+
     def claimed_external_ids(self, external_ids: list[str], but: int) -> set[str]:
         """Which of these marketplace message ids already are a Comptoir message of this
         channel other than message `but` (for `find_sent`: a text sent twice on purpose is

@@ -55,6 +55,7 @@ from comptoir.connectors.base import (
 )
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
 from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
+from comptoir.lib.filetypes import OCTET_STREAM, sniff
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Channel
@@ -465,6 +466,8 @@ class EbayConnector(Connector, ClaimsMixin):
                 size=len(data),
                 dropped_reason=f"larger than the channel's limit of {limit} bytes",
             )
+        if content_type == OCTET_STREAM:  # neither eBay nor the name says: the content does
+            content_type = sniff(data)
         return InboundAttachment(filename=name, content_type=content_type, data=data)
 
     def acknowledge(self) -> None:

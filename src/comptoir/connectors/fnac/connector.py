@@ -52,6 +52,7 @@ from comptoir.connectors.base import (
 from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.dialect import q, sub, text
 from comptoir.connectors.http import HttpClient
+from comptoir.lib.filetypes import content_type_for
 
 logger = logging.getLogger("comptoir.fnac")
 
@@ -417,7 +418,12 @@ class FnacConnector(Connector):
                 size=len(data),
                 dropped_reason=f"larger than the channel's {conf.max_attachment_bytes} bytes",
             )
-        return InboundAttachment(filename=name, content_type=ctype, data=data, size=len(data))
+        return InboundAttachment(
+            filename=name,
+            content_type=content_type_for(name, data, ctype),
+            data=data,
+            size=len(data),
+        )
 
     def _claim_pages(self, floor: datetime) -> Iterator[tuple[InboundMessage, datetime]]:
         def build(request: ET.Element, page: int) -> None:

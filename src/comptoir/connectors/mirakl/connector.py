@@ -28,6 +28,7 @@ from comptoir.connectors.base import (
     SendResult,
 )
 from comptoir.connectors.http import HttpClient, parse_json
+from comptoir.lib.filetypes import content_type_for
 
 # Mirakl order states → ours.
 ORDER_STATES = {
@@ -118,11 +119,17 @@ class MiraklConnector(Connector):
                 page_token=token,
             )
             page = self.client.get_json("/api/inbox/threads", params=params)
-            for thread in page.get("data", []):
+            threads = page.get("data", [])
+            # A thread comes back whole whenever it changes: the files of the messages already
+            # stored are not downloaded again (one query per page says which).
+            stored = self.stored_external_ids(
+                [m["id"] for t in threads for m in t.get("messages") or []]
+            )
+            for thread in threads:
                 updated = thread.get("date_updated")
                 if updated and (newest is None or _when(updated) > _when(newest)):
                     newest = updated
-                yield from self._thread_messages(thread)
+                yield from self._thread_messages(thread, stored)
             token = page.get("next_page_token")
             if not token or token in seen_pages:  # a repeated token would loop forever
                 break
@@ -130,7 +137,9 @@ class MiraklConnector(Connector):
         if newest:
             self.cursor = {"updated_since": newest}
 
-    def _thread_messages(self, thread: dict[str, Any]) -> Iterator[InboundMessage]:
+    def _thread_messages(
+        self, thread: dict[str, Any], stored: set[str]
+    ) -> Iterator[InboundMessage]:
         messages = thread.get("messages") or []
         total = (thread.get("metadata") or {}).get("total_count") or len(messages)
         if total > len(messages):  # cut in the list: read the whole thread
@@ -138,6 +147,7 @@ class MiraklConnector(Connector):
                 f"/api/inbox/threads/{thread['id']}", params=self._params()
             )
             messages = thread.get("messages") or []
+            stored = stored | self.stored_external_ids([m["id"] for m in messages])
         participants = [
             *(thread.get("current_participants") or []),
             *(thread.get("authorized_participants") or []),
@@ -182,7 +192,10 @@ class MiraklConnector(Connector):
                 thread_id=thread["id"],
                 order_number=order[:64],
                 needs_reply=needs_reply,
-                attachments=[self._download(a) for a in message.get("attachments") or []],
+                # Stored already: ingest keeps the stored copy, files included.
+                attachments=[]
+                if message["id"] in stored
+                else [self._download(a) for a in message.get("attachments") or []],
                 meta={"mirakl_thread": thread["id"], "from_type": sender_type},
             )
 
@@ -202,7 +215,11 @@ class MiraklConnector(Connector):
         )
         return InboundAttachment(
             filename=name,
-            content_type=response.headers.get("content-type", "application/octet-stream"),
+            # M11 gives no type and M13 serves files as octet-stream: what it says when it
+            # says more, else the name's, else the content's.
+            content_type=content_type_for(
+                name, response.content, response.headers.get("content-type", "")
+            ),
             data=response.content,
             size=len(response.content),
         )
