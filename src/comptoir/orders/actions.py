@@ -78,8 +78,10 @@ def store_order(channel: Channel, data: OrderData) -> Order:
 def can_message_buyer(conv: Conversation) -> bool:
     """Whether an agent may write first to the buyer of this conversation's order: the
     order's channel opens a thread on an order (Mirakl's OR43)."""
+    if not conv.order_number:
+        return False
     channel = _order_channel(conv)
-    return bool(conv.order_number) and channel is not None and _opens_order_threads(channel)
+    return channel is not None and _opens_order_threads(channel)
 
 
 def message_buyer_about_order(
@@ -123,9 +125,12 @@ def message_buyer_about_order(
 
 
 def _order_channel(conv: Conversation) -> Channel | None:
-    if conv.order_id is not None:
-        return Channel.objects.filter(pk=conv.order.channel_id).first()  # type: ignore[union-attr]
-    return conv.channel
+    """The channel that reads the conversation's order: its own unless the order is known
+    from another channel (an Amazon order read through the SP-API beside a mailbox)."""
+    order = conv.order if conv.order_id is not None else None
+    if order is None or order.channel_id == conv.channel_id:
+        return conv.channel
+    return Channel.objects.filter(pk=order.channel_id).first()
 
 
 def _opens_order_threads(channel: Channel) -> bool:
