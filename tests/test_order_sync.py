@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.tasks.backends.immediate import ImmediateBackend
 from django.tasks.signals import task_started
+from django.test import override_settings
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
@@ -19,7 +21,7 @@ from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox import actions
 from comptoir.inbox.models import Channel, Conversation, Shop
 from comptoir.inbox.tasks import poll_channel
-from comptoir.jobs.queues import BACKGROUND_QUEUE, claim_order
+from comptoir.jobs.queues import BACKGROUND_PRIORITY, BACKGROUND_QUEUE, claim_order, in_background
 from comptoir.jobs.runner import WorkerOptions, run
 from comptoir.orders.models import Order
 from comptoir.orders.tasks import refresh_open_orders, sync_orders
@@ -156,6 +158,21 @@ def test_polls_and_replies_queued_after_order_lookups_run_before_them(
     reply.refresh_from_db()
     assert reply.delivery_state == "sent"
     assert [m.body for _, m in sim.seller_messages()] == ["Elle part demain."]
+
+
+class NoPriorities(ImmediateBackend):
+    """A backend that, like RQ's, cannot order its queue by priority."""
+
+    supports_priority = False
+
+
+def test_without_priorities_order_lookups_go_to_the_queue_read_last() -> None:
+    backend = {"BACKEND": f"{__name__}.NoPriorities", "QUEUES": ["default", BACKGROUND_QUEUE]}
+    with override_settings(TASKS={"default": backend}):
+        lookup = in_background(sync_orders)
+        assert (lookup.queue_name, lookup.priority) == (BACKGROUND_QUEUE, 0)
+    lookup = in_background(sync_orders)  # the database backend orders by priority
+    assert (lookup.queue_name, lookup.priority) == ("default", BACKGROUND_PRIORITY)
 
 
 def test_rq_workers_read_the_background_queue_last() -> None:
