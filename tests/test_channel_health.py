@@ -15,9 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from comptoir.accounts.models import User
+from comptoir.connectors import http
+from comptoir.connectors.amazon import connector as amazon_connector
+from comptoir.connectors.amazon.simulator import AmazonSimulator
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox.models import Channel, Event, Shop
 from comptoir.inbox.tasks import poll_channel, poll_channels
+from comptoir.orders.tasks import sync_orders
 from tests.notify_helpers import run_notification_tasks
 
 
@@ -157,3 +161,60 @@ def test_a_long_retry_after_holds_the_channels_next_poll(
     poll(darty)
     assert darty.poll_after is None
     assert poll_channels.call() == 1
+
+
+@pytest.fixture
+def amazon_sim() -> Iterator[AmazonSimulator]:
+    simulator = AmazonSimulator(seed=4)
+    with simulator:
+        yield simulator
+
+
+def amazon_settings(sim: AmazonSimulator, url: str) -> dict[str, Any]:
+    return {
+        "client_id": sim.client_id,
+        "client_secret": sim.client_secret,
+        "refresh_token": sim.refresh_token,
+        "seller_id": sim.seller_id,
+        "marketplace_id": sim.marketplace_id,
+        "shop_name": "Maison Lumière",
+        "endpoint": url,
+        "token_url": f"{url}/auth/o2/token",
+        "timeout_seconds": 2,
+    }
+
+
+def test_a_channel_read_only_for_orders_is_escalated_by_its_lookups(
+    shop: Shop,
+    team: Any,
+    amazon_sim: AmazonSimulator,
+    owner: User,
+    clock: list[datetime],
+    sleeps: list[float],
+    mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http, "_buckets", {})
+    monkeypatch.setattr(amazon_connector, "_tokens", {})
+    api = Channel(shop=shop, kind="amazon", marketplace="amazon", name="Amazon SP-API", team=team)
+    api.set_settings(amazon_settings(amazon_sim, f"http://127.0.0.1:{closed_port()}"))
+    api.save()
+    order_id = "171-1234567-1234567"
+    amazon_sim.add_order(order_id)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):  # no poll watches it: its order look-ups do
+            assert sync_orders.call(api.pk, [order_id]).startswith("failed")
+            clock[0] += timedelta(minutes=3)
+    run_notification_tasks()
+    api.refresh_from_db()
+
+    assert api.health == "failing"
+    assert [m.to for m in mailoutbox] == [["owner@maison-lumiere.fr"]]
+
+    api.set_settings(amazon_settings(amazon_sim, amazon_sim.url))
+    api.save()
+    assert sync_orders.call(api.pk, [order_id]) == "1 stored, 0 unknown to the marketplace"
+    api.refresh_from_db()
+    assert (api.health, api.last_error) == ("working", "")

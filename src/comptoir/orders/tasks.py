@@ -19,6 +19,7 @@ from django.utils import timezone
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.registry import connector_class, get_connector
 from comptoir.inbox import ingest
+from comptoir.inbox.actions import record_channel_error, record_channel_success
 from comptoir.inbox.models import Channel, Conversation, Status
 from comptoir.jobs.periodic import periodic
 from comptoir.jobs.queues import in_background
@@ -63,12 +64,20 @@ def _read_orders(channel_id: int, order_numbers: list[str]) -> int | str:
         # Its polls fail (the marketplace unreachable, or a refused key): each look-up would
         # wait for the same failure. The refresh after its recovery reads them.
         return "skipped: the channel is failing"
+    polled = _polled(channel)
     try:
         found = get_connector(channel).fetch_orders(order_numbers)
     except ConnectorError as exc:
-        # The next refresh tries again; a broken channel is reported by its polls.
+        # The next refresh tries again. A polled channel's health is its polls' to report;
+        # one read only for its orders (Amazon's SP-API) is reported by its look-ups.
         logger.info("%d orders on %s not read: %s", len(order_numbers), channel, exc)
+        if not polled and not exc.about_message:
+            record_channel_error(
+                channel, error=str(exc), permanent=exc.permanent, retry_after=exc.retry_after
+            )
         return f"failed: {exc}"
+    if not polled and (channel.failure_count or channel.last_error or not channel.is_healthy):
+        record_channel_success(channel)
     for data in found.values():
         store_order(channel, data)
     return len(found)
@@ -76,13 +85,19 @@ def _read_orders(channel_id: int, order_numbers: list[str]) -> int | str:
 
 def channel_is_failing(channel: Channel) -> bool:
     """Whether reading the channel now would only fail again: stopped, or its last polls
-    failed (the marketplace unreachable), or the marketplace asked us to wait."""
-    now = timezone.now()
-    return (
-        not channel.is_healthy
-        or channel.failure_count > 0
-        or (channel.poll_after is not None and channel.poll_after > now)
-    )
+    failed (the marketplace unreachable), or the marketplace asked us to wait. A channel
+    that is not polled has only its look-ups to find it working again: only a wait the
+    marketplace asked for holds them."""
+    if channel.poll_after is not None and channel.poll_after > timezone.now():
+        return True
+    return _polled(channel) and (not channel.is_healthy or channel.failure_count > 0)
+
+
+def _polled(channel: Channel) -> bool:
+    try:
+        return connector_class(channel.kind).can_fetch()
+    except ConnectorError:
+        return False
 
 
 def queue_order_lookups(channel_id: int, order_numbers: Iterable[str]) -> int:
