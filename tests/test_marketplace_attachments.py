@@ -12,6 +12,7 @@ from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox.models import Attachment, Channel, Message, Shop
 from comptoir.inbox.tasks import poll_channel
 from comptoir.lib.filetypes import content_type_for, sniff
+from tests.ebay_support import channel_settings, running_simulator
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n" + b"0" * 64
@@ -134,3 +135,25 @@ def test_sniffing_knows_the_formats_buyers_send() -> None:
     assert sniff(b"\x00\x00\x00\x18ftypheic") == "image/heic"
     assert sniff(b"GIF89a") == "image/gif"
     assert sniff(b"") == "application/octet-stream"
+
+
+def test_ebay_does_not_download_again_the_files_its_overlap_brings_back(
+    shop: Shop, team: Any, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for sim in running_simulator(monkeypatch):
+        channel = Channel(shop=shop, kind="ebay", marketplace="ebay", name="eBay", team=team)
+        channel.set_settings({**channel_settings(sim), "claims": False})
+        channel.save()
+        first = sim.buyer_writes("Le colis", attachments=[("colis", "image/jpeg", JPEG)])
+        poll_channel.call(channel.pk)
+        media = sum(n for call, n in sim.calls.items() if call.startswith("GET /media/"))
+        assert media == 1
+
+        # Minutes later, in the same conversation: the overlap before the cursor reads the
+        # first message again.
+        sim.buyer_writes("Et la photo du carton", conversation_id=sim.conversation_for(first))
+        poll_channel.call(channel.pk)
+
+        assert sum(n for call, n in sim.calls.items() if call.startswith("GET /media/")) == 1
+        assert Message.objects.count() == 2
+        assert Attachment.objects.get().content_type == "image/jpeg"

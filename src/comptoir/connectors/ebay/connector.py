@@ -399,7 +399,11 @@ class EbayConnector(Connector, ClaimsMixin):
             if since_at is not None and newest_first and dates and dates[-1] < since_at:
                 break
         ordered = sorted(found.values(), key=lambda m: (m["createdDate"], str(m["messageId"])))
+        # The overlap before the cursor brings stored messages again: not their files.
+        stored = self.stored_external_ids(list(found))
         for message in ordered:
+            if str(message["messageId"]) in stored:
+                message = {**message, "messageMedia": []}
             yield self._inbound(message, conv, ctype, me)
 
     def _inbound(
