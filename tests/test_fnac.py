@@ -626,6 +626,16 @@ def test_fetch_order_maps_the_order(sim: FnacSimulator, fnac: Channel) -> None:
     assert connector(fnac).fetch_order("0000000000000") is None
 
 
+def test_orders_are_read_fifty_per_query(sim: FnacSimulator, fnac: Channel) -> None:
+    orders = [sim.add_order(state="Shipped") for _ in range(60)]
+    before = sim.calls["POST /api.php/orders_query"]
+
+    found = connector(fnac).fetch_orders([*orders, "NOT-AN-ORDER"])
+
+    assert sorted(found) == sorted(orders)
+    assert sim.calls["POST /api.php/orders_query"] - before == 2  # 50 + 10, not 60
+
+
 # -- the proof ---------------------------------------------------------------------------------
 
 

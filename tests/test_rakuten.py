@@ -470,6 +470,20 @@ def test_fetch_order_reads_the_sale(rakuten: Channel, sim: RakutenSimulator) -> 
     assert connector(rakuten).fetch_order("1") is None
 
 
+def test_many_orders_are_read_in_one_walk_of_the_sales(
+    rakuten: Channel, sim: RakutenSimulator
+) -> None:
+    sales = [sim.add_sale() for _ in range(12)]
+    list(connector(rakuten).current_sales())
+    one_walk = sim.calls["GET /sales_ws/getcurrentsales"]
+
+    found = connector(rakuten).fetch_orders([s.purchaseid for s in sales[:5]] + ["1"])
+
+    assert sorted(found) == sorted(s.purchaseid for s in sales[:5])
+    # One walk of the pages for the five, not one per order.
+    assert sim.calls["GET /sales_ws/getcurrentsales"] - one_walk <= one_walk < 5
+
+
 # -- the proof --------------------------------------------------------------------------------
 
 

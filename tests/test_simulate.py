@@ -19,7 +19,7 @@ from comptoir.orders.models import Order
 from comptoir.orders.tasks import refresh_open_orders, sync_order
 
 POLL = "comptoir.inbox.tasks.poll_channel"
-SYNC_ORDER = "comptoir.orders.tasks.sync_order"
+SYNC_ORDERS = "comptoir.orders.tasks.sync_orders"
 
 
 @pytest.fixture
@@ -62,8 +62,8 @@ def test_a_simulated_buyer_message_arrives_and_its_order_is_fetched(
 
     conv = Conversation.objects.get()
     assert conv.order_number == written.order_id
-    (task,) = DBTaskResult.objects.filter(task_path=SYNC_ORDER)
-    assert task.args_kwargs["args"] == [darty.pk, written.order_id]
+    (task,) = DBTaskResult.objects.filter(task_path=SYNC_ORDERS)
+    assert task.args_kwargs["args"] == [darty.pk, [written.order_id]]
     assert sync_order.call(darty.pk, written.order_id) == "stored"
     conv.refresh_from_db()
     assert conv.order is not None
@@ -183,5 +183,5 @@ def test_an_amazon_mail_gets_its_order_from_the_shops_amazon_api_channel(
     with django_capture_on_commit_callbacks(execute=True):
         ingest(make_inbound(channel_id=mailbox.pk, order_number="171-1234567-1234567"))
 
-    (task,) = DBTaskResult.objects.filter(task_path=SYNC_ORDER)
-    assert task.args_kwargs["args"] == [api.pk, "171-1234567-1234567"]
+    (task,) = DBTaskResult.objects.filter(task_path=SYNC_ORDERS)
+    assert task.args_kwargs["args"] == [api.pk, ["171-1234567-1234567"]]

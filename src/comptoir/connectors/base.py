@@ -9,7 +9,7 @@ with backoff; permanent ones mark the channel unhealthy with the reason.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -372,6 +372,19 @@ class Connector:
         first = min(free, key=lambda c: (c.created_at is None, c.created_at or datetime.min))
         return SendResult(external_id=first.external_id, sent_at=first.created_at)
 
+    def stored_external_ids(self, external_ids: list[str]) -> set[str]:
+        """Which of these marketplace message ids this channel already stores: a poll that
+        meets them again (a thread listed whole) need not download their files again."""
+        from comptoir.inbox.models import Message
+
+        if not external_ids:
+            return set()
+        return set(
+            Message.objects.filter(
+                channel_id=self.channel.pk, external_id__in=external_ids
+            ).values_list("external_id", flat=True)
+        )
+
     def claimed_external_ids(
         self, external_ids: list[str], but: int, *, stored_before: datetime | None = None
     ) -> set[str]:
@@ -396,13 +409,44 @@ class Connector:
             .values_list("external_id", flat=True)
         )
 
+    # Whether a first message about an order opens a thread with its buyer (Mirakl's OR43):
+    # agents may then "message the buyer about this order" from Comptoir.
+    opens_order_threads: ClassVar[bool] = False
+
+    def queued_at(self, message_id: int) -> datetime | None:
+        """When the Comptoir message was queued: what the marketplace stored before cannot be
+        its delivery (for `find_sent`)."""
+        from comptoir.inbox.models import Message
+
+        return Message.objects.filter(pk=message_id).values_list("created_at", flat=True).first()
+
+    # How many orders one `fetch_orders` request reads (the marketplace's published limit):
+    # order look-ups are queued in groups of this size.
+    order_batch_size: ClassVar[int] = 1
+
     @classmethod
     def can_fetch_orders(cls) -> bool:
-        return cls.fetch_order is not Connector.fetch_order
+        return (
+            cls.fetch_order is not Connector.fetch_order
+            or cls.fetch_orders is not Connector.fetch_orders
+        )
 
     def fetch_order(self, order_number: str) -> OrderData | None:
         """The order as the marketplace has it now (None when it does not know it)."""
-        return None
+        return self.fetch_orders([order_number]).get(order_number)
+
+    def fetch_orders(self, order_numbers: Sequence[str]) -> dict[str, OrderData]:
+        """The orders the marketplace knows among these (at most `order_batch_size`), by
+        number; the ones it does not know are left out. Connectors whose marketplace reads
+        many orders in one request override this; the default asks for each in turn."""
+        found: dict[str, OrderData] = {}
+        if type(self).fetch_order is Connector.fetch_order:
+            return found  # neither is implemented: nothing can be read
+        for number in order_numbers:
+            data = self.fetch_order(number)
+            if data is not None:
+                found[number] = data
+        return found
 
     @classmethod
     def can_mark_no_response_needed(cls) -> bool:

@@ -12,15 +12,17 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from comptoir.inbox import files, merge
 from comptoir.inbox.models import (
@@ -919,17 +921,29 @@ def bulk_apply(
 # -- channels ----------------------------------------------------------------------------------
 
 
-def record_channel_error(channel: Channel, *, error: str, permanent: bool) -> bool:
-    """Keep the channel's last error; a permanent one marks it unhealthy.
+# A channel whose polls fail this many times in a row, for at least this long, shows as failing
+# and its owners and admins are told once (a marketplace down for a minute is no news).
+FAILURES_BEFORE_ALERT = 5
+FAILING_FOR_BEFORE_ALERT = timedelta(minutes=10)
 
-    Returns True when the channel has just turned unhealthy: then, and only then, the owners
-    and admins are told by mail (not at every poll that fails the same way).
+
+def record_channel_error(
+    channel: Channel, *, error: str, permanent: bool, retry_after: float | None = None
+) -> bool:
+    """Keep the channel's last error; a permanent one marks it unhealthy (polls stop until an
+    admin acts). Transient ones are counted: after `FAILURES_BEFORE_ALERT` in a row over at
+    least `FAILING_FOR_BEFORE_ALERT` the channel shows as failing (polls go on). `retry_after`
+    (seconds the marketplace asked us to wait) holds the channel's next scheduled poll.
+
+    Returns True when the channel has just turned unhealthy or failing: then, and only then,
+    the owners and admins are told (not at every poll that fails the same way).
     """
     now = timezone.now()
     fields: dict[str, Any] = {"last_error": error[:5000], "last_error_at": now}
+    if retry_after is not None and retry_after > 0:
+        fields["poll_after"] = now + timedelta(seconds=retry_after)
     if not permanent:
-        Channel.objects.filter(pk=channel.pk).update(**fields)
-        return False
+        return _record_transient_failure(channel, fields, now)
     with transaction.atomic():
         turned = Channel.objects.filter(pk=channel.pk, is_healthy=True).update(
             is_healthy=False, **fields
@@ -953,6 +967,52 @@ def record_channel_error(channel: Channel, *, error: str, permanent: bool) -> bo
     return bool(turned)
 
 
+def _record_transient_failure(channel: Channel, fields: dict[str, Any], now: datetime) -> bool:
+    with transaction.atomic():
+        Channel.objects.filter(pk=channel.pk).update(
+            failure_count=F("failure_count") + 1,
+            failing_since=Coalesce(F("failing_since"), Value(now)),
+            **fields,
+        )
+        # One conditional UPDATE: two workers failing at once escalate once.
+        escalated = Channel.objects.filter(
+            pk=channel.pk,
+            is_healthy=True,
+            degraded_at=None,
+            failure_count__gte=FAILURES_BEFORE_ALERT,
+            failing_since__lte=now - FAILING_FOR_BEFORE_ALERT,
+        ).update(degraded_at=now)
+        state = Channel.objects.values("failure_count", "failing_since", "degraded_at").get(
+            pk=channel.pk
+        )
+        if escalated:
+            since = state["failing_since"] or now
+            minutes = int((now - since).total_seconds() // 60)
+            text = _("Not read for %(minutes)d minutes (%(count)d failed attempts): %(error)s") % {
+                "minutes": minutes,
+                "count": state["failure_count"],
+                "error": fields["last_error"],
+            }
+            _event(
+                None,
+                EventKind.CHANNEL_FAILING,
+                None,
+                "system",
+                channel=channel.pk,
+                error=fields["last_error"][:500],
+                failures=state["failure_count"],
+            )
+            from comptoir.notifications.actions import Kind, notify
+
+            notify(Kind.CHANNEL_UNHEALTHY, channel_id=channel.pk, text=text[:2000])
+    channel.last_error, channel.last_error_at = fields["last_error"], now
+    channel.failure_count = state["failure_count"]
+    channel.failing_since, channel.degraded_at = state["failing_since"], state["degraded_at"]
+    if "poll_after" in fields:
+        channel.poll_after = fields["poll_after"]
+    return bool(escalated)
+
+
 def save_channel_cursor(channel: Channel, cursor: dict[str, Any]) -> None:
     """Keep a connector's cursor before its poll ends: for a source that forgets what it
     served once read (Rakuten's to-do list), the next poll must know it too."""
@@ -961,16 +1021,26 @@ def save_channel_cursor(channel: Channel, cursor: dict[str, Any]) -> None:
 
 
 def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = None) -> None:
-    fields: dict[str, Any] = {"last_sync_at": timezone.now(), "is_healthy": True}
+    """A good poll: the channel works, and the errors of its bad days leave its page."""
+    fields: dict[str, Any] = {
+        "last_sync_at": timezone.now(),
+        "is_healthy": True,
+        "last_error": "",
+        "last_error_at": None,
+        "failure_count": 0,
+        "failing_since": None,
+        "degraded_at": None,
+        "poll_after": None,
+    }
     if cursor is not None:
         fields["cursor"] = cursor
-    if Channel.objects.filter(pk=channel.pk, is_healthy=False).update(**fields):
+    was_down = Q(is_healthy=False) | Q(degraded_at__isnull=False)
+    if Channel.objects.filter(was_down, pk=channel.pk).update(**fields):
         _event(None, EventKind.CHANNEL_RECOVERED, None, "system", channel=channel.pk)
     else:
         Channel.objects.filter(pk=channel.pk).update(**fields)
-    channel.is_healthy = True
-    if cursor is not None:
-        channel.cursor = cursor
+    for name, value in fields.items():
+        setattr(channel, name, value)
 
 
 # -- an agent's own state: saved views, presence, drafts -----------------------------------------

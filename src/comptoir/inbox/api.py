@@ -65,6 +65,9 @@ class ChannelHealthOut(ChannelOut):
     team_id: int | None
     is_active: bool
     is_healthy: bool = Field(description="false: stopped on a permanent error, needs an admin")
+    health: str = Field(
+        description="working; failing: cannot be read for a while, polls go on; stopped"
+    )
     last_error: str
     last_error_at: datetime | None
     last_sync_at: datetime | None
@@ -211,6 +214,11 @@ class ResendIn(Schema):
 
 class NoteIn(Schema):
     text: str
+
+
+class OrderMessageIn(Schema):
+    text: str
+    subject: str = Field("", description="the new thread's topic; default: the order number")
 
 
 class AssignIn(Schema):
@@ -397,6 +405,25 @@ def resend_message(request: HttpRequest, message_id: int, body: ResendIn) -> Rep
     message = _writable_message(user, message_id)
     new = actions.resend_edited(message, actor=user, text=body.text, via="api")
     return Reply(201, _message_out(new.pk))
+
+
+@router.post(
+    "/conversations/{conv_id}/order-message",
+    response={201: ConversationOut, **_WRITE_ERRORS},
+    summary="Message the buyer about this conversation's order",
+    description="Starts a new conversation whose first message opens a thread with the buyer "
+    "on the order, on the order's channel (marketplaces that allow it: Mirakl). 422 when the "
+    "conversation names no order or its marketplace cannot.",
+)
+def order_message(request: HttpRequest, conv_id: int, body: OrderMessageIn) -> Reply[Conversation]:
+    from comptoir.orders.actions import message_buyer_about_order
+
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    started = message_buyer_about_order(
+        conv, actor=user, text=body.text, subject=body.subject, via="api"
+    )
+    return Reply(201, _conversation(user, started.pk))
 
 
 @router.post("/conversations/{conv_id}/note", response={201: MessageOut, **_WRITE_ERRORS})

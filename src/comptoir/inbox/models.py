@@ -77,10 +77,25 @@ class Channel(models.Model):
     last_error = models.TextField(blank=True, default="")
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
+    # Transient failures (the marketplace unreachable, 5xx) in a row since the last good poll:
+    # after enough of them for long enough the channel shows as failing and the admins are told
+    # once (`degraded_at`); polls go on, and the next good one clears all of it.
+    failure_count = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    degraded_at = models.DateTimeField(null=True, blank=True)
+    # The marketplace asked us to wait (Retry-After): no scheduled poll before this.
+    poll_after = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def health(self) -> str:
+        """One of: stopped (needs an admin), failing (not read for a while), working."""
+        if not self.is_healthy:
+            return "stopped"
+        return "failing" if self.degraded_at is not None else "working"
 
     def get_settings(self) -> dict[str, Any]:
         if not self.settings_encrypted:
@@ -391,6 +406,7 @@ class EventKind(models.TextChoices):
     DELIVERY_RETRIED = "delivery_retried", "Sent again"
     ORDER_LINKED = "order_linked", "Order linked"
     CHANNEL_UNHEALTHY = "channel_unhealthy", "Channel stopped"
+    CHANNEL_FAILING = "channel_failing", "Channel failing"
     CHANNEL_RECOVERED = "channel_recovered", "Channel working again"
     SLA_AT_RISK = "sla_at_risk", "Response deadline at risk"
     SLA_BREACHED = "sla_breached", "Response deadline missed"

@@ -181,8 +181,10 @@ def poll_channel(channel_id: int) -> int:
             batch_bytes=POLL_BATCH_BYTES,
         )
     except ConnectorError as exc:
-        if actions.record_channel_error(channel, error=str(exc), permanent=exc.permanent):
-            logger.error("channel %s is unhealthy: %s", channel, exc)
+        if actions.record_channel_error(
+            channel, error=str(exc), permanent=exc.permanent, retry_after=exc.retry_after
+        ):
+            logger.error("channel %s is %s: %s", channel, channel.health, exc)
         return 0
     actions.record_channel_success(channel, cursor=connector.cursor)
     try:
@@ -195,8 +197,11 @@ def poll_channel(channel_id: int) -> int:
 @periodic("inbox.poll_channels", every=timedelta(minutes=1))
 @task()
 def poll_channels() -> int:
-    """Queue a poll of every active, healthy channel whose connector fetches."""
-    channels = Channel.objects.filter(is_active=True, is_healthy=True, kind__in=list(CONNECTORS))
+    """Queue a poll of every active, healthy channel whose connector fetches, unless the
+    marketplace asked us to wait longer (Retry-After)."""
+    channels = Channel.objects.filter(
+        is_active=True, is_healthy=True, kind__in=list(CONNECTORS)
+    ).exclude(poll_after__gt=timezone.now())
     # A channel whose connector needs settings and has none was never set up: nothing to
     # poll, and nothing to alert anyone about.
     ids = [

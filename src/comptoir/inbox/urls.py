@@ -20,6 +20,7 @@ urlpatterns = [
     path("c/<int:pk>/archive", views.archive, name="archive"),
     path("c/<int:pk>/delete", views.delete, name="delete"),
     path("c/<int:pk>/merge", views.merge, name="merge"),
+    path("c/<int:pk>/order-message", views.order_message, name="order_message"),
     path("m/<int:pk>/html", views.message_html, name="message_html"),
     path("m/<int:pk>/html/images", views.message_html_with_images, name="message_html_images"),
     path("m/<int:pk>/retry", views.retry_message, name="retry_message"),

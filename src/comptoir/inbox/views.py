@@ -230,6 +230,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             events[-1].created_at if len(events) == limit else timeline[0][1],
         )
         timeline = [item for item in timeline if item[1] >= start]
+    from comptoir.orders.actions import can_message_buyer
+
     user = _user(request)
     if can_write(user):
         actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
@@ -243,6 +245,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "earlier": earlier,
             "tags": sorted(t.name for t in conv.tags.all()),
             "can_write": can_write(user),
+            "can_message_buyer": can_write(user) and can_message_buyer(conv),
             "statuses": Status.choices,
             "priorities": Priority.choices,
             "buyer": buyer_panel(conv, user),
@@ -492,6 +495,27 @@ def merge(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         return HttpResponse(f"Cannot merge: {'; '.join(exc.messages)}", status=400)
     return redirect(reverse("inbox:conversation", args=[kept.pk]))
+
+
+@login_required
+@require_POST
+def order_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """Message the buyer about this conversation's order: a new conversation, a new thread."""
+    from comptoir.orders.actions import message_buyer_about_order
+
+    conv = _writable(request, pk)
+    text = request.POST.get("text", "").strip()
+    if not text:
+        return redirect(reverse("inbox:conversation", args=[conv.pk]))
+    try:
+        started = message_buyer_about_order(
+            conv, actor=_user(request), text=text, subject=request.POST.get("subject", "")
+        )
+    except actions.ReplyRefused as exc:
+        return _plain("\n".join(r.message for r in exc.results))
+    except ValidationError as exc:
+        return _plain("; ".join(exc.messages))
+    return redirect(reverse("inbox:conversation", args=[started.pk]))
 
 
 def _message(request: HttpRequest, pk: int) -> Message:

@@ -36,6 +36,7 @@ from rq.utils import now as rq_now
 from rq.worker import SimpleWorker, WorkerStatus
 
 from comptoir.jobs import periodic
+from comptoir.jobs.queues import claim_order
 
 logger = logging.getLogger("comptoir.jobs")
 
@@ -194,7 +195,7 @@ def _is_rq_backend(backend: Any) -> bool:
 
 
 def _queues(options: WorkerOptions, backend: Any) -> list[str]:
-    configured = sorted(backend.queues)
+    configured = claim_order(list(backend.queues))
     unknown = set(options.queues) - set(configured)
     if unknown:
         raise WorkerConfigError(

@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from comptoir.connectors.base import OrderData
+from comptoir.accounts.models import User
+from comptoir.accounts.permissions import require_write, visible_channels
+from comptoir.connectors.base import ConnectorError, OrderData
+from comptoir.connectors.registry import connector_class
 from comptoir.inbox import actions as inbox_actions
-from comptoir.inbox.models import Channel, Conversation, Event, EventKind
+from comptoir.inbox.models import Channel, Conversation, Event, EventKind, Message
 from comptoir.orders.models import Order, OrderStatus
 
 # The event written on an order's conversations when its status becomes one of these.
@@ -68,6 +73,71 @@ def store_order(channel: Channel, data: OrderData) -> Order:
     if order.status != previous and order.status in STATUS_EVENTS:
         _order_event(order, STATUS_EVENTS[OrderStatus(order.status)], previous=previous or "")
     return order
+
+
+def can_message_buyer(conv: Conversation) -> bool:
+    """Whether an agent may write first to the buyer of this conversation's order: the
+    order's channel opens a thread on an order (Mirakl's OR43)."""
+    if not conv.order_number:
+        return False
+    channel = _order_channel(conv)
+    return channel is not None and _opens_order_threads(channel)
+
+
+def message_buyer_about_order(
+    conv: Conversation, *, actor: User, text: str, subject: str = "", via: str = ""
+) -> Conversation:
+    """Write first to the buyer of the order `conv` names, on the order's channel: a new
+    conversation whose first message opens a thread on the order once delivered (it becomes
+    the conversation's thread). The message is queued and sent like any reply; a send whose
+    answer was lost is looked up on the order before being sent again (one thread, not two).
+    """
+    require_write(actor)
+    channel = _order_channel(conv)
+    if not conv.order_number or channel is None or not _opens_order_threads(channel):
+        raise ValidationError("this conversation's marketplace cannot open a thread on an order")
+    if not visible_channels(actor).filter(pk=channel.pk).exists():
+        raise PermissionDenied(f"{actor.username} cannot write on {channel.name}")
+    subject = (subject.strip() or _("About your order %(number)s") % {"number": conv.order_number})[
+        :500
+    ]
+    with transaction.atomic():
+        started = Conversation.objects.create(
+            shop_id=channel.shop_id,
+            channel=channel,
+            team_id=channel.team_id or conv.team_id,
+            customer_id=conv.customer_id,
+            order_id=conv.order_id,
+            order_number=conv.order_number,
+            subject=subject,
+        )
+        Event.objects.create(
+            conversation=started,
+            kind=EventKind.CREATED,
+            actor=actor,
+            actor_label=via,
+            data={"order_number": conv.order_number, "from_conversation": conv.pk},
+        )
+        message = inbox_actions.reply(started, actor=actor, text=text, via=via)
+        # The first message names the thread's topic: the subject itself, not a "Re:".
+        Message.objects.filter(pk=message.pk).update(subject=subject)
+    return started
+
+
+def _order_channel(conv: Conversation) -> Channel | None:
+    """The channel that reads the conversation's order: its own unless the order is known
+    from another channel (an Amazon order read through the SP-API beside a mailbox)."""
+    order = conv.order if conv.order_id is not None else None
+    if order is None or order.channel_id == conv.channel_id:
+        return conv.channel
+    return Channel.objects.filter(pk=order.channel_id).first()
+
+
+def _opens_order_threads(channel: Channel) -> bool:
+    try:
+        return connector_class(channel.kind).opens_order_threads
+    except ConnectorError:
+        return False
 
 
 def _conversations(order: Order) -> list[int]:

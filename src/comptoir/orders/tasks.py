@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -17,8 +19,10 @@ from django.utils import timezone
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.registry import connector_class, get_connector
 from comptoir.inbox import ingest
+from comptoir.inbox.actions import record_channel_error, record_channel_success
 from comptoir.inbox.models import Channel, Conversation, Status
 from comptoir.jobs.periodic import periodic
+from comptoir.jobs.queues import in_background
 from comptoir.orders.actions import record_late_orders, store_order
 
 logger = logging.getLogger("comptoir.orders")
@@ -36,18 +40,78 @@ def _fetches_orders(channel: Channel) -> bool:
 
 @task()
 def sync_order(channel_id: int, order_number: str) -> str:
-    """Read one order from its marketplace and store it (linking the conversations naming it)."""
+    """One order (look-ups queued before `sync_orders` existed, and by hand)."""
+    outcome = _read_orders(channel_id, [order_number])
+    if isinstance(outcome, str):
+        return outcome
+    return "stored" if outcome else "unknown to the marketplace"
+
+
+@task()
+def sync_orders(channel_id: int, order_numbers: list[str]) -> str:
+    """Read a group of orders from their marketplace in as few requests as it allows, and
+    store them (linking the conversations naming them)."""
+    outcome = _read_orders(channel_id, order_numbers)
+    if isinstance(outcome, str):
+        return outcome
+    return f"{outcome} stored, {len(set(order_numbers)) - outcome} unknown to the marketplace"
+
+
+def _read_orders(channel_id: int, order_numbers: list[str]) -> int | str:
+    """How many of the orders were found and stored, or why none was read."""
     channel = Channel.objects.get(pk=channel_id)
+    if channel_is_failing(channel):
+        # Its polls fail (the marketplace unreachable, or a refused key): each look-up would
+        # wait for the same failure. The refresh after its recovery reads them.
+        return "skipped: the channel is failing"
+    polled = _polled(channel)
     try:
-        data = get_connector(channel).fetch_order(order_number)
+        found = get_connector(channel).fetch_orders(order_numbers)
     except ConnectorError as exc:
-        # The next refresh tries again; a broken channel is reported by its polls.
-        logger.info("order %s on %s not read: %s", order_number, channel, exc)
+        # The next refresh tries again. A polled channel's health is its polls' to report;
+        # one read only for its orders (Amazon's SP-API) is reported by its look-ups.
+        logger.info("%d orders on %s not read: %s", len(order_numbers), channel, exc)
+        if not polled and not exc.about_message:
+            record_channel_error(
+                channel, error=str(exc), permanent=exc.permanent, retry_after=exc.retry_after
+            )
         return f"failed: {exc}"
-    if data is None:
-        return "unknown to the marketplace"
-    store_order(channel, data)
-    return "stored"
+    if not polled and (channel.failure_count or channel.last_error or not channel.is_healthy):
+        record_channel_success(channel)
+    for data in found.values():
+        store_order(channel, data)
+    return len(found)
+
+
+def channel_is_failing(channel: Channel) -> bool:
+    """Whether reading the channel now would only fail again: stopped, or its last polls
+    failed (the marketplace unreachable), or the marketplace asked us to wait. A channel
+    that is not polled has only its look-ups to find it working again: only a wait the
+    marketplace asked for holds them."""
+    if channel.poll_after is not None and channel.poll_after > timezone.now():
+        return True
+    return _polled(channel) and (not channel.is_healthy or channel.failure_count > 0)
+
+
+def _polled(channel: Channel) -> bool:
+    try:
+        return connector_class(channel.kind).can_fetch()
+    except ConnectorError:
+        return False
+
+
+def queue_order_lookups(channel_id: int, order_numbers: Iterable[str]) -> int:
+    """Queue the reading of these orders of one channel, in groups as big as its marketplace
+    reads at once, behind polls and replies; returns the number of tasks queued."""
+    numbers = sorted(set(order_numbers))
+    if not numbers:
+        return 0
+    kind = Channel.objects.filter(pk=channel_id).values_list("kind", flat=True).first()
+    size = max(1, connector_class(kind).order_batch_size) if kind else 1
+    lookup = in_background(sync_orders)
+    for start in range(0, len(numbers), size):
+        lookup.enqueue(channel_id, numbers[start : start + size])
+    return -(-len(numbers) // size)
 
 
 def order_channel(channel: Channel) -> Channel | None:
@@ -91,10 +155,13 @@ def _forget_order_channels(sender: type[Channel], **kwargs: Any) -> None:
 def _queue_missing_orders(stored: list[ingest.Stored]) -> None:
     """After ingest: conversations that name an order we do not have get it fetched."""
     wanted = {(s.channel_id, s.order_number) for s in stored if s.order_number and not s.order_id}
-    for channel_id, order_number in sorted(wanted):
+    by_reader: dict[int, set[str]] = defaultdict(set)
+    for channel_id, order_number in wanted:
         reader = _order_channel_id(channel_id)
         if reader is not None:
-            sync_order.enqueue(reader, order_number)
+            by_reader[reader].add(order_number)
+    for reader, numbers in sorted(by_reader.items()):
+        queue_order_lookups(reader, numbers)
 
 
 ingest.AFTER_INGEST.append(_queue_missing_orders)
@@ -113,17 +180,22 @@ def refresh_open_orders() -> int:
         .select_related("channel", "order__channel")
         .order_by("-last_message_at")[:1000]
     )
-    queued: set[tuple[int, str]] = set()
+    by_channel: dict[int, set[str]] = defaultdict(set)
+    readers: dict[int, Channel | None] = {}
     for conv in convs:
         # The order's own channel when known (an Amazon order read by the Amazon channel).
-        channel = conv.order.channel if conv.order else order_channel(conv.channel)
-        if channel is None:
+        if conv.order:
+            channel: Channel | None = conv.order.channel
+        else:
+            if conv.channel_id not in readers:
+                readers[conv.channel_id] = order_channel(conv.channel)
+            channel = readers[conv.channel_id]
+        if channel is None or channel_is_failing(channel) or not _fetches_orders(channel):
             continue
-        key = (channel.pk, conv.order_number)
-        if key not in queued and _fetches_orders(channel):
-            queued.add(key)
-            sync_order.enqueue(*key)
-    return len(queued)
+        by_channel[channel.pk].add(conv.order_number)
+    for channel_id, numbers in sorted(by_channel.items()):
+        queue_order_lookups(channel_id, numbers)
+    return sum(len(numbers) for numbers in by_channel.values())
 
 
 @periodic("orders.late", every=timedelta(minutes=15))

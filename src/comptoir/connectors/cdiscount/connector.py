@@ -47,6 +47,7 @@ from comptoir.connectors.base import (
     SentCandidate,
 )
 from comptoir.connectors.http import HttpClient, parse_json
+from comptoir.lib.filetypes import content_type_for
 
 NAME = "Cdiscount (Octopia)"
 TOKEN_PATH = "/auth/realms/maas/protocol/openid-connect/token"
@@ -407,7 +408,10 @@ class CdiscountConnector(Connector):
         except ConnectorError as exc:
             raise self._explain(exc) from None
         return InboundAttachment(
-            filename=name, content_type=ctype, data=response.content, size=len(response.content)
+            filename=name,
+            content_type=content_type_for(name, response.content, ctype)[:255],
+            data=response.content,
+            size=len(response.content),
         )
 
     # -- send ---------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from comptoir.connectors.base import (
 )
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
 from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
+from comptoir.lib.filetypes import OCTET_STREAM, sniff
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Channel
@@ -404,7 +405,11 @@ class EbayConnector(Connector, ClaimsMixin):
             if since_at is not None and newest_first and dates and dates[-1] < since_at:
                 break
         ordered = sorted(found.values(), key=lambda m: (m["createdDate"], str(m["messageId"])))
+        # The overlap before the cursor brings stored messages again: not their files.
+        stored = self.stored_external_ids(list(found))
         for message in ordered:
+            if str(message["messageId"]) in stored:
+                message = {**message, "messageMedia": []}
             yield self._inbound(message, conv, ctype, me)
 
     def _inbound(
@@ -471,6 +476,8 @@ class EbayConnector(Connector, ClaimsMixin):
                 size=len(data),
                 dropped_reason=f"larger than the channel's limit of {limit} bytes",
             )
+        if content_type == OCTET_STREAM:  # neither eBay nor the name says: the content does
+            content_type = sniff(data)
         return InboundAttachment(filename=name, content_type=content_type, data=data)
 
     def acknowledge(self) -> None:

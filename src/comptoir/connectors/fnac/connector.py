@@ -35,7 +35,7 @@ import logging
 import re
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -57,12 +57,14 @@ from comptoir.connectors.base import (
 from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.dialect import q, sub, text
 from comptoir.connectors.http import HttpClient
+from comptoir.lib.filetypes import content_type_for
 
 logger = logging.getLogger("comptoir.fnac")
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 UUID_RE = re.compile(f"^{UUID}$")
 ORDER_ID_LENGTH = 13  # order_id_restriction in common.xsd
+ORDERS_PER_QUERY = 50  # order_fnac_id maxOccurs in OrdersQueryService.xsd
 ORDERS_PER_QUERY = 50  # orders_fnac_id holds at most 50 ids
 UPDATES_PER_REQUEST = 50
 # XML 1.0 cannot carry these characters at all, so a reply holding one cannot be sent.
@@ -424,7 +426,12 @@ class FnacConnector(Connector):
                 size=len(data),
                 dropped_reason=f"larger than the channel's {conf.max_attachment_bytes} bytes",
             )
-        return InboundAttachment(filename=name, content_type=ctype, data=data, size=len(data))
+        return InboundAttachment(
+            filename=name,
+            content_type=content_type_for(name, data, ctype),
+            data=data,
+            size=len(data),
+        )
 
     def _claim_pages(self, floor: datetime) -> Iterator[tuple[InboundMessage, datetime]]:
         def build(request: ET.Element, page: int) -> None:
@@ -654,15 +661,21 @@ class FnacConnector(Connector):
 
     # -- orders -------------------------------------------------------------------------------
 
-    def fetch_order(self, order_number: str) -> OrderData | None:
-        number = order_number.strip()
-        if len(number) != ORDER_ID_LENGTH:
-            return None  # not a Fnac order id: Fnac's schema would refuse the query
-        orders = self._orders([number])
-        for order in orders:
-            if text(order, "order_id") == number:
-                return _order_data(order)
-        return None
+    # orders_query takes 50 `order_fnac_id` at most (OrdersQueryService.xsd).
+    order_batch_size = ORDERS_PER_QUERY
+
+    def fetch_orders(self, order_numbers: Sequence[str]) -> dict[str, OrderData]:
+        # Not Fnac order ids are left out: Fnac's schema would refuse the whole query.
+        numbers = list(dict.fromkeys(n.strip() for n in order_numbers))
+        numbers = [n for n in numbers if len(n) == ORDER_ID_LENGTH]
+        found: dict[str, OrderData] = {}
+        for start in range(0, len(numbers), ORDERS_PER_QUERY):
+            chunk = numbers[start : start + ORDERS_PER_QUERY]
+            for order in self._orders(chunk):
+                number = text(order, "order_id")
+                if number in chunk:
+                    found[number] = _order_data(order)
+        return found
 
 
 # -- helpers -----------------------------------------------------------------------------------

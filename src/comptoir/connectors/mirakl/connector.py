@@ -20,8 +20,8 @@ the unanswered request (`send_settle_seconds`) before posting again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, HttpUrl
@@ -39,6 +39,7 @@ from comptoir.connectors.base import (
     SentCandidate,
 )
 from comptoir.connectors.http import HttpClient, parse_json
+from comptoir.lib.filetypes import content_type_for
 
 # Mirakl order states → ours.
 ORDER_STATES = {
@@ -56,6 +57,10 @@ ORDER_STATES = {
     "REFUNDED": "refunded",
 }
 MESSAGES_IN_LIST = 100  # M11 carries at most the last 100 messages of a thread
+# The marketplace's clock may be behind ours: a message it dates this much before we queued
+# ours can still be ours.
+CLOCK_SKEW = timedelta(minutes=2)
+ORDERS_PER_REQUEST = 100  # OR11: `order_ids` takes 100 ids at most, `max` is 100 at most
 
 
 class MiraklSettings(BaseModel):
@@ -75,6 +80,7 @@ class MiraklConnector(Connector):
     kind = "mirakl"
     settings_model = MiraklSettings
     send_settle_seconds = 300.0
+    opens_order_threads = True  # OR43
 
     def __init__(self, channel: Any) -> None:
         super().__init__(channel)
@@ -125,11 +131,17 @@ class MiraklConnector(Connector):
                 page_token=token,
             )
             page = self.client.get_json("/api/inbox/threads", params=params)
-            for thread in page.get("data", []):
+            threads = page.get("data", [])
+            # A thread comes back whole whenever it changes: the files of the messages already
+            # stored are not downloaded again (one query per page says which).
+            stored = self.stored_external_ids(
+                [m["id"] for t in threads for m in t.get("messages") or []]
+            )
+            for thread in threads:
                 updated = thread.get("date_updated")
                 if updated and (newest is None or _when(updated) > _when(newest)):
                     newest = updated
-                yield from self._thread_messages(thread)
+                yield from self._thread_messages(thread, stored)
             token = page.get("next_page_token")
             if not token or token in seen_pages:  # a repeated token would loop forever
                 break
@@ -137,7 +149,9 @@ class MiraklConnector(Connector):
         if newest:
             self.cursor = {"updated_since": newest}
 
-    def _thread_messages(self, thread: dict[str, Any]) -> Iterator[InboundMessage]:
+    def _thread_messages(
+        self, thread: dict[str, Any], stored: set[str]
+    ) -> Iterator[InboundMessage]:
         messages = thread.get("messages") or []
         total = (thread.get("metadata") or {}).get("total_count") or len(messages)
         if total > len(messages):  # cut in the list: read the whole thread
@@ -145,6 +159,7 @@ class MiraklConnector(Connector):
                 f"/api/inbox/threads/{thread['id']}", params=self._params()
             )
             messages = thread.get("messages") or []
+            stored = stored | self.stored_external_ids([m["id"] for m in messages])
         participants = [
             *(thread.get("current_participants") or []),
             *(thread.get("authorized_participants") or []),
@@ -189,7 +204,10 @@ class MiraklConnector(Connector):
                 thread_id=thread["id"],
                 order_number=order[:64],
                 needs_reply=needs_reply,
-                attachments=[self._download(a) for a in message.get("attachments") or []],
+                # Stored already: ingest keeps the stored copy, files included.
+                attachments=[]
+                if message["id"] in stored
+                else [self._download(a) for a in message.get("attachments") or []],
                 meta={"mirakl_thread": thread["id"], "from_type": sender_type},
             )
 
@@ -209,7 +227,11 @@ class MiraklConnector(Connector):
         )
         return InboundAttachment(
             filename=name,
-            content_type=response.headers.get("content-type", "application/octet-stream"),
+            # M11 gives no type and M13 serves files as octet-stream: what it says when it
+            # says more, else the name's, else the content's.
+            content_type=content_type_for(
+                name, response.content, response.headers.get("content-type", "")
+            ),
             data=response.content,
             size=len(response.content),
         )
@@ -303,7 +325,7 @@ class MiraklConnector(Connector):
         """Mirakl has no idempotency key: the shop's message in the thread that
         `Connector.pick_sent` recognises means an earlier attempt got there."""
         if not outbound.conversation_thread_id:
-            return None  # a new thread cannot be told apart reliably: the agent checks
+            return self._find_thread_opened_on_order(outbound)
         thread = self.client.get_json(
             f"/api/inbox/threads/{outbound.conversation_thread_id}", params=self._params()
         )
@@ -320,35 +342,92 @@ class MiraklConnector(Connector):
             ),
         )
 
+    def _find_thread_opened_on_order(self, outbound: OutboundMessage) -> SendResult | None:
+        """A first message on an order (OR43) whose answer was lost: the order's threads that
+        start with the shop's message of this text, written since the message was queued and
+        not already another Comptoir message, mean the thread was opened (so it is not opened
+        twice)."""
+        if not outbound.order_number:
+            return None
+        queued_at = self.queued_at(outbound.message_id)
+        page = self.client.get_json(
+            "/api/inbox/threads",
+            params=self._params(
+                entity_type="MMP_ORDER",
+                entity_id=outbound.order_number,
+                with_messages="true",
+                limit=MESSAGES_IN_LIST,
+            ),
+        )
+        candidates = []
+        for thread in page.get("data") or []:
+            messages = sorted(thread.get("messages") or [], key=lambda m: _when(m["date_created"]))
+            first = messages[0] if messages else {}
+            if (
+                (first.get("from") or {}).get("type") == "SHOP_USER"
+                and (first.get("body") or "").strip() == outbound.text.strip()
+                and (queued_at is None or _when(first["date_created"]) >= queued_at - CLOCK_SKEW)
+            ):
+                candidates.append((thread["id"], first))
+        taken = self.claimed_external_ids([m["id"] for _, m in candidates], outbound.message_id)
+        for thread_id, message in candidates:
+            if message["id"] not in taken:
+                return SendResult(
+                    external_id=message["id"],
+                    sent_at=_when(message["date_created"]),
+                    thread_id=thread_id,
+                )
+        return None
+
     # -- orders -------------------------------------------------------------------------------
 
-    def fetch_order(self, order_number: str) -> OrderData | None:
-        data = self.client.get_json("/api/orders", params=self._params(order_ids=order_number))
-        found = next(
-            (o for o in data.get("orders") or [] if o.get("order_id") == order_number), None
-        )
-        if found is None:
-            return None
-        return OrderData(
-            external_id=order_number,
-            status=ORDER_STATES.get(found.get("order_state", ""), "unknown"),  # type: ignore[arg-type]
-            currency=found.get("currency_iso_code") or "EUR",
-            total=str(found.get("total_price") or ""),
-            items=[
-                OrderItem(
-                    sku=line.get("offer_sku") or "",
-                    title=line.get("product_title") or "",
-                    quantity=int(line.get("quantity") or 1),
-                    unit_price=str(line.get("price") or ""),
+    # OR11 takes up to 100 order ids, and pages by `max` (10 unless asked, 100 at most).
+    order_batch_size = ORDERS_PER_REQUEST
+
+    def fetch_orders(self, order_numbers: Sequence[str]) -> dict[str, OrderData]:
+        wanted = list(dict.fromkeys(n for n in order_numbers if n))
+        found: dict[str, OrderData] = {}
+        for start in range(0, len(wanted), ORDERS_PER_REQUEST):
+            chunk = wanted[start : start + ORDERS_PER_REQUEST]
+            offset = 0
+            while True:
+                data = self.client.get_json(
+                    "/api/orders",
+                    params=self._params(
+                        order_ids=",".join(chunk), max=ORDERS_PER_REQUEST, offset=offset
+                    ),
                 )
-                for line in found.get("order_lines") or []
-            ],
-            ordered_at=_maybe_when(found.get("created_date")),
-            ship_by=_maybe_when(found.get("shipping_deadline")),
-            carrier=found.get("shipping_carrier_code") or "",
-            tracking_number=found.get("shipping_tracking") or "",
-            tracking_url=found.get("shipping_tracking_url") or "",
-        )
+                orders = data.get("orders") or []
+                for order in orders:
+                    if order.get("order_id") in chunk:
+                        found[order["order_id"]] = _order_data(order)
+                offset += len(orders)
+                if not orders or offset >= int(data.get("total_count") or 0):
+                    break
+        return found
+
+
+def _order_data(found: dict[str, Any]) -> OrderData:
+    return OrderData(
+        external_id=found["order_id"],
+        status=ORDER_STATES.get(found.get("order_state", ""), "unknown"),  # type: ignore[arg-type]
+        currency=found.get("currency_iso_code") or "EUR",
+        total=str(found.get("total_price") or ""),
+        items=[
+            OrderItem(
+                sku=line.get("offer_sku") or "",
+                title=line.get("product_title") or "",
+                quantity=int(line.get("quantity") or 1),
+                unit_price=str(line.get("price") or ""),
+            )
+            for line in found.get("order_lines") or []
+        ],
+        ordered_at=_maybe_when(found.get("created_date")),
+        ship_by=_maybe_when(found.get("shipping_deadline")),
+        carrier=found.get("shipping_carrier_code") or "",
+        tracking_number=found.get("shipping_tracking") or "",
+        tracking_url=found.get("shipping_tracking_url") or "",
+    )
 
 
 def _when(value: str) -> datetime:

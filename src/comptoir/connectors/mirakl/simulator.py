@@ -34,10 +34,12 @@ from comptoir.connectors.simulator import (
 )
 
 SPEC = "mirakl/mmp-seller-openapi.json"
-PAGINATION = frozenset({"limit", "page_token", "sort"})
+# Seek pagination (M11) and offset pagination (OR11), described once in Mirakl's docs.
+PAGINATION = frozenset({"limit", "page_token", "sort", "max", "offset"})
 MAX_MESSAGES_IN_LIST = 100
 MAX_ATTACHMENTS_PER_ENTITY = 50
 MAX_BODY_CHARS = 5000
+MAX_ORDER_IDS = 100  # OR11 `order_ids`
 
 
 def iso(at: datetime) -> str:
@@ -363,10 +365,16 @@ class MiraklSimulator(Simulator):
             return Response(201, {"message_id": message.id, "thread_id": thread.id})
 
     def _or11(self, request: Request) -> Response:
-        ids = (request.arg("order_ids") or "").split(",")
+        ids = [i for i in (request.arg("order_ids") or "").split(",") if i]
+        if len(ids) > MAX_ORDER_IDS:
+            raise HttpError(400, {"message": f"order_ids takes {MAX_ORDER_IDS} ids at most"})
+        # Offset pagination: `max` orders per page (10 unless asked, 100 at most).
+        size, offset = int(request.arg("max") or 10), int(request.arg("offset") or 0)
+        if not 1 <= size <= 100 or offset < 0:
+            raise HttpError(400, {"message": "max must be between 1 and 100", "status": 400})
         with self.lock:
             found = [self.orders[i] for i in ids if i in self.orders]
-        return Response(200, {"orders": found, "total_count": len(found)})
+        return Response(200, {"orders": found[offset : offset + size], "total_count": len(found)})
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -408,12 +408,19 @@ class RakutenConnector(Connector):
 
     # -- orders -------------------------------------------------------------------------------
 
-    def fetch_order(self, order_number: str) -> OrderData | None:
-        number = order_number.strip()
+    # Rakuten reads orders from the list of current sales: one walk of it serves them all.
+    order_batch_size = 100
+
+    def fetch_orders(self, order_numbers: Sequence[str]) -> dict[str, OrderData]:
+        wanted = {n.strip() for n in order_numbers}
+        found: dict[str, OrderData] = {}
         for sale in self.current_sales():
-            if _text(sale, "purchaseid") == number:
-                return _order(sale)
-        return None
+            number = _text(sale, "purchaseid")
+            if number in wanted:
+                found[number] = _order(sale)
+                if len(found) == len(wanted):
+                    break
+        return found
 
 
 def parse_xml(data: bytes, action: str) -> ET.Element:
