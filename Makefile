@@ -49,6 +49,9 @@ bench: venv
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/email_ingest.py
 	$(BIN)/python bench/marketplace_sync.py
+	$(BIN)/python bench/marketplace_requests.py
+	$(BIN)/python bench/email_big.py
+	$(BIN)/python bench/threading_order.py
 	$(BIN)/python bench/sla_sweep.py
 	$(BIN)/python bench/rules_pump.py
 	$(BIN)/python bench/inbox_http.py
