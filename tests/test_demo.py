@@ -357,18 +357,22 @@ def test_a_reply_to_a_seeded_conversation_is_sent_through_each_marketplace_simul
             market = simulate_channel(channel, seed=1)
             assert market is not None, channel.kind
             markets.append(market)
-            seeded = (
-                Conversation.objects.filter(channel=channel)
-                .exclude(external_thread_id="")
-                .exclude(order_number="")
-                .order_by("-last_message_at", "-pk")
-                .first()
-            )
-            assert seeded is not None, channel.name
-            reply = actions.reply(seeded, actor=supervisor, text="Merci, nous regardons cela.")
-            send_message.call(reply.pk)
-            reply.refresh_from_db()
-            outcomes[channel.kind] = (reply.delivery_state, reply.delivery_error)
+            threads = Conversation.objects.filter(channel=channel).exclude(external_thread_id="")
+            newest = ("-last_message_at", "-pk")
+            # One about an order, and one without (a question before buying) where there is.
+            seeded = [
+                threads.exclude(order_number="").order_by(*newest).first(),
+                threads.filter(order_number="").order_by(*newest).first(),
+            ]
+            assert seeded[0] is not None, channel.name
+            for conv in filter(None, seeded):
+                reply = actions.reply(conv, actor=supervisor, text="Merci, nous regardons cela.")
+                send_message.call(reply.pk)
+                reply.refresh_from_db()
+                state = (reply.delivery_state, reply.delivery_error)
+                outcomes[channel.kind] = outcomes.get(channel.kind, state)
+                if state[0] != DeliveryState.SENT:
+                    outcomes[channel.kind] = state
             # The history the simulator learnt comes back on the next poll: stored once.
             before = Message.objects.filter(channel=channel).count()
             poll_channel.call(channel.pk)

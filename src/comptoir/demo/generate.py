@@ -603,8 +603,14 @@ class _Planner:
         self, spec: ChannelSpec, intent: str, outcome: str, first_message: datetime
     ) -> OrderPlan | None:
         rng = self.rng
-        if intent == "product_question" and rng.random() < 0.6:
-            return None  # a question before buying
+        # A question before buying, where the demo's simulator can answer one: Octopia's
+        # discussions are all about an order, and the Fnac simulator has no offer threads.
+        if (
+            intent == "product_question"
+            and rng.random() < 0.6
+            and spec.key not in ("cdiscount", "fnac")
+        ):
+            return None
         catalogue = phrases.CATALOGUE[spec.shop]
         count = self.weighted([(1, 70), (2, 22), (3, 8)])
         items: list[dict[str, object]] = []
