@@ -20,6 +20,9 @@ from comptoir.connectors.base import InboundMessage
 from comptoir.inbox.models import Channel, Shop
 from tests.mailservers import Dovecot, SMTPServer, dovecot_missing
 
+# Fixtures several test files share, each module's own fixture of the same name winning.
+pytest_plugins = ["tests.mirakl_support"]
+
 REQUIRE_SERVICES = os.environ.get("COMPTOIR_REQUIRE_SERVICES") == "1"
 # CI has the marketplaces' specs: there a missing spec is a failure, not a skip.
 REQUIRE_SPECS = REQUIRE_SERVICES or os.environ.get("CI", "").lower() == "true"

@@ -26,22 +26,6 @@ from tests.notify_helpers import run_notification_tasks
 
 
 @pytest.fixture
-def sim() -> Iterator[MiraklSimulator]:
-    simulator = MiraklSimulator(seed=5)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def darty(shop: Shop, team: Any, sim: MiraklSimulator, sleeps: list[float]) -> Channel:
-    channel = Channel(shop=shop, kind="mirakl", marketplace="darty", name="Darty", team=team)
-    channel.set_settings({"base_url": sim.url, "api_key": "sim-key", "timeout_seconds": 2})
-    channel.save()
-    return channel
-
-
-@pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     """Simulated time: `clock[0]` is now for everything that asks Django."""
     now = [timezone.now()]

@@ -3,7 +3,6 @@ thread again, and stored with a real content type (against the Mirakl simulator)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,22 +16,6 @@ from tests.ebay_support import channel_settings, running_simulator
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n" + b"0" * 64
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
-
-
-@pytest.fixture
-def sim() -> Iterator[MiraklSimulator]:
-    simulator = MiraklSimulator(seed=9)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def darty(shop: Shop, team: Any, sim: MiraklSimulator, sleeps: list[float]) -> Channel:
-    channel = Channel(shop=shop, kind="mirakl", marketplace="darty", name="Darty", team=team)
-    channel.set_settings({"base_url": sim.url, "api_key": "sim-key", "timeout_seconds": 2})
-    channel.save()
-    return channel
 
 
 def downloads(sim: MiraklSimulator) -> int:

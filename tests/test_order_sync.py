@@ -5,7 +5,6 @@ replies in the worker's queue, and not at all while the marketplace cannot be re
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from comptoir.accounts.models import User
 from comptoir.connectors.mirakl.connector import MiraklConnector
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox import actions
-from comptoir.inbox.models import Channel, Conversation, Shop
+from comptoir.inbox.models import Channel, Conversation
 from comptoir.inbox.tasks import poll_channel
 from comptoir.jobs import runner
 from comptoir.jobs.queues import BACKGROUND_PRIORITY, BACKGROUND_QUEUE, claim_order, in_background
@@ -28,22 +27,6 @@ from comptoir.orders.models import Order
 from comptoir.orders.tasks import refresh_open_orders, sync_orders
 
 SYNC_ORDERS = "comptoir.orders.tasks.sync_orders"
-
-
-@pytest.fixture
-def sim() -> Iterator[MiraklSimulator]:
-    simulator = MiraklSimulator(seed=11)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def darty(shop: Shop, team: Any, sim: MiraklSimulator, sleeps: list[float]) -> Channel:
-    channel = Channel(shop=shop, kind="mirakl", marketplace="darty", name="Darty", team=team)
-    channel.set_settings({"base_url": sim.url, "api_key": "sim-key", "timeout_seconds": 2})
-    channel.save()
-    return channel
 
 
 def closed_port() -> int:

@@ -4,7 +4,6 @@ and the API, and one thread even when the marketplace's answer is lost."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,26 +13,10 @@ from django.urls import reverse
 from comptoir.accounts.models import APIToken, User
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox import actions
-from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
+from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message
 from comptoir.inbox.tasks import poll_channel, send_message
 from comptoir.orders.actions import message_buyer_about_order
 from tests.send_support import settle_time_passes
-
-
-@pytest.fixture
-def sim() -> Iterator[MiraklSimulator]:
-    simulator = MiraklSimulator(seed=3)
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def darty(shop: Shop, team: Any, sim: MiraklSimulator, sleeps: list[float]) -> Channel:
-    channel = Channel(shop=shop, kind="mirakl", marketplace="darty", name="Darty", team=team)
-    channel.set_settings({"base_url": sim.url, "api_key": "sim-key", "timeout_seconds": 2})
-    channel.save()
-    return channel
 
 
 @pytest.fixture
