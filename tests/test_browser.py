@@ -53,6 +53,14 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
         lambda msg: "Content Security Policy" in msg.text and opened.csp_errors.append(msg.text),
     )
     yield opened
+    close_quietly(context)
+
+
+def close_quietly(context: Any) -> None:
+    """Closing fires the pages' last requests (the "left" presence beacon, a stream reconnect):
+    refused here, they cannot reach the server while the test's database is flushed (on
+    PostgreSQL that flush deadlocked with a late presence write)."""
+    context.route("**/*", lambda route: route.abort())
     context.close()
 
 
@@ -235,7 +243,7 @@ def test_an_agent_sees_a_colleague_replying_to_the_same_buyer(
     page.wait_for_selector("#presence >> text=Karim is replying")
     colleague.reload()
     assert colleague.locator("#composer").input_value() == "Bonjour Paul, je regarde"
-    other.close()
+    close_quietly(other)
 
 
 def test_a_template_is_picked_filled_checked_and_sent_in_the_browser(
@@ -318,7 +326,7 @@ def test_the_inbox_and_a_conversation_fit_a_phone(
     assert wide == []
     assert page.evaluate(fits)
     assert page.locator("#composer").is_visible()
-    phone.close()
+    close_quietly(phone)
 
 
 def test_an_agent_retries_a_failed_reply_in_the_browser(
