@@ -239,6 +239,38 @@ def test_an_unknown_order_or_a_number_that_is_not_amazon_s_gives_none(
     assert sum(sim.calls.values()) == before  # not asked at all
 
 
+def test_fetch_orders_reads_fifty_orders_per_get_orders_request(
+    conn: AmazonConnector, sim: AmazonSimulator
+) -> None:
+    wanted = [sim.add_order(items=[("LAMP-01", "Lampe", 1, "49.90")]) for _ in range(120)]
+    unrelated = sim.add_order()
+
+    found = conn.fetch_orders([*wanted, "123-1234567-1234567", "CMD-12345"])
+
+    assert sorted(found) == sorted(wanted)
+    assert unrelated not in found
+    assert found[wanted[7]].items[0].sku == "LAMP-01"
+    # 120 orders: three getOrders (50, 50, 20) and no getOrder; items still one call each.
+    assert sim.calls["GET /orders/v0/orders"] == 3
+    assert not any(
+        k.startswith("GET /orders/v0/orders/") and "/orderItems" not in k for k in sim.calls
+    )
+    assert sum(v for k, v in sim.calls.items() if k.endswith("/orderItems")) == 120
+    assert AmazonConnector.order_batch_size == 50
+    assert sim.violations == []
+
+
+def test_the_simulator_refuses_more_than_fifty_amazon_order_ids(
+    conn: AmazonConnector, sim: AmazonSimulator
+) -> None:
+    ids = [f"402-{i:07d}-1234567" for i in range(51)]
+
+    with pytest.raises(ConnectorError, match="at most 50") as caught:
+        conn._list_orders(ids)
+
+    assert caught.value.status == 400
+
+
 # -- proactive messages ------------------------------------------------------------------------
 
 

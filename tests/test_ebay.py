@@ -434,6 +434,48 @@ def test_fetch_order_maps_the_order_its_shipment_and_ship_by_date(
     assert sim.violations == []
 
 
+def test_fetch_orders_reads_fifty_orders_per_get_orders_request(
+    sim: EbaySimulator, ebay_channel: Channel
+) -> None:
+    orders = [f"12-{n:05d}-00001" for n in range(120)]
+    for n, order_id in enumerate(orders):
+        shipped = n % 40 == 0  # three of them have a shipment to read
+        sim.add_order(
+            order_id,
+            fulfillment_status="FULFILLED" if shipped else "NOT_STARTED",
+            tracking=("COLISSIMO", f"6A{n:011d}") if shipped else None,
+        )
+    before = dict(sim.calls)
+
+    found = get_connector(ebay_channel).fetch_orders([*orders, "99-99999-99999"])
+
+    assert sorted(found) == orders
+    assert found[orders[40]].tracking_number == "6A00000000040"
+    assert found[orders[1]].tracking_number == ""
+    calls = {
+        k: v - before.get(k, 0)
+        for k, v in sim.calls.items()
+        if v != before.get(k, 0) and k.startswith("GET /sell/")
+    }
+    # 120 orders: three getOrders (50, 50, 20), and shipments only for the three shipped.
+    assert calls.pop("GET /sell/fulfillment/v1/order") == 3
+    assert sorted(calls.values()) == [1, 1, 1]
+    assert all(k.endswith("/shipping_fulfillment") for k in calls)
+    assert sim.violations == []
+
+
+def test_the_simulator_refuses_more_than_fifty_ebay_order_ids(
+    sim: EbaySimulator, ebay_channel: Channel
+) -> None:
+    connector = EbayConnector(ebay_channel)
+    ids = ",".join(f"12-{n:05d}-00001" for n in range(51))
+
+    with pytest.raises(ConnectorError, match="at most 50") as caught:
+        connector._get("/sell/fulfillment/v1/order", params={"orderIds": ids})
+
+    assert caught.value.status == 400
+
+
 def test_test_connection_names_the_seller(sim: EbaySimulator, ebay_channel: Channel) -> None:
     sim.buyer_writes("Bonjour")
 

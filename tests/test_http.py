@@ -4,6 +4,7 @@ exactly-once safety for sends, rate limits, and the simulator's faults it is tes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -95,6 +96,86 @@ def test_a_long_retry_after_is_left_to_the_task_queue(sim: Echo, waits: list[flo
     assert caught.value.retry_after == 600
     assert not caught.value.permanent
     assert waits == []
+
+
+NOW = datetime(2026, 10, 21, 7, 20, tzinfo=UTC)
+
+
+def limited_once(sim: Echo, retry_after: str) -> None:
+    """/limited answers one 429 with this Retry-After, then 200."""
+    answered: list[str] = []
+
+    def handler(request: Request) -> Response:
+        if not answered:
+            answered.append(retry_after)
+            raise HttpError(429, {"message": "slow down"}, {"Retry-After": retry_after})
+        return Response(200, {"ok": True})
+
+    sim.route("GET", r"/limited", handler)
+
+
+def test_a_retry_after_given_as_an_http_date_waits_until_that_date(
+    sim: Echo, waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "wall_clock", lambda: NOW)
+    limited_once(sim, "Wed, 21 Oct 2026 07:20:42 GMT")
+
+    assert client(sim).get_json("/limited") == {"ok": True}
+
+    assert waits == [42.0]
+
+
+def test_a_far_http_date_retry_after_is_left_to_the_task_queue(
+    sim: Echo, waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http, "wall_clock", lambda: NOW)
+    limited_once(sim, "Wed, 21 Oct 2026 07:28:00 GMT")
+
+    with pytest.raises(ConnectorError) as caught:
+        client(sim).get_json("/limited")
+
+    assert caught.value.retry_after == 480.0
+    assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("  7  ", 7.0),
+        ("1.5", 1.5),
+        ("Wed, 21 Oct 2026 07:28:00 GMT", 480.0),
+        ("Wed, 21 Oct 2026 07:28:00 -0000", 480.0),  # no zone: UTC
+        ("Wed, 21 Oct 2026 09:28:00 +0200", 480.0),
+        ("Tue, 20 Oct 2026 07:28:00 GMT", 0.0),  # already past: now
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0),
+        ("999999999", http.MAX_RETRY_AFTER),  # clamped
+        ("Fri, 21 Oct 2126 07:28:00 GMT", http.MAX_RETRY_AFTER),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+        ("inf", None),
+        ("nan", None),
+        ("1e9", None),
+        ("Wed, 32 Oct 2026 07:28:00 GMT", None),
+        ("Wed, 21 Foo 2026 07:28:00 GMT", None),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates_within_bounds(
+    monkeypatch: pytest.MonkeyPatch, header: str, seconds: float | None
+) -> None:
+    monkeypatch.setattr(http, "wall_clock", lambda: NOW)
+
+    assert http.parse_retry_after(header) == seconds
+
+
+def test_a_garbage_retry_after_falls_back_to_backoff(sim: Echo, waits: list[float]) -> None:
+    limited_once(sim, "tomorrow-ish")
+
+    assert client(sim).get_json("/limited") == {"ok": True}
+
+    assert len(waits) == 1
+    assert 0 <= waits[0] <= 0.5  # the first backoff step, not a made-up wait
 
 
 def test_a_send_whose_answer_was_lost_is_not_repeated(sim: Echo, waits: list[float]) -> None:

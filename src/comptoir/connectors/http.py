@@ -5,7 +5,8 @@ Every marketplace connector talks through `HttpClient`, so that they all behave 
   only for requests that are safe to repeat (GET, or a POST the caller marks `idempotent`).
   A non-idempotent POST that may have reached the marketplace raises
   `ConnectorError(maybe_sent=True)`: the caller checks before sending again (exactly once).
-- 429 waits for `Retry-After` (or backoff) and retries: the marketplace did not act on it.
+- 429 waits for `Retry-After` (seconds or an HTTP date, believed up to an hour; or backoff)
+  and retries: the marketplace did not act on it.
 - 401 calls `refresh_auth` once (an expired OAuth token) and retries; a second 401 and any 403
   are permanent (the channel needs a human); other 4xx are permanent too, with the
   marketplace's own message, since sending the same request again cannot succeed.
@@ -14,15 +15,18 @@ Every marketplace connector talks through `HttpClient`, so that they all behave 
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import json
 import logging
 import random
+import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -34,10 +38,17 @@ logger = logging.getLogger("comptoir.connectors")
 # Tests replace this (and `monotonic`) to run retries and rate limits without waiting.
 sleep: Callable[[float], None] = time.sleep
 monotonic: Callable[[], float] = time.monotonic
+# An HTTP-date Retry-After is a wall time: tests replace this to read it at a fixed instant.
+wall_clock: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Longest Retry-After we wait for inside one call; longer, the task retries later instead.
 MAX_INLINE_WAIT = 60.0
+# Longest Retry-After believed at all: a wrong clock or a hostile header must not park a
+# channel for days; past this the task retries after an hour and asks again.
+MAX_RETRY_AFTER = 3600.0
+# RFC 9110 delay-seconds is digits only; a decimal point is tolerated (some servers send it).
+_DELAY_SECONDS = re.compile(r"\d{1,10}(\.\d+)?")
 
 
 @dataclass
@@ -243,8 +254,24 @@ def describe(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:  # an HTTP date: rare from these APIs; back off instead
+    return parse_retry_after(response.headers.get("Retry-After", ""))
+
+
+def parse_retry_after(value: str) -> float | None:
+    """Seconds to wait from a `Retry-After` value (RFC 9110: delay-seconds or an HTTP date),
+    within [0, MAX_RETRY_AFTER]; None when absent or unreadable (the caller backs off)."""
+    value = value.strip()
+    if not value:
         return None
+    if _DELAY_SECONDS.fullmatch(value):
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # garbage: backing off is safer than a made-up wait
+        if when.tzinfo is None:  # "-0000": UTC, as HTTP dates always are
+            when = when.replace(tzinfo=UTC)
+        # A date already past means "now"; the wall clock, since the date is a wall time.
+        seconds = (when - wall_clock()).total_seconds()
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))

@@ -5,7 +5,8 @@ Endpoints, as in Amazon's published models (`amazon/*.json` in the specs folder)
   expires (`token_lifetime`, on the `http.monotonic` clock); SP-API calls carry it in
   `x-amz-access-token`. An expired one gets Amazon's 403 "The access token you provided has
   expired."; an unknown one a plain 403 "Access to requested resource is denied.".
-- Orders v0: `GET /orders/v0/orders` (getOrders, NextToken), `GET /orders/v0/orders/{orderId}`
+- Orders v0: `GET /orders/v0/orders` (getOrders, NextToken; `AmazonOrderIds` narrows it to
+  those orders, 50 at most, more is a 400 `InvalidInput`), `GET /orders/v0/orders/{orderId}`
   (getOrder), `GET /orders/v0/orders/{orderId}/orderItems` (getOrderItems, NextToken, with the
   page faults).
 - Messaging v1: `GET /messaging/v1/orders/{amazonOrderId}` (the allowed message types under
@@ -53,6 +54,8 @@ from comptoir.connectors.simulator import (
 
 MESSAGING = "amazon/messaging.json"
 ORDERS = "amazon/ordersV0.json"
+# getOrders' AmazonOrderIds: maxItems in the Orders v0 model.
+MAX_ORDER_IDS = 50
 UPLOADS = "amazon/uploads_2020-11-01.json"
 
 # Amazon's default usage plans (requests per second, burst), per operation.
@@ -490,9 +493,26 @@ class AmazonSimulator(Simulator):
                     400, "InvalidInput", "Either CreatedAfter or LastUpdatedAfter is required."
                 )
         after = request.arg("CreatedAfter") or "1970-01-01T00:00:00Z"
+        ids = [i for v in request.query.get("AmazonOrderIds") or [] for i in v.split(",") if i]
+        if len(ids) > MAX_ORDER_IDS:
+            # The model's maxItems; Amazon answers it as invalid input.
+            raise amazon_errors(
+                400,
+                "InvalidInput",
+                f"AmazonOrderIds accepts at most {MAX_ORDER_IDS} values, got {len(ids)}.",
+            )
         with self.lock:
+            if ids and self.every_order_exists:
+                for order_id in ids:
+                    if order_id not in self.orders and _ORDER_ID.fullmatch(order_id):
+                        self._invent_order(order_id)
             orders = sorted(
-                (o.payload for o in self.orders.values() if o.payload["PurchaseDate"] >= after),
+                (
+                    o.payload
+                    for o in self.orders.values()
+                    if o.payload["PurchaseDate"] >= after
+                    and (not ids or o.payload["AmazonOrderId"] in ids)
+                ),
                 key=lambda p: (p["PurchaseDate"], p["AmazonOrderId"]),
             )
         size = int(request.arg("MaxResultsPerPage") or self.orders_page_size)

@@ -10,7 +10,9 @@ Endpoints followed:
   `limit` 50, `offset`), `GET /commerce/message/v1/conversation/{conversation_id}` (messages),
   `POST /commerce/message/v1/send_message`, `POST /commerce/message/v1/update_conversation`
   (mark read once stored).
-- `GET /sell/fulfillment/v1/order/{orderId}` and `.../shipping_fulfillment` for `fetch_order`.
+- `GET /sell/fulfillment/v1/order` (getOrders) with `orderIds`, 50 at a time, for
+  `fetch_orders`; `.../order/{orderId}/shipping_fulfillment` only for an order whose
+  `fulfillmentHrefs` say it has shipments (tracking is not in the Order itself).
 - The Post-Order API v2 for returns, item-not-received inquiries and cases, each its own
   conversation: see `claims.py`.
 
@@ -37,7 +39,7 @@ import mimetypes
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
@@ -69,6 +71,7 @@ logger = logging.getLogger("comptoir.ebay")
 
 MESSAGE_API = "/commerce/message/v1"
 FULFILLMENT_API = "/sell/fulfillment/v1"
+ORDER_IDS_PER_REQUEST = 50
 TOKEN_PATH = "/identity/v1/oauth2/token"
 USER_PATH = "/commerce/identity/v1/user/"
 CONVERSATION_TYPES = ("FROM_MEMBERS", "FROM_EBAY")
@@ -652,19 +655,42 @@ class EbayConnector(Connector, ClaimsMixin):
 
     # -- orders ---------------------------------------------------------------------------------
 
-    def fetch_order(self, order_number: str) -> OrderData | None:
-        path = f"{FULFILLMENT_API}/order/{quote(order_number, safe='')}"
+    # getOrders' `orderIds` takes at most 50 ids, and then ignores paging: one request each.
+    order_batch_size = ORDER_IDS_PER_REQUEST
+
+    def fetch_orders(self, order_numbers: Sequence[str]) -> dict[str, OrderData]:
+        wanted = list(dict.fromkeys(n.strip() for n in order_numbers if n.strip()))
+        found: dict[str, OrderData] = {}
         try:
-            try:
-                order = self._get(path)
-            except ConnectorError as exc:
-                if exc.status in (400, 404):
-                    return None  # not an order of this seller
-                raise
-            shipments = (self._get(f"{path}/shipping_fulfillment") or {}).get("fulfillments") or []
+            for start in range(0, len(wanted), ORDER_IDS_PER_REQUEST):
+                self._read_orders(wanted[start : start + ORDER_IDS_PER_REQUEST], found)
         finally:
             self.close()
-        return order_data(order, shipments)
+        return {n: found[n.strip()] for n in order_numbers if n.strip() in found}
+
+    def _read_orders(self, chunk: list[str], found: dict[str, OrderData]) -> None:
+        try:
+            page = self._get(f"{FULFILLMENT_API}/order", params={"orderIds": ",".join(chunk)})
+        except ConnectorError as exc:
+            if exc.status != 400:
+                raise
+            if len(chunk) > 1:
+                # One id eBay finds malformed refuses the whole list: ask for each alone, so
+                # that the others are still read.
+                for order_id in chunk:
+                    self._read_orders([order_id], found)
+            return  # a single refused id is not an order of this seller
+        # Unknown ids come back as warnings, not errors: they are simply left out.
+        for order in (page or {}).get("orders") or []:
+            order_id = str(order.get("orderId") or "")
+            if order_id not in chunk:
+                continue
+            shipments: list[dict[str, Any]] = []
+            if order.get("fulfillmentHrefs"):
+                # Tracking is only in the shipments, which the order lists when it has any.
+                path = f"{FULFILLMENT_API}/order/{quote(order_id, safe='')}/shipping_fulfillment"
+                shipments = (self._get(path) or {}).get("fulfillments") or []
+            found[order_id] = order_data(order, shipments)
 
 
 def order_data(order: dict[str, Any], shipments: list[dict[str, Any]]) -> OrderData:

@@ -10,7 +10,10 @@ Endpoints followed (paths, fields and paging as eBay publishes them):
   FROM_MEMBERS only.
 - `GET /commerce/message/v1/conversation/{conversation_id}`: its messages, newest first, paged.
 - `POST /commerce/message/v1/send_message`, `POST /commerce/message/v1/update_conversation`.
-- `GET /sell/fulfillment/v1/order/{orderId}` and `.../shipping_fulfillment`.
+- `GET /sell/fulfillment/v1/order` (getOrders) by `orderIds` (50 at most, more is a 400; ids
+  it does not know come back as `warnings`) or, without them, every order, newest first, with
+  `limit` (at most 200) and `offset`; `GET /sell/fulfillment/v1/order/{orderId}` and
+  `.../shipping_fulfillment`. An order names its shipments in `fulfillmentHrefs`.
 - `GET /media/{name}`: the pictures buyers attach, public like eBay's hosted pictures.
 - The Post-Order API v2 (returns, inquiries, cases): see `claims_simulator.py`.
 
@@ -46,6 +49,9 @@ from comptoir.connectors.simulator import (
 
 MESSAGE_BASE = "/commerce/message/v1"
 FULFILLMENT_BASE = "/sell/fulfillment/v1"
+# getOrders: `orderIds` takes at most 50, `limit` at most 200 (the Fulfillment API's words).
+MAX_ORDER_IDS = 50
+MAX_ORDERS_LIMIT = 200
 MESSAGE_SPEC = "ebay/commerce_message_v1_oas3.json"
 FULFILLMENT_SPEC = "ebay/sell_fulfillment_v1_oas3.json"
 CONVERSATION_TYPES = ("FROM_MEMBERS", "FROM_EBAY")
@@ -183,6 +189,7 @@ class EbaySimulator(Simulator, ClaimsMixin):
         self.route("GET", f"{MESSAGE_BASE}/conversation/(?P<cid>[^/]+)", self._conversation)
         self.route("POST", f"{MESSAGE_BASE}/send_message", self._send_message)
         self.route("POST", f"{MESSAGE_BASE}/update_conversation", self._update_conversation)
+        self.route("GET", f"{FULFILLMENT_BASE}/order", self._orders)
         self.route("GET", f"{FULFILLMENT_BASE}/order/(?P<oid>[^/]+)", self._order)
         self.route(
             "GET",
@@ -345,6 +352,11 @@ class EbaySimulator(Simulator, ClaimsMixin):
             self.fulfillments[order_id] = []
             if tracking:
                 carrier, number = tracking
+                # eBay lists each shipment's getShippingFulfillment URI on the order.
+                order["fulfillmentHrefs"] = [
+                    f"https://api.ebay.com{FULFILLMENT_BASE}/order/{order_id}"
+                    f"/shipping_fulfillment/{number}"
+                ]
                 self.fulfillments[order_id].append(
                     {
                         "fulfillmentId": number,
@@ -697,6 +709,48 @@ class EbaySimulator(Simulator, ClaimsMixin):
         )
         if problems:
             raise ContractViolation("; ".join(problems))
+
+    def _orders(self, request: Request) -> Response:
+        self._check_fulfillment(request)
+        ids = [i for i in (request.arg("orderIds") or "").split(",") if i]
+        if len(ids) > MAX_ORDER_IDS:
+            raise _ebay_error(
+                400,
+                32800,
+                f"The orderIds parameter takes at most {MAX_ORDER_IDS} order ids, got {len(ids)}.",
+            )
+        if ids:
+            # With orderIds every other parameter is ignored: one page holds them all.
+            with self.lock:
+                found = [self.orders[i] for i in dict.fromkeys(ids) if i in self.orders]
+            body: dict[str, Any] = {"orders": found, "total": len(found)}
+            missing = [i for i in dict.fromkeys(ids) if i not in self.orders]
+            if missing:
+                body["warnings"] = [
+                    {
+                        "errorId": 32100,
+                        "domain": "API_FULFILLMENT",
+                        "category": "REQUEST",
+                        "message": f"Order not found: {order_id}",
+                    }
+                    for order_id in missing
+                ]
+            return Response(200, body)
+        if request.arg("filter"):
+            raise ContractViolation("the simulator reads getOrders by orderIds or unfiltered")
+        limit = int(request.arg("limit") or 50)
+        if not 1 <= limit <= MAX_ORDERS_LIMIT:
+            raise _ebay_error(400, 30700, f"The limit must be 1 to {MAX_ORDERS_LIMIT}.")
+        offset = int(request.arg("offset") or 0)
+        with self.lock:
+            everything = sorted(
+                self.orders.values(), key=lambda o: str(o["creationDate"]), reverse=True
+            )
+        page = everything[offset : offset + limit]
+        body = {"orders": page, "total": len(everything), "limit": limit, "offset": offset}
+        if offset + limit < len(everything):
+            body["next"] = f"{FULFILLMENT_BASE}/order?limit={limit}&offset={offset + limit}"
+        return Response(200, body)
 
     def _order(self, request: Request) -> Response:
         self._check_fulfillment(request)
