@@ -484,6 +484,19 @@ class ComptoirRQWorker(SimpleWorker):
             pipeline.execute()
         self.log.warning("task %s handed back to the queue", job.id)
 
+    def unsubscribe(self) -> None:
+        # rq unsubscribes first, then stops its listening thread and waits for it with no
+        # bound; the thread, having read the unsubscribe reply, may already be waiting up to a
+        # minute for a new subscription. Stop it first: it then leaves at that reply.
+        if self.pubsub_thread and self.pubsub is not None:
+            self.log.info(
+                "Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name
+            )
+            self.pubsub_thread.stop(timeout=0)  # only flags it
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.join(timeout=1)  # a daemon thread: it cannot hold the exit
+            self.pubsub.close()
+
     def execute_job(self, job: Any, queue: Any) -> None:
         # What Django does around a request: drop connections that died or aged out, so a
         # database restart costs one failed task at most.
