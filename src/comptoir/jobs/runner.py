@@ -417,6 +417,12 @@ class ComptoirRQWorker(SimpleWorker):
         self.stopped_by_signal = True
         self._shutdown_requested_date = rq_now()
         self._stop_requested = True
+        # Tell rq's scheduler process now (a signal, no wait): it sleeps a second between
+        # rounds, which then overlaps the worker's own wait instead of following it.
+        process = getattr(self.scheduler, "_process", None)
+        if process is not None and process.pid:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGTERM)
         name = signal.strsignal(signum)
         if self.get_state() == WorkerStatus.BUSY:
             self.log.warning(
