@@ -410,8 +410,8 @@ class ComptoirRQWorker(SimpleWorker):
         # process from this handler, a wait during which a second request would find the first
         # one's handler still installed. Here the handler only flags the stop, the next request
         # goes to request_force_stop before anything else; heartbeat() stops the worker within
-        # a second when idle, and rq's loop once the running task has ended (teardown stops the
-        # scheduler process then).
+        # a second when idle, and rq's loop once the running task has ended (teardown then
+        # waits for the scheduler process, signalled below).
         signal.signal(signal.SIGINT, self.request_force_stop)
         signal.signal(signal.SIGTERM, self.request_force_stop)
         self.stopped_by_signal = True
