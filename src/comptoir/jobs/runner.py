@@ -373,11 +373,18 @@ def _db_worker_class() -> type[Any]:
 
 
 class ComptoirRQWorker(SimpleWorker):
-    """rq's in-process worker, with our scheduler ticking from its loop and a warm shutdown
-    that cannot be lost."""
+    """rq's in-process worker, with our scheduler ticking from its loop, and the stops of the
+    database backend's worker: the first SIGINT/SIGTERM lets the running task finish, then
+    exits (within a second when idle); a second one hands the running task back to its queue
+    and exits. Both end with 0.
+
+    rq's own second request is a cold shutdown: SystemExit raised into the task, which rq then
+    records as failed (or retries), and a status that may not be 0."""
 
     comptoir_scheduler: Scheduler | None = None
     stopped_by_signal = False
+    _performing = False  # in the task's own code (not rq's bookkeeping around it)
+    _hand_back_requested = False
 
     @property
     def dequeue_timeout(self) -> int:
@@ -397,19 +404,104 @@ class ComptoirRQWorker(SimpleWorker):
             self.comptoir_scheduler.tick_if_due()
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
-        self.stopped_by_signal = True
-        if self.get_state() == WorkerStatus.BUSY:
-            super().request_stop(signum, frame)  # rq finishes the job, then stops
-            return
-        # Idle, rq raises StopRequested from this handler, into whatever the main thread was
-        # doing; when that is a logging call (or any `except Exception`), the exception is
-        # swallowed and the worker never stops. Flag it instead; heartbeat() stops within a
-        # second.
-        self.log.info("Worker %s: %s received, stopping", self.name, signal.strsignal(signum))
-        self._shutdown_requested_date = rq_now()  # rq's force-stop handler debounces with it
-        self._stop_requested = True
+        # Not rq's: idle, it raises StopRequested from this handler, into whatever the main
+        # thread was doing; when that is a logging call (or any `except Exception`), the
+        # exception is swallowed and the worker never stops. Busy, it stops its scheduler
+        # process from this handler, a wait during which a second request would find the first
+        # one's handler still installed. Here the handler only flags the stop, the next request
+        # goes to request_force_stop before anything else; heartbeat() stops the worker within
+        # a second when idle, and rq's loop once the running task has ended (teardown then
+        # waits for the scheduler process, signalled below).
         signal.signal(signal.SIGINT, self.request_force_stop)
         signal.signal(signal.SIGTERM, self.request_force_stop)
+        self.stopped_by_signal = True
+        self._shutdown_requested_date = rq_now()
+        self._stop_requested = True
+        # Tell rq's scheduler process now (a signal, no wait): it sleeps a second between
+        # rounds, which then overlaps the worker's own wait instead of following it.
+        process = getattr(self.scheduler, "_process", None)
+        if process is not None and process.pid:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGTERM)
+        name = signal.strsignal(signum)
+        if self.get_state() == WorkerStatus.BUSY:
+            self.log.warning(
+                "%s received: stopping once the running task ends "
+                "(a second one hands it back to the queue)",
+                name,
+            )
+        else:
+            self.log.warning("%s received: stopping", name)
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        # Not rq's: it ignores a request coming within a second of the first (a duplicate from
+        # its worker pool, which we do not use), else raises SystemExit into the task.
+        name = signal.strsignal(signum)
+        if self._hand_back_requested or self.get_state() != WorkerStatus.BUSY:
+            return  # stopping already (idle: within a second)
+        self._hand_back_requested = True
+        self.log.warning("%s received again: handing the running task back", name)
+        if self._performing:
+            raise TaskHandedBack()
+        # In rq's bookkeeping: before the task, perform() below hands it back without running
+        # it; after it, the task has finished and there is nothing to hand back.
+
+    def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
+        perform = job.perform
+
+        def perform_unless_handed_back() -> Any:
+            try:
+                # Flag first, then look: a request coming in between raises (see
+                # request_force_stop).
+                self._performing = True
+                if self._hand_back_requested:
+                    raise TaskHandedBack()
+                return perform()
+            finally:
+                self._performing = False
+
+        # Only this call of this job, so that the stop request knows when it may interrupt.
+        job.perform = perform_unless_handed_back
+        return bool(super().perform_job(job, queue, execution))
+
+    def _finalize_failure(self, job: Any, queue: Any, execution: Any, exc_info: Any) -> None:
+        # rq records any exception out of the task as a failure (failure callback, failed
+        # registry, retry): one raised by the stop request is not the task's, and the task is
+        # to run again. rq has no public hook that sees the exception before all that.
+        if exc_info[0] is not None and issubclass(exc_info[0], TaskHandedBack):
+            self._hand_back(job, queue, execution)
+            return
+        super()._finalize_failure(job, queue, execution, exc_info)
+
+    def _hand_back(self, job: Any, queue: Any, execution: Any) -> None:
+        # The request may have interrupted the task while its database connection waited for
+        # an answer (PostgreSQL then refuses any other command on it).
+        connections.close_all()
+        job.started_at = None
+        job.ended_at = None
+        job.worker_name = None
+        with self.connection.pipeline() as pipeline:
+            # Off the started registry and this worker's executions, then first in its queue
+            # again, in one transaction: never in both places, never in neither (MULTI from the
+            # start, as enqueue_job wants a pipeline that has issued nothing or is in MULTI).
+            pipeline.multi()
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            queue.enqueue_job(job, pipeline=pipeline, at_front=True)
+            pipeline.execute()
+        self.log.warning("task %s handed back to the queue", job.id)
+
+    def unsubscribe(self) -> None:
+        # rq unsubscribes first, then stops its listening thread and waits for it with no
+        # bound; the thread, having read the unsubscribe reply, may already be waiting up to a
+        # minute for a new subscription. Stop it first: it then leaves at that reply.
+        if self.pubsub_thread and self.pubsub is not None:
+            self.log.info(
+                "Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name
+            )
+            self.pubsub_thread.stop(timeout=0)  # only flags it
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.join(timeout=1)  # a daemon thread: it cannot hold the exit
+            self.pubsub.close()
 
     def execute_job(self, job: Any, queue: Any) -> None:
         # What Django does around a request: drop connections that died or aged out, so a

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         "(django-tasks-db) or Redis (RQ). Run as many workers as you like, on one machine or "
         "several: each task runs once, and each periodic tick is enqueued by one worker. "
         "SIGINT/SIGTERM lets the running task finish, then exits (at once when idle); a second "
-        "one hands the running task back to the queue (database backend) and exits."
+        "one hands the running task back to its queue and exits, with status 0 either way."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
