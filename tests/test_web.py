@@ -169,6 +169,19 @@ def test_the_pages_speak_french_when_asked(logged_in: Client) -> None:
     assert 'lang="fr"' in html
 
 
+def test_the_conversation_timeline_and_status_speak_french_too(
+    logged_in: Client, make_inbound: Build
+) -> None:
+    conv = new_conversation(make_inbound)
+    logged_in.post("/i18n/setlang/", {"language": "fr", "next": "/inbox/"})
+
+    html = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
+
+    assert "Conversation créée" in html  # the timeline's event
+    assert f"#{conv.pk} · {conv.channel.name} · Ouverte" in html  # the status
+    assert "Conversation created" not in html
+
+
 def test_more_rows_come_by_keyset_pages(logged_in: Client, make_inbound: Build) -> None:
     for i in range(55):
         new_conversation(

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from comptoir.lib.crypto import decrypt, encrypt
 
@@ -149,26 +150,26 @@ class Tag(models.Model):
 
 
 class Status(models.TextChoices):
-    OPEN = "open", "Open"
-    PENDING = "pending", "Pending"
-    SNOOZED = "snoozed", "Snoozed"
-    RESOLVED = "resolved", "Resolved"
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Pending")
+    SNOOZED = "snoozed", _("Snoozed")
+    RESOLVED = "resolved", _("Resolved")
 
 
 class Priority(models.IntegerChoices):
-    LOW = 0, "Low"
-    NORMAL = 1, "Normal"
-    HIGH = 2, "High"
-    URGENT = 3, "Urgent"
+    LOW = 0, _("Low")
+    NORMAL = 1, _("Normal")
+    HIGH = 2, _("High")
+    URGENT = 3, _("Urgent")
 
 
 class SLAState(models.TextChoices):
     """Where a conversation stands against its respond-by (moved by `comptoir.sla.sweep`)."""
 
-    NONE = "none", "No deadline"
-    OK = "ok", "On time"
-    AT_RISK = "at_risk", "At risk"
-    BREACHED = "breached", "Breached"
+    NONE = "none", _("No deadline")
+    OK = "ok", _("On time")
+    AT_RISK = "at_risk", _("At risk")
+    BREACHED = "breached", _("Breached")
 
 
 class Conversation(models.Model):
@@ -276,13 +277,13 @@ class Direction(models.TextChoices):
 
 
 class DeliveryState(models.TextChoices):
-    NONE = "", "Not applicable"
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+    NONE = "", _("Not applicable")
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
     # A failed message an agent edited and sent again as a new message: never sent itself.
-    REPLACED = "replaced", "Replaced"
+    REPLACED = "replaced", _("Replaced")
 
 
 class Message(models.Model):
@@ -384,40 +385,40 @@ class Attachment(models.Model):
 
 
 class EventKind(models.TextChoices):
-    CREATED = "created", "Conversation created"
-    MESSAGE_RECEIVED = "message_received", "Message received"
-    REPLIED = "replied", "Replied"
-    NOTE_ADDED = "note_added", "Note added"
-    ASSIGNED = "assigned", "Assigned"
-    UNASSIGNED = "unassigned", "Unassigned"
-    TAGGED = "tagged", "Tagged"
-    UNTAGGED = "untagged", "Untagged"
-    STATUS_CHANGED = "status_changed", "Status changed"
-    SNOOZED = "snoozed", "Snoozed"
-    PRIORITY_CHANGED = "priority_changed", "Priority changed"
-    ARCHIVED = "archived", "Archived"
-    UNARCHIVED = "unarchived", "Unarchived"
-    DELETED = "deleted", "Deleted"
-    RESTORED = "restored", "Restored"
-    MERGED = "merged", "Merged"
-    REOPENED = "reopened", "Reopened"
-    DELIVERY_FAILED = "delivery_failed", "Delivery failed"
-    DELIVERED = "delivered", "Delivered"
-    DELIVERY_RETRIED = "delivery_retried", "Sent again"
-    ORDER_LINKED = "order_linked", "Order linked"
-    CHANNEL_UNHEALTHY = "channel_unhealthy", "Channel stopped"
-    CHANNEL_FAILING = "channel_failing", "Channel failing"
-    CHANNEL_RECOVERED = "channel_recovered", "Channel working again"
-    SLA_AT_RISK = "sla_at_risk", "Response deadline at risk"
-    SLA_BREACHED = "sla_breached", "Response deadline missed"
-    NO_RESPONSE_NEEDED = "no_response_needed", "Marked as needing no response"
+    CREATED = "created", _("Conversation created")
+    MESSAGE_RECEIVED = "message_received", _("Message received")
+    REPLIED = "replied", _("Replied")
+    NOTE_ADDED = "note_added", _("Note added")
+    ASSIGNED = "assigned", _("Assigned")
+    UNASSIGNED = "unassigned", _("Unassigned")
+    TAGGED = "tagged", _("Tagged")
+    UNTAGGED = "untagged", _("Untagged")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    SNOOZED = "snoozed", _("Snoozed")
+    PRIORITY_CHANGED = "priority_changed", _("Priority changed")
+    ARCHIVED = "archived", _("Archived")
+    UNARCHIVED = "unarchived", _("Unarchived")
+    DELETED = "deleted", _("Deleted")
+    RESTORED = "restored", _("Restored")
+    MERGED = "merged", _("Merged")
+    REOPENED = "reopened", _("Reopened")
+    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
+    DELIVERED = "delivered", _("Delivered")
+    DELIVERY_RETRIED = "delivery_retried", _("Sent again")
+    ORDER_LINKED = "order_linked", _("Order linked")
+    CHANNEL_UNHEALTHY = "channel_unhealthy", _("Channel stopped")
+    CHANNEL_FAILING = "channel_failing", _("Channel failing")
+    CHANNEL_RECOVERED = "channel_recovered", _("Channel working again")
+    SLA_AT_RISK = "sla_at_risk", _("Response deadline at risk")
+    SLA_BREACHED = "sla_breached", _("Response deadline missed")
+    NO_RESPONSE_NEEDED = "no_response_needed", _("Marked as needing no response")
     # Written by orders.actions when the marketplace reports it, for the rules to act on.
-    ORDER_SHIPPED = "order_shipped", "Order shipped"
-    ORDER_DELIVERED = "order_delivered", "Order delivered"
-    ORDER_LATE = "order_late", "Order late to ship"
+    ORDER_SHIPPED = "order_shipped", _("Order shipped")
+    ORDER_DELIVERED = "order_delivered", _("Order delivered")
+    ORDER_LATE = "order_late", _("Order late to ship")
     # Written by ingest when another sender's conversation names the same order: a suggestion
     # to look at both, never a merge (data: the other conversation's id and the order number).
-    SAME_ORDER = "same_order", "Same order as another conversation"
+    SAME_ORDER = "same_order", _("Same order as another conversation")
 
 
 class Event(models.Model):
