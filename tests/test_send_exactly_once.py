@@ -12,6 +12,7 @@ agent answers with that template again. Time passes by `settle_time_passes`, nev
 from __future__ import annotations
 
 import contextlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -55,7 +56,7 @@ class Killed(BaseException):
     """kill -9 of the worker: nothing in the task may catch it."""
 
 
-class Market:
+class Market(ABC):
     """What the test needs of one marketplace's simulator."""
 
     kind: ClassVar[str]
@@ -66,29 +67,29 @@ class Market:
         self.channel = channel
 
     @classmethod
-    def simulator(cls) -> Simulator:
-        raise NotImplementedError
+    @abstractmethod
+    def simulator(cls) -> Simulator: ...
 
-    def settings(self) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def settings(self) -> dict[str, Any]: ...
 
+    @abstractmethod
     def buyer_writes(self, text: str, conv: Conversation | None = None) -> None:
         """A buyer message: a new thread, or in `conv`'s."""
-        raise NotImplementedError
 
+    @abstractmethod
     def shop_wrote(self, conv: Conversation, text: str, at: datetime) -> str:
         """The shop wrote `text` in the thread outside this reply (the marketplace's back
         office, an earlier answer), dated `at`; returns its id as the connector reads it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def copies(self, conv: Conversation, text: str) -> list[tuple[str, datetime]]:
         """The shop's messages with this text in the thread: (id as the connector reads it,
         the marketplace's date)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def forget_thread(self, conv: Conversation) -> None:
         """The marketplace no longer knows the thread (or the message it answers)."""
-        raise NotImplementedError
 
 
 class Mirakl(Market):
