@@ -1,0 +1,149 @@
+"""Every change to a conversation goes through one of these functions.
+
+Views, rules, the API and the CLI call the same actions. Each one is atomic, locks the
+conversation row, writes an `Event` (the timeline and the audit trail) and queues its side effects
+with `transaction.on_commit`, so that nothing is sent for a change that was rolled back.
+
+One module per family, as in Zulip's `zerver/actions/`; callers import them from here:
+- `sending`: replies and notes, the pre-send checks and reply listeners other apps register;
+- `delivery`: what became of a reply (delivered, failed, bounced, retried, resent);
+- `assignment`: the agent, the team and the order of a conversation;
+- `status`: tags, status, snooze, priority, archive;
+- `lifecycle`: delete, restore, purge, merge;
+- `bulk`: one action on many conversations;
+- `channels`: polls, channel health and cursors, shops and channel settings;
+- `agent_state`: saved views, presence, drafts;
+- `common`: what they share (locking, events, deadlines).
+"""
+
+from __future__ import annotations
+
+from comptoir.inbox.actions.agent_state import (
+    PRESENCE_TTL_SECONDS,
+    SAVED_VIEW_PARAMS,
+    delete_view,
+    leave_conversation,
+    mark_presence,
+    save_draft,
+    save_view,
+)
+from comptoir.inbox.actions.assignment import (
+    assign_conversation,
+    assign_team,
+    link_conversations_to_order,
+    link_order,
+    unassign_conversation,
+)
+from comptoir.inbox.actions.bulk import (
+    BULK_ACTIONS,
+    BulkResult,
+    bulk_apply,
+)
+from comptoir.inbox.actions.channels import (
+    FAILING_FOR_BEFORE_ALERT,
+    FAILURES_BEFORE_ALERT,
+    configure_channel,
+    record_channel_error,
+    record_channel_success,
+    request_channel_poll,
+    request_poll,
+    save_channel_cursor,
+    save_shop,
+)
+from comptoir.inbox.actions.common import (
+    AFTER_EVENT,
+    NewAttachment,
+)
+from comptoir.inbox.actions.delivery import (
+    record_bounce,
+    record_delivery,
+    record_delivery_failure,
+    resend_edited,
+    retry_delivery,
+)
+from comptoir.inbox.actions.lifecycle import (
+    delete_conversation,
+    merge_conversations,
+    purge_deleted,
+    restore_conversation,
+)
+from comptoir.inbox.actions.sending import (
+    CheckResultLike,
+    Draft,
+    PreSendChecker,
+    ReplyListener,
+    ReplyRefused,
+    add_note,
+    mark_no_response_needed,
+    presend_checks,
+    register_presend_checker,
+    register_reply_listener,
+    reply,
+)
+from comptoir.inbox.actions.status import (
+    archive_conversation,
+    reply_and_snooze,
+    set_priority,
+    set_status,
+    snooze_conversation,
+    tag_conversation,
+    untag_conversation,
+    wake_snoozed,
+)
+
+__all__ = [
+    "AFTER_EVENT",
+    "BULK_ACTIONS",
+    "FAILING_FOR_BEFORE_ALERT",
+    "FAILURES_BEFORE_ALERT",
+    "PRESENCE_TTL_SECONDS",
+    "SAVED_VIEW_PARAMS",
+    "BulkResult",
+    "CheckResultLike",
+    "Draft",
+    "NewAttachment",
+    "PreSendChecker",
+    "ReplyListener",
+    "ReplyRefused",
+    "add_note",
+    "archive_conversation",
+    "assign_conversation",
+    "assign_team",
+    "bulk_apply",
+    "configure_channel",
+    "delete_conversation",
+    "delete_view",
+    "leave_conversation",
+    "link_conversations_to_order",
+    "link_order",
+    "mark_no_response_needed",
+    "mark_presence",
+    "merge_conversations",
+    "presend_checks",
+    "purge_deleted",
+    "record_bounce",
+    "record_channel_error",
+    "record_channel_success",
+    "record_delivery",
+    "record_delivery_failure",
+    "register_presend_checker",
+    "register_reply_listener",
+    "reply",
+    "reply_and_snooze",
+    "request_channel_poll",
+    "request_poll",
+    "resend_edited",
+    "restore_conversation",
+    "retry_delivery",
+    "save_channel_cursor",
+    "save_draft",
+    "save_shop",
+    "save_view",
+    "set_priority",
+    "set_status",
+    "snooze_conversation",
+    "tag_conversation",
+    "unassign_conversation",
+    "untag_conversation",
+    "wake_snoozed",
+]

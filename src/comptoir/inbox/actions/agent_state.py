@@ -1,0 +1,89 @@
+"""An agent's own state: saved views, presence on a conversation, drafts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import QueryDict
+from django.utils import timezone
+
+from comptoir.inbox.models import (
+    ComposerDraft,
+    Conversation,
+    Presence,
+    PresenceState,
+    SavedView,
+)
+from comptoir.inbox.queries import FILTER_PARAMS
+
+# What a saved view keeps of the inbox URL: the view and its filters.
+SAVED_VIEW_PARAMS = frozenset({"view", *FILTER_PARAMS})
+
+if TYPE_CHECKING:
+    from comptoir.accounts.models import User
+
+
+# -- an agent's own state: saved views, presence, drafts -----------------------------------------
+
+
+def save_view(user: User, *, name: str, query: str) -> SavedView:
+    """Save (or overwrite, by name) the inbox filters `query` as one of the user's views."""
+    name = name.strip()[:80]
+    if not name:
+        raise ValidationError("a saved view needs a name")
+    # Only the inbox's own parameters are kept: no cursor, nothing else smuggled into the nav.
+    kept = {
+        k: str(v) for k, v in QueryDict(query).items() if k in SAVED_VIEW_PARAMS and str(v).strip()
+    }
+    position = SavedView.objects.filter(user=user).count()
+    view, _ = SavedView.objects.update_or_create(
+        user=user,
+        name=name,
+        defaults={"query": urlencode(kept)[:1000]},
+        create_defaults={"query": urlencode(kept)[:1000], "position": position},
+    )
+    return view
+
+
+def delete_view(user: User, *, view_id: int) -> None:
+    SavedView.objects.filter(user=user, pk=view_id).delete()
+
+
+PRESENCE_TTL_SECONDS = 45  # the page beats every 20 s: a closed tab is gone within a minute
+
+
+def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
+    """`user` has `conv` open (viewing) or is writing in it (replying), as of now."""
+    if state not in PresenceState.values:
+        raise ValidationError(f"unknown presence state {state!r}")
+    now = timezone.now()
+    updated = Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
+    if not updated:
+        try:
+            with transaction.atomic():
+                Presence.objects.create(conversation=conv, user=user, state=state, seen_at=now)
+        except IntegrityError:  # the same user's other tab got there first
+            Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
+
+
+def leave_conversation(conv: Conversation, *, user: User) -> None:
+    Presence.objects.filter(conversation=conv, user=user).delete()
+
+
+def save_draft(conv: Conversation, *, user: User, text: str, mode: str = "reply") -> None:
+    """Keep the user's unsent answer; an empty one is forgotten."""
+    if not text.strip():
+        ComposerDraft.objects.filter(conversation=conv, user=user).delete()
+        return
+    ComposerDraft.objects.update_or_create(
+        conversation=conv,
+        user=user,
+        defaults={
+            "text": text[:100_000],
+            "mode": "note" if mode == "note" else "reply",
+            "updated_at": timezone.now(),
+        },
+    )

@@ -1,0 +1,122 @@
+"""Who works a conversation (an agent, a team) and which order it is about."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync
+from comptoir.inbox.models import (
+    Conversation,
+    EventKind,
+)
+
+if TYPE_CHECKING:
+    from comptoir.accounts.models import User
+    from comptoir.orders.models import Order
+
+
+# -- conversation state ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assign_conversation(
+    conv: Conversation, *, assignee: User | None, actor: User | None, via: str = ""
+) -> None:
+    _check_actor(actor)
+    locked = _locked(conv)
+    if locked.assignee_id == (assignee.pk if assignee else None):
+        return
+    previous = locked.assignee_id
+    locked.assignee = assignee
+    locked.save(update_fields=["assignee", "updated_at"])
+    if assignee is None:
+        _event(locked, EventKind.UNASSIGNED, actor, via, previous=previous)
+    else:
+        _event(
+            locked,
+            EventKind.ASSIGNED,
+            actor,
+            via,
+            assignee=assignee.pk,
+            assignee_name=assignee.display_name,
+            previous=previous,
+        )
+        # Nobody needs telling that they took a conversation themselves.
+        if actor is None or actor.pk != assignee.pk:
+            from comptoir.notifications.actions import Kind, notify
+
+            notify(
+                Kind.ASSIGNED,
+                conversations=[locked.pk],
+                users=[assignee.pk],
+                actor_id=actor.pk if actor else None,
+            )
+    _sync(conv, locked)
+
+
+def unassign_conversation(conv: Conversation, *, actor: User | None, via: str = "") -> None:
+    assign_conversation(conv, assignee=None, actor=actor, via=via)
+
+
+@transaction.atomic
+def link_order(
+    conv: Conversation, *, order: Order | None, actor: User | None, via: str = ""
+) -> None:
+    """Show this order beside the conversation (None unlinks): an agent's choice, or a
+    connector that learnt which order the buyer means."""
+    _check_actor(actor)
+    locked = _locked(conv)
+    if order is not None and order.shop_id != locked.shop_id:
+        raise ValidationError(f"order {order.external_id} belongs to another shop")
+    if locked.order_id == (order.pk if order else None):
+        return
+    previous = locked.order_id
+    locked.order = order
+    if order is not None:
+        locked.order_number = order.external_id
+    locked.save(update_fields=["order", "order_number", "updated_at"])
+    _event(
+        locked,
+        EventKind.ORDER_LINKED,
+        actor,
+        via,
+        order=order.pk if order else None,
+        order_number=order.external_id if order else "",
+        previous=previous,
+    )
+    _sync(conv, locked)
+
+
+def link_conversations_to_order(order: Order) -> int:
+    """An order stored after the buyer wrote about it: the shop's conversations that name it
+    and show no order yet get it. Returns how many."""
+    convs = Conversation.objects.filter(
+        shop_id=order.shop_id,
+        order_number=order.external_id,
+        order__isnull=True,
+        deleted_at__isnull=True,
+        merged_into__isnull=True,
+    )
+    linked = 0
+    for conv in convs:
+        link_order(conv, order=order, actor=None, via="orders")
+        linked += 1
+    return linked
+
+
+@transaction.atomic
+def assign_team(
+    conv: Conversation, *, team_id: int | None, actor: User | None, via: str = ""
+) -> None:
+    _check_actor(actor)
+    locked = _locked(conv)
+    if locked.team_id == team_id:
+        return
+    previous = locked.team_id
+    locked.team_id = team_id
+    locked.save(update_fields=["team", "updated_at"])
+    _event(locked, EventKind.ASSIGNED, actor, via, team=team_id, previous_team=previous)
+    _sync(conv, locked)

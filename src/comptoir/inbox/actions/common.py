@@ -1,0 +1,130 @@
+"""Shared by the action modules: locking, events, deadlines, attachments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from comptoir.inbox import files
+from comptoir.inbox.models import (
+    Attachment,
+    Conversation,
+    Event,
+    Message,
+    SLAState,
+    Status,
+)
+from comptoir.sla.policies import deadlines_for
+
+if TYPE_CHECKING:
+    from comptoir.accounts.models import User
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _check_actor(actor: User | None) -> None:
+    if actor is not None and not actor.can_write:
+        raise PermissionDenied(f"{actor.username} may not change conversations")
+
+
+def _locked(conv: Conversation) -> Conversation:
+    fresh = Conversation.objects.select_for_update().get(pk=conv.pk)
+    if fresh.deleted_at is not None:
+        raise ValidationError(f"conversation {conv.pk} is deleted")
+    if fresh.merged_into_id is not None:
+        raise ValidationError(f"conversation {conv.pk} was merged into {fresh.merged_into_id}")
+    return fresh
+
+
+# Called with every event an action writes, inside its transaction (the rules pump registers
+# here to be run once that transaction commits).
+AFTER_EVENT: list[Callable[[Event], None]] = []
+
+
+def _event(
+    conv: Conversation | None,
+    kind: str,
+    actor: User | None,
+    via: str = "",
+    **data: Any,
+) -> Event:
+    event = Event.objects.create(
+        conversation=conv,
+        kind=kind,
+        actor=actor,
+        actor_label=via or ("" if actor else "system"),
+        data=data,
+    )
+    for hook in AFTER_EVENT:
+        hook(event)
+    return event
+
+
+def _sync(target: Conversation, source: Conversation) -> None:
+    """Copy the saved state back into the caller's instance."""
+    for f in Conversation._meta.concrete_fields:
+        setattr(target, f.attname, getattr(source, f.attname))
+
+
+def _clear_deadline(conv: Conversation) -> None:
+    conv.needs_reply = False
+    conv.respond_by = None
+    conv.sla_state = SLAState.NONE
+    conv.sla_at_risk_at = None
+
+
+def _set_deadline(conv: Conversation, received_at: datetime) -> None:
+    """A buyer message received at `received_at` waits for an answer again."""
+    conv.needs_reply = True
+    conv.respond_by, conv.sla_at_risk_at = deadlines_for(
+        conv.channel_id, received_at, first=conv.first_response_at is None
+    )
+    conv.sla_state = SLAState.OK
+
+
+def _reply_subject(subject: str) -> str:
+    if not subject or subject.lower().startswith(("re:", "re :", "aw:", "r:")):
+        return subject
+    return f"Re: {subject}"[:500]
+
+
+def _attach(message: Message, attachments: Iterable[NewAttachment]) -> None:
+    rows = [
+        Attachment(
+            message=message,
+            filename=a.filename[:255] or "attachment",
+            content_type=a.content_type or "application/octet-stream",
+            size=len(a.data),
+            sha256=files.store_bytes(a.data),
+        )
+        for a in attachments
+    ]
+    if rows:
+        Attachment.objects.bulk_create(rows)
+
+
+def _apply_status(
+    conv: Conversation, status: str, now: datetime, snoozed_until: datetime | None
+) -> dict[str, Any]:
+    if status not in Status.values:
+        raise ValidationError(f"unknown status {status!r} (use {', '.join(Status.values)})")
+    previous = conv.status
+    conv.status = status
+    conv.snoozed_until = snoozed_until if status == Status.SNOOZED else None
+    if status == Status.RESOLVED:
+        conv.resolved_at = now
+        # Resolving says no answer is owed (a "thank you" needs none).
+        _clear_deadline(conv)
+    elif previous == Status.RESOLVED:
+        conv.resolved_at = None
+        conv.reopened_count += 1
+    return {"previous": previous, "status": status}

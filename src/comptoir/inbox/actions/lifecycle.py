@@ -1,0 +1,105 @@
+"""Deleting, restoring, purging and merging conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from comptoir.inbox import merge
+from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync
+from comptoir.inbox.models import (
+    Conversation,
+    Event,
+    EventKind,
+    Message,
+)
+
+if TYPE_CHECKING:
+    from comptoir.accounts.models import User
+
+
+@transaction.atomic
+def delete_conversation(conv: Conversation, *, actor: User | None) -> None:
+    """Soft delete: hidden at once, purged after COMPTOIR_DELETED_RETENTION_DAYS."""
+    _check_actor(actor)
+    locked = _locked(conv)
+    locked.deleted_at = timezone.now()
+    locked.save(update_fields=["deleted_at", "updated_at"])
+    _event(locked, EventKind.DELETED, actor)
+    _sync(conv, locked)
+
+
+@transaction.atomic
+def restore_conversation(conv: Conversation, *, actor: User | None) -> None:
+    _check_actor(actor)
+    locked = Conversation.objects.select_for_update().get(pk=conv.pk)
+    if locked.deleted_at is None:
+        return
+    locked.deleted_at = None
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["deleted_at", "updated_at"])
+    except IntegrityError:
+        raise ValidationError(
+            "a newer conversation continues this thread: merge this one into it instead"
+        ) from None
+    _event(locked, EventKind.RESTORED, actor)
+    _sync(conv, locked)
+
+
+def purge_deleted(older_than: datetime) -> int:
+    """Hard-delete conversations soft-deleted before `older_than` (their messages go too)."""
+    ids = list(
+        Conversation.objects.filter(deleted_at__lt=older_than).values_list("pk", flat=True)[:1000]
+    )
+    if not ids:
+        return 0
+    with transaction.atomic():
+        # A merged conversation is an empty pointer to its target: it goes with it.
+        frontier = ids
+        while frontier:
+            frontier = list(
+                Conversation.objects.filter(merged_into_id__in=frontier).values_list(
+                    "pk", flat=True
+                )
+            )
+            ids.extend(frontier)
+        Conversation.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
+@transaction.atomic
+def merge_conversations(
+    source: Conversation, *, into: Conversation, actor: User | None
+) -> Conversation:
+    """Move every message and event of `source` into `into`; `source` stays as a pointer."""
+    _check_actor(actor)
+    if source.pk == into.pk:
+        raise ValidationError("cannot merge a conversation into itself")
+    # Lock both rows in id order, whichever way round they are merged: no deadlock.
+    rows = Conversation.objects.select_for_update().filter(pk__in=[source.pk, into.pk])
+    locked = {c.pk: c for c in rows.order_by("pk")}
+    src, dst = locked[source.pk], locked[into.pk]
+    for conv in (src, dst):
+        if conv.deleted_at is not None or conv.merged_into_id is not None:
+            raise ValidationError(f"conversation {conv.pk} is deleted or already merged")
+    moved = Message.objects.filter(conversation=src).update(conversation=dst)
+    Event.objects.filter(conversation=src).update(conversation=dst)
+    dst.tags.add(*src.tags.all())
+    # Deadlines, response times, assignment and status from both (see `merge.absorb`): a
+    # question one of them answered later no longer waits.
+    previous = dst.status
+    if merge.absorb(dst, src):
+        _event(dst, EventKind.STATUS_CHANGED, actor, previous=previous, status=dst.status)
+    dst.save()
+    src.merged_into = dst
+    src.save()
+    _event(dst, EventKind.MERGED, actor, merged_from=src.pk, messages=moved)
+    _event(src, EventKind.MERGED, actor, merged_into=dst.pk)
+    _sync(into, dst)
+    _sync(source, src)
+    return dst
