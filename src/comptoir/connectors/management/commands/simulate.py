@@ -36,45 +36,64 @@ class Command(BaseCommand):
             stop.set()
 
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        markets: list[tuple[Channel, DemoMarketplace, Buyers]] = []
         running: list[DemoMarketplace] = []
         try:
-            for channel in Channel.objects.filter(is_active=True).order_by("id"):
-                # Never a channel someone set up for real: only new ones, or simulated before.
-                current = channel.get_settings()
-                if current and not current.get("simulated"):
-                    continue
-                market = simulate_channel(channel, options["seed"] + channel.pk)
-                if market is None:
-                    continue
-                running.append(market)
-                if options["verbosity"] >= 1:
-                    self.stdout.write(f"{channel.name}: simulated at {market.simulator.url}")
-                if not getattr(market, "buyers_write", True):
-                    continue  # Amazon's SP-API: orders and proactive messages, no buyer mail
-                prefix = channel.marketplace[:3].upper()
-                markets.append((channel, market, Buyers(prefix, options["seed"] + channel.pk)))
+            markets = self._start_markets(options, running)
             if not markets:
                 self.stdout.write("No channel of a simulated marketplace: nothing to do.")
                 return
-            rng = random.Random(options["seed"])
-            sent = 0
-            while not stop.is_set():
-                channel, market, buyers = rng.choice(markets)
-                written = buyers.write()
-                market.buyer_writes(written)
-                actions.request_channel_poll(channel.pk)  # shown at once, not at the next tick
-                sent += 1
-                if options["verbosity"] > 1:
-                    self.stdout.write(f"{channel.name}: {written.customer_name}: {written.subject}")
-                if options["messages"] and sent >= options["messages"]:
-                    break
-                stop.wait(options["every"])
+            self._keep_writing(markets, options, stop)
         finally:
             for market in running:
                 market.simulator.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _start_markets(
+        self, options: dict[str, Any], running: list[DemoMarketplace]
+    ) -> list[tuple[Channel, DemoMarketplace, Buyers]]:
+        """Start a simulator for each simulated channel, added to `running` as soon as it runs
+        (so that it is stopped even when a later one fails); the ones whose buyers write, each
+        with its buyers."""
+        markets: list[tuple[Channel, DemoMarketplace, Buyers]] = []
+        for channel in Channel.objects.filter(is_active=True).order_by("id"):
+            # Never a channel someone set up for real: only new ones, or simulated before.
+            current = channel.get_settings()
+            if current and not current.get("simulated"):
+                continue
+            market = simulate_channel(channel, options["seed"] + channel.pk)
+            if market is None:
+                continue
+            running.append(market)
+            if options["verbosity"] >= 1:
+                self.stdout.write(f"{channel.name}: simulated at {market.simulator.url}")
+            if not getattr(market, "buyers_write", True):
+                continue  # Amazon's SP-API: orders and proactive messages, no buyer mail
+            prefix = channel.marketplace[:3].upper()
+            markets.append((channel, market, Buyers(prefix, options["seed"] + channel.pk)))
+        return markets
+
+    def _keep_writing(
+        self,
+        markets: list[tuple[Channel, DemoMarketplace, Buyers]],
+        options: dict[str, Any],
+        stop: threading.Event,
+    ) -> None:
+        """A buyer of a random channel writes every `--every` seconds, until stopped or until
+        `--messages` were written."""
+        rng = random.Random(options["seed"])
+        sent = 0
+        while not stop.is_set():
+            channel, market, buyers = rng.choice(markets)
+            written = buyers.write()
+            market.buyer_writes(written)
+            actions.request_channel_poll(channel.pk)  # shown at once, not at the next tick
+            sent += 1
+            if options["verbosity"] > 1:
+                self.stdout.write(f"{channel.name}: {written.customer_name}: {written.subject}")
+            if options["messages"] and sent >= options["messages"]:
+                break
+            stop.wait(options["every"])
 
 
 def simulate_channel(channel: Channel, seed: int) -> DemoMarketplace | None:

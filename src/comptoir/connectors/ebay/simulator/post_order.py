@@ -31,13 +31,10 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from comptoir.connectors.ebay.simulator.state import EbayMarketplace, iso, parse_iso
 from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response
-
-if TYPE_CHECKING:
-    import threading
-    from collections.abc import Callable
 
 POST_ORDER = "/post-order/v2"
 # Not stated in the reference: the simulator refuses more than this per page.
@@ -99,8 +96,6 @@ MAX_LOOKBACK = timedelta(days=548)
 
 
 def _date(value: datetime) -> dict[str, str]:
-    from comptoir.connectors.ebay.simulator import iso
-
     return {"value": iso(value)}
 
 
@@ -130,25 +125,11 @@ class SimClaim:
     entries: list[SimEntry] = field(default_factory=list)
 
 
-class ClaimsMixin:
-    """Returns, inquiries and cases for `EbaySimulator`; `_init_claims` registers the routes."""
+class PostOrderApi(EbayMarketplace):
+    """Returns, inquiries and cases; `_init_claims` keeps them and registers the routes."""
 
     claims: dict[str, SimClaim]
     _claim_ids: dict[str, itertools.count[int]]
-
-    if TYPE_CHECKING:
-        # Provided by EbaySimulator and the Simulator base (which come first in its MRO).
-        lock: threading.RLock
-        seller: str
-
-        def tick(self) -> datetime: ...
-        def now(self) -> datetime: ...
-        def route(
-            self, method: str, pattern: str, handler: Callable[[Request], Response]
-        ) -> None: ...
-        def _paged(
-            self, request: Request, items: list[Any], limit: int, offset: int
-        ) -> list[Any]: ...
 
     def _init_claims(self) -> None:
         self.claims = {}
@@ -297,6 +278,15 @@ class ClaimsMixin:
             raise HttpError(403, {"error": [{"errorId": 1100, "message": "Access denied"}]})
         if not request.headers.get("x-ebay-c-marketplace-id"):
             raise ContractViolation("the X-EBAY-C-MARKETPLACE-ID header is required")
+        self._check_claim_query(request, kind, search)
+        if not search:
+            if request.arg("fieldgroups") not in (None, "FULL", "SUMMARY"):
+                raise ContractViolation("fieldgroups is FULL or SUMMARY")
+            return
+        self._check_claim_dates(request, kind)
+
+    def _check_claim_query(self, request: Request, kind: str, search: bool) -> None:
+        """The call's own query parameters only, and paging by non-negative integers."""
         allowed = (
             SEARCH_PARAMS[kind] if search else ({"fieldgroups"} if kind == "return" else set())
         )
@@ -309,10 +299,9 @@ class ClaimsMixin:
                 raise ContractViolation(f"{name}={value!r} is not a non-negative integer")
         if int(request.arg("limit") or DEFAULT_CLAIM_LIMIT) > MAX_CLAIM_LIMIT:
             raise ContractViolation(f"limit is over {MAX_CLAIM_LIMIT}")
-        if not search:
-            if request.arg("fieldgroups") not in (None, "FULL", "SUMMARY"):
-                raise ContractViolation("fieldgroups is FULL or SUMMARY")
-            return
+
+    def _check_claim_dates(self, request: Request, kind: str) -> None:
+        """A search's creation date range: ISO 8601 UTC, in order, at most 18 months back."""
         start_name, end_name = DATE_PARAMS[kind]
         start, end = request.arg(start_name), request.arg(end_name)
         for name, value in ((start_name, start), (end_name, end)):
@@ -320,7 +309,7 @@ class ClaimsMixin:
                 raise ContractViolation(f"{name}={value!r} is not an ISO 8601 UTC date")
         if start and end and start >= end:
             raise ContractViolation(f"{start_name} must be older than {end_name}")
-        if start and self.now() - _parse(start) > MAX_LOOKBACK:
+        if start and self.now() - parse_iso(start) > MAX_LOOKBACK:
             raise ContractViolation(f"{start_name} is more than 18 months back")
 
     # -- answers --------------------------------------------------------------------------------
@@ -385,8 +374,8 @@ class ClaimsMixin:
                     c
                     for c in self.claims.values()
                     if c.kind == kind
-                    and (start is None or c.created >= _parse(start))
-                    and (end is None or c.created <= _parse(end))
+                    and (start is None or c.created >= parse_iso(start))
+                    and (end is None or c.created <= parse_iso(end))
                     and request.arg("order_id") in (None, c.order_id)
                 ]
                 # Newest first, eBay's default order for these searches.
@@ -482,7 +471,3 @@ class ClaimsMixin:
             return Response(200, b"")
 
         return handler
-
-
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
