@@ -20,7 +20,7 @@ from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox import actions
 from comptoir.inbox.models import Channel, Conversation
 from comptoir.inbox.tasks import poll_channel
-from comptoir.jobs import runner
+from comptoir.jobs import database_worker
 from comptoir.jobs.queues import BACKGROUND_PRIORITY, BACKGROUND_QUEUE, claim_order, in_background
 from comptoir.jobs.runner import WorkerOptions, run
 from comptoir.orders.models import Order
@@ -130,7 +130,7 @@ def test_polls_and_replies_queued_after_order_lookups_run_before_them(
 
     # The worker drops "old" connections between tasks: not the test's own transaction.
     monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)
-    monkeypatch.setattr(runner, "close_old_connections", lambda: None)
+    monkeypatch.setattr(database_worker, "close_old_connections", lambda: None)
     task_started.connect(record)
     try:
         run(WorkerOptions(worker_id="test", batch=True, scheduler=False, poll_interval=0))

@@ -33,9 +33,7 @@ stay silent, for every channel or one.
 
 from __future__ import annotations
 
-import functools
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -43,8 +41,22 @@ from typing import TYPE_CHECKING
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from comptoir.automation.check_patterns import (
+    ALLOWED_LINK_HOSTS,
+    DISCOUNT_RE,
+    EMAIL_RE,
+    MARKETING_WORDS,
+    PHONE_NO_TRUNK_RE,
+    PHONE_RE,
+    URL_RE,
+    Found,
+    buyer_names,
+    fold,
+    normalise,
+    reply_language,
+)
 from comptoir.automation.models import CheckLevel, CheckSetting
-from comptoir.automation.templating import LANGUAGES, primary_language
+from comptoir.automation.spelling import check_spelling
 from comptoir.inbox.actions import Draft, NewAttachment
 from comptoir.inbox.models import Channel, Direction, Message
 
@@ -131,157 +143,6 @@ def levels_for(channel: Channel) -> dict[str, str]:
     return levels
 
 
-# -- the patterns -------------------------------------------------------------------------------
-
-URL_RE = re.compile(
-    r"(?:\bhttps?://|\bwww\.)[^\s<>\"')\]]+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|fr|de|es|it|net|"
-    r"org|eu|io|shop|store|co\.uk|be|ch|ly|me|co|info|biz|app|link|site|online|nl|at|pt|pl)(?:/[^\s<>\"')\]]*)?(?![\w@])",
-    re.IGNORECASE,
-)
-EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-# International (+33 6 12 34 56 78, 0049 30 1234567) or national with a trunk 0 (06 12 34 56 78,
-# 030 1234567, 02 1234 5678); a digit run inside a longer one (a tracking number) is left alone.
-PHONE_RE = re.compile(
-    r"(?<![\w+])(?:(?:\+|00)[1-9]\d{0,2}[\s.\-/]?(?:\(0\)[\s.\-/]?)?\d{1,4}(?:[\s.\-/]?\d{2,4}){2,4}"
-    r"|0[1-9](?:[\s.\-]?\d{2}){4}"
-    r"|0\d{1,4}[\s/\-]\d{3,4}(?:[\s\-]?\d{2,4}){0,2})(?![\w])"
-)
-# Spanish and Italian numbers have no trunk 0: 612 345 678, 333 123 4567.
-PHONE_NO_TRUNK_RE = re.compile(r"(?<![\w+])[36789]\d{2}[\s.]\d{3}[\s.]\d{3,4}(?![\w])")
-
-# Carrier tracking pages and the marketplaces' own pages: the links a buyer needs to complete
-# the order, which the policies allow.
-ALLOWED_LINK_HOSTS = (
-    "laposte.fr",
-    "colissimo.fr",
-    "chronopost.fr",
-    "mondialrelay.fr",
-    "dpd.fr",
-    "dpd.com",
-    "ups.com",
-    "gls-group.com",
-    "gls-group.eu",
-    "dhl.com",
-    "dhl.de",
-    "fedex.com",
-    "tnt.com",
-    "colisprive.com",
-    "relaiscolis.com",
-    "correos.es",
-    "seur.com",
-    "poste.it",
-    "brt.it",
-    "amazon.fr",
-    "amazon.com",
-    "amazon.de",
-    "amazon.es",
-    "amazon.it",
-    "amazon.co.uk",
-)
-
-MARKETING_WORDS: dict[str, tuple[str, ...]] = {
-    "fr": (
-        "code promo",
-        "promotion",
-        "réduction",
-        "soldes",
-        "offre spéciale",
-        "newsletter",
-        "suivez-nous",
-        "abonnez-vous",
-        "notre site",
-        "notre boutique en ligne",
-        "laissez-nous un avis",
-        "5 étoiles",
-        "cinq étoiles",
-        "évaluation positive",
-    ),
-    "en": (
-        "promo code",
-        "discount code",
-        "coupon",
-        "special offer",
-        "sale ends",
-        "newsletter",
-        "follow us",
-        "subscribe",
-        "our website",
-        "our online store",
-        "leave us a review",
-        "5 stars",
-        "five stars",
-        "positive feedback",
-    ),
-    "de": (
-        "gutschein",
-        "rabattcode",
-        "sonderangebot",
-        "newsletter",
-        "folgen sie uns",
-        "unsere website",
-        "unseren onlineshop",
-        "bewertung mit 5 sternen",
-        "5 sterne",
-        "positive bewertung",
-    ),
-    "es": (
-        "código promocional",
-        "cupón",
-        "descuento",
-        "oferta especial",
-        "newsletter",
-        "síguenos",
-        "suscríbete",
-        "nuestra web",
-        "nuestra tienda online",
-        "5 estrellas",
-        "valoración positiva",
-    ),
-    "it": (
-        "codice sconto",
-        "coupon",
-        "offerta speciale",
-        "newsletter",
-        "seguici",
-        "iscriviti",
-        "il nostro sito",
-        "il nostro negozio online",
-        "5 stelle",
-        "cinque stelle",
-        "recensione positiva",
-    ),
-}
-# A percentage off ("-20 %", "20% off") reads as a promotion in every language.
-DISCOUNT_RE = re.compile(r"(?<!\w)-\s?\d{1,2}\s?%|\b\d{1,2}\s?%\s?(?:off|de réduction|rabatt)\b")
-
-GREETINGS = (
-    "bonjour",
-    "bonsoir",
-    "cher",
-    "chère",
-    "madame",
-    "monsieur",
-    "hello",
-    "hi",
-    "dear",
-    "good morning",
-    "good afternoon",
-    "hallo",
-    "guten tag",
-    "sehr geehrte",
-    "liebe",
-    "lieber",
-    "hola",
-    "estimado",
-    "estimada",
-    "buenos días",
-    "buongiorno",
-    "buonasera",
-    "gentile",
-    "salve",
-    "ciao",
-)
-
 ATTACHMENT_LIMITS: dict[str, tuple[int, int, int, frozenset[str]]] = {
     # marketplace: (most files, largest file, most bytes in all, extensions allowed or none)
     # Amazon relays attachments by mail: 10 files, 7 MB in all, documents and pictures.
@@ -306,25 +167,7 @@ ATTACHMENT_LIMITS: dict[str, tuple[int, int, int, frozenset[str]]] = {
 DEFAULT_ATTACHMENT_LIMITS = (20, 25 * 1024 * 1024, 25 * 1024 * 1024, frozenset[str]())
 
 
-def _fold(text: str) -> str:
-    """Lower case without accents, for comparing names and wording."""
-    # lower(), not casefold(): "ß" stays one character, so offsets found in the folded text
-    # hold in the original.
-    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFC", text).lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def _normalise(text: str) -> str:
-    return " ".join(_fold(text).split())
-
-
-def _language(conv: Conversation) -> str:
-    return primary_language(conv.language or conv.shop.language) or "en"
-
-
 # -- the checks ---------------------------------------------------------------------------------
-
-Found = tuple[str, int, int]  # message, start, end
 
 
 def check_empty(draft: Draft) -> Iterable[Found]:
@@ -381,7 +224,7 @@ def check_phone(draft: Draft) -> Iterable[Found]:
         known |= {conv.order.external_id, conv.order.tracking_number}
     known_digits = {re.sub(r"\D", "", k) for k in known if k}
     patterns = [PHONE_RE]
-    if _language(conv) in ("es", "it"):
+    if reply_language(conv) in ("es", "it"):
         patterns.append(PHONE_NO_TRUNK_RE)
     seen: set[int] = set()
     for pattern in patterns:
@@ -405,11 +248,11 @@ def check_phone(draft: Draft) -> Iterable[Found]:
 
 
 def check_marketing(draft: Draft) -> Iterable[Found]:
-    folded = _fold(draft.text)
-    lang = _language(draft.conversation)
+    folded = fold(draft.text)
+    lang = reply_language(draft.conversation)
     words = MARKETING_WORDS.get(lang, ()) + (MARKETING_WORDS["en"] if lang != "en" else ())
     for phrase in words:
-        pattern = re.compile(r"(?<!\w)" + re.escape(_fold(phrase)) + r"(?!\w)")
+        pattern = re.compile(r"(?<!\w)" + re.escape(fold(phrase)) + r"(?!\w)")
         # Accents removed keep one character per character for the letters used here, so the
         # offsets found in the folded text hold in the original.
         for match in pattern.finditer(folded):
@@ -428,20 +271,13 @@ def check_marketing(draft: Draft) -> Iterable[Found]:
         )
 
 
-def _buyer_names(conv: Conversation) -> list[str]:
-    customer = conv.customer
-    if customer is None or not customer.name.strip() or "@" in customer.name:
-        return []
-    return [p for p in customer.name.split() if len(p) > 1]
-
-
 def check_greeting(draft: Draft) -> Iterable[Found]:
-    names = _buyer_names(draft.conversation)
+    names = buyer_names(draft.conversation)
     if not names or not draft.text.strip():
         return
     lines = [line for line in draft.text.splitlines() if line.strip()]
-    opening = _fold(" ".join(lines[:2]))[:200]
-    if any(re.search(r"(?<!\w)" + re.escape(_fold(n)) + r"(?!\w)", opening) for n in names):
+    opening = fold(" ".join(lines[:2]))[:200]
+    if any(re.search(r"(?<!\w)" + re.escape(fold(n)) + r"(?!\w)", opening) for n in names):
         return
     first = lines[0]
     start = draft.text.find(first)
@@ -452,160 +288,8 @@ def check_greeting(draft: Draft) -> Iterable[Found]:
     )
 
 
-WORD_RE = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
-
-
-@functools.cache
-def _speller(language: str) -> object | None:
-    from spellchecker import SpellChecker
-
-    try:
-        return SpellChecker(language=language, distance=1)
-    except ValueError:
-        return None
-
-
-_ES_IT_ENDINGS = (
-    "ían",
-    "ías",
-    "ía",
-    "emo",
-    "ete",
-    "anno",
-    "mos",
-    "nos",
-    "me",
-    "se",
-    "lo",
-    "la",
-    "le",
-    "ó",
-    "á",
-    "é",
-    "í",
-    "à",
-    "è",
-    "ì",
-    "ò",
-    "ù",
-)
-
-
-def _inflected(word: str, speller: object) -> bool:
-    """Spanish and Italian verb forms the dictionaries lack (salió, llegará, llámenos,
-    arriverà): the word is taken as right when its stem is a known infinitive."""
-    for ending in _ES_IT_ENDINGS:
-        if not word.endswith(ending) or len(word) - len(ending) < 3:
-            continue
-        stem = word[: -len(ending)]
-        bases = {stem, _fold(stem)}
-        candidates = set()
-        for base in bases:
-            for b in (base, base[:-1], base[:-2]):
-                candidates |= {
-                    b,
-                    b + "e",
-                    b + "r",
-                    b + "ar",
-                    b + "er",
-                    b + "ir",
-                    b + "are",
-                    b + "ere",
-                }
-                candidates.add(b + "ire")
-        if speller.known(c for c in candidates if len(c) > 3):  # type: ignore[attr-defined]
-            return True
-    return False
-
-
-def _unknown(parts: list[str], language: str, speller: object) -> set[str]:
-    unknown: set[str] = speller.unknown(parts)  # type: ignore[attr-defined]
-    if unknown and language in ("es", "it"):
-        unknown = {u for u in unknown if not _inflected(u, speller)}
-    if unknown and language == "de":
-        unknown = {u for u in unknown if not _compound(u, speller)}
-    return unknown
-
-
-def _compound(word: str, speller: object) -> bool:
-    """German compounds the dictionary lacks (Sendungsnummer = Sendung + s + Nummer)."""
-    known = speller.known  # type: ignore[attr-defined]
-    for cut in range(3, len(word) - 2):
-        head, tail = word[:cut], word[cut:]
-        if not known([tail]) and not _compound_tail(tail, speller):
-            continue
-        if known([head]) or (head.endswith("s") and known([head[:-1]])):
-            return True
-    return False
-
-
-def _compound_tail(tail: str, speller: object) -> bool:
-    known = speller.known  # type: ignore[attr-defined]
-    return any(known([tail[:cut]]) and known([tail[cut:]]) for cut in range(3, len(tail) - 2))
-
-
-def check_spelling(draft: Draft) -> Iterable[Found]:
-    conv = draft.conversation
-    text = draft.text
-    # Not words to correct: links, addresses, order and tracking numbers, and names.
-    skip = [(m.start(), m.end()) for r in (URL_RE, EMAIL_RE) for m in r.finditer(text)]
-    ignored = {_fold(n) for n in _buyer_names(conv)} | {_fold(g) for g in GREETINGS}
-    for value in (conv.shop.name, draft.actor.get_full_name() if draft.actor else ""):
-        ignored |= {_fold(p) for p in value.split()}
-    if conv.order is not None:
-        for item in conv.order.items or []:
-            if isinstance(item, dict):
-                ignored |= {_fold(p) for p in str(item.get("title", "")).split()}
-    words: list[tuple[str, int, int, list[str]]] = []
-    sentence_start = True
-    for match in WORD_RE.finditer(text):
-        word = match.group(0)
-        at_start = sentence_start
-        tail = text[match.end() : match.end() + 2]
-        sentence_start = tail[:1] in ".!?:" or "\n" in tail
-        if any(s <= match.start() < e for s, e in skip):
-            continue
-        if len(word) < 3 or _fold(word) in ignored or word.isupper():
-            continue
-        # A capitalised word inside a sentence is a name (a product, a town, a carrier).
-        if word[0].isupper() and not at_start:
-            continue
-        parts = [p for p in re.split(r"['\u2019-]", word.lower()) if len(p) > 2]
-        if parts:
-            words.append((word, match.start(), match.end(), parts))
-    language = _language(conv)
-    speller = _speller(language)
-    if speller is None or not words:
-        return
-    flat = [p for w in words for p in w[3]]
-    # The answer may be in another language than the buyer's message was detected in: when
-    # most words are unknown, the language that knows the most of them is taken.
-    if len(flat) >= 4 and len(_unknown(flat, language, speller)) > len(flat) * 0.4:
-        scores = []
-        for other in LANGUAGES:
-            other_speller = _speller(other)
-            if other_speller is not None:
-                scores.append((len(_unknown(flat, other, other_speller)), other, other_speller))
-        language, speller = min(scores, key=lambda t: t[0])[1:]
-    found = 0
-    for word, start, end, parts in words:
-        unknown = _unknown(parts, language, speller)
-        if not unknown:
-            continue
-        guess = speller.correction(sorted(unknown)[0])  # type: ignore[attr-defined]
-        message = (
-            _("Spelling: “%(word)s” (did you mean “%(guess)s”?)") % {"word": word, "guess": guess}
-            if guess and guess not in unknown
-            else _("Spelling: “%(word)s”") % {"word": word}
-        )
-        yield message, start, end
-        found += 1
-        if found >= 20:
-            return
-
-
 def check_copy(draft: Draft) -> Iterable[Found]:
-    text = _normalise(draft.text)
+    text = normalise(draft.text)
     if len(text) < 20:
         return
     earlier = Message.objects.filter(
@@ -613,7 +297,7 @@ def check_copy(draft: Draft) -> Iterable[Found]:
     ).order_by("-created_at")[:50]
     for message in earlier.only("direction", "text", "new_text"):
         for body in {message.text, message.new_text}:
-            if body and _normalise(body) == text:
+            if body and normalise(body) == text:
                 if message.direction == Direction.IN:
                     yield _("The answer repeats the buyer's own message."), 0, len(draft.text)
                 else:

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -51,31 +52,43 @@ class ConditionError(ValueError):
 def _nested_repeat(items: Any, inside_repeat: bool) -> bool:
     """True when an unbounded repetition contains another: `(a+)+` backtracks exponentially."""
     from re import _constants as c  # type: ignore[attr-defined]
-    from re import _parser as p  # type: ignore[attr-defined]
 
     for op, av in items:
         if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-            _low, high, sub = av
-            unbounded = high == c.MAXREPEAT or high > 100
-            if unbounded and inside_repeat and op != c.POSSESSIVE_REPEAT:
+            if _repeat_nests(op, av, inside_repeat):
                 return True
-            if _nested_repeat(sub, inside_repeat or (unbounded and op != c.POSSESSIVE_REPEAT)):
-                return True
-        elif op == c.SUBPATTERN:
-            if _nested_repeat(av[-1], inside_repeat):
-                return True
-        elif op == c.BRANCH:
-            if any(_nested_repeat(b, inside_repeat) for b in av[1]):
-                return True
-        elif op in (c.ASSERT, c.ASSERT_NOT):
-            if _nested_repeat(av[1], inside_repeat):
-                return True
-        elif op == c.ATOMIC_GROUP:
-            if _nested_repeat(av, inside_repeat):
-                return True
-        elif isinstance(av, p.SubPattern) and _nested_repeat(av, inside_repeat):
+        elif any(_nested_repeat(sub, inside_repeat) for sub in _subpatterns(op, av)):
             return True
     return False
+
+
+def _repeat_nests(op: Any, av: Any, inside_repeat: bool) -> bool:
+    """A repetition: unbounded inside another, or with such a repetition inside it."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    _low, high, sub = av
+    unbounded = high == c.MAXREPEAT or high > 100
+    # A possessive repetition never backtracks into itself.
+    backtracks = unbounded and op != c.POSSESSIVE_REPEAT
+    if backtracks and inside_repeat:
+        return True
+    return _nested_repeat(sub, inside_repeat or backtracks)
+
+
+def _subpatterns(op: Any, av: Any) -> list[Any]:
+    """The patterns inside a group, an alternation or an assertion (none for a literal)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser as p  # type: ignore[attr-defined]
+
+    if op == c.SUBPATTERN:
+        return [av[-1]]
+    if op == c.BRANCH:
+        return list(av[1])
+    if op in (c.ASSERT, c.ASSERT_NOT):
+        return [av[1]]
+    if op == c.ATOMIC_GROUP or isinstance(av, p.SubPattern):
+        return [av]
+    return []
 
 
 _PROBE = """
@@ -350,32 +363,32 @@ class Facts:
         )
 
     def field(self, name: str) -> set[str]:
-        conv = self.conversation
-        if name == "channel":
-            return {str(conv.channel_id)}
-        if name == "marketplace":
-            return {conv.channel.marketplace}
-        if name == "shop":
-            return {str(conv.shop_id)}
-        if name == "intent":
-            return {conv.intent or ""}
-        if name == "language":
-            return {conv.language or ""}
-        if name == "urgency":  # set by triage once it exists; until then, empty
-            return {str(getattr(conv, "urgency", "") or "")}
-        if name == "order_status":
-            return {conv.order.status if conv.order_id and conv.order else "none"}
-        if name == "assignee":
-            return {str(conv.assignee_id) if conv.assignee_id else "none"}
-        if name == "status":
-            return {conv.status}
-        if name == "tags":
-            return self.tags
-        if name == "customer_tag":
-            return self.customer_tags
-        if name == "sla_state":  # none, ok, at_risk or breached
-            return {conv.sla_state}
-        raise ConditionError(f"unknown condition {name!r}")
+        read = FIELDS.get(name)
+        if read is None:
+            raise ConditionError(f"unknown condition {name!r}")
+        return read(self)
+
+
+# What each `in` condition compares: the conversation's values as strings ("none" for none).
+FIELDS: dict[str, Callable[[Facts], set[str]]] = {
+    "channel": lambda f: {str(f.conversation.channel_id)},
+    "marketplace": lambda f: {f.conversation.channel.marketplace},
+    "shop": lambda f: {str(f.conversation.shop_id)},
+    "intent": lambda f: {f.conversation.intent or ""},
+    "language": lambda f: {f.conversation.language or ""},
+    # Set by triage once it exists; until then, empty.
+    "urgency": lambda f: {str(getattr(f.conversation, "urgency", "") or "")},
+    "order_status": lambda f: {_order_status(f.conversation)},
+    "assignee": lambda f: {str(f.conversation.assignee_id or "none")},
+    "status": lambda f: {f.conversation.status},
+    "tags": lambda f: f.tags,
+    "customer_tag": lambda f: f.customer_tags,
+    "sla_state": lambda f: {f.conversation.sla_state},  # none, ok, at_risk or breached
+}
+
+
+def _order_status(conv: Conversation) -> str:
+    return conv.order.status if conv.order_id and conv.order else "none"
 
 
 def matches(node: Any, facts: Facts) -> bool:

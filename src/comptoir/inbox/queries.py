@@ -191,10 +191,39 @@ def filter_conversations(
     order_number: str | None = None,
     q: str | None = None,
 ) -> QuerySet[Conversation]:
-    if status:
-        if status not in Status.values:
-            raise ValidationError(f"status must be one of {', '.join(Status.values)}")
-        qs = qs.filter(status=status)
+    """Narrow `qs` by the inbox's filters (None or empty: no filter); raises ValidationError
+    naming a malformed one. Each is its own WHERE term, added in this order."""
+    qs = _by_status(qs, status)
+    qs = _by_place(qs, channel=channel, marketplace=marketplace, shop=shop, team=team)
+    qs = _by_triage(qs, intent=intent, language=language, sla=sla)
+    qs = _by_dates(qs, created_from, created_to)
+    qs = _by_has_order(qs, has_order)
+    qs = _by_handling(qs, user, assignee=assignee, needs_reply=needs_reply)
+    qs = _by_tag(qs, tag)
+    if order_number:
+        qs = qs.filter(order_number=order_number.strip())
+    if q and q.strip():
+        qs = search.matching(qs, q)
+    return qs
+
+
+def _by_status(qs: QuerySet[Conversation], status: str | None) -> QuerySet[Conversation]:
+    if not status:
+        return qs
+    if status not in Status.values:
+        raise ValidationError(f"status must be one of {', '.join(Status.values)}")
+    return qs.filter(status=status)
+
+
+def _by_place(
+    qs: QuerySet[Conversation],
+    *,
+    channel: int | None,
+    marketplace: str | None,
+    shop: int | None,
+    team: int | None,
+) -> QuerySet[Conversation]:
+    """Where the conversation came in (channel, marketplace, shop) and which team owns it."""
     if channel is not None:
         qs = qs.filter(channel_id=channel)
     if marketplace:
@@ -204,19 +233,43 @@ def filter_conversations(
     if team is not None:
         # A conversation belongs to a team by its own team, else by its channel's.
         qs = qs.filter(Q(team_id=team) | Q(team__isnull=True, channel__team_id=team))
+    return qs
+
+
+def _by_triage(
+    qs: QuerySet[Conversation], *, intent: str | None, language: str | None, sla: str | None
+) -> QuerySet[Conversation]:
+    """What triage and the SLA sweep found: intent, language, respond-by state."""
     if intent:
         qs = qs.filter(intent=intent)
     if language:
         qs = qs.filter(language=language)
     if sla:
         qs = qs.filter(_sla_filter(sla))
+    return qs
+
+
+def _by_dates(
+    qs: QuerySet[Conversation], created_from: datetime | None, created_to: datetime | None
+) -> QuerySet[Conversation]:
     if created_from is not None:
         qs = qs.filter(created_at__gte=created_from)
     if created_to is not None:
         qs = qs.filter(created_at__lt=created_to)
-    if has_order is not None:
-        has = Q(order__isnull=False) | ~Q(order_number="")
-        qs = qs.filter(has if has_order else ~has)
+    return qs
+
+
+def _by_has_order(qs: QuerySet[Conversation], has_order: bool | None) -> QuerySet[Conversation]:
+    if has_order is None:
+        return qs
+    has = Q(order__isnull=False) | ~Q(order_number="")
+    return qs.filter(has if has_order else ~has)
+
+
+def _by_handling(
+    qs: QuerySet[Conversation], user: User, *, assignee: str | None, needs_reply: bool | None
+) -> QuerySet[Conversation]:
+    """Who handles it (`assignee`: a user id, "me" or "none") and whether it awaits a reply."""
     if assignee:
         if assignee == "me":
             qs = qs.filter(assignee=user)
@@ -228,15 +281,15 @@ def filter_conversations(
             raise ValidationError(f"assignee must be a user id, 'me' or 'none', not {assignee!r}")
     if needs_reply is not None:
         qs = qs.filter(needs_reply=needs_reply)
-    if tag:
-        # A subquery rather than a join, so no row can come back twice.
-        tagged = Tag.conversations.through.objects.filter(tag__name=tag.strip())
-        qs = qs.filter(pk__in=tagged.values("conversation_id"))
-    if order_number:
-        qs = qs.filter(order_number=order_number.strip())
-    if q and q.strip():
-        qs = search.matching(qs, q)
     return qs
+
+
+def _by_tag(qs: QuerySet[Conversation], tag: str | None) -> QuerySet[Conversation]:
+    if not tag:
+        return qs
+    # A subquery rather than a join, so no row can come back twice.
+    tagged = Tag.conversations.through.objects.filter(tag__name=tag.strip())
+    return qs.filter(pk__in=tagged.values("conversation_id"))
 
 
 # -- the inbox's views (Needs reply, Mine...) ------------------------------------------------

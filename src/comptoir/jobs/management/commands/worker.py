@@ -31,6 +31,83 @@ def _worker_id(value: str) -> str:
     return value
 
 
+def _add_run_arguments(parser: ArgumentParser) -> None:
+    """Once or until stopped, under which name, with the scheduler or not."""
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help=(
+            "Run every task that is due now, then exit (RQ: burst mode). The scheduler "
+            "ticks once first, so the periodic jobs due now run too. For tests and cron."
+        ),
+    )
+    parser.add_argument(
+        "--worker-id",
+        type=_worker_id,
+        default=None,
+        help=(
+            "Name of this worker, unique among running workers; recorded on the tasks it "
+            "runs and the periodic ticks it claims (default: host.pid.random)."
+        ),
+    )
+    parser.add_argument(
+        "--no-scheduler",
+        dest="scheduler",
+        action="store_false",
+        help="Only run tasks; leave the periodic jobs to other workers.",
+    )
+
+
+def _add_timing_arguments(parser: ArgumentParser) -> None:
+    """How often the scheduler ticks and an empty queue is looked at."""
+    parser.add_argument(
+        "--interval",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="Seconds between two scheduler ticks (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help=(
+            "Database backend: seconds between two looks at an empty queue "
+            "(default: %(default)s). RQ is woken by Redis instead."
+        ),
+    )
+
+
+def _add_source_arguments(parser: ArgumentParser) -> None:
+    """Which tasks: the queues, the backend, the modules that register periodic jobs."""
+    parser.add_argument(
+        "--queue",
+        dest="queues",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="A queue to work on; repeat for several (default: every configured queue).",
+    )
+    parser.add_argument(
+        "--backend",
+        default=DEFAULT_TASK_BACKEND_ALIAS,
+        metavar="ALIAS",
+        help="The TASKS backend to work for (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help=(
+            "Import this module first, for periodic jobs registered outside an installed "
+            "app's tasks.py (those are found on their own); repeat for several."
+        ),
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Run queued background tasks and the periodic scheduler (channel polling, snooze "
@@ -42,71 +119,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument(
-            "--batch",
-            action="store_true",
-            help=(
-                "Run every task that is due now, then exit (RQ: burst mode). The scheduler "
-                "ticks once first, so the periodic jobs due now run too. For tests and cron."
-            ),
-        )
-        parser.add_argument(
-            "--worker-id",
-            type=_worker_id,
-            default=None,
-            help=(
-                "Name of this worker, unique among running workers; recorded on the tasks it "
-                "runs and the periodic ticks it claims (default: host.pid.random)."
-            ),
-        )
-        parser.add_argument(
-            "--no-scheduler",
-            dest="scheduler",
-            action="store_false",
-            help="Only run tasks; leave the periodic jobs to other workers.",
-        )
-        parser.add_argument(
-            "--interval",
-            type=_seconds,
-            default=5.0,
-            metavar="SECONDS",
-            help="Seconds between two scheduler ticks (default: %(default)s).",
-        )
-        parser.add_argument(
-            "--poll-interval",
-            type=_seconds,
-            default=1.0,
-            metavar="SECONDS",
-            help=(
-                "Database backend: seconds between two looks at an empty queue "
-                "(default: %(default)s). RQ is woken by Redis instead."
-            ),
-        )
-        parser.add_argument(
-            "--queue",
-            dest="queues",
-            action="append",
-            default=[],
-            metavar="NAME",
-            help="A queue to work on; repeat for several (default: every configured queue).",
-        )
-        parser.add_argument(
-            "--backend",
-            default=DEFAULT_TASK_BACKEND_ALIAS,
-            metavar="ALIAS",
-            help="The TASKS backend to work for (default: %(default)s).",
-        )
-        parser.add_argument(
-            "--import",
-            dest="imports",
-            action="append",
-            default=[],
-            metavar="MODULE",
-            help=(
-                "Import this module first, for periodic jobs registered outside an installed "
-                "app's tasks.py (those are found on their own); repeat for several."
-            ),
-        )
+        _add_run_arguments(parser)
+        _add_timing_arguments(parser)
+        _add_source_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         for module in options["imports"]:
