@@ -306,64 +306,79 @@ def auto_reply_problems(template: Template, *, known: frozenset[str]) -> list[st
     so a use guarded by `{% if x %}` or given `{{ x | default("…") }}` passes and any other
     use is caught, whatever the other variables' values."""
     problems: list[str] = []
-    name = template.name
     for version in template.versions.order_by("language"):
         for source in (version.subject, version.body):
             syntax = check_syntax(source)
             if syntax:
                 problems.append(
                     str(_("“%(template)s” has an error: %(error)s"))
-                    % {"template": name, "error": syntax}
+                    % {"template": template.name, "error": syntax}
                 )
                 continue
             used = variables_used(source)
-            unknown = sorted(used - VARIABLE_NAMES)
-            if unknown:
-                problems.append(
-                    str(_("“%(template)s” uses an unknown variable: %(names)s"))
-                    % {"template": name, "names": ", ".join(unknown)}
-                )
-            never = sorted(used & NEVER_IN_AUTO_REPLY)
-            if never:
-                problems.append(
-                    str(
-                        _(
-                            "“%(template)s” uses %(names)s, which an automatic reply can never "
-                            "fill (no agent writes it): take it out of the template or pick "
-                            "another one"
-                        )
-                    )
-                    % {"template": name, "names": ", ".join(never)}
-                )
-            for variable in sorted(used & VARIABLE_NAMES - NEVER_IN_AUTO_REPLY - known):
-                context = {
-                    k: v
-                    for k, v in _PROBE_VALUES.items()
-                    if k != variable and k not in NEVER_IN_AUTO_REPLY
-                }
-                try:
-                    missing = _render_string(source, context)[1]
-                except TemplateRenderError as exc:
-                    problems.append(f"“{name}”: {'; '.join(exc.messages)}")
-                    break
-                if variable in missing:
-                    problems.append(
-                        str(
-                            _(
-                                "“%(template)s” (%(language)s) uses %(name)s, which an automatic "
-                                "reply may not have: name the fallback, %(default)s, or put it "
-                                "inside %(guard)s"
-                            )
-                        )
-                        % {
-                            "template": name,
-                            "language": version.language,
-                            "name": variable,
-                            "default": f'{{{{ {variable} | default("…") }}}}',
-                            "guard": f"{{% if {variable} %}}…{{% endif %}}",
-                        }
-                    )
+            problems += _variable_problems(template.name, used)
+            problems += _absent_variable_problems(
+                template.name, version.language, source, used & VARIABLE_NAMES - known
+            )
     return list(dict.fromkeys(problems))
+
+
+def _variable_problems(name: str, used: set[str]) -> list[str]:
+    """Variables no automatic reply can ever use: unknown ones, and those only an agent fills."""
+    problems: list[str] = []
+    unknown = sorted(used - VARIABLE_NAMES)
+    if unknown:
+        problems.append(
+            str(_("“%(template)s” uses an unknown variable: %(names)s"))
+            % {"template": name, "names": ", ".join(unknown)}
+        )
+    never = sorted(used & NEVER_IN_AUTO_REPLY)
+    if never:
+        problems.append(
+            str(
+                _(
+                    "“%(template)s” uses %(names)s, which an automatic reply can never "
+                    "fill (no agent writes it): take it out of the template or pick "
+                    "another one"
+                )
+            )
+            % {"template": name, "names": ", ".join(never)}
+        )
+    return problems
+
+
+def _absent_variable_problems(
+    name: str, language: str, source: str, candidates: set[str]
+) -> list[str]:
+    """Each variable that may be absent, probed alone: used with no fallback, it is a problem."""
+    problems: list[str] = []
+    for variable in sorted(candidates - NEVER_IN_AUTO_REPLY):
+        context = {
+            k: v for k, v in _PROBE_VALUES.items() if k != variable and k not in NEVER_IN_AUTO_REPLY
+        }
+        try:
+            missing = _render_string(source, context)[1]
+        except TemplateRenderError as exc:
+            problems.append(f"“{name}”: {'; '.join(exc.messages)}")
+            break
+        if variable in missing:
+            problems.append(
+                str(
+                    _(
+                        "“%(template)s” (%(language)s) uses %(name)s, which an automatic "
+                        "reply may not have: name the fallback, %(default)s, or put it "
+                        "inside %(guard)s"
+                    )
+                )
+                % {
+                    "template": name,
+                    "language": language,
+                    "name": variable,
+                    "default": f'{{{{ {variable} | default("…") }}}}',
+                    "guard": f"{{% if {variable} %}}…{{% endif %}}",
+                }
+            )
+    return problems
 
 
 # -- choosing the version -----------------------------------------------------------------------
