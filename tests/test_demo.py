@@ -27,8 +27,9 @@ from imapclient import IMAPClient
 
 from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.email.simulator import MailboxSimulator
-from comptoir.demo.generate import DEMO_PASSWORD, reference_now
+from comptoir.demo.generate import reference_now
 from comptoir.demo.processes import run_together
+from comptoir.demo.world import DEMO_PASSWORD
 from comptoir.inbox.models import (
     Channel,
     Conversation,

@@ -41,7 +41,6 @@ import re
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -49,14 +48,13 @@ import httpx
 from pydantic import BaseModel, Field
 
 from comptoir.connectors import http
+from comptoir.connectors.amazon.orders import order_data
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
     OrderData,
-    OrderItem,
     OutboundAttachment,
     OutboundMessage,
-    Party,
     SendResult,
 )
 from comptoir.connectors.http import HttpClient, RateLimit, parse_json, shared_rate_limit
@@ -69,19 +67,6 @@ ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
 EXPIRED = "access token you provided has expired"
 TEMPLATE_REFUSED = "Invalid amazonOrderId and template combination"
 MAX_ATTACHMENTS = 5
-
-# Amazon's order statuses onto ours.
-STATUSES: dict[str, str] = {
-    "PendingAvailability": "pending",
-    "Pending": "pending",
-    "Unshipped": "accepted",
-    "PartiallyShipped": "accepted",
-    "Shipped": "shipped",
-    # Shipped; only the seller's invoice confirmation is missing.
-    "InvoiceUnconfirmed": "shipped",
-    "Canceled": "cancelled",
-    "Unfulfillable": "unknown",
-}
 
 ORDER_IDS_PER_REQUEST = 50
 # getOrders needs CreatedAfter or LastUpdatedAfter even when it names the orders.
@@ -560,53 +545,3 @@ def _payload(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ConnectorError(f"{NAME}: no payload in the answer: {str(body)[:200]}")
     return payload
-
-
-def order_data(order: dict[str, Any], items: list[dict[str, Any]]) -> OrderData:
-    """An Orders v0 order and its items as Comptoir's OrderData. Orders v0 tells neither the
-    carrier nor the tracking number (they are the seller's own, from its shipping tool)."""
-    total = order.get("OrderTotal") or {}
-    email = str((order.get("BuyerInfo") or {}).get("BuyerEmail") or "")
-    return OrderData(
-        external_id=str(order["AmazonOrderId"]),
-        status=STATUSES.get(str(order.get("OrderStatus")), "unknown"),  # type: ignore[arg-type]
-        currency=str(total.get("CurrencyCode") or "EUR")[:3],
-        total=str(total.get("Amount") or ""),
-        items=[_item(i) for i in items],
-        ordered_at=_date(order.get("PurchaseDate")),
-        ship_by=_date(order.get("LatestShipDate")),
-        expected_delivery_at=_date(order.get("LatestDeliveryDate")),
-        # Amazon's relay address: the same alias the buyer's mail comes from.
-        buyer=Party(identity_kind="email", identity_value=email.lower(), email=email)
-        if email
-        else None,
-    )
-
-
-def _item(item: dict[str, Any]) -> OrderItem:
-    quantity = int(item.get("QuantityOrdered") or 0)
-    amount = str((item.get("ItemPrice") or {}).get("Amount") or "")
-    unit = ""
-    if amount and quantity:
-        try:
-            # ItemPrice is the line's price (unit price times quantity).
-            line = Decimal(amount)
-            unit = str((line / quantity).quantize(Decimal("0.01")))
-        except InvalidOperation:
-            unit = ""
-    return OrderItem(
-        sku=str(item.get("SellerSKU") or item.get("ASIN") or ""),
-        title=str(item.get("Title") or ""),
-        quantity=quantity,
-        unit_price=unit,
-    )
-
-
-def _date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from pydantic import BaseModel, Field
@@ -45,6 +44,13 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
     SentCandidate,
+)
+from comptoir.connectors.cdiscount.parsing import (
+    Discussion,
+    author_of,
+    decimal_text,
+    iso,
+    parse_date,
 )
 from comptoir.connectors.http import HttpClient, parse_json
 from comptoir.lib.filetypes import content_type_for
@@ -90,27 +96,6 @@ class CdiscountSettings(BaseModel):
 # poll does not ask for a new token each minute. Value: (token, monotonic expiry).
 _tokens: dict[tuple[str, str], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
-
-
-def _parse_date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _decimal(value: Any) -> str:
-    try:
-        return str(Decimal(str(value))) if value is not None else ""
-    except InvalidOperation:
-        return ""
 
 
 class CdiscountConnector(Connector):
@@ -251,7 +236,7 @@ class CdiscountConnector(Connector):
 
     def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
         conf = self.conf
-        cursor = _parse_date(since.get("updated_since"))
+        cursor = parse_date(since.get("updated_since"))
         now = datetime.now(UTC)
         if cursor is None:
             low = now - timedelta(days=conf.initial_days)
@@ -263,7 +248,7 @@ class CdiscountConnector(Connector):
         newest = cursor
         try:
             for summary in self._discussions(low):
-                updated = _parse_date(summary.get("updatedAt"))
+                updated = parse_date(summary.get("updatedAt"))
                 yield from self._messages_of(str(summary["discussionId"]))
                 if updated is not None and (newest is None or updated > newest):
                     newest = updated
@@ -271,7 +256,7 @@ class CdiscountConnector(Connector):
             self.close()
         # Only a sync that went to the end moves the cursor.
         if newest is not None:
-            self.cursor = {**self.cursor, "updated_since": _iso(newest)}
+            self.cursor = {**self.cursor, "updated_since": iso(newest)}
 
     def _discussions(self, low: datetime) -> Iterator[dict[str, Any]]:
         """Every discussion updated since `low`, following the pages to the end.
@@ -309,84 +294,78 @@ class CdiscountConnector(Connector):
 
     def _list_page(self, low: datetime, page_index: int) -> dict[str, Any]:
         body = self._get(
-            "/discussions", updatedAtMin=_iso(low), pageIndex=page_index, pageSize=PAGE_SIZE
+            "/discussions", updatedAtMin=iso(low), pageIndex=page_index, pageSize=PAGE_SIZE
         )
         if not isinstance(body, dict) or not isinstance(body.get("items"), list):
             raise ConnectorError(f"{NAME}: GET /discussions answered without items")
         return body
 
     def _messages_of(self, discussion_id: str) -> Iterator[InboundMessage]:
-        from comptoir.inbox.models import Message
-
         discussion = self._get(f"/discussions/{discussion_id}")
         if not isinstance(discussion, dict):
             raise ConnectorError(f"{NAME}: GET /discussions/{discussion_id} is not an object")
         messages = discussion.get("messages") or []
-        # Messages already stored (ours included, once delivered) are not read again.
-        known = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk,
-                external_id__in=[str(m.get("messageId")) for m in messages],
-            ).values_list("external_id", flat=True)
+        known = self._stored_ids(messages)
+        about = Discussion.of(discussion, discussion_id)
+        last_buyer = max(
+            (i for i, m in enumerate(messages) if author_of(m) != "Seller"), default=-1
         )
-        customer = discussion.get("customer") or {}
-        buyer_id = str(customer.get("customerId") or f"discussion-{discussion_id}")
-        buyer_name = " ".join(
-            filter(None, [customer.get("firstName"), customer.get("lastName")])
-        ).strip()
-        claim_type = discussion.get("claimType") or (
-            discussion.get("subTypologyCode") if discussion.get("graduation") == "Claim" else ""
-        )
-        is_claim = bool(claim_type) or discussion.get("graduation") not in (None, "Discussion")
-        waiting = discussion.get("processStatus") == "WaitingForSellerAnswer"
-        last_buyer = max((i for i, m in enumerate(messages) if _author(m) != "Seller"), default=-1)
         for index, message in enumerate(messages):
             message_id = str(message.get("messageId") or "")
             # Older messages of a discussion are kept too (the history a first sync brings).
             if not message_id or message_id in known:
                 continue
-            sent_at = (
-                _parse_date(message.get("createdAt"))
-                or _parse_date(discussion.get("updatedAt"))
-                or datetime.now(UTC)
-            )
-            author = _author(message)
-            meta: dict[str, Any] = {
-                "discussion_id": discussion_id,
-                "author": author,
-                "typology": discussion.get("typologyCode") or "",
-                "subtypology": discussion.get("subTypologyCode") or "",
-                "graduation": discussion.get("graduation") or "",
-                "sales_channel": discussion.get("salesChannel") or "",
-            }
-            if claim_type:
-                meta["claim_type"] = claim_type
-            yield InboundMessage(
+            # Octopia says whether the seller owes an answer: it speaks for the newest message
+            # of the buyer (or of Cdiscount's customer care).
+            needs_reply = about.waiting if index == last_buyer else None
+            yield self._inbound(about, message, message_id, needs_reply=needs_reply)
+
+    def _stored_ids(self, messages: list[dict[str, Any]]) -> set[str]:
+        """Messages already stored (ours included, once delivered): not read again."""
+        from comptoir.inbox.models import Message
+
+        return set(
+            Message.objects.filter(
                 channel_id=self.channel.pk,
-                external_id=message_id,
-                direction="out" if author == "Seller" else "in",
-                # The buyer is the conversation's customer whoever writes in the discussion.
-                sender=Party(
-                    identity_kind="cdiscount_customer",
-                    identity_value=buyer_id,
-                    name=buyer_name if author == "Customer" else "",
-                ),
-                subject=(discussion.get("subject") or "")[:500],
-                text=message.get("body") or "",
-                sent_at=sent_at,
-                thread_id=discussion_id,
-                order_number=str(discussion.get("orderId") or "")[:64],
-                # Octopia says whether the seller owes an answer: it speaks for the newest
-                # message of the buyer (or of Cdiscount's customer care).
-                needs_reply=waiting if index == last_buyer else None,
-                attachments=[
-                    self._attachment(discussion_id, a)
-                    for a in message.get("attachments") or []
-                    if author != "Seller"
-                ],
-                meta=meta,
-                tags=["claim"] if is_claim else [],
-            )
+                external_id__in=[str(m.get("messageId")) for m in messages],
+            ).values_list("external_id", flat=True)
+        )
+
+    def _inbound(
+        self,
+        about: Discussion,
+        message: dict[str, Any],
+        message_id: str,
+        *,
+        needs_reply: bool | None,
+    ) -> InboundMessage:
+        sent_at = parse_date(message.get("createdAt")) or about.updated_at or datetime.now(UTC)
+        author = author_of(message)
+        meta: dict[str, Any] = {"discussion_id": about.id, "author": author, **about.details}
+        return InboundMessage(
+            channel_id=self.channel.pk,
+            external_id=message_id,
+            direction="out" if author == "Seller" else "in",
+            # The buyer is the conversation's customer whoever writes in the discussion.
+            sender=Party(
+                identity_kind="cdiscount_customer",
+                identity_value=about.buyer_id,
+                name=about.buyer_name if author == "Customer" else "",
+            ),
+            subject=about.subject,
+            text=message.get("body") or "",
+            sent_at=sent_at,
+            thread_id=about.id,
+            order_number=about.order_number,
+            needs_reply=needs_reply,
+            attachments=[
+                self._attachment(about.id, a)
+                for a in message.get("attachments") or []
+                if author != "Seller"
+            ],
+            meta=meta,
+            tags=["claim"] if about.is_claim else [],
+        )
 
     def _attachment(self, discussion_id: str, data: dict[str, Any]) -> InboundAttachment:
         size = int(data.get("size") or 0)
@@ -450,7 +429,7 @@ class CdiscountConnector(Connector):
             raise ConnectorError(
                 f"{NAME}: the reply was accepted without a message id", maybe_sent=True
             )
-        return SendResult(external_id=str(message_id), sent_at=_parse_date(body.get("createdAt")))
+        return SendResult(external_id=str(message_id), sent_at=parse_date(body.get("createdAt")))
 
     def _check_limits(self, outbound: OutboundMessage) -> None:
         """Octopia's rules for a reply, checked before anything is sent."""
@@ -497,10 +476,10 @@ class CdiscountConnector(Connector):
                 SentCandidate(
                     external_id=str(m.get("messageId") or ""),
                     text=m.get("body") or "",
-                    created_at=_parse_date(m.get("createdAt")),
+                    created_at=parse_date(m.get("createdAt")),
                 )
                 for m in discussion.get("messages") or []
-                if _author(m) == "Seller"
+                if author_of(m) == "Seller"
             ),
         )
 
@@ -560,19 +539,19 @@ class CdiscountConnector(Connector):
             external_id=str(order.get("orderId") or order_number),
             status=cast(Any, ORDER_STATUSES.get(str(order.get("status")), "unknown")),
             currency=str(order.get("currency") or "EUR")[:3],
-            total=_decimal(order.get("totalPrice")),
+            total=decimal_text(order.get("totalPrice")),
             items=[
                 OrderItem(
                     sku=str((line.get("offer") or {}).get("sellerProductId") or ""),
                     title=str((line.get("offer") or {}).get("productTitle") or ""),
                     quantity=int(line.get("quantity") or 1),
-                    unit_price=_decimal(line.get("sellingPrice")),
+                    unit_price=decimal_text(line.get("sellingPrice")),
                 )
                 for line in order.get("lines") or []
             ],
-            ordered_at=_parse_date(order.get("createdAt")),
-            ship_by=_parse_date(order.get("maxShippingDate")),
-            shipped_at=_parse_date(parcel.get("shippedAt")),
+            ordered_at=parse_date(order.get("createdAt")),
+            ship_by=parse_date(order.get("maxShippingDate")),
+            shipped_at=parse_date(parcel.get("shippedAt")),
             carrier=str(parcel.get("carrierName") or "")[:64],
             tracking_number=str(parcel.get("parcelNumber") or "")[:128],
             tracking_url=str(parcel.get("trackingUrl") or "")[:500],
@@ -580,8 +559,3 @@ class CdiscountConnector(Connector):
             if customer.get("customerId")
             else None,
         )
-
-
-def _author(message: dict[str, Any]) -> str:
-    sender = message.get("sender") or {}
-    return str(sender.get("userType") or "Customer")

@@ -40,9 +40,9 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, urlsplit
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -53,14 +53,15 @@ from comptoir.connectors.base import (
     InboundAttachment,
     InboundMessage,
     OrderData,
-    OrderItem,
-    OutboundAttachment,
     OutboundMessage,
     Party,
     SendResult,
     SentCandidate,
 )
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
+from comptoir.connectors.ebay.orders import order_data
+from comptoir.connectors.ebay.sending import send_body
+from comptoir.connectors.ebay.values import ebay_time, parse_time
 from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
 from comptoir.lib.filetypes import OCTET_STREAM, sniff
 
@@ -76,8 +77,6 @@ TOKEN_PATH = "/identity/v1/oauth2/token"
 USER_PATH = "/commerce/identity/v1/user/"
 CONVERSATION_TYPES = ("FROM_MEMBERS", "FROM_EBAY")
 PAGE_LIMIT = 50  # eBay's maximum for both list calls
-MAX_TEXT = 2000  # SendMessageRequest.messageText
-MAX_MEDIA = 5  # SendMessageRequest.messageMedia
 # eBay's order numbers (since 2019): 12-34567-89012.
 ORDER_NUMBER = re.compile(r"\b(\d{2}-\d{5}-\d{5})\b")
 # Conversations remembered in the cursor; older ones are forgotten (then read whole, once,
@@ -85,12 +84,6 @@ ORDER_NUMBER = re.compile(r"\b(\d{2}-\d{5}-\d{5})\b")
 MAX_REMEMBERED = 20_000
 TOKEN_MARGIN = 120.0  # renew this long before eBay's stated expiry
 
-MEDIA_TYPES = {
-    "application/pdf": "PDF",
-    "application/msword": "DOC",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "DOC",
-    "text/plain": "TXT",
-}
 INBOUND_TYPES = {"PDF": "application/pdf", "DOC": "application/msword", "TXT": "text/plain"}
 
 
@@ -135,20 +128,6 @@ class EbaySettings(BaseModel):
 # is the account (API, client and refresh token), the value the token and when it expires.
 _tokens: dict[str, tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def _ebay_time(value: datetime) -> str:
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.split())
 
 
 class EbayConnector(Connector, ClaimsMixin):
@@ -332,11 +311,11 @@ class EbayConnector(Connector, ClaimsMixin):
     def _fetch_type(self, ctype: str, state: dict[str, Any], me: str) -> Iterator[InboundMessage]:
         overlap = timedelta(minutes=self.conf().overlap_minutes)
         known: dict[str, list[str]] = dict(state.get("conversations") or {})
-        newest = _parse_time(state["since"]) if state.get("since") else None
+        newest = parse_time(state["since"]) if state.get("since") else None
         threshold = newest - overlap if newest else None
         params: dict[str, Any] = {"conversation_type": ctype, "limit": PAGE_LIMIT}
         if threshold is not None and ctype == "FROM_MEMBERS":
-            params["start_time"] = _ebay_time(threshold)
+            params["start_time"] = ebay_time(threshold)
         seen: set[str] = set()
         offset = 0
         while True:
@@ -349,13 +328,13 @@ class EbayConnector(Connector, ClaimsMixin):
                 if not cid or cid in seen or not latest.get("createdDate"):
                     continue
                 seen.add(cid)
-                latest_at = _parse_time(latest["createdDate"])
+                latest_at = parse_time(latest["createdDate"])
                 if threshold is None or latest_at >= threshold:
                     anything_recent = True
                 remembered = known.get(cid)
                 if remembered and remembered[0] == latest.get("messageId"):
                     continue  # nothing new in it
-                since_at = _parse_time(remembered[1]) - overlap if remembered else None
+                since_at = parse_time(remembered[1]) - overlap if remembered else None
                 yield from self._fetch_conversation(conv, ctype, since_at, me)
                 known[cid] = [str(latest.get("messageId") or ""), latest["createdDate"]]
                 newest = max(filter(None, [newest, latest_at]))
@@ -372,7 +351,7 @@ class EbayConnector(Connector, ClaimsMixin):
             keep = sorted(known.items(), key=lambda kv: kv[1][1], reverse=True)[:MAX_REMEMBERED]
             known = dict(keep)
         self.cursor[ctype] = {
-            "since": _ebay_time(newest) if newest else "",
+            "since": ebay_time(newest) if newest else "",
             "conversations": known,
         }
 
@@ -395,7 +374,7 @@ class EbayConnector(Connector, ClaimsMixin):
             for message in messages:
                 if not message.get("messageId") or not message.get("createdDate"):
                     continue
-                at = _parse_time(message["createdDate"])
+                at = parse_time(message["createdDate"])
                 dates.append(at)
                 if since_at is None or at >= since_at:
                     found.setdefault(str(message["messageId"]), message)
@@ -444,7 +423,7 @@ class EbayConnector(Connector, ClaimsMixin):
             sender=party,
             subject=subject[:500],
             text=text,
-            sent_at=_parse_time(message["createdDate"]),
+            sent_at=parse_time(message["createdDate"]),
             thread_id=str(conv["conversationId"]),
             order_number=order.group(1) if order else "",
             is_auto=ctype == "FROM_EBAY",
@@ -508,7 +487,7 @@ class EbayConnector(Connector, ClaimsMixin):
     def send(self, outbound: OutboundMessage) -> SendResult:
         if split_thread(outbound.conversation_thread_id)[0]:
             return self._send_claim(outbound)
-        body = self._send_body(outbound)
+        body = send_body(outbound, lambda: self.conf().media_url_template)
         try:
             answer = self._call("POST", f"{MESSAGE_API}/send_message", json_body=body) or {}
         finally:
@@ -520,84 +499,7 @@ class EbayConnector(Connector, ClaimsMixin):
                 "eBay accepted the message but returned no messageId", maybe_sent=True
             )
         created = answer.get("createdDate")
-        return SendResult(external_id=message_id, sent_at=_parse_time(created) if created else None)
-
-    def _send_body(self, outbound: OutboundMessage) -> dict[str, Any]:
-        """The sendMessage request, or a permanent error the agent can act on: nothing that
-        eBay would refuse is sent."""
-        if not outbound.conversation_thread_id:
-            raise ConnectorError(
-                "this conversation has no eBay conversation id to answer in",
-                permanent=True,
-                about_message=True,
-            )
-        text = outbound.text.strip()
-        if not text:
-            raise ConnectorError("eBay needs a message text", permanent=True, about_message=True)
-        if len(text) > MAX_TEXT:
-            raise ConnectorError(
-                f"eBay messages are limited to {MAX_TEXT} characters; this one has "
-                f"{len(text)}: shorten it",
-                permanent=True,
-                about_message=True,
-            )
-        if len(outbound.attachments) > MAX_MEDIA:
-            raise ConnectorError(
-                f"eBay takes at most {MAX_MEDIA} attachments per message; this one has "
-                f"{len(outbound.attachments)}",
-                permanent=True,
-                about_message=True,
-            )
-        body: dict[str, Any] = {
-            "conversationId": outbound.conversation_thread_id,
-            "messageText": text,
-        }
-        media = [self._media(a) for a in outbound.attachments]
-        if media:
-            body["messageMedia"] = media
-        return body
-
-    def _media(self, attachment: OutboundAttachment) -> dict[str, str]:
-        if attachment.content_type == "text/uri-list":
-            # A link the agent attached (a picture already online): eBay takes it as is.
-            lines = attachment.data.decode("utf-8", "replace").splitlines()
-            url = next((ln.strip() for ln in lines if ln.strip() and ln[0] != "#"), "")
-            if not url.startswith("https://"):
-                raise ConnectorError(
-                    f"eBay accepts images by HTTPS link only: {url or attachment.filename!r} "
-                    "is not an https:// link",
-                    permanent=True,
-                    about_message=True,
-                )
-            name = urlsplit(url).path.rsplit("/", 1)[-1] or attachment.filename
-            content_type = mimetypes.guess_type(name)[0] or "image/jpeg"
-            return {
-                "mediaName": name[:255],
-                "mediaType": _media_type(content_type),
-                "mediaUrl": url,
-            }
-        template = self.conf().media_url_template
-        if not template:
-            raise ConnectorError(
-                f"eBay accepts images by HTTPS link only: {attachment.filename!r} is a file, "
-                "and this channel has no public link for files (media_url_template). Remove "
-                "it or attach a link to it instead.",
-                permanent=True,
-                about_message=True,
-            )
-        kind = _media_type(attachment.content_type)
-        if not kind:
-            raise ConnectorError(
-                f"eBay takes pictures, PDF, Word and text files only: {attachment.filename!r} "
-                f"is {attachment.content_type}",
-                permanent=True,
-                about_message=True,
-            )
-        url = template.format(
-            sha256=hashlib.sha256(attachment.data).hexdigest(),
-            filename=quote(attachment.filename, safe=""),
-        )
-        return {"mediaName": attachment.filename[:255], "mediaType": kind, "mediaUrl": url}
+        return SendResult(external_id=message_id, sent_at=parse_time(created) if created else None)
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
         """The seller's message in the conversation that `Connector.pick_sent` recognises."""
@@ -633,7 +535,7 @@ class EbayConnector(Connector, ClaimsMixin):
                 for message in messages:
                     if not message.get("createdDate") or not message.get("messageId"):
                         continue
-                    at = _parse_time(message["createdDate"])
+                    at = parse_time(message["createdDate"])
                     dates.append(at)
                     if str(message.get("senderUsername") or "").casefold() == me.casefold():
                         candidates.append(
@@ -691,71 +593,3 @@ class EbayConnector(Connector, ClaimsMixin):
                 path = f"{FULFILLMENT_API}/order/{quote(order_id, safe='')}/shipping_fulfillment"
                 shipments = (self._get(path) or {}).get("fulfillments") or []
             found[order_id] = order_data(order, shipments)
-
-
-def order_data(order: dict[str, Any], shipments: list[dict[str, Any]]) -> OrderData:
-    """An eBay Order (and its shipping fulfillments) as Comptoir's OrderData."""
-    items = order.get("lineItems") or []
-    total = (order.get("pricingSummary") or {}).get("total") or {}
-    ship_by = [
-        _parse_time(i["lineItemFulfillmentInstructions"]["shipByDate"])
-        for i in items
-        if (i.get("lineItemFulfillmentInstructions") or {}).get("shipByDate")
-    ]
-    expected = [
-        _parse_time(i["lineItemFulfillmentInstructions"]["maxEstimatedDeliveryDate"])
-        for i in items
-        if (i.get("lineItemFulfillmentInstructions") or {}).get("maxEstimatedDeliveryDate")
-    ]
-    shipped = sorted(shipments, key=lambda s: str(s.get("shippedDate") or ""))
-    last = shipped[-1] if shipped else {}
-    buyer = (order.get("buyer") or {}).get("username")
-    return OrderData(
-        external_id=str(order["orderId"]),
-        status=_status(order),
-        currency=str(total.get("currency") or "EUR")[:3],
-        total=str(total.get("value") or ""),
-        items=[
-            OrderItem(
-                sku=str(i.get("sku") or ""),
-                title=str(i.get("title") or ""),
-                quantity=int(i.get("quantity") or 1),
-                unit_price=str((i.get("lineItemCost") or {}).get("value") or ""),
-            )
-            for i in items
-        ],
-        ordered_at=_parse_time(order["creationDate"]) if order.get("creationDate") else None,
-        ship_by=min(ship_by) if ship_by else None,
-        expected_delivery_at=max(expected) if expected else None,
-        shipped_at=_parse_time(last["shippedDate"]) if last.get("shippedDate") else None,
-        carrier=str(last.get("shippingCarrierCode") or "")[:64],
-        tracking_number=str(last.get("shipmentTrackingNumber") or "")[:128],
-        buyer=Party(identity_kind="ebay_user", identity_value=buyer, name=buyer) if buyer else None,
-    )
-
-
-OrderStatus = Literal["pending", "accepted", "shipped", "cancelled", "refunded", "unknown"]
-
-
-def _status(order: dict[str, Any]) -> OrderStatus:
-    """eBay's fulfillment, payment and cancellation states onto Comptoir's order statuses."""
-    payment = order.get("orderPaymentStatus")
-    cancel = (order.get("cancelStatus") or {}).get("cancelState")
-    if cancel == "CANCELED":
-        return "cancelled"
-    if payment == "FULLY_REFUNDED":
-        return "refunded"
-    if payment in ("PENDING", "FAILED"):
-        return "pending"
-    fulfillment = order.get("orderFulfillmentStatus")
-    if fulfillment == "FULFILLED":
-        return "shipped"
-    if fulfillment in ("NOT_STARTED", "IN_PROGRESS"):
-        return "accepted"
-    return "unknown"
-
-
-def _media_type(content_type: str) -> str:
-    if content_type.startswith("image/"):
-        return "IMAGE"
-    return MEDIA_TYPES.get(content_type, "")

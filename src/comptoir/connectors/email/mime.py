@@ -408,66 +408,14 @@ def _parse(
     order_pattern: re.Pattern[str] | None,
     store_file: Callable[[bytes], str] | None,
 ) -> InboundMessage:
-    name, address = parseaddr(header(msg, "From"))
-    if not address:
-        # Some senders put only a name; the Return-Path or Sender then says who it is.
-        address = parseaddr(header(msg, "Sender") or header(msg, "Return-Path"))[1]
-    address = address.strip().lower() or "unknown-sender@invalid"
-
-    text, markup = "", ""
-    attachments: list[InboundAttachment] = []
-    notes: list[str] = []
+    name, address = _sender(msg)
+    body = _Body(max_bytes=max_attachment_bytes, store=store_file)
     for part in msg.walk():
-        if part.is_multipart():
-            continue
-        ctype = part.get_content_type()
-        if ctype.startswith("multipart/"):
-            # A multipart without a boundary cannot be split: what it holds is the mail's text.
-            ctype = "text/plain"
-        disposition = (part.get_content_disposition() or "").lower()
-        filename = _filename(part)
-        if filename.lower() == "winmail.dat" or ctype == "application/ms-tnef":
-            notes.append("a winmail.dat (Outlook TNEF) attachment was left out")
-            continue
-        if disposition != "attachment" and not filename and ctype == "text/plain" and not text:
-            text = decode_part(part)
-            continue
-        if disposition != "attachment" and not filename and ctype == "text/html" and not markup:
-            markup = decode_part(part)
-            continue
-        if ctype.startswith("text/") and not filename and disposition != "attachment":
-            continue  # a second body alternative (e.g. text/enriched): nothing to keep
-        data = payload_bytes(part)
-        if data is None:
-            continue
-        content_id = header(part, "Content-ID").strip("<>")
-        attachments.append(
-            _attachment(
-                filename or ("message.eml" if ctype == "message/rfc822" else "attachment"),
-                ctype,
-                data,
-                content_id=content_id,
-                inline=disposition == "inline"
-                or (bool(content_id) and disposition != "attachment"),
-                max_bytes=max_attachment_bytes,
-                store=store_file,
-            )
-        )
-    original_markup = markup
-    markup, images = extract_data_images(markup)
-    for number, (content_id, ctype, data) in enumerate(images, start=1):
-        extension = ctype.split("/", 1)[1].split("+", 1)[0][:10]
-        attachments.append(
-            _attachment(
-                f"pasted-image-{number}.{extension}",
-                ctype,
-                data,
-                content_id=content_id,
-                inline=True,
-                max_bytes=max_attachment_bytes,
-                store=store_file,
-            )
-        )
+        if not part.is_multipart():
+            body.take(part)
+    original_markup = body.markup
+    body.take_pasted_images()
+    text, markup, attachments = body.text, body.markup, body.attachments
     if not text and markup:
         text = html_to_text(markup)
 
@@ -475,37 +423,16 @@ def _parse(
     own_id = (message_ids(header(msg, "Message-ID")) or [""])[0]
     references = message_ids(header(msg, "References"))
     in_reply_to = (message_ids(header(msg, "In-Reply-To")) or [""])[0]
-    order_number = find_order_number(subject, text, order_pattern)
-    # The Message-ID names the message wherever it is (another folder, a re-delivery), with a
-    # fingerprint of what the sender wrote: a broken mailer that reuses Message-IDs must not make
-    # a second, different mail look like a copy of the first. Without a Message-ID, the bytes.
-    if own_id:
-        written = "\0".join([address, header(msg, "Date"), subject, text, original_markup])
-        fingerprint = hashlib.sha256(written.encode("utf-8", "replace")).hexdigest()[:16]
-        external_id = f"{own_id[:230]}#{fingerprint}"
-    else:
-        external_id = "sha256:" + hashlib.sha256(raw).hexdigest()
-    details: dict[str, Any] = dict(meta or {})
     notifier = next((name for name, pattern in NOTIFIERS if pattern.match(address)), "")
     relay = "" if notifier else next((n for n, pattern in RELAYS if pattern.search(address)), "")
-    if relay:
-        details["relay"] = relay
-    if notifier:
-        details["notification"] = notifier
     bounce = bounce_of(msg)
     if bounce:
-        details["bounce"] = bounce
         # The report joins the conversation of the message it returns.
         in_reply_to = in_reply_to or bounce["original_message_id"]
-    if notes:
-        details["notes"] = notes
-    to = [addr.lower() for _, addr in getaddresses([header(msg, "To"), header(msg, "Cc")]) if addr]
-    if to:
-        details["to"] = to[:20]
     return InboundMessage(
         new_text="" if bounce else quotes.new_text(text),
         channel_id=channel_id,
-        external_id=external_id[:255],
+        external_id=_external_id(raw, msg, own_id, [address, subject, text, original_markup]),
         sender=Party(
             identity_kind="email",
             identity_value=address[:320],
@@ -519,14 +446,130 @@ def _parse(
         message_id=own_id[:998],
         in_reply_to=in_reply_to[:998],
         references=[r[:998] for r in references[-50:]],
-        order_number=order_number,
+        order_number=find_order_number(subject, text, order_pattern),
         is_auto=is_automatic(msg) or bool(notifier),
         attachments=attachments[:100],
-        meta=details,
+        meta=_details(msg, meta, relay=relay, notifier=notifier, bounce=bounce, notes=body.notes),
         tags=[relay] if relay else [],
         thread_by_subject=not bounce,
         conversation_hint=tokens.conversation_of([in_reply_to, *reversed(references)]),
     )
+
+
+def _sender(msg: Message) -> tuple[str, str]:
+    """The sender's name and address (lower case; a placeholder when there is none)."""
+    name, address = parseaddr(header(msg, "From"))
+    if not address:
+        # Some senders put only a name; the Return-Path or Sender then says who it is.
+        address = parseaddr(header(msg, "Sender") or header(msg, "Return-Path"))[1]
+    return name, address.strip().lower() or "unknown-sender@invalid"
+
+
+class _Body:
+    """What a mail's leaf parts hold: the first plain and HTML bodies, the attachments, and
+    notes on what was left out."""
+
+    def __init__(self, *, max_bytes: int | None, store: Callable[[bytes], str] | None) -> None:
+        self.max_bytes = max_bytes
+        self.store = store
+        self.text = ""
+        self.markup = ""
+        self.attachments: list[InboundAttachment] = []
+        self.notes: list[str] = []
+
+    def take(self, part: Message) -> None:
+        ctype = part.get_content_type()
+        if ctype.startswith("multipart/"):
+            # A multipart without a boundary cannot be split: what it holds is the mail's text.
+            ctype = "text/plain"
+        disposition = (part.get_content_disposition() or "").lower()
+        filename = _filename(part)
+        if filename.lower() == "winmail.dat" or ctype == "application/ms-tnef":
+            self.notes.append("a winmail.dat (Outlook TNEF) attachment was left out")
+        elif disposition != "attachment" and not filename and ctype.startswith("text/"):
+            self._take_body(part, ctype)
+        else:
+            self._take_attachment(part, ctype, filename, disposition)
+
+    def _take_body(self, part: Message, ctype: str) -> None:
+        if ctype == "text/plain" and not self.text:
+            self.text = decode_part(part)
+        elif ctype == "text/html" and not self.markup:
+            self.markup = decode_part(part)
+        # else a second body alternative (e.g. text/enriched): nothing to keep
+
+    def _take_attachment(self, part: Message, ctype: str, filename: str, disposition: str) -> None:
+        data = payload_bytes(part)
+        if data is None:
+            return
+        content_id = header(part, "Content-ID").strip("<>")
+        self.attachments.append(
+            _attachment(
+                filename or ("message.eml" if ctype == "message/rfc822" else "attachment"),
+                ctype,
+                data,
+                content_id=content_id,
+                inline=disposition == "inline"
+                or (bool(content_id) and disposition != "attachment"),
+                max_bytes=self.max_bytes,
+                store=self.store,
+            )
+        )
+
+    def take_pasted_images(self) -> None:
+        """The HTML's `data:` images become attachments, which the HTML then names."""
+        self.markup, images = extract_data_images(self.markup)
+        for number, (content_id, ctype, data) in enumerate(images, start=1):
+            extension = ctype.split("/", 1)[1].split("+", 1)[0][:10]
+            self.attachments.append(
+                _attachment(
+                    f"pasted-image-{number}.{extension}",
+                    ctype,
+                    data,
+                    content_id=content_id,
+                    inline=True,
+                    max_bytes=self.max_bytes,
+                    store=self.store,
+                )
+            )
+
+
+def _external_id(raw: bytes, msg: Message, own_id: str, written: list[str]) -> str:
+    """The Message-ID names the message wherever it is (another folder, a re-delivery), with a
+    fingerprint of what the sender wrote (`written`: address, subject, text, HTML): a broken
+    mailer that reuses Message-IDs must not make a second, different mail look like a copy of
+    the first. Without a Message-ID, the bytes."""
+    if not own_id:
+        return ("sha256:" + hashlib.sha256(raw).hexdigest())[:255]
+    address, *rest = written
+    fingerprint = hashlib.sha256(
+        "\0".join([address, header(msg, "Date"), *rest]).encode("utf-8", "replace")
+    ).hexdigest()[:16]
+    return f"{own_id[:230]}#{fingerprint}"[:255]
+
+
+def _details(
+    msg: Message,
+    meta: dict[str, Any] | None,
+    *,
+    relay: str,
+    notifier: str,
+    bounce: dict[str, str] | None,
+    notes: list[str],
+) -> dict[str, Any]:
+    details: dict[str, Any] = dict(meta or {})
+    if relay:
+        details["relay"] = relay
+    if notifier:
+        details["notification"] = notifier
+    if bounce:
+        details["bounce"] = bounce
+    if notes:
+        details["notes"] = notes
+    to = [addr.lower() for _, addr in getaddresses([header(msg, "To"), header(msg, "Cc")]) if addr]
+    if to:
+        details["to"] = to[:20]
+    return details
 
 
 def quarantined(

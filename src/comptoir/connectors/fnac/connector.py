@@ -37,7 +37,6 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -48,14 +47,24 @@ from comptoir.connectors.base import (
     InboundAttachment,
     InboundMessage,
     OrderData,
-    OrderItem,
     OutboundMessage,
     Party,
     SendResult,
     SentCandidate,
 )
 from comptoir.connectors.fnac import dialect
+from comptoir.connectors.fnac.claims import claim_messages
 from comptoir.connectors.fnac.dialect import q, sub, text
+from comptoir.connectors.fnac.parsing import (
+    MIME_TYPES,
+    errors_of,
+    int_or,
+    is_auth_error,
+    is_order,
+    order_data,
+    party_of,
+    subject_line,
+)
 from comptoir.connectors.http import HttpClient
 from comptoir.lib.filetypes import content_type_for
 
@@ -69,40 +78,6 @@ ORDERS_PER_QUERY = 50  # orders_fnac_id holds at most 50 ids
 UPDATES_PER_REQUEST = 50
 # XML 1.0 cannot carry these characters at all, so a reply holding one cannot be sent.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-ORDER_STATUS = {
-    "Created": "pending",
-    "Accepted": "accepted",
-    "ToShip": "accepted",
-    "Shipped": "shipped",
-    "NotReceived": "shipped",
-    "Received": "delivered",
-    "Refused": "cancelled",
-    "Cancelled": "cancelled",
-    "Refunded": "refunded",
-}
-
-# incident_open_state in state.xsd
-CLAIM_TYPES = {
-    "1": "article not received",
-    "2": "inconsistent with item",
-    "3": "defective item",
-    "4": "retraction",
-    "5": "infringing item",
-    "6": "other (client)",
-    "7": "refund",
-    "8": "no stock",
-    "9": "returned by client",
-    "10": "cancelled by client",
-    "11": "shipping impossible",
-    "12": "item not received",
-    "13": "item faulty",
-    "14": "item unlike description",
-    "15": "other (seller)",
-    "16": "longer period",
-    "17": "refund (seller)",
-    "18": "refund (call center)",
-}
 
 
 class FnacSettings(BaseModel):
@@ -208,7 +183,7 @@ class FnacConnector(Connector):
         token = text(root, "token")
         if root.get("status") not in ("OK", "WARNING") or not token:
             raise AuthRefused(
-                f"Fnac refused to sign in as shop {conf.shop_id}: {_errors(root) or 'no token'}"
+                f"Fnac refused to sign in as shop {conf.shop_id}: {errors_of(root) or 'no token'}"
                 " (check the partner id, shop id and key of this channel)",
                 permanent=True,
             )
@@ -281,15 +256,16 @@ class FnacConnector(Connector):
                         status=exc.status,
                     ) from exc
                 raise
-            if root.get("status") in ("ERROR", "FATAL") and _auth_error(root):
+            if root.get("status") in ("ERROR", "FATAL") and is_auth_error(root):
                 if attempt == 1:
                     continue
                 raise ConnectorError(
-                    f"Fnac refused the token for {service} right after signing in: {_errors(root)}",
+                    f"Fnac refused the token for {service} right after signing in: "
+                    f"{errors_of(root)}",
                     permanent=True,
                 )
             if root.get("status") == "FATAL":
-                raise ConnectorError(f"Fnac could not process {service}: {_errors(root)}")
+                raise ConnectorError(f"Fnac could not process {service}: {errors_of(root)}")
             return root
         raise AssertionError("unreachable")
 
@@ -341,7 +317,7 @@ class FnacConnector(Connector):
             root = self.call(service, build_page, results_count=self.conf().page_size)
             items = root.findall(q(item))
             yield items
-            total = _int(text(root, "total_paging"), 1)
+            total = int_or(text(root, "total_paging"), 1)
             if not items or page >= total:
                 return
             page += 1
@@ -354,7 +330,7 @@ class FnacConnector(Connector):
             sub(request, "sort_by", "CREATED_AT", type="ASC")
 
         for items in self._pages("messages_query", "message", build):
-            self._load_buyers([text(m, "message_referer") for m in items if _is_order(m)])
+            self._load_buyers([text(m, "message_referer") for m in items if is_order(m)])
             for item in items:
                 built = self._inbound(item)
                 if built is not None:
@@ -397,7 +373,7 @@ class FnacConnector(Connector):
             external_id=message_id,
             direction=direction,  # type: ignore[arg-type]
             sender=party,
-            subject=_subject(text(item, "message_subject"), kind, referer_id),
+            subject=subject_line(text(item, "message_subject"), kind, referer_id),
             text=text(item, "message_description"),
             sent_at=min(created, datetime.now(UTC)),
             thread_id=f"{kind}:{referer_id}",
@@ -415,7 +391,7 @@ class FnacConnector(Connector):
         name = text(file, "name") or "attachment"
         ctype = text(file, "filetype") or "application/octet-stream"
         if "/" not in ctype:  # Fnac may give an extension ("pdf") rather than a MIME type
-            ctype = _MIME.get(ctype.lower().lstrip("."), "application/octet-stream")
+            ctype = MIME_TYPES.get(ctype.lower().lstrip("."), "application/octet-stream")
         response = self.http.request("GET", text(file, "url"))
         data = response.content
         if len(data) > conf.max_attachment_bytes:
@@ -446,76 +422,12 @@ class FnacConnector(Connector):
             for incident, header in headers:
                 if header is None:
                     continue
-                yield from self._claim(incident, header)
-
-    def _claim(
-        self, incident: ET.Element, header: ET.Element
-    ) -> Iterator[tuple[InboundMessage, datetime]]:
-        incident_id = incident.get("id", "")
-        order_id = text(header, "order_id")
-        created = dialect.parse_datetime(text(header, "created_at"))
-        updated = dialect.parse_datetime(text(header, "updated_at")) or created
-        if not incident_id or not order_id or created is None or updated is None:
-            return
-        detail = incident.find(f"{q('order_details_incident')}/{q('order_detail_incident')}")
-        claim_type = text(detail, "type") if detail is not None else ""
-        label = CLAIM_TYPES.get(claim_type, "claim")
-        opened_by = text(header, "opened_by")
-        if opened_by == "client":
-            party = self._buyer("ORDER", order_id, "")
-        else:
-            party = Party(identity_kind="fnac_callcenter", identity_value="fnac", name="Fnac")
-        waiting = text(header, "waiting_for_seller_answer") == "TRUE"
-        status = text(header, "status")
-        meta = {
-            "fnac_incident_id": incident_id,
-            "claim_type": claim_type,
-            "claim_label": label,
-            "claim_status": status,
-            "opened_by": opened_by,
-            "closed_status": text(header, "closed_status"),
-        }
-        yield (
-            InboundMessage(
-                channel_id=self.channel.pk,
-                external_id=f"incident:{incident_id}",
-                sender=party,
-                subject=f"Claim on order {order_id}: {label}",
-                text=text(header, "message") or f"Claim opened: {label}",
-                sent_at=min(created, datetime.now(UTC)),
-                thread_id=f"ORDER:{order_id}",
-                order_number=order_id,
-                needs_reply=waiting and status == "OPENED",
-                tags=["claim"],
-                meta=meta,
-            ),
-            updated,
-        )
-        closed_at = dialect.parse_datetime(text(header, "closed_at")) or updated
-        if status == "CLOSED":
-            # The claim's end is news for the agent, but not a buyer waiting for an answer:
-            # an automatic message leaves "needs reply" as the buyer's messages set it.
-            yield (
-                InboundMessage(
+                yield from claim_messages(
+                    incident,
+                    header,
                     channel_id=self.channel.pk,
-                    external_id=f"incident:{incident_id}:closed",
-                    sender=Party(
-                        identity_kind="fnac_callcenter", identity_value="fnac", name="Fnac"
-                    ),
-                    subject=f"Claim on order {order_id} closed",
-                    text=f"Fnac closed the claim ({label}) on order {order_id}"
-                    + (f", close status {meta['closed_status']}" if meta["closed_status"] else "")
-                    + (f", by {text(header, 'closed_by')}" if text(header, "closed_by") else "")
-                    + ".",
-                    sent_at=min(closed_at, datetime.now(UTC)),
-                    thread_id=f"ORDER:{order_id}",
-                    order_number=order_id,
-                    is_auto=True,
-                    tags=["claim"],
-                    meta=meta,
-                ),
-                updated,
-            )
+                    buyer=lambda order_id: self._buyer("ORDER", order_id, ""),
+                )
 
     def _buyer(self, kind: str, referer_id: str, name: str) -> Party:
         if kind == "ORDER" and referer_id in self._buyers:
@@ -533,7 +445,7 @@ class FnacConnector(Connector):
         for start in range(0, len(wanted), ORDERS_PER_QUERY):
             chunk = wanted[start : start + ORDERS_PER_QUERY]
             for order in self._orders(chunk):
-                self._buyers[text(order, "order_id")] = _party(order)
+                self._buyers[text(order, "order_id")] = party_of(order)
 
     def _orders(self, order_ids: list[str]) -> list[ET.Element]:
         def build(request: ET.Element) -> None:
@@ -589,7 +501,7 @@ class FnacConnector(Connector):
         result = root.find(q("message"))
         status = result.get("status", "") if result is not None else root.get("status", "")
         if status not in ("OK", "WARNING"):
-            errors = _errors(result if result is not None else root) or _errors(root)
+            errors = errors_of(result if result is not None else root) or errors_of(root)
             raise ConnectorError(
                 f"Fnac refused the reply: {errors or status}", permanent=True, about_message=True
             )
@@ -674,100 +586,5 @@ class FnacConnector(Connector):
             for order in self._orders(chunk):
                 number = text(order, "order_id")
                 if number in chunk:
-                    found[number] = _order_data(order)
+                    found[number] = order_data(order)
         return found
-
-
-# -- helpers -----------------------------------------------------------------------------------
-
-_MIME = {
-    "pdf": "application/pdf",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "txt": "text/plain",
-}
-
-
-def _is_order(item: ET.Element) -> bool:
-    referer = item.find(q("message_referer"))
-    return referer is not None and referer.get("type", "ORDER") == "ORDER"
-
-
-def _subject(subject: str, kind: str, referer_id: str) -> str:
-    label = subject.replace("_", " ").capitalize() if subject else "Message"
-    where = f"order {referer_id}" if kind == "ORDER" else f"offer {referer_id}"
-    return f"{label} ({where})"[:500]
-
-
-def _errors(root: ET.Element) -> str:
-    found = []
-    for error in root.findall(q("error")):
-        code = error.get("code", "")
-        words = (error.text or "").strip()
-        found.append(f"{words} ({code})" if code else words)
-    return "; ".join(f for f in found if f)
-
-
-def _auth_error(root: ET.Element) -> bool:
-    """Fnac says a token is unknown or expired in an `error` element, in words and a code."""
-    for error in root.findall(q("error")):
-        words = f"{error.get('code', '')} {error.text or ''}".lower()
-        if "token" in words or "auth" in words:
-            return True
-    return False
-
-
-def _int(value: str, default: int) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return default
-
-
-def _party(order: ET.Element) -> Party:
-    first, last = text(order, "client_firstname"), text(order, "client_lastname")
-    return Party(
-        identity_kind="fnac_customer",
-        identity_value=text(order, "client_id") or f"order:{text(order, 'order_id')}",
-        name=f"{first} {last}".strip()[:200],
-        email=text(order, "client_email")[:254],
-    )
-
-
-def _decimal(value: str) -> Decimal:
-    try:
-        return Decimal(value or "0")
-    except InvalidOperation:
-        return Decimal(0)
-
-
-def _order_data(order: ET.Element) -> OrderData:
-    items, total = [], Decimal(0)
-    tracking = delivered = ""
-    for detail in order.findall(q("order_detail")):
-        quantity = _int(text(detail, "quantity"), 1)
-        price = _decimal(text(detail, "price"))
-        total += price * quantity + _decimal(text(detail, "shipping_price"))
-        items.append(
-            OrderItem(
-                sku=text(detail, "offer_seller_id"),
-                title=text(detail, "product_name"),
-                quantity=quantity,
-                unit_price=str(price),
-            )
-        )
-        tracking = tracking or text(detail, "tracking_number")
-        delivered = delivered or text(detail, "received_at")
-    return OrderData(
-        external_id=text(order, "order_id"),
-        status=ORDER_STATUS.get(text(order, "state"), "unknown"),  # type: ignore[arg-type]
-        currency="EUR",
-        total=str(total) if items else "",
-        items=items,
-        ordered_at=dialect.parse_datetime(text(order, "created_at")),
-        delivered_at=dialect.parse_datetime(delivered),
-        tracking_number=tracking[:128],
-        buyer=_party(order),
-    )

@@ -223,6 +223,19 @@ class RakutenConnector(Connector):
         self.cursor = dict(since)
         pending: dict[str, list[str]] = dict(self.cursor.get("pending") or {})
         known: dict[str, list[str]] = dict(self.cursor.get("items") or {})
+        if self._note_pending(pending, known):
+            # Written ahead: once read, these items leave the todo list for good.
+            self.checkpoint()
+        self._learn_sales(pending, known)
+        self.cursor["items"] = dict(list(known.items())[-MAX_KNOWN_ITEMS:])
+        for itemid in sorted(pending):
+            yield from self._read_item(itemid, pending[itemid], known.get(itemid))
+            del pending[itemid]
+        self.cursor["synced"] = True
+
+    def _note_pending(self, pending: dict[str, list[str]], known: dict[str, list[str]]) -> bool:
+        """Add the items to read to `pending` (the cursor's), with their causes: on a first
+        sync the items of recent sales, then the todo list's. True when it grew."""
         grew = False
         if not self.cursor.get("synced"):
             start = datetime.now(PARIS) - timedelta(days=self.conf().backfill_days)
@@ -235,29 +248,31 @@ class RakutenConnector(Connector):
             if pending.get(itemid) != merged:
                 pending[itemid], grew = merged, True
         self.cursor["pending"] = pending
-        if grew:
-            # Written ahead: once read, these items leave the todo list for good.
-            self.checkpoint()
+        return grew
+
+    def _learn_sales(self, pending: dict[str, list[str]], known: dict[str, list[str]]) -> None:
+        """The purchase and buyer of each pending item not seen yet, from the current sales."""
         unknown = {itemid for itemid in pending if itemid not in known}
-        if unknown:
-            for sale in self.current_sales():
-                unknown.difference_update(_remember(known, sale))
-                if not unknown:
-                    break
-            for itemid in unknown:  # not a sale in progress: no need to look again
-                known[itemid] = ["", "", ""]
-        self.cursor["items"] = dict(list(known.items())[-MAX_KNOWN_ITEMS:])
-        for itemid in sorted(pending):
-            try:
-                root = self.call("getiteminfos", {"itemid": itemid})
-            except ConnectorError as exc:
-                if exc.status != 404:
-                    raise
-                logger.warning("rakuten channel %s: item %s is gone", self.channel.pk, itemid)
-            else:
-                yield from self._messages(root, itemid, pending[itemid], known.get(itemid))
-            del pending[itemid]
-        self.cursor["synced"] = True
+        if not unknown:
+            return
+        for sale in self.current_sales():
+            unknown.difference_update(_remember(known, sale))
+            if not unknown:
+                break
+        for itemid in unknown:  # not a sale in progress: no need to look again
+            known[itemid] = ["", "", ""]
+
+    def _read_item(
+        self, itemid: str, causes: list[str], sale: list[str] | None
+    ) -> Iterator[InboundMessage]:
+        try:
+            root = self.call("getiteminfos", {"itemid": itemid})
+        except ConnectorError as exc:
+            if exc.status != 404:
+                raise
+            logger.warning("rakuten channel %s: item %s is gone", self.channel.pk, itemid)
+        else:
+            yield from self._messages(root, itemid, causes, sale)
 
     def _messages(
         self, root: ET.Element, itemid: str, causes: list[str], sale: list[str] | None
@@ -272,81 +287,19 @@ class RakutenConnector(Connector):
         item = root.find("response/item")
         if item is None:
             raise ConnectorError(f"{NAME}: getiteminfos for item {itemid} has no item")
-        purchaseid, buyer, headline = sale or ["", "", ""]
         seller = self.conf().login.strip().lower()
         # Oldest first, so that identical messages are numbered the way the simulator does.
         messages = list(reversed(item.findall("message")))
-        if not buyer:
-            senders = [_text(m, "sender") for m in messages]
-            buyer = next((s for s in senders if s and s.lower() != seller), f"item {itemid}")
-        party = Party(identity_kind="rakuten_user", identity_value=buyer, name=buyer)
+        common = _common_fields(self.channel.pk, item, itemid, sale, messages, seller)
         needs_reply = True if NEEDS_REPLY_CAUSES & set(causes) else None
         meta: dict[str, Any] = {"item_id": itemid, "item_status": _text(item, "itemstatus")}
-        common: dict[str, Any] = {
-            "channel_id": self.channel.pk,
-            "thread_id": itemid,
-            "sender": party,
-            "subject": headline or f"Article {itemid}",
-            "order_number": purchaseid,
-            "language": "fr",
-        }
         parsed: list[tuple[InboundMessage, str]] = []
         claim = item.find("claim")
         if claim is not None:
             meta |= {"claim_type": _text(claim, "type"), "claim_state": _text(claim, "state")}
-            comment, created = _text(claim, "claimcomment"), _text(claim, "creationdate")
-            if comment and created:
-                claim_message = InboundMessage(
-                    **common,
-                    external_id=claim_id(itemid, created, comment),
-                    text=comment,
-                    sent_at=parse_date(created),
-                    needs_reply=needs_reply,
-                    meta={**meta, "claim": True},
-                )
-                parsed.append((claim_message, _text(claim, "state")))
-        seen: Counter[tuple[str, str, str]] = Counter()
-        for message in messages:
-            sender, date = _text(message, "sender"), _text(message, "senddate")
-            content = _text(message, "content")
-            key = (sender.lower(), "".join(date.split()), content)
-            occurrence = seen[key]
-            seen[key] += 1
-            out = sender.lower() == seller
-            inbound = InboundMessage(
-                **common,
-                external_id=message_id(itemid, sender, date, content, occurrence),
-                direction="out" if out else "in",
-                text=content,
-                sent_at=parse_date(date),
-                needs_reply=None if out else needs_reply,
-                meta=meta,
-            )
-            parsed.append((inbound, _text(message, "status").upper()))
-        # Mails between the seller and Rakuten's customer service about this item: reading the
-        # item marked them read too, so they are shown here rather than lost. They inform the
-        # agent (automatic, never "needs a reply": the buyer is not their reader) and are
-        # answered from Rakuten's back office, not by a reply to the buyer.
-        for mail in reversed(item.findall("mail")):
-            mailid, date = _text(mail, "mailid"), _text(mail, "senddate")
-            if not mailid or not date:
-                continue
-            out = _text(mail, "sender").lower() == seller
-            inbound = InboundMessage(
-                **{**common, "subject": _text(mail, "object")[:500] or common["subject"]},
-                external_id=f"{itemid}-mail-{mailid}",
-                direction="out" if out else "in",
-                text=_text(mail, "content"),
-                sent_at=parse_date(date),
-                is_auto=True,
-                meta={
-                    **meta,
-                    "rakuten_mail": True,
-                    "from": _text(mail, "sender"),
-                    "to": _text(mail, "recipient"),
-                },
-            )
-            parsed.append((inbound, _text(mail, "status").upper()))
+            parsed += _claim_message(claim, itemid, common, meta, needs_reply)
+        parsed += _item_messages(messages, itemid, seller, common, meta, needs_reply)
+        parsed += _service_mails(item, itemid, seller, common, meta)
         return parsed
 
     # -- send ---------------------------------------------------------------------------------
@@ -457,6 +410,113 @@ def _error_from(root: ET.Element, action: str) -> ConnectorError:
     if "quota" in f"{message} {details}".lower():
         return ConnectorError(words, retry_after=QUOTA_WAIT)
     return ConnectorError(words, permanent=code in {"InvalidUserCredentials", "InvalidUserRights"})
+
+
+def _common_fields(
+    channel_id: int,
+    item: ET.Element,
+    itemid: str,
+    sale: list[str] | None,
+    messages: list[ET.Element],
+    seller: str,
+) -> dict[str, Any]:
+    """What every message of the item shares: its thread, buyer, subject and order."""
+    purchaseid, buyer, headline = sale or ["", "", ""]
+    if not buyer:
+        senders = [_text(m, "sender") for m in messages]
+        buyer = next((s for s in senders if s and s.lower() != seller), f"item {itemid}")
+    return {
+        "channel_id": channel_id,
+        "thread_id": itemid,
+        "sender": Party(identity_kind="rakuten_user", identity_value=buyer, name=buyer),
+        "subject": headline or f"Article {itemid}",
+        "order_number": purchaseid,
+        "language": "fr",
+    }
+
+
+def _claim_message(
+    claim: ET.Element,
+    itemid: str,
+    common: dict[str, Any],
+    meta: dict[str, Any],
+    needs_reply: bool | None,
+) -> list[tuple[InboundMessage, str]]:
+    """The buyer's claim, as a message of its own (none when it says nothing)."""
+    comment, created = _text(claim, "claimcomment"), _text(claim, "creationdate")
+    if not (comment and created):
+        return []
+    claim_message = InboundMessage(
+        **common,
+        external_id=claim_id(itemid, created, comment),
+        text=comment,
+        sent_at=parse_date(created),
+        needs_reply=needs_reply,
+        meta={**meta, "claim": True},
+    )
+    return [(claim_message, _text(claim, "state"))]
+
+
+def _item_messages(
+    messages: list[ET.Element],
+    itemid: str,
+    seller: str,
+    common: dict[str, Any],
+    meta: dict[str, Any],
+    needs_reply: bool | None,
+) -> list[tuple[InboundMessage, str]]:
+    """The buyer's and the seller's messages; identical ones are told apart by their rank."""
+    parsed = []
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for message in messages:
+        sender, date = _text(message, "sender"), _text(message, "senddate")
+        content = _text(message, "content")
+        key = (sender.lower(), "".join(date.split()), content)
+        occurrence = seen[key]
+        seen[key] += 1
+        out = sender.lower() == seller
+        inbound = InboundMessage(
+            **common,
+            external_id=message_id(itemid, sender, date, content, occurrence),
+            direction="out" if out else "in",
+            text=content,
+            sent_at=parse_date(date),
+            needs_reply=None if out else needs_reply,
+            meta=meta,
+        )
+        parsed.append((inbound, _text(message, "status").upper()))
+    return parsed
+
+
+def _service_mails(
+    item: ET.Element, itemid: str, seller: str, common: dict[str, Any], meta: dict[str, Any]
+) -> list[tuple[InboundMessage, str]]:
+    """Mails between the seller and Rakuten's customer service about this item: reading the
+    item marked them read too, so they are shown here rather than lost. They inform the agent
+    (automatic, never "needs a reply": the buyer is not their reader) and are answered from
+    Rakuten's back office, not by a reply to the buyer."""
+    parsed = []
+    for mail in reversed(item.findall("mail")):
+        mailid, date = _text(mail, "mailid"), _text(mail, "senddate")
+        if not mailid or not date:
+            continue
+        out = _text(mail, "sender").lower() == seller
+        inbound = InboundMessage(
+            **{**common, "subject": _text(mail, "object")[:500] or common["subject"]},
+            external_id=f"{itemid}-mail-{mailid}",
+            direction="out" if out else "in",
+            text=_text(mail, "content"),
+            sent_at=parse_date(date),
+            is_auto=True,
+            meta={
+                **meta,
+                "rakuten_mail": True,
+                "from": _text(mail, "sender"),
+                "to": _text(mail, "recipient"),
+            },
+        )
+        parsed.append((inbound, _text(mail, "status").upper()))
+    return parsed
 
 
 def _remember(known: dict[str, list[str]], sale: ET.Element) -> list[str]:

@@ -16,6 +16,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from comptoir.demo import generate
 from comptoir.demo.processes import demo_commands, run_together
+from comptoir.demo.world import DEMO_PASSWORD, USERS
 
 # Where `--serve` leaves the address it serves on, for `comptoir demo --logins` later.
 URL_FILE = "demo-url"
@@ -24,12 +25,11 @@ URL_FILE = "demo-url"
 def logins(url: str) -> str:
     """The address and the accounts, as `--serve` prints them last and `--logins` again."""
     users = "\n".join(
-        f"  {spec.username:<11} {spec.first_name} {spec.last_name}, {spec.role}"
-        for spec in generate.USERS
+        f"  {spec.username:<11} {spec.first_name} {spec.last_name}, {spec.role}" for spec in USERS
     )
     return (
         f"Comptoir demo on {url}/\n"
-        f"Log in with the password {generate.DEMO_PASSWORD} as one of:\n{users}\n"
+        f"Log in with the password {DEMO_PASSWORD} as one of:\n{users}\n"
         "(`comptoir demo --logins` prints this again; Ctrl-C stops the demo)"
     )
 
