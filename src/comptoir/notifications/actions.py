@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 
 from comptoir.accounts import permissions
 from comptoir.accounts.models import Role, Team, User
+from comptoir.inbox import permissions as inbox_permissions
 from comptoir.lib.text import chunks
 from comptoir.notifications.kinds import TEST_KIND, Kind
 
@@ -144,7 +145,7 @@ def notify(
         for c in convs:
             for uid in c.recipients:
                 user = people.get(uid)
-                if user is not None and permissions.sees_conversation_row(
+                if user is not None and inbox_permissions.sees_conversation_row(
                     user,
                     teams.get(uid, ()),
                     channel_team_id=c.channel_team_id,
@@ -155,7 +156,7 @@ def notify(
         pairs = [
             (uid, None)
             for uid, user in people.items()
-            if permissions.sees_channel_row(user, teams.get(uid, ()), channel_row["team_id"])
+            if inbox_permissions.sees_channel_row(user, teams.get(uid, ()), channel_row["team_id"])
         ]
     else:
         pairs = [(uid, None) for uid in people]

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 
 from comptoir.accounts.models import User
-from comptoir.accounts.permissions import visible_channels
+from comptoir.inbox.permissions import visible_channels
 from comptoir.sla.metrics import ChannelRates, all_rates, late_response_rates
 
 router = Router(tags=["sla"])
