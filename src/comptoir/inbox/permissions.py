@@ -24,6 +24,7 @@ from django.db.models import Q, QuerySet
 from comptoir.accounts.permissions import (
     NotVisible,
     can_manage_channels,
+    find_visible,
     require_write,
     sees_everything,
     team_ids,
@@ -104,8 +105,6 @@ def conversation_for(
 ) -> Conversation:
     """The conversation `pk` as `user` may see it (`qs`: the same, with its related rows) or 404;
     with `write`, 403 for a user who reads only. The one lookup of pages and endpoints."""
-    from comptoir.accounts.permissions import find_visible
-
     conv = find_visible(qs if qs is not None else visible_conversations(user), pk)
     if write:
         require_write(user)
