@@ -433,7 +433,12 @@ def note(request: HttpRequest, conv_id: int, body: NoteIn) -> Reply[Message]:
     return Reply(201, actions.add_note(conv, actor=user, text=body.text))
 
 
-@router.post("/conversations/{conv_id}/assign", response={200: ConversationOut, **_WRITE_ERRORS})
+@router.post(
+    "/conversations/{conv_id}/assign",
+    response={200: ConversationOut, **_WRITE_ERRORS},
+    description="403 when that user may not be given it (no such user, one who would not see "
+    "it, one who reads only: the same answer); 404 for a conversation the caller cannot see.",
+)
 def assign(request: HttpRequest, conv_id: int, body: AssignIn) -> Conversation:
     user = _user(request)
     conv = _writable_conversation(user, conv_id)
