@@ -392,7 +392,7 @@ def _reset_sequences(connection: Any, models: list[Any]) -> None:
 def sample(n: int = 1000, seed: int = 3) -> dict[str, Any]:
     """What the clients ask for: conversations the agent sees, their order numbers."""
     from comptoir.accounts.models import User
-    from comptoir.accounts.permissions import visible_conversations
+    from comptoir.inbox.permissions import visible_conversations
 
     agent = User.objects.get(username=AGENT)
     rows = list(visible_conversations(agent).values_list("pk", "order_number").order_by("?")[:n])

@@ -14,7 +14,6 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import Team, User
-from comptoir.accounts.permissions import visible_conversations
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
 from comptoir.inbox.actions import NewAttachment
@@ -31,6 +30,7 @@ from comptoir.inbox.models import (
     Status,
     Tag,
 )
+from comptoir.inbox.permissions import visible_conversations
 from tests.conftest import ago
 
 SEND_TASK = "comptoir.inbox.tasks.send_message"

@@ -192,7 +192,7 @@ def test_delete_hides_the_conversation_and_merge_moves_it(
     response = logged_in.post(f"/inbox/c/{source.pk}/merge", {"into": f"#{target.pk}"})
 
     assert logged_in.get(f"/inbox/c/{doomed.pk}/").status_code == 404
-    assert refused.status_code == 400  # another team's conversation is not there to merge into
+    assert refused.status_code == 404  # another team's conversation is not there to merge into
     assert response["Location"] == f"/inbox/c/{target.pk}/"
     assert target.messages.count() == 2
     source.refresh_from_db()
@@ -462,21 +462,36 @@ def test_the_original_email_is_downloadable(logged_in: Client, make_inbound: Bui
 
 
 def test_a_conversation_is_given_to_a_colleague_or_a_team_who_would_see_it(
-    logged_in: Client, karim: User, outsider: User, other_team: Team, make_inbound: Build
+    client: Client,
+    logged_in: Client,
+    karim: User,
+    outsider: User,
+    supervisor: User,
+    team: Team,
+    other_team: Team,
+    make_inbound: Build,
 ) -> None:
     conv = new(make_inbound)
 
     page = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
     to_karim = logged_in.post(f"/inbox/c/{conv.pk}/assign", {"assignee": str(karim.pk)})
     to_outsider = logged_in.post(f"/inbox/c/{conv.pk}/assign", {"assignee": str(outsider.pk)})
-    logged_in.post(f"/inbox/c/{conv.pk}/assign", {"team": str(other_team.pk)})
+    # An agent gives it to their own teams only; a supervisor to any.
+    to_their_team = logged_in.post(f"/inbox/c/{conv.pk}/assign", {"team": str(other_team.pk)})
 
     assert f'<option value="{karim.pk}">Karim</option>' in page
     assert "olga" not in page  # another team's agent would not see it
+    assert f">{other_team.name}</option>" not in page  # nor is another team offered to an agent
+    assert f">{team.name}</option>" in page
     assert to_karim.status_code == 302
-    assert to_outsider.status_code == 400
+    assert to_outsider.status_code == 403
+    assert to_their_team.status_code == 403
     conv.refresh_from_db()
     assert conv.assignee == karim
+    assert conv.team == team
+    client.force_login(supervisor)
+    client.post(f"/inbox/c/{conv.pk}/assign", {"team": str(other_team.pk)})
+    conv.refresh_from_db()
     assert conv.team == other_team
 
 

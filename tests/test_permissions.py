@@ -6,14 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from comptoir.accounts.models import Team, User
-from comptoir.accounts.permissions import (
-    sees_conversation_row,
-    team_ids_by_user,
-    visible_conversations,
-)
+from comptoir.accounts.permissions import team_ids_by_user
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Shop
+from comptoir.inbox.permissions import sees_conversation_row, visible_conversations
 from comptoir.inbox.queries import assignable_users
 
 

@@ -948,10 +948,12 @@ def test_least_load_gives_the_conversation_to_the_least_busy_member(
 ) -> None:
     team, users = logistics
     busy = [new_conversation(thread_id=f"busy{i}") for i in range(3)]
+    resolved = new_conversation(thread_id="done")
+    for given in (*busy, resolved):  # the team's, so that its members may be given them
+        actions.assign_team(given, team_id=team.pk, actor=None)
     actions.assign_conversation(busy[0], assignee=users[0], actor=None)
     actions.assign_conversation(busy[1], assignee=users[0], actor=None)
     actions.assign_conversation(busy[2], assignee=users[1], actor=None)
-    resolved = new_conversation(thread_id="done")
     actions.assign_conversation(resolved, assignee=users[2], actor=None)
     actions.set_status(resolved, status=Status.RESOLVED, actor=None)  # does not count
     make_rule("route", do=[{"type": "assign_team", "team_id": team.pk, "strategy": "least_load"}])

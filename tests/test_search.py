@@ -16,11 +16,11 @@ from django.test import Client
 from django.utils import timezone
 
 from comptoir.accounts.models import User
-from comptoir.accounts.permissions import visible_conversations
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, search
 from comptoir.inbox.ingest import ingest, ingest_many
 from comptoir.inbox.models import Conversation, Customer
+from comptoir.inbox.permissions import visible_conversations
 from comptoir.inbox.queries import ORDERS, filter_conversations, page
 
 Build = Callable[..., InboundMessage]

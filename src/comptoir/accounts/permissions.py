@@ -1,26 +1,39 @@
-"""Who may see and change what: the one place the API, the UI and the CLI ask.
+"""Who is who: roles, teams, and the two guards every view and API endpoint uses.
 
-Agents see the conversations of their teams; every other role sees all of them. Objects out of a
-user's scope are reported as missing (404), never as forbidden, so that their existence does not
-leak.
+What a user may see of the inbox (conversations, channels) is the inbox's own rule, in
+`inbox.permissions`; this module knows only users, roles and teams.
+
+One rule for answering a refusal, everywhere (web pages, API, actions):
+- an object out of the user's scope is missing: `NotVisible`, answered 404 ("Not Found"), never
+  403, so that its existence does not leak;
+- an object the user can see, or a page that is not about one object, but that their role may not
+  change or open: `PermissionDenied`, answered 403 with the reason.
+Both are `PermissionDenied` (`NotVisible` is also Django's `Http404`, so Django and the API answer
+404 for it without a handler of their own): the rules engine and bulk actions catch the one type
+and record a failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import Http404
 
 from comptoir.accounts.models import Role, Team
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
-    from comptoir.inbox.models import Channel, Conversation
 
 # Roles that see every shop and channel; agents are limited to their teams.
 SEE_ALL_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
+
+
+class NotVisible(Http404, PermissionDenied):
+    """The actor cannot see this object at all: 404 for web and API callers (Http404 comes first
+    in the MRO), a permission error for the callers that catch `PermissionDenied`."""
 
 
 def sees_everything(user: User) -> bool:
@@ -42,69 +55,34 @@ def can_manage_channels(user: User) -> bool:
     return user.is_active and (user.is_superuser or user.role in {Role.OWNER, Role.ADMIN})
 
 
-def _team_ids(user: User) -> QuerySet[Team, int]:
-    # A subquery, not a join: a user in several teams must not duplicate rows.
+def require(user: User, allowed: Callable[[User], bool], why: str) -> User:
+    """The guard of a page or an endpoint for some roles only: 403 with `why` for the others."""
+    if not allowed(user):
+        raise PermissionDenied(why)
+    return user
+
+
+def find_visible[M: Model](scoped: QuerySet[M], pk: int | str) -> M:
+    """The object `pk` among `scoped` (what the user may see), or `NotVisible` (404): the guard of
+    every view and endpoint about one object. A role check, if any, comes after it."""
+    try:
+        if not (str(pk).isdigit() and len(str(pk)) < 19):
+            raise ObjectDoesNotExist
+        return scoped.get(pk=pk)
+    except ObjectDoesNotExist:
+        raise NotVisible(f"no {scoped.model._meta.verbose_name} {pk} here") from None
+
+
+def team_ids(user: User) -> QuerySet[Team, int]:
+    """The user's teams, as a subquery (not a join: a user in several teams must not duplicate
+    the rows it filters)."""
     return Team.objects.filter(members=user).values_list("pk", flat=True)
 
 
-def visible_conversations(user: User) -> QuerySet[Conversation]:
-    """The conversations `user` may see; hidden ones (deleted, merged away) are left out."""
-    from comptoir.inbox.models import Conversation
-
-    qs = Conversation.objects.filter(deleted_at__isnull=True, merged_into__isnull=True)
-    if not user.is_active:
-        return qs.none()
-    if sees_everything(user):
-        return qs
-    teams = _team_ids(user)
-    return qs.filter(Q(channel__team_id__in=teams) | Q(team_id__in=teams))
-
-
-def visible_channels(user: User) -> QuerySet[Channel]:
-    from comptoir.inbox.models import Channel
-
-    qs = Channel.objects.all()
-    if not user.is_active:
-        return qs.none()
-    if sees_everything(user):
-        return qs
-    return qs.filter(team_id__in=_team_ids(user))
-
-
-def can_see_conversation(user: User, conv: Conversation) -> bool:
-    return visible_conversations(user).filter(pk=conv.pk).exists()
-
-
 def team_ids_by_user(user_ids: Iterable[int]) -> dict[int, set[int]]:
-    """The teams of many users in one query, for the set-based check below."""
+    """The teams of many users in one query, for set-based checks (`inbox.permissions`)."""
     teams: dict[int, set[int]] = {}
     rows = Team.members.through.objects.filter(user_id__in=list(user_ids))
     for user_id, team_id in rows.values_list("user_id", "team_id"):
         teams.setdefault(user_id, set()).add(team_id)
     return teams
-
-
-def sees_conversation_row(
-    user: User,
-    user_team_ids: Collection[int],
-    *,
-    channel_team_id: int | None,
-    conversation_team_id: int | None,
-) -> bool:
-    """`visible_conversations` for a conversation already read (and not hidden), without a
-    query: callers deciding for thousands of conversations at once (notifications) read the
-    teams once with `team_ids_by_user`. Keep the two rules the same."""
-    if not user.is_active:
-        return False
-    if sees_everything(user):
-        return True
-    return channel_team_id in user_team_ids or conversation_team_id in user_team_ids
-
-
-def sees_channel_row(
-    user: User, user_team_ids: Collection[int], channel_team_id: int | None
-) -> bool:
-    """`visible_channels` for a channel already read."""
-    if not user.is_active:
-        return False
-    return sees_everything(user) or channel_team_id in user_team_ids

@@ -188,7 +188,7 @@ def run_action(action: Any, ctx: Context) -> str:
         inbox_actions.tag_conversation(conv, tag=action.tag, actor=None, via=via)
         return f"tagged {action.tag}"
     if isinstance(action, AssignAgentAction):
-        user = _writer(action.user_id)
+        user = _user(action.user_id)
         inbox_actions.assign_conversation(conv, assignee=user, actor=None, via=via)
         return f"assigned to {user.username}"
     if isinstance(action, AssignTeamAction):
@@ -222,12 +222,15 @@ def run_action(action: Any, ctx: Context) -> str:
     raise ValidationError(f"unknown action {action!r}")
 
 
-def _writer(user_id: int) -> User:
+def _user(user_id: int) -> User:
+    """The user a rule names. Whether they may take this conversation (active, may answer,
+    would see it) is the action's rule: a refusal fails the run, nothing is changed."""
     from comptoir.accounts.models import User
+    from comptoir.inbox.permissions import cannot_assign
 
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None or not user.can_write:
-        raise ValidationError(f"user {user_id} cannot take conversations")
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise cannot_assign(user_id)
     return user
 
 

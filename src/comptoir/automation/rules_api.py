@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status as Reply
 
 from comptoir.accounts.models import User
+from comptoir.accounts.permissions import require
 from comptoir.automation import engine
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import Rule, RuleRun, Trigger
@@ -90,9 +90,9 @@ class DryMatchOut(Schema):
 def _manager(request: HttpRequest) -> User:
     user = request.auth  # type: ignore[attr-defined]
     assert isinstance(user, User)
-    if not rule_actions.can_manage_rules(user):
-        raise PermissionDenied("rules are for owners, admins and supervisors")
-    return user
+    return require(
+        user, rule_actions.can_manage_rules, "rules are for owners, admins and supervisors"
+    )
 
 
 def _fields(body: RuleIn) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, Team, User
+from comptoir.accounts.permissions import require
 from comptoir.automation import engine
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import Rule, RuleRun, RunOutcome, Template, Trigger
@@ -32,9 +33,9 @@ DRY_RUN_DAYS = 7
 def _manager(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
-    if not rule_actions.can_manage_rules(user):
-        raise PermissionDenied("rules are for owners, admins and supervisors")
-    return user
+    return require(
+        user, rule_actions.can_manage_rules, "rules are for owners, admins and supervisors"
+    )
 
 
 # -- forms -------------------------------------------------------------------------------------

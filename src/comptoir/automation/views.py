@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, User
-from comptoir.accounts.permissions import can_write, visible_channels, visible_conversations
+from comptoir.accounts.permissions import can_write, require
 from comptoir.automation import actions, rules
 from comptoir.automation.checks import CHECKS, levels_for, run_checks
 from comptoir.automation.models import CheckLevel, CheckSetting, Template
@@ -27,6 +27,7 @@ from comptoir.automation.templating import (
 )
 from comptoir.inbox.actions import Draft
 from comptoir.inbox.models import Channel, Conversation, Shop
+from comptoir.inbox.permissions import visible_channels, visible_conversations
 
 
 def _user(request: HttpRequest) -> User:
@@ -142,10 +143,12 @@ MANAGERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR})
 
 
 def _manager(request: HttpRequest) -> User:
-    user = _user(request)
-    if not (user.is_active and (user.is_superuser or user.role in MANAGERS)):
-        raise PermissionDenied("templates are managed by owners, admins and supervisors")
-    return user
+    why = "templates are managed by owners, admins and supervisors"
+    return require(_user(request), _manages_templates, why)
+
+
+def _manages_templates(user: User) -> bool:
+    return user.is_active and (user.is_superuser or user.role in MANAGERS)
 
 
 @login_required

@@ -1,7 +1,9 @@
 """REST endpoints for conversations, messages and the generic API channel.
 
-Views stay thin: scope comes from `accounts.permissions`, every change from `inbox.actions`,
-ingestion from `inbox.ingest.receive`. Lists are keyset-paginated with an opaque cursor.
+Views stay thin: scope and lookups come from `inbox.permissions`, every change from
+`inbox.actions` (which decide who may do it: 404 for what the caller cannot see, 403 for what
+they see but may not do, as `accounts.permissions` says), ingestion from `inbox.ingest.receive`.
+Lists are keyset-paginated with an opaque cursor.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status as Reply
@@ -24,16 +25,20 @@ from pydantic import ValidationError as PydanticValidationError
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import (
     can_manage_channels,
-    can_see_conversation,
-    can_write,
+    find_visible,
+    require,
     require_write,
-    visible_channels,
-    visible_conversations,
 )
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import Outcome, receive
 from comptoir.inbox.models import Channel, ChannelKind, Conversation, Message, Status
+from comptoir.inbox.permissions import (
+    cannot_assign,
+    conversation_for,
+    visible_channels,
+    visible_conversations,
+)
 from comptoir.inbox.queries import (
     MAX_ID,
     MESSAGE_ORDER,
@@ -261,12 +266,11 @@ def _conversations(user: User) -> QuerySet[Conversation]:
 
 
 def _conversation(user: User, conv_id: int) -> Conversation:
-    return get_object_or_404(_conversations(user), pk=conv_id)
+    return conversation_for(user, conv_id, qs=_conversations(user))
 
 
 def _writable_conversation(user: User, conv_id: int) -> Conversation:
-    require_write(user)
-    return _conversation(user, conv_id)
+    return conversation_for(user, conv_id, write=True, qs=_conversations(user))
 
 
 def _page[M: Any](
@@ -341,9 +345,8 @@ def list_messages(
 @router.get("/messages/{message_id}/source", response={404: ErrorOut})
 def message_source(request: HttpRequest, message_id: int) -> HttpResponse:
     """The message exactly as it arrived (an email as .eml), for download."""
-    message = get_object_or_404(
-        Message.objects.filter(conversation__in=visible_conversations(_user(request))),
-        pk=message_id,
+    message = find_visible(
+        Message.objects.filter(conversation__in=visible_conversations(_user(request))), message_id
     )
     if not message.source_sha256:
         raise HttpError(404, "this message has no original source (it did not come by email)")
@@ -366,13 +369,10 @@ def reply(request: HttpRequest, conv_id: int, body: ReplyIn) -> Reply[Message]:
 
 
 def _writable_message(user: User, message_id: int) -> Message:
+    visible = Message.objects.filter(conversation__in=visible_conversations(user))
+    message = find_visible(visible.select_related("conversation"), message_id)
     require_write(user)
-    return get_object_or_404(
-        Message.objects.filter(conversation__in=visible_conversations(user)).select_related(
-            "conversation"
-        ),
-        pk=message_id,
-    )
+    return message
 
 
 def _message_out(message_id: int) -> Message:
@@ -433,18 +433,21 @@ def note(request: HttpRequest, conv_id: int, body: NoteIn) -> Reply[Message]:
     return Reply(201, actions.add_note(conv, actor=user, text=body.text))
 
 
-@router.post("/conversations/{conv_id}/assign", response={200: ConversationOut, **_WRITE_ERRORS})
+@router.post(
+    "/conversations/{conv_id}/assign",
+    response={200: ConversationOut, **_WRITE_ERRORS},
+    description="403 when that user may not be given it (no such user, one who would not see "
+    "it, one who reads only: the same answer); 404 for a conversation the caller cannot see.",
+)
 def assign(request: HttpRequest, conv_id: int, body: AssignIn) -> Conversation:
     user = _user(request)
     conv = _writable_conversation(user, conv_id)
     assignee = None
     if body.assignee_id is not None:
-        assignee = User.objects.filter(pk=body.assignee_id, is_active=True).first()
-        # One message for "no such user" and "cannot see it": no probing of other teams.
-        if assignee is None or not can_see_conversation(assignee, conv):
-            raise ValidationError(f"user {body.assignee_id} cannot be assigned this conversation")
-        if not can_write(assignee):
-            raise ValidationError(f"{assignee.username} has read-only access and cannot answer")
+        # Who may be given it is the action's rule; an unknown id gets the same answer (403).
+        assignee = User.objects.filter(pk=body.assignee_id).first()
+        if assignee is None:
+            raise cannot_assign(body.assignee_id)
     actions.assign_conversation(conv, assignee=assignee, actor=user, via="api")
     return _conversation(user, conv_id)
 
@@ -540,7 +543,7 @@ def inbound(
     # A body naming another channel than the query is kept and refused by ingest itself.
     target = channel_id if channel_id is not None else _body_channel_id(raw)
     if target is not None:
-        channel = get_object_or_404(visible_channels(user), pk=target)
+        channel = find_visible(visible_channels(user), target)
         if channel.kind != ChannelKind.API:
             raise ValidationError(
                 f"channel {channel.pk} is a {channel.kind} channel; only API channels take "
@@ -570,9 +573,8 @@ def list_channels(request: HttpRequest) -> Any:
 
 def _manageable_channel(request: HttpRequest, channel_id: int) -> Channel:
     user = _user(request)
-    channel = get_object_or_404(visible_channels(user), pk=channel_id)
-    if not can_manage_channels(user):
-        raise PermissionDenied("testing a channel is for owners and admins")
+    channel = find_visible(visible_channels(user), channel_id)
+    require(user, can_manage_channels, "testing a channel is for owners and admins")
     return channel
 
 

@@ -24,8 +24,8 @@ from django.db import DatabaseError, connections
 from django.http import HttpRequest, StreamingHttpResponse
 
 from comptoir.accounts.models import User
-from comptoir.accounts.permissions import visible_conversations
 from comptoir.inbox.models import Event
+from comptoir.inbox.permissions import visible_conversations
 from comptoir.inbox.queries import others_present
 
 logger = logging.getLogger("comptoir.inbox")

@@ -18,9 +18,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.accounts.permissions import visible_conversations
 from comptoir.inbox import search
 from comptoir.inbox.models import Conversation, Event, SLAState, Status, Tag
+from comptoir.inbox.permissions import visible_conversations
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -360,8 +360,8 @@ def marketplace_counts(
 ) -> dict[str, list[SourceCount]]:
     """The nav's per-marketplace and per-channel views: one grouped query over what needs a
     reply (that set is small whatever the history), then summed per marketplace."""
-    from comptoir.accounts.permissions import visible_channels
     from comptoir.inbox.models import Marketplace
+    from comptoir.inbox.permissions import visible_channels
 
     key = _counts_key("source-counts", user, latest)
     cached = cache.get(key)
@@ -459,7 +459,7 @@ def buyer_panel(conv: Conversation, user: User) -> BuyerPanel:
     """The buyer beside a conversation: their identities across channels, their other
     conversations and orders that `user` may see, newest first (three queries, whatever the
     buyer's history)."""
-    from comptoir.accounts.permissions import visible_channels
+    from comptoir.inbox.permissions import visible_channels
     from comptoir.orders.models import Order
 
     customer = conv.customer
@@ -517,8 +517,8 @@ OPTIONS_TTL = 60
 def filter_options(user: User) -> dict[str, list[Option]]:
     """The inbox filter bar's channels, shops, teams and assignees for `user`."""
     from comptoir.accounts.models import User as UserModel
-    from comptoir.accounts.permissions import visible_channels
     from comptoir.inbox.models import Shop
+    from comptoir.inbox.permissions import visible_channels
 
     key = f"inbox:filter-options:{user.pk}"
     cached = cache.get(key)

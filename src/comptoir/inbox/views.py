@@ -1,5 +1,6 @@
-"""The agent's inbox and conversation pages. Thin: scope from `accounts.permissions`, queries
-from `inbox.queries`, every change through `inbox.actions`."""
+"""The agent's inbox and conversation pages. Thin: scope and lookups from `inbox.permissions`,
+queries from `inbox.queries`, every change through `inbox.actions`, which decide who may do it
+(their refusals are answered as `accounts.permissions` says: 404 not visible, 403 not allowed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import quote, urlencode
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.csp import CSP
@@ -19,7 +20,14 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Team, User
-from comptoir.accounts.permissions import can_write, visible_conversations
+from comptoir.accounts.permissions import (
+    NotVisible,
+    can_write,
+    find_visible,
+    require_write,
+    sees_everything,
+    team_ids,
+)
 from comptoir.inbox import actions, files
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
@@ -33,6 +41,7 @@ from comptoir.inbox.models import (
     SavedView,
     Status,
 )
+from comptoir.inbox.permissions import cannot_assign, conversation_for, visible_conversations
 from comptoir.inbox.queries import (
     FILTER_PARAMS,
     ORDERS,
@@ -40,7 +49,6 @@ from comptoir.inbox.queries import (
     VIEWS,
     InboxView,
     InvalidCursor,
-    assignable_users,
     assignee_options,
     buyer_panel,
     filter_conversations,
@@ -178,10 +186,9 @@ BULK_BUTTONS: dict[str, tuple[str, dict[str, Any]]] = {
 @login_required
 @require_POST
 def bulk(request: HttpRequest) -> HttpResponse:
-    """One action on the selected conversations (those the user may see; others are ignored)."""
+    """One action on the selected conversations (those the user may see; others are ignored).
+    The action decides who may (a read-only user: 403 before anything changes)."""
     user = _user(request)
-    if not can_write(user):
-        raise PermissionDenied("read-only access")
     button = BULK_BUTTONS.get(request.POST.get("action", ""))
     if button is None:
         raise PermissionDenied("unknown bulk action")
@@ -195,11 +202,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
     return redirect(back if back.startswith("/inbox/") else reverse("inbox:inbox"))
 
 
-def _conversation(request: HttpRequest, pk: int) -> Conversation:
-    qs = visible_conversations(_user(request)).select_related(
-        "channel", "customer", "assignee", "order"
-    )
-    return get_object_or_404(qs, pk=pk)
+def _conversation(request: HttpRequest, pk: int, *, write: bool = False) -> Conversation:
+    user = _user(request)
+    qs = visible_conversations(user).select_related("channel", "customer", "assignee", "order")
+    return conversation_for(user, pk, write=write, qs=qs)
 
 
 @login_required
@@ -253,10 +259,19 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "draft": draft,
             "snooze_default": _tomorrow_morning(),
             "assignable": assignee_options(conv) if can_write(user) else [],
-            "teams": team_options() if can_write(user) else [],
+            "teams": _team_choices(user) if can_write(user) else [],
             "last_event": last_event,
         },
     )
+
+
+def _team_choices(user: User) -> list[Any]:
+    """The teams this user may give a conversation to (agents: their own; the action decides)."""
+    options = team_options()
+    if sees_everything(user):
+        return options
+    mine = set(team_ids(user))
+    return [option for option in options if option.pk in mine]
 
 
 TIMELINE_LIMIT = 200
@@ -266,9 +281,7 @@ _SHOWN_AS_MESSAGES = {"message_received", "replied", "note_added"}
 
 
 def _writable(request: HttpRequest, pk: int) -> Conversation:
-    if not can_write(_user(request)):
-        raise PermissionDenied("read-only access")
-    return _conversation(request, pk)
+    return _conversation(request, pk, write=True)
 
 
 # What one composer submission may carry; each channel's own limits are pre-send checks.
@@ -361,20 +374,17 @@ def assign_me(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def assign(request: HttpRequest, pk: int) -> HttpResponse:
-    """Give the conversation to someone who would see it (or nobody), and/or to a team."""
+    """Give the conversation to someone (or nobody), and/or to a team: the actions decide who
+    may be given it and which teams this user may choose."""
     conv = _writable(request, pk)
     user = _user(request)
     raw = request.POST.get("assignee")
     if raw is not None:
         assignee = (
-            assignable_users(conv).filter(pk=int(raw)).first()
-            if raw.isdigit() and len(raw) < 19
-            else None
+            User.objects.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
         )
         if raw and assignee is None:
-            return HttpResponse(
-                "Cannot assign: that user would not see this conversation", status=400
-            )
+            raise cannot_assign(raw)
         actions.assign_conversation(conv, assignee=assignee, actor=user)
     raw_team = request.POST.get("team")
     if raw_team is not None:
@@ -480,16 +490,15 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def merge(request: HttpRequest, pk: int) -> HttpResponse:
-    """Merge this conversation into another the agent may see (given by its number)."""
+    """Merge this conversation into another (given by its number); the action refuses one the
+    agent cannot see (404, as a number that does not exist)."""
     source = _writable(request, pk)
     raw = request.POST.get("into", "").strip().lstrip("#")
-    into = (
-        visible_conversations(_user(request)).filter(pk=int(raw)).first()
-        if raw.isdigit() and len(raw) < 19
-        else None
-    )
-    if into is None:
+    if not (raw.isdigit() and len(raw) < 19):
         return HttpResponse(f"Cannot merge: no conversation #{raw} here", status=400)
+    into = Conversation.objects.filter(pk=int(raw)).first()
+    if into is None:
+        raise NotVisible(f"no conversation {raw} here")
     try:
         kept = actions.merge_conversations(source, into=into, actor=_user(request))
     except ValidationError as exc:
@@ -520,14 +529,14 @@ def order_message(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _message(request: HttpRequest, pk: int) -> Message:
     visible = visible_conversations(_user(request))
-    return get_object_or_404(Message.objects.filter(conversation__in=visible), pk=pk)
+    return find_visible(Message.objects.filter(conversation__in=visible), pk)
 
 
 def _writable_message(request: HttpRequest, pk: int) -> Message:
-    """A message of a conversation the user may see and answer (404 for one they cannot see)."""
-    if not can_write(_user(request)):
-        raise PermissionDenied("read-only access")
-    return _message(request, pk)
+    """A message of a conversation the user may see (else 404) and answer (else 403)."""
+    message = _message(request, pk)
+    require_write(_user(request))
+    return message
 
 
 @login_required
@@ -615,7 +624,7 @@ def message_source(request: HttpRequest, pk: int) -> HttpResponse:
 def attachment(request: HttpRequest, pk: int) -> HttpResponse:
     """A file of a message, always as a download: a sender's HTML or SVG never runs here."""
     visible = visible_conversations(_user(request))
-    found = get_object_or_404(Attachment.objects.filter(message__conversation__in=visible), pk=pk)
+    found = find_visible(Attachment.objects.filter(message__conversation__in=visible), pk)
     if not found.sha256:
         raise Http404(f"not kept: {found.dropped_reason or 'no content'}")
     response = HttpResponse(files.read_bytes(found.sha256), content_type="application/octet-stream")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts import permissions
 from comptoir.accounts.models import User
+from comptoir.inbox import permissions as inbox_permissions
 from comptoir.notifications import actions
 from comptoir.notifications.kinds import Kind
 from comptoir.notifications.models import (
@@ -49,7 +50,9 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     # number only.
     conv_ids = {n.conversation_id for n in notes if n.conversation_id}
     visible = set(
-        permissions.visible_conversations(user).filter(pk__in=conv_ids).values_list("pk", flat=True)
+        inbox_permissions.visible_conversations(user)
+        .filter(pk__in=conv_ids)
+        .values_list("pk", flat=True)
     )
     rows = [{"n": n, "visible": n.conversation_id in visible} for n in notes]
     return render(
@@ -168,9 +171,8 @@ def webhook_create(request: HttpRequest) -> HttpResponse:
 
 
 def _admin_only(user: User) -> None:
-    if not permissions.can_manage_channels(user):
-        # Reported as missing, like anything out of a user's scope.
-        raise Http404("no such page")
+    # A settings page for some roles: 403, as every such page (`accounts.permissions`).
+    permissions.require(user, permissions.can_manage_channels, "webhooks are for owners and admins")
 
 
 def _hook(request: HttpRequest, pk: int) -> tuple[User, Webhook]:

@@ -12,11 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from comptoir.accounts.models import User
-from comptoir.accounts.permissions import require_write, visible_channels
+from comptoir.accounts.permissions import require_write
 from comptoir.connectors.base import ConnectorError, OrderData
 from comptoir.connectors.registry import connector_class
 from comptoir.inbox import actions as inbox_actions
 from comptoir.inbox.models import Channel, Conversation, Event, EventKind, Message
+from comptoir.inbox.permissions import visible_channels
 from comptoir.orders.models import Order, OrderStatus
 
 # The event written on an order's conversations when its status becomes one of these.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 
 from comptoir.accounts.models import User
-from comptoir.accounts.permissions import visible_channels
+from comptoir.accounts.permissions import find_visible
+from comptoir.inbox.permissions import visible_channels
 from comptoir.sla.metrics import ChannelRates, all_rates, late_response_rates
 
 router = Router(tags=["sla"])
@@ -73,5 +73,5 @@ def list_rates(request: HttpRequest) -> list[dict[str, Any]]:
     response={200: ChannelRatesOut, 404: dict[str, Any]},
 )
 def channel_rates(request: HttpRequest, channel_id: int) -> dict[str, Any]:
-    channel = get_object_or_404(visible_channels(_user(request)), pk=channel_id)
+    channel = find_visible(visible_channels(_user(request)), channel_id)
     return _out(late_response_rates(channel))

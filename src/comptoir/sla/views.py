@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,8 +18,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
-from comptoir.accounts.permissions import can_manage_channels, visible_channels
+from comptoir.accounts.permissions import can_manage_channels, find_visible, require
 from comptoir.inbox.models import Shop
+from comptoir.inbox.permissions import visible_channels
 from comptoir.sla import actions
 from comptoir.sla.forms import CalendarForm, ClosureForm, PolicyForm
 from comptoir.sla.metrics import all_rates
@@ -30,9 +31,7 @@ from comptoir.sla.policies import policies_for
 def _admin(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
-    if not can_manage_channels(user):
-        raise PermissionDenied("SLA settings are for owners and admins")
-    return user
+    return require(user, can_manage_channels, "SLA settings are for owners and admins")
 
 
 def _hours(minutes: int | float) -> Decimal:
@@ -97,8 +96,8 @@ def settings_page(request: HttpRequest, forms: dict[str, Any] | None = None) -> 
 @login_required
 @require_POST
 def save_policy(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = find_visible(visible_channels(request.user), pk)  # type: ignore[arg-type]
     user = _admin(request)
-    channel = get_object_or_404(visible_channels(user), pk=pk)
     if "reset" in request.POST:
         actions.reset_policy(channel, actor=user)
         messages.success(request, _("%(name)s follows its marketplace's rule.") % {"name": channel})

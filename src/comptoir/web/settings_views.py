@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts import actions as account_actions
 from comptoir.accounts.models import Role, Team, User
-from comptoir.accounts.permissions import can_manage_channels, visible_channels
+from comptoir.accounts.permissions import can_manage_channels, find_visible, require
 from comptoir.automation.rules import MANAGE_ROLES
 from comptoir.connectors.forms import form_values, settings_fields, settings_from_form
 from comptoir.connectors.registry import CONNECTORS, connector_class
@@ -33,6 +33,7 @@ from comptoir.inbox.models import (
     Marketplace,
     Shop,
 )
+from comptoir.inbox.permissions import visible_channels
 from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
 from comptoir.inbox.tasks import channel_test_outcome, retry_failed_inbound, test_channel
 from comptoir.web.views import TIMEZONES
@@ -128,9 +129,15 @@ def index(request: HttpRequest) -> HttpResponse:
 def _admin(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
-    if not can_manage_channels(user):
-        raise PermissionDenied("channel settings are for owners and admins")
-    return user
+    return require(user, can_manage_channels, "channel settings are for owners and admins")
+
+
+def _channel(request: HttpRequest, pk: int) -> tuple[User, Channel]:
+    """A channel's settings: 404 for a channel the user cannot see, then 403 for a non-admin."""
+    user = request.user
+    assert isinstance(user, User)
+    channel = find_visible(visible_channels(user), pk)
+    return _admin(request), channel
 
 
 @login_required
@@ -143,16 +150,14 @@ def channels(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def start_test(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _admin(request)
-    channel = get_object_or_404(visible_channels(user), pk=pk)
+    _, channel = _channel(request, pk)
     result = test_channel.enqueue(channel.pk)
     return render(request, "web/_channel_test.html", {"channel": channel, "task_id": result.id})
 
 
 @login_required
 def test_result(request: HttpRequest, pk: int, task_id: str) -> HttpResponse:
-    user = _admin(request)
-    channel: Channel = get_object_or_404(visible_channels(user), pk=pk)
+    _, channel = _channel(request, pk)
     try:
         state = channel_test_outcome(channel.pk, task_id)
     except LookupError as exc:
@@ -290,8 +295,7 @@ def shop_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """Add a channel (its kind chosen first) or change one; the settings fields come from the
     connector's own settings model, secrets are never shown back."""
-    user = _admin(request)
-    channel = get_object_or_404(visible_channels(user), pk=pk) if pk else None
+    user, channel = _channel(request, pk) if pk else (_admin(request), None)
     kind = channel.kind if channel else request.GET.get("kind", "") or request.POST.get("kind", "")
     if kind not in CONNECTORS:
         kinds = [(k, label) for k, label in ChannelKind.choices if k in CONNECTORS]
@@ -347,9 +351,8 @@ def _int(raw: object) -> int:
 def _user_admin(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
-    if not account_actions.can_manage_users(user):
-        raise PermissionDenied("users and teams are managed by owners and admins")
-    return user
+    why = "users and teams are managed by owners and admins"
+    return require(user, account_actions.can_manage_users, why)
 
 
 @login_required

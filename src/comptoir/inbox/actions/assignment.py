@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from comptoir.inbox import permissions
 from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync
 from comptoir.inbox.models import (
     Conversation,
@@ -25,8 +26,11 @@ if TYPE_CHECKING:
 def assign_conversation(
     conv: Conversation, *, assignee: User | None, actor: User | None, via: str = ""
 ) -> None:
-    _check_actor(actor)
+    """Give the conversation to `assignee` (None: to nobody). Who may, and to whom, is
+    `permissions.check_assign`: a refused assignee raises `PermissionDenied`, an actor who
+    cannot see the conversation `NotVisible`."""
     locked = _locked(conv)
+    permissions.check_assign(actor, locked, assignee)
     if locked.assignee_id == (assignee.pk if assignee else None):
         return
     previous = locked.assignee_id
@@ -111,8 +115,10 @@ def link_conversations_to_order(order: Order) -> int:
 def assign_team(
     conv: Conversation, *, team_id: int | None, actor: User | None, via: str = ""
 ) -> None:
-    _check_actor(actor)
+    """Give the conversation to a team (None: to none); `permissions.check_team` says who may
+    give it to which team."""
     locked = _locked(conv)
+    permissions.check_team(actor, locked, team_id)
     if locked.team_id == team_id:
         return
     previous = locked.team_id

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
@@ -178,11 +178,10 @@ def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = 
 # -- shops and channels (the settings pages) ----------------------------------------------------
 
 
-def _require_channel_admin(actor: User) -> None:
-    from comptoir.accounts.permissions import can_manage_channels
+def _require_channel_admin(actor: User, channel: Channel | None = None) -> None:
+    from comptoir.inbox.permissions import check_channel_settings
 
-    if not can_manage_channels(actor):
-        raise PermissionDenied("shops and channels are managed by owners and admins")
+    check_channel_settings(actor, channel)
 
 
 @transaction.atomic
@@ -242,7 +241,7 @@ def configure_channel(
     it is polled again, and a still-wrong setting stops it again with one alert."""
     from comptoir.connectors.registry import CONNECTORS
 
-    _require_channel_admin(actor)
+    _require_channel_admin(actor, channel)
     if kind not in CONNECTORS or kind not in ChannelKind.values:
         raise ValidationError(f"no connector for channels of kind {kind!r}")
     if marketplace not in Marketplace.values:

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from comptoir.inbox import merge
-from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync
+from comptoir.inbox import merge, permissions
+from comptoir.inbox.actions.common import _event, _locked, _sync
 from comptoir.inbox.models import (
     Conversation,
     Event,
@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
 @transaction.atomic
 def delete_conversation(conv: Conversation, *, actor: User | None) -> None:
-    """Soft delete: hidden at once, purged after COMPTOIR_DELETED_RETENTION_DAYS."""
-    _check_actor(actor)
+    """Soft delete: hidden at once, purged after COMPTOIR_DELETED_RETENTION_DAYS. Who may:
+    `permissions.check_change`."""
     locked = _locked(conv)
+    permissions.check_change(actor, locked)
     locked.deleted_at = timezone.now()
     locked.save(update_fields=["deleted_at", "updated_at"])
     _event(locked, EventKind.DELETED, actor)
@@ -35,8 +36,9 @@ def delete_conversation(conv: Conversation, *, actor: User | None) -> None:
 
 @transaction.atomic
 def restore_conversation(conv: Conversation, *, actor: User | None) -> None:
-    _check_actor(actor)
+    """A deleted conversation back in the inbox, for whoever would see it (and may write)."""
     locked = Conversation.objects.select_for_update().get(pk=conv.pk)
+    permissions.check_change(actor, locked)
     if locked.deleted_at is None:
         return
     locked.deleted_at = None
@@ -76,8 +78,9 @@ def purge_deleted(older_than: datetime) -> int:
 def merge_conversations(
     source: Conversation, *, into: Conversation, actor: User | None
 ) -> Conversation:
-    """Move every message and event of `source` into `into`; `source` stays as a pointer."""
-    _check_actor(actor)
+    """Move every message and event of `source` into `into`; `source` stays as a pointer. The
+    actor must see both (`permissions.check_merge`)."""
+    permissions.check_merge(actor, source, into)
     if source.pk == into.pk:
         raise ValidationError("cannot merge a conversation into itself")
     # Lock both rows in id order, whichever way round they are merged: no deadlock.

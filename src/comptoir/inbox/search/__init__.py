@@ -11,7 +11,7 @@ One small interface, two engines:
   `unaccent`), and `pg_trgm` GIN indexes on identity values and order numbers.
 
 `matching(qs, q)` narrows a conversation queryset to those matching `q`: it stays a filter, so
-scope (`accounts.permissions`), views, other filters and keyset pages apply as ever, newest
+scope (`inbox.permissions`), views, other filters and keyset pages apply as ever, newest
 first by default. One capped probe (one statement) picks the plan for the messages:
 - few matches (a rare word): their conversations' ids, listed;
 - a middling number: a subquery the database runs once;

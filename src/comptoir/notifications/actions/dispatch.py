@@ -20,6 +20,7 @@ from django.utils import timezone, translation
 
 from comptoir.accounts import permissions
 from comptoir.accounts.models import Role, Team, User
+from comptoir.inbox import permissions as inbox_permissions
 from comptoir.lib.text import chunks
 from comptoir.notifications.actions.payloads import webhook_body
 from comptoir.notifications.actions.webhooks import enqueue_webhook
@@ -235,7 +236,7 @@ def _pairs_in_scope(subject: _Subject) -> tuple[list[Pair], dict[int, User]]:
             for c in subject.convs
             for uid in c.recipients
             if (user := people.get(uid)) is not None
-            and permissions.sees_conversation_row(
+            and inbox_permissions.sees_conversation_row(
                 user,
                 teams.get(uid, ()),
                 channel_team_id=c.channel_team_id,
@@ -247,7 +248,7 @@ def _pairs_in_scope(subject: _Subject) -> tuple[list[Pair], dict[int, User]]:
         pairs = [
             (uid, None)
             for uid, user in people.items()
-            if permissions.sees_channel_row(user, teams.get(uid, ()), team_id)
+            if inbox_permissions.sees_channel_row(user, teams.get(uid, ()), team_id)
         ]
     else:
         pairs = [(uid, None) for uid in people]
