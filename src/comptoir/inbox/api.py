@@ -9,17 +9,15 @@ Lists are keyset-paginated with an opaque cursor.
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status as Reply
-from pydantic import AwareDatetime, TypeAdapter
+from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from comptoir.accounts.models import User
@@ -48,204 +46,27 @@ from comptoir.inbox.queries import (
     filter_conversations,
     page,
 )
+from comptoir.inbox.schemas import (
+    AssignIn,
+    ChannelHealthOut,
+    ChannelTestOut,
+    ConversationOut,
+    ConversationPage,
+    ErrorOut,
+    InboundOut,
+    MessageOut,
+    MessagePage,
+    NoteIn,
+    OrderMessageIn,
+    ReplyIn,
+    ResendIn,
+    StatusIn,
+)
 from comptoir.inbox.tasks import channel_test_outcome, test_channel
-from comptoir.lib.html import has_remote_images
 
 router = Router(tags=["conversations"])
 
 MAX_LIMIT = 100
-
-# -- schemas -----------------------------------------------------------------------------------
-
-
-class ChannelOut(Schema):
-    id: int
-    name: str
-    kind: str
-    marketplace: str
-
-
-class ChannelHealthOut(ChannelOut):
-    shop_id: int
-    team_id: int | None
-    is_active: bool
-    is_healthy: bool = Field(description="false: stopped on a permanent error, needs an admin")
-    health: str = Field(
-        description="working; failing: cannot be read for a while, polls go on; stopped"
-    )
-    last_error: str
-    last_error_at: datetime | None
-    last_sync_at: datetime | None
-
-
-class ChannelTestOut(Schema):
-    task_id: str
-    status: str = Field(description="READY, RUNNING, SUCCESSFUL or FAILED")
-    ok: bool | None = Field(None, description="once finished: whether the connection works")
-    message: str = Field("", description="once finished: the connector's own words")
-
-
-class UserOut(Schema):
-    id: int
-    username: str
-    display_name: str
-
-
-class CustomerOut(Schema):
-    id: int
-    name: str
-    email: str
-
-
-class OrderOut(Schema):
-    id: int
-    external_id: str
-    status: str
-    currency: str
-    total: Decimal | None
-    items: list[dict[str, Any]]
-    ordered_at: datetime | None
-    ship_by: datetime | None
-    shipped_at: datetime | None
-    expected_delivery_at: datetime | None
-    delivered_at: datetime | None
-    carrier: str
-    tracking_number: str
-    tracking_url: str
-
-
-class ConversationOut(Schema):
-    id: int
-    shop_id: int
-    channel: ChannelOut
-    customer: CustomerOut | None
-    assignee: UserOut | None
-    team_id: int | None
-    subject: str
-    snippet: str
-    status: str
-    priority: int
-    tags: list[str]
-    order_number: str
-    order: OrderOut | None = Field(description="the order the buyer wrote about, when known")
-    language: str
-    needs_reply: bool
-    respond_by: datetime | None
-    sla_state: str = Field(description="none, ok, at_risk or breached (see /sla/)")
-    sla_at_risk_at: datetime | None
-    snoozed_until: datetime | None
-    first_inbound_at: datetime | None
-    last_inbound_at: datetime | None
-    last_outbound_at: datetime | None
-    last_message_at: datetime | None
-    resolved_at: datetime | None
-    message_count: int
-    archived: bool
-    created_at: datetime
-    updated_at: datetime
-
-    @staticmethod
-    def resolve_tags(obj: Conversation) -> list[str]:
-        # .all() reads the prefetch cache; a filter or order_by here would query once per row.
-        return sorted(t.name for t in obj.tags.all())
-
-
-class ConversationPage(Schema):
-    items: list[ConversationOut]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
-
-
-class AttachmentOut(Schema):
-    id: int
-    filename: str
-    content_type: str
-    size: int
-    inline: bool
-    dropped_reason: str
-
-
-class MessageOut(Schema):
-    id: int
-    conversation_id: int
-    direction: str
-    author_id: int | None
-    author_name: str
-    subject: str
-    text: str
-    new_text: str = Field(description="the new part of `text` (quoted history cut off), or ''")
-    html: str
-    has_source: bool = Field(description="the original is at /messages/{id}/source")
-    has_remote_images: bool = Field(
-        description="`html` has remote images, disarmed (in data-remote-src) until allowed"
-    )
-    is_auto: bool
-    sent_at: datetime | None
-    created_at: datetime
-    delivery_state: str = Field(
-        description="a reply's: queued, sending, sent, failed (POST /messages/{id}/retry or "
-        "/resend), or replaced (edited and sent again as a new message, never sent itself)"
-    )
-    delivery_error: str
-    attachments: list[AttachmentOut]
-
-    @staticmethod
-    def resolve_attachments(obj: Message) -> list[Any]:
-        return list(obj.attachments.all())
-
-    @staticmethod
-    def resolve_has_source(obj: Message) -> bool:
-        return bool(obj.source_sha256)
-
-    @staticmethod
-    def resolve_has_remote_images(obj: Message) -> bool:
-        return has_remote_images(obj.html)
-
-
-class MessagePage(Schema):
-    items: list[MessageOut]
-    next_cursor: str | None = None
-
-
-class ReplyIn(Schema):
-    text: str
-    html: str = ""
-    # Snoozing needs a date: use the status endpoint for it.
-    then_status: Literal["open", "pending", "resolved"] | None = None
-
-
-class ResendIn(Schema):
-    text: str = Field(description="the reply's new text")
-
-
-class NoteIn(Schema):
-    text: str
-
-
-class OrderMessageIn(Schema):
-    text: str
-    subject: str = Field("", description="the new thread's topic; default: the order number")
-
-
-class AssignIn(Schema):
-    assignee_id: int | None = Field(..., description="A user id, or null to unassign.")
-
-
-class StatusIn(Schema):
-    status: Status
-    snooze_until: AwareDatetime | None = Field(None, description="Required with `snoozed`.")
-
-
-class InboundOut(Schema):
-    outcome: str
-    record_id: int
-    message_id: int | None = None
-    conversation_id: int | None = None
-    detail: str = ""
-
-
-class ErrorOut(Schema):
-    detail: Any
-
 
 # -- helpers -----------------------------------------------------------------------------------
 

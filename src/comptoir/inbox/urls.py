@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from comptoir.inbox import live, views
+from comptoir.inbox import live, message_views, views
 
 app_name = "inbox"
 urlpatterns = [
@@ -21,12 +21,14 @@ urlpatterns = [
     path("c/<int:pk>/delete", views.delete, name="delete"),
     path("c/<int:pk>/merge", views.merge, name="merge"),
     path("c/<int:pk>/order-message", views.order_message, name="order_message"),
-    path("m/<int:pk>/html", views.message_html, name="message_html"),
-    path("m/<int:pk>/html/images", views.message_html_with_images, name="message_html_images"),
-    path("m/<int:pk>/retry", views.retry_message, name="retry_message"),
-    path("m/<int:pk>/resend", views.resend_message, name="resend_message"),
-    path("m/<int:pk>/source", views.message_source, name="message_source"),
-    path("a/<int:pk>", views.attachment, name="attachment"),
+    path("m/<int:pk>/html", message_views.message_html, name="message_html"),
+    path(
+        "m/<int:pk>/html/images", message_views.message_html_with_images, name="message_html_images"
+    ),
+    path("m/<int:pk>/retry", message_views.retry_message, name="retry_message"),
+    path("m/<int:pk>/resend", message_views.resend_message, name="resend_message"),
+    path("m/<int:pk>/source", message_views.message_source, name="message_source"),
+    path("a/<int:pk>", message_views.attachment, name="attachment"),
     path("views/save", views.save_view, name="save_view"),
     path("views/<int:pk>/delete", views.delete_view, name="delete_view"),
     path("bulk", views.bulk, name="bulk"),
