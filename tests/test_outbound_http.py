@@ -146,7 +146,7 @@ def test_an_api_webhook_answer_that_is_not_json_is_a_transient_error(
 
 
 def test_an_unreachable_api_webhook_is_a_transient_error(channel: Channel) -> None:
-    with pytest.raises(ConnectorError, match="^webhook unreachable: ") as caught:
+    with pytest.raises(ConnectorError, match=r"^webhook unreachable: ") as caught:
         api_connector(channel, f"http://127.0.0.1:{free_port()}/").send(outbound())
 
     assert not caught.value.permanent
@@ -157,7 +157,7 @@ def test_an_api_webhook_that_does_not_answer_in_time_is_a_transient_error(
 ) -> None:
     server.hang.set()
 
-    with pytest.raises(ConnectorError, match="^webhook unreachable: ") as caught:
+    with pytest.raises(ConnectorError, match=r"^webhook unreachable: ") as caught:
         api_connector(channel, server.url, timeout=0.3).send(outbound())
 
     assert not caught.value.permanent

@@ -42,7 +42,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from comptoir.connectors import http
 from comptoir.connectors.amazon import swagger
 from comptoir.connectors.simulator import (
     ContractViolation,
@@ -51,6 +50,7 @@ from comptoir.connectors.simulator import (
     Response,
     Simulator,
 )
+from comptoir.lib import http
 
 MESSAGING = "amazon/messaging.json"
 ORDERS = "amazon/ordersV0.json"

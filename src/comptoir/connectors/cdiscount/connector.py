@@ -33,10 +33,10 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
-from comptoir.connectors import http
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
+    HttpClient,
     InboundAttachment,
     InboundMessage,
     OrderData,
@@ -45,8 +45,9 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
     SentCandidate,
+    parse_json,
 )
-from comptoir.connectors.http import HttpClient, parse_json
+from comptoir.lib import http
 from comptoir.lib.filetypes import content_type_for
 
 NAME = "Cdiscount (Octopia)"

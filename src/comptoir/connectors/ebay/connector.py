@@ -50,6 +50,7 @@ from comptoir.connectors.base import (
     CLOCK_SKEW,
     Connector,
     ConnectorError,
+    HttpClient,
     InboundAttachment,
     InboundMessage,
     OrderData,
@@ -59,10 +60,11 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
     SentCandidate,
+    parse_json,
 )
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
-from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
 from comptoir.lib.filetypes import OCTET_STREAM, sniff
+from comptoir.lib.http import shared_rate_limit
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Channel

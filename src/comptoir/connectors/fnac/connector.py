@@ -45,6 +45,7 @@ from pydantic import BaseModel, Field
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
+    HttpClient,
     InboundAttachment,
     InboundMessage,
     OrderData,
@@ -56,7 +57,6 @@ from comptoir.connectors.base import (
 )
 from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.dialect import q, sub, text
-from comptoir.connectors.http import HttpClient
 from comptoir.lib.filetypes import content_type_for
 
 logger = logging.getLogger("comptoir.fnac")
