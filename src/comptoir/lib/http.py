@@ -22,7 +22,6 @@ from __future__ import annotations
 import email.utils
 import functools
 import json
-import logging
 import re
 import ssl
 import threading
@@ -35,8 +34,6 @@ from typing import Any
 import httpx
 
 from comptoir.lib.backoff import backoff
-
-logger = logging.getLogger("comptoir.http")
 
 # Callers annotate with this rather than importing httpx: the HTTP stack is this module's.
 Response = httpx.Response
