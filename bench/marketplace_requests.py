@@ -60,10 +60,10 @@ def main() -> None:
     from django.core.management import call_command
     from django_tasks_db.models import DBTaskResult
 
-    from comptoir.connectors import http
     from comptoir.connectors.mirakl.simulator import MiraklSimulator
     from comptoir.inbox.models import Channel, Conversation, Shop
     from comptoir.inbox.tasks import poll_channel
+    from comptoir.lib import http
     from comptoir.orders.tasks import refresh_open_orders
 
     waited: list[float] = []

@@ -102,7 +102,7 @@ def _fresh_cache() -> None:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Connector retries and Retry-After waits are recorded, never slept."""
-    from comptoir.connectors import http
+    from comptoir.lib import http
 
     recorded: list[float] = []
     monkeypatch.setattr(http, "sleep", recorded.append)

@@ -16,7 +16,7 @@ from django.db import connection
 from django.tasks import task
 
 from comptoir.jobs.periodic import register
-from comptoir.jobs.retry import retrying
+from comptoir.jobs.retry import retry_later
 
 RUNS_TABLE = "comptoir_test_task_runs"
 # Seconds; long enough that no retry is ever due by itself during a test, however loaded the
@@ -62,11 +62,13 @@ def record(key: str) -> str:
 
 
 @task()
-@retrying(max_attempts=MAX_ATTEMPTS, base=RETRY_BASE)
 def flaky(key: str, fail_times: int, attempt: int = 1) -> int:
-    """Fails its first `fail_times` attempts."""
+    """Fails its first `fail_times` attempts, each queueing the next as the real tasks do, up
+    to MAX_ATTEMPTS; the failure is raised, so that each attempt stays a failed result."""
     if attempt <= fail_times:
         _record(key, attempt, "failed")
+        if attempt < MAX_ATTEMPTS:
+            retry_later(flaky, key, fail_times, attempt=attempt, base=RETRY_BASE)
         raise RuntimeError(f"{key}: attempt {attempt} fails on purpose")
     _record(key, attempt, "ok")
     return attempt

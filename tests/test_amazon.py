@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from comptoir.accounts.models import Team
-from comptoir.connectors import http
 from comptoir.connectors.amazon import connector as amazon_connector
 from comptoir.connectors.amazon import swagger
 from comptoir.connectors.amazon.connector import AmazonConnector, AuthError
@@ -25,6 +24,7 @@ from comptoir.connectors.base import (
 )
 from comptoir.connectors.registry import connector_class
 from comptoir.inbox.models import Channel, Shop
+from comptoir.lib import http
 from comptoir.orders.actions import store_order
 from comptoir.orders.models import Order
 from tests.conftest import require_specs

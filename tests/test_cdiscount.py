@@ -14,7 +14,6 @@ import pytest
 from django.utils import timezone
 
 from comptoir.accounts.models import Team, User
-from comptoir.connectors import http
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.cdiscount import connector as cdiscount
 from comptoir.connectors.cdiscount.connector import CdiscountConnector
@@ -24,6 +23,7 @@ from comptoir.inbox import actions, files
 from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from comptoir.lib import http
 from tests.send_support import settle_time_passes
 
 LIST = "/seller/v2/discussions"

@@ -15,12 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from comptoir.accounts.models import User
-from comptoir.connectors import http
 from comptoir.connectors.amazon import connector as amazon_connector
 from comptoir.connectors.amazon.simulator import AmazonSimulator
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox.models import Channel, Event, Shop
 from comptoir.inbox.tasks import poll_channel, poll_channels
+from comptoir.lib import http
 from comptoir.orders.tasks import sync_orders
 from tests.notify_helpers import run_notification_tasks
 

@@ -19,7 +19,6 @@ import pytest
 from django.utils import timezone
 
 from comptoir.accounts.models import Team, User
-from comptoir.connectors import http
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.fnac import connector as fnac_connector
 from comptoir.connectors.fnac import dialect
@@ -38,6 +37,7 @@ from comptoir.inbox.models import (
     Shop,
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from comptoir.lib import http
 from comptoir.orders.actions import store_order
 from tests.conftest import require_specs
 from tests.notify_helpers import run_notification_tasks

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from comptoir.connectors import http
-from comptoir.connectors.base import ConnectorError
-from comptoir.connectors.http import HttpClient, RateLimit
+from comptoir.connectors.base import ConnectorError, HttpClient, parse_json
 from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response, Simulator
+from comptoir.lib import http
+from comptoir.lib.backoff import backoff
+from comptoir.lib.http import RateLimit
 
 
 class Echo(Simulator):
@@ -260,3 +261,47 @@ def test_random_faults_are_seeded_and_counted(sim: Echo, waits: list[float]) -> 
 
     assert sim.faults.injected["error500"] > 0
     assert sim.calls["GET /items"] == 20 + sim.faults.injected["error500"]
+
+
+def test_the_shared_client_raises_its_own_error_and_the_connectors_one_raises_theirs(
+    sim: Echo, waits: list[float]
+) -> None:
+    """lib.http knows no connector: its failures are `HttpError`; the connectors' client is the
+    same code raising `ConnectorError` (an `HttpError`), which their tasks catch."""
+    sim.token = "revoked"
+    with (
+        http.HttpClient(sim.url, name="Echo", timeout=0.3) as plain,
+        pytest.raises(http.HttpError) as caught,
+    ):
+        plain.get_json("/items")
+    assert type(caught.value) is http.HttpError
+    assert (caught.value.permanent, caught.value.status) == (True, 401)
+
+    with pytest.raises(ConnectorError) as caught:
+        client(sim, refresh_auth=None).get_json("/items")
+    assert (caught.value.permanent, caught.value.status) == (True, 401)
+    assert not caught.value.about_message  # refused credentials: the channel needs a human
+
+
+def test_an_answer_that_is_not_json_raises_the_clients_error(sim: Echo) -> None:
+    sim.route("GET", r"/html", lambda r: Response(200, "<html>", content_type="text/html"))
+    auth = {"Authorization": "Bearer good"}
+    with http.HttpClient(sim.url, name="Echo", timeout=0.3, headers=lambda: auth) as plain:
+        with pytest.raises(http.HttpError, match="not JSON") as caught:
+            plain.get_json("/html")
+        assert not isinstance(caught.value, ConnectorError)
+        with pytest.raises(ConnectorError, match="not JSON"):
+            parse_json(plain.request("GET", "/html"), "Echo")
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"),
+    [(1, 0.25, 0.5), (2, 0.25, 1.0), (4, 0.25, 4.0), (7, 0.25, 30.0), (5000, 0.25, 30.0)],
+)
+def test_the_backoff_doubles_with_jitter_up_to_its_cap(
+    attempt: int, low: float, high: float
+) -> None:
+    waits = [backoff(attempt, base=0.5, cap=30.0) for _ in range(200)]
+
+    assert all(low <= w <= high for w in waits)
+    assert len(set(waits)) > 100  # jittered: clients that failed together spread out

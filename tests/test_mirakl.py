@@ -16,7 +16,6 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import User
-from comptoir.connectors import http
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.mirakl import simulator as mirakl_simulator
 from comptoir.connectors.mirakl.connector import MiraklConnector
@@ -25,6 +24,7 @@ from comptoir.inbox import actions
 from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Event, Message, Shop
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from comptoir.lib import http
 from comptoir.orders.actions import store_order
 from tests.conftest import require_specs
 from tests.notify_helpers import run_notification_tasks

@@ -13,7 +13,6 @@ import pytest
 from django.utils import timezone
 
 from comptoir.accounts.models import User
-from comptoir.connectors import http
 from comptoir.connectors.base import ConnectorError, InboundMessage, OutboundMessage
 from comptoir.connectors.rakuten.connector import RakutenConnector, parse_xml
 from comptoir.connectors.rakuten.simulator import RakutenSimulator
@@ -28,6 +27,7 @@ from comptoir.inbox.models import (
     Shop,
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from comptoir.lib import http
 from comptoir.orders.actions import store_order
 from tests.send_support import settle_time_passes
 

@@ -9,12 +9,12 @@ import pytest
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
-from comptoir.connectors import http
 from comptoir.connectors.demo import demo_for
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.demo.buyers import Buyers
 from comptoir.inbox.models import Channel, Conversation, Shop
 from comptoir.inbox.tasks import poll_channel
+from comptoir.lib import http
 from comptoir.orders.models import Order
 from comptoir.orders.tasks import refresh_open_orders, sync_order
 

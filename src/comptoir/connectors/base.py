@@ -25,6 +25,8 @@ from pydantic import (
     field_validator,
 )
 
+from comptoir.lib import http
+
 if TYPE_CHECKING:
     from comptoir.inbox.models import Channel
 
@@ -53,31 +55,27 @@ Base64Bytes = Annotated[
 ]
 
 
-class ConnectorError(Exception):
+class ConnectorError(http.HttpError):
     """A channel could not be read or written. `permanent` errors need a human.
 
     `maybe_sent`: a send that may have reached the marketplace (a timeout after the request
     went out): the next attempt asks the connector (`find_sent`) before sending again.
     `about_message`: a permanent refusal of this one message (a file too big, a refused
     recipient): the message fails, the channel stays healthy.
+    `retry_after` and `status` (the HTTP status, when there was one): see `HttpError`.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        permanent: bool = False,
-        retry_after: float | None = None,
-        maybe_sent: bool = False,
-        status: int | None = None,
-        about_message: bool = False,
-    ):
-        super().__init__(message)
-        self.about_message = about_message
-        self.permanent = permanent
-        self.retry_after = retry_after
-        self.maybe_sent = maybe_sent
-        self.status = status  # the HTTP status, when there was one
+
+class HttpClient(http.HttpClient):
+    """The shared outbound HTTP client (`comptoir.lib.http`) as connectors use it: it raises
+    `ConnectorError`, which connectors catch and the tasks running them record."""
+
+    error = ConnectorError
+
+
+def parse_json(response: http.Response, name: str) -> Any:
+    """The JSON of a marketplace's answer, or a `ConnectorError` saying it is not JSON."""
+    return http.parse_json(response, name, error=ConnectorError)
 
 
 class InboundAttachment(BaseModel):

@@ -31,11 +31,13 @@ from comptoir.inbox.models import (
     Message,
 )
 from comptoir.jobs.periodic import periodic, register_services
-from comptoir.jobs.retry import backoff_seconds
+from comptoir.jobs.retry import retry_later
 
 logger = logging.getLogger("comptoir.inbox")
 
 MAX_SEND_ATTEMPTS = 6
+# Base of the backoff between send attempts, in seconds (10 s, 20 s, 40 s... with jitter).
+SEND_BACKOFF = 10.0
 
 
 @task()
@@ -82,9 +84,8 @@ def send_message(message_id: int, attempt: int = 1) -> str:
         if exc.permanent and not exc.about_message:
             actions.record_channel_error(message.channel, error=str(exc), permanent=True)
         if not final:
-            delay = exc.retry_after or backoff_seconds(attempt)
-            send_message.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
-                message_id, attempt=attempt + 1
+            retry_later(
+                send_message, message_id, attempt=attempt, base=SEND_BACKOFF, wait=exc.retry_after
             )
         return f"failed: {exc}"
     except Exception as exc:

@@ -6,7 +6,6 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import F
@@ -16,7 +15,8 @@ from django.utils import timezone, translation
 
 from comptoir.accounts.models import User
 from comptoir.jobs.periodic import periodic
-from comptoir.jobs.retry import backoff_seconds
+from comptoir.jobs.retry import retry_later
+from comptoir.lib import http
 from comptoir.notifications.actions import (
     channel_url,
     conversation_url,
@@ -36,6 +36,8 @@ from comptoir.notifications.models import (
 logger = logging.getLogger("comptoir.notifications")
 
 MAX_EMAIL_ATTEMPTS = 4
+# Base of the backoff between mail attempts, in seconds (1 min, 2 min, 4 min... with jitter).
+EMAIL_BACKOFF = 60.0
 MAX_WEBHOOK_ATTEMPTS = 6
 WEBHOOK_TIMEOUT = 10.0
 # Base of the backoff between webhook attempts, in seconds (10 s, 20 s, 40 s... with jitter).
@@ -130,10 +132,7 @@ def send_notification_emails(batch: str, attempt: int = 1) -> str:
             )
             sent += 1
     if retry:
-        delay = backoff_seconds(attempt, base=60.0)
-        send_notification_emails.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(
-            batch, attempt=attempt + 1
-        )
+        retry_later(send_notification_emails, batch, attempt=attempt, base=EMAIL_BACKOFF)
     return f"{sent} mails sent, {failed} failed"
 
 
@@ -165,15 +164,13 @@ def deliver_webhook(delivery_id: int, attempt: int = 1) -> str:
     error = ""
     transient = False
     try:
-        response = httpx.post(hook.url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        response = http.post(hook.url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
         status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}: {response.text[:300]}".strip()
             transient = status >= 500 or status == 429
-    except httpx.TimeoutException as exc:
-        error, transient = f"timed out: {exc}", True
-    except httpx.TransportError as exc:
-        error, transient = f"{type(exc).__name__}: {exc}", True
+    except http.HttpError as exc:  # no answer (timed out, refused, cut off): may come back
+        error, transient = str(exc), True
     except Exception as exc:  # a malformed URL, say: no retry can fix it
         error = f"{type(exc).__name__}: {exc}"
     ok = not error
@@ -190,10 +187,7 @@ def deliver_webhook(delivery_id: int, attempt: int = 1) -> str:
         fields["last_success_at"] = now
     Webhook.objects.filter(pk=hook.pk).update(**fields)
     if retry:
-        delay = backoff_seconds(attempt, base=WEBHOOK_BACKOFF)
-        deliver_webhook.using(run_after=now + timedelta(seconds=delay)).enqueue(
-            delivery_id, attempt=attempt + 1
-        )
+        retry_later(deliver_webhook, delivery_id, attempt=attempt, base=WEBHOOK_BACKOFF, since=now)
     if ok:
         return f"delivered ({status})"
     return f"{'retrying' if retry else 'failed'}: {error}"

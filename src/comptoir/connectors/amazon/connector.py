@@ -44,20 +44,21 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, Field
 
-from comptoir.connectors import http
 from comptoir.connectors.amazon.orders import order_data
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
+    HttpClient,
     OrderData,
     OutboundAttachment,
     OutboundMessage,
     SendResult,
+    parse_json,
 )
-from comptoir.connectors.http import HttpClient, RateLimit, parse_json, shared_rate_limit
+from comptoir.lib import http
+from comptoir.lib.http import RateLimit, shared_rate_limit
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Channel
@@ -238,7 +239,7 @@ class AmazonConnector(Connector):
 
     # -- calls --------------------------------------------------------------------------------
 
-    def _call(self, plan: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _call(self, plan: str, method: str, path: str, **kwargs: Any) -> http.Response:
         """One SP-API request; an expired token (Amazon says so with a 403) is renewed once,
         and a refusal of the credentials marks the channel unhealthy."""
         client = self._client(plan)
@@ -539,7 +540,7 @@ class AmazonConnector(Connector):
         return upload_id
 
 
-def _payload(response: httpx.Response) -> dict[str, Any]:
+def _payload(response: http.Response) -> dict[str, Any]:
     body = parse_json(response, NAME)
     payload = body.get("payload") if isinstance(body, dict) else None
     if not isinstance(payload, dict):

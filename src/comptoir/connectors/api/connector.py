@@ -7,12 +7,11 @@ marked sent and the integrator reads them from `GET /api/v1/conversations/{id}/m
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
 from pydantic import BaseModel, HttpUrl
 
 from comptoir.connectors.base import Connector, ConnectorError, OutboundMessage, SendResult
+from comptoir.lib import http
 
 
 class ApiSettings(BaseModel):
@@ -39,23 +38,24 @@ class ApiConnector(Connector):
                 "order_number": outbound.order_number,
             }
         ).encode()
-        request = urllib.request.Request(
-            str(conf.webhook_url),
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "Idempotency-Key": outbound.idempotency_key,
-            },
-        )
         try:
-            with urllib.request.urlopen(request, timeout=conf.timeout_seconds) as response:
-                payload = json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            permanent = 400 <= exc.code < 500 and exc.code not in (408, 429)
-            raise ConnectorError(f"webhook answered HTTP {exc.code}", permanent=permanent) from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            response = http.post(
+                str(conf.webhook_url),
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": outbound.idempotency_key,
+                },
+                timeout=conf.timeout_seconds,
+            )
+        except http.HttpError as exc:
             raise ConnectorError(f"webhook unreachable: {exc}") from exc
+        code = response.status_code
+        if not 200 <= code < 300:
+            permanent = 400 <= code < 500 and code not in (408, 429)
+            raise ConnectorError(f"webhook answered HTTP {code}", permanent=permanent)
+        try:
+            payload = json.loads(response.content or b"{}")
         except ValueError as exc:
             raise ConnectorError("webhook answered something that is not JSON") from exc
         return SendResult(external_id=str(payload.get("id") or f"comptoir-{outbound.message_id}"))

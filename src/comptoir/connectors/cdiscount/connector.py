@@ -32,10 +32,10 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
-from comptoir.connectors import http
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
+    HttpClient,
     InboundAttachment,
     InboundMessage,
     OrderData,
@@ -44,6 +44,7 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
     SentCandidate,
+    parse_json,
 )
 from comptoir.connectors.cdiscount.parsing import (
     Discussion,
@@ -52,7 +53,7 @@ from comptoir.connectors.cdiscount.parsing import (
     iso,
     parse_date,
 )
-from comptoir.connectors.http import HttpClient, parse_json
+from comptoir.lib import http
 from comptoir.lib.filetypes import content_type_for
 
 NAME = "Cdiscount (Octopia)"

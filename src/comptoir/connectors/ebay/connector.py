@@ -50,6 +50,7 @@ from comptoir.connectors.base import (
     CLOCK_SKEW,
     Connector,
     ConnectorError,
+    HttpClient,
     InboundAttachment,
     InboundMessage,
     OrderData,
@@ -57,13 +58,14 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
     SentCandidate,
+    parse_json,
 )
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
 from comptoir.connectors.ebay.orders import order_data
 from comptoir.connectors.ebay.sending import send_body
 from comptoir.connectors.ebay.values import ebay_time, parse_time
-from comptoir.connectors.http import HttpClient, parse_json, shared_rate_limit
 from comptoir.lib.filetypes import OCTET_STREAM, sniff
+from comptoir.lib.http import shared_rate_limit
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Channel

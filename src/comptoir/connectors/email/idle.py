@@ -25,7 +25,7 @@ from comptoir.connectors.email.connector import EmailConnector, _logout
 from comptoir.inbox import actions
 from comptoir.inbox.models import Channel
 from comptoir.jobs import leases
-from comptoir.jobs.retry import backoff_seconds
+from comptoir.lib.backoff import backoff
 
 logger = logging.getLogger("comptoir.email")
 
@@ -73,7 +73,7 @@ class IdleWatcher:
                 failures += 1
             if failures:
                 logger.info("IDLE on %s: %s", self.connector.channel, self.last_error)
-                self.stop.wait(backoff_seconds(failures, base=5.0, cap=300.0))
+                self.stop.wait(backoff(failures, base=5.0, cap=300.0))
 
     def _session(self) -> None:
         client = self.connector._connect()

@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
+    HttpClient,
     InboundAttachment,
     InboundMessage,
     OrderData,
@@ -65,7 +66,6 @@ from comptoir.connectors.fnac.parsing import (
     party_of,
     subject_line,
 )
-from comptoir.connectors.http import HttpClient
 from comptoir.lib.filetypes import content_type_for
 
 logger = logging.getLogger("comptoir.fnac")

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, HttpUrl
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
+    HttpClient,
     InboundAttachment,
     InboundMessage,
     OrderData,
@@ -37,8 +38,8 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
     SentCandidate,
+    parse_json,
 )
-from comptoir.connectors.http import HttpClient, parse_json
 from comptoir.lib.filetypes import content_type_for
 
 # Mirakl order states → ours.

@@ -40,6 +40,7 @@ from pydantic import BaseModel, Field, ValidationError
 from comptoir.connectors.base import (
     Connector,
     ConnectorError,
+    HttpClient,
     InboundMessage,
     OrderData,
     OrderItem,
@@ -48,7 +49,6 @@ from comptoir.connectors.base import (
     SendResult,
     SentCandidate,
 )
-from comptoir.connectors.http import HttpClient, shared_rate_limit
 from comptoir.connectors.rakuten.common import (
     MAX_CONTENT_CHARS,
     PARIS,
@@ -57,6 +57,7 @@ from comptoir.connectors.rakuten.common import (
     message_id,
     parse_date,
 )
+from comptoir.lib.http import shared_rate_limit
 
 logger = logging.getLogger("comptoir.rakuten")
 

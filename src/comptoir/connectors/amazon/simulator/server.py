@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-from comptoir.connectors import http
 from comptoir.connectors.amazon.simulator.messaging_api import MessagingApi
 from comptoir.connectors.amazon.simulator.orders_api import OrdersApi
 from comptoir.connectors.amazon.simulator.state import (
@@ -15,6 +14,7 @@ from comptoir.connectors.amazon.simulator.state import (
     amazon_errors,
 )
 from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response
+from comptoir.lib import http
 
 
 class AmazonSimulator(OrdersApi, MessagingApi):

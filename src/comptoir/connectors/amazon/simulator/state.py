@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from comptoir.connectors import http
 from comptoir.connectors.amazon import swagger
 from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response, Simulator
+from comptoir.lib import http
 
 MESSAGING = "amazon/messaging.json"
 ORDERS = "amazon/ordersV0.json"
