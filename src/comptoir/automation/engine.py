@@ -20,7 +20,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -449,8 +449,10 @@ def kick() -> None:
     transaction.on_commit(_enqueue_pump)
 
 
-def _after_event(event: Event) -> None:
-    if event.kind in KIND_TRIGGER and not is_rule_label(event.actor_label):
+def _after_events(events: Sequence[Event]) -> None:
+    """Subscribed to `inbox.hooks.events_written`: events the rules act on (and that no rule
+    wrote) wake the pump once their transaction commits."""
+    if any(e.kind in KIND_TRIGGER and not is_rule_label(e.actor_label) for e in events):
         kick()
 
 

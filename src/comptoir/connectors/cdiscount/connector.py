@@ -316,19 +316,12 @@ class CdiscountConnector(Connector):
         return body
 
     def _messages_of(self, discussion_id: str) -> Iterator[InboundMessage]:
-        from comptoir.inbox.models import Message
-
         discussion = self._get(f"/discussions/{discussion_id}")
         if not isinstance(discussion, dict):
             raise ConnectorError(f"{NAME}: GET /discussions/{discussion_id} is not an object")
         messages = discussion.get("messages") or []
         # Messages already stored (ours included, once delivered) are not read again.
-        known = set(
-            Message.objects.filter(
-                channel_id=self.channel.pk,
-                external_id__in=[str(m.get("messageId")) for m in messages],
-            ).values_list("external_id", flat=True)
-        )
+        known = self.stored_external_ids([str(m.get("messageId")) for m in messages])
         customer = discussion.get("customer") or {}
         buyer_id = str(customer.get("customerId") or f"discussion-{discussion_id}")
         buyer_name = " ".join(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 
-from comptoir.inbox import files
+from comptoir.inbox import files, hooks
 from comptoir.inbox.models import (
     Attachment,
     Conversation,
@@ -45,11 +46,6 @@ def _locked(conv: Conversation) -> Conversation:
     return fresh
 
 
-# Called with every event an action writes, inside its transaction (the rules pump registers
-# here to be run once that transaction commits).
-AFTER_EVENT: list[Callable[[Event], None]] = []
-
-
 def _event(
     conv: Conversation | None,
     kind: str,
@@ -64,9 +60,18 @@ def _event(
         actor_label=via or ("" if actor else "system"),
         data=data,
     )
-    for hook in AFTER_EVENT:
-        hook(event)
+    hooks.events_written.emit([event])
     return event
+
+
+@transaction.atomic
+def write_events(events: Sequence[Event]) -> list[Event]:
+    """Timeline rows written in bulk by a job (an order's news on its conversations): stored in
+    one statement, then announced like any action's event."""
+    written = Event.objects.bulk_create(events)
+    if written:
+        hooks.events_written.emit(written)
+    return written
 
 
 def _sync(target: Conversation, source: Conversation) -> None:
