@@ -16,7 +16,8 @@ def _declared() -> set[str]:
     (layers,) = [
         c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "layers"
     ]
-    return {name for layer in layers for name in re.split(r"[\s|:]+", layer) if name}
+    names = (name.strip("()") for layer in layers for name in re.split(r"[\s|:]+", layer))
+    return {name for name in names if name}
 
 
 def _covered(module: str, declared: set[str]) -> bool:

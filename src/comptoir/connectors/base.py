@@ -280,9 +280,16 @@ class ChannelInfo(Protocol):
     def get_settings(self) -> dict[str, Any]: ...
 
 
+class StoredChannel(ChannelInfo, Protocol):
+    """A channel as a connector's background service lists them (`ChannelStore.channels`)."""
+
+    @property
+    def settings_encrypted(self) -> str: ...  # compared to notice that the settings changed
+
+
 class ChannelStore(Protocol):
-    """What a connector may ask of the inbox about its channel's messages (provided by the
-    inbox at start-up: the contract never imports it)."""
+    """What a connector may ask of the inbox (provided by the inbox at start-up: the contract
+    never imports it)."""
 
     def save_cursor(self, channel: ChannelInfo, cursor: dict[str, Any]) -> None:
         """Keep the channel's cursor now (a poll saves it itself once its messages are stored)."""
@@ -309,6 +316,31 @@ class ChannelStore(Protocol):
 
     def mark_unhealthy(self, channel: ChannelInfo, error: str) -> None:
         """The channel needs a human (its credentials were refused): stop it, with the reason."""
+        ...
+
+    def store_file(self, data: bytes) -> str:
+        """Keep these bytes (an original, an attachment) once; returns their sha256."""
+        ...
+
+    def ingest(self, messages: list[InboundMessage]) -> None:
+        """Store these messages now (a source that forgets what it served once read)."""
+        ...
+
+    def record_bounce(self, channel_id: int, message_id: str, reason: str) -> None:
+        """A delivery report says our message (by its Message-ID) never reached the buyer."""
+        ...
+
+    def request_poll(self, marketplace: str) -> list[int]:
+        """A marketplace said (by mail) that something new is waiting: poll its channels that
+        fetch, now. Returns the channels queued (none: no such channel)."""
+        ...
+
+    def request_channel_poll(self, channel_id: int) -> None:
+        """Poll this channel now (its source said new messages arrived)."""
+        ...
+
+    def channels(self, kind: str) -> list[StoredChannel]:
+        """The active, healthy channels of this kind."""
         ...
 
 

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 
+from comptoir.inbox import files
 from comptoir.inbox.models import Channel, Message
 from comptoir.sla.policies import ChannelFacts
 
 if TYPE_CHECKING:
-    from comptoir.connectors.base import ChannelInfo
+    from comptoir.connectors.base import ChannelInfo, InboundMessage, StoredChannel
 
 
 class InboxChannelStore:
@@ -59,6 +60,32 @@ class InboxChannelStore:
         # The connector's own channel row is updated in place, as the poller's would be.
         row = channel if isinstance(channel, Channel) else Channel.objects.get(pk=channel.pk)
         record_channel_error(row, error=error, permanent=True)
+
+    def store_file(self, data: bytes) -> str:
+        return files.store_bytes(data)
+
+    def ingest(self, messages: list[InboundMessage]) -> None:
+        from comptoir.inbox.ingest import ingest_many
+
+        ingest_many(messages, source="connector")
+
+    def record_bounce(self, channel_id: int, message_id: str, reason: str) -> None:
+        from comptoir.inbox.actions import record_bounce
+
+        record_bounce(channel_id=channel_id, message_id=message_id, reason=reason)
+
+    def request_poll(self, marketplace: str) -> list[int]:
+        from comptoir.inbox.actions import request_poll
+
+        return request_poll(marketplace=marketplace)
+
+    def request_channel_poll(self, channel_id: int) -> None:
+        from comptoir.inbox.actions import request_channel_poll
+
+        request_channel_poll(channel_id)
+
+    def channels(self, kind: str) -> list[StoredChannel]:
+        return list(Channel.objects.filter(kind=kind, is_active=True, is_healthy=True))
 
 
 def sla_channel_facts(channel_ids: set[int]) -> dict[int, ChannelFacts]:
