@@ -8,12 +8,12 @@ from django.db import connection
 from django.db.models import Field
 from django.utils import timezone
 
+from comptoir.inbox import deadlines
 from comptoir.inbox.ingest.base import _Pending
 from comptoir.inbox.models import (
     Conversation,
     Event,
     EventKind,
-    SLAState,
     Status,
 )
 from comptoir.lib.text import snippet
@@ -63,11 +63,24 @@ def _update_conversations(convs: list[Conversation]) -> None:
 
 def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
     """Update the conversation's derived fields for one new message, in memory."""
-    msg, at = p.msg, p.msg.sent_at
     if p.new_conversation:
-        p.events.append(
-            Event(kind=EventKind.CREATED, actor_label=f"connector:{p.channel.kind}", created_at=at)
-        )
+        p.events.append(_connector_event(p, EventKind.CREATED))
+    _apply_message(conv, p)
+    if p.msg.direction == "out":
+        _apply_outbound(conv, p)
+    else:
+        _apply_inbound(conv, p)
+
+
+def _connector_event(p: _Pending, kind: str, **data: str) -> Event:
+    return Event(
+        kind=kind, actor_label=f"connector:{p.channel.kind}", created_at=p.msg.sent_at, data=data
+    )
+
+
+def _apply_message(conv: Conversation, p: _Pending) -> None:
+    """What any message changes: the count, the dates, and what the conversation lacked."""
+    msg, at = p.msg, p.msg.sent_at
     conv.message_count += 1
     # A conversation starts at its oldest message, even one that arrives late.
     conv.created_at = min(conv.created_at, at)
@@ -80,56 +93,37 @@ def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
         conv.order_number = msg.order_number
     if not conv.language and msg.language:
         conv.language = msg.language
-    if msg.direction == "out":
-        # The seller's own answer, written on the marketplace and synced back.
-        conv.last_outbound_at = max(filter(None, [conv.last_outbound_at, at]))
-        if conv.first_response_at is None and conv.first_inbound_at and at >= conv.first_inbound_at:
-            conv.first_response_at = at
-        if conv.last_inbound_at is None or at >= conv.last_inbound_at:
-            _clear_deadline(conv)
-        p.events.append(
-            Event(kind=EventKind.REPLIED, actor_label=f"connector:{p.channel.kind}", created_at=at)
-        )
-        return
 
+
+def _apply_outbound(conv: Conversation, p: _Pending) -> None:
+    """The seller's own answer, written on the marketplace and synced back."""
+    at = p.msg.sent_at
+    conv.last_outbound_at = max(filter(None, [conv.last_outbound_at, at]))
+    if conv.first_response_at is None and conv.first_inbound_at and at >= conv.first_inbound_at:
+        conv.first_response_at = at
+    if conv.last_inbound_at is None or at >= conv.last_inbound_at:
+        deadlines.clear_deadline(conv)
+    p.events.append(_connector_event(p, EventKind.REPLIED))
+
+
+def _apply_inbound(conv: Conversation, p: _Pending) -> None:
+    """A buyer's message: the deadline it sets or clears, and the conversation reopened."""
+    msg, at = p.msg, p.msg.sent_at
     conv.first_inbound_at = min(filter(None, [conv.first_inbound_at, at]))
     is_newest = conv.last_inbound_at is None or at >= conv.last_inbound_at
     conv.last_inbound_at = max(filter(None, [conv.last_inbound_at, at]))
     answered_later = conv.last_outbound_at is not None and conv.last_outbound_at > at
     needs = msg.needs_reply if msg.needs_reply is not None else not msg.is_auto
     if needs and not answered_later:
-        # The oldest unanswered message sets the deadline (it is the one the marketplace
-        # counts late first): a follow-up never pushes it back, an older one brought in late
-        # may bring it forward.
         respond_by, at_risk = p.policy.deadlines(at, first=conv.first_response_at is None)
-        if not conv.needs_reply or conv.respond_by is None:
-            conv.needs_reply, conv.sla_state = True, SLAState.OK
-            conv.respond_by, conv.sla_at_risk_at = respond_by, at_risk
-        elif respond_by < conv.respond_by:
-            conv.respond_by, conv.sla_at_risk_at = respond_by, at_risk
+        deadlines.keep_earliest_deadline(conv, respond_by, at_risk)
     elif msg.needs_reply is False and is_newest:
-        _clear_deadline(conv)
+        deadlines.clear_deadline(conv)
     # Newly arrived is what counts, not the sent time: a message that was on its way while an
     # agent resolved the conversation has not been read by anyone.
-    if conv.status != Status.OPEN and not msg.is_auto and is_newest:
-        if conv.status == Status.RESOLVED:
-            conv.reopened_count += 1
-            conv.resolved_at = None
-            p.events.append(
-                Event(kind=EventKind.REOPENED, actor_label="system", created_at=at, data={})
-            )
-        conv.status = Status.OPEN
-        conv.snoozed_until = None
-    p.events.append(
-        Event(
-            kind=EventKind.MESSAGE_RECEIVED,
-            actor_label=f"connector:{p.channel.kind}",
-            created_at=at,
-            data={"external_id": msg.external_id},
+    reopens = conv.status != Status.OPEN and not msg.is_auto and is_newest
+    if reopens and deadlines.change_status(conv, Status.OPEN, at) == Status.RESOLVED:
+        p.events.append(
+            Event(kind=EventKind.REOPENED, actor_label="system", created_at=at, data={})
         )
-    )
-
-
-def _clear_deadline(conv: Conversation) -> None:
-    conv.needs_reply, conv.respond_by = False, None
-    conv.sla_state, conv.sla_at_risk_at = SLAState.NONE, None
+    p.events.append(_connector_event(p, EventKind.MESSAGE_RECEIVED, external_id=msg.external_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_lib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -60,17 +61,64 @@ def _store_batch(
     if not items:
         return []
     now = timezone.now()
+    results, fresh = _drop_duplicates(_pending(items), check_existing, now)
+    if not fresh:
+        return results
+    answers = _look_up(fresh, len(items))
+    customers = _resolve_customers(fresh, now, answers.customer_rows, answers.customer_ids)
+    threader = _Threader(fresh, answers.thread_rows)
+    threader.load_by_subject(fresh, customers)
+    placed = _place(fresh, threader, customers, answers, now)
+    # A conversation opened earlier in the batch may have been merged into another since.
+    opened_then_merged = {
+        id(p) for p, c, _ in placed if p.new_conversation and threader.resolve(c) is not c
+    }
+    placed = [(p, threader.resolve(c), m) for p, c, m in placed]
+    _write(placed, opened_then_merged, threader, now)
+    _set_records_state([p.record.pk for p in fresh], InboundState.STORED, now)
+    stored_out.extend(
+        Stored(m.pk, c.pk, c.channel_id, c.order_number, c.order_id) for _, c, m in placed
+    )
+    for p, conv, message in placed:
+        p.record.state = InboundState.STORED
+        results.append(Result(Outcome.STORED, p.record.pk, message.pk, conv.pk))
+    return results
+
+
+# A message of the batch, the conversation it joins or opens, and the message to write.
+type _Placed = tuple[_Pending, Conversation, Message]
+
+
+@dataclass
+class _Answers:
+    """What the batch's lookups answered."""
+
+    customer_rows: list[tuple[Any, ...]]
+    thread_rows: list[list[tuple[Any, ...]]]
+    orders: _Orders
+    message_ids: list[int]  # reserved for the new messages, popped from the end (or empty)
+    customer_ids: list[int]  # reserved for new buyers, the same way
+
+
+def _pending(items: list[tuple[InboundRecord, InboundMessage]]) -> list[_Pending]:
     channels = _channels({msg.channel_id for _, msg in items})
     slas = policies_for(set(channels))
-    results: list[Result] = []
     pending: list[_Pending] = []
     for record, msg in items:
         channel = channels.get(msg.channel_id)
         if channel is None:
             raise IngestError(f"channel {msg.channel_id} does not exist")
         pending.append(_Pending(record, _check_limits(msg), channel, slas[channel.pk]))
+    return pending
 
+
+def _drop_duplicates(
+    pending: list[_Pending], check_existing: bool, now: datetime
+) -> tuple[list[Result], list[_Pending]]:
+    """The duplicates' results (already stored, or twice in the batch; their records marked),
+    and the messages left to store."""
     existing = _existing_keys(pending) if check_existing else {}
+    results: list[Result] = []
     seen: set[tuple[int, str]] = set()
     fresh: list[_Pending] = []
     for p in pending:
@@ -81,17 +129,18 @@ def _store_batch(
             seen.add(key)
             fresh.append(p)
     _set_records_state([r.record_id for r in results], InboundState.DUPLICATE, now)
-    if not fresh:
-        return results
+    return results, fresh
 
-    # The lookups do not depend on each other: on PostgreSQL they share one round trip, with
-    # ids for the new messages and buyers, whose inserts then need no answer. (Unused buyer
-    # ids leave gaps no one sees.)
+
+def _look_up(fresh: list[_Pending], batch_size: int) -> _Answers:
+    """The lookups do not depend on each other: on PostgreSQL they share one round trip, with
+    ids for the new messages and buyers, whose inserts then need no answer. (Unused buyer
+    ids leave gaps no one sees.)"""
     thread_queries = _Threader.queries(fresh)
     order_query = _order_query(fresh)
     lookups = [_customer_query(fresh), *thread_queries, *([order_query] if order_query else [])]
     unsaved = [p.record for p in fresh if p.record.pk is None]
-    assert not unsaved or len(items) == 1  # currval: the id of the last one only
+    assert not unsaved or batch_size == 1  # currval: the id of the last one only
     if unsaved:
         lookups.append(fastsql.last_id_query(InboundRecord))
     reserve = fastsql.reserve_ids_query(Message, len(fresh))
@@ -105,10 +154,18 @@ def _store_batch(
     reserved = answers
     # Popped from the end: reversed, the batch's messages get ids in their order.
     message_ids, customer_ids = ([r[0] for r in reversed(rows)] for rows in reserved or ([], []))
-    customers = _resolve_customers(fresh, now, customer_rows, customer_ids)
-    threader = _Threader(fresh, thread_rows)
-    threader.load_by_subject(fresh, customers)
-    stored: list[tuple[_Pending, Conversation, Message]] = []
+    return _Answers(customer_rows, thread_rows, orders, message_ids, customer_ids)
+
+
+def _place(
+    fresh: list[_Pending],
+    threader: _Threader,
+    customers: dict[tuple[str, str], int],
+    answers: _Answers,
+    now: datetime,
+) -> list[_Placed]:
+    """Each message in the conversation it joins or opens, updated in memory."""
+    placed: list[_Placed] = []
     for p in fresh:
         conv = threader.find(p)
         if conv is None:
@@ -116,34 +173,33 @@ def _store_batch(
             p.new_conversation = True
             threader.remember_new(p, conv)
         message = _build_message(p, now)
-        if message_ids:
-            message.pk = message_ids.pop()
+        if answers.message_ids:
+            message.pk = answers.message_ids.pop()
         threader.remember_message(p, conv)
         _apply_to_conversation(conv, p)
         if conv.order_id is None and conv.order_number:
-            conv.order_id = orders.pick(conv.shop_id, conv.order_number, conv.channel_id)
-        stored.append((p, conv, message))
+            conv.order_id = answers.orders.pick(conv.shop_id, conv.order_number, conv.channel_id)
+        placed.append((p, conv, message))
+    return placed
 
-    # A conversation opened earlier in the batch may have been merged into another since.
-    opened_then_merged = {
-        id(p) for p, c, _ in stored if p.new_conversation and threader.resolve(c) is not c
-    }
-    stored = [(p, threader.resolve(c), m) for p, c, m in stored]
-    convs = {id(c): c for _, c, _ in stored}
+
+def _write(
+    placed: list[_Placed], opened_then_merged: set[int], threader: _Threader, now: datetime
+) -> None:
+    """Conversations first (new ones get their ids), then what points at them."""
+    convs = {id(c): c for _, c, _ in placed}
     touched = [c for c in convs.values() if c.pk is not None]
-    # Conversations first (new ones get their ids), then what points at them.
     fastsql.insert([c for c in convs.values() if c.pk is None])
-    for _, conv, message in stored:
+    for _, conv, message in placed:
         message.conversation = conv
-    fastsql.insert([m for _, _, m in stored])
-    _store_thread_refs([(p, m) for p, _, m in stored])
-    merged = _store_merges(threader, now)
+    fastsql.insert([m for _, _, m in placed])
+    _store_thread_refs([(p, m) for p, _, m in placed])
+    events = _store_merges(threader, now)
     if touched:
         _update_conversations(touched)
-    _store_attachments([(p.msg, m) for p, _, m in stored])
-    _store_tags([(conv.pk, p.msg.tags) for p, conv, _ in stored if p.msg.tags])
-    events = merged
-    for p, conv, _ in stored:
+    _store_attachments([(p.msg, m) for p, _, m in placed])
+    _store_tags([(conv.pk, p.msg.tags) for p, conv, _ in placed if p.msg.tags])
+    for p, conv, _ in placed:
         for event in p.events:
             if event.kind == EventKind.CREATED and id(p) in opened_then_merged:
                 continue  # the conversation it opened was merged into an older one
@@ -151,14 +207,6 @@ def _store_batch(
             events.append(event)
     events.extend(threader.suggestion_events())
     fastsql.insert(events, returning=False)
-    _set_records_state([p.record.pk for p in fresh], InboundState.STORED, now)
-    stored_out.extend(
-        Stored(m.pk, c.pk, c.channel_id, c.order_number, c.order_id) for _, c, m in stored
-    )
-    for p, conv, message in stored:
-        p.record.state = InboundState.STORED
-        results.append(Result(Outcome.STORED, p.record.pk, message.pk, conv.pk))
-    return results
 
 
 def _check_limits(msg: InboundMessage) -> InboundMessage:
