@@ -8,8 +8,8 @@ class AutomationConfig(AppConfig):
     label = "automation"
 
     def ready(self) -> None:
-        # inbox never imports automation: the reply action learns of the checks and of the
-        # template counting from here.
+        # The inbox never imports automation: the reply action is handed the checks here, and
+        # the rules hear of the inbox's events by subscribing to them.
         from comptoir.automation import engine
         from comptoir.automation.actions import count_template_use
         from comptoir.automation.checks import presend_checker
@@ -19,5 +19,6 @@ class AutomationConfig(AppConfig):
         actions.register_presend_checker(presend_checker)
         hooks.reply_queued.subscribe(count_template_use)
         hooks.events_written.subscribe(engine._after_events)
-        # Registers the rules pump's periodic runs and its after-ingest kick, in every process.
+        hooks.messages_stored.subscribe(engine._after_ingest)
+        # Registers the rules pump's periodic runs, in every process.
         from comptoir.automation import tasks  # noqa: F401

@@ -27,6 +27,7 @@ from django.db import transaction
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
+    from comptoir.inbox.ingest.base import Stored
     from comptoir.inbox.models import Conversation, Event, Message
 
 logger = logging.getLogger("comptoir.inbox")
@@ -74,6 +75,9 @@ class Hook[**P]:
 
 
 # -- the inbox's events ------------------------------------------------------------------------
+
+# Ingest stored new messages (a duplicate stores none): after commit, with what was stored.
+messages_stored: Hook[[list[Stored]]] = Hook("messages stored", after_commit=True)
 
 # Events (timeline rows) were written: by an action, one at a time, or in bulk
 # (`inbox.actions.write_events`). The rules pump listens here.
