@@ -18,7 +18,7 @@ class AutomationConfig(AppConfig):
         # A port (it answers with results), not an event.
         actions.register_presend_checker(presend_checker)
         hooks.reply_queued.subscribe(count_template_use)
-        hooks.events_written.subscribe(engine._after_events)
-        hooks.messages_stored.subscribe(engine._after_ingest)
+        hooks.events_written.subscribe(engine.wake_for_events)
+        hooks.messages_stored.subscribe(engine.wake_for_messages)
         # Registers the rules pump's periodic runs, in every process.
         from comptoir.automation import tasks  # noqa: F401

@@ -449,14 +449,15 @@ def kick() -> None:
     transaction.on_commit(_enqueue_pump)
 
 
-def _after_events(events: Sequence[Event]) -> None:
+def wake_for_events(events: Sequence[Event]) -> None:
     """Subscribed to `inbox.hooks.events_written`: events the rules act on (and that no rule
     wrote) wake the pump once their transaction commits."""
     if any(e.kind in KIND_TRIGGER and not is_rule_label(e.actor_label) for e in events):
         kick()
 
 
-def _after_ingest(stored: list[Any]) -> None:
+def wake_for_messages(stored: list[Any]) -> None:
+    """Subscribed to `inbox.hooks.messages_stored`: new messages wake the pump."""
     kick()
 
 
