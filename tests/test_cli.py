@@ -69,7 +69,7 @@ def test_inbound_list_shows_failures_and_retry_stores_them(
     source = tmp_path / "in.jsonl"
     source.write_text(_line(channel, "long", text="x" * 2000) + "\n")
     with monkeypatch.context() as patch:
-        patch.setattr("comptoir.inbox.ingest._check_limits", disk_full)
+        patch.setattr("comptoir.inbox.ingest.store._check_limits", disk_full)
         _run("import", str(source), "--no-progress")
 
     listing = _run("inbound", "list", "--failed")

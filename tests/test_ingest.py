@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from comptoir.connectors.base import InboundMessage
-from comptoir.inbox import actions, files
+from comptoir.inbox import actions, files, hooks
 from comptoir.inbox import ingest as ingest_module
 from comptoir.inbox.ingest import (
     Outcome,
@@ -22,6 +22,7 @@ from comptoir.inbox.ingest import (
     receive,
     retry_failed,
 )
+from comptoir.inbox.ingest import store as ingest_store
 from comptoir.inbox.models import (
     Attachment,
     Channel,
@@ -364,7 +365,7 @@ def test_a_failed_record_can_be_retried_once_the_cause_is_fixed(
     channel: Channel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patch:
-        patch.setattr(ingest_module, "_check_limits", _disk_full)
+        patch.setattr(ingest_store, "_check_limits", _disk_full)
         result = receive(json.dumps(_payload(channel, text="b" * 5000)).encode())
     assert result.outcome == Outcome.FAILED
     assert "No space left on device" in result.error
@@ -421,7 +422,7 @@ def test_one_bad_line_in_a_batch_costs_nothing_else(
             raise OSError(28, "No space left on device")
         return msg
 
-    monkeypatch.setattr(ingest_module, "_check_limits", disk_full_for_l4)
+    monkeypatch.setattr(ingest_store, "_check_limits", disk_full_for_l4)
     lines = [json.dumps(_payload(channel, external_id=f"L{i}")).encode() for i in range(6)]
     lines[2] = b'{"channel_id": 1, "external_id": "broken"'
 
@@ -490,7 +491,7 @@ def test_live_ingest_commits_the_raw_record_and_then_the_message(
     make_inbound: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[list[ingest_module.Stored]] = []
-    monkeypatch.setattr(ingest_module, "AFTER_INGEST", [seen.append])
+    monkeypatch.setattr(hooks.messages_stored, "_subscribers", [seen.append])
     msg = make_inbound(thread_id="L-1", order_number="171-0000000-0000001", tags=["vip"])
 
     first = ingest(msg)
@@ -521,7 +522,7 @@ def test_live_ingest_commits_the_raw_record_and_then_the_message(
 def test_live_ingest_refusing_a_message_keeps_its_raw_record(
     make_inbound: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest_module, "_check_limits", _disk_full)
+    monkeypatch.setattr(ingest_store, "_check_limits", _disk_full)
 
     result = ingest(make_inbound(text="x" * 50))
 
@@ -541,7 +542,7 @@ def test_live_ingest_failing_midway_keeps_the_raw_record_and_nothing_else(
     def broken(pairs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(ingest_module, "_store_attachments", broken)
+    monkeypatch.setattr(ingest_store, "_store_attachments", broken)
 
     result = ingest(make_inbound(external_id="midway"))
 

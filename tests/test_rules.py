@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import Role, Team, User
-from comptoir.automation import conditions, engine
+from comptoir.automation import conditions, engine, preview
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.actions import save_template
 from comptoir.automation.models import (
@@ -1104,7 +1104,7 @@ def test_dry_run_lists_matching_recent_conversations_and_changes_nothing(
     )
     counts = [m.objects.count() for m in (Event, Message, RuleRun, DBTaskResult, Tag, RulePump)]
 
-    matches = engine.dry_run(rule)
+    matches = preview.dry_run(rule)
 
     assert [m.conversation.pk for m in matches] == [damaged.pk]
     assert [
@@ -1118,8 +1118,8 @@ def test_dry_run_of_a_time_based_rule(new_conversation: NewConversation, agent: 
     actions.reply(conv, actor=agent, text="Answer")
     rule = Rule(name="silent", trigger=Trigger.BUYER_SILENT, silent_days=2, actions=[])
 
-    assert engine.dry_run(rule, now=timezone.now() + timedelta(days=1)) == []
-    [match] = engine.dry_run(rule, now=timezone.now() + timedelta(days=3))
+    assert preview.dry_run(rule, now=timezone.now() + timedelta(days=1)) == []
+    [match] = preview.dry_run(rule, now=timezone.now() + timedelta(days=3))
     assert match.conversation.pk == conv.pk
     assert RuleRun.objects.count() == 0
 

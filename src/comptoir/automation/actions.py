@@ -20,7 +20,7 @@ SHORTCUT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def count_template_use(message: Message, template_id: int | None) -> None:
-    """A reply made from a template was queued: count it (registered as a reply listener, so
+    """A reply made from a template was queued: count it (subscribed to `hooks.reply_queued`, so
     it runs inside the reply's transaction and a refused or rolled-back reply counts nothing)."""
     if template_id is None:
         return

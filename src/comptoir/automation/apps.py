@@ -8,14 +8,17 @@ class AutomationConfig(AppConfig):
     label = "automation"
 
     def ready(self) -> None:
-        # inbox never imports automation: the reply action learns of the checks and of the
-        # template counting from here.
+        # The inbox never imports automation: the reply action is handed the checks here, and
+        # the rules hear of the inbox's events by subscribing to them.
+        from comptoir.automation import engine
         from comptoir.automation.actions import count_template_use
         from comptoir.automation.checks import presend_checker
-        from comptoir.inbox import actions
+        from comptoir.inbox import actions, hooks
 
+        # A port (it answers with results), not an event.
         actions.register_presend_checker(presend_checker)
-        actions.register_reply_listener(count_template_use)
-        # Registers the rules pump's periodic runs and its after-ingest and after-event kicks,
-        # in every process.
+        hooks.reply_queued.subscribe(count_template_use)
+        hooks.events_written.subscribe(engine.wake_for_events)
+        hooks.messages_stored.subscribe(engine.wake_for_messages)
+        # Registers the rules pump's periodic runs, in every process.
         from comptoir.automation import tasks  # noqa: F401

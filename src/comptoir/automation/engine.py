@@ -20,7 +20,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -449,12 +449,15 @@ def kick() -> None:
     transaction.on_commit(_enqueue_pump)
 
 
-def _after_event(event: Event) -> None:
-    if event.kind in KIND_TRIGGER and not is_rule_label(event.actor_label):
+def wake_for_events(events: Sequence[Event]) -> None:
+    """Subscribed to `inbox.hooks.events_written`: events the rules act on (and that no rule
+    wrote) wake the pump once their transaction commits."""
+    if any(e.kind in KIND_TRIGGER and not is_rule_label(e.actor_label) for e in events):
         kick()
 
 
-def _after_ingest(stored: list[Any]) -> None:
+def wake_for_messages(stored: list[Any]) -> None:
+    """Subscribed to `inbox.hooks.messages_stored`: new messages wake the pump."""
     kick()
 
 
@@ -530,69 +533,3 @@ def purge_runs(now: datetime | None = None) -> int:
     if ids:
         RuleRun.objects.filter(pk__in=ids).delete()
     return len(ids)
-
-
-# -- dry run -----------------------------------------------------------------------------------
-
-
-@dataclass
-class DryMatch:
-    conversation: Conversation
-    at: datetime
-    event_id: int | None
-
-
-def dry_run(
-    rule: Rule, *, now: datetime | None = None, days: int = 7, limit: int = 50, scan: int = 2000
-) -> list[DryMatch]:
-    """The recent conversations `rule` would have matched, newest first. Reads only: it writes
-    nothing and runs no action (the rule need not be saved)."""
-    now = now or timezone.now()
-    compiled = compile_rule(rule)
-    found: list[DryMatch] = []
-    if rule.trigger == Trigger.BUYER_SILENT:
-        probe = Rule(
-            trigger=rule.trigger,
-            silent_days=rule.silent_days,
-            shop_id=rule.shop_id,
-            active_since=now - timedelta(days=days),
-        )
-        qs = silent_candidates(probe, now, only_due=False)
-        ids = list(qs.order_by("-last_outbound_at").values_list("pk", flat=True)[:scan])
-        convs = _load_conversations(ids)
-        for pk in ids:
-            conv = convs.get(pk)
-            if conv is None:
-                continue
-            if conditions.matches(compiled.conditions, _facts(conv, _latest_inbound(conv), now)):
-                assert conv.last_outbound_at is not None
-                found.append(DryMatch(conv, conv.last_outbound_at, None))
-                if len(found) >= limit:
-                    break
-        return found
-    kinds = TRIGGER_KINDS.get(rule.trigger, (rule.trigger,))
-    events = list(
-        Event.objects.filter(
-            kind__in=kinds, created_at__gte=now - timedelta(days=days), conversation__isnull=False
-        )
-        .exclude(actor_label__startswith="rule:")
-        .order_by("-pk")[:scan]
-    )
-    convs = _load_conversations(e.conversation_id for e in events if e.conversation_id)
-    messages = _event_messages(events)
-    seen: set[int] = set()
-    for event in events:
-        conv = convs.get(event.conversation_id or 0)
-        if conv is None or conv.pk in seen:
-            continue
-        if rule.shop_id is not None and conv.shop_id != rule.shop_id:
-            continue
-        message = messages.get(event.pk)
-        if message is None and event.kind != EventKind.MESSAGE_RECEIVED:
-            message = _latest_inbound(conv)
-        if conditions.matches(compiled.conditions, _facts(conv, message, event.created_at)):
-            seen.add(conv.pk)
-            found.append(DryMatch(conv, event.created_at, event.pk))
-            if len(found) >= limit:
-                break
-    return found

@@ -1,6 +1,6 @@
 """REST endpoints for the automation rules (`/api/v1/rules`): owners, admins and supervisors.
 
-Every change goes through `automation.rules`; the dry run through `automation.engine.dry_run`,
+Every change goes through `automation.rules`; the dry run through `automation.preview.dry_run`,
 which writes nothing.
 """
 
@@ -16,7 +16,7 @@ from ninja.responses import Status as Reply
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import require
-from comptoir.automation import engine
+from comptoir.automation import preview
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import Rule, RuleRun, Trigger
 
@@ -203,5 +203,5 @@ def _matches(rule: Rule, days: int) -> list[dict[str, Any]]:
             "at": m.at,
             "event_id": m.event_id,
         }
-        for m in engine.dry_run(rule, days=days)
+        for m in preview.dry_run(rule, days=days)
     ]

@@ -2,7 +2,7 @@
 order (moved up and down), switched on and off, created and edited with a form (trigger, the
 conditions as validated JSON, the actions as structured rows), a dry run, and the recent runs.
 
-Thin views: every change goes through `automation.rules`, the dry run through `engine.dry_run`.
+Thin views: every change goes through `automation.rules`, the dry run through `preview.dry_run`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, Team, User
 from comptoir.accounts.permissions import require
-from comptoir.automation import engine
+from comptoir.automation import preview
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import Rule, RuleRun, RunOutcome, Template, Trigger
 from comptoir.inbox.models import Priority, Shop, Status
@@ -266,7 +266,7 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _edit(request: HttpRequest, rule: Rule | None) -> HttpResponse:
     user = _manager(request)
     form, formset = _forms(request, rule)
-    matches: list[engine.DryMatch] | None = None
+    matches: list[preview.DryMatch] | None = None
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         fields = _fields(form, formset)
         try:
@@ -280,7 +280,7 @@ def _edit(request: HttpRequest, rule: Rule | None) -> HttpResponse:
                     shop_id=fields["shop_id"],
                 )
                 probe = Rule(**{k: v for k, v in fields.items() if k != "is_active"})
-                matches = engine.dry_run(probe, days=DRY_RUN_DAYS)
+                matches = preview.dry_run(probe, days=DRY_RUN_DAYS)
             elif rule is None:
                 created = rule_actions.create_rule(actor=user, **fields)
                 return redirect("settings:rule_edit", pk=created.pk)
@@ -306,7 +306,7 @@ def _edit(request: HttpRequest, rule: Rule | None) -> HttpResponse:
 def rule_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
     _manager(request)
     rule = get_object_or_404(Rule, pk=pk)
-    matches = engine.dry_run(rule, days=DRY_RUN_DAYS)
+    matches = preview.dry_run(rule, days=DRY_RUN_DAYS)
     return render(
         request,
         "automation/rule_dry_run.html",

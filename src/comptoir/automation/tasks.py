@@ -7,8 +7,6 @@ from datetime import timedelta
 from django.tasks import task
 
 from comptoir.automation import engine
-from comptoir.inbox import actions as inbox_actions
-from comptoir.inbox import ingest
 from comptoir.jobs.periodic import periodic
 
 # The pump is kicked after ingest and after actions; this catches whatever a kick missed (a
@@ -42,9 +40,3 @@ def run_silent_rules() -> int:
 @task()
 def purge_rule_runs() -> int:
     return engine.purge_runs()
-
-
-if engine._after_ingest not in ingest.AFTER_INGEST:
-    ingest.AFTER_INGEST.append(engine._after_ingest)
-if engine._after_event not in inbox_actions.AFTER_EVENT:
-    inbox_actions.AFTER_EVENT.append(engine._after_event)

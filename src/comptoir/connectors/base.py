@@ -4,6 +4,10 @@ A connector turns a channel's source into `InboundMessage` records (`fetch`) and
 `OutboundMessage`s (`send`). The inbox never imports a specific connector: it goes through
 `connectors.registry`. Transient failures raise `ConnectorError(permanent=False)` and are retried
 with backoff; permanent ones mark the channel unhealthy with the reason.
+
+This module sits below the inbox and knows none of it: a connector sees its channel as a
+`ChannelInfo` (identity, settings, cursor) and asks what the inbox stores through the
+`ChannelStore` port, which the inbox provides at start-up (`provide_store`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import (
     AwareDatetime,
@@ -26,9 +30,6 @@ from pydantic import (
 )
 
 from comptoir.lib import http
-
-if TYPE_CHECKING:
-    from comptoir.inbox.models import Channel
 
 # Dates outside this window are not real messages (bad clocks, epoch 0, year 9999).
 EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -259,13 +260,109 @@ class SendResult:
     thread_id: str = ""
 
 
+class ChannelInfo(Protocol):
+    """What a connector knows of its channel: who it is, its settings and its cursor (the
+    inbox's `Channel` is one)."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def marketplace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+    cursor: Any  # the JSON object the last poll left, or None; `checkpoint` updates it
+
+    def get_settings(self) -> dict[str, Any]: ...
+
+
+class StoredChannel(ChannelInfo, Protocol):
+    """A channel as a connector's background service lists them (`ChannelStore.channels`)."""
+
+    @property
+    def settings_encrypted(self) -> str: ...  # compared to notice that the settings changed
+
+
+class ChannelStore(Protocol):
+    """What a connector may ask of the inbox (provided by the inbox at start-up: the contract
+    never imports it)."""
+
+    def save_cursor(self, channel: ChannelInfo, cursor: dict[str, Any]) -> None:
+        """Keep the channel's cursor now (a poll saves it itself once its messages are stored)."""
+        ...
+
+    def stored_external_ids(self, channel_id: int, external_ids: list[str]) -> set[str]:
+        """Which of these marketplace message ids the channel already stores."""
+        ...
+
+    def claimed_external_ids(
+        self,
+        channel_id: int,
+        external_ids: list[str],
+        but: int,
+        *,
+        stored_before: datetime | None,
+    ) -> set[str]:
+        """See `Connector.claimed_external_ids`."""
+        ...
+
+    def queued_at(self, message_id: int) -> datetime | None:
+        """When the Comptoir message was queued (None: no such message)."""
+        ...
+
+    def mark_unhealthy(self, channel: ChannelInfo, error: str) -> None:
+        """The channel needs a human (its credentials were refused): stop it, with the reason."""
+        ...
+
+    def store_file(self, data: bytes) -> str:
+        """Keep these bytes (an original, an attachment) once; returns their sha256."""
+        ...
+
+    def ingest(self, messages: list[InboundMessage]) -> None:
+        """Store these messages now (a source that forgets what it served once read)."""
+        ...
+
+    def record_bounce(self, channel_id: int, message_id: str, reason: str) -> None:
+        """A delivery report says our message (by its Message-ID) never reached the buyer."""
+        ...
+
+    def request_poll(self, marketplace: str) -> list[int]:
+        """A marketplace said (by mail) that something new is waiting: poll its channels that
+        fetch, now. Returns the channels queued (none: no such channel)."""
+        ...
+
+    def request_channel_poll(self, channel_id: int) -> None:
+        """Poll this channel now (its source said new messages arrived)."""
+        ...
+
+    def channels(self, kind: str) -> list[StoredChannel]:
+        """The active, healthy channels of this kind."""
+        ...
+
+
+_store: list[ChannelStore] = []
+
+
+def provide_store(store: ChannelStore) -> None:
+    """The inbox hands its implementation of the port (InboxConfig.ready)."""
+    _store[:] = [store]
+
+
+def channel_store() -> ChannelStore:
+    if not _store:
+        raise RuntimeError("no channel store: the inbox app provides it when Django starts")
+    return _store[0]
+
+
 class Connector:
     """Base class: one subclass per kind of channel, built per channel."""
 
     kind: ClassVar[str]
     settings_model: ClassVar[type[BaseModel] | None] = None
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: ChannelInfo) -> None:
         self.channel = channel
         # fetch() moves this forward; the poller saves it once the messages are stored.
         self.cursor: dict[str, Any] = dict(channel.cursor or {})
@@ -301,9 +398,7 @@ class Connector:
 
     def checkpoint(self) -> None:
         """Save `self.cursor` now, before the poll ends (the poller saves it at the end)."""
-        from comptoir.inbox import actions
-
-        actions.save_channel_cursor(self.channel, dict(self.cursor))
+        channel_store().save_cursor(self.channel, dict(self.cursor))
 
     def acknowledge(self) -> None:
         """Called once what `fetch` yielded is stored and the cursor saved: the place to tell
@@ -373,15 +468,9 @@ class Connector:
     def stored_external_ids(self, external_ids: list[str]) -> set[str]:
         """Which of these marketplace message ids this channel already stores: a poll that
         meets them again (a thread listed whole) need not download their files again."""
-        from comptoir.inbox.models import Message
-
         if not external_ids:
             return set()
-        return set(
-            Message.objects.filter(
-                channel_id=self.channel.pk, external_id__in=external_ids
-            ).values_list("external_id", flat=True)
-        )
+        return channel_store().stored_external_ids(self.channel.pk, external_ids)
 
     def claimed_external_ids(
         self, external_ids: list[str], but: int, *, stored_before: datetime | None = None
@@ -390,21 +479,8 @@ class Connector:
         channel other than message `but` (for `find_sent`: a text sent twice on purpose is
         two messages): any message Comptoir sent, and any copy a poll stored before
         `stored_before` (when the attempt began: it cannot be the message being sent)."""
-        from django.db.models import Q
-
-        from comptoir.inbox.models import Message
-
-        # A plain copy (no delivery state) stored since the attempt began may be the one we
-        # look for, brought back by a poll before its answer was recorded: record_delivery
-        # then replaces it. One stored before is an earlier message with the same text.
-        claimed = ~Q(delivery_state="")
-        if stored_before is not None:
-            claimed |= Q(received_at__lt=stored_before)
-        return set(
-            Message.objects.filter(channel_id=self.channel.pk, external_id__in=external_ids)
-            .exclude(pk=but)
-            .filter(claimed)
-            .values_list("external_id", flat=True)
+        return channel_store().claimed_external_ids(
+            self.channel.pk, external_ids, but, stored_before=stored_before
         )
 
     # Whether a first message about an order opens a thread with its buyer (Mirakl's OR43):
@@ -414,9 +490,7 @@ class Connector:
     def queued_at(self, message_id: int) -> datetime | None:
         """When the Comptoir message was queued: what the marketplace stored before cannot be
         its delivery (for `find_sent`)."""
-        from comptoir.inbox.models import Message
-
-        return Message.objects.filter(pk=message_id).values_list("created_at", flat=True).first()
+        return channel_store().queued_at(message_id)
 
     # How many orders one `fetch_orders` request reads (the marketplace's published limit):
     # order look-ups are queued in groups of this size.

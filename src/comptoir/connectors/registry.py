@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.utils.module_loading import import_string
 
-from comptoir.connectors.base import Connector, ConnectorError
-
-if TYPE_CHECKING:
-    from comptoir.inbox.models import Channel
+from comptoir.connectors.base import ChannelInfo, Connector, ConnectorError
 
 CONNECTORS: dict[str, str] = {
     "api": "comptoir.connectors.api.connector.ApiConnector",
@@ -34,7 +31,7 @@ def connector_class(kind: str) -> type[Connector]:
     return cls
 
 
-def get_connector(channel: Channel) -> Connector:
+def get_connector(channel: ChannelInfo) -> Connector:
     return connector_class(channel.kind)(channel)
 
 

@@ -9,7 +9,16 @@ class InboxConfig(AppConfig):
     label = "inbox"
 
     def ready(self) -> None:
-        from comptoir.inbox import tasks  # noqa: F401  (registers periodic jobs)
+        from comptoir.connectors import base
+        from comptoir.inbox import (
+            ports,
+            tasks,  # noqa: F401  (registers periodic jobs)
+        )
+        from comptoir.sla import policies
+
+        # The layers below know no inbox: they are handed what they ask of it here.
+        base.provide_store(ports.InboxChannelStore())
+        policies.provide_channel_facts(ports.sla_channel_facts)
 
         post_migrate.connect(_search_triggers, sender=self)
 

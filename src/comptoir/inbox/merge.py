@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from math import inf
 
-from comptoir.inbox.models import Conversation, SLAState, Status
+from comptoir.inbox.deadlines import clear_deadline, copy_deadline, reopen
+from comptoir.inbox.models import Conversation, Status
 
 # The more active status wins: an open question in either stays open.
 _STATUS_RANK: dict[str, int] = {
@@ -43,8 +44,7 @@ def absorb(dst: Conversation, src: Conversation) -> bool:
     ]
     if waiting:
         first = min(waiting, key=lambda c: c.respond_by.timestamp() if c.respond_by else inf)
-        dst.needs_reply, dst.respond_by = True, first.respond_by
-        dst.sla_state, dst.sla_at_risk_at = first.sla_state, first.sla_at_risk_at
+        copy_deadline(dst, first)
     else:
         clear_deadline(dst)
     responses = [dst.first_response_at, src.first_response_at]
@@ -83,17 +83,11 @@ def absorb(dst: Conversation, src: Conversation) -> bool:
     if dst.needs_reply and dst.status == Status.RESOLVED:
         reopened, dst.status = True, Status.OPEN
     if reopened:
-        dst.resolved_at = None
-        dst.reopened_count += 1
+        reopen(dst)
     src.merged_into_id = dst.pk
     src.message_count = 0
     clear_deadline(src)
     return reopened
-
-
-def clear_deadline(conv: Conversation) -> None:
-    conv.needs_reply, conv.respond_by = False, None
-    conv.sla_state, conv.sla_at_risk_at = SLAState.NONE, None
 
 
 def _latest(*values: datetime | None) -> datetime | None:

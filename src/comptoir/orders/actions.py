@@ -149,7 +149,6 @@ def _conversations(order: Order) -> list[int]:
     )
 
 
-@transaction.atomic
 def _order_event(order: Order, kind: str, **data: str) -> int:
     """The order's news on each of its conversations' timelines (where the rules see it)."""
     rows = [
@@ -161,12 +160,7 @@ def _order_event(order: Order, kind: str, **data: str) -> int:
         )
         for pk in _conversations(order)
     ]
-    Event.objects.bulk_create(rows)
-    if rows:
-        from comptoir.automation.engine import kick
-
-        kick()
-    return len(rows)
+    return len(inbox_actions.write_events(rows))
 
 
 def record_late_orders(now: datetime | None = None) -> int:
@@ -196,13 +190,7 @@ def record_late_orders(now: datetime | None = None) -> int:
         )
         for pk, order_id, number in late[:5000]
     ]
-    with transaction.atomic():
-        Event.objects.bulk_create(rows)
-        if rows:
-            from comptoir.automation.engine import kick
-
-            kick()
-    return len(rows)
+    return len(inbox_actions.write_events(rows))
 
 
 def _decimal(value: str) -> Decimal | None:

@@ -6,5 +6,9 @@ class OrdersConfig(AppConfig):
     label = "orders"
 
     def ready(self) -> None:
-        # Registers the periodic refresh and the after-ingest hook, in every process.
-        from comptoir.orders import tasks  # noqa: F401
+        # Registers the periodic refresh in every process, and fetches the orders that newly
+        # stored messages name (the inbox never imports orders: it announces what it stored).
+        from comptoir.inbox import hooks
+        from comptoir.orders import tasks
+
+        hooks.messages_stored.subscribe(tasks.queue_missing_orders)

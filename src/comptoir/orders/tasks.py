@@ -152,8 +152,9 @@ def _forget_order_channels(sender: type[Channel], **kwargs: Any) -> None:
     _order_channels.clear()
 
 
-def _queue_missing_orders(stored: list[ingest.Stored]) -> None:
-    """After ingest: conversations that name an order we do not have get it fetched."""
+def queue_missing_orders(stored: list[ingest.Stored]) -> None:
+    """After ingest (subscribed to `inbox.hooks.messages_stored`): conversations that name an
+    order we do not have get it fetched."""
     wanted = {(s.channel_id, s.order_number) for s in stored if s.order_number and not s.order_id}
     by_reader: dict[int, set[str]] = defaultdict(set)
     for channel_id, order_number in wanted:
@@ -162,9 +163,6 @@ def _queue_missing_orders(stored: list[ingest.Stored]) -> None:
             by_reader[reader].add(order_number)
     for reader, numbers in sorted(by_reader.items()):
         queue_order_lookups(reader, numbers)
-
-
-ingest.AFTER_INGEST.append(_queue_missing_orders)
 
 
 @periodic("orders.refresh_open", every=REFRESH_EVERY)

@@ -11,12 +11,16 @@ holidays of the shop's country.
 Ingest asks for every message, so policies are cached per process: saving a policy, calendar,
 closure, shop or channel clears this process's cache at once, and other processes reload within
 CACHE_SECONDS (a miss costs a few queries per channel, never one per message).
+
+This module sits below the inbox (which asks it for deadlines) and does not import it: what it
+needs of a channel is read through `provide_channel_facts`, which the inbox calls at start-up.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,6 +95,25 @@ class Policy:
         return self.deadlines(received_at, first=first)[0]
 
 
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What a policy needs of its channel."""
+
+    marketplace: str
+    shop_id: int
+    timezone: str  # the shop's
+    country: str  # the shop's
+
+
+ChannelFactsReader = Callable[[set[int]], dict[int, ChannelFacts]]
+_channel_facts: list[ChannelFactsReader] = []
+
+
+def provide_channel_facts(reader: ChannelFactsReader) -> None:
+    """The inbox hands how to read its channels (InboxConfig.ready)."""
+    _channel_facts[:] = [reader]
+
+
 _cache: dict[int, tuple[float, Policy]] = {}
 _lock = threading.Lock()
 
@@ -155,19 +178,16 @@ def clear_cache(**_: Any) -> None:
 
 
 def _load(channel_ids: set[int]) -> dict[int, Policy]:
-    from comptoir.inbox.models import Channel
     from comptoir.sla.models import BusinessCalendar, SLAPolicy
 
-    channels = list(
-        Channel.objects.filter(pk__in=channel_ids)
-        .select_related("shop")
-        .only("id", "marketplace", "kind", "shop__id", "shop__timezone", "shop__country")
-    )
+    if not _channel_facts:
+        raise RuntimeError("no channel facts: the inbox app provides them when Django starts")
+    channels = _channel_facts[0](channel_ids)
     rows = {
         p.channel_id: p
         for p in SLAPolicy.objects.filter(channel_id__in=channel_ids).select_related("calendar")
     }
-    shop_ids = {c.shop_id for c in channels}
+    shop_ids = {c.shop_id for c in channels.values()}
     calendars: dict[int, Any] = {}
     shop_default: dict[int, Any] = {}
     for cal in (
@@ -179,21 +199,21 @@ def _load(channel_ids: set[int]) -> dict[int, Policy]:
         shop_default.setdefault(cal.shop_id, cal)
     built: dict[int, Calendar] = {}
 
-    def calendar(row: BusinessCalendar | None, channel: Channel) -> Calendar:
+    def calendar(row: BusinessCalendar | None, channel: ChannelFacts) -> Calendar:
         row = row if row is not None else shop_default.get(channel.shop_id)
         if row is None:
-            return office_calendar(channel.shop.timezone, channel.shop.country)
+            return office_calendar(channel.timezone, channel.country)
         if row.pk not in built:
             built[row.pk] = calendars.get(row.pk, row).to_calendar()
         return built[row.pk]
 
     out: dict[int, Policy] = {}
-    for channel in channels:
-        row = rows.get(channel.pk)
+    for channel_id, channel in channels.items():
+        row = rows.get(channel_id)
         if row is None:
             rule = default_rule(channel.marketplace)
-            out[channel.pk] = Policy(
-                channel_id=channel.pk,
+            out[channel_id] = Policy(
+                channel_id=channel_id,
                 marketplace=channel.marketplace,
                 first_response=rule.first,
                 next_response=rule.next,
@@ -202,8 +222,8 @@ def _load(channel_ids: set[int]) -> dict[int, Policy]:
                 source=rule.source,
             )
         else:
-            out[channel.pk] = Policy(
-                channel_id=channel.pk,
+            out[channel_id] = Policy(
+                channel_id=channel_id,
                 marketplace=channel.marketplace,
                 first_response=row.first_response,
                 next_response=row.next_response,
@@ -218,12 +238,17 @@ def _load(channel_ids: set[int]) -> dict[int, Policy]:
 
 
 def connect_signals() -> None:
-    """Any change that can alter a policy clears this process's cache (SlaConfig.ready)."""
-    from comptoir.inbox.models import Channel, Shop
-    from comptoir.sla.models import BusinessCalendar, Closure, SLAPolicy
+    """Any change that can alter a policy clears this process's cache (SlaConfig.ready).
 
-    for model in (SLAPolicy, BusinessCalendar, Closure, Shop, Channel):
-        post_save.connect(clear_cache, sender=model, dispatch_uid=f"sla-policies-{model.__name__}")
-        post_delete.connect(
-            clear_cache, sender=model, dispatch_uid=f"sla-policies-del-{model.__name__}"
-        )
+    Model signals, not inbox hooks: a cache must forget every write at once, the admin's and a
+    fixture's included, not only the changes made through actions. The inbox's models are
+    named by label, as the SLA models' foreign keys name them."""
+    for model in (
+        "sla.SLAPolicy",
+        "sla.BusinessCalendar",
+        "sla.Closure",
+        "inbox.Shop",
+        "inbox.Channel",
+    ):
+        post_save.connect(clear_cache, sender=model, dispatch_uid=f"sla-policies-{model}")
+        post_delete.connect(clear_cache, sender=model, dispatch_uid=f"sla-policies-del-{model}")

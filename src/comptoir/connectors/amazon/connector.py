@@ -55,13 +55,14 @@ from comptoir.connectors.base import (
     OutboundAttachment,
     OutboundMessage,
     SendResult,
+    channel_store,
     parse_json,
 )
 from comptoir.lib import http
 from comptoir.lib.http import RateLimit, shared_rate_limit
 
 if TYPE_CHECKING:
-    from comptoir.inbox.models import Channel
+    from comptoir.connectors.base import ChannelInfo
 
 NAME = "Amazon SP-API"
 ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
@@ -134,7 +135,7 @@ class AmazonConnector(Connector):
     kind: ClassVar[str] = "amazon"
     settings_model = AmazonSettings
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: ChannelInfo) -> None:
         super().__init__(channel)
         self._clients: dict[str, HttpClient] = {}
 
@@ -268,9 +269,7 @@ class AmazonConnector(Connector):
             raise error from exc
 
     def _mark_unhealthy(self, error: ConnectorError) -> None:
-        from comptoir.inbox import actions
-
-        actions.record_channel_error(self.channel, error=str(error), permanent=True)
+        channel_store().mark_unhealthy(self.channel, str(error))
 
     def _marketplace(self) -> dict[str, str]:
         return {"marketplaceIds": self.conf().marketplace_id}

@@ -306,7 +306,8 @@ class CdiscountConnector(Connector):
         if not isinstance(discussion, dict):
             raise ConnectorError(f"{NAME}: GET /discussions/{discussion_id} is not an object")
         messages = discussion.get("messages") or []
-        known = self._stored_ids(messages)
+        # Messages already stored (ours included, once delivered) are not read again.
+        known = self.stored_external_ids([str(m.get("messageId")) for m in messages])
         about = Discussion.of(discussion, discussion_id)
         last_buyer = max(
             (i for i, m in enumerate(messages) if author_of(m) != "Seller"), default=-1
@@ -320,17 +321,6 @@ class CdiscountConnector(Connector):
             # of the buyer (or of Cdiscount's customer care).
             needs_reply = about.waiting if index == last_buyer else None
             yield self._inbound(about, message, message_id, needs_reply=needs_reply)
-
-    def _stored_ids(self, messages: list[dict[str, Any]]) -> set[str]:
-        """Messages already stored (ours included, once delivered): not read again."""
-        from comptoir.inbox.models import Message
-
-        return set(
-            Message.objects.filter(
-                channel_id=self.channel.pk,
-                external_id__in=[str(m.get("messageId")) for m in messages],
-            ).values_list("external_id", flat=True)
-        )
 
     def _inbound(
         self,

@@ -39,8 +39,8 @@ from comptoir.connectors.base import (
 )
 
 if TYPE_CHECKING:
+    from comptoir.connectors.base import ChannelInfo
     from comptoir.connectors.ebay.connector import EbaySettings
-    from comptoir.inbox.models import Channel
 
 logger = logging.getLogger("comptoir.ebay")
 
@@ -111,7 +111,7 @@ class ClaimsMixin:
 
     if TYPE_CHECKING:
         # Provided by EbayConnector and the Connector base (which come first in its MRO).
-        channel: Channel
+        channel: ChannelInfo
         cursor: dict[str, Any]
 
         def conf(self) -> EbaySettings: ...

@@ -68,7 +68,7 @@ from comptoir.lib.filetypes import OCTET_STREAM, sniff
 from comptoir.lib.http import shared_rate_limit
 
 if TYPE_CHECKING:
-    from comptoir.inbox.models import Channel
+    from comptoir.connectors.base import ChannelInfo
 
 logger = logging.getLogger("comptoir.ebay")
 
@@ -139,7 +139,7 @@ class EbayConnector(Connector, ClaimsMixin):
     send_settle_seconds = 300.0
     settings_model = EbaySettings
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: ChannelInfo) -> None:
         super().__init__(channel)
         self._conf: EbaySettings | None = None
         self._clients: dict[str, HttpClient] = {}

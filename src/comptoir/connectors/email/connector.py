@@ -32,9 +32,9 @@ from comptoir.connectors.base import (
     InboundMessage,
     OutboundMessage,
     SendResult,
+    channel_store,
 )
 from comptoir.connectors.email import mime, tokens
-from comptoir.inbox import actions, files
 
 FETCH_CHUNK = 50
 FETCH_BYTES = 4_000_000
@@ -154,6 +154,7 @@ class EmailConnector(Connector):
         self, client: IMAPClient, folder: str, state: dict[str, Any]
     ) -> Iterator[InboundMessage]:
         conf = self.conf()
+        store = channel_store()
         order_regex = conf.order_regex()
         info = client.select_folder(folder, readonly=True)
         validity = int(info[b"UIDVALIDITY"])
@@ -172,7 +173,7 @@ class EmailConnector(Connector):
                 del data
                 # The bytes are on disk before anything else: the source is downloadable, and a
                 # parsing bug can be replayed from it.
-                source = files.store_bytes(raw)
+                source = store.store_file(raw)
                 meta = {"folder": folder, "uid": uid, "uidvalidity": validity}
                 try:
                     msg = mime.parse(
@@ -182,24 +183,24 @@ class EmailConnector(Connector):
                         meta=meta,
                         max_attachment_bytes=conf.max_attachment_bytes,
                         order_pattern=order_regex,
-                        store_file=files.store_bytes,
+                        store_file=store.store_file,
                     )
                 except Exception as exc:  # one unreadable mail must not stop the mailbox
                     logger.exception("mail uid %s in %s could not be parsed", uid, folder)
                     msg = mime.quarantined(raw, channel_id=self.channel.pk, error=exc, meta=meta)
                 msg.source_sha256 = source
                 notifier = msg.meta.get("notification")
-                if notifier and actions.request_poll(marketplace=notifier):
+                if notifier and store.request_poll(notifier):
                     # The marketplace's API has the message itself: no conversation from this.
                     self.cursor[folder] = {"uidvalidity": validity, "last_uid": uid}
                     self._fetched.setdefault(folder, []).append(uid)
                     continue
                 bounce = msg.meta.get("bounce")
                 if bounce and bounce["action"] == "failed" and bounce["original_message_id"]:
-                    actions.record_bounce(
-                        channel_id=self.channel.pk,
-                        message_id=bounce["original_message_id"],
-                        reason=bounce["reason"] or bounce["status"] or "undeliverable",
+                    store.record_bounce(
+                        self.channel.pk,
+                        bounce["original_message_id"],
+                        bounce["reason"] or bounce["status"] or "undeliverable",
                     )
                 yield msg
                 self.cursor[folder] = {"uidvalidity": validity, "last_uid": uid}

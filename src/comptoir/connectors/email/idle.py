@@ -20,10 +20,8 @@ from django.db import connections
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from comptoir.connectors.base import ConnectorError
+from comptoir.connectors.base import ConnectorError, StoredChannel, channel_store
 from comptoir.connectors.email.connector import EmailConnector, _logout
-from comptoir.inbox import actions
-from comptoir.inbox.models import Channel
 from comptoir.jobs import leases
 from comptoir.lib.backoff import backoff
 
@@ -130,7 +128,7 @@ class IdleSupervisor:
         check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self.worker_id = worker_id
-        self.on_new = on_new or actions.request_channel_poll
+        self.on_new = on_new or channel_store().request_channel_poll
         self.check_seconds = check_seconds  # how long a stop request may wait
         self.watchers: dict[int, _Watch] = {}
         self.given_up: dict[int, tuple[str, str]] = {}  # channel -> (settings, why)
@@ -141,7 +139,7 @@ class IdleSupervisor:
     def sync(self) -> None:
         wanted = {
             channel.pk: channel
-            for channel in Channel.objects.filter(kind="email", is_active=True, is_healthy=True)
+            for channel in channel_store().channels("email")
             if self._wants_idle(channel)
         }
         for channel_id, watch in list(self.watchers.items()):
@@ -171,14 +169,14 @@ class IdleSupervisor:
         for channel_id in list(self.watchers):
             self._stop_one(channel_id, timeout=max(0.0, deadline - time.monotonic()))
 
-    def _wants_idle(self, channel: Channel) -> bool:
+    def _wants_idle(self, channel: StoredChannel) -> bool:
         try:
             conf = EmailConnector(channel).conf()
         except Exception:  # unreadable settings: the poll reports it on the channel
             return False
         return conf.idle
 
-    def _start_one(self, channel: Channel) -> None:
+    def _start_one(self, channel: StoredChannel) -> None:
         channel_id = channel.pk
         watcher = IdleWatcher(
             EmailConnector(channel),

@@ -48,6 +48,7 @@ from comptoir.connectors.base import (
     Party,
     SendResult,
     SentCandidate,
+    channel_store,
 )
 from comptoir.connectors.rakuten.common import (
     MAX_CONTENT_CHARS,
@@ -338,8 +339,6 @@ class RakutenConnector(Connector):
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
         """The seller's message on the item that `Connector.pick_sent` recognises (the
         service may not keep spacing as sent: texts are compared without regard to it)."""
-        from comptoir.inbox.ingest import ingest_many
-
         itemid = outbound.conversation_thread_id.strip()
         if not itemid.isdigit():
             return None
@@ -350,7 +349,7 @@ class RakutenConnector(Connector):
         # so they are stored here or never.
         unread = [m for m, status in parsed if m.direction == "in" and status == "UNREAD"]
         if unread:
-            ingest_many(unread, source="connector")
+            channel_store().ingest(unread)
         return self.pick_sent(
             outbound,
             (

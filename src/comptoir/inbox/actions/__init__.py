@@ -2,10 +2,11 @@
 
 Views, rules, the API and the CLI call the same actions. Each one is atomic, locks the
 conversation row, writes an `Event` (the timeline and the audit trail) and queues its side effects
-with `transaction.on_commit`, so that nothing is sent for a change that was rolled back.
+with `transaction.on_commit`, so that nothing is sent for a change that was rolled back. The apps
+above the inbox react to what the actions do through `inbox.hooks`, never by being called.
 
 One module per family, as in Zulip's `zerver/actions/`; callers import them from here:
-- `sending`: replies and notes, the pre-send checks and reply listeners other apps register;
+- `sending`: replies and notes, and the pre-send checks other apps register;
 - `delivery`: what became of a reply (delivered, failed, bounced, retried, resent);
 - `assignment`: the agent, the team and the order of a conversation;
 - `status`: tags, status, snooze, priority, archive;
@@ -51,8 +52,8 @@ from comptoir.inbox.actions.channels import (
     save_shop,
 )
 from comptoir.inbox.actions.common import (
-    AFTER_EVENT,
     NewAttachment,
+    write_events,
 )
 from comptoir.inbox.actions.delivery import (
     record_bounce,
@@ -71,13 +72,11 @@ from comptoir.inbox.actions.sending import (
     CheckResultLike,
     Draft,
     PreSendChecker,
-    ReplyListener,
     ReplyRefused,
     add_note,
     mark_no_response_needed,
     presend_checks,
     register_presend_checker,
-    register_reply_listener,
     reply,
 )
 from comptoir.inbox.actions.status import (
@@ -92,7 +91,6 @@ from comptoir.inbox.actions.status import (
 )
 
 __all__ = [
-    "AFTER_EVENT",
     "BULK_ACTIONS",
     "FAILING_FOR_BEFORE_ALERT",
     "FAILURES_BEFORE_ALERT",
@@ -103,7 +101,6 @@ __all__ = [
     "Draft",
     "NewAttachment",
     "PreSendChecker",
-    "ReplyListener",
     "ReplyRefused",
     "add_note",
     "archive_conversation",
@@ -127,7 +124,6 @@ __all__ = [
     "record_delivery",
     "record_delivery_failure",
     "register_presend_checker",
-    "register_reply_listener",
     "reply",
     "reply_and_snooze",
     "request_channel_poll",
@@ -146,4 +142,5 @@ __all__ = [
     "unassign_conversation",
     "untag_conversation",
     "wake_snoozed",
+    "write_events",
 ]

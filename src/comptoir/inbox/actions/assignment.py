@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from comptoir.inbox import permissions
+from comptoir.inbox import hooks, permissions
 from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync
 from comptoir.inbox.models import (
     Conversation,
@@ -48,16 +48,7 @@ def assign_conversation(
             assignee_name=assignee.display_name,
             previous=previous,
         )
-        # Nobody needs telling that they took a conversation themselves.
-        if actor is None or actor.pk != assignee.pk:
-            from comptoir.notifications.actions import Kind, notify
-
-            notify(
-                Kind.ASSIGNED,
-                conversations=[locked.pk],
-                users=[assignee.pk],
-                actor_id=actor.pk if actor else None,
-            )
+        hooks.conversation_assigned.emit(locked, assignee, actor)
     _sync(conv, locked)
 
 

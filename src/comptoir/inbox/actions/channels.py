@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from comptoir.inbox import hooks
 from comptoir.inbox.actions.common import _event
 from comptoir.inbox.models import (
     Channel,
@@ -25,6 +26,7 @@ from comptoir.inbox.models import (
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
+    from comptoir.connectors.base import ChannelInfo
 
 
 def request_channel_poll(channel_id: int) -> None:
@@ -91,10 +93,8 @@ def record_channel_error(
                 channel=channel.pk,
                 error=error[:500],
             )
-            # Owners and admins are told (by mail, webhook or digest, as each prefers).
-            from comptoir.notifications.actions import Kind, notify
-
-            notify(Kind.CHANNEL_UNHEALTHY, channel_id=channel.pk, text=error[:2000])
+            # Someone must look (notifications tell the owners and admins).
+            hooks.channel_failing.emit(channel.pk, error[:2000])
     channel.is_healthy, channel.last_error = False, error
     return bool(turned)
 
@@ -134,9 +134,7 @@ def _record_transient_failure(channel: Channel, fields: dict[str, Any], now: dat
                 error=fields["last_error"][:500],
                 failures=state["failure_count"],
             )
-            from comptoir.notifications.actions import Kind, notify
-
-            notify(Kind.CHANNEL_UNHEALTHY, channel_id=channel.pk, text=text[:2000])
+            hooks.channel_failing.emit(channel.pk, text[:2000])
     channel.last_error, channel.last_error_at = fields["last_error"], now
     channel.failure_count = state["failure_count"]
     channel.failing_since, channel.degraded_at = state["failing_since"], state["degraded_at"]
@@ -145,7 +143,7 @@ def _record_transient_failure(channel: Channel, fields: dict[str, Any], now: dat
     return bool(escalated)
 
 
-def save_channel_cursor(channel: Channel, cursor: dict[str, Any]) -> None:
+def save_channel_cursor(channel: ChannelInfo, cursor: dict[str, Any]) -> None:
     """Keep a connector's cursor before its poll ends: for a source that forgets what it
     served once read (Rakuten's to-do list), the next poll must know it too."""
     Channel.objects.filter(pk=channel.pk).update(cursor=cursor)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 
-from comptoir.inbox import files
+from comptoir.inbox import deadlines, files, hooks
 from comptoir.inbox.models import (
     Attachment,
     Conversation,
     Event,
     Message,
-    SLAState,
     Status,
 )
 from comptoir.sla.policies import deadlines_for
@@ -45,11 +45,6 @@ def _locked(conv: Conversation) -> Conversation:
     return fresh
 
 
-# Called with every event an action writes, inside its transaction (the rules pump registers
-# here to be run once that transaction commits).
-AFTER_EVENT: list[Callable[[Event], None]] = []
-
-
 def _event(
     conv: Conversation | None,
     kind: str,
@@ -64,9 +59,18 @@ def _event(
         actor_label=via or ("" if actor else "system"),
         data=data,
     )
-    for hook in AFTER_EVENT:
-        hook(event)
+    hooks.events_written.emit([event])
     return event
+
+
+@transaction.atomic
+def write_events(events: Sequence[Event]) -> list[Event]:
+    """Timeline rows written in bulk by a job (an order's news on its conversations): stored in
+    one statement, then announced like any action's event."""
+    written = Event.objects.bulk_create(events)
+    if written:
+        hooks.events_written.emit(written)
+    return written
 
 
 def _sync(target: Conversation, source: Conversation) -> None:
@@ -75,20 +79,16 @@ def _sync(target: Conversation, source: Conversation) -> None:
         setattr(target, f.attname, getattr(source, f.attname))
 
 
-def _clear_deadline(conv: Conversation) -> None:
-    conv.needs_reply = False
-    conv.respond_by = None
-    conv.sla_state = SLAState.NONE
-    conv.sla_at_risk_at = None
+# The deadline's rules live in `inbox.deadlines`, shared with ingest and merges.
+_clear_deadline = deadlines.clear_deadline
 
 
 def _set_deadline(conv: Conversation, received_at: datetime) -> None:
     """A buyer message received at `received_at` waits for an answer again."""
-    conv.needs_reply = True
-    conv.respond_by, conv.sla_at_risk_at = deadlines_for(
+    respond_by, at_risk = deadlines_for(
         conv.channel_id, received_at, first=conv.first_response_at is None
     )
-    conv.sla_state = SLAState.OK
+    deadlines.set_deadline(conv, respond_by, at_risk)
 
 
 def _reply_subject(subject: str) -> str:
@@ -117,14 +117,5 @@ def _apply_status(
 ) -> dict[str, Any]:
     if status not in Status.values:
         raise ValidationError(f"unknown status {status!r} (use {', '.join(Status.values)})")
-    previous = conv.status
-    conv.status = status
-    conv.snoozed_until = snoozed_until if status == Status.SNOOZED else None
-    if status == Status.RESOLVED:
-        conv.resolved_at = now
-        # Resolving says no answer is owed (a "thank you" needs none).
-        _clear_deadline(conv)
-    elif previous == Status.RESOLVED:
-        conv.resolved_at = None
-        conv.reopened_count += 1
+    previous = deadlines.change_status(conv, status, now, snoozed_until)
     return {"previous": previous, "status": status}

@@ -67,7 +67,7 @@ def record_delivery(
             copy.delete()
     Message.objects.filter(pk=message.pk).update(**fields)
     if message_id:
-        # Threading looks Message-IDs up there (see `inbox.ingest._Threader`).
+        # Threading looks Message-IDs up there (see `inbox.ingest.threader._Threader`).
         ThreadRef.objects.create(message=message, channel_id=message.channel_id, ref=message_id)
     if thread_id:  # our message opened the marketplace thread: the buyer's answers join it
         Conversation.objects.filter(pk=message.conversation_id, external_thread_id="").update(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -12,6 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from comptoir.inbox import hooks
 from comptoir.inbox.actions.common import (
     NewAttachment,
     _apply_status,
@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 
 
 # -- pre-send checks ------------------------------------------------------------------------------
-# Other apps (automation) register what to check before a reply leaves and what to do once it is
-# queued; inbox knows none of them, so that it never imports upward.
+# Other apps (automation) register what to check before a reply leaves: a port that answers with
+# results, not an event (what happens once a reply is queued is `hooks.reply_queued`). The inbox
+# knows none of them, so that it never imports upward.
 
 
 @dataclass(frozen=True)
@@ -71,20 +72,12 @@ class CheckResultLike(Protocol):
 # checker(draft, only_blocking) -> results; `only_blocking`: the caller wants no warnings, so
 # slow warning-only checks (spelling) may be skipped.
 PreSendChecker = Callable[[Draft, bool], Sequence[CheckResultLike]]
-# listener(message, template_id): a reply was queued (template_id: the template it came from).
-ReplyListener = Callable[[Message, "int | None"], None]
 _presend_checkers: list[PreSendChecker] = []
-_reply_listeners: list[ReplyListener] = []
 
 
 def register_presend_checker(checker: PreSendChecker) -> None:
     if checker not in _presend_checkers:
         _presend_checkers.append(checker)
-
-
-def register_reply_listener(listener: ReplyListener) -> None:
-    if listener not in _reply_listeners:
-        _reply_listeners.append(listener)
 
 
 class ReplyRefused(ValidationError):
@@ -125,7 +118,7 @@ def reply(
     The registered pre-send checks run first, for agents, rules and the API alike: a blocking
     result raises `ReplyRefused` (nothing is stored); warnings do not stop it and are appended to
     `warnings` when the caller passes a list. `template_id` names the template the text came
-    from (its use is counted by a reply listener).
+    from (its use is counted by a subscriber of `hooks.reply_queued`).
     """
     _check_actor(actor)
     if not text.strip():
@@ -177,8 +170,7 @@ def reply(
     _event(locked, EventKind.REPLIED, actor, via, message_id=message.pk, is_auto=is_auto, **changes)
     _sent_from_draft(locked, actor)
     _sync(conv, locked)
-    for listener in _reply_listeners:
-        listener(message, template_id)
+    hooks.reply_queued.emit(message, template_id)
     from comptoir.inbox.tasks import send_message
 
     transaction.on_commit(lambda: send_message.enqueue(message.pk))
@@ -214,10 +206,7 @@ def add_note(
     Conversation.objects.filter(pk=locked.pk).update(message_count=F("message_count") + 1)
     conv.message_count = locked.message_count + 1
     _event(locked, EventKind.NOTE_ADDED, actor, via, message_id=message.pk)
-    if "@" in text:
-        from comptoir.notifications.actions import notify_mentions
-
-        notify_mentions(locked.pk, text, actor_id=actor.pk if actor else None)
+    hooks.note_added.emit(message, actor)
     _sent_from_draft(locked, actor)
     return message
 
@@ -249,6 +238,4 @@ def mark_no_response_needed(conv: Conversation, *, actor: User | None, via: str 
         respond_by=previous.isoformat() if previous else None,
     )
     _sync(conv, locked)
-    from comptoir.sla.tasks import sync_no_response_needed
-
-    transaction.on_commit(functools.partial(sync_no_response_needed, locked.pk, locked.channel_id))
+    hooks.no_response_needed.emit(locked.pk, locked.channel_id)
