@@ -158,6 +158,7 @@ INSTALLED_APPS = [
     "comptoir.sla",
     "comptoir.automation",
     "comptoir.notifications",
+    "comptoir.triage",
     "django_htmx",
 ]
 if TASKS_BACKEND == "rq":

@@ -66,7 +66,8 @@ def absorb(dst: Conversation, src: Conversation) -> bool:
     dst.message_count += src.message_count
     dst.reopened_count = max(dst.reopened_count, src.reopened_count)
     dst.subject = dst.subject or src.subject
-    dst.language = dst.language or src.language
+    if not dst.language:
+        dst.language, dst.language_by_triage = src.language, src.language_by_triage
     dst.order_number = dst.order_number or src.order_number
     dst.order_id = dst.order_id or src.order_id
     dst.customer_id = dst.customer_id or src.customer_id

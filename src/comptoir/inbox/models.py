@@ -213,6 +213,9 @@ class Conversation(models.Model):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
     language = models.CharField(max_length=8, blank=True, default="")
+    # True while `language` is triage's reading: the next reading may change it; a language a
+    # connector or an agent gave is never overruled (see `set_language`).
+    language_by_triage = models.BooleanField(default=False)
     intent = models.CharField(max_length=32, blank=True, default="")
     needs_reply = models.BooleanField(default=False)
     respond_by = models.DateTimeField(null=True, blank=True)
@@ -305,6 +308,9 @@ class Message(models.Model):
     text = models.TextField(blank=True, default="")
     # The new part of `text` (an email reply without its quoted history), or "" when all is new.
     new_text = models.TextField(blank=True, default="")
+    # What triage read in an inbound message's new text after ingest: a language code,
+    # "unknown" (too short or ambiguous), or "" (not read yet).
+    language = models.CharField(max_length=8, blank=True, default="")
     html = models.TextField(blank=True, default="")  # sanitised with nh3, never raw
     is_auto = models.BooleanField(default=False)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -396,6 +402,7 @@ class EventKind(models.TextChoices):
     STATUS_CHANGED = "status_changed", _("Status changed")
     SNOOZED = "snoozed", _("Snoozed")
     PRIORITY_CHANGED = "priority_changed", _("Priority changed")
+    LANGUAGE_SET = "language_set", _("Language set")
     ARCHIVED = "archived", _("Archived")
     UNARCHIVED = "unarchived", _("Unarchived")
     DELETED = "deleted", _("Deleted")

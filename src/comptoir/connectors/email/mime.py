@@ -27,7 +27,8 @@ from urllib.parse import unquote_to_bytes
 import nh3
 
 from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
-from comptoir.connectors.email import quotes, tokens
+from comptoir.connectors.email import tokens
+from comptoir.lib import quotes
 
 AMAZON_ORDER = re.compile(r"\b(\d{3}-\d{7}-\d{7})\b")
 # A shop's own order number as buyers and shop systems write it: "commande n° 10234",

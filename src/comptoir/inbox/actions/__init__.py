@@ -9,7 +9,7 @@ One module per family, as in Zulip's `zerver/actions/`; callers import them from
 - `sending`: replies and notes, and the pre-send checks other apps register;
 - `delivery`: what became of a reply (delivered, failed, bounced, retried, resent);
 - `assignment`: the agent, the team and the order of a conversation;
-- `status`: tags, status, snooze, priority, archive;
+- `status`: tags, status, snooze, priority, language, archive;
 - `lifecycle`: delete, restore, purge, merge;
 - `bulk`: one action on many conversations;
 - `channels`: polls, channel health and cursors, shops and channel settings;
@@ -82,6 +82,7 @@ from comptoir.inbox.actions.sending import (
 from comptoir.inbox.actions.status import (
     archive_conversation,
     reply_and_snooze,
+    set_language,
     set_priority,
     set_status,
     snooze_conversation,
@@ -135,6 +136,7 @@ __all__ = [
     "save_draft",
     "save_shop",
     "save_view",
+    "set_language",
     "set_priority",
     "set_status",
     "snooze_conversation",

@@ -1,7 +1,8 @@
-"""A conversation's tags, status, snooze, priority and archive."""
+"""A conversation's tags, status, snooze, priority, language and archive."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -140,6 +141,35 @@ def set_priority(conv: Conversation, *, priority: int, actor: User | None, via: 
     locked.save(update_fields=["priority", "updated_at"])
     _event(locked, EventKind.PRIORITY_CHANGED, actor, via, previous=previous, priority=priority)
     _sync(conv, locked)
+
+
+@transaction.atomic
+def set_language(
+    conv: Conversation,
+    *,
+    language: str,
+    actor: User | None,
+    via: str = "",
+    by_triage: bool = False,
+) -> bool:
+    """The buyer's language. Triage's reading (`by_triage`) only fills an empty language or
+    replaces its own earlier one: a connector's or an agent's stays. True if it changed."""
+    _check_actor(actor)
+    language = language.strip().lower()
+    if not re.fullmatch(r"[a-z]{2}", language):
+        raise ValidationError(f"a language is a two-letter code such as fr, not {language!r}")
+    locked = _locked(conv)
+    if by_triage and locked.language and not locked.language_by_triage:
+        return False
+    if locked.language == language and locked.language_by_triage == by_triage:
+        return False
+    previous = locked.language
+    locked.language, locked.language_by_triage = language, by_triage
+    locked.save(update_fields=["language", "language_by_triage", "updated_at"])
+    if previous != language:
+        _event(locked, EventKind.LANGUAGE_SET, actor, via, previous=previous, language=language)
+    _sync(conv, locked)
+    return True
 
 
 @transaction.atomic

@@ -1,5 +1,7 @@
 """The new text of a reply: quoted history and signature cut off (FR, EN, DE, ES, IT).
 
+In lib: the email connector cuts it at ingest, triage again on any text before reading it.
+
 `mail-parser-reply` recognises the attribution lines of the common mail clients in each
 language; a few shapes it leaves (an Outlook separator, an attribution it does not know followed
 by `>` lines) are cut here too. The full text is always kept beside it.
