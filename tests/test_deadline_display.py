@@ -59,15 +59,18 @@ def shown(at: datetime, language: str) -> str:
 
 @translation.override("en")
 def test_durations_round_down_and_never_say_zero() -> None:
-    assert duration_text(timedelta(seconds=5)) == "1 min"
-    assert duration_text(timedelta(minutes=40, seconds=59)) == "40 min"
-    assert duration_text(timedelta(hours=3, minutes=50)) == "3 h"
-    assert duration_text(timedelta(days=7, hours=2)) == "7 d"
+    assert duration_text(timedelta(seconds=5)) == "1\xa0min"
+    assert duration_text(timedelta(minutes=40, seconds=59)) == "40\xa0min"
+    assert duration_text(timedelta(hours=3, minutes=50)) == "3\xa0h"
+    assert duration_text(timedelta(days=7, hours=2)) == "7\xa0d"
 
 
 @pytest.mark.parametrize(
     ("language", "late", "left"),
-    [("en", "overdue by 3 h", "due in 40 min"), ("fr", "en retard de 3 h", "échéance dans 40 min")],
+    [
+        ("en", "overdue by 3\xa0h", "due in 40\xa0min"),
+        ("fr", "en retard de 3\xa0h", "échéance dans 40\xa0min"),
+    ],
 )
 def test_rows_say_how_late_or_how_long_left_with_the_absolute_time(
     logged_in: Client, agent: User, make_inbound: Build, language: str, late: str, left: str
@@ -128,11 +131,11 @@ def test_the_conversation_page_shows_the_deadline_state_and_snooze_until(
     assert f'<time datetime="{conv.respond_by.isoformat()}"' in html
     if language == "fr":
         assert "Répondre avant" in html
-        assert "en retard de 2 j" in html
+        assert "en retard de 2\xa0j" in html
         assert "Dépassée" in html
     else:
         assert "Respond by" in html
-        assert "overdue by 2 d" in html
+        assert "overdue by 2\xa0d" in html
         assert "Breached" in html
 
     until = timezone.now() + timedelta(days=3)

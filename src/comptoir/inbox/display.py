@@ -19,13 +19,16 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 
 
 def duration_text(delta: timedelta) -> str:
-    """A short, rounded-down length of time: "40 min", "3 h", "2 d" (at least a minute)."""
+    """A short, rounded-down length of time: "40 min", "3 h", "2 d" (at least a minute), the
+    number and its unit never split over two lines."""
     seconds = max(int(abs(delta.total_seconds())), MINUTE)
     if seconds < HOUR:
-        return gettext("%(n)d min") % {"n": seconds // MINUTE}
-    if seconds < 2 * DAY:
-        return gettext("%(n)d h") % {"n": seconds // HOUR}
-    return gettext("%(n)d d") % {"n": seconds // DAY}
+        text = gettext("%(n)d min") % {"n": seconds // MINUTE}
+    elif seconds < 2 * DAY:
+        text = gettext("%(n)d h") % {"n": seconds // HOUR}
+    else:
+        text = gettext("%(n)d d") % {"n": seconds // DAY}
+    return text.replace(" ", "\xa0")
 
 
 def deadline_text(respond_by: datetime, now: datetime) -> str:
