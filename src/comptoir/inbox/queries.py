@@ -320,7 +320,10 @@ class InboxView:
             case "unassigned":
                 return qs.filter(live, assignee__isnull=True)
             case "breaching":
-                return qs.filter(needs_reply=True, respond_by__lt=now + BREACHING_WITHIN)
+                # Still due, not already missed: the late ones have the respond-by filter.
+                return qs.filter(
+                    needs_reply=True, respond_by__gte=now, respond_by__lt=now + BREACHING_WITHIN
+                )
             case "snoozed":
                 return qs.filter(status=Status.SNOOZED)
             case "resolved":

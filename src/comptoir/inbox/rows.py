@@ -9,9 +9,9 @@ from datetime import datetime
 from html import escape  # the same entities as Django's escape, without its lazy-string wrapper
 
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timeuntil
 from django.utils.translation import gettext
 
+from comptoir.inbox.display import deadline_html
 from comptoir.inbox.models import Conversation, Marketplace
 
 _MARKETPLACES = dict(Marketplace.choices)
@@ -63,10 +63,7 @@ def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
         late = ""
         if conv.respond_by:
             late = " late" if conv.respond_by < now else ""
-            due = (
-                f'<time datetime="{conv.respond_by.isoformat()}">'
-                f"{escape(timeuntil(conv.respond_by, now))}</time>"
-            )
+            due = deadline_html(conv.respond_by, now, conv.sla_state)
         unread = f' unread" aria-label="{needs_reply}' if conv.needs_reply else ""
         out.append(
             f'<tr class="row{unread}" data-href="{url}">'

@@ -24,6 +24,7 @@ from comptoir.accounts.permissions import (
     team_ids,
 )
 from comptoir.inbox import actions
+from comptoir.inbox.display import absolute_time, deadline_html, describe_events
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
     ComposerDraft,
@@ -229,6 +230,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             events[-1].created_at if len(events) == limit else timeline[0][1],
         )
         timeline = [item for item in timeline if item[1] >= start]
+    describe_events(events)
     from comptoir.orders.actions import can_message_buyer
 
     user = _user(request)
@@ -254,8 +256,20 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "assignable": assignee_options(conv) if can_write(user) else [],
             "teams": _team_choices(user) if can_write(user) else [],
             "last_event": last_event,
+            **_deadline(conv),
         },
     )
+
+
+def _deadline(conv: Conversation) -> dict[str, Any]:
+    """The header's respond-by (relative, absolute in the tooltip) and snooze-until."""
+    now = timezone.now()
+    return {
+        "deadline": deadline_html(conv.respond_by, now, conv.sla_state) if conv.respond_by else "",
+        "snoozed_until": absolute_time(conv.snoozed_until)
+        if conv.status == Status.SNOOZED and conv.snoozed_until
+        else "",
+    }
 
 
 def _team_choices(user: User) -> list[Any]:

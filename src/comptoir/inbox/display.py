@@ -1,0 +1,122 @@
+"""What the pages say about a conversation in words: its respond-by deadline ("overdue by 3 h",
+"due in 40 min", with the absolute time in the user's timezone) and what each timeline event
+changed. Shared by the inbox rows (page and live refresh) and the conversation page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, pgettext_lazy
+
+from comptoir.inbox.models import Event, EventKind, Priority, SLAState, Status
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
+def duration_text(delta: timedelta) -> str:
+    """A short, rounded-down length of time: "40 min", "3 h", "2 d" (at least a minute), the
+    number and its unit never split over two lines."""
+    seconds = max(int(abs(delta.total_seconds())), MINUTE)
+    if seconds < HOUR:
+        text = gettext("%(n)d min") % {"n": seconds // MINUTE}
+    elif seconds < 2 * DAY:
+        text = gettext("%(n)d h") % {"n": seconds // HOUR}
+    else:
+        text = gettext("%(n)d d") % {"n": seconds // DAY}
+    return text.replace(" ", "\xa0")
+
+
+def deadline_text(respond_by: datetime, now: datetime) -> str:
+    """How late the answer is, or how long is left: never "0 minutes" for a late one."""
+    if respond_by <= now:
+        return gettext("overdue by %(time)s") % {"time": duration_text(now - respond_by)}
+    return gettext("due in %(time)s") % {"time": duration_text(respond_by - now)}
+
+
+def absolute_time(at: datetime) -> str:
+    """The date and time in the user's timezone and language (accounts.middleware)."""
+    return date_format(timezone.localtime(at), "DATETIME_FORMAT")
+
+
+def deadline_html(respond_by: datetime, now: datetime, state: str) -> str:
+    """The relative deadline in a <time>, the absolute one in its tooltip; a coloured badge
+    (no glyph: one missing from a font shows as a box) names an at-risk or missed deadline."""
+    absolute = escape(absolute_time(respond_by))
+    badge = ""
+    if state in (SLAState.AT_RISK, SLAState.BREACHED):
+        label = escape(str(SLAState(state).label))
+        badge = (
+            f'<span class="sla-badge sla-{state}" role="img" aria-label="{label}"'
+            f' title="{label}"></span>'
+        )
+    return (
+        f'{badge}<time datetime="{respond_by.isoformat()}" title="{absolute}">'
+        f"{escape(deadline_text(respond_by, now))}</time>"
+    )
+
+
+# The status's own label is shared with the views' names ("Resolved" is plural in French).
+_STATUS_LABELS = {Status.RESOLVED: pgettext_lazy("conversation status", "Resolved")}
+
+
+def _label(choices: type[Status] | type[Priority], value: Any) -> str:
+    if value in _STATUS_LABELS:
+        return str(_STATUS_LABELS[value])
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return str(value)
+
+
+def _team_names(events: list[Event]) -> dict[int, str]:
+    from comptoir.accounts.models import Team
+
+    ids = {e.data.get("team") for e in events if e.kind == EventKind.ASSIGNED}
+    ids.discard(None)
+    return dict(Team.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+
+
+def event_text(event: Event, teams: dict[int, str]) -> str:
+    """What the event changed, in the user's language ("Assigned to Camille Dubois")."""
+    data = event.data if isinstance(event.data, dict) else {}
+    match event.kind:
+        case EventKind.ASSIGNED if data.get("assignee_name"):
+            return gettext("Assigned to %(name)s") % {"name": data["assignee_name"]}
+        case EventKind.ASSIGNED if "team" in data:
+            if data["team"] is None:
+                return gettext("Removed from its team")
+            name = teams.get(data["team"], f"#{data['team']}")
+            return gettext("Given to team %(name)s") % {"name": name}
+        case EventKind.STATUS_CHANGED if data.get("status"):
+            return gettext("Status changed to %(status)s") % {
+                "status": _label(Status, data["status"])
+            }
+        case EventKind.PRIORITY_CHANGED if data.get("priority"):
+            return gettext("Priority changed to %(priority)s") % {
+                "priority": _label(Priority, data["priority"])
+            }
+        case EventKind.TAGGED if data.get("tag"):
+            return gettext("Tagged “%(tag)s”") % {"tag": data["tag"]}
+        case EventKind.UNTAGGED if data.get("tag"):
+            return gettext("Tag “%(tag)s” removed") % {"tag": data["tag"]}
+        case EventKind.SNOOZED if data.get("until"):
+            until = datetime.fromisoformat(data["until"])
+            return gettext("Snoozed until %(time)s") % {"time": absolute_time(until)}
+        case EventKind.MERGED if data.get("merged_from"):
+            return gettext("Merged from #%(number)s") % {"number": data["merged_from"]}
+        case EventKind.MERGED if data.get("merged_into"):
+            return gettext("Merged into #%(number)s") % {"number": data["merged_into"]}
+    return str(event.get_kind_display())
+
+
+def describe_events(events: Iterable[Event]) -> None:
+    """Set each event's `summary` (one query for the teams named, whatever the count)."""
+    events = list(events)
+    teams = _team_names(events)
+    for event in events:
+        event.summary = event_text(event, teams)  # type: ignore[attr-defined]
