@@ -375,3 +375,39 @@ def test_healthz_tells_anonymous_callers_a_status_only(
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "unavailable"}
     assert "db.internal" not in response.text
+
+
+def test_a_test_receiver_on_this_sites_private_address_says_why_it_has_no_webhook(
+    strict: None, settings: Any, client: Client, admin: User
+) -> None:
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    client.force_login(admin)
+
+    page = client.post(
+        "/settings/notifications/receivers",
+        {"name": "Check", "with_webhook": "on", "format": "json"},
+        follow=True,
+    )
+
+    assert page.status_code == 200
+    assert "address not allowed: 127.0.0.1 is loopback" in page.text
+    assert not Webhook.objects.exists()
+
+
+def test_test_connection_to_the_inside_tells_the_admin_why_and_sends_nothing(
+    strict: None, connections: list[tuple[str, int]], shop: Any
+) -> None:
+    from comptoir.inbox.tasks import test_channel
+
+    channel = Channel(shop=shop, kind="mirakl", marketplace="darty", name="Darty")
+    channel.set_settings({"base_url": "http://169.254.169.254/", "api_key": "k"})
+    channel.save()
+
+    outcome = test_channel.call(channel.pk)
+
+    assert outcome == {
+        "ok": False,
+        "message": "Mirakl (Darty): address not allowed: "
+        "169.254.169.254 is a cloud metadata address",
+    }
+    assert connections == []
