@@ -53,6 +53,8 @@ def main() -> None:
         COMPTOIR_TASKS_BACKEND="db",
         COMPTOIR_LOG_LEVEL="ERROR",
         DJANGO_SETTINGS_MODULE="comptoir.settings",
+        # The simulators listen on 127.0.0.1.
+        COMPTOIR_OUTBOUND_ALLOW_PRIVATE="true",
     )
     import django
 

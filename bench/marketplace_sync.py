@@ -76,6 +76,8 @@ def main() -> None:
         COMPTOIR_TASKS_BACKEND="immediate",
         COMPTOIR_LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="comptoir.settings",
+        # The simulators listen on 127.0.0.1.
+        COMPTOIR_OUTBOUND_ALLOW_PRIVATE="true",
     )
     parent, child = multiprocessing.Pipe()
     context = multiprocessing.get_context("spawn")  # a clean interpreter, no shared state

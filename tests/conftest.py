@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import OperationalError, connection
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils import timezone
@@ -42,6 +43,12 @@ def _flush_again_after_a_deadlock(self: BaseDatabaseOperations, sql_list: list[s
 
 
 BaseDatabaseOperations.execute_sql_flush = _flush_again_after_a_deadlock  # type: ignore[method-assign]
+
+# The marketplace simulators and the tests' webhook receivers listen on 127.0.0.1: outbound
+# requests may go there (child processes inherit the variable). tests/test_ssrf.py turns it
+# off to check the refusals.
+os.environ["COMPTOIR_OUTBOUND_ALLOW_PRIVATE"] = "true"
+settings.OUTBOUND_ALLOW_PRIVATE = True
 
 REQUIRE_SERVICES = os.environ.get("COMPTOIR_REQUIRE_SERVICES") == "1"
 # CI has the marketplaces' specs: there a missing spec is a failure, not a skip.

@@ -198,7 +198,8 @@ def test_a_webhook_redirect_is_not_followed_and_fails(server: SimpleNamespace) -
     server.answers.append((302, b"moved", {"Location": server.url + "/elsewhere"}))
     delivery = delivery_to(server.url)
 
-    assert deliver_webhook.call(delivery.pk) == "failed: HTTP 302: moved"
+    # The status line only: the body of whatever answered is never echoed.
+    assert deliver_webhook.call(delivery.pk) == "failed: HTTP 302 Found"
 
     assert [path for _, path, _, _ in server.received] == ["/"]
     delivery.refresh_from_db()
@@ -211,7 +212,7 @@ def test_a_webhook_rate_limit_is_retried_and_its_headers_are_sent(server: Simple
     server.answers.append((429, b"slow down", {}))
     delivery = delivery_to(server.url + "/in")
 
-    assert deliver_webhook.call(delivery.pk) == "retrying: HTTP 429: slow down"
+    assert deliver_webhook.call(delivery.pk) == "retrying: HTTP 429 Too Many Requests"
 
     [(method, path, headers, body)] = server.received
     assert (method, path, body) == ("POST", "/in", b'{"a": 1}')

@@ -69,6 +69,10 @@ try:
     # digest (one mail per window).
     NOTIFY_FLOOD_LIMIT = env_int("COMPTOIR_NOTIFY_FLOOD_LIMIT", 10, minimum=1)
     NOTIFY_DIGEST_MINUTES = env_int("COMPTOIR_NOTIFY_DIGEST_MINUTES", 30, minimum=1)
+    # Outbound requests (marketplaces, webhooks) may reach loopback, private and link-local
+    # addresses: for the simulators, the tests and the demo, or a marketplace on the seller's
+    # own network. Off, such URLs are refused when saved and when connecting.
+    OUTBOUND_ALLOW_PRIVATE = env_bool("COMPTOIR_OUTBOUND_ALLOW_PRIVATE", False)
 except EnvError as exc:
     _fail(str(exc))
 

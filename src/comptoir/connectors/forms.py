@@ -13,8 +13,12 @@ from django.core.exceptions import ValidationError
 from pydantic import BaseModel, HttpUrl
 from pydantic import ValidationError as PydanticValidationError
 
+from comptoir.lib import http
+
 # Fields whose value is never sent back to the browser; left blank, the stored value is kept.
 SECRET = re.compile(r"(password|secret|api_key|private_key|passphrase|^key$|(^|_)token$)", re.I)
+# Settings Comptoir sends requests to (base, auth, token and webhook URLs, an API endpoint).
+REQUEST_URL = re.compile(r"((^|_)url|^endpoint)$")
 
 
 @dataclass(frozen=True)
@@ -120,4 +124,23 @@ def settings_from_form(
                 for error in exc.errors()
             ]
         ) from None
-    return {**extra, **validated.model_dump(mode="json")}
+    stored_settings = {**extra, **validated.model_dump(mode="json")}
+    refused = url_errors(model, stored_settings)
+    if refused:
+        raise ValidationError(refused)
+    return stored_settings
+
+
+def url_errors(model: type[BaseModel], values: Mapping[str, Any]) -> list[str]:
+    """One message per URL setting whose requests would be refused (`lib.http`'s rule: no
+    loopback, private, link-local or metadata address unless the deployment allows them)."""
+    errors = []
+    for field in settings_fields(model):
+        value = values.get(field.name)
+        if not value or not (field.widget == "url" or REQUEST_URL.search(field.name)):
+            continue
+        try:
+            http.check_url(str(value))
+        except (http.AddressNotAllowed, ValueError) as exc:
+            errors.append(f"{field.name}: {exc}")
+    return errors

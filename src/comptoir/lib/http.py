@@ -15,14 +15,24 @@ place to live. No Django and no Comptoir app here: a caller turns `HttpError` in
 - a token bucket keeps under the marketplace's published rate (Amazon: 1 request/s, burst 5).
 
 `post` is one request with no retry (a webhook): the caller's task decides what to retry.
+
+Where requests may go: every connection resolves the host, checks every address it got, and
+connects to a checked address (no second lookup a DNS answer could change in between).
+Loopback, private, link-local, unique-local, unspecified, multicast and other non-public
+addresses (and IPv6 forms embedding them) raise `AddressNotAllowed` unless `allow_private()`
+says yes (the simulators, the tests, a marketplace on the seller's own network); cloud
+metadata addresses are refused even then. Redirects are never followed. `check_url` applies
+the same rule to a URL when it is saved, for a clear error before any request.
 """
 
 from __future__ import annotations
 
 import email.utils
 import functools
+import ipaddress
 import json
 import re
+import socket
 import ssl
 import threading
 import time
@@ -31,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from comptoir.lib.backoff import backoff
@@ -43,6 +54,17 @@ sleep: Callable[[float], None] = time.sleep
 monotonic: Callable[[], float] = time.monotonic
 # An HTTP-date Retry-After is a wall time: tests replace this to read it at a fixed instant.
 wall_clock: Callable[[], datetime] = functools.partial(datetime.now, UTC)
+
+
+# Whether private, loopback and link-local addresses may be reached: Django's settings say
+# (COMPTOIR_OUTBOUND_ALLOW_PRIVATE, wired at start-up); without them, never.
+def _never() -> bool:
+    return False
+
+
+allow_private: Callable[[], bool] = _never
+# The resolver: tests replace it to make a name point anywhere without a network.
+getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # Longest Retry-After we wait for inside one call; longer, the task retries later instead.
@@ -64,7 +86,7 @@ class HttpError(Exception):
     status, when there was an answer. `maybe_sent`: a request that may have reached the server
     (no answer to a request that is not safe to repeat): check before sending it again.
     `about_message`: a permanent refusal of this request (a 4xx other than 401 and 403), not of
-    the credentials.
+    the credentials. `detail`: the server's own words for a refusal (`describe`), when any.
     """
 
     def __init__(
@@ -76,13 +98,163 @@ class HttpError(Exception):
         maybe_sent: bool = False,
         status: int | None = None,
         about_message: bool = False,
+        detail: str = "",
     ):
         super().__init__(message)
+        self.detail = detail
         self.about_message = about_message
         self.permanent = permanent
         self.retry_after = retry_after
         self.maybe_sent = maybe_sent
         self.status = status
+
+
+class AddressNotAllowed(HttpError):
+    """The request would go to an address Comptoir does not reach (see the module's doc)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"address not allowed: {message}", permanent=True)
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Instance metadata services (AWS, ECS, GCP, Azure, Oracle, Alibaba): credentials live there,
+# so they are refused even when private addresses are allowed.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.169.253",
+        "fd00:ec2::254",
+        "168.63.129.16",
+        "192.0.0.192",
+        "100.100.100.200",
+    )
+)
+
+
+def refusal(ip: IPAddress) -> str:
+    """Why Comptoir does not connect to `ip` ("is private"...), or "" when it may."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:10.0.0.1, 2002:0a00:0001::, Teredo: an IPv4 address in IPv6 clothes.
+        teredo = ip.teredo[1] if ip.teredo else None
+        for inner in (ip.ipv4_mapped, ip.sixtofour, teredo):
+            if inner is not None and (why := refusal(inner)):
+                return why
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if allow_private():
+        return ""
+    for test, why in (
+        (ip.is_unspecified, "unspecified"),
+        (ip.is_loopback, "loopback"),
+        (ip.is_link_local, "link-local"),
+        (ip.is_multicast, "multicast"),
+        (ip.is_private, "private"),
+        (not ip.is_global, "not a public address"),
+    ):
+        if test:
+            return why
+    return ""
+
+
+def allowed_addresses(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, every one checked: `AddressNotAllowed` when any is
+    refused (a name that also points inside is not trusted for its other answers)."""
+    try:
+        infos = getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+    named = _literal(host) is None
+    addresses: list[str] = []
+    for info in infos:
+        # Scoped IPv6 ("fe80::1%eth0") is link-local anyway; the scope is not an address.
+        text = str(info[4][0]).split("%", 1)[0]
+        ip = ipaddress.ip_address(text)
+        why = refusal(ip)
+        if why:
+            raise AddressNotAllowed(f"{ip} is {why}" + (f" ({host})" if named else ""))
+        if text not in addresses:
+            addresses.append(text)
+    return addresses
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def check_url(url: str, *, resolve: bool = True) -> None:
+    """Raise `AddressNotAllowed` (or ValueError for a URL that is not http(s) with a host)
+    when requests to `url` would be refused. A name that does not resolve passes: nothing
+    can be reached through it, and the check runs again on every connection."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    literal = _literal(parsed.host)
+    if literal is not None:
+        why = refusal(literal)
+        if why:
+            raise AddressNotAllowed(f"{literal} is {why}")
+        return
+    if not resolve or allow_private():
+        return  # names are checked when connecting: only metadata is refused then anyway
+    try:
+        allowed_addresses(parsed.host, port)
+    except httpcore.ConnectError:
+        return
+
+
+class _CheckedBackend(httpcore.SyncBackend):
+    """Resolves, checks, then connects to an address it checked (TLS still verifies the name)."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        failure: Exception | None = None
+        for address in allowed_addresses(host, port):
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address for {host}")
+
+
+class _CheckedTransport(httpx.HTTPTransport):
+    """httpx's transport on a connection pool whose every connection is checked; no proxy
+    from the environment (the proxy, not the target, would be checked)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:  # no super(): its pool is unchecked
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_CheckedBackend(),
+        )
+
+
+def checked_client(*, timeout: float, verify: bool = True, base_url: str = "") -> httpx.Client:
+    """An httpx client whose requests only go where the rule above allows, never redirected."""
+    return httpx.Client(
+        base_url=base_url,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        transport=_CheckedTransport(_tls_context() if verify else _unverified_context()),
+    )
 
 
 @dataclass
@@ -147,14 +319,7 @@ class HttpClient:
         self.refresh_auth = refresh_auth
         self.rate_limit = rate_limit
         self.calls = 0  # requests sent, retries included: the benchmark reports calls/message
-        # Plain http (the simulators) needs no certificates: loading the CA bundle costs
-        # tens of milliseconds per client.
-        plain = base_url.startswith("http://")
-        self._client = httpx.Client(
-            base_url=base_url,
-            timeout=timeout,
-            verify=False if plain or not verify else _tls_context(),
-        )
+        self._client = checked_client(base_url=base_url, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._client.close()
@@ -220,9 +385,12 @@ class HttpClient:
         if self.rate_limit is not None:
             self.rate_limit.wait()
         self.calls += 1
-        return self._client.request(
-            method, path, headers={**self.headers(), **(headers or {})}, **kwargs
-        )
+        try:
+            return self._client.request(
+                method, path, headers={**self.headers(), **(headers or {})}, **kwargs
+            )
+        except AddressNotAllowed as exc:
+            raise self.error(f"{self.name}: {exc}", permanent=True) from exc
 
     def _no_answer(
         self, exc: httpx.TransportError, method: str, path: str, repeatable: bool
@@ -254,19 +422,22 @@ class HttpClient:
             if wait > MAX_INLINE_WAIT:
                 raise error
             return error
+        detail = describe(response)
         if status < 500:
             raise self.error(
-                f"{self.name}: {status} on {method} {path}: {describe(response)}",
+                f"{self.name}: {status} on {method} {path}: {detail}",
                 permanent=True,
                 status=status,
+                detail=detail,
                 # Refused credentials stop the channel; any other 4xx is about this request
                 # (a thread gone, a body the marketplace rejects).
                 about_message=status not in (401, 403),
             )
         error = self.error(
-            f"{self.name}: server error {status} on {method} {path}: {describe(response)}",
+            f"{self.name}: server error {status} on {method} {path}: {detail}",
             maybe_sent=not repeatable,
             retry_after=_retry_after(response),
+            detail=detail,
         )
         if not repeatable:
             raise error
@@ -278,9 +449,10 @@ class HttpClient:
 
 def post(url: str, *, content: bytes, headers: Mapping[str, str], timeout: float) -> httpx.Response:
     """One POST with no retry, redirects not followed: any answer is returned, the caller
-    judges its status. No answer raises `HttpError`: "timed out: ..." or "<Failure>: ..."."""
+    judges its status. No answer raises `HttpError`: "timed out: ..." or "<Failure>: ...";
+    an address refused raises `AddressNotAllowed` (permanent), before anything is sent."""
     try:
-        with httpx.Client(timeout=timeout, verify=_tls_context()) as client:
+        with checked_client(timeout=timeout) as client:
             return client.post(url, content=content, headers=headers)
     except httpx.TimeoutException as exc:
         raise HttpError(f"timed out: {exc}", maybe_sent=True) from exc
@@ -295,29 +467,68 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+@functools.cache
+def _unverified_context() -> ssl.SSLContext:
+    """For a connector told not to verify certificates (a test instance's own certificate)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def parse_json(response: httpx.Response, name: str, *, error: type[HttpError] = HttpError) -> Any:
     try:
         return response.json()
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        # Never the body itself: it could be any page the URL led to.
+        kind = response.headers.get("content-type", "").split(";")[0].strip() or "no type"
         raise error(
             f"{name}: the answer to {response.request.method} {response.request.url.path} "
-            f"is not JSON: {response.text[:200]!r}"
+            f"is not JSON ({_plain(kind, 60)}, {len(response.content)} bytes)"
         ) from None
 
 
-def describe(response: httpx.Response) -> str:
-    """The marketplace's own words for an error, short."""
-    text = response.text.strip()
+# Printable text only, one line: what a marketplace wrote must not pass for anything else.
+_UNPRINTABLE = re.compile(r"[^\w\s.,;:!?'\"()\[\]{}/@#%&*+=<>|~^$-]+|\s+")
+
+
+def _plain(text: str, limit: int) -> str:
+    return _UNPRINTABLE.sub(" ", text).strip()[:limit]
+
+
+# An XML API's error message element (Rakuten's <message>), in an XML answer only.
+_XML_MESSAGE = re.compile(r"<message>([^<]{1,2000})</message>")
+
+
+def _json_message(response: httpx.Response) -> str:
+    """The message field of a JSON (or XML API) error answer, printable and short; "" without
+    one: never the rest of the body."""
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return text[:300] or response.reason_phrase
+        head = response.content[:65536].decode("utf-8", "replace")
+        xml = "xml" in response.headers.get("content-type", "") or head.startswith("<?xml")
+        found = _XML_MESSAGE.search(head) if xml else None
+        return _plain(found.group(1), 300) if found else ""
     if isinstance(body, dict):
         for key in ("message", "error_description", "error", "errors", "detail", "title"):
             if body.get(key):
                 value = body[key]
-                return (value if isinstance(value, str) else json.dumps(value))[:300]
-    return text[:300]
+                return _plain(value if isinstance(value, str) else json.dumps(value), 300)
+    return ""
+
+
+def describe(response: httpx.Response) -> str:
+    """The marketplace's own words for an error, short: the message field of a JSON answer,
+    else the status. Never the body itself (an error page could hold anything)."""
+    return _json_message(response) or f"{response.status_code} {_plain(response.reason_phrase, 60)}"
+
+
+def status_line(response: httpx.Response) -> str:
+    """ "HTTP 404 Not Found", and the message field of a JSON answer when there is one."""
+    line = f"HTTP {response.status_code} {_plain(response.reason_phrase, 60)}".strip()
+    words = _json_message(response)
+    return f"{line}: {words}" if words else line
 
 
 def _retry_after(response: httpx.Response) -> float | None:

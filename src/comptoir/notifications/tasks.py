@@ -167,10 +167,11 @@ def deliver_webhook(delivery_id: int, attempt: int = 1) -> str:
         response = http.post(hook.url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
         status = response.status_code
         if not 200 <= status < 300:
-            error = f"HTTP {status}: {response.text[:300]}".strip()
+            error = http.status_line(response)  # never the body: the URL may lead anywhere
             transient = status >= 500 or status == 429
     except http.HttpError as exc:  # no answer (timed out, refused, cut off): may come back
-        error, transient = str(exc), True
+        # ...unless the address is refused: that needs the URL changed.
+        error, transient = str(exc), not exc.permanent
     except Exception as exc:  # a malformed URL, say: no retry can fix it
         error = f"{type(exc).__name__}: {exc}"
     ok = not error

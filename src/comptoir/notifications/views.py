@@ -214,10 +214,13 @@ def receiver_create(request: HttpRequest) -> HttpResponse:
     _admin_only(user)
     receiver = actions.create_receiver(actor=user, name=request.POST.get("name", ""))
     if request.POST.get("with_webhook"):
-        actions.create_webhook(
-            actor=user,
-            name=receiver.name,
-            url=actions.receiver_url(receiver),
-            fmt=request.POST.get("format", WebhookFormat.JSON),
-        )
+        try:
+            actions.create_webhook(
+                actor=user,
+                name=receiver.name,
+                url=actions.receiver_url(receiver),
+                fmt=request.POST.get("format", WebhookFormat.JSON),
+            )
+        except ValidationError as exc:  # this site's own address may be a private one
+            messages.error(request, "; ".join(exc.messages))
     return _settings_redirect()

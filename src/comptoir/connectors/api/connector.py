@@ -49,7 +49,7 @@ class ApiConnector(Connector):
                 timeout=conf.timeout_seconds,
             )
         except http.HttpError as exc:
-            raise ConnectorError(f"webhook unreachable: {exc}") from exc
+            raise ConnectorError(f"webhook unreachable: {exc}", permanent=exc.permanent) from exc
         code = response.status_code
         if not 200 <= code < 300:
             permanent = 400 <= code < 500 and code not in (408, 429)

@@ -152,7 +152,7 @@ class RakutenConnector(Connector):
                 "GET", "/sales_ws", params=query, idempotent=False if acts else None
             )
         except ConnectorError as exc:
-            words = _service_message(str(exc)) if exc.status else ""
+            words = exc.detail if exc.status else ""
             if "quota" in words.lower():
                 # The hourly quota: the account is fine, the next hour will serve.
                 raise ConnectorError(
@@ -395,12 +395,6 @@ def parse_xml(data: bytes, action: str) -> ET.Element:
 def _text(node: ET.Element, path: str) -> str:
     found = node.find(path)
     return (found.text or "").strip() if found is not None else ""
-
-
-def _service_message(text: str) -> str:
-    """The service's own words from an error body quoted in `text`."""
-    found = re.search(r"<message>(.*?)</message>", text, re.S)
-    return found.group(1).strip() if found else text[-300:]
 
 
 def _error_from(root: ET.Element, action: str) -> ConnectorError:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from comptoir.accounts import permissions
 from comptoir.accounts.models import User
+from comptoir.lib import http
 from comptoir.notifications.actions.payloads import sign, webhook_body
 from comptoir.notifications.kinds import TEST_KIND, Kind
 
@@ -57,6 +58,11 @@ def create_webhook(
         raise ValidationError(f"unknown webhook format {fmt!r}")
     if not url.startswith(("http://", "https://")):
         raise ValidationError("a webhook URL starts with http:// or https://")
+    try:
+        # The rule every request follows (lib.http), told now rather than at the first event.
+        http.check_url(url)
+    except (http.AddressNotAllowed, ValueError) as exc:
+        raise ValidationError(f"webhook URL: {exc}") from None
     hook = Webhook(
         name=name.strip() or url,
         url=url,

@@ -76,6 +76,8 @@ class Command(BaseCommand):
             raise CommandError("--days must be between 1 and 3650")
         if not 1 <= options["port"] <= 65535:
             raise CommandError("--port must be between 1 and 65535")
+        # The simulated marketplaces and the demo's webhooks answer on this machine.
+        settings.OUTBOUND_ALLOW_PRIVATE = True
         _migrate_if_needed()
         if generate.has_data():
             if not options["if_empty"]:
@@ -111,6 +113,7 @@ class Command(BaseCommand):
             env.setdefault("COMPTOIR_LOG_LEVEL", "WARNING")
         # The notification mail of the demo's accounts, kept rather than printed.
         env.setdefault("COMPTOIR_EMAIL_DIR", str(Path(settings.DATA_DIR) / "demo-mail"))
+        env["COMPTOIR_OUTBOUND_ALLOW_PRIVATE"] = "true"
         notifications_demo.point_at(site_url)
         _url_file().write_text(url + "\n")
         ended = run_together(
