@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from comptoir.connectors.base import OrderData, OrderItem, Party
+from comptoir.lib.dates import parse_iso
 
 # Amazon's order statuses onto ours.
 STATUSES: dict[str, str] = {
@@ -33,9 +33,9 @@ def order_data(order: dict[str, Any], items: list[dict[str, Any]]) -> OrderData:
         currency=str(total.get("CurrencyCode") or "EUR")[:3],
         total=str(total.get("Amount") or ""),
         items=[_item(i) for i in items],
-        ordered_at=_date(order.get("PurchaseDate")),
-        ship_by=_date(order.get("LatestShipDate")),
-        expected_delivery_at=_date(order.get("LatestDeliveryDate")),
+        ordered_at=parse_iso(order.get("PurchaseDate")),
+        ship_by=parse_iso(order.get("LatestShipDate")),
+        expected_delivery_at=parse_iso(order.get("LatestDeliveryDate")),
         # Amazon's relay address: the same alias the buyer's mail comes from.
         buyer=Party(identity_kind="email", identity_value=email.lower(), email=email)
         if email
@@ -60,13 +60,3 @@ def _item(item: dict[str, Any]) -> OrderItem:
         quantity=quantity,
         unit_price=unit,
     )
-
-
-def _date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

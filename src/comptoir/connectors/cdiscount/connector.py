@@ -51,9 +51,9 @@ from comptoir.connectors.cdiscount.parsing import (
     author_of,
     decimal_text,
     iso,
-    parse_date,
 )
 from comptoir.lib import http
+from comptoir.lib.dates import parse_iso
 from comptoir.lib.filetypes import content_type_for
 
 NAME = "Cdiscount (Octopia)"
@@ -237,7 +237,7 @@ class CdiscountConnector(Connector):
 
     def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
         conf = self.conf
-        cursor = parse_date(since.get("updated_since"))
+        cursor = parse_iso(since.get("updated_since"))
         now = datetime.now(UTC)
         if cursor is None:
             low = now - timedelta(days=conf.initial_days)
@@ -249,7 +249,7 @@ class CdiscountConnector(Connector):
         newest = cursor
         try:
             for summary in self._discussions(low):
-                updated = parse_date(summary.get("updatedAt"))
+                updated = parse_iso(summary.get("updatedAt"))
                 yield from self._messages_of(str(summary["discussionId"]))
                 if updated is not None and (newest is None or updated > newest):
                     newest = updated
@@ -330,7 +330,7 @@ class CdiscountConnector(Connector):
         *,
         needs_reply: bool | None,
     ) -> InboundMessage:
-        sent_at = parse_date(message.get("createdAt")) or about.updated_at or datetime.now(UTC)
+        sent_at = parse_iso(message.get("createdAt")) or about.updated_at or datetime.now(UTC)
         author = author_of(message)
         meta: dict[str, Any] = {"discussion_id": about.id, "author": author, **about.details}
         return InboundMessage(
@@ -420,7 +420,7 @@ class CdiscountConnector(Connector):
             raise ConnectorError(
                 f"{NAME}: the reply was accepted without a message id", maybe_sent=True
             )
-        return SendResult(external_id=str(message_id), sent_at=parse_date(body.get("createdAt")))
+        return SendResult(external_id=str(message_id), sent_at=parse_iso(body.get("createdAt")))
 
     def _check_limits(self, outbound: OutboundMessage) -> None:
         """Octopia's rules for a reply, checked before anything is sent."""
@@ -467,7 +467,7 @@ class CdiscountConnector(Connector):
                 SentCandidate(
                     external_id=str(m.get("messageId") or ""),
                     text=m.get("body") or "",
-                    created_at=parse_date(m.get("createdAt")),
+                    created_at=parse_iso(m.get("createdAt")),
                 )
                 for m in discussion.get("messages") or []
                 if author_of(m) == "Seller"
@@ -540,9 +540,9 @@ class CdiscountConnector(Connector):
                 )
                 for line in order.get("lines") or []
             ],
-            ordered_at=parse_date(order.get("createdAt")),
-            ship_by=parse_date(order.get("maxShippingDate")),
-            shipped_at=parse_date(parcel.get("shippedAt")),
+            ordered_at=parse_iso(order.get("createdAt")),
+            ship_by=parse_iso(order.get("maxShippingDate")),
+            shipped_at=parse_iso(parcel.get("shippedAt")),
             carrier=str(parcel.get("carrierName") or "")[:64],
             tracking_number=str(parcel.get("parcelNumber") or "")[:128],
             tracking_url=str(parcel.get("trackingUrl") or "")[:500],

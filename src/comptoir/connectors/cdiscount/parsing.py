@@ -7,15 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-
-def parse_date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+from comptoir.lib.dates import parse_iso
 
 
 def iso(value: datetime) -> str:
@@ -65,7 +57,7 @@ class Discussion:
             ).strip(),
             subject=(discussion.get("subject") or "")[:500],
             order_number=str(discussion.get("orderId") or "")[:64],
-            updated_at=parse_date(discussion.get("updatedAt")),
+            updated_at=parse_iso(discussion.get("updatedAt")),
             waiting=discussion.get("processStatus") == "WaitingForSellerAnswer",
             is_claim=bool(claim_type) or discussion.get("graduation") not in (None, "Discussion"),
             details=details,
