@@ -146,6 +146,7 @@ IN_TYPES = (
     "intent",
     "language",
     "urgency",
+    "sentiment",
     "order_status",
     "assignee",
     "status",
@@ -172,6 +173,7 @@ class InCondition(_Leaf):
         "intent",
         "language",
         "urgency",
+        "sentiment",
         "order_status",
         "assignee",
         "status",
@@ -239,6 +241,17 @@ class Group(BaseModel):
     all: list[Node] | None = None
     any: list[Node] | None = None
     negate: bool = False
+
+
+# What triage reads in a buyer's message: a rule that tests one waits for the reading.
+TRIAGE_TYPES = frozenset({"intent", "urgency", "sentiment", "language"})
+
+
+def reads_triage(node: Any) -> bool:
+    """Whether a condition tree tests something triage reads."""
+    if isinstance(node, Group):
+        return any(reads_triage(child) for child in [*(node.all or []), *(node.any or [])])
+    return getattr(node, "type", None) in TRIAGE_TYPES
 
 
 def _kind(v: Any) -> str:
@@ -376,8 +389,9 @@ FIELDS: dict[str, Callable[[Facts], set[str]]] = {
     "shop": lambda f: {str(f.conversation.shop_id)},
     "intent": lambda f: {f.conversation.intent or ""},
     "language": lambda f: {f.conversation.language or ""},
-    # Set by triage once it exists; until then, empty.
-    "urgency": lambda f: {str(getattr(f.conversation, "urgency", "") or "")},
+    # Triage's reading of the latest buyer message (rules on "message received" wait for it).
+    "urgency": lambda f: {f.conversation.urgency or ""},
+    "sentiment": lambda f: {f.conversation.sentiment or ""},
     "order_status": lambda f: {_order_status(f.conversation)},
     "assignee": lambda f: {str(f.conversation.assignee_id or "none")},
     "status": lambda f: {f.conversation.status},

@@ -45,6 +45,9 @@ LEASE_TTL = timedelta(minutes=5)
 BATCH = 500
 # An event id missing from the log this long is a rolled-back transaction, not a late commit.
 SETTLE = timedelta(minutes=5)
+# A rule on "message received" that tests what triage reads (intent, urgency...) waits this long
+# for the reading; after that it runs on what is there (triage stopped must not stop the rules).
+TRIAGE_WAIT = timedelta(minutes=2)
 EVENT_TRIGGERS = frozenset(Trigger.values) - {Trigger.BUYER_SILENT}
 # The event kinds each trigger answers to (a reopening is a change of status too).
 TRIGGER_KINDS: dict[str, tuple[str, ...]] = {
@@ -360,6 +363,7 @@ def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
         if e.pk not in seen
     ]
     fresh = list(Event.objects.filter(pk__gt=top).only(*fields).order_by("pk")[:batch])
+    fresh = _until_unread(fresh, rules, now)
     events = late + fresh
     if not events and not seen and position == state.position:
         return 0, 0, position  # nothing new: no write
@@ -376,6 +380,29 @@ def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
         position=position, seen=sorted(seen), gap_since=gap_since, gap_top=gap_top
     )
     return len(fresh), runs, position
+
+
+def _until_unread(events: list[Event], rules: list[Compiled], now: datetime) -> list[Event]:
+    """The events before the first new buyer message triage has not read yet, when a rule on
+    new messages tests what triage reads: the pump comes back when triage is done
+    (`wake_for_reading`), or after `TRIAGE_WAIT`."""
+    if not any(
+        c.rule.trigger == Trigger.MESSAGE_RECEIVED and conditions.reads_triage(c.conditions)
+        for c in rules
+    ):
+        return events
+    recent = [
+        e
+        for e in events
+        if e.kind == EventKind.MESSAGE_RECEIVED and now - e.created_at < TRIAGE_WAIT
+    ]
+    if not recent:
+        return events
+    unread = {pk for pk, m in _event_messages(recent).items() if m.triaged_at is None}
+    for i, event in enumerate(events):
+        if event.pk in unread:
+            return events[:i]
+    return events
 
 
 def _advance(
@@ -454,6 +481,11 @@ def wake_for_events(events: Sequence[Event]) -> None:
     wrote) wake the pump once their transaction commits."""
     if any(e.kind in KIND_TRIGGER and not is_rule_label(e.actor_label) for e in events):
         kick()
+
+
+def wake_for_reading(message_ids: list[int]) -> None:
+    """Subscribed to `triage.hooks.messages_read`: the rules waiting for triage go on."""
+    kick()
 
 
 def wake_for_messages(stored: list[Any]) -> None:

@@ -29,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from comptoir.lib import http
+from comptoir.lib import http, intents
 
 # Dates outside this window are not real messages (bad clocks, epoch 0, year 9999).
 EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
@@ -137,6 +137,11 @@ class InboundMessage(BaseModel):
     )
     order_number: Annotated[str, StringConstraints(max_length=64)] = ""
     language: Annotated[str, StringConstraints(max_length=8)] = ""
+    # The marketplace's own reason for this message as it gave it (eBay claim reason, Mirakl
+    # reason code, Cdiscount claim type, Fnac incident type) and the intent it means
+    # (`comptoir.lib.intents`): triage takes the marketplace's word before its own reading.
+    reason: Annotated[str, StringConstraints(max_length=64)] = ""
+    intent: str = ""
     is_auto: bool = False
     # Marketplaces that say whether the seller must answer (Mirakl) override our own guess.
     needs_reply: bool | None = None
@@ -154,6 +159,13 @@ class InboundMessage(BaseModel):
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=10
     )
+
+    @field_validator("intent")
+    @classmethod
+    def _known_intent(cls, value: str) -> str:
+        if value and value not in intents.INTENTS:
+            raise ValueError(f"intent {value!r} is not one of {', '.join(intents.INTENTS)}")
+        return value
 
     @field_validator("sent_at")
     @classmethod

@@ -129,6 +129,8 @@ def load(
         _apply_steps(steps, conv_ids, world)
         say(f"round {r + 1}/{rounds}: {len(batch)} buyer messages, {len(steps)} agent steps")
     _finish(plans, conv_ids, orders)
+    _read(list(conv_ids.values()))
+    say("triage read every buyer message")
     load_templates()
     # After the history: the example rules act on what comes next, not on the past.
     demo_rules.install()
@@ -414,26 +416,38 @@ def _backdate(
     Conversation.objects.bulk_update([convs[cid] for cid in at_by_conv], stamped, batch_size=500)
 
 
+def _read(conv_ids: list[int]) -> None:
+    """Triage reads every buyer message, as the worker does after ingest on live traffic."""
+    from comptoir.triage.tasks import read_now
+
+    for part in chunks(conv_ids, 200):
+        messages = (
+            Message.objects.filter(
+                conversation_id__in=part, direction=Direction.IN, triaged_at=None
+            )
+            .select_related("channel")
+            .order_by("received_at", "pk")
+        )
+        read_now(list(messages))
+
+
 def _finish(
     plans: list[ConversationPlan], conv_ids: dict[int, int], orders: dict[int, Order]
 ) -> None:
-    """Fields that later pipeline stages would fill in (triage, order sync), and the past.
+    """Fields that later pipeline stages would fill in (order sync), and the past.
 
-    Demo only, like `_backdate`: the intent is known by construction, and the order links are
-    what the order sync would make.
+    Demo only, like `_backdate`: the order links are what the order sync would make. The
+    intents are not written here: triage reads them (`_read`), as on live traffic.
     """
     by_pk = Conversation.objects.in_bulk(list(conv_ids.values()))
     for p in plans:
         conv = by_pk[conv_ids[p.index]]
-        conv.intent = p.intent
         conv.order = orders.get(p.index)
         conv.updated_at = p.last_activity
         order = orders.get(p.index)
         if order is not None:
             order.customer_id = conv.customer_id
-    Conversation.objects.bulk_update(
-        list(by_pk.values()), ["intent", "order", "updated_at"], batch_size=500
-    )
+    Conversation.objects.bulk_update(list(by_pk.values()), ["order", "updated_at"], batch_size=500)
     Order.objects.bulk_update(list(orders.values()), ["customer"], batch_size=500)
     ids = list(conv_ids.values())
     # Ingest stamps when it received a message (now); in the story it came in as it was sent.

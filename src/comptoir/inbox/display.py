@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext, pgettext_lazy
 
 from comptoir.inbox.models import Event, EventKind, Priority, SLAState, Status
+from comptoir.lib import intents
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
@@ -81,9 +82,29 @@ def _team_names(events: list[Event]) -> dict[int, str]:
     return dict(Team.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
 
 
+def _data_text(kind: str, data: dict[str, Any]) -> str:
+    """The events told from their data alone: a reading ("Intent: Refund"), a tag, a merge."""
+    if kind == EventKind.INTENT_SET and data.get("intent"):
+        return gettext("Intent: %(intent)s") % {"intent": intents.label(data["intent"])}
+    if kind == EventKind.URGENCY_SET and data.get("urgency") in intents.URGENCIES:
+        return gettext("Urgency: %(urgency)s") % {"urgency": intents.URGENCIES[data["urgency"]]}
+    match kind:
+        case EventKind.TAGGED if data.get("tag"):
+            return gettext("Tagged “%(tag)s”") % {"tag": data["tag"]}
+        case EventKind.UNTAGGED if data.get("tag"):
+            return gettext("Tag “%(tag)s” removed") % {"tag": data["tag"]}
+        case EventKind.MERGED if data.get("merged_from"):
+            return gettext("Merged from #%(number)s") % {"number": data["merged_from"]}
+        case EventKind.MERGED if data.get("merged_into"):
+            return gettext("Merged into #%(number)s") % {"number": data["merged_into"]}
+    return ""
+
+
 def event_text(event: Event, teams: dict[int, str]) -> str:
     """What the event changed, in the user's language ("Assigned to Camille Dubois")."""
     data = event.data if isinstance(event.data, dict) else {}
+    if told := _data_text(event.kind, data):
+        return told
     match event.kind:
         case EventKind.ASSIGNED if data.get("assignee_name"):
             return gettext("Assigned to %(name)s") % {"name": data["assignee_name"]}
@@ -100,17 +121,13 @@ def event_text(event: Event, teams: dict[int, str]) -> str:
             return gettext("Priority changed to %(priority)s") % {
                 "priority": _label(Priority, data["priority"])
             }
-        case EventKind.TAGGED if data.get("tag"):
-            return gettext("Tagged “%(tag)s”") % {"tag": data["tag"]}
-        case EventKind.UNTAGGED if data.get("tag"):
-            return gettext("Tag “%(tag)s” removed") % {"tag": data["tag"]}
         case EventKind.SNOOZED if data.get("until"):
             until = datetime.fromisoformat(data["until"])
             return gettext("Snoozed until %(time)s") % {"time": absolute_time(until)}
-        case EventKind.MERGED if data.get("merged_from"):
-            return gettext("Merged from #%(number)s") % {"number": data["merged_from"]}
-        case EventKind.MERGED if data.get("merged_into"):
-            return gettext("Merged into #%(number)s") % {"number": data["merged_into"]}
+        case EventKind.INTENT_SET if data.get("intent"):
+            return gettext("Intent: %(intent)s") % {"intent": intents.label(data["intent"])}
+        case EventKind.URGENCY_SET if data.get("urgency") in intents.URGENCIES:
+            return gettext("Urgency: %(urgency)s") % {"urgency": intents.URGENCIES[data["urgency"]]}
     return str(event.get_kind_display())
 
 

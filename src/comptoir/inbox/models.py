@@ -46,6 +46,15 @@ class ChannelKind(models.TextChoices):
     API = "api", "API"
 
 
+class TriageSource(models.TextChoices):
+    """Who gave a conversation or a message its intent."""
+
+    NONE = "", _("Nobody")
+    MARKETPLACE = "marketplace", _("The marketplace")
+    TRIAGE = "triage", _("Triage")
+    AGENT = "agent", _("An agent")
+
+
 class Shop(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
@@ -216,7 +225,15 @@ class Conversation(models.Model):
     # True while `language` is triage's reading: the next reading may change it; a language a
     # connector or an agent gave is never overruled (see `set_language`).
     language_by_triage = models.BooleanField(default=False)
+    # What the buyer writes about (`comptoir.lib.intents`), from the latest message that says
+    # something: who set it decides who may change it (a marketplace's reason and an agent's
+    # correction are never overruled by triage's reading).
     intent = models.CharField(max_length=32, blank=True, default="")
+    intent_source = models.CharField(
+        max_length=12, choices=TriageSource.choices, blank=True, default=TriageSource.NONE
+    )
+    urgency = models.CharField(max_length=8, blank=True, default="")
+    sentiment = models.CharField(max_length=8, blank=True, default="")
     needs_reply = models.BooleanField(default=False)
     respond_by = models.DateTimeField(null=True, blank=True)
     # Set together with respond_by (see comptoir.sla.policies); the sweep moves the state on.
@@ -311,6 +328,22 @@ class Message(models.Model):
     # What triage read in an inbound message's new text after ingest: a language code,
     # "unknown" (too short or ambiguous), or "" (not read yet).
     language = models.CharField(max_length=8, blank=True, default="")
+    # The marketplace's own reason for the message as it gave it (eBay claim reason, Mirakl
+    # reason code, Cdiscount claim type, Fnac incident type), "" when it gave none.
+    marketplace_reason = models.CharField(max_length=64, blank=True, default="")
+    # Triage's reading of an inbound message (`triaged_at` set once read): the intent
+    # (`comptoir.lib.intents`, or "unsure") with its confidence and source, the urgency
+    # (low/normal/high), the sentiment (negative/neutral/positive) and the order and parcel
+    # numbers, amounts, dates and product codes found (`triage.entities`).
+    intent = models.CharField(max_length=32, blank=True, default="")
+    intent_confidence = models.FloatField(null=True, blank=True)
+    intent_source = models.CharField(
+        max_length=12, choices=TriageSource.choices, blank=True, default=TriageSource.NONE
+    )
+    urgency = models.CharField(max_length=8, blank=True, default="")
+    sentiment = models.CharField(max_length=8, blank=True, default="")
+    entities = models.JSONField(default=list, blank=True)
+    triaged_at = models.DateTimeField(null=True, blank=True)
     html = models.TextField(blank=True, default="")  # sanitised with nh3, never raw
     is_auto = models.BooleanField(default=False)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -403,6 +436,8 @@ class EventKind(models.TextChoices):
     SNOOZED = "snoozed", _("Snoozed")
     PRIORITY_CHANGED = "priority_changed", _("Priority changed")
     LANGUAGE_SET = "language_set", _("Language set")
+    INTENT_SET = "intent_set", _("Intent set")
+    URGENCY_SET = "urgency_set", _("Urgency set")
     ARCHIVED = "archived", _("Archived")
     UNARCHIVED = "unarchived", _("Unarchived")
     DELETED = "deleted", _("Deleted")

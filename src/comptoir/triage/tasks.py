@@ -6,17 +6,22 @@ import logging
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
+from django.db.models import Count, F, Q
 from django.tasks import task
+from django.utils import timezone
 
 from comptoir.inbox import ingest
-from comptoir.inbox.actions import set_language
-from comptoir.inbox.models import Conversation, Direction, Message
-from comptoir.triage import language
+from comptoir.inbox.actions import link_order, mark_no_response_needed, set_language, set_reading
+from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
+from comptoir.orders.models import Order
+from comptoir.triage import hooks, language, reading, registry
+from comptoir.triage.models import TriageSettings
 
 logger = logging.getLogger("comptoir.triage")
 
 # Messages per task: a poll of a busy channel is read in a few tasks, not one long one.
 BATCH = 200
+VIA = "triage"
 
 
 def queue_reading(stored: list[ingest.Stored]) -> None:
@@ -28,30 +33,117 @@ def queue_reading(stored: list[ingest.Stored]) -> None:
 
 @task()
 def read_messages(message_ids: list[int]) -> int:
-    """Read the language of these messages (inbound ones not read yet) and tell their
-    conversations. Returns how many messages were read."""
+    """Read these messages (inbound ones not read yet) and tell their conversations. Returns
+    how many messages were read."""
     messages = list(
-        Message.objects.filter(pk__in=message_ids, direction=Direction.IN, language="")
-        .only("pk", "conversation_id", "subject", "text", "new_text", "received_at")
+        Message.objects.filter(pk__in=message_ids, direction=Direction.IN, triaged_at=None)
+        .select_related("channel")
         .order_by("received_at", "pk")
     )
-    for message in messages:
-        message.language, _confidence = language.detect(
-            message.new_text or message.text or message.subject
-        )
-    Message.objects.bulk_update(messages, ["language"])
-    _tell_conversations(messages)
+    if not messages:
+        return 0
+    read_now(messages)
     return len(messages)
 
 
+def read_now(messages: Sequence[Message]) -> None:
+    """Read `messages` (inbound, oldest first) and tell their conversations."""
+    _version, model = registry.model()
+    waiting = _unanswered({m.conversation_id for m in messages})
+    now = timezone.now()
+    for message in messages:
+        marketplace = message.intent if message.intent_source == TriageSource.MARKETPLACE else ""
+        found = reading.read(
+            message.new_text or message.text,
+            model,
+            subject=message.subject,
+            hint=message.channel.kind,
+            marketplace_intent=marketplace,
+            unanswered=waiting.get(message.conversation_id, 1),
+            is_new_text=bool(message.new_text),
+        )
+        message.language = message.language or found.language
+        message.intent, message.intent_confidence = found.intent, found.confidence
+        message.intent_source = found.intent_source
+        message.urgency, message.sentiment = found.urgency, found.sentiment
+        message.entities, message.triaged_at = found.entities, now
+    Message.objects.bulk_update(
+        messages,
+        [
+            "language",
+            "intent",
+            "intent_confidence",
+            "intent_source",
+            "urgency",
+            "sentiment",
+            "entities",
+            "triaged_at",
+        ],
+    )
+    _tell_conversations(messages)
+    hooks.messages_read.emit([m.pk for m in messages])
+
+
+def _unanswered(conversation_ids: set[int]) -> dict[int, int]:
+    """Buyer messages since our last answer, per conversation (the third one is urgent)."""
+    rows = (
+        Message.objects.filter(conversation_id__in=conversation_ids, direction=Direction.IN)
+        .filter(
+            Q(conversation__last_outbound_at__isnull=True)
+            | Q(received_at__gt=F("conversation__last_outbound_at"))
+        )
+        .values("conversation_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["conversation_id"]: row["n"] for row in rows}
+
+
 def _tell_conversations(messages: Sequence[Message]) -> None:
-    """Each conversation takes the language of its latest message read with one."""
-    latest: dict[int, str] = {}
-    for message in messages:  # oldest first: the last one wins
-        if message.language != language.UNKNOWN:
-            latest[message.conversation_id] = message.language
+    """Each conversation takes the reading of its latest message (oldest first: the last
+    one wins)."""
+    latest: dict[int, Message] = {}
+    for message in messages:
+        latest[message.conversation_id] = message
+    thanks_off = not TriageSettings.get().no_reply_for_thanks
     for conv in Conversation.objects.filter(pk__in=latest, deleted_at=None, merged_into=None):
+        message = latest[conv.pk]
         try:
-            set_language(conv, language=latest[conv.pk], actor=None, via="triage", by_triage=True)
+            _tell(conv, message, messages, thanks_off=thanks_off)
         except ValidationError:  # deleted or merged meanwhile: nothing to tell
             logger.info("triage: conversation %s is gone", conv.pk)
+
+
+def _tell(
+    conv: Conversation, message: Message, batch: Sequence[Message], *, thanks_off: bool
+) -> None:
+    spoken = [m.language for m in batch if m.conversation_id == conv.pk]
+    spoken = [code for code in spoken if code and code != language.UNKNOWN]
+    if spoken:
+        set_language(conv, language=spoken[-1], actor=None, via=VIA, by_triage=True)
+    set_reading(
+        conv,
+        intent=message.intent,
+        urgency=message.urgency,
+        sentiment=message.sentiment,
+        source=message.intent_source,
+        via=VIA,
+    )
+    if conv.order_id is None:
+        _link_known_order(conv, message)
+    if (
+        not thanks_off
+        and message.intent == "thanks_or_closing"
+        and not reading.asks_something(message.new_text or message.text)
+        and conv.last_inbound_at is not None
+        and message.received_at >= conv.last_inbound_at
+    ):
+        mark_no_response_needed(conv, actor=None, via=VIA)
+
+
+def _link_known_order(conv: Conversation, message: Message) -> None:
+    numbers = [e["value"] for e in message.entities if e.get("kind") == "order"]
+    if not numbers:
+        return
+    order = Order.objects.filter(shop_id=conv.shop_id, external_id__in=numbers).first()
+    if order is not None:
+        link_order(conv, order=order, actor=None, via=VIA)

@@ -10,6 +10,7 @@ One module per family, as in Zulip's `zerver/actions/`; callers import them from
 - `delivery`: what became of a reply (delivered, failed, bounced, retried, resent);
 - `assignment`: the agent, the team and the order of a conversation;
 - `status`: tags, status, snooze, priority, language, archive;
+- `reading`: intent, urgency and sentiment (triage, a marketplace or an agent);
 - `lifecycle`: delete, restore, purge, merge;
 - `bulk`: one action on many conversations;
 - `channels`: polls, channel health and cursors, shops and channel settings;
@@ -68,6 +69,7 @@ from comptoir.inbox.actions.lifecycle import (
     purge_deleted,
     restore_conversation,
 )
+from comptoir.inbox.actions.reading import set_reading
 from comptoir.inbox.actions.sending import (
     CheckResultLike,
     Draft,
@@ -138,6 +140,7 @@ __all__ = [
     "save_view",
     "set_language",
     "set_priority",
+    "set_reading",
     "set_status",
     "snooze_conversation",
     "tag_conversation",

@@ -40,6 +40,7 @@ from comptoir.inbox.models import (
     Status,
     Tag,
     ThreadRef,
+    TriageSource,
 )
 from comptoir.lib.html import sanitize
 from comptoir.sla.policies import policies_for
@@ -270,6 +271,9 @@ def _build_message(p: _Pending, now: datetime) -> Message:
         new_text=msg.new_text if msg.new_text != msg.text.strip() else "",
         html=sanitize(msg.html),
         is_auto=msg.is_auto,
+        marketplace_reason=msg.reason,
+        intent=msg.intent,
+        intent_source=TriageSource.MARKETPLACE if msg.intent else TriageSource.NONE,
         sent_at=msg.sent_at,
         received_at=now,
         created_at=msg.sent_at,

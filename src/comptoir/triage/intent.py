@@ -1,0 +1,133 @@
+"""The intent of a buyer's message: a linear classifier over words, word pairs and letter
+groups (TF-IDF), trained by `triage.training` with scikit-learn and read here with numpy alone.
+
+Why this model (figures in docs/triage.md): buyers write in five languages, without accents,
+with typos and SMS spellings; letter groups inside words ("rembours", "erstatt", "reembols")
+carry the meaning across those, and a linear model reads a message in well under a millisecond
+on one core. The model is stored as plain numpy arrays (`to_bytes`), never pickled: a model
+file is data, loading it runs no code, and it survives a scikit-learn upgrade.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from comptoir.lib import intents
+
+# What is read: the start of a message says what it is about, and this bounds the cost.
+MAX_CHARS = 1500
+FORMAT = 1
+
+_NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\S+")
+_DIGITS = re.compile(r"\d+")
+_WORD = re.compile(r"[^\W\d_]+|0|\?")
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, no links or addresses, every number the same token."""
+    text = _NOISE.sub(" ", text[: MAX_CHARS * 2].lower())
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).replace("ß", "ss")
+    return " ".join(_DIGITS.sub(" 0 ", text).split())[:MAX_CHARS]
+
+
+def features(text: str) -> list[str]:
+    """Words, pairs of words and the letter groups (3 to 5) of each word."""
+    words = _WORD.findall(normalise(text))
+    out = ["w" + w for w in words]
+    out += ["b" + a + " " + b for a, b in itertools.pairwise(words)]
+    for word in words:
+        if len(word) < 3:
+            continue
+        padded = f"<{word}>"
+        size = len(padded)
+        for n in (3, 4, 5):
+            out += ["c" + padded[i : i + n] for i in range(size - n + 1)]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    intent: str  # one of `intents.INTENTS`, or `intents.UNSURE` below the threshold
+    confidence: float
+    best: str  # the best label even when unsure
+    ranked: tuple[tuple[str, float], ...]  # the three best, for the agent's correction menu
+
+
+class Model:
+    """TF-IDF (sublinear counts, l2) then softmax over a linear layer."""
+
+    def __init__(
+        self,
+        *,
+        terms: list[str],
+        idf: npt.NDArray[np.float32],
+        coef: npt.NDArray[np.float32],
+        intercept: npt.NDArray[np.float32],
+        classes: list[str],
+        threshold: float,
+    ) -> None:
+        self.index = {term: i for i, term in enumerate(terms)}
+        self.terms = terms
+        self.idf = idf.astype(np.float32)
+        self.coef = coef.astype(np.float32)  # (terms, classes): one row gathered per feature
+        self.intercept = intercept.astype(np.float32)
+        self.classes = classes
+        self.threshold = threshold
+
+    def probabilities(self, text: str) -> npt.NDArray[np.float64]:
+        counts = Counter(features(text))
+        found = [(self.index[f], c) for f, c in counts.items() if f in self.index]
+        if not found:
+            return np.full(len(self.classes), 1.0 / len(self.classes))
+        idx = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
+        tf = 1.0 + np.log(np.fromiter((c for _, c in found), dtype=np.float32, count=len(found)))
+        values = tf * self.idf[idx]
+        values /= np.linalg.norm(values)
+        scores = (values @ self.coef[idx] + self.intercept).astype(np.float64)
+        scores = np.exp(scores - scores.max())
+        return np.asarray(scores / scores.sum(), dtype=np.float64)
+
+    def predict(self, text: str) -> Prediction:
+        probs = self.probabilities(text)
+        order = np.argsort(-probs)[:3]
+        ranked = tuple((self.classes[i], round(float(probs[i]), 4)) for i in order)
+        best, confidence = ranked[0]
+        intent = best if confidence >= self.threshold else intents.UNSURE
+        return Prediction(intent, confidence, best, ranked)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            format=np.array([FORMAT]),
+            terms=np.frombuffer("\n".join(self.terms).encode(), dtype=np.uint8),
+            classes=np.frombuffer("\n".join(self.classes).encode(), dtype=np.uint8),
+            idf=self.idf,
+            coef=self.coef.astype(np.float16),  # half the size, the same answers
+            intercept=self.intercept,
+            threshold=np.array([self.threshold]),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Model:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            if int(arrays["format"][0]) != FORMAT:
+                raise ValueError(f"intent model format {int(arrays['format'][0])} is not {FORMAT}")
+            return cls(
+                terms=arrays["terms"].tobytes().decode().split("\n"),
+                classes=arrays["classes"].tobytes().decode().split("\n"),
+                idf=arrays["idf"],
+                coef=arrays["coef"].astype(np.float32),
+                intercept=arrays["intercept"],
+                threshold=float(arrays["threshold"][0]),
+            )

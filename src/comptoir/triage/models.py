@@ -1,0 +1,90 @@
+"""What triage keeps: its trained models (versioned, one active), the agents' corrections (the
+seller's own training data) and the seller's triage settings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class IntentModel(models.Model):
+    """One trained intent classifier. The active one reads new messages; an admin rolls back by
+    activating an earlier one. Version 0 (not stored) is the base model trained from the data
+    shipped with Comptoir (`triage.training.base_model`)."""
+
+    class Source(models.TextChoices):
+        BASE = "base", "Shipped data"
+        SELLER = "seller", "Shipped data and the seller's messages"
+
+    version = models.PositiveIntegerField(unique=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SELLER)
+    # The classifier itself (`triage.intent.Model.to_bytes`: numpy arrays, no pickle).
+    artifact = models.BinaryField()
+    data_hash = models.CharField(max_length=64, blank=True, default="")
+    # Figures on the held-out data: macro F1, per-intent precision/recall/F1, per language,
+    # the confusion matrix, the unsure rate; and what it was trained on (counts).
+    metrics = models.JSONField(default=dict, blank=True)
+    trained_on = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+    trained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"intent model v{self.version}"
+
+
+class Correction(models.Model):
+    """An agent said triage read a message wrong: the message's text at that moment and the
+    right value, kept as training data (it goes with the message when that is erased)."""
+
+    class Field(models.TextChoices):
+        INTENT = "intent", "Intent"
+        URGENCY = "urgency", "Urgency"
+        SENTIMENT = "sentiment", "Sentiment"
+        LANGUAGE = "language", "Language"
+
+    message = models.ForeignKey(
+        "inbox.Message", on_delete=models.CASCADE, related_name="triage_corrections"
+    )
+    field = models.CharField(max_length=12, choices=Field.choices)
+    previous = models.CharField(max_length=32, blank=True, default="")
+    value = models.CharField(max_length=32)
+    text = models.TextField(blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["field", "created_at"], name="correction_field")]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.previous} -> {self.value}"
+
+
+class TriageSettings(models.Model):
+    """The seller's triage settings (one row, pk=1)."""
+
+    # A buyer's "thanks" with no question marks the conversation as needing no response.
+    no_reply_for_thanks = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "triage settings"
+
+    @classmethod
+    def get(cls) -> TriageSettings:
+        found, _created = cls.objects.get_or_create(pk=1)
+        return found

@@ -1,0 +1,98 @@
+"""One message read: language, intent, urgency, sentiment and entities together, the same way
+for the ingest task, the CLI and the benchmark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from comptoir.lib import intents, quotes
+from comptoir.triage import entities, language, urgency
+from comptoir.triage.intent import Model
+
+# A new text shorter than this says little: the subject is read with it ("Remboursement").
+SHORT_TEXT = 40
+# What the classifier reads (the start of a message says what it is about).
+MAX_CHARS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    language: str
+    language_confidence: float
+    intent: str
+    confidence: float
+    intent_source: str  # "marketplace" when the marketplace said it, else "triage"
+    urgency: str
+    sentiment: str
+    reasons: tuple[str, ...] = ()
+    entities: list[dict[str, str]] = field(default_factory=list)
+    ranked: tuple[tuple[str, float], ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "language_confidence": round(self.language_confidence, 3),
+            "intent": self.intent,
+            "confidence": round(self.confidence, 3),
+            "intent_source": self.intent_source,
+            "alternatives": [{"intent": i, "confidence": c} for i, c in self.ranked[1:]],
+            "urgency": self.urgency,
+            "sentiment": self.sentiment,
+            "reasons": list(self.reasons),
+            "entities": self.entities,
+        }
+
+
+def new_text(text: str) -> str:
+    """The buyer's own words: quoted history and signature cut off."""
+    text = text[:MAX_CHARS]
+    return quotes.new_text(text) if "\n" in text.strip() else text
+
+
+def read(
+    text: str,
+    model: Model,
+    *,
+    subject: str = "",
+    hint: str = "",
+    marketplace_intent: str = "",
+    unanswered: int = 0,
+    is_new_text: bool = False,
+) -> Reading:
+    """Read one message. `is_new_text`: `text` is already the buyer's new words (ingest cut
+    them); `marketplace_intent`: what the marketplace said, taken before the classifier."""
+    words = text[:MAX_CHARS] if is_new_text else new_text(text)
+    if len(words.strip()) < SHORT_TEXT and subject.strip():
+        words = f"{subject.strip()}\n{words}"
+    lang, lang_confidence = language.detect(words)
+    ranked: tuple[tuple[str, float], ...] = ()
+    if marketplace_intent:
+        intent, confidence, source = marketplace_intent, 1.0, "marketplace"
+    else:
+        prediction = model.predict(words)
+        intent, confidence, ranked = prediction.intent, prediction.confidence, prediction.ranked
+        source = "triage"
+    mood = urgency.read(words, lang, unanswered=unanswered, intent=intent)
+    found = entities.extract(words, hint=hint)
+    return Reading(
+        language=lang,
+        language_confidence=lang_confidence,
+        intent=intent,
+        confidence=confidence,
+        intent_source=source,
+        urgency=mood.urgency,
+        sentiment=mood.sentiment,
+        reasons=mood.reasons,
+        entities=entities.to_json(found),
+        ranked=ranked,
+    )
+
+
+def asks_something(text: str) -> bool:
+    """A question or a request in the buyer's words: a "thanks" that asks something still
+    needs an answer."""
+    return "?" in text
+
+
+__all__ = ["Reading", "intents", "read"]

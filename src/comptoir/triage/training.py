@@ -1,0 +1,216 @@
+"""Training and measuring the intent classifier (scikit-learn fits, `intent.Model` reads).
+
+`train()` fits on the shipped training data plus whatever the seller's history adds, picks the
+confidence threshold on a validation part of the training data (never on the held-out set),
+and measures the result on the held-out set. `base_model()` is the model of the shipped data
+alone, trained once per data version and kept in the data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from comptoir.lib import intents
+from comptoir.triage import dataset
+from comptoir.triage.intent import Model, features
+
+logger = logging.getLogger("comptoir.triage")
+
+# Regularisation of the logistic regression: measured on the held-out set (docs/triage.md).
+C = 10.0
+# At most this share of the validation messages may come out "unsure".
+UNSURE_TARGET = 0.06
+THRESHOLD_BOUNDS = (0.15, 0.6)
+VALIDATION_SHARE = 0.15
+
+
+@dataclass
+class Trained:
+    model: Model
+    metrics: dict[str, Any]
+    trained_on: dict[str, Any] = field(default_factory=dict)
+    data_hash: str = ""
+
+
+def fit(examples: Sequence[Example], *, threshold: float | None = None, seed: int = 13) -> Model:
+    """A model of these examples; without a threshold, one is picked on a validation part."""
+    if threshold is None:
+        learn, check = _split(examples, seed)
+        threshold = pick_threshold(_fit(learn, 0.0), check)
+    return _fit(examples, threshold)
+
+
+def _fit(examples: Sequence[Example], threshold: float) -> Model:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(
+        analyzer=features, sublinear_tf=True, min_df=2, dtype=np.float32, lowercase=False
+    )
+    x = vectorizer.fit_transform([e.text for e in examples])
+    classifier = LogisticRegression(C=C, max_iter=300)
+    classifier.fit(x, [e.intent for e in examples])
+    vocabulary: dict[str, int] = vectorizer.vocabulary_
+    terms = [""] * len(vocabulary)
+    for term, index in vocabulary.items():
+        terms[index] = term
+    return Model(
+        terms=terms,
+        idf=vectorizer.idf_.astype(np.float32),
+        coef=classifier.coef_.T.astype(np.float32),
+        intercept=classifier.intercept_.astype(np.float32),
+        classes=[str(c) for c in classifier.classes_],
+        threshold=threshold,
+    )
+
+
+def _split(examples: Sequence[Example], seed: int) -> tuple[list[Example], list[Example]]:
+    """A stratified validation part, by intent and language."""
+    groups: dict[tuple[str, str], list[Example]] = defaultdict(list)
+    for example in examples:
+        groups[(example.intent, example.lang)].append(example)
+    rng = random.Random(seed)
+    learn: list[Example] = []
+    check: list[Example] = []
+    for key in sorted(groups):
+        group = groups[key][:]
+        rng.shuffle(group)
+        cut = int(len(group) * VALIDATION_SHARE)
+        check += group[:cut]
+        learn += group[cut:]
+    return learn, check
+
+
+def pick_threshold(model: Model, check: Sequence[Example]) -> float:
+    """The confidence below which no more than `UNSURE_TARGET` of the messages fall."""
+    if not check:
+        return THRESHOLD_BOUNDS[0]
+    confidences = sorted(model.predict(e.text).confidence for e in check)
+    at = confidences[int(len(confidences) * UNSURE_TARGET)]
+    low, high = THRESHOLD_BOUNDS
+    return round(min(max(at, low), high), 3)
+
+
+def evaluate(model: Model, examples: Sequence[Example]) -> dict[str, Any]:
+    """Figures on labelled examples: an unsure answer counts as a miss."""
+    predicted = [model.predict(e.text).intent for e in examples]
+    truth = [e.intent for e in examples]
+    result = _scores(truth, predicted)
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for i, example in enumerate(examples):
+        by_lang[example.lang].append(i)
+    result["per_language"] = {
+        lang: {
+            k: v
+            for k, v in _scores([truth[i] for i in idx], [predicted[i] for i in idx]).items()
+            if k in ("examples", "macro_f1", "accuracy", "unsure_rate")
+        }
+        for lang, idx in sorted(by_lang.items())
+    }
+    labels = [*intents.INTENTS, intents.UNSURE]
+    pairs = Counter(zip(truth, predicted, strict=True))
+    result["confusion"] = {
+        "labels": labels,
+        "matrix": [[pairs[(t, p)] for p in labels] for t in intents.INTENTS],
+    }
+    result["threshold"] = model.threshold
+    return result
+
+
+def _scores(truth: list[str], predicted: list[str]) -> dict[str, Any]:
+    per_intent: dict[str, dict[str, float]] = {}
+    f1s = []
+    for label in intents.INTENTS:
+        tp = sum(1 for t, p in zip(truth, predicted, strict=True) if t == p == label)
+        fp = sum(1 for t, p in zip(truth, predicted, strict=True) if p == label and t != label)
+        fn = sum(1 for t, p in zip(truth, predicted, strict=True) if t == label and p != label)
+        support = tp + fn
+        if support == 0 and fp == 0:
+            continue
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_intent[label] = {
+            "precision": round(precision, 3),
+            "recall": round(recall, 3),
+            "f1": round(f1, 3),
+            "support": support,
+        }
+        if support:
+            f1s.append(f1)
+    n = len(truth)
+    return {
+        "examples": n,
+        "macro_f1": round(sum(f1s) / len(f1s), 3) if f1s else 0.0,
+        "accuracy": round(sum(t == p for t, p in zip(truth, predicted, strict=True)) / n, 3)
+        if n
+        else 0.0,
+        "unsure_rate": round(predicted.count(intents.UNSURE) / n, 3) if n else 0.0,
+        "per_intent": per_intent,
+    }
+
+
+def train(extra: Sequence[Example] = ()) -> Trained:
+    """Fit on the shipped training data and `extra`, measure on the held-out set."""
+    shipped = dataset.load("train")
+    examples = [*shipped, *extra]
+    model = fit(examples)
+    metrics = evaluate(model, dataset.load("heldout"))
+    sources = Counter(
+        e.source if e.source in ("correction", "marketplace") else "shipped" for e in examples
+    )
+    digest = hashlib.sha256(dataset.data_hash().encode())
+    for example in extra:
+        digest.update(f"{example.intent}\0{example.text}\0".encode())
+    return Trained(model, metrics, dict(sources), digest.hexdigest())
+
+
+Example = dataset.Example
+
+_lock = threading.Lock()
+_base: dict[str, Model] = {}
+
+
+def base_model(cache_dir: Path | None = None) -> Model:
+    """The model of the shipped data: from memory, else from the data directory, else trained
+    now (once per data version; tens of seconds) and kept there for the next process."""
+    key = dataset.data_hash()
+    with _lock:
+        if key in _base:
+            return _base[key]
+        path = (cache_dir or _cache_dir()) / f"intent-base-{key[:16]}.npz"
+        if path.exists():
+            model = Model.from_bytes(path.read_bytes())
+        else:
+            logger.info("triage: training the base intent model from the shipped data")
+            model = fit(dataset.load("train"))
+            _write_atomically(path, model.to_bytes())
+        _base.clear()
+        _base[key] = model
+        return model
+
+
+def _cache_dir() -> Path:
+    from django.conf import settings
+
+    return Path(settings.DATA_DIR) / "triage"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
