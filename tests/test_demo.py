@@ -451,8 +451,12 @@ def test_the_demo_has_photos_of_damaged_parcels_and_pdf_invoices() -> None:
     )
     assert photos.exists()
     assert invoices.exists()
-    assert not photos.exclude(message__conversation__intent="damaged").exists()
-    assert not invoices.exclude(message__conversation__intent="invoice").exists()
+    # The intents are triage's reading of the buyers' words, no longer the demo's own: the
+    # photos come with damaged parcels, the invoices with requests for one.
+    damaged = photos.filter(message__conversation__intent="damaged_or_defective").count()
+    assert damaged >= 0.8 * photos.count()
+    asked = invoices.filter(message__conversation__intent="invoice").count()
+    assert asked >= 0.8 * invoices.count()
     png = files.read_bytes(photos.first().sha256)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     pdf = files.read_bytes(invoices.first().sha256)

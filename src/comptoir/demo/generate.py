@@ -22,7 +22,8 @@ from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, Max, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -420,6 +421,7 @@ def _read(conv_ids: list[int]) -> None:
     """Triage reads every buyer message, as the worker does after ingest on live traffic."""
     from comptoir.triage.tasks import read_now
 
+    before = Event.objects.aggregate(top=Max("pk"))["top"] or 0
     for part in chunks(conv_ids, 200):
         messages = (
             Message.objects.filter(
@@ -429,6 +431,17 @@ def _read(conv_ids: list[int]) -> None:
             .order_by("received_at", "pk")
         )
         read_now(list(messages))
+    # Like the rest of the history: what triage found is dated with the buyer's last message.
+    Event.objects.filter(pk__gt=before).update(
+        created_at=Coalesce(
+            Subquery(
+                Conversation.objects.filter(pk=OuterRef("conversation_id")).values(
+                    "last_inbound_at"
+                )
+            ),
+            F("created_at"),
+        )
+    )
 
 
 def _finish(

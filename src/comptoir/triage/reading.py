@@ -3,6 +3,7 @@ for the ingest task, the CLI and the benchmark."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from comptoir.triage.intent import Model
 
 # A new text shorter than this says little: the subject is read with it ("Remboursement").
 SHORT_TEXT = 40
+_REPLY = re.compile(r"\s*(re|aw|r|sv|antw|rif)\s*:", re.IGNORECASE)
 # What the classifier reads (the start of a message says what it is about).
 MAX_CHARS = 4000
 
@@ -63,9 +65,11 @@ def read(
     """Read one message. `is_new_text`: `text` is already the buyer's new words (ingest cut
     them); `marketplace_intent`: what the marketplace said, taken before the classifier."""
     words = text[:MAX_CHARS] if is_new_text else new_text(text)
-    if len(words.strip()) < SHORT_TEXT and subject.strip():
+    lang, lang_confidence = language.detect(words if words.strip() else subject)
+    # A short text takes its subject along ("Remboursement" / "svp"), unless the subject is
+    # the one of the message answered ("Re: ..."): that one says what the seller wrote about.
+    if len(words.strip()) < SHORT_TEXT and subject.strip() and not _REPLY.match(subject):
         words = f"{subject.strip()}\n{words}"
-    lang, lang_confidence = language.detect(words)
     ranked: tuple[tuple[str, float], ...] = ()
     if marketplace_intent:
         intent, confidence, source = marketplace_intent, 1.0, "marketplace"

@@ -52,7 +52,7 @@ from comptoir.connectors.cdiscount.parsing import (
     decimal_text,
     iso,
 )
-from comptoir.lib import http
+from comptoir.lib import http, intents
 from comptoir.lib.dates import parse_iso
 from comptoir.lib.filetypes import content_type_for
 
@@ -349,6 +349,8 @@ class CdiscountConnector(Connector):
             thread_id=about.id,
             order_number=about.order_number,
             needs_reply=needs_reply,
+            reason=about.reason[:64],
+            intent="" if author == "Seller" else intents.from_reason(about.reason),
             attachments=[
                 self._attachment(about.id, a)
                 for a in message.get("attachments") or []

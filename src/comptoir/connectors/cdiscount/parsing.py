@@ -35,6 +35,11 @@ class Discussion:
     is_claim: bool
     details: dict[str, Any]  # for the messages' meta
 
+    @property
+    def reason(self) -> str:
+        """The claim's type as Cdiscount gave it ("" for a plain discussion)."""
+        return str(self.details.get("claim_type") or "")
+
     @classmethod
     def of(cls, discussion: dict[str, Any], discussion_id: str) -> Discussion:
         customer = discussion.get("customer") or {}

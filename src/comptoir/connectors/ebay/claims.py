@@ -37,6 +37,7 @@ from comptoir.connectors.base import (
     SendResult,
     SentCandidate,
 )
+from comptoir.lib import intents
 
 if TYPE_CHECKING:
     from comptoir.connectors.base import ChannelInfo
@@ -287,6 +288,8 @@ class ClaimsMixin:
                 # Only the newest of the buyer's entries carries eBay's verdict: the older
                 # ones were answered or overtaken.
                 needs_reply=None if outgoing else (seller_must_act and at == newest_in),
+                reason=case["reason"][:64],
+                intent="" if outgoing else _intent(kind, case["reason"]),
                 meta={"ebay_case": case, "actor": author, "action": action},
                 tags=[kind, "claim"],
             )
@@ -397,3 +400,12 @@ class ClaimsMixin:
                 if author.upper() == "SELLER"
             ],
         )
+
+
+def _intent(kind: str, reason: str) -> str:
+    """eBay's reason (a return's reason code, a case's type) as an intent; an inquiry is
+    always about an item not received, a return without a known reason is a return."""
+    return intents.from_reason(reason) or {
+        "inquiry": "not_received",
+        "return": "return_request",
+    }.get(kind, "")

@@ -13,6 +13,7 @@ from comptoir.connectors.base import InboundMessage, Party
 from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.dialect import q, text
 from comptoir.connectors.fnac.parsing import CLAIM_TYPES
+from comptoir.lib import intents
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def _opened(claim: _Claim, header: ET.Element, party: Party, channel_id: int) ->
         thread_id=f"ORDER:{claim.order_id}",
         order_number=claim.order_id,
         needs_reply=waiting and claim.status == "OPENED",
+        reason=f"fnac:{claim.meta['claim_type']}"[:64],
+        intent=intents.from_reason(claim.label),
         tags=["claim"],
         meta=claim.meta,
     )

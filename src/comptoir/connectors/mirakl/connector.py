@@ -40,6 +40,7 @@ from comptoir.connectors.base import (
     SentCandidate,
     parse_json,
 )
+from comptoir.lib import intents
 from comptoir.lib.filetypes import content_type_for
 
 # Mirakl order states → ours.
@@ -173,6 +174,8 @@ class MiraklConnector(Connector):
         )
         needed_since = (thread.get("metadata") or {}).get("shop_reply_needed_since")
         topic = (thread.get("topic") or {}).get("value") or ""
+        # A topic chosen from the operator's reasons is the marketplace's word on the intent.
+        reason = topic if (thread.get("topic") or {}).get("type") == "REASON_CODE" else ""
         for message in sorted(messages, key=lambda m: _when(m["date_created"])):
             sender_type = (message.get("from") or {}).get("type", "")
             outbound = sender_type == "SHOP_USER"
@@ -204,6 +207,8 @@ class MiraklConnector(Connector):
                 sent_at=_when(message["date_created"]),
                 thread_id=thread["id"],
                 order_number=order[:64],
+                reason=reason[:64],
+                intent="" if outbound else intents.from_reason(reason),
                 needs_reply=needs_reply,
                 # Stored already: ingest keeps the stored copy, files included.
                 attachments=[]
