@@ -62,7 +62,7 @@ _CARRIERS = re.compile(
     re.IGNORECASE,
 )
 _PARCELS = re.compile(
-    r"\b(?P<ups>1Z[0-9A-Z]{16})\b"
+    r"\b(?P<ups>1[Zz][0-9A-Za-z]{16})\b"
     r"|\b(?P<s10>[A-Z]{2}\d{9}[A-Z]{2})\b"
     r"|\b(?P<laposte>\d[A-Z]\d{11})\b"
     r"|\b(?P<dhl>JJD\d{16,20}|JVGL\d{12,20})\b"
@@ -287,10 +287,11 @@ def _parcels(text: str, taken: _Taken) -> list[Entity]:
             continue
         if mentions is None:
             mentions = [(c.start(), c.lastgroup or "") for c in _CARRIERS.finditer(text)]
-        carrier = _parcel_carrier(m.lastgroup or "", m.group(), _near(mentions, start, end))
+        number = m.group().upper()
+        carrier = _parcel_carrier(m.lastgroup or "", number, _near(mentions, start, end))
         if carrier is not None:
             taken.take(start, end)
-            out.append(Entity("parcel", m.group().upper(), carrier, start, end))
+            out.append(Entity("parcel", number, carrier, start, end))
     return out
 
 
