@@ -236,7 +236,7 @@ _LEXICON: dict[str, dict[str, str]] = {
 _NEGATION = re.compile(
     r"\b(?:ne|pas|jamais|not|never|no|nicht|kein\w*|nie|non|niet|geen|nao|nunca|mai)\b|n't\b|n'"
 )
-_NEGATION_WINDOW = 20  # characters before a match, within its clause
+_NEGATION_WINDOW = 14  # characters before a match, within its clause
 _CLAUSE_END = re.compile(r"[.,;:!?\n]")
 _EXCLAMATIONS = re.compile(r"!{3,}|(?:! ?){3,}")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -270,6 +270,21 @@ def _alternatives(regex: str) -> list[str]:
     return [*parts, regex[start:]]
 
 
+def _expanded(alternatives: list[str]) -> list[str]:
+    """ "(?:bad|poor) review" as "bad review" and "poor review": alternatives that start with a
+    letter join their letter's group, and keep their rank against the other reasons there."""
+    out = []
+    for alternative in alternatives:
+        close = alternative.find(")")
+        inner = alternative[3:close]
+        simple = alternative.startswith("(?:") and "(" not in inner and "[" not in inner
+        if simple and alternative[close + 1 : close + 2] not in ("?", "*", "+", "{"):
+            out += [part + alternative[close + 1 :] for part in inner.split("|")]
+        else:
+            out.append(alternative)
+    return out
+
+
 @cache
 def _pattern(languages: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]]:
     """One regex for these languages, compiled once, and the reason of each of its groups.
@@ -280,7 +295,7 @@ def _pattern(languages: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ..
     by_head: dict[str, list[tuple[str, str]]] = {}  # first letter ("" if none) -> (rest, reason)
     for reason, by_language in _LEXICON.items():
         for code in languages:
-            for alternative in _alternatives(by_language[code]):
+            for alternative in _expanded(_alternatives(by_language[code])):
                 head, rest = alternative[0], alternative[1:]
                 if not head.isalnum() or rest.startswith(("?", "*", "+", "{")):
                     head, rest = "", alternative
