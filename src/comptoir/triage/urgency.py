@@ -50,6 +50,14 @@ _FOLD = str.maketrans(
     }
 )  # fmt: skip
 
+# What quoted history and signatures start with: a ">", a rule, an "On … wrote:" line in one of
+# the eight languages, a header line ("From: a@b"), a forwarded-message banner.
+_MAY_QUOTE = re.compile(
+    r"^[ \t]*>|^[ \t]*(?:--|__)|\b(?:wrote|a [ée]crit|schrieb|escribi[óo]|ha scritto|schreef"
+    r"|escreveu|napisa[łl]\w*)\b|^[ \t]*[\w -]{2,20}[ \t]?:.*@|original message|message d'origine"
+    r"|urspr[üu]ngliche nachricht|mensaje original|messaggio originale",
+    re.MULTILINE | re.IGNORECASE,
+)
 _COMBINING = re.compile("[\u0300-\u036f]")
 _MP = r"(?:amazon|ebay|cdiscount|fnac|darty|rakuten|bol(?:\.com)?|allegro|manomano|la plateforme)"
 
@@ -290,21 +298,42 @@ def _pattern(languages: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ..
     """One regex for these languages, compiled once, and the reason of each of its groups.
 
     Each alternative ends with an empty group that names its reason (`lastindex`), and the
-    alternatives are grouped by first letter: the regex engine rules out a whole group with one
-    comparison, which is what makes a few hundred words cheap to look for."""
-    by_head: dict[str, list[tuple[str, str]]] = {}  # first letter ("" if none) -> (rest, reason)
-    for reason, by_language in _LEXICON.items():
-        for code in languages:
-            for alternative in _expanded(_alternatives(by_language[code])):
-                head, rest = alternative[0], alternative[1:]
-                if not head.isalnum() or rest.startswith(("?", "*", "+", "{")):
-                    head, rest = "", alternative
-                by_head.setdefault(head, []).append((rest, reason))
-    others = by_head.pop("", [])
-    branches = [f"{h}(?:{'|'.join(f'{r}()' for r, _ in rests)})" for h, rests in by_head.items()]
-    branches += [f"{r}()" for r, _ in others]
-    reasons = [reason for rests in [*by_head.values(), others] for _, reason in rests]
-    return re.compile(r"\b(?:" + "|".join(branches) + r")\b"), ("", *reasons)
+    alternatives are merged into a tree of their first letters: the regex engine rules out a
+    whole branch with one comparison, which is what makes a thousand words cheap to look for."""
+    items = [
+        (alternative, reason)
+        for reason, by_language in _LEXICON.items()
+        for code in languages
+        for alternative in _expanded(_alternatives(by_language[code]))
+    ]
+    reasons = [""]
+    regex = re.compile(r"\b(?:" + _tree(items, _TREE_DEPTH, reasons) + r")\b")
+    return regex, tuple(reasons)
+
+
+_TREE_DEPTH = 6
+_QUANTIFIERS = ("?", "*", "+", "{")
+
+
+def _tree(items: list[tuple[str, str]], depth: int, reasons: list[str]) -> str:
+    """(regex, reason) pairs as one alternation sharing their literal first letters; `reasons`
+    receives each group's reason in the order the groups appear."""
+    by_head: dict[str, list[tuple[str, str]]] = {}
+    others: list[tuple[str, str]] = []
+    for regex, reason in items:
+        head, rest = regex[:1], regex[1:]
+        literal = head.isalnum() or head in " '-"
+        if depth and literal and not rest.startswith(_QUANTIFIERS):
+            by_head.setdefault(head, []).append((rest, reason))
+        else:
+            others.append((regex, reason))
+    parts = []
+    for head, group in by_head.items():
+        parts.append(f"{re.escape(head)}(?:{_tree(group, depth - 1, reasons)})")
+    for regex, reason in others:
+        parts.append(f"{regex}()")
+        reasons.append(reason)
+    return "|".join(parts)
 
 
 def _languages(language: str) -> tuple[str, ...]:
@@ -316,7 +345,8 @@ def _languages(language: str) -> tuple[str, ...]:
 def read(text: str, language: str = "", *, unanswered: int = 0, intent: str = "") -> Reading:
     """Urgency and sentiment of a buyer's message, with the reasons for both."""
     text = text[: MAX_CHARS * 2]
-    new = (quotes.new_text(text) if "\n" in text.strip() else text)[:MAX_CHARS]
+    # The quote stripper costs most of the time: only texts that seem to quote pay for it.
+    new = (quotes.new_text(text) if _MAY_QUOTE.search(text) else text)[:MAX_CHARS]
     folded = _fold(new)
     counts = _matches(folded, language)
     if unanswered >= 3:
