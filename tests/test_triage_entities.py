@@ -246,3 +246,10 @@ def test_entities_keep_their_place_and_to_json_drops_repeats() -> None:
 def test_empty_and_digit_free_texts_have_nothing() -> None:
     assert extract("") == []
     assert extract("Bonjour, merci pour tout !") == []
+
+
+def test_many_entities_each_once_and_in_place() -> None:
+    text = "€1 " * 300 + "colis GLS 12345678901"
+    entities = extract(text, today=TODAY)
+    assert [e.kind for e in entities] == ["amount"] * 300 + ["parcel"]
+    assert all(text[e.start : e.end].startswith("€1") for e in entities[:300])

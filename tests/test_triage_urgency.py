@@ -212,3 +212,9 @@ def test_empty_text() -> None:
     assert read("").urgency == "normal"
     assert read("").sentiment == "neutral"
     assert read("").reasons == ()
+
+
+def test_quoted_lines_and_forwarded_threats_are_not_the_buyers() -> None:
+    text = "Ok pour moi.\n> Nous ne ferons pas opposition.\n> Notre avocat est au courant."
+    assert read(text, "fr").urgency == "normal"
+    assert read("Ok pour moi. Mon avocat est au courant.", "fr").urgency == "high"

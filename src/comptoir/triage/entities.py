@@ -7,6 +7,7 @@ parcel, an amount or a date; a phone number is nobody's. Limits: docs/triage.md.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class Entity:
     end: int
 
 
-MARKETPLACES = ("amazon", "ebay", "cdiscount", "fnac", "mirakl", "rakuten")
+MAX_CHARS = 20_000  # read no further: bounds the cost of a pasted log or a long thread
 
 # --- orders -----------------------------------------------------------------------------------
 # Cdiscount: the order's date and time (YYMMDDHHMM), then letters. Fnac: 13 capitals and digits
@@ -173,18 +174,25 @@ _DATES = re.compile(
 
 
 class _Taken:
-    """The spans already reported (or set aside, like phone numbers)."""
+    """The spans already reported (or set aside, like phone numbers): never overlapping, kept
+    sorted, so a check is a bisection even on a text with thousands of numbers."""
 
-    __slots__ = ("spans",)
+    __slots__ = ("ends", "starts")
 
     def __init__(self) -> None:
-        self.spans: list[tuple[int, int]] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
 
     def free(self, start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e in self.spans)
+        i = bisect.bisect_right(self.starts, start)
+        before_ok = i == 0 or self.ends[i - 1] <= start
+        after_ok = i == len(self.starts) or self.starts[i] >= end
+        return before_ok and after_ok
 
     def take(self, start: int, end: int) -> None:
-        self.spans.append((start, end))
+        i = bisect.bisect_right(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
 
 
 def extract(
@@ -200,6 +208,7 @@ def extract(
     one marketplace's alone. `shop_order` is the shop's own order-number pattern (group 1, or
     the whole match). A date without a year takes the year that puts it nearest before `today`.
     """
+    text = text[:MAX_CHARS]
     taken = _Taken()
     found: list[Entity] = []
     found += _orders(text, hint.lower(), shop_order, taken)
