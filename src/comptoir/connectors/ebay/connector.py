@@ -36,7 +36,6 @@ import base64
 import hashlib
 import logging
 import mimetypes
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -66,6 +65,7 @@ from comptoir.connectors.ebay.sending import send_body
 from comptoir.connectors.ebay.values import ebay_time, parse_time
 from comptoir.lib.filetypes import OCTET_STREAM, sniff
 from comptoir.lib.http import shared_rate_limit
+from comptoir.lib.order_numbers import EBAY_ORDER
 
 if TYPE_CHECKING:
     from comptoir.connectors.base import ChannelInfo
@@ -79,8 +79,6 @@ TOKEN_PATH = "/identity/v1/oauth2/token"
 USER_PATH = "/commerce/identity/v1/user/"
 CONVERSATION_TYPES = ("FROM_MEMBERS", "FROM_EBAY")
 PAGE_LIMIT = 50  # eBay's maximum for both list calls
-# eBay's order numbers (since 2019): 12-34567-89012.
-ORDER_NUMBER = re.compile(r"\b(\d{2}-\d{5}-\d{5})\b")
 # Conversations remembered in the cursor; older ones are forgotten (then read whole, once,
 # if they come back: ingest drops what is already stored).
 MAX_REMEMBERED = 20_000
@@ -417,7 +415,7 @@ class EbayConnector(Connector, ClaimsMixin):
                 meta["listing_id"] = meta["reference_id"]
         # The Message API has no order field: eBay names the order in the subject of messages
         # sent from an order's page, and in its own notices.
-        order = ORDER_NUMBER.search(f"{subject}\n{conv.get('conversationTitle') or ''}\n{text}")
+        order = EBAY_ORDER.search(f"{subject}\n{conv.get('conversationTitle') or ''}\n{text}")
         return InboundMessage(
             channel_id=self.channel.pk,
             external_id=str(message["messageId"]),

@@ -29,19 +29,8 @@ import nh3
 from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
 from comptoir.connectors.email import tokens
 from comptoir.lib import quotes
+from comptoir.lib.order_numbers import AMAZON_ORDER, SHOP_ORDER
 
-AMAZON_ORDER = re.compile(r"\b(\d{3}-\d{7}-\d{7})\b")
-# A shop's own order number as buyers and shop systems write it: "commande n° 10234",
-# "Order #A-5531", "Bestellnummer: 88812", "pedido nº 4411", "ordine n. 7731". The number must
-# hold a digit, so "order status" or "commande en retard" is not a number. A mailbox may set
-# its own pattern (EmailSettings.order_number_pattern).
-SHOP_ORDER = re.compile(
-    r"(?:\b(?:commande|order|bestellung|auftrag|pedido|ordine)\b"
-    r"|\bbestell(?:nummer|nr)\b|\bn[°º]\s*de\s*commande\b)"
-    r"[ \t]*(?:(?:n(?:[°ºo.]|um(?:ber|éro|ero|mer)?\.?)|nr\.?|no\.?|#)[ \t]*)?[:#]?[ \t]*"
-    r"#?(?=[A-Z0-9-]*\d)([A-Z0-9][A-Z0-9-]{3,29})\b",
-    re.IGNORECASE,
-)
 # "You have a new message" mail from a marketplace whose messages Comptoir reads by API: the
 # message itself is fetched from the API, so the mail only says "poll now".
 _NOTIFIER_LOCAL = (
