@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import User
-from comptoir.automation import actions as rule_actions
+from comptoir.automation import rules as rule_actions
 from comptoir.automation import engine
 from comptoir.automation.models import RuleRun, Trigger
 from comptoir.connectors.base import InboundMessage
@@ -124,9 +124,10 @@ def test_an_agents_correction_is_kept_and_trained_on(
         actions.correct(message, field="intent", value="complaint", actor=analyst)
     with pytest.raises(ValidationError):
         actions.correct(message, field="intent", value="nonsense", actor=agent)
+    read_as = message.intent
     correction = actions.correct(message, field="intent", value="complaint", actor=agent)
     assert (correction.previous, correction.value, correction.user) == (
-        message.intent,
+        read_as,
         "complaint",
         agent,
     )

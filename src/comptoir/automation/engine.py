@@ -310,16 +310,17 @@ def pump(
             return result
         try:
             while True:
-                handled, runs, position = _pump_batch(now or timezone.now(), batch)
+                handled, runs, position, waiting = _pump_batch(now or timezone.now(), batch)
                 result.events += handled
                 result.runs += runs
                 result.position = position
-                if handled < batch:
+                if handled < batch or waiting:
                     break
                 leases.hold(LEASE, holder, LEASE_TTL)
         finally:
             leases.release(LEASE, holder)
-        if not _pending():
+        # Waiting for triage is not work pending: its reading wakes the pump again.
+        if waiting or not _pending():
             return result
 
 
@@ -338,7 +339,8 @@ def _pending() -> bool:
     return any(pk not in seen for pk in window)
 
 
-def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
+def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int, bool]:
+    """(events read, rule runs, cursor, waiting for triage) of one batch."""
     state = _state()
     rules = active_rules(EVENT_TRIGGERS)
     if not rules:
@@ -349,7 +351,7 @@ def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
             RulePump.objects.filter(name=PUMP).update(
                 position=max(top, state.position), seen=[], gap_since=None
             )
-        return 0, 0, max(top, state.position)
+        return 0, 0, max(top, state.position), False
     # No rule acts on an event before it was switched on: start there.
     floor = min(c.rule.since_event_id for c in rules)
     position = max(state.position, floor)
@@ -363,10 +365,11 @@ def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
         if e.pk not in seen
     ]
     fresh = list(Event.objects.filter(pk__gt=top).only(*fields).order_by("pk")[:batch])
-    fresh = _until_unread(fresh, rules, now)
+    read = _until_unread(fresh, rules, now)
+    waiting, fresh = len(read) < len(fresh), read
     events = late + fresh
     if not events and not seen and position == state.position:
-        return 0, 0, position  # nothing new: no write
+        return 0, 0, position, False  # nothing new: no write
     runs = handle_events(events, rules, now)
     seen.update(e.pk for e in events)
     position, seen, gap_since = _advance(position, seen, state.gap_since, state.gap_top, now)
@@ -379,7 +382,7 @@ def _pump_batch(now: datetime, batch: int) -> tuple[int, int, int]:
     RulePump.objects.filter(name=PUMP).update(
         position=position, seen=sorted(seen), gap_since=gap_since, gap_top=gap_top
     )
-    return len(fresh), runs, position
+    return len(fresh), runs, position, waiting
 
 
 def _until_unread(events: list[Event], rules: list[Compiled], now: datetime) -> list[Event]:
@@ -391,14 +394,15 @@ def _until_unread(events: list[Event], rules: list[Compiled], now: datetime) -> 
         for c in rules
     ):
         return events
-    recent = [
-        e
-        for e in events
-        if e.kind == EventKind.MESSAGE_RECEIVED and now - e.created_at < TRIAGE_WAIT
-    ]
-    if not recent:
+    received = [e for e in events if e.kind == EventKind.MESSAGE_RECEIVED]
+    if not received:
         return events
-    unread = {pk for pk, m in _event_messages(recent).items() if m.triaged_at is None}
+    # Timed from when the message came in (its event is dated when the buyer sent it).
+    unread = {
+        pk
+        for pk, m in _event_messages(received).items()
+        if m.triaged_at is None and now - m.received_at < TRIAGE_WAIT
+    }
     for i, event in enumerate(events):
         if event.pk in unread:
             return events[:i]

@@ -66,15 +66,22 @@ def read(
     them); `marketplace_intent`: what the marketplace said, taken before the classifier."""
     words = text[:MAX_CHARS] if is_new_text else new_text(text)
     lang, lang_confidence = language.detect(words if words.strip() else subject)
-    # A short text takes its subject along ("Remboursement" / "svp"), unless the subject is
-    # the one of the message answered ("Re: ..."): that one says what the seller wrote about.
-    if len(words.strip()) < SHORT_TEXT and subject.strip() and not _REPLY.match(subject):
-        words = f"{subject.strip()}\n{words}"
     ranked: tuple[tuple[str, float], ...] = ()
     if marketplace_intent:
         intent, confidence, source = marketplace_intent, 1.0, "marketplace"
     else:
         prediction = model.predict(words)
+        # A short text the model cannot place takes its subject along ("Remboursement" /
+        # "svp"), unless the subject is the one of the message answered ("Re: ..."). Only
+        # then: a thread keeps its first subject, and "Merci !" under "Où est ma commande ?"
+        # is a thanks.
+        if (
+            prediction.intent == intents.UNSURE
+            and len(words.strip()) < SHORT_TEXT
+            and subject.strip()
+            and not _REPLY.match(subject)
+        ):
+            prediction = model.predict(f"{subject.strip()}\n{words}")
         intent, confidence, ranked = prediction.intent, prediction.confidence, prediction.ranked
         source = "triage"
     mood = urgency.read(words, lang, unanswered=unanswered, intent=intent)
