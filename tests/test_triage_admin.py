@@ -23,21 +23,23 @@ pytestmark = pytest.mark.django_db
 PAGE = "/settings/triage/"
 
 
+def _base_figures(macro_f1: float) -> Any:
+    metrics = training.evaluate(training.fit(TINY, threshold=0.2), TINY)
+    metrics["macro_f1"] = macro_f1
+    return lambda: (metrics, {"shipped": 27})
+
+
 @pytest.fixture
 def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train and measure on a tiny set (seconds, not minutes)."""
+    """Train and measure on a tiny set (seconds, not minutes). The base model's figures are
+    set too: measured here, the base model would be trained on the tiny set and kept."""
     monkeypatch.setattr(training.dataset, "load", lambda split: TINY)
+    monkeypatch.setattr(registry, "base_figures", _base_figures(0.5))
 
 
 @pytest.fixture
 def admin(db: None) -> User:
     return User.objects.create_user("boss", "b@x.fr", "x", role="admin")
-
-
-def _base_figures(macro_f1: float) -> Any:
-    metrics = training.evaluate(training.fit(TINY, threshold=0.2), TINY)
-    metrics["macro_f1"] = macro_f1
-    return lambda: (metrics, {"shipped": 27})
 
 
 def _correction(channel: Channel, text: str = "refund please", **fields: Any) -> Correction:
@@ -74,6 +76,7 @@ def test_admins_see_the_model_in_use_with_its_figures(
     assert f'class="right">{right}</td>' in html.split('id="confusion"')[1]
     assert "Use the base model" in html
     assert "Seller Central" in html
+    assert "<strong>eBay</strong>" in html
 
 
 def test_the_base_model_figures_show_in_french(
@@ -126,7 +129,7 @@ def test_train_now_queues_a_task_that_trains(client: Client, admin: User, tiny: 
     assert (stored.is_active, stored.trained_by) == (True, admin)
 
 
-def test_the_thanks_toggle_saves(client: Client, admin: User) -> None:
+def test_the_thanks_toggle_saves(client: Client, admin: User, tiny: None) -> None:
     client.force_login(admin)
     client.post(f"{PAGE}settings", {"no_reply_for_thanks": "1"})
     assert TriageSettings.get().no_reply_for_thanks is True
@@ -140,10 +143,7 @@ def test_the_weekly_training_is_registered() -> None:
     assert (job.task, job.every) == (tasks.train_weekly, timedelta(days=7))
 
 
-def test_the_weekly_training_skips_without_new_corrections(
-    channel: Channel, tiny: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(registry, "base_figures", _base_figures(0.5))
+def test_the_weekly_training_skips_without_new_corrections(channel: Channel, tiny: None) -> None:
     assert tasks.train_weekly.call() == "no new corrections"
     assert not IntentModel.objects.exists()
     _correction(channel, created_at=timezone.now() - timedelta(days=2))
@@ -152,10 +152,7 @@ def test_the_weekly_training_skips_without_new_corrections(
     assert IntentModel.objects.count() == 1
 
 
-def test_the_weekly_training_trains_on_new_corrections(
-    channel: Channel, tiny: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(registry, "base_figures", _base_figures(0.5))
+def test_the_weekly_training_trains_on_new_corrections(channel: Channel, tiny: None) -> None:
     _correction(channel)
 
     assert tasks.train_weekly.call().startswith("v1 activated")

@@ -73,6 +73,7 @@ def train_model(*, actor: User | None = None, activate: bool = True) -> IntentMo
         )
         if activate:
             activate_model(stored.version, actor=actor)
+            stored.is_active = True
     return stored
 
 

@@ -19,12 +19,14 @@ from django.views.decorators.http import require_POST
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import can_manage_channels, require
 from comptoir.connectors.registry import CONNECTORS, connector_class
+from comptoir.inbox.models import Marketplace
 from comptoir.lib import intents
 from comptoir.triage import actions, registry, tasks
 from comptoir.triage.models import IntentModel, TriageSettings
 
 # Channel kinds that are not a marketplace: no late-response rate of their own.
 NOT_MARKETPLACES = frozenset({"email", "api"})
+_MARKETPLACE_NAMES = {**dict(Marketplace.choices), "mirakl": "Mirakl"}
 
 
 def _admin(request: HttpRequest) -> User:
@@ -74,7 +76,12 @@ def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
 def _marketplaces() -> list[dict[str, Any]]:
     """Whether each marketplace lets a seller mark a message "no response needed" by API."""
     return [
-        {"kind": kind, "can_mark": connector_class(kind).can_mark_no_response_needed()}
+        {
+            "kind": kind,
+            # Mirakl is the platform of several marketplaces (Darty, Boulanger...).
+            "name": _MARKETPLACE_NAMES.get(kind, kind.capitalize()),
+            "can_mark": connector_class(kind).can_mark_no_response_needed(),
+        }
         for kind in CONNECTORS
         if kind not in NOT_MARKETPLACES
     ]
