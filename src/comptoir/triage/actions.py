@@ -1,5 +1,6 @@
 """Changes to triage's own data: a trained model stored and activated, a model rolled back,
-an agent's correction of a message's reading."""
+the weekly retraining, the seller's triage settings, an agent's correction of a message's
+reading."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from comptoir.accounts.permissions import can_manage_channels
 from comptoir.inbox.actions import set_language, set_reading
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.lib import intents
-from comptoir.triage import dataset, training
-from comptoir.triage.models import Correction, IntentModel
+from comptoir.triage import dataset, registry, training
+from comptoir.triage.models import Correction, IntentModel, TriageSettings
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 # intent a marketplace gave, at most this many per intent (so one busy claim type does not
 # drown the rest).
 MAX_MARKETPLACE_PER_INTENT = 300
+# A retrained model replaces the active one unless its held-out macro F1 is lower by more than
+# this: the seller's corrections are worth a hair of the shipped figures, not more.
+F1_TOLERANCE = 0.01
 
 
 def seller_examples() -> list[dataset.Example]:
@@ -83,6 +87,40 @@ def activate_model(version: int, *, actor: User | None = None) -> None:
     IntentModel.objects.filter(is_active=True).update(is_active=False)
     if version:
         IntentModel.objects.filter(version=version).update(is_active=True)
+
+
+def retrain_if_corrected() -> IntentModel | None:
+    """The weekly retraining: nothing unless agents corrected an intent since the last stored
+    model (the first one: since ever). The new model is stored, and activated only if its
+    held-out macro F1 is not lower than the active model's by more than `F1_TOLERANCE`;
+    otherwise the active one stays and the new one waits in the list for an admin."""
+    last = IntentModel.objects.order_by("-version").values_list("created_at", flat=True).first()
+    corrections = Correction.objects.filter(field=Correction.Field.INTENT)
+    if last is not None:
+        corrections = corrections.filter(created_at__gt=last)
+    if not corrections.exists():
+        return None
+    active = registry.active_version()
+    if active == registry.BASE_VERSION:
+        active_f1 = float(registry.base_figures()[0].get("macro_f1", 0.0))
+    else:
+        active_metrics = IntentModel.objects.values_list("metrics", flat=True).get(version=active)
+        active_f1 = float(active_metrics.get("macro_f1", 0.0))
+    stored = train_model(activate=False)
+    if float(stored.metrics.get("macro_f1", 0.0)) >= active_f1 - F1_TOLERANCE:
+        activate_model(stored.version)
+        stored.is_active = True
+    return stored
+
+
+def save_settings(*, actor: User, no_reply_for_thanks: bool) -> TriageSettings:
+    """The seller's triage settings (owners and admins)."""
+    if not can_manage_channels(actor):
+        raise PermissionDenied("triage settings are for owners and admins")
+    found = TriageSettings.get()
+    found.no_reply_for_thanks = no_reply_for_thanks
+    found.save(update_fields=["no_reply_for_thanks", "updated_at"])
+    return found
 
 
 FIELDS = {

@@ -4,8 +4,9 @@ data. Loaded once per process and version; a task asks which version is active (
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-from comptoir.triage import training
+from comptoir.triage import dataset, training
 from comptoir.triage.intent import Model
 from comptoir.triage.models import IntentModel
 
@@ -31,3 +32,19 @@ def model(version: int | None = None) -> tuple[int, Model]:
             _loaded.clear()  # one stored model in memory at a time
             _loaded[version] = Model.from_bytes(bytes(artifact))
         return version, _loaded[version]
+
+
+_figures_lock = threading.Lock()
+_base_figures: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def base_figures() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(held-out metrics, trained-on counts) of the base model, which is not stored: measured
+    once per process and data version (a few seconds), like the stored models' figures."""
+    key = dataset.data_hash()
+    with _figures_lock:
+        if key not in _base_figures:
+            metrics = training.evaluate(training.base_model(), dataset.load("heldout"))
+            _base_figures.clear()
+            _base_figures[key] = (metrics, {"shipped": len(dataset.load("train"))})
+        return _base_figures[key]

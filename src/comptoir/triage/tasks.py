@@ -1,20 +1,24 @@
-"""Triage after ingest: each new inbound message read in a task, the conversation told."""
+"""Triage after ingest: each new inbound message read in a task, the conversation told; and
+training in the background (an admin's "Train now", the weekly retraining)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Q
 from django.tasks import task
 from django.utils import timezone
 
+from comptoir.accounts.models import User
 from comptoir.inbox import ingest
 from comptoir.inbox.actions import link_order, mark_no_response_needed, set_language, set_reading
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
+from comptoir.jobs.periodic import periodic
 from comptoir.orders.models import Order
-from comptoir.triage import hooks, language, reading, registry
+from comptoir.triage import actions, hooks, language, reading, registry
 from comptoir.triage.models import TriageSettings
 
 logger = logging.getLogger("comptoir.triage")
@@ -22,6 +26,7 @@ logger = logging.getLogger("comptoir.triage")
 # Messages per task: a poll of a busy channel is read in a few tasks, not one long one.
 BATCH = 200
 VIA = "triage"
+TRAIN_EVERY = timedelta(days=7)
 
 
 def queue_reading(stored: list[ingest.Stored]) -> None:
@@ -147,3 +152,24 @@ def _link_known_order(conv: Conversation, message: Message) -> None:
     order = Order.objects.filter(shop_id=conv.shop_id, external_id__in=numbers).first()
     if order is not None:
         link_order(conv, order=order, actor=None, via=VIA)
+
+
+@task()
+def train_model(actor_id: int | None = None) -> int:
+    """An admin's "Train now": train on the shipped data and the seller's, activate it.
+    Returns the new version."""
+    actor = User.objects.filter(pk=actor_id).first() if actor_id is not None else None
+    return actions.train_model(actor=actor).version
+
+
+@periodic("triage.train", every=TRAIN_EVERY)
+@task()
+def train_weekly() -> str:
+    """Weekly: retrain only when agents corrected intents since the last stored model, and
+    activate the new model only if its held-out macro F1 is not lower than the active
+    model's by more than 0.01 (`actions.retrain_if_corrected`)."""
+    stored = actions.retrain_if_corrected()
+    if stored is None:
+        return "no new corrections"
+    state = "activated" if stored.is_active else "kept inactive"
+    return f"v{stored.version} {state}, macro F1 {stored.metrics.get('macro_f1')}"

@@ -91,6 +91,12 @@ SETTINGS_PAGES = (
         can_manage_channels,
     ),
     _Page(
+        "settings:triage",
+        _("Triage"),
+        _("How incoming messages are read: the model in use, its figures, training."),
+        can_manage_channels,
+    ),
+    _Page(
         "settings:templates",
         _("Templates"),
         _("Saved answers, with variables."),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from comptoir.automation import rules_views
 from comptoir.automation import views as automation_views
@@ -54,6 +54,7 @@ urlpatterns = [
     path("rules/<int:pk>/move", rules_views.rule_move, name="rule_move"),
     path("rules/<int:pk>/active", rules_views.rule_active, name="rule_active"),
     path("rules/<int:pk>/delete", rules_views.rule_delete, name="rule_delete"),
+    path("triage/", include("comptoir.triage.urls")),
     path("notifications/", notification_views.settings_page, name="notifications"),
     path("notifications/webhooks", notification_views.webhook_create, name="webhook_create"),
     path(
