@@ -131,6 +131,10 @@ def test_the_acceptance_rate_is_shown_to_managers_only(
     assert "1 taken of 2 shown (50%), 20% of the text changed" in page
     assert "100% (1/1)" in page
     assert "0% (0/1)" in page
+    supervisor.language = "fr"
+    supervisor.save()
+    page = client.get("/settings/templates/").content.decode()
+    assert "1 retenues sur 2 proposées (50 %), 20 % du texte modifié" in page
 
 
 def test_a_user_who_cannot_see_the_conversation_gets_404(
