@@ -357,3 +357,34 @@ def test_an_agent_retries_a_failed_reply_in_the_browser(
     retried = Event.objects.filter(conversation=conv, kind=EventKind.DELIVERY_RETRIED).get()
     assert retried.actor == day["agent"]
     assert page.csp_errors == []
+
+
+def test_a_suggested_answer_is_inserted_with_alt_1_and_counted_as_taken(
+    page: Any, live_server: Any, day: dict[str, Any]
+) -> None:
+    from comptoir.automation.models import Suggestion, Template, TemplateVersion
+
+    conv: Conversation = day["conv"]
+    Conversation.objects.filter(pk=conv.pk).update(
+        order=day["order"], language="fr", intent="not_received"
+    )
+    late = Template.objects.create(name="Colis en retard", intents=["not_received"])
+    TemplateVersion.objects.create(
+        template=late, language="fr", body="Bonjour, votre colis {{ tracking_number }} arrive."
+    )
+    base = live_server.url
+    log_in(page, base, day["agent"])
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+    page.wait_for_selector(".suggestion[data-rank='1']:has-text('Colis en retard')")
+    page.click("#composer")
+    page.keyboard.press("Alt+1")
+    assert page.input_value("#composer") == "Bonjour, votre colis 6A1234 arrive."
+    page.locator("#composer").press("End")
+    page.locator("#composer").type(" Merci !")
+    page.wait_for_selector("#presend-checks .checks[data-blocking='0']", state="attached")
+    page.click("button[name=then][value='']")
+    page.wait_for_selector(".timeline >> text=Merci !")
+    row = Suggestion.objects.get(conversation=conv, template=late)
+    assert row.taken
+    assert row.sent_text_distance is not None
+    assert 0 < row.sent_text_distance < 0.3

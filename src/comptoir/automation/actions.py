@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from comptoir.automation.models import CheckLevel, CheckSetting, Template, TemplateVersion
 from comptoir.automation.templating import check_syntax
+from comptoir.lib.intents import INTENTS
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Channel, Message, Shop
@@ -44,6 +45,7 @@ def save_template(
     shop: Shop | None,
     shortcut: str = "",
     category: str = "",
+    intents: Sequence[str] | None = None,
     is_active: bool = True,
     versions: Mapping[str, tuple[str, str]],
 ) -> Template:
@@ -71,6 +73,11 @@ def save_template(
     template.shop = shop
     template.shortcut = shortcut
     template.category = category.strip()[:64]
+    if intents is not None:
+        unknown = sorted(set(intents) - set(INTENTS))
+        if unknown:
+            raise ValidationError(f"no intent named {', '.join(unknown)}")
+        template.intents = [i for i in INTENTS if i in set(intents)]
     template.is_active = is_active
     template.save()
     kept = []

@@ -24,6 +24,8 @@ class Template(models.Model):
     # Typed as `;where` in the composer; letters, digits, - and _ only.
     shortcut = models.CharField(max_length=32, blank=True, default="")
     category = models.CharField(max_length=64, blank=True, default="")
+    # The intents (`comptoir.lib.intents`) it answers: the composer suggests it for them.
+    intents = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     # Counted by automation.actions.record_template_use when a reply made from it is sent.
     usage_count = models.PositiveIntegerField(default=0)
@@ -68,6 +70,55 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_id} [{self.language}]"
+
+
+class TemplateAnswer(models.Model):
+    """A buyer's message answered with a template: what `automation.suggest` compares a new
+    message with. Written when a reply made from a template is queued."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="answers")
+    shop = models.ForeignKey("inbox.Shop", on_delete=models.CASCADE, related_name="+")
+    intent = models.CharField(max_length=32, blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+    buyer_text = models.TextField(blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["shop", "id"], name="template_answer_shop")]
+
+    def __str__(self) -> str:
+        return f"{self.template_id}: {self.buyer_text[:40]}"
+
+
+class Suggestion(models.Model):
+    """A template the composer suggested for a buyer's message, and whether the reply used it.
+    `sent_text_distance` is how much the agent changed the suggested text (0 same, 1 all)."""
+
+    conversation = models.ForeignKey(
+        "inbox.Conversation", on_delete=models.CASCADE, related_name="+"
+    )
+    message = models.ForeignKey(
+        "inbox.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="suggestions")
+    rank = models.PositiveSmallIntegerField()
+    rendered_text = models.TextField(blank=True, default="")
+    shown_at = models.DateTimeField(default=timezone.now)
+    taken = models.BooleanField(default=False)
+    reply = models.ForeignKey(
+        "inbox.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_text_distance = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "message", "template"], name="suggestion_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.template_id} for {self.conversation_id}"
 
 
 class CheckLevel(models.TextChoices):

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q, QuerySet
+from django.db.models import Avg, Count, F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, User
 from comptoir.accounts.permissions import can_write, require
-from comptoir.automation import actions, rules
+from comptoir.automation import actions, rules, suggest
 from comptoir.automation.checks import CHECKS, levels_for, run_checks
-from comptoir.automation.models import CheckLevel, CheckSetting, Template
+from comptoir.automation.models import CheckLevel, CheckSetting, Suggestion, Template
 from comptoir.automation.templating import (
     LANGUAGES,
     VARIABLES,
@@ -28,6 +28,7 @@ from comptoir.automation.templating import (
 from comptoir.inbox.actions import Draft
 from comptoir.inbox.models import Channel, Conversation, Shop
 from comptoir.inbox.permissions import visible_channels, visible_conversations
+from comptoir.lib.intents import INTENTS, label
 
 
 def _user(request: HttpRequest) -> User:
@@ -64,6 +65,16 @@ def picker(request: HttpRequest, pk: int) -> HttpResponse:
         ).distinct()
     rows = rows.order_by("-usage_count", "name")[:20]
     return render(request, "automation/_picker.html", {"conv": conv, "templates": rows, "q": q})
+
+
+@login_required
+def suggestions(request: HttpRequest, pk: int) -> HttpResponse:
+    """The composer's "Suggested" strip (htmx fragment): the three best templates, rendered."""
+    conv = _conversation(request, pk)
+    found = suggest.suggest(conv, agent=_user(request))
+    if found and can_write(_user(request)):
+        found = suggest.record_shown(conv, found)
+    return render(request, "automation/_suggestions.html", {"conv": conv, "suggestions": found})
 
 
 def _values(request: HttpRequest) -> dict[str, str]:
@@ -155,8 +166,15 @@ def _manages_templates(user: User) -> bool:
 def template_list(request: HttpRequest) -> HttpResponse:
     _manager(request)
     rows = Template.objects.select_related("shop").prefetch_related("versions")
-    rows = rows.order_by("-usage_count", "name")
-    return render(request, "automation/templates.html", {"templates": rows})
+    rows = rows.annotate(
+        shown=Count("suggestions"),
+        taken=Count("suggestions", filter=Q(suggestions__taken=True)),
+        change=Avg("suggestions__sent_text_distance"),
+    ).order_by("-usage_count", "name")
+    totals = Suggestion.objects.aggregate(
+        shown=Count("id"), taken=Count("id", filter=Q(taken=True)), change=Avg("sent_text_distance")
+    )
+    return render(request, "automation/templates.html", {"templates": rows, "suggested": totals})
 
 
 @login_required
@@ -176,6 +194,7 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
                 shop=shops.get(pk=int(shop_id)) if shop_id.isdigit() else None,
                 shortcut=request.POST.get("shortcut", ""),
                 category=request.POST.get("category", ""),
+                intents=request.POST.getlist("intents"),
                 is_active=request.POST.get("is_active") == "on",
                 versions={
                     lang: (
@@ -210,6 +229,10 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             "shops": shops,
             "rows": rows,
             "variables": VARIABLES,
+            "intents": [(code, label(code)) for code in INTENTS],
+            "chosen_intents": request.POST.getlist("intents")
+            if request.method == "POST"
+            else (template.intents if template else []),
             "error": error,
             "broken_rules": rules.rules_that_cannot_fill(template) if template else [],
             "conversations": conversations,

@@ -216,6 +216,15 @@ TEMPLATES: dict[str, tuple[str, str, dict[str, tuple[str, str]]]] = {
 }
 
 
+# The intents each demo template answers: the composer suggests it for them.
+INTENTS: dict[str, list[str]] = {
+    "where": ["order_tracking", "not_received"],
+    "damaged": ["damaged_or_defective", "wrong_or_missing_item"],
+    "return": ["return_request", "refund"],
+    "thanks": ["thanks_or_closing"],
+}
+
+
 def load_templates() -> list[Template]:
     """Create the demo templates (for every shop), those not there yet."""
     made = []
@@ -232,6 +241,7 @@ def load_templates() -> list[Template]:
                 shop=None,
                 shortcut=shortcut,
                 category=category,
+                intents=INTENTS.get(shortcut, []),
                 versions={
                     lang: (subject, f"{_HELLO[lang]}\n\n{middle}\n\n{bye[lang]}")
                     for lang, (subject, middle) in versions.items()

@@ -60,6 +60,17 @@
     runChecks();
   });
 
+  // Alt+1, Alt+2, Alt+3: the suggested answer of that rank, as if its chip were clicked.
+  document.addEventListener("keydown", function (event) {
+    // The code, not the key: Alt+1 types another character on some layouts.
+    const rank = { Digit1: "1", Digit2: "2", Digit3: "3" }[event.code];
+    if (!event.altKey || !rank) return;
+    const chip = document.querySelector(".suggestion[data-rank='" + rank + "']");
+    if (!chip) return;
+    event.preventDefault();
+    chip.click();
+  });
+
   // ";where" then space, Tab or Enter: the template with that shortcut replaces it.
   box.addEventListener("keydown", function (event) {
     if (![" ", "Tab", "Enter"].includes(event.key)) return;
