@@ -236,3 +236,11 @@ def test_who_may_see_and_draft(mined: Cluster, agent: User, supervisor: User) ->
     assert _client(supervisor).get("/faq/999999/").status_code == 404
     assert _client(supervisor).post(f"/faq/{mined.pk}/draft").status_code == 403
     assert not Template.objects.exclude(name="Facture").exists()
+
+
+def test_the_page_speaks_french(mined: Cluster, admin: User) -> None:
+    admin.language = "fr"
+    admin.save()
+    page = _client(admin).get(f"/faq/{mined.pk}/").content.decode()
+    assert "Préparer un modèle" in page and "Pas encore de modèle" in page
+    assert "Questions fréquentes" in page
