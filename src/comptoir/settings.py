@@ -163,6 +163,7 @@ INSTALLED_APPS = [
     "comptoir.automation",
     "comptoir.notifications",
     "comptoir.triage",
+    "comptoir.faq",
     "django_htmx",
 ]
 if TASKS_BACKEND == "rq":

@@ -41,6 +41,7 @@ urlpatterns = [
     path("settings/", include("comptoir.web.urls")),
     path("automation/", include("comptoir.automation.urls")),
     path("notifications/", include("comptoir.notifications.urls")),
+    path("faq/", include("comptoir.faq.urls")),
     path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),
     path("", web_views.home, name="home"),
 ]
