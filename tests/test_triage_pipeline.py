@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import User
-from comptoir.automation import rules as rule_actions
 from comptoir.automation import engine
+from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import RuleRun, Trigger
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox.ingest import ingest

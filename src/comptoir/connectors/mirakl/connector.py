@@ -179,19 +179,7 @@ class MiraklConnector(Connector):
         for message in sorted(messages, key=lambda m: _when(m["date_created"])):
             sender_type = (message.get("from") or {}).get("type", "")
             outbound = sender_type == "SHOP_USER"
-            name = (message.get("from") or {}).get("display_name") or ""
-            if sender_type == "OPERATOR_USER":
-                party = Party(
-                    identity_kind="mirakl_operator",
-                    identity_value=f"{self.channel.marketplace}:operator",
-                    name=name or "Operator",
-                )
-            else:
-                party = Party(
-                    identity_kind="mirakl_customer",
-                    identity_value=f"{self.channel.marketplace}:{customer.get('id') or 'unknown'}",
-                    name=customer.get("display_name") or name,
-                )
+            party = self._party(sender_type, message, customer)
             needs_reply: bool | None = None
             if not outbound:
                 needs_reply = needed_since is not None and _when(message["date_created"]) >= _when(
@@ -216,6 +204,23 @@ class MiraklConnector(Connector):
                 else [self._download(a) for a in message.get("attachments") or []],
                 meta={"mirakl_thread": thread["id"], "from_type": sender_type},
             )
+
+    def _party(
+        self, sender_type: str, message: dict[str, Any], customer: dict[str, Any]
+    ) -> Party:
+        """Who wrote: the operator, or the thread's customer (whoever else writes in it)."""
+        name = (message.get("from") or {}).get("display_name") or ""
+        if sender_type == "OPERATOR_USER":
+            return Party(
+                identity_kind="mirakl_operator",
+                identity_value=f"{self.channel.marketplace}:operator",
+                name=name or "Operator",
+            )
+        return Party(
+            identity_kind="mirakl_customer",
+            identity_value=f"{self.channel.marketplace}:{customer.get('id') or 'unknown'}",
+            name=customer.get("display_name") or name,
+        )
 
     def _download(self, attachment: dict[str, Any]) -> InboundAttachment:
         name = attachment.get("name") or "attachment"
