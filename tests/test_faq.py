@@ -246,3 +246,16 @@ def test_the_page_speaks_french(mined: Cluster, admin: User) -> None:
     assert "Préparer un modèle" in page
     assert "Pas encore de modèle" in page
     assert "Questions fréquentes" in page
+
+
+def test_the_weekly_mining_is_registered_and_stores_a_run(db: None) -> None:
+    from datetime import timedelta
+
+    from comptoir.faq import tasks as faq_tasks
+    from comptoir.faq.models import MiningRun
+    from comptoir.jobs.periodic import REGISTRY
+
+    job = REGISTRY["faq.mine"]
+    assert (job.task, job.every) == (faq_tasks.mine_weekly, timedelta(days=7))
+    assert faq_tasks.mine_weekly.call() == "0 questions, 0 clusters"
+    assert MiningRun.objects.count() == 1

@@ -1406,7 +1406,12 @@ def test_the_demo_examples_acknowledge_route_and_tag(new_conversation: NewConver
         sent_at=monday_morning,
         sender={"identity_kind": "email", "identity_value": "other@example.com"},
     )
+    # The routing rule tests the intent too: it waits for triage's reading, as live.
+    engine.pump()
+    assert RuleRun.objects.count() == 0
+    from comptoir.triage.tasks import read_now
 
+    read_now(list(Message.objects.filter(direction="in").select_related("channel")))
     engine.pump()
 
     wismo.refresh_from_db()

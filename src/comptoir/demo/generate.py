@@ -139,6 +139,11 @@ def load(
     from comptoir.notifications import demo as notifications_demo
 
     notifications_demo.setup(world.users["admin"])
+    # The FAQ page shows what buyers ask most, as the weekly mining would have found it.
+    from comptoir.faq import actions as faq_actions
+
+    run = faq_actions.mine(now - timedelta(days=days), now=now)
+    say(f"FAQ mining: {run.clusters} clusters of similar questions")
     return Summary(
         conversations=len(conv_ids),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),

@@ -24,7 +24,7 @@ from comptoir.lib import intents
 
 # What is read: the start of a message says what it is about, and this bounds the cost.
 MAX_CHARS = 1500
-FORMAT = 1
+FORMAT = 2
 
 _NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\S+")
 _DIGITS = re.compile(r"\d+")
@@ -39,12 +39,17 @@ def normalise(text: str) -> str:
     return " ".join(_DIGITS.sub(" 0 ", text).split())[:MAX_CHARS]
 
 
-def features(text: str) -> list[str]:
-    """Words, pairs of words and the letter groups (3 to 5) of each word."""
+def word_features(text: str) -> list[str]:
+    """Words and pairs of words."""
     words = _WORD.findall(normalise(text))
-    out = ["w" + w for w in words]
-    out += ["b" + a + " " + b for a, b in itertools.pairwise(words)]
-    for word in words:
+    return ["w" + w for w in words] + ["b" + a + " " + b for a, b in itertools.pairwise(words)]
+
+
+def letter_features(text: str) -> list[str]:
+    """The letter groups (3 to 5) of each word: they survive typos, missing accents and
+    inflections ("rembours" in remboursé, remboursement, rembourser)."""
+    out: list[str] = []
+    for word in _WORD.findall(normalise(text)):
         if len(word) < 3:
             continue
         padded = f"<{word}>"
@@ -52,6 +57,11 @@ def features(text: str) -> list[str]:
         for n in (3, 4, 5):
             out += ["c" + padded[i : i + n] for i in range(size - n + 1)]
     return out
+
+
+def features(text: str) -> list[str]:
+    """Both kinds: words first ("w", "b"), then letter groups ("c")."""
+    return word_features(text) + letter_features(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +73,8 @@ class Prediction:
 
 
 class Model:
-    """TF-IDF (sublinear counts, l2) then softmax over a linear layer."""
+    """TF-IDF (sublinear counts, l2 per block: words, then letter groups from index
+    `letters_from`) then softmax over a linear layer."""
 
     def __init__(
         self,
@@ -74,7 +85,9 @@ class Model:
         intercept: npt.NDArray[np.float32],
         classes: list[str],
         threshold: float,
+        letters_from: int,
     ) -> None:
+        self.letters_from = letters_from
         self.index = {term: i for i, term in enumerate(terms)}
         self.terms = terms
         self.idf = idf.astype(np.float32)
@@ -91,7 +104,13 @@ class Model:
         idx = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
         tf = 1.0 + np.log(np.fromiter((c for _, c in found), dtype=np.float32, count=len(found)))
         values = tf * self.idf[idx]
-        values /= np.linalg.norm(values)
+        # Two blocks, each of length one (as fitted): words and letter groups weigh alike
+        # however many letter groups a text has.
+        letters = idx >= self.letters_from
+        for block in (letters, ~letters):
+            norm = np.linalg.norm(values[block])
+            if norm:
+                values[block] /= norm
         scores = (values @ self.coef[idx] + self.intercept).astype(np.float64)
         scores = np.exp(scores - scores.max())
         return np.asarray(scores / scores.sum(), dtype=np.float64)
@@ -115,6 +134,7 @@ class Model:
             coef=self.coef.astype(np.float16),  # half the size, the same answers
             intercept=self.intercept,
             threshold=np.array([self.threshold]),
+            letters_from=np.array([self.letters_from]),
         )
         return buffer.getvalue()
 
@@ -130,4 +150,5 @@ class Model:
                 coef=arrays["coef"].astype(np.float32),
                 intercept=arrays["intercept"],
                 threshold=float(arrays["threshold"][0]),
+                letters_from=int(arrays["letters_from"][0]),
             )
