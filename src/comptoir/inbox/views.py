@@ -56,6 +56,8 @@ from comptoir.inbox.queries import (
     view_counts,
 )
 from comptoir.inbox.rows import ROW_FIELDS, render_rows
+from comptoir.lib import intents
+from comptoir.triage.panel import intent_groups, reading_panel
 
 PAGE_SIZE = 50
 
@@ -139,6 +141,9 @@ def _chrome(
         "statuses": Status.choices,
         "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
+        "intent_groups": intent_groups(),
+        "urgencies": intents.URGENCIES.items(),
+        "sentiments": intents.SENTIMENTS.items(),
     }
 
 
@@ -250,6 +255,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "statuses": Status.choices,
             "priorities": Priority.choices,
             "buyer": buyer_panel(conv, user),
+            "reading": reading_panel(conv),
             "present": others_present(conv.pk, user),
             "draft": draft,
             "snooze_default": _tomorrow_morning(),
