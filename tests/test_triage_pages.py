@@ -16,6 +16,7 @@ from comptoir.inbox.actions import save_view
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.triage.models import Correction
+from tests.test_browser import PASSWORD, browser, log_in, page  # noqa: F401 (fixtures)
 
 Build = Callable[..., InboundMessage]
 
@@ -64,7 +65,7 @@ def logged_in(client: Client, agent: User) -> Client:
     return client
 
 
-def page(client: Client, query: str = "view=all") -> str:
+def inbox_html(client: Client, query: str = "view=all") -> str:
     response = client.get(f"/inbox/?{query}")
     assert response.status_code == 200, response.content[:300]
     return response.content.decode()
@@ -73,7 +74,7 @@ def page(client: Client, query: str = "view=all") -> str:
 def test_rows_show_the_intents_name_and_the_urgent_and_unhappy_marks_in_english(
     logged_in: Client, three: dict[str, Conversation]
 ) -> None:
-    html = page(logged_in)
+    html = inbox_html(logged_in)
     assert '<span class="intent" title="Intent: Not received">Not received</span>' in html
     assert ">Refund</span>" in html
     assert "not_received</span>" not in html  # the code is no longer shown
@@ -87,7 +88,7 @@ def test_rows_speak_french_to_a_french_agent(
 ) -> None:
     agent.language = "fr"
     agent.save()
-    html = page(logged_in)
+    html = inbox_html(logged_in)
     assert 'title="Intention : Non reçu">Non reçu</span>' in html
     assert ">Remboursement</span>" in html
     assert 'title="Le tri lit ce message comme urgent">Urgente</span>' in html
@@ -113,7 +114,7 @@ def test_rows_speak_french_to_a_french_agent(
 def test_the_reading_filters_return_the_right_conversations(
     logged_in: Client, three: dict[str, Conversation], query: str, expected: set[str]
 ) -> None:
-    html = page(logged_in, f"view=all&{query}")
+    html = inbox_html(logged_in, f"view=all&{query}")
     shown = {name for name, conv in three.items() if f"/inbox/c/{conv.pk}/" in html}
     assert shown == expected
     # The choice stays selected in the filter bar.
@@ -252,3 +253,31 @@ def test_a_correction_applies_to_the_latest_buyer_message(
     assert correction.text == "Et alors ?"
     first.refresh_from_db()
     assert first.sentiment == "neutral"
+
+
+def test_an_agent_corrects_the_intent_in_the_browser(
+    page: Any,  # noqa: F811
+    live_server: Any,
+    agent: User,
+    three: dict[str, Conversation],
+) -> None:
+    agent.set_password(PASSWORD)
+    agent.save()
+    conv = three["late"]
+    base = live_server.url
+    log_in(page, base, agent)
+    assert "Not received" in page.locator(f"tr[data-href='/inbox/c/{conv.pk}/']").inner_text()
+    page.goto(f"{base}/inbox/c/{conv.pk}/")
+    assert page.locator("#reading-intent").inner_text() == "Not received"
+
+    page.click(".correct-intent summary")
+    page.click(".correct-intent button[value=damaged_or_defective]")
+    page.wait_for_selector("#reading-intent >> text=Damaged or defective")
+
+    conv.refresh_from_db()
+    assert (conv.intent, conv.intent_source) == ("damaged_or_defective", TriageSource.AGENT)
+    assert Correction.objects.get().value == "damaged_or_defective"
+    assert "Agent" in page.locator("#reading .reading-meta").inner_text() or "agent" in (
+        page.locator("#reading .reading-meta").inner_text()
+    )
+    assert page.csp_errors == []
