@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Team, User
@@ -142,8 +143,15 @@ def _chrome(
         "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
         "intent_groups": intent_groups(),
-        "urgencies": intents.URGENCIES.items(),
-        "sentiments": intents.SENTIMENTS.items(),
+        # Named with their filter: the chosen one alone in a narrow select still says what it is.
+        "urgencies": [
+            (k, gettext("Urgency: %(urgency)s") % {"urgency": v})
+            for k, v in intents.URGENCIES.items()
+        ],
+        "sentiments": [
+            (k, gettext("Sentiment: %(sentiment)s") % {"sentiment": v})
+            for k, v in intents.SENTIMENTS.items()
+        ],
     }
 
 
