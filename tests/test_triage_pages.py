@@ -153,7 +153,7 @@ def test_the_reading_panel_shows_the_reading_and_what_the_message_names(
     html = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
     panel = html[html.index('id="reading"') : html.index('class="buyer"')]
     assert '<span class="intent" id="reading-intent">Not received</span>' in panel
-    assert "83 % · Triage" in panel
+    assert '<span title="Confidence">83%</span> · Triage' in panel
     assert 'value="high" aria-pressed="true"' in panel
     assert 'value="negative" aria-pressed="true"' in panel
     assert "French" in panel
@@ -165,6 +165,19 @@ def test_the_reading_panel_shows_the_reading_and_what_the_message_names(
     assert "Nov. 28, 2026" in panel or "28 Nov" in panel
     # The timeline's buyer message carries its intent too.
     assert 'class="intent-chip" title="Intent: Not received"' in html
+
+
+def test_the_reading_panel_speaks_french(
+    logged_in: Client, agent: User, three: dict[str, Conversation]
+) -> None:
+    agent.language = "fr"
+    agent.save()
+    html = logged_in.get(f"/inbox/c/{three['late'].pk}/").content.decode()
+    panel = html[html.index('id="reading"') : html.index('class="buyer"')]
+    assert ">Lecture</h2>" in panel
+    assert '<span class="intent" id="reading-intent">Non reçu</span>' in panel
+    assert '<span title="Confiance">83 %</span> · Le tri' in panel
+    assert 'value="high" aria-pressed="true" class="is-high">Haute</button>' in panel
 
 
 def test_correcting_the_intent_changes_the_conversation_and_keeps_a_correction(

@@ -133,7 +133,9 @@ def reading_panel(conv: Conversation) -> ReadingPanel:
 def _intent_label(conv: Conversation, message: Message | None) -> str:
     if conv.intent:
         return intents.label(conv.intent)
-    if message is not None and message.triaged_at is None:
+    if message is None:  # the seller wrote first: nothing to read yet
+        return "—"
+    if message.triaged_at is None:
         return gettext("Not read yet")
     return str(intents.UNSURE_LABEL)
 
