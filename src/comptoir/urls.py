@@ -40,6 +40,7 @@ urlpatterns = [
     path("profile/", web_views.profile, name="profile"),
     path("settings/", include("comptoir.web.urls")),
     path("automation/", include("comptoir.automation.urls")),
+    path("triage/", include("comptoir.triage.urls")),
     path("notifications/", include("comptoir.notifications.urls")),
     path("faq/", include("comptoir.faq.urls")),
     path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),

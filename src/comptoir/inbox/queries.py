@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from comptoir.inbox import search
 from comptoir.inbox.models import Conversation, Event, SLAState, Status, Tag
 from comptoir.inbox.permissions import visible_conversations
+from comptoir.lib import intents
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -129,6 +130,9 @@ def _day(name: str, value: str, tz: tzinfo) -> datetime:
         raise ValidationError(f"{name} must be a date (YYYY-MM-DD), not {value!r}") from None
 
 
+# The intent filter's value for conversations with no intent (unsure, or not read yet).
+NO_INTENT = "none"
+
 # The inbox's filters as they appear in its URL (so a view can be bookmarked and shared).
 FILTER_PARAMS = (
     "channel",
@@ -139,6 +143,8 @@ FILTER_PARAMS = (
     "team",
     "tag",
     "intent",
+    "urgency",
+    "sentiment",
     "language",
     "sla",
     "from",
@@ -156,7 +162,10 @@ def filters_from_params(params: Mapping[str, str], tz: tzinfo) -> dict[str, Any]
     for name in ("channel", "shop", "team"):
         if p[name]:
             out[name] = _id(name, p[name])
-    for name in ("marketplace", "status", "assignee", "tag", "intent", "language", "sla", "q"):
+    for name in (
+        *("marketplace", "status", "assignee", "tag", "intent", "urgency", "sentiment"),
+        *("language", "sla", "q"),
+    ):
         if p[name]:
             out[name] = p[name]
     if p["from"]:
@@ -183,6 +192,8 @@ def filter_conversations(
     needs_reply: bool | None = None,
     tag: str | None = None,
     intent: str | None = None,
+    urgency: str | None = None,
+    sentiment: str | None = None,
     language: str | None = None,
     sla: str | None = None,
     created_from: datetime | None = None,
@@ -196,6 +207,7 @@ def filter_conversations(
     qs = _by_status(qs, status)
     qs = _by_place(qs, channel=channel, marketplace=marketplace, shop=shop, team=team)
     qs = _by_triage(qs, intent=intent, language=language, sla=sla)
+    qs = _by_mood(qs, urgency=urgency, sentiment=sentiment)
     qs = _by_dates(qs, created_from, created_to)
     qs = _by_has_order(qs, has_order)
     qs = _by_handling(qs, user, assignee=assignee, needs_reply=needs_reply)
@@ -239,13 +251,30 @@ def _by_place(
 def _by_triage(
     qs: QuerySet[Conversation], *, intent: str | None, language: str | None, sla: str | None
 ) -> QuerySet[Conversation]:
-    """What triage and the SLA sweep found: intent, language, respond-by state."""
+    """What triage and the SLA sweep found: intent ("none": triage was unsure or has not read
+    it; the conversation keeps no "unsure"), language, respond-by state."""
     if intent:
-        qs = qs.filter(intent=intent)
+        qs = qs.filter(intent="" if intent in (NO_INTENT, intents.UNSURE) else intent)
     if language:
         qs = qs.filter(language=language)
     if sla:
         qs = qs.filter(_sla_filter(sla))
+    return qs
+
+
+def _by_mood(
+    qs: QuerySet[Conversation], *, urgency: str | None, sentiment: str | None
+) -> QuerySet[Conversation]:
+    """How urgent and how unhappy triage read the latest buyer message."""
+    for name, value, allowed in (
+        ("urgency", urgency, intents.URGENCIES),
+        ("sentiment", sentiment, intents.SENTIMENTS),
+    ):
+        if not value:
+            continue
+        if value not in allowed:
+            raise ValidationError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        qs = qs.filter(**{name: value})
     return qs
 
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 
 from comptoir.inbox.display import deadline_html
 from comptoir.inbox.models import Conversation, Marketplace
+from comptoir.lib import intents
 
 _MARKETPLACES = dict(Marketplace.choices)
 
@@ -23,6 +24,8 @@ ROW_FIELDS = (
     "snippet",
     "order_number",
     "intent",
+    "urgency",
+    "sentiment",
     "language",
     "needs_reply",
     "respond_by",
@@ -43,9 +46,32 @@ def _short(text: str) -> str:
     return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
 
 
+def _intent_badge(intent: str) -> str:
+    name = escape(intents.label(intent))
+    title = escape(gettext("Intent: %(intent)s") % {"intent": intents.label(intent)})
+    return f'<span class="intent" title="{title}">{name}</span>'
+
+
+def _reading_badges() -> dict[str, str]:
+    """Triage's badges in the user's language, built once per page: each intent's label, the
+    urgent flag and the unhappy-buyer marker (a sign with its words for screen readers)."""
+    badges = {intent: _intent_badge(intent) for intent in intents.INTENTS}
+    urgent = escape(gettext("Urgent"))
+    badges["urgent"] = (
+        f'<span class="urgent" title="{escape(gettext("Triage reads this as urgent"))}">'
+        f"{urgent}</span>"
+    )
+    unhappy = escape(gettext("The buyer sounds unhappy"))
+    badges["negative"] = (
+        f'<span class="mood-negative" title="{unhappy}" role="img" aria-label="{unhappy}">☹</span>'
+    )
+    return badges
+
+
 def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
     select, no_subject = escape(gettext("Select")), escape(gettext("(no subject)"))
     needs_reply = escape(gettext("Needs a reply"))
+    reading = _reading_badges()
     out = []
     for conv in rows:
         url = escape(conv.url)  # type: ignore[attr-defined]
@@ -54,8 +80,12 @@ def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
         badges = []
         if conv.order_number:
             badges.append(f'<span class="order">#{escape(conv.order_number)}</span>')
+        if conv.urgency == "high":
+            badges.insert(0, reading["urgent"])
         if conv.intent:
-            badges.append(f'<span class="intent">{escape(conv.intent)}</span>')
+            badges.append(reading.get(conv.intent) or _intent_badge(conv.intent))
+        if conv.sentiment == "negative":
+            badges.append(reading["negative"])
         if conv.language:
             badges.append(f'<span class="lang-code">{escape(conv.language.upper())}</span>')
         badges += [f'<span class="tag">{escape(t.name)}</span>' for t in conv.tags.all()]

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Team, User
@@ -56,6 +57,8 @@ from comptoir.inbox.queries import (
     view_counts,
 )
 from comptoir.inbox.rows import ROW_FIELDS, render_rows
+from comptoir.lib import intents
+from comptoir.triage.panel import intent_groups, reading_panel
 
 PAGE_SIZE = 50
 
@@ -139,6 +142,16 @@ def _chrome(
         "statuses": Status.choices,
         "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
+        "intent_groups": intent_groups(),
+        # Named with their filter: the chosen one alone in a narrow select still says what it is.
+        "urgencies": [
+            (k, gettext("Urgency: %(urgency)s") % {"urgency": v})
+            for k, v in intents.URGENCIES.items()
+        ],
+        "sentiments": [
+            (k, gettext("Sentiment: %(sentiment)s") % {"sentiment": v})
+            for k, v in intents.SENTIMENTS.items()
+        ],
     }
 
 
@@ -250,6 +263,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "statuses": Status.choices,
             "priorities": Priority.choices,
             "buyer": buyer_panel(conv, user),
+            "reading": reading_panel(conv),
             "present": others_present(conv.pk, user),
             "draft": draft,
             "snooze_default": _tomorrow_morning(),

@@ -1,14 +1,10 @@
-"""Triage's settings pages, included under /settings/triage/ in the `settings` namespace."""
-
 from __future__ import annotations
 
 from django.urls import path
 
 from comptoir.triage import views
 
+app_name = "triage"
 urlpatterns = [
-    path("", views.settings_page, name="triage"),
-    path("activate", views.activate, name="triage_activate"),
-    path("train", views.train, name="triage_train"),
-    path("settings", views.save_settings, name="triage_settings"),
+    path("c/<int:pk>/reading", views.correct_reading, name="correct"),
 ]

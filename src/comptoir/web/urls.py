@@ -54,7 +54,7 @@ urlpatterns = [
     path("rules/<int:pk>/move", rules_views.rule_move, name="rule_move"),
     path("rules/<int:pk>/active", rules_views.rule_active, name="rule_active"),
     path("rules/<int:pk>/delete", rules_views.rule_delete, name="rule_delete"),
-    path("triage/", include("comptoir.triage.urls")),
+    path("triage/", include("comptoir.triage.settings_urls")),
     path("notifications/", notification_views.settings_page, name="notifications"),
     path("notifications/webhooks", notification_views.webhook_create, name="webhook_create"),
     path(
