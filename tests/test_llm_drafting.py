@@ -39,7 +39,7 @@ class Fake:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         Fake.requests.append(
             {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
@@ -140,7 +140,8 @@ def test_the_request_carries_the_order_and_the_buyer_text(
     assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
     assert sent["body"]["model"] == "tiny-model"
     system, user = sent["body"]["messages"]
-    assert system["role"] == "system" and "French" in system["content"]
+    assert system["role"] == "system"
+    assert "French" in system["content"]
     assert "never invent facts" in system["content"].lower()
     assert "phone numbers" in system["content"]  # Amazon's rules
     text = user["content"]
@@ -158,7 +159,8 @@ def test_a_link_in_the_draft_is_flagged_on_amazon(
     assert response.status_code == 200
     page = response.content.decode()
     assert "https://www.maison-lumiere.fr/suivi" in page  # the draft, to fill the composer
-    assert 'data-blocking="1"' in page and 'data-code="link"' in page
+    assert 'data-blocking="1"' in page
+    assert 'data-code="link"' in page
     assert Message.objects.count() == messages_before  # nothing sent nor stored
 
 
@@ -200,9 +202,12 @@ def test_a_failing_endpoint_is_a_clear_message(
     messages_before = Message.objects.count()
     response = _draft(client, agent, conversation)
     page = response.content.decode()
-    assert response.status_code == 200 and expected in page
-    assert 'data-state="error"' in page and "ai-draft-text" not in page
-    assert "secret internal details" not in page and "not json" not in page
+    assert response.status_code == 200
+    assert expected in page
+    assert 'data-state="error"' in page
+    assert "ai-draft-text" not in page
+    assert "secret internal details" not in page
+    assert "not json" not in page
     assert Message.objects.count() == messages_before
 
 
@@ -285,12 +290,14 @@ def test_the_settings_page_saves_and_never_shows_the_key(
     assert client.post(url, form).status_code == 302
     saved = TriageSettings.get()
     assert (saved.llm_enabled, saved.llm_url, saved.llm_timeout_seconds) == (True, endpoint, 7)
-    assert saved.llm_api_key == KEY and KEY not in saved.llm_api_key_encrypted
+    assert saved.llm_api_key == KEY
+    assert KEY not in saved.llm_api_key_encrypted
     # Saving again without a key keeps it; the page never shows it.
     client.post(url, {**form, "llm_api_key": ""})
     assert TriageSettings.get().llm_api_key == KEY
     page = client.get(reverse("settings:triage")).content.decode()
-    assert "A key is saved" in page and KEY not in page
+    assert "A key is saved" in page
+    assert KEY not in page
     client.post(url, {**form, "llm_api_key": "", "llm_clear_key": "1"})
     assert TriageSettings.get().llm_api_key == ""
     assert KEY not in caplog.text
@@ -308,7 +315,8 @@ def test_the_key_is_not_logged_when_drafting_fails(
     caplog.set_level(logging.DEBUG)
     Fake.mode = "500"
     page = _draft(client, agent, conversation).content.decode()
-    assert KEY not in page and KEY not in caplog.text
+    assert KEY not in page
+    assert KEY not in caplog.text
     assert "HTTP 500" in caplog.text
 
 

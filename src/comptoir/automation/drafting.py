@@ -82,7 +82,7 @@ def system_prompt(conv: Conversation, language: str) -> str:
     """The seller's rules for the model."""
     rules = [
         "You write the seller's answer to a buyer on an online marketplace.",
-        f"Answer in {_language_name(language) if language else 'the buyer’s language'}.",
+        f"Answer in {_language_name(language) if language else "the buyer's language"}.",
         "Be brief, polite and concrete: a greeting, the answer, a closing line.",
         "Never invent facts: use only the order data given. If what the buyer asks is not in "
         "it, say that you are checking and will come back to them.",
@@ -142,7 +142,7 @@ def _order_text(conv: Conversation) -> str:
     for item in (order.items or [])[:ITEMS]:
         if isinstance(item, dict):
             title = item.get("title") or item.get("name") or item.get("sku") or ""
-            lines.append(f"Item: {item.get('quantity', 1)} × {str(title)[:200]}")
+            lines.append(f"Item: {item.get('quantity', 1)} x {str(title)[:200]}")
     return "\n".join(lines)
 
 

@@ -151,7 +151,7 @@ def check(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def draft(request: HttpRequest, pk: int) -> HttpResponse:
-    """"Draft with AI" (htmx fragment): the drafted text and its pre-send checks, for the page
+    """ "Draft with AI" (htmx fragment): the drafted text and its pre-send checks, for the page
     to fill into the composer; a failure is one sentence. 404 while drafting is off."""
     if not drafting.enabled():
         raise Http404("AI drafting is not enabled")

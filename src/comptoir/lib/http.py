@@ -71,6 +71,7 @@ def _allowed_by_settings() -> bool:
     # For `check_url`, whose `allow_private` argument hides the hook above.
     return allow_private()
 
+
 # The resolver: tests replace it to make a name point anywhere without a network.
 getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo
 

@@ -205,9 +205,7 @@ class MiraklConnector(Connector):
                 meta={"mirakl_thread": thread["id"], "from_type": sender_type},
             )
 
-    def _party(
-        self, sender_type: str, message: dict[str, Any], customer: dict[str, Any]
-    ) -> Party:
+    def _party(self, sender_type: str, message: dict[str, Any], customer: dict[str, Any]) -> Party:
         """Who wrote: the operator, or the thread's customer (whoever else writes in it)."""
         name = (message.get("from") or {}).get("display_name") or ""
         if sender_type == "OPERATOR_USER":
