@@ -67,8 +67,9 @@ class Draft:
 
 
 def enabled() -> bool:
-    found = TriageSettings.get()
-    return bool(found.llm_enabled and found.llm_url and found.llm_model)
+    """One read, no write (the conversation page asks on every view)."""
+    rows = TriageSettings.objects.filter(pk=1, llm_enabled=True)
+    return rows.exclude(llm_url="").exclude(llm_model="").exists()
 
 
 def _language_name(code: str) -> str:
