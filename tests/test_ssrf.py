@@ -344,6 +344,25 @@ def test_the_allow_setting_lets_private_addresses_through_but_never_metadata(
             http.check_url(url)
 
 
+def test_one_request_allowed_private_reaches_it_and_no_other_does(
+    strict: None, server: SimpleNamespace
+) -> None:
+    """`allow_private=True` (a local server the admin saved as such) is for that call only."""
+    with pytest.raises(http.AddressNotAllowed, match="loopback"):
+        http.post(server.url + "/a", content=b"{}", headers={}, timeout=5)
+    sent = http.post(server.url + "/b", content=b"{}", headers={}, timeout=5, allow_private=True)
+    assert sent.status_code == 200
+    with pytest.raises(http.AddressNotAllowed, match="loopback"):
+        http.post(server.url + "/c", content=b"{}", headers={}, timeout=5)
+    assert server.received == ["/b"]
+    http.check_url("http://localhost:8080/v1", allow_private=True)
+    http.check_url("https://intranet.example/v1", allow_private=True)
+    with pytest.raises(http.AddressNotAllowed, match="cloud metadata"):
+        http.check_url("http://169.254.169.254/v1", allow_private=True)
+    with pytest.raises(http.AddressNotAllowed, match="cloud metadata"):
+        http.post("http://169.254.169.254/", content=b"", headers={}, timeout=5, allow_private=True)
+
+
 # -- what the admin is shown -----------------------------------------------------------------------
 
 

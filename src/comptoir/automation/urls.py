@@ -11,4 +11,5 @@ urlpatterns = [
     path("c/<int:pk>/suggestions", views.suggestions, name="suggestions"),
     path("c/<int:pk>/expand", views.expand, name="expand"),
     path("c/<int:pk>/check", views.check, name="check"),
+    path("c/<int:pk>/draft", views.draft, name="draft"),
 ]

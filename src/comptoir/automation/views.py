@@ -9,14 +9,14 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Avg, Count, F, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, User
 from comptoir.accounts.permissions import can_write, require
-from comptoir.automation import actions, rules, suggest
+from comptoir.automation import actions, drafting, rules, suggest
 from comptoir.automation.checks import CHECKS, levels_for, run_checks
 from comptoir.automation.models import CheckLevel, CheckSetting, Suggestion, Template
 from comptoir.automation.templating import (
@@ -146,6 +146,23 @@ def check(request: HttpRequest, pk: int) -> HttpResponse:
     )
     response["X-Checks-Blocking"] = "1" if blocking else "0"
     return response
+
+
+@login_required
+@require_POST
+def draft(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Draft with AI" (htmx fragment): the drafted text and its pre-send checks, for the page
+    to fill into the composer; a failure is one sentence. 404 while drafting is off."""
+    if not drafting.enabled():
+        raise Http404("AI drafting is not enabled")
+    conv = _conversation(request, pk)
+    user = require(_user(request), can_write, "read-only users do not answer")
+    context: dict[str, Any] = {}
+    try:
+        context["draft"] = drafting.draft(conv, user)
+    except drafting.DraftingError as exc:
+        context["error"] = str(exc)
+    return render(request, "automation/_ai_draft.html", context)
 
 
 # -- settings -----------------------------------------------------------------------------------

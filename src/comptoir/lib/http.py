@@ -20,8 +20,10 @@ Where requests may go: every connection resolves the host, checks every address 
 connects to a checked address (no second lookup a DNS answer could change in between).
 Loopback, private, link-local, unique-local, unspecified, multicast and other non-public
 addresses (and IPv6 forms embedding them) raise `AddressNotAllowed` unless `allow_private()`
-says yes (the simulators, the tests, a marketplace on the seller's own network); cloud
-metadata addresses are refused even then. Redirects are never followed. `check_url` applies
+says yes (the simulators, the tests, a marketplace on the seller's own network), or the caller
+passes `allow_private=True` for one request (`post`, `checked_client`, `check_url`: a server the
+admin saved as local, such as an AI drafting endpoint on 127.0.0.1); cloud metadata addresses
+are refused even then. Redirects are never followed. `check_url` applies
 the same rule to a URL when it is saved, for a clear error before any request.
 """
 
@@ -63,6 +65,13 @@ def _never() -> bool:
 
 
 allow_private: Callable[[], bool] = _never
+
+
+def _allowed_by_settings() -> bool:
+    # For `check_url`, whose `allow_private` argument hides the hook above.
+    return allow_private()
+
+
 # The resolver: tests replace it to make a name point anywhere without a network.
 getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo
 
@@ -134,17 +143,18 @@ METADATA_ADDRESSES = frozenset(
 )
 
 
-def refusal(ip: IPAddress) -> str:
-    """Why Comptoir does not connect to `ip` ("is private"...), or "" when it may."""
+def refusal(ip: IPAddress, *, private_ok: bool = False) -> str:
+    """Why Comptoir does not connect to `ip` ("is private"...), or "" when it may.
+    `private_ok`: this caller may reach non-public addresses (metadata is refused still)."""
     if isinstance(ip, ipaddress.IPv6Address):
         # ::ffff:10.0.0.1, 2002:0a00:0001::, Teredo: an IPv4 address in IPv6 clothes.
         teredo = ip.teredo[1] if ip.teredo else None
         for inner in (ip.ipv4_mapped, ip.sixtofour, teredo):
-            if inner is not None and (why := refusal(inner)):
+            if inner is not None and (why := refusal(inner, private_ok=private_ok)):
                 return why
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
-    if allow_private():
+    if private_ok or allow_private():
         return ""
     for test, why in (
         (ip.is_unspecified, "unspecified"),
@@ -159,7 +169,7 @@ def refusal(ip: IPAddress) -> str:
     return ""
 
 
-def allowed_addresses(host: str, port: int) -> list[str]:
+def allowed_addresses(host: str, port: int, *, private_ok: bool = False) -> list[str]:
     """The addresses `host` resolves to, every one checked: `AddressNotAllowed` when any is
     refused (a name that also points inside is not trusted for its other answers)."""
     try:
@@ -172,7 +182,7 @@ def allowed_addresses(host: str, port: int) -> list[str]:
         # Scoped IPv6 ("fe80::1%eth0") is link-local anyway; the scope is not an address.
         text = str(info[4][0]).split("%", 1)[0]
         ip = ipaddress.ip_address(text)
-        why = refusal(ip)
+        why = refusal(ip, private_ok=private_ok)
         if why:
             raise AddressNotAllowed(f"{ip} is {why}" + (f" ({host})" if named else ""))
         if text not in addresses:
@@ -187,7 +197,7 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def check_url(url: str, *, resolve: bool = True) -> None:
+def check_url(url: str, *, resolve: bool = True, allow_private: bool = False) -> None:
     """Raise `AddressNotAllowed` (or ValueError for a URL that is not http(s) with a host)
     when requests to `url` would be refused. A name that does not resolve passes: nothing
     can be reached through it, and the check runs again on every connection."""
@@ -200,11 +210,11 @@ def check_url(url: str, *, resolve: bool = True) -> None:
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     literal = _literal(parsed.host)
     if literal is not None:
-        why = refusal(literal)
+        why = refusal(literal, private_ok=allow_private)
         if why:
             raise AddressNotAllowed(f"{literal} is {why}")
         return
-    if not resolve or allow_private():
+    if not resolve or allow_private or _allowed_by_settings():
         return  # names are checked when connecting: only metadata is refused then anyway
     try:
         allowed_addresses(parsed.host, port)
@@ -215,6 +225,9 @@ def check_url(url: str, *, resolve: bool = True) -> None:
 class _CheckedBackend(httpcore.SyncBackend):
     """Resolves, checks, then connects to an address it checked (TLS still verifies the name)."""
 
+    def __init__(self, *, private_ok: bool = False) -> None:
+        self.private_ok = private_ok
+
     def connect_tcp(
         self,
         host: str,
@@ -224,7 +237,7 @@ class _CheckedBackend(httpcore.SyncBackend):
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
         failure: Exception | None = None
-        for address in allowed_addresses(host, port):
+        for address in allowed_addresses(host, port, private_ok=self.private_ok):
             try:
                 return super().connect_tcp(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
@@ -236,24 +249,30 @@ class _CheckedTransport(httpx.HTTPTransport):
     """httpx's transport on a connection pool whose every connection is checked; no proxy
     from the environment (the proxy, not the target, would be checked)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:  # no super(): its pool is unchecked
+    def __init__(  # no super(): its pool is unchecked
+        self, ssl_context: ssl.SSLContext, *, private_ok: bool = False
+    ) -> None:
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
-            network_backend=_CheckedBackend(),
+            network_backend=_CheckedBackend(private_ok=private_ok),
         )
 
 
-def checked_client(*, timeout: float, verify: bool = True, base_url: str = "") -> httpx.Client:
-    """An httpx client whose requests only go where the rule above allows, never redirected."""
+def checked_client(
+    *, timeout: float, verify: bool = True, base_url: str = "", allow_private: bool = False
+) -> httpx.Client:
+    """An httpx client whose requests only go where the rule above allows, never redirected;
+    `allow_private`: to a non-public address too (a server the admin saved as local)."""
+    context = _tls_context() if verify else _unverified_context()
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,
-        transport=_CheckedTransport(_tls_context() if verify else _unverified_context()),
+        transport=_CheckedTransport(context, private_ok=allow_private),
     )
 
 
@@ -447,12 +466,20 @@ class HttpClient:
         return parse_json(self.request("GET", path, **kwargs), self.name, error=self.error)
 
 
-def post(url: str, *, content: bytes, headers: Mapping[str, str], timeout: float) -> httpx.Response:
+def post(
+    url: str,
+    *,
+    content: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    allow_private: bool = False,
+) -> httpx.Response:
     """One POST with no retry, redirects not followed: any answer is returned, the caller
     judges its status. No answer raises `HttpError`: "timed out: ..." or "<Failure>: ...";
-    an address refused raises `AddressNotAllowed` (permanent), before anything is sent."""
+    an address refused raises `AddressNotAllowed` (permanent), before anything is sent.
+    `allow_private`: only for a URL an admin saved as a local server (see the module's doc)."""
     try:
-        with checked_client(timeout=timeout) as client:
+        with checked_client(timeout=timeout, allow_private=allow_private) as client:
             return client.post(url, content=content, headers=headers)
     except httpx.TimeoutException as exc:
         raise HttpError(f"timed out: {exc}", maybe_sent=True) from exc

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from comptoir.accounts.permissions import can_manage_channels
 from comptoir.inbox.actions import set_language, set_reading
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
-from comptoir.lib import intents
+from comptoir.lib import http, intents
 from comptoir.triage import dataset, registry, training
 from comptoir.triage.models import Correction, IntentModel, TriageSettings
 
@@ -120,6 +121,48 @@ def save_settings(*, actor: User, no_reply_for_thanks: bool) -> TriageSettings:
     found = TriageSettings.get()
     found.no_reply_for_thanks = no_reply_for_thanks
     found.save(update_fields=["no_reply_for_thanks", "updated_at"])
+    return found
+
+
+# Bounds of the drafting request's timeout (seconds): a draft is waited for in the composer.
+LLM_TIMEOUT_RANGE = (1, 120)
+
+
+def save_llm_settings(
+    *,
+    actor: User,
+    enabled: bool,
+    url: str,
+    model: str,
+    timeout_seconds: int,
+    local: bool,
+    api_key: str | None = None,
+) -> TriageSettings:
+    """The optional AI drafting's endpoint (owners and admins). `api_key`: None keeps the saved
+    key, "" removes it. The URL is checked now with the rule every request follows (lib.http):
+    a private address only when the admin says the endpoint is a local server."""
+    if not can_manage_channels(actor):
+        raise PermissionDenied("triage settings are for owners and admins")
+    url = url.strip().rstrip("/")
+    model = model.strip()
+    if enabled and not (url and model):
+        raise ValidationError(_("AI drafting needs the endpoint's URL and a model name."))
+    if url:
+        try:
+            http.check_url(url, allow_private=local)
+        except (http.AddressNotAllowed, ValueError) as exc:
+            raise ValidationError(_("AI endpoint URL: %(why)s") % {"why": exc}) from None
+    low, high = LLM_TIMEOUT_RANGE
+    if not low <= timeout_seconds <= high:
+        raise ValidationError(
+            _("The timeout is between %(low)s and %(high)s seconds.") % {"low": low, "high": high}
+        )
+    found = TriageSettings.get()
+    found.llm_enabled, found.llm_url, found.llm_model = enabled, url, model
+    found.llm_timeout_seconds, found.llm_local = timeout_seconds, local
+    if api_key is not None:
+        found.set_llm_api_key(api_key.strip())
+    found.save()
     return found
 
 

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from comptoir.lib.crypto import decrypt, encrypt
+
 
 class IntentModel(models.Model):
     """One trained intent classifier. The active one reads new messages; an admin rolls back by
@@ -79,10 +81,28 @@ class TriageSettings(models.Model):
 
     # A buyer's "thanks" with no question marks the conversation as needing no response.
     no_reply_for_thanks = models.BooleanField(default=False)
+    # Optional AI drafting (off unless an admin turns it on): an OpenAI-compatible API, its
+    # base URL (".../v1"), the model name and the key, encrypted at rest like channel secrets.
+    llm_enabled = models.BooleanField(default=False)
+    llm_url = models.CharField(max_length=500, blank=True, default="")
+    llm_model = models.CharField(max_length=200, blank=True, default="")
+    llm_api_key_encrypted = models.TextField(blank=True, default="")
+    llm_timeout_seconds = models.PositiveSmallIntegerField(default=20)
+    # The admin said the endpoint is a local server (127.0.0.1, the seller's network): requests
+    # to it may go to a private address (lib.http's per-call allowance), and only to it.
+    llm_local = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return "triage settings"
+
+    @property
+    def llm_api_key(self) -> str:
+        key = self.llm_api_key_encrypted
+        return decrypt(key, settings.ENCRYPTION_KEY) if key else ""
+
+    def set_llm_api_key(self, raw: str) -> None:
+        self.llm_api_key_encrypted = encrypt(raw, settings.ENCRYPTION_KEY) if raw else ""
 
     @classmethod
     def get(cls) -> TriageSettings:

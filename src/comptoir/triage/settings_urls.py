@@ -11,4 +11,5 @@ urlpatterns = [
     path("activate", views.activate, name="triage_activate"),
     path("train", views.train, name="triage_train"),
     path("settings", views.save_settings, name="triage_settings"),
+    path("drafting", views.save_llm, name="triage_llm"),
 ]

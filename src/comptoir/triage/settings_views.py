@@ -1,6 +1,7 @@
 """The triage settings page (owners and admins): the intent model in use and its held-out
 figures, the stored versions (use one, or the base model: a rollback is an activation), a
-"Train now" that runs as a task, and the "thanks needs no response" toggle. Changes go
+"Train now" that runs as a task, the "thanks needs no response" toggle and the optional AI
+drafting endpoint. Changes go
 through `triage.actions`; the page is plain forms (no script needed)."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -145,3 +147,32 @@ def save_settings(request: HttpRequest) -> HttpResponse:
     actions.save_settings(actor=user, no_reply_for_thanks="no_reply_for_thanks" in request.POST)
     messages.success(request, _("Triage settings saved."))
     return redirect("settings:triage")
+
+
+@login_required
+@require_POST
+def save_llm(request: HttpRequest) -> HttpResponse:
+    """The AI drafting endpoint. The key field is never filled in by the page: left empty it
+    keeps the saved key; "remove the key" clears it."""
+    user = _admin(request)
+    post = request.POST
+    key = post.get("llm_api_key", "")
+    try:
+        timeout = int(post.get("llm_timeout_seconds", "") or 20)
+    except ValueError:
+        timeout = 0  # refused by the action with its message
+    try:
+        actions.save_llm_settings(
+            actor=user,
+            enabled="llm_enabled" in post,
+            url=post.get("llm_url", ""),
+            model=post.get("llm_model", ""),
+            timeout_seconds=timeout,
+            local="llm_local" in post,
+            api_key="" if "llm_clear_key" in post else (key or None),
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, _("AI drafting settings saved."))
+    return redirect(reverse("settings:triage") + "#ai-drafting")

@@ -113,7 +113,23 @@
   });
   document.body.addEventListener("htmx:afterSwap", function (event) {
     if (event.target === checks) { checkedText = box.value; readChecks(); }
+    if (event.target.id === "ai-draft") fillDraft(event.target);
   });
+
+  // "Draft with AI": the drafted text replaces the box's, its checks move under the box.
+  function fillDraft(target) {
+    const text = target.querySelector(".ai-draft-text");
+    if (!text) return;
+    box.value = text.value;
+    templateId.value = "";
+    text.remove();
+    const found = target.querySelector(".checks");
+    checks.innerHTML = "";
+    if (found) checks.appendChild(found);
+    checkedText = box.value;
+    readChecks();
+    box.focus();
+  }
   form.addEventListener("submit", function (event) {
     if (isNote()) return;
     if (checkedText === box.value && !blocking) return; // checked as it is: send
