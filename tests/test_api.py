@@ -801,3 +801,34 @@ def test_an_admin_tests_a_channel_and_reads_the_connectors_answer(
     assert wrong.status_code == 404
     unknown = client.get(f"{API}/channels/{channel.pk}/test/nope", headers=bearer(admin))
     assert unknown.status_code == 404
+
+
+def test_the_api_filters_and_shows_triages_reading(
+    client: Client, agent: User, make_inbound: MakeInbound
+) -> None:
+    urgent = new_conversation(make_inbound, text="Remboursez-moi ou j'ouvre un litige !")
+    calm = new_conversation(make_inbound, text="Avez-vous ce pull en taille M ?")
+    Conversation.objects.filter(pk=urgent.pk).update(
+        intent="refund", intent_source="triage", urgency="high", sentiment="negative"
+    )
+    Conversation.objects.filter(pk=calm.pk).update(intent="product_question", urgency="low")
+    Message.objects.filter(conversation=urgent).update(
+        intent="refund", intent_confidence=0.93, entities=[{"kind": "amount", "value": "9.90"}]
+    )
+    headers = bearer(agent)
+
+    def ids(query: str) -> set[int]:
+        response = client.get(f"{API}/conversations?{query}", headers=headers)
+        assert response.status_code == 200, response.content
+        return {c["id"] for c in response.json()["items"]}
+
+    assert ids("intent=refund") == {urgent.pk}
+    assert ids("urgency=high&sentiment=negative") == {urgent.pk}
+    assert ids("intent=product_question&urgency=low") == {calm.pk}
+    assert client.get(f"{API}/conversations?urgency=extreme", headers=headers).status_code == 422
+    item = client.get(f"{API}/conversations/{urgent.pk}", headers=headers).json()
+    assert (item["intent"], item["urgency"], item["sentiment"]) == ("refund", "high", "negative")
+    messages = client.get(f"{API}/conversations/{urgent.pk}/messages", headers=headers).json()
+    first = messages["items"][0] if isinstance(messages, dict) else messages[0]
+    assert (first["intent"], first["intent_confidence"]) == ("refund", 0.93)
+    assert first["entities"] == [{"kind": "amount", "value": "9.90"}]

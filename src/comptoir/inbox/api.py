@@ -114,6 +114,10 @@ def list_conversations(
     assignee: str | None = Query(None, description="A user id, `me` or `none`."),
     needs_reply: bool | None = None,
     tag: str | None = None,
+    intent: str | None = Query(None, description="one of the 17 intents, or `none`"),
+    urgency: str | None = Query(None, description="low, normal or high"),
+    sentiment: str | None = Query(None, description="negative, neutral or positive"),
+    language: str | None = None,
     order_number: str | None = None,
     q: str | None = Query(
         None,
@@ -135,6 +139,10 @@ def list_conversations(
         assignee=assignee,
         needs_reply=needs_reply,
         tag=tag,
+        intent=intent,
+        urgency=urgency,
+        sentiment=sentiment,
+        language=language,
         order_number=order_number,
         q=q,
     )

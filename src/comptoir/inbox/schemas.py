@@ -85,6 +85,13 @@ class ConversationOut(Schema):
     order_number: str
     order: OrderOut | None = Field(description="the order the buyer wrote about, when known")
     language: str
+    intent: str = Field(
+        description="what the buyer writes about (one of 17 labels, see "
+        "/docs triage), or '' when unknown or unsure"
+    )
+    intent_source: str = Field(description="who gave the intent: marketplace, triage or agent")
+    urgency: str = Field(description="low, normal or high ('' before triage read a message)")
+    sentiment: str = Field(description="negative, neutral or positive ('' before triage)")
     needs_reply: bool
     respond_by: datetime | None
     sla_state: str = Field(description="none, ok, at_risk or breached (see /sla/)")
@@ -135,6 +142,17 @@ class MessageOut(Schema):
         description="`html` has remote images, disarmed (in data-remote-src) until allowed"
     )
     is_auto: bool
+    language: str = Field(description="triage's reading: a code, 'unknown', or '' (not read)")
+    intent: str = Field(description="triage's reading (or the marketplace's, or an agent's)")
+    intent_confidence: float | None
+    intent_source: str
+    urgency: str
+    sentiment: str
+    entities: list[dict[str, str]] = Field(
+        description="what the message names: kind (order, parcel, amount, date, ean, sku), "
+        "value, source (the marketplace, the carrier or the currency)"
+    )
+    marketplace_reason: str = Field(description="the marketplace's own reason code, if any")
     sent_at: datetime | None
     created_at: datetime
     delivery_state: str = Field(
