@@ -273,3 +273,52 @@ def email_channel(shop: Shop, team: Team, dovecot: Dovecot, mailbox: str) -> Cha
     )
     channel.save()
     return channel
+
+
+# -- the browser (Debian's chromium driven by Playwright), shared by every browser test -------
+# In conftest, not in a test module: a session fixture imported into a second module would be a
+# second instance, and a second Playwright in the same worker refuses to start.
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One chromium for the whole run: starting it costs a second."""
+    require_or_skip(CHROMIUM.exists(), "chromium (Debian package `chromium`)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the tests' own database calls
+    # (and the test database's set-up) are still plain synchronous ones.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+            yield launched
+            launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="en-GB")
+    opened = context.new_page()
+    opened.set_default_timeout(10_000)
+    opened.csp_errors = []  # type: ignore[attr-defined]
+    opened.on(
+        "console",
+        lambda msg: "Content Security Policy" in msg.text and opened.csp_errors.append(msg.text),
+    )
+    yield opened
+    close_quietly(context)
+
+
+def close_quietly(context: Any) -> None:
+    """Closing fires the pages' last requests (the "left" presence beacon, a stream reconnect):
+    refused here, they cannot reach the server while the test's database is flushed (on
+    PostgreSQL that flush deadlocked with a late presence write)."""
+    context.route("**/*", lambda route: route.abort())
+    context.close()

@@ -3,9 +3,7 @@ server. Screenshots of the main pages land in var/screenshots/."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,53 +13,10 @@ from comptoir.accounts.models import User
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Message, Status
 from comptoir.orders.models import Order
-from tests.conftest import require_or_skip
+from tests.conftest import CHROMIUM, close_quietly, require_or_skip  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 PASSWORD = "browser-pass-42"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One chromium for the whole run: starting it costs a second."""
-    require_or_skip(CHROMIUM.exists(), "chromium (Debian package `chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the tests' own database calls
-    # (and the test database's set-up) are still plain synchronous ones.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-            yield launched
-            launched.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-@pytest.fixture
-def page(browser: Any, live_server: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-GB")
-    opened = context.new_page()
-    opened.set_default_timeout(10_000)
-    opened.csp_errors = []  # type: ignore[attr-defined]
-    opened.on(
-        "console",
-        lambda msg: "Content Security Policy" in msg.text and opened.csp_errors.append(msg.text),
-    )
-    yield opened
-    close_quietly(context)
-
-
-def close_quietly(context: Any) -> None:
-    """Closing fires the pages' last requests (the "left" presence beacon, a stream reconnect):
-    refused here, they cannot reach the server while the test's database is flushed (on
-    PostgreSQL that flush deadlocked with a late presence write)."""
-    context.route("**/*", lambda route: route.abort())
-    context.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -16,7 +16,7 @@ from comptoir.inbox.actions import save_view
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.triage.models import Correction
-from tests.test_browser import PASSWORD, browser, log_in, page  # noqa: F401 (fixtures)
+from tests.test_browser import PASSWORD, log_in
 
 Build = Callable[..., InboundMessage]
 
@@ -269,7 +269,7 @@ def test_a_correction_applies_to_the_latest_buyer_message(
 
 
 def test_an_agent_corrects_the_intent_in_the_browser(
-    page: Any,  # noqa: F811
+    page: Any,
     live_server: Any,
     agent: User,
     three: dict[str, Conversation],

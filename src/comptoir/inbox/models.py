@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.lib.crypto import decrypt, encrypt
 
@@ -51,7 +52,7 @@ class TriageSource(models.TextChoices):
 
     NONE = "", _("Nobody")
     MARKETPLACE = "marketplace", _("The marketplace")
-    TRIAGE = "triage", _("Triage")
+    TRIAGE = "triage", pgettext_lazy("who set it", "Triage")
     AGENT = "agent", _("An agent")
 
 
