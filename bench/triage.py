@@ -43,7 +43,8 @@ def quality() -> dict[str, Any]:
     model = training.base_model()
     held = dataset.load("heldout")
     figures = training.evaluate(model, held)
-    readings = [reading.read(e.text, model) for e in held]
+    mood = training.mood_models()
+    readings = [reading.read(e.text, model, mood=mood) for e in held]
     long = [(e, r) for e, r in zip(held, readings, strict=True) if len(e.text.strip()) >= 20]
     lang_right = sum(r.language == e.lang for e, r in long)
     lang_unknown = sum(r.language == language.UNKNOWN for _, r in long)
@@ -62,11 +63,12 @@ def speed(repeat: int) -> dict[str, float]:
 
     model = training.base_model()
     texts = [e.text for e in dataset.load("heldout")]
-    reading.read(texts[0], model)  # loads the language model
+    mood = training.mood_models()
+    reading.read(texts[0], model, mood=mood)  # loads the language model
     cpu, wall = _cpu(), time.perf_counter()
     for _ in range(repeat):
         for text in texts:
-            reading.read(text, model)
+            reading.read(text, model, mood=mood)
     n = len(texts) * repeat
     wall, cpu = time.perf_counter() - wall, _cpu() - cpu
     return {
@@ -90,6 +92,7 @@ def child(n: int) -> None:
     from comptoir.triage import dataset, tasks, training
 
     training.base_model(ROOT / "var" / "bench-triage")  # trained once, kept for later runs
+    training.mood_models(ROOT / "var" / "bench-triage")
     channel = bench_channel()
     texts = [e.text for e in dataset.load("heldout")]
     from datetime import UTC, datetime, timedelta

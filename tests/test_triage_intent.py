@@ -148,3 +148,30 @@ def test_the_command_reads_json_lines(
     for line in lines:
         row = json.loads(line)
         assert set(row) >= {"language", "intent", "confidence", "urgency", "sentiment", "entities"}
+
+
+@pytest.mark.parametrize(
+    ("text", "urgency", "sentiment"),
+    [
+        (
+            "C'est inadmissible, sans réponse sous 48 h je porte plainte et j'ouvre un litige.",
+            "high",
+            "negative",
+        ),
+        ("Merci beaucoup, colis bien reçu, tout est parfait !", "low", "positive"),
+        ("Hi, do you ship to Ireland and how long does it take?", "low", "neutral"),
+        ("Das Gerät raucht beim Einschalten, das ist gefährlich!", "high", "negative"),
+    ],
+)
+def test_the_learnt_mood_reads_urgency_and_sentiment(
+    base: Model, text: str, urgency: str, sentiment: str
+) -> None:
+    found = reading.read(text, base, mood=training.mood_models())
+    assert (found.urgency, found.sentiment) == (urgency, sentiment)
+
+
+def test_the_mood_models_learn_from_our_writers_only() -> None:
+    examples = training.mood_examples("sentiment")
+    assert examples
+    assert not [e for e in examples if e.source == "en-bitext"]
+    assert {e.intent for e in examples} == {"negative", "neutral", "positive"}

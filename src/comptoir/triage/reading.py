@@ -9,7 +9,8 @@ from typing import Any
 
 from comptoir.lib import intents, quotes
 from comptoir.triage import entities, language, urgency
-from comptoir.triage.intent import Model
+from comptoir.triage.intent import Model, Prediction
+from comptoir.triage.training import Mood
 
 # A new text shorter than this says little: the subject is read with it ("Remboursement").
 SHORT_TEXT = 40
@@ -56,6 +57,7 @@ def read(
     text: str,
     model: Model,
     *,
+    mood: Mood | None = None,
     subject: str = "",
     hint: str = "",
     marketplace_intent: str = "",
@@ -63,28 +65,25 @@ def read(
     is_new_text: bool = False,
 ) -> Reading:
     """Read one message. `is_new_text`: `text` is already the buyer's new words (ingest cut
-    them); `marketplace_intent`: what the marketplace said, taken before the classifier."""
+    them); `marketplace_intent`: what the marketplace said, taken before the classifier;
+    `mood`: the learnt sentiment and urgency models (without them, the lexicons alone)."""
     words = text[:MAX_CHARS] if is_new_text else new_text(text)
     lang, lang_confidence = language.detect(words if words.strip() else subject)
     ranked: tuple[tuple[str, float], ...] = ()
     if marketplace_intent:
         intent, confidence, source = marketplace_intent, 1.0, "marketplace"
     else:
-        prediction = model.predict(words)
-        # A short text the model cannot place takes its subject along ("Remboursement" /
-        # "svp"), unless the subject is the one of the message answered ("Re: ..."). Only
-        # then: a thread keeps its first subject, and "Merci !" under "Où est ma commande ?"
-        # is a thanks.
-        if (
-            prediction.intent == intents.UNSURE
-            and len(words.strip()) < SHORT_TEXT
-            and subject.strip()
-            and not _REPLY.match(subject)
-        ):
-            prediction = model.predict(f"{subject.strip()}\n{words}")
+        prediction = _predict(model, words, subject)
         intent, confidence, ranked = prediction.intent, prediction.confidence, prediction.ranked
         source = "triage"
-    mood = urgency.read(words, lang, unanswered=unanswered, intent=intent)
+    said = urgency.read(words, lang, unanswered=unanswered, intent=intent)
+    pressing, sounds = said.urgency, said.sentiment
+    if mood is not None and words.strip():
+        # The learnt models read the whole message; the lexicons' threats, repeats and safety
+        # words still make it urgent (measured: 0.88 of the writers' urgencies, against 0.68
+        # for the lexicons alone and 0.87 for the model alone; sentiment 0.80 against 0.68).
+        sounds = mood.sentiment.predict(words).best
+        pressing = "high" if said.urgency == "high" else mood.urgency.predict(words).best
     found = entities.extract(words, hint=hint)
     return Reading(
         language=lang,
@@ -92,12 +91,27 @@ def read(
         intent=intent,
         confidence=confidence,
         intent_source=source,
-        urgency=mood.urgency,
-        sentiment=mood.sentiment,
-        reasons=mood.reasons,
+        urgency=pressing,
+        sentiment=sounds,
+        reasons=said.reasons,
         entities=entities.to_json(found),
         ranked=ranked,
     )
+
+
+def _predict(model: Model, words: str, subject: str) -> Prediction:
+    prediction = model.predict(words)
+    # A short text the model cannot place takes its subject along ("Remboursement" / "svp"),
+    # unless the subject is the one of the message answered ("Re: ..."). Only then: a thread
+    # keeps its first subject, and "Merci !" under "Où est ma commande ?" is a thanks.
+    if (
+        prediction.intent == intents.UNSURE
+        and len(words.strip()) < SHORT_TEXT
+        and subject.strip()
+        and not _REPLY.match(subject)
+    ):
+        return model.predict(f"{subject.strip()}\n{words}")
+    return prediction
 
 
 def asks_something(text: str) -> bool:

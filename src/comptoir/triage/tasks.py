@@ -18,7 +18,7 @@ from comptoir.inbox.actions import link_order, mark_no_response_needed, set_lang
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.jobs.periodic import periodic
 from comptoir.orders.models import Order
-from comptoir.triage import actions, hooks, language, reading, registry
+from comptoir.triage import actions, hooks, language, reading, registry, training
 from comptoir.triage.models import TriageSettings
 
 logger = logging.getLogger("comptoir.triage")
@@ -54,6 +54,7 @@ def read_messages(message_ids: list[int]) -> int:
 def read_now(messages: Sequence[Message]) -> None:
     """Read `messages` (inbound, oldest first) and tell their conversations."""
     _version, model = registry.model()
+    mood = training.mood_models()
     waiting = _unanswered({m.conversation_id for m in messages})
     now = timezone.now()
     for message in messages:
@@ -61,6 +62,7 @@ def read_now(messages: Sequence[Message]) -> None:
         found = reading.read(
             message.new_text or message.text,
             model,
+            mood=mood,
             subject=message.subject,
             hint=message.channel.kind,
             marketplace_intent=marketplace,

@@ -223,3 +223,46 @@ def _write_atomically(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as out:
         out.write(data)
     os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Mood:
+    """How the buyer sounds (negative/neutral/positive) and how pressing the message is
+    (low/normal/high): two models of the shipped data's labels, read like the intent."""
+
+    sentiment: Model
+    urgency: Model
+
+
+# Mood labels come from our own writers only: Bitext's sample has none.
+_NO_MOOD_LABELS = ("en-bitext",)
+_mood: dict[str, Mood] = {}
+
+
+def mood_examples(field_name: str) -> list[Example]:
+    return [
+        Example(e.text, getattr(e, field_name), e.lang, source=e.source)
+        for e in dataset.load("train")
+        if getattr(e, field_name) and e.source not in _NO_MOOD_LABELS
+    ]
+
+
+def mood_models(cache_dir: Path | None = None) -> Mood:
+    """The sentiment and urgency models of the shipped data, cached like `base_model`."""
+    key = dataset.data_hash()
+    with _lock:
+        if key in _mood:
+            return _mood[key]
+        models = []
+        for name in ("sentiment", "urgency"):
+            path = (cache_dir or _cache_dir()) / f"{name}-base-{key[:16]}.npz"
+            if path.exists():
+                models.append(Model.from_bytes(path.read_bytes()))
+                continue
+            logger.info("triage: training the base %s model from the shipped data", name)
+            model = _fit(mood_examples(name), 0.0)
+            _write_atomically(path, model.to_bytes())
+            models.append(model)
+        _mood.clear()
+        _mood[key] = Mood(sentiment=models[0], urgency=models[1])
+        return _mood[key]

@@ -43,16 +43,18 @@ class Command(BaseCommand):
             return None
         if command == "evaluate" and len(words) == 1:
             return self._evaluate()
-        model = self._model()
+        model, mood = self._model(), training.mood_models()
         if options["jsonl"]:
             for line in sys.stdin:
                 if line.strip():
-                    found = reading.read(line.rstrip("\n"), model, hint=options["channel"])
+                    found = reading.read(
+                        line.rstrip("\n"), model, mood=mood, hint=options["channel"]
+                    )
                     self.stdout.write(json.dumps(found.as_json(), ensure_ascii=False))
             return None
         if not words:
             raise CommandError('give a text (comptoir triage "Où est mon colis ?") or --jsonl')
-        found = reading.read(" ".join(words), model, hint=options["channel"])
+        found = reading.read(" ".join(words), model, mood=mood, hint=options["channel"])
         self.stdout.write(json.dumps(found.as_json(), ensure_ascii=False, indent=2))
         return None
 
