@@ -96,13 +96,34 @@ class Model:
         self.classes = classes
         self.threshold = threshold
 
-    def probabilities(self, text: str) -> npt.NDArray[np.float64]:
-        counts = Counter(features(text))
-        found = [(self.index[f], c) for f, c in counts.items() if f in self.index]
+    def lookup(self, counts: Counter[str]) -> list[tuple[int, int]]:
+        """(index, count) of the counted features this model knows."""
+        index = self.index
+        return [(i, c) for f, c in counts.items() if (i := index.get(f)) is not None]
+
+    def shares_terms(self, other: Model) -> bool:
+        return self.index is other.index
+
+    def share_terms(self, other: Model) -> None:
+        """Use `other`'s vocabulary object when it is the same list of terms: a text's
+        features are then looked up once for both models."""
+        if self.terms == other.terms and self.letters_from == other.letters_from:
+            self.terms, self.index = other.terms, other.index
+
+    def probabilities(
+        self,
+        text: str,
+        counts: Counter[str] | None = None,
+        found: list[tuple[int, int]] | None = None,
+    ) -> npt.NDArray[np.float64]:
+        """`counts` (the text's `features` counted) or `found` (`lookup` of them): given by a
+        caller that reads the text with several models."""
+        if found is None:
+            found = self.lookup(Counter(features(text)) if counts is None else counts)
         if not found:
             return np.full(len(self.classes), 1.0 / len(self.classes))
-        idx = np.fromiter((i for i, _ in found), dtype=np.int64, count=len(found))
-        tf = 1.0 + np.log(np.fromiter((c for _, c in found), dtype=np.float32, count=len(found)))
+        idx = np.array([i for i, _ in found], dtype=np.int64)
+        tf = 1.0 + np.log(np.array([c for _, c in found], dtype=np.float32))
         values = tf * self.idf[idx]
         # Two blocks, each of length one (as fitted): words and letter groups weigh alike
         # however many letter groups a text has.
@@ -115,8 +136,13 @@ class Model:
         scores = np.exp(scores - scores.max())
         return np.asarray(scores / scores.sum(), dtype=np.float64)
 
-    def predict(self, text: str) -> Prediction:
-        probs = self.probabilities(text)
+    def predict(
+        self,
+        text: str,
+        counts: Counter[str] | None = None,
+        found: list[tuple[int, int]] | None = None,
+    ) -> Prediction:
+        probs = self.probabilities(text, counts, found)
         order = np.argsort(-probs)[:3]
         ranked = tuple((self.classes[i], round(float(probs[i]), 4)) for i in order)
         best, confidence = ranked[0]

@@ -4,12 +4,13 @@ for the ingest task, the CLI and the benchmark."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from comptoir.lib import intents, quotes
 from comptoir.triage import entities, language, urgency
-from comptoir.triage.intent import Model, Prediction
+from comptoir.triage.intent import Model, Prediction, features
 from comptoir.triage.training import Mood
 
 # A new text shorter than this says little: the subject is read with it ("Remboursement").
@@ -70,10 +71,12 @@ def read(
     words = text[:MAX_CHARS] if is_new_text else new_text(text)
     lang, lang_confidence = language.detect(words if words.strip() else subject)
     ranked: tuple[tuple[str, float], ...] = ()
+    counts = Counter(features(words))  # counted once for the three models
+    found_terms = model.lookup(counts)
     if marketplace_intent:
         intent, confidence, source = marketplace_intent, 1.0, "marketplace"
     else:
-        prediction = _predict(model, words, subject)
+        prediction = _predict(model, words, subject, found_terms)
         intent, confidence, ranked = prediction.intent, prediction.confidence, prediction.ranked
         source = "triage"
     said = urgency.read(words, lang, unanswered=unanswered, intent=intent)
@@ -82,8 +85,14 @@ def read(
         # The learnt models read the whole message; the lexicons' threats, repeats and safety
         # words still make it urgent (measured: 0.88 of the writers' urgencies, against 0.68
         # for the lexicons alone and 0.87 for the model alone; sentiment 0.80 against 0.68).
-        sounds = mood.sentiment.predict(words).best
-        pressing = "high" if said.urgency == "high" else mood.urgency.predict(words).best
+        # The mood models share the base model's terms: looked up once (another when a
+        # seller's own intent model is in use).
+        shared = found_terms if mood.sentiment.shares_terms(model) else None
+        if shared is None:
+            shared = mood.sentiment.lookup(counts)
+        sounds = mood.sentiment.predict(words, found=shared).best
+        pressing = mood.urgency.predict(words, found=shared).best
+        pressing = "high" if said.urgency == "high" else pressing
     found = entities.extract(words, hint=hint)
     return Reading(
         language=lang,
@@ -99,8 +108,8 @@ def read(
     )
 
 
-def _predict(model: Model, words: str, subject: str) -> Prediction:
-    prediction = model.predict(words)
+def _predict(model: Model, words: str, subject: str, found: list[tuple[int, int]]) -> Prediction:
+    prediction = model.predict(words, found=found)
     # A short text the model cannot place takes its subject along ("Remboursement" / "svp"),
     # unless the subject is the one of the message answered ("Re: ..."). Only then: a thread
     # keeps its first subject, and "Merci !" under "Où est ma commande ?" is a thanks.

@@ -52,7 +52,9 @@ def fit(examples: Sequence[Example], *, threshold: float | None = None, seed: in
     return _fit(examples, threshold)
 
 
-def _fit(examples: Sequence[Example], threshold: float) -> Model:
+def _fit(examples: Sequence[Example], threshold: float, vocabulary: Model | None = None) -> Model:
+    """Fit on `examples`; with `vocabulary`, on that model's terms (the mood models share the
+    base intent model's, so that a text is looked up once for all three)."""
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -60,18 +62,29 @@ def _fit(examples: Sequence[Example], threshold: float) -> Model:
     texts = [e.text for e in examples]
     # Words and letter groups in two blocks, each normalised on its own (measured: better
     # than one block, where a long text's hundreds of letter groups drown its words).
+    fixed: list[list[str] | None] = [None, None]
+    if vocabulary is not None:
+        cut = vocabulary.letters_from
+        fixed = [vocabulary.terms[:cut], vocabulary.terms[cut:]]
     blocks = [
-        TfidfVectorizer(analyzer=a, sublinear_tf=True, min_df=2, dtype=np.float32, lowercase=False)
-        for a in (word_features, letter_features)
+        TfidfVectorizer(
+            analyzer=a,
+            sublinear_tf=True,
+            min_df=1 if terms else 2,
+            dtype=np.float32,
+            lowercase=False,
+            vocabulary=terms,
+        )
+        for a, terms in zip((word_features, letter_features), fixed, strict=True)
     ]
     x = hstack([b.fit_transform(texts) for b in blocks]).tocsr()
     classifier = LogisticRegression(C=C, max_iter=300)
     classifier.fit(x, [e.intent for e in examples])
     terms: list[str] = []
     for block in blocks:
-        vocabulary: dict[str, int] = block.vocabulary_
-        names = [""] * len(vocabulary)
-        for term, index in vocabulary.items():
+        learnt: dict[str, int] = block.vocabulary_
+        names = [""] * len(learnt)
+        for term, index in learnt.items():
             names[index] = term
         terms += names
     return Model(
@@ -250,6 +263,7 @@ def mood_examples(field_name: str) -> list[Example]:
 def mood_models(cache_dir: Path | None = None) -> Mood:
     """The sentiment and urgency models of the shipped data, cached like `base_model`."""
     key = dataset.data_hash()
+    base = base_model(cache_dir)
     with _lock:
         if key in _mood:
             return _mood[key]
@@ -260,9 +274,11 @@ def mood_models(cache_dir: Path | None = None) -> Mood:
                 models.append(Model.from_bytes(path.read_bytes()))
                 continue
             logger.info("triage: training the base %s model from the shipped data", name)
-            model = _fit(mood_examples(name), 0.0)
+            model = _fit(mood_examples(name), 0.0, vocabulary=base)
             _write_atomically(path, model.to_bytes())
             models.append(model)
+        for model in models:
+            model.share_terms(base)
         _mood.clear()
         _mood[key] = Mood(sentiment=models[0], urgency=models[1])
         return _mood[key]
