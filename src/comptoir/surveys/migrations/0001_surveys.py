@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('inbox', '0020_alter_event_kind'),
+        ('inbox', '0020_survey_events'),
     ]
 
     operations = [
