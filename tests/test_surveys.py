@@ -403,3 +403,13 @@ def test_the_settings_page_is_for_owners_and_admins(
 def test_customer_is_kept_on_the_survey(survey: Survey) -> None:
     assert survey.customer_id == survey.conversation.customer_id
     assert Customer.objects.filter(pk=survey.customer_id).exists()
+
+
+def test_the_timeline_shows_the_survey_sent_and_answered(survey: Survey, supervisor: User) -> None:
+    actions.record_answer(survey, score=2)
+    client = Client()
+    client.force_login(supervisor)
+    page = client.get(f"/inbox/c/{survey.conversation_id}/", HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    assert "Survey sent" in html
+    assert "Survey answered: 2/5" in html
