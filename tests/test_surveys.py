@@ -275,7 +275,9 @@ def test_a_bad_token_is_404_and_an_expired_one_410(survey: Survey) -> None:
             return signing.b62_encode(int(time.time() - 61 * 86400))
 
     old = Old(salt=actions.SALT).sign(survey.token)
-    assert Client().get(f"/s/{old}/").status_code == 410
+    expired = Client().get(f"/s/{old}/")
+    assert expired.status_code == 410
+    assert "Ce lien a expiré" in expired.content.decode()  # in the survey's language
     assert Client().post(f"/s/{old}/", {"score": "5"}).status_code == 410
     survey.refresh_from_db()
     assert survey.answered_at is None

@@ -37,7 +37,12 @@ COMMENT_MAX = 4000
 
 
 class SurveyExpired(Exception):
-    """The link's signature is right but older than TOKEN_MAX_AGE."""
+    """The link's signature is right but older than TOKEN_MAX_AGE; `language` is its survey's,
+    to say so in the buyer's words."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language)
+        self.language = language
 
 
 # -- the signed link ---------------------------------------------------------------------------
@@ -54,7 +59,9 @@ def survey_for_token(signed: str) -> Survey:
     try:
         token = signer.unsign(signed, max_age=TOKEN_MAX_AGE)
     except signing.SignatureExpired:
-        raise SurveyExpired(signed) from None
+        token = signer.unsign(signed)  # signed by us, only too old
+        found = Survey.objects.filter(token=token).values_list("language", flat=True).first()
+        raise SurveyExpired(found or texts.DEFAULT) from None
     except signing.BadSignature:
         raise Survey.DoesNotExist(signed) from None
     return Survey.objects.select_related("conversation").get(token=token)

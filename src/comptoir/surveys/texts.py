@@ -73,6 +73,7 @@ PAGE: dict[str, dict[str, str]] = {
         "more": "Vous pouvez ajouter un commentaire :",
         "closed": "Merci, votre réponse est déjà enregistrée.",
         "pick": "Choisissez une note.",
+        "expired": "Ce lien a expiré. Merci de votre visite.",
     },
     "en": {
         "title": "Your opinion of our answer",
@@ -88,6 +89,7 @@ PAGE: dict[str, dict[str, str]] = {
         "more": "You may add a comment:",
         "closed": "Thank you, your answer is already recorded.",
         "pick": "Choose a score.",
+        "expired": "This link has expired. Thank you for coming by.",
     },
     "de": {
         "title": "Ihre Meinung zu unserer Antwort",
@@ -103,6 +105,7 @@ PAGE: dict[str, dict[str, str]] = {
         "more": "Sie können einen Kommentar hinzufügen:",
         "closed": "Vielen Dank, Ihre Antwort ist bereits gespeichert.",
         "pick": "Wählen Sie eine Note.",
+        "expired": "Dieser Link ist abgelaufen. Danke für Ihren Besuch.",
     },
     "es": {
         "title": "Su opinión sobre nuestra respuesta",
@@ -118,6 +121,7 @@ PAGE: dict[str, dict[str, str]] = {
         "more": "Puede añadir un comentario:",
         "closed": "Gracias, su respuesta ya está registrada.",
         "pick": "Elija una nota.",
+        "expired": "Este enlace ha caducado. Gracias por su visita.",
     },
     "it": {
         "title": "La sua opinione sulla nostra risposta",
@@ -133,6 +137,7 @@ PAGE: dict[str, dict[str, str]] = {
         "more": "Può aggiungere un commento:",
         "closed": "Grazie, la sua risposta è già registrata.",
         "pick": "Scelga un voto.",
+        "expired": "Questo link è scaduto. Grazie della visita.",
     },
 }
 

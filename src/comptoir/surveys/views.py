@@ -23,11 +23,13 @@ from comptoir.surveys.models import Survey, SurveyKind, SurveySettings
 # -- the buyer's page ---------------------------------------------------------------------------
 
 
-def _find(token: str) -> Survey | HttpResponse:
+def _find(request: HttpRequest, token: str) -> Survey | HttpResponse:
     try:
         return actions.survey_for_token(token)
-    except actions.SurveyExpired:
-        return HttpResponse(status=410, content=b"This link has expired.")
+    except actions.SurveyExpired as exc:
+        t = texts.PAGE[texts.language_for(exc.language)]
+        context = {"t": t, "state": "expired", "language": texts.language_for(exc.language)}
+        return render(request, "surveys/page.html", context, status=410)
     except Survey.DoesNotExist:
         raise Http404("no such survey") from None
 
@@ -57,7 +59,7 @@ def survey_page(request: HttpRequest, token: str) -> HttpResponse:
     """GET: the question, or, with ?score=N (a link in the message), the score recorded in one
     click and the comment offered. POST: the score and the comment (a second post changes the
     comment only, for 7 days)."""
-    found = _find(token)
+    found = _find(request, token)
     if isinstance(found, HttpResponse):
         return found
     survey = found
