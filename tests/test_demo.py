@@ -45,6 +45,7 @@ from comptoir.inbox.models import (
 )
 from comptoir.notifications.models import Webhook
 from comptoir.orders.models import Order
+from comptoir.surveys.models import Survey
 
 SMALL = ["--conversations", "60", "--days", "30"]
 
@@ -159,6 +160,19 @@ def test_history_is_in_the_past_and_replies_look_sent() -> None:
     resolved = Conversation.objects.filter(status=Status.RESOLVED)
     assert not resolved.filter(resolved_at__isnull=True).exists()
     assert not resolved.filter(needs_reply=True).exists()
+
+
+@pytest.mark.django_db
+def test_resolved_conversations_have_their_surveys_dated_after_resolution() -> None:
+    run_demo("--seed", "9", "--conversations", "150", "--days", "30")
+    surveys = list(Survey.objects.select_related("conversation__channel"))
+    assert surveys
+    assert all(s.sent_at > (s.conversation.resolved_at or s.sent_at) for s in surveys)
+    # Only where the marketplace's rules allow it: the shop's mailbox and eBay.
+    assert {s.conversation.channel.marketplace for s in surveys} <= {"shop", "ebay"}
+    answered = [s for s in surveys if s.answered_at is not None]
+    assert all(s.answered_at > s.sent_at for s in answered)
+    assert all(s.comment for s in answered if s.score is not None and s.score <= 2)
 
 
 @pytest.mark.django_db

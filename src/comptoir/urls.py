@@ -43,6 +43,8 @@ urlpatterns = [
     path("triage/", include("comptoir.triage.urls")),
     path("notifications/", include("comptoir.notifications.urls")),
     path("faq/", include("comptoir.faq.urls")),
+    # The buyer's survey page: public, the signed token is the key.
+    path("s/", include("comptoir.surveys.urls")),
     path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),
     path("", web_views.home, name="home"),
 ]

@@ -236,6 +236,15 @@ class BusinessHoursCondition(_Leaf):
     value: bool = True
 
 
+class SurveyScoreCondition(_Leaf):
+    """The score of the survey answer that triggered the rule (bounds included): CSAT 1-5,
+    NPS 0-10. Only a "survey answered" event carries a score; any other event fails it."""
+
+    type: Literal["survey_score"]
+    min: int | None = Field(None, ge=0, le=10)
+    max: int | None = Field(None, ge=0, le=10)
+
+
 class Group(BaseModel):
     model_config = ConfigDict(extra="forbid")
     all: list[Node] | None = None
@@ -267,7 +276,8 @@ Node = Annotated[
     | Annotated[KeywordsCondition, Tag("keywords")]
     | Annotated[RegexCondition, Tag("regex")]
     | Annotated[PastConversationsCondition, Tag("past_conversations")]
-    | Annotated[BusinessHoursCondition, Tag("business_hours")],
+    | Annotated[BusinessHoursCondition, Tag("business_hours")]
+    | Annotated[SurveyScoreCondition, Tag("survey_score")],
     Discriminator(_kind),
 ]
 Group.model_rebuild()
@@ -330,6 +340,8 @@ class Facts:
     message: Message | None
     at: datetime
     tags: set[str] = field(default_factory=set)
+    # The triggering event's data (a survey answer's score...); {} when there is no event.
+    event: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def subject(self) -> str:
@@ -429,7 +441,15 @@ def _test(node: Any, facts: Facts) -> bool:
         return (node.min is None or n >= node.min) and (node.max is None or n <= node.max)
     if isinstance(node, BusinessHoursCondition):
         return is_business_hours(facts.conversation.channel_id, facts.at) == node.value
+    if isinstance(node, SurveyScoreCondition):
+        return _score_within(facts.event.get("score"), node.min, node.max)
     raise ConditionError(f"unknown condition {node!r}")
+
+
+def _score_within(score: Any, low: int | None, high: int | None) -> bool:
+    if not isinstance(score, int):
+        return False
+    return (low is None or score >= low) and (high is None or score <= high)
 
 
 def _has_words(text: str, words: str) -> bool:

@@ -199,8 +199,11 @@ def _load_conversations(ids: Iterable[int]) -> dict[int, Conversation]:
     return {c.pk: c for c in convs}
 
 
-def _facts(conv: Conversation, message: Message | None, at: datetime) -> conditions.Facts:
-    return conditions.Facts(conv, message, at, {t.name for t in conv.tags.all()})
+def _facts(
+    conv: Conversation, message: Message | None, at: datetime, event: Event | None = None
+) -> conditions.Facts:
+    data = event.data if event is not None and isinstance(event.data, dict) else {}
+    return conditions.Facts(conv, message, at, {t.name for t in conv.tags.all()}, data)
 
 
 def _event_messages(events: list[Event]) -> dict[int, Message]:
@@ -264,13 +267,13 @@ def handle_events(events: list[Event], rules: list[Compiled], now: datetime) -> 
         if message is None and event.kind != EventKind.MESSAGE_RECEIVED:
             message = _latest_inbound(conv)
         at = event.created_at
-        facts = _facts(conv, message, at)
+        facts = _facts(conv, message, at, event)
         stale = False
         for compiled in candidates:
             if stale:
                 # What the previous rule changed is what this one sees.
                 conv = _load_conversations([conv.pk]).get(conv.pk) or conv
-                facts = _facts(conv, message, at)
+                facts = _facts(conv, message, at, event)
                 stale = False
             try:
                 matched = conditions.matches(compiled.conditions, facts)

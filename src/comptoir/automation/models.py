@@ -171,6 +171,8 @@ class Trigger(models.TextChoices):
     ORDER_SHIPPED = "order_shipped", "Order shipped"
     ORDER_DELIVERED = "order_delivered", "Order delivered"
     ORDER_LATE = "order_late", "Order late to ship"
+    # The buyer answered the satisfaction survey (see the `survey_score` condition).
+    SURVEY_ANSWERED = "survey_answered", "Survey answered"
     # Time-based: found by a periodic query, not by an event.
     BUYER_SILENT = "buyer_silent", "No reply from the buyer for N days"
 

@@ -94,7 +94,7 @@ def _event_matches(
         message = messages.get(event.pk)
         if message is None and event.kind != EventKind.MESSAGE_RECEIVED:
             message = _latest_inbound(conv)
-        if conditions.matches(compiled.conditions, _facts(conv, message, event.created_at)):
+        if conditions.matches(compiled.conditions, _facts(conv, message, event.created_at, event)):
             seen.add(conv.pk)
             found.append(DryMatch(conv, event.created_at, event.pk))
             if len(found) >= limit:

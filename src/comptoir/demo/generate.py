@@ -132,6 +132,12 @@ def load(
     _finish(plans, conv_ids, orders)
     _read(list(conv_ids.values()))
     say("triage read every buyer message")
+    # The last step of the history: the resolved conversations' surveys and their answers
+    # (before the rules: they act on what comes next).
+    from comptoir.surveys import demo as surveys_demo
+
+    surveyed = surveys_demo.seed(seed=seed, now=now)
+    say(f"{surveyed} satisfaction surveys sent after resolution, some answered")
     load_templates()
     # After the history: the example rules act on what comes next, not on the past.
     demo_rules.install()

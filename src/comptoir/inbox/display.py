@@ -97,6 +97,12 @@ def _data_text(kind: str, data: dict[str, Any]) -> str:
             return gettext("Merged from #%(number)s") % {"number": data["merged_from"]}
         case EventKind.MERGED if data.get("merged_into"):
             return gettext("Merged into #%(number)s") % {"number": data["merged_into"]}
+        case EventKind.SURVEY_ANSWERED if isinstance(data.get("score"), int):
+            top = 5 if data.get("kind") == "csat" else 10
+            return gettext("Survey answered: %(score)s/%(top)s") % {
+                "score": data["score"],
+                "top": top,
+            }
     return ""
 
 

@@ -462,6 +462,10 @@ class EventKind(models.TextChoices):
     # Written by ingest when another sender's conversation names the same order: a suggestion
     # to look at both, never a merge (data: the other conversation's id and the order number).
     SAME_ORDER = "same_order", _("Same order as another conversation")
+    # Written by the surveys app: a satisfaction survey went to the buyer (data: kind,
+    # channel), and the buyer answered it (data: score, kind), for the rules to act on.
+    SURVEY_SENT = "survey_sent", _("Survey sent")
+    SURVEY_ANSWERED = "survey_answered", _("Survey answered")
 
 
 class Event(models.Model):

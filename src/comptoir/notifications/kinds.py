@@ -14,6 +14,7 @@ class Kind(models.TextChoices):
     MENTIONED = "mentioned", _("Mentioned in a note")
     RULE = "rule", _("Rule notification")
     RULE_FAILED = "rule_failed", _("A rule failed")
+    SURVEY_LOW = "survey_low", _("Low survey score")
 
 
 # A webhook's "send test" posts this kind; no user is ever notified of it.

@@ -115,6 +115,12 @@ SETTINGS_PAGES = (
         _manages_rules,
     ),
     _Page(
+        "settings:surveys",
+        _("Surveys"),
+        _("A satisfaction question after resolution: when, how, and where the rules allow it."),
+        can_manage_channels,
+    ),
+    _Page(
         "settings:notifications",
         _("Notifications"),
         _("What Comptoir tells you, by mail or webhook."),

@@ -6,6 +6,7 @@ from comptoir.automation import rules_views
 from comptoir.automation import views as automation_views
 from comptoir.notifications import views as notification_views
 from comptoir.sla import views as sla_views
+from comptoir.surveys import views as survey_views
 from comptoir.web import settings_views
 
 app_name = "settings"
@@ -55,6 +56,7 @@ urlpatterns = [
     path("rules/<int:pk>/active", rules_views.rule_active, name="rule_active"),
     path("rules/<int:pk>/delete", rules_views.rule_delete, name="rule_delete"),
     path("triage/", include("comptoir.triage.settings_urls")),
+    path("surveys/", survey_views.settings_page, name="surveys"),
     path("notifications/", notification_views.settings_page, name="notifications"),
     path("notifications/webhooks", notification_views.webhook_create, name="webhook_create"),
     path(
