@@ -1,7 +1,8 @@
 """The `comptoir` command: Django's management commands behind one entry point.
 
 `comptoir serve`, `comptoir worker`, `comptoir demo`, `comptoir migrate`, `comptoir createuser`,
-`comptoir inbound`, `comptoir import`; `comptoir help <command>` or `--help` on each.
+`comptoir inbound`, `comptoir import`, `comptoir import-history`; `comptoir help <command>` or
+`--help` on each.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 HELP_ARGS = ({"help"}, {"--help"}, {"-h"})
+ALIASES = {"import-history": "import_history"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,6 +20,9 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import execute_from_command_line
 
     args = ["comptoir", *(sys.argv[1:] if argv is None else argv)]
+    if len(args) > 1:
+        # `import-history` is the command `import_history` (a module name has no hyphen).
+        args[1] = ALIASES.get(args[1], args[1])
     if len(args) == 1 or set(args[1:]) in HELP_ARGS:
         sys.stdout.write(overview())
         return
