@@ -80,10 +80,18 @@ def mails(path: Path) -> Iterator[tuple[int, bytes]]:
         for number, line in enumerate(fh, start=1):
             if previous_blank and _FROM_LINE.match(line):
                 if started:
-                    yield start, buffer.getvalue()
+                    yield start, _without_separator(buffer.getvalue())
                 buffer, start, started = io.BytesIO(), number, True
             elif started:
                 buffer.write(_QUOTED_FROM.sub(rb"\1", line))
             previous_blank = not line.strip()
     if started:
-        yield start, buffer.getvalue()
+        yield start, _without_separator(buffer.getvalue())
+
+
+def _without_separator(mail: bytes) -> bytes:
+    """The blank line before the next "From " line belongs to the mbox, not to the mail."""
+    for blank in (b"\r\n", b"\n"):
+        if mail.endswith(blank * 2):
+            return mail[: -len(blank)]
+    return mail

@@ -94,4 +94,3 @@ class Command(BaseCommand):
             self.stdout.write(f"  ... and {report.bad_count - len(report.bad)} more")
         if report.failed:
             self.stdout.write("see failures with: comptoir inbound list --failed")
-
