@@ -262,3 +262,22 @@ def test_direction_words() -> None:
     assert direction_of("TRUE", {"true": "out"}) == "out"
     with pytest.raises(BadRow):
         direction_of("robot", {})
+
+
+def test_conversations_the_other_tool_closed_are_resolved_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "f.csv",
+        "id,ticket_id,incoming,status,from_email,created_at,body_text\n"
+        f"1,9,true,2,jo@example.com,{DAY} 10:00:00,Can I return it?\n"
+        f"2,9,false,5,,{DAY} 11:00:00,Yes within 30 days.\n"
+        f"3,8,true,2,kim@example.com,{DAY} 12:00:00,Still waiting for my parcel\n",
+    )
+    args = ["--format", "csv", "--shop", "Fresh", "--preset", "freshdesk", "--no-triage"]
+    assert "resolved 1" in run(path, *args)
+    assert "resolved 0" in run(path, *args)
+
+    statuses = dict(
+        Conversation.objects.filter(shop__slug="fresh").values_list("external_thread_id", "status")
+    )
+    assert statuses == {"9": "resolved", "8": "open"}

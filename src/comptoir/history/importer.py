@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.utils.text import slugify
@@ -14,14 +15,24 @@ from comptoir.history import sources
 from comptoir.history.mapping import (
     BadRow,
     ColumnMap,
+    RowFacts,
     Skip,
     marketplace_of,
     party,
     read_row,
     to_inbound,
 )
+from comptoir.inbox.actions import set_status
 from comptoir.inbox.ingest import Outcome, ingest_many
-from comptoir.inbox.models import Channel, ChannelKind, Direction, Message, Shop
+from comptoir.inbox.models import (
+    Channel,
+    ChannelKind,
+    Conversation,
+    Direction,
+    Message,
+    Shop,
+    Status,
+)
 from comptoir.triage.tasks import read_now
 
 SOURCE = "history"
@@ -40,6 +51,7 @@ class Report:
     bad_count: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)
     read: int = 0  # messages triage read
+    resolved: int = 0  # conversations the other tool had closed
 
     def bad_row(self, line: int, reason: str) -> None:
         self.bad_count += 1
@@ -57,6 +69,8 @@ class HistoryImport:
         self._channels: dict[str, int] = {}
         # Each conversation's buyer, so that an answer names who it answers.
         self._buyers: dict[tuple[int, str], Party] = {}
+        # Each conversation's status in the other tool, as its latest row says.
+        self._statuses: dict[tuple[int, str], tuple[datetime, str]] = {}
 
     def channel_id(self, source_channel: str) -> int:
         """The shop's `api` channel for a source channel value, created when first seen."""
@@ -104,6 +118,22 @@ class HistoryImport:
                 progress(len(batch))
         return self.report.read
 
+    def apply_statuses(self) -> int:
+        """Resolve the conversations the other tool had closed (through the action, with its
+        event); the others stay as ingest left them. Run again, it finds them resolved."""
+        closed: dict[int, set[str]] = {}
+        for (channel_id, thread), (_at, status) in self._statuses.items():
+            if status.lower() in self.columns.closed:
+                closed.setdefault(channel_id, set()).add(thread)
+        for channel_id, threads in closed.items():
+            convs = Conversation.objects.filter(
+                channel_id=channel_id, external_thread_id__in=threads, deleted_at=None
+            ).exclude(status=Status.RESOLVED)
+            for conv in convs.iterator():
+                set_status(conv, status=Status.RESOLVED, actor=None, via=SOURCE)
+                self.report.resolved += 1
+        return self.report.resolved
+
     def unread_count(self) -> int:
         return Message.objects.filter(
             channel__shop=self.shop, direction=Direction.IN, triaged_at=None
@@ -135,6 +165,7 @@ class HistoryImport:
                     if facts.direction == "in"
                     else None,
                 )
+                self._keep_status(channel_id, facts)
                 yield to_inbound(facts, channel_id, buyer)
             except Skip:
                 self.report.skipped += 1
@@ -164,6 +195,14 @@ class HistoryImport:
                 buyer = Party(identity_value=to[0], email=to[0]) if to else msg.sender
                 msg = msg.model_copy(update={"direction": "out", "sender": buyer})
             yield msg
+
+    def _keep_status(self, channel_id: int, facts: RowFacts) -> None:
+        if not facts.status:
+            return
+        key, at = (channel_id, facts.message["thread_id"]), facts.message["sent_at"]
+        known = self._statuses.get(key)
+        if known is None or at >= known[0]:
+            self._statuses[key] = (at, facts.status)
 
     def _buyer(self, channel_id: int, thread: str, author: Party | None) -> Party:
         key = (channel_id, thread)

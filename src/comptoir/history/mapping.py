@@ -162,6 +162,12 @@ _FORMATS = (
 )
 
 
+# Statuses that mean the other tool closed the conversation: it is resolved here too.
+CLOSED_WORDS = frozenset(["solved", "closed", "resolved", "done", "archived"])
+# Freshdesk's API gives its statuses as numbers: 4 resolved, 5 closed.
+PRESET_CLOSED: dict[str, frozenset[str]] = {"freshdesk": frozenset(["4", "5"])}
+
+
 class BadRow(ValueError):
     """A row that cannot be imported; its line is reported, the import goes on."""
 
@@ -177,6 +183,7 @@ class ColumnMap:
     columns: dict[str, tuple[str, ...]]
     directions: dict[str, str] = field(default_factory=dict)
     default_channel: str = "history"
+    closed: frozenset[str] = CLOSED_WORDS
 
     @classmethod
     def build(
@@ -190,7 +197,12 @@ class ColumnMap:
                     f"--map {item!r}: expected column=field, field one of {', '.join(FIELDS)}"
                 )
             columns[name.strip()] = (column.strip(),)
-        return cls(columns, dict(PRESET_DIRECTIONS.get(preset or "", {})), default_channel)
+        return cls(
+            columns,
+            dict(PRESET_DIRECTIONS.get(preset or "", {})),
+            default_channel,
+            CLOSED_WORDS | PRESET_CLOSED.get(preset or "", frozenset()),
+        )
 
     def missing(self) -> list[str]:
         return [name for name in REQUIRED if name not in self.columns]

@@ -76,6 +76,7 @@ class Command(BaseCommand):
                 )
             else:
                 job.import_rows(path, fmt, batch_size=options["batch_size"], progress=step)
+        job.apply_statuses()
         if not options["no_triage"]:
             unread = None if options["no_progress"] else job.unread_count()
             with progress_bar(unread, label="triage") if unread else nullcontext() as step:
@@ -86,7 +87,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"shop {shop}: stored {report.stored}, duplicates {report.duplicates}, "
             f"failed {report.failed}, notes skipped {report.skipped}, bad rows "
-            f"{report.bad_count}, read by triage {report.read}"
+            f"{report.bad_count}, resolved {report.resolved}, read by triage {report.read}"
         )
         for line, reason in report.bad:
             self.stdout.write(f"  line {line}: {reason}")
