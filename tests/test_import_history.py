@@ -281,3 +281,13 @@ def test_conversations_the_other_tool_closed_are_resolved_once(tmp_path: Path) -
         Conversation.objects.filter(shop__slug="fresh").values_list("external_thread_id", "status")
     )
     assert statuses == {"9": "resolved", "8": "open"}
+
+
+def test_the_command_answers_to_its_hyphenated_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from comptoir.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["import-history", "--help"])
+
+    assert exited.value.code == 0
+    assert "--preset {freshdesk,gorgias,zendesk}" in capsys.readouterr().out
