@@ -20,9 +20,11 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import execute_from_command_line
 
     args = ["comptoir", *(sys.argv[1:] if argv is None else argv)]
-    if len(args) > 1:
-        # `import-history` is the command `import_history` (a module name has no hyphen).
-        args[1] = ALIASES.get(args[1], args[1])
+    # `import-history` is the command `import_history` (a module name has no hyphen), also
+    # after `help`.
+    for i in (1, 2) if len(args) > 2 and args[1] == "help" else (1,):
+        if i < len(args):
+            args[i] = ALIASES.get(args[i], args[i])
     if len(args) == 1 or set(args[1:]) in HELP_ARGS:
         sys.stdout.write(overview())
         return
