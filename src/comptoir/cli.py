@@ -1,7 +1,8 @@
 """The `comptoir` command: Django's management commands behind one entry point.
 
 `comptoir serve`, `comptoir worker`, `comptoir demo`, `comptoir migrate`, `comptoir createuser`,
-`comptoir inbound`, `comptoir import`; `comptoir help <command>` or `--help` on each.
+`comptoir inbound`, `comptoir import`, `comptoir import-history`; `comptoir help <command>` or
+`--help` on each.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 HELP_ARGS = ({"help"}, {"--help"}, {"-h"})
+ALIASES = {"import-history": "import_history"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,6 +20,11 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import execute_from_command_line
 
     args = ["comptoir", *(sys.argv[1:] if argv is None else argv)]
+    # `import-history` is the command `import_history` (a module name has no hyphen), also
+    # after `help`.
+    for i in (1, 2) if len(args) > 2 and args[1] == "help" else (1,):
+        if i < len(args):
+            args[i] = ALIASES.get(args[i], args[i])
     if len(args) == 1 or set(args[1:]) in HELP_ARGS:
         sys.stdout.write(overview())
         return

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.core.management.base import BaseCommand, CommandError
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from comptoir.inbox.ingest import Outcome, ingest_many
+from comptoir.inbox.management.progress import progress_bar
 from comptoir.inbox.models import Channel
 
 
@@ -62,20 +62,13 @@ class Command(BaseCommand):
             return ingest_many(
                 lines, batch_size=options["batch_size"], channel_id=channel_id, source="import"
             )
-        with Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} messages"),
-            TimeRemainingColumn(),
-            console=None,
-        ) as progress:
-            bar = progress.add_task("import", total=total)
+        with progress_bar(total) as advance:
             return ingest_many(
                 lines,
                 batch_size=options["batch_size"],
                 channel_id=channel_id,
                 source="import",
-                progress=lambda n: progress.advance(bar, n),
+                progress=advance,
             )
 
 

@@ -1,0 +1,145 @@
+"""`comptoir import-history` throughput: a generated help-desk export (CSV) imported into a
+shop of its own, then read by triage.
+
+    .venv/bin/python bench/import_history.py [-n 50000] [--postgres URL | --no-postgres]
+
+Runs the command's own code (`comptoir.history`: CSV read as a stream, mapping, bulk ingest,
+then triage in batches) on a fresh SQLite file and a fresh PostgreSQL database, each in its own
+process. Prints messages per second and CPU milliseconds per message for the import alone, for
+triage alone, and for both (the command's default). Target: import >= 2,000 messages/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from harness import run_both, settle, start_django
+
+TARGET = 2000
+
+PHRASES = [
+    "Bonjour, je n'ai toujours pas reçu ma commande, pouvez-vous me donner le suivi ?",
+    "Hello, the item arrived damaged, the box was crushed. What can you do?",
+    "Guten Tag, ich möchte den Artikel zurücksenden. Wie funktioniert das?",
+    "Hola, ¿pueden enviarme la factura de mi pedido, por favor?",
+    "Buongiorno, vorrei annullare l'ordine se non è ancora stato spedito.",
+]
+ANSWERS = ["It shipped today.", "We are sorry, a refund is on its way.", "Here is your invoice."]
+CHANNELS = ["email", "amazon", "chat"]
+HEADER = ["Ticket ID", "Via", "Author role", "Author", "Author email", "Created at", "Comment"]
+
+
+def generate(path: Path, n: int, seed: int = 1) -> None:
+    """A Zendesk-like comment export: threads of two to four rows, buyer then agent in turn."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(days=300)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(HEADER)
+        row, ticket = 0, 0
+        while row < n:
+            ticket += 1
+            via = rng.choice(CHANNELS)
+            at = start + timedelta(minutes=ticket * 5)
+            for turn in range(min(rng.randint(2, 4), n - row)):
+                buyer = turn % 2 == 0
+                text = " ".join(rng.choice(PHRASES) for _ in range(rng.randint(1, 4)))
+                out.writerow([
+                    ticket,
+                    via,
+                    "end-user" if buyer else "agent",
+                    f"Buyer {ticket}" if buyer else "Agent",
+                    f"buyer{ticket}@example.com" if buyer else "",
+                    (at + timedelta(hours=turn)).strftime("%Y-%m-%d %H:%M:%S"),
+                    text if buyer else rng.choice(ANSWERS),
+                ])  # fmt: skip
+                row += 1
+
+
+def child(n: int) -> None:
+    """Runs inside a process whose DATABASE_URL points at an empty database."""
+    start_django()
+    from django.db import connection
+
+    from comptoir.history.importer import HistoryImport
+    from comptoir.history.mapping import ColumnMap
+    from comptoir.triage import registry
+
+    path = Path(os.environ["COMPTOIR_DATA_DIR"]) / "history.csv"
+    generate(path, n)
+    columns = ColumnMap.build("zendesk", [])
+    registry.model()  # loaded (trained, the first time) once per process: not a per-message cost
+    settle(connection)
+
+    job = HistoryImport("Bench history", columns)
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = job.import_rows(path, "csv")
+    imported = (time.perf_counter() - wall, time.process_time() - cpu)
+    assert report.stored == n, report
+    assert report.bad_count == 0, report
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    read = job.triage()
+    triaged = (time.perf_counter() - wall, time.process_time() - cpu)
+    assert read > 0
+
+    # The same file again: nothing stored twice.
+    again = HistoryImport("Bench history", columns).import_rows(path, "csv")
+    assert again.stored == 0, again
+    assert again.duplicates == n, again
+    both = (imported[0] + triaged[0], imported[1] + triaged[1])
+    print(
+        json.dumps({
+            "db": connection.vendor,
+            "read": read,
+            "import": n / imported[0],
+            "import_cpu_ms": 1000 * imported[1] / n,
+            "triage": read / triaged[0],
+            "triage_cpu_ms": 1000 * triaged[1] / read,
+            "both": n / both[0],
+            "both_cpu_ms": 1000 * both[1] / n,
+        })
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=50_000, help="rows in the export (50000)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres",
+        default="postgres://postgres@127.0.0.1:5432/comptoir_bench",
+        help="PostgreSQL server URL; the database is dropped and created",
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.n)
+        return
+
+    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
+
+    print(f"import-history, {args.n} rows, 1 process, {os.cpu_count()} cores")
+    print(
+        f"{'database':<12}{'import/s':>10}{'cpu ms':>8}{'triage/s':>10}{'cpu ms':>8}"
+        f"{'both/s':>9}{'cpu ms':>8}"
+    )
+    for r in results:
+        print(
+            f"{r['db']:<12}{r['import']:>10,.0f}{r['import_cpu_ms']:>8.2f}{r['triage']:>10,.0f}"
+            f"{r['triage_cpu_ms']:>8.2f}{r['both']:>9,.0f}{r['both_cpu_ms']:>8.2f}"
+        )
+    print(f"target: import >= {TARGET} messages/s (triage counts buyer messages only)")
+    missed = [r["db"] for r in results if r["import"] < TARGET]
+    print("target met" if not missed else f"below target: {', '.join(missed)}")
+
+
+if __name__ == "__main__":
+    main()

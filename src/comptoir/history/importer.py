@@ -1,0 +1,226 @@
+"""An export imported into a shop of its own: channels, bulk ingest, bad rows, then triage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.utils.text import slugify
+
+from comptoir.connectors.base import InboundMessage, Party
+from comptoir.connectors.email import mime
+from comptoir.history import sources
+from comptoir.history.mapping import (
+    BadRow,
+    ColumnMap,
+    RowFacts,
+    Skip,
+    marketplace_of,
+    party,
+    read_row,
+    to_inbound,
+)
+from comptoir.inbox.actions import set_status
+from comptoir.inbox.ingest import Outcome, ingest_many
+from comptoir.inbox.models import (
+    Channel,
+    ChannelKind,
+    Conversation,
+    Direction,
+    Message,
+    Shop,
+    Status,
+)
+from comptoir.triage.tasks import read_now
+
+SOURCE = "history"
+KEEP_BAD = 20  # bad rows reported by line; the others only counted
+TRIAGE_BATCH = 500
+
+type Progress = Callable[[int], None]
+
+
+@dataclass
+class Report:
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    skipped: int = 0  # private notes, left out
+    bad_count: int = 0
+    bad: list[tuple[int, str]] = field(default_factory=list)
+    read: int = 0  # messages triage read
+    resolved: int = 0  # conversations the other tool had closed
+
+    def bad_row(self, line: int, reason: str) -> None:
+        self.bad_count += 1
+        if len(self.bad) < KEEP_BAD:
+            self.bad.append((line, reason))
+
+
+class HistoryImport:
+    """One import into the shop named `shop_name` (created the first time, reused after)."""
+
+    def __init__(self, shop_name: str, columns: ColumnMap | None = None) -> None:
+        self.shop = _shop(shop_name)
+        self.columns = columns or ColumnMap({})
+        self.report = Report()
+        self._channels: dict[str, int] = {}
+        # Each conversation's buyer, so that an answer names who it answers.
+        self._buyers: dict[tuple[int, str], Party] = {}
+        # Each conversation's status in the other tool, as its latest row says.
+        self._statuses: dict[tuple[int, str], tuple[datetime, str]] = {}
+
+    def channel_id(self, source_channel: str) -> int:
+        """The shop's `api` channel for a source channel value, created when first seen."""
+        key = source_channel.strip().lower()[:150] or "history"
+        if key not in self._channels:
+            channel, _ = Channel.objects.get_or_create(
+                shop=self.shop,
+                kind=ChannelKind.API,
+                name=f"History: {key}",
+                defaults={"marketplace": marketplace_of(key), "is_active": False},
+            )
+            self._channels[key] = channel.pk
+        return self._channels[key]
+
+    def import_rows(
+        self, path: Path, fmt: str, *, batch_size: int = 500, progress: Progress | None = None
+    ) -> Report:
+        items = self._messages_from_rows(sources.rows(path, fmt), progress)
+        return self._ingest(items, batch_size, progress)
+
+    def import_mbox(
+        self,
+        path: Path,
+        our_addresses: Iterable[str],
+        *,
+        batch_size: int = 500,
+        progress: Progress | None = None,
+    ) -> Report:
+        ours = {a.strip().lower() for a in our_addresses if a.strip()}
+        items = self._messages_from_mails(sources.mails(path), ours, progress)
+        return self._ingest(items, batch_size, progress)
+
+    def triage(self, progress: Progress | None = None) -> int:
+        """Read the shop's buyer messages not read yet, oldest first, a batch at a time (a
+        crash halfway leaves the rest for the next run)."""
+        unread = (
+            Message.objects.filter(channel__shop=self.shop, direction=Direction.IN, triaged_at=None)
+            .select_related("channel")
+            .order_by("sent_at", "pk")
+        )
+        while batch := list(unread[:TRIAGE_BATCH]):
+            read_now(batch)
+            self.report.read += len(batch)
+            if progress:
+                progress(len(batch))
+        return self.report.read
+
+    def apply_statuses(self) -> int:
+        """Resolve the conversations the other tool had closed (through the action, with its
+        event); the others stay as ingest left them. Run again, it finds them resolved."""
+        closed: dict[int, set[str]] = {}
+        for (channel_id, thread), (_at, status) in self._statuses.items():
+            if status.lower() in self.columns.closed:
+                closed.setdefault(channel_id, set()).add(thread)
+        for channel_id, threads in closed.items():
+            convs = Conversation.objects.filter(
+                channel_id=channel_id, external_thread_id__in=threads, deleted_at=None
+            ).exclude(status=Status.RESOLVED)
+            for conv in convs.iterator():
+                set_status(conv, status=Status.RESOLVED, actor=None, via=SOURCE)
+                self.report.resolved += 1
+        return self.report.resolved
+
+    def unread_count(self) -> int:
+        return Message.objects.filter(
+            channel__shop=self.shop, direction=Direction.IN, triaged_at=None
+        ).count()
+
+    def _ingest(
+        self, items: Iterable[InboundMessage], batch_size: int, progress: Progress | None
+    ) -> Report:
+        counts = ingest_many(items, source=SOURCE, batch_size=batch_size, progress=progress)
+        self.report.stored += counts[Outcome.STORED]
+        self.report.duplicates += counts[Outcome.DUPLICATE]
+        self.report.failed += counts[Outcome.FAILED]
+        return self.report
+
+    def _messages_from_rows(
+        self, rows: Iterable[sources.Row], progress: Progress | None
+    ) -> Iterator[InboundMessage]:
+        for line, row in rows:
+            try:
+                if isinstance(row, str):
+                    raise BadRow(row)
+                facts = read_row(row, self.columns)
+                channel_id = self.channel_id(facts.channel)
+                author_name, author_email = facts.message["author"]
+                buyer = self._buyer(
+                    channel_id,
+                    facts.message["thread_id"],
+                    party(author_name, author_email, facts.message["thread_id"])
+                    if facts.direction == "in"
+                    else None,
+                )
+                self._keep_status(channel_id, facts)
+                yield to_inbound(facts, channel_id, buyer)
+            except Skip:
+                self.report.skipped += 1
+            except (BadRow, ValueError) as exc:  # ValueError: pydantic's, a field refused
+                self.report.bad_row(line, _first_line(exc))
+            else:
+                continue
+            if progress:  # a row that is not stored still moves the bar
+                progress(1)
+
+    def _messages_from_mails(
+        self, mails: Iterable[tuple[int, bytes]], ours: set[str], progress: Progress | None
+    ) -> Iterator[InboundMessage]:
+        channel_id = self.channel_id(self.columns.default_channel)
+        for line, raw in mails:
+            try:
+                msg = mime.parse(raw, channel_id=channel_id)
+            except ValueError as exc:
+                self.report.bad_row(line, _first_line(exc))
+                if progress:
+                    progress(1)
+                continue
+            if msg.sender.identity_value in ours:
+                # Our own answer: it names the buyer it went to, as the email connector's
+                # sent mail does.
+                to = [a for a in msg.meta.get("to", []) if a not in ours]
+                buyer = Party(identity_value=to[0], email=to[0]) if to else msg.sender
+                msg = msg.model_copy(update={"direction": "out", "sender": buyer})
+            yield msg
+
+    def _keep_status(self, channel_id: int, facts: RowFacts) -> None:
+        if not facts.status:
+            return
+        key, at = (channel_id, facts.message["thread_id"]), facts.message["sent_at"]
+        known = self._statuses.get(key)
+        if known is None or at >= known[0]:
+            self._statuses[key] = (at, facts.status)
+
+    def _buyer(self, channel_id: int, thread: str, author: Party | None) -> Party:
+        key = (channel_id, thread)
+        if author is not None:
+            self._buyers.setdefault(key, author)
+            return author
+        # An answer before any buyer message in the file: a placeholder buyer per thread.
+        return self._buyers.get(key) or Party(
+            identity_kind="history", identity_value=f"thread:{thread}"[:320]
+        )
+
+
+def _shop(name: str) -> Shop:
+    slug = slugify(name)[:50] or "history"
+    shop, _ = Shop.objects.get_or_create(slug=slug, defaults={"name": name.strip()[:200]})
+    return shop
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return " ".join(text[:3])[:300] if text else type(exc).__name__
