@@ -291,3 +291,26 @@ def test_the_command_answers_to_its_hyphenated_name(capsys: pytest.CaptureFixtur
 
     assert exited.value.code == 0
     assert "--preset {freshdesk,gorgias,zendesk}" in capsys.readouterr().out
+
+
+def test_history_triggers_no_rule_and_no_deadline_alert(tmp_path: Path) -> None:
+    from comptoir.automation import engine
+    from comptoir.automation import rules as rule_actions
+    from comptoir.automation.models import RuleRun, Trigger
+    from comptoir.inbox.models import SLAState
+    from comptoir.sla.sweep import sweep
+
+    rule_actions.create_rule(
+        actor=None,
+        name="acknowledge",
+        trigger=Trigger.MESSAGE_RECEIVED,
+        conditions={},
+        actions=[{"type": "tag", "tag": "seen"}],
+    )
+    run(write(tmp_path, "h.csv", CSV), *csv_args(), "--no-triage")
+    engine.pump()
+    assert not RuleRun.objects.exists()  # the past is loaded, not lived
+    # T2 was never answered: its deadline is long gone, marked missed without an alert.
+    waiting = Conversation.objects.get(external_thread_id="T2")
+    assert waiting.sla_state == SLAState.BREACHED
+    assert sweep().breached == []

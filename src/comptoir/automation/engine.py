@@ -59,7 +59,9 @@ KIND_TRIGGER = {
 
 
 def is_rule_label(label: str) -> bool:
-    return label.startswith("rule:")
+    """Events no rule acts on: what a rule did (no loops), and imported history (the past is
+    loaded, not lived: no auto-reply to a year-old message)."""
+    return label.startswith(("rule:", "history"))
 
 
 # -- compiled rules ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from django.utils import timezone
 from django.utils.text import slugify
 
 from comptoir.connectors.base import InboundMessage, Party
@@ -31,6 +32,7 @@ from comptoir.inbox.models import (
     Direction,
     Message,
     Shop,
+    SLAState,
     Status,
 )
 from comptoir.triage.tasks import read_now
@@ -133,6 +135,18 @@ class HistoryImport:
                 set_status(conv, status=Status.RESOLVED, actor=None, via=SOURCE)
                 self.report.resolved += 1
         return self.report.resolved
+
+    def settle_deadlines(self, now: datetime | None = None) -> int:
+        """The past's deadlines are past: conversations still waiting whose respond-by has
+        gone by are marked missed here, at once and silently, rather than by the SLA sweep,
+        which would alert the supervisors about history (and raise their priority).
+        Returns how many."""
+        now = now or timezone.now()
+        return Conversation.objects.filter(
+            channel__shop=self.shop,
+            sla_state__in=[SLAState.OK, SLAState.AT_RISK],
+            respond_by__lte=now,
+        ).update(sla_state=SLAState.BREACHED)
 
     def unread_count(self) -> int:
         return Message.objects.filter(

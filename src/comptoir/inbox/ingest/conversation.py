@@ -72,9 +72,15 @@ def _apply_to_conversation(conv: Conversation, p: _Pending) -> None:
         _apply_inbound(conv, p)
 
 
+# Ingest sources that load the past (another help desk's history): their events are
+# labelled as such, and the rules do not act on them (no auto-reply to a year-old message).
+HISTORY_SOURCES = frozenset({"history"})
+
+
 def _connector_event(p: _Pending, kind: str, **data: str) -> Event:
+    origin = "history" if p.record.source in HISTORY_SOURCES else "connector"
     return Event(
-        kind=kind, actor_label=f"connector:{p.channel.kind}", created_at=p.msg.sent_at, data=data
+        kind=kind, actor_label=f"{origin}:{p.channel.kind}", created_at=p.msg.sent_at, data=data
     )
 
 

@@ -77,6 +77,7 @@ class Command(BaseCommand):
             else:
                 job.import_rows(path, fmt, batch_size=options["batch_size"], progress=step)
         job.apply_statuses()
+        job.settle_deadlines()
         if not options["no_triage"]:
             unread = None if options["no_progress"] else job.unread_count()
             with progress_bar(unread, label="triage") if unread else nullcontext() as step:
