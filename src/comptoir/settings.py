@@ -164,6 +164,7 @@ INSTALLED_APPS = [
     "comptoir.notifications",
     "comptoir.triage",
     "comptoir.faq",
+    "comptoir.analytics",
     "django_htmx",
 ]
 if TASKS_BACKEND == "rq":
