@@ -28,8 +28,10 @@ class _Pending:
 
     def __init__(self) -> None:
         self.ids: set[int] = set()
+        self.flushed = False
 
     def flush(self) -> None:
+        self.flushed = True
         ids = sorted(self.ids)
         self.ids.clear()
         for start in range(0, len(ids), BATCH):
@@ -46,8 +48,10 @@ def touched(conversation_ids: Iterable[int]) -> None:
     connection = transaction.get_connection()
     # Still scheduled in this transaction? A rollback drops the callback (and so the batch):
     # then a new batch is started rather than adding to one that will never flush.
-    scheduled = pending is not None and any(
-        item[1] == pending.flush for item in connection.run_on_commit
+    scheduled = (
+        pending is not None
+        and not pending.flushed
+        and any(item[1] == pending.flush for item in connection.run_on_commit)
     )
     if pending is None or not scheduled:
         pending = _Pending()
