@@ -200,3 +200,19 @@ def test_durations_summary() -> None:
     assert (one.median, one.p90) == (1, 1)
     now = timezone.now()
     assert Period.last(30, now) == Period(now - timedelta(days=30), now)
+
+
+def test_overview_and_per_channel_agree_with_the_single_kpis(
+    history: History, channel: Channel
+) -> None:
+    figures = kpis.overview(PERIOD, ALL)
+    assert figures.conversations == 5
+    assert figures.first_response == kpis.first_response_time(PERIOD, ALL)
+    assert figures.within_sla == kpis.within_sla(PERIOD, ALL)
+    assert figures.fcr == kpis.first_contact_resolution(PERIOD, ALL)
+    assert figures.reopen == kpis.reopen_rate(PERIOD, ALL)
+    assert figures.no_response_needed == kpis.no_response_needed_share(PERIOD, ALL)
+    (row,) = kpis.per_channel(PERIOD, ALL)
+    assert (row.channel_id, row.conversations) == (channel.pk, 5)
+    assert row.first_response == figures.first_response.calendar
+    assert kpis.per_channel(PERIOD, Filters(channel_id=-1)) == []

@@ -9,7 +9,7 @@ by their buyer message.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,11 +18,16 @@ from django.db.models.functions import TruncDate
 
 from comptoir.analytics.models import ConversationFact, ResponseFact
 from comptoir.analytics.period import Durations, Filters, Period, ResponseTimes, Share
+from comptoir.analytics.stats import durations
 from comptoir.inbox.models import Channel
 from comptoir.orders.models import Order
 from comptoir.sla import metrics
 
 VOLUME_FIELDS = ("channel_id", "marketplace", "shop_id", "intent", "language")
+# Resolved at least once: resolved now, or reopened (the rollup keeps the last resolution only).
+RESOLVED_ONCE = Q(resolved_at__isnull=False) | Q(reopened=True)
+# Who is in the first-contact resolution's denominator (an FCR reopened after 7 days included).
+FCR_WHOLE = Q(agent_replies__gt=0) & (RESOLVED_ONCE | Q(fcr=True))
 
 
 def _facts(period: Period, filters: Filters) -> Any:
@@ -38,10 +43,8 @@ def _waits(period: Period, filters: Filters, *, first: bool) -> Any:
 
 
 def _response_times(rows: Any) -> ResponseTimes:
-    pairs = list(rows.filter(answered_at__isnull=False).values_list("seconds", "business_seconds"))
     return ResponseTimes(
-        calendar=Durations.of_seconds([p[0] for p in pairs]),
-        business=Durations.of_seconds([p[1] for p in pairs]),
+        calendar=durations(rows, "seconds"), business=durations(rows, "business_seconds")
     )
 
 
@@ -79,8 +82,7 @@ def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.Cha
 def resolution_time(period: Period, filters: Filters) -> Durations:
     """From the first buyer message (or creation) to the resolution, of resolved conversations
     (calendar hours)."""
-    rows = _facts(period, filters).filter(resolution_seconds__isnull=False)
-    return Durations.of_seconds(list(rows.values_list("resolution_seconds", flat=True)))
+    return durations(_facts(period, filters), "resolution_seconds")
 
 
 def first_contact_resolution(period: Period, filters: Filters) -> Share:
@@ -90,8 +92,7 @@ def first_contact_resolution(period: Period, filters: Filters) -> Share:
         part=Count("pk", filter=Q(fcr=True)),
         whole=Count(
             "pk",
-            filter=Q(agent_replies__gt=0)
-            & (Q(resolved_at__isnull=False) | Q(reopened=True) | Q(fcr=True)),
+            filter=FCR_WHOLE,
         ),
     )
     return Share(counts["part"], counts["whole"])
@@ -101,7 +102,7 @@ def reopen_rate(period: Period, filters: Filters) -> Share:
     """Conversations reopened at least once, among those resolved at least once."""
     counts = _facts(period, filters).aggregate(
         part=Count("pk", filter=Q(reopened=True)),
-        whole=Count("pk", filter=Q(resolved_at__isnull=False) | Q(reopened=True)),
+        whole=Count("pk", filter=RESOLVED_ONCE),
     )
     return Share(counts["part"], counts["whole"])
 
@@ -227,6 +228,82 @@ def _per(period: Period, filters: Filters, key: str) -> list[PersonRow]:
             fcr=Share(fcr[who], resolved[who]),
         )
         for who in sorted(handled, key=lambda w: (-handled[w], w or 0))
+    ]
+
+
+# -- the overview and the per-channel table: several KPIs in few queries ----------------------
+
+
+def _counts() -> dict[str, Any]:
+    return {
+        "n": Count("pk"),
+        "sla_part": Count("pk", filter=Q(within_sla=True)),
+        "sla_whole": Count("pk", filter=Q(within_sla__isnull=False)),
+        "fcr_part": Count("pk", filter=Q(fcr=True)),
+        "fcr_whole": Count("pk", filter=FCR_WHOLE),
+        "reopen_part": Count("pk", filter=Q(reopened=True)),
+        "reopen_whole": Count("pk", filter=RESOLVED_ONCE),
+        "nrn": Count("pk", filter=Q(no_response_needed=True)),
+        "messages": Avg("message_count"),
+    }
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The headline figures of a period (each as its own function computes it)."""
+
+    conversations: int
+    first_response: ResponseTimes
+    next_response: ResponseTimes
+    within_sla: Share
+    resolution: Durations
+    fcr: Share
+    reopen: Share
+    messages_per_conversation: float | None
+    no_response_needed: Share
+
+
+def overview(period: Period, filters: Filters) -> Overview:
+    c = _facts(period, filters).aggregate(**_counts())
+    return Overview(
+        conversations=c["n"],
+        first_response=first_response_time(period, filters),
+        next_response=next_response_time(period, filters),
+        within_sla=Share(c["sla_part"], c["sla_whole"]),
+        resolution=resolution_time(period, filters),
+        fcr=Share(c["fcr_part"], c["fcr_whole"]),
+        reopen=Share(c["reopen_part"], c["reopen_whole"]),
+        messages_per_conversation=c["messages"],
+        no_response_needed=Share(c["nrn"], c["n"]),
+    )
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    channel_id: int
+    conversations: int
+    first_response: Durations  # calendar hours
+    within_sla: Share
+    fcr: Share
+    reopen: Share
+
+
+def per_channel(period: Period, filters: Filters) -> list[ChannelRow]:
+    """One row per channel with conversations in the period, busiest first."""
+    groups = _facts(period, filters).values("channel_id").annotate(**_counts()).order_by("-n")
+    return [
+        ChannelRow(
+            channel_id=g["channel_id"],
+            conversations=g["n"],
+            first_response=durations(
+                _waits(period, replace(filters, channel_id=g["channel_id"]), first=True),
+                "seconds",
+            ),
+            within_sla=Share(g["sla_part"], g["sla_whole"]),
+            fcr=Share(g["fcr_part"], g["fcr_whole"]),
+            reopen=Share(g["reopen_part"], g["reopen_whole"]),
+        )
+        for g in groups
     ]
 
 
