@@ -18,7 +18,7 @@ from comptoir.analytics.models import ConversationFact, ResponseFact
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import ingest
-from comptoir.inbox.models import Channel, Conversation, Status
+from comptoir.inbox.models import Channel, Conversation, Message, Status
 
 
 @pytest.fixture
@@ -108,3 +108,15 @@ def test_deleted_conversation_loses_its_facts(channel: Channel, agent: User) -> 
     conv.save()
     facts.refresh([conv.pk])
     assert not ConversationFact.objects.filter(pk=conv.pk).exists()
+
+
+def test_a_deadline_passing_without_event_is_caught_up(channel: Channel) -> None:
+    conv = Conversation.objects.create(shop_id=channel.shop_id, channel=channel)
+    sent = timezone.now() - timedelta(hours=30)
+    Message.objects.create(
+        conversation=conv, channel=channel, direction="in", created_at=sent, received_at=sent
+    )
+    facts.refresh([conv.pk], now=sent + timedelta(hours=1))
+    assert ConversationFact.objects.get(pk=conv.pk).within_sla is None
+    assert tasks.refresh_pending.call() == 1
+    assert ConversationFact.objects.get(pk=conv.pk).within_sla is False

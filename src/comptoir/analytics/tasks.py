@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.tasks import task
 
 from comptoir.analytics import facts
+from comptoir.analytics.models import ConversationFact
+from comptoir.jobs.periodic import periodic
 from comptoir.jobs.queues import in_background
 
 if TYPE_CHECKING:
@@ -70,6 +73,23 @@ def events_written(events: Sequence[Event]) -> None:
 def messages_stored(stored: list[Stored]) -> None:
     """Subscribed to `inbox.hooks.messages_stored` (after commit)."""
     touched(s.conversation_id for s in stored)
+
+
+@periodic("analytics.pending_deadlines", every=timedelta(minutes=15))
+@task()
+def refresh_pending() -> int:
+    """Facts whose first wait is unanswered and still in time: recomputed, so that a deadline
+    that passes with no event (the SLA sweep writes its events in SQL, without the hook)
+    turns `within_sla` to False. Those are the open, unanswered conversations: few."""
+    ids = list(
+        ConversationFact.objects.filter(
+            within_sla=None,
+            first_inbound_at__isnull=False,
+            first_response_at=None,
+            no_response_needed=False,
+        ).values_list("conversation_id", flat=True)
+    )
+    return facts.refresh(ids)
 
 
 @task()
