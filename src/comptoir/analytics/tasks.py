@@ -65,6 +65,12 @@ def touched(conversation_ids: Iterable[int]) -> None:
         pending.ids |= ids
 
 
+def is_facts_refresh(callback: object) -> bool:
+    """Whether an on-commit callback is this app's refresh (tests counting what an action
+    queues on commit leave it out)."""
+    return getattr(callback, "__func__", None) is _Pending.flush
+
+
 def events_written(events: Sequence[Event]) -> None:
     """Subscribed to `inbox.hooks.events_written`."""
     touched(e.conversation_id for e in events if e.conversation_id is not None)
