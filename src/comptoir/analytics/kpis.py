@@ -204,21 +204,28 @@ def per_team(period: Period, filters: Filters) -> list[PersonRow]:
 
 def _per(period: Period, filters: Filters, key: str) -> list[PersonRow]:
     rows = _facts(period, filters).values_list(
-        key, "first_response_seconds", "resolution_seconds", "fcr", "agent_replies", "resolved_at"
+        key,
+        "first_response_seconds",
+        "resolution_seconds",
+        "fcr",
+        "agent_replies",
+        "resolved_at",
+        "reopened",
     )
     first: dict[Any, list[float]] = defaultdict(list)
     resolution: dict[Any, list[float]] = defaultdict(list)
     handled: Counter[Any] = Counter()
     fcr: Counter[Any] = Counter()
     resolved: Counter[Any] = Counter()
-    for who, frs, res, is_fcr, replies, resolved_at in rows:
+    for who, frs, res, is_fcr, replies, resolved_at, reopened in rows:
         handled[who] += 1
         if frs is not None:
             first[who].append(frs)
         if res is not None:
             resolution[who].append(res)
         fcr[who] += is_fcr
-        resolved[who] += bool(replies and (resolved_at is not None or is_fcr))
+        # The same denominator as FCR_WHOLE.
+        resolved[who] += bool(replies and (resolved_at is not None or reopened or is_fcr))
     return [
         PersonRow(
             id=who,
