@@ -18,7 +18,7 @@ from django.db.models.functions import TruncDate
 
 from comptoir.analytics.models import ConversationFact, ResponseFact
 from comptoir.analytics.period import Durations, Filters, Period, ResponseTimes, Share
-from comptoir.analytics.stats import durations
+from comptoir.analytics.stats import durations, durations_pair
 from comptoir.inbox.models import Channel
 from comptoir.orders.models import Order
 from comptoir.sla import metrics
@@ -43,9 +43,8 @@ def _waits(period: Period, filters: Filters, *, first: bool) -> Any:
 
 
 def _response_times(rows: Any) -> ResponseTimes:
-    return ResponseTimes(
-        calendar=durations(rows, "seconds"), business=durations(rows, "business_seconds")
-    )
+    calendar, business = durations_pair(rows, "seconds", "business_seconds")
+    return ResponseTimes(calendar=calendar, business=business)
 
 
 def first_response_time(period: Period, filters: Filters) -> ResponseTimes:

@@ -24,6 +24,18 @@ class Percentile(Aggregate):
         super().__init__(expression, fraction=float(fraction))
 
 
+def durations_pair(rows: Any, first: str, second: str) -> tuple[Durations, Durations]:
+    """`durations` of two columns set together (a wait's calendar and business seconds): on
+    SQLite in one read of the rows."""
+    if connection.vendor == "postgresql":
+        return durations(rows, first), durations(rows, second)
+    pairs = list(rows.filter(**{f"{first}__isnull": False}).values_list(first, second))
+    return (
+        Durations.of_seconds([p[0] for p in pairs]),
+        Durations.of_seconds([p[1] for p in pairs if p[1] is not None]),
+    )
+
+
 def durations(rows: Any, field: str) -> Durations:
     """Durations (hours) of `field` (seconds) over the rows where it is set."""
     rows = rows.filter(**{f"{field}__isnull": False})
