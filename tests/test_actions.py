@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import Team, User
+from comptoir.analytics.tasks import is_facts_refresh
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
 from comptoir.inbox.actions import NewAttachment
@@ -327,9 +328,9 @@ def test_reply_queues_its_delivery_after_commit(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         message = actions.reply(conv, actor=agent, text="Bonjour")
     assert not DBTaskResult.objects.filter(task_path=SEND_TASK).exists()
-    assert len(callbacks) == 1
+    (send,) = [c for c in callbacks if not is_facts_refresh(c)]
 
-    callbacks[0]()
+    send()
 
     (task,) = DBTaskResult.objects.filter(task_path=SEND_TASK)
     assert task.args_kwargs["args"] == [message.pk]
@@ -366,7 +367,7 @@ def test_note_is_internal_and_never_queued(
 
     assert note.direction == Direction.NOTE
     assert note.delivery_state == DeliveryState.NONE
-    assert callbacks == []
+    assert [c for c in callbacks if not is_facts_refresh(c)] == []
     stored = fresh(conv)
     assert stored.message_count == count + 1
     assert stored.needs_reply is True  # a note is no answer

@@ -165,6 +165,7 @@ INSTALLED_APPS = [
     "comptoir.triage",
     "comptoir.faq",
     "comptoir.surveys",
+    "comptoir.analytics",
     "django_htmx",
 ]
 if TASKS_BACKEND == "rq":

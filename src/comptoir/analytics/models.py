@@ -1,0 +1,79 @@
+"""The rollup the KPIs read: one `ConversationFact` per conversation, one `ResponseFact` per
+buyer message that opened a wait (the first of the conversation, or the first after a reply).
+
+Rows are derived, never edited: `analytics.facts.refresh` rewrites those of the conversations it
+is given from the raw rows (`comptoir analytics rebuild` rewrites all). Ids of shops, channels,
+teams and users are plain integers: a fact never holds up the deletion of what it describes.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ConversationFact(models.Model):
+    conversation_id = models.BigIntegerField(primary_key=True)
+    shop_id = models.IntegerField()
+    channel_id = models.IntegerField()
+    marketplace = models.CharField(max_length=16)
+    team_id = models.IntegerField(null=True)
+    assignee_id = models.IntegerField(null=True)
+    intent = models.CharField(max_length=32, blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+    created_at = models.DateTimeField()
+    created_day = models.DateField()  # in the shop's timezone
+    # The shop's local hour (0-23) and weekday (Monday = 0) of creation: the heatmap's cell.
+    local_hour = models.PositiveSmallIntegerField()
+    local_weekday = models.PositiveSmallIntegerField()
+    first_inbound_at = models.DateTimeField(null=True)
+    first_response_at = models.DateTimeField(null=True)
+    first_response_seconds = models.FloatField(null=True)
+    first_response_business_seconds = models.FloatField(null=True)
+    resolved_at = models.DateTimeField(null=True)  # set only while the conversation is resolved
+    resolution_seconds = models.FloatField(null=True)
+    agent_replies = models.PositiveIntegerField(default=0)
+    reopened = models.BooleanField(default=False)
+    fcr = models.BooleanField(default=False)
+    no_response_needed = models.BooleanField(default=False)
+    within_sla = models.BooleanField(null=True)  # None: no buyer message, or still in time
+    message_count = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="fact_created"),
+            models.Index(fields=["channel_id", "created_at"], name="fact_channel"),
+            models.Index(fields=["shop_id", "created_at"], name="fact_shop"),
+            models.Index(fields=["team_id", "created_at"], name="fact_team"),
+            models.Index(fields=["assignee_id", "created_at"], name="fact_assignee"),
+            models.Index(fields=["resolved_at"], name="fact_resolved"),
+        ]
+
+    def __str__(self) -> str:
+        return f"fact of conversation {self.conversation_id}"
+
+
+class ResponseFact(models.Model):
+    """A wait: a buyer message nobody had answered yet, and the reply that ended it."""
+
+    conversation_id = models.BigIntegerField()
+    shop_id = models.IntegerField()
+    channel_id = models.IntegerField()
+    marketplace = models.CharField(max_length=16)
+    team_id = models.IntegerField(null=True)
+    assignee_id = models.IntegerField(null=True)
+    first = models.BooleanField()  # the conversation's first wait (first response time)
+    received_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True)
+    seconds = models.FloatField(null=True)
+    business_seconds = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["received_at"], name="rfact_received"),
+            models.Index(fields=["conversation_id"], name="rfact_conversation"),
+            models.Index(fields=["channel_id", "received_at"], name="rfact_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wait in conversation {self.conversation_id} from {self.received_at}"
