@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -188,10 +188,39 @@ def test_per_agent_and_team(history: History, agent: User, channel: Channel) -> 
     assert kpis.per_team(PERIOD, Filters(team_id=-1)) == []
 
 
-def test_hooks_for_other_apps_answer_none(db: None) -> None:
+def test_disputes_wait_for_the_cases_app(db: None) -> None:
+    assert kpis.disputes(PERIOD, ALL) is None
+
+
+def test_csat_and_nps_read_the_surveys_of_the_period_and_the_filters(channel: Channel) -> None:
+    from comptoir.surveys.models import Survey
+
     assert kpis.csat(PERIOD, ALL) is None
     assert kpis.nps(PERIOD, ALL) is None
-    assert kpis.disputes(PERIOD, ALL) is None
+    inside = PERIOD.start + (PERIOD.end - PERIOD.start) / 2
+
+    def answer(kind: str, score: int, at: datetime = inside) -> None:
+        conv = Conversation.objects.create(shop=channel.shop, channel=channel)
+        Survey.objects.create(
+            conversation=conv,
+            kind=kind,
+            token=f"t{conv.pk}",
+            channel="email",
+            sent_at=at,
+            score=score,
+            answered_at=at,
+        )
+
+    for score in (5, 4, 2):
+        answer("csat", score)
+    answer("csat", 1, at=PERIOD.start - timedelta(days=1))  # before the period
+    for score in (10, 9, 3):
+        answer("nps", score)
+    assert kpis.csat(PERIOD, ALL) == pytest.approx(200 / 3)
+    assert kpis.nps(PERIOD, ALL) == pytest.approx(100 / 3)
+    assert kpis.survey_response_rate(PERIOD, ALL) == 100.0
+    assert kpis.csat(PERIOD, Filters(channel_id=channel.pk)) == pytest.approx(200 / 3)
+    assert kpis.csat(PERIOD, Filters(channel_id=-1)) is None
 
 
 def test_durations_summary() -> None:

@@ -22,6 +22,7 @@ from comptoir.analytics.stats import durations, durations_pair
 from comptoir.inbox.models import Channel
 from comptoir.orders.models import Order
 from comptoir.sla import metrics
+from comptoir.surveys import metrics as survey_metrics
 
 VOLUME_FIELDS = ("channel_id", "marketplace", "shop_id", "intent", "language")
 # Resolved at least once: resolved now, or reopened (the rollup keeps the last resolution only).
@@ -316,14 +317,39 @@ def per_channel(period: Period, filters: Filters) -> list[ChannelRow]:
 # -- hooks filled by other apps ----------------------------------------------------------------
 
 
+def _survey_filters(filters: Filters) -> dict[str, Any]:
+    """The analytics filters as the surveys' conversation lookups."""
+    names = {
+        "shop_id": "conversation__shop_id",
+        "channel_id": "conversation__channel_id",
+        "team_id": "conversation__team_id",
+        "marketplace": "conversation__channel__marketplace",
+        "assignee_id": "conversation__assignee_id",
+    }
+    return {
+        lookup: getattr(filters, name)
+        for name, lookup in names.items()
+        if getattr(filters, name) is not None
+    }
+
+
 def csat(period: Period, filters: Filters) -> float | None:
-    """Customer satisfaction: filled by the surveys app (not built yet); None until then."""
-    return None
+    """Customer satisfaction: the share (0-100) of CSAT answers scoring 4 or 5, for the
+    surveys sent in the period (`surveys.metrics.csat`); None without answers."""
+    return survey_metrics.csat(None, start=period.start, end=period.end, **_survey_filters(filters))
 
 
 def nps(period: Period, filters: Filters) -> float | None:
-    """Net promoter score: filled by the surveys app (not built yet); None until then."""
-    return None
+    """Net promoter score: promoters (9-10) minus detractors (0-6), -100 to 100, for the
+    surveys sent in the period (`surveys.metrics.nps`); None without answers."""
+    return survey_metrics.nps(None, start=period.start, end=period.end, **_survey_filters(filters))
+
+
+def survey_response_rate(period: Period, filters: Filters) -> float | None:
+    """The share (0-100) of the surveys sent in the period that were answered."""
+    return survey_metrics.response_rate(
+        None, start=period.start, end=period.end, **_survey_filters(filters)
+    )
 
 
 def disputes(period: Period, filters: Filters) -> int | None:
