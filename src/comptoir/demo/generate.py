@@ -150,6 +150,8 @@ def load(
 
     run = faq_actions.mine(now - timedelta(days=days), now=now)
     say(f"FAQ mining: {run.clusters} clusters of similar questions")
+    _measure(now)
+    say("analytics: the facts of every conversation computed")
     return Summary(
         conversations=len(conv_ids),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),
@@ -426,6 +428,19 @@ def _backdate(
                 )
                 setattr(conv, name, at + offset)
     Conversation.objects.bulk_update([convs[cid] for cid in at_by_conv], stamped, batch_size=500)
+
+
+def _measure(now: datetime) -> None:
+    """The analytics facts of the whole history at once. Every action of the load queued its
+    own refresh on the way; the rebuild made them moot, so they are dropped rather than left
+    for the worker's first minutes."""
+    from django_tasks_db.models import DBTaskResult
+
+    from comptoir.analytics import facts as analytics_facts
+    from comptoir.analytics.tasks import refresh_facts
+
+    analytics_facts.rebuild(now=now)
+    DBTaskResult.objects.filter(task_path=refresh_facts.module_path).delete()
 
 
 def _read(conv_ids: list[int]) -> None:
