@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Field, Model
@@ -84,6 +84,28 @@ def insert(
                 for obj in chunk:
                     obj._state.adding = False
                     obj._state.db = conn.alias
+
+
+def update(objs: Sequence[Model], field_names: Sequence[str]) -> None:
+    """UPDATE these fields of these instances, one statement sent many times (`executemany`)
+    with the values Django would send: `bulk_update` builds one CASE per field and row, whose
+    compilation costs more than the writes (5 ms a message for triage's eight fields)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    meta = model._meta
+    fields = [cast(Field[Any, Any], meta.get_field(name)) for name in field_names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column or f.attname)} = %s" for f in fields)
+    pk = meta.pk
+    assert pk is not None
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(pk.column or 'id')} = %s"
+    rows = [
+        [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] + [obj.pk]
+        for obj in objs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def reserve_ids_query(model: type[Model], count: int) -> tuple[str, list[Any]] | None:

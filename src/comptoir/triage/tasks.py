@@ -13,8 +13,14 @@ from django.tasks import task
 from django.utils import timezone
 
 from comptoir.accounts.models import User
-from comptoir.inbox import ingest
-from comptoir.inbox.actions import link_order, mark_no_response_needed, set_language, set_reading
+from comptoir.inbox import fastsql, ingest
+from comptoir.inbox.actions import (
+    link_order,
+    mark_no_response_needed,
+    set_language,
+    set_reading,
+    would_change,
+)
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.jobs.periodic import periodic
 from comptoir.orders.models import Order
@@ -74,7 +80,7 @@ def read_now(messages: Sequence[Message]) -> None:
         message.intent_source = found.intent_source
         message.urgency, message.sentiment = found.urgency, found.sentiment
         message.entities, message.triaged_at = found.entities, now
-    Message.objects.bulk_update(
+    fastsql.update(
         messages,
         [
             "language",
@@ -125,16 +131,16 @@ def _tell(
 ) -> None:
     spoken = [m.language for m in batch if m.conversation_id == conv.pk]
     spoken = [code for code in spoken if code and code != language.UNKNOWN]
-    if spoken:
+    # Checked on the row loaded first: most follow-ups change nothing, and then no lock is
+    # taken (the actions check again under theirs).
+    if spoken and (conv.language, conv.language_by_triage) != (spoken[-1], True):
         set_language(conv, language=spoken[-1], actor=None, via=VIA, by_triage=True)
-    set_reading(
-        conv,
-        intent=message.intent,
-        urgency=message.urgency,
-        sentiment=message.sentiment,
-        source=message.intent_source,
-        via=VIA,
-    )
+    intent, source = message.intent, message.intent_source
+    urgency, sentiment = message.urgency, message.sentiment
+    if would_change(conv, intent=intent, urgency=urgency, sentiment=sentiment, source=source):
+        set_reading(
+            conv, intent=intent, urgency=urgency, sentiment=sentiment, source=source, via=VIA
+        )
     if conv.order_id is None:
         _link_known_order(conv, message)
     if (

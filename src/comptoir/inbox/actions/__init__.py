@@ -69,7 +69,7 @@ from comptoir.inbox.actions.lifecycle import (
     purge_deleted,
     restore_conversation,
 )
-from comptoir.inbox.actions.reading import set_reading
+from comptoir.inbox.actions.reading import set_reading, would_change
 from comptoir.inbox.actions.sending import (
     CheckResultLike,
     Draft,
@@ -147,5 +147,6 @@ __all__ = [
     "unassign_conversation",
     "untag_conversation",
     "wake_snoozed",
+    "would_change",
     "write_events",
 ]

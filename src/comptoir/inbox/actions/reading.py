@@ -46,6 +46,24 @@ def _takes_intent(conv: Conversation, intent: str, source: str) -> bool:
     return not (intent in VAGUE and conv.intent and conv.intent not in VAGUE)
 
 
+def would_change(
+    conv: Conversation,
+    *,
+    intent: str = "",
+    urgency: str = "",
+    sentiment: str = "",
+    source: str = TriageSource.TRIAGE,
+) -> bool:
+    """Whether `set_reading` would change this (unlocked) conversation: a caller reading many
+    messages skips the lock and the transaction when nothing would (the action checks again
+    under its lock)."""
+    return (
+        _takes_intent(conv, intent, source)
+        or bool(urgency and urgency != conv.urgency)
+        or bool(sentiment and sentiment != conv.sentiment)
+    )
+
+
 @transaction.atomic
 def set_reading(
     conv: Conversation,
