@@ -24,11 +24,9 @@ from comptoir.analytics.figures import (
     KeyFigure,
 )
 from comptoir.analytics.filters import Chosen
-from comptoir.analytics.models import ConversationFact
 from comptoir.analytics.period import Durations, Period
 from comptoir.inbox.models import Channel, Marketplace
 from comptoir.lib import intents
-
 
 MARKETPLACES = dict(Marketplace.choices)
 

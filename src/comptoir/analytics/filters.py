@@ -84,7 +84,7 @@ def parse(query: QueryDict, now: datetime | None = None) -> Chosen:
     )
     length = period.end - period.start
     params = {
-        key: query[key]
+        key: str(query.get(key, ""))
         for key in ("period", "from", "to", "shop", "channel", "team")
         if query.get(key)
     }

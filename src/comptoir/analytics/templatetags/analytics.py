@@ -41,7 +41,7 @@ def change(value: float | None, kind: str) -> str:
     """The change against the previous period, signed: points for shares."""
     if value is None:
         return NOTHING
-    sign = "+" if value > 0 else ("−" if value < 0 else "±")
+    sign = "+" if value > 0 else ("\u2212" if value < 0 else "±")  # a true minus sign
     size = abs(value)
     if kind == SHARE:
         return _("%(sign)s%(value)s pts") % {"sign": sign, "value": _number(size * 100, 1)}
