@@ -82,6 +82,7 @@ def test_the_overview_shows_the_history_against_the_period_before(history: None)
     response = user_client(Role.ANALYST).get(f"/analytics/?{RANGE}")
     keys = {str(k.label): k for k in response.context["board"].keys}
     assert (keys["Conversations"].value, keys["Conversations"].previous) == (3, 1)
+    assert keys["Conversations"].verdict == ""  # more conversations: neither better nor worse
     median = keys["First response, median"]
     assert (median.value, median.previous) == (pytest.approx(6), pytest.approx(4))
     assert median.verdict == "worse"  # slower than before
@@ -165,6 +166,7 @@ def test_the_pages_speak_french(history: None) -> None:
     html = client.get(f"/analytics/?{RANGE}", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "Vue d\u2019ensemble" in html
     assert "Première réponse, médiane" in html
+    assert "Afficher le tableau" in html
     assert "6,0 h" in html  # a decimal comma
     assert "1 mars 2026" in html
     channels = client.get(f"/analytics/channels/?{RANGE}", HTTP_ACCEPT_LANGUAGE="fr")

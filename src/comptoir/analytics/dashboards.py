@@ -75,7 +75,7 @@ def overview(chosen: Chosen) -> Dashboard:
     now = _key_values(chosen.period, chosen)
     before = _key_values(chosen.previous, chosen)
     specs = [
-        (_("Conversations"), COUNT, False),
+        (_("Conversations"), COUNT, None),
         (_("First response, median"), HOURS, True),
         (_("First response, 90th percentile"), HOURS, True),
         (_("First response, median (business hours)"), HOURS, True),
@@ -111,6 +111,7 @@ def _per_day(chosen: Chosen) -> Figure:
         _("Conversations per day"),
         [Column(_("Day")), Column(_("Conversations"), COUNT), Column(_("Previous period"), COUNT)],
         chart=Chart("line", (1, 2)),
+        folded=True,
     )
     for i in range(days):
         day = chosen.start_day + timedelta(days=i)
@@ -315,7 +316,7 @@ def surveys(chosen: Chosen) -> Dashboard:
     now = _survey_values(chosen.period, chosen)
     before = _survey_values(chosen.previous, chosen)
     keys = [
-        KeyFigure(label, kind, value, previous)
+        KeyFigure(label, kind, value, previous, None if kind == COUNT else False)
         for (label, kind), value, previous in zip(specs, now, before, strict=True)
     ]
     weekly = Figure(

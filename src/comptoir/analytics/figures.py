@@ -34,6 +34,7 @@ class Figure:
     columns: list[Column]
     rows: list[list[Any]] = field(default_factory=list)
     chart: Chart | None = None
+    folded: bool = False  # a long table (one row a day) starts folded under its chart
 
     def chart_data(self) -> dict[str, Any]:
         """What `charts.js` draws: labels, one dataset per series, and the unit of the axis.
@@ -88,7 +89,7 @@ class KeyFigure:
     kind: str
     value: float | None
     previous: float | None
-    lower_is_better: bool = False
+    lower_is_better: bool | None = False  # None: neither (a volume)
 
     @property
     def change(self) -> float | None:
@@ -100,6 +101,6 @@ class KeyFigure:
     def verdict(self) -> str:
         """ "better", "worse" or "" (no change, or nothing to compare)."""
         change = self.change
-        if not change:
+        if not change or self.lower_is_better is None:
             return ""
         return "better" if (change < 0) == self.lower_is_better else "worse"
