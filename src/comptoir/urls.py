@@ -43,6 +43,7 @@ urlpatterns = [
     path("triage/", include("comptoir.triage.urls")),
     path("notifications/", include("comptoir.notifications.urls")),
     path("faq/", include("comptoir.faq.urls")),
+    path("analytics/", include("comptoir.analytics.urls")),
     # The buyer's survey page: public, the signed token is the key.
     path("s/", include("comptoir.surveys.urls")),
     path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),

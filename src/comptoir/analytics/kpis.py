@@ -37,6 +37,11 @@ def _facts(period: Period, filters: Filters) -> Any:
     )
 
 
+def facts_in(period: Period, filters: Filters) -> Any:
+    """The conversations' facts of the period (for the dashboards' own groupings)."""
+    return _facts(period, filters)
+
+
 def _waits(period: Period, filters: Filters, *, first: bool) -> Any:
     return ResponseFact.objects.filter(
         filters.q(), first=first, received_at__gte=period.start, received_at__lt=period.end
@@ -348,6 +353,13 @@ def nps(period: Period, filters: Filters) -> float | None:
 def survey_response_rate(period: Period, filters: Filters) -> float | None:
     """The share (0-100) of the surveys sent in the period that were answered."""
     return survey_metrics.response_rate(
+        None, start=period.start, end=period.end, **_survey_filters(filters)
+    )
+
+
+def survey_counts(period: Period, filters: Filters) -> tuple[int, int]:
+    """Surveys sent in the period, and how many of them were answered."""
+    return survey_metrics.counts(
         None, start=period.start, end=period.end, **_survey_filters(filters)
     )
 

@@ -68,3 +68,17 @@ def response_rate(
         n=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
     )
     return 100.0 * row["answered"] / row["n"] if row["n"] else None
+
+
+def counts(
+    qs: QuerySet[Survey] | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    **filters: object,
+) -> tuple[int, int]:
+    """The surveys sent, and those answered."""
+    row = _scope(qs, start, end, **filters).aggregate(
+        n=Count("pk"), answered=Count("pk", filter=Q(answered_at__isnull=False))
+    )
+    return row["n"], row["answered"]

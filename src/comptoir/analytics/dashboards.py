@@ -1,0 +1,348 @@
+"""The dashboards' contents, one builder per page: the KPIs of `kpis` for the chosen period
+and filters, as key figures and `Figure`s. Figures only: no message, no buyer's words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import Count
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from comptoir.accounts.models import Team, User
+from comptoir.analytics import kpis
+from comptoir.analytics.figures import (
+    COUNT,
+    HOURS,
+    SCORE,
+    SHARE,
+    Chart,
+    Column,
+    Figure,
+    KeyFigure,
+)
+from comptoir.analytics.filters import Chosen
+from comptoir.analytics.period import Durations, Period
+from comptoir.inbox.models import Channel, Marketplace
+from comptoir.lib import intents
+
+MARKETPLACES = dict(Marketplace.choices)
+
+
+@dataclass
+class Dashboard:
+    keys: list[KeyFigure] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+    def figure(self, key: str) -> Figure | None:
+        return next((f for f in self.figures if f.key == key), None)
+
+
+def _share100(value: float | None) -> float | None:
+    """The surveys' 0-100 shares as the 0..1 shares of the rest."""
+    return None if value is None else value / 100
+
+
+def _day_label(day: date) -> str:
+    return formats.date_format(day, "SHORT_DATE_FORMAT")
+
+
+# -- overview ----------------------------------------------------------------------------------
+
+
+def _key_values(period: Period, chosen: Chosen) -> list[float | None]:
+    f = chosen.filters
+    o = kpis.overview(period, f)
+    first, business = o.first_response.calendar, o.first_response.business
+    return [
+        o.conversations,
+        first.median,
+        first.p90,
+        business.median,
+        business.p90,
+        o.within_sla.share,
+        o.fcr.share,
+        o.reopen.share,
+        _share100(kpis.csat(period, f)),
+        kpis.nps(period, f),
+        _share100(kpis.survey_response_rate(period, f)),
+    ]
+
+
+def overview(chosen: Chosen) -> Dashboard:
+    now = _key_values(chosen.period, chosen)
+    before = _key_values(chosen.previous, chosen)
+    specs = [
+        (_("Conversations"), COUNT, None),
+        (_("First response, median"), HOURS, True),
+        (_("First response, 90th percentile"), HOURS, True),
+        (_("First response, median (business hours)"), HOURS, True),
+        (_("First response, 90th percentile (business hours)"), HOURS, True),
+        (_("Answered within the SLA"), SHARE, False),
+        (_("First-contact resolution"), SHARE, False),
+        (_("Reopen rate"), SHARE, True),
+        (_("CSAT"), SHARE, False),
+        (_("NPS"), SCORE, False),
+        (_("Survey response rate"), SHARE, False),
+    ]
+    keys = [
+        KeyFigure(label, kind, value, previous, lower)
+        for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
+    ]
+    return Dashboard(keys=keys, figures=[_per_day(chosen)])
+
+
+def _daily(period: Period, chosen: Chosen, days: int) -> list[int]:
+    """Conversations created on each of `days` days from the period's first (the shop's day)."""
+    rows = kpis.facts_in(period, chosen.filters).values("created_day").annotate(n=Count("pk"))
+    by_day = {r["created_day"]: r["n"] for r in rows.order_by()}
+    first = timezone.localtime(period.start).date()
+    return [by_day.get(first + timedelta(days=i), 0) for i in range(days)]
+
+
+def _per_day(chosen: Chosen) -> Figure:
+    """Conversations created each day, beside the previous period's day by day."""
+    days = (chosen.end_day - chosen.start_day).days + 1
+    current, previous = _daily(chosen.period, chosen, days), _daily(chosen.previous, chosen, days)
+    figure = Figure(
+        "per-day",
+        _("Conversations per day"),
+        [Column(_("Day")), Column(_("Conversations"), COUNT), Column(_("Previous period"), COUNT)],
+        chart=Chart("line", (1, 2)),
+        folded=True,
+    )
+    for i in range(days):
+        day = chosen.start_day + timedelta(days=i)
+        figure.rows.append([_day_label(day), current[i], previous[i]])
+    return figure
+
+
+# -- channels and SLA --------------------------------------------------------------------------
+
+
+def _channel_names() -> dict[int, tuple[str, str]]:
+    return {
+        pk: (name, str(MARKETPLACES.get(market, market)))
+        for pk, name, market in Channel.objects.values_list("pk", "name", "marketplace")
+    }
+
+
+def channels(chosen: Chosen) -> Dashboard:
+    names = _channel_names()
+    figure = Figure(
+        "channels",
+        _("Per channel"),
+        [
+            Column(_("Channel")),
+            Column(_("Marketplace")),
+            Column(_("Conversations"), COUNT),
+            Column(_("First response, median"), HOURS),
+            Column(_("First response, 90th percentile"), HOURS),
+            Column(_("Answered within the SLA"), SHARE),
+            Column(_("First-contact resolution"), SHARE),
+            Column(_("Reopen rate"), SHARE),
+            Column(_("CSAT"), SHARE),
+            Column(_("NPS"), SCORE),
+        ],
+        chart=Chart("bar", (2,)),
+    )
+    for row in kpis.per_channel(chosen.period, chosen.filters):
+        one = replace(chosen.filters, channel_id=row.channel_id)
+        name, market = names.get(row.channel_id, (str(row.channel_id), ""))
+        figure.rows.append(
+            [
+                name,
+                market,
+                row.conversations,
+                row.first_response.median,
+                row.first_response.p90,
+                row.within_sla.share,
+                row.fcr.share,
+                row.reopen.share,
+                _share100(kpis.csat(chosen.period, one)),
+                kpis.nps(chosen.period, one),
+            ]
+        )
+    return Dashboard(figures=[figure])
+
+
+def sla(chosen: Chosen) -> Dashboard:
+    names = _channel_names()
+    within = Figure(
+        "within-sla",
+        _("Answered within the SLA, per channel"),
+        [
+            Column(_("Channel")),
+            Column(_("Answered within the SLA"), SHARE),
+            Column(_("In time"), COUNT),
+            Column(_("Decided"), COUNT),
+        ],
+        chart=Chart("bar", (1,)),
+    )
+    for row in kpis.per_channel(chosen.period, chosen.filters):
+        name = names.get(row.channel_id, (str(row.channel_id), ""))[0]
+        share = row.within_sla
+        within.rows.append([name, share.share, share.part, share.whole])
+    late = Figure(
+        "late-rates",
+        _("Late-response rate as each marketplace counts it"),
+        [
+            Column(_("Channel")),
+            Column(_("Marketplace")),
+            Column(_("Target (hours)"), HOURS),
+            Column(_("Last 7 days"), SHARE),
+            Column(_("Last 30 days"), SHARE),
+            Column(_("Last 90 days"), SHARE),
+        ],
+        chart=Chart("bar", (3, 4, 5)),
+    )
+    for rates in kpis.marketplace_late_rates(chosen.period, chosen.filters):
+        by_days = {r.days: r.rate for r in rates.periods}
+        late.rows.append(
+            [
+                rates.channel_name,
+                names.get(rates.channel_id, ("", ""))[1],
+                rates.target_hours,
+                by_days.get(7),
+                by_days.get(30),
+                by_days.get(90),
+            ]
+        )
+    return Dashboard(figures=[within, late])
+
+
+# -- intents and people ------------------------------------------------------------------------
+
+
+def intents_page(chosen: Chosen) -> Dashboard:
+    volume = kpis.volume(chosen.period, chosen.filters, "intent")
+    waits: dict[str, list[float]] = {}
+    rows = kpis.facts_in(chosen.period, chosen.filters).filter(first_response_seconds__isnull=False)
+    for intent, seconds in rows.values_list("intent", "first_response_seconds"):
+        waits.setdefault(intent, []).append(seconds)
+    figure = Figure(
+        "intents",
+        _("Conversations and first response per intent"),
+        [
+            Column(_("Intent")),
+            Column(_("Conversations"), COUNT),
+            Column(_("First response, median"), HOURS),
+            Column(_("First response, 90th percentile"), HOURS),
+        ],
+        chart=Chart("bar", (1,)),
+    )
+    for intent, n in volume.items():
+        times = Durations.of_seconds(waits.get(intent, []))
+        label = intents.label(intent) if intent else _("Not read yet")
+        figure.rows.append([label, n, times.median, times.p90])
+    return Dashboard(figures=[figure])
+
+
+def _people_figure(
+    key: str, title: str, who: str, rows: list[kpis.PersonRow], names: Any
+) -> Figure:
+    figure = Figure(
+        key,
+        title,
+        [
+            Column(who),
+            Column(_("Conversations handled"), COUNT),
+            Column(_("First response, median"), HOURS),
+            Column(_("Resolution, median"), HOURS),
+            Column(_("First-contact resolution"), SHARE),
+        ],
+        chart=Chart("bar", (1,)),
+    )
+    for row in rows:
+        figure.rows.append(
+            [
+                names(row.id),
+                row.handled,
+                row.first_response.median,
+                row.resolution.median,
+                row.fcr.share,
+            ]
+        )
+    return figure
+
+
+def agents(chosen: Chosen) -> Dashboard:
+    people = {u.pk: u.display_name for u in User.objects.all()}
+    teams = dict(Team.objects.values_list("pk", "name"))
+    per_agent = kpis.per_agent(chosen.period, chosen.filters)
+    per_team = kpis.per_team(chosen.period, chosen.filters)
+    return Dashboard(
+        figures=[
+            _people_figure(
+                "agents",
+                _("Per agent"),
+                _("Agent"),
+                per_agent,
+                lambda pk: people.get(pk, str(pk)) if pk is not None else _("Unassigned"),
+            ),
+            _people_figure(
+                "teams",
+                _("Per team"),
+                _("Team"),
+                per_team,
+                lambda pk: teams.get(pk, str(pk)) if pk is not None else _("No team"),
+            ),
+        ]
+    )
+
+
+# -- surveys -----------------------------------------------------------------------------------
+
+
+def _survey_values(period: Period, chosen: Chosen) -> list[float | None]:
+    f = chosen.filters
+    return [
+        _share100(kpis.csat(period, f)),
+        kpis.nps(period, f),
+        _share100(kpis.survey_response_rate(period, f)),
+        kpis.survey_counts(period, f)[1],
+    ]
+
+
+def surveys(chosen: Chosen) -> Dashboard:
+    specs = [
+        (_("CSAT"), SHARE),
+        (_("NPS"), SCORE),
+        (_("Survey response rate"), SHARE),
+        (_("Answers"), COUNT),
+    ]
+    now = _survey_values(chosen.period, chosen)
+    before = _survey_values(chosen.previous, chosen)
+    keys = [
+        KeyFigure(label, kind, value, previous, None if kind == COUNT else False)
+        for (label, kind), value, previous in zip(specs, now, before, strict=True)
+    ]
+    weekly = Figure(
+        "weekly",
+        _("Satisfaction by week"),
+        [
+            Column(_("Week of")),
+            Column(_("CSAT"), SHARE),
+            Column(_("NPS"), SCORE),
+            Column(_("Answers"), COUNT),
+            Column(_("Surveys sent"), COUNT),
+        ],
+        chart=Chart("line", (1, 2)),
+    )
+    start = chosen.period.start
+    while start < chosen.period.end:
+        week = Period(start, min(start + timedelta(days=7), chosen.period.end))
+        sent, answered = kpis.survey_counts(week, chosen.filters)
+        weekly.rows.append(
+            [
+                _day_label(timezone.localtime(week.start).date()),
+                _share100(kpis.csat(week, chosen.filters)),
+                kpis.nps(week, chosen.filters),
+                answered,
+                sent,
+            ]
+        )
+        start = week.end
+    return Dashboard(keys=keys, figures=[weekly])

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from comptoir.analytics import views
+
+app_name = "analytics"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("channels/", views.channels, name="channels"),
+    path("sla/", views.sla, name="sla"),
+    path("intents/", views.intents, name="intents"),
+    path("agents/", views.agents, name="agents"),
+    path("surveys/", views.surveys, name="surveys"),
+]

@@ -1,0 +1,80 @@
+"""The dashboards: overview, channels, SLA, intents, agents, surveys. Thin: the filters are
+read by `filters`, the figures built by `dashboards`; a page answers HTML, or one figure's rows
+as CSV (`?format=csv&figure=<key>`). For owners, admins, supervisors and analysts."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy
+
+from comptoir.accounts.models import Role, Team, User
+from comptoir.accounts.permissions import require
+from comptoir.analytics import dashboards, filters
+from comptoir.analytics.dashboards import Dashboard
+from comptoir.analytics.filters import BadFilter, Chosen
+from comptoir.inbox.models import Channel, Shop
+
+VIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
+
+# (url name, tab title, builder), in the order of the tabs.
+PAGES: list[tuple[str, object, Callable[[Chosen], Dashboard]]] = [
+    ("overview", gettext_lazy("Overview"), dashboards.overview),
+    ("channels", gettext_lazy("Channels"), dashboards.channels),
+    ("sla", gettext_lazy("SLA"), dashboards.sla),
+    ("intents", gettext_lazy("Intents"), dashboards.intents_page),
+    ("agents", gettext_lazy("Agents and teams"), dashboards.agents),
+    ("surveys", gettext_lazy("Surveys"), dashboards.surveys),
+]
+
+
+def can_view(user: User) -> bool:
+    return user.is_active and (user.is_superuser or user.role in VIEWERS)
+
+
+def _csv(name: str, chosen: Chosen, board: Dashboard, key: str) -> HttpResponse:
+    figure = board.figure(key)
+    if figure is None:
+        raise Http404(f"no figure {key!r} on this page")
+    filename = f"comptoir-{name}-{key}-{chosen.start_day}-{chosen.end_day}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    csv.writer(response).writerows(figure.csv_rows())
+    return response
+
+
+def _page(name: str, builder: Callable[[Chosen], Dashboard]) -> Callable[..., HttpResponse]:
+    @login_required
+    def view(request: HttpRequest) -> HttpResponse:
+        user = request.user
+        assert isinstance(user, User)
+        require(user, can_view, "the dashboards are for owners, admins, supervisors and analysts")
+        try:
+            chosen = filters.parse(request.GET)
+        except BadFilter as exc:
+            return HttpResponseBadRequest(str(exc))
+        board = builder(chosen)
+        if request.GET.get("format") == "csv":
+            return _csv(name, chosen, board, request.GET.get("figure", ""))
+        context = {
+            "page": name,
+            "title": next(t for n, t, _b in PAGES if n == name),
+            "tabs": [(n, title) for n, title, _ in PAGES],
+            "chosen": chosen,
+            "board": board,
+            "presets": list(filters.PRESETS),
+            "shops": Shop.objects.order_by("name").values_list("pk", "name"),
+            "channels": Channel.objects.order_by("name").values_list("pk", "name"),
+            "teams": Team.objects.order_by("name").values_list("pk", "name"),
+        }
+        return render(request, f"analytics/{name}.html", context)
+
+    view.__name__ = name
+    return view
+
+
+overview, channels, sla, intents, agents, surveys = (_page(n, b) for n, _t, b in PAGES)
