@@ -34,7 +34,14 @@ def _find(request: HttpRequest, token: str) -> Survey | HttpResponse:
         raise Http404("no such survey") from None
 
 
-def _page(request: HttpRequest, survey: Survey, *, state: str, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest,
+    survey: Survey,
+    *,
+    state: str,
+    status: int = 200,
+    chosen: int | None = None,
+) -> HttpResponse:
     t = texts.PAGE[texts.language_for(survey.language)]
     csat = survey.kind == SurveyKind.CSAT
     can_comment = survey.answered_at is None or (
@@ -48,6 +55,7 @@ def _page(request: HttpRequest, survey: Survey, *, state: str, status: int = 200
         "high": t["high_csat" if csat else "high_nps"],
         "scale": list(survey.scale),
         "state": state,  # "ask", "thanks" (comment offered) or "closed"
+        "chosen": chosen,  # the score the link carried, preselected
         "can_comment": can_comment,
         "language": texts.language_for(survey.language),
     }
@@ -56,20 +64,20 @@ def _page(request: HttpRequest, survey: Survey, *, state: str, status: int = 200
 
 @require_http_methods(["GET", "POST"])
 def survey_page(request: HttpRequest, token: str) -> HttpResponse:
-    """GET: the question, or, with ?score=N (a link in the message), the score recorded in one
-    click and the comment offered. POST: the score and the comment (a second post changes the
-    comment only, for 7 days)."""
+    """GET: the question, with the score of the link clicked in the message (?score=N)
+    already chosen. POST: the score and the comment (a second post changes the comment only,
+    for 7 days)."""
     found = _find(request, token)
     if isinstance(found, HttpResponse):
         return found
     survey = found
     if request.method == "GET":
-        score = actions.parse_score(survey, request.GET.get("score"))
-        if survey.answered_at is None and score is not None:
-            survey = actions.record_answer(survey, score=score)
+        # A score in the link only preselects it: mail security scanners open every link of
+        # a message, and would otherwise answer every survey with its first score.
+        chosen = actions.parse_score(survey, request.GET.get("score"))
         if survey.answered_at is None:
-            return _page(request, survey, state="ask")
-        return _page(request, survey, state="thanks" if score is not None else "closed")
+            return _page(request, survey, state="ask", chosen=chosen)
+        return _page(request, survey, state="closed")
     score = actions.parse_score(survey, request.POST.get("score"))
     try:
         survey = actions.record_answer(survey, score=score, comment=request.POST.get("comment", ""))
