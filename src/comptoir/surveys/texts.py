@@ -14,7 +14,7 @@ MESSAGE: dict[str, dict[str, str]] = {
     "fr": {
         "hello": "Bonjour {name},",
         "csat": "Votre demande est réglée. Pour nous aider à mieux répondre, comment jugez-vous "
-        "notre réponse, de 1 (pas satisfait) à 5 (très satisfait) ? Un clic suffit :",
+        "notre réponse, de 1 (pas satisfait) à 5 (très satisfait) ? Choisissez votre note :",
         "nps": "Votre demande est réglée. Sur une échelle de 0 à 10, recommanderiez-vous notre "
         "service client à un proche ? Répondez sur cette page :",
         "optional": "C'est facultatif, et vous ne recevrez pas d'autre question avant longtemps.",
@@ -23,7 +23,7 @@ MESSAGE: dict[str, dict[str, str]] = {
     "en": {
         "hello": "Hello {name},",
         "csat": "Your request is settled. To help us answer better, how would you rate our "
-        "answer, from 1 (not satisfied) to 5 (very satisfied)? One click is enough:",
+        "answer, from 1 (not satisfied) to 5 (very satisfied)? Choose your score:",
         "nps": "Your request is settled. On a scale of 0 to 10, how likely are you to recommend "
         "our customer service to a friend? Answer on this page:",
         "optional": "It is optional, and we will not ask again for a long while.",
@@ -32,7 +32,8 @@ MESSAGE: dict[str, dict[str, str]] = {
     "de": {
         "hello": "Hallo {name},",
         "csat": "Ihr Anliegen ist erledigt. Damit wir besser antworten können: Wie bewerten Sie "
-        "unsere Antwort, von 1 (nicht zufrieden) bis 5 (sehr zufrieden)? Ein Klick genügt:",
+        "unsere Antwort, von 1 (nicht zufrieden) bis 5 (sehr zufrieden)? "
+        "Wählen Sie Ihre Bewertung:",
         "nps": "Ihr Anliegen ist erledigt. Wie wahrscheinlich ist es auf einer Skala von 0 bis "
         "10, dass Sie unseren Kundenservice weiterempfehlen? Antworten Sie auf dieser Seite:",
         "optional": "Die Antwort ist freiwillig, und wir fragen Sie so bald nicht wieder.",
@@ -41,7 +42,7 @@ MESSAGE: dict[str, dict[str, str]] = {
     "es": {
         "hello": "Hola {name}:",
         "csat": "Su solicitud está resuelta. Para ayudarnos a responder mejor, ¿cómo valora "
-        "nuestra respuesta, de 1 (nada satisfecho) a 5 (muy satisfecho)? Basta un clic:",
+        "nuestra respuesta, de 1 (nada satisfecho) a 5 (muy satisfecho)? Elija su puntuación:",
         "nps": "Su solicitud está resuelta. En una escala de 0 a 10, ¿recomendaría nuestro "
         "servicio de atención al cliente a un conocido? Responda en esta página:",
         "optional": "Es opcional, y no volveremos a preguntarle en mucho tiempo.",
@@ -50,7 +51,8 @@ MESSAGE: dict[str, dict[str, str]] = {
     "it": {
         "hello": "Buongiorno {name},",
         "csat": "La sua richiesta è risolta. Per aiutarci a rispondere meglio, come giudica la "
-        "nostra risposta, da 1 (per niente soddisfatto) a 5 (molto soddisfatto)? Basta un clic:",
+        "nostra risposta, da 1 (per niente soddisfatto) a 5 (molto soddisfatto)? "
+        "Scelga il suo voto:",
         "nps": "La sua richiesta è risolta. Su una scala da 0 a 10, consiglierebbe il nostro "
         "servizio clienti a un conoscente? Risponda su questa pagina:",
         "optional": "È facoltativo, e non le chiederemo altro per molto tempo.",
