@@ -3,21 +3,15 @@ takes it unless a connector or an agent gave one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import User
-from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, hooks
-from comptoir.inbox.ingest import ingest
-from comptoir.inbox.models import Conversation, EventKind, Message
+from comptoir.inbox.models import EventKind, Message
 from comptoir.triage import language, samples, tasks
-
-Build = Callable[..., InboundMessage]
-READ = "comptoir.triage.tasks.read_messages"
+from tests.triage_support import Build, ingest_one, run_queued
 
 
 @pytest.mark.parametrize("lang", language.LANGUAGES)
@@ -57,33 +51,19 @@ def test_a_french_reply_quoting_an_english_message_is_french() -> None:
     assert language.detect(text)[0] == "fr"
 
 
-def _run_queued() -> list[int]:
-    done = []
-    for row in DBTaskResult.objects.ready().filter(task_path=READ).order_by("enqueued_at"):
-        done.append(tasks.read_messages.call(*row.args_kwargs["args"]))
-        row.delete()
-    return done
-
-
-def _ingest(make_inbound: Build, capture: Any, **fields: Any) -> Conversation:
-    with capture(execute=True):
-        result = ingest(make_inbound(**fields))
-    return Conversation.objects.get(pk=result.conversation_id)
-
-
 @pytest.mark.django_db
-def test_the_conversation_gets_its_language_after_ingest(
+def test_the_conversation_gets_its_language_afteringest_one(
     make_inbound: Build, django_capture_on_commit_callbacks: Any
 ) -> None:
     assert tasks.queue_reading in hooks.messages_stored.subscribers
-    conv = _ingest(
+    conv = ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         thread_id="T-1",
         text="Hallo, meine Bestellung ist immer noch nicht angekommen. Können Sie nachsehen?",
     )
     assert conv.language == ""  # not on the live path: the task does it
-    assert _run_queued() == [1]
+    assert run_queued() == [1]
     conv.refresh_from_db()
     assert (conv.language, conv.language_by_triage) == ("de", True)
     assert Message.objects.get().language == "de"
@@ -92,14 +72,14 @@ def test_the_conversation_gets_its_language_after_ingest(
     assert event.actor_label == "triage"
 
     # The buyer goes on in English: triage's own reading follows; "ok" changes nothing.
-    _ingest(
+    ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         thread_id="T-1",
         text="Sorry, I should write in English: where is my parcel please?",
     )
-    _ingest(make_inbound, django_capture_on_commit_callbacks, thread_id="T-1", text="ok")
-    assert _run_queued() == [1, 1]
+    ingest_one(make_inbound, django_capture_on_commit_callbacks, thread_id="T-1", text="ok")
+    assert run_queued() == [1, 1]
     conv.refresh_from_db()
     assert conv.language == "en"
     assert list(Message.objects.order_by("pk").values_list("language", flat=True)) == [
@@ -113,13 +93,13 @@ def test_the_conversation_gets_its_language_after_ingest(
 def test_a_language_given_by_the_connector_is_not_overruled(
     make_inbound: Build, django_capture_on_commit_callbacks: Any
 ) -> None:
-    conv = _ingest(
+    conv = ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         language="it",
         text="Hello, the parcel arrived damaged, the glass is broken. What can you do?",
     )
-    assert _run_queued() == [1]
+    assert run_queued() == [1]
     conv.refresh_from_db()
     assert (conv.language, conv.language_by_triage) == ("it", False)
     assert Message.objects.get().language == "en"  # read all the same
@@ -130,8 +110,8 @@ def test_a_language_given_by_the_connector_is_not_overruled(
 def test_an_agents_language_is_not_overruled_by_triage(
     make_inbound: Build, agent: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    conv = _ingest(make_inbound, django_capture_on_commit_callbacks, text="Bonjour")
-    _run_queued()
+    conv = ingest_one(make_inbound, django_capture_on_commit_callbacks, text="Bonjour")
+    run_queued()
     actions.set_language(conv, language="es", actor=agent)
     assert not actions.set_language(conv, language="fr", actor=None, by_triage=True)
     conv.refresh_from_db()

@@ -4,54 +4,35 @@ overruled; a known order is linked; "thanks" can close the wait; rules wait for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django_tasks_db.models import DBTaskResult
 
 from comptoir.accounts.models import User
 from comptoir.automation import engine
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import RuleRun, Trigger
-from comptoir.connectors.base import InboundMessage
-from comptoir.inbox.ingest import ingest
-from comptoir.inbox.models import Channel, Conversation, EventKind, Message, TriageSource
+from comptoir.inbox.models import Channel, EventKind, Message, TriageSource
 from comptoir.orders.models import Order
 from comptoir.triage import actions, tasks
 from comptoir.triage.models import Correction, IntentModel, TriageSettings
+from tests.triage_support import Build, ingest_one, run_queued
 
-Build = Callable[..., InboundMessage]
-READ = "comptoir.triage.tasks.read_messages"
 pytestmark = pytest.mark.django_db
-
-
-def _run_queued() -> list[int]:
-    done = []
-    for row in DBTaskResult.objects.ready().filter(task_path=READ).order_by("enqueued_at"):
-        done.append(tasks.read_messages.call(*row.args_kwargs["args"]))
-        row.delete()
-    return done
-
-
-def _ingest(make_inbound: Build, capture: Any, **fields: Any) -> Conversation:
-    with capture(execute=True):
-        result = ingest(make_inbound(**fields))
-    return Conversation.objects.get(pk=result.conversation_id)
 
 
 def test_a_buyer_message_is_read_and_its_conversation_told(
     make_inbound: Build, django_capture_on_commit_callbacks: Any
 ) -> None:
-    conv = _ingest(
+    conv = ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         thread_id="T-1",
         text="Bonjour, je voudrais annuler ma commande 402-1234567-7654321 passée hier soir.",
     )
     assert conv.intent == ""  # not on the live path
-    assert _run_queued() == [1]
+    assert run_queued() == [1]
     message = Message.objects.get()
     assert message.triaged_at is not None
     assert (message.intent, message.intent_source) == ("cancellation", TriageSource.TRIAGE)
@@ -69,8 +50,8 @@ def test_a_buyer_message_is_read_and_its_conversation_told(
     assert tasks.read_messages.call([message.pk]) == 0
 
     # "Thanks" says nothing about why the buyer wrote: the intent stays.
-    _ingest(make_inbound, django_capture_on_commit_callbacks, thread_id="T-1", text="Merci !")
-    _run_queued()
+    ingest_one(make_inbound, django_capture_on_commit_callbacks, thread_id="T-1", text="Merci !")
+    run_queued()
     conv.refresh_from_db()
     assert conv.intent == "cancellation"
     assert Message.objects.order_by("-pk").first().intent == "thanks_or_closing"
@@ -79,27 +60,27 @@ def test_a_buyer_message_is_read_and_its_conversation_told(
 def test_the_marketplace_reason_is_kept_against_the_text(
     make_inbound: Build, django_capture_on_commit_callbacks: Any
 ) -> None:
-    conv = _ingest(
+    conv = ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         text="Je voudrais être remboursée au plus vite.",
         reason="ITEM_NOT_RECEIVED",
         intent="not_received",
     )
-    _run_queued()
+    run_queued()
     message = Message.objects.get()
     assert (message.marketplace_reason, message.intent) == ("ITEM_NOT_RECEIVED", "not_received")
     assert message.intent_source == TriageSource.MARKETPLACE
     conv.refresh_from_db()
     assert (conv.intent, conv.intent_source) == ("not_received", TriageSource.MARKETPLACE)
     # A later message triage reads otherwise does not overrule the marketplace.
-    _ingest(
+    ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         thread_id=conv.external_thread_id,
         text="Pouvez-vous m'envoyer la facture de cette commande ?",
     )
-    _run_queued()
+    run_queued()
     conv.refresh_from_db()
     assert conv.intent == "not_received"
 
@@ -112,13 +93,13 @@ def test_an_unknown_intent_from_a_connector_is_refused(make_inbound: Build) -> N
 def test_an_agents_correction_is_kept_and_trained_on(
     make_inbound: Build, agent: User, analyst: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    conv = _ingest(
+    conv = ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         thread_id="T-2",
         text="Est-ce que ce chargeur marche avec un iPhone 15 ?",
     )
-    _run_queued()
+    run_queued()
     message = Message.objects.get()
     with pytest.raises(PermissionDenied):
         actions.correct(message, field="intent", value="complaint", actor=analyst)
@@ -138,13 +119,13 @@ def test_an_agents_correction_is_kept_and_trained_on(
     conv.refresh_from_db()
     assert conv.urgency == "high"
     # Triage's next reading does not undo the agent's intent.
-    _ingest(
+    ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         thread_id="T-2",
         text="Je veux annuler ma commande.",
     )
-    _run_queued()
+    run_queued()
     conv.refresh_from_db()
     assert conv.intent == "complaint"
     examples = actions.seller_examples()
@@ -158,12 +139,12 @@ def test_a_known_order_named_by_the_buyer_is_linked(
     order = Order.objects.create(
         shop=channel.shop, channel=channel, external_id="171-1234567-7654321"
     )
-    conv = _ingest(
+    conv = ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         text="Bonjour, où en est la commande 171-1234567-7654321 ? Merci",
     )
-    _run_queued()
+    run_queued()
     conv.refresh_from_db()
     assert conv.order_id == order.pk
     assert conv.events.filter(kind=EventKind.ORDER_LINKED, actor_label="triage").exists()
@@ -185,9 +166,9 @@ def test_thanks_needs_no_response_when_the_seller_says_so(
     closed: bool,
 ) -> None:
     TriageSettings.objects.update_or_create(pk=1, defaults={"no_reply_for_thanks": switched_on})
-    conv = _ingest(make_inbound, django_capture_on_commit_callbacks, text=text)
+    conv = ingest_one(make_inbound, django_capture_on_commit_callbacks, text=text)
     assert conv.needs_reply
-    _run_queued()
+    run_queued()
     conv.refresh_from_db()
     assert conv.needs_reply is not closed
     assert conv.events.filter(kind=EventKind.NO_RESPONSE_NEEDED).exists() is closed
@@ -203,14 +184,14 @@ def test_rules_on_new_messages_wait_for_the_reading(
         conditions={"all": [{"type": "intent", "values": ["cancellation"]}]},
         actions=[{"type": "tag", "tag": "to-cancel"}],
     )
-    conv = _ingest(
+    conv = ingest_one(
         make_inbound,
         django_capture_on_commit_callbacks,
         text="Merci d'annuler ma commande, je n'en veux plus.",
     )
     engine.pump()
     assert not RuleRun.objects.filter(rule=rule).exists()  # not read yet: it waits
-    _run_queued()
+    run_queued()
     engine.pump()
     assert RuleRun.objects.filter(rule=rule).count() == 1
     assert set(conv.tags.values_list("name", flat=True)) == {"to-cancel"}

@@ -127,6 +127,3 @@ def asks_something(text: str) -> bool:
     """A question or a request in the buyer's words: a "thanks" that asks something still
     needs an answer."""
     return "?" in text
-
-
-__all__ = ["Reading", "intents", "read"]

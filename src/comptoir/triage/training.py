@@ -27,6 +27,7 @@ from comptoir.triage import dataset
 from comptoir.triage.intent import Model, letter_features, word_features
 
 logger = logging.getLogger("comptoir.triage")
+Example = dataset.Example
 
 # Regularisation of the logistic regression: measured on the held-out set (docs/triage.md).
 C = 10.0
@@ -198,8 +199,6 @@ def train(extra: Sequence[Example] = ()) -> Trained:
         digest.update(f"{example.intent}\0{example.text}\0".encode())
     return Trained(model, metrics, dict(sources), digest.hexdigest())
 
-
-Example = dataset.Example
 
 _lock = threading.Lock()
 _base: dict[str, Model] = {}
