@@ -227,6 +227,11 @@ def test_the_page_asks_with_plain_radio_buttons_and_a_form_post(survey: Survey) 
     assert "Comment jugez-vous notre réponse ?" in html  # the buyer's language (the shop's here)
     response = Client().post(url(survey), {"score": "4", "comment": "Quick and clear"})
     assert response.status_code == 200
+    sent = response.content.decode()
+    assert 'id="survey-thanks"' in sent  # not "already recorded" right after sending
+    assert "Quick and clear</textarea>" in sent  # the comment stays editable for 7 days
+    later = Client().get(url(survey)).content.decode()
+    assert 'id="survey-closed"' in later
     survey.refresh_from_db()
     assert (survey.score, survey.comment) == (4, "Quick and clear")
     event = Event.objects.get(kind=EventKind.SURVEY_ANSWERED)

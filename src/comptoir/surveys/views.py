@@ -83,7 +83,8 @@ def survey_page(request: HttpRequest, token: str) -> HttpResponse:
         survey = actions.record_answer(survey, score=score, comment=request.POST.get("comment", ""))
     except ValidationError:
         return _page(request, survey, state="ask", status=400)
-    return _page(request, survey, state="closed")
+    # Just sent: "thank you, recorded" (not "already recorded"), the comment open for 7 days.
+    return _page(request, survey, state="thanks")
 
 
 # -- settings ----------------------------------------------------------------------------------
