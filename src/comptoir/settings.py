@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -37,6 +38,22 @@ try:
     DEBUG = env_bool("COMPTOIR_DEBUG", False)
     ALLOWED_HOSTS = env_list("COMPTOIR_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
     SITE_URL = env_str("COMPTOIR_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+    # Behind a reverse proxy (Caddy, nginx, a load balancer): how many proxies stand between
+    # the browser and Comptoir. With 1 or more, the scheme comes from X-Forwarded-Proto and the
+    # client's address from X-Forwarded-For (the entry that many hops from the right, which
+    # our own proxies wrote: anything left of it the client may have forged).
+    PROXY_COUNT = env_int("COMPTOIR_PROXY_COUNT", 0, minimum=0, maximum=10)
+    PROXY_SSL_HEADER = env_bool("COMPTOIR_PROXY_SSL_HEADER", PROXY_COUNT > 0)
+    # Secure cookies by default whenever the site is served over HTTPS.
+    _HTTPS_SITE = SITE_URL.startswith("https://")
+    SECURE_COOKIES = env_bool("COMPTOIR_SECURE_COOKIES", _HTTPS_SITE)
+    SSL_REDIRECT = env_bool("COMPTOIR_SSL_REDIRECT", False)
+    # HSTS is off until set: once a browser has seen it, the site cannot go back to HTTP for
+    # that long (start with an hour, then a year: 31536000).
+    HSTS_SECONDS = env_int("COMPTOIR_HSTS_SECONDS", 0, minimum=0)
+    HSTS_INCLUDE_SUBDOMAINS = env_bool("COMPTOIR_HSTS_INCLUDE_SUBDOMAINS", False)
+    HSTS_PRELOAD = env_bool("COMPTOIR_HSTS_PRELOAD", False)
+    _EXTRA_ORIGINS = env_list("COMPTOIR_CSRF_TRUSTED_ORIGINS", "")
     TASKS_BACKEND = env_choice("COMPTOIR_TASKS_BACKEND", "db", ("db", "rq", "immediate"))
     REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
     MAX_ATTACHMENT_BYTES = env_int("COMPTOIR_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=1024)
@@ -75,6 +92,33 @@ try:
     OUTBOUND_ALLOW_PRIVATE = env_bool("COMPTOIR_OUTBOUND_ALLOW_PRIVATE", False)
 except EnvError as exc:
     _fail(str(exc))
+
+
+def _site_origin(url: str) -> tuple[str, str]:
+    """COMPTOIR_SITE_URL's origin (scheme://host[:port]) and host, or a configuration error."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(f"COMPTOIR_SITE_URL={url!r} is not an http(s) URL such as https://desk.example.com")
+    return f"{parts.scheme}://{parts.netloc}", parts.hostname or ""
+
+
+SITE_ORIGIN, _SITE_HOST = _site_origin(SITE_URL)
+# The site's own host is always allowed, and a form posted from its origin always trusted:
+# behind a proxy that rewrites Host, Django would otherwise refuse every login (CSRF 403).
+if _SITE_HOST not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_SITE_HOST)
+CSRF_TRUSTED_ORIGINS = [SITE_ORIGIN, *(o.rstrip("/") for o in _EXTRA_ORIGINS)]
+if PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
+SECURE_SSL_REDIRECT = SSL_REDIRECT
+# Probes (load balancer, compose, systemd) call these over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = HSTS_SECONDS
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HSTS_INCLUDE_SUBDOMAINS
+SECURE_HSTS_PRELOAD = HSTS_PRELOAD
 
 FILES_DIR = DATA_DIR / "files"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -172,6 +216,8 @@ if TASKS_BACKEND == "rq":
     INSTALLED_APPS += ["django_rq", "django_tasks"]
 
 MIDDLEWARE = [
+    # First: every later step sees the client's address, not the proxy's.
+    "comptoir.web.proxy.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
