@@ -211,6 +211,9 @@ INSTALLED_APPS = [
     "comptoir.surveys",
     "comptoir.analytics",
     "django_htmx",
+    # Only for its templates and static files: the API docs page then loads Swagger UI from
+    # /static/ (without it, ninja links a CDN, which the CSP blocks: a blank page).
+    "ninja",
 ]
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS += ["django_rq", "django_tasks"]
