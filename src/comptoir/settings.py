@@ -60,6 +60,13 @@ try:
     MAX_MESSAGE_CHARS = env_int("COMPTOIR_MAX_MESSAGE_CHARS", 1_000_000, minimum=1000)
     INBOUND_RETENTION_DAYS = env_int("COMPTOIR_INBOUND_RETENTION_DAYS", 30, minimum=1)
     DELETED_RETENTION_DAYS = env_int("COMPTOIR_DELETED_RETENTION_DAYS", 30, minimum=0)
+    # Housekeeping (jobs.housekeeping, hourly): finished task results (about 14,000 a day with
+    # six channels), failed ones kept longer to be looked at, and the periodic jobs' history.
+    TASK_RESULT_RETENTION_DAYS = env_int("COMPTOIR_TASK_RESULT_RETENTION_DAYS", 7, minimum=1)
+    FAILED_TASK_RETENTION_DAYS = env_int("COMPTOIR_FAILED_TASK_RETENTION_DAYS", 30, minimum=1)
+    JOB_RUN_RETENTION_DAYS = env_int("COMPTOIR_JOB_RUN_RETENTION_DAYS", 30, minimum=1)
+    # A session lasts this long after sign-in; expired ones are deleted by housekeeping.
+    SESSION_DAYS = env_int("COMPTOIR_SESSION_DAYS", 14, minimum=1)
     # Rules: at most one automatic reply per customer in this many hours (0: no limit).
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
@@ -300,6 +307,7 @@ elif TASKS_BACKEND == "rq":
 else:
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
+SESSION_COOKIE_AGE = SESSION_DAYS * 24 * 3600
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
