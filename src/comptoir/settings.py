@@ -72,6 +72,17 @@ try:
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
     DATABASE_URL = env_str("DATABASE_URL", "") or f"sqlite:///{DATA_DIR / 'comptoir.sqlite3'}"
+    # Observability: `/metrics` and the details of `/readyz` for whoever presents this token
+    # (Authorization: Bearer ...), besides signed-in staff. Unset: staff only.
+    METRICS_TOKEN = env_secret("COMPTOIR_METRICS_TOKEN")
+    # `/readyz` says "degraded" when no worker's scheduler ticked for this long.
+    READY_MAX_TICK_SECONDS = env_int("COMPTOIR_READY_MAX_TICK_SECONDS", 300, minimum=10)
+    # plain (for a terminal) or json (one object per line, for a log collector).
+    LOG_FORMAT = env_choice("COMPTOIR_LOG_FORMAT", "plain", ("plain", "json"))
+    # Errors to Sentry (or a compatible service) when set; needs the `sentry` extra.
+    SENTRY_DSN = env_secret("SENTRY_DSN")
+    SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+    SENTRY_TRACES_SAMPLE_RATE = env_int("SENTRY_TRACES_PERCENT", 0, minimum=0, maximum=100) / 100
     LOG_LEVEL = env_choice(
         "COMPTOIR_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
     )
@@ -316,11 +327,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "comptoir.lib.jsonlog.JSONFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "loggers": {
         "comptoir": {"handlers": ["console"], "level": LOG_LEVEL},
         "django.tasks": {"handlers": ["console"], "level": "WARNING"},
+        # Django's own (a request that failed with a 500...) in the same format, not only
+        # under DEBUG.
+        "django": {"handlers": ["console"], "level": "WARNING"},
     },
 }
 
@@ -330,3 +347,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+
+def _init_sentry(dsn: str) -> None:
+    """Only when SENTRY_DSN is set, and only then is sentry-sdk imported (an optional extra).
+    No personal data is sent: buyers' messages and addresses stay here."""
+    try:
+        import sentry_sdk
+        from sentry_sdk.integrations.django import DjangoIntegration
+    except ImportError:
+        _fail("SENTRY_DSN is set but sentry-sdk is not installed: pip install 'comptoir[sentry]'")
+    sentry_sdk.init(
+        dsn=dsn,
+        integrations=[DjangoIntegration()],
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        send_default_pii=False,
+    )
+
+
+if SENTRY_DSN:
+    _init_sentry(SENTRY_DSN)
