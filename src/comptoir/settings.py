@@ -71,7 +71,7 @@ try:
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
-    DATABASE_URL = env_str("DATABASE_URL", "") or f"sqlite:///{DATA_DIR / 'comptoir.sqlite3'}"
+    DATABASE_URL = env_secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'comptoir.sqlite3'}"
     # Observability: `/metrics` and the details of `/readyz` for whoever presents this token
     # (Authorization: Bearer ...), besides signed-in staff. Unset: staff only.
     METRICS_TOKEN = env_secret("COMPTOIR_METRICS_TOKEN")
