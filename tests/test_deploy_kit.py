@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
@@ -39,6 +40,7 @@ def _free_port() -> int:
 def _entrypoint_env(tmp_path: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
     env.pop("DATABASE_URL", None)  # a fresh SQLite database in the data directory
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' fixture sets it
     env.update(production_env(tmp_path))
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -55,10 +57,36 @@ def _entrypoint_env(tmp_path: Path, port: int) -> dict[str, str]:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
+def fresh_database_url() -> Iterator[str]:
+    """On a PostgreSQL run, an empty database of its own (the entrypoint migrates it from
+    nothing, as on a first start); on SQLite, none: a new file in the data directory."""
+    conf = settings.DATABASES["default"]
+    if conf["ENGINE"] != "django.db.backends.postgresql":
+        yield ""
+        return
+    import psycopg
+
+    name = f"{conf['NAME']}_entrypoint"
+    params = {"host": conf.get("HOST") or "127.0.0.1", "port": conf.get("PORT") or 5432}
+    params |= {"user": conf.get("USER") or "postgres", "password": conf.get("PASSWORD") or None}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    auth = params["user"] + (f":{params['password']}" if params["password"] else "")
+    yield f"postgres://{auth}@{params['host']}:{params['port']}/{name}"
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, fresh_database_url: str
+) -> Iterator[tuple[str, dict[str, str], list[str]]]:
     """deploy/entrypoint.sh web, as the image runs it, until uvicorn listens."""
     port = _free_port()
     env = _entrypoint_env(tmp_path, port)
+    if fresh_database_url:
+        env["DATABASE_URL"] = fresh_database_url
     proc = subprocess.Popen(
         ["sh", str(ENTRYPOINT), "web"],
         env=env,
@@ -87,7 +115,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
 def test_the_entrypoint_migrates_collects_static_files_and_serves(
     served: tuple[str, dict[str, str], list[str]], tmp_path: Path
 ) -> None:
-    url, _env, output = served
+    url, env, output = served
 
     health = httpx.get(f"{url}/healthz", timeout=30)  # over plain HTTP: probes are exempt
     css = httpx.get(
@@ -96,8 +124,26 @@ def test_the_entrypoint_migrates_collects_static_files_and_serves(
         timeout=30,
     )
 
+    # The worker's path: the database answers, the web has migrated, then it works (here: the
+    # tasks due now, then exit).
+    worker = subprocess.run(
+        ["sh", str(ENTRYPOINT), "worker", "--batch", "--no-scheduler"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert worker.returncode == 0, worker.stdout + worker.stderr
     assert health.status_code == 200, "".join(output)
     assert health.json()["status"] == "ok"
+    if env.get("DATABASE_URL"):  # migrated on the fresh PostgreSQL database
+        import psycopg
+
+        with psycopg.connect(env["DATABASE_URL"]) as pg:
+            row = pg.execute("SELECT COUNT(*) FROM django_migrations").fetchone()
+        assert row is not None
+        assert row[0] > 20
     assert "Applying accounts.0001" in "".join(output)  # migrated on start
     assert (tmp_path / "data" / "static" / "ninja" / "swagger-ui.css").is_file()
     assert css.status_code == 200

@@ -40,6 +40,8 @@ def production_env(tmp_path: Path) -> dict[str, str]:
 def _run(code: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
     base.pop("DATABASE_URL", None)
+    # Set by the browser tests' fixture; `check --deploy` rightly refuses it.
+    base.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     base["COMPTOIR_DATA_DIR"] = str(tmp_path / "data")
     base["PYTHONPATH"] = str(ROOT / "src")
     return subprocess.run(
