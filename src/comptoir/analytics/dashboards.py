@@ -35,6 +35,12 @@ from comptoir.surveys import metrics as survey_metrics
 MARKETPLACES = dict(Marketplace.choices)
 
 
+def marketplace_name(value: str) -> str:
+    """A marketplace's name in the page's language ("Own shop" is the one that translates;
+    the choices' labels are plain strings, so they are looked up here)."""
+    return _(str(MARKETPLACES.get(value, value)))
+
+
 @dataclass
 class Dashboard:
     keys: list[KeyFigure] = field(default_factory=list)
@@ -128,7 +134,7 @@ def _per_day(chosen: Chosen) -> Figure:
 
 def _channel_names() -> dict[int, tuple[str, str]]:
     return {
-        pk: (name, str(MARKETPLACES.get(market, market)))
+        pk: (name, marketplace_name(market))
         for pk, name, market in Channel.objects.values_list("pk", "name", "marketplace")
     }
 
@@ -430,7 +436,7 @@ def volumes(chosen: Chosen) -> Dashboard:
                 "marketplace",
                 _("Conversations per marketplace"),
                 _("Marketplace"),
-                lambda m: str(MARKETPLACES.get(m, m)),
+                marketplace_name,
             ),
             _volume_by(
                 chosen,

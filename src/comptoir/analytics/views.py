@@ -54,7 +54,11 @@ def _marketplaces() -> list[tuple[str, str]]:
     """The marketplaces the shop sells on (those of its channels), by name."""
     used = set(Channel.objects.values_list("marketplace", flat=True).distinct())
     return sorted(
-        ((value, str(label)) for value, label in Marketplace.choices if value in used),
+        (
+            (value, dashboards.marketplace_name(value))
+            for value in Marketplace.values
+            if value in used
+        ),
         key=lambda m: m[1].lower(),
     )
 

@@ -170,5 +170,5 @@ def scores_by_bucket(
         .annotate(**_grouped_counts())
         .order_by()
     )
-    found = {row["bucket"]: _scores(row) for row in rows}
+    found = {row["bucket"]: _scores(dict(row)) for row in rows}
     return [found.get(i, EMPTY) for i in range(len(starts))]
