@@ -5,11 +5,13 @@ grouped in one query, each page's query count, and the FAQ list's minimum size a
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -160,6 +162,26 @@ def test_a_reply_made_from_a_template_records_its_use_and_the_suggestion_taken(
     assert uses[0].reply.text == "Bonjour, votre colis arrive."
     assert uses[1].suggestion is None  # the suggestion was taken once
     assert TemplateUse.objects.count() == 5
+
+
+def test_the_migration_records_the_earlier_uses_from_the_replied_events(
+    used: dict[str, Any],
+) -> None:
+    before = sorted(
+        TemplateUse.objects.values_list(
+            "template_id", "conversation_id", "reply_id", "suggestion_id"
+        )
+    )
+    TemplateUse.objects.all().delete()
+    migration = importlib.import_module("comptoir.automation.migrations.0005_template_use")
+    migration.backfill(django_apps, None)
+    after = sorted(
+        TemplateUse.objects.values_list(
+            "template_id", "conversation_id", "reply_id", "suggestion_id"
+        )
+    )
+    assert after == before
+    assert len(after) == 5
 
 
 def test_template_usage_counts_uses_suggestions_and_the_csat_that_followed(
