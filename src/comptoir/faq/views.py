@@ -3,6 +3,7 @@ button that drafts a template from it. Thin: the work is in mining and actions."
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -22,9 +23,8 @@ from comptoir.lib import intents
 
 VIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
 PER_PAGE = 50
-# The smallest cluster listed unless the URL asks otherwise (`?min=1` shows the single
-# messages too): a question asked once is rarely worth a template.
-DEFAULT_MIN_SIZE = 2
+# The minimum sizes offered; the default is settings.FAQ_MIN_CLUSTER_SIZE (2: a question asked
+# once is rarely worth a template; `?min=1` shows the single messages too).
 MIN_SIZES = (1, 2, 3, 5, 10)
 
 
@@ -49,7 +49,8 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
     rows = _latest()
     chosen = {k: request.GET.get(k, "") for k in ("language", "marketplace", "intent", "min")}
     raw_min = chosen["min"]
-    min_size = int(raw_min) if raw_min.isdigit() and len(raw_min) < 6 else DEFAULT_MIN_SIZE
+    default = settings.FAQ_MIN_CLUSTER_SIZE
+    min_size = int(raw_min) if raw_min.isdigit() and len(raw_min) < 6 else default
     chosen["min"] = str(min_size)
     rows = rows.filter(size__gte=min_size)
     if chosen["language"]:
