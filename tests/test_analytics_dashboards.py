@@ -61,10 +61,10 @@ def test_the_volumes_page_shows_the_heatmap_backlog_and_volumes(history: None) -
     backlog = {row[0]: row[1] for row in board.figure("backlog").rows}
     assert backlog["03/01/2026"] == 1
     assert backlog["03/02/2026"] == 3
-    markets = {row[0]: (row[1], row[2]) for row in board.figure("marketplace").rows}
+    markets = {row[0]: (row[1], row[2]) for row in board.figure("marketplaces").rows}
     assert markets == {"Amazon": (2, pytest.approx(2 / 3)), "Fnac": (1, pytest.approx(1 / 3))}
-    assert [row[:2] for row in board.figure("shop_id").rows] == [["Maison Lumière", 3]]
-    assert [row[:2] for row in board.figure("language").rows] == [["Unknown", 3]]
+    assert [row[:2] for row in board.figure("shops").rows] == [["Maison Lumière", 3]]
+    assert [row[:2] for row in board.figure("languages").rows] == [["Unknown", 3]]
     csv = user_client(Role.OWNER).get(f"/analytics/volumes/?{RANGE}&format=csv&figure=heatmap")
     lines = csv.content.decode().splitlines()
     assert lines[0].startswith("Weekday,00,01,")
@@ -361,7 +361,7 @@ def test_the_heatmap_and_backlog_render_and_the_filters_change_them(
     page.click(".dash-filters button[type=submit]")
     page.wait_for_url(f"**assignee={agent.pk}**")
     assert "marketplace=fnac" not in page.url
-    rows = page.locator("#figure-marketplace tbody tr")
+    rows = page.locator("#figure-marketplaces tbody tr")
     assert rows.count() == 1
     assert rows.first.locator("td").first.inner_text() == "Amazon"
     # At 390 px the filter bar fits: no sideways scroll.

@@ -409,14 +409,14 @@ def _language_name(code: str) -> str:
         return code
 
 
-def _volume_by(chosen: Chosen, key: str, title: str, who: str, names: Any) -> Figure:
+def _volume_by(chosen: Chosen, by: str, key: str, title: str, who: str, names: Any) -> Figure:
     figure = Figure(
         key,
         title,
         [Column(who), Column(_("Conversations"), COUNT), Column(_("Share"), SHARE)],
         chart=Chart("bar", (1,)),
     )
-    counts = kpis.volume(chosen.period, chosen.filters, key)
+    counts = kpis.volume(chosen.period, chosen.filters, by)
     total = sum(counts.values())
     for value, n in counts.items():
         figure.rows.append([names(value), n, n / total if total else None])
@@ -434,6 +434,7 @@ def volumes(chosen: Chosen) -> Dashboard:
             _volume_by(
                 chosen,
                 "marketplace",
+                "marketplaces",
                 _("Conversations per marketplace"),
                 _("Marketplace"),
                 marketplace_name,
@@ -441,6 +442,7 @@ def volumes(chosen: Chosen) -> Dashboard:
             _volume_by(
                 chosen,
                 "shop_id",
+                "shops",
                 _("Conversations per shop"),
                 _("Shop"),
                 lambda pk: shops.get(pk, str(pk)),
@@ -448,6 +450,7 @@ def volumes(chosen: Chosen) -> Dashboard:
             _volume_by(
                 chosen,
                 "language",
+                "languages",
                 _("Conversations per language"),
                 _("Language"),
                 _language_name,
