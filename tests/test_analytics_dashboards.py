@@ -15,7 +15,7 @@ from django.apps import apps as django_apps
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from comptoir.accounts.models import Role, User
 from comptoir.analytics import usage
@@ -32,13 +32,6 @@ from tests.test_analytics_pages import RANGE, user_client
 
 # The small fixed history of the pages' tests (Amazon and Fnac, 2 March 2026).
 fnac, history = pages_tests.fnac, pages_tests.history
-
-
-@pytest.fixture(autouse=True)
-def _back_to_the_default_language() -> Any:
-    """A request in French leaves French active in the thread: later tests expect English."""
-    yield
-    translation.deactivate()
 
 
 PAGES = ["", "volumes/", "channels/", "sla/", "intents/", "agents/", "templates/", "surveys/"]
