@@ -65,8 +65,8 @@
   }
 
   // A heatmap is a shaded table on the page; its PNG is painted from the same data on demand.
-  function heatmapPng(data) {
-    var cell = 28, left = 110, top = 24, rows = data.labels.length, cols = data.datasets.length;
+  function heatmapPng(data, title) {
+    var cell = 28, left = 110, top = 52, rows = data.labels.length, cols = data.datasets.length;
     var canvas = document.createElement("canvas");
     canvas.width = left + cols * cell + 8;
     canvas.height = top + rows * cell + 8;
@@ -75,12 +75,15 @@
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     var most = 0;
     data.datasets.forEach(function (set) { set.data.forEach(function (v) { most = Math.max(most, v || 0); }); });
-    ctx.font = "12px sans-serif";
     ctx.textBaseline = "middle";
+    ctx.font = "bold 14px sans-serif";
+    ctx.fillStyle = "#101828";
+    ctx.fillText(title, 4, 14);
+    ctx.font = "12px sans-serif";
     ctx.textAlign = "center";
     data.datasets.forEach(function (set, c) {
       ctx.fillStyle = "#475467";
-      ctx.fillText(set.label, left + c * cell + cell / 2, top / 2);
+      ctx.fillText(set.label, left + c * cell + cell / 2, top - 12);
     });
     data.labels.forEach(function (label, r) {
       ctx.textAlign = "left";
@@ -107,7 +110,9 @@
     var link = document.querySelector('.dash-png[data-chart="' + table.id + '"]');
     if (link) {
       link.hidden = false;
-      link.addEventListener("click", function () { link.href = heatmapPng(data); });
+      var heading = table.closest("section") && table.closest("section").querySelector("h2");
+      var title = heading ? heading.textContent : "";
+      link.addEventListener("click", function () { link.href = heatmapPng(data, title); });
     }
     table.dataset.drawn = "1";
   }
