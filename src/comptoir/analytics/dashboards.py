@@ -373,7 +373,7 @@ def surveys(chosen: Chosen) -> Dashboard:
 # -- volumes -----------------------------------------------------------------------------------
 
 
-def _heatmap(chosen: Chosen) -> Figure:
+def _heatmap(grid: list[list[int]]) -> Figure:
     """Conversations created per weekday and hour, in the shop's time: a shaded table."""
     figure = Figure(
         "heatmap",
@@ -381,13 +381,12 @@ def _heatmap(chosen: Chosen) -> Figure:
         [Column(_("Weekday")), *(Column(f"{h:02d}", COUNT) for h in range(24))],
         chart=Chart("heatmap", tuple(range(1, 25))),
     )
-    grid = kpis.heatmap(chosen.period, chosen.filters)
     if any(any(row) for row in grid):
         figure.rows = [[str(WEEKDAYS[day]), *grid[day]] for day in range(7)]
     return figure
 
 
-def _backlog(chosen: Chosen) -> Figure:
+def _backlog(days: list[tuple[date, int]]) -> Figure:
     figure = Figure(
         "backlog",
         _("Backlog: conversations open at the end of each day"),
@@ -395,7 +394,7 @@ def _backlog(chosen: Chosen) -> Figure:
         chart=Chart("line", (1,)),
         folded=True,
     )
-    for day, n in kpis.backlog(chosen.period, chosen.filters):
+    for day, n in days:
         figure.rows.append([_day_label(day), n])
     return figure
 
@@ -423,14 +422,43 @@ def _volume_by(chosen: Chosen, by: str, key: str, title: str, who: str, names: A
     return figure
 
 
+def _volume_keys(
+    period: Period, chosen: Chosen, conversations: int, backlog: list[tuple[date, int]]
+) -> list[float | None]:
+    return [
+        conversations,
+        kpis.conversations_per_100_orders(period, chosen.filters),
+        backlog[-1][1] if backlog else None,
+    ]
+
+
 def volumes(chosen: Chosen) -> Dashboard:
     """When buyers write (weekday x hour), what stays open (the backlog), and where the
-    conversations come from (marketplace, shop, language)."""
+    conversations come from (marketplace, shop, language); key figures against the period
+    before: conversations, per 100 orders, and open at the period's end."""
     shops = dict(Shop.objects.values_list("pk", "name"))
+    grid = kpis.heatmap(chosen.period, chosen.filters)
+    backlog = kpis.backlog(chosen.period, chosen.filters)
+    now = _volume_keys(chosen.period, chosen, sum(map(sum, grid)), backlog)
+    before = _volume_keys(
+        chosen.previous,
+        chosen,
+        kpis.facts_in(chosen.previous, chosen.filters).count(),
+        kpis.backlog(chosen.previous, chosen.filters),
+    )
+    specs = [
+        (_("Conversations"), COUNT, None),
+        (_("Conversations per 100 orders"), SCORE, True),
+        (_("Open at the end of the period"), COUNT, True),
+    ]
     return Dashboard(
+        keys=[
+            KeyFigure(label, kind, value, previous, lower)
+            for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
+        ],
         figures=[
-            _heatmap(chosen),
-            _backlog(chosen),
+            _heatmap(grid),
+            _backlog(backlog),
             _volume_by(
                 chosen,
                 "marketplace",
@@ -455,7 +483,7 @@ def volumes(chosen: Chosen) -> Dashboard:
                 _("Language"),
                 _language_name,
             ),
-        ]
+        ],
     )
 
 
