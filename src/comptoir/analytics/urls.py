@@ -7,9 +7,11 @@ from comptoir.analytics import views
 app_name = "analytics"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("volumes/", views.volumes, name="volumes"),
     path("channels/", views.channels, name="channels"),
     path("sla/", views.sla, name="sla"),
     path("intents/", views.intents, name="intents"),
     path("agents/", views.agents, name="agents"),
+    path("templates/", views.templates, name="templates"),
     path("surveys/", views.surveys, name="surveys"),
 ]
