@@ -12,4 +12,5 @@ urlpatterns = [
     path("intents/", views.intents, name="intents"),
     path("agents/", views.agents, name="agents"),
     path("surveys/", views.surveys, name="surveys"),
+    path("report/", views.report_file, name="report"),
 ]
