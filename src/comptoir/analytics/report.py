@@ -44,12 +44,20 @@ CANDIDATES = 60
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """A chart: its SVG, and its caption when one series is drawn (several have a legend)."""
+
+    svg: str
+    caption: str = ""
+
+
 @dataclass
 class Item:
     """A figure with its charts (SVG, already drawn) and how many rows of its table to show."""
 
     figure: Figure
-    charts: list[str] = field(default_factory=list)
+    charts: list[Drawn] = field(default_factory=list)
     note: str = ""
 
 
@@ -197,15 +205,20 @@ def _share100(value: float | None) -> float | None:
     return None if value is None else value / 100
 
 
-def _chart(figure: Figure, kind: str, series: tuple[int, ...], *, rows: int | None = None) -> str:
-    """The SVG of some columns of a figure (`rows`: the first rows only)."""
-    drawn = replace(figure, chart=Chart(kind, series), rows=figure.rows[:rows])
+def _chart(
+    figure: Figure, kind: str, series: tuple[int, ...], *, half: bool = False
+) -> list[Drawn]:
+    """The chart of some columns of a figure, none when it has no rows (`half`: drawn
+    narrower, to sit beside another one with its text at the same size)."""
+    drawn = replace(figure, chart=Chart(kind, series))
     if not drawn.rows:
-        return ""
+        return []
     data = drawn.chart_data()
+    width = 470 if half else 760
+    caption = str(figure.columns[series[0]].label) if len(series) == 1 else ""
     if kind == "hbar":
-        return svg.bars(data, figure.title)
-    return svg.columns({**data, "type": kind}, figure.title)
+        return [Drawn(svg.bars(data, figure.title, width=width), caption)]
+    return [Drawn(svg.columns({**data, "type": kind}, figure.title, width=width), caption)]
 
 
 def _channel_names() -> dict[int, str]:
@@ -316,8 +329,12 @@ def _trends(chosen: Chosen, report: Report) -> Section:
         )
     kind_chart = "line" if len(current) > 14 else "bar"
     items = [
-        Item(volume, [_chart(volume, kind_chart, (1, 2))]),
-        Item(service, [_chart(service, "line", (1, 2)), _chart(service, "line", (3, 4, 5))]),
+        Item(volume, _chart(volume, kind_chart, (1, 2))),
+        Item(
+            service,
+            _chart(service, "line", (1, 2), half=True)
+            + _chart(service, "line", (3, 4, 5), half=True),
+        ),
     ]
     note = _(
         "Open at the end: conversations created and not resolved by the end of the bucket's "
@@ -328,11 +345,11 @@ def _trends(chosen: Chosen, report: Report) -> Section:
 
 def _channels(chosen: Chosen, report: Report) -> Section:
     figure = dashboards.channels(chosen).figures[0]
-    charts = [_chart(figure, "hbar", (2,)), _chart(figure, "hbar", (3,))]
+    charts = _chart(figure, "hbar", (2,), half=True) + _chart(figure, "hbar", (3,), half=True)
     return Section(
         "channels",
         _("Per channel"),
-        items=[Item(replace(figure, title=_("Channels side by side")), [c for c in charts if c])],
+        items=[Item(replace(figure, title=_("Channels side by side")), charts)],
     )
 
 
@@ -380,7 +397,7 @@ def _sla(chosen: Chosen, report: Report) -> Section:
             False,
         ),
     ]
-    items = [Item(per_channel, [_chart(per_channel, "hbar", (2,))] if late else [])]
+    items = [Item(per_channel, _chart(per_channel, "hbar", (2,)) if late else [])]
     items.append(Item(_worst_breaches(chosen, names)))
     items.append(Item(_late_rates(chosen)))
     note = _(
@@ -397,17 +414,27 @@ def _worst_breaches(chosen: Chosen, names: dict[int, str]) -> Figure:
     late = kpis.facts_in(chosen.period, chosen.filters).filter(within_sla=False)
     fields = ("conversation_id", "channel_id", "first_inbound_at", "first_response_at")
     answered = late.filter(first_response_at__isnull=False).order_by("-first_response_seconds")
-    waiting = late.filter(first_response_at__isnull=True).order_by("first_inbound_at")
-    rows = [*answered.values_list(*fields)[:CANDIDATES], *waiting.values_list(*fields)[:CANDIDATES]]
+    unanswered = late.filter(first_response_at__isnull=True)
+    waiting = unanswered.filter(resolved_at__isnull=True).order_by("first_inbound_at")
+    closed = unanswered.filter(resolved_at__isnull=False).order_by("-resolution_seconds")
+    rows = [
+        row
+        for qs in (answered, waiting, closed)
+        for row in qs.values_list(*fields, "resolved_at")[:CANDIDATES]
+    ]
     policies = policies_for({r[1] for r in rows})
-    worst = []
-    for conv_id, channel_id, received, answered_at in rows:
+    worst: list[tuple[timedelta, int, int, datetime, datetime, str]] = []
+    for conv_id, channel_id, received, answered_at, resolved_at in rows:
         if received is None:
             continue
         deadline = policies[channel_id].respond_by(received, first=True)
-        worst.append(
-            ((answered_at or now) - deadline, conv_id, channel_id, received, deadline, answered_at)
-        )
+        # Never answered: late until it was resolved without a reply, or until now.
+        late_by = (answered_at or resolved_at or now) - deadline
+        if answered_at is not None:
+            answer = _when(answered_at)
+        else:
+            answer = _("resolved without reply") if resolved_at else _("not yet")
+        worst.append((late_by, conv_id, channel_id, received, deadline, answer))
     worst.sort(key=lambda w: (-w[0].total_seconds(), w[1]))
     figure = Figure(
         "sla-worst",
@@ -421,14 +448,14 @@ def _worst_breaches(chosen: Chosen, names: dict[int, str]) -> Figure:
             Column(_("Late by"), HOURS),
         ],
     )
-    for late_by, conv_id, channel_id, received, deadline, answered_at in worst[:LIST_ROWS]:
+    for late_by, conv_id, channel_id, received, deadline, answer in worst[:LIST_ROWS]:
         figure.rows.append(
             [
                 f"#{conv_id}",
                 names.get(channel_id, str(channel_id)),
                 _when(received),
                 _when(deadline),
-                _when(answered_at) or _("not yet"),
+                answer,
                 late_by.total_seconds() / 3600,
             ]
         )
@@ -471,8 +498,8 @@ def _intents(chosen: Chosen, report: Report) -> Section:
             "shown": TOP_INTENTS,
             "total": total,
         }
-    charts = [_chart(top, "hbar", (1,)), _chart(top, "hbar", (2,))]
-    return Section("intents", _("Intents"), items=[Item(top, [c for c in charts if c], note)])
+    charts = _chart(top, "hbar", (1,), half=True) + _chart(top, "hbar", (2,), half=True)
+    return Section("intents", _("Intents"), items=[Item(top, charts, note)])
 
 
 def _survey_lookups(filters: Filters) -> dict[str, Any]:
@@ -548,7 +575,7 @@ def _surveys(chosen: Chosen, report: Report) -> Section:
         for score in values:
             count = counted.get((kind, score), 0)
             figure.rows.append([str(score), _score_group(kind, score), count, count / n])
-        items.append(Item(figure, [_chart(figure, "bar", (2,))]))
+        items.append(Item(figure, _chart(figure, "bar", (2,))))
     note = "" if items else _("No survey was answered in this period.")
     note += (" " if note else "") + _(
         "Surveys are counted in the period they were sent in. Comments are not in the report."
@@ -558,7 +585,7 @@ def _surveys(chosen: Chosen, report: Report) -> Section:
 
 def _score_group(kind: str, score: int) -> str:
     if kind == SurveyKind.CSAT:
-        return _("Satisfied") if score >= 4 else ""
+        return _("Satisfied") if score >= 4 else _("Not satisfied")
     if score >= 9:
         return _("Promoter")
     return _("Passive") if score >= 7 else _("Detractor")
@@ -580,20 +607,17 @@ def _longest_waits(chosen: Chosen, report: Report) -> Section:
         .order_by("-seconds", "conversation_id")
         .values_list(*fields, "seconds", "business_seconds")[:LIST_ROWS]
     )
+    # Still waiting: unanswered, in a conversation neither resolved nor marked as needing none.
+    still_open = ConversationFact.objects.filter(
+        resolved_at__isnull=True, no_response_needed=False
+    ).values("conversation_id")
     open_waits = list(
-        waits.filter(answered_at__isnull=True)
+        waits.filter(answered_at__isnull=True, conversation_id__in=still_open)
         .order_by("received_at", "conversation_id")
-        .values_list(*fields)[:CANDIDATES]
-    )
-    still_open = set(
-        ConversationFact.objects.filter(
-            conversation_id__in=[w[0] for w in open_waits],
-            resolved_at__isnull=True,
-            no_response_needed=False,
-        ).values_list("conversation_id", flat=True)
+        .values_list(*fields)[:LIST_ROWS]
     )
     rows: list[tuple[Any, ...]] = list(answered)
-    rows += [(*w, (now - w[3]).total_seconds(), None) for w in open_waits if w[0] in still_open]
+    rows += [(*w, (now - w[3]).total_seconds(), None) for w in open_waits]
     rows.sort(key=lambda r: (-r[5], r[0]))
     figure = Figure(
         "longest-waits",

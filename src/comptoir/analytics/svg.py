@@ -59,19 +59,23 @@ def _numbers(data: dict[str, Any]) -> list[float]:
     return [float(v) for d in data["datasets"] for v in d["data"] if v is not None]
 
 
-def _legend(datasets: list[dict[str, Any]], x: float, y: float) -> list[str]:
+def _legend(datasets: list[dict[str, Any]], x: float, width: float) -> tuple[list[str], int]:
+    """The series' names, wrapped to `width`: the elements and the height they take."""
     if len(datasets) < 2:
-        return []
-    out, at = [], x
+        return [], 0
+    out, at, y = [], x, 14
     for i, d in enumerate(datasets):
         colour = COLOURS[i % len(COLOURS)]
-        label = escape(str(d["label"]))
-        out.append(f'<rect x="{at:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{colour}"/>')
+        text = str(d["label"])
+        room = 22 + 7 * len(text)  # about 7 units a character at 12
+        if at > x and at + room > x + width:
+            at, y = x, y + 18
+        out.append(f'<rect x="{at:.0f}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
         out.append(
-            f'<text x="{at + 14:.0f}" y="{y:.0f}" font-size="12" fill="#344054">{label}</text>'
+            f'<text x="{at + 14:.0f}" y="{y}" font-size="12" fill="#344054">{escape(text)}</text>'
         )
-        at += 26 + 7 * len(str(d["label"]))
-    return out
+        at += room
+    return out, y + 10
 
 
 def _svg(width: int, height: int, title: str, body: list[str]) -> str:
@@ -90,14 +94,17 @@ def columns(data: dict[str, Any], title: str, *, width: int = 760, height: int =
     datasets = data["datasets"]
     unit = data.get("unit", "")
     bottom, top, ticks = _scale(_numbers(data), unit)
-    left, right, top_pad = 64, 12, 26 if len(datasets) > 1 else 10
+    left, right = 64, 30
+    legend, top_pad = _legend(datasets, left, width - left - right)
+    height += top_pad
+    top_pad += 10
     base = height - 34
     plot_w, plot_h = width - left - right, base - top_pad
 
     def y_of(v: float) -> float:
         return base - (v - bottom) / (top - bottom) * plot_h
 
-    body = _legend(datasets, left, 14)
+    body = legend
     for t in ticks:
         y = y_of(t)
         body.append(
@@ -179,14 +186,15 @@ def bars(data: dict[str, Any], title: str, *, width: int = 760) -> str:
     labels = [str(label) for label in data["labels"]]
     values = [None if v is None else float(v) for v in data["datasets"][0]["data"]]
     unit = data.get("unit", "")
-    row, left, right = 24, 190, 70
+    row, left, right = 24, min(190, int(width * 0.34)), 70
     height = row * len(labels) + 8
     top = max([0.0, *(v for v in values if v is not None)]) or 1.0
     plot_w = width - left - right
     body = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 4 + row * i
-        short = label if len(label) <= 28 else label[:27] + "…"
+        room = (left - 12) // 7  # characters that fit left of the bars
+        short = label if len(label) <= room else label[: room - 1] + "…"
         body.append(
             f'<text x="{left - 8}" y="{y + 15}" font-size="12" text-anchor="end" '
             f'fill="#344054">{escape(short)}</text>'
