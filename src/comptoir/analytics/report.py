@@ -54,7 +54,7 @@ class Drawn:
 
 @dataclass
 class Item:
-    """A figure with its charts (SVG, already drawn) and how many rows of its table to show."""
+    """A figure (its table) with its charts, already drawn, and a note under it."""
 
     figure: Figure
     charts: list[Drawn] = field(default_factory=list)
