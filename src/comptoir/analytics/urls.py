@@ -14,4 +14,5 @@ urlpatterns = [
     path("agents/", views.agents, name="agents"),
     path("templates/", views.templates, name="templates"),
     path("surveys/", views.surveys, name="surveys"),
+    path("report/", views.report_file, name="report"),
 ]

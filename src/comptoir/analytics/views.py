@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from comptoir.accounts.models import Role, Team, User
 from comptoir.accounts.permissions import require
-from comptoir.analytics import dashboards, filters
+from comptoir.analytics import dashboards, filters, report
 from comptoir.analytics.dashboards import Dashboard
 from comptoir.analytics.filters import BadFilter, Chosen
 from comptoir.inbox.models import Channel, Marketplace, Shop
@@ -104,3 +104,19 @@ def _page(name: str, builder: Callable[[Chosen], Dashboard]) -> Callable[..., Ht
 overview, volumes, channels, sla, intents, agents, templates, surveys = (
     _page(n, b) for n, _t, b in PAGES
 )
+
+
+@login_required
+def report_file(request: HttpRequest) -> HttpResponse:
+    """The analyst's report of the page's filters, as an HTML file to download (the same file
+    `comptoir report` writes), in the reader's language."""
+    user = request.user
+    assert isinstance(user, User)
+    require(user, can_view, "the report is for owners, admins, supervisors and analysts")
+    try:
+        chosen = filters.parse(request.GET)
+    except BadFilter as exc:
+        return HttpResponseBadRequest(str(exc))
+    response = HttpResponse(report.build_html(chosen), content_type="text/html; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{report.filename(chosen)}"'
+    return response

@@ -1,0 +1,122 @@
+"""The analyst's report (`comptoir report`) over N conversations, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/report.py [-n 100000] [--postgres URL | --no-postgres]
+
+The history is `bench/analytics.py`'s (six channels over the last year, bulk inserted, facts
+built). The report is then built for the last quarter and the last year, each step timed (the
+progress the command prints): the KPI steps (key figures, trends, channels, SLA, intents,
+surveys) mostly time `kpis`, made fast by the rollups; the report's own work is the longest
+waits, the worst breaches' deadlines, the SVG charts and the rendering (`render`, timed apart).
+CPU time of this process and the load average are printed beside. The issue's target: the
+report <= 30 s at 1,000,000 conversations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from analytics import _fill
+from harness import run_both, settle
+
+TARGET = 30.0
+
+
+def child(n: int) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    now = datetime.now(UTC).replace(microsecond=0)
+    t0 = time.perf_counter()
+    _fill(n, now)
+    fill = time.perf_counter() - t0
+    settle(connection, "inbox_conversation", "inbox_message", "inbox_event")
+    from comptoir.analytics import facts
+
+    t0 = time.perf_counter()
+    facts.rebuild(now)
+    build = time.perf_counter() - t0
+    settle(connection, "analytics_conversationfact", "analytics_responsefact")
+    runs = [_run(days, now) for days in (90, 365)]
+    print(json.dumps({"db": connection.vendor, "n": n, "fill": fill, "build": build, "runs": runs}))
+
+
+def _run(days: int, now: datetime) -> dict[str, Any]:
+    from django.http import QueryDict
+    from django.utils import timezone, translation
+
+    from comptoir.analytics import filters, report
+
+    last = timezone.localtime(now).date()
+    query = QueryDict(f"from={last - timedelta(days=days - 1)}&to={last}")
+    steps: list[tuple[str, float, float]] = []
+    marks = [("start", time.perf_counter(), time.process_time())]
+
+    def progress(step: str) -> None:
+        marks.append((step, time.perf_counter(), time.process_time()))
+
+    with translation.override("en"):
+        chosen = filters.parse(query)
+        c0, t0 = time.process_time(), time.perf_counter()
+        built = report.build(chosen, progress)
+        progress("rendering")
+        html = report.render(built)
+        progress("end")
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    for (name, t, c), (_next, t2, c2) in itertools.pairwise(marks):
+        steps.append((name, t2 - t, c2 - c))
+    return {
+        "days": days,
+        "seconds": total,
+        "cpu": cpu,
+        "load": os.getloadavg()[0],
+        "kb": len(html.encode()) / 1024,
+        "steps": steps,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=100_000, help="conversations (100,000)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres",
+        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_report",
+        help="PostgreSQL server URL; the database is dropped and created",
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        child(args.n)
+        return
+    postgres = None if args.no_postgres else args.postgres
+    results = run_both(__file__, args.n, postgres, timeout=7200)
+    print(f"Report benchmark, {args.n:,} conversations over a year, {os.cpu_count()} cores")
+    print(f"{'database':<12}{'report / step':<26}{'seconds':>9}{'cpu':>8}{'load':>7}")
+    for r in results:
+        print(f"{r['db']:<12}{'(insert rows)':<26}{r['fill']:>9.1f}")
+        print(f"{'':<12}{'(build facts)':<26}{r['build']:>9.1f}")
+        for run in r["runs"]:
+            mark = "" if run["seconds"] <= TARGET else "  over"
+            label = f"last {run['days']} days, {run['kb']:.0f} kB"
+            print(
+                f"{'':<12}{label:<26}{run['seconds']:>9.2f}{run['cpu']:>8.2f}"
+                f"{run['load']:>7.2f}{mark}"
+            )
+            for name, seconds, cpu in run["steps"]:
+                print(f"{'':<12}{'  ' + name:<26}{seconds:>9.2f}{cpu:>8.2f}")
+    print(f"target at 1,000,000 conversations: the report <= {TARGET:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

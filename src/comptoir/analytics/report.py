@@ -1,0 +1,657 @@
+"""The analyst's report: one self-contained HTML file of a period's figures (`comptoir report`,
+and the "Download report" link of the dashboards).
+
+It reads the KPIs of `kpis` (and the per-channel and per-intent figures the dashboards build)
+for the chosen period and filters, adds what only a report lists (the trend bucket by bucket,
+the worst SLA breaches, the survey score distribution, the longest waits), draws the charts
+as SVG on the server (`svg`) and renders `analytics/report.html` with its CSS inline: the
+file names no address and opens offline. Figures only: conversations appear by their
+reference (#id) and channel, never by a subject or a message.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+from django.template.loader import render_to_string
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+
+from comptoir.accounts.models import Team
+from comptoir.analytics import dashboards, kpis, svg
+from comptoir.analytics.figures import COUNT, HOURS, SCORE, SHARE, Chart, Column, Figure, KeyFigure
+from comptoir.analytics.filters import Chosen
+from comptoir.analytics.models import ConversationFact, ResponseFact
+from comptoir.analytics.period import Filters, Period
+from comptoir.inbox.models import Channel, Conversation, Shop
+from comptoir.sla.policies import policies_for
+from comptoir.surveys.models import Survey, SurveyKind
+
+# A number with one decimal (messages per conversation, conversations per 100 orders).
+DECIMAL = "decimal"
+# Rows of the lists (worst breaches, longest waits) and of the intents table.
+LIST_ROWS = 15
+TOP_INTENTS = 12
+# The worst breaches are looked for among this many longest waits (the deadline of each
+# depends on its channel's calendar, so "most late" is sorted in Python, on a few rows).
+CANDIDATES = 60
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A chart: its SVG, and its caption when one series is drawn (several have a legend)."""
+
+    svg: str
+    caption: str = ""
+
+
+@dataclass
+class Item:
+    """A figure (its table) with its charts, already drawn, and a note under it."""
+
+    figure: Figure
+    charts: list[Drawn] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    keys: list[KeyFigure] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Report:
+    chosen: Chosen
+    scope: list[tuple[str, str]]  # (what, which): shop, channel, team
+    previous_first: date
+    previous_last: date
+    generated_at: datetime
+    language: str
+    bucket: str  # "day", "week" or "month"
+    sections: list[Section] = field(default_factory=list)
+
+
+def _quiet(step: str) -> None:
+    pass
+
+
+def build(chosen: Chosen, progress: Progress = _quiet) -> Report:
+    """The report's figures for `chosen`, in the active language."""
+    now = timezone.now()
+    previous_last = chosen.start_day - timedelta(days=1)
+    span = (chosen.end_day - chosen.start_day).days + 1
+    report = Report(
+        chosen=chosen,
+        scope=_scope(chosen.filters),
+        previous_first=previous_last - timedelta(days=span - 1),
+        previous_last=previous_last,
+        generated_at=now,
+        language=translation.get_language() or "en",
+        bucket=_bucket_kind(span),
+    )
+    steps: list[tuple[str, Callable[[Chosen, Report], Section | None]]] = [
+        ("key figures", _key_figures),
+        ("trends", _trends),
+        ("channels", _channels),
+        ("SLA", _sla),
+        ("marketplace late rates", _late_rates),
+        ("intents", _intents),
+        ("surveys", _surveys),
+        ("longest waits", _longest_waits),
+    ]
+    for name, step in steps:
+        progress(name)
+        section = step(chosen, report)
+        if section is not None:
+            report.sections.append(section)
+    return report
+
+
+def render(report: Report) -> str:
+    return render_to_string("analytics/report.html", {"report": report})
+
+
+def build_html(chosen: Chosen, progress: Progress = _quiet) -> str:
+    report = build(chosen, progress)
+    progress("rendering")
+    return render(report)
+
+
+def filename(chosen: Chosen) -> str:
+    return f"comptoir-report-{chosen.start_day}-{chosen.end_day}.html"
+
+
+def missing_facts(chosen: Chosen) -> list[int]:
+    """Conversations of the period with no facts yet (the worker has not caught up, or a
+    history was just imported with no worker running): the report refreshes them first."""
+    f = chosen.filters
+    convs = Conversation.objects.filter(
+        created_at__gte=chosen.period.start,
+        created_at__lt=chosen.period.end,
+        deleted_at=None,
+        merged_into=None,
+    )
+    for name in ("shop_id", "channel_id", "team_id", "assignee_id"):
+        if getattr(f, name) is not None:
+            convs = convs.filter(**{name: getattr(f, name)})
+    if f.marketplace is not None:
+        convs = convs.filter(channel__marketplace=f.marketplace)
+    if convs.count() == kpis.facts_in(chosen.period, f).count():
+        return []
+    have = set(kpis.facts_in(chosen.period, f).values_list("conversation_id", flat=True))
+    return sorted(set(convs.values_list("pk", flat=True)) - have)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _scope(filters: Filters) -> list[tuple[str, str]]:
+    def name(model: Any, pk: int | None, everything: str) -> str:
+        if pk is None:
+            return everything
+        return str(model.objects.filter(pk=pk).values_list("name", flat=True).first() or pk)
+
+    return [
+        (_("Shop"), name(Shop, filters.shop_id, _("All shops"))),
+        (_("Channel"), name(Channel, filters.channel_id, _("All channels"))),
+        (_("Team"), name(Team, filters.team_id, _("All teams"))),
+    ]
+
+
+def _bucket_kind(days: int) -> str:
+    if days <= 31:
+        return "day"
+    return "week" if days <= 26 * 7 else "month"
+
+
+def _buckets(period: Period, kind: str) -> list[Period]:
+    """The period cut in days, weeks (from its first day) or calendar months, in local time."""
+    zone = timezone.get_current_timezone()
+    out: list[Period] = []
+    start = period.start
+    while start < period.end:
+        local = timezone.localtime(start, zone)
+        if kind == "month":
+            days = calendar.monthrange(local.year, local.month)[1] - local.day + 1
+        else:
+            days = 1 if kind == "day" else 7
+        end_day = local.date() + timedelta(days=days)
+        end = datetime.combine(end_day, datetime.min.time(), zone)
+        end = min(end, period.end)
+        out.append(Period(start, end))
+        start = end
+    return out
+
+
+def _day(at: datetime) -> str:
+    return formats.date_format(timezone.localtime(at).date(), "SHORT_DATE_FORMAT")
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return ""
+    return formats.date_format(timezone.localtime(at), "SHORT_DATETIME_FORMAT")
+
+
+def _share100(value: float | None) -> float | None:
+    return None if value is None else value / 100
+
+
+def _chart(
+    figure: Figure, kind: str, series: tuple[int, ...], *, half: bool = False
+) -> list[Drawn]:
+    """The chart of some columns of a figure, none when it has no rows (`half`: drawn
+    narrower, to sit beside another one with its text at the same size)."""
+    drawn = replace(figure, chart=Chart(kind, series))
+    if not drawn.rows:
+        return []
+    data = drawn.chart_data()
+    width = 470 if half else 760
+    caption = str(figure.columns[series[0]].label) if len(series) == 1 else ""
+    if kind == "hbar":
+        return [Drawn(svg.bars(data, figure.title, width=width), caption)]
+    return [Drawn(svg.columns({**data, "type": kind}, figure.title, width=width), caption)]
+
+
+def _channel_names() -> dict[int, str]:
+    return dict(Channel.objects.values_list("pk", "name"))
+
+
+# -- sections -----------------------------------------------------------------------------------
+
+
+def _key_values(period: Period, f: Filters) -> list[float | None]:
+    o = kpis.overview(period, f)
+    return [
+        o.conversations,
+        kpis.conversations_per_100_orders(period, f),
+        o.first_response.calendar.median,
+        o.first_response.calendar.p90,
+        o.first_response.business.median,
+        o.next_response.calendar.median,
+        o.within_sla.share,
+        o.resolution.median,
+        o.fcr.share,
+        o.reopen.share,
+        o.messages_per_conversation,
+        o.no_response_needed.share,
+        _share100(kpis.csat(period, f)),
+        kpis.nps(period, f),
+        _share100(kpis.survey_response_rate(period, f)),
+    ]
+
+
+def _key_figures(chosen: Chosen, report: Report) -> Section:
+    specs = [
+        (_("Conversations"), COUNT, None),
+        (_("Conversations per 100 orders"), DECIMAL, True),
+        (_("First response, median"), HOURS, True),
+        (_("First response, 90th percentile"), HOURS, True),
+        (_("First response, median (business hours)"), HOURS, True),
+        (_("Next response, median"), HOURS, True),
+        (_("Answered within the SLA"), SHARE, False),
+        (_("Resolution, median"), HOURS, True),
+        (_("First-contact resolution"), SHARE, False),
+        (_("Reopen rate"), SHARE, True),
+        (_("Messages per conversation"), DECIMAL, None),
+        (_("No response needed"), SHARE, None),
+        (_("CSAT"), SHARE, False),
+        (_("NPS"), SCORE, False),
+        (_("Survey response rate"), SHARE, False),
+    ]
+    now = _key_values(chosen.period, chosen.filters)
+    before = _key_values(chosen.previous, chosen.filters)
+    keys = [
+        KeyFigure(label, kind, value, previous, lower)
+        for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
+    ]
+    return Section("keys", _("Key figures"), keys=keys)
+
+
+def _trends(chosen: Chosen, report: Report) -> Section:
+    f = chosen.filters
+    kind = report.bucket
+    label = {"day": _("Day"), "week": _("Week of"), "month": _("Month")}[kind]
+    volume = Figure(
+        "trend-volume",
+        {
+            "day": _("Conversations per day"),
+            "week": _("Conversations per week"),
+            "month": _("Conversations per month"),
+        }[kind],
+        [
+            Column(label),
+            Column(_("Conversations"), COUNT),
+            Column(_("Previous period"), COUNT),
+            Column(_("Open at the end"), COUNT),
+        ],
+    )
+    service = Figure(
+        "trend-service",
+        _("Response and satisfaction over the period"),
+        [
+            Column(label),
+            Column(_("First response, median"), HOURS),
+            Column(_("First response, 90th percentile"), HOURS),
+            Column(_("Answered within the SLA"), SHARE),
+            Column(_("First-contact resolution"), SHARE),
+            Column(_("CSAT"), SHARE),
+        ],
+    )
+    backlog = dict(kpis.backlog(chosen.period, f))
+    current, previous = _buckets(chosen.period, kind), _buckets(chosen.previous, kind)
+    for i, bucket in enumerate(current):
+        # Only the KPIs shown (the overview would also sort the next responses, resolutions).
+        first = kpis.first_response_time(bucket, f).calendar
+        # The same bucket of the period before (months differ in length: the i-th one).
+        before = kpis.facts_in(previous[i], f).count() if i < len(previous) else None
+        last_day = timezone.localtime(bucket.end - timedelta(seconds=1)).date()
+        name = _day(bucket.start)
+        if kind == "month":
+            name = formats.date_format(timezone.localtime(bucket.start), "YEAR_MONTH_FORMAT")
+        count = kpis.facts_in(bucket, f).count()
+        volume.rows.append([name, count, before, backlog.get(last_day)])
+        service.rows.append(
+            [
+                name,
+                first.median,
+                first.p90,
+                kpis.within_sla(bucket, f).share,
+                kpis.first_contact_resolution(bucket, f).share,
+                _share100(kpis.csat(bucket, f)),
+            ]
+        )
+    kind_chart = "line" if len(current) > 14 else "bar"
+    items = [
+        Item(volume, _chart(volume, kind_chart, (1, 2))),
+        Item(
+            service,
+            _chart(service, "line", (1, 2), half=True)
+            + _chart(service, "line", (3, 4, 5), half=True),
+        ),
+    ]
+    note = _(
+        "Open at the end: conversations created and not resolved by the end of the bucket's "
+        "last day (UTC). Previous period: the same bucket of the period before."
+    )
+    return Section("trends", _("Trends"), items=items, note=note)
+
+
+def _channels(chosen: Chosen, report: Report) -> Section:
+    figure = dashboards.channels(chosen).figures[0]
+    charts = _chart(figure, "hbar", (2,), half=True) + _chart(figure, "hbar", (3,), half=True)
+    return Section(
+        "channels",
+        _("Per channel"),
+        items=[Item(replace(figure, title=_("Channels side by side")), charts)],
+    )
+
+
+def _sla(chosen: Chosen, report: Report) -> Section:
+    f = chosen.filters
+    names = _channel_names()
+    facts = kpis.facts_in(chosen.period, f)
+    groups = (
+        facts.values("channel_id")
+        .annotate(
+            decided=Count("pk", filter=Q(within_sla__isnull=False)),
+            late=Count("pk", filter=Q(within_sla=False)),
+        )
+        .order_by("-late", "channel_id")
+    )
+    per_channel = Figure(
+        "sla-channels",
+        _("SLA breaches per channel"),
+        [
+            Column(_("Channel")),
+            Column(_("Decided"), COUNT),
+            Column(_("Late"), COUNT),
+            Column(_("Answered within the SLA"), SHARE),
+        ],
+    )
+    decided = late = 0
+    for g in groups:
+        if not g["decided"]:
+            continue
+        decided += g["decided"]
+        late += g["late"]
+        share = (g["decided"] - g["late"]) / g["decided"]
+        per_channel.rows.append(
+            [names.get(g["channel_id"], str(g["channel_id"])), g["decided"], g["late"], share]
+        )
+    previous = kpis.within_sla(chosen.previous, f)
+    keys = [
+        KeyFigure(_("First responses decided"), COUNT, decided, previous.whole, None),
+        KeyFigure(_("SLA breaches"), COUNT, late, previous.whole - previous.part, True),
+        KeyFigure(
+            _("Answered within the SLA"),
+            SHARE,
+            (decided - late) / decided if decided else None,
+            previous.share,
+            False,
+        ),
+    ]
+    items = [Item(per_channel, _chart(per_channel, "hbar", (2,)) if late else [])]
+    items.append(Item(_worst_breaches(chosen, names)))
+    note = _(
+        "A breach is a first buyer message answered after the channel's respond-by, or still "
+        "unanswered past it. Decided: answered, or late; those still in time and those marked "
+        "as needing no response are left out."
+    )
+    return Section("sla", _("SLA"), keys=keys, items=items, note=note)
+
+
+def _worst_breaches(chosen: Chosen, names: dict[int, str]) -> Figure:
+    """The latest first responses of the period (or still unanswered past their deadline)."""
+    now = timezone.now()
+    late = kpis.facts_in(chosen.period, chosen.filters).filter(within_sla=False)
+    fields = ("conversation_id", "channel_id", "first_inbound_at", "first_response_at")
+    answered = late.filter(first_response_at__isnull=False).order_by("-first_response_seconds")
+    unanswered = late.filter(first_response_at__isnull=True)
+    waiting = unanswered.filter(resolved_at__isnull=True).order_by("first_inbound_at")
+    closed = unanswered.filter(resolved_at__isnull=False).order_by("-resolution_seconds")
+    rows = [
+        row
+        for qs in (answered, waiting, closed)
+        for row in qs.values_list(*fields, "resolved_at")[:CANDIDATES]
+    ]
+    policies = policies_for({r[1] for r in rows})
+    worst: list[tuple[timedelta, int, int, datetime, datetime, str]] = []
+    for conv_id, channel_id, received, answered_at, resolved_at in rows:
+        if received is None:
+            continue
+        deadline = policies[channel_id].respond_by(received, first=True)
+        # Never answered: late until it was resolved without a reply, or until now.
+        late_by = (answered_at or resolved_at or now) - deadline
+        if answered_at is not None:
+            answer = _when(answered_at)
+        else:
+            answer = _("resolved without reply") if resolved_at else _("not yet")
+        worst.append((late_by, conv_id, channel_id, received, deadline, answer))
+    worst.sort(key=lambda w: (-w[0].total_seconds(), w[1]))
+    figure = Figure(
+        "sla-worst",
+        _("The worst breaches"),
+        [
+            Column(_("Conversation")),
+            Column(_("Channel")),
+            Column(_("Buyer's first message")),
+            Column(_("Respond by")),
+            Column(_("Answered")),
+            Column(_("Late by"), HOURS),
+        ],
+    )
+    for late_by, conv_id, channel_id, received, deadline, answer in worst[:LIST_ROWS]:
+        figure.rows.append(
+            [
+                f"#{conv_id}",
+                names.get(channel_id, str(channel_id)),
+                _when(received),
+                _when(deadline),
+                answer,
+                late_by.total_seconds() / 3600,
+            ]
+        )
+    return figure
+
+
+def _late_rates(chosen: Chosen, report: Report) -> None:
+    """Added to the SLA section: a step of its own, counted on the raw messages (the
+    slowest part of the report on a large history)."""
+    figure = Figure(
+        "late-rates",
+        _("Late-response rate as each marketplace counts it"),
+        [
+            Column(_("Channel")),
+            Column(_("Target (hours)"), HOURS),
+            Column(_("Last 7 days"), SHARE),
+            Column(_("Last 30 days"), SHARE),
+            Column(_("Last 90 days"), SHARE),
+        ],
+    )
+    for rates in kpis.marketplace_late_rates(chosen.period, chosen.filters):
+        by_days = {r.days: r.rate for r in rates.periods}
+        figure.rows.append(
+            [
+                rates.channel_name,
+                rates.target_hours,
+                by_days.get(7),
+                by_days.get(30),
+                by_days.get(90),
+            ]
+        )
+    report.sections[-1].items.append(Item(figure))
+
+
+def _intents(chosen: Chosen, report: Report) -> Section:
+    figure = dashboards.intents_page(chosen).figures[0]
+    total = len(figure.rows)
+    top = replace(figure, title=_("Top intents"), rows=figure.rows[:TOP_INTENTS])
+    note = ""
+    if total > TOP_INTENTS:
+        note = _("The %(shown)d most frequent of %(total)d intents.") % {
+            "shown": TOP_INTENTS,
+            "total": total,
+        }
+    charts = _chart(top, "hbar", (1,), half=True) + _chart(top, "hbar", (2,), half=True)
+    return Section("intents", _("Intents"), items=[Item(top, charts, note)])
+
+
+def _survey_lookups(filters: Filters) -> dict[str, Any]:
+    names = {
+        "shop_id": "conversation__shop_id",
+        "channel_id": "conversation__channel_id",
+        "team_id": "conversation__team_id",
+        "marketplace": "conversation__channel__marketplace",
+        "assignee_id": "conversation__assignee_id",
+    }
+    return {
+        lookup: getattr(filters, name)
+        for name, lookup in names.items()
+        if getattr(filters, name) is not None
+    }
+
+
+def _survey_values(period: Period, f: Filters) -> list[float | None]:
+    sent, answered = kpis.survey_counts(period, f)
+    return [
+        _share100(kpis.csat(period, f)),
+        kpis.nps(period, f),
+        _share100(kpis.survey_response_rate(period, f)),
+        sent,
+        answered,
+    ]
+
+
+def _surveys(chosen: Chosen, report: Report) -> Section:
+    f = chosen.filters
+    specs = [
+        (_("CSAT"), SHARE, False),
+        (_("NPS"), SCORE, False),
+        (_("Survey response rate"), SHARE, False),
+        (_("Surveys sent"), COUNT, None),
+        (_("Answers"), COUNT, None),
+    ]
+    now, before = _survey_values(chosen.period, f), _survey_values(chosen.previous, f)
+    keys = [
+        KeyFigure(label, kind, value, previous, lower)
+        for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
+    ]
+    scores = (
+        Survey.objects.filter(
+            sent_at__gte=chosen.period.start,
+            sent_at__lt=chosen.period.end,
+            score__isnull=False,
+            **_survey_lookups(f),
+        )
+        .values_list("kind", "score")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counted: dict[tuple[str, int], int] = {(k, s): n for k, s, n in scores}
+    items = []
+    for kind, title, values in (
+        (SurveyKind.CSAT, _("CSAT answers by score (1 to 5)"), range(1, 6)),
+        (SurveyKind.NPS, _("NPS answers by score (0 to 10)"), range(11)),
+    ):
+        n = sum(counted.get((kind, s), 0) for s in values)
+        if not n:
+            continue
+        figure = Figure(
+            f"scores-{kind}",
+            title,
+            [
+                Column(_("Score")),
+                Column(_("Group")),
+                Column(_("Answers"), COUNT),
+                Column(_("Share"), SHARE),
+            ],
+        )
+        for score in values:
+            count = counted.get((kind, score), 0)
+            figure.rows.append([str(score), _score_group(kind, score), count, count / n])
+        items.append(Item(figure, _chart(figure, "bar", (2,))))
+    note = "" if items else _("No survey was answered in this period.")
+    note += (" " if note else "") + _(
+        "Surveys are counted in the period they were sent in. Comments are not in the report."
+    )
+    return Section("surveys", _("Surveys"), keys=keys, items=items, note=note)
+
+
+def _score_group(kind: str, score: int) -> str:
+    if kind == SurveyKind.CSAT:
+        return _("Satisfied") if score >= 4 else _("Not satisfied")
+    if score >= 9:
+        return _("Promoter")
+    return _("Passive") if score >= 7 else _("Detractor")
+
+
+def _longest_waits(chosen: Chosen, report: Report) -> Section:
+    """The longest waits of the period: answered ones by their length, and buyer messages still
+    unanswered (in conversations neither resolved nor marked as needing no response)."""
+    now = timezone.now()
+    names = _channel_names()
+    waits = ResponseFact.objects.filter(
+        chosen.filters.q(),
+        received_at__gte=chosen.period.start,
+        received_at__lt=chosen.period.end,
+    )
+    fields = ("conversation_id", "channel_id", "first", "received_at", "answered_at")
+    answered = list(
+        waits.filter(seconds__isnull=False)
+        .order_by("-seconds", "conversation_id")
+        .values_list(*fields, "seconds", "business_seconds")[:LIST_ROWS]
+    )
+    # Still waiting: unanswered, in a conversation neither resolved nor marked as needing none.
+    still_open = ConversationFact.objects.filter(
+        resolved_at__isnull=True, no_response_needed=False
+    ).values("conversation_id")
+    open_waits = list(
+        waits.filter(answered_at__isnull=True, conversation_id__in=still_open)
+        .order_by("received_at", "conversation_id")
+        .values_list(*fields)[:LIST_ROWS]
+    )
+    rows: list[tuple[Any, ...]] = list(answered)
+    rows += [(*w, (now - w[3]).total_seconds(), None) for w in open_waits]
+    rows.sort(key=lambda r: (-r[5], r[0]))
+    figure = Figure(
+        "longest-waits",
+        _("The longest waits"),
+        [
+            Column(_("Conversation")),
+            Column(_("Channel")),
+            Column(_("Wait")),
+            Column(_("Buyer's message")),
+            Column(_("Answered")),
+            Column(_("Wait (hours)"), HOURS),
+            Column(_("Wait (business hours)"), HOURS),
+        ],
+    )
+    for conv_id, channel_id, first, received, answered_at, seconds, business in rows[:LIST_ROWS]:
+        figure.rows.append(
+            [
+                f"#{conv_id}",
+                names.get(channel_id, str(channel_id)),
+                _("first response") if first else _("next response"),
+                _when(received),
+                _when(answered_at) or _("still waiting"),
+                seconds / 3600,
+                None if business is None else business / 3600,
+            ]
+        )
+    note = _(
+        "A wait runs from a buyer message to the reply that answers it; one still waiting is "
+        "counted to the time of the report. Conversations are given by their reference only."
+    )
+    return Section("waits", _("Longest waits"), items=[Item(figure)], note=note)
