@@ -116,7 +116,8 @@ def settings_from_form(
     # Keys the form does not show (e.g. set by the simulator or the CLI) are kept.
     extra = {k: v for k, v in stored.items() if k not in model.model_fields}
     try:
-        validated = model.model_validate({**extra, **data})
+        # `saving`: validators may run their costlier checks (a regex's ReDoS probe) once, here.
+        validated = model.model_validate({**extra, **data}, context={"saving": True})
     except PydanticValidationError as exc:
         raise ValidationError(
             [

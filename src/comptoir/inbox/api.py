@@ -404,16 +404,42 @@ def _body_channel_id(raw: bytes) -> int | None:
         return None  # ingest says what is wrong; nothing can land in another channel
 
 
+def _inbound_body(request: HttpRequest) -> bytes:
+    """The body, read here up to INBOUND_MAX_BYTES rather than through `request.body` (whose
+    2.5 MB cap is for forms): a mail with its attachments is bigger. 413 beyond, nothing kept."""
+    limit = settings.INBOUND_MAX_BYTES
+    too_big = HttpError(413, f"the body is larger than {limit} bytes (COMPTOIR_INBOUND_MAX_BYTES)")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise HttpError(400, "Content-Length is not a number") from None
+    if declared > limit:
+        raise too_big
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise too_big
+    return raw
+
+
 @router.post(
     "/inbound",
     tags=["inbound"],
-    response={200: InboundOut, 201: InboundOut, 403: ErrorOut, 404: ErrorOut, 422: InboundOut},
+    response={
+        200: InboundOut,
+        201: InboundOut,
+        400: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        413: ErrorOut,
+        422: InboundOut,
+    },
     openapi_extra=_INBOUND_BODY,
     summary="Receive a message on an API channel",
     description=(
         "The body is an InboundMessage as JSON. The raw bytes are kept before anything else, so "
         "an invalid payload is stored as a failed inbound record (its id is in the answer). "
-        "201: stored; 200: already received (same channel and external_id); 422: invalid."
+        "201: stored; 200: already received (same channel and external_id); 422: invalid; "
+        "413: larger than COMPTOIR_INBOUND_MAX_BYTES (50 MB by default), not kept."
     ),
 )
 def inbound(
@@ -422,7 +448,7 @@ def inbound(
 ) -> Reply[dict[str, Any]]:
     user = _user(request)
     require_write(user)
-    raw = request.body
+    raw = _inbound_body(request)
     # A body naming another channel than the query is kept and refused by ingest itself.
     target = channel_id if channel_id is not None else _body_channel_id(raw)
     if target is not None:
