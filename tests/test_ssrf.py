@@ -478,3 +478,24 @@ def test_an_ai_endpoint_that_redirects_inside_is_not_followed(
 
     assert server.received == ["/v1/chat/completions"]
     assert connections_to_metadata == []
+
+
+@pytest.mark.parametrize("field", ["imap_host", "smtp_host"])
+def test_a_mailbox_server_inside_is_refused_when_saved(
+    strict: None, connections: list[tuple[str, int]], field: str
+) -> None:
+    from comptoir.connectors.email.connector import EmailSettings
+
+    base = {"imap_host": "shop.example", "username": "u", "password": "p"}
+    for host, why in [
+        ("127.0.0.1", "127.0.0.1 is loopback"),
+        ("169.254.169.254", "169.254.169.254 is a cloud metadata address"),
+        ("intranet.example", "10.0.0.5 is private (intranet.example)"),
+        ("::ffff:10.0.0.5", "::ffff:10.0.0.5 is private"),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            settings_from_form(EmailSettings, {**base, field: host}, {})
+        assert f"{field}: address not allowed: {why}" in caught.value.messages, host
+
+    assert settings_from_form(EmailSettings, {**base, field: "shop.example"}, {})[field]
+    assert connections == []
