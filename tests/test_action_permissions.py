@@ -287,32 +287,38 @@ def test_deleting_is_refused_by_every_caller(
     assert state() == before
 
 
-@pytest.mark.parametrize(("persona", "expected"), [("outsider", 404), ("analyst", 403)])
-def test_restoring_is_refused_to_whoever_would_not_see_it_or_reads_only(
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [("outsider", 404), ("analyst", 403), ("agent", 403), ("supervisor", 403)],
+)
+def test_restoring_is_refused_by_every_caller_to_all_but_owners_and_admins(
     request: pytest.FixtureRequest,
     conv: Conversation,
     agent: User,
     persona: str,
     expected: int,
 ) -> None:
-    """Restore has no page nor endpoint yet: the action is its only caller."""
+    """The action says 403 to a role that sees the conversation; the trash page and the API
+    answer 403 for the trash itself and 404 for a conversation not in the caller's trash."""
     actions.delete_conversation(conv, actor=agent)
     actor: User = request.getfixturevalue(persona)
     before = state()
 
     refused_action(expected, lambda: actions.restore_conversation(conv, actor=actor))
+    assert as_user(actor).post(f"/settings/trash/{conv.pk}/restore").status_code == 403
+    assert api_post(actor, f"/conversations/{conv.pk}/restore", {}).status_code == 404
 
     assert state() == before
 
 
-def test_an_agent_deletes_and_restores_a_conversation_of_their_team(
-    conv: Conversation, new: Callable[..., Conversation], agent: User
+def test_an_agent_deletes_and_an_admin_restores_a_conversation(
+    conv: Conversation, new: Callable[..., Conversation], agent: User, admin: User
 ) -> None:
     other = new()
 
     assert as_user(agent).post(f"/inbox/c/{conv.pk}/delete").status_code == 302
     assert actions.bulk_apply("delete", [other], actor=agent).done == [other.pk]
-    actions.restore_conversation(conv, actor=agent)
+    assert as_user(admin).post(f"/settings/trash/{conv.pk}/restore").status_code == 302
 
     assert Conversation.objects.get(pk=conv.pk).deleted_at is None
     assert Conversation.objects.get(pk=other.pk).deleted_at is not None

@@ -430,3 +430,72 @@ def test_test_connection_to_the_inside_tells_the_admin_why_and_sends_nothing(
         "169.254.169.254 is a cloud metadata address",
     }
     assert connections == []
+
+
+# -- the AI drafting endpoint ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "why"), INSIDE, ids=IDS)
+def test_an_ai_endpoint_inside_is_refused_when_saved_unless_the_admin_says_it_is_local(
+    strict: None, connections: list[tuple[str, int]], admin: User, url: str, why: str
+) -> None:
+    from comptoir.triage import actions as triage_actions
+
+    def save(local: bool) -> None:
+        triage_actions.save_llm_settings(
+            actor=admin, enabled=True, url=url, model="m", timeout_seconds=5, local=local
+        )
+
+    with pytest.raises(ValidationError) as caught:
+        save(local=False)
+    assert caught.value.messages == [f"AI endpoint URL: address not allowed: {why}"]
+    if "metadata" in why:
+        with pytest.raises(ValidationError, match="cloud metadata"):
+            save(local=True)
+    else:
+        save(local=True)  # a server on the seller's own network, said so
+    assert connections == []
+
+
+def test_an_ai_endpoint_that_redirects_inside_is_not_followed(
+    strict: None, server: SimpleNamespace, admin: User, connections_to_metadata: list[str]
+) -> None:
+    """A local endpoint the admin allowed answers with a redirect to the metadata service: the
+    draft fails with the status alone, and nothing reaches the metadata address."""
+    from comptoir.automation import drafting
+    from comptoir.triage.models import TriageSettings
+
+    TriageSettings.get()
+    TriageSettings.objects.filter(pk=1).update(
+        llm_enabled=True, llm_url=server.url + "/v1", llm_model="m", llm_local=True
+    )
+    server.answers.append((307, {"Location": "http://169.254.169.254/latest/meta-data/"}))
+    found = TriageSettings.get()
+
+    response = drafting._post(found, {"model": "m", "messages": []})
+    with pytest.raises(drafting.DraftingError, match="HTTP 307"):
+        drafting._content(response)
+
+    assert server.received == ["/v1/chat/completions"]
+    assert connections_to_metadata == []
+
+
+@pytest.mark.parametrize("field", ["imap_host", "smtp_host"])
+def test_a_mailbox_server_inside_is_refused_when_saved(
+    strict: None, connections: list[tuple[str, int]], field: str
+) -> None:
+    from comptoir.connectors.email.connector import EmailSettings
+
+    base = {"imap_host": "shop.example", "username": "u", "password": "p"}
+    for host, why in [
+        ("127.0.0.1", "127.0.0.1 is loopback"),
+        ("169.254.169.254", "169.254.169.254 is a cloud metadata address"),
+        ("intranet.example", "10.0.0.5 is private (intranet.example)"),
+        ("::ffff:10.0.0.5", "::ffff:10.0.0.5 is private"),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            settings_from_form(EmailSettings, {**base, field: host}, {})
+        assert f"{field}: address not allowed: {why}" in caught.value.messages, host
+
+    assert settings_from_form(EmailSettings, {**base, field: "shop.example"}, {})[field]
+    assert connections == []

@@ -6,7 +6,13 @@ reason), never a 500.
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    ValidationError,
+)
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import NinjaAPI
@@ -57,6 +63,15 @@ def _permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpRespo
 @api.exception_handler(ObjectDoesNotExist)
 def _does_not_exist(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
     return api.create_response(request, {"detail": "Not Found"}, status=404)
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Django answers these with an HTML page; an API client reads JSON. A body over Django's
+    # upload cap is 413, as POST /inbound answers past its own limit.
+    if isinstance(exc, RequestDataTooBig):
+        return api.create_response(request, {"detail": "request body too large"}, status=413)
+    return api.create_response(request, {"detail": "bad request"}, status=400)
 
 
 api.add_router("/", inbox_router)

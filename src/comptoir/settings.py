@@ -58,6 +58,9 @@ try:
     REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
     MAX_ATTACHMENT_BYTES = env_int("COMPTOIR_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=1024)
     MAX_MESSAGE_CHARS = env_int("COMPTOIR_MAX_MESSAGE_CHARS", 1_000_000, minimum=1000)
+    # The largest body `POST /api/v1/inbound` keeps (a message and its base64 attachments);
+    # beyond it, 413 and nothing kept. Django's own 2.5 MB cap still guards every other form.
+    INBOUND_MAX_BYTES = env_int("COMPTOIR_INBOUND_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
     INBOUND_RETENTION_DAYS = env_int("COMPTOIR_INBOUND_RETENTION_DAYS", 30, minimum=1)
     DELETED_RETENTION_DAYS = env_int("COMPTOIR_DELETED_RETENTION_DAYS", 30, minimum=0)
     # Housekeeping (jobs.housekeeping, hourly): finished task results (about 14,000 a day with

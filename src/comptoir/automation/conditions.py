@@ -11,8 +11,6 @@ that: it evaluates rules against history and must change nothing).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,14 +28,13 @@ from pydantic import (
     field_validator,
 )
 
+from comptoir.lib import regex_guard
+
 if TYPE_CHECKING:
     from comptoir.inbox.models import Conversation, Message
 
 # Regexes search only this much of a text, so a pattern's cost is bounded by its own shape.
-REGEX_TEXT_LIMIT = 10_000
-REGEX_MAX_LENGTH = 300
-# A pattern must search each probe text (REGEX_TEXT_LIMIT characters) within this, in total.
-REGEX_PROBE_SECONDS = 1.0
+REGEX_TEXT_LIMIT = regex_guard.TEXT_LIMIT
 MAX_DEPTH = 5
 MAX_NODES = 100
 
@@ -46,95 +43,12 @@ class ConditionError(ValueError):
     """The conditions cannot be used as they are; the message says why, for a human."""
 
 
-# -- regex guard -------------------------------------------------------------------------------
-
-
-def _nested_repeat(items: Any, inside_repeat: bool) -> bool:
-    """True when an unbounded repetition contains another: `(a+)+` backtracks exponentially."""
-    from re import _constants as c  # type: ignore[attr-defined]
-
-    for op, av in items:
-        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-            if _repeat_nests(op, av, inside_repeat):
-                return True
-        elif any(_nested_repeat(sub, inside_repeat) for sub in _subpatterns(op, av)):
-            return True
-    return False
-
-
-def _repeat_nests(op: Any, av: Any, inside_repeat: bool) -> bool:
-    """A repetition: unbounded inside another, or with such a repetition inside it."""
-    from re import _constants as c  # type: ignore[attr-defined]
-
-    _low, high, sub = av
-    unbounded = high == c.MAXREPEAT or high > 100
-    # A possessive repetition never backtracks into itself.
-    backtracks = unbounded and op != c.POSSESSIVE_REPEAT
-    if backtracks and inside_repeat:
-        return True
-    return _nested_repeat(sub, inside_repeat or backtracks)
-
-
-def _subpatterns(op: Any, av: Any) -> list[Any]:
-    """The patterns inside a group, an alternation or an assertion (none for a literal)."""
-    from re import _constants as c  # type: ignore[attr-defined]
-    from re import _parser as p  # type: ignore[attr-defined]
-
-    if op == c.SUBPATTERN:
-        return [av[-1]]
-    if op == c.BRANCH:
-        return list(av[1])
-    if op in (c.ASSERT, c.ASSERT_NOT):
-        return [av[1]]
-    if op == c.ATOMIC_GROUP or isinstance(av, p.SubPattern):
-        return [av]
-    return []
-
-
-_PROBE = """
-import re, sys
-pattern = re.compile(sys.argv[1], re.IGNORECASE)
-n = int(sys.argv[2])
-for text in ("a" * n, " " * n, "ab" * (n // 2), "aaaa " * (n // 5), ("é" * 40 + "\\n") * (n // 41)):
-    pattern.search(text + "!")
-"""
-
-
 def validate_regex(pattern: str) -> str:
-    """Refuse a pattern that does not compile, is too long, or is too slow.
-
-    Python's `re` cannot be interrupted, so the time guard is up front: nested unbounded
-    repetition is refused by shape, and the pattern is then run against texts known to make
-    backtracking blow up, in a child process killed after REGEX_PROBE_SECONDS.
-    """
-    from re import _parser as p  # type: ignore[attr-defined]
-
-    if len(pattern) > REGEX_MAX_LENGTH:
-        raise ConditionError(f"a pattern may have at most {REGEX_MAX_LENGTH} characters")
+    """`lib.regex_guard.validate_regex`, refusing with a `ConditionError`."""
     try:
-        re.compile(pattern, re.IGNORECASE)
-        parsed = p.parse(pattern, re.IGNORECASE)
-    except re.error as exc:
-        raise ConditionError(f"invalid pattern {pattern!r}: {exc}") from None
-    if _nested_repeat(parsed, False):
-        raise ConditionError(
-            f"pattern {pattern!r} repeats a repetition (like (a+)+): it can take forever; "
-            "write it without the nesting"
-        )
-    try:
-        subprocess.run(
-            [sys.executable, "-I", "-c", _PROBE, pattern, str(REGEX_TEXT_LIMIT)],
-            timeout=REGEX_PROBE_SECONDS,
-            check=True,
-            capture_output=True,
-        )
-    except subprocess.TimeoutExpired:
-        raise ConditionError(
-            f"pattern {pattern!r} is too slow on a {REGEX_TEXT_LIMIT}-character text"
-        ) from None
-    except subprocess.CalledProcessError as exc:
-        raise ConditionError(f"pattern {pattern!r} failed: {exc.stderr[-200:]!r}") from None
-    return pattern
+        return regex_guard.validate_regex(pattern)
+    except regex_guard.UnsafePattern as exc:
+        raise ConditionError(str(exc)) from None
 
 
 # -- the schema --------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from comptoir.lib import http
 SECRET = re.compile(r"(password|secret|api_key|private_key|passphrase|^key$|(^|_)token$)", re.I)
 # Settings Comptoir sends requests to (base, auth, token and webhook URLs, an API endpoint).
 REQUEST_URL = re.compile(r"((^|_)url|^endpoint)$")
+# Servers a connector opens a connection to by name (a mailbox's IMAP and SMTP hosts).
+SERVER_HOST = re.compile(r"(^|_)host$")
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ def settings_from_form(
     # Keys the form does not show (e.g. set by the simulator or the CLI) are kept.
     extra = {k: v for k, v in stored.items() if k not in model.model_fields}
     try:
-        validated = model.model_validate({**extra, **data})
+        # `saving`: validators may run their costlier checks (a regex's ReDoS probe) once, here.
+        validated = model.model_validate({**extra, **data}, context={"saving": True})
     except PydanticValidationError as exc:
         raise ValidationError(
             [
@@ -132,12 +135,19 @@ def settings_from_form(
 
 
 def url_errors(model: type[BaseModel], values: Mapping[str, Any]) -> list[str]:
-    """One message per URL setting whose requests would be refused (`lib.http`'s rule: no
-    loopback, private, link-local or metadata address unless the deployment allows them)."""
+    """One message per URL or server setting whose connections would be refused (`lib.http`'s
+    rule: no loopback, private, link-local or metadata address unless the deployment allows
+    them). A server host (IMAP, SMTP) is checked as it is saved only: its connections are not
+    HTTP and do not go through `lib.http`."""
     errors = []
     for field in settings_fields(model):
         value = values.get(field.name)
-        if not value or not (field.widget == "url" or REQUEST_URL.search(field.name)):
+        if not value:
+            continue
+        if SERVER_HOST.search(field.name):
+            host = str(value).strip()
+            value = f"http://[{host}]/" if ":" in host and "[" not in host else f"http://{host}/"
+        elif not (field.widget == "url" or REQUEST_URL.search(field.name)):
             continue
         try:
             http.check_url(str(value))

@@ -9,8 +9,10 @@ Lists are keyset-paginated with an opaque cursor.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, Literal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -32,8 +34,10 @@ from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import Outcome, receive
 from comptoir.inbox.models import Channel, ChannelKind, Conversation, Message, Status
 from comptoir.inbox.permissions import (
+    can_manage_trash,
     cannot_assign,
     conversation_for,
+    trash,
     visible_channels,
     visible_conversations,
 )
@@ -61,6 +65,7 @@ from comptoir.inbox.schemas import (
     ReplyIn,
     ResendIn,
     StatusIn,
+    TrashPage,
 )
 from comptoir.inbox.tasks import channel_test_outcome, test_channel
 
@@ -309,6 +314,55 @@ def set_status(request: HttpRequest, conv_id: int, body: StatusIn) -> Conversati
     return _conversation(user, conv_id)
 
 
+# -- deletion and the trash ---------------------------------------------------------------------
+
+_TRASH_ORDER = KeysetOrder("trash", "deleted_at", descending=True)
+
+
+@router.post(
+    "/conversations/{conv_id}/delete",
+    response={204: None, **_WRITE_ERRORS},
+    summary="Delete a conversation (to the trash)",
+    description="Hidden at once; owners and admins restore it from the trash until the purge "
+    "(COMPTOIR_DELETED_RETENTION_DAYS after the deletion) removes it with its files.",
+)
+def delete_conversation(request: HttpRequest, conv_id: int) -> Reply[None]:
+    user = _user(request)
+    actions.delete_conversation(_writable_conversation(user, conv_id), actor=user)
+    return Reply(204, None)
+
+
+@router.get(
+    "/trash",
+    response={200: TrashPage, 400: ErrorOut, 403: ErrorOut},
+    summary="Deleted conversations (owners and admins)",
+)
+def list_trash(
+    request: HttpRequest, cursor: str | None = None, limit: int = Query(25, ge=1, le=MAX_LIMIT)
+) -> dict[str, Any]:
+    user = require(_user(request), can_manage_trash, "the trash is for owners and admins")
+    qs = trash(user).select_related("channel", "customer")
+    items, next_cursor = _page(qs, _TRASH_ORDER, cursor, limit)
+    retention = timedelta(days=settings.DELETED_RETENTION_DAYS)
+    for conv in items:
+        assert conv.deleted_at is not None
+        conv.purge_after = conv.deleted_at + retention  # type: ignore[attr-defined]
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/conversations/{conv_id}/restore",
+    response={200: ConversationOut, **_WRITE_ERRORS},
+    summary="Restore a deleted conversation (owners and admins)",
+    description="404 for a conversation not in the caller's trash; 422 when a newer "
+    "conversation continues its thread.",
+)
+def restore_conversation(request: HttpRequest, conv_id: int) -> Conversation:
+    user = _user(request)
+    actions.restore_conversation(find_visible(trash(user), conv_id), actor=user)
+    return _conversation(user, conv_id)
+
+
 # -- the generic API channel -------------------------------------------------------------------
 
 
@@ -350,16 +404,42 @@ def _body_channel_id(raw: bytes) -> int | None:
         return None  # ingest says what is wrong; nothing can land in another channel
 
 
+def _inbound_body(request: HttpRequest) -> bytes:
+    """The body, read here up to INBOUND_MAX_BYTES rather than through `request.body` (whose
+    2.5 MB cap is for forms): a mail with its attachments is bigger. 413 beyond, nothing kept."""
+    limit = settings.INBOUND_MAX_BYTES
+    too_big = HttpError(413, f"the body is larger than {limit} bytes (COMPTOIR_INBOUND_MAX_BYTES)")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise HttpError(400, "Content-Length is not a number") from None
+    if declared > limit:
+        raise too_big
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise too_big
+    return raw
+
+
 @router.post(
     "/inbound",
     tags=["inbound"],
-    response={200: InboundOut, 201: InboundOut, 403: ErrorOut, 404: ErrorOut, 422: InboundOut},
+    response={
+        200: InboundOut,
+        201: InboundOut,
+        400: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        413: ErrorOut,
+        422: InboundOut,
+    },
     openapi_extra=_INBOUND_BODY,
     summary="Receive a message on an API channel",
     description=(
         "The body is an InboundMessage as JSON. The raw bytes are kept before anything else, so "
         "an invalid payload is stored as a failed inbound record (its id is in the answer). "
-        "201: stored; 200: already received (same channel and external_id); 422: invalid."
+        "201: stored; 200: already received (same channel and external_id); 422: invalid; "
+        "413: larger than COMPTOIR_INBOUND_MAX_BYTES (50 MB by default), not kept."
     ),
 )
 def inbound(
@@ -368,7 +448,7 @@ def inbound(
 ) -> Reply[dict[str, Any]]:
     user = _user(request)
     require_write(user)
-    raw = request.body
+    raw = _inbound_body(request)
     # A body naming another channel than the query is kept and refused by ingest itself.
     target = channel_id if channel_id is not None else _body_channel_id(raw)
     if target is not None:

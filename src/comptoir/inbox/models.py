@@ -365,8 +365,9 @@ class Message(models.Model):
     inbound_record = models.ForeignKey(
         "InboundRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The message as it arrived (an email's .eml), content-addressed under var/files/.
-    source_sha256 = models.CharField(max_length=64, blank=True, default="")
+    # The message as it arrived (an email's .eml), content-addressed under var/files/ (indexed:
+    # the purge asks whether another message still names a file before removing it).
+    source_sha256 = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

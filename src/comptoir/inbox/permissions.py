@@ -161,11 +161,33 @@ def check_team(actor: User | None, conv: Conversation, team_id: int | None) -> N
 
 
 def check_change(actor: User | None, conv: Conversation) -> None:
-    """Deleting and restoring: whoever sees the conversation (a deleted one: would see it) and
-    may write."""
+    """Deleting: whoever sees the conversation and may write. It goes to the trash, where
+    owners and admins restore it until the purge (`check_restore`)."""
     _require_sees(actor, conv)
     if actor is not None:
         require_write(actor)
+
+
+def can_manage_trash(user: User) -> bool:
+    """The trash (deleted conversations, restore) is for owners and admins: those who answer for
+    what the seller keeps, as for channels."""
+    return can_manage_channels(user)
+
+
+def trash(user: User) -> QuerySet[Conversation]:
+    """The deleted conversations `user` may restore (none for other roles), merged ones left out:
+    they live on in their target."""
+    if not can_manage_trash(user):
+        return Conversation.objects.none()
+    return _scope(user).filter(deleted_at__isnull=False, merged_into__isnull=True)
+
+
+def check_restore(actor: User | None, conv: Conversation) -> None:
+    """Restoring from the trash: owners and admins (and the system); 404 for a conversation they
+    would not see, 403 for the other roles."""
+    _require_sees(actor, conv)
+    if actor is not None and not can_manage_trash(actor):
+        raise PermissionDenied("deleted conversations are restored by owners and admins")
 
 
 def check_merge(actor: User | None, source: Conversation, into: Conversation) -> None:

@@ -488,16 +488,18 @@ BUYER_PANEL_ROWS = 10
 
 
 def buyer_panel(conv: Conversation, user: User) -> BuyerPanel:
-    """The buyer beside a conversation: their identities across channels, their other
-    conversations and orders that `user` may see, newest first (three queries, whatever the
-    buyer's history)."""
+    """The buyer beside a conversation: identities, other conversations and orders on the
+    channels `user` sees (and this one's), newest first, in three queries. Nothing of what the
+    buyer wrote to another team: neither its channel's name nor the buyer's alias there."""
     from comptoir.inbox.permissions import visible_channels
     from comptoir.orders.models import Order
 
     customer = conv.customer
     if customer is None:
         return BuyerPanel([], [], [])
-    identities = list(customer.identities.select_related("channel").order_by("kind", "value")[:20])
+    channels = visible_channels(user).values("pk")
+    seen = customer.identities.filter(Q(channel_id__in=channels) | Q(channel_id=conv.channel_id))
+    identities = list(seen.select_related("channel").order_by("kind", "value")[:20])
     others = list(
         visible_conversations(user)
         .filter(customer_id=customer.pk)
@@ -506,9 +508,7 @@ def buyer_panel(conv: Conversation, user: User) -> BuyerPanel:
         .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:BUYER_PANEL_ROWS]
     )
     orders = list(
-        Order.objects.filter(
-            customer_id=customer.pk, channel__in=visible_channels(user).values("pk")
-        )
+        Order.objects.filter(customer_id=customer.pk, channel__in=channels)
         .select_related("channel")
         .order_by(F("ordered_at").desc(nulls_last=True), "-id")[:BUYER_PANEL_ROWS]
     )

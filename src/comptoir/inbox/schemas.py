@@ -118,6 +118,24 @@ class ConversationPage(Schema):
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
 
 
+class TrashedOut(Schema):
+    """A deleted conversation in the trash: restorable until `purge_after`."""
+
+    id: int
+    subject: str
+    channel: ChannelOut
+    customer: CustomerOut | None
+    deleted_at: datetime
+    purge_after: datetime = Field(
+        description="from then on the purge removes it for good, with its files"
+    )
+
+
+class TrashPage(Schema):
+    items: list[TrashedOut]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
 class AttachmentOut(Schema):
     id: int
     filename: str

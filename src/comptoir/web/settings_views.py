@@ -67,6 +67,12 @@ SETTINGS_PAGES = (
         can_manage_channels,
     ),
     _Page(
+        "settings:trash",
+        _("Trash"),
+        _("Deleted conversations, restored or purged with their files after the retention."),
+        can_manage_channels,
+    ),
+    _Page(
         "settings:shops",
         _("Shops"),
         _("Your shops: language, country, timezone."),

@@ -7,7 +7,7 @@ from comptoir.automation import views as automation_views
 from comptoir.notifications import views as notification_views
 from comptoir.sla import views as sla_views
 from comptoir.surveys import views as survey_views
-from comptoir.web import settings_views
+from comptoir.web import settings_views, trash_views
 
 app_name = "settings"
 urlpatterns = [
@@ -27,6 +27,8 @@ urlpatterns = [
     path("inbound/", settings_views.inbound, name="inbound"),
     path("inbound/retry", settings_views.inbound_retry, name="inbound_retry"),
     path("inbound/<int:pk>/raw", settings_views.inbound_raw, name="inbound_raw"),
+    path("trash/", trash_views.trash_list, name="trash"),
+    path("trash/<int:pk>/restore", trash_views.trash_restore, name="trash_restore"),
     path("shops/", settings_views.shops, name="shops"),
     path("shops/new", settings_views.shop_form, name="shop_new"),
     path("shops/<int:pk>/edit", settings_views.shop_form, name="shop_edit"),

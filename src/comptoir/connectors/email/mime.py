@@ -348,6 +348,8 @@ def find_order_number(subject: str, text: str, pattern: re.Pattern[str] | None =
     then the usual wordings; the subject before the body (whose start is enough: quoted
     history further down may name older orders)."""
     head = text[:5000]
+    # A header can be any length; the mailbox's own pattern is bounded by what it searches.
+    subject = subject[:1000]
     for regex in (pattern, AMAZON_ORDER, SHOP_ORDER):
         if regex is None:
             continue

@@ -26,7 +26,6 @@ cannot carry them. Mails between the seller and Rakuten's customer service about
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -35,6 +34,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
 from pydantic import BaseModel, Field, ValidationError
 
 from comptoir.connectors.base import (
@@ -81,7 +82,6 @@ STATUSES: dict[str, str] = {
     "REFUSED": "cancelled",
     "CANCELLED": "cancelled",
 }
-_ROOT_START = re.compile(rb"<[A-Za-z_]")
 
 # One HTTP client per account and process, kept open: a connector is built for every poll and
 # every send, and a new client costs a TLS context and a connection each time. The
@@ -377,13 +377,12 @@ class RakutenConnector(Connector):
 
 
 def parse_xml(data: bytes, action: str) -> ET.Element:
-    """The answer's root; a DOCTYPE (entity tricks, or an HTML error page) is refused."""
-    start = _ROOT_START.search(data)
-    prolog = data[: start.start()] if start else data
-    if b"<!doctype" in prolog.lower():
-        raise ConnectorError(f"{NAME}: the answer to {action} has a DOCTYPE; refused")
+    """The answer's root, parsed by defusedxml: a DOCTYPE (entity tricks, or an HTML error page)
+    and any entity declaration are refused."""
     try:
-        root = ET.fromstring(data)
+        root = safe_xml.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException:
+        raise ConnectorError(f"{NAME}: the answer to {action} has a DOCTYPE; refused") from None
     except ET.ParseError as exc:
         raise ConnectorError(f"{NAME}: the answer to {action} is not XML ({exc})") from None
     for node in root.iter():

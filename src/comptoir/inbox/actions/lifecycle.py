@@ -9,12 +9,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from comptoir.inbox import merge, permissions
+from comptoir.inbox import files, merge, permissions
 from comptoir.inbox.actions.common import _event, _locked, _sync
 from comptoir.inbox.models import (
+    Attachment,
     Conversation,
     Event,
     EventKind,
+    InboundRecord,
     Message,
 )
 
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
 
 @transaction.atomic
 def delete_conversation(conv: Conversation, *, actor: User | None) -> None:
-    """Soft delete: hidden at once, purged after COMPTOIR_DELETED_RETENTION_DAYS. Who may:
-    `permissions.check_change`."""
+    """Soft delete: hidden at once, in the admins' trash (`permissions.trash`) until restored or
+    purged after COMPTOIR_DELETED_RETENTION_DAYS. Who may: `permissions.check_change`."""
     locked = _locked(conv)
     permissions.check_change(actor, locked)
     locked.deleted_at = timezone.now()
@@ -36,9 +38,9 @@ def delete_conversation(conv: Conversation, *, actor: User | None) -> None:
 
 @transaction.atomic
 def restore_conversation(conv: Conversation, *, actor: User | None) -> None:
-    """A deleted conversation back in the inbox, for whoever would see it (and may write)."""
+    """A deleted conversation back in the inbox, from the trash: `permissions.check_restore`."""
     locked = Conversation.objects.select_for_update().get(pk=conv.pk)
-    permissions.check_change(actor, locked)
+    permissions.check_restore(actor, locked)
     if locked.deleted_at is None:
         return
     locked.deleted_at = None
@@ -54,7 +56,10 @@ def restore_conversation(conv: Conversation, *, actor: User | None) -> None:
 
 
 def purge_deleted(older_than: datetime) -> int:
-    """Hard-delete conversations soft-deleted before `older_than` (their messages go too)."""
+    """Hard-delete conversations soft-deleted before `older_than`, with everything they hold:
+    messages, events, attachments, the raw inbound records and the files (attachments, a mail's
+    .eml) no other message names. Run outside a transaction: the files go once the rows are
+    gone for good."""
     ids = list(
         Conversation.objects.filter(deleted_at__lt=older_than).values_list("pk", flat=True)[:1000]
     )
@@ -70,8 +75,32 @@ def purge_deleted(older_than: datetime) -> int:
                 )
             )
             ids.extend(frontier)
+        messages = Message.objects.filter(conversation_id__in=ids)
+        sources = set(messages.exclude(source_sha256="").values_list("source_sha256", flat=True))
+        attached = set(
+            Attachment.objects.filter(message__conversation_id__in=ids)
+            .exclude(sha256="")
+            .values_list("sha256", flat=True)
+        )
+        records = set(
+            messages.filter(inbound_record__isnull=False).values_list(
+                "inbound_record_id", flat=True
+            )
+        )
         Conversation.objects.filter(pk__in=ids).delete()
+        # The payload as received is the buyer's message too (failed ones are not linked).
+        InboundRecord.objects.filter(pk__in=records).delete()
+    files.discard(sources | attached, still_used=_digests_in_use)
     return len(ids)
+
+
+def _digests_in_use(digests: set[str]) -> set[str]:
+    """The digests that a message still standing (its .eml) or an attachment names."""
+    used = set(
+        Message.objects.filter(source_sha256__in=digests).values_list("source_sha256", flat=True)
+    )
+    used |= set(Attachment.objects.filter(sha256__in=digests).values_list("sha256", flat=True))
+    return used
 
 
 @transaction.atomic
