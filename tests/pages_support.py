@@ -22,7 +22,7 @@ from comptoir.faq.models import Cluster, MiningRun
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Priority, Shop, Status
-from comptoir.notifications.models import Notification
+from comptoir.notifications.models import Notification, ReceivedPayload, TestReceiver, Webhook
 from comptoir.orders.models import Order
 from comptoir.sla.models import BusinessCalendar
 
@@ -187,6 +187,13 @@ def world(shop: Shop, team: Team, channel: Channel, agent: User) -> dict[str, An
         run=run, language="fr", intent="where_is_my_order", size=2, label="Colis pas reçu",
         terms=["colis", "reçu"], examples=[], marketplaces={"fnac": 2},
     )  # fmt: skip
+    receiver = TestReceiver.objects.create(name="Récepteur " + "x" * 60, token="t" * 40)
+    Webhook.objects.create(
+        name="Canal Slack", url=f"https://hooks.example.com/services/{LONG_RELAY}", format="slack"
+    )
+    ReceivedPayload.objects.create(
+        receiver=receiver, body='{"kind": "mentioned", "text": "' + "y" * 400 + '"}'
+    )
     Notification.objects.create(
         user=owner, kind="mentioned", conversation=conv, actor=agent, text="@sophie", batch="b1"
     )
