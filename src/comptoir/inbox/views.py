@@ -284,6 +284,8 @@ def _deadline(conv: Conversation) -> dict[str, Any]:
         "deadline": deadline_html(conv.respond_by, now, conv.sla_state) if conv.respond_by else "",
         # Which rule set the deadline: the marketplace's published one or the channel's own.
         "sla_policy": policy_for(conv.channel_id).source if conv.respond_by else "",
+        # Past the deadline: late, whatever the sweep has recorded yet.
+        "late": bool(conv.respond_by and conv.respond_by < now),
         "snoozed_until": absolute_time(conv.snoozed_until)
         if conv.status == Status.SNOOZED and conv.snoozed_until
         else "",
