@@ -24,31 +24,45 @@ def _unquote(lines: list[str]) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), text)
 
 
-def _entry(block: str) -> dict[str, Any]:
+def _entries(lines: list[str]) -> list[list[str]]:
+    """The catalogue cut into entries: a comment, msgctxt or msgid after a msgstr starts the
+    next one (a blank line between them is the custom, not a rule: two branches' additions
+    merged end to end have none)."""
+    entries: list[list[str]] = [[]]
+    for line in lines:
+        starts = line.startswith(("#", "msgctxt ", "msgid "))
+        if starts and any(x.startswith("msgstr") for x in entries[-1]):
+            entries.append([])
+        if line.strip():
+            entries[-1].append(line)
+    return entries
+
+
+def _entry(lines: list[str]) -> dict[str, Any]:
     """One catalogue entry: its keywords (msgctxt, msgid, msgid_plural) and its msgstrs."""
     entry: dict[str, Any] = {"fuzzy": False, "msgstr": []}
     fields: list[tuple[str, list[str]]] = []
-    for line in block.splitlines():
+    for line in lines:
         if line.startswith("#,") and "fuzzy" in line:
             entry["fuzzy"] = True
-        if line.startswith("#") or not line.strip():
+        if line.startswith("#"):
             continue
         if line.startswith('"') and fields:
             fields[-1][1].append(line)
         else:
             word, _, rest = line.partition(" ")
             fields.append((re.sub(r"\[\d\]$", "", word), [rest]))
-    for key, lines in fields:
+    for key, quoted in fields:
         if key == "msgstr":
-            entry["msgstr"].append(_unquote(lines))
+            entry["msgstr"].append(_unquote(quoted))
         else:
-            entry[key] = _unquote(lines)
+            entry[key] = _unquote(quoted)
     return entry
 
 
 def catalogue() -> list[dict[str, Any]]:
     """The catalogue's entries: msgctxt, msgid, msgid_plural, the msgstrs, fuzzy or not."""
-    entries = [_entry(block) for block in PO.read_text().split("\n\n")]
+    entries = [_entry(lines) for lines in _entries(PO.read_text().splitlines())]
     return [e for e in entries if e.get("msgid")]
 
 
