@@ -160,25 +160,25 @@ def test_a_conversation_without_deadline_says_so(logged_in: Client, make_inbound
         (
             "en",
             [
-                "Assigned to Camille Dubois",
-                "Given to team Returns",
-                "Status changed to Pending",
-                "Priority changed to Urgent",
+                'Assigned to Camille Dubois <span class="by">by Marie</span>',
+                "Team: Marketplaces → Returns",
+                "Status: Open → Pending",
+                "Priority: Normal → Urgent",
                 "Tagged “refund”",
                 "Tag “refund” removed",
-                "Status changed to Resolved",
+                "Status: Pending → Resolved",
             ],
         ),
         (
             "fr",
             [
-                "Assignée à Camille Dubois",
-                "Confiée à l\u2019équipe Returns",
-                "Statut passé à En attente",
-                "Priorité passée à Urgente",
+                'Assignée à Camille Dubois <span class="by">par Marie</span>',
+                "Équipe : Marketplaces → Returns",
+                "Statut : Ouverte → En attente",
+                "Priorité : Normale → Urgente",
                 "Étiquette « refund » ajoutée",
                 "Étiquette « refund » retirée",
-                "Statut passé à Résolue",
+                "Statut : En attente → Résolue",
             ],
         ),
     ],
@@ -211,3 +211,44 @@ def test_timeline_events_say_what_changed(
 
     for text in said:
         assert text in html.replace("&#x27;", "'"), text
+
+
+def test_events_written_before_their_data_was_kept_still_read(
+    logged_in: Client, agent: User, make_inbound: Build
+) -> None:
+    """Old rows: a status change without its previous status, an assignment with no name."""
+    from comptoir.inbox.models import Event, EventKind
+
+    conv = new(make_inbound)
+    Event.objects.create(conversation=conv, kind=EventKind.STATUS_CHANGED, data={"status": "open"})
+    Event.objects.create(conversation=conv, kind=EventKind.ASSIGNED, data={}, actor=agent)
+    Event.objects.create(conversation=conv, kind=EventKind.PRIORITY_CHANGED, data=[])
+    Event.objects.create(
+        conversation=conv, kind=EventKind.TAGGED, actor_label="rule:7", data={"tag": "vip"}
+    )
+
+    html = page(logged_in, f"/inbox/c/{conv.pk}/")
+
+    assert "Status changed to Open" in html
+    assert 'Assigned <span class="by">by Marie</span> · <time datetime="' in html
+    assert "Priority changed · <time" in html
+    assert 'Tagged “vip” <span class="by">by a rule</span> · <time' in html
+
+
+@pytest.mark.parametrize(
+    ("language", "rule"),
+    [
+        ("en", "Amazon: answer buyer messages within 24 hours, every day"),
+        ("fr", "Amazon : répondre aux messages des acheteurs sous 24 heures, tous les jours"),
+    ],
+)
+def test_the_conversation_header_names_the_policy_that_set_the_deadline(
+    logged_in: Client, agent: User, make_inbound: Build, language: str, rule: str
+) -> None:
+    speak(agent, language)
+    conv = new(make_inbound)
+    due(conv, timedelta(hours=3), SLAState.OK)
+
+    html = page(logged_in, f"/inbox/c/{conv.pk}/")
+
+    assert f'<span class="sla-policy">{escape(rule)}</span>' in html

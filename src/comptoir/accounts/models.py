@@ -8,14 +8,15 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    SUPERVISOR = "supervisor", "Supervisor"
-    AGENT = "agent", "Agent"
-    ANALYST = "analyst", "Analyst"
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    AGENT = "agent", _("Agent")
+    ANALYST = "analyst", _("Analyst")
 
 
 class User(AbstractUser):

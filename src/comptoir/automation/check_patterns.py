@@ -8,6 +8,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from comptoir.automation.templating import primary_language
+from comptoir.lib.buyers import clean_name, is_handle
 
 if TYPE_CHECKING:
     from comptoir.inbox.models import Conversation
@@ -188,6 +189,7 @@ def reply_language(conv: Conversation) -> str:
 
 def buyer_names(conv: Conversation) -> list[str]:
     customer = conv.customer
-    if customer is None or not customer.name.strip() or "@" in customer.name:
+    name = clean_name(customer.name) if customer is not None else ""  # buyers stored before
+    if not name or "@" in name or is_handle(name):
         return []
-    return [p for p in customer.name.split() if len(p) > 1]
+    return [p for p in name.split() if len(p) > 1]

@@ -187,18 +187,18 @@ class CheckSetting(models.Model):
 class Trigger(models.TextChoices):
     """What starts a rule. All but BUYER_SILENT are `inbox.models.Event` kinds."""
 
-    MESSAGE_RECEIVED = "message_received", "Message received"
-    CREATED = "created", "Conversation created"
-    STATUS_CHANGED = "status_changed", "Status changed"
-    SLA_AT_RISK = "sla_at_risk", "SLA at risk"
-    SLA_BREACHED = "sla_breached", "SLA breached"
-    ORDER_SHIPPED = "order_shipped", "Order shipped"
-    ORDER_DELIVERED = "order_delivered", "Order delivered"
-    ORDER_LATE = "order_late", "Order late to ship"
+    MESSAGE_RECEIVED = "message_received", _("Message received")
+    CREATED = "created", _("Conversation created")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    SLA_AT_RISK = "sla_at_risk", _("SLA at risk")
+    SLA_BREACHED = "sla_breached", _("SLA breached")
+    ORDER_SHIPPED = "order_shipped", _("Order shipped")
+    ORDER_DELIVERED = "order_delivered", _("Order delivered")
+    ORDER_LATE = "order_late", _("Order late to ship")
     # The buyer answered the satisfaction survey (see the `survey_score` condition).
-    SURVEY_ANSWERED = "survey_answered", "Survey answered"
+    SURVEY_ANSWERED = "survey_answered", _("Survey answered")
     # Time-based: found by a periodic query, not by an event.
-    BUYER_SILENT = "buyer_silent", "No reply from the buyer for N days"
+    BUYER_SILENT = "buyer_silent", _("No reply from the buyer for N days")
 
 
 class Rule(models.Model):
@@ -244,9 +244,9 @@ class Rule(models.Model):
 
 
 class RunOutcome(models.TextChoices):
-    DONE = "done", "Done"
-    SKIPPED = "skipped", "Skipped"  # e.g. an auto-reply held back by the rate limit
-    FAILED = "failed", "Failed"
+    DONE = "done", _("Done")
+    SKIPPED = "skipped", _("Skipped")  # e.g. an auto-reply held back by the rate limit
+    FAILED = "failed", _("Failed")
 
 
 class RuleRun(models.Model):

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 
 from comptoir.inbox.models import Event, EventKind, Priority, SLAState, Status
 from comptoir.lib import intents
@@ -23,12 +23,16 @@ def duration_text(delta: timedelta) -> str:
     """A short, rounded-down length of time: "40 min", "3 h", "2 d" (at least a minute), the
     number and its unit never split over two lines."""
     seconds = max(int(abs(delta.total_seconds())), MINUTE)
+    # Plural forms even for the abbreviations: a language may inflect its unit ("1 Tag").
     if seconds < HOUR:
-        text = gettext("%(n)d min") % {"n": seconds // MINUTE}
+        n = seconds // MINUTE
+        text = ngettext("%(n)d min", "%(n)d min", n) % {"n": n}
     elif seconds < 2 * DAY:
-        text = gettext("%(n)d h") % {"n": seconds // HOUR}
+        n = seconds // HOUR
+        text = ngettext("%(n)d h", "%(n)d h", n) % {"n": n}
     else:
-        text = gettext("%(n)d d") % {"n": seconds // DAY}
+        n = seconds // DAY
+        text = ngettext("%(n)d d", "%(n)d d", n) % {"n": n}
     return text.replace(" ", "\xa0")
 
 
@@ -77,9 +81,14 @@ def _label(choices: type[Status] | type[Priority], value: Any) -> str:
 def _team_names(events: list[Event]) -> dict[int, str]:
     from comptoir.accounts.models import Team
 
-    ids = {e.data.get("team") for e in events if e.kind == EventKind.ASSIGNED}
-    ids.discard(None)
-    return dict(Team.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    ids: set[int | None] = {
+        e.data.get(key)
+        for e in events
+        if e.kind == EventKind.ASSIGNED and isinstance(e.data, dict)
+        for key in ("team", "previous_team")
+    }
+    named = [i for i in ids if i is not None]
+    return dict(Team.objects.filter(pk__in=named).values_list("pk", "name")) if named else {}
 
 
 def _data_text(kind: str, data: dict[str, Any]) -> str:
@@ -118,28 +127,46 @@ def event_text(event: Event, teams: dict[int, str]) -> str:
             if data["team"] is None:
                 return gettext("Removed from its team")
             name = teams.get(data["team"], f"#{data['team']}")
+            if data.get("previous_team") is not None:
+                before = teams.get(data["previous_team"], f"#{data['previous_team']}")
+                return gettext("Team: %(old)s → %(new)s") % {"old": before, "new": name}
             return gettext("Given to team %(name)s") % {"name": name}
         case EventKind.STATUS_CHANGED if data.get("status"):
-            return gettext("Status changed to %(status)s") % {
-                "status": _label(Status, data["status"])
-            }
-        case EventKind.PRIORITY_CHANGED if data.get("priority"):
-            return gettext("Priority changed to %(priority)s") % {
-                "priority": _label(Priority, data["priority"])
-            }
+            status = _label(Status, data["status"])
+            if data.get("previous"):  # older events did not keep it
+                return gettext("Status: %(old)s → %(new)s") % {
+                    "old": _label(Status, data["previous"]),
+                    "new": status,
+                }
+            return gettext("Status changed to %(status)s") % {"status": status}
+        case EventKind.PRIORITY_CHANGED if data.get("priority") is not None:
+            priority = _label(Priority, data["priority"])
+            if data.get("previous") is not None:
+                return gettext("Priority: %(old)s → %(new)s") % {
+                    "old": _label(Priority, data["previous"]),
+                    "new": priority,
+                }
+            return gettext("Priority changed to %(priority)s") % {"priority": priority}
         case EventKind.SNOOZED if data.get("until"):
             until = datetime.fromisoformat(data["until"])
             return gettext("Snoozed until %(time)s") % {"time": absolute_time(until)}
-        case EventKind.INTENT_SET if data.get("intent"):
-            return gettext("Intent: %(intent)s") % {"intent": intents.label(data["intent"])}
-        case EventKind.URGENCY_SET if data.get("urgency") in intents.URGENCIES:
-            return gettext("Urgency: %(urgency)s") % {"urgency": intents.URGENCIES[data["urgency"]]}
     return str(event.get_kind_display())
 
 
+def event_author(event: Event) -> str:
+    """Who made the change: "by Paul Martin", "by a rule", or nothing (the system, ingest)."""
+    if event.actor is not None:
+        return gettext("by %(name)s") % {"name": event.actor.display_name}
+    if event.actor_label.startswith("rule:"):
+        return gettext("by a rule")
+    return ""
+
+
 def describe_events(events: Iterable[Event]) -> None:
-    """Set each event's `summary` (one query for the teams named, whatever the count)."""
+    """Set each event's `summary` and `author` (one query for the teams named, whatever the
+    count; the actors are the caller's select_related)."""
     events = list(events)
     teams = _team_names(events)
     for event in events:
         event.summary = event_text(event, teams)  # type: ignore[attr-defined]
+        event.author = event_author(event)  # type: ignore[attr-defined]

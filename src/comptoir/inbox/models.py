@@ -19,7 +19,7 @@ from comptoir.lib.crypto import decrypt, encrypt
 
 
 class Marketplace(models.TextChoices):
-    OWN_SHOP = "shop", "Own shop"
+    OWN_SHOP = "shop", _("Own shop")
     AMAZON = "amazon", "Amazon"
     EBAY = "ebay", "eBay"
     CDISCOUNT = "cdiscount", "Cdiscount"
@@ -30,13 +30,13 @@ class Marketplace(models.TextChoices):
     CONFORAMA = "conforama", "Conforama"
     LEROY_MERLIN = "leroymerlin", "Leroy Merlin"
     CARREFOUR = "carrefour", "Carrefour"
-    OTHER = "other", "Other"
+    OTHER = "other", _("Other")
 
 
 class ChannelKind(models.TextChoices):
     """The connector that serves a channel (see connectors.registry)."""
 
-    EMAIL = "email", "Email"
+    EMAIL = "email", _("Email")
     AMAZON = "amazon", "Amazon SP-API"
     EBAY = "ebay", "eBay"
     CDISCOUNT = "cdiscount", "Cdiscount / Octopia"
@@ -292,9 +292,9 @@ class Conversation(models.Model):
 
 
 class Direction(models.TextChoices):
-    IN = "in", "Inbound"
-    OUT = "out", "Outbound"
-    NOTE = "note", "Internal note"
+    IN = "in", _("Inbound")
+    OUT = "out", _("Outbound")
+    NOTE = "note", _("Internal note")
 
 
 class DeliveryState(models.TextChoices):
@@ -497,10 +497,10 @@ class Event(models.Model):
 
 
 class InboundState(models.TextChoices):
-    RECEIVED = "received", "Received"
-    STORED = "stored", "Stored"
-    DUPLICATE = "duplicate", "Duplicate"
-    FAILED = "failed", "Failed"
+    RECEIVED = "received", _("Received")
+    STORED = "stored", _("Stored")
+    DUPLICATE = "duplicate", _("Duplicate")
+    FAILED = "failed", _("Failed")
 
 
 class InboundRecord(models.Model):
@@ -555,8 +555,8 @@ class SavedView(models.Model):
 
 
 class PresenceState(models.TextChoices):
-    VIEWING = "viewing", "Viewing"
-    REPLYING = "replying", "Replying"
+    VIEWING = "viewing", _("Viewing")
+    REPLYING = "replying", _("Replying")
 
 
 class Presence(models.Model):

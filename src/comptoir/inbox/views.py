@@ -58,6 +58,7 @@ from comptoir.inbox.queries import (
 )
 from comptoir.inbox.rows import ROW_FIELDS, render_rows
 from comptoir.lib import intents
+from comptoir.sla.policies import policy_for
 from comptoir.triage.panel import intent_groups, reading_panel
 
 PAGE_SIZE = 50
@@ -276,10 +277,15 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _deadline(conv: Conversation) -> dict[str, Any]:
-    """The header's respond-by (relative, absolute in the tooltip) and snooze-until."""
+    """The header's respond-by (relative, absolute in the tooltip), the policy that set it and
+    the snooze-until."""
     now = timezone.now()
     return {
         "deadline": deadline_html(conv.respond_by, now, conv.sla_state) if conv.respond_by else "",
+        # Which rule set the deadline: the marketplace's published one or the channel's own.
+        "sla_policy": policy_for(conv.channel_id).source if conv.respond_by else "",
+        # Past the deadline: late, whatever the sweep has recorded yet.
+        "late": bool(conv.respond_by and conv.respond_by < now),
         "snoozed_until": absolute_time(conv.snoozed_until)
         if conv.status == Status.SNOOZED and conv.snoozed_until
         else "",

@@ -17,6 +17,7 @@ from comptoir.accounts import permissions
 from comptoir.accounts.models import User
 from comptoir.inbox import permissions as inbox_permissions
 from comptoir.notifications import actions
+from comptoir.notifications.grouping import group_notifications
 from comptoir.notifications.kinds import Kind
 from comptoir.notifications.models import (
     EmailChoice,
@@ -28,7 +29,8 @@ from comptoir.notifications.models import (
     WebhookFormat,
 )
 
-LIST_SIZE = 50
+LIST_SIZE = 50  # lines, one per conversation
+SCANNED = 500  # the newest notifications read to make them
 MAX_TEST_BODY = 64 * 1024
 
 
@@ -41,20 +43,24 @@ def _user(request: HttpRequest) -> User:
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    # Enough recent ones to fill a page of conversations, grouped (mentions first).
     notes = list(
         Notification.objects.filter(user=user)
         .select_related("conversation", "channel", "actor")
-        .order_by("-created_at", "-id")[:LIST_SIZE]
+        .order_by("-created_at", "-id")[:SCANNED]
     )
+    groups = group_notifications(notes, LIST_SIZE)
     # A conversation the user can no longer see (moved to another team, deleted) is named by
     # number only.
-    conv_ids = {n.conversation_id for n in notes if n.conversation_id}
+    conv_ids = {g.latest.conversation_id for g in groups if g.latest.conversation_id}
     visible = set(
         inbox_permissions.visible_conversations(user)
         .filter(pk__in=conv_ids)
         .values_list("pk", flat=True)
     )
-    rows = [{"n": n, "visible": n.conversation_id in visible} for n in notes]
+    rows = [
+        {"n": g.latest, "group": g, "visible": g.latest.conversation_id in visible} for g in groups
+    ]
     return render(
         request, "notifications/list.html", {"rows": rows, "unread": actions.unread_count(user)}
     )

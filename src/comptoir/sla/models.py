@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from comptoir.lib import businesstime
 
@@ -114,8 +115,8 @@ class Closure(models.Model):
 
 
 class Mode(models.TextChoices):
-    CALENDAR = "calendar", "Calendar hours"
-    BUSINESS = "business", "Business hours"
+    CALENDAR = "calendar", _("Calendar hours")
+    BUSINESS = "business", _("Business hours")
 
 
 class SLAPolicy(models.Model):

@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models.signals import post_delete, post_save
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from comptoir.lib import businesstime
 from comptoir.lib.businesstime import Calendar
@@ -40,7 +42,7 @@ class Rule:
     first: timedelta
     next: timedelta
     business_hours: bool
-    source: str  # what the rule is read from, shown on the settings page
+    source: str | Promise  # what the rule is read from, in the user's language
 
 
 H24 = timedelta(hours=24)
@@ -48,15 +50,15 @@ H48 = timedelta(hours=48)
 # Calendar hours where a marketplace is not explicit: the stricter reading, so that a seller
 # who keeps to it is never late by the marketplace's own count.
 DEFAULTS: dict[str, Rule] = {
-    "amazon": Rule(H24, H24, False, "Amazon: answer buyer messages within 24 hours, every day"),
-    "cdiscount": Rule(H48, H48, False, "Cdiscount: answer customer messages within 48 hours"),
-    "fnac": Rule(H48, H48, False, "Fnac: answer customer messages within 48 hours"),
-    "ebay": Rule(H24, H24, False, "eBay: answer buyer questions within 24 hours"),
-    "rakuten": Rule(H24, H24, False, "Rakuten: answer buyer messages within 24 hours"),
-    "shop": Rule(H24, H24, True, "Own shop: 24 business hours"),
+    "amazon": Rule(H24, H24, False, _("Amazon: answer buyer messages within 24 hours, every day")),
+    "cdiscount": Rule(H48, H48, False, _("Cdiscount: answer customer messages within 48 hours")),
+    "fnac": Rule(H48, H48, False, _("Fnac: answer customer messages within 48 hours")),
+    "ebay": Rule(H24, H24, False, _("eBay: answer buyer questions within 24 hours")),
+    "rakuten": Rule(H24, H24, False, _("Rakuten: answer buyer messages within 24 hours")),
+    "shop": Rule(H24, H24, True, _("Own shop: 24 business hours")),
 }
 # Mirakl operators (Darty, Boulanger, Conforama, Leroy Merlin, Carrefour) and the rest.
-OTHER_MARKETPLACE = Rule(H24, H24, False, "Marketplace: answer buyer messages within 24 hours")
+OTHER_MARKETPLACE = Rule(H24, H24, False, _("Marketplace: answer buyer messages within 24 hours"))
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Policy:
     at_risk_percent: int = 75
     auto_reply_counts: bool = False
     is_default: bool = True
-    source: str = ""
+    source: str | Promise = ""
 
     def target(self, *, first: bool) -> timedelta:
         return self.first_response if first else self.next_response
@@ -232,7 +234,7 @@ def _load(channel_ids: set[int]) -> dict[int, Policy]:
                 at_risk_percent=row.at_risk_percent,
                 auto_reply_counts=row.auto_reply_counts,
                 is_default=False,
-                source="channel policy",
+                source=_("Channel policy"),
             )
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from comptoir.lib.crypto import decrypt, encrypt
 
@@ -16,8 +17,8 @@ class IntentModel(models.Model):
     shipped with Comptoir (`triage.training.base_model`)."""
 
     class Source(models.TextChoices):
-        BASE = "base", "Shipped data"
-        SELLER = "seller", "Shipped data and the seller's messages"
+        BASE = "base", _("Shipped data")
+        SELLER = "seller", _("Shipped data and the seller's messages")
 
     version = models.PositiveIntegerField(unique=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.SELLER)
@@ -51,10 +52,10 @@ class Correction(models.Model):
     right value, kept as training data (it goes with the message when that is erased)."""
 
     class Field(models.TextChoices):
-        INTENT = "intent", "Intent"
-        URGENCY = "urgency", "Urgency"
-        SENTIMENT = "sentiment", "Sentiment"
-        LANGUAGE = "language", "Language"
+        INTENT = "intent", _("Intent")
+        URGENCY = "urgency", _("Urgency")
+        SENTIMENT = "sentiment", _("Sentiment")
+        LANGUAGE = "language", _("Language")
 
     message = models.ForeignKey(
         "inbox.Message", on_delete=models.CASCADE, related_name="triage_corrections"

@@ -19,6 +19,7 @@ from comptoir.inbox.models import (
     CustomerIdentity,
     Message,
 )
+from comptoir.lib.buyers import clean_name
 from comptoir.orders.models import Order
 
 # What ingest reads of a channel (shop, team, kind, marketplace) changes seldom; reading it for
@@ -99,7 +100,7 @@ def _resolve_customers(
             continue
         customer = Customer(
             id=ids.pop() if ids else None,
-            name=sender.name,
+            name=clean_name(sender.name),  # the relay's dressing off, once
             email=email,
             language=p.msg.language,
             created_at=p.msg.sent_at,
