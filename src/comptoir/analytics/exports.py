@@ -432,7 +432,12 @@ def people_rows(name: str, period: Period, filters: Filters) -> list[Row]:
         found, key, names = kpis.per_team(period, filters), "team_id", _names()["team"]
     out = []
     for r in found:
-        csat = None if r.id is None else kpis.csat(period, replace(filters, **{key: r.id}))
+        one = (
+            replace(filters, assignee_id=r.id)
+            if key == "assignee_id"
+            else replace(filters, team_id=r.id)
+        )
+        csat = None if r.id is None else kpis.csat(period, one)
         out.append(
             (
                 r.id,

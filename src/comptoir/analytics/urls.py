@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from comptoir.analytics import views
+from comptoir.analytics import export_views, views
 
 app_name = "analytics"
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("intents/", views.intents, name="intents"),
     path("agents/", views.agents, name="agents"),
     path("surveys/", views.surveys, name="surveys"),
+    path("export/", export_views.export_page, name="export"),
+    path("export/download", export_views.export_download, name="export-download"),
 ]
