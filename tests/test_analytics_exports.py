@@ -4,9 +4,11 @@ KPI functions', the OpenAPI schema, formulas neutralised, the command."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
+from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.core.handlers.asgi import ASGIRequest
 from django.core.management import call_command
 from django.test import Client
 
@@ -22,6 +25,7 @@ from comptoir.accounts.models import APIToken, Role, User
 from comptoir.analytics import exports, facts, kpis, writers
 from comptoir.analytics.exports import TEXT, Table
 from comptoir.analytics.period import Filters, Period
+from comptoir.analytics.streaming import download
 from comptoir.inbox.models import Channel, Message, Shop
 from tests.analytics_support import T0, H, buyer, conversation, reply, resolve
 
@@ -216,3 +220,31 @@ def test_the_openapi_schema_lists_the_analytics_endpoints(db: None) -> None:
     params = {p["name"] for p in spec["paths"]["/api/v1/analytics/overview"]["get"]["parameters"]}
     assert {"from", "to", "shop", "channel", "team", "marketplace", "assignee"} <= params
     assert "OverviewOut" in spec["components"]["schemas"]
+
+
+def test_under_asgi_a_download_is_pulled_chunk_by_chunk() -> None:
+    # Django would read a synchronous iterator whole before sending it under ASGI.
+    request = ASGIRequest(
+        {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": []},
+        io.BytesIO(),
+    )
+    pulled: list[bytes] = []
+
+    def chunks() -> Iterator[bytes]:
+        for part in (b"a", b"b", b"c"):
+            pulled.append(part)
+            yield part
+
+    response = download(request, chunks(), "x.csv")
+    assert response.is_async
+
+    async def first_two() -> list[bytes]:
+        out = []
+        async for part in response:
+            out.append(part)
+            if len(out) == 2:
+                break
+        return out
+
+    assert asyncio.run(first_two()) == [b"a", b"b"]
+    assert pulled == [b"a", b"b"]  # the third was never read
