@@ -93,8 +93,9 @@ def test_csv_reads_back_equal_with_its_header(history: None) -> None:
     rows = list(csv.reader(io.StringIO(_bytes(table, "csv").decode())))
     assert rows[0] == [name for name, _k in table.columns]
     expected = [r for b in exports.build("conversations", period(), Filters()) for r in b]
-    assert [r[0] for r in rows[1:]] == [str(r[0]) for r in expected]
+    assert rows[1:] == [[str(writers.csv_cell(v)) for v in r] for r in expected]
     assert rows[1][1] == expected[0][1].isoformat()
+    assert rows[2][10] == "'-42"  # an order number that would be a formula
     assert len(rows) == 3
 
 
@@ -248,3 +249,12 @@ def test_under_asgi_a_download_is_pulled_chunk_by_chunk() -> None:
 
     assert asyncio.run(first_two()) == [b"a", b"b"]
     assert pulled == [b"a", b"b"]  # the third was never read
+
+
+def test_the_dashboards_link_to_the_export_page_with_their_filters(history: None) -> None:
+    client = web(Role.ANALYST)
+    html = client.get(f"/analytics/channels/?{QS}&shop=").content.decode()
+    assert 'href="/analytics/export/?from=2026-03-01&amp;to=2026-03-10"' in html
+    page = client.get(f"/analytics/export/?{QS}", headers={"Accept-Language": "fr"})
+    assert "Exporter" in page.content.decode()
+    assert 'value="2026-03-01"' in page.content.decode()
