@@ -176,7 +176,8 @@ def _share(share: Any) -> dict[str, Any]:
 @router.get("/analytics/channels", response={200: list[ChannelOut], **ERRORS})
 def channels(request: HttpRequest, filters: Query[FiltersIn]) -> list[dict[str, Any]]:
     period, f = _filters(request, filters)
-    names = {r[0]: r for r in exports.channel_rows(period, f)}
+    found = kpis.per_channel(period, f)
+    names = {r[0]: r for r in exports.channel_rows(period, f, found)}
     return [
         {
             "channel_id": r.channel_id,
@@ -190,14 +191,14 @@ def channels(request: HttpRequest, filters: Query[FiltersIn]) -> list[dict[str, 
             "csat": names[r.channel_id][10],
             "nps": names[r.channel_id][11],
         }
-        for r in kpis.per_channel(period, f)
+        for r in found
     ]
 
 
 def _people(request: HttpRequest, query: FiltersIn, which: str) -> list[dict[str, Any]]:
     period, f = _filters(request, query)
     rows = kpis.per_agent(period, f) if which == "agents" else kpis.per_team(period, f)
-    named = {r[0]: r for r in exports.people_rows(which, period, f)}
+    named = {r[0]: r for r in exports.people_rows(which, period, f, rows)}
     return [
         {
             "id": r.id,

@@ -207,6 +207,7 @@ CONVERSATION_EXTRA = [
     ("no_response_needed", BOOL),
     ("tags", TEXT),
 ]
+AT = {name: i for i, (name, _k, _f) in enumerate(CONVERSATION_FIELDS)}
 FACT_FIELDS = (
     "first_response_seconds",
     "first_response_business_seconds",
@@ -259,10 +260,10 @@ def _with_extra(rows: list[Row], names: dict[str, dict[int, str]], bodies: bool)
         base, subject = (row[:-1], row[-1:]) if bodies else (row, ())
         frs, frbs, res, replies, fcr, sla, nrn = facts.get(row[0], empty)
         extra = (
-            names["shop"].get(base[2], ""),
-            names["channel"].get(base[3], ""),
-            names["user"].get(base[7], "") if base[7] else "",
-            names["team"].get(base[8], "") if base[8] else "",
+            names["shop"].get(base[AT["shop_id"]], ""),
+            names["channel"].get(base[AT["channel_id"]], ""),
+            names["user"].get(base[AT["assignee_id"]], ""),
+            names["team"].get(base[AT["team_id"]], ""),
             _hours(frs),
             _hours(frbs),
             _hours(res),
@@ -388,10 +389,13 @@ CHANNEL_COLUMNS = [
 ]
 
 
-def channel_rows(period: Period, filters: Filters) -> list[Row]:
+def channel_rows(
+    period: Period, filters: Filters, found: list[kpis.ChannelRow] | None = None
+) -> list[Row]:
+    """`kpis.per_channel` (`found`, when the caller has it already) with names, CSAT, NPS."""
     channels = {c.pk: c for c in Channel.objects.all()}
     out = []
-    for r in kpis.per_channel(period, filters):
+    for r in kpis.per_channel(period, filters) if found is None else found:
         one = replace(filters, channel_id=r.channel_id)
         channel = channels.get(r.channel_id)
         out.append(
@@ -423,13 +427,15 @@ PEOPLE = [
 ]
 
 
-def people_rows(name: str, period: Period, filters: Filters) -> list[Row]:
-    """`kpis.per_agent` or `kpis.per_team`, with each one's CSAT (None: unassigned or no team,
-    whose CSAT is not told apart)."""
-    if name == "agents":
-        found, key, names = kpis.per_agent(period, filters), "assignee_id", _names()["user"]
-    else:
-        found, key, names = kpis.per_team(period, filters), "team_id", _names()["team"]
+def people_rows(
+    name: str, period: Period, filters: Filters, found: list[kpis.PersonRow] | None = None
+) -> list[Row]:
+    """`kpis.per_agent` or `kpis.per_team` (`found`, when the caller has it already), with
+    each one's name and CSAT (None: unassigned or no team, whose CSAT is not told apart)."""
+    key = "assignee_id" if name == "agents" else "team_id"
+    names = _names()["user" if name == "agents" else "team"]
+    if found is None:
+        found = (kpis.per_agent if name == "agents" else kpis.per_team)(period, filters)
     out = []
     for r in found:
         one = (
