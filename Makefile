@@ -6,15 +6,21 @@ export COMPTOIR_DATA_DIR ?= $(CURDIR)/var
 PYTEST_WORKERS ?= 2
 DEMO_PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres lint venv bench clean
+.PHONY: demo test test-sqlite test-postgres lint venv bench clean constraints
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The runtime dependencies at the versions in constraints.txt (the tested ones), the demo's
+# mail servers (the `demo` extra) and the dev tools.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,demo]"
 	touch $@
+
+# After changing a dependency in pyproject.toml and passing the tests: pin what is installed.
+constraints: venv
+	$(BIN)/python deploy/freeze.py > constraints.txt
 
 demo: venv
 	$(BIN)/comptoir migrate --noinput -v0

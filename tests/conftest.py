@@ -98,6 +98,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test ends in the default language: a request in French leaves French active in the
+    thread, and a later test's command output would come out in French."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Each test starts with an empty cache: cached choices and counts are keyed by ids that the
     next test's fresh database hands out again."""

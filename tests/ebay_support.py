@@ -15,7 +15,7 @@ def running_simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EbaySimulator
     """A started simulator (stopped after the test), and no access token cached from before."""
     monkeypatch.setattr(ebay, "_tokens", {})
     simulator = EbaySimulator(seed=11)
-    simulator.faults.hang_seconds = 0.5  # longer than the client's 0.3 s timeout
+    simulator.faults.hang_seconds = 1.4  # longer than the client's 1 s timeout
     simulator.start()
     yield simulator
     simulator.stop()
@@ -28,6 +28,6 @@ def channel_settings(sim: EbaySimulator) -> dict[str, Any]:
         "refresh_token": sim.refresh_token,
         "api_url": sim.url,
         "apiz_url": sim.url,
-        "timeout_seconds": 0.3,
+        "timeout_seconds": 1.0,
         "requests_per_second": 0,
     }

@@ -20,7 +20,7 @@ from tests.analytics_support import T0, H, buyer, conversation, reply, resolve
 
 # 1 to 10 March 2026 (Paris); the previous period is the 10 days before.
 RANGE = "from=2026-03-01&to=2026-03-10"
-PAGES = ["", "channels/", "sla/", "intents/", "agents/", "surveys/"]
+PAGES = ["", "volumes/", "channels/", "sla/", "intents/", "agents/", "templates/", "surveys/"]
 BODY = "Mon colis secret n'est pas arrivé"
 
 

@@ -41,7 +41,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.fixture
 def sim(sleeps: list[float]) -> Iterator[CdiscountSimulator]:
     simulator = CdiscountSimulator(seed=7)
-    simulator.faults.hang_seconds = 0.5
+    simulator.faults.hang_seconds = 1.4
     simulator.faults.retry_after = 0.01
     simulator.start()
     yield simulator
@@ -55,7 +55,7 @@ def settings_for(sim: CdiscountSimulator, **overrides: Any) -> dict[str, Any]:
         "seller_id": sim.seller_id,
         "base_url": f"{sim.url}/seller/v2",
         "auth_url": sim.url,
-        "timeout_seconds": 0.3,
+        "timeout_seconds": 1.0,
         **overrides,
     }
 

@@ -62,7 +62,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 def sim() -> Iterator[FnacSimulator]:
     fnac_connector.forget_tokens()
     simulator = FnacSimulator(seed=11)
-    simulator.faults.hang_seconds = 0.6
+    simulator.faults.hang_seconds = 1.4
     simulator.start()
     try:
         yield simulator
@@ -79,7 +79,7 @@ def settings_for(sim: FnacSimulator, **overrides: Any) -> dict[str, Any]:
         "shop_id": sim.shop_id,
         "key": sim.key,
         "base_url": sim.base_url,
-        "timeout_seconds": 0.3,
+        "timeout_seconds": 1.0,
         **overrides,
     }
 

@@ -49,7 +49,7 @@ def server() -> Iterator[RakutenSimulator]:
 @pytest.fixture
 def sim(server: RakutenSimulator) -> RakutenSimulator:
     server.reset()
-    server.faults.hang_seconds = 0.5
+    server.faults.hang_seconds = 1.4
     return server
 
 
@@ -62,7 +62,7 @@ def make_channel(shop: Shop, team: Any, sim: RakutenSimulator, **settings: Any) 
             "login": sim.login,
             "token": sim.token,
             "base_url": sim.url,
-            "timeout_seconds": 0.3,
+            "timeout_seconds": 1.0,
             **settings,
         }
     )
@@ -504,10 +504,10 @@ def test_fault_injection_everything_arrives_once_and_every_reply_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sim = RakutenSimulator(seed=2026, page_size=25)
-    sim.faults.hang_seconds = 0.2
+    sim.faults.hang_seconds = 0.8
     sim.faults.retry_after = 0.5
     with sim:
-        channel = make_channel(shop, team, sim, timeout_seconds=0.1)
+        channel = make_channel(shop, team, sim, timeout_seconds=0.5)
         rng = random.Random(7)
         sales = [sim.add_sale(items=rng.choice([1, 1, 2])) for _ in range(150)]
         items = [item.itemid for sale in sales for item in sale.items]

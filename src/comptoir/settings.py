@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -37,17 +38,53 @@ try:
     DEBUG = env_bool("COMPTOIR_DEBUG", False)
     ALLOWED_HOSTS = env_list("COMPTOIR_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
     SITE_URL = env_str("COMPTOIR_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+    # Behind a reverse proxy (Caddy, nginx, a load balancer): how many proxies stand between
+    # the browser and Comptoir. With 1 or more, the scheme comes from X-Forwarded-Proto and the
+    # client's address from X-Forwarded-For (the entry that many hops from the right, which
+    # our own proxies wrote: anything left of it the client may have forged).
+    PROXY_COUNT = env_int("COMPTOIR_PROXY_COUNT", 0, minimum=0, maximum=10)
+    PROXY_SSL_HEADER = env_bool("COMPTOIR_PROXY_SSL_HEADER", PROXY_COUNT > 0)
+    # Secure cookies by default whenever the site is served over HTTPS.
+    _HTTPS_SITE = SITE_URL.startswith("https://")
+    SECURE_COOKIES = env_bool("COMPTOIR_SECURE_COOKIES", _HTTPS_SITE)
+    SSL_REDIRECT = env_bool("COMPTOIR_SSL_REDIRECT", False)
+    # HSTS is off until set: once a browser has seen it, the site cannot go back to HTTP for
+    # that long (start with an hour, then a year: 31536000).
+    HSTS_SECONDS = env_int("COMPTOIR_HSTS_SECONDS", 0, minimum=0)
+    HSTS_INCLUDE_SUBDOMAINS = env_bool("COMPTOIR_HSTS_INCLUDE_SUBDOMAINS", False)
+    HSTS_PRELOAD = env_bool("COMPTOIR_HSTS_PRELOAD", False)
+    _EXTRA_ORIGINS = env_list("COMPTOIR_CSRF_TRUSTED_ORIGINS", "")
     TASKS_BACKEND = env_choice("COMPTOIR_TASKS_BACKEND", "db", ("db", "rq", "immediate"))
     REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
     MAX_ATTACHMENT_BYTES = env_int("COMPTOIR_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=1024)
     MAX_MESSAGE_CHARS = env_int("COMPTOIR_MAX_MESSAGE_CHARS", 1_000_000, minimum=1000)
     INBOUND_RETENTION_DAYS = env_int("COMPTOIR_INBOUND_RETENTION_DAYS", 30, minimum=1)
     DELETED_RETENTION_DAYS = env_int("COMPTOIR_DELETED_RETENTION_DAYS", 30, minimum=0)
+    # Housekeeping (jobs.housekeeping, hourly): finished task results (about 14,000 a day with
+    # six channels), failed ones kept longer to be looked at, and the periodic jobs' history.
+    TASK_RESULT_RETENTION_DAYS = env_int("COMPTOIR_TASK_RESULT_RETENTION_DAYS", 7, minimum=1)
+    FAILED_TASK_RETENTION_DAYS = env_int("COMPTOIR_FAILED_TASK_RETENTION_DAYS", 30, minimum=1)
+    JOB_RUN_RETENTION_DAYS = env_int("COMPTOIR_JOB_RUN_RETENTION_DAYS", 30, minimum=1)
+    # A session lasts this long after sign-in; expired ones are deleted by housekeeping.
+    SESSION_DAYS = env_int("COMPTOIR_SESSION_DAYS", 14, minimum=1)
     # Rules: at most one automatic reply per customer in this many hours (0: no limit).
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
+    # The FAQ list: the smallest cluster it shows unless asked (?min=1 shows single questions).
+    FAQ_MIN_CLUSTER_SIZE = env_int("COMPTOIR_FAQ_MIN_CLUSTER_SIZE", 2, minimum=1)
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
-    DATABASE_URL = env_str("DATABASE_URL", "") or f"sqlite:///{DATA_DIR / 'comptoir.sqlite3'}"
+    DATABASE_URL = env_secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'comptoir.sqlite3'}"
+    # Observability: `/metrics` and the details of `/readyz` for whoever presents this token
+    # (Authorization: Bearer ...), besides signed-in staff. Unset: staff only.
+    METRICS_TOKEN = env_secret("COMPTOIR_METRICS_TOKEN")
+    # `/readyz` says "degraded" when no worker's scheduler ticked for this long.
+    READY_MAX_TICK_SECONDS = env_int("COMPTOIR_READY_MAX_TICK_SECONDS", 300, minimum=10)
+    # plain (for a terminal) or json (one object per line, for a log collector).
+    LOG_FORMAT = env_choice("COMPTOIR_LOG_FORMAT", "plain", ("plain", "json"))
+    # Errors to Sentry (or a compatible service) when set; needs the `sentry` extra.
+    SENTRY_DSN = env_secret("SENTRY_DSN")
+    SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+    SENTRY_TRACES_SAMPLE_RATE = env_int("SENTRY_TRACES_PERCENT", 0, minimum=0, maximum=100) / 100
     LOG_LEVEL = env_choice(
         "COMPTOIR_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
     )
@@ -75,6 +112,33 @@ try:
     OUTBOUND_ALLOW_PRIVATE = env_bool("COMPTOIR_OUTBOUND_ALLOW_PRIVATE", False)
 except EnvError as exc:
     _fail(str(exc))
+
+
+def _site_origin(url: str) -> tuple[str, str]:
+    """COMPTOIR_SITE_URL's origin (scheme://host[:port]) and host, or a configuration error."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(f"COMPTOIR_SITE_URL={url!r} is not an http(s) URL such as https://desk.example.com")
+    return f"{parts.scheme}://{parts.netloc}", parts.hostname or ""
+
+
+SITE_ORIGIN, _SITE_HOST = _site_origin(SITE_URL)
+# The site's own host is always allowed, and a form posted from its origin always trusted:
+# behind a proxy that rewrites Host, Django would otherwise refuse every login (CSRF 403).
+if _SITE_HOST not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_SITE_HOST)
+CSRF_TRUSTED_ORIGINS = [SITE_ORIGIN, *(o.rstrip("/") for o in _EXTRA_ORIGINS)]
+if PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
+SECURE_SSL_REDIRECT = SSL_REDIRECT
+# Probes (load balancer, compose, systemd) call these over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = HSTS_SECONDS
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HSTS_INCLUDE_SUBDOMAINS
+SECURE_HSTS_PRELOAD = HSTS_PRELOAD
 
 FILES_DIR = DATA_DIR / "files"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -167,11 +231,16 @@ INSTALLED_APPS = [
     "comptoir.surveys",
     "comptoir.analytics",
     "django_htmx",
+    # Only for its templates and static files: the API docs page then loads Swagger UI from
+    # /static/ (without it, ninja links a CDN, which the CSP blocks: a blank page).
+    "ninja",
 ]
 if TASKS_BACKEND == "rq":
     INSTALLED_APPS += ["django_rq", "django_tasks"]
 
 MIDDLEWARE = [
+    # First: every later step sees the client's address, not the proxy's.
+    "comptoir.web.proxy.ForwardedForMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -251,6 +320,7 @@ elif TASKS_BACKEND == "rq":
 else:
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
+SESSION_COOKIE_AGE = SESSION_DAYS * 24 * 3600
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -259,11 +329,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "comptoir.lib.jsonlog.JSONFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "loggers": {
         "comptoir": {"handlers": ["console"], "level": LOG_LEVEL},
         "django.tasks": {"handlers": ["console"], "level": "WARNING"},
+        # Django's own (a request that failed with a 500...) in the same format, not only
+        # under DEBUG.
+        "django": {"handlers": ["console"], "level": "WARNING"},
     },
 }
 
@@ -273,3 +349,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+
+def _init_sentry(dsn: str) -> None:
+    """Only when SENTRY_DSN is set, and only then is sentry-sdk imported (an optional extra).
+    No personal data is sent: buyers' messages and addresses stay here."""
+    try:
+        import sentry_sdk
+        from sentry_sdk.integrations.django import DjangoIntegration
+    except ImportError:
+        _fail("SENTRY_DSN is set but sentry-sdk is not installed: pip install 'comptoir[sentry]'")
+    sentry_sdk.init(
+        dsn=dsn,
+        integrations=[DjangoIntegration()],
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        send_default_pii=False,
+    )
+
+
+if SENTRY_DSN:
+    _init_sentry(SENTRY_DSN)

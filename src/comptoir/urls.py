@@ -6,10 +6,13 @@ from django.urls import include, path
 
 from comptoir.api import api
 from comptoir.notifications import views as notification_views
+from comptoir.web import observability
 from comptoir.web import views as web_views
 
 urlpatterns = [
     path("healthz", web_views.healthz, name="healthz"),
+    path("readyz", observability.readyz, name="readyz"),
+    path("metrics", observability.metrics, name="metrics"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -3,16 +3,18 @@ and filters, as key figures and `Figure`s. Figures only: no message, no buyer's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Count
 from django.utils import formats, timezone
+from django.utils.dates import WEEKDAYS
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 
 from comptoir.accounts.models import Team, User
-from comptoir.analytics import kpis
+from comptoir.analytics import kpis, usage
 from comptoir.analytics.figures import (
     COUNT,
     HOURS,
@@ -25,10 +27,18 @@ from comptoir.analytics.figures import (
 )
 from comptoir.analytics.filters import Chosen
 from comptoir.analytics.period import Durations, Period
-from comptoir.inbox.models import Channel, Marketplace
+from comptoir.automation.models import Template
+from comptoir.inbox.models import Channel, Marketplace, Shop
 from comptoir.lib import intents
+from comptoir.surveys import metrics as survey_metrics
 
 MARKETPLACES = dict(Marketplace.choices)
+
+
+def marketplace_name(value: str) -> str:
+    """A marketplace's name in the page's language ("Own shop" is the one that translates;
+    the choices' labels are plain strings, so they are looked up here)."""
+    return _(str(MARKETPLACES.get(value, value)))
 
 
 @dataclass
@@ -124,7 +134,7 @@ def _per_day(chosen: Chosen) -> Figure:
 
 def _channel_names() -> dict[int, tuple[str, str]]:
     return {
-        pk: (name, str(MARKETPLACES.get(market, market)))
+        pk: (name, marketplace_name(market))
         for pk, name, market in Channel.objects.values_list("pk", "name", "marketplace")
     }
 
@@ -148,8 +158,15 @@ def channels(chosen: Chosen) -> Dashboard:
         ],
         chart=Chart("bar", (2,)),
     )
+    # CSAT and NPS of every channel in one query (not one per row).
+    scores = survey_metrics.scores_by(
+        "conversation__channel_id",
+        start=chosen.period.start,
+        end=chosen.period.end,
+        **usage.on_conversation(chosen.filters, "conversation__"),
+    )
     for row in kpis.per_channel(chosen.period, chosen.filters):
-        one = replace(chosen.filters, channel_id=row.channel_id)
+        score = scores.get(row.channel_id, survey_metrics.EMPTY)
         name, market = names.get(row.channel_id, (str(row.channel_id), ""))
         figure.rows.append(
             [
@@ -161,8 +178,8 @@ def channels(chosen: Chosen) -> Dashboard:
                 row.within_sla.share,
                 row.fcr.share,
                 row.reopen.share,
-                _share100(kpis.csat(chosen.period, one)),
-                kpis.nps(chosen.period, one),
+                _share100(score.csat),
+                score.nps,
             ]
         )
     return Dashboard(figures=[figure])
@@ -331,18 +348,180 @@ def surveys(chosen: Chosen) -> Dashboard:
         ],
         chart=Chart("line", (1, 2)),
     )
+    starts = []
     start = chosen.period.start
     while start < chosen.period.end:
-        week = Period(start, min(start + timedelta(days=7), chosen.period.end))
-        sent, answered = kpis.survey_counts(week, chosen.filters)
+        starts.append(start)
+        start += timedelta(days=7)
+    # Every week in one query (not one per week).
+    weeks = survey_metrics.scores_by_bucket(
+        starts, chosen.period.end, **usage.on_conversation(chosen.filters, "conversation__")
+    )
+    for start, week in zip(starts, weeks, strict=True):
         weekly.rows.append(
             [
-                _day_label(timezone.localtime(week.start).date()),
-                _share100(kpis.csat(week, chosen.filters)),
-                kpis.nps(week, chosen.filters),
-                answered,
-                sent,
+                _day_label(timezone.localtime(start).date()),
+                _share100(week.csat),
+                week.nps,
+                week.answered,
+                week.sent,
             ]
         )
-        start = week.end
     return Dashboard(keys=keys, figures=[weekly])
+
+
+# -- volumes -----------------------------------------------------------------------------------
+
+
+def _heatmap(grid: list[list[int]]) -> Figure:
+    """Conversations created per weekday and hour, in the shop's time: a shaded table."""
+    figure = Figure(
+        "heatmap",
+        _("Conversations by weekday and hour (shop time)"),
+        [Column(_("Weekday")), *(Column(f"{h:02d}", COUNT) for h in range(24))],
+        chart=Chart("heatmap", tuple(range(1, 25))),
+    )
+    if any(any(row) for row in grid):
+        figure.rows = [[str(WEEKDAYS[day]), *grid[day]] for day in range(7)]
+    return figure
+
+
+def _backlog(days: list[tuple[date, int]]) -> Figure:
+    figure = Figure(
+        "backlog",
+        _("Backlog: conversations open at the end of each day"),
+        [Column(_("Day")), Column(_("Open conversations"), COUNT)],
+        chart=Chart("line", (1,)),
+        folded=True,
+    )
+    for day, n in days:
+        figure.rows.append([_day_label(day), n])
+    return figure
+
+
+def _language_name(code: str) -> str:
+    if not code:
+        return _("Unknown")
+    try:
+        return str(get_language_info(code)["name_translated"])
+    except KeyError:
+        return code
+
+
+def _volume_by(chosen: Chosen, by: str, key: str, title: str, who: str, names: Any) -> Figure:
+    figure = Figure(
+        key,
+        title,
+        [Column(who), Column(_("Conversations"), COUNT), Column(_("Share"), SHARE)],
+        chart=Chart("bar", (1,)),
+    )
+    counts = kpis.volume(chosen.period, chosen.filters, by)
+    total = sum(counts.values())
+    for value, n in counts.items():
+        figure.rows.append([names(value), n, n / total if total else None])
+    return figure
+
+
+def _volume_keys(
+    period: Period, chosen: Chosen, conversations: int, backlog: list[tuple[date, int]]
+) -> list[float | None]:
+    return [
+        conversations,
+        kpis.conversations_per_100_orders(period, chosen.filters),
+        backlog[-1][1] if backlog else None,
+    ]
+
+
+def volumes(chosen: Chosen) -> Dashboard:
+    """When buyers write (weekday x hour), what stays open (the backlog), and where the
+    conversations come from (marketplace, shop, language); key figures against the period
+    before: conversations, per 100 orders, and open at the period's end."""
+    shops = dict(Shop.objects.values_list("pk", "name"))
+    grid = kpis.heatmap(chosen.period, chosen.filters)
+    backlog = kpis.backlog(chosen.period, chosen.filters)
+    now = _volume_keys(chosen.period, chosen, sum(map(sum, grid)), backlog)
+    before = _volume_keys(
+        chosen.previous,
+        chosen,
+        kpis.facts_in(chosen.previous, chosen.filters).count(),
+        kpis.backlog(chosen.previous, chosen.filters),
+    )
+    specs = [
+        (_("Conversations"), COUNT, None),
+        (_("Conversations per 100 orders"), SCORE, True),
+        (_("Open at the end of the period"), COUNT, True),
+    ]
+    return Dashboard(
+        keys=[
+            KeyFigure(label, kind, value, previous, lower)
+            for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
+        ],
+        figures=[
+            _heatmap(grid),
+            _backlog(backlog),
+            _volume_by(
+                chosen,
+                "marketplace",
+                "marketplaces",
+                _("Conversations per marketplace"),
+                _("Marketplace"),
+                marketplace_name,
+            ),
+            _volume_by(
+                chosen,
+                "shop_id",
+                "shops",
+                _("Conversations per shop"),
+                _("Shop"),
+                lambda pk: shops.get(pk, str(pk)),
+            ),
+            _volume_by(
+                chosen,
+                "language",
+                "languages",
+                _("Conversations per language"),
+                _("Language"),
+                _language_name,
+            ),
+        ],
+    )
+
+
+# -- templates and suggestions -----------------------------------------------------------------
+
+
+def templates(chosen: Chosen) -> Dashboard:
+    """Per template: replies made from it, how many from the composer's suggestion, and the
+    satisfaction of the conversations it answered (surveys sent after the use)."""
+    names = dict(Template.objects.values_list("pk", "name"))
+    figure = Figure(
+        "templates",
+        _("Per template: uses and the satisfaction that followed"),
+        [
+            Column(_("Template")),
+            Column(_("Uses"), COUNT),
+            Column(_("From a suggestion"), COUNT),
+            Column(_("Times suggested"), COUNT),
+            Column(_("Suggestions taken"), SHARE),
+            Column(_("Conversations"), COUNT),
+            Column(_("Survey answers after"), COUNT),
+            Column(_("CSAT after"), SHARE),
+            Column(_("NPS after"), SCORE),
+        ],
+        chart=Chart("bar", (1, 2)),
+    )
+    for row in usage.template_usage(chosen.period, chosen.filters):
+        figure.rows.append(
+            [
+                names.get(row.template_id, str(row.template_id)),
+                row.uses,
+                row.suggested,
+                row.shown,
+                row.taken.share,
+                row.conversations,
+                row.surveyed,
+                row.csat.share,
+                row.nps,
+            ]
+        )
+    return Dashboard(figures=[figure])

@@ -25,7 +25,7 @@ from comptoir.analytics import kpis
 from comptoir.analytics.filters import BadFilter, Chosen, parse
 from comptoir.analytics.models import ConversationFact
 from comptoir.analytics.period import Durations, Filters, Period, Share
-from comptoir.inbox.models import Channel, Conversation, Marketplace, Message, Shop
+from comptoir.inbox.models import Channel, Conversation, Message, Shop
 
 logger = logging.getLogger("comptoir.analytics.exports")
 
@@ -76,19 +76,11 @@ def check(user: User, *, with_bodies: bool) -> None:
 
 
 def scope(query: Mapping[str, str]) -> tuple[Chosen, Filters]:
-    """The dashboards' filters (period or from/to, shop, channel, team) and the two more the
-    exports and the API take: marketplace and assignee. `BadFilter` when one is malformed."""
+    """The dashboards' filters (`analytics.filters`: period or from/to, shop, channel,
+    marketplace, team, assignee) from a URL's query or a plain mapping (the command's
+    options). `BadFilter` when one is malformed."""
     chosen = parse(_querydict(query))
-    market = query.get("marketplace", "") or None
-    if market is not None and market not in Marketplace.values:
-        raise BadFilter(f"marketplace: {market!r} is not one of {', '.join(Marketplace.values)}")
-    raw = query.get("assignee", "")
-    assignee = None
-    if raw:
-        if not (raw.isdigit() and len(raw) < 10 and User.objects.filter(pk=int(raw)).exists()):
-            raise BadFilter(f"assignee: no user {raw}")
-        assignee = int(raw)
-    return chosen, replace(chosen.filters, marketplace=market, assignee_id=assignee)
+    return chosen, chosen.filters
 
 
 def _querydict(query: Mapping[str, str]) -> QueryDict:

@@ -10,6 +10,7 @@ from typing import Any
 
 # Column kinds: how a value is shown (the template tag `cell`) and drawn.
 TEXT, COUNT, HOURS, SHARE, SCORE = "text", "count", "hours", "share", "score"
+HEAT_LEVELS = 6  # the shades of a heatmap's cells (analytics.css: .heat-1 to .heat-6)
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Chart:
     """How to draw a figure: the first column labels the x axis, `series` are the columns
     drawn (indexes into the figure's columns)."""
 
-    type: str  # "bar" or "line"
+    type: str  # "bar", "line", or "heatmap" (a shaded table, drawn as PNG on demand)
     series: tuple[int, ...]
 
 
@@ -54,6 +55,19 @@ class Figure:
                 for i in self.chart.series
             ],
         }
+
+    @property
+    def heat(self) -> list[tuple[Any, list[tuple[Any, int]]]]:
+        """A heatmap's rows: the label, then each cell with its shade from 0 (none) to
+        HEAT_LEVELS (the busiest cell), for the page's shaded table."""
+        top = max((v or 0 for row in self.rows for v in row[1:]), default=0)
+        return [
+            (
+                row[0],
+                [(v, 0 if not v else 1 + (HEAT_LEVELS - 1) * v // top) for v in row[1:]],
+            )
+            for row in self.rows
+        ]
 
     @property
     def table(self) -> list[list[tuple[Any, str]]]:

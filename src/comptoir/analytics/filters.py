@@ -1,6 +1,7 @@
 """The dashboards' filters, read from the URL: a period (7d, 30d, 90d, 365d, or from/to dates),
-a shop, a channel, a team. A malformed filter is refused (`BadFilter`, answered 400) rather
-than silently dropped: a figure shown for another scope than the one asked would mislead."""
+a shop, a channel, a marketplace, a team, an assignee. A malformed filter is refused
+(`BadFilter`, answered 400) rather than silently dropped: a figure shown for another scope than
+the one asked would mislead."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Any
 from django.http import QueryDict
 from django.utils import timezone
 
-from comptoir.accounts.models import Team
+from comptoir.accounts.models import Team, User
 from comptoir.analytics.period import Filters, Period
-from comptoir.inbox.models import Channel, Shop
+from comptoir.inbox.models import Channel, Marketplace, Shop
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_PRESET = "30d"
 MAX_DAYS = 3 * 366  # a longer custom range would only be slow
+# The URL's keys, kept in the links between pages and in the downloads.
+FILTER_KEYS = ("period", "from", "to", "shop", "channel", "marketplace", "team", "assignee")
 
 
 class BadFilter(ValueError):
@@ -45,6 +48,14 @@ def _id(raw: str, model: Any, name: str) -> int | None:
     if not model.objects.filter(pk=int(raw)).exists():
         raise BadFilter(f"{name}: no {name} {raw}")
     return int(raw)
+
+
+def _marketplace(raw: str) -> str | None:
+    if raw == "":
+        return None
+    if raw not in Marketplace.values:
+        raise BadFilter(f"marketplace: {raw!r} is not one of {', '.join(Marketplace.values)}")
+    return raw
 
 
 def _day(raw: str, name: str) -> date:
@@ -81,13 +92,11 @@ def parse(query: QueryDict, now: datetime | None = None) -> Chosen:
         shop_id=_id(query.get("shop", ""), Shop, "shop"),
         channel_id=_id(query.get("channel", ""), Channel, "channel"),
         team_id=_id(query.get("team", ""), Team, "team"),
+        marketplace=_marketplace(query.get("marketplace", "")),
+        assignee_id=_id(query.get("assignee", ""), User, "assignee"),
     )
     length = period.end - period.start
-    params = {
-        key: str(query.get(key, ""))
-        for key in ("period", "from", "to", "shop", "channel", "team")
-        if query.get(key)
-    }
+    params = {key: str(query.get(key, "")) for key in FILTER_KEYS if query.get(key)}
     return Chosen(
         period=period,
         previous=Period(period.start - length, period.start),

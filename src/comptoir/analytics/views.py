@@ -1,6 +1,7 @@
-"""The dashboards: overview, channels, SLA, intents, agents, surveys. Thin: the filters are
-read by `filters`, the figures built by `dashboards`; a page answers HTML, or one figure's rows
-as CSV (`?format=csv&figure=<key>`). For owners, admins, supervisors and analysts."""
+"""The dashboards: overview, volumes, channels, SLA, intents, agents, templates, surveys.
+Thin: the filters are read by `filters`, the figures built by `dashboards`; a page answers
+HTML, or one figure's rows as CSV (`?format=csv&figure=<key>`). For owners, admins,
+supervisors and analysts."""
 
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ from comptoir.accounts.permissions import require
 from comptoir.analytics import dashboards, filters
 from comptoir.analytics.dashboards import Dashboard
 from comptoir.analytics.filters import BadFilter, Chosen
-from comptoir.inbox.models import Channel, Shop
+from comptoir.inbox.models import Channel, Marketplace, Shop
 
 VIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
 
 # (url name, tab title, builder), in the order of the tabs.
 PAGES: list[tuple[str, object, Callable[[Chosen], Dashboard]]] = [
     ("overview", gettext_lazy("Overview"), dashboards.overview),
+    ("volumes", gettext_lazy("Volumes"), dashboards.volumes),
     ("channels", gettext_lazy("Channels"), dashboards.channels),
     ("sla", gettext_lazy("SLA"), dashboards.sla),
     ("intents", gettext_lazy("Intents"), dashboards.intents_page),
     ("agents", gettext_lazy("Agents and teams"), dashboards.agents),
+    ("templates", gettext_lazy("Templates"), dashboards.templates),
     ("surveys", gettext_lazy("Surveys"), dashboards.surveys),
 ]
 
@@ -45,6 +48,25 @@ def _csv(name: str, chosen: Chosen, board: Dashboard, key: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     csv.writer(response).writerows(figure.csv_rows())
     return response
+
+
+def _marketplaces() -> list[tuple[str, str]]:
+    """The marketplaces the shop sells on (those of its channels), by name."""
+    used = set(Channel.objects.values_list("marketplace", flat=True).distinct())
+    return sorted(
+        (
+            (value, dashboards.marketplace_name(value))
+            for value in Marketplace.values
+            if value in used
+        ),
+        key=lambda m: m[1].lower(),
+    )
+
+
+def _assignees() -> list[tuple[int, str]]:
+    """The people conversations can be assigned to (not the analysts, who only read)."""
+    people = User.objects.filter(is_active=True).exclude(role=Role.ANALYST)
+    return sorted(((u.pk, u.display_name) for u in people), key=lambda p: p[1].lower())
 
 
 def _page(name: str, builder: Callable[[Chosen], Dashboard]) -> Callable[..., HttpResponse]:
@@ -70,6 +92,8 @@ def _page(name: str, builder: Callable[[Chosen], Dashboard]) -> Callable[..., Ht
             "shops": Shop.objects.order_by("name").values_list("pk", "name"),
             "channels": Channel.objects.order_by("name").values_list("pk", "name"),
             "teams": Team.objects.order_by("name").values_list("pk", "name"),
+            "marketplaces": _marketplaces(),
+            "assignees": _assignees(),
         }
         return render(request, f"analytics/{name}.html", context)
 
@@ -77,4 +101,6 @@ def _page(name: str, builder: Callable[[Chosen], Dashboard]) -> Callable[..., Ht
     return view
 
 
-overview, channels, sla, intents, agents, surveys = (_page(n, b) for n, _t, b in PAGES)
+overview, volumes, channels, sla, intents, agents, templates, surveys = (
+    _page(n, b) for n, _t, b in PAGES
+)

@@ -121,6 +121,30 @@ class Suggestion(models.Model):
         return f"#{self.rank} {self.template_id} for {self.conversation_id}"
 
 
+class TemplateUse(models.Model):
+    """A reply made from a template, in its conversation: what the analytics count per template
+    (uses, and the satisfaction that followed). `suggestion` is the composer's suggestion the
+    agent took, when it came from one. Written when the reply is queued."""
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="uses")
+    conversation = models.ForeignKey(
+        "inbox.Conversation", on_delete=models.CASCADE, related_name="+"
+    )
+    reply = models.ForeignKey(
+        "inbox.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    suggestion = models.ForeignKey(
+        Suggestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["used_at"], name="template_use_used_at")]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} in {self.conversation_id}"
+
+
 class CheckLevel(models.TextChoices):
     BLOCK = "block", _("Block sending")
     WARN = "warn", _("Warn")

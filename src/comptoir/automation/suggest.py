@@ -22,7 +22,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from comptoir.automation.models import Suggestion as SuggestionRow
-from comptoir.automation.models import Template, TemplateAnswer, TemplateVersion
+from comptoir.automation.models import Template, TemplateAnswer, TemplateUse, TemplateVersion
 from comptoir.automation.templating import TemplateRenderError, primary_language, render_template
 from comptoir.inbox.models import Direction, Message
 from comptoir.lib.intents import UNSURE
@@ -240,8 +240,9 @@ def change(suggested: str, sent: str) -> float:
 
 
 def record_answer(message: Message, template_id: int) -> None:
-    """A reply made from a template was queued: remember the buyer's text it answered, and
-    mark the suggestion of that template taken with how much the agent changed it."""
+    """A reply made from a template was queued: remember the buyer's text it answered, mark
+    the suggestion of that template taken with how much the agent changed it, and record the
+    use (`TemplateUse`)."""
     conv = message.conversation
     buyer = latest_buyer_message(conv)
     if buyer is not None:
@@ -263,6 +264,14 @@ def record_answer(message: Message, template_id: int) -> None:
         row.reply = message
         row.sent_text_distance = change(row.rendered_text, message.text)
         row.save(update_fields=["taken", "reply", "sent_text_distance"])
+    # The use itself, for the per-template figures (uses, and the CSAT that followed).
+    TemplateUse.objects.create(
+        template_id=template_id,
+        conversation=conv,
+        reply=message,
+        suggestion=row,
+        used_at=message.created_at or timezone.now(),
+    )
 
 
 def answered_with_template(message: Message, template_id: int | None) -> None:

@@ -3,11 +3,13 @@ button that drafts a template from it. Thin: the work is in mining and actions."
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -20,6 +22,10 @@ from comptoir.inbox.models import Marketplace, Message
 from comptoir.lib import intents
 
 VIEWERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR, Role.ANALYST})
+PER_PAGE = 50
+# The minimum sizes offered; the default is settings.FAQ_MIN_CLUSTER_SIZE (2: a question asked
+# once is rarely worth a template; `?min=1` shows the single messages too).
+MIN_SIZES = (1, 2, 3, 5, 10)
 
 
 def can_view(user: User) -> bool:
@@ -41,7 +47,12 @@ def _latest() -> QuerySet[Cluster]:
 def cluster_list(request: HttpRequest) -> HttpResponse:
     _viewer(request)
     rows = _latest()
-    chosen = {k: request.GET.get(k, "") for k in ("language", "marketplace", "intent")}
+    chosen = {k: request.GET.get(k, "") for k in ("language", "marketplace", "intent", "min")}
+    raw_min = chosen["min"]
+    default = settings.FAQ_MIN_CLUSTER_SIZE
+    min_size = int(raw_min) if raw_min.isdigit() and len(raw_min) < 6 else default
+    chosen["min"] = str(min_size)
+    rows = rows.filter(size__gte=min_size)
     if chosen["language"]:
         rows = rows.filter(language=chosen["language"])
     if chosen["intent"]:
@@ -50,9 +61,16 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
     if chosen["marketplace"]:  # a JSON key: filtered here, the same on every database
         clusters = [c for c in clusters if chosen["marketplace"] in c.marketplaces]
     everything = list(_latest().values_list("language", "intent"))
+    page = Paginator(clusters, PER_PAGE).get_page(request.GET.get("page"))
+    # The filters, kept in the page links.
+    kept = QueryDict(mutable=True)
+    kept.update({k: v for k, v in chosen.items() if v})
     context = {
         "run": MiningRun.objects.filter(finished_at__isnull=False).first(),
-        "clusters": [(c, intents.label(c.intent)) for c in clusters],
+        "clusters": [(c, intents.label(c.intent)) for c in page.object_list],
+        "page": page,
+        "kept": kept.urlencode(),
+        "min_sizes": sorted({*MIN_SIZES, min_size}),
         "chosen": chosen,
         "languages": sorted({lang for lang, _ in everything}),
         "intents": [(i, intents.label(i)) for i in sorted({i for _, i in everything})],

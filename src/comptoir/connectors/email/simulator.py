@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import importlib.util
 import socket
 import threading
 from contextlib import AsyncExitStack
@@ -22,6 +23,14 @@ from typing import Any
 from imapclient import IMAPClient
 
 START_TIMEOUT = 30.0
+
+# The demo's mail servers come with the `demo` extra, not with Comptoir itself.
+DEMO_PACKAGES = ("pymap", "aiosmtpd")
+INSTALL_HINT = "install them with: pip install 'comptoir[demo]' (`make demo` does)"
+
+
+def missing_demo_packages() -> list[str]:
+    return [name for name in DEMO_PACKAGES if importlib.util.find_spec(name) is None]
 
 
 def _free_port() -> int:
@@ -54,6 +63,9 @@ class MailboxSimulator:
         return f"imap://{self.host}:{self.imap_port}"
 
     def start(self) -> MailboxSimulator:
+        missing = missing_demo_packages()
+        if missing:
+            raise RuntimeError(f"the demo mailboxes need {' and '.join(missing)}: {INSTALL_HINT}")
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._serve_imap()), name="sim-imap", daemon=True
         )

@@ -35,4 +35,7 @@ class Command(BaseCommand):
             log_level=options["log_level"],
             access_log=options["log_level"] in ("debug", "info"),
             lifespan="off",
+            # Proxies are trusted by the settings (COMPTOIR_PROXY_COUNT), not by uvicorn too:
+            # applying X-Forwarded-For twice would name the wrong client.
+            proxy_headers=False,
         )

@@ -76,6 +76,8 @@ class Command(BaseCommand):
             raise CommandError("--days must be between 1 and 3650")
         if not 1 <= options["port"] <= 65535:
             raise CommandError("--port must be between 1 and 65535")
+        if options["serve"]:
+            _require_demo_servers()
         # The simulated marketplaces and the demo's webhooks answer on this machine.
         settings.OUTBOUND_ALLOW_PRIVATE = True
         _migrate_if_needed()
@@ -153,3 +155,12 @@ def _migrate_if_needed() -> None:
     executor = MigrationExecutor(connection)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         call_command("migrate", interactive=False, verbosity=0)
+
+
+def _require_demo_servers() -> None:
+    """Before loading anything: the demo's mail servers come with the `demo` extra."""
+    from comptoir.connectors.email.simulator import INSTALL_HINT, missing_demo_packages
+
+    missing = missing_demo_packages()
+    if missing:
+        raise CommandError(f"the demo's mail servers need {' and '.join(missing)}: {INSTALL_HINT}")
