@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 
-from comptoir.accounts.models import Team, User
+from comptoir.accounts.models import Role, Team, User
 from comptoir.analytics import exports, filters, writers
 from comptoir.analytics.filters import BadFilter
 from comptoir.analytics.streaming import download
@@ -56,6 +56,11 @@ def export_page(request: HttpRequest) -> HttpResponse:
         "channels": Channel.objects.order_by("name").values_list("pk", "name"),
         "teams": Team.objects.order_by("name").values_list("pk", "name"),
         "marketplaces": Marketplace.choices,
+        # Whom conversations can be assigned to: analysts only read.
+        "assignees": User.objects.filter(is_active=True)
+        .exclude(role=Role.ANALYST)
+        .order_by("username")
+        .values_list("pk", "username"),
     }
     return render(request, "analytics/export.html", context)
 
