@@ -19,6 +19,7 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
 from comptoir.accounts.models import APIToken, User, hash_token
+from comptoir.analytics.api import router as analytics_router
 from comptoir.automation.rules_api import router as rules_router
 from comptoir.inbox.api import router as inbox_router
 from comptoir.sla.api import router as sla_router
@@ -77,3 +78,4 @@ def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
 api.add_router("/", inbox_router)
 api.add_router("/", sla_router)
 api.add_router("/", rules_router)
+api.add_router("/", analytics_router)

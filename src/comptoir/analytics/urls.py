@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from comptoir.analytics import views
+from comptoir.analytics import export_views, views
 
 app_name = "analytics"
 urlpatterns = [
@@ -15,4 +15,6 @@ urlpatterns = [
     path("templates/", views.templates, name="templates"),
     path("surveys/", views.surveys, name="surveys"),
     path("report/", views.report_file, name="report"),
+    path("export/", export_views.export_page, name="export"),
+    path("export/download", export_views.export_download, name="export-download"),
 ]
