@@ -11,10 +11,9 @@ reference (#id) and channel, never by a subject or a message.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q
@@ -23,63 +22,16 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from comptoir.accounts.models import Team
-from comptoir.analytics import dashboards, kpis, svg
-from comptoir.analytics.figures import COUNT, HOURS, SCORE, SHARE, Chart, Column, Figure, KeyFigure
+from comptoir.analytics import dashboards, kpis
+from comptoir.analytics import report_parts as parts
+from comptoir.analytics.figures import COUNT, HOURS, SCORE, SHARE, Column, Figure, KeyFigure
 from comptoir.analytics.filters import Chosen
 from comptoir.analytics.models import ConversationFact, ResponseFact
 from comptoir.analytics.period import Filters, Period
+from comptoir.analytics.report_parts import Item, Progress, Report, Section
 from comptoir.inbox.models import Channel, Conversation, Shop
 from comptoir.sla.policies import policies_for
 from comptoir.surveys.models import Survey, SurveyKind
-
-# A number with one decimal (messages per conversation, conversations per 100 orders).
-DECIMAL = "decimal"
-# Rows of the lists (worst breaches, longest waits) and of the intents table.
-LIST_ROWS = 15
-TOP_INTENTS = 12
-# The worst breaches are looked for among this many longest waits (the deadline of each
-# depends on its channel's calendar, so "most late" is sorted in Python, on a few rows).
-CANDIDATES = 60
-
-Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Drawn:
-    """A chart: its SVG, and its caption when one series is drawn (several have a legend)."""
-
-    svg: str
-    caption: str = ""
-
-
-@dataclass
-class Item:
-    """A figure (its table) with its charts, already drawn, and a note under it."""
-
-    figure: Figure
-    charts: list[Drawn] = field(default_factory=list)
-    note: str = ""
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    keys: list[KeyFigure] = field(default_factory=list)
-    items: list[Item] = field(default_factory=list)
-    note: str = ""
-
-
-@dataclass
-class Report:
-    chosen: Chosen
-    scope: list[tuple[str, str]]  # (what, which): shop, channel, team
-    previous_first: date
-    previous_last: date
-    generated_at: datetime
-    language: str
-    bucket: str  # "day", "week" or "month"
-    sections: list[Section] = field(default_factory=list)
 
 
 def _quiet(step: str) -> None:
@@ -98,7 +50,7 @@ def build(chosen: Chosen, progress: Progress = _quiet) -> Report:
         previous_last=previous_last,
         generated_at=now,
         language=translation.get_language() or "en",
-        bucket=_bucket_kind(span),
+        bucket=parts.bucket_kind(span),
     )
     steps: list[tuple[str, Callable[[Chosen, Report], Section | None]]] = [
         ("key figures", _key_figures),
@@ -169,65 +121,6 @@ def _scope(filters: Filters) -> list[tuple[str, str]]:
     ]
 
 
-def _bucket_kind(days: int) -> str:
-    if days <= 31:
-        return "day"
-    return "week" if days <= 26 * 7 else "month"
-
-
-def _buckets(period: Period, kind: str) -> list[Period]:
-    """The period cut in days, weeks (from its first day) or calendar months, in local time."""
-    zone = timezone.get_current_timezone()
-    out: list[Period] = []
-    start = period.start
-    while start < period.end:
-        local = timezone.localtime(start, zone)
-        if kind == "month":
-            days = calendar.monthrange(local.year, local.month)[1] - local.day + 1
-        else:
-            days = 1 if kind == "day" else 7
-        end_day = local.date() + timedelta(days=days)
-        end = datetime.combine(end_day, datetime.min.time(), zone)
-        end = min(end, period.end)
-        out.append(Period(start, end))
-        start = end
-    return out
-
-
-def _day(at: datetime) -> str:
-    return formats.date_format(timezone.localtime(at).date(), "SHORT_DATE_FORMAT")
-
-
-def _when(at: datetime | None) -> str:
-    if at is None:
-        return ""
-    return formats.date_format(timezone.localtime(at), "SHORT_DATETIME_FORMAT")
-
-
-def _share100(value: float | None) -> float | None:
-    return None if value is None else value / 100
-
-
-def _chart(
-    figure: Figure, kind: str, series: tuple[int, ...], *, half: bool = False
-) -> list[Drawn]:
-    """The chart of some columns of a figure, none when it has no rows (`half`: drawn
-    narrower, to sit beside another one with its text at the same size)."""
-    drawn = replace(figure, chart=Chart(kind, series))
-    if not drawn.rows:
-        return []
-    data = drawn.chart_data()
-    width = 470 if half else 760
-    caption = str(figure.columns[series[0]].label) if len(series) == 1 else ""
-    if kind == "hbar":
-        return [Drawn(svg.bars(data, figure.title, width=width), caption)]
-    return [Drawn(svg.columns({**data, "type": kind}, figure.title, width=width), caption)]
-
-
-def _channel_names() -> dict[int, str]:
-    return dict(Channel.objects.values_list("pk", "name"))
-
-
 # -- sections -----------------------------------------------------------------------------------
 
 
@@ -246,16 +139,16 @@ def _key_values(period: Period, f: Filters) -> list[float | None]:
         o.reopen.share,
         o.messages_per_conversation,
         o.no_response_needed.share,
-        _share100(kpis.csat(period, f)),
+        parts.share100(kpis.csat(period, f)),
         kpis.nps(period, f),
-        _share100(kpis.survey_response_rate(period, f)),
+        parts.share100(kpis.survey_response_rate(period, f)),
     ]
 
 
 def _key_figures(chosen: Chosen, report: Report) -> Section:
     specs = [
         (_("Conversations"), COUNT, None),
-        (_("Conversations per 100 orders"), DECIMAL, True),
+        (_("Conversations per 100 orders"), parts.DECIMAL, True),
         (_("First response, median"), HOURS, True),
         (_("First response, 90th percentile"), HOURS, True),
         (_("First response, median (business hours)"), HOURS, True),
@@ -264,7 +157,7 @@ def _key_figures(chosen: Chosen, report: Report) -> Section:
         (_("Resolution, median"), HOURS, True),
         (_("First-contact resolution"), SHARE, False),
         (_("Reopen rate"), SHARE, True),
-        (_("Messages per conversation"), DECIMAL, None),
+        (_("Messages per conversation"), parts.DECIMAL, None),
         (_("No response needed"), SHARE, None),
         (_("CSAT"), SHARE, False),
         (_("NPS"), SCORE, False),
@@ -279,9 +172,8 @@ def _key_figures(chosen: Chosen, report: Report) -> Section:
     return Section("keys", _("Key figures"), keys=keys)
 
 
-def _trends(chosen: Chosen, report: Report) -> Section:
-    f = chosen.filters
-    kind = report.bucket
+def _trend_figures(kind: str) -> tuple[Figure, Figure]:
+    """The trend's two tables, empty: volume per bucket, and the service's figures per bucket."""
     label = {"day": _("Day"), "week": _("Week of"), "month": _("Month")}[kind]
     volume = Figure(
         "trend-volume",
@@ -309,15 +201,22 @@ def _trends(chosen: Chosen, report: Report) -> Section:
             Column(_("CSAT"), SHARE),
         ],
     )
+    return volume, service
+
+
+def _trends(chosen: Chosen, report: Report) -> Section:
+    f = chosen.filters
+    kind = report.bucket
+    volume, service = _trend_figures(kind)
     backlog = dict(kpis.backlog(chosen.period, f))
-    current, previous = _buckets(chosen.period, kind), _buckets(chosen.previous, kind)
+    current, previous = parts.buckets(chosen.period, kind), parts.buckets(chosen.previous, kind)
     for i, bucket in enumerate(current):
         # Only the KPIs shown (the overview would also sort the next responses, resolutions).
         first = kpis.first_response_time(bucket, f).calendar
         # The same bucket of the period before (months differ in length: the i-th one).
         before = kpis.facts_in(previous[i], f).count() if i < len(previous) else None
         last_day = timezone.localtime(bucket.end - timedelta(seconds=1)).date()
-        name = _day(bucket.start)
+        name = parts.day(bucket.start)
         if kind == "month":
             name = formats.date_format(timezone.localtime(bucket.start), "YEAR_MONTH_FORMAT")
         count = kpis.facts_in(bucket, f).count()
@@ -329,16 +228,16 @@ def _trends(chosen: Chosen, report: Report) -> Section:
                 first.p90,
                 kpis.within_sla(bucket, f).share,
                 kpis.first_contact_resolution(bucket, f).share,
-                _share100(kpis.csat(bucket, f)),
+                parts.share100(kpis.csat(bucket, f)),
             ]
         )
     kind_chart = "line" if len(current) > 14 else "bar"
     items = [
-        Item(volume, _chart(volume, kind_chart, (1, 2))),
+        Item(volume, parts.chart(volume, kind_chart, (1, 2))),
         Item(
             service,
-            _chart(service, "line", (1, 2), half=True)
-            + _chart(service, "line", (3, 4, 5), half=True),
+            parts.chart(service, "line", (1, 2), half=True)
+            + parts.chart(service, "line", (3, 4, 5), half=True),
         ),
     ]
     note = _(
@@ -350,7 +249,9 @@ def _trends(chosen: Chosen, report: Report) -> Section:
 
 def _channels(chosen: Chosen, report: Report) -> Section:
     figure = dashboards.channels(chosen).figures[0]
-    charts = _chart(figure, "hbar", (2,), half=True) + _chart(figure, "hbar", (3,), half=True)
+    charts = parts.chart(figure, "hbar", (2,), half=True) + parts.chart(
+        figure, "hbar", (3,), half=True
+    )
     return Section(
         "channels",
         _("Per channel"),
@@ -360,7 +261,7 @@ def _channels(chosen: Chosen, report: Report) -> Section:
 
 def _sla(chosen: Chosen, report: Report) -> Section:
     f = chosen.filters
-    names = _channel_names()
+    names = parts.channel_names()
     facts = kpis.facts_in(chosen.period, f)
     groups = (
         facts.values("channel_id")
@@ -402,7 +303,7 @@ def _sla(chosen: Chosen, report: Report) -> Section:
             False,
         ),
     ]
-    items = [Item(per_channel, _chart(per_channel, "hbar", (2,)) if late else [])]
+    items = [Item(per_channel, parts.chart(per_channel, "hbar", (2,)) if late else [])]
     items.append(Item(_worst_breaches(chosen, names)))
     note = _(
         "A breach is a first buyer message answered after the channel's respond-by, or still "
@@ -424,7 +325,7 @@ def _worst_breaches(chosen: Chosen, names: dict[int, str]) -> Figure:
     rows = [
         row
         for qs in (answered, waiting, closed)
-        for row in qs.values_list(*fields, "resolved_at")[:CANDIDATES]
+        for row in qs.values_list(*fields, "resolved_at")[: parts.CANDIDATES]
     ]
     policies = policies_for({r[1] for r in rows})
     worst: list[tuple[timedelta, int, int, datetime, datetime, str]] = []
@@ -435,7 +336,7 @@ def _worst_breaches(chosen: Chosen, names: dict[int, str]) -> Figure:
         # Never answered: late until it was resolved without a reply, or until now.
         late_by = (answered_at or resolved_at or now) - deadline
         if answered_at is not None:
-            answer = _when(answered_at)
+            answer = parts.when(answered_at)
         else:
             answer = _("resolved without reply") if resolved_at else _("not yet")
         worst.append((late_by, conv_id, channel_id, received, deadline, answer))
@@ -452,13 +353,13 @@ def _worst_breaches(chosen: Chosen, names: dict[int, str]) -> Figure:
             Column(_("Late by"), HOURS),
         ],
     )
-    for late_by, conv_id, channel_id, received, deadline, answer in worst[:LIST_ROWS]:
+    for late_by, conv_id, channel_id, received, deadline, answer in worst[: parts.LIST_ROWS]:
         figure.rows.append(
             [
                 f"#{conv_id}",
                 names.get(channel_id, str(channel_id)),
-                _when(received),
-                _when(deadline),
+                parts.when(received),
+                parts.when(deadline),
                 answer,
                 late_by.total_seconds() / 3600,
             ]
@@ -497,14 +398,14 @@ def _late_rates(chosen: Chosen, report: Report) -> None:
 def _intents(chosen: Chosen, report: Report) -> Section:
     figure = dashboards.intents_page(chosen).figures[0]
     total = len(figure.rows)
-    top = replace(figure, title=_("Top intents"), rows=figure.rows[:TOP_INTENTS])
+    top = replace(figure, title=_("Top intents"), rows=figure.rows[: parts.TOP_INTENTS])
     note = ""
-    if total > TOP_INTENTS:
+    if total > parts.TOP_INTENTS:
         note = _("The %(shown)d most frequent of %(total)d intents.") % {
-            "shown": TOP_INTENTS,
+            "shown": parts.TOP_INTENTS,
             "total": total,
         }
-    charts = _chart(top, "hbar", (1,), half=True) + _chart(top, "hbar", (2,), half=True)
+    charts = parts.chart(top, "hbar", (1,), half=True) + parts.chart(top, "hbar", (2,), half=True)
     return Section("intents", _("Intents"), items=[Item(top, charts, note)])
 
 
@@ -526,9 +427,9 @@ def _survey_lookups(filters: Filters) -> dict[str, Any]:
 def _survey_values(period: Period, f: Filters) -> list[float | None]:
     sent, answered = kpis.survey_counts(period, f)
     return [
-        _share100(kpis.csat(period, f)),
+        parts.share100(kpis.csat(period, f)),
         kpis.nps(period, f),
-        _share100(kpis.survey_response_rate(period, f)),
+        parts.share100(kpis.survey_response_rate(period, f)),
         sent,
         answered,
     ]
@@ -581,7 +482,7 @@ def _surveys(chosen: Chosen, report: Report) -> Section:
         for score in values:
             count = counted.get((kind, score), 0)
             figure.rows.append([str(score), _score_group(kind, score), count, count / n])
-        items.append(Item(figure, _chart(figure, "bar", (2,))))
+        items.append(Item(figure, parts.chart(figure, "bar", (2,))))
     note = "" if items else _("No survey was answered in this period.")
     note += (" " if note else "") + _(
         "Surveys are counted in the period they were sent in. Comments are not in the report."
@@ -601,7 +502,7 @@ def _longest_waits(chosen: Chosen, report: Report) -> Section:
     """The longest waits of the period: answered ones by their length, and buyer messages still
     unanswered (in conversations neither resolved nor marked as needing no response)."""
     now = timezone.now()
-    names = _channel_names()
+    names = parts.channel_names()
     waits = ResponseFact.objects.filter(
         chosen.filters.q(),
         received_at__gte=chosen.period.start,
@@ -611,7 +512,7 @@ def _longest_waits(chosen: Chosen, report: Report) -> Section:
     answered = list(
         waits.filter(seconds__isnull=False)
         .order_by("-seconds", "conversation_id")
-        .values_list(*fields, "seconds", "business_seconds")[:LIST_ROWS]
+        .values_list(*fields, "seconds", "business_seconds")[: parts.LIST_ROWS]
     )
     # Still waiting: unanswered, in a conversation neither resolved nor marked as needing none.
     still_open = ConversationFact.objects.filter(
@@ -620,7 +521,7 @@ def _longest_waits(chosen: Chosen, report: Report) -> Section:
     open_waits = list(
         waits.filter(answered_at__isnull=True, conversation_id__in=still_open)
         .order_by("received_at", "conversation_id")
-        .values_list(*fields)[:LIST_ROWS]
+        .values_list(*fields)[: parts.LIST_ROWS]
     )
     rows: list[tuple[Any, ...]] = list(answered)
     rows += [(*w, (now - w[3]).total_seconds(), None) for w in open_waits]
@@ -638,14 +539,16 @@ def _longest_waits(chosen: Chosen, report: Report) -> Section:
             Column(_("Wait (business hours)"), HOURS),
         ],
     )
-    for conv_id, channel_id, first, received, answered_at, seconds, business in rows[:LIST_ROWS]:
+    for conv_id, channel_id, first, received, answered_at, seconds, business in rows[
+        : parts.LIST_ROWS
+    ]:
         figure.rows.append(
             [
                 f"#{conv_id}",
                 names.get(channel_id, str(channel_id)),
                 _("first response") if first else _("next response"),
-                _when(received),
-                _when(answered_at) or _("still waiting"),
+                parts.when(received),
+                parts.when(answered_at) or _("still waiting"),
                 seconds / 3600,
                 None if business is None else business / 3600,
             ]

@@ -60,6 +60,16 @@ class TemplateUsage:
 def template_usage(period: Period, filters: Filters) -> list[TemplateUsage]:
     """Per template used or suggested in the period (uses placed by when the reply was
     queued, suggestions by when they were shown), most used first. Two queries."""
+    rows, shown = _uses(period, filters), _shown(period, filters)
+    out = [
+        _usage(template_id, rows.get(template_id), shown)
+        for template_id in rows.keys() | shown.keys()
+    ]
+    return sorted(out, key=lambda u: (-u.uses, -u.shown, u.template_id))
+
+
+def _uses(period: Period, filters: Filters) -> dict[int, dict[str, Any]]:
+    """Per template: its uses and the surveys answered after them (one query)."""
     uses = TemplateUse.objects.filter(
         used_at__gte=period.start,
         used_at__lt=period.end,
@@ -71,8 +81,8 @@ def template_usage(period: Period, filters: Filters) -> list[TemplateUsage]:
     csat_answer = answered & Q(conversation__survey__kind=SurveyKind.CSAT)
     nps_answer = answered & Q(conversation__survey__kind=SurveyKind.NPS)
     score = "conversation__survey__score"
-    rows = {
-        row["template_id"]: row
+    return {
+        row["template_id"]: dict(row)
         for row in uses.values("template_id")
         .annotate(
             uses=Count("pk"),
@@ -93,7 +103,11 @@ def template_usage(period: Period, filters: Filters) -> list[TemplateUsage]:
         )
         .order_by()
     }
-    shown = dict(
+
+
+def _shown(period: Period, filters: Filters) -> dict[int, int]:
+    """Per template: how often the composer suggested it (one query)."""
+    return dict(
         Suggestion.objects.filter(
             shown_at__gte=period.start,
             shown_at__lt=period.end,
@@ -104,27 +118,19 @@ def template_usage(period: Period, filters: Filters) -> list[TemplateUsage]:
         .order_by()
         .values_list("template_id", "n")
     )
-    out = []
-    for template_id in rows.keys() | shown.keys():
-        row = rows.get(template_id)
-        if row is None:
-            out.append(
-                TemplateUsage(template_id, 0, 0, shown[template_id], 0, 0, Share(0, 0), None)
-            )
-            continue
-        nps = (
-            100.0 * (row["promoters"] - row["detractors"]) / row["nps_n"] if row["nps_n"] else None
-        )
-        out.append(
-            TemplateUsage(
-                template_id=template_id,
-                uses=row["uses"],
-                suggested=row["suggested"],
-                shown=shown.get(template_id, 0),
-                conversations=row["conversations"],
-                surveyed=row["surveyed"],
-                csat=Share(row["csat_happy"], row["csat_n"]),
-                nps=nps,
-            )
-        )
-    return sorted(out, key=lambda u: (-u.uses, -u.shown, u.template_id))
+
+
+def _usage(template_id: int, row: dict[str, Any] | None, shown: dict[int, int]) -> TemplateUsage:
+    if row is None:  # suggested, never used
+        return TemplateUsage(template_id, 0, 0, shown[template_id], 0, 0, Share(0, 0), None)
+    nps = 100.0 * (row["promoters"] - row["detractors"]) / row["nps_n"] if row["nps_n"] else None
+    return TemplateUsage(
+        template_id=template_id,
+        uses=row["uses"],
+        suggested=row["suggested"],
+        shown=shown.get(template_id, 0),
+        conversations=row["conversations"],
+        surveyed=row["surveyed"],
+        csat=Share(row["csat_happy"], row["csat_n"]),
+        nps=nps,
+    )

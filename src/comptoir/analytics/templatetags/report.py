@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.utils.formats import number_format
 
-from comptoir.analytics.report import DECIMAL
+from comptoir.analytics.report_parts import DECIMAL
 from comptoir.analytics.templatetags.analytics import NOTHING, cell, change
 
 register = template.Library()
