@@ -100,7 +100,8 @@ def test_the_year_has_a_sellers_seasons_and_agents_of_their_own_pace(loaded: str
     # A few conversations per hundred orders, as sellers see it.
     period = Period.last(365, now=now)
     per_100 = kpis.conversations_per_100_orders(period, Filters())
-    assert per_100 is not None and 3 <= per_100 <= 15
+    assert per_100 is not None
+    assert 3 <= per_100 <= 15
     intents = Counter(facts.filter(marketplace="shop").values_list("intent", flat=True))
     amazon = Counter(facts.filter(marketplace="amazon").values_list("intent", flat=True))
     assert intents["invoice"] / sum(intents.values()) > amazon["invoice"] / sum(amazon.values())

@@ -72,7 +72,8 @@ def test_the_shortcut_prepares_every_field_as_django_does(
 
     for obj in (record, conv, message, event):
         plan = fastsql._plan(type(obj), False)
-        assert _comparable(fastsql._values(obj, plan, connection)) == _django_row(obj), type(obj).__name__
+        ours = _comparable(fastsql._values(obj, plan, connection))
+        assert ours == _django_row(obj), type(obj).__name__
     # The shortcut is taken: text, numbers, flags and dates (not only the fallback).
     kinds = {kind for _, kind, _ in fastsql._plan(Message, False)}
     assert {fastsql._AS_IS, fastsql._INT, fastsql._BOOL, fastsql._DATETIME} <= kinds

@@ -14,8 +14,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models, transaction
 from django.db.models import Field, Model
 from psycopg import pq
 
@@ -93,9 +92,7 @@ def _values(obj: Model, plan: list[tuple[str, int, Field[Any, Any]]], conn: Any)
             row.append(None)
         elif kind == _AS_IS and isinstance(value, str):
             row.append(value)  # (a TextChoices member too: Django sends it as it is)
-        elif kind == _INT and type(value) is int:
-            row.append(value)
-        elif kind == _BOOL and type(value) is bool:
+        elif (kind == _INT and type(value) is int) or (kind == _BOOL and type(value) is bool):
             row.append(value)
         elif kind == _DATETIME and type(value) is datetime and value.tzinfo is not None:
             row.append(conn.ops.adapt_datetimefield_value(value))
