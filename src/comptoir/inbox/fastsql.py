@@ -85,7 +85,7 @@ def _plan(model: type[Model], with_pk: bool) -> list[tuple[str, int, Field[Any, 
 
 
 def _values(obj: Model, plan: list[tuple[str, int, Field[Any, Any]]], conn: Any) -> list[Any]:
-    row = []
+    row: list[Any] = []
     for attname, kind, field in plan:
         value = getattr(obj, attname)
         if value is None and kind != _DJANGO:
