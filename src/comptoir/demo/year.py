@@ -66,6 +66,19 @@ CONTACT_RATE = {
     "ebay": 5.5,
     "rakuten": 10.0,
 }
+# The planner's story intents as triage names them (what the live weeks' reading finds).
+TRIAGE_INTENT = {
+    "where_is_order": "order_tracking",
+    "not_received": "not_received",
+    "damaged": "damaged_or_defective",
+    "wrong_item": "wrong_or_missing_item",
+    "return": "return_request",
+    "refund": "refund",
+    "invoice": "invoice",
+    "cancellation": "cancellation",
+    "product_question": "product_question",
+    "thanks": "thanks_or_closing",
+}
 # The newest day of the history lies this far back: its conversations are all resolved by now.
 SETTLED = timedelta(days=3)
 
@@ -135,7 +148,7 @@ def seed(
         live_counts[(p.exchanges[0][0].at.astimezone(tz).date(), p.channel.key)] += 1
     history_days = []
     expected_by_day = {}
-    for back in range(days, 0, -1):
+    for back in range(days - 1, 0, -1):  # all of it within "the last `days` days"
         day = today - timedelta(days=back)
         expected = expected_per_day(day, scale)
         expected_by_day[day] = expected
@@ -289,7 +302,7 @@ class _Writer:
             subject=first.subject,
             language=p.language,
             language_by_triage=True,
-            intent=p.intent,
+            intent=TRIAGE_INTENT.get(p.intent, "other"),
             intent_source=TriageSource.TRIAGE,
             team_id=channel.team_id,
             status=Status.RESOLVED,
@@ -382,7 +395,7 @@ class _Story:
                 author_name=p.buyer.name, external_id=m.external_id, message_id=m.message_id,
                 in_reply_to=m.in_reply_to, references=" ".join(m.references),
                 subject=m.subject, text=m.text, language=p.language,
-                intent=p.intent if first else "",
+                intent=TRIAGE_INTENT.get(p.intent, "other") if first else "",
                 intent_source=TriageSource.TRIAGE if first else TriageSource.NONE,
                 triaged_at=m.at, sent_at=m.at, received_at=m.at, created_at=m.at,
             )
