@@ -275,7 +275,7 @@ def test_the_served_demo_is_quiet_and_prints_its_logins_last_and_on_demand(
     env.pop("COMPTOIR_LOG_LEVEL", None)
     argv = [sys.executable, "-m", "comptoir.cli", "demo", "--serve", "--port", str(port)]
     demo = subprocess.Popen(
-        [*argv, "--conversations", "30", "--days", "10"],
+        [*argv, "--conversations", "30", "--days", "10", "--scale", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
