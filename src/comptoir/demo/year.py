@@ -195,9 +195,9 @@ class _Writer:
             self._story(plan, conv, rows)
         fastsql.insert(convs)  # with the fields the story left them
         # (`updated_at` takes the clock on insert: it is when the conversation was resolved.)
-        Conversation.objects.filter(pk__in=[c.pk for c in convs]).update(
-            updated_at=F("resolved_at")
-        )
+        for part in range(0, len(convs), 5000):  # (SQLite caps the parameters of a query)
+            ids = [c.pk for c in convs[part : part + 5000]]
+            Conversation.objects.filter(pk__in=ids).update(updated_at=F("resolved_at"))
         for conv, row in rows:
             row.conversation_id = conv.pk  # type: ignore[attr-defined]
         by_model: dict[type[Model], list[Model]] = defaultdict(list)
