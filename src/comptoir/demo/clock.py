@@ -19,13 +19,17 @@ class Clock:
         self.now = now
         self.days = days
         self.tz = tz
+        # The year's history (`planner.build_history`): the day its first message comes in,
+        # and how slowly the agents answer (their own pace times the season's load).
+        self.first_day: date | None = None
+        self.slowness = 1.0
 
     def timeline(
         self, outcome: str, n: int, partial: bool
     ) -> tuple[list[datetime], list[datetime | None]]:
         """Times of each buyer message and agent step, placed in the window the outcome needs."""
         rng = self.rng
-        base = (self.now - 400 * DAY).astimezone(self.tz).date()
+        base = self.first_day or (self.now - 400 * DAY).astimezone(self.tz).date()
         t = self.local(
             base, weighted(self.rng, list(zip(BUYER_HOURS, BUYER_HOUR_WEIGHTS, strict=True)))
         )
@@ -42,6 +46,8 @@ class Clock:
             agent_times.append(answered)
             t = self.buyer_time(answered + timedelta(minutes=rng.randint(60, 72 * 60)))
 
+        if self.first_day is not None:
+            return buyer_times, agent_times  # already on its day: no window to place it in
         start = buyer_times[0]
         end = buyer_times[-1] if outcome == "needs_reply" else agent_times[-1] or buyer_times[-1]
         now = self.now
@@ -79,12 +85,14 @@ class Clock:
     def reply_delay(self) -> timedelta:
         r = self.rng.random()
         if r < 0.4:
-            return timedelta(minutes=self.rng.randint(10, 120))
-        if r < 0.75:
-            return timedelta(minutes=self.rng.randint(120, 8 * 60))
-        if r < 0.95:
-            return timedelta(minutes=self.rng.randint(8 * 60, 24 * 60))
-        return timedelta(minutes=self.rng.randint(24 * 60, 48 * 60))
+            minutes = self.rng.randint(10, 120)
+        elif r < 0.75:
+            minutes = self.rng.randint(120, 8 * 60)
+        elif r < 0.95:
+            minutes = self.rng.randint(8 * 60, 24 * 60)
+        else:
+            minutes = self.rng.randint(24 * 60, 48 * 60)
+        return timedelta(minutes=minutes * self.slowness)
 
     def working_time(self, t: datetime) -> datetime:
         """Agents work Monday to Saturday noon, 8:30 to 19:00: move `t` into those hours."""

@@ -1,4 +1,4 @@
-"""Build the demo: a seller with two shops, eight channels, a team of agents and months of history.
+"""Build the demo: a seller with two shops, eight channels, a team of agents and a year of history.
 
 Everything is derived from `random.Random(seed)` and a reference "now" (today at midnight), so the
 same seed on the same day gives the same data. The history goes through the real code: buyer
@@ -10,6 +10,9 @@ Loading is done in rounds: round k ingests every conversation's k-th buyer messa
 the agents' k-th step, then moves that step's timestamps into the past. A follow-up is therefore
 ingested after the reply it answers, and the pipeline computes `needs_reply`, reopening and
 respond-by exactly as it would live.
+
+The year before those live weeks (`demo.year`) is written in bulk: resolved conversations with
+the seasons of a seller's year, and the orders that never led to a message.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ def load(
     seed: int,
     conversations: int = 2000,
     days: int = 90,
+    year_scale: float = 1.0,
     now: datetime | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Summary:
@@ -132,6 +136,18 @@ def load(
     _finish(plans, conv_ids, orders)
     _read(list(conv_ids.values()))
     say("triage read every buyer message")
+    if year_scale > 0:
+        # The year before (and the seasons' extra in) the live weeks, resolved, in bulk.
+        from comptoir.demo import year
+
+        done = year.seed(
+            seed=seed, now=now, channels=world.channels, users=world.users, live=plans,
+            scale=year_scale,
+        )  # fmt: skip
+        say(
+            f"a year of history: {done.conversations} resolved conversations, "
+            f"{done.messages} messages, {done.orders} orders without a message"
+        )
     # The last step of the history: the resolved conversations' surveys and their answers
     # (before the rules: they act on what comes next).
     from comptoir.surveys import demo as surveys_demo
@@ -153,9 +169,9 @@ def load(
     _measure(now)
     say("analytics: the facts of every conversation computed")
     return Summary(
-        conversations=len(conv_ids),
+        conversations=Conversation.objects.filter(channel__in=world.channels.values()).count(),
         messages=Message.objects.filter(channel__in=world.channels.values()).count(),
-        orders=len(orders),
+        orders=Order.objects.count(),
         users=len(world.users),
         seconds=time.monotonic() - started,
     )

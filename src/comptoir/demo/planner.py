@@ -10,7 +10,7 @@ import random
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,16 @@ from comptoir.demo.plan import (
     template_fields,
     weighted,
 )
-from comptoir.demo.world import CHANNELS, DAY, OUTCOMES, SHOPS, USERS, ChannelSpec
+from comptoir.demo.world import (
+    AGENT_PACE,
+    CHANNELS,
+    DAY,
+    HISTORY_INTENTS,
+    OUTCOMES,
+    SHOPS,
+    USERS,
+    ChannelSpec,
+)
 from comptoir.inbox.models import Priority, Status
 
 
@@ -42,6 +51,38 @@ def build_plan(
     """The whole demo as data; the same arguments always give the same plan."""
     planner = _Planner(random.Random(seed), now=now, days=days)
     return [planner.conversation(i) for i in range(conversations)]
+
+
+@dataclass(frozen=True)
+class HistoryDay:
+    """One day of the year's history: how many conversations open on it per channel, how
+    slowly the agents answer then (1: their usual pace), and which intents the season brings
+    more of (a weight multiplier each)."""
+
+    day: date
+    counts: dict[str, int]
+    slowness: float = 1.0
+    intents: dict[str, float] | None = None
+
+
+def build_history(
+    *, seed: int, days: Sequence[HistoryDay], now: datetime, first_index: int = 0
+) -> list[ConversationPlan]:
+    """The year before the live weeks, as data: conversations the agents resolved, each opened
+    on its day, answered at its agent's pace (see `world.AGENT_PACE`), about what its
+    marketplace and the season bring (`world.HISTORY_INTENTS`)."""
+    planner = _Planner(random.Random(seed), now=now, days=365)
+    planner.history = True
+    plans: list[ConversationPlan] = []
+    for day in days:
+        planner.clock.first_day = day.day
+        planner.season_slowness = day.slowness
+        planner.season_intents = day.intents or {}
+        for key, count in day.counts.items():
+            spec = next(c for c in CHANNELS if c.key == key)
+            for _ in range(count):
+                plans.append(planner.conversation(first_index + len(plans), spec=spec))
+    return plans
 
 
 @dataclass
@@ -70,6 +111,10 @@ class _Planner:
         self.buyers: dict[tuple[str, str], list[Buyer]] = {}
         self.users = {u.username: u for u in USERS}
         self.noted = False  # at most one internal note per conversation
+        # The year's history (`build_history`): every conversation resolved, the agents' pace.
+        self.history = False
+        self.season_slowness = 1.0
+        self.season_intents: dict[str, float] = {}
 
     def pick(self, templates: Sequence[str], ctx: dict[str, str]) -> str:
         """A template whose fields all have a value here (no tracking number → no "suivi ...")."""
@@ -78,16 +123,22 @@ class _Planner:
 
     # - the conversation -
 
-    def conversation(self, index: int) -> ConversationPlan:
+    def conversation(self, index: int, *, spec: ChannelSpec | None = None) -> ConversationPlan:
         rng = self.rng
-        spec = weighted(rng, [(c, c.weight) for c in CHANNELS])
+        spec = spec or weighted(rng, [(c, c.weight) for c in CHANNELS])
         lang = weighted(rng, spec.languages)
-        outcome = weighted(rng, list(OUTCOMES.items()))
+        outcome = "resolved" if self.history else weighted(rng, list(OUTCOMES.items()))
         intents = [
             (i, w)
             for i, w in phrases.INTENT_WEIGHTS.items()
             if i != "thanks" or outcome == "resolved"  # a thank-you is closed, never left open
         ]
+        if self.history:
+            mix = HISTORY_INTENTS.get(spec.marketplace, {})
+            intents = [
+                (i, max(1, round(w * mix.get(i, 1.0) * self.season_intents.get(i, 1.0))))
+                for i, w in intents
+            ]
         intent = weighted(rng, intents)
         buyer = self.buyer(spec, lang)
         thread_id = "" if spec.is_email else self.ids.thread_id(spec)
@@ -96,6 +147,10 @@ class _Planner:
         n = self.exchange_count(intent, outcome)
         thanks_close = outcome == "resolved" and n >= 2 and rng.random() < 0.3
         partial = outcome == "needs_reply" and rng.random() < 0.4
+        if self.history:
+            # Who answers is known before when: a slow agent's replies come later.
+            assignee = self.agent(spec, lang) if rng.random() < 0.9 else ""
+            self.clock.slowness = AGENT_PACE.get(assignee, 1.0) * self.season_slowness
         buyer_times, agent_times = self.clock.timeline(outcome, n, partial)
         order = plan_order(rng, self.ids, spec, intent, outcome, buyer_times[0], now=self.now)
         if spec.key == "fnac":
@@ -105,7 +160,8 @@ class _Planner:
 
         product, other = self.products(spec, order)
         ctx = self.context(spec, lang, buyer, order, product, other)
-        assignee = self.agent(spec, lang) if rng.random() < 0.8 else ""
+        if not self.history:
+            assignee = self.agent(spec, lang) if rng.random() < 0.8 else ""
         story = _Story(spec, lang, intent, outcome, order, ctx, n, thanks_close, partial, assignee)
         exchanges = self.exchanges(story, buyer, buyer_times, agent_times)
         return ConversationPlan(

@@ -95,6 +95,23 @@ USERS = (
     UserSpec("admin", "Alex", "Admin", Role.OWNER, is_staff=True, is_superuser=True),
 )
 
+# How long each agent takes to answer, against the team's usual pace (the year's history):
+# Julien is quick, Lena takes her time; an unassigned conversation waits at the usual pace.
+AGENT_PACE: dict[str, float] = {"agent1": 0.6, "agent2": 1.0, "agent3": 1.3, "agent4": 1.8}
+
+# What each marketplace's buyers write about more (or less) than the demo's usual mix, in the
+# year's history: Amazon's mailbox gets the parcels that never came, the own shop the invoices
+# and the questions before buying, Cdiscount and Rakuten the "where is it".
+HISTORY_INTENTS: dict[str, dict[str, float]] = {
+    "amazon": {"not_received": 1.6, "refund": 1.3, "product_question": 0.5},
+    "cdiscount": {"where_is_order": 1.5, "cancellation": 1.4},
+    "shop": {"invoice": 2.0, "product_question": 2.0, "not_received": 0.6},
+    "fnac": {"damaged": 1.5, "wrong_item": 1.4},
+    "darty": {"damaged": 1.8, "return": 1.3},
+    "ebay": {"product_question": 1.6, "return": 1.3},
+    "rakuten": {"where_is_order": 1.6, "refund": 1.3},
+}
+
 # Final state of a conversation → share of the demo (resolved 55 %, open and owed a reply 25 %...).
 OUTCOMES: dict[str, int] = {
     "resolved": 55,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models, transaction
 from django.db.models import Field, Model
 from psycopg import pq
 
@@ -38,6 +39,66 @@ def _insert_sql(
     unnest = ", ".join(f"(%b)::{t.split('(')[0]}[]" for t in types)
     unnest_sql = f"{head}SELECT * FROM UNNEST({unnest})"
     return fields, head + "VALUES ", row, unnest_sql
+
+
+# How a field's value becomes a parameter, when it has a plain type: the same value Django's
+# `get_db_prep_save` returns, without its chain of calls (a third of bulk ingest's CPU). Any
+# other value, or any other field, takes Django's own path.
+_AS_IS, _INT, _BOOL, _DATETIME, _DJANGO = range(5)
+_TEXT_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.SlugField,
+    models.EmailField,
+    models.URLField,
+)
+_INT_FIELDS = (
+    models.IntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.PositiveBigIntegerField,
+    models.AutoField,
+    models.BigAutoField,
+)
+
+
+def _kind(field: Field[Any, Any]) -> int:
+    if type(field) in _TEXT_FIELDS:
+        return _AS_IS
+    if type(field) in _INT_FIELDS:
+        return _INT
+    if type(field) is models.ForeignKey and type(field.target_field) in _INT_FIELDS:
+        return _INT
+    if type(field) is models.BooleanField:
+        return _BOOL
+    if type(field) is models.DateTimeField and not (field.auto_now or field.auto_now_add):
+        return _DATETIME
+    return _DJANGO
+
+
+@cache
+def _plan(model: type[Model], with_pk: bool) -> list[tuple[str, int, Field[Any, Any]]]:
+    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+    return [(f.attname, _kind(f), f) for f in fields]
+
+
+def _values(obj: Model, plan: list[tuple[str, int, Field[Any, Any]]], conn: Any) -> list[Any]:
+    row: list[Any] = []
+    for attname, kind, field in plan:
+        value = getattr(obj, attname)
+        if value is None and kind != _DJANGO:
+            row.append(None)
+        elif kind == _AS_IS and isinstance(value, str):
+            row.append(value)  # (a TextChoices member too: Django sends it as it is)
+        elif (kind == _INT and type(value) is int) or (kind == _BOOL and type(value) is bool):
+            row.append(value)
+        elif kind == _DATETIME and type(value) is datetime and value.tzinfo is not None:
+            row.append(conn.ops.adapt_datetimefield_value(value))
+        else:
+            row.append(field.get_db_prep_save(field.pre_save(obj, True), conn))
+    return row
 
 
 def insert(
@@ -66,9 +127,8 @@ def insert(
     with conn.cursor() as cursor:
         for start in range(0, len(objs), per_statement):
             chunk = objs[start : start + per_statement]
-            rows = [
-                [f.get_db_prep_save(f.pre_save(obj, True), conn) for f in fields] for obj in chunk
-            ]
+            plan = _plan(model, with_pk)
+            rows = [_values(obj, plan, conn) for obj in chunk]
             # A few rows go faster as VALUES (arrays cost more to build than they save).
             if postgres and len(chunk) > SMALL_INSERT:
                 cursor.execute(unnest_sql + suffix, [list(col) for col in zip(*rows, strict=True)])

@@ -1,8 +1,9 @@
 """The demo's surveys: the history's resolved conversations got theirs, and some answered.
 
 Demo only, like the demo's backdating: rows are written as the sender and the page would have
-written them, dated after each resolution, without sending anything. About 30 % answered,
-scores skewed positive, the low ones with a comment in the buyer's language.
+written them, dated after each resolution, without sending anything. About a quarter answered,
+scores skewed positive, the low ones with a comment in the buyer's language. The own shop asked
+NPS until the spring (`NPS_UNTIL`) and CSAT since, so that both figures have their history.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from comptoir.inbox.models import Conversation, Event, EventKind, Status
 from comptoir.surveys import policy, texts
 from comptoir.surveys.models import Survey, SurveyKind, SurveySettings
 
-ANSWERED_SHARE = 0.3
+ANSWERED_SHARE = 0.25
 SCORES = (5, 4, 3, 2, 1)
 WEIGHTS = (50, 25, 10, 8, 7)
+NPS_SCORES = (10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+NPS_WEIGHTS = (30, 24, 15, 9, 6, 4, 3, 3, 2, 1, 3)
+NPS_UNTIL = timedelta(days=200)  # before now: the own shop's surveys asked NPS
 LOW_COMMENTS = {
     "fr": (
         "Le colis est arrivé abîmé, et la réponse a pris trois jours.",
@@ -65,20 +69,23 @@ def seed(*, seed: int, now: datetime) -> int:
         if previous is not None and sent_at - previous < timedelta(days=settings.min_days_between):
             continue
         last_asked[conv.customer_id or 0] = sent_at
-        surveys.append(_survey(conv, sent_at, now, rng))
+        nps = conv.channel.marketplace == "shop" and sent_at < now - NPS_UNTIL
+        surveys.append(_survey(conv, sent_at, now, rng, SurveyKind.NPS if nps else SurveyKind.CSAT))
     Survey.objects.bulk_create(surveys, batch_size=500)
     Event.objects.bulk_create(_events(surveys), batch_size=500)
     return len(surveys)
 
 
-def _survey(conv: Conversation, sent_at: datetime, now: datetime, rng: random.Random) -> Survey:
+def _survey(
+    conv: Conversation, sent_at: datetime, now: datetime, rng: random.Random, kind: str
+) -> Survey:
     language = texts.language_for(
         conv.language, conv.customer.language if conv.customer else "", conv.channel.shop.language
     )
     survey = Survey(
         conversation=conv,
         customer_id=conv.customer_id,
-        kind=SurveyKind.CSAT,
+        kind=kind,
         token=secrets.token_urlsafe(18)[:24],
         sent_at=sent_at,
         channel="email" if conv.channel.kind == "email" else conv.channel.marketplace,
@@ -86,11 +93,14 @@ def _survey(conv: Conversation, sent_at: datetime, now: datetime, rng: random.Ra
     )
     answered_at = sent_at + timedelta(minutes=rng.randint(20, 3 * 24 * 60))
     if rng.random() < ANSWERED_SHARE and answered_at < now:
-        survey.score = rng.choices(SCORES, WEIGHTS)[0]
+        if kind == SurveyKind.NPS:
+            survey.score = rng.choices(NPS_SCORES, NPS_WEIGHTS)[0]
+        else:
+            survey.score = rng.choices(SCORES, WEIGHTS)[0]
         survey.answered_at = answered_at
-        if survey.score <= 2:
+        if survey.is_low:
             survey.comment = rng.choice(LOW_COMMENTS[language])
-        elif survey.score == 5 and rng.random() < 0.3:
+        elif survey.score in (5, 10) and rng.random() < 0.3:
             survey.comment = GOOD_COMMENTS[language]
     return survey
 

@@ -38,7 +38,8 @@ class Command(BaseCommand):
     help = (
         "Load a demo and run it with --serve (--logins: print its address and accounts). "
         "Two shops, eight marketplace channels, a team (supervisor, agent1..agent4, analyst, "
-        "admin; password comptoir-demo) and months of conversations in five languages. "
+        "admin; password comptoir-demo), the live weeks' conversations in five languages and "
+        "a year of resolved history before them. "
         "The same --seed on the same day gives the same data."
     )
 
@@ -47,7 +48,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--conversations", type=int, default=2000, help="how many (default 2000)"
         )
-        parser.add_argument("--days", type=int, default=90, help="history length (default 90)")
+        parser.add_argument("--days", type=int, default=90, help="live weeks, in days (default 90)")
+        parser.add_argument(
+            "--scale",
+            type=float,
+            default=1.0,
+            help="volume of the year of resolved history before them (default 1; 0: none)",
+        )
         parser.add_argument(
             "--if-empty",
             action="store_true",
@@ -74,6 +81,8 @@ class Command(BaseCommand):
             raise CommandError("--conversations must be between 1 and 100000")
         if not 1 <= options["days"] <= 3650:
             raise CommandError("--days must be between 1 and 3650")
+        if not 0 <= options["scale"] <= 10:
+            raise CommandError("--scale must be between 0 and 10")
         if not 1 <= options["port"] <= 65535:
             raise CommandError("--port must be between 1 and 65535")
         if options["serve"]:
@@ -93,6 +102,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 conversations=options["conversations"],
                 days=options["days"],
+                year_scale=options["scale"],
                 log=self.stdout.write if options["verbosity"] > 1 else None,
             )
             self.stdout.write(

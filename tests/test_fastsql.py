@@ -1,0 +1,85 @@
+"""`fastsql.insert` sends the values Django's own `get_db_prep_save` would: its shortcut for plain
+types changes the speed, never the row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models import fields as django_fields
+
+from comptoir.inbox import fastsql
+from comptoir.inbox.models import (
+    Channel,
+    Conversation,
+    Direction,
+    Event,
+    EventKind,
+    InboundRecord,
+    Message,
+    SLAState,
+    Status,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _django_row(obj: Any) -> list[Any]:
+    fields = [f for f in type(obj)._meta.concrete_fields if not f.primary_key]
+    return _comparable([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+
+
+def _comparable(row: list[Any]) -> list[Any]:
+    # psycopg's wrappers (Binary, Jsonb) do not compare by content: compare what they wrap.
+    return [(type(v).__name__, v.obj) if hasattr(v, "obj") else v for v in row]
+
+
+def test_the_shortcut_prepares_every_field_as_django_does(
+    channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    # `auto_now` fields take the clock on each call: the same instant for both ways.
+    monkeypatch.setattr(django_fields.timezone, "now", lambda: at)
+    record = InboundRecord(channel=channel, external_id="x1", source="bench", raw=b"{}")
+    fastsql.insert([record])
+    conv = Conversation(
+        shop_id=channel.shop_id,
+        channel=channel,
+        external_thread_id="t1",
+        subject="Où est mon colis ?",
+        status=Status.OPEN,
+        sla_state=SLAState.BREACHED,
+        needs_reply=True,
+        created_at=at,
+        last_inbound_at=at,
+    )
+    fastsql.insert([conv])
+    message = Message(
+        channel=channel,
+        conversation=conv,
+        direction=Direction.IN,
+        external_id="x1",
+        text="bonjour",
+        is_auto=False,
+        sent_at=at,
+        received_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+        created_at=at,
+        inbound_record=record,
+    )
+    event = Event(conversation=conv, kind=EventKind.REOPENED, actor_label="system", data={"a": 1})
+
+    for obj in (record, conv, message, event):
+        plan = fastsql._plan(type(obj), False)
+        ours = _comparable(fastsql._values(obj, plan, connection))
+        assert ours == _django_row(obj), type(obj).__name__
+    # The shortcut is taken: text, numbers, flags and dates (not only the fallback).
+    kinds = {kind for _, kind, _ in fastsql._plan(Message, False)}
+    assert {fastsql._AS_IS, fastsql._INT, fastsql._BOOL, fastsql._DATETIME} <= kinds
+
+    fastsql.insert([message])
+    fastsql.insert([event], returning=False)
+    stored = Message.objects.get(pk=message.pk)
+    assert (stored.sent_at, stored.direction, stored.conversation_id) == (at, "in", conv.pk)
+    assert Event.objects.get(conversation=conv).data == {"a": 1}
