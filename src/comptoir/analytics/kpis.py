@@ -77,7 +77,7 @@ def _exact(period: Period) -> bool:
 
 
 def _fact_counts() -> dict[str, Any]:
-    """`rollup.COUNTS`, computed on facts."""
+    """`rollup.COUNTS` but the resolution times, computed on facts."""
     return {
         "conversations": Count("pk"),
         "sla_part": Count("pk", filter=Q(within_sla=True)),
@@ -88,8 +88,6 @@ def _fact_counts() -> dict[str, Any]:
         "reopen_whole": Count("pk", filter=RESOLVED_ONCE),
         "no_response_needed": Count("pk", filter=Q(no_response_needed=True)),
         "messages": Sum("message_count"),
-        "resolved": Count("resolution_seconds"),
-        "resolution_sum": Sum("resolution_seconds"),
     }
 
 
@@ -102,7 +100,7 @@ class _Sums:
 
     def add(self, row: dict[str, Any], hists: dict[str, tuple[str, ...]]) -> None:
         for name in self.counts:
-            self.counts[name] += row[name] or 0
+            self.counts[name] += row.get(name) or 0
         for name, columns in hists.items():
             into = self.hists[name]
             for k, column in enumerate(columns):
@@ -114,7 +112,8 @@ class _Sums:
             return Durations(0, None, None, None)
         median = histogram.quantile(self.hists[hist], 0.5) or 0.0
         p90 = histogram.quantile(self.hists[hist], 0.9) or 0.0
-        return Durations(n, median / 3600, self.counts[total] / n / 3600, p90 / 3600)
+        mean = self.counts[total] / 1000 / n  # the sums are in milliseconds
+        return Durations(n, median / 3600, mean / 3600, p90 / 3600)
 
 
 def _group(
@@ -150,7 +149,10 @@ def _conversations(
     if resolution:
         timed = facts.filter(resolution_seconds__isnull=False)
         for key, seconds in timed.values_list(by or "shop_id", "resolution_seconds"):
-            out[key if by else None].hists["r"][histogram.bucket(seconds)] += 1
+            group = out[key if by else None]
+            group.counts["resolved"] += 1
+            group.counts["resolution_ms"] += round(seconds * 1000)
+            group.hists["r"][histogram.bucket(seconds)] += 1
     return out
 
 
@@ -176,11 +178,11 @@ def _wait_sums(
     ):
         group = _group(out, key if by else None, rollup.WAIT_COUNTS, tuple(WAIT_HISTS))
         group.counts["answered"] += 1
-        group.counts["seconds_sum"] += seconds
+        group.counts["seconds_ms"] += round(seconds * 1000)
         group.hists["c"][histogram.bucket(seconds)] += 1
         if business is not None:
             group.counts["business_answered"] += 1
-            group.counts["business_sum"] += business
+            group.counts["business_ms"] += round(business * 1000)
             group.hists["b"][histogram.bucket(business)] += 1
     return out
 
@@ -190,8 +192,8 @@ def _times(sums: _Sums | None) -> ResponseTimes:
         empty = Durations(0, None, None, None)
         return ResponseTimes(empty, empty)
     return ResponseTimes(
-        calendar=sums.durations("answered", "seconds_sum", "c"),
-        business=sums.durations("business_answered", "business_sum", "b"),
+        calendar=sums.durations("answered", "seconds_ms", "c"),
+        business=sums.durations("business_answered", "business_ms", "b"),
     )
 
 
@@ -239,7 +241,7 @@ def _resolution(period: Period, filters: Filters, sums: _Sums | None) -> Duratio
         return durations(_facts(period, filters), "resolution_seconds")
     if sums is None:
         return Durations(0, None, None, None)
-    return sums.durations("resolved", "resolution_sum", "r")
+    return sums.durations("resolved", "resolution_ms", "r")
 
 
 def resolution_time(period: Period, filters: Filters) -> Durations:

@@ -86,7 +86,10 @@ class ResponseFact(models.Model):
 #
 # One row per shop-local day and value of the filters (shop, channel with its marketplace, team,
 # assignee): sums of the facts of that day, and histograms of durations (`analytics.histogram`:
-# fixed log-spaced buckets, one integer column each, so that the database sums them). Kept by
+# fixed log-spaced buckets, one integer column each, so that the database sums them). Month rows
+# (`month`, `day` the 1st) sum a month's day rows: a year reads twelve of those and the ragged
+# days around them. Durations are summed in whole milliseconds: integer sums do not depend on
+# the order rows are added in, so a kept rollup and a rebuilt one are equal to the unit. Kept by
 # `analytics.rollup` from the facts, never edited otherwise.
 
 
@@ -96,6 +99,7 @@ def _histogram(prefix: str) -> dict[str, models.Field[int, int]]:
 
 class DayKey(models.Model):
     day = models.DateField()  # in the shop's timezone
+    month = models.BooleanField(default=False, db_default=False)  # the month from `day`, summed
     shop_id = models.IntegerField()
     channel_id = models.IntegerField()
     marketplace = models.CharField(max_length=16)
@@ -119,11 +123,11 @@ class ConversationDay(DayKey):
     no_response_needed = models.IntegerField(default=0)
     messages = models.BigIntegerField(default=0)  # sum of message_count
     resolved = models.IntegerField(default=0)  # with a resolution time
-    resolution_sum = models.FloatField(default=0)  # seconds
+    resolution_ms = models.BigIntegerField(default=0)
     locals().update(_histogram("r"))  # r0..: resolution seconds
 
     class Meta:
-        indexes = [models.Index(fields=["day", "shop_id"], name="cday_day")]
+        indexes = [models.Index(fields=["month", "day", "shop_id"], name="cday_day")]
 
     def __str__(self) -> str:
         return f"conversations of {self.day} on channel {self.channel_id}"
@@ -135,14 +139,14 @@ class WaitDay(DayKey):
 
     first = models.BooleanField()
     answered = models.IntegerField(default=0)
-    seconds_sum = models.FloatField(default=0)
+    seconds_ms = models.BigIntegerField(default=0)
     business_answered = models.IntegerField(default=0)
-    business_sum = models.FloatField(default=0)
+    business_ms = models.BigIntegerField(default=0)
     locals().update(_histogram("c"))  # c0..: calendar seconds
     locals().update(_histogram("b"))  # b0..: business seconds
 
     class Meta:
-        indexes = [models.Index(fields=["day", "shop_id"], name="wday_day")]
+        indexes = [models.Index(fields=["month", "day", "shop_id"], name="wday_day")]
 
     def __str__(self) -> str:
         return f"waits of {self.day} on channel {self.channel_id}"
@@ -156,7 +160,7 @@ class VolumeDay(DayKey):
     conversations = models.IntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["day", "shop_id"], name="vday_day")]
+        indexes = [models.Index(fields=["month", "day", "shop_id"], name="vday_day")]
 
     def __str__(self) -> str:
         return f"volume of {self.day} on channel {self.channel_id}"

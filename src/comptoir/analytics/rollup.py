@@ -47,15 +47,23 @@ COUNTS = (
     "no_response_needed",
     "messages",
     "resolved",
-    "resolution_sum",
+    "resolution_ms",
 )
-WAIT_COUNTS = ("answered", "seconds_sum", "business_answered", "business_sum")
+WAIT_COUNTS = ("answered", "seconds_ms", "business_answered", "business_ms")
 RESOLUTION = tuple(f"r{k}" for k in range(histogram.BUCKETS))
 CALENDAR = tuple(f"c{k}" for k in range(histogram.BUCKETS))
 BUSINESS = tuple(f"b{k}" for k in range(histogram.BUCKETS))
 KEY = ("day", "shop_id", "channel_id", "marketplace", "team_id", "assignee_id")
 
+# Each table: what it adds to the key, what it sums.
+_TABLES: tuple[tuple[Any, tuple[str, ...], tuple[str, ...]], ...] = (
+    (ConversationDay, (), COUNTS + RESOLUTION),
+    (WaitDay, ("first",), WAIT_COUNTS + CALENDAR + BUSINESS),
+    (VolumeDay, ("intent", "language"), ("conversations",)),
+)
+
 Slices = dict[int, set[date]]  # shop -> its days
+Row = tuple[Any, ...]
 
 
 def zones() -> dict[int, ZoneInfo]:
@@ -103,6 +111,8 @@ def refresh(slices: Slices) -> None:
             ordered = sorted(days)
             for start in range(0, len(ordered), DAYS_PER_PASS):
                 _recompute(shop, ordered[start : start + DAYS_PER_PASS], shop_zones[shop])
+            for first in sorted({day.replace(day=1) for day in days}):
+                _recompute_month(shop, first)
 
 
 def rebuild() -> int:
@@ -156,18 +166,57 @@ def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
     yield start, prev + timedelta(days=1)
 
 
+def _next_month(first: date) -> date:
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def _recompute_month(shop: int, first: date) -> None:
+    """A month's rows: the sums of its day rows, in SQL."""
+    quote = connection.ops.quote_name
+    adapt = connection.ops.adapt_datefield_value
+    for model, extra, summed in _TABLES:
+        model.objects.filter(shop_id=shop, month=True, day=first).delete()
+        grouped = ", ".join(quote(c) for c in (*KEY[2:], *extra))
+        columns = ", ".join(quote(c) for c in (*KEY, *extra, "month", *summed))
+        sums = ", ".join(f"SUM({quote(c)})" for c in summed)
+        table = quote(model._meta.db_table)
+        sql = (
+            f"INSERT INTO {table} ({columns}) SELECT %s, shop_id, {grouped}, %s, {sums} "
+            f"FROM {table} WHERE shop_id = %s AND {quote('month')} = %s "
+            f"AND day >= %s AND day < %s GROUP BY {grouped}"
+        )
+        params = [adapt(first), True, shop, False, adapt(first), adapt(_next_month(first))]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
 def _recompute(shop: int, days: list[date], zone: ZoneInfo) -> None:
     for model in (ConversationDay, WaitDay, VolumeDay):
-        model.objects.filter(shop_id=shop, day__in=days).delete()
+        model.objects.filter(shop_id=shop, month=False, day__in=days).delete()
     conversations, volumes = _conversation_rows(shop, days)
-    ConversationDay.objects.bulk_create(conversations, batch_size=WRITE_BATCH)
-    VolumeDay.objects.bulk_create(volumes, batch_size=WRITE_BATCH)
-    WaitDay.objects.bulk_create(_wait_rows(shop, days, zone), batch_size=WRITE_BATCH)
+    _insert(ConversationDay, KEY + COUNTS + RESOLUTION, conversations)
+    _insert(VolumeDay, (*KEY, "intent", "language", "conversations"), volumes)
+    columns = (*KEY, "first", *WAIT_COUNTS, *CALENDAR, *BUSINESS)
+    _insert(WaitDay, columns, _wait_rows(shop, days, zone))
 
 
-def _conversation_rows(
-    shop: int, days: list[date]
-) -> tuple[list[ConversationDay], list[VolumeDay]]:
+def _insert(model: Any, columns: tuple[str, ...], rows: list[Row]) -> None:
+    """Plain INSERTs: the rows are wide (a column per bucket), model instances would cost more
+    than the computation."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks})"
+    adapt = connection.ops.adapt_datefield_value
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), WRITE_BATCH):
+            batch = rows[start : start + WRITE_BATCH]
+            cursor.executemany(sql, [(adapt(row[0]), *row[1:]) for row in batch])
+
+
+def _conversation_rows(shop: int, days: list[date]) -> tuple[list[Row], list[Row]]:
     rows = (
         ConversationFact.objects.filter(shop_id=shop, created_day__in=days)
         .order_by("conversation_id")
@@ -199,7 +248,7 @@ def _conversation_rows(
         volumes[(*key, intent, language)] += 1
         acc = sums.get(key)
         if acc is None:
-            acc = sums[key] = [0] * 10 + [0.0]
+            acc = sums[key] = [0] * 11
             hists[key] = [0] * histogram.BUCKETS
         resolved_once = resolved_at is not None or reopened
         acc[0] += 1
@@ -213,26 +262,14 @@ def _conversation_rows(
         acc[8] += messages
         if resolution is not None:
             acc[9] += 1
-            acc[10] += resolution
+            acc[10] += round(resolution * 1000)
             hists[key][histogram.bucket(resolution)] += 1
-    conversation_days = [
-        ConversationDay(
-            **dict(zip(KEY, key, strict=True)),
-            **dict(zip(COUNTS, acc, strict=True)),
-            **dict(zip(RESOLUTION, hists[key], strict=True)),
-        )
-        for key, acc in sums.items()
-    ]
-    volume_days = [
-        VolumeDay(
-            **dict(zip(KEY, key[:6], strict=True)), intent=key[6], language=key[7], conversations=n
-        )
-        for key, n in volumes.items()
-    ]
+    conversation_days = [(*key, *acc, *hists[key]) for key, acc in sums.items()]
+    volume_days = [(*key, n) for key, n in volumes.items()]
     return conversation_days, volume_days
 
 
-def _wait_rows(shop: int, days: list[date], zone: ZoneInfo) -> list[WaitDay]:
+def _wait_rows(shop: int, days: list[date], zone: ZoneInfo) -> list[Row]:
     within = Q()
     for first, end in _runs(days):
         within |= Q(received_at__gte=midnight(first, zone), received_at__lt=midnight(end, zone))
@@ -257,28 +294,19 @@ def _wait_rows(shop: int, days: list[date], zone: ZoneInfo) -> list[WaitDay]:
         key = (at.astimezone(zone).date(), shop, channel, market, team, who, first)
         acc = sums.get(key)
         if acc is None:
-            acc = sums[key] = [0, 0.0, 0, 0.0]
+            acc = sums[key] = [0, 0, 0, 0]
             calendar[key] = [0] * histogram.BUCKETS
             business[key] = [0] * histogram.BUCKETS
         if seconds is None:
             continue  # unanswered: in no response time
         acc[0] += 1
-        acc[1] += seconds
+        acc[1] += round(seconds * 1000)
         calendar[key][histogram.bucket(seconds)] += 1
         if business_seconds is not None:
             acc[2] += 1
-            acc[3] += business_seconds
+            acc[3] += round(business_seconds * 1000)
             business[key][histogram.bucket(business_seconds)] += 1
-    return [
-        WaitDay(
-            **dict(zip(KEY, key[:6], strict=True)),
-            first=key[6],
-            **dict(zip(WAIT_COUNTS, acc, strict=True)),
-            **dict(zip(CALENDAR, calendar[key], strict=True)),
-            **dict(zip(BUSINESS, business[key], strict=True)),
-        )
-        for key, acc in sums.items()
-    ]
+    return [(*key, *acc, *calendar[key], *business[key]) for key, acc in sums.items()]
 
 
 # -- reading it --------------------------------------------------------------------------------
@@ -295,7 +323,16 @@ class Split:
     zone: ZoneInfo
 
     def days(self) -> Q:
-        return Q(day__gte=self.first_day, day__lt=self.end_day)
+        """The rollup rows of those days: month rows for the whole months, day rows around."""
+        first_month = self.first_day if self.first_day.day == 1 else _next_month(self.first_day)
+        end_month = self.end_day.replace(day=1)
+        if end_month <= first_month:
+            return Q(month=False, day__gte=self.first_day, day__lt=self.end_day)
+        return (
+            Q(month=True, day__gte=first_month, day__lt=end_month)
+            | Q(month=False, day__gte=self.first_day, day__lt=first_month)
+            | Q(month=False, day__gte=end_month, day__lt=self.end_day)
+        )
 
     def edges(self, field: str) -> Q:
         """The edges, on a fact's datetime field."""
