@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import random
-import statistics
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -90,7 +89,9 @@ def test_rollup_kept_by_the_worker_equals_a_rebuild(
         actions.delete_conversation(gone, actor=agent)
     assert worker, "the hooks queued no recomputation"
     kept = _snapshot()
-    assert kept["ConversationDay"] and kept["WaitDay"] and kept["VolumeDay"]
+    assert kept["ConversationDay"]
+    assert kept["WaitDay"]
+    assert kept["VolumeDay"]
     out = io.StringIO()
     call_command("analytics", "rebuild", stdout=out)
     assert "rollup" in out.getvalue()
@@ -112,7 +113,8 @@ def test_histogram_quantiles_are_within_the_documented_error(seed: int) -> None:
     exact = Durations.of_seconds(values)
     for q, want in ((0.5, exact.median), (0.9, exact.p90)):
         got = histogram.quantile(counts, q)
-        assert got is not None and want is not None
+        assert got is not None
+        assert want is not None
         assert abs(got / 3600 / want - 1) <= histogram.RELATIVE_ERROR + 1e-9
 
 
@@ -218,10 +220,12 @@ def test_kpis_from_the_rollup_equal_the_facts(
     period = PERIODS[name]
     filters = Filters(assignee_id=agent.pk) if assigned else ALL
     assert (rollup.split(period, filters) is None) == (name == "no whole day")
-    from_rollup = _figures(period, filters)
+    with monkeypatch.context() as patch:
+        if name == "long":  # as if the period held too many durations to read them one by one
+            patch.setattr(kpis, "EXACT_LIMIT", 0)
+        from_rollup = _figures(period, filters)
     with monkeypatch.context() as patch:
         _facts_only(patch)
-        patch.setattr(kpis, "EXACT_DAYS", 1000)
         exact = _figures(period, filters)
     assert from_rollup["counts"] == exact["counts"]
     assert from_rollup["shares"] == exact["shares"]
@@ -231,10 +235,12 @@ def test_kpis_from_the_rollup_equal_the_facts(
     assert exact["counts"][0] > 0
     for got, want in zip(from_rollup["durations"], exact["durations"], strict=True):
         assert got.count == want.count
-        if name == "long" and want.count:  # from the histograms: the mean exact, quantiles within the bound
+        # From the histograms: the mean exact, the quantiles within the bound.
+        if name == "long" and want.count:
             assert got.mean == pytest.approx(want.mean)
             for a, b in ((got.median, want.median), (got.p90, want.p90)):
-                assert a is not None and b is not None
+                assert a is not None
+                assert b is not None
                 assert abs(a / b - 1) <= histogram.RELATIVE_ERROR + 1e-9
         else:
             assert got == want

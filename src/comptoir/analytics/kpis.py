@@ -7,9 +7,9 @@ by their buyer message.
 
 Counts, shares, means and volumes read the daily rollup (`analytics.rollup`) for the whole
 days of the period and the facts for the ragged edges: exactly the facts' figures, from a few
-thousand rows a year. Medians and 90th percentiles are read exactly from the facts up to
-`EXACT_DAYS`; over longer periods from the rollup's histograms (`analytics.histogram`: within
-6 %).
+thousand rows a year. Medians and 90th percentiles are read exactly from the facts when the
+period holds at most `EXACT_LIMIT` durations, else from the rollup's histograms
+(`analytics.histogram`: within 6 %).
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ VOLUME_FIELDS = ("channel_id", "marketplace", "shop_id", "intent", "language")
 RESOLVED_ONCE = Q(resolved_at__isnull=False) | Q(reopened=True)
 # Who is in the first-contact resolution's denominator (an FCR reopened after 7 days included).
 FCR_WHOLE = Q(agent_replies__gt=0) & (RESOLVED_ONCE | Q(fcr=True))
-# Up to this length, medians and percentiles are exact (read from the facts); longer periods
-# read them from the rollup's histograms.
-EXACT_DAYS = 31
+# Up to this many durations, medians and percentiles are exact (each duration read from the
+# facts, sorted on SQLite); past it they are read from the rollup's histograms, whose cost does
+# not grow with the volume. At a million conversations a year, a busy week.
+EXACT_LIMIT = 10_000
 
 
 def _facts(period: Period, filters: Filters) -> Any:
@@ -67,10 +68,6 @@ def _waits(period: Period, filters: Filters, *, first: bool) -> Any:
 def _response_times(rows: Any) -> ResponseTimes:
     calendar, business = durations_pair(rows, "seconds", "business_seconds")
     return ResponseTimes(calendar=calendar, business=business)
-
-
-def _exact(period: Period) -> bool:
-    return period.end - period.start <= timedelta(days=EXACT_DAYS)
 
 
 # -- sums over a period: the rollup's whole days and the facts' edges --------------------------
@@ -146,7 +143,7 @@ def _conversations(
         groups = [(r[by], r) for r in facts.values(by).annotate(**_fact_counts()).order_by()]
     for key, row in groups:
         _group(out, key, rollup.COUNTS, tuple(hist_columns)).add(row, {})
-    if resolution:
+    if resolution and split is not None:  # without the rollup, the exact path reads them all
         timed = facts.filter(resolution_seconds__isnull=False)
         for key, seconds in timed.values_list(by or "shop_id", "resolution_seconds"):
             group = out[key if by else None]
@@ -197,10 +194,17 @@ def _times(sums: _Sums | None) -> ResponseTimes:
     )
 
 
+def _many(sums: _Sums | None, count: str) -> bool:
+    """Too many durations to read them one by one: the histograms then."""
+    return sums is not None and sums.counts[count] > EXACT_LIMIT
+
+
 def _wait_times(period: Period, filters: Filters, *, first: bool) -> ResponseTimes:
-    if _exact(period):
-        return _response_times(_waits(period, filters, first=first))
-    return _times(_wait_sums(period, filters, first=first).get(None))
+    if rollup.split(period, filters) is not None:
+        sums = _wait_sums(period, filters, first=first).get(None)
+        if _many(sums, "answered"):
+            return _times(sums)
+    return _response_times(_waits(period, filters, first=first))
 
 
 def _share(sums: _Sums | None, part: str, whole: str) -> Share:
@@ -237,18 +241,16 @@ def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.Cha
 
 
 def _resolution(period: Period, filters: Filters, sums: _Sums | None) -> Durations:
-    if _exact(period):
-        return durations(_facts(period, filters), "resolution_seconds")
-    if sums is None:
-        return Durations(0, None, None, None)
-    return sums.durations("resolved", "resolution_ms", "r")
+    if sums is not None and _many(sums, "resolved"):
+        return sums.durations("resolved", "resolution_ms", "r")
+    return durations(_facts(period, filters), "resolution_seconds")
 
 
 def resolution_time(period: Period, filters: Filters) -> Durations:
     """From the first buyer message (or creation) to the resolution, of resolved conversations
     (calendar hours)."""
-    long = not _exact(period)
-    return _resolution(period, filters, _conversations(period, filters, resolution=long).get(None))
+    sums = _conversations(period, filters, resolution=True).get(None)
+    return _resolution(period, filters, sums)
 
 
 def first_contact_resolution(period: Period, filters: Filters) -> Share:
@@ -428,8 +430,7 @@ class Overview:
 
 
 def overview(period: Period, filters: Filters) -> Overview:
-    long = not _exact(period)
-    c = _conversations(period, filters, resolution=long).get(None)
+    c = _conversations(period, filters, resolution=True).get(None)
     return Overview(
         conversations=int(c.counts["conversations"]) if c else 0,
         first_response=first_response_time(period, filters),
@@ -456,13 +457,14 @@ class ChannelRow:
 def per_channel(period: Period, filters: Filters) -> list[ChannelRow]:
     """One row per channel with conversations in the period, busiest first."""
     groups = _conversations(period, filters, "channel_id")
-    waits = {} if _exact(period) else _wait_sums(period, filters, first=True, by="channel_id")
+    split = rollup.split(period, filters)
+    waits = _wait_sums(period, filters, first=True, by="channel_id") if split else {}
 
     def first_response(channel_id: int) -> Durations:
-        if _exact(period):
-            one = replace(filters, channel_id=channel_id)
-            return durations(_waits(period, one, first=True), "seconds")
-        return _times(waits.get(channel_id)).calendar
+        if _many(waits.get(channel_id), "answered"):
+            return _times(waits.get(channel_id)).calendar
+        one = replace(filters, channel_id=channel_id)
+        return durations(_waits(period, one, first=True), "seconds")
 
     ordered = sorted(groups.items(), key=lambda kv: (-kv[1].counts["conversations"], kv[0]))
     return [

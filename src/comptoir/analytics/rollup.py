@@ -55,6 +55,7 @@ CALENDAR = tuple(f"c{k}" for k in range(histogram.BUCKETS))
 BUSINESS = tuple(f"b{k}" for k in range(histogram.BUCKETS))
 KEY = ("day", "shop_id", "channel_id", "marketplace", "team_id", "assignee_id")
 
+MODELS: tuple[Any, ...] = (ConversationDay, WaitDay, VolumeDay)
 # Each table: what it adds to the key, what it sums.
 _TABLES: tuple[tuple[Any, tuple[str, ...], tuple[str, ...]], ...] = (
     (ConversationDay, (), COUNTS + RESOLUTION),
@@ -118,7 +119,7 @@ def refresh(slices: Slices) -> None:
 def rebuild() -> int:
     """Every slice recomputed from the facts; returns the rollup's row count."""
     with transaction.atomic():
-        for model in (ConversationDay, WaitDay, VolumeDay):
+        for model in MODELS:
             model.objects.all().delete()
         shop_zones = zones()
         slices: Slices = defaultdict(set)
@@ -142,7 +143,7 @@ def rebuild() -> int:
             )
             slices[shop] = {first + timedelta(days=i) for i in range((last - first).days + 1)}
         refresh(slices)
-    return sum(m.objects.count() for m in (ConversationDay, WaitDay, VolumeDay))
+    return sum(m.objects.count() for m in MODELS)
 
 
 def _last_wait_day(shop: int, zone: ZoneInfo) -> date | None:
@@ -191,7 +192,7 @@ def _recompute_month(shop: int, first: date) -> None:
 
 
 def _recompute(shop: int, days: list[date], zone: ZoneInfo) -> None:
-    for model in (ConversationDay, WaitDay, VolumeDay):
+    for model in MODELS:
         model.objects.filter(shop_id=shop, month=False, day__in=days).delete()
     conversations, volumes = _conversation_rows(shop, days)
     _insert(ConversationDay, KEY + COUNTS + RESOLUTION, conversations)
@@ -290,8 +291,8 @@ def _wait_rows(shop: int, days: list[date], zone: ZoneInfo) -> list[Row]:
     sums: dict[tuple[Any, ...], list[Any]] = {}
     calendar: dict[tuple[Any, ...], list[int]] = {}
     business: dict[tuple[Any, ...], list[int]] = {}
-    for at, channel, market, team, who, first, seconds, business_seconds in rows:
-        key = (at.astimezone(zone).date(), shop, channel, market, team, who, first)
+    for at, channel, market, team, who, is_first, seconds, business_seconds in rows:
+        key = (at.astimezone(zone).date(), shop, channel, market, team, who, is_first)
         acc = sums.get(key)
         if acc is None:
             acc = sums[key] = [0, 0, 0, 0]

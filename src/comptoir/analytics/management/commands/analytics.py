@@ -8,8 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from comptoir.analytics import facts
-from comptoir.analytics.models import ConversationDay, VolumeDay, WaitDay
+from comptoir.analytics import facts, rollup
 
 
 class Command(BaseCommand):
@@ -28,7 +27,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         count = facts.rebuild()
         seconds = time.perf_counter() - started
-        days = sum(m.objects.count() for m in (ConversationDay, WaitDay, VolumeDay))
+        days = sum(m.objects.count() for m in rollup.MODELS)
         self.stdout.write(
             f"{count} conversations' facts and {days} daily rollup rows rebuilt in {seconds:.1f} s"
         )
