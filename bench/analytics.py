@@ -40,7 +40,7 @@ MARKETPLACES = ("amazon", "cdiscount", "fnac", "ebay", "darty", "shop")
 BATCH = 5000
 
 
-def child(n: int, fill_only: bool) -> None:
+def child(n: int, fill_only: bool, no_fill: bool = False) -> None:
     """Runs inside a process whose DATABASE_URL points at an empty database (or, with --keep,
     at the one a previous run filled: then the fill is not done again)."""
     import django
@@ -56,6 +56,9 @@ def child(n: int, fill_only: bool) -> None:
     saved = Path(os.environ["COMPTOIR_DATA_DIR"]) / f"fill-{connection.vendor}.json"
     if ConversationFact.objects.count() == n and saved.exists():
         filled = json.loads(saved.read_text())
+        now = datetime.fromisoformat(filled["now"])
+    elif no_fill:  # measure what a fill that did not finish left
+        filled = _found()
         now = datetime.fromisoformat(filled["now"])
     else:
         now = datetime.now(UTC).replace(microsecond=0)
@@ -74,8 +77,10 @@ def child(n: int, fill_only: bool) -> None:
     rows = rollup.rebuild()
     build_seconds = time.perf_counter() - t0
     settle(connection, "analytics_conversationday", "analytics_waitday", "analytics_volumeday")
-    latest = ConversationFact.objects.order_by("-created_at")[:500]
-    recent = list(latest.values_list("conversation_id", flat=True))  # the worker's usual lot
+    from comptoir.inbox.models import Conversation
+
+    latest = Conversation.objects.order_by("-created_at")[:500]
+    recent = list(latest.values_list("pk", flat=True))  # the worker's usual lot
     t0 = time.perf_counter()
     facts.refresh(recent, now)
     refresh_seconds = time.perf_counter() - t0
@@ -92,6 +97,22 @@ def child(n: int, fill_only: bool) -> None:
             }
         )
     )
+
+
+def _found() -> dict[str, Any]:
+    from django.db.models import Max
+
+    from comptoir.analytics.models import ConversationFact, ResponseFact
+    from comptoir.inbox.models import Conversation, Event, Message
+
+    return {
+        "conversations": Conversation.objects.count(),
+        "messages": Message.objects.count(),
+        "events": Event.objects.count(),
+        "waits": ResponseFact.objects.count(),
+        "fill": 0.0,
+        "now": ConversationFact.objects.aggregate(at=Max("computed_at"))["at"].isoformat(),
+    }
 
 
 def _reads(now: datetime) -> list[dict[str, Any]]:
@@ -466,9 +487,14 @@ def main() -> None:
         "DIR and -n skips the fill and measures the rollup and the reads again",
     )
     parser.add_argument("--fill-only", action="store_true", help="only fill (with --keep)")
+    parser.add_argument("--no-fill", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--report", nargs="+", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.n, args.fill_only)
+        child(args.n, args.fill_only, args.no_fill)
+        return
+    if args.report:  # the children's JSON lines, run one by one
+        report([json.loads(Path(f).read_text().strip().splitlines()[-1]) for f in args.report])
         return
     postgres = None if args.no_postgres else args.postgres
     keep = str(Path(args.keep).resolve()) if args.keep else None
@@ -476,9 +502,12 @@ def main() -> None:
         Path(keep).mkdir(parents=True, exist_ok=True)
     more = ["--fill-only"] if args.fill_only else []
     results = run_both(__file__, args.n, postgres, timeout=7200, keep=keep, args=more)
-    if args.fill_only:
-        return
-    print(f"Analytics benchmark, {args.n:,} conversations, {os.cpu_count()} cores")
+    if not args.fill_only:
+        report(results)
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    print(f"Analytics benchmark, {results[0]['n']:,} conversations, {os.cpu_count()} cores")
     for r in results:
         print(
             f"{r['db']}: {r['conversations']:,} conversations, {r['messages']:,} messages, "
@@ -488,7 +517,7 @@ def main() -> None:
     for r in results:
         print(f"{r['db']:<12}{'(insert rows and facts)':<30}{r['fill']:>9.1f}")
         print(f"{'':<12}{'(build the daily rollup)':<30}{r['build']:>9.1f}")
-        print(f"{'':<12}{'(worker: refresh 500 convs)':<30}{r['refresh']:>9.2f}")
+        print(f"{'':<12}{'(worker: refresh 500 latest)':<30}{r['refresh']:>9.2f}")
         for t in r["reads"]:
             mark = "" if t["seconds"] <= t["target"] else "  over"
             print(

@@ -182,11 +182,11 @@ def _recompute_month(shop: int, first: date) -> None:
         sums = ", ".join(f"SUM({quote(c)})" for c in summed)
         table = quote(model._meta.db_table)
         sql = (
-            f"INSERT INTO {table} ({columns}) SELECT %s, shop_id, {grouped}, %s, {sums} "
+            f"INSERT INTO {table} ({columns}) SELECT %s, %s, {grouped}, %s, {sums} "
             f"FROM {table} WHERE shop_id = %s AND {quote('month')} = %s "
             f"AND day >= %s AND day < %s GROUP BY {grouped}"
         )
-        params = [adapt(first), True, shop, False, adapt(first), adapt(_next_month(first))]
+        params = [adapt(first), shop, True, shop, False, adapt(first), adapt(_next_month(first))]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
 
