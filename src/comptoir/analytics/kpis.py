@@ -121,14 +121,27 @@ def _group(
     return out[key]
 
 
+def _split(period: Period, filters: Filters, split: Any) -> rollup.Split | None:
+    """The split a caller already made (one timezone query per KPI rather than per part)."""
+    return rollup.split(period, filters) if split is UNSET else split
+
+
+UNSET: Any = object()
+
+
 def _conversations(
-    period: Period, filters: Filters, by: str | None = None, *, resolution: bool = False
+    period: Period,
+    filters: Filters,
+    by: str | None = None,
+    *,
+    resolution: bool = False,
+    split: Any = UNSET,
 ) -> dict[Any, _Sums]:
     """`rollup.COUNTS` of the conversations created in the period, per value of `by` (one
     group, None, without); with the histogram of resolution times ("r") if asked."""
     out: dict[Any, _Sums] = {}
     hist_columns = {"r": rollup.RESOLUTION} if resolution else {}
-    split = rollup.split(period, filters)
+    split = _split(period, filters, split)
     if split is not None:
         fields = rollup.COUNTS + (rollup.RESOLUTION if resolution else ())
         for key, row in rollup.sums(ConversationDay, split, filters, by, fields).items():
@@ -157,11 +170,11 @@ WAIT_HISTS = {"c": rollup.CALENDAR, "b": rollup.BUSINESS}
 
 
 def _wait_sums(
-    period: Period, filters: Filters, *, first: bool, by: str | None = None
+    period: Period, filters: Filters, *, first: bool, by: str | None = None, split: Any = UNSET
 ) -> dict[Any, _Sums]:
     """The answered waits of the period's sums and histograms, per value of `by`."""
     out: dict[Any, _Sums] = {}
-    split = rollup.split(period, filters)
+    split = _split(period, filters, split)
     if split is not None:
         fields = rollup.WAIT_COUNTS + rollup.CALENDAR + rollup.BUSINESS
         for key, row in rollup.sums(WaitDay, split, filters, by, fields, first=first).items():
@@ -199,9 +212,12 @@ def _many(sums: _Sums | None, count: str) -> bool:
     return sums is not None and sums.counts[count] > EXACT_LIMIT
 
 
-def _wait_times(period: Period, filters: Filters, *, first: bool) -> ResponseTimes:
-    if rollup.split(period, filters) is not None:
-        sums = _wait_sums(period, filters, first=first).get(None)
+def _wait_times(
+    period: Period, filters: Filters, *, first: bool, split: Any = UNSET
+) -> ResponseTimes:
+    split = _split(period, filters, split)
+    if split is not None:
+        sums = _wait_sums(period, filters, first=first, split=split).get(None)
         if _many(sums, "answered"):
             return _times(sums)
     return _response_times(_waits(period, filters, first=first))
@@ -430,11 +446,12 @@ class Overview:
 
 
 def overview(period: Period, filters: Filters) -> Overview:
-    c = _conversations(period, filters, resolution=True).get(None)
+    split = rollup.split(period, filters)
+    c = _conversations(period, filters, resolution=True, split=split).get(None)
     return Overview(
         conversations=int(c.counts["conversations"]) if c else 0,
-        first_response=first_response_time(period, filters),
-        next_response=next_response_time(period, filters),
+        first_response=_wait_times(period, filters, first=True, split=split),
+        next_response=_wait_times(period, filters, first=False, split=split),
         within_sla=_share(c, "sla_part", "sla_whole"),
         resolution=_resolution(period, filters, c),
         fcr=_share(c, "fcr_part", "fcr_whole"),
@@ -456,9 +473,9 @@ class ChannelRow:
 
 def per_channel(period: Period, filters: Filters) -> list[ChannelRow]:
     """One row per channel with conversations in the period, busiest first."""
-    groups = _conversations(period, filters, "channel_id")
     split = rollup.split(period, filters)
-    waits = _wait_sums(period, filters, first=True, by="channel_id") if split else {}
+    groups = _conversations(period, filters, "channel_id", split=split)
+    waits = _wait_sums(period, filters, first=True, by="channel_id", split=split) if split else {}
 
     def first_response(channel_id: int) -> Durations:
         if _many(waits.get(channel_id), "answered"):
