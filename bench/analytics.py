@@ -106,6 +106,7 @@ def _found() -> dict[str, Any]:
     from comptoir.inbox.models import Conversation, Event, Message
 
     return {
+        "facts": ConversationFact.objects.count(),
         "conversations": Conversation.objects.count(),
         "messages": Message.objects.count(),
         "events": Event.objects.count(),
@@ -510,8 +511,10 @@ def report(results: list[dict[str, Any]]) -> None:
     print(f"Analytics benchmark, {results[0]['n']:,} conversations, {os.cpu_count()} cores")
     for r in results:
         print(
-            f"{r['db']}: {r['conversations']:,} conversations, {r['messages']:,} messages, "
-            f"{r['events']:,} events, {r['waits']:,} waits; {r['rollup_rows']:,} rollup rows"
+            f"{r['db']}: {r.get('facts', r['conversations']):,} conversations' facts, "
+            f"{r['waits']:,} waits, {r['rollup_rows']:,} rollup rows; raw rows: "
+            f"{r['conversations']:,} conversations, {r['messages']:,} messages, "
+            f"{r['events']:,} events"
         )
     print(f"{'database':<12}{'step':<30}{'seconds':>9}{'cpu':>8}{'load':>7}{'target':>8}")
     for r in results:
