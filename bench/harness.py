@@ -36,9 +36,20 @@ def recreate_postgres(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def _run(script: str, label: str, env: dict[str, str], n: int, timeout: int) -> dict[str, Any]:
+def _exists(url: str) -> bool:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres") as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return found is not None
+
+
+def _run(
+    script: str, label: str, env: dict[str, str], n: int, timeout: int, args: list[str]
+) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, script, "--child", "-n", str(n)],
+        [sys.executable, script, "--child", "-n", str(n), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -53,24 +64,35 @@ def _run(script: str, label: str, env: dict[str, str], n: int, timeout: int) -> 
 
 
 def run_both(
-    script: str, n: int, postgres: str | None, *, timeout: int = 1800
+    script: str,
+    n: int,
+    postgres: str | None,
+    *,
+    timeout: int = 1800,
+    keep: str | None = None,
+    args: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run `script --child -n N` on a fresh SQLite file, then on the PostgreSQL database at
-    `postgres` (dropped and created) unless it is None; returns each child's last JSON line."""
+    `postgres` (dropped and created) unless it is None; returns each child's last JSON line.
+    With `keep` (a directory), the SQLite file lives there and the PostgreSQL database is kept:
+    a later run with the same `keep` finds them as the previous one left them."""
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        data_dir = keep or tmp
         base = {
             **os.environ,
-            "COMPTOIR_DATA_DIR": tmp,
+            "COMPTOIR_DATA_DIR": data_dir,
             "COMPTOIR_TASKS_BACKEND": "db",
             "COMPTOIR_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT / "src"),
         }
-        results.append(_run(script, "SQLite", {**base, "DATABASE_URL": ""}, n, timeout))
+        more = args or []
+        results.append(_run(script, "SQLite", {**base, "DATABASE_URL": ""}, n, timeout, more))
         if postgres:
-            recreate_postgres(postgres)
+            if not (keep and _exists(postgres)):
+                recreate_postgres(postgres)
             env = {**base, "DATABASE_URL": postgres}
-            results.append(_run(script, "PostgreSQL", env, n, timeout))
+            results.append(_run(script, "PostgreSQL", env, n, timeout, more))
     return results
 
 

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from comptoir.analytics import rollup
 from comptoir.analytics.models import ConversationFact, ResponseFact
 from comptoir.inbox.models import (
     Conversation,
@@ -69,27 +70,32 @@ class History:
     no_response_needed: bool = False
 
 
-def refresh(conversation_ids: Iterable[int], now: datetime | None = None) -> int:
-    """Rewrite the facts of these conversations from their raw rows; returns how many facts
-    were written (a deleted or merged conversation keeps none)."""
+def refresh(
+    conversation_ids: Iterable[int], now: datetime | None = None, *, keep_rollup: bool = True
+) -> int:
+    """Rewrite the facts of these conversations from their raw rows, and the daily rollup's
+    slices they touch; returns how many facts were written (a deleted or merged conversation
+    keeps none)."""
     now = now or timezone.now()
     ids = sorted(set(conversation_ids))
     written = 0
     for start in range(0, len(ids), BATCH):
-        written += _refresh_batch(ids[start : start + BATCH], now)
+        written += _refresh_batch(ids[start : start + BATCH], now, keep_rollup)
     return written
 
 
 def rebuild(now: datetime | None = None) -> int:
-    """All facts, recomputed exactly."""
+    """All facts, recomputed exactly, then the daily rollup from them."""
     now = now or timezone.now()
     ConversationFact.objects.all().delete()
     ResponseFact.objects.all().delete()
     ids = Conversation.objects.order_by("pk").values_list("pk", flat=True)
-    return refresh(list(ids), now)
+    written = refresh(list(ids), now, keep_rollup=False)
+    rollup.rebuild()
+    return written
 
 
-def _refresh_batch(ids: list[int], now: datetime) -> int:
+def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
     convs = list(
         Conversation.objects.filter(pk__in=ids, deleted_at=None, merged_into=None).select_related(
             "channel", "shop"
@@ -105,10 +111,15 @@ def _refresh_batch(ids: list[int], now: datetime) -> int:
         facts.append(fact)
         waits.extend(conv_waits)
     with transaction.atomic():
+        before = rollup.slices_of(ids) if keep_rollup else {}
         ConversationFact.objects.filter(conversation_id__in=ids).delete()
         ResponseFact.objects.filter(conversation_id__in=ids).delete()
         ConversationFact.objects.bulk_create(facts)
         ResponseFact.objects.bulk_create(waits)
+        if keep_rollup:
+            # The days these conversations lay in before and lie in now (a deleted one leaves
+            # its old days, an edited one can move a wait to another day).
+            rollup.refresh(rollup.merge(before, rollup.slices_of(ids)))
     return len(facts)
 
 

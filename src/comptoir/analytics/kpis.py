@@ -1,9 +1,15 @@
 """The KPIs, one function each: `kpi(period, filters)`. Definitions in docs/metrics.md.
 
-All read the rollup (`analytics.models`, kept by `analytics.facts`) except
+All read the facts (`analytics.models`, kept by `analytics.facts`) except
 `marketplace_late_rates` (the SLA app's own count over raw messages) and the order count of
 `conversations_per_100_orders`. Conversations are placed in a period by their creation, waits
 by their buyer message.
+
+Counts, shares, means and volumes read the daily rollup (`analytics.rollup`) for the whole
+days of the period and the facts for the ragged edges: exactly the facts' figures, from a few
+thousand rows a year. Medians and 90th percentiles are read exactly from the facts when the
+period holds at most `EXACT_LIMIT` durations, else from the rollup's histograms
+(`analytics.histogram`: within 6 %).
 """
 
 from __future__ import annotations
@@ -13,10 +19,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Q
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
-from comptoir.analytics.models import ConversationFact, ResponseFact
+from comptoir.analytics import histogram, rollup
+from comptoir.analytics.models import (
+    ConversationDay,
+    ConversationFact,
+    ResponseFact,
+    VolumeDay,
+    WaitDay,
+)
 from comptoir.analytics.period import Durations, Filters, Period, ResponseTimes, Share
 from comptoir.analytics.stats import durations, durations_pair
 from comptoir.inbox.models import Channel
@@ -29,6 +42,10 @@ VOLUME_FIELDS = ("channel_id", "marketplace", "shop_id", "intent", "language")
 RESOLVED_ONCE = Q(resolved_at__isnull=False) | Q(reopened=True)
 # Who is in the first-contact resolution's denominator (an FCR reopened after 7 days included).
 FCR_WHOLE = Q(agent_replies__gt=0) & (RESOLVED_ONCE | Q(fcr=True))
+# Up to this many durations, medians and percentiles are exact (each duration read from the
+# facts, sorted on SQLite); past it they are read from the rollup's histograms, whose cost does
+# not grow with the volume. At a million conversations a year, a busy week.
+EXACT_LIMIT = 10_000
 
 
 def _facts(period: Period, filters: Filters) -> Any:
@@ -53,23 +70,178 @@ def _response_times(rows: Any) -> ResponseTimes:
     return ResponseTimes(calendar=calendar, business=business)
 
 
+# -- sums over a period: the rollup's whole days and the facts' edges --------------------------
+
+
+def _fact_counts() -> dict[str, Any]:
+    """`rollup.COUNTS` but the resolution times, computed on facts."""
+    return {
+        "conversations": Count("pk"),
+        "sla_part": Count("pk", filter=Q(within_sla=True)),
+        "sla_whole": Count("pk", filter=Q(within_sla__isnull=False)),
+        "fcr_part": Count("pk", filter=Q(fcr=True)),
+        "fcr_whole": Count("pk", filter=FCR_WHOLE),
+        "reopen_part": Count("pk", filter=Q(reopened=True)),
+        "reopen_whole": Count("pk", filter=RESOLVED_ONCE),
+        "no_response_needed": Count("pk", filter=Q(no_response_needed=True)),
+        "messages": Sum("message_count"),
+    }
+
+
+@dataclass
+class _Sums:
+    """Sums of a group of conversations or waits, with histograms of their durations."""
+
+    counts: dict[str, float]
+    hists: dict[str, list[int]]
+
+    def add(self, row: dict[str, Any], hists: dict[str, tuple[str, ...]]) -> None:
+        for name in self.counts:
+            self.counts[name] += row.get(name) or 0
+        for name, columns in hists.items():
+            into = self.hists[name]
+            for k, column in enumerate(columns):
+                into[k] += row[column] or 0
+
+    def durations(self, count: str, total: str, hist: str) -> Durations:
+        n = int(self.counts[count])
+        if not n:
+            return Durations(0, None, None, None)
+        median = histogram.quantile(self.hists[hist], 0.5) or 0.0
+        p90 = histogram.quantile(self.hists[hist], 0.9) or 0.0
+        mean = self.counts[total] / 1000 / n  # the sums are in milliseconds
+        return Durations(n, median / 3600, mean / 3600, p90 / 3600)
+
+
+def _group(
+    out: dict[Any, _Sums], key: Any, counts: tuple[str, ...], hists: tuple[str, ...]
+) -> _Sums:
+    if key not in out:
+        out[key] = _Sums(dict.fromkeys(counts, 0), {h: [0] * histogram.BUCKETS for h in hists})
+    return out[key]
+
+
+def _split(period: Period, filters: Filters, split: Any) -> rollup.Split | None:
+    """The split a caller already made (one timezone query per KPI rather than per part)."""
+    return rollup.split(period, filters) if split is UNSET else split
+
+
+UNSET: Any = object()
+
+
+def _conversations(
+    period: Period,
+    filters: Filters,
+    by: str | None = None,
+    *,
+    resolution: bool = False,
+    split: Any = UNSET,
+) -> dict[Any, _Sums]:
+    """`rollup.COUNTS` of the conversations created in the period, per value of `by` (one
+    group, None, without); with the histogram of resolution times ("r") if asked."""
+    out: dict[Any, _Sums] = {}
+    hist_columns = {"r": rollup.RESOLUTION} if resolution else {}
+    split = _split(period, filters, split)
+    if split is not None:
+        fields = rollup.COUNTS + (rollup.RESOLUTION if resolution else ())
+        for key, row in rollup.sums(ConversationDay, split, filters, by, fields).items():
+            _group(out, key, rollup.COUNTS, tuple(hist_columns)).add(row, hist_columns)
+        facts = ConversationFact.objects.filter(filters.q(), split.edges("created_at"))
+    else:
+        facts = _facts(period, filters)
+    if by is None:
+        got = facts.aggregate(**_fact_counts())
+        groups = [(None, got)] if got["conversations"] else []
+    else:
+        groups = [(r[by], r) for r in facts.values(by).annotate(**_fact_counts()).order_by()]
+    for key, row in groups:
+        _group(out, key, rollup.COUNTS, tuple(hist_columns)).add(row, {})
+    if resolution and split is not None:  # without the rollup, the exact path reads them all
+        timed = facts.filter(resolution_seconds__isnull=False)
+        for key, seconds in timed.values_list(by or "shop_id", "resolution_seconds"):
+            group = out[key if by else None]
+            group.counts["resolved"] += 1
+            group.counts["resolution_ms"] += round(seconds * 1000)
+            group.hists["r"][histogram.bucket(seconds)] += 1
+    return out
+
+
+WAIT_HISTS = {"c": rollup.CALENDAR, "b": rollup.BUSINESS}
+
+
+def _wait_sums(
+    period: Period, filters: Filters, *, first: bool, by: str | None = None, split: Any = UNSET
+) -> dict[Any, _Sums]:
+    """The answered waits of the period's sums and histograms, per value of `by`."""
+    out: dict[Any, _Sums] = {}
+    split = _split(period, filters, split)
+    if split is not None:
+        fields = rollup.WAIT_COUNTS + rollup.CALENDAR + rollup.BUSINESS
+        for key, row in rollup.sums(WaitDay, split, filters, by, fields, first=first).items():
+            _group(out, key, rollup.WAIT_COUNTS, tuple(WAIT_HISTS)).add(row, WAIT_HISTS)
+        waits = ResponseFact.objects.filter(filters.q(), split.edges("received_at"), first=first)
+    else:
+        waits = _waits(period, filters, first=first)
+    answered = waits.filter(seconds__isnull=False)
+    for key, seconds, business in answered.values_list(
+        by or "shop_id", "seconds", "business_seconds"
+    ):
+        group = _group(out, key if by else None, rollup.WAIT_COUNTS, tuple(WAIT_HISTS))
+        group.counts["answered"] += 1
+        group.counts["seconds_ms"] += round(seconds * 1000)
+        group.hists["c"][histogram.bucket(seconds)] += 1
+        if business is not None:
+            group.counts["business_answered"] += 1
+            group.counts["business_ms"] += round(business * 1000)
+            group.hists["b"][histogram.bucket(business)] += 1
+    return out
+
+
+def _times(sums: _Sums | None) -> ResponseTimes:
+    if sums is None:
+        empty = Durations(0, None, None, None)
+        return ResponseTimes(empty, empty)
+    return ResponseTimes(
+        calendar=sums.durations("answered", "seconds_ms", "c"),
+        business=sums.durations("business_answered", "business_ms", "b"),
+    )
+
+
+def _many(sums: _Sums | None, count: str) -> bool:
+    """Too many durations to read them one by one: the histograms then."""
+    return sums is not None and sums.counts[count] > EXACT_LIMIT
+
+
+def _wait_times(
+    period: Period, filters: Filters, *, first: bool, split: Any = UNSET
+) -> ResponseTimes:
+    split = _split(period, filters, split)
+    if split is not None:
+        sums = _wait_sums(period, filters, first=first, split=split).get(None)
+        if _many(sums, "answered"):
+            return _times(sums)
+    return _response_times(_waits(period, filters, first=first))
+
+
+def _share(sums: _Sums | None, part: str, whole: str) -> Share:
+    if sums is None:
+        return Share(0, 0)
+    return Share(int(sums.counts[part]), int(sums.counts[whole]))
+
+
 def first_response_time(period: Period, filters: Filters) -> ResponseTimes:
     """From the buyer's first message to the first reply (facts: ResponseFact, first)."""
-    return _response_times(_waits(period, filters, first=True))
+    return _wait_times(period, filters, first=True)
 
 
 def next_response_time(period: Period, filters: Filters) -> ResponseTimes:
     """From each later buyer message that found no wait open to the next reply."""
-    return _response_times(_waits(period, filters, first=False))
+    return _wait_times(period, filters, first=False)
 
 
 def within_sla(period: Period, filters: Filters) -> Share:
     """First responses within the channel's respond-by, among those decided."""
-    counts = _facts(period, filters).aggregate(
-        part=Count("pk", filter=Q(within_sla=True)),
-        whole=Count("pk", filter=Q(within_sla__isnull=False)),
-    )
-    return Share(counts["part"], counts["whole"])
+    return _share(_conversations(period, filters).get(None), "sla_part", "sla_whole")
 
 
 def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.ChannelRates]:
@@ -84,54 +256,63 @@ def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.Cha
     return metrics.all_rates(channels, now=period.end)
 
 
+def _resolution(period: Period, filters: Filters, sums: _Sums | None) -> Durations:
+    if sums is not None and _many(sums, "resolved"):
+        return sums.durations("resolved", "resolution_ms", "r")
+    return durations(_facts(period, filters), "resolution_seconds")
+
+
 def resolution_time(period: Period, filters: Filters) -> Durations:
     """From the first buyer message (or creation) to the resolution, of resolved conversations
     (calendar hours)."""
-    return durations(_facts(period, filters), "resolution_seconds")
+    sums = _conversations(period, filters, resolution=True).get(None)
+    return _resolution(period, filters, sums)
 
 
 def first_contact_resolution(period: Period, filters: Filters) -> Share:
     """Resolved after exactly one reply and not reopened within 7 days, among conversations
     that were resolved with at least one reply."""
-    counts = _facts(period, filters).aggregate(
-        part=Count("pk", filter=Q(fcr=True)),
-        whole=Count(
-            "pk",
-            filter=FCR_WHOLE,
-        ),
-    )
-    return Share(counts["part"], counts["whole"])
+    return _share(_conversations(period, filters).get(None), "fcr_part", "fcr_whole")
 
 
 def reopen_rate(period: Period, filters: Filters) -> Share:
     """Conversations reopened at least once, among those resolved at least once."""
-    counts = _facts(period, filters).aggregate(
-        part=Count("pk", filter=Q(reopened=True)),
-        whole=Count("pk", filter=RESOLVED_ONCE),
-    )
-    return Share(counts["part"], counts["whole"])
+    return _share(_conversations(period, filters).get(None), "reopen_part", "reopen_whole")
+
+
+def _mean_messages(sums: _Sums | None) -> float | None:
+    if sums is None or not sums.counts["conversations"]:
+        return None
+    return sums.counts["messages"] / sums.counts["conversations"]
 
 
 def messages_per_conversation(period: Period, filters: Filters) -> float | None:
     """Mean number of messages (buyer, replies, notes, automatic) per conversation."""
-    value: float | None = _facts(period, filters).aggregate(v=Avg("message_count"))["v"]
-    return value
+    return _mean_messages(_conversations(period, filters).get(None))
 
 
 def no_response_needed_share(period: Period, filters: Filters) -> Share:
     """Conversations an agent marked as needing no response, among all."""
-    counts = _facts(period, filters).aggregate(
-        part=Count("pk", filter=Q(no_response_needed=True)), whole=Count("pk")
-    )
-    return Share(counts["part"], counts["whole"])
+    sums = _conversations(period, filters).get(None)
+    return _share(sums, "no_response_needed", "conversations")
 
 
 def volume(period: Period, filters: Filters, by: str) -> dict[Any, int]:
     """Conversations created, by one of VOLUME_FIELDS (largest first)."""
     if by not in VOLUME_FIELDS:
         raise ValueError(f"volume by {by!r}: use one of {', '.join(VOLUME_FIELDS)}")
-    rows = _facts(period, filters).values(by).annotate(n=Count("pk")).order_by("-n", by)
-    return {row[by]: row["n"] for row in rows}
+    counts: Counter[Any] = Counter()
+    split = rollup.split(period, filters)
+    if split is not None:
+        model = VolumeDay if by in ("intent", "language") else ConversationDay
+        for key, row in rollup.sums(model, split, filters, by, ["conversations"]).items():
+            counts[key] += row["conversations"]
+        facts = ConversationFact.objects.filter(filters.q(), split.edges("created_at"))
+    else:
+        facts = _facts(period, filters)
+    for row in facts.values(by).annotate(n=Count("pk")).order_by():
+        counts[row[by]] += row["n"]
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def heatmap(period: Period, filters: Filters) -> list[list[int]]:
@@ -182,7 +363,10 @@ def conversations_per_100_orders(period: Period, filters: Filters) -> float | No
     if filters.team_id is not None:
         orders = orders.filter(channel__team_id=filters.team_id)
     n_orders = orders.count()
-    return _facts(period, filters).count() * 100 / n_orders if n_orders else None
+    if not n_orders:
+        return None
+    sums = _conversations(period, filters).get(None)
+    return (sums.counts["conversations"] if sums else 0) * 100 / n_orders
 
 
 @dataclass(frozen=True)
@@ -246,20 +430,6 @@ def _per(period: Period, filters: Filters, key: str) -> list[PersonRow]:
 # -- the overview and the per-channel table: several KPIs in few queries ----------------------
 
 
-def _counts() -> dict[str, Any]:
-    return {
-        "n": Count("pk"),
-        "sla_part": Count("pk", filter=Q(within_sla=True)),
-        "sla_whole": Count("pk", filter=Q(within_sla__isnull=False)),
-        "fcr_part": Count("pk", filter=Q(fcr=True)),
-        "fcr_whole": Count("pk", filter=FCR_WHOLE),
-        "reopen_part": Count("pk", filter=Q(reopened=True)),
-        "reopen_whole": Count("pk", filter=RESOLVED_ONCE),
-        "nrn": Count("pk", filter=Q(no_response_needed=True)),
-        "messages": Avg("message_count"),
-    }
-
-
 @dataclass(frozen=True)
 class Overview:
     """The headline figures of a period (each as its own function computes it)."""
@@ -276,17 +446,18 @@ class Overview:
 
 
 def overview(period: Period, filters: Filters) -> Overview:
-    c = _facts(period, filters).aggregate(**_counts())
+    split = rollup.split(period, filters)
+    c = _conversations(period, filters, resolution=True, split=split).get(None)
     return Overview(
-        conversations=c["n"],
-        first_response=first_response_time(period, filters),
-        next_response=next_response_time(period, filters),
-        within_sla=Share(c["sla_part"], c["sla_whole"]),
-        resolution=resolution_time(period, filters),
-        fcr=Share(c["fcr_part"], c["fcr_whole"]),
-        reopen=Share(c["reopen_part"], c["reopen_whole"]),
-        messages_per_conversation=c["messages"],
-        no_response_needed=Share(c["nrn"], c["n"]),
+        conversations=int(c.counts["conversations"]) if c else 0,
+        first_response=_wait_times(period, filters, first=True, split=split),
+        next_response=_wait_times(period, filters, first=False, split=split),
+        within_sla=_share(c, "sla_part", "sla_whole"),
+        resolution=_resolution(period, filters, c),
+        fcr=_share(c, "fcr_part", "fcr_whole"),
+        reopen=_share(c, "reopen_part", "reopen_whole"),
+        messages_per_conversation=_mean_messages(c),
+        no_response_needed=_share(c, "no_response_needed", "conversations"),
     )
 
 
@@ -302,20 +473,27 @@ class ChannelRow:
 
 def per_channel(period: Period, filters: Filters) -> list[ChannelRow]:
     """One row per channel with conversations in the period, busiest first."""
-    groups = _facts(period, filters).values("channel_id").annotate(**_counts()).order_by("-n")
+    split = rollup.split(period, filters)
+    groups = _conversations(period, filters, "channel_id", split=split)
+    waits = _wait_sums(period, filters, first=True, by="channel_id", split=split) if split else {}
+
+    def first_response(channel_id: int) -> Durations:
+        if _many(waits.get(channel_id), "answered"):
+            return _times(waits.get(channel_id)).calendar
+        one = replace(filters, channel_id=channel_id)
+        return durations(_waits(period, one, first=True), "seconds")
+
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].counts["conversations"], kv[0]))
     return [
         ChannelRow(
-            channel_id=g["channel_id"],
-            conversations=g["n"],
-            first_response=durations(
-                _waits(period, replace(filters, channel_id=g["channel_id"]), first=True),
-                "seconds",
-            ),
-            within_sla=Share(g["sla_part"], g["sla_whole"]),
-            fcr=Share(g["fcr_part"], g["fcr_whole"]),
-            reopen=Share(g["reopen_part"], g["reopen_whole"]),
+            channel_id=channel_id,
+            conversations=int(g.counts["conversations"]),
+            first_response=first_response(channel_id),
+            within_sla=_share(g, "sla_part", "sla_whole"),
+            fcr=_share(g, "fcr_part", "fcr_whole"),
+            reopen=_share(g, "reopen_part", "reopen_whole"),
         )
-        for g in groups
+        for channel_id, g in ordered
     ]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from comptoir.analytics import histogram
+
 
 class ConversationFact(models.Model):
     conversation_id = models.BigIntegerField(primary_key=True)
@@ -47,6 +49,7 @@ class ConversationFact(models.Model):
             models.Index(fields=["team_id", "created_at"], name="fact_team"),
             models.Index(fields=["assignee_id", "created_at"], name="fact_assignee"),
             models.Index(fields=["resolved_at"], name="fact_resolved"),
+            models.Index(fields=["shop_id", "created_day"], name="fact_shop_day"),
         ]
 
     def __str__(self) -> str:
@@ -77,3 +80,87 @@ class ResponseFact(models.Model):
 
     def __str__(self) -> str:
         return f"wait in conversation {self.conversation_id} from {self.received_at}"
+
+
+# -- the daily rollup: what the KPIs of long periods read ---------------------------------------
+#
+# One row per shop-local day and value of the filters (shop, channel with its marketplace, team,
+# assignee): sums of the facts of that day, and histograms of durations (`analytics.histogram`:
+# fixed log-spaced buckets, one integer column each, so that the database sums them). Month rows
+# (`month`, `day` the 1st) sum a month's day rows: a year reads twelve of those and the ragged
+# days around them. Durations are summed in whole milliseconds: integer sums do not depend on
+# the order rows are added in, so a kept rollup and a rebuilt one are equal to the unit. Kept by
+# `analytics.rollup` from the facts, never edited otherwise.
+
+
+def _histogram(prefix: str) -> dict[str, models.Field[int, int]]:
+    return {f"{prefix}{k}": models.IntegerField(default=0) for k in range(histogram.BUCKETS)}
+
+
+class DayKey(models.Model):
+    day = models.DateField()  # in the shop's timezone
+    month = models.BooleanField(default=False, db_default=False)  # the month from `day`, summed
+    shop_id = models.IntegerField()
+    channel_id = models.IntegerField()
+    marketplace = models.CharField(max_length=16)
+    team_id = models.IntegerField(null=True)
+    assignee_id = models.IntegerField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class ConversationDay(DayKey):
+    """The conversations created that day: counts behind the shares, and resolution times."""
+
+    conversations = models.IntegerField(default=0)
+    sla_part = models.IntegerField(default=0)
+    sla_whole = models.IntegerField(default=0)
+    fcr_part = models.IntegerField(default=0)
+    fcr_whole = models.IntegerField(default=0)
+    reopen_part = models.IntegerField(default=0)
+    reopen_whole = models.IntegerField(default=0)
+    no_response_needed = models.IntegerField(default=0)
+    messages = models.BigIntegerField(default=0)  # sum of message_count
+    resolved = models.IntegerField(default=0)  # with a resolution time
+    resolution_ms = models.BigIntegerField(default=0)
+    locals().update(_histogram("r"))  # r0..: resolution seconds
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "day", "shop_id"], name="cday_day")]
+
+    def __str__(self) -> str:
+        return f"conversations of {self.day} on channel {self.channel_id}"
+
+
+class WaitDay(DayKey):
+    """The waits whose buyer message arrived that day (first waits apart): the answered ones'
+    response times, calendar and business."""
+
+    first = models.BooleanField()
+    answered = models.IntegerField(default=0)
+    seconds_ms = models.BigIntegerField(default=0)
+    business_answered = models.IntegerField(default=0)
+    business_ms = models.BigIntegerField(default=0)
+    locals().update(_histogram("c"))  # c0..: calendar seconds
+    locals().update(_histogram("b"))  # b0..: business seconds
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "day", "shop_id"], name="wday_day")]
+
+    def __str__(self) -> str:
+        return f"waits of {self.day} on channel {self.channel_id}"
+
+
+class VolumeDay(DayKey):
+    """Conversations created that day, by intent and language as well (volumes only)."""
+
+    intent = models.CharField(max_length=32, blank=True, default="")
+    language = models.CharField(max_length=8, blank=True, default="")
+    conversations = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "day", "shop_id"], name="vday_day")]
+
+    def __str__(self) -> str:
+        return f"volume of {self.day} on channel {self.channel_id}"

@@ -8,14 +8,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from comptoir.analytics import facts
+from comptoir.analytics import facts, rollup
 
 
 class Command(BaseCommand):
     help = (
         "The analytics rollup. `comptoir analytics rebuild` recomputes the facts of every "
-        "conversation exactly from its messages and events (the worker keeps them current "
-        "otherwise)."
+        "conversation exactly from its messages and events, then the daily rollup from the "
+        "facts (the worker keeps both current otherwise)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -27,4 +27,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         count = facts.rebuild()
         seconds = time.perf_counter() - started
-        self.stdout.write(f"{count} conversations' facts rebuilt in {seconds:.1f} s")
+        days = sum(m.objects.count() for m in rollup.MODELS)
+        self.stdout.write(
+            f"{count} conversations' facts and {days} daily rollup rows rebuilt in {seconds:.1f} s"
+        )
