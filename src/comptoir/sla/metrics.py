@@ -18,6 +18,12 @@ may set stricter), so the count follows the marketplace's rule as published, rea
 What is not decided yet (unanswered, and still inside its window) is "pending", counted in
 neither side of the rate. A conversation resolved without an answer stays late: resolving does
 not tell the marketplace anything. Messages are placed in a period by when they arrived.
+
+Speed (`bench/late_rates.py -n 100000`: 292,615 messages, 2 shared cores, load 7 to 8): `all_rates`
+took 9.0 s (1.35 s CPU) on SQLite and 56.8 s on PostgreSQL, where each channel's query inlined the
+two per-message subqueries into its twelve counts (60 subplans) and spent 11.5 s JIT-compiling
+them; now 0.78 s (0.33 s CPU) on SQLite and 0.37 s on PostgreSQL (0.14 s server time for the
+24-hour channels' one query), with the same counts.
 """
 
 from __future__ import annotations
