@@ -312,7 +312,8 @@ class Message(models.Model):
         Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     # Denormalised so that (channel, external_id) can be unique: the ingest idempotency key.
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    # Its own index left out: `msg_channel_created` starts with it.
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+", db_index=False)
     direction = models.CharField(max_length=4, choices=Direction.choices)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -380,6 +381,8 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="msg_conversation"),
+            # A channel's messages of a period (the marketplaces' late-response rates).
+            models.Index(fields=["channel", "created_at"], name="msg_channel_created"),
             models.Index(fields=["message_id"], name="msg_message_id"),
             models.Index(fields=["delivery_state"], name="msg_delivery_state"),
         ]

@@ -18,15 +18,24 @@ may set stricter), so the count follows the marketplace's rule as published, rea
 What is not decided yet (unanswered, and still inside its window) is "pending", counted in
 neither side of the rate. A conversation resolved without an answer stays late: resolving does
 not tell the marketplace anything. Messages are placed in a period by when they arrived.
+
+Speed (`bench/late_rates.py -n 100000`: 292,615 messages, 2 shared cores, load 7 to 8): `all_rates`
+took 9.0 s (1.35 s CPU) on SQLite and 56.8 s on PostgreSQL, where each channel's query inlined the
+two per-message subqueries into its twelve counts (60 subplans) and spent 11.5 s JIT-compiling
+them; now 0.78 s (0.33 s CPU) on SQLite and 0.37 s on PostgreSQL (0.14 s server time for the
+24-hour channels' one query), with the same counts.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from comptoir.inbox.models import Channel, DeliveryState, Direction, Event, EventKind, Message
@@ -84,34 +93,54 @@ class ChannelRates:
 
 def late_response_rates(channel: Channel, now: datetime | None = None) -> ChannelRates:
     """The channel's late-response rate over 7, 30 and 90 days, as its marketplace counts."""
+    return all_rates([channel], now)[0]
+
+
+def all_rates(channels: Iterable[Channel], now: datetime | None = None) -> list[ChannelRates]:
+    """Each channel's rates, in the order given. The channels counted in calendar hours are
+    counted in SQL, one query per target (24 h, 48 h); those in business hours in Python."""
     now = now or timezone.now()
+    chosen = [(channel, *_rule(channel)) for channel in channels]
+    by_target: dict[timedelta, list[int]] = defaultdict(list)
+    for channel, rule, business in chosen:
+        if business is None:
+            by_target[rule.target].append(channel.pk)
+    counted: dict[int, list[Rate]] = {}
+    for target, ids in by_target.items():
+        counted.update(_count_in_sql(ids, target, now))
+    out = []
+    for channel, rule, business in chosen:
+        if business is None:
+            periods = counted[channel.pk]
+        else:
+            periods = _count_in_python(_messages(channel.pk, now), rule.target, business, now)
+        out.append(
+            ChannelRates(
+                channel_id=channel.pk,
+                channel_name=channel.name,
+                marketplace=channel.marketplace,
+                rule=rule.label,
+                target_hours=rule.target.total_seconds() / 3600,
+                business_hours=business is not None,
+                periods=periods,
+            )
+        )
+    return out
+
+
+def _rule(channel: Channel) -> tuple[MarketplaceRule, businesstime.Calendar | None]:
     rule = RULES.get(channel.marketplace)
-    business: businesstime.Calendar | None = None
     if rule is None and channel.marketplace in ("shop", "other"):
         policy = policy_for(channel.pk)
-        rule = MarketplaceRule("Own shop: the channel's policy", policy.first_response)
-        business = policy.calendar if policy.business_hours else None
-    rule = rule or MIRAKL_RULE
-    rows = _messages(channel.pk, now)
-    if business is None:
-        periods = _count_in_sql(rows, rule.target, now)
-    else:
-        periods = _count_in_python(rows, rule.target, business, now)
-    return ChannelRates(
-        channel_id=channel.pk,
-        channel_name=channel.name,
-        marketplace=channel.marketplace,
-        rule=rule.label,
-        target_hours=rule.target.total_seconds() / 3600,
-        business_hours=business is not None,
-        periods=periods,
-    )
+        own = MarketplaceRule("Own shop: the channel's policy", policy.first_response)
+        return own, policy.calendar if policy.business_hours else None
+    return rule or MIRAKL_RULE, None
 
 
-def _messages(channel_id: int, now: datetime) -> Any:
-    """Buyer messages of the longest period, each with its first answer and the first time it
-    was marked as needing none."""
-    answers = (
+def _answers() -> Any:
+    """The first answer to the buyer message of the outer query: the seller's first reply at
+    or after it (not an auto-reply, nor one that failed or was replaced)."""
+    return (
         Message.objects.filter(
             conversation_id=OuterRef("conversation_id"),
             direction=Direction.OUT,
@@ -122,7 +151,11 @@ def _messages(channel_id: int, now: datetime) -> Any:
         .order_by("created_at")
         .values("created_at")[:1]
     )
-    marked = (
+
+
+def _marks() -> Any:
+    """The first time the conversation was marked as needing no response, at or after it."""
+    return (
         Event.objects.filter(
             conversation_id=OuterRef("conversation_id"),
             kind=EventKind.NO_RESPONSE_NEEDED,
@@ -131,46 +164,78 @@ def _messages(channel_id: int, now: datetime) -> Any:
         .order_by("created_at")
         .values("created_at")[:1]
     )
+
+
+def _buyer_messages(channel_ids: list[int], now: datetime) -> Any:
+    """Buyer messages of the longest period (auto-messages are not the buyer's)."""
     return Message.objects.filter(
-        channel_id=channel_id,
+        channel_id__in=channel_ids,
         direction=Direction.IN,
         is_auto=False,
         created_at__gte=now - timedelta(days=max(PERIODS)),
         created_at__lte=now,
-    ).annotate(answered_at=Subquery(answers), marked_at=Subquery(marked))
+    )
 
 
-def _count_in_sql(rows: Any, target: timedelta, now: datetime) -> list[Rate]:
-    excluded = Q(marked_at__isnull=False) & (
-        Q(answered_at__isnull=True) | Q(marked_at__lt=F("answered_at"))
+def _messages(channel_id: int, now: datetime) -> Any:
+    """Buyer messages of the longest period, each with its first answer and the first time it
+    was marked as needing none."""
+    return _buyer_messages([channel_id], now).annotate(
+        answered_at=Subquery(_answers()), marked_at=Subquery(_marks())
     )
-    unanswered = Q(answered_at__isnull=True)
-    late = ~excluded & (
-        Q(answered_at__gt=F("created_at") + target) | (unanswered & Q(created_at__lt=now - target))
-    )
-    on_time = ~excluded & Q(answered_at__lte=F("created_at") + target)
-    pending = ~excluded & unanswered & Q(created_at__gte=now - target)
-    aggregates: dict[str, Any] = {}
-    for days in PERIODS:
-        since = Q(created_at__gte=now - timedelta(days=days))
-        for name, cond in (
-            ("late", late),
-            ("on_time", on_time),
-            ("pending", pending),
-            ("excluded", excluded),
-        ):
-            aggregates[f"{name}_{days}"] = Count("id", filter=since & cond)
-    counts = rows.aggregate(**aggregates)
-    return [
-        Rate(
-            days=days,
-            late=counts[f"late_{days}"],
-            on_time=counts[f"on_time_{days}"],
-            pending=counts[f"pending_{days}"],
-            excluded=counts[f"excluded_{days}"],
+
+
+def _count_in_sql(
+    channel_ids: list[int], target: timedelta, now: datetime
+) -> dict[int, list[Rate]]:
+    """All twelve counts of every channel in one pass: each buyer message's first answer and
+    first mark are looked up once (in a materialised CTE: inlined, as the planners do with a
+    subquery, they were evaluated again for each count that names them, up to 60 times a
+    message), judged once, and the verdicts counted per channel and period."""
+    ops = connection.ops
+    asked, params = _messages_sql(channel_ids, now)
+    if connection.vendor == "postgresql":
+        due = "created_at + %s"
+        due_params: list[Any] = [target]
+    else:
+        # SQLite keeps "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC): the whole seconds are moved on and
+        # the fraction put back as it was, so the deadline is exact to the microsecond (a
+        # Python function per row, as the ORM's `F() + timedelta` is there, would be slower).
+        due = (
+            "strftime('%%Y-%%m-%%d %%H:%%M:%%S', substr(created_at, 1, 19), %s)"
+            " || substr(created_at, 20)"
         )
-        for days in PERIODS
-    ]
+        due_params = [f"+{int(target.total_seconds())} seconds"]
+    since = [ops.adapt_datetimefield_value(now - timedelta(days=d)) for d in PERIODS]
+    per_period = ", ".join("SUM(CASE WHEN created_at >= %s THEN 1 ELSE 0 END)" for _ in PERIODS)
+    sql = f"""
+        WITH asked AS MATERIALIZED ({asked}),
+        judged AS (
+            SELECT channel_id, created_at, CASE
+                WHEN marked_at IS NOT NULL AND (answered_at IS NULL OR marked_at < answered_at)
+                    THEN 'excluded'
+                WHEN answered_at IS NOT NULL
+                    THEN CASE WHEN answered_at > {due} THEN 'late' ELSE 'on_time' END
+                WHEN created_at < %s THEN 'late'
+                ELSE 'pending'
+            END AS verdict
+            FROM asked
+        )
+        SELECT channel_id, verdict, {per_period}
+        FROM judged GROUP BY channel_id, verdict
+    """
+    tallies = {
+        pk: {days: dict.fromkeys(("late", "on_time", "pending", "excluded"), 0) for days in PERIODS}
+        for pk in channel_ids
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [*params, *due_params, ops.adapt_datetimefield_value(now - target), *since]
+        )
+        for channel_id, verdict, *counts in cursor.fetchall():
+            for days, count in zip(PERIODS, counts, strict=True):
+                tallies[channel_id][days][verdict] = int(count)
+    return {pk: [Rate(days=days, **tallies[pk][days]) for days in PERIODS] for pk in channel_ids}
 
 
 def _count_in_python(
@@ -195,6 +260,11 @@ def _count_in_python(
     return [Rate(days=days, **tallies[days]) for days in PERIODS]
 
 
-def all_rates(channels: Any, now: datetime | None = None) -> list[ChannelRates]:
-    now = now or timezone.now()
-    return [late_response_rates(channel, now) for channel in channels]
+def _messages_sql(channel_ids: list[int], now: datetime) -> tuple[str, list[Any]]:
+    """The buyer messages with their first answer and first mark, as SQL (the ORM's, so that
+    the rules are written once for both counts)."""
+    qs = _buyer_messages(channel_ids, now).values(
+        "channel_id", "created_at", answered_at=Subquery(_answers()), marked_at=Subquery(_marks())
+    )
+    sql, params = qs.query.sql_with_params()
+    return sql, list(params)
