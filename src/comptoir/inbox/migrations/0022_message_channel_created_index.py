@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inbox", "0020_survey_events"),
+        ("inbox", "0021_message_source_sha256_index"),
     ]
 
     operations = [
