@@ -200,7 +200,9 @@ def test_a_claim_opens_its_case_once_and_later_reads_update_it(
 def test_the_same_claim_id_on_another_channel_is_another_case(
     conv: Conversation, make_inbound: Any, shop: Any, team: Any
 ) -> None:
-    other = Channel.objects.create(shop=shop, kind="api", marketplace="ebay", name="eBay", team=team)
+    other = Channel.objects.create(
+        shop=shop, kind="api", marketplace="ebay", name="eBay", team=team
+    )
     result = ingest(make_inbound(channel_id=other.pk, text="x"))
     other_conv = Conversation.objects.get(pk=result.conversation_id)
     claim = claims.claim_of(conv.messages.get(), ebay_meta())
@@ -253,7 +255,9 @@ def test_a_rule_opens_a_case_of_its_kind_once(make_inbound: Any) -> None:
         conditions={"all": [{"type": "tags", "values": ["casse"]}]},
         actions=[{"type": "open_case", "kind": "damaged"}],
     )
-    conv_id = ingest(make_inbound(text="Arrivé cassé.", tags=["casse"], thread_id="t-1")).conversation_id
+    conv_id = ingest(
+        make_inbound(text="Arrivé cassé.", tags=["casse"], thread_id="t-1")
+    ).conversation_id
     engine.pump()
     ingest(make_inbound(text="Toujours cassé.", tags=["casse"], thread_id="t-1"))
     ingest(make_inbound(text="Et encore.", thread_id="t-1"))
