@@ -49,7 +49,8 @@ def test_a_case_lives_through_its_actions_and_each_step_is_on_the_timeline(
     actions.close(case, actor=agent)
 
     case.refresh_from_db()
-    assert case.stage == Stage.RESOLVED and case.resolved_at is not None
+    assert case.stage == Stage.RESOLVED
+    assert case.resolved_at is not None
     assert (case.outcome, case.refund_amount, case.currency) == (
         "partial_refund",
         Decimal("25.00"),
@@ -194,7 +195,7 @@ def test_a_claim_opens_its_case_once_and_later_reads_update_it(
     case.refresh_from_db()
     assert (case.stage, case.marketplace_status) == ("resolved", "CLOSED")
     assert Case.objects.count() == 1
-    assert timeline(conv) == ["Case opened: ebay return", "Case closed"]
+    assert timeline(conv) == ["Case opened: eBay return", "Case closed"]
 
 
 def test_the_same_claim_id_on_another_channel_is_another_case(
@@ -228,7 +229,8 @@ def test_cdiscount_and_fnac_claims_are_read_and_plain_messages_are_not(
             "claim_status": "CLOSED",
         },
     )
-    assert cdiscount is not None and fnac is not None
+    assert cdiscount is not None
+    assert fnac is not None
     assert (cdiscount.external_id, cdiscount.claim_kind, cdiscount.kind) == (
         "discussion:D-9",
         "cdiscount_claim",
@@ -282,3 +284,73 @@ def test_a_rule_with_an_unknown_case_kind_is_refused() -> None:
             actions=[{"type": "open_case", "kind": "volcano"}],
         )
     assert "unknown case kind" in str(refused.value)
+
+
+# -- the pages ---------------------------------------------------------------------------------
+
+
+def test_the_case_list_shows_the_cases_of_the_conversations_the_agent_sees(
+    client: Any, conv: Conversation, agent: User, outsider: User, supervisor: User
+) -> None:
+    later = actions.open_case(conv, kind="return", actor=agent)
+    soon = actions.open_case(conv, kind="damaged", actor=agent)
+    actions.set_deadline(soon, deadline=timezone.now() + timedelta(days=2, hours=1), actor=agent)
+    closed = actions.open_case(conv, kind="refund", actor=agent)
+    actions.close(closed, actor=agent)
+
+    client.force_login(agent)
+    page = client.get("/cases/").content.decode()
+    assert page.index(f'id="case-{soon.pk}"') < page.index(f'id="case-{later.pk}"')
+    assert f'id="case-{closed.pk}"' not in page
+    assert "due in 2\xa0d" in page
+    assert f'id="case-{closed.pk}"' in client.get("/cases/?stage=resolved").content.decode()
+    only = client.get("/cases/?kind=return").content.decode()
+    assert f'id="case-{later.pk}"' in only
+    assert f'id="case-{soon.pk}"' not in only
+    assert f'id="case-{soon.pk}"' not in client.get("/cases/?marketplace=ebay").content.decode()
+
+    client.force_login(outsider)
+    assert "case-" not in client.get("/cases/").content.decode().split("<tbody>")[1]
+    assert client.post(f"/cases/{soon.pk}/close/").status_code == 404
+    assert client.post(f"/cases/open/{conv.pk}/", {"kind": "return"}).status_code == 404
+    client.force_login(supervisor)
+    assert f'id="case-{soon.pk}"' in client.get("/cases/").content.decode()
+
+
+def test_the_conversation_panel_opens_and_moves_a_case(
+    client: Any, conv: Conversation, agent: User, analyst: User
+) -> None:
+    client.force_login(agent)
+    page = client.get(f"/inbox/c/{conv.pk}/").content.decode()
+    assert 'id="open-case"' in page
+
+    response = client.post(f"/cases/open/{conv.pk}/", {"kind": "wrong_item"})
+    assert response.status_code == 302
+    case = Case.objects.get()
+    client.post(f"/cases/{case.pk}/stage/", {"stage": "waiting_buyer"})
+    client.post(f"/cases/{case.pk}/deadline/", {"deadline": "2031-01-02T10:00"})
+    client.post(
+        f"/cases/{case.pk}/outcome/",
+        {"outcome": "partial_refund", "amount": "12,50", "currency": "eur"},
+    )
+    refused = client.post(f"/cases/{case.pk}/outcome/", {"outcome": "partial_refund"})
+    assert refused.status_code == 400
+    case.refresh_from_db()
+    assert (case.stage, case.refund_amount, case.currency) == (
+        "waiting_buyer",
+        Decimal("12.50"),
+        "EUR",
+    )
+    assert case.deadline is not None
+    assert case.deadline.year == 2031
+    page = client.get(f"/inbox/c/{conv.pk}/").content.decode()
+    assert 'id="cases"' in page
+    assert "Waiting on the buyer" in page
+    assert "Refund of 12.50 EUR recorded" in page
+    # The inbox row shows the open case with its countdown.
+    inbox = client.get("/inbox/?view=all").content.decode()
+    assert 'class="case-badge"' in inbox
+
+    client.force_login(analyst)
+    assert client.post(f"/cases/{case.pk}/close/").status_code == 403
+    assert 'id="open-case"' not in client.get(f"/inbox/c/{conv.pk}/").content.decode()

@@ -3,7 +3,8 @@
 Each one checks its actor as the inbox's actions do (`inbox.permissions.check_change`: 404 for
 a conversation the actor cannot see, 403 for one who only reads; `actor=None` is the system:
 a rule or a connector), is atomic, and writes its line on the conversation's timeline through
-the inbox's events (`inbox.actions.write_events`, which also wakes the rules)."""
+the inbox's events (`inbox.actions.write_events`, which also wakes the rules): `case_opened`,
+then `case_changed` with `data["change"]` one of stage, outcome, deadline, closed."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def set_stage(case: Case, *, stage: str, actor: User | None, via: str = "") -> C
         locked.resolved_at = None
         locked.updated_at = timezone.now()
         locked.save(update_fields=["stage", "resolved_at", "updated_at"])
-        _event(locked, EventKind.CASE_STAGE_CHANGED, actor, via, stage=stage)
+        _event(locked, EventKind.CASE_CHANGED, actor, via, change="stage", stage=stage)
     _copy(case, locked)
     return case
 
@@ -165,12 +166,12 @@ def record_outcome(
             "updated_at",
         ]
     )
-    data: dict[str, Any] = {"outcome": outcome}
+    data: dict[str, Any] = {"change": "outcome", "outcome": outcome}
     if value is not None:
         data.update(amount=str(value), currency=locked.currency)
     if locked.rejection_reason:
         data["reason"] = locked.rejection_reason
-    _event(locked, EventKind.CASE_OUTCOME, actor, via, **data)
+    _event(locked, EventKind.CASE_CHANGED, actor, via, **data)
     _copy(case, locked)
     return case
 
@@ -187,9 +188,10 @@ def set_deadline(
         locked.save(update_fields=["deadline", "updated_at"])
         _event(
             locked,
-            EventKind.CASE_DEADLINE,
+            EventKind.CASE_CHANGED,
             actor,
             via,
+            change="deadline",
             deadline=deadline.isoformat() if deadline else None,
         )
     _copy(case, locked)
@@ -204,7 +206,7 @@ def close(case: Case, *, actor: User | None, via: str = "") -> Case:
         locked.stage = Stage.RESOLVED
         locked.resolved_at = locked.updated_at = timezone.now()
         locked.save(update_fields=["stage", "resolved_at", "updated_at"])
-        _event(locked, EventKind.CASE_CLOSED, actor, via)
+        _event(locked, EventKind.CASE_CHANGED, actor, via, change="closed")
     _copy(case, locked)
     return case
 

@@ -63,7 +63,8 @@ def _ebay(case: dict[str, Any]) -> Claim | None:
     kind, claim_id = str(case.get("type") or ""), str(case.get("id") or "")
     if kind not in ("return", "inquiry", "case") or not claim_id:
         return None
-    amount = case.get("amount") if isinstance(case.get("amount"), dict) else {}
+    found = case.get("amount")
+    amount: dict[str, Any] = found if isinstance(found, dict) else {}
     status = str(case.get("status") or "")
     reason = str(case.get("reason") or "")
     return Claim(

@@ -11,6 +11,8 @@ close): those outbound steps will be rows of their own, queued then claimed like
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -19,7 +21,7 @@ from django.utils import timezone
 from comptoir.lib import cases as words
 
 
-def _choices(table: dict[str, object]) -> list[tuple[str, object]]:
+def _choices(table: Mapping[str, object]) -> list[tuple[str, object]]:
     return list(table.items())
 
 

@@ -466,12 +466,8 @@ class EventKind(models.TextChoices):
     # channel), and the buyer answered it (data: score, kind), for the rules to act on.
     SURVEY_SENT = "survey_sent", _("Survey sent")
     SURVEY_ANSWERED = "survey_answered", _("Survey answered")
-    # Written by the cases app (data: the case's id and what changed; lib.cases tells them).
-    CASE_OPENED = "case_opened", _("Case opened")
-    CASE_STAGE_CHANGED = "case_stage_changed", _("Case stage changed")
-    CASE_OUTCOME = "case_outcome", _("Case outcome recorded")
-    CASE_DEADLINE = "case_deadline", _("Case deadline set")
-    CASE_CLOSED = "case_closed", _("Case closed")
+    CASE_OPENED = "case_opened", _("Case opened")  # by cases.actions, told by lib.cases
+    CASE_CHANGED = "case_changed", _("Case changed")  # data["change"]: stage, outcome...
 
 
 class Event(models.Model):

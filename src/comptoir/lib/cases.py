@@ -98,11 +98,18 @@ def money(amount: Any, currency: str) -> str:
 def event_text(kind: str, data: dict[str, Any]) -> str:
     """A case event on the timeline ("Case opened: damaged item"), "" for another event."""
     if kind == "case_opened":
-        what = claim_label(data.get("claim_kind", "")) or kind_label(data.get("case_kind", ""))
-        return gettext("Case opened: %(kind)s") % {"kind": what.lower()}
-    if kind == "case_stage_changed":
+        # A marketplace's procedure keeps its capitals ("eBay return"); a kind reads in a
+        # sentence ("Case opened: damaged or defective item").
+        what = (
+            claim_label(data.get("claim_kind", "")) or kind_label(data.get("case_kind", "")).lower()
+        )
+        return gettext("Case opened: %(kind)s") % {"kind": what}
+    if kind != "case_changed":
+        return ""
+    change = data.get("change")
+    if change == "stage":
         return gettext("Case: %(stage)s") % {"stage": stage_label(data.get("stage", "")).lower()}
-    if kind == "case_outcome":
+    if change == "outcome":
         outcome = data.get("outcome", "")
         if outcome in REFUNDS and data.get("amount") is not None:
             return gettext("Refund of %(amount)s recorded") % {
@@ -111,10 +118,10 @@ def event_text(kind: str, data: dict[str, Any]) -> str:
         if outcome == "rejected" and data.get("reason"):
             return gettext("Case rejected: %(reason)s") % {"reason": data["reason"]}
         return gettext("Case outcome: %(outcome)s") % {"outcome": outcome_label(outcome).lower()}
-    if kind == "case_deadline":
+    if change == "deadline":
         if not data.get("deadline"):
             return gettext("Case deadline removed")
         return gettext("Case deadline set")
-    if kind == "case_closed":
+    if change == "closed":
         return gettext("Case closed")
     return ""
