@@ -231,6 +231,7 @@ INSTALLED_APPS = [
     "comptoir.notifications",
     "comptoir.triage",
     "comptoir.faq",
+    "comptoir.cases",
     "comptoir.surveys",
     "comptoir.analytics",
     "django_htmx",

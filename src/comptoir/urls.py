@@ -46,6 +46,7 @@ urlpatterns = [
     path("triage/", include("comptoir.triage.urls")),
     path("notifications/", include("comptoir.notifications.urls")),
     path("faq/", include("comptoir.faq.urls")),
+    path("cases/", include("comptoir.cases.urls")),
     path("analytics/", include("comptoir.analytics.urls")),
     # The buyer's survey page: public, the signed token is the key.
     path("s/", include("comptoir.surveys.urls")),

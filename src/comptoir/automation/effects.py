@@ -4,7 +4,8 @@ that the timeline says which rule did it and the pump never lets it trigger a ru
 
     [{"type": "tag", "tag": "damaged"},
      {"type": "assign_team", "team_id": 3, "strategy": "round_robin"},
-     {"type": "reply_template", "template_id": 7}]
+     {"type": "reply_template", "template_id": 7},
+     {"type": "open_case", "kind": "damaged"}]
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from comptoir.cases import actions as case_actions
 from comptoir.inbox import actions as inbox_actions
 from comptoir.inbox.models import Direction, Message, Status
+from comptoir.lib import cases as case_words
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -104,6 +107,21 @@ class NoResponseNeededAction(_Action):
     type: Literal["no_response_needed"]
 
 
+class OpenCaseAction(_Action):
+    """Open a case of `kind` (`lib.cases.KINDS`) on the conversation: once, since a
+    conversation's open case of that kind is left as it is."""
+
+    type: Literal["open_case"]
+    kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in case_words.KINDS:
+            raise ValueError(f"unknown case kind {value!r} (use {', '.join(case_words.KINDS)})")
+        return value
+
+
 class StopAction(_Action):
     """No later rule runs for this event."""
 
@@ -121,6 +139,7 @@ Action = Annotated[
     | NoteAction
     | NotifyAction
     | NoResponseNeededAction
+    | OpenCaseAction
     | StopAction,
     Field(discriminator="type"),
 ]
@@ -214,9 +233,17 @@ def run_action(action: Any, ctx: Context) -> str:
         text = action.text or f"Rule “{ctx.rule.name}” matched conversation {conv.pk}"
         notify(Kind.RULE, conversations=[conv.pk], users=action.user_ids, text=text)
         return "notified"
+    return _run_other(action, ctx)
+
+
+def _run_other(action: Any, ctx: Context) -> str:
+    conv, via = ctx.conversation, ctx.via
     if isinstance(action, NoResponseNeededAction):
         inbox_actions.mark_no_response_needed(conv, actor=None, via=via)
         return "marked no response needed"
+    if isinstance(action, OpenCaseAction):
+        case = case_actions.open_case(conv, kind=action.kind, actor=None, via=via)
+        return f"case {case.pk} ({action.kind})"
     if isinstance(action, StopAction):
         return "stop"
     raise ValidationError(f"unknown action {action!r}")

@@ -25,6 +25,7 @@ from comptoir.automation import preview
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import Rule, RuleRun, RunOutcome, Template, Trigger
 from comptoir.inbox.models import Priority, Shop, Status
+from comptoir.lib import cases as case_words
 
 MAX_ACTION_ROWS = 6
 DRY_RUN_DAYS = 7
@@ -52,6 +53,7 @@ ACTION_TYPES = [
     ("add_note", _("Add an internal note")),
     ("notify", _("Notify")),
     ("no_response_needed", _("Mark as needing no response")),
+    ("open_case", _("Open a case")),
     ("stop", _("Stop further rules")),
 ]
 
@@ -125,6 +127,9 @@ class ActionForm(forms.Form):
     text = forms.CharField(
         label=_("Text"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
+    case_kind = forms.ChoiceField(
+        label=_("Case kind"), required=False, choices=list(case_words.KINDS.items())
+    )
     users = forms.ModelMultipleChoiceField(
         User.objects.filter(is_active=True).order_by("username"),
         label=_("People to notify (none: the assignee or the team)"),
@@ -157,6 +162,8 @@ class ActionForm(forms.Form):
         elif kind == "notify":
             action["user_ids"] = [u.pk for u in d.get("users") or []]
             action["text"] = d.get("text") or ""
+        elif kind == "open_case":
+            action["kind"] = d.get("case_kind") or ""
         return action
 
 
@@ -177,6 +184,7 @@ def _action_initial(action: dict[str, Any]) -> dict[str, Any]:
         "template_id": "template",
         "text": "text",
         "user_ids": "users",
+        "kind": "case_kind",
     }
     for key, field in mapping.items():
         if key in action:

@@ -14,7 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 
 from comptoir.inbox.models import Event, EventKind, Priority, SLAState, Status
-from comptoir.lib import intents
+from comptoir.lib import cases, intents
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
@@ -93,6 +93,8 @@ def _team_names(events: list[Event]) -> dict[int, str]:
 
 def _data_text(kind: str, data: dict[str, Any]) -> str:
     """The events told from their data alone: a reading ("Intent: Refund"), a tag, a merge."""
+    if kind.startswith("case_"):
+        return cases.event_text(kind, data)
     if kind == EventKind.INTENT_SET and data.get("intent"):
         return gettext("Intent: %(intent)s") % {"intent": intents.label(data["intent"])}
     if kind == EventKind.URGENCY_SET and data.get("urgency") in intents.URGENCIES:

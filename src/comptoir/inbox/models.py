@@ -470,6 +470,8 @@ class EventKind(models.TextChoices):
     # channel), and the buyer answered it (data: score, kind), for the rules to act on.
     SURVEY_SENT = "survey_sent", _("Survey sent")
     SURVEY_ANSWERED = "survey_answered", _("Survey answered")
+    CASE_OPENED = "case_opened", _("Case opened")  # by cases.actions, told by lib.cases
+    CASE_CHANGED = "case_changed", _("Case changed")  # data["change"]: stage, outcome...
 
 
 class Event(models.Model):

@@ -78,6 +78,8 @@ def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
         customer = conv.customer
         who = (customer.name or customer.email) if customer else ""
         badges = []
+        if case_badge := getattr(conv, "case_badge", ""):  # set by cases.queries, escaped
+            badges.append(case_badge)
         if conv.order_number:
             badges.append(f'<span class="order">#{escape(conv.order_number)}</span>')
         if conv.urgency == "high":

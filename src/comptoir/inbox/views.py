@@ -24,6 +24,7 @@ from comptoir.accounts.permissions import (
     sees_everything,
     team_ids,
 )
+from comptoir.cases.queries import set_row_badges as set_case_badges
 from comptoir.inbox import actions
 from comptoir.inbox.display import absolute_time, deadline_html, describe_events
 from comptoir.inbox.live import last_event_id
@@ -98,6 +99,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     _set_urls(rows)
+    set_case_badges(rows, timezone.now())
     kept = {k: v for k, v in {"view": view.key, **params}.items() if v}
     more = f"?{urlencode({**kept, 'cursor': next_cursor})}" if next_cursor else ""
     now = timezone.now()

@@ -13,6 +13,7 @@
     add_note: ["text"],
     notify: ["users", "text"],
     no_response_needed: [],
+    open_case: ["case_kind"],
     stop: []
   };
 

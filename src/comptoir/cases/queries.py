@@ -1,0 +1,72 @@
+"""What the case pages read: the cases a user may see (those of the conversations they see,
+`inbox.permissions.visible_conversations`), a conversation's cases, and the rows' badges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import F, QuerySet
+from django.utils.translation import gettext
+
+from comptoir.cases.models import Case, Stage
+from comptoir.inbox.display import absolute_time, deadline_text
+from comptoir.inbox.permissions import visible_conversations
+
+if TYPE_CHECKING:
+    from comptoir.accounts.models import User
+    from comptoir.inbox.models import Conversation
+
+LIST_LIMIT = 200
+
+
+def visible_cases(user: User) -> QuerySet[Case]:
+    return Case.objects.filter(conversation__in=visible_conversations(user))
+
+
+def case_list(
+    user: User, *, marketplace: str = "", kind: str = "", stage: str = ""
+) -> QuerySet[Case]:
+    """Open cases (or those of `stage`), the nearest deadline first, those without one last."""
+    qs = visible_cases(user).select_related(
+        "conversation", "conversation__customer", "channel", "order"
+    )
+    qs = qs.filter(stage=stage) if stage else qs.exclude(stage=Stage.RESOLVED)
+    if marketplace:
+        qs = qs.filter(channel__marketplace=marketplace)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by(F("deadline").asc(nulls_last=True), "opened_at", "pk")[:LIST_LIMIT]
+
+
+def due_html(deadline: datetime | None, now: datetime) -> str:
+    """ "due in 2 d" / "overdue by 3 h" in a <time> with the date in its tooltip."""
+    if deadline is None:
+        return ""
+    late = " late" if deadline <= now else ""
+    return (
+        f'<time class="case-due{late}" datetime="{deadline.isoformat()}"'
+        f' title="{escape(absolute_time(deadline))}">{escape(deadline_text(deadline, now))}</time>'
+    )
+
+
+def set_row_badges(rows: Iterable[Conversation], now: datetime) -> None:
+    """Give each inbox row with an open case its badge (`case_badge`): one query a page."""
+    rows = list(rows)
+    found: dict[int, tuple[datetime | None, Any]] = {}
+    for conv_id, deadline in (
+        Case.objects.filter(conversation_id__in=[c.pk for c in rows])
+        .exclude(stage=Stage.RESOLVED)
+        .order_by(F("deadline").asc(nulls_last=True))
+        .values_list("conversation_id", "deadline")
+    ):
+        found.setdefault(conv_id, (deadline, None))
+    label = escape(gettext("Case"))
+    for conv in rows:
+        if conv.pk not in found:
+            continue
+        deadline = found[conv.pk][0]
+        due = f" · {due_html(deadline, now)}" if deadline else ""
+        conv.case_badge = f'<span class="case-badge">{label}{due}</span>'  # type: ignore[attr-defined]
