@@ -1,7 +1,5 @@
 """The inbox: shops, channels, customers, conversations, messages and their timeline.
-
-Conversations are changed only through `comptoir.inbox.actions`.
-"""
+Conversations are changed only through `comptoir.inbox.actions`."""
 
 from __future__ import annotations
 
@@ -311,8 +309,8 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
-    # Denormalised so that (channel, external_id) can be unique: the ingest idempotency key.
-    # Its own index left out: `msg_channel_created` starts with it.
+    # Denormalised so that (channel, external_id), the ingest key, can be unique; no index of
+    # its own: `msg_channel_created` starts with it.
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+", db_index=False)
     direction = models.CharField(max_length=4, choices=Direction.choices)
     author = models.ForeignKey(
@@ -381,8 +379,7 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="msg_conversation"),
-            # A channel's messages of a period (the marketplaces' late-response rates).
-            models.Index(fields=["channel", "created_at"], name="msg_channel_created"),
+            models.Index(fields=["channel", "created_at"], name="msg_channel_created"),  # SLA
             models.Index(fields=["message_id"], name="msg_message_id"),
             models.Index(fields=["delivery_state"], name="msg_delivery_state"),
         ]
@@ -395,9 +392,8 @@ class ThreadRef(models.Model):
     """A Message-ID a message carries or refers to (In-Reply-To, References), kept even when
     no stored message has it: threading finds, from either side, the conversations a message
     belongs with, whatever order they arrive in (a parent arriving after its replies joins
-    them; a message naming two conversations' ids proves they are one thread).
-
-    It points at the message, not the conversation: a merge that moves messages moves these."""
+    them; a message naming two conversations' ids proves they are one thread). It points at
+    the message, not the conversation: a merge that moves messages moves these."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
     # The message's channel: threading never crosses mailboxes.
@@ -463,11 +459,10 @@ class EventKind(models.TextChoices):
     ORDER_SHIPPED = "order_shipped", _("Order shipped")
     ORDER_DELIVERED = "order_delivered", _("Order delivered")
     ORDER_LATE = "order_late", _("Order late to ship")
-    # Written by ingest when another sender's conversation names the same order: a suggestion
-    # to look at both, never a merge (data: the other conversation's id and the order number).
+    # By ingest when another sender's conversation names the same order: look at both, never
+    # merged (data: the other conversation's id and the order number).
     SAME_ORDER = "same_order", _("Same order as another conversation")
-    # Written by the surveys app: a satisfaction survey went to the buyer (data: kind,
-    # channel), and the buyer answered it (data: score, kind), for the rules to act on.
+    # By the surveys app, for the rules: sent (data: kind, channel), answered (score, kind).
     SURVEY_SENT = "survey_sent", _("Survey sent")
     SURVEY_ANSWERED = "survey_answered", _("Survey answered")
     CASE_OPENED = "case_opened", _("Case opened")  # by cases.actions, told by lib.cases
