@@ -136,6 +136,27 @@ def load(
     _finish(plans, conv_ids, orders)
     _read(list(conv_ids.values()))
     say("triage read every buyer message")
+    _history_and_settings(seed, now, days, year_scale, world, plans, say)
+    return Summary(
+        conversations=Conversation.objects.filter(channel__in=world.channels.values()).count(),
+        messages=Message.objects.filter(channel__in=world.channels.values()).count(),
+        orders=Order.objects.count(),
+        users=len(world.users),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _history_and_settings(
+    seed: int,
+    now: datetime,
+    days: int,
+    year_scale: float,
+    world: _World,
+    plans: list[ConversationPlan],
+    say: Callable[[str], None],
+) -> None:
+    """After the live weeks: the year before them, surveys, templates, rules, notifications,
+    the FAQ and the analytics facts."""
     if year_scale > 0:
         # The year before (and the seasons' extra in) the live weeks, resolved, in bulk.
         from comptoir.demo import year
@@ -168,13 +189,6 @@ def load(
     say(f"FAQ mining: {run.clusters} clusters of similar questions")
     _measure(now)
     say("analytics: the facts of every conversation computed")
-    return Summary(
-        conversations=Conversation.objects.filter(channel__in=world.channels.values()).count(),
-        messages=Message.objects.filter(channel__in=world.channels.values()).count(),
-        orders=Order.objects.count(),
-        users=len(world.users),
-        seconds=time.monotonic() - started,
-    )
 
 
 def _create_world() -> _World:
