@@ -188,10 +188,6 @@ def test_per_agent_and_team(history: History, agent: User, channel: Channel) -> 
     assert kpis.per_team(PERIOD, Filters(team_id=-1)) == []
 
 
-def test_disputes_wait_for_the_cases_app(db: None) -> None:
-    assert kpis.disputes(PERIOD, ALL) is None
-
-
 def test_csat_and_nps_read_the_surveys_of_the_period_and_the_filters(channel: Channel) -> None:
     from comptoir.surveys.models import Survey
 

@@ -104,3 +104,14 @@ def test_case_figures_over_a_period(world: dict[str, Any]) -> None:
         "damaged": {"partial_refund": 1, "rejected": 1},
         "return": {"": 1},
     }
+
+
+def test_the_disputes_kpis_are_the_cases_a_marketplace_opened(world: dict[str, Any]) -> None:
+    from comptoir.analytics import kpis
+
+    everything = Filters()
+    assert kpis.disputes(WEEK, everything) == 0
+    case(world["ebay"], days_ago=1)
+    case(world["ebay"], days_ago=1, opened_by="agent")  # the seller's own case: not a dispute
+    assert kpis.disputes(WEEK, everything) == 1
+    assert kpis.disputes_per_100_orders(WEEK, everything) == pytest.approx(100 / 50)

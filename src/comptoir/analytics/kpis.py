@@ -32,6 +32,7 @@ from comptoir.analytics.models import (
 )
 from comptoir.analytics.period import Durations, Filters, Period, ResponseTimes, Share
 from comptoir.analytics.stats import durations, durations_pair
+from comptoir.cases import metrics as case_metrics
 from comptoir.inbox.models import Channel
 from comptoir.orders.models import Order
 from comptoir.sla import metrics
@@ -543,6 +544,11 @@ def survey_counts(period: Period, filters: Filters) -> tuple[int, int]:
 
 
 def disputes(period: Period, filters: Filters) -> int | None:
-    """Marketplace disputes (A-to-z claims, eBay cases) opened: filled by the disputes work
-    (not built yet); None until then."""
-    return None
+    """Marketplace disputes opened in the period: the cases a marketplace opened (eBay
+    returns, inquiries and cases, Cdiscount claims, Fnac incidents; `cases.metrics.opened`)."""
+    return case_metrics.opened(period, filters, disputes_only=True)
+
+
+def disputes_per_100_orders(period: Period, filters: Filters) -> float | None:
+    """Marketplace disputes opened per 100 orders placed in the period; None without orders."""
+    return case_metrics.per_100_orders(period, filters, disputes_only=True)
