@@ -429,13 +429,16 @@ def _volume_keys(
         conversations,
         kpis.conversations_per_100_orders(period, chosen.filters),
         backlog[-1][1] if backlog else None,
+        kpis.disputes(period, chosen.filters),
+        kpis.disputes_per_100_orders(period, chosen.filters),
     ]
 
 
 def volumes(chosen: Chosen) -> Dashboard:
     """When buyers write (weekday x hour), what stays open (the backlog), and where the
     conversations come from (marketplace, shop, language); key figures against the period
-    before: conversations, per 100 orders, and open at the period's end."""
+    before: conversations, per 100 orders, open at the period's end, and the disputes the
+    marketplaces opened (in all, and per 100 orders)."""
     shops = dict(Shop.objects.values_list("pk", "name"))
     grid = kpis.heatmap(chosen.period, chosen.filters)
     backlog = kpis.backlog(chosen.period, chosen.filters)
@@ -450,6 +453,8 @@ def volumes(chosen: Chosen) -> Dashboard:
         (_("Conversations"), COUNT, None),
         (_("Conversations per 100 orders"), SCORE, True),
         (_("Open at the end of the period"), COUNT, True),
+        (_("Disputes opened"), COUNT, True),
+        (_("Disputes per 100 orders"), SCORE, True),
     ]
     return Dashboard(
         keys=[
