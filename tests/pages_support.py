@@ -86,6 +86,8 @@ def pages(client: Client, world: dict[str, Any]) -> list[str]:
         kind = response.get("Content-Type", "")
         if response.streaming:  # the live updates' stream (closing it ends the test's db)
             continue
+        if "attachment" in response.get("Content-Disposition", ""):  # a file (the report)
+            continue
         full_page = b"<html" in response.content[:200].lower()
         if response.status_code == 200 and kind.startswith("text/html") and full_page:
             found.append(path)
