@@ -19,6 +19,16 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 PASSWORD = "browser-pass-42"
 
 
+def open_details(page: Any, selector: str) -> None:
+    """Opens a <details> by clicking its summary, again if the click missed: the suggested
+    answers load above the picker and can move it between Playwright's aim and its click."""
+    for _ in range(5):
+        page.click(f"{selector} summary")
+        if page.locator(selector).get_attribute("open") is not None:
+            return
+    raise AssertionError(f"{selector} did not open")
+
+
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
@@ -218,7 +228,7 @@ def test_a_template_is_picked_filled_checked_and_sent_in_the_browser(
     page.goto(f"{base}/inbox/c/{conv.pk}/")
 
     # The picker: search, preview with the values filled, insert.
-    page.click("#template-picker summary")
+    open_details(page, "#template-picker")
     page.fill("#template-search", "where")
     page.click(".template-choice:has-text('Where is my order')")
     preview = page.locator(".preview-text")
