@@ -34,7 +34,7 @@ from comptoir.analytics.period import Durations, Filters, Period, ResponseTimes,
 from comptoir.analytics.stats import durations, durations_pair
 from comptoir.cases import metrics as case_metrics
 from comptoir.inbox.models import Channel
-from comptoir.orders.models import Order
+from comptoir.orders import models as order_models
 from comptoir.sla import metrics
 from comptoir.surveys import metrics as survey_metrics
 
@@ -354,16 +354,14 @@ def _per_day(rows: Any, field: str) -> dict[date, int]:
 
 def conversations_per_100_orders(period: Period, filters: Filters) -> float | None:
     """Conversations created per 100 orders placed in the period (None without orders)."""
-    orders = Order.objects.filter(ordered_at__gte=period.start, ordered_at__lt=period.end)
-    if filters.shop_id is not None:
-        orders = orders.filter(shop_id=filters.shop_id)
-    if filters.channel_id is not None:
-        orders = orders.filter(channel_id=filters.channel_id)
-    if filters.marketplace is not None:
-        orders = orders.filter(channel__marketplace=filters.marketplace)
-    if filters.team_id is not None:
-        orders = orders.filter(channel__team_id=filters.team_id)
-    n_orders = orders.count()
+    n_orders = order_models.placed(
+        period.start,
+        period.end,
+        shop_id=filters.shop_id,
+        channel_id=filters.channel_id,
+        marketplace=filters.marketplace,
+        team_id=filters.team_id,
+    )
     if not n_orders:
         return None
     sums = _conversations(period, filters).get(None)

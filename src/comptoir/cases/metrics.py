@@ -21,7 +21,7 @@ from typing import Protocol
 from django.db.models import Count, QuerySet, Sum
 
 from comptoir.cases.models import Case, OpenedBy, Stage
-from comptoir.orders.models import Order
+from comptoir.orders import models as order_models
 
 
 class PeriodLike(Protocol):
@@ -76,16 +76,14 @@ def per_100_orders(
     """Disputes (or every case) opened per 100 orders placed in the period; None without
     orders. Orders are filtered as analytics filters them (shop, channel, marketplace, team:
     the channel's); an assignee filter leaves the orders whole."""
-    orders = Order.objects.filter(ordered_at__gte=period.start, ordered_at__lt=period.end)
-    if filters.shop_id is not None:
-        orders = orders.filter(shop_id=filters.shop_id)
-    if filters.channel_id is not None:
-        orders = orders.filter(channel_id=filters.channel_id)
-    if filters.marketplace is not None:
-        orders = orders.filter(channel__marketplace=filters.marketplace)
-    if filters.team_id is not None:
-        orders = orders.filter(channel__team_id=filters.team_id)
-    n_orders = orders.count()
+    n_orders = order_models.placed(
+        period.start,
+        period.end,
+        shop_id=filters.shop_id,
+        channel_id=filters.channel_id,
+        marketplace=filters.marketplace,
+        team_id=filters.team_id,
+    )
     if not n_orders:
         return None
     return opened(period, filters, disputes_only=disputes_only) * 100 / n_orders

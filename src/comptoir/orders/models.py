@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -65,3 +67,26 @@ class Order(models.Model):
             and self.status not in (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
             and self.ship_by < timezone.now()
         )
+
+
+def placed(
+    start: datetime,
+    end: datetime,
+    *,
+    shop_id: int | None = None,
+    channel_id: int | None = None,
+    marketplace: str | None = None,
+    team_id: int | None = None,
+) -> int:
+    """Orders placed in [start, end), narrowed as the figures narrow them (the team is the
+    channel's): the denominator of every "per 100 orders" figure."""
+    orders = Order.objects.filter(ordered_at__gte=start, ordered_at__lt=end)
+    if shop_id is not None:
+        orders = orders.filter(shop_id=shop_id)
+    if channel_id is not None:
+        orders = orders.filter(channel_id=channel_id)
+    if marketplace is not None:
+        orders = orders.filter(channel__marketplace=marketplace)
+    if team_id is not None:
+        orders = orders.filter(channel__team_id=team_id)
+    return orders.count()
