@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.utils.csp import CSP
 
+from comptoir.lib import hosting
 from comptoir.lib.env import (
     EnvError,
     env_bool,
@@ -306,10 +307,19 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every start otherwise
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
+try:
+    # Several hosts: files in a bucket, one Redis cache, a connection pool (lib/hosting.py).
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+        "files": hosting.files_storage(DATA_DIR),
+    }
+    CACHES = hosting.caches()
+    _POOL = hosting.postgres_pool()
+except EnvError as exc:
+    _fail(str(exc))
+if _POOL is not None and _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["OPTIONS"]["pool"] = _POOL
 WHITENOISE_USE_FINDERS = True
 
 TASKS: dict[str, dict[str, Any]]
