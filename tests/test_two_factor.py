@@ -48,7 +48,8 @@ def enrol(client: Client, user: User) -> list[str]:
     """Sign in and turn two-factor sign-in on through the pages; the recovery codes shown."""
     assert sign_in(client, user.username).status_code == 302
     page = client.get("/account/security/").content.decode()
-    assert "<svg" in page and 'class="segno"' in page  # the QR code, inline
+    assert "<svg" in page
+    assert 'class="segno"' in page
     device = TOTPDevice.objects.get(user=user)
     response = client.post("/account/security/confirm", {"code": code_for(device)})
     assert response.status_code == 200
@@ -60,22 +61,26 @@ def test_enrolment_then_a_sign_in_needs_the_code_from_the_app(client: Client, bo
     assert len(codes) == 10
     # Hashed at rest: no code is stored as it was shown.
     stored = set(RecoveryCode.objects.values_list("code_hash", flat=True))
-    assert len(stored) == 10 and not stored & {c.replace("-", "") for c in codes}
+    assert len(stored) == 10
+    assert not stored & {c.replace("-", "") for c in codes}
     assert not stored & set(codes)
 
     client.post("/logout/")
     response = sign_in(client, "boss")
-    assert response.status_code == 302 and response["Location"] == "/login/verify/"
+    assert response.status_code == 302
+    assert response["Location"] == "/login/verify/"
     # The password alone opened nothing.
     assert client.get("/inbox/").status_code == 302
     wrong = client.post("/login/verify/", {"code": "000000"})
-    assert wrong.status_code == 400 and b"This code is not valid" in wrong.content
+    assert wrong.status_code == 400
+    assert b"This code is not valid" in wrong.content
 
     device = TOTPDevice.objects.get(user=boss)
     device.throttling_failure_count = 0  # django-otp's own back-off after the wrong code
     device.save()
     done = client.post("/login/verify/", {"code": code_for(device, 1)})
-    assert done.status_code == 302 and done["Location"] == "/inbox/"
+    assert done.status_code == 302
+    assert done["Location"] == "/inbox/"
     assert client.get("/inbox/").status_code == 200
     # A code is good once: replayed, it fails.
     client.post("/logout/")
@@ -101,7 +106,8 @@ def test_a_recovery_code_signs_in_once(client: Client, boss: User) -> None:
     # New codes replace the old ones, which stop working.
     client.post("/login/verify/", {"code": codes[4]})
     fresh = CODE.findall(client.post("/account/security/recovery-codes").content.decode())
-    assert len(fresh) == 10 and two_factor.verify_second_factor(boss, codes[5]) is None
+    assert len(fresh) == 10
+    assert two_factor.verify_second_factor(boss, codes[5]) is None
     assert two_factor.verify_second_factor(boss, fresh[0]) == "recovery"
 
 
@@ -116,7 +122,8 @@ def test_the_account_locks_after_n_failures_even_for_the_right_password(
     assert b"This account is locked after too many failed sign-ins" in third.content
 
     right = sign_in(client, "boss")
-    assert right.status_code == 429 and b"Try again in 15 minutes" in right.content
+    assert right.status_code == 429
+    assert b"Try again in 15 minutes" in right.content
     assert client.get("/inbox/").status_code == 302
     # A locked attempt is not counted again: the lock lifts when the window has passed.
     assert LoginFailure.objects.count() == 3
@@ -132,7 +139,8 @@ def test_wrong_codes_at_the_second_step_lock_the_account_too(client: Client, bos
     sign_in(client, "boss")
     assert client.post("/login/verify/", {"code": "111111"}).status_code == 400
     locked = client.post("/login/verify/", {"code": "222222"})
-    assert locked.status_code == 429 and b"This account is locked" in locked.content
+    assert locked.status_code == 429
+    assert b"This account is locked" in locked.content
     # Back to the password, which is refused while locked.
     assert client.get("/login/verify/")["Location"].startswith("/login/")
     assert sign_in(client, "boss").status_code == 429
@@ -168,7 +176,8 @@ def test_an_idle_session_expires_and_says_so(client: Client, boss: User) -> None
     session[login_guard.SEEN_AT] -= settings.SESSION_IDLE_MINUTES * 60 + 5
     session.save()
     response = client.get("/inbox/")
-    assert response.status_code == 302 and response["Location"] == "/login/?why=expired"
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?why=expired"
     assert b"Your session expired" in client.get(response["Location"]).content
     assert client.get("/inbox/").status_code == 302  # and it stays ended
 
@@ -185,7 +194,8 @@ def test_a_session_ends_at_its_absolute_limit_even_when_used(client: Client, bos
     session[login_guard.LOGIN_AT] -= settings.SESSION_DAYS * 86400 + 5
     session.save()
     fragment = client.get("/inbox/", headers={"HX-Request": "true"})
-    assert fragment.status_code == 204 and fragment["HX-Redirect"] == "/login/?why=expired"
+    assert fragment.status_code == 204
+    assert fragment["HX-Redirect"] == "/login/?why=expired"
 
 
 def test_log_out_everywhere_ends_every_session_and_keeps_api_tokens(boss: User) -> None:

@@ -125,9 +125,10 @@ def clear_login_failures(username: str) -> None:
     LoginFailure.objects.filter(username=_username_key(username)).delete()
 
 
-def unlock_account(user: User, *, actor: User) -> int:
-    """Lift a lockout at once (owners and admins, from the Security settings page)."""
-    if not can_manage_security(actor):
+def unlock_account(user: User, *, actor: User | None) -> int:
+    """Lift a lockout at once (owners and admins, from the Security settings page; `actor`
+    None: the server's operator, `comptoir unlock`)."""
+    if actor is not None and not can_manage_security(actor):
         raise PermissionDenied("security settings are for owners and admins")
     return LoginFailure.objects.filter(username=_username_key(user.username)).delete()[0]
 

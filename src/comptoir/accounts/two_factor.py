@@ -164,10 +164,13 @@ def disable_two_factor(user: User, *, password: str) -> None:
 
 
 @transaction.atomic
-def reset_two_factor(user: User, *, actor: User) -> None:
+def reset_two_factor(user: User, *, actor: User | None) -> None:
     """An owner or admin removes someone's second factor (a lost phone and lost codes); if it
     is required of them, they enrol again at their next sign-in. Only an owner resets an
-    owner's."""
+    owner's. `actor` None: the server's operator (`comptoir unlock --reset-2fa`)."""
+    if actor is None:
+        _remove(user)
+        return
     if not can_manage_security(actor):
         raise PermissionDenied("security settings are for owners and admins")
     if user.role == Role.OWNER and not (actor.is_superuser or actor.role == Role.OWNER):
