@@ -25,13 +25,15 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 
+from comptoir.accounts import two_factor
 from comptoir.accounts.models import LoginFailure, User
-from comptoir.accounts.two_factor import can_manage_security
 
 # Session keys: when the session signed in, when it was last used, and its second step
-# ("verified": passed; "none": its user had no second factor when it was checked).
+# ("verified": passed; "none": its user had no second factor at sign-in; "owed": signed in by
+# another door than ours, with a second factor not asked).
 LOGIN_AT = "_cpt_login_at"
 SEEN_AT = "_cpt_seen_at"
 SECOND_STEP = "_cpt_2fa"
@@ -128,7 +130,7 @@ def clear_login_failures(username: str) -> None:
 def unlock_account(user: User, *, actor: User | None) -> int:
     """Lift a lockout at once (owners and admins, from the Security settings page; `actor`
     None: the server's operator, `comptoir unlock`)."""
-    if actor is not None and not can_manage_security(actor):
+    if actor is not None and not two_factor.can_manage_security(actor):
         raise PermissionDenied("security settings are for owners and admins")
     return LoginFailure.objects.filter(username=_username_key(user.username)).delete()[0]
 
@@ -136,7 +138,16 @@ def unlock_account(user: User, *, actor: User | None) -> int:
 # -- sessions -----------------------------------------------------------------------------------
 
 
-def start_session(session: SessionBase, *, second_step: Literal["verified", "none"]) -> None:
+def stamp_new_session(sender: object, request: HttpRequest, user: User, **kwargs: object) -> None:
+    """On every sign-in, whatever the door: the session starts now, and owes a second step if
+    its user has one (our login page then records it as passed, `start_session`)."""
+    owed = two_factor.has_two_factor(user)
+    start_session(request.session, second_step="owed" if owed else "none")
+
+
+def start_session(
+    session: SessionBase, *, second_step: Literal["verified", "none", "owed"]
+) -> None:
     """Stamp a freshly signed-in session: its start (for the absolute limit), its last use and
     whether its user passed a second step."""
     now = int(time.time())

@@ -61,7 +61,7 @@ class SessionGuardMiddleware:
     """After authentication, before any view:
     - a session past its idle or absolute limit ends (login page: "your session expired");
     - a session that skipped the second step its user owes (one opened by another login form,
-      such as the admin site's) ends: the second step cannot be bypassed by another door;
+      such as the admin site's: stamped "owed" at sign-in) ends: no other door bypasses it;
     - an owner or admin who must use two-factor sign-in and has not enrolled yet sees only the
       enrolment page.
     What it learns is kept in the session, so a steady session costs no query."""
@@ -84,11 +84,13 @@ class SessionGuardMiddleware:
             return _to_login(request, "expired")
         step = session.get(login_guard.SECOND_STEP)
         if step is None:
-            # A session opened elsewhere than our login page (the admin's form, a test client).
-            if two_factor.has_two_factor(user):
-                logout(request)
-                return _to_login(request, "second-step")
-            step = session[login_guard.SECOND_STEP] = "none"
+            # A session from before these stamps: checked once, then remembered.
+            owed = two_factor.has_two_factor(user)
+            step = session[login_guard.SECOND_STEP] = "owed" if owed else "none"
+        if step == "owed":
+            # Signed in by another door than our login page (the admin site's form...).
+            logout(request)
+            return _to_login(request, "second-step")
         if (
             step != "verified"
             and two_factor.two_factor_required(user)

@@ -100,9 +100,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
         request.session.cycle_key()
         request.session[PENDING] = {"user": user.pk, "at": int(time.time()), "next": target}
         return redirect("login_verify")
-    login(request, user)
+    login(request, user)  # the session is stamped by `login_guard.stamp_new_session`
     login_guard.clear_login_failures(username)
-    login_guard.start_session(request.session, second_step="none")
     return redirect(target)
 
 
