@@ -128,7 +128,8 @@ def login_verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         address = _address(request)
         refusal = login_guard.login_refusal(user.username, address)
-        method = None if refusal else two_factor.verify_second_factor(user, request.POST["code"])
+        code = request.POST.get("code", "")
+        method = None if refusal else two_factor.verify_second_factor(user, code)
         if method is not None:
             del request.session[PENDING]
             login(request, user)
