@@ -71,6 +71,16 @@ try:
     JOB_RUN_RETENTION_DAYS = env_int("COMPTOIR_JOB_RUN_RETENTION_DAYS", 30, minimum=1)
     # A session lasts this long after sign-in; expired ones are deleted by housekeeping.
     SESSION_DAYS = env_int("COMPTOIR_SESSION_DAYS", 14, minimum=1)
+    # A session unused for this long ends (0: only the absolute limit above).
+    SESSION_IDLE_MINUTES = env_int("COMPTOIR_SESSION_IDLE_MINUTES", 480, minimum=0)
+    # Two-factor sign-in required of owners and admins: the default until an admin sets it on
+    # the Security settings page (stored in the database, which then wins).
+    REQUIRE_2FA = env_bool("COMPTOIR_REQUIRE_2FA", False)
+    # Failed logins: an account is locked after this many within the window, an address (an
+    # IPv6 /64) throttled after that many, both until the window has passed.
+    LOGIN_MAX_FAILURES = env_int("COMPTOIR_LOGIN_MAX_FAILURES", 5, minimum=1)
+    LOGIN_IP_MAX_FAILURES = env_int("COMPTOIR_LOGIN_IP_MAX_FAILURES", 20, minimum=1)
+    LOGIN_LOCKOUT_MINUTES = env_int("COMPTOIR_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
     # Rules: at most one automatic reply per customer in this many hours (0: no limit).
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     # The FAQ list: the smallest cluster it shows unless asked (?min=1 shows single questions).
@@ -222,6 +232,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    # One-time passwords (TOTP devices): the second step of sign-in (docs/security.md).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "comptoir.accounts",
     "comptoir.inbox",
     "comptoir.orders",
@@ -253,6 +266,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Expired sessions, and sessions without the second step that their user owes.
+    "comptoir.accounts.middleware.SessionGuardMiddleware",
     "comptoir.accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -336,6 +351,8 @@ else:
 
 SESSION_COOKIE_AGE = SESSION_DAYS * 24 * 3600
 SESSION_COOKIE_HTTPONLY = True
+# The name an authenticator app shows beside the account.
+OTP_TOTP_ISSUER = "Comptoir"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
