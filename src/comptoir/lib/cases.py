@@ -54,6 +54,12 @@ OPENERS: dict[str, Promise] = {
     "rule": pgettext_lazy("case", "A rule"),
     "marketplace": pgettext_lazy("case", "The marketplace"),
 }
+# The seller's steps told to the marketplace (`cases.CaseOperation`).
+OPERATIONS: dict[str, Promise] = {
+    "respond": pgettext_lazy("case", "Answer"),
+    "refund": pgettext_lazy("case", "Refund"),
+    "close": pgettext_lazy("case", "Closure"),
+}
 
 # The case kind a triage intent names (lib.intents): a rule or a claim reason opens that kind.
 KIND_OF_INTENT = {
@@ -124,4 +130,28 @@ def event_text(kind: str, data: dict[str, Any]) -> str:
         return gettext("Case deadline set")
     if change == "closed":
         return gettext("Case closed")
+    if change in ("operation_queued", "operation_sent", "operation_failed"):
+        return operation_text(change, data)
     return ""
+
+
+def operation_text(change: str, data: dict[str, Any]) -> str:
+    """A step told to the marketplace: queued (by whom is the event's actor), confirmed, or
+    failed with the marketplace's reason."""
+    what = data.get("operation", "")
+    if what == "refund" and data.get("amount") is not None:
+        step = gettext("the refund of %(amount)s") % {
+            "amount": money(data["amount"], data.get("currency", ""))
+        }
+    elif what == "respond":
+        step = gettext("the answer to the claim")
+    else:
+        step = gettext("the closure of the claim")
+    if change == "operation_queued":
+        return gettext("Sending %(step)s to the marketplace") % {"step": step}
+    if change == "operation_sent":
+        return gettext("The marketplace received %(step)s") % {"step": step}
+    return gettext("Sending %(step)s to the marketplace failed: %(error)s") % {
+        "step": step,
+        "error": data.get("error", ""),
+    }

@@ -59,6 +59,7 @@ from comptoir.connectors.base import (
     SentCandidate,
     parse_json,
 )
+from comptoir.connectors.ebay.case_ops import EbayCaseOperations
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
 from comptoir.connectors.ebay.orders import order_data
 from comptoir.connectors.ebay.sending import send_body
@@ -130,7 +131,7 @@ _tokens: dict[str, tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
 
-class EbayConnector(Connector, ClaimsMixin):
+class EbayConnector(EbayCaseOperations, Connector, ClaimsMixin):
     """Reads and answers eBay messages; see the module docstring for the endpoints."""
 
     kind = "ebay"
