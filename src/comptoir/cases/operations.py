@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from comptoir.cases import actions
 from comptoir.cases.models import Case, CaseOperation, OperationKind
@@ -66,10 +67,13 @@ def _queue(
     case (a second click, a rule firing twice is refused)."""
     if kind not in supported(case):
         raise ValidationError(
-            f"{case.channel.get_marketplace_display()} does not take this step through its API"
+            gettext("%(marketplace)s does not take this step through its API")
+            % {"marketplace": case.channel.get_marketplace_display()}
         )
     if case.operations.filter(kind=kind, delivery_state__in=PENDING_OR_DONE).exists():
-        raise ValidationError("this step was already sent to the marketplace, or is on its way")
+        raise ValidationError(
+            gettext("This step was already sent to the marketplace, or is on its way.")
+        )
     # A failed step asked again with new terms (another amount) replaces it, as "edit and
     # resend" does for a reply: the old one can no longer be retried, so it never lands too.
     case.operations.filter(kind=kind, delivery_state=DeliveryState.FAILED).update(
@@ -94,7 +98,7 @@ def _open_claim(case: Case, actor: User | None) -> Case:
     )
     check_change(actor, locked.conversation)
     if not locked.is_open:
-        raise ValidationError("the case is closed")
+        raise ValidationError(gettext("The case is closed."))
     return locked
 
 
@@ -104,13 +108,15 @@ def answer_claim(case: Case, *, text: str, actor: User | None, via: str = "") ->
     locked = _open_claim(case, actor)
     text = text.strip()
     if not text:
-        raise ValidationError("write the answer")
+        raise ValidationError(gettext("Write the answer."))
     if len(text) > MAX_TEXT:
-        raise ValidationError(f"an answer is at most {MAX_TEXT} characters")
+        raise ValidationError(
+            gettext("An answer is at most %(count)d characters.") % {"count": MAX_TEXT}
+        )
     if OperationKind.RESPOND not in supported(locked):
         raise ValidationError(
-            f"{locked.channel.get_marketplace_display()} does not take answers to this claim "
-            "through its API"
+            gettext("%(marketplace)s does not take answers to this claim through its API")
+            % {"marketplace": locked.channel.get_marketplace_display()}
         )
     # Each answer is its own step: a second one is a second message, not a duplicate.
     op = CaseOperation.objects.create(
@@ -137,7 +143,7 @@ def refund_claim(
     claimed = locked.claimed_amount or (locked.order.total if locked.order else None)
     value = actions._amount(amount) or (actions._amount(claimed) if claimed else None)
     if value is None:
-        raise ValidationError("say how much to refund")
+        raise ValidationError(gettext("Say how much to refund."))
     outcome = "partial_refund" if claimed and value < Decimal(str(claimed)) else "full_refund"
     actions.record_outcome(
         locked, outcome=outcome, amount=value, currency=currency, actor=actor, via=via
@@ -171,7 +177,7 @@ def retry_operation(op: CaseOperation, *, actor: User | None, via: str = "") -> 
     locked = CaseOperation.objects.select_for_update().select_related("case").get(pk=op.pk)
     check_change(actor, locked.case.conversation)
     if locked.delivery_state != DeliveryState.FAILED:
-        raise ValidationError("only a failed step can be sent again")
+        raise ValidationError(gettext("Only a failed step can be sent again."))
     locked.delivery_state, locked.error = DeliveryState.QUEUED, ""
     locked.save(update_fields=["delivery_state", "error"])
     _event(locked, "operation_queued", actor, via, retried=True)

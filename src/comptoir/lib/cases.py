@@ -136,22 +136,25 @@ def event_text(kind: str, data: dict[str, Any]) -> str:
 
 
 def operation_text(change: str, data: dict[str, Any]) -> str:
-    """A step told to the marketplace: queued (by whom is the event's actor), confirmed, or
-    failed with the marketplace's reason."""
+    """A step told to the marketplace: queued (who asked is the event's actor), received, or
+    failed with the marketplace's reason. Whole sentences: French contracts "de le"."""
     what = data.get("operation", "")
-    if what == "refund" and data.get("amount") is not None:
-        step = gettext("the refund of %(amount)s") % {
-            "amount": money(data["amount"], data.get("currency", ""))
-        }
-    elif what == "respond":
-        step = gettext("the answer to the claim")
-    else:
-        step = gettext("the closure of the claim")
+    amount = {"amount": money(data.get("amount"), data.get("currency", ""))}
+    error = {"error": data.get("error", "")}
     if change == "operation_queued":
-        return gettext("Sending %(step)s to the marketplace") % {"step": step}
+        if what == "refund":
+            return gettext("Sending the refund of %(amount)s to the marketplace") % amount
+        if what == "respond":
+            return gettext("Sending the answer to the claim to the marketplace")
+        return gettext("Sending the closure of the claim to the marketplace")
     if change == "operation_sent":
-        return gettext("The marketplace received %(step)s") % {"step": step}
-    return gettext("Sending %(step)s to the marketplace failed: %(error)s") % {
-        "step": step,
-        "error": data.get("error", ""),
-    }
+        if what == "refund":
+            return gettext("The marketplace received the refund of %(amount)s") % amount
+        if what == "respond":
+            return gettext("The marketplace received the answer to the claim")
+        return gettext("The marketplace received the closure of the claim")
+    if what == "refund":
+        return gettext("The refund of %(amount)s failed: %(error)s") % {**amount, **error}
+    if what == "respond":
+        return gettext("The answer to the claim failed: %(error)s") % error
+    return gettext("The closure of the claim failed: %(error)s") % error

@@ -25,6 +25,7 @@ text, written after the first attempt began (less `CLOCK_SKEW`), is the step alr
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,10 @@ class EbayCaseOperations:
                 # eBay refused this step (refunded already, too much): the step fails, the
                 # channel stays healthy.
                 raise ConnectorError(
-                    f"eBay refused: {exc}", permanent=True, about_message=True, status=exc.status
+                    f"eBay refused: {_words(exc)}",
+                    permanent=True,
+                    about_message=True,
+                    status=exc.status,
                 ) from exc
             raise
 
@@ -146,6 +150,16 @@ class EbayCaseOperations:
                     sent_at=at,
                 )
         return None
+
+
+def _words(exc: ConnectorError) -> str:
+    """eBay's own messages from its `errors` list, else what the client read."""
+    try:
+        errors = json.loads(exc.detail)
+        found = [str(e.get("longMessage") or e.get("message")) for e in errors]
+    except (ValueError, TypeError, AttributeError):
+        return exc.detail or str(exc)
+    return "; ".join(found) or str(exc)
 
 
 def _message_body(operation: CaseOperationOut) -> dict[str, Any]:
