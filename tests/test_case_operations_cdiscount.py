@@ -61,14 +61,15 @@ def seller_texts(sim: CdiscountSimulator) -> list[str]:
 
 
 def deliver(op: CaseOperation) -> list[str]:
-    """Run the step's task as the queue would, until it is sent: a failed attempt is retried
-    as the next one, a "looking" one again once the settle time has passed."""
+    """Run the step's task as the queue would, until it is sent or fails for good: a failed
+    attempt is retried as the next one, a "looking" one again once the settle time passed."""
     outcomes: list[str] = []
     attempt = 1
     while len(outcomes) < 10:
         outcome = send_case_operation.call(op.pk, attempt=attempt).split(":")[0]
         outcomes.append(outcome)
-        if outcome == "sent":
+        op.refresh_from_db()
+        if op.delivery_state != "queued":  # sent, or failed for good
             break
         if outcome == "looking":
             settle_time_passes()

@@ -33,9 +33,10 @@ MAX_TEXT = 5000
 
 
 def supported(case: Case) -> frozenset[str]:
-    """The steps the case's marketplace takes from the seller on this claim (none for a case
-    the seller opened: there is no claim to answer)."""
-    if not case.external_id:
+    """The steps the case's marketplace takes from the seller on this claim, or on the case's
+    order for a marketplace that refunds orders (Mirakl); none for a case about nothing the
+    marketplace knows."""
+    if not (case.external_id or case.order_id or case.conversation.order_number):
         return frozenset()
     try:
         return connector_class(case.channel.kind).case_operations(case.external_id)
@@ -144,7 +145,9 @@ def refund_claim(
     value = actions._amount(amount) or (actions._amount(claimed) if claimed else None)
     if value is None:
         raise ValidationError(gettext("Say how much to refund."))
-    outcome = "partial_refund" if claimed and value < Decimal(str(claimed)) else "full_refund"
+    # Full only when it covers what is known to be owed; an amount against an unknown total
+    # is recorded as partial, which it may be.
+    outcome = "full_refund" if claimed and value >= Decimal(str(claimed)) else "partial_refund"
     actions.record_outcome(
         locked, outcome=outcome, amount=value, currency=currency, actor=actor, via=via
     )
