@@ -54,6 +54,7 @@ def outbound(op: CaseOperation) -> CaseOperationOut:
         text=str(op.payload.get("text") or ""),
         amount=str(op.payload.get("amount") or ""),
         currency=str(op.payload.get("currency") or ""),
+        full=bool(op.payload.get("full")),
         idempotency_key=f"comptoir-case-{op.pk}",
         attempt_started_at=op.started_at,
     )

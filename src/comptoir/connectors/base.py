@@ -222,6 +222,7 @@ class CaseOperationOut:
     text: str = ""
     amount: str = ""  # decimal as text: JSON keeps it exact
     currency: str = ""
+    full: bool = False  # a refund of the whole claim (marketplaces that refund whole lines)
     idempotency_key: str = ""
     # When the first attempt began (None: this is it): what the marketplace shows from
     # before cannot be this step.

@@ -54,6 +54,7 @@ from comptoir.connectors.base import (
     SentCandidate,
 )
 from comptoir.connectors.fnac import dialect
+from comptoir.connectors.fnac.case_ops import FnacCaseOperations
 from comptoir.connectors.fnac.claims import claim_messages
 from comptoir.connectors.fnac.dialect import q, sub, text
 from comptoir.connectors.fnac.parsing import (
@@ -118,7 +119,7 @@ def forget_tokens() -> None:
         _clients.clear()
 
 
-class FnacConnector(Connector):
+class FnacConnector(FnacCaseOperations, Connector):
     kind = "fnac"
     send_settle_seconds = 600.0
     settings_model = FnacSettings
