@@ -219,3 +219,61 @@ def test_only_who_may_change_the_conversation_sends_a_step_and_only_once(
     assert queued.actor == agent
     assert sim.refunds == []
     assert sim.calls[f"POST /post-order/v2/casemanagement/{cid}/issue_refund"] == 0
+
+
+class Killed(BaseException):
+    """A worker killed mid-task (not an Exception: nothing catches it on the way)."""
+
+
+def test_a_returns_whole_life_under_faults_and_a_crash_refunds_once(
+    sim: EbaySimulator,
+    ebay_channel: Channel,
+    agent: User,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Opened by the buyer on eBay, answered, refunded and resolved, with 5xx, 429, timeouts
+    and lost answers on every write, and a worker killed after eBay took the refund but
+    before Comptoir recorded it: one answer and one refund on eBay."""
+    from comptoir.cases import sync_out
+    from tests.test_case_operations_cdiscount import deliver
+
+    rid = sim.buyer_opens_return(ORDER, "DEFECTIVE_ITEM", "Cassée, je la renvoie.", amount="49.90")
+    poll(ebay_channel, django_capture_on_commit_callbacks)
+    case = Case.objects.get()
+    writes = r"/(send_message|issue_refund)$"
+    for kind in ("error500", "rate_limit", "timeout", "lose_response", "error500_after"):
+        sim.faults.add(kind, method="POST", path=writes, retry_after=0.01)
+
+    answer = operations.answer_claim(case, text="Remboursement en cours.", actor=agent)
+    assert deliver(answer)[-1] == "sent"
+
+    refund = operations.refund_claim(case, amount=None, actor=agent)
+    real = sync_out.record_operation_sent
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(sync_out, "record_operation_sent", killed)
+    with pytest.raises(Killed):
+        while True:  # until eBay takes it and the worker dies recording it
+            send_case_operation.call(refund.pk, attempt=2)
+            CaseOperation.objects.filter(pk=refund.pk, delivery_state="failed").update(
+                delivery_state="queued"
+            )
+            settle_time_passes()
+    monkeypatch.setattr(sync_out, "record_operation_sent", real)
+    assert state(refund) == "sending"
+    CaseOperation.objects.filter(pk=refund.pk).update(
+        claimed_at=F("claimed_at") - timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stuck_operations.call() == 1
+    assert deliver(refund)[-1] == "sent"
+
+    assert sim.seller_claim_messages() == ["Remboursement en cours.", ""]
+    assert [(r.thread, r.amount) for r in sim.refunds] == [(f"return:{rid}", "49.90")]
+    poll(ebay_channel, django_capture_on_commit_callbacks)
+    case.refresh_from_db()
+    assert (case.outcome, case.stage) == ("full_refund", "resolved")
+    assert sim.violations == []
