@@ -225,6 +225,16 @@ class Killed(BaseException):
     """A worker killed mid-task (not an Exception: nothing catches it on the way)."""
 
 
+def until_killed(op: CaseOperation) -> None:
+    """Attempt after attempt until eBay takes the step and the worker dies recording it."""
+    for _ in range(20):
+        send_case_operation.call(op.pk, attempt=2)
+        CaseOperation.objects.filter(pk=op.pk, delivery_state="failed").update(
+            delivery_state="queued"
+        )
+        settle_time_passes()
+
+
 def test_a_returns_whole_life_under_faults_and_a_crash_refunds_once(
     sim: EbaySimulator,
     ebay_channel: Channel,
@@ -256,12 +266,7 @@ def test_a_returns_whole_life_under_faults_and_a_crash_refunds_once(
 
     monkeypatch.setattr(sync_out, "record_operation_sent", killed)
     with pytest.raises(Killed):
-        while True:  # until eBay takes it and the worker dies recording it
-            send_case_operation.call(refund.pk, attempt=2)
-            CaseOperation.objects.filter(pk=refund.pk, delivery_state="failed").update(
-                delivery_state="queued"
-            )
-            settle_time_passes()
+        until_killed(refund)
     monkeypatch.setattr(sync_out, "record_operation_sent", real)
     assert state(refund) == "sending"
     CaseOperation.objects.filter(pk=refund.pk).update(
