@@ -14,7 +14,7 @@ Endpoints followed:
   `fetch_orders`; `.../order/{orderId}/shipping_fulfillment` only for an order whose
   `fulfillmentHrefs` say it has shipments (tracking is not in the Order itself).
 - The Post-Order API v2 for returns, item-not-received inquiries and cases, each its own
-  conversation: see `claims.py`.
+  conversation: see `claims.py`; answers and refunds of a case: see `case_ops.py`.
 
 The cursor keeps, per conversation type, the newest message time seen and, per conversation,
 the id and time of its newest message. FROM_MEMBERS lists are asked from that time (minus an

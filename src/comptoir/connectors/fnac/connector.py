@@ -14,6 +14,7 @@ Fnac's XSDs, see `dialect`):
 - `incidents_query`: claims, by update date, each stored as a message of its order's
   conversation, tagged "claim", with the claim type in `meta`; a closed claim adds an automatic
   message saying so.
+- `incidents_update` (action `refund`): a case's refund of the claim (`case_ops.py`).
 - `orders_query`: the buyer (Fnac's client id is the stable buyer identity) and `fetch_order`.
 
 Exactly once: Fnac has no idempotency key for replies. `find_sent` looks among the seller's
