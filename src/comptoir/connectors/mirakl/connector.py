@@ -40,6 +40,7 @@ from comptoir.connectors.base import (
     SentCandidate,
     parse_json,
 )
+from comptoir.connectors.mirakl.refunds import MiraklRefunds
 from comptoir.lib import intents
 from comptoir.lib.filetypes import content_type_for
 
@@ -78,7 +79,7 @@ class MiraklSettings(BaseModel):
     verify_tls: bool = True
 
 
-class MiraklConnector(Connector):
+class MiraklConnector(MiraklRefunds, Connector):
     kind = "mirakl"
     settings_model = MiraklSettings
     send_settle_seconds = 300.0

@@ -7,7 +7,8 @@ Follows Mirakl's published seller API (`mirakl/mmp-seller-openapi.json`):
 - M10 `GET /api/inbox/threads/{thread_id}`; M12 `POST /api/inbox/threads/{thread_id}/message`
   (multipart: `message_input` JSON + `files`);
   M13 `GET /api/inbox/threads/{attachment_id}/download`;
-  OR43 `POST /api/orders/{order_id}/threads`; OR11 `GET /api/orders?order_ids=`.
+  OR43 `POST /api/orders/{order_id}/threads`; OR11 `GET /api/orders?order_ids=`;
+  OR28 `PUT /api/orders/refund` and RE02 `GET /api/reasons/{reason_type}` (`refund_sim`).
 - `Authorization: <shop API key>`; 401 for a wrong key, 403 for another shop's `shop_id`.
 Every request is checked against the published description when it is present (`contract`).
 """
@@ -25,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from comptoir.connectors import contract
+from comptoir.connectors.mirakl.refund_sim import RefundApi
 from comptoir.connectors.simulator import (
     ContractViolation,
     HttpError,
@@ -76,7 +78,7 @@ class SimThread:
     participants: set[str] = field(default_factory=lambda: {"CUSTOMER"})
 
 
-class MiraklSimulator(Simulator):
+class MiraklSimulator(RefundApi, Simulator):
     name = "mirakl"
 
     def __init__(
@@ -106,6 +108,7 @@ class MiraklSimulator(Simulator):
         self.route("POST", r"/api/orders/(?P<order_id>[^/]+)/threads", self._or43)
         self.route("GET", r"/api/orders", self._or11)
         self.route("GET", r"/api/account", self._a01)
+        self._init_refunds()  # OR28, RE02: see refund_sim
 
     # -- the scriptable marketplace ---------------------------------------------------------
 
@@ -135,6 +138,9 @@ class MiraklSimulator(Simulator):
             ),
             **fields,
         }
+        for n, line in enumerate(order["order_lines"], 1):
+            line.setdefault("order_line_id", f"{order_id}-{n}")
+            line.setdefault("refunds", [])
         with self.lock:
             self.orders[order_id] = order
         return order
