@@ -89,6 +89,24 @@ def test_the_marketplace_and_assignee_filters_narrow_every_figure(
         assert client.get(f"/analytics/?{RANGE}&{bad}").status_code == 400
 
 
+def test_a_bad_filter_shows_the_page_with_the_error_in_the_readers_language(
+    history: None,
+) -> None:
+    client = user_client(Role.ANALYST)
+    page = client.get("/analytics/volumes/?period=365")
+    assert page.status_code == 400
+    html = page.content.decode()
+    assert '<form class="filters dash-filters"' in html  # the form, to choose again
+    assert "period: “365” is not one of 7d, 30d, 90d, 365d" in html
+    assert page.context["board"].figures == []  # no figure for a scope nobody asked
+    french = client.get("/analytics/agents/?team=x", HTTP_ACCEPT_LANGUAGE="fr")
+    assert french.status_code == 400
+    text = french.content.decode()
+    assert "Ce filtre ne peut pas être lu" in text
+    assert "équipe : « x » n’est pas un identifiant" in text
+    assert client.get("/analytics/?period=365&format=csv&figure=per-day").status_code == 400
+
+
 def test_the_filter_bar_offers_the_marketplaces_in_use_and_the_people(
     history: None, agent: User, analyst: User
 ) -> None:
