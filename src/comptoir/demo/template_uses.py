@@ -36,19 +36,7 @@ def record(seed: int) -> int:
         for intent in intents
     }
     intent_of = dict(Conversation.objects.filter(intent__in=by_intent).values_list("pk", "intent"))
-    first_in: dict[int, int] = {}
-    first_reply: dict[int, tuple[int, datetime, str]] = {}
-    messages = (
-        Message.objects.filter(conversation_id__in=intent_of, is_auto=False)
-        .filter(direction__in=(Direction.IN, Direction.OUT))
-        .order_by("conversation_id", "created_at", "pk")
-        .values_list("pk", "conversation_id", "direction", "author_id", "created_at", "text")
-    )
-    for pk, conv, direction, author, at, text in messages.iterator(chunk_size=BATCH):
-        if direction == Direction.IN:
-            first_in.setdefault(conv, pk)
-        elif author is not None and conv in first_in:
-            first_reply.setdefault(conv, (pk, at, text))
+    first_in, first_reply = _first_exchange(list(by_intent))
     uses, shown = [], []
     for conv, (reply, at, text) in sorted(first_reply.items()):
         template = by_intent[intent_of[conv]]
@@ -92,3 +80,24 @@ def record(seed: int) -> int:
             usage_count=row["n"], last_used_at=row["last"]
         )
     return len(uses)
+
+
+def _first_exchange(
+    intents: list[str],
+) -> tuple[dict[int, int], dict[int, tuple[int, datetime, str]]]:
+    """Per conversation about these intents: its first buyer message, and its first agent's
+    reply after it."""
+    first_in: dict[int, int] = {}
+    first_reply: dict[int, tuple[int, datetime, str]] = {}
+    messages = (
+        Message.objects.filter(conversation__intent__in=intents, is_auto=False)
+        .filter(direction__in=(Direction.IN, Direction.OUT))
+        .order_by("conversation_id", "created_at", "pk")
+        .values_list("pk", "conversation_id", "direction", "author_id", "created_at", "text")
+    )
+    for pk, conv, direction, author, at, text in messages.iterator(chunk_size=BATCH):
+        if direction == Direction.IN:
+            first_in.setdefault(conv, pk)
+        elif author is not None and conv in first_in:
+            first_reply.setdefault(conv, (pk, at, text))
+    return first_in, first_reply
