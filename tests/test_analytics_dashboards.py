@@ -276,16 +276,18 @@ def test_grouped_survey_scores_match_the_single_figures(channel: Channel, fnac: 
 # Queries per page on the fixed history (the session and the user included), measured on
 # SQLite and PostgreSQL (PostgreSQL computes medians in the database: two more on the
 # overview). The rollup's figures read the whole days from the rollup and the ragged ends from
-# the facts: a few queries more per figure, the same whatever the period. Survey scores are
+# the facts: a few queries more per figure, the same whatever the period (the people's tables
+# read the rollup first, and the facts again when the period holds few enough conversations to
+# read their durations exactly). Survey scores are
 # grouped: the surveys page does not grow with the weeks of the period (below), nor the channels
 # page's CSAT and NPS with the channels.
 MAX_QUERIES = {
     "": 41,
-    "volumes/": 33,
+    "volumes/": 37,
     "channels/": 18,
     "sla/": 20,
     "intents/": 13,
-    "agents/": 11,
+    "agents/": 19,
     "templates/": 10,
     "surveys/": 16,
 }
