@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from comptoir.accounts.models import User
 from comptoir.analytics import facts, histogram, kpis, rollup, tasks
-from comptoir.analytics.models import ConversationDay, ConversationFact, VolumeDay, WaitDay
+from comptoir.analytics.models import ConversationDay, ConversationFact
 from comptoir.analytics.period import Durations, Filters, Period
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions
