@@ -29,6 +29,7 @@ from comptoir.accounts.permissions import (
     require,
     require_write,
 )
+from comptoir.accounts.tokens import require_admin_scope
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import Outcome, receive
@@ -340,6 +341,7 @@ def delete_conversation(request: HttpRequest, conv_id: int) -> Reply[None]:
 def list_trash(
     request: HttpRequest, cursor: str | None = None, limit: int = Query(25, ge=1, le=MAX_LIMIT)
 ) -> dict[str, Any]:
+    require_admin_scope(getattr(request, "token_scope", None))
     user = require(_user(request), can_manage_trash, "the trash is for owners and admins")
     qs = trash(user).select_related("channel", "customer")
     items, next_cursor = _page(qs, _TRASH_ORDER, cursor, limit)
@@ -358,6 +360,7 @@ def list_trash(
     "conversation continues its thread.",
 )
 def restore_conversation(request: HttpRequest, conv_id: int) -> Conversation:
+    require_admin_scope(getattr(request, "token_scope", None))
     user = _user(request)
     actions.restore_conversation(find_visible(trash(user), conv_id), actor=user)
     return _conversation(user, conv_id)
