@@ -43,8 +43,9 @@ def admin_user(request: HttpRequest) -> User:
     """The caller, if an owner or admin using a token with the admin scope."""
     user = request.auth  # type: ignore[attr-defined]
     assert isinstance(user, User)
+    require(user, can_read_audit, "the audit log is for owners and admins")
     require_admin_scope(getattr(request, "token_scope", None))
-    return require(user, can_read_audit, "the audit log is for owners and admins")
+    return user
 
 
 @router.get(

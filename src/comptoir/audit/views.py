@@ -104,9 +104,7 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
     return render(request, "audit/log.html", context)
 
 
-def _csv(
-    user: User, rows: QuerySet[AuditEvent], query: Mapping[str, str]
-) -> StreamingHttpResponse:
+def _csv(user: User, rows: QuerySet[AuditEvent], query: Mapping[str, str]) -> StreamingHttpResponse:
     # Taking the log out is itself in the log.
     audit.record(
         "audit.exported",

@@ -45,10 +45,9 @@ class ErasedOut(Schema):
 def _admin(request: HttpRequest) -> User:
     user = request.auth  # type: ignore[attr-defined]
     assert isinstance(user, User)
+    require(user, actions.can_handle_requests, "data-protection requests are for owners and admins")
     require_admin_scope(getattr(request, "token_scope", None))
-    return require(
-        user, actions.can_handle_requests, "data-protection requests are for owners and admins"
-    )
+    return user
 
 
 @router.get(
