@@ -79,8 +79,10 @@ def test_creating_a_user_changing_a_role_and_deactivating_are_recorded_with_the_
     (created,) = entries("user.created")
     (role,) = entries("user.role_changed")
     (off,) = entries("user.deactivated")
-    assert created.actor_label == "olivia" and str(created.ip) == "203.0.113.7"
-    assert created.changes["role"] == "agent" and created.changes["teams"] == [team.name]
+    assert created.actor_label == "olivia"
+    assert str(created.ip) == "203.0.113.7"
+    assert created.changes["role"] == "agent"
+    assert created.changes["teams"] == [team.name]
     assert role.changes == {"role": ["agent", "supervisor"]}
     assert off.changes == {"is_active": [True, False]}
     assert not AuditEvent.objects.filter(changes__icontains="a long enough password").exists()
@@ -106,7 +108,8 @@ def test_a_channels_credentials_change_says_which_never_the_values(
     assert entry.changes["settings_changed"] == ["api_key"]
     assert entry.changes["name"] == ["Amazon FR (API)", "Amazon FR (renamed)"]
     dumped = str(entry.changes)
-    assert "old-key-123" not in dumped and "new-key-456" not in dumped
+    assert "old-key-123" not in dumped
+    assert "new-key-456" not in dumped
 
 
 def test_deleting_restoring_and_purging_are_recorded(
@@ -133,7 +136,8 @@ def test_exports_and_the_report_download_are_recorded(owner: User, channel: Chan
     b"".join(got.streaming_content)  # type: ignore[attr-defined]
     assert client.get("/analytics/report/", {"period": "7d"}).status_code == 200
     (export,) = entries("export.downloaded")
-    assert export.object_id == "conversations" and export.changes["bodies"] is False
+    assert export.object_id == "conversations"
+    assert export.changes["bodies"] is False
     assert entries("report.downloaded")[0].actor_label == "olivia"
 
 
@@ -147,7 +151,8 @@ def test_owners_filter_and_page_the_log_agents_may_not_open_it(owner: User, agen
     client.force_login(owner)
     first = client.get("/settings/audit/", {"action": "test"})
     html = first.content.decode()
-    assert html.count('id="audit-') == 50 and "user.created" not in html
+    assert html.count('id="audit-') == 50
+    assert "user.created" not in html
     before = first.context["next_before"]
     rest = client.get("/settings/audit/", {"action": "test", "before": before}).content.decode()
     assert rest.count('id="audit-') == 5
@@ -171,7 +176,8 @@ def test_the_log_downloads_as_csv_and_the_download_is_itself_recorded(owner: Use
     response = client.get("/settings/audit/", {"format": "csv", "action": "user"})
     text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     assert text.splitlines()[0].startswith("created_at,actor_label,ip")
-    assert "user.created" in text and "nina" in text
+    assert "user.created" in text
+    assert "nina" in text
     assert entries("audit.exported")[0].changes == {"action": "user"}
 
 
@@ -184,7 +190,8 @@ def test_the_api_lists_the_log_for_an_admin_token(owner: User, agent: User) -> N
     assert response.status_code == 200
     (item,) = response.json()["items"]
     # Issued here, outside any request: the entry says so.
-    assert item["action"] == "token.created" and item["via"] == "system"
+    assert item["action"] == "token.created"
+    assert item["via"] == "system"
     _, agents = issue_token(agent, name="mine", actor=agent)
     assert Client().get("/api/v1/audit", HTTP_AUTHORIZATION=f"Bearer {agents}").status_code == 403
 

@@ -107,7 +107,8 @@ def test_the_command_issues_a_scoped_token_and_both_ends_are_audited(agent: User
         "token", "create", agent.username, "ERP", "--scope", "read", stdout=out, stderr=err
     )
     row = APIToken.objects.get(user=agent)
-    assert row.scope == TokenScope.READ and "(read)" in err.getvalue()
+    assert row.scope == TokenScope.READ
+    assert "(read)" in err.getvalue()
     call_command("token", "revoke", row.prefix, stdout=StringIO())
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", "via"))
     assert actions == [("token.created", "cli"), ("token.revoked", "cli")]
