@@ -35,10 +35,9 @@ from comptoir.privacy.models import Anonymised, RetentionPolicy
 from comptoir.surveys.models import Survey
 from tests.conftest import ago
 
-NAME = "Jeanne Martin"
-EMAIL = "jeanne.martin@example.com"
-ORDER = "407-1234567-7654321"
-TRACKING = "6A12345678901"
+# Unique to each test: the file store is shared by the tests running at once, and a file
+# left by another test naming the same buyer would be found by the search.
+NAME = EMAIL = ORDER = TRACKING = ""
 
 
 @pytest.fixture
@@ -131,6 +130,16 @@ def _buyer(
         answered_at=ago(days=1),
     )
     return customer
+
+
+@pytest.fixture(autouse=True)
+def _unique_buyer() -> None:
+    global NAME, EMAIL, ORDER, TRACKING
+    n = uuid.uuid4().int
+    NAME = f"Jeanne Martin{n % 10**6:06d}"
+    EMAIL = f"jeanne.martin.{n % 10**8}@example.com"
+    ORDER = f"407-{n % 10**7:07d}-7654321"
+    TRACKING = f"6A{n % 10**11:011d}"
 
 
 @pytest.fixture
