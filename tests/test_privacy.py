@@ -332,3 +332,24 @@ def test_the_page_finds_a_buyer_and_erases_after_confirmation(owner: User, buyer
     assert Customer.objects.get(pk=buyer.pk).email == EMAIL
     client.post("/settings/privacy/erase", {"customer": buyer.pk, "confirm": str(buyer.pk)})
     assert Customer.objects.get(pk=buyer.pk).email == ""
+
+
+def test_the_command_exports_and_erases_and_says_so_in_the_log(
+    buyer: Customer, tmp_path: Path
+) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("privacy", "find", EMAIL, stdout=out)
+    assert f"#{buyer.pk}" in out.getvalue()
+    target = tmp_path / "buyer.zip"
+    call_command("privacy", "export", str(buyer.pk), "--out", str(target), stdout=StringIO())
+    assert "data.json" in zipfile.ZipFile(target).namelist()
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("privacy", "erase", str(buyer.pk), stdout=StringIO())
+    call_command("privacy", "erase", str(buyer.pk), "--yes", stdout=StringIO())
+    assert Customer.objects.get(pk=buyer.pk).email == ""
+    vias = list(AuditEvent.objects.order_by("pk").values_list("action", "via"))
+    assert vias == [("gdpr.access_exported", "cli"), ("gdpr.erased", "cli")]
