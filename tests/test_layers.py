@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SPLIT = ["inbox", "sla", "orders", "connectors"]
+SPLIT = ["inbox", "sla", "orders", "connectors", "audit"]
 
 
 def _declared() -> set[str]:

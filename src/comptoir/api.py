@@ -19,9 +19,12 @@ from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
 from comptoir.accounts.models import APIToken, User, hash_token
+from comptoir.accounts.tokens import check_scope
 from comptoir.analytics.api import router as analytics_router
+from comptoir.audit.api import router as audit_router
 from comptoir.automation.rules_api import router as rules_router
 from comptoir.inbox.api import router as inbox_router
+from comptoir.privacy.api import router as privacy_router
 from comptoir.sla.api import router as sla_router
 
 
@@ -34,6 +37,9 @@ class TokenAuth(HttpBearer):
         )
         if row is None:
             return None
+        # Every write, on every endpoint, passes here first: a read-only token gets 403.
+        check_scope(row.scope, request.method or "GET")
+        request.token_scope = row.scope  # type: ignore[attr-defined]
         now = timezone.now()
         if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
             APIToken.objects.filter(pk=row.pk).update(last_used_at=now)
@@ -79,3 +85,5 @@ api.add_router("/", inbox_router)
 api.add_router("/", sla_router)
 api.add_router("/", rules_router)
 api.add_router("/", analytics_router)
+api.add_router("/", audit_router)
+api.add_router("/", privacy_router)

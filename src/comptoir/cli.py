@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 HELP_ARGS = ({"help"}, {"--help"}, {"-h"})
-ALIASES = {"import-history": "import_history"}
+ALIASES = {"import-history": "import_history", "rotate-keys": "rotate_keys"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -87,6 +87,17 @@ try:
     FAQ_MIN_CLUSTER_SIZE = env_int("COMPTOIR_FAQ_MIN_CLUSTER_SIZE", 2, minimum=1)
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
+    # Keys for secrets at rest, comma- or newline-separated: the first encrypts, all decrypt
+    # (rotation: put a new key first, run `comptoir rotate-keys`, then drop the old one).
+    _ENCRYPTION_KEYS_RAW = env_secret("COMPTOIR_ENCRYPTION_KEYS") or ""
+    # The audit log's entries are deleted after this many days (0: kept for ever).
+    AUDIT_RETENTION_DAYS = env_int("COMPTOIR_AUDIT_RETENTION_DAYS", 365, minimum=0)
+    # Conversations whose last message is older than this many days are anonymised (or
+    # deleted) by the daily retention job, unless a shop sets its own (0: kept for ever).
+    CONVERSATION_RETENTION_DAYS = env_int("COMPTOIR_CONVERSATION_RETENTION_DAYS", 0, minimum=0)
+    CONVERSATION_RETENTION_MODE = env_choice(
+        "COMPTOIR_CONVERSATION_RETENTION_MODE", "anonymise", ("anonymise", "delete")
+    )
     DATABASE_URL = env_secret("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'comptoir.sqlite3'}"
     # Observability: `/metrics` and the details of `/readyz` for whoever presents this token
     # (Authorization: Bearer ...), besides signed-in staff. Unset: staff only.
@@ -193,7 +204,23 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ENCRYPTION_KEY = ENCRYPTION_KEY_FROM_ENV or SECRET_KEY
+
+
+def _encryption_keys() -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in _ENCRYPTION_KEYS_RAW.replace("\n", ",").split(",") if k.strip())
+    if not keys:
+        # Before dedicated keys: the single key, else the secret key (`check --deploy` warns).
+        return (ENCRYPTION_KEY_FROM_ENV or SECRET_KEY,)
+    if any(len(k) < 32 for k in keys):
+        _fail("COMPTOIR_ENCRYPTION_KEYS: each key must be at least 32 characters")
+    return keys
+
+
+ENCRYPTION_KEYS = _encryption_keys()
+# Whether the keys were set on purpose rather than falling back to the secret key.
+ENCRYPTION_KEYS_DEDICATED = bool(_ENCRYPTION_KEYS_RAW.strip() or ENCRYPTION_KEY_FROM_ENV)
+# The name older callers use: the same keys (lib.crypto takes one key or the list).
+ENCRYPTION_KEY = ENCRYPTION_KEYS
 
 try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
@@ -236,6 +263,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "comptoir.accounts",
+    "comptoir.audit",
     "comptoir.inbox",
     "comptoir.orders",
     "comptoir.connectors",
@@ -248,6 +276,7 @@ INSTALLED_APPS = [
     "comptoir.cases",
     "comptoir.surveys",
     "comptoir.analytics",
+    "comptoir.privacy",
     "django_htmx",
     # Only for its templates and static files: the API docs page then loads Swagger UI from
     # /static/ (without it, ninja links a CDN, which the CSP blocks: a blank page).
@@ -269,6 +298,7 @@ MIDDLEWARE = [
     # Expired sessions, and sessions without the second step that their user owes.
     "comptoir.accounts.middleware.SessionGuardMiddleware",
     "comptoir.accounts.middleware.UserPreferencesMiddleware",
+    "comptoir.audit.log.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

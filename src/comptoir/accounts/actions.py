@@ -11,6 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from comptoir import audit
 from comptoir.accounts.models import Role, Team, User
 
 LANGUAGE_CODES = frozenset(code for code, _ in settings.LANGUAGES)
@@ -100,6 +101,13 @@ def create_user(
     user.set_password(password)
     user.save()
     user.teams.set(Team.objects.filter(pk__in=list(teams)))
+    audit.record(
+        "user.created",
+        actor=actor,
+        obj=user,
+        label=user.username,
+        changes={"role": role, "teams": sorted(user.teams.values_list("name", flat=True))},
+    )
     return user
 
 
@@ -117,6 +125,7 @@ def update_user(
         raise PermissionDenied("only an owner can change an owner")
     if user.pk == actor.pk and (is_active is False or (role and role != user.role)):
         raise ValidationError("you cannot deactivate yourself or change your own role")
+    before = {"role": user.role, "is_active": user.is_active, "teams": _team_names(user)}
     if role is not None:
         if role not in Role.values:
             raise ValidationError(f"role must be one of {', '.join(Role.values)}")
@@ -126,7 +135,25 @@ def update_user(
     user.save(update_fields=["role", "is_active"])
     if teams is not None:
         user.teams.set(Team.objects.filter(pk__in=list(teams)))
+    _audit_user_change(user, actor, before)
     return user
+
+
+def _team_names(user: User) -> list[str]:
+    return sorted(user.teams.values_list("name", flat=True))
+
+
+def _audit_user_change(user: User, actor: User, before: dict[str, object]) -> None:
+    after = {"role": user.role, "is_active": user.is_active, "teams": _team_names(user)}
+    changes = audit.diff(before, after)
+    if not changes:
+        return
+    # The most telling name first: a deactivation, then a role change, then teams.
+    if "is_active" in changes:
+        action = "user.deactivated" if not user.is_active else "user.reactivated"
+    else:
+        action = "user.role_changed" if "role" in changes else "user.teams_changed"
+    audit.record(action, actor=actor, obj=user, label=user.username, changes=changes)
 
 
 @transaction.atomic
@@ -142,9 +169,20 @@ def save_team(
         clash = clash.exclude(pk=team.pk)
     if clash.exists():
         raise ValidationError(f"there is already a team called {name!r}")
+    created = team is None
     team = team or Team()
+    before = {"name": team.name, "members": _member_names(team) if team.pk else []}
     team.name = name
     team.save()
     if members is not None:
         team.members.set(User.objects.filter(pk__in=list(members)))
+    changes = audit.diff(before, {"name": team.name, "members": _member_names(team)})
+    if changes:
+        audit.record(
+            "team.created" if created else "team.changed", actor=actor, obj=team, changes=changes
+        )
     return team
+
+
+def _member_names(team: Team) -> list[str]:
+    return sorted(team.members.values_list("username", flat=True))

@@ -62,6 +62,23 @@ class Team(models.Model):
         return self.name
 
 
+class TokenScope(models.TextChoices):
+    """What a token may do: read (GET only), write (the agent's changes), admin (also the
+    owners' and admins' endpoints: audit log, data-protection requests, trash), within what
+    its user's role allows."""
+
+    READ = "read", _("Read only")
+    WRITE = "write", _("Read and write")
+    ADMIN = "admin", _("Admin")
+
+
+def widest_scope(user: User) -> str:
+    if user.is_superuser or user.role in {Role.OWNER, Role.ADMIN}:
+        return TokenScope.ADMIN
+    # An analyst's writes are refused by their role already, with the same answer as ever.
+    return TokenScope.WRITE
+
+
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -76,16 +93,20 @@ class APIToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Tokens from before scopes could write: they keep doing so.
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.WRITE)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, user: User, name: str) -> tuple[APIToken, str]:
-        """Create a token; the raw value is returned once and never stored."""
+    def issue(cls, user: User, name: str, scope: str | None = None) -> tuple[APIToken, str]:
+        """Create a token; the raw value is returned once and never stored. Without a scope,
+        the widest its user's role can use (admin for owners and admins, else write)."""
+        scope = scope or widest_scope(user)
         raw = "cpt_" + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            user=user, name=name, prefix=raw[:12], token_hash=hash_token(raw)
+            user=user, name=name, prefix=raw[:12], token_hash=hash_token(raw), scope=scope
         )
         return token, raw
 

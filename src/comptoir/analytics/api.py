@@ -284,7 +284,12 @@ def export(
     user = _user(request)
     chosen, f = _scope(request, filters, with_bodies=with_bodies)
     table = exports.build(
-        kind, chosen.period, f, with_bodies=with_bodies, actor=f"{user.username} (api)"
+        kind,
+        chosen.period,
+        f,
+        with_bodies=with_bodies,
+        actor=f"{user.username} (api)",
+        user=user,
     )
     return download(
         request, writers.chunks(table, format, bom=bom), exports.filename(kind, chosen, format)

@@ -76,7 +76,12 @@ def export_download(request: HttpRequest) -> HttpResponse:
         if fmt not in writers.FORMATS:
             raise BadFilter(f"format: {fmt!r} is not one of {', '.join(writers.FORMATS)}")
         table = exports.build(
-            kind, chosen.period, chosen_filters, with_bodies=with_bodies, actor=user.username
+            kind,
+            chosen.period,
+            chosen_filters,
+            with_bodies=with_bodies,
+            actor=user.username,
+            user=user,
         )
     except BadFilter as exc:
         return HttpResponseBadRequest(str(exc))

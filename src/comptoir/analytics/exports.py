@@ -20,6 +20,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import Length
 from django.http import QueryDict
 
+from comptoir import audit
 from comptoir.accounts.models import Role, Team, User
 from comptoir.analytics import kpis
 from comptoir.analytics.filters import BadFilter, Chosen, parse
@@ -94,7 +95,13 @@ def _querydict(query: Mapping[str, str]) -> QueryDict:
 
 
 def build(
-    kind: str, period: Period, filters: Filters, *, with_bodies: bool = False, actor: str = ""
+    kind: str,
+    period: Period,
+    filters: Filters,
+    *,
+    with_bodies: bool = False,
+    actor: str = "",
+    user: User | None = None,
 ) -> Table:
     """The export `kind` (one of KINDS) of the period and filters; logged, as an export takes
     data out of the desk (`actor` says who: a username, or "cli")."""
@@ -108,6 +115,18 @@ def build(
         period.end.isoformat(),
         {k: v for k, v in vars(filters).items() if v is not None},
         "yes" if with_bodies else "no",
+    )
+    audit.record(
+        "export.downloaded",
+        actor=user,
+        object_type="export",
+        object_id=kind,
+        changes={
+            "from": period.start.isoformat(),
+            "to": period.end.isoformat(),
+            "filters": {k: v for k, v in vars(filters).items() if v is not None},
+            "bodies": with_bodies,
+        },
     )
     if kind == "conversations":
         return conversations(period, filters, with_bodies=with_bodies)

@@ -29,6 +29,7 @@ from comptoir.accounts.permissions import (
     require,
     require_write,
 )
+from comptoir.accounts.tokens import require_admin_scope
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, files
 from comptoir.inbox.ingest import Outcome, receive
@@ -341,6 +342,7 @@ def list_trash(
     request: HttpRequest, cursor: str | None = None, limit: int = Query(25, ge=1, le=MAX_LIMIT)
 ) -> dict[str, Any]:
     user = require(_user(request), can_manage_trash, "the trash is for owners and admins")
+    require_admin_scope(getattr(request, "token_scope", None))
     qs = trash(user).select_related("channel", "customer")
     items, next_cursor = _page(qs, _TRASH_ORDER, cursor, limit)
     retention = timedelta(days=settings.DELETED_RETENTION_DAYS)
@@ -359,6 +361,9 @@ def list_trash(
 )
 def restore_conversation(request: HttpRequest, conv_id: int) -> Conversation:
     user = _user(request)
+    if can_manage_trash(user):
+        # Whose role may restore needs an admin token too; the others get the action's answer.
+        require_admin_scope(getattr(request, "token_scope", None))
     actions.restore_conversation(find_visible(trash(user), conv_id), actor=user)
     return _conversation(user, conv_id)
 

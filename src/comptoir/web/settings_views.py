@@ -73,6 +73,18 @@ SETTINGS_PAGES = (
         can_manage_channels,
     ),
     _Page(
+        "settings:audit",
+        _("Audit log"),
+        _("Who changed what, when and from where: settings, users, deletions, exports."),
+        can_manage_channels,
+    ),
+    _Page(
+        "settings:privacy",
+        _("Data protection"),
+        _("A buyer's access and erasure requests, and how long conversations are kept."),
+        can_manage_channels,
+    ),
+    _Page(
         "settings:shops",
         _("Shops"),
         _("Your shops: language, country, timezone."),

@@ -3,9 +3,11 @@ from __future__ import annotations
 from django.urls import include, path
 
 from comptoir.accounts import admin_views as account_admin_views
+from comptoir.audit import views as audit_views
 from comptoir.automation import rules_views
 from comptoir.automation import views as automation_views
 from comptoir.notifications import views as notification_views
+from comptoir.privacy import views as privacy_views
 from comptoir.sla import views as sla_views
 from comptoir.surveys import views as survey_views
 from comptoir.web import settings_views, trash_views
@@ -30,6 +32,11 @@ urlpatterns = [
     path("inbound/<int:pk>/raw", settings_views.inbound_raw, name="inbound_raw"),
     path("trash/", trash_views.trash_list, name="trash"),
     path("trash/<int:pk>/restore", trash_views.trash_restore, name="trash_restore"),
+    path("audit/", audit_views.audit_log, name="audit"),
+    path("privacy/", privacy_views.privacy_page, name="privacy"),
+    path("privacy/export", privacy_views.export, name="privacy_export"),
+    path("privacy/erase", privacy_views.erase, name="privacy_erase"),
+    path("privacy/retention/<int:pk>", privacy_views.retention, name="privacy_retention"),
     path("shops/", settings_views.shops, name="shops"),
     path("shops/new", settings_views.shop_form, name="shop_new"),
     path("shops/<int:pk>/edit", settings_views.shop_form, name="shop_edit"),

@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from comptoir import audit
 from comptoir.inbox import hooks
 from comptoir.inbox.actions.common import _event
 from comptoir.inbox.models import (
@@ -215,10 +216,30 @@ def save_shop(
             n += 1
             slug = f"{base}-{n}"
         shop = Shop(slug=slug)
+    before = _shop_fields(shop) if shop.pk else {}
     shop.name, shop.language = name, language.strip()
     shop.country, shop.timezone = country.strip().upper(), timezone_name
     shop.save()
+    changes = audit.diff(before, _shop_fields(shop))
+    if changes:
+        audit.record(
+            "shop.created" if not before else "shop.changed", actor=actor, obj=shop, changes=changes
+        )
     return shop
+
+
+def _shop_fields(shop: Shop) -> dict[str, Any]:
+    return {k: getattr(shop, k) for k in ("name", "language", "country", "timezone")}
+
+
+def _channel_fields(channel: Channel) -> dict[str, Any]:
+    return {
+        "shop": channel.shop_id,
+        "marketplace": channel.marketplace,
+        "name": channel.name,
+        "team": channel.team_id,
+        "is_active": channel.is_active,
+    }
 
 
 @transaction.atomic
@@ -247,15 +268,32 @@ def configure_channel(
     name = name.strip()[:200]
     if not name:
         raise ValidationError("a channel needs a name")
+    created = channel is None
     if channel is None:
         channel = Channel(kind=kind)
     elif channel.kind != kind:
         raise ValidationError("a channel's kind cannot change: add a new channel instead")
-    settings_changed = channel.get_settings() != settings
+    before = {} if created else _channel_fields(channel)
+    before_settings = {} if created else channel.get_settings()
+    settings_changed = before_settings != settings
     channel.shop, channel.marketplace, channel.name = shop, marketplace, name
     channel.team_id, channel.is_active = team_id, is_active
     channel.set_settings(settings)
     if settings_changed:
         channel.is_healthy, channel.last_error = True, ""
     channel.save()
+    changes: dict[str, Any] = audit.diff(before, _channel_fields(channel))
+    if settings_changed:
+        # Which settings changed, never their values (credentials among them).
+        old = {} if created else before_settings
+        changes["settings_changed"] = sorted(
+            k for k in set(old) | set(settings) if old.get(k) != settings.get(k)
+        )
+    if changes:
+        audit.record(
+            "channel.created" if created else "channel.changed",
+            actor=actor,
+            obj=channel,
+            changes=changes,
+        )
     return channel

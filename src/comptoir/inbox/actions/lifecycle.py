@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from comptoir import audit
 from comptoir.inbox import files, merge, permissions
 from comptoir.inbox.actions.common import _event, _locked, _sync
 from comptoir.inbox.models import (
@@ -33,6 +34,7 @@ def delete_conversation(conv: Conversation, *, actor: User | None) -> None:
     locked.deleted_at = timezone.now()
     locked.save(update_fields=["deleted_at", "updated_at"])
     _event(locked, EventKind.DELETED, actor)
+    audit.record("conversation.deleted", actor=actor, obj=locked, label=f"#{locked.pk}")
     _sync(conv, locked)
 
 
@@ -52,6 +54,7 @@ def restore_conversation(conv: Conversation, *, actor: User | None) -> None:
             "a newer conversation continues this thread: merge this one into it instead"
         ) from None
     _event(locked, EventKind.RESTORED, actor)
+    audit.record("conversation.restored", actor=actor, obj=locked, label=f"#{locked.pk}")
     _sync(conv, locked)
 
 
@@ -90,6 +93,13 @@ def purge_deleted(older_than: datetime) -> int:
         Conversation.objects.filter(pk__in=ids).delete()
         # The payload as received is the buyer's message too (failed ones are not linked).
         InboundRecord.objects.filter(pk__in=records).delete()
+        audit.record(
+            "conversation.purged",
+            actor=None,
+            object_type="inbox.conversation",
+            label=f"{len(ids)} conversation(s)",
+            changes={"ids": ids[:100], "count": len(ids)},
+        )
     files.discard(sources | attached, still_used=_digests_in_use)
     return len(ids)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from comptoir.accounts import two_factor
-from comptoir.accounts.models import APIToken, User, hash_token
+from comptoir import audit
+from comptoir.accounts.models import APIToken, TokenScope, User, hash_token
+from comptoir.accounts.tokens import issue_token, revoke_token
 
 
 class Command(BaseCommand):
@@ -19,6 +20,13 @@ class Command(BaseCommand):
         create = sub.add_parser("create", help="issue a token; it is printed once")
         create.add_argument("username", help="the user the token acts as")
         create.add_argument("name", help="what the token is for, e.g. 'ERP sync'")
+        create.add_argument(
+            "--scope",
+            choices=TokenScope.values,
+            default=None,
+            help="read (GET only), write, admin (owners' and admins' endpoints too); by default "
+            "the widest the user's role can use",
+        )
         revoke = sub.add_parser("revoke", help="revoke a token by its prefix")
         revoke.add_argument("prefix", help="the first 12 characters shown by `list` (or the token)")
         listing = sub.add_parser("list", help="list tokens (prefixes only)")
@@ -26,28 +34,25 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
-        if action == "create":
-            self._create(options["username"], options["name"])
-        elif action == "revoke":
-            self._revoke(options["prefix"])
-        else:
-            self._list(include_revoked=options["all"])
+        with audit.request_context(None, "cli"):
+            if action == "create":
+                self._create(options["username"], options["name"], options["scope"])
+            elif action == "revoke":
+                self._revoke(options["prefix"])
+            else:
+                self._list(include_revoked=options["all"])
 
-    def _create(self, username: str, name: str) -> None:
+    def _create(self, username: str, name: str, scope: str | None) -> None:
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user named {username!r}")
-        if not user.is_active:
-            raise CommandError(f"user {username!r} is inactive")
-        if not name.strip():
-            raise CommandError("give the token a name that says what it is for")
-        # A token is not a way around two-factor sign-in required of this user's role.
-        if two_factor.two_factor_required(user) and not two_factor.has_two_factor(user):
-            raise CommandError(
-                f"{username!r} must set up two-factor sign-in first (required for their role)"
-            )
-        token, raw = APIToken.issue(user, name.strip()[:100])
-        self.stderr.write(f"Token {token.prefix}… for {username}; it is shown only this once:")
+        try:
+            token, raw = issue_token(user, name=name, scope=scope, actor=None)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        self.stderr.write(
+            f"Token {token.prefix}… ({token.scope}) for {username}; it is shown only this once:"
+        )
         self.stdout.write(raw)
 
     def _revoke(self, prefix: str) -> None:
@@ -61,7 +66,7 @@ class Command(BaseCommand):
         if len(rows) > 1:
             names = ", ".join(f"{t.name} ({t.user.username})" for t in rows)
             raise CommandError(f"{len(rows)} tokens share this prefix ({names}); pass the token")
-        APIToken.objects.filter(pk=rows[0].pk).update(revoked_at=timezone.now())
+        revoke_token(rows[0], actor=None)
         self.stdout.write(f"Revoked {rows[0].prefix}… ({rows[0].name})")
 
     def _list(self, *, include_revoked: bool) -> None:
@@ -71,4 +76,6 @@ class Command(BaseCommand):
         for t in rows:
             used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
             state = " revoked" if t.revoked_at else ""
-            self.stdout.write(f"{t.prefix}  {t.user.username:<20} {t.name:<30} used {used}{state}")
+            self.stdout.write(
+                f"{t.prefix}  {t.user.username:<20} {t.name:<30} {t.scope:<5} used {used}{state}"
+            )

@@ -1,0 +1,85 @@
+"""`/api/v1/privacy/...`: a buyer's access and erasure requests over the API (owners and
+admins, with an admin-scope token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Schema
+
+from comptoir.accounts.models import User
+from comptoir.accounts.permissions import require
+from comptoir.accounts.tokens import require_admin_scope
+from comptoir.privacy import access, actions
+
+router = Router(tags=["privacy"])
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+class BuyerOut(Schema):
+    id: int
+    name: str
+    email: str
+    conversation_count: int
+
+
+class BuyersIn(Schema):
+    customer_ids: list[int]
+
+
+class EraseIn(BuyersIn):
+    confirm: str
+
+
+class ErasedOut(Schema):
+    customers: int
+    conversations: int
+    messages: int
+    files: int
+
+
+def _admin(request: HttpRequest) -> User:
+    user = request.auth  # type: ignore[attr-defined]
+    assert isinstance(user, User)
+    require(user, actions.can_handle_requests, "data-protection requests are for owners and admins")
+    require_admin_scope(getattr(request, "token_scope", None))
+    return user
+
+
+@router.get(
+    "/privacy/buyers",
+    response={200: list[BuyerOut], 403: ErrorOut},
+    summary="Find a buyer by email, alias, name, order number or customer number",
+)
+def find_buyers(request: HttpRequest, q: str) -> list[Any]:
+    _admin(request)
+    return access.find_customers(q)
+
+
+@router.post(
+    "/privacy/export",
+    response={200: None, 403: ErrorOut, 422: ErrorOut},
+    summary="Everything held about buyers, as a ZIP (data.json and the attachments)",
+)
+def export(request: HttpRequest, body: BuyersIn) -> HttpResponse:
+    user = _admin(request)
+    data = actions.export_subject(body.customer_ids, actor=user)
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{access.filename(sorted(body.customer_ids))}"'
+    )
+    return response
+
+
+@router.post(
+    "/privacy/erase",
+    response={200: ErasedOut, 403: ErrorOut, 422: ErrorOut},
+    summary='Erase buyers everywhere (irreversible): confirm repeats their ids, e.g. "12"',
+)
+def erase(request: HttpRequest, body: EraseIn) -> Any:
+    user = _admin(request)
+    return actions.erase_subject(body.customer_ids, actor=user, confirm=body.confirm)
