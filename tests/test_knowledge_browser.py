@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from comptoir.accounts.models import User
-from comptoir.inbox.models import Shop
+from comptoir.inbox.ingest import ingest
+from comptoir.inbox.models import Channel, Shop
 from comptoir.knowledge import actions
 from comptoir.knowledge.actions import VersionInput
 from comptoir.knowledge.models import ArticleFeedback, ArticleView
@@ -116,4 +117,38 @@ def test_the_staff_pages_list_edit_and_publish(
     page.wait_for_selector("#unpublish")
     page.goto(f"{live_server.url}/help/{shop.slug}/fr/")
     assert "Puis-je payer en trois fois ?" in page.inner_text("main")
+    assert page.csp_errors == []
+
+
+@pytest.mark.parametrize(("marketplace", "links"), [("amazon", False), ("shop", True)])
+def test_an_agent_inserts_a_suggested_article_as_text_or_as_a_link(
+    page: Any,
+    live_server: Any,
+    shop: Shop,
+    supervisor: User,
+    agent: User,
+    channel: Channel,
+    make_inbound: Any,
+    marketplace: str,
+    links: bool,
+) -> None:
+    publish_two(shop, supervisor)
+    Channel.objects.filter(pk=channel.pk).update(marketplace=marketplace)
+    agent.set_password(PASSWORD)
+    agent.save()
+    conv_id = ingest(make_inbound(text="Comment retourner cet article ?")).conversation_id
+    log_in(page, live_server.url, agent)
+    page.goto(f"{live_server.url}/inbox/c/{conv_id}/")
+    page.wait_for_selector("#suggested-articles .kb-suggestion")
+    assert page.locator("#suggested-articles [data-insert-article^=link-]").count() == int(links)
+    page.click("#suggested-articles [data-insert-article^=text-]")
+    assert page.input_value("#composer") == "Vous avez 30 jours pour nous le renvoyer."
+    assert page.input_value("#template-id") == ""  # an article is not a template
+    if links:
+        page.fill("#composer", "")
+        page.click("#suggested-articles [data-insert-article^=link-]")
+        value = page.input_value("#composer")
+        assert value.startswith("Comment retourner un article ?\nhttp://127.0.0.1:8000/help/")
+        assert "?r=" in value
+    shot(page, f"kb-composer-{marketplace}")
     assert page.csp_errors == []

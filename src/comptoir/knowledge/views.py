@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -59,7 +60,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
         "can_edit": can_edit(user),
         "review_months": queries.review_age().days // 30,
         "shops": [(s, queries.deflection(s, since, now)) for s in shops] if can_edit(user) else [],
-        "site": request.build_absolute_uri("/").rstrip("/"),
+        "site": settings.SITE_URL,
     }
     return render(request, "knowledge/list.html", context)
 
