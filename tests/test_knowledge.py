@@ -20,7 +20,7 @@ from comptoir.inbox.models import Channel, Conversation, Shop
 from comptoir.knowledge import actions, queries
 from comptoir.knowledge.actions import VersionInput
 from comptoir.knowledge.models import Article, ArticleFeedback, ArticleView
-from comptoir.knowledge.public import VISITOR_COOKIE, visit_token
+from comptoir.knowledge.public import VISITOR_COOKIE, conversation_token, visit_token
 from comptoir.knowledge.suggest import suggest_articles
 
 pytestmark = pytest.mark.django_db
@@ -257,12 +257,17 @@ def test_views_are_recorded_by_the_beacon_and_deflection_is_measured(
     article = published_article(shop, supervisor)
     seen = f"/help/{shop.slug}/en/{article.pk}/seen.gif"
     client = Client()
-    first = client.get(seen, {"r": visit_token("buyer@example.com", "")})
+    asked = ingest(make_inbound(text="Mon colis ?", sent_at=timezone.now() - timedelta(days=40)))
+    # The link sent in a reply names the conversation; the view finds its buyer.
+    first = client.get(seen, {"r": conversation_token(asked.conversation_id)})
     assert first["Content-Type"] == "image/gif"
     assert first["Cache-Control"] == "no-store"
     client.get(seen)  # the same visitor again, by its cookie
     assert ArticleView.objects.values("visitor").distinct().count() == 1
     Client().get(seen, {"r": "forged"})  # an anonymous visitor
+    embedded = Client().get(seen, {"r": visit_token("", "ORDER-7")})  # the seller's site named it
+    assert embedded.status_code == 200
+    assert ArticleView.objects.filter(order_number="ORDER-7").count() == 1
     long_ago = timezone.now() - timedelta(days=20)
     actions.record_view(
         article, shop=shop, visitor="q" * 20, language="en", email="calm@x.fr", at=long_ago
@@ -271,7 +276,7 @@ def test_views_are_recorded_by_the_beacon_and_deflection_is_measured(
         make_inbound(text="Toujours rien reçu", sent_at=timezone.now())
     )  # buyer@example.com writes after viewing
     figures = queries.deflection(shop, timezone.now() - timedelta(days=30))
-    assert (figures.wrote, figures.did_not_write, figures.waiting, figures.unknown) == (1, 1, 0, 1)
+    assert (figures.wrote, figures.did_not_write, figures.waiting, figures.unknown) == (1, 1, 1, 1)
     assert figures.rate == 0.5
 
 

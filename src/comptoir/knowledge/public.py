@@ -22,7 +22,7 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from comptoir.inbox.models import Shop
+from comptoir.inbox.models import Conversation, Shop
 from comptoir.knowledge import actions, queries
 from comptoir.knowledge.models import ArticleVersion, Theme
 
@@ -49,8 +49,15 @@ _CSP: dict[str, list[str]] = {
 
 
 def visit_token(email: str, order_number: str) -> str:
-    """The `r` parameter of a link from a reply: who the buyer is, signed (docs/kb.md)."""
+    """The `r` parameter the embed's pages carry: the buyer the seller's site named, signed
+    (docs/kb.md). Signed is not hidden: it stays in the seller's own frame."""
     return signing.dumps({"e": email, "o": order_number}, salt=VISIT_SALT, compress=True)
+
+
+def conversation_token(conversation_id: int) -> str:
+    """The `r` parameter of a link sent in a reply: the conversation only, so that a link the
+    buyer shares gives away no address; the view looks the buyer up."""
+    return signing.dumps({"c": conversation_id}, salt=VISIT_SALT)
 
 
 def _shop(slug: str) -> Shop:
@@ -172,16 +179,22 @@ def _remember(response: HttpResponse, visitor: str) -> None:
     )
 
 
-def _who(request: HttpRequest) -> tuple[str, str]:
+def _who(request: HttpRequest, shop: Shop) -> tuple[str, str]:
     """The buyer a visit names: the signed `r` of a reply's link, or of the embed's start."""
     token = request.GET.get("r", "")
-    if not token:
-        return "", ""
     try:
-        data = signing.loads(token, salt=VISIT_SALT)
-        return str(data.get("e", ""))[:254], str(data.get("o", ""))[:64]
-    except (signing.BadSignature, AttributeError):
+        data = signing.loads(token, salt=VISIT_SALT) if token else {}
+        if not isinstance(data, dict):
+            return "", ""
+    except signing.BadSignature:
         return "", ""
+    if isinstance(data.get("c"), int):
+        conv = Conversation.objects.filter(pk=data["c"], shop=shop).select_related("customer")
+        found = conv.first()
+        if found is None:
+            return "", ""
+        return (found.customer.email if found.customer else ""), found.order_number
+    return str(data.get("e", ""))[:254], str(data.get("o", ""))[:64]
 
 
 @require_GET
@@ -190,7 +203,7 @@ def seen(request: HttpRequest, shop: str, language: str, pk: int) -> HttpRespons
     found = _shop(shop)
     version = get_object_or_404(queries.published_versions(found, language), article_id=pk)
     visitor, new = _visitor(request)
-    email, order_number = _who(request)
+    email, order_number = _who(request, found)
     actions.record_view(
         version.article,
         shop=found,

@@ -12,7 +12,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from comptoir.automation.check_patterns import fold
-from comptoir.inbox.models import Conversation, Shop
+from comptoir.inbox.models import Direction, Message, Shop
 from comptoir.knowledge.models import Article, ArticleStatus, ArticleVersion, ArticleView
 
 DEFLECTION_WINDOW = timedelta(days=7)
@@ -130,7 +130,7 @@ class Deflection:
 
 def deflection(shop: Shop, since: datetime, now: datetime | None = None) -> Deflection:
     """Per visitor, from their first view since `since`: did the same buyer (by the email or
-    order number one of their views carried) open a conversation in the shop within 7 days?"""
+    order number one of their views carried) write to the shop within 7 days?"""
     now = now or timezone.now()
     first: dict[str, datetime] = {}
     emails: dict[str, str] = {}
@@ -145,10 +145,17 @@ def deflection(shop: Shop, since: datetime, now: datetime | None = None) -> Defl
     known = set(emails) | set(orders)
     began: dict[str, list[datetime]] = defaultdict(list)
     if known:
-        convs = Conversation.objects.filter(shop=shop, created_at__gte=since).filter(
-            Q(customer__email__in=set(emails.values())) | Q(order_number__in=set(orders.values()))
+        # Any buyer message counts, in a new conversation or an old one.
+        written = Message.objects.filter(
+            conversation__shop=shop, direction=Direction.IN, received_at__gte=since
+        ).filter(
+            Q(conversation__customer__email__in=set(emails.values()))
+            | Q(conversation__order_number__in=set(orders.values()))
         )
-        for email, order, at in convs.values_list("customer__email", "order_number", "created_at"):
+        rows_written = written.values_list(
+            "conversation__customer__email", "conversation__order_number", "received_at"
+        )
+        for email, order, at in rows_written:
             if email:
                 began["e:" + email.lower()].append(at)
             if order:

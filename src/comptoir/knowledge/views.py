@@ -27,7 +27,7 @@ from comptoir.inbox.permissions import visible_conversations
 from comptoir.knowledge import actions, queries, suggest
 from comptoir.knowledge.models import Article, Theme
 from comptoir.knowledge.permissions import can_edit, can_read
-from comptoir.knowledge.public import visit_token
+from comptoir.knowledge.public import conversation_token
 
 # The languages the editor always offers; others an article has are shown too.
 LANGUAGES = ("fr", "en")
@@ -165,13 +165,10 @@ def from_cluster(request: HttpRequest, cluster_id: int) -> HttpResponse:
 def composer_suggestions(request: HttpRequest, pk: int) -> HttpResponse:
     """The composer's articles (htmx fragment): insert as text, or as a link when allowed."""
     user = _reader(request)
-    conv = get_object_or_404(
-        visible_conversations(user).select_related("shop", "channel", "customer"), pk=pk
-    )
+    conv = get_object_or_404(visible_conversations(user).select_related("shop", "channel"), pk=pk)
     found = suggest.suggest_articles(conv)
-    email = conv.customer.email if conv.customer_id and conv.customer else ""
-    token = visit_token(email, conv.order_number) if email or conv.order_number else ""
-    rows = [(s, f"{s.url}?r={token}" if token else s.url) for s in found]
+    token = conversation_token(conv.pk)
+    rows = [(s, f"{s.url}?r={token}") for s in found]
     return render(
         request,
         "knowledge/_suggestions.html",
