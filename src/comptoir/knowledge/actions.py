@@ -143,7 +143,11 @@ def mark_reviewed(article: Article, *, actor: User) -> Article:
     """Someone read the article again and found it right: its age and its template's changes
     start again from now."""
     require_edit(actor)
-    article = Article.objects.select_for_update().select_related("template").get(pk=article.pk)
+    article = (
+        Article.objects.select_for_update(of=("self",))
+        .select_related("template")
+        .get(pk=article.pk)
+    )
     article.reviewed_at = timezone.now()
     article.template_seen_at = article.template.updated_at if article.template else None
     article.save(update_fields=["reviewed_at", "template_seen_at"])
