@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from comptoir.accounts.models import User
 from comptoir.automation.models import Template
 from comptoir.faq.models import Cluster
-from comptoir.inbox.models import Shop
+from comptoir.inbox.models import Conversation, Shop
 from comptoir.knowledge import actions
 from comptoir.knowledge.actions import VersionInput
 from comptoir.knowledge.models import Article
@@ -129,11 +129,26 @@ def _publish(shop: Shop, author: User, now: datetime) -> list[Article]:
 
 
 def _visits(shop: Shop, articles: list[Article], rng: random.Random, now: datetime) -> None:
+    # A third of the visitors came from a link in a reply: their buyer is known.
+    buyers = list(
+        Conversation.objects.filter(shop=shop)
+        .order_by("pk")
+        .values_list("customer__email", "order_number")[:200]
+    )
     for n in range(rng.randint(40, 80)):
         article = rng.choice(articles)
         visitor = f"demo{shop.pk}v{n:04d}".ljust(16, "0")
         at = now - timedelta(days=rng.uniform(0, 28))
-        actions.record_view(article, shop=shop, visitor=visitor, language="fr", at=at)
+        email, order = rng.choice(buyers) if buyers and rng.random() < 0.35 else ("", "")
+        actions.record_view(
+            article,
+            shop=shop,
+            visitor=visitor,
+            language="fr",
+            email=email or "",
+            order_number=order,
+            at=at,
+        )
         if rng.random() < 0.4:
             actions.record_feedback(article, visitor=visitor, helpful=rng.random() < 0.75)
 
