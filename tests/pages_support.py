@@ -22,6 +22,7 @@ from comptoir.faq.models import Cluster, MiningRun
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Priority, Shop, Status
+from comptoir.knowledge import actions as kb_actions
 from comptoir.notifications.models import Notification, ReceivedPayload, TestReceiver, Webhook
 from comptoir.orders.models import Order
 from comptoir.sla.models import BusinessCalendar
@@ -30,7 +31,9 @@ PASSWORD = "pages-pass-42"
 
 # The namespaces (and bare names) of the pages people read; the API, the admin, the buyer's
 # survey page and the test receiver have their own tests.
-UI_NAMESPACES = ("inbox", "settings", "notifications", "faq", "analytics", "automation", "triage")
+UI_NAMESPACES = (
+    "inbox", "settings", "notifications", "faq", "analytics", "automation", "triage", "knowledge"
+)  # fmt: skip
 UI_NAMES = ("profile", "password_change")
 
 # Which object a page's id names, by the start of its path.
@@ -45,6 +48,7 @@ OBJECTS = {
     "settings/sla/calendars/": "calendar",
     "settings/rules/": "rule",
     "faq/": "cluster",
+    "kb/": "article",
 }
 
 # A relay address as the marketplaces write them: one unbroken word wider than a phone.
@@ -189,6 +193,10 @@ def world(shop: Shop, team: Team, channel: Channel, agent: User) -> dict[str, An
         run=run, language="fr", intent="where_is_my_order", size=2, label="Colis pas reçu",
         terms=["colis", "reçu"], examples=[], marketplaces={"fnac": 2},
     )  # fmt: skip
+    article = kb_actions.save_article(
+        None, actor=owner, shop=shop, theme="delivery",
+        versions={"fr": kb_actions.VersionInput("Délais de livraison", "Sous 48 heures.")},
+    )  # fmt: skip
     receiver = TestReceiver.objects.create(name="Récepteur " + "x" * 60, token="t" * 40)
     Webhook.objects.create(
         name="Canal Slack", url=f"https://hooks.example.com/services/{LONG_RELAY}", format="slack"
@@ -212,5 +220,6 @@ def world(shop: Shop, team: Team, channel: Channel, agent: User) -> dict[str, An
         "rule": rule,
         "calendar": calendar,
         "cluster": cluster,
+        "article": article,
         "user": agent,
     }

@@ -85,6 +85,8 @@ try:
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     # The FAQ list: the smallest cluster it shows unless asked (?min=1 shows single questions).
     FAQ_MIN_CLUSTER_SIZE = env_int("COMPTOIR_FAQ_MIN_CLUSTER_SIZE", 2, minimum=1)
+    # An article not reviewed for this many months (of 30 days) is flagged (docs/kb.md).
+    KB_REVIEW_MONTHS = env_int("COMPTOIR_KB_REVIEW_MONTHS", 6, minimum=1)
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
     # Keys for secrets at rest, comma- or newline-separated: the first encrypts, all decrypt
@@ -273,6 +275,7 @@ INSTALLED_APPS = [
     "comptoir.notifications",
     "comptoir.triage",
     "comptoir.faq",
+    "comptoir.knowledge",
     "comptoir.cases",
     "comptoir.surveys",
     "comptoir.analytics",

@@ -52,6 +52,9 @@ urlpatterns = [
     path("triage/", include("comptoir.triage.urls")),
     path("notifications/", include("comptoir.notifications.urls")),
     path("faq/", include("comptoir.faq.urls")),
+    path("kb/", include("comptoir.knowledge.urls")),
+    # The public FAQ of each shop: no login, cacheable, indexable (docs/kb.md).
+    path("help/", include("comptoir.knowledge.public_urls")),
     path("cases/", include("comptoir.cases.urls")),
     path("analytics/", include("comptoir.analytics.urls")),
     # The buyer's survey page: public, the signed token is the key.

@@ -33,6 +33,7 @@ from django.utils import timezone
 from comptoir.accounts.models import Team, User
 from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
 from comptoir.demo import attachments as demo_files
+from comptoir.demo import kb as kb_demo
 from comptoir.demo import phrases
 from comptoir.demo import rules as demo_rules
 from comptoir.demo.plan import AgentStep, BuyerMessage, ConversationPlan
@@ -191,6 +192,7 @@ def _history_and_settings(
 
     run = faq_actions.mine(now - timedelta(days=days), now=now)
     say(f"FAQ mining: {run.clusters} clusters of similar questions")
+    say(kb_demo.seed(world.users["supervisor"], now=now, seed=seed))
     _measure(now)
     say("analytics: the facts of every conversation computed")
 

@@ -60,6 +60,16 @@
     runChecks();
   });
 
+  // A knowledge-base article, as text or as a link: inserted, no template recorded.
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-insert-article]");
+    if (!button) return;
+    const source = document.querySelector("[data-article-text='" + button.dataset.insertArticle + "']");
+    if (!source) return;
+    insert(source.value, null);
+    runChecks();
+  });
+
   // Alt+1, Alt+2, Alt+3: the suggested answer of that rank, as if its chip were clicked.
   document.addEventListener("keydown", function (event) {
     // The code, not the key: Alt+1 types another character on some layouts.
