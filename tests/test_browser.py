@@ -78,7 +78,8 @@ def test_an_agent_finds_answers_assigns_and_resolves_in_the_browser(
     assert page.locator("tr.row").count() == 2
     shot(page, "inbox")
 
-    # Filter by marketplace: the choice stays in the URL.
+    # Filter by marketplace (behind "More filters"): the choice stays in the URL.
+    page.click(".more-filters summary")
     page.select_option("select[name=marketplace]", "fnac")
     page.click(".filters button[type=submit]")
     page.wait_for_url(re.compile(r"marketplace=fnac"))

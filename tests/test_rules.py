@@ -737,8 +737,25 @@ def test_keywords_ignore_case_and_accents_and_match_whole_words(
     assert check(kw("ou est ma commande"), facts)
     assert check(kw("casse", where="body"), facts)
     assert not check(kw("casse", where="subject"), facts)
-    assert not check(kw("command"), facts)  # a word, not a piece of one
+    assert not check(kw("mande"), facts)  # a word, not a piece of one
     assert not check(kw("damaged", "beschädigt"), facts)
+
+
+def test_keywords_find_the_other_forms_of_a_word_but_not_a_longer_word(
+    facts_for: Callable[..., conditions.Facts],
+) -> None:
+    def found(word: str, text: str) -> bool:
+        facts = facts_for(subject="", text=text)
+        return check({"all": [{"type": "keywords", "words": [word]}]}, facts)
+
+    for text in ("La lampe est cassée.", "Deux verres cassés", "Il casse tout", "CASSE"):
+        assert found("cassé", text), text
+    assert found("colis reçu", "Les colis reçus sont abîmés")
+    assert found("damaged", "The box was damage-free? No, damage everywhere.")
+    assert found("order", "My orders never came")
+    assert not found("order", "It is at the border")
+    assert not found("cassé", "Une cassette audio")
+    assert not found("les", "Le colis")  # short words keep their form
 
 
 def test_regex_conditions_search_subject_or_body(

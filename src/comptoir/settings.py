@@ -340,6 +340,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "django.template.context_processors.csp",
+                "comptoir.inbox.toasts.pending_toasts",
             ]
         },
     }

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -109,7 +109,8 @@ Where = Literal["subject", "body", "any"]
 
 
 class KeywordsCondition(_Leaf):
-    """One of `words` (a word or phrase) appears, ignoring case and accents."""
+    """One of `words` (a word or phrase) appears, ignoring case, accents and the usual word
+    endings ("cassé" finds "cassée" and "casse")."""
 
     type: Literal["keywords"]
     where: Where = "any"
@@ -367,8 +368,34 @@ def _score_within(score: Any, low: int | None, high: int | None) -> bool:
 
 
 def _has_words(text: str, words: str) -> bool:
-    # Whole words: "order" must not match "border".
-    return re.search(rf"(?<!\w){re.escape(words.strip())}(?!\w)", text) is not None
+    """Whole words, in any of their usual forms: "cassé" finds "cassée", "cassés" and "casse",
+    "damaged" finds "damage", but "order" never finds "border"."""
+    wanted = " ".join(_stems(words))
+    return bool(wanted) and f" {wanted} " in _stemmed_text(text)
+
+
+# Inflections stripped from a folded word (French gender and number, English plurals and past
+# tenses), longest first, one per word, and only when three letters remain: light enough never
+# to make two unrelated words meet, as a full stemmer would ("ordre" and "order").
+_ENDINGS = ("ees", "ee", "es", "ed", "e", "s", "x")
+_WORD = re.compile(r"\w+")
+
+
+def _stem(word: str) -> str:
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def _stems(text: str) -> list[str]:
+    return [_stem(w) for w in _WORD.findall(text)]
+
+
+@lru_cache(maxsize=64)
+def _stemmed_text(text: str) -> str:
+    # A rule's keywords are checked against the same message many times (one call per word).
+    return f" {' '.join(_stems(text))} "
 
 
 def is_business_hours(channel_id: int, at: datetime) -> bool:

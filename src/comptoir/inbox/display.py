@@ -78,6 +78,11 @@ def _label(choices: type[Status] | type[Priority], value: Any) -> str:
         return str(value)
 
 
+def choice_label(choices: type[Status] | type[Priority], value: Any) -> str:
+    """A status's or priority's name as the pages show it (the action bar's confirmations)."""
+    return _label(choices, value)
+
+
 def _team_names(events: list[Event]) -> dict[int, str]:
     from comptoir.accounts.models import Team
 

@@ -4,12 +4,11 @@ queries from `inbox.queries`, every change through `inbox.actions`, which decide
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,16 +16,17 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
-from comptoir.accounts.models import Team, User
+from comptoir.accounts.models import User
 from comptoir.accounts.permissions import (
-    NotVisible,
     can_write,
     sees_everything,
     team_ids,
 )
 from comptoir.cases.queries import set_row_badges as set_case_badges
 from comptoir.inbox import actions
+from comptoir.inbox.bar_views import snooze_presets, snooze_until
 from comptoir.inbox.display import absolute_time, deadline_html, describe_events
+from comptoir.inbox.filter_chips import filter_chips
 from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
     ComposerDraft,
@@ -37,7 +37,7 @@ from comptoir.inbox.models import (
     SavedView,
     Status,
 )
-from comptoir.inbox.permissions import cannot_assign, conversation_for, visible_conversations
+from comptoir.inbox.permissions import conversation_for, visible_conversations
 from comptoir.inbox.queries import (
     FILTER_PARAMS,
     ORDERS,
@@ -114,7 +114,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
     }
     if request.htmx and request.GET.get("cursor"):  # type: ignore[attr-defined]
         return render(request, "inbox/_rows.html", context)
-    return render(request, "inbox/inbox.html", {**context, **_chrome(request, view, latest)})
+    chrome = _chrome(request, view, latest)
+    chips = filter_chips(view.key, params, chrome)
+    return render(request, "inbox/inbox.html", {**context, **chrome, "chips": chips})
 
 
 _PLACEHOLDER = 987654321
@@ -143,6 +145,8 @@ def _chrome(
         **filter_options(user),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
+        "priorities": Priority.choices,
+        "snooze_presets": snooze_presets(),
         "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
         "intent_groups": intent_groups(),
@@ -184,37 +188,11 @@ def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse("inbox:inbox"))
 
 
-# The buttons of the inbox's bulk bar, as `actions.bulk_apply` calls.
-BULK_BUTTONS: dict[str, tuple[str, dict[str, Any]]] = {
-    "assign_me": ("assign", {}),
-    "resolve": ("set_status", {"status": Status.RESOLVED}),
-    "reopen": ("set_status", {"status": Status.OPEN}),
-    "archive": ("archive", {}),
-}
-
-
-@login_required
-@require_POST
-def bulk(request: HttpRequest) -> HttpResponse:
-    """One action on the selected conversations (those the user may see; others are ignored).
-    The action decides who may (a read-only user: 403 before anything changes)."""
-    user = _user(request)
-    button = BULK_BUTTONS.get(request.POST.get("action", ""))
-    if button is None:
-        raise PermissionDenied("unknown bulk action")
-    action, kwargs = button
-    if action == "assign":
-        kwargs = {"assignee": user}
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:PAGE_SIZE]
-    selected = visible_conversations(user).filter(pk__in=ids).order_by("id")
-    actions.bulk_apply(action, selected, actor=user, **kwargs)
-    back = request.POST.get("next", "")
-    return redirect(back if back.startswith("/inbox/") else reverse("inbox:inbox"))
-
-
 def _conversation(request: HttpRequest, pk: int, *, write: bool = False) -> Conversation:
     user = _user(request)
-    qs = visible_conversations(user).select_related("channel", "customer", "assignee", "order")
+    qs = visible_conversations(user).select_related(
+        "channel", "customer", "assignee", "order", "team"
+    )
     return conversation_for(user, pk, write=write, qs=qs)
 
 
@@ -253,6 +231,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     if can_write(user):
         actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
     draft = ComposerDraft.objects.filter(conversation=conv, user=user).first()
+    presets = snooze_presets()
     return render(
         request,
         "inbox/conversation.html",
@@ -269,7 +248,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "reading": reading_panel(conv),
             "present": others_present(conv.pk, user),
             "draft": draft,
-            "snooze_default": _tomorrow_morning(),
+            "snooze_default": presets[0][1],
+            "snooze_presets": presets,
             "assignable": assignee_options(conv) if can_write(user) else [],
             "teams": _team_choices(user) if can_write(user) else [],
             "last_event": last_event,
@@ -336,20 +316,6 @@ def _uploads(request: HttpRequest) -> list[actions.NewAttachment]:
     return out
 
 
-def _tomorrow_morning() -> str:
-    """The composer's snooze suggestion: 9:00 tomorrow, the agent's time."""
-    local = timezone.localtime()  # the user's timezone (accounts.middleware)
-    morning = (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
-    return morning.strftime("%Y-%m-%dT%H:%M")
-
-
-def _snooze_until(raw: str) -> datetime:
-    try:
-        return timezone.make_aware(datetime.fromisoformat(raw))  # in the user's timezone
-    except ValueError:
-        raise ValidationError("choose when the conversation comes back (date and time)") from None
-
-
 @login_required
 @require_POST
 def reply(request: HttpRequest, pk: int) -> HttpResponse:
@@ -367,7 +333,7 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
         if request.POST.get("mode") == "note":
             actions.add_note(conv, actor=user, text=text, attachments=files)
         elif then == "snooze":
-            until = _snooze_until(request.POST.get("snooze_until", ""))
+            until = snooze_until(request.POST.get("snooze_until", ""))
             actions.reply_and_snooze(
                 conv, actor=user, text=text, until=until, attachments=files, template_id=template_id
             )
@@ -390,84 +356,6 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _plain(text: str) -> HttpResponse:
     return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
-
-
-@login_required
-@require_POST
-def assign_me(request: HttpRequest, pk: int) -> HttpResponse:
-    conv = _writable(request, pk)
-    actions.assign_conversation(conv, assignee=_user(request), actor=_user(request))
-    return redirect(reverse("inbox:conversation", args=[conv.pk]))
-
-
-@login_required
-@require_POST
-def assign(request: HttpRequest, pk: int) -> HttpResponse:
-    """Give the conversation to someone (or nobody), and/or to a team: the actions decide who
-    may be given it and which teams this user may choose."""
-    conv = _writable(request, pk)
-    user = _user(request)
-    raw = request.POST.get("assignee")
-    if raw is not None:
-        assignee = (
-            User.objects.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 19 else None
-        )
-        if raw and assignee is None:
-            raise cannot_assign(raw)
-        actions.assign_conversation(conv, assignee=assignee, actor=user)
-    raw_team = request.POST.get("team")
-    if raw_team is not None:
-        team = (
-            Team.objects.filter(pk=int(raw_team)).first()
-            if raw_team.isdigit() and len(raw_team) < 19
-            else None
-        )
-        actions.assign_team(conv, team_id=team.pk if team else None, actor=user)
-    return redirect(reverse("inbox:conversation", args=[conv.pk]))
-
-
-@login_required
-@require_POST
-def set_status(request: HttpRequest, pk: int) -> HttpResponse:
-    conv = _writable(request, pk)
-    status = request.POST.get("status", "")
-    if status in Status.values:
-        actions.set_status(conv, status=status, actor=_user(request))
-    return redirect(reverse("inbox:conversation", args=[conv.pk]))
-
-
-@login_required
-@require_POST
-def tag(request: HttpRequest, pk: int) -> HttpResponse:
-    conv = _writable(request, pk)
-    name = request.POST.get("tag", "").strip()
-    if name:
-        actions.tag_conversation(conv, tag=name, actor=_user(request))
-    return redirect(reverse("inbox:conversation", args=[conv.pk]))
-
-
-@login_required
-@require_POST
-def priority(request: HttpRequest, pk: int) -> HttpResponse:
-    conv = _writable(request, pk)
-    value = request.POST.get("priority", "")
-    if value.isdigit() and int(value) in Priority.values:
-        actions.set_priority(conv, priority=int(value), actor=_user(request))
-    return redirect(reverse("inbox:conversation", args=[conv.pk]))
-
-
-@login_required
-@require_POST
-def snooze(request: HttpRequest, pk: int) -> HttpResponse:
-    """Snooze until a date and time given in the user's own timezone."""
-    conv = _writable(request, pk)
-    user = _user(request)
-    try:
-        until = _snooze_until(request.POST.get("until", ""))
-        actions.snooze_conversation(conv, until=until, actor=user)
-    except ValidationError as exc:
-        return HttpResponse(f"Cannot snooze: {'; '.join(exc.messages)}", status=400)
-    return redirect(reverse("inbox:conversation", args=[conv.pk]))
 
 
 @login_required
@@ -496,43 +384,6 @@ def draft(request: HttpRequest, pk: int) -> HttpResponse:
     state = PresenceState.REPLYING if text.strip() else PresenceState.VIEWING
     actions.mark_presence(conv, user=user, state=state)
     return HttpResponse(status=204)
-
-
-@login_required
-@require_POST
-def archive(request: HttpRequest, pk: int) -> HttpResponse:
-    conv = _writable(request, pk)
-    actions.archive_conversation(
-        conv, actor=_user(request), archived=request.POST.get("archived", "1") == "1"
-    )
-    return redirect(reverse("inbox:conversation", args=[conv.pk]))
-
-
-@login_required
-@require_POST
-def delete(request: HttpRequest, pk: int) -> HttpResponse:
-    conv = _writable(request, pk)
-    actions.delete_conversation(conv, actor=_user(request))
-    return redirect(reverse("inbox:inbox"))
-
-
-@login_required
-@require_POST
-def merge(request: HttpRequest, pk: int) -> HttpResponse:
-    """Merge this conversation into another (given by its number); the action refuses one the
-    agent cannot see (404, as a number that does not exist)."""
-    source = _writable(request, pk)
-    raw = request.POST.get("into", "").strip().lstrip("#")
-    if not (raw.isdigit() and len(raw) < 19):
-        return HttpResponse(f"Cannot merge: no conversation #{raw} here", status=400)
-    into = Conversation.objects.filter(pk=int(raw)).first()
-    if into is None:
-        raise NotVisible(f"no conversation {raw} here")
-    try:
-        kept = actions.merge_conversations(source, into=into, actor=_user(request))
-    except ValidationError as exc:
-        return HttpResponse(f"Cannot merge: {'; '.join(exc.messages)}", status=400)
-    return redirect(reverse("inbox:conversation", args=[kept.pk]))
 
 
 @login_required

@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 
-from comptoir.inbox.actions.assignment import assign_conversation, unassign_conversation
+from comptoir.inbox.actions.assignment import (
+    assign_conversation,
+    assign_team,
+    unassign_conversation,
+)
 from comptoir.inbox.actions.common import _check_actor
 from comptoir.inbox.actions.lifecycle import delete_conversation
 from comptoir.inbox.actions.sending import mark_no_response_needed
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 BULK_ACTIONS: dict[str, Callable[..., Any]] = {
     "assign": assign_conversation,
     "unassign": unassign_conversation,
+    "assign_team": assign_team,
     "tag": tag_conversation,
     "untag": untag_conversation,
     "set_status": set_status,

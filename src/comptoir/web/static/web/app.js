@@ -1,4 +1,5 @@
-// Keyboard shortcuts for agents (see the "?" dialog). No inline script: the CSP forbids it.
+// Keyboard shortcuts for agents (see the "?" dialog; the action bar's are in desk.js). No inline
+// script: the CSP forbids it.
 (function () {
   "use strict";
   function typing(event) {
@@ -40,9 +41,6 @@
     } else if (key === "x") {
       const box = current() && current().querySelector("input[type=checkbox]");
       if (box) box.checked = !box.checked;
-    } else if (key === "s") {
-      const until = document.getElementById("snooze-until");
-      if (until) { event.preventDefault(); until.focus(); }
     } else if (key === "a") click("#assign-me");
     else if (key === "e") click("#resolve");
     else if (key === "/") {
