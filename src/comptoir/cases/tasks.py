@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from comptoir.inbox.ingest.base import Stored
 
 BATCH = 200
+ATOZ_SUBJECT = r"a-?to-?z|a (à|a) z|a-bis-z"
 
 
 def queue_claims(stored: list[Stored]) -> None:
@@ -27,7 +28,12 @@ def queue_claims(stored: list[Stored]) -> None:
         maybe = sorted(
             set(
                 Message.objects.filter(pk__in=chunk)
-                .filter(~Q(marketplace_reason="") | Q(conversation__tags__name="claim"))
+                .filter(
+                    ~Q(marketplace_reason="")
+                    | Q(conversation__tags__name="claim")
+                    # Amazon's A-to-z mail (`cases.atoz`) comes with neither.
+                    | Q(channel__kind="email", subject__iregex=ATOZ_SUBJECT)
+                )
                 .values_list("pk", flat=True)
             )
         )
