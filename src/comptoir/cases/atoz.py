@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from comptoir.cases.actions import Claim
@@ -44,25 +45,11 @@ REASON = re.compile(
     r"(?:claim reason|reason for (?:the )?claim|reason|motif(?: de la réclamation)?)\s*:\s*(.+)",
     re.IGNORECASE,
 )
+_EN = "january february march april may june july august september october november december"
+_FR = "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
+_SHORT = "jan feb mar apr may jun jul aug sep oct nov dec"
 _MONTHS = {
-    **{
-        m: i + 1
-        for i, m in enumerate(
-            "january february march april may june july august september october november"
-            " december".split()
-        )
-    },
-    **{
-        m: i + 1
-        for i, m in enumerate(
-            "janvier février mars avril mai juin juillet août septembre octobre novembre"
-            " décembre".split()
-        )
-    },
-    **{
-        m: i + 1
-        for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())
-    },
+    **{m: i + 1 for names in (_EN, _FR, _SHORT) for i, m in enumerate(names.split(" "))},
     "fevrier": 2,
     "aout": 8,
     "decembre": 12,
@@ -99,11 +86,35 @@ ZONES = [
 ]
 
 
+AMOUNT = re.compile(
+    r"(?:claim amount|amount claimed|montant(?: de la réclamation| réclamé)?)\s*:\s*"
+    r"(?:(?P<c1>[A-Z]{3})\s*)?(?P<v>\d+(?:[.,]\d{1,2})?)\s*(?P<c2>[A-Z]{3}|€|£|\$)?",
+    re.IGNORECASE,
+)
+SYMBOLS = {"€": "EUR", "£": "GBP", "$": "USD"}
+
+
 def is_notification(sender: str, subject: str, text: str) -> bool:
-    """An A-to-z mail from Amazon (not a buyer quoting the words)."""
-    if not AMAZON_SENDER.search(sender.lower()):
+    """An A-to-z mail from Amazon, not a buyer naming the guarantee through Amazon's relay
+    (`...@marketplace.amazon.fr`)."""
+    address = sender.lower()
+    if not AMAZON_SENDER.search(address) or "@marketplace.amazon." in address:
         return False
-    return bool(GUARANTEE.search(subject) or GUARANTEE.search(text[:600]))
+    if address.startswith("atoz"):
+        return bool(GUARANTEE.search(subject) or GUARANTEE.search(text[:600]))
+    return bool(GUARANTEE.search(subject))
+
+
+def _amount(text: str) -> tuple[Decimal | None, str]:
+    found = AMOUNT.search(text)
+    if found is None:
+        return None, ""
+    currency = found.group("c1") or found.group("c2") or ""
+    try:
+        value = Decimal(found.group("v").replace(",", "."))
+    except InvalidOperation:
+        return None, ""
+    return value, SYMBOLS.get(currency, currency.upper())
 
 
 def claim_of_mail(sender: str, subject: str, text: str, sent_at: datetime) -> Claim | None:
@@ -116,6 +127,7 @@ def claim_of_mail(sender: str, subject: str, text: str, sent_at: datetime) -> Cl
     reason_found = REASON.search(text)
     reason = reason_found.group(1).strip()[:64] if reason_found else ""
     closed = bool(CLOSED.search(subject))
+    amount, currency = _amount(text)
     return Claim(
         external_id=f"atoz:{found.group(1)}",
         claim_kind="amazon_atoz",
@@ -127,6 +139,8 @@ def claim_of_mail(sender: str, subject: str, text: str, sent_at: datetime) -> Cl
         stage=Stage.RESOLVED if closed else "",
         deadline=None if closed else deadline_in(text, sent_at, sender),
         opened_at=None if closed else sent_at,
+        claimed_amount=amount,
+        currency=currency if amount is not None else "",
     )
 
 
