@@ -31,7 +31,15 @@ def sim() -> Iterator[MiraklSimulator]:
 
 def _channel(shop: Shop, team: Any, sim: MiraklSimulator, **extra: Any) -> Channel:
     channel = Channel(shop=shop, kind="mirakl", marketplace="darty", name="Darty", team=team)
-    channel.set_settings({"base_url": sim.url, "api_key": "sim-key", "timeout_seconds": 2, **extra})
+    channel.set_settings(
+        {
+            "base_url": sim.url,
+            "api_key": "sim-key",
+            "timeout_seconds": 2,
+            "incident_poll_minutes": 0,
+            **extra,
+        }
+    )
     channel.save()
     return channel
 
@@ -92,7 +100,8 @@ def test_an_incident_opens_one_case_on_the_buyers_conversation_and_closing_resol
     case.refresh_from_db()
     assert (case.stage, case.marketplace_status) == ("resolved", "CLOSED")
     closed = Message.objects.get(external_id=f"incident:ORD-1:{line}:closed")
-    assert closed.is_auto and closed.conversation_id == case.conversation_id
+    assert closed.is_auto
+    assert closed.conversation_id == case.conversation_id
     assert Case.objects.count() == 1
     assert sim.violations == []
 
@@ -117,8 +126,27 @@ def test_incidents_are_read_across_pages_and_through_faults(
     assert Case.objects.filter(kind="not_received", claim_kind="mirakl_incident").count() == 26
     # Without an operator rule on the channel there is no deadline to invent.
     assert not Case.objects.filter(deadline__isnull=False).exists()
-    assert sim.faults.injected["error500"] == 1 and sim.faults.injected["rate_limit"] == 1
+    assert sim.faults.injected["error500"] == 1
+    assert sim.faults.injected["rate_limit"] == 1
     assert sim.violations == []
+
+
+def test_incidents_are_read_at_mirakls_recommended_pace(
+    sim: MiraklSimulator, shop: Shop, team: Any, sleeps: list[float]
+) -> None:
+    channel = _channel(shop, team, sim, incident_poll_minutes=5)
+    sim.add_order("Q-1")
+    poll_channel.call(channel.pk)
+    sim.open_incident("Q-1")
+    poll_channel.call(channel.pk)  # a minute later: the threads, not the orders
+    assert sim.calls["GET /api/orders"] == 1
+    assert not Message.objects.filter(external_id__startswith="incident:").exists()
+    cursor = Channel.objects.get(pk=channel.pk).cursor
+    cursor["incidents_read_at"] = "2026-01-01T00:00:00+00:00"
+    Channel.objects.filter(pk=channel.pk).update(cursor=cursor)
+    poll_channel.call(channel.pk)
+    assert sim.calls["GET /api/orders"] == 2
+    assert Message.objects.filter(external_id__startswith="incident:").count() == 1
 
 
 def _get(sim: MiraklSimulator, **params: str) -> httpx.Response:

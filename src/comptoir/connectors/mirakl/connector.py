@@ -80,6 +80,8 @@ class MiraklSettings(BaseModel):
     # Incidents (claims on order lines, read from OR11) open their case; the API gives them no
     # deadline, so the operator's own, when the seller knows it, is said here.
     fetch_incidents: bool = True
+    # Mirakl recommends OR11 every 5 minutes (once a minute at most) for asynchronous reads.
+    incident_poll_minutes: int = Field(default=5, ge=0, le=24 * 60)
     incident_response_hours: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
