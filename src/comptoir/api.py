@@ -21,6 +21,7 @@ from ninja.security import HttpBearer
 from comptoir.accounts.models import APIToken, User, hash_token
 from comptoir.analytics.api import router as analytics_router
 from comptoir.automation.rules_api import router as rules_router
+from comptoir.cases.api import router as cases_router
 from comptoir.inbox.api import router as inbox_router
 from comptoir.sla.api import router as sla_router
 
@@ -79,3 +80,4 @@ api.add_router("/", inbox_router)
 api.add_router("/", sla_router)
 api.add_router("/", rules_router)
 api.add_router("/", analytics_router)
+api.add_router("/", cases_router)
