@@ -56,7 +56,7 @@ def _text(case: Case, now: datetime) -> str:
     # Stored once for every recipient: in the site's language, as the other notifications.
     with override(settings.LANGUAGE_CODE):
         assert case.deadline is not None
-        return gettext("%(case)s: the marketplace's deadline is %(due)s") % {
+        return gettext("%(case)s, marketplace deadline: %(due)s") % {
             "case": case.label,
             "due": deadline_text(case.deadline, now),
         }
