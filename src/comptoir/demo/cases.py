@@ -174,7 +174,9 @@ class _Writer:
         case.marketplace_status = "OPEN" if case.claim_kind else ""
         if window or case.claim_kind:
             # Near: most due in the coming days, a few already missed.
-            case.deadline = self.now + timedelta(hours=rng.choice([-5, 20, 30, 40, 52, 60, 76, 90, 120]))
+            case.deadline = self.now + timedelta(
+                hours=rng.choice([-5, 20, 30, 40, 52, 60, 76, 90, 120])
+            )
 
     def _resolve(self, case: Case, total: Decimal, currency: str, label: str) -> list[Event]:
         rng = self.rng
