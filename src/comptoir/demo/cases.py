@@ -77,14 +77,13 @@ def _pick[T](rng: random.Random, table: tuple[tuple[T, int], ...]) -> T:
 
 
 def _candidates(rng: random.Random, channels: list[Channel]) -> list[Conversation]:
-    """Conversations about an order, those whose buyer wrote of a claim first."""
-    convs = list(
-        Conversation.objects.filter(channel__in=channels, order__isnull=False, deleted_at=None)
-        .select_related("order", "channel", "assignee")
-        .order_by("pk")
-    )
+    """Conversations about an order: those the agents tagged "A-to-z" first (the demo's
+    Amazon buyers who threatened one), then those whose buyer wrote of a claim."""
+    qs = Conversation.objects.filter(channel__in=channels, order__isnull=False, deleted_at=None)
+    convs = list(qs.select_related("order", "channel", "assignee").order_by("pk"))
+    tagged = set(qs.filter(tags__name="A-to-z").values_list("pk", flat=True))
     rng.shuffle(convs)
-    convs.sort(key=lambda c: c.intent not in words.KIND_OF_INTENT)
+    convs.sort(key=lambda c: (c.pk not in tagged, c.intent not in words.KIND_OF_INTENT))
     return convs
 
 
@@ -113,10 +112,10 @@ class _Writer:
         }.get(claim_kind, "")
 
     def kind(self, conv: Conversation, claim_kind: str) -> str:
+        if claim_kind == "ebay_inquiry":  # eBay's inquiries are all "item not received"
+            return "not_received"
         if conv.intent in words.KIND_OF_INTENT:
             return words.KIND_OF_INTENT[conv.intent]
-        if claim_kind == "ebay_inquiry":
-            return "not_received"
         return _pick(
             self.rng, (("damaged", 4), ("not_received", 3), ("wrong_item", 2), ("return", 2))
         )
