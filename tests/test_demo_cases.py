@@ -29,7 +29,7 @@ def fast_hashing(settings: Any) -> None:
 def test_the_demo_has_claims_on_every_marketplace_with_deadlines_and_outcomes() -> None:
     out = StringIO()
     call_command(
-        "demo", "--seed", "4", "--conversations", "80", "--days", "30", "--scale", "0.3",
+        "demo", "--seed", "4", "--conversations", "80", "--days", "30", "--scale", "0.2",
         stdout=out,
     )  # fmt: skip
     assert "cases: marketplace claims" in out.getvalue()
