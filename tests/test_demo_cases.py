@@ -32,7 +32,7 @@ def test_the_demo_has_claims_on_every_marketplace_with_deadlines_and_outcomes() 
         "demo", "--seed", "4", "--conversations", "80", "--days", "30", "--scale", "0.2",
         stdout=out,
     )  # fmt: skip
-    assert "cases: marketplace claims" in out.getvalue()
+    assert "Demo loaded" in out.getvalue()
     claims = Case.objects.exclude(claim_kind="")
     assert set(claims.values_list("channel__marketplace", flat=True)) == {
         "amazon", "ebay", "cdiscount", "fnac", "darty",
