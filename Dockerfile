@@ -11,7 +11,7 @@ COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY src ./src
 # One wheel for Comptoir, then wheels for its dependencies at the pinned versions.
 RUN python -m build --wheel --outdir /wheels . \
- && pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt /wheels/comptoir-*.whl
+ && pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt "$(echo /wheels/comptoir-*.whl)[s3]"
 
 FROM python:3.13-slim
 # pg_dump for `comptoir backup` on PostgreSQL; nothing else beyond Python.
@@ -21,7 +21,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /var/lib/comptoir --create-home comptoir
 COPY --from=build /wheels /wheels
 COPY constraints.txt /tmp/constraints.txt
-RUN pip install --no-cache-dir --no-index --find-links /wheels -c /tmp/constraints.txt comptoir \
+RUN pip install --no-cache-dir --no-index --find-links /wheels -c /tmp/constraints.txt "comptoir[s3]" \
  && rm -rf /wheels /tmp/constraints.txt
 COPY deploy/entrypoint.sh /usr/local/bin/comptoir-entrypoint
 ENV COMPTOIR_DATA_DIR=/var/lib/comptoir \

@@ -15,7 +15,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,demo]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,demo,s3]"
 	touch $@
 
 # After changing a dependency in pyproject.toml and passing the tests: pin what is installed.

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from comptoir.accounts.models import User
 from comptoir.analytics import facts, histogram, kpis, rollup, tasks
-from comptoir.analytics.models import ConversationDay, ConversationFact, VolumeDay, WaitDay
+from comptoir.analytics.models import ConversationDay, ConversationFact
 from comptoir.analytics.period import Durations, Filters, Period
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions
@@ -31,7 +31,7 @@ ALL = Filters()
 
 def _snapshot() -> dict[str, list[tuple[Any, ...]]]:
     out = {}
-    for model in (ConversationDay, WaitDay, VolumeDay):
+    for model in rollup.MODELS:
         names = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
         out[model.__name__] = sorted(
             model.objects.values_list(*names), key=lambda row: tuple(map(repr, row))
@@ -92,6 +92,8 @@ def test_rollup_kept_by_the_worker_equals_a_rebuild(
     assert kept["ConversationDay"]
     assert kept["WaitDay"]
     assert kept["VolumeDay"]
+    assert kept["HourDay"]
+    assert kept["BacklogDay"]
     out = io.StringIO()
     call_command("analytics", "rebuild", stdout=out)
     assert "rollup" in out.getvalue()
@@ -199,6 +201,11 @@ def _figures(period: Period, filters: Filters) -> dict[str, Any]:
             (r.channel_id, r.conversations, r.within_sla, r.fcr, r.reopen, r.first_response.count)
             for r in kpis.per_channel(period, filters)
         ],
+        "heatmap": kpis.heatmap(period, filters),
+        "people": [
+            (r.id, r.handled, r.fcr, r.first_response.count, r.resolution.count)
+            for r in kpis.per_agent(period, filters) + kpis.per_team(period, filters)
+        ],
         "durations": [
             o.first_response.calendar,
             o.first_response.business,
@@ -231,6 +238,8 @@ def test_kpis_from_the_rollup_equal_the_facts(
     assert from_rollup["shares"] == exact["shares"]
     assert from_rollup["volumes"] == exact["volumes"]
     assert from_rollup["channels"] == exact["channels"]
+    assert from_rollup["heatmap"] == exact["heatmap"]
+    assert from_rollup["people"] == exact["people"]
     assert from_rollup["messages"] == pytest.approx(exact["messages"])
     assert exact["counts"][0] > 0
     for got, want in zip(from_rollup["durations"], exact["durations"], strict=True):
@@ -244,6 +253,18 @@ def test_kpis_from_the_rollup_equal_the_facts(
                 assert abs(a / b - 1) <= histogram.RELATIVE_ERROR + 1e-9
         else:
             assert got == want
+
+
+def test_the_backlog_from_the_rollup_counts_what_was_open_each_evening(
+    spread: list[Conversation],
+) -> None:
+    days = kpis.backlog(PERIODS["long"], ALL)
+    assert len(days) == 62
+    assert max(n for _, n in days) > 0
+    for day, n in days:
+        evening = datetime.combine(day + timedelta(days=1), time.min, PARIS)
+        still = ConversationFact.objects.filter(created_at__lt=evening)
+        assert n == still.exclude(resolved_at__lt=evening).count(), day
 
 
 def test_whole_days_are_read_from_the_rollup(spread: list[Conversation]) -> None:

@@ -13,9 +13,10 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Min
 
-from comptoir.analytics import kpis
+from comptoir.analytics import kpis, usage
 from comptoir.analytics.models import ConversationFact
 from comptoir.analytics.period import Filters, Period
+from comptoir.automation.models import Template, TemplateUse
 from comptoir.demo import year
 from comptoir.demo.generate import reference_now
 from comptoir.inbox.models import Channel, Conversation, Event, EventKind, Status
@@ -39,6 +40,7 @@ def test_the_demo_seeds_a_sellers_year_for_the_dashboards() -> None:
     assert "Demo loaded" in out.getvalue()
     _spans_every_channel_with_surveys_reopens_and_breaches()
     _has_seasons_and_agents_of_their_own_pace()
+    _replies_from_templates_and_a_steady_backlog()
 
 
 def _spans_every_channel_with_surveys_reopens_and_breaches() -> None:
@@ -113,3 +115,27 @@ def _user_ids(username: str) -> list[int]:
     from comptoir.accounts.models import User
 
     return list(User.objects.filter(username=username).values_list("pk", flat=True))
+
+
+def _replies_from_templates_and_a_steady_backlog() -> None:
+    period = Period.last(365, now=reference_now())
+    # Replies made from templates, most through the composer's suggestion, surveys after some.
+    used = usage.template_usage(period, Filters())
+    assert {u.template_id for u in used if u.uses} >= set(
+        Template.objects.filter(shortcut__in=["where", "return", "damaged"]).values_list(
+            "pk", flat=True
+        )
+    )
+    uses, suggested = sum(u.uses for u in used), sum(u.suggested for u in used)
+    replied = ConversationFact.objects.filter(agent_replies__gt=0).count()
+    assert 0.1 <= uses / replied <= 0.4
+    assert 0.5 <= suggested / uses <= 0.9
+    assert sum(u.shown for u in used) > suggested  # some suggestions passed over
+    assert sum(u.csat.whole for u in used) > 0  # satisfaction followed some uses
+    assert TemplateUse.objects.filter(reply__isnull=True).count() == 0
+    # The backlog today (the live weeks' open conversations) is a usual evening's of the year,
+    # not weeks of them piled up.
+    backlog = [n for _, n in kpis.backlog(period, Filters())]
+    usual = median(backlog[30:-30])
+    assert usual > 0
+    assert backlog[-1] <= 3 * max(usual, 3)

@@ -154,3 +154,25 @@ def test_a_stream_ends_quietly_when_the_database_goes_away(
     # The browser's EventSource reconnects on its own and resumes from its last event.
     assert frames == ["retry: 2000\n\n"]
     assert clock.pauses == 0
+
+
+def test_quiet_streams_share_one_read_of_the_event_clock(
+    agent: User, make_inbound: Build, clock: Clock
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    start = last_event_id()
+    watches = [live._Watch(agent, start, 60, 1.0, None) for _ in range(20)]
+    for watch in watches:
+        watch.check()  # each looks once for what changed since its page was drawn
+    clock.sleep(1.0)
+    with CaptureQueriesContext(connection) as quiet:
+        for watch in watches:
+            assert watch.check()[1] == []
+    # Nothing happened: one read of the newest event for the twenty streams, no other query.
+    assert len(quiet.captured_queries) == 1
+
+    conv = conversation(make_inbound)
+    clock.sleep(1.0)
+    assert all(watch.check()[1] == [conv.pk] for watch in watches)

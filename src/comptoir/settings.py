@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.utils.csp import CSP
 
+from comptoir.lib import hosting
 from comptoir.lib.env import (
     EnvError,
     env_bool,
@@ -70,6 +71,16 @@ try:
     JOB_RUN_RETENTION_DAYS = env_int("COMPTOIR_JOB_RUN_RETENTION_DAYS", 30, minimum=1)
     # A session lasts this long after sign-in; expired ones are deleted by housekeeping.
     SESSION_DAYS = env_int("COMPTOIR_SESSION_DAYS", 14, minimum=1)
+    # A session unused for this long ends (0: only the absolute limit above).
+    SESSION_IDLE_MINUTES = env_int("COMPTOIR_SESSION_IDLE_MINUTES", 480, minimum=0)
+    # Two-factor sign-in required of owners and admins: the default until an admin sets it on
+    # the Security settings page (stored in the database, which then wins).
+    REQUIRE_2FA = env_bool("COMPTOIR_REQUIRE_2FA", False)
+    # Failed logins: an account is locked after this many within the window, an address (an
+    # IPv6 /64) throttled after that many, both until the window has passed.
+    LOGIN_MAX_FAILURES = env_int("COMPTOIR_LOGIN_MAX_FAILURES", 5, minimum=1)
+    LOGIN_IP_MAX_FAILURES = env_int("COMPTOIR_LOGIN_IP_MAX_FAILURES", 20, minimum=1)
+    LOGIN_LOCKOUT_MINUTES = env_int("COMPTOIR_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
     # Rules: at most one automatic reply per customer in this many hours (0: no limit).
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     # The FAQ list: the smallest cluster it shows unless asked (?min=1 shows single questions).
@@ -224,6 +235,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    # One-time passwords (TOTP devices): the second step of sign-in (docs/security.md).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "comptoir.accounts",
     "comptoir.inbox",
     "comptoir.orders",
@@ -255,6 +269,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Expired sessions, and sessions without the second step that their user owes.
+    "comptoir.accounts.middleware.SessionGuardMiddleware",
     "comptoir.accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -309,10 +325,19 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every start otherwise
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
+try:
+    # Several hosts: files in a bucket, one Redis cache, a connection pool (lib/hosting.py).
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+        "files": hosting.files_storage(DATA_DIR),
+    }
+    CACHES = hosting.caches()
+    _POOL = hosting.postgres_pool()
+except EnvError as exc:
+    _fail(str(exc))
+if _POOL is not None and _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["OPTIONS"]["pool"] = _POOL
 WHITENOISE_USE_FINDERS = True
 
 TASKS: dict[str, dict[str, Any]]
@@ -329,6 +354,8 @@ else:
 
 SESSION_COOKIE_AGE = SESSION_DAYS * 24 * 3600
 SESSION_COOKIE_HTTPONLY = True
+# The name an authenticator app shows beside the account.
+OTP_TOTP_ISSUER = "Comptoir"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

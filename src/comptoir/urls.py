@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
+from comptoir.accounts import views as account_views
 from comptoir.api import api
 from comptoir.notifications import views as notification_views
 from comptoir.web import observability
@@ -14,8 +16,12 @@ urlpatterns = [
     path("readyz", observability.readyz, name="readyz"),
     path("metrics", observability.metrics, name="metrics"),
     path("api/v1/", api.urls),
+    path("login/", account_views.login_view, name="login"),
+    path("login/verify/", account_views.login_verify, name="login_verify"),
+    # The admin site's own form would skip the second step: it signs in here too.
+    path("admin/login/", RedirectView.as_view(url="/login/", query_string=True)),
+    path("account/", include("comptoir.accounts.urls")),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path(

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "comptoir.accounts"
     label = "accounts"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from comptoir.accounts import login_guard
+
+        # Every door that signs someone in (ours, the admin site's, a test client's
+        # force_login) goes through Django's `login()`: the session is stamped there, so the
+        # middleware never has to write it or query for it later.
+        user_logged_in.connect(login_guard.stamp_new_session, dispatch_uid="comptoir-stamp")

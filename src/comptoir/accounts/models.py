@@ -8,6 +8,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 
@@ -23,6 +24,26 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
     timezone = models.CharField(max_length=64, default="Europe/Paris")
     language = models.CharField(max_length=8, blank=True)
+    # Raised by "log out everywhere": every session signed with the previous value ends.
+    session_generation = models.PositiveIntegerField(default=0)
+
+    def _session_hash(self, secret: str | bytes | None = None) -> str:
+        # Generation 0 signs as Django does, so that sessions open before this field existed
+        # stay valid; each later generation invalidates all the sessions signed before it.
+        value = (
+            self.password
+            if not self.session_generation
+            else (f"{self.password}:{self.session_generation}")
+        )
+        key_salt = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
+
+    def get_session_auth_hash(self) -> str:
+        return self._session_hash()
+
+    def get_session_auth_fallback_hash(self):  # type: ignore[no-untyped-def]
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret=fallback_secret)
 
     @property
     def display_name(self) -> str:
@@ -67,3 +88,41 @@ class APIToken(models.Model):
             user=user, name=name, prefix=raw[:12], token_hash=hash_token(raw)
         )
         return token, raw
+
+
+class RecoveryCode(models.Model):
+    """A single-use code that stands in for the authenticator app. Only a keyed hash is kept
+    (HMAC with the secret key): a copy of the database alone does not let anyone try them."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in (wrong password or wrong code), counted per username and per address
+    to lock the account and throttle the address. Rows older than the window are deleted."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    address = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address}"
+
+
+class SecuritySettings(models.Model):
+    """The seller's security choices (one row). `require_two_factor` None: the environment's
+    default (COMPTOIR_REQUIRE_2FA) applies until an admin sets it."""
+
+    require_two_factor = models.BooleanField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "security settings"

@@ -3,8 +3,10 @@ and filters, as key figures and `Figure`s. Figures only: no message, no buyer's 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Count
@@ -26,7 +28,7 @@ from comptoir.analytics.figures import (
     KeyFigure,
 )
 from comptoir.analytics.filters import Chosen
-from comptoir.analytics.period import Durations, Period
+from comptoir.analytics.period import Durations, Filters, Period
 from comptoir.automation.models import Template
 from comptoir.inbox.models import Channel, Marketplace, Shop
 from comptoir.lib import intents
@@ -59,49 +61,96 @@ def _day_label(day: date) -> str:
     return formats.date_format(day, "SHORT_DATE_FORMAT")
 
 
+# -- key figures: a period's and the period's before ---------------------------------------------
+
+
+class At:
+    """The KPIs of one period, for key figures: what several figures read (the overview, the
+    backlog, the survey counts) is computed once."""
+
+    def __init__(self, period: Period, filters: Filters) -> None:
+        self.period, self.filters = period, filters
+
+    def __call__(self, kpi: Callable[[Period, Filters], Any]) -> Any:
+        return kpi(self.period, self.filters)
+
+    @cached_property
+    def overview(self) -> kpis.Overview:
+        return self(kpis.overview)
+
+    @cached_property
+    def backlog(self) -> list[tuple[date, int]]:
+        return self(kpis.backlog)
+
+    @cached_property
+    def heatmap(self) -> list[list[int]]:
+        return self(kpis.heatmap)
+
+    @cached_property
+    def survey_counts(self) -> tuple[int, int]:
+        return self(kpis.survey_counts)
+
+    def csat(self) -> float | None:
+        return _share100(self(kpis.csat))
+
+    def response_rate(self) -> float | None:
+        return _share100(self(kpis.survey_response_rate))
+
+
+# (label, kind, lower is better (None: neither), the KPI of a period)
+KeySpec = tuple[str, str, bool | None, Callable[[At], float | None]]
+
+
+def key_figures(specs: Sequence[KeySpec], now: At, before: At) -> list[KeyFigure]:
+    """Each key figure's value in the period and in the period before."""
+    return [
+        KeyFigure(label, kind, kpi(now), kpi(before), lower) for label, kind, lower, kpi in specs
+    ]
+
+
+def periods(chosen: Chosen) -> tuple[At, At]:
+    """The chosen period and the one of the same length before it."""
+    return At(chosen.period, chosen.filters), At(chosen.previous, chosen.filters)
+
+
 # -- overview ----------------------------------------------------------------------------------
 
 
-def _key_values(period: Period, chosen: Chosen) -> list[float | None]:
-    f = chosen.filters
-    o = kpis.overview(period, f)
-    first, business = o.first_response.calendar, o.first_response.business
-    return [
-        o.conversations,
-        first.median,
-        first.p90,
-        business.median,
-        business.p90,
-        o.within_sla.share,
-        o.fcr.share,
-        o.reopen.share,
-        _share100(kpis.csat(period, f)),
-        kpis.nps(period, f),
-        _share100(kpis.survey_response_rate(period, f)),
-    ]
-
-
 def overview(chosen: Chosen) -> Dashboard:
-    now = _key_values(chosen.period, chosen)
-    before = _key_values(chosen.previous, chosen)
-    specs = [
-        (_("Conversations"), COUNT, None),
-        (_("First response, median"), HOURS, True),
-        (_("First response, 90th percentile"), HOURS, True),
-        (_("First response, median (business hours)"), HOURS, True),
-        (_("First response, 90th percentile (business hours)"), HOURS, True),
-        (_("Answered within the SLA"), SHARE, False),
-        (_("First-contact resolution"), SHARE, False),
-        (_("Reopen rate"), SHARE, True),
-        (_("CSAT"), SHARE, False),
-        (_("NPS"), SCORE, False),
-        (_("Survey response rate"), SHARE, False),
+    specs: list[KeySpec] = [
+        (_("Conversations"), COUNT, None, lambda at: at.overview.conversations),
+        (
+            _("First response, median"),
+            HOURS,
+            True,
+            lambda at: at.overview.first_response.calendar.median,
+        ),
+        (
+            _("First response, 90th percentile"),
+            HOURS,
+            True,
+            lambda at: at.overview.first_response.calendar.p90,
+        ),
+        (
+            _("First response, median (business hours)"),
+            HOURS,
+            True,
+            lambda at: at.overview.first_response.business.median,
+        ),
+        (
+            _("First response, 90th percentile (business hours)"),
+            HOURS,
+            True,
+            lambda at: at.overview.first_response.business.p90,
+        ),
+        (_("Answered within the SLA"), SHARE, False, lambda at: at.overview.within_sla.share),
+        (_("First-contact resolution"), SHARE, False, lambda at: at.overview.fcr.share),
+        (_("Reopen rate"), SHARE, True, lambda at: at.overview.reopen.share),
+        (_("CSAT"), SHARE, False, At.csat),
+        (_("NPS"), SCORE, False, lambda at: at(kpis.nps)),
+        (_("Survey response rate"), SHARE, False, At.response_rate),
     ]
-    keys = [
-        KeyFigure(label, kind, value, previous, lower)
-        for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
-    ]
-    return Dashboard(keys=keys, figures=[_per_day(chosen)])
+    return Dashboard(keys=key_figures(specs, *periods(chosen)), figures=[_per_day(chosen)])
 
 
 def _daily(period: Period, chosen: Chosen, days: int) -> list[int]:
@@ -313,29 +362,14 @@ def agents(chosen: Chosen) -> Dashboard:
 # -- surveys -----------------------------------------------------------------------------------
 
 
-def _survey_values(period: Period, chosen: Chosen) -> list[float | None]:
-    f = chosen.filters
-    return [
-        _share100(kpis.csat(period, f)),
-        kpis.nps(period, f),
-        _share100(kpis.survey_response_rate(period, f)),
-        kpis.survey_counts(period, f)[1],
-    ]
-
-
 def surveys(chosen: Chosen) -> Dashboard:
-    specs = [
-        (_("CSAT"), SHARE),
-        (_("NPS"), SCORE),
-        (_("Survey response rate"), SHARE),
-        (_("Answers"), COUNT),
+    specs: list[KeySpec] = [
+        (_("CSAT"), SHARE, False, At.csat),
+        (_("NPS"), SCORE, False, lambda at: at(kpis.nps)),
+        (_("Survey response rate"), SHARE, False, At.response_rate),
+        (_("Answers"), COUNT, None, lambda at: at.survey_counts[1]),
     ]
-    now = _survey_values(chosen.period, chosen)
-    before = _survey_values(chosen.previous, chosen)
-    keys = [
-        KeyFigure(label, kind, value, previous, None if kind == COUNT else False)
-        for (label, kind), value, previous in zip(specs, now, before, strict=True)
-    ]
+    keys = key_figures(specs, *periods(chosen))
     weekly = Figure(
         "weekly",
         _("Satisfaction by week"),
@@ -422,48 +456,35 @@ def _volume_by(chosen: Chosen, by: str, key: str, title: str, who: str, names: A
     return figure
 
 
-def _volume_keys(
-    period: Period, chosen: Chosen, conversations: int, backlog: list[tuple[date, int]]
-) -> list[float | None]:
-    return [
-        conversations,
-        kpis.conversations_per_100_orders(period, chosen.filters),
-        backlog[-1][1] if backlog else None,
-        kpis.disputes(period, chosen.filters),
-        kpis.disputes_per_100_orders(period, chosen.filters),
-    ]
-
-
 def volumes(chosen: Chosen) -> Dashboard:
     """When buyers write (weekday x hour), what stays open (the backlog), and where the
     conversations come from (marketplace, shop, language); key figures against the period
     before: conversations, per 100 orders, open at the period's end, and the disputes the
     marketplaces opened (in all, and per 100 orders)."""
     shops = dict(Shop.objects.values_list("pk", "name"))
-    grid = kpis.heatmap(chosen.period, chosen.filters)
-    backlog = kpis.backlog(chosen.period, chosen.filters)
-    now = _volume_keys(chosen.period, chosen, sum(map(sum, grid)), backlog)
-    before = _volume_keys(
-        chosen.previous,
-        chosen,
-        kpis.facts_in(chosen.previous, chosen.filters).count(),
-        kpis.backlog(chosen.previous, chosen.filters),
-    )
-    specs = [
-        (_("Conversations"), COUNT, None),
-        (_("Conversations per 100 orders"), SCORE, True),
-        (_("Open at the end of the period"), COUNT, True),
-        (_("Disputes opened"), COUNT, True),
-        (_("Disputes per 100 orders"), SCORE, True),
+    now, before = periods(chosen)
+    specs: list[KeySpec] = [
+        (_("Conversations"), COUNT, None, lambda at: sum(map(sum, at.heatmap))),
+        (
+            _("Conversations per 100 orders"),
+            SCORE,
+            True,
+            lambda at: at(kpis.conversations_per_100_orders),
+        ),
+        (
+            _("Open at the end of the period"),
+            COUNT,
+            True,
+            lambda at: at.backlog[-1][1] if at.backlog else None,
+        ),
+        (_("Disputes opened"), COUNT, True, lambda at: at(kpis.disputes)),
+        (_("Disputes per 100 orders"), SCORE, True, lambda at: at(kpis.disputes_per_100_orders)),
     ]
     return Dashboard(
-        keys=[
-            KeyFigure(label, kind, value, previous, lower)
-            for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
-        ],
+        keys=key_figures(specs, now, before),
         figures=[
-            _heatmap(grid),
-            _backlog(backlog),
+            _heatmap(now.heatmap),
+            _backlog(now.backlog),
             _volume_by(
                 chosen,
                 "marketplace",

@@ -471,7 +471,7 @@ DAILY_COLUMNS = [("day", DAY), ("conversations", INT), ("open_at_end_of_day", IN
 
 def daily_rows(period: Period, filters: Filters) -> list[Row]:
     """Per day: conversations created (the shop's day, as the dashboards count them) and the
-    backlog at the day's end (`kpis.backlog`, UTC days)."""
+    backlog at the day's end (`kpis.backlog`, the shop's days too)."""
     created = {
         r["created_day"]: r["n"]
         for r in kpis.facts_in(period, filters)

@@ -319,17 +319,26 @@ def volume(period: Period, filters: Filters, by: str) -> dict[Any, int]:
 def heatmap(period: Period, filters: Filters) -> list[list[int]]:
     """Conversations created per weekday (Monday first) by hour of day, in the shop's time."""
     grid = [[0] * 24 for _ in range(7)]
-    rows = (
-        _facts(period, filters).values_list("local_weekday", "local_hour").annotate(n=Count("pk"))
-    )
-    for weekday, hour, n in rows:
-        grid[weekday][hour] = n
+    split = rollup.split(period, filters)
+    if split is not None:
+        for k, n in enumerate(rollup.cells(split, filters)):
+            grid[k // 24][k % 24] = n
+        facts = ConversationFact.objects.filter(filters.q(), split.edges("created_at"))
+    else:
+        facts = _facts(period, filters)
+    for weekday, hour, n in facts.values_list("local_weekday", "local_hour").annotate(Count("pk")):
+        grid[weekday][hour] += n
     return grid
 
 
 def backlog(period: Period, filters: Filters) -> list[tuple[date, int]]:
-    """Conversations open at the end of each day (UTC) of the period: created by then and not
-    resolved by then (a conversation resolved now counts as open until its last resolution)."""
+    """Conversations open at the end of each day of the period (the shops' day; UTC when
+    they have several timezones): created by then and not resolved by then (a conversation
+    resolved now counts as open until its last resolution)."""
+    zone = rollup.zone(filters)
+    if zone is not None:
+        last = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
+        return rollup.backlog(filters, period.start.astimezone(zone).date(), last)
     facts = ConversationFact.objects.filter(filters.q())
     start_day = period.start.astimezone(UTC).date()
     end_day = period.end.astimezone(UTC).date()
@@ -390,7 +399,33 @@ def per_team(period: Period, filters: Filters) -> list[PersonRow]:
     return _per(period, filters, "team_id")
 
 
+def _per_rollup(
+    period: Period, filters: Filters, key: str, split: rollup.Split
+) -> list[PersonRow] | None:
+    """The people's rows from the rollup's sums and histograms; None when the period holds
+    few enough conversations to read them exactly."""
+    groups = _conversations(period, filters, key, resolution=True, split=split)
+    if sum(g.counts["conversations"] for g in groups.values()) <= EXACT_LIMIT:
+        return None
+    waits = _wait_sums(period, filters, first=True, by=key, split=split)
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].counts["conversations"], kv[0] or 0))
+    return [
+        PersonRow(
+            id=who,
+            handled=int(g.counts["conversations"]),
+            first_response=_times(waits.get(who)).calendar,
+            resolution=g.durations("resolved", "resolution_ms", "r"),
+            fcr=_share(g, "fcr_part", "fcr_whole"),
+        )
+        for who, g in ordered
+    ]
+
+
 def _per(period: Period, filters: Filters, key: str) -> list[PersonRow]:
+    split = rollup.split(period, filters)
+    rolled = None if split is None else _per_rollup(period, filters, key, split)
+    if rolled is not None:
+        return rolled
     rows = _facts(period, filters).values_list(
         key,
         "first_response_seconds",

@@ -164,3 +164,38 @@ class VolumeDay(DayKey):
 
     def __str__(self) -> str:
         return f"volume of {self.day} on channel {self.channel_id}"
+
+
+def _cells() -> dict[str, models.Field[int, int]]:
+    return {f"h{k}": models.IntegerField(default=0) for k in range(7 * 24)}
+
+
+class HourDay(DayKey):
+    """The conversations created that day per shop-local weekday and hour, the heatmap's cells:
+    `h{weekday * 24 + hour}` (a day row fills the 24 of its weekday; month rows sum them)."""
+
+    locals().update(_cells())
+
+    class Meta:
+        indexes = [models.Index(fields=["month", "day", "shop_id"], name="hday_day")]
+
+    def __str__(self) -> str:
+        return f"hours of {self.day} on channel {self.channel_id}"
+
+
+class BacklogDay(DayKey):
+    """The conversations created that day (`day`) by the shop-local day of their resolution
+    (`resolved_day`, None while open): the backlog at the end of any day is a sum of these.
+    Day rows only (a month row would mix the creation days)."""
+
+    resolved_day = models.DateField(null=True)
+    conversations = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day", "shop_id"], name="bday_day"),
+            models.Index(fields=["resolved_day", "shop_id"], name="bday_resolved"),
+        ]
+
+    def __str__(self) -> str:
+        return f"backlog of {self.day} on channel {self.channel_id}"

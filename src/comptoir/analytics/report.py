@@ -27,7 +27,7 @@ from comptoir.analytics import report_parts as parts
 from comptoir.analytics.figures import COUNT, HOURS, SCORE, SHARE, Column, Figure, KeyFigure
 from comptoir.analytics.filters import Chosen
 from comptoir.analytics.models import ConversationFact, ResponseFact
-from comptoir.analytics.period import Filters, Period
+from comptoir.analytics.period import Filters
 from comptoir.analytics.report_parts import Item, Progress, Report, Section
 from comptoir.inbox.models import Channel, Conversation, Shop
 from comptoir.sla.policies import policies_for
@@ -124,51 +124,53 @@ def _scope(filters: Filters) -> list[tuple[str, str]]:
 # -- sections -----------------------------------------------------------------------------------
 
 
-def _key_values(period: Period, f: Filters) -> list[float | None]:
-    o = kpis.overview(period, f)
-    return [
-        o.conversations,
-        kpis.conversations_per_100_orders(period, f),
-        o.first_response.calendar.median,
-        o.first_response.calendar.p90,
-        o.first_response.business.median,
-        o.next_response.calendar.median,
-        o.within_sla.share,
-        o.resolution.median,
-        o.fcr.share,
-        o.reopen.share,
-        o.messages_per_conversation,
-        o.no_response_needed.share,
-        parts.share100(kpis.csat(period, f)),
-        kpis.nps(period, f),
-        parts.share100(kpis.survey_response_rate(period, f)),
-    ]
-
-
 def _key_figures(chosen: Chosen, report: Report) -> Section:
-    specs = [
-        (_("Conversations"), COUNT, None),
-        (_("Conversations per 100 orders"), parts.DECIMAL, True),
-        (_("First response, median"), HOURS, True),
-        (_("First response, 90th percentile"), HOURS, True),
-        (_("First response, median (business hours)"), HOURS, True),
-        (_("Next response, median"), HOURS, True),
-        (_("Answered within the SLA"), SHARE, False),
-        (_("Resolution, median"), HOURS, True),
-        (_("First-contact resolution"), SHARE, False),
-        (_("Reopen rate"), SHARE, True),
-        (_("Messages per conversation"), parts.DECIMAL, None),
-        (_("No response needed"), SHARE, None),
-        (_("CSAT"), SHARE, False),
-        (_("NPS"), SCORE, False),
-        (_("Survey response rate"), SHARE, False),
+    specs: list[dashboards.KeySpec] = [
+        (_("Conversations"), COUNT, None, lambda at: at.overview.conversations),
+        (
+            _("Conversations per 100 orders"),
+            parts.DECIMAL,
+            True,
+            lambda at: at(kpis.conversations_per_100_orders),
+        ),
+        (
+            _("First response, median"),
+            HOURS,
+            True,
+            lambda at: at.overview.first_response.calendar.median,
+        ),
+        (
+            _("First response, 90th percentile"),
+            HOURS,
+            True,
+            lambda at: at.overview.first_response.calendar.p90,
+        ),
+        (
+            _("First response, median (business hours)"),
+            HOURS,
+            True,
+            lambda at: at.overview.first_response.business.median,
+        ),
+        (
+            _("Next response, median"),
+            HOURS,
+            True,
+            lambda at: at.overview.next_response.calendar.median,
+        ),
+        (_("Answered within the SLA"), SHARE, False, lambda at: at.overview.within_sla.share),
+        (_("Resolution, median"), HOURS, True, lambda at: at.overview.resolution.median),
+        (_("First-contact resolution"), SHARE, False, lambda at: at.overview.fcr.share),
+        (_("Reopen rate"), SHARE, True, lambda at: at.overview.reopen.share),
+        (
+            _("Messages per conversation"),
+            parts.DECIMAL,
+            None,
+            lambda at: at.overview.messages_per_conversation,
+        ),
+        (_("No response needed"), SHARE, None, lambda at: at.overview.no_response_needed.share),
+        *_survey_specs()[:3],
     ]
-    now = _key_values(chosen.period, chosen.filters)
-    before = _key_values(chosen.previous, chosen.filters)
-    keys = [
-        KeyFigure(label, kind, value, previous, lower)
-        for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
-    ]
+    keys = dashboards.key_figures(specs, *dashboards.periods(chosen))
     return Section("keys", _("Key figures"), keys=keys)
 
 
@@ -424,31 +426,19 @@ def _survey_lookups(filters: Filters) -> dict[str, Any]:
     }
 
 
-def _survey_values(period: Period, f: Filters) -> list[float | None]:
-    sent, answered = kpis.survey_counts(period, f)
+def _survey_specs() -> list[dashboards.KeySpec]:
     return [
-        parts.share100(kpis.csat(period, f)),
-        kpis.nps(period, f),
-        parts.share100(kpis.survey_response_rate(period, f)),
-        sent,
-        answered,
+        (_("CSAT"), SHARE, False, dashboards.At.csat),
+        (_("NPS"), SCORE, False, lambda at: at(kpis.nps)),
+        (_("Survey response rate"), SHARE, False, dashboards.At.response_rate),
+        (_("Surveys sent"), COUNT, None, lambda at: at.survey_counts[0]),
+        (_("Answers"), COUNT, None, lambda at: at.survey_counts[1]),
     ]
 
 
 def _surveys(chosen: Chosen, report: Report) -> Section:
     f = chosen.filters
-    specs = [
-        (_("CSAT"), SHARE, False),
-        (_("NPS"), SCORE, False),
-        (_("Survey response rate"), SHARE, False),
-        (_("Surveys sent"), COUNT, None),
-        (_("Answers"), COUNT, None),
-    ]
-    now, before = _survey_values(chosen.period, f), _survey_values(chosen.previous, f)
-    keys = [
-        KeyFigure(label, kind, value, previous, lower)
-        for (label, kind, lower), value, previous in zip(specs, now, before, strict=True)
-    ]
+    keys = dashboards.key_figures(_survey_specs(), *dashboards.periods(chosen))
     scores = (
         Survey.objects.filter(
             sent_at__gte=chosen.period.start,

@@ -1,5 +1,6 @@
-"""The daily rollup: `ConversationDay`, `WaitDay` and `VolumeDay`, sums of the facts per
-shop-local day and filter values, which the KPIs read for the whole days of a period.
+"""The daily rollup: `ConversationDay`, `WaitDay`, `VolumeDay`, `HourDay` and `BacklogDay`,
+sums of the facts per shop-local day and filter values, which the KPIs read for the whole days
+of a period.
 
 A slice (a shop's day) is always recomputed whole from the facts, never adjusted by a
 difference: `facts.refresh` recomputes the slices the conversations it rewrites lay in before
@@ -21,8 +22,10 @@ from django.db.models import Min, Q, Sum
 
 from comptoir.analytics import histogram
 from comptoir.analytics.models import (
+    BacklogDay,
     ConversationDay,
     ConversationFact,
+    HourDay,
     ResponseFact,
     VolumeDay,
     WaitDay,
@@ -53,14 +56,16 @@ WAIT_COUNTS = ("answered", "seconds_ms", "business_answered", "business_ms")
 RESOLUTION = tuple(f"r{k}" for k in range(histogram.BUCKETS))
 CALENDAR = tuple(f"c{k}" for k in range(histogram.BUCKETS))
 BUSINESS = tuple(f"b{k}" for k in range(histogram.BUCKETS))
+CELLS = tuple(f"h{k}" for k in range(7 * 24))  # HourDay: weekday * 24 + hour
 KEY = ("day", "shop_id", "channel_id", "marketplace", "team_id", "assignee_id")
 
-MODELS: tuple[Any, ...] = (ConversationDay, WaitDay, VolumeDay)
-# Each table: what it adds to the key, what it sums.
+MODELS: tuple[Any, ...] = (ConversationDay, WaitDay, VolumeDay, HourDay, BacklogDay)
+# Each table with month rows: what it adds to the key, what it sums (BacklogDay has none).
 _TABLES: tuple[tuple[Any, tuple[str, ...], tuple[str, ...]], ...] = (
     (ConversationDay, (), COUNTS + RESOLUTION),
     (WaitDay, ("first",), WAIT_COUNTS + CALENDAR + BUSINESS),
     (VolumeDay, ("intent", "language"), ("conversations",)),
+    (HourDay, (), CELLS),
 )
 
 Slices = dict[int, set[date]]  # shop -> its days
@@ -194,9 +199,13 @@ def _recompute_month(shop: int, first: date) -> None:
 def _recompute(shop: int, days: list[date], zone: ZoneInfo) -> None:
     for model in MODELS:
         model.objects.filter(shop_id=shop, month=False, day__in=days).delete()
-    conversations, volumes = _conversation_rows(shop, days)
+    conversations, volumes, hours, backlog = _conversation_rows(shop, days, zone)
     _insert(ConversationDay, KEY + COUNTS + RESOLUTION, conversations)
     _insert(VolumeDay, (*KEY, "intent", "language", "conversations"), volumes)
+    _insert(HourDay, KEY + CELLS, hours)
+    adapt = connection.ops.adapt_datefield_value
+    backlog = [(*row[:-2], adapt(row[-2]), row[-1]) for row in backlog]
+    _insert(BacklogDay, (*KEY, "resolved_day", "conversations"), backlog)
     columns = (*KEY, "first", *WAIT_COUNTS, *CALENDAR, *BUSINESS)
     _insert(WaitDay, columns, _wait_rows(shop, days, zone))
 
@@ -217,7 +226,9 @@ def _insert(model: Any, columns: tuple[str, ...], rows: list[Row]) -> None:
             cursor.executemany(sql, [(adapt(row[0]), *row[1:]) for row in batch])
 
 
-def _conversation_rows(shop: int, days: list[date]) -> tuple[list[Row], list[Row]]:
+def _conversation_rows(
+    shop: int, days: list[date], zone: ZoneInfo
+) -> tuple[list[Row], list[Row], list[Row], list[Row]]:
     rows = (
         ConversationFact.objects.filter(shop_id=shop, created_day__in=days)
         .order_by("conversation_id")
@@ -237,16 +248,22 @@ def _conversation_rows(shop: int, days: list[date]) -> tuple[list[Row], list[Row
             "no_response_needed",
             "message_count",
             "resolution_seconds",
+            "local_weekday",
+            "local_hour",
         )
     )
     sums: dict[tuple[Any, ...], list[Any]] = {}
     hists: dict[tuple[Any, ...], list[int]] = {}
     volumes: dict[tuple[Any, ...], int] = defaultdict(int)
+    cells: dict[tuple[Any, ...], list[int]] = {}
+    backlog: dict[tuple[Any, ...], int] = defaultdict(int)
     for row in rows:
         day, channel, market, team, who, intent, language = row[:7]
-        sla, fcr, replies, resolved_at, reopened, nrn, messages, resolution = row[7:]
+        sla, fcr, replies, resolved_at, reopened, nrn, messages, resolution = row[7:15]
         key = (day, shop, channel, market, team, who)
         volumes[(*key, intent, language)] += 1
+        cells.setdefault(key, [0] * len(CELLS))[row[15] * 24 + row[16]] += 1
+        backlog[(*key, resolved_at.astimezone(zone).date() if resolved_at else None)] += 1
         acc = sums.get(key)
         if acc is None:
             acc = sums[key] = [0] * 11
@@ -267,7 +284,9 @@ def _conversation_rows(shop: int, days: list[date]) -> tuple[list[Row], list[Row
             hists[key][histogram.bucket(resolution)] += 1
     conversation_days = [(*key, *acc, *hists[key]) for key, acc in sums.items()]
     volume_days = [(*key, n) for key, n in volumes.items()]
-    return conversation_days, volume_days
+    hour_days = [(*key, *counts) for key, counts in cells.items()]
+    backlog_days = [(*key, n) for key, n in backlog.items()]
+    return conversation_days, volume_days, hour_days, backlog_days
 
 
 def _wait_rows(shop: int, days: list[date], zone: ZoneInfo) -> list[Row]:
@@ -346,16 +365,26 @@ class Split:
         )
 
 
-def split(period: Period, filters: Filters) -> Split | None:
-    """The period's whole days, in the timezone of the shops in scope; None when they have
-    several timezones (a day is not the same stretch of time for all) or no whole day fits."""
+def zone(filters: Filters) -> ZoneInfo | None:
+    """The timezone of the shops in scope; None when they have several (a day is not the same
+    stretch of time for all) or there is no shop."""
     shops = Shop.objects.all()
     if filters.shop_id is not None:
         shops = shops.filter(pk=filters.shop_id)
     names = set(shops.values_list("timezone", flat=True))
-    if len(names) != 1:
+    return ZoneInfo(names.pop()) if len(names) == 1 else None
+
+
+def split(period: Period, filters: Filters) -> Split | None:
+    """The period's whole days, in the timezone of the shops in scope; None when they have
+    several timezones or no whole day fits."""
+    zone_ = zone(filters)
+    if zone_ is None:
         return None
-    zone = ZoneInfo(names.pop())
+    return _split_in(period, zone_)
+
+
+def _split_in(period: Period, zone: ZoneInfo) -> Split | None:
     start = period.start.astimezone(zone)
     first_day = start.date()
     if midnight(first_day, zone) < period.start:
@@ -376,3 +405,28 @@ def sums(
         got = rows.aggregate(**totals)
         return {} if got[next(iter(totals))] is None else {None: got}
     return {row[by]: row for row in rows.values(by).annotate(**totals).order_by()}
+
+
+def cells(split: Split, filters: Filters) -> list[int]:
+    """The heatmap's cells (`CELLS`) summed over the split's days."""
+    got = sums(HourDay, split, filters, None, CELLS).get(None, {})
+    return [got.get(column) or 0 for column in CELLS]
+
+
+def backlog(filters: Filters, first: date, last: date) -> list[tuple[date, int]]:
+    """Conversations open at the end of each shop-local day from `first` to `last`: created
+    by then and not resolved by then (by their last resolution)."""
+    rows = BacklogDay.objects.filter(filters.q(), day__lte=last)
+    still = Q(resolved_day__isnull=True) | Q(resolved_day__gt=first)
+    n = "conversations"
+    open_count = rows.filter(still, day__lte=first).aggregate(n=Sum(n))["n"] or 0
+    created = dict(rows.filter(day__gt=first).values_list("day").annotate(Sum(n)).order_by())
+    ended = rows.filter(resolved_day__gt=first, resolved_day__lte=last)
+    resolved = dict(ended.values_list("resolved_day").annotate(Sum(n)).order_by())
+    out = [(first, open_count)]
+    day = first
+    while day < last:
+        day += timedelta(days=1)
+        open_count += created.get(day, 0) - resolved.get(day, 0)
+        out.append((day, open_count))
+    return out

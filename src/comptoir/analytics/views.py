@@ -9,7 +9,7 @@ import csv
 from collections.abc import Callable
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 
@@ -75,14 +75,19 @@ def _page(name: str, builder: Callable[[Chosen], Dashboard]) -> Callable[..., Ht
         user = request.user
         assert isinstance(user, User)
         require(user, can_view, "the dashboards are for owners, admins, supervisors and analysts")
+        error = ""
         try:
             chosen = filters.parse(request.GET)
         except BadFilter as exc:
-            return HttpResponseBadRequest(str(exc))
-        board = builder(chosen)
+            if request.GET.get("format") == "csv":
+                return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+            # The form again, with the default filters and the error in place of the figures.
+            error, chosen = str(exc), filters.parse(QueryDict())
+        board = Dashboard() if error else builder(chosen)
         if request.GET.get("format") == "csv":
             return _csv(name, chosen, board, request.GET.get("figure", ""))
         context = {
+            "error": error,
             "page": name,
             "title": next(t for n, t, _b in PAGES if n == name),
             "tabs": [(n, title) for n, title, _ in PAGES],
@@ -95,7 +100,7 @@ def _page(name: str, builder: Callable[[Chosen], Dashboard]) -> Callable[..., Ht
             "marketplaces": _marketplaces(),
             "assignees": _assignees(),
         }
-        return render(request, f"analytics/{name}.html", context)
+        return render(request, f"analytics/{name}.html", context, status=400 if error else 200)
 
     view.__name__ = name
     return view

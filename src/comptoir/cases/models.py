@@ -105,3 +105,49 @@ class Case(models.Model):
     def label(self) -> str:
         """The marketplace's procedure when there is one, else the kind."""
         return words.claim_label(self.claim_kind) or words.kind_label(self.kind)
+
+
+# -- the seller's answer, told to the marketplace (`cases.operations`, `cases.sync_out`) ---------
+
+
+class OperationKind(models.TextChoices):
+    RESPOND = "respond", words.OPERATIONS["respond"]
+    REFUND = "refund", words.OPERATIONS["refund"]
+    CLOSE = "close", words.OPERATIONS["close"]
+
+
+class CaseOperation(models.Model):
+    """One outbound step on the marketplace's claim, delivered exactly once as a reply is:
+    queued by an action, claimed by a task (`queued → sending`), looked for on the
+    marketplace before any retry, then `sent` (with what the marketplace answered) or `failed`
+    (with the reason, and Retry)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="operations")
+    kind = models.CharField(max_length=16, choices=OperationKind.choices)
+    # {"text": ...} for respond, {"amount": "25.00", "currency": "EUR", "text": ...} for refund.
+    payload = models.JSONField(default=dict, blank=True)
+    # The inbox's DeliveryState (queued, sending, sent, failed), by value: cases sits above it.
+    delivery_state = models.CharField(max_length=16, default="queued")
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # When the first attempt began: what the marketplace shows from before is not this step.
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Set just before a request leaves, cleared when the marketplace said no: while set, a
+    # retry that does not find the step waits for the connector's settle time.
+    posted_at = models.DateTimeField(null=True, blank=True)
+    external_id = models.CharField(max_length=255, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweep of steps a dead worker left "sending".
+            models.Index(fields=["delivery_state", "claimed_at"], name="caseop_state_claimed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of case {self.case_id} ({self.delivery_state})"

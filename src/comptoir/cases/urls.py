@@ -1,6 +1,6 @@
 from django.urls import path
 
-from comptoir.cases import views
+from comptoir.cases import operation_views, views
 
 app_name = "cases"
 
@@ -11,4 +11,8 @@ urlpatterns = [
     path("<int:pk>/outcome/", views.record_outcome, name="outcome"),
     path("<int:pk>/deadline/", views.set_deadline, name="deadline"),
     path("<int:pk>/close/", views.close_case, name="close"),
+    path("<int:pk>/answer/", operation_views.answer, name="answer"),
+    path("<int:pk>/refund/", operation_views.refund, name="refund"),
+    path("<int:pk>/close-claim/", operation_views.close_claim, name="close_claim"),
+    path("steps/<int:pk>/retry/", operation_views.retry, name="retry_operation"),
 ]

@@ -207,6 +207,28 @@ class OutboundMessage:
     attempt_started_at: datetime | None = None
 
 
+@dataclass
+class CaseOperationOut:
+    """One step of the seller's answer to a marketplace's claim (`cases.CaseOperation`):
+    `respond` (a text), `refund` (an amount) or `close`. `claim_id` is the claim as the
+    connector named it when it read it (`return:5001`, `discussion:D-9`, `incident:I-3`);
+    `operation_id` and `idempotency_key` are stable across retries of the same step."""
+
+    operation_id: int
+    kind: Literal["respond", "refund", "close"]
+    claim_id: str
+    thread_id: str = ""
+    order_number: str = ""
+    text: str = ""
+    amount: str = ""  # decimal as text: JSON keeps it exact
+    currency: str = ""
+    full: bool = False  # a refund of the whole claim (marketplaces that refund whole lines)
+    idempotency_key: str = ""
+    # When the first attempt began (None: this is it): what the marketplace shows from
+    # before cannot be this step.
+    attempt_started_at: datetime | None = None
+
+
 class OrderItem(BaseModel):
     sku: str = ""
     title: str = ""
@@ -547,6 +569,29 @@ class Connector:
             f"the {self.kind} connector cannot mark messages as needing no response",
             permanent=True,
         )
+
+    # -- a claim's outcome, told to the marketplace (cases) ------------------------------------
+
+    @classmethod
+    def case_operations(cls, claim_id: str) -> frozenset[str]:
+        """Which steps (`respond`, `refund`, `close`) the marketplace's API takes from the
+        seller on this claim (`CaseOperationOut.claim_id`); none by default."""
+        return frozenset()
+
+    def send_case_operation(self, operation: CaseOperationOut) -> SendResult:
+        """Carry out one step on the marketplace; raise ConnectorError on failure
+        (`maybe_sent` when it may have landed: `find_case_operation` is asked first)."""
+        raise ConnectorError(
+            f"the {self.kind} connector cannot tell the marketplace a case's outcome",
+            permanent=True,
+            about_message=True,
+        )
+
+    def find_case_operation(self, operation: CaseOperationOut) -> SendResult | None:
+        """After an attempt whose outcome is unknown: the step as the marketplace shows it
+        (the refund or the closure in the claim's history), else None. Raise ConnectorError
+        when the marketplace cannot be asked now."""
+        return None
 
     def test_connection(self) -> str:
         """Return a human-readable success message or raise ConnectorError."""

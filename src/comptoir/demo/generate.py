@@ -177,6 +177,10 @@ def _history_and_settings(
     surveyed = surveys_demo.seed(seed=seed, now=now)
     say(f"{surveyed} satisfaction surveys sent after resolution, some answered")
     load_templates()
+    from comptoir.demo import template_uses
+
+    used = template_uses.record(seed)
+    say(f"{used} replies made from templates, most from the composer's suggestion")
     # After the history: the example rules act on what comes next, not on the past.
     demo_rules.install()
     say("example rules switched on (settings → rules)")

@@ -37,6 +37,7 @@ from comptoir.demo.world import (
     CHANNELS,
     DAY,
     HISTORY_INTENTS,
+    OPEN_DAYS,
     OUTCOMES,
     SHOPS,
     USERS,
@@ -50,7 +51,23 @@ def build_plan(
 ) -> list[ConversationPlan]:
     """The whole demo as data; the same arguments always give the same plan."""
     planner = _Planner(random.Random(seed), now=now, days=days)
-    return [planner.conversation(i) for i in range(conversations)]
+    outcomes = live_outcomes(planner.rng, conversations, days)
+    return [planner.conversation(i, outcome=o) for i, o in enumerate(outcomes)]
+
+
+def live_outcomes(rng: random.Random, conversations: int, days: int) -> list[str]:
+    """Each live conversation's outcome: `OPEN_DAYS` days' worth of them still open (each open
+    outcome at least once, in the proportions of `OUTCOMES`), the others resolved. Open ones
+    all date from the last days: as many as a day's evening backlog, not weeks' worth."""
+    still = {o: w for o, w in OUTCOMES.items() if o != "resolved"}
+    weight = sum(still.values())
+    most = conversations * weight // sum(OUTCOMES.values())
+    n_open = min(round(OPEN_DAYS * conversations / max(days, 1)), most)
+    out = [o for o, w in still.items() for _ in range(max(1, round(n_open * w / weight)))]
+    out = out[:conversations] if n_open else []
+    out += ["resolved"] * (conversations - len(out))
+    rng.shuffle(out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -123,11 +140,13 @@ class _Planner:
 
     # - the conversation -
 
-    def conversation(self, index: int, *, spec: ChannelSpec | None = None) -> ConversationPlan:
+    def conversation(
+        self, index: int, *, spec: ChannelSpec | None = None, outcome: str = "resolved"
+    ) -> ConversationPlan:
+        """One conversation (the history's are all resolved)."""
         rng = self.rng
         spec = spec or weighted(rng, [(c, c.weight) for c in CHANNELS])
         lang = weighted(rng, spec.languages)
-        outcome = "resolved" if self.history else weighted(rng, list(OUTCOMES.items()))
         intents = [
             (i, w)
             for i, w in phrases.INTENT_WEIGHTS.items()

@@ -113,6 +113,10 @@ HISTORY_INTENTS: dict[str, dict[str, float]] = {
 }
 
 # Final state of a conversation → share of the demo (resolved 55 %, open and owed a reply 25 %...).
+# The live weeks' conversations still open now (all but "resolved") are about this many days'
+# worth of conversations, in these proportions: a desk's steady state, the backlog the year's
+# history shows each evening too (`planner.live_outcomes`).
+OPEN_DAYS = 2.5
 OUTCOMES: dict[str, int] = {
     "resolved": 55,
     "needs_reply": 25,

@@ -1,51 +1,76 @@
-"""Content-addressed file storage under FILES_DIR: a file's name is its SHA-256.
+"""Content-addressed files (messages' originals and attachments): a file's name is its SHA-256.
+
+They go through Django's storage API, the `files` entry of STORAGES: local disk by default, an
+S3-compatible bucket when several hosts share them (`comptoir.lib.hosting`).
 
 The same bytes are stored once and may belong to several messages (a logo in every mail): a file
 is removed only when no row names it any more (`discard`), and never while a writer may be
-naming it again (storing touches the file; `discard` leaves a file touched within
-`DISCARD_GRACE` for a later purge)."""
+naming it again (storing refreshes the file's modification time; `discard` leaves a file
+stored within `DISCARD_GRACE` for a later purge)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+
+
+def storage() -> Storage:
+    return storages["files"]
+
+
+def name_for(sha256: str) -> str:
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 def path_for(sha256: str) -> Path:
-    return Path(settings.FILES_DIR) / sha256[:2] / sha256[2:4] / sha256
+    """The file's path on local disk (the local storage only: S3 has no paths)."""
+    return Path(storage().path(name_for(sha256)))
+
+
+def exists(sha256: str) -> bool:
+    return storage().exists(name_for(sha256))
 
 
 def store_bytes(data: bytes) -> str:
     """Write data once (idempotent, atomic) and return its SHA-256."""
     digest = hashlib.sha256(data).hexdigest()
-    target = path_for(digest)
-    if target.exists():
-        try:
-            # "In use again": a purge running now leaves it (see `discard`).
-            os.utime(target)
-            return digest
-        except FileNotFoundError:
-            pass  # a purge removed it just now: write it again
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    name = name_for(digest)
+    store = storage()
+    touch = getattr(store, "touch", None)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if touch is not None:
+            # Already there: "in use again", so a purge running now leaves it (see `discard`).
+            touch(name)
+            return digest
+        # A bucket cannot touch an object. Stored within half the grace, a purge keeps it for
+        # longer than any writer takes to commit; older, it is written again, which refreshes
+        # its time.
+        if time.time() - store.get_modified_time(name).timestamp() < DISCARD_GRACE / 2:
+            return digest
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+    store.save(name, ContentFile(data))
     return digest
 
 
+def _missing(exc: Exception) -> bool:
+    """Whether a storage error says the file is not there (a bucket answers 404)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    error = getattr(exc, "response", None) or {}
+    return str(error.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound")
+
+
 def read_bytes(sha256: str) -> bytes:
-    return path_for(sha256).read_bytes()
+    with storage().open(name_for(sha256), "rb") as fh:
+        data: bytes = fh.read()
+    return data
 
 
 # A file stored (or stored again) this recently may be about to be named by a row that is not
@@ -59,15 +84,18 @@ def discard(digests: Iterable[str], *, still_used: Callable[[set[str]], set[str]
     wanted = {d for d in digests if d}
     if not wanted:
         return 0
+    store = storage()
     removed = 0
     now = time.time()
     for digest in sorted(wanted - still_used(wanted)):
-        target = path_for(digest)
+        name = name_for(digest)
         try:
-            if now - target.stat().st_mtime < DISCARD_GRACE:
+            if now - store.get_modified_time(name).timestamp() < DISCARD_GRACE:
                 continue
-            target.unlink()
-            removed += 1
-        except FileNotFoundError:
-            continue
+        except Exception as exc:
+            if _missing(exc):
+                continue
+            raise
+        store.delete(name)
+        removed += 1
     return removed

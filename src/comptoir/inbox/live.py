@@ -50,6 +50,53 @@ def changes(user: User, after: int) -> tuple[int, list[int]]:
     return rows[-1][0], sorted({conv for _, conv in rows if conv is not None})
 
 
+class _EventClock:
+    """The newest event id, read at most once per check interval in each process and shared by
+    all of its streams: a quiet desk with 200 open tabs costs one query a second per process,
+    not 200, and a stream looks for its changes only when the clock has moved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Keyed by the stream's clock (tests run streams on simulated time beside real ones):
+        # (when read, the value, since when one stream is reading it again or None).
+        self._read: dict[Callable[[], float], tuple[float, int, float | None]] = {}
+
+    def cached(self, now: Callable[[], float], every: float) -> int | None:
+        """The newest event id without a query, or None when the caller must read it.
+
+        Streams wake together: past the interval, the first to ask reads it again and the
+        others keep the last value meanwhile (unless that read seems lost)."""
+        at = now()
+        with self._lock:
+            read = self._read.get(now)
+            if read is None:
+                return None
+            when, value, reading_since = read
+            if 0 <= at - when < every:
+                return value
+            if reading_since is not None and 0 <= at - reading_since < 5 * every:
+                return value
+            self._read[now] = (when, value, at)
+            return None
+
+    def latest(self, now: Callable[[], float], every: float) -> int:
+        """The newest event id, read from the database when older than `every`."""
+        at = now()
+        with self._lock:
+            read = self._read.get(now)
+        if read is not None and 0 <= at - read[0] < every:
+            return read[1]
+        value = last_event_id()
+        with self._lock:
+            if len(self._read) > 16:  # old simulated clocks
+                self._read.clear()
+            self._read[now] = (at, value, None)
+        return value
+
+
+_clock = _EventClock()
+
+
 def _frame(last: int, conversations: list[int]) -> str:
     data = json.dumps({"last": last, "conversations": conversations})
     return f"id: {last}\nevent: changed\ndata: {data}\n\n"
@@ -68,7 +115,9 @@ async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 class _Watch:
     """One stream's state: what it has sent, when it last spoke, when it ends."""
 
-    def __init__(self, user: User, after: int, seconds: float, conversation: int | None) -> None:
+    def __init__(
+        self, user: User, after: int, seconds: float, every: float, conversation: int | None
+    ) -> None:
         self.user, self.after = user, after
         # The clock is taken once, at the start: a stream that began before a test simulated
         # time keeps real time, and one begun under simulated time keeps that.
@@ -78,11 +127,24 @@ class _Watch:
         # On a conversation page the stream also says who else is there, when that changes.
         self.conversation = conversation
         self.present: list[dict[str, str]] | None = None
+        self.every = every
+        self.clock_seen = -1  # the event clock when this stream last looked for changes
 
     def check(self) -> tuple[int, list[int], list[dict[str, str]] | None]:
-        last, convs = changes(self.user, self.after)
+        last, convs = self.after, list[int]()
+        latest = _clock.latest(self.monotonic, self.every)
+        if latest != self.clock_seen:
+            self.clock_seen = latest
+            last, convs = changes(self.user, self.after)
         present = others_present(self.conversation, self.user) if self.conversation else None
         return last, convs, present
+
+    def quiet(self) -> bool:
+        """Nothing to look at, known without a query: the event clock has not moved since this
+        stream last looked, and it tells no presence (an async stream then skips the thread
+        hop a query needs)."""
+        latest = _clock.cached(self.monotonic, self.every)
+        return latest == self.clock_seen and self.conversation is None
 
     @property
     def open(self) -> bool:
@@ -106,7 +168,7 @@ class _Watch:
 def _sync_stream(
     user: User, after: int, seconds: float, every: float, conversation: int | None = None
 ) -> Iterator[str]:
-    watch = _Watch(user, after, seconds, conversation)
+    watch = _Watch(user, after, seconds, every, conversation)
     yield "retry: 2000\n\n"
     while watch.open:
         try:
@@ -128,12 +190,22 @@ def _sync_stream(
 async def _async_stream(
     user: User, after: int, seconds: float, every: float, conversation: int | None = None
 ) -> AsyncIterator[str]:
-    watch = _Watch(user, after, seconds, conversation)
-    read = sync_to_async(watch.check)
+    watch = _Watch(user, after, seconds, every, conversation)
+
+    def check_and_release() -> tuple[int, list[int], list[dict[str, str]] | None]:
+        # Runs in the request's own thread, which Django keeps for the whole stream: without
+        # closing, each open tab would hold a database connection for minutes (200 tabs, past
+        # PostgreSQL's 100). A pool (COMPTOIR_DB_POOL_SIZE) makes the reopening cheap.
+        try:
+            return watch.check()
+        finally:
+            connections.close_all()
+
+    read = sync_to_async(check_and_release)
     yield "retry: 2000\n\n"
     while watch.open:
         try:
-            found = await read()
+            found = (watch.after, [], None) if watch.quiet() else await read()
         except DatabaseError as exc:
             logger.warning("live stream ended: %s", exc)
             return
@@ -160,6 +232,9 @@ def live(request: HttpRequest) -> StreamingHttpResponse:
     stream: Iterator[str] | AsyncIterator[str]
     if isinstance(request, ASGIRequest):
         stream = _async_stream(user, after, seconds, every, conversation)
+        # This thread stays the request's until the stream ends: its connection goes now,
+        # not minutes later (many tabs opening at once would exhaust PostgreSQL's).
+        connections.close_all()
     else:
         stream = _sync_stream(user, after, seconds, every, conversation)
     response = StreamingHttpResponse(stream, content_type="text/event-stream")

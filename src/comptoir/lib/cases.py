@@ -54,6 +54,12 @@ OPENERS: dict[str, Promise] = {
     "rule": pgettext_lazy("case", "A rule"),
     "marketplace": pgettext_lazy("case", "The marketplace"),
 }
+# The seller's steps told to the marketplace (`cases.CaseOperation`).
+OPERATIONS: dict[str, Promise] = {
+    "respond": pgettext_lazy("case", "Answer"),
+    "refund": pgettext_lazy("case", "Refund"),
+    "close": pgettext_lazy("case", "Closure"),
+}
 
 # The case kind a triage intent names (lib.intents): a rule or a claim reason opens that kind.
 KIND_OF_INTENT = {
@@ -124,4 +130,31 @@ def event_text(kind: str, data: dict[str, Any]) -> str:
         return gettext("Case deadline set")
     if change == "closed":
         return gettext("Case closed")
+    if change in ("operation_queued", "operation_sent", "operation_failed"):
+        return operation_text(change, data)
     return ""
+
+
+def operation_text(change: str, data: dict[str, Any]) -> str:
+    """A step told to the marketplace: queued (who asked is the event's actor), received, or
+    failed with the marketplace's reason. Whole sentences: French contracts "de le"."""
+    what = data.get("operation", "")
+    amount = {"amount": money(data.get("amount"), data.get("currency", ""))}
+    error = {"error": data.get("error", "")}
+    if change == "operation_queued":
+        if what == "refund":
+            return gettext("Sending the refund of %(amount)s to the marketplace") % amount
+        if what == "respond":
+            return gettext("Sending the answer to the claim to the marketplace")
+        return gettext("Sending the closure of the claim to the marketplace")
+    if change == "operation_sent":
+        if what == "refund":
+            return gettext("The marketplace received the refund of %(amount)s") % amount
+        if what == "respond":
+            return gettext("The marketplace received the answer to the claim")
+        return gettext("The marketplace received the closure of the claim")
+    if what == "refund":
+        return gettext("The refund of %(amount)s failed: %(error)s") % {**amount, **error}
+    if what == "respond":
+        return gettext("The answer to the claim failed: %(error)s") % error
+    return gettext("The closure of the claim failed: %(error)s") % error

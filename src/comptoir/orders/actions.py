@@ -16,9 +16,8 @@ from comptoir.accounts.permissions import require_write
 from comptoir.connectors.base import ConnectorError, OrderData
 from comptoir.connectors.registry import connector_class
 from comptoir.inbox import actions as inbox_actions
-from comptoir.inbox.models import Channel, Conversation, Customer, Event, EventKind, Message
+from comptoir.inbox.models import Channel, Conversation, Event, EventKind, Message
 from comptoir.inbox.permissions import visible_channels
-from comptoir.lib.buyers import better_name
 from comptoir.orders.models import Order, OrderStatus
 
 # The event written on an order's conversations when its status becomes one of these.
@@ -73,20 +72,10 @@ def store_order(channel: Channel, data: OrderData) -> Order:
         order.refresh_from_db()
     inbox_actions.link_conversations_to_order(order)
     if data.buyer is not None and data.buyer.name:
-        _name_buyers(order, data.buyer.name)
+        inbox_actions.name_order_buyers(order, data.buyer.name)
     if order.status != previous and order.status in STATUS_EVENTS:
         _order_event(order, STATUS_EVENTS[OrderStatus(order.status)], previous=previous or "")
     return order
-
-
-def _name_buyers(order: Order, name: str) -> None:
-    """The order knows the buyer's name: it replaces the handle (eBay's "eba-49291") or the
-    empty name the marketplace's messages gave the buyers of its conversations."""
-    customers = Customer.objects.filter(conversations__order=order).distinct()
-    for customer in customers.only("pk", "name"):
-        better = better_name(customer.name, name)
-        if better is not None:
-            Customer.objects.filter(pk=customer.pk).update(name=better)
 
 
 def can_message_buyer(conv: Conversation) -> bool:

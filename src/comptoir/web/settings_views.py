@@ -85,6 +85,12 @@ SETTINGS_PAGES = (
         can_manage_channels,
     ),
     _Page(
+        "settings:security",
+        _("Security"),
+        _("Two-factor sign-in: whether owners and admins must use it, and who has it."),
+        can_manage_channels,
+    ),
+    _Page(
         "settings:teams",
         _("Teams"),
         _("Teams and the channels they answer."),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
+from comptoir.accounts import admin_views as account_admin_views
 from comptoir.automation import rules_views
 from comptoir.automation import views as automation_views
 from comptoir.notifications import views as notification_views
@@ -35,6 +36,9 @@ urlpatterns = [
     path("users/", settings_views.users, name="users"),
     path("users/new", settings_views.user_form, name="user_new"),
     path("users/<int:pk>/edit", settings_views.user_form, name="user_edit"),
+    path("security/", account_admin_views.security_settings, name="security"),
+    path("security/<int:pk>/reset", account_admin_views.reset, name="security_reset"),
+    path("security/<int:pk>/unlock", account_admin_views.unlock, name="security_unlock"),
     path("teams/", settings_views.teams, name="teams"),
     path("teams/new", settings_views.team_form, name="team_new"),
     path("teams/<int:pk>/edit", settings_views.team_form, name="team_edit"),

@@ -46,6 +46,7 @@ from comptoir.connectors.base import (
     SentCandidate,
     parse_json,
 )
+from comptoir.connectors.cdiscount.case_ops import CdiscountCaseOperations
 from comptoir.connectors.cdiscount.parsing import (
     Discussion,
     author_of,
@@ -99,7 +100,7 @@ _tokens: dict[tuple[str, str], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
 
-class CdiscountConnector(Connector):
+class CdiscountConnector(CdiscountCaseOperations, Connector):
     """Octopia Seller API v2: `GET /discussions`, `GET /discussions/{id}`,
     `POST /discussions/{id}/messages`, `GET /orders/{id}`, `GET /sellers` (see the module)."""
 

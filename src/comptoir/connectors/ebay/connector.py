@@ -14,7 +14,7 @@ Endpoints followed:
   `fetch_orders`; `.../order/{orderId}/shipping_fulfillment` only for an order whose
   `fulfillmentHrefs` say it has shipments (tracking is not in the Order itself).
 - The Post-Order API v2 for returns, item-not-received inquiries and cases, each its own
-  conversation: see `claims.py`.
+  conversation: see `claims.py`; answers and refunds of a case: see `case_ops.py`.
 
 The cursor keeps, per conversation type, the newest message time seen and, per conversation,
 the id and time of its newest message. FROM_MEMBERS lists are asked from that time (minus an
@@ -59,6 +59,7 @@ from comptoir.connectors.base import (
     SentCandidate,
     parse_json,
 )
+from comptoir.connectors.ebay.case_ops import EbayCaseOperations
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
 from comptoir.connectors.ebay.orders import order_data
 from comptoir.connectors.ebay.sending import send_body
@@ -130,7 +131,7 @@ _tokens: dict[str, tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
 
-class EbayConnector(Connector, ClaimsMixin):
+class EbayConnector(EbayCaseOperations, Connector, ClaimsMixin):
     """Reads and answers eBay messages; see the module docstring for the endpoints."""
 
     kind = "ebay"

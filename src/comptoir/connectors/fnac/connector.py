@@ -14,6 +14,7 @@ Fnac's XSDs, see `dialect`):
 - `incidents_query`: claims, by update date, each stored as a message of its order's
   conversation, tagged "claim", with the claim type in `meta`; a closed claim adds an automatic
   message saying so.
+- `incidents_update` (action `refund`): a case's refund of the claim (`case_ops.py`).
 - `orders_query`: the buyer (Fnac's client id is the stable buyer identity) and `fetch_order`.
 
 Exactly once: Fnac has no idempotency key for replies. `find_sent` looks among the seller's
@@ -54,6 +55,7 @@ from comptoir.connectors.base import (
     SentCandidate,
 )
 from comptoir.connectors.fnac import dialect
+from comptoir.connectors.fnac.case_ops import FnacCaseOperations
 from comptoir.connectors.fnac.claims import claim_messages
 from comptoir.connectors.fnac.dialect import q, sub, text
 from comptoir.connectors.fnac.parsing import (
@@ -118,7 +120,7 @@ def forget_tokens() -> None:
         _clients.clear()
 
 
-class FnacConnector(Connector):
+class FnacConnector(FnacCaseOperations, Connector):
     kind = "fnac"
     send_settle_seconds = 600.0
     settings_model = FnacSettings

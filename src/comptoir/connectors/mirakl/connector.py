@@ -41,6 +41,7 @@ from comptoir.connectors.base import (
     parse_json,
 )
 from comptoir.connectors.mirakl import incidents
+from comptoir.connectors.mirakl.refunds import MiraklRefunds
 from comptoir.lib import intents
 from comptoir.lib.filetypes import content_type_for
 
@@ -85,7 +86,7 @@ class MiraklSettings(BaseModel):
     incident_response_hours: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
-class MiraklConnector(Connector):
+class MiraklConnector(MiraklRefunds, Connector):
     kind = "mirakl"
     settings_model = MiraklSettings
     send_settle_seconds = 300.0

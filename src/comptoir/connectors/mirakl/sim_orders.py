@@ -70,7 +70,7 @@ class OrdersMixin:
         """The buyer opens an incident on a line of the order; returns the line's id."""
         with self.lock:
             order = self.orders[order_id]
-            found = self._line(order, line)
+            found = self._order_line(order, line)
             found["state_before_incident"] = found.get("order_line_state") or "RECEIVED"
             found["order_line_state"] = INCIDENT_OPEN
             found["order_line_state_reason_code"] = reason_code
@@ -82,13 +82,13 @@ class OrdersMixin:
         """The operator (or the shop) closes the incident: the line goes back to its state."""
         with self.lock:
             order = self.orders[order_id]
-            found = self._line(order, line)
+            found = self._order_line(order, line)
             found["order_line_state"] = found.pop("state_before_incident", "RECEIVED")
             found["order_line_state_reason_code"] = reason_code
             found["order_line_state_reason_label"] = "Incident closed"
             self._touch(order, found)
 
-    def _line(self, order: dict[str, Any], index: int) -> dict[str, Any]:
+    def _order_line(self, order: dict[str, Any], index: int) -> dict[str, Any]:
         line: dict[str, Any] = order["order_lines"][index]
         line.setdefault("order_line_id", f"{order['order_id']}-{index + 1}")
         return line

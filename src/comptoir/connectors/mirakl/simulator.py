@@ -8,7 +8,8 @@ Follows Mirakl's published seller API (`mirakl/mmp-seller-openapi.json`):
   (multipart: `message_input` JSON + `files`);
   M13 `GET /api/inbox/threads/{attachment_id}/download`;
   OR43 `POST /api/orders/{order_id}/threads`; OR11 `GET /api/orders` with its filters and the
-  incidents on order lines (`sim_orders`).
+  incidents on order lines (`sim_orders`);
+  OR28 `PUT /api/orders/refund` and RE02 `GET /api/reasons/{reason_type}` (`refund_sim`).
 - `Authorization: <shop API key>`; 401 for a wrong key, 403 for another shop's `shop_id`.
 Every request is checked against the published description when it is present (`contract`).
 """
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from comptoir.connectors import contract
+from comptoir.connectors.mirakl.refund_sim import RefundApi
 from comptoir.connectors.mirakl.sim_orders import OrdersMixin
 from comptoir.connectors.simulator import (
     ContractViolation,
@@ -77,7 +79,7 @@ class SimThread:
     participants: set[str] = field(default_factory=lambda: {"CUSTOMER"})
 
 
-class MiraklSimulator(OrdersMixin, Simulator):
+class MiraklSimulator(OrdersMixin, RefundApi, Simulator):
     name = "mirakl"
 
     def __init__(
@@ -107,6 +109,7 @@ class MiraklSimulator(OrdersMixin, Simulator):
         self.route("POST", r"/api/orders/(?P<order_id>[^/]+)/threads", self._or43)
         self.route("GET", r"/api/orders", self._or11)
         self.route("GET", r"/api/account", self._a01)
+        self._init_refunds()  # OR28, RE02: see refund_sim
 
     # -- the scriptable marketplace ---------------------------------------------------------
 
@@ -136,6 +139,9 @@ class MiraklSimulator(OrdersMixin, Simulator):
             ),
             **fields,
         }
+        for n, line in enumerate(order["order_lines"], 1):
+            line.setdefault("order_line_id", f"{order_id}-{n}")
+            line.setdefault("refunds", [])
         with self.lock:
             self.orders[order_id] = order
         return order

@@ -34,6 +34,7 @@ from comptoir.inbox.actions.assignment import (
     assign_team,
     link_conversations_to_order,
     link_order,
+    name_order_buyers,
     unassign_conversation,
 )
 from comptoir.inbox.actions.bulk import (
@@ -119,6 +120,7 @@ __all__ = [
     "mark_no_response_needed",
     "mark_presence",
     "merge_conversations",
+    "name_order_buyers",
     "presend_checks",
     "purge_deleted",
     "record_bounce",

@@ -11,8 +11,10 @@ from comptoir.inbox import hooks, permissions
 from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync
 from comptoir.inbox.models import (
     Conversation,
+    Customer,
     EventKind,
 )
+from comptoir.lib.buyers import better_name
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -83,6 +85,19 @@ def link_order(
         previous=previous,
     )
     _sync(conv, locked)
+
+
+def name_order_buyers(order: Order, name: str) -> int:
+    """The order knows the buyer's name: it replaces the handle (eBay's "eba-49291") or the
+    empty name the marketplace's messages gave the buyers of the order's conversations.
+    Returns how many buyers were renamed."""
+    renamed = 0
+    customers = Customer.objects.filter(conversations__order=order).distinct()
+    for customer in customers.only("pk", "name"):
+        better = better_name(customer.name, name)
+        if better is not None:
+            renamed += Customer.objects.filter(pk=customer.pk).update(name=better)
+    return renamed
 
 
 def link_conversations_to_order(order: Order) -> int:

@@ -371,7 +371,7 @@ def _store_attachments(pairs: list[tuple[InboundMessage, Message]]) -> None:
                 reason = f"not kept: {size:,} bytes, over the {limit:,}-byte limit"
                 rows.append(Attachment(**common, dropped_reason=reason))
             elif att.sha256:  # stored by the connector already
-                if files.path_for(att.sha256).exists():
+                if files.exists(att.sha256):
                     rows.append(Attachment(**common, sha256=att.sha256))
                 else:
                     reason = "not kept: the file stored on reception is missing"

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from comptoir.accounts import two_factor
 from comptoir.accounts.models import APIToken, User, hash_token
 
 
@@ -40,6 +41,11 @@ class Command(BaseCommand):
             raise CommandError(f"user {username!r} is inactive")
         if not name.strip():
             raise CommandError("give the token a name that says what it is for")
+        # A token is not a way around two-factor sign-in required of this user's role.
+        if two_factor.two_factor_required(user) and not two_factor.has_two_factor(user):
+            raise CommandError(
+                f"{username!r} must set up two-factor sign-in first (required for their role)"
+            )
         token, raw = APIToken.issue(user, name.strip()[:100])
         self.stderr.write(f"Token {token.prefix}… for {username}; it is shown only this once:")
         self.stdout.write(raw)

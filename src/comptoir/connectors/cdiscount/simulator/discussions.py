@@ -207,6 +207,8 @@ class DiscussionsApi(CdiscountMarketplace):
             raise ContractViolation("close and open take no body")
         with self.lock:
             d = self._discussion(request)
+            if d.is_open and not is_open:
+                self.closed_by_seller.append(d.discussion_id)
             d.is_open = is_open
             d.updated_at = self.now()
             return Response(200, self._summary(d))

@@ -165,6 +165,8 @@ class CdiscountMarketplace(Simulator):
         # Tokens from their own generator: how many are asked for leaves the ids unchanged.
         self._token_random = random.Random(seed + 1)
         self.discussions: dict[str, SimDiscussion] = {}
+        # Discussions the seller closed (an open one closed: what tests count).
+        self.closed_by_seller: list[str] = []
         self.orders: dict[str, SimOrder] = {}
         self.tokens: dict[str, float] = {}  # token -> monotonic expiry
         self.tokens_issued = 0

@@ -9,12 +9,12 @@ from urllib.parse import parse_qs
 
 from comptoir.connectors.ebay.simulator.fulfillment_api import FulfillmentApi
 from comptoir.connectors.ebay.simulator.message_api import MessageApi
-from comptoir.connectors.ebay.simulator.post_order import PostOrderApi
+from comptoir.connectors.ebay.simulator.post_order_steps import PostOrderSteps
 from comptoir.connectors.ebay.simulator.state import FULFILLMENT_BASE, MESSAGE_BASE, ebay_error
 from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response
 
 
-class EbaySimulator(MessageApi, FulfillmentApi, PostOrderApi):
+class EbaySimulator(MessageApi, FulfillmentApi, PostOrderSteps):
     """eBay's Message API, order reads and OAuth, with a scriptable buyer (`buyer_writes`) and
     eBay's own notices (`ebay_notifies`); `seller_messages()` is what the seller sent."""
 
@@ -34,6 +34,7 @@ class EbaySimulator(MessageApi, FulfillmentApi, PostOrderApi):
         )
         self.route("GET", "/media/(?P<name>[^/]+)", self._media)
         self._init_claims()
+        self._init_claim_steps()
 
     # -- auth -----------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Endpoints (each a POST of an XML document to `/api.php/<service>`, per Fnac's XSDs):
 `auth`, `messages_query`, `messages_update` (reply, create, mark_as_read, archive...),
-`incidents_query` and `orders_query`; attachments of buyer messages are served at
+`incidents_query`, `incidents_update` (refunds of claims: `incidents_update.py`) and
+`orders_query`; attachments of buyer messages are served at
 `GET /api.php/files/<id>`.
 
 Every request is checked against its service's XSD (from `contract.specs_dir() / "fnac"`; by

@@ -9,19 +9,17 @@ from typing import Any
 
 from comptoir.connectors.fnac import dialect
 from comptoir.connectors.fnac.dialect import q, sub, text
-from comptoir.connectors.fnac.simulator.services import FnacServices
+from comptoir.connectors.fnac.simulator.incidents_update import FnacIncidentUpdates
 from comptoir.connectors.fnac.simulator.state import PREFIX, TOKEN_ERROR, XML, utc_now
 from comptoir.connectors.simulator import ContractViolation, HttpError, Request, Response
 
 
-class FnacSimulator(FnacServices):
+class FnacSimulator(FnacIncidentUpdates):
     """See the package docstring. Script it with `add_order`, `buyer_writes`, `open_incident`,
     and read what the seller did with `seller_messages()`."""
 
     def _register_routes(self) -> None:
         for service in dialect.SERVICES:
-            if service == "incidents_update":
-                continue  # Comptoir does not refund claims
             self.route("POST", f"{PREFIX}/{service}", self._service(service))
         self.route("GET", f"{PREFIX}/files/(?P<file_id>[^/]+)", self._file)
 

@@ -149,6 +149,8 @@ class FnacServices(FnacMarketplace):
                 found = [i for i in found if i.status == value]
             elif name == "order":
                 found = [i for i in found if i.order_id == value]
+            elif name == "incident_id":
+                found = [i for i in found if i.incident_id == value]
             elif name == "sort_by":
                 found.sort(key=lambda i: i.updated_at, reverse=value == "DESC")
         page_items, page, total = self._paged(root, request, found)
@@ -178,6 +180,12 @@ class FnacServices(FnacMarketplace):
             sub(details, "status", i.status)
             sub(details, "created_at", dialect.xs_datetime(i.created_at))
             sub(details, "updated_at", dialect.xs_datetime(i.updated_at))
+            if i.refunded_at is not None:
+                refund = sub(sub(details, "refunds"), "refund")
+                sub(refund, "product_amount", i.refunded_amount)
+                sub(refund, "shipping_amount", "0")
+                sub(refund, "fee_ht_amount", "0")
+                sub(refund, "created_at", dialect.xs_datetime(i.refunded_at))
         return answer
 
     def _orders_query(self, root: ET.Element, request: Request) -> ET.Element:

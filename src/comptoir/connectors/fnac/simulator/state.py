@@ -80,6 +80,9 @@ class SimIncident:
     status: str = "OPENED"
     waiting: bool = True
     closed_status: int | None = None
+    # When the seller refunded it (incidents_update, `incidents_update.py`), and how much.
+    refunded_at: datetime | None = None
+    refunded_amount: str = ""
 
 
 BUYER_TEXTS = (
@@ -122,6 +125,7 @@ class FnacMarketplace(Simulator):
         self.messages: list[SimMessage] = []
         self.orders: dict[str, SimOrder] = {}
         self.incidents: list[SimIncident] = []
+        self.incident_refunds: list[str] = []  # incidents the seller refunded, in order
         self.files: dict[str, SimFile] = {}
         self.answer_problems: list[str] = []
         # The latest valid requests, for tests to inspect (bounded: a demo runs for hours).

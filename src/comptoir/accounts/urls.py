@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from comptoir.accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("security/", views.security, name="security"),
+    path("security/confirm", views.confirm, name="confirm"),
+    path("security/recovery-codes", views.regenerate, name="regenerate"),
+    path("security/disable", views.disable, name="disable"),
+    path("security/logout-everywhere", views.log_out_all, name="logout_everywhere"),
+]
