@@ -133,6 +133,9 @@ try:
     # digest (one mail per window).
     NOTIFY_FLOOD_LIMIT = env_int("COMPTOIR_NOTIFY_FLOOD_LIMIT", 10, minimum=1)
     NOTIFY_DIGEST_MINUTES = env_int("COMPTOIR_NOTIFY_DIGEST_MINUTES", 30, minimum=1)
+    # An open case whose marketplace deadline comes within this many hours warns its assignee
+    # (or the team's supervisors), once per deadline.
+    CASE_DEADLINE_WARNING_HOURS = env_int("COMPTOIR_CASE_DEADLINE_WARNING_HOURS", 24, minimum=1)
     # Outbound requests (marketplaces, webhooks) may reach loopback, private and link-local
     # addresses: for the simulators, the tests and the demo, or a marketplace on the seller's
     # own network. Off, such URLs are refused when saved and when connecting.

@@ -5,7 +5,8 @@ message as its connector handed it over (`InboundRecord.raw`, its `meta`).
   reason, amount and respond-by.
 - Cdiscount: a discussion with a claim type (`meta["claim_type"]`).
 - Fnac: an incident (`meta["fnac_incident_id"]`).
-Mirakl incidents and Amazon A-to-z claims are not read by their connectors yet.
+- Mirakl: an incident on an order line (`meta["mirakl_incident"]`), and Amazon A-to-z claims
+  known from Amazon's mail: `cases.more_claims`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from comptoir.cases import more_claims
 from comptoir.cases.actions import Claim
 from comptoir.cases.models import Stage
 from comptoir.inbox.models import Message
@@ -103,7 +105,9 @@ def claim_of(message: Message, meta: dict[str, Any]) -> Claim | None:
             status=status,
             stage=FNAC_STAGES.get(status, ""),
         )
-    return None
+    if isinstance(meta.get("mirakl_incident"), dict):
+        return more_claims.mirakl(meta["mirakl_incident"])
+    return more_claims.amazon_atoz(message)
 
 
 def meta_of(message: Message) -> dict[str, Any]:

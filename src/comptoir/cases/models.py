@@ -75,6 +75,9 @@ class Case(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     outcome_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The deadline the last warning was about (`cases.deadlines`): one warning per deadline,
+    # and a new one if the marketplace or the agent moves it.
+    deadline_warned_for = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

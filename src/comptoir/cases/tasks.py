@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.db.models import Q
@@ -10,11 +11,13 @@ from django.tasks import task
 from comptoir.cases import claims
 from comptoir.cases.actions import open_or_update_claim
 from comptoir.inbox.models import Message
+from comptoir.jobs.periodic import periodic
 
 if TYPE_CHECKING:
     from comptoir.inbox.ingest.base import Stored
 
 BATCH = 200
+ATOZ_SUBJECT = r"a-?to-?z|a (à|a) z|a-bis-z"
 
 
 def queue_claims(stored: list[Stored]) -> None:
@@ -27,7 +30,12 @@ def queue_claims(stored: list[Stored]) -> None:
         maybe = sorted(
             set(
                 Message.objects.filter(pk__in=chunk)
-                .filter(~Q(marketplace_reason="") | Q(conversation__tags__name="claim"))
+                .filter(
+                    ~Q(marketplace_reason="")
+                    | Q(conversation__tags__name="claim")
+                    # Amazon's A-to-z mail (`cases.atoz`) comes with neither.
+                    | Q(channel__kind="email", subject__iregex=ATOZ_SUBJECT)
+                )
                 .values_list("pk", flat=True)
             )
         )
@@ -53,3 +61,12 @@ def sync_claims(message_ids: list[int]) -> int:
         _case, new = open_or_update_claim(message.conversation, claim, via=via)
         opened += new
     return opened
+
+
+@periodic("cases.deadline_warnings", every=timedelta(minutes=15))
+@task()
+def deadline_warnings() -> int:
+    """Notify who must act on the cases whose marketplace deadline comes near (once each)."""
+    from comptoir.cases.deadlines import warn
+
+    return warn()

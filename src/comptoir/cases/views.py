@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import find_visible
-from comptoir.cases import actions
+from comptoir.cases import actions, overview
 from comptoir.cases.models import Case, Stage
 from comptoir.cases.queries import case_list, due_html, visible_cases
 from comptoir.inbox.models import Marketplace
@@ -44,6 +44,8 @@ def case_index(request: HttpRequest) -> HttpResponse:
     cases = list(case_list(user, **params))
     for case in cases:
         case.due = due_html(case.deadline, now)  # type: ignore[attr-defined]
+    group = request.GET.get("group", "")
+    group = group if group in overview.GROUPS else "deadline"
     return render(
         request,
         "cases/list.html",
@@ -53,6 +55,11 @@ def case_index(request: HttpRequest) -> HttpResponse:
             "marketplaces": Marketplace.choices,
             "kinds": list(words.KINDS.items()),
             "stages": Stage.choices,
+            # The overview: counts per marketplace and kind, and the rows in groups.
+            "group": group,
+            "group_choices": list(overview.GROUPS.items()),
+            "groups": overview.grouped(cases, group, now),
+            "facets": overview.facets(visible_cases(user), **params),
         },
     )
 

@@ -33,6 +33,7 @@ from django.utils import timezone
 from comptoir.accounts.models import Team, User
 from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
 from comptoir.demo import attachments as demo_files
+from comptoir.demo import cases as demo_cases
 from comptoir.demo import kb as kb_demo
 from comptoir.demo import phrases
 from comptoir.demo import rules as demo_rules
@@ -193,6 +194,7 @@ def _history_and_settings(
     run = faq_actions.mine(now - timedelta(days=days), now=now)
     say(f"FAQ mining: {run.clusters} clusters of similar questions")
     say(kb_demo.seed(world.users["supervisor"], now=now, seed=seed))
+    say(f"{demo_cases.seed(seed=seed, now=now)} cases: marketplace claims and agents' returns")
     _measure(now)
     say("analytics: the facts of every conversation computed")
 

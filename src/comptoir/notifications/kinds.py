@@ -15,6 +15,7 @@ class Kind(models.TextChoices):
     RULE = "rule", _("Rule notification")
     RULE_FAILED = "rule_failed", _("A rule failed")
     SURVEY_LOW = "survey_low", _("Low survey score")
+    CASE_DEADLINE = "case_deadline", _("Case deadline near")
 
 
 # A webhook's "send test" posts this kind; no user is ever notified of it.

@@ -40,6 +40,7 @@ from comptoir.connectors.base import (
     SentCandidate,
     parse_json,
 )
+from comptoir.connectors.mirakl import incidents
 from comptoir.connectors.mirakl.refunds import MiraklRefunds
 from comptoir.lib import intents
 from comptoir.lib.filetypes import content_type_for
@@ -77,6 +78,12 @@ class MiraklSettings(BaseModel):
     max_attachment_bytes: int = Field(default=10_000_000, ge=0)
     max_download_bytes: int = Field(default=25_000_000, ge=0)
     verify_tls: bool = True
+    # Incidents (claims on order lines, read from OR11) open their case; the API gives them no
+    # deadline, so the operator's own, when the seller knows it, is said here.
+    fetch_incidents: bool = True
+    # Mirakl recommends OR11 every 5 minutes (once a minute at most) for asynchronous reads.
+    incident_poll_minutes: int = Field(default=5, ge=0, le=24 * 60)
+    incident_response_hours: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
 class MiraklConnector(MiraklRefunds, Connector):
@@ -150,7 +157,9 @@ class MiraklConnector(MiraklRefunds, Connector):
                 break
             seen_pages.add(token)
         if newest:
-            self.cursor = {"updated_since": newest}
+            self.cursor = {**self.cursor, "updated_since": newest}
+        if conf.fetch_incidents:
+            yield from incidents.fetch_incidents(self)
 
     def _thread_messages(
         self, thread: dict[str, Any], stored: set[str]

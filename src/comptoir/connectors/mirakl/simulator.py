@@ -7,7 +7,8 @@ Follows Mirakl's published seller API (`mirakl/mmp-seller-openapi.json`):
 - M10 `GET /api/inbox/threads/{thread_id}`; M12 `POST /api/inbox/threads/{thread_id}/message`
   (multipart: `message_input` JSON + `files`);
   M13 `GET /api/inbox/threads/{attachment_id}/download`;
-  OR43 `POST /api/orders/{order_id}/threads`; OR11 `GET /api/orders?order_ids=`;
+  OR43 `POST /api/orders/{order_id}/threads`; OR11 `GET /api/orders` with its filters and the
+  incidents on order lines (`sim_orders`);
   OR28 `PUT /api/orders/refund` and RE02 `GET /api/reasons/{reason_type}` (`refund_sim`).
 - `Authorization: <shop API key>`; 401 for a wrong key, 403 for another shop's `shop_id`.
 Every request is checked against the published description when it is present (`contract`).
@@ -27,6 +28,7 @@ from typing import Any
 
 from comptoir.connectors import contract
 from comptoir.connectors.mirakl.refund_sim import RefundApi
+from comptoir.connectors.mirakl.sim_orders import OrdersMixin
 from comptoir.connectors.simulator import (
     ContractViolation,
     HttpError,
@@ -41,7 +43,6 @@ PAGINATION = frozenset({"limit", "page_token", "sort", "max", "offset"})
 MAX_MESSAGES_IN_LIST = 100
 MAX_ATTACHMENTS_PER_ENTITY = 50
 MAX_BODY_CHARS = 5000
-MAX_ORDER_IDS = 100  # OR11 `order_ids`
 
 
 def iso(at: datetime) -> str:
@@ -78,7 +79,7 @@ class SimThread:
     participants: set[str] = field(default_factory=lambda: {"CUSTOMER"})
 
 
-class MiraklSimulator(RefundApi, Simulator):
+class MiraklSimulator(OrdersMixin, RefundApi, Simulator):
     name = "mirakl"
 
     def __init__(
@@ -369,18 +370,6 @@ class MiraklSimulator(RefundApi, Simulator):
             self.threads[thread.id] = thread
             message = self._shop_message(thread, thread_input["body"], files)
             return Response(201, {"message_id": message.id, "thread_id": thread.id})
-
-    def _or11(self, request: Request) -> Response:
-        ids = [i for i in (request.arg("order_ids") or "").split(",") if i]
-        if len(ids) > MAX_ORDER_IDS:
-            raise HttpError(400, {"message": f"order_ids takes {MAX_ORDER_IDS} ids at most"})
-        # Offset pagination: `max` orders per page (10 unless asked, 100 at most).
-        size, offset = int(request.arg("max") or 10), int(request.arg("offset") or 0)
-        if not 1 <= size <= 100 or offset < 0:
-            raise HttpError(400, {"message": "max must be between 1 and 100", "status": 400})
-        with self.lock:
-            found = [self.orders[i] for i in ids if i in self.orders]
-        return Response(200, {"orders": found[offset : offset + size], "total_count": len(found)})
 
     # -- helpers ------------------------------------------------------------------------------
 
