@@ -12,10 +12,11 @@ days), and so are the facts: each conversation's fact and waits are computed in 
 from the database. Then the daily rollup is built from the facts (`rollup.rebuild`, timed), a
 worker's refresh of 500 recent conversations is timed (facts and rollup slices, from the raw
 rows), then the worker behind 100 ingest transactions of 5 conversations each, its rollup
-summed per transaction against once per pass (the slices marked dirty), and the reads are timed: the overview and the per-channel table over 30 days and a
-year, the volume by intent over a year. Each read is timed warm (the best of 3); CPU time of
-this process and the load average are printed beside. Targets of the issue, at 1,000,000
-conversations: overview <= 1 s, 30-day views <= 300 ms.
+summed per transaction against once per pass (the slices marked dirty), and the reads are
+timed: the overview and the per-channel table over 30 days and a year, the volume by intent
+over a year. Each read is timed warm (the best of 3); CPU time of this process and the load
+average are printed beside. Targets of the issue, at 1,000,000 conversations: overview <= 1 s,
+30-day views <= 300 ms.
 """
 
 from __future__ import annotations

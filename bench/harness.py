@@ -124,12 +124,13 @@ def bench_channel() -> Any:
 
 
 def print_table(rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows (column name -> value, the columns in the first row's order) as an aligned table.
+    """Rows (column name -> value; the columns in the order they first appear, a row without
+    one leaves it blank) as an aligned table.
     Numbers are right-aligned, ints with thousands separators, floats with 3 decimals; None
     prints blank; a string is printed as it is (format a figure yourself that way)."""
     if not rows:
         return
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(c for row in rows for c in row))
 
     def cell(value: Any) -> str:
         if value is None:

@@ -21,8 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from analytics import _fill
-from harness import run_both, settle
+from harness import fill_conversations, print_table, run_both, settle
 
 TARGET = 30.0
 
@@ -38,7 +37,7 @@ def child(n: int) -> None:
     call_command("migrate", verbosity=0)
     now = datetime.now(UTC).replace(microsecond=0)
     t0 = time.perf_counter()
-    _fill(n, now)
+    fill_conversations(n, now)
     fill = time.perf_counter() - t0
     settle(connection, "inbox_conversation", "inbox_message", "inbox_event")
     from comptoir.analytics import facts
@@ -102,19 +101,26 @@ def main() -> None:
     postgres = None if args.no_postgres else args.postgres
     results = run_both(__file__, args.n, postgres, timeout=7200)
     print(f"Report benchmark, {args.n:,} conversations over a year, {os.cpu_count()} cores")
-    print(f"{'database':<12}{'report / step':<26}{'seconds':>9}{'cpu':>8}{'load':>7}")
+    rows: list[dict[str, Any]] = []
     for r in results:
-        print(f"{r['db']:<12}{'(insert rows)':<26}{r['fill']:>9.1f}")
-        print(f"{'':<12}{'(build facts)':<26}{r['build']:>9.1f}")
+        rows.append({"database": r["db"], "report / step": "(insert rows)",
+                     "seconds": f"{r['fill']:.1f}", "cpu": None, "load": None, "": ""})  # fmt: skip
+        rows.append(
+            {"database": "", "report / step": "(build facts)", "seconds": f"{r['build']:.1f}"}
+        )
         for run in r["runs"]:
-            mark = "" if run["seconds"] <= TARGET else "  over"
-            label = f"last {run['days']} days, {run['kb']:.0f} kB"
-            print(
-                f"{'':<12}{label:<26}{run['seconds']:>9.2f}{run['cpu']:>8.2f}"
-                f"{run['load']:>7.2f}{mark}"
-            )
+            rows.append({
+                "database": "",
+                "report / step": f"last {run['days']} days, {run['kb']:.0f} kB",
+                "seconds": f"{run['seconds']:.2f}",
+                "cpu": f"{run['cpu']:.2f}",
+                "load": f"{run['load']:.2f}",
+                "": "" if run["seconds"] <= TARGET else "over",
+            })  # fmt: skip
             for name, seconds, cpu in run["steps"]:
-                print(f"{'':<12}{'  ' + name:<26}{seconds:>9.2f}{cpu:>8.2f}")
+                rows.append({"database": "", "report / step": f"  {name}",
+                             "seconds": f"{seconds:.2f}", "cpu": f"{cpu:.2f}"})  # fmt: skip
+    print_table(rows)
     print(f"target at 1,000,000 conversations: the report <= {TARGET:.0f} s")
 
 
