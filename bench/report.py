@@ -19,6 +19,7 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from harness import fill_conversations, print_table, run_both, settle
@@ -35,17 +36,25 @@ def child(n: int) -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    now = datetime.now(UTC).replace(microsecond=0)
-    t0 = time.perf_counter()
-    fill_conversations(n, now)
-    fill = time.perf_counter() - t0
-    settle(connection, "inbox_conversation", "inbox_message", "inbox_event")
-    from comptoir.analytics import facts
+    from comptoir.analytics import facts, rollup
+    from comptoir.analytics.models import ConversationDay, ConversationFact
 
-    t0 = time.perf_counter()
-    facts.rebuild(now)
-    build = time.perf_counter() - t0
-    settle(connection, "analytics_conversationfact", "analytics_responsefact")
+    now = datetime.now(UTC).replace(microsecond=0)
+    fill = build = 0.0
+    if ConversationFact.objects.count() != n:  # not kept from an earlier run (--keep)
+        t0 = time.perf_counter()
+        fill_conversations(n, now)
+        fill = time.perf_counter() - t0
+        settle(connection, "inbox_conversation", "inbox_message", "inbox_event")
+        t0 = time.perf_counter()
+        facts.rebuild(now)
+        build = time.perf_counter() - t0
+        settle(connection, "analytics_conversationfact", "analytics_responsefact")
+    elif not ConversationDay.objects.exists():  # kept from bench/analytics.py --fill-only
+        t0 = time.perf_counter()
+        rollup.rebuild()
+        build = time.perf_counter() - t0
+        settle(connection, "analytics_conversationday", "analytics_waitday", "analytics_volumeday")
     runs = [_run(days, now) for days in (90, 365)]
     print(json.dumps({"db": connection.vendor, "n": n, "fill": fill, "build": build, "runs": runs}))
 
@@ -94,12 +103,21 @@ def main() -> None:
         help="PostgreSQL server URL; the database is dropped and created",
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the databases (SQLite in DIR, the PostgreSQL one): a later run with the same "
+        "DIR and -n (or bench/analytics.py's --keep DIR --fill-only) skips the fill",
+    )
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
     postgres = None if args.no_postgres else args.postgres
-    results = run_both(__file__, args.n, postgres, timeout=7200)
+    keep = str(Path(args.keep).resolve()) if args.keep else None
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+    results = run_both(__file__, args.n, postgres, timeout=7200, keep=keep)
     print(f"Report benchmark, {args.n:,} conversations over a year, {os.cpu_count()} cores")
     rows: list[dict[str, Any]] = []
     for r in results:
