@@ -22,8 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from analytics import _fill
-from harness import run_both, settle
+from harness import fill_conversations, print_table, run_both, settle
 
 EXPORTS = [("conversations", "csv"), ("conversations", "parquet"), ("messages", "parquet")]
 
@@ -38,7 +37,7 @@ def child(n: int) -> None:
 
     call_command("migrate", verbosity=0)
     now = datetime.now(UTC).replace(microsecond=0)
-    _fill(n, now)
+    fill_conversations(n, now)
     from comptoir.analytics import facts
 
     facts.rebuild(now)
@@ -131,15 +130,20 @@ def main() -> None:
     postgres = None if args.no_postgres else args.postgres
     results = run_both(__file__, args.n, postgres, timeout=7200)
     print(f"Exports benchmark, {args.n:,} conversations, {os.cpu_count()} cores")
-    print(f"{'database':<12}{'export':<24}{'rows':>9}{'seconds':>9}{'cpu':>8}{'load':>7}"
-          f"{'peak MB':>9}{'file MB':>9}")  # fmt: skip
-    for r in results:
-        for i, e in enumerate(r["runs"]):
-            print(
-                f"{r['db'] if i == 0 else '':<12}{e['export']:<24}{e['rows']:>9}"
-                f"{e['seconds']:>9.2f}{e['cpu']:>8.2f}{e['load']:>7.2f}"
-                f"{e['peak_mb']:>9.1f}{e['file_mb']:>9.1f}"
-            )
+    print_table([
+        {
+            "database": r["db"] if i == 0 else "",
+            "export": e["export"],
+            "rows": e["rows"],
+            "seconds": f"{e['seconds']:.2f}",
+            "cpu": f"{e['cpu']:.2f}",
+            "load": f"{e['load']:.2f}",
+            "peak MB": f"{e['peak_mb']:.1f}",
+            "file MB": f"{e['file_mb']:.1f}",
+        }
+        for r in results
+        for i, e in enumerate(r["runs"])
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

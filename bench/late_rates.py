@@ -25,8 +25,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from analytics import _fill
-from harness import run_both, settle
+from harness import fill_conversations, print_table, run_both, settle
 
 TARGET = 1.0
 
@@ -42,7 +41,7 @@ def child(n: int) -> None:
     call_command("migrate", verbosity=0)
     now = datetime.now(UTC).replace(microsecond=0)
     t0 = time.perf_counter()
-    _fill(n, now)
+    fill_conversations(n, now)
     _mark_and_fail(now)
     fill = time.perf_counter() - t0
     settle(connection, "inbox_conversation", "inbox_message", "inbox_event")
@@ -160,12 +159,17 @@ def main() -> None:
     postgres = None if args.no_postgres else args.postgres
     results = run_both(__file__, args.n, postgres, timeout=7200)
     print(f"Late-response rates benchmark, {args.n:,} conversations, {os.cpu_count()} cores")
-    print(f"{'database':<12}{'messages':>10}{'fill':>8}{'seconds':>9}{'cpu':>8}{'load':>7}")
-    for r in results:
-        print(
-            f"{r['db']:<12}{r['messages']:>10,}{r['fill']:>8.1f}{r['seconds']:>9.3f}"
-            f"{r['cpu']:>8.3f}{r['load']:>7.2f}"
-        )
+    print_table([
+        {
+            "database": r["db"],
+            "messages": r["messages"],
+            "fill": f"{r['fill']:.1f}",
+            "seconds": r["seconds"],
+            "cpu": r["cpu"],
+            "load": f"{r['load']:.2f}",
+        }
+        for r in results
+    ])  # fmt: skip
     for r in results:
         digest = hashlib.sha256(json.dumps(r["counts"]).encode()).hexdigest()[:12]
         print(f"{r['db']} counts (digest {digest}):")

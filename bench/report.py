@@ -19,10 +19,10 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from analytics import _fill
-from harness import run_both, settle
+from harness import fill_conversations, print_table, run_both, settle
 
 TARGET = 30.0
 
@@ -36,17 +36,25 @@ def child(n: int) -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    now = datetime.now(UTC).replace(microsecond=0)
-    t0 = time.perf_counter()
-    _fill(n, now)
-    fill = time.perf_counter() - t0
-    settle(connection, "inbox_conversation", "inbox_message", "inbox_event")
-    from comptoir.analytics import facts
+    from comptoir.analytics import facts, rollup
+    from comptoir.analytics.models import ConversationDay, ConversationFact
 
-    t0 = time.perf_counter()
-    facts.rebuild(now)
-    build = time.perf_counter() - t0
-    settle(connection, "analytics_conversationfact", "analytics_responsefact")
+    now = datetime.now(UTC).replace(microsecond=0)
+    fill = build = 0.0
+    if ConversationFact.objects.count() != n:  # not kept from an earlier run (--keep)
+        t0 = time.perf_counter()
+        fill_conversations(n, now)
+        fill = time.perf_counter() - t0
+        settle(connection, "inbox_conversation", "inbox_message", "inbox_event")
+        t0 = time.perf_counter()
+        facts.rebuild(now)
+        build = time.perf_counter() - t0
+        settle(connection, "analytics_conversationfact", "analytics_responsefact")
+    elif not ConversationDay.objects.exists():  # kept from bench/analytics.py --fill-only
+        t0 = time.perf_counter()
+        rollup.rebuild()
+        build = time.perf_counter() - t0
+        settle(connection, "analytics_conversationday", "analytics_waitday", "analytics_volumeday")
     runs = [_run(days, now) for days in (90, 365)]
     print(json.dumps({"db": connection.vendor, "n": n, "fill": fill, "build": build, "runs": runs}))
 
@@ -95,26 +103,42 @@ def main() -> None:
         help="PostgreSQL server URL; the database is dropped and created",
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the databases (SQLite in DIR, the PostgreSQL one): a later run with the same "
+        "DIR and -n (or bench/analytics.py's --keep DIR --fill-only) skips the fill",
+    )
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
     postgres = None if args.no_postgres else args.postgres
-    results = run_both(__file__, args.n, postgres, timeout=7200)
+    keep = str(Path(args.keep).resolve()) if args.keep else None
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+    results = run_both(__file__, args.n, postgres, timeout=7200, keep=keep)
     print(f"Report benchmark, {args.n:,} conversations over a year, {os.cpu_count()} cores")
-    print(f"{'database':<12}{'report / step':<26}{'seconds':>9}{'cpu':>8}{'load':>7}")
+    rows: list[dict[str, Any]] = []
     for r in results:
-        print(f"{r['db']:<12}{'(insert rows)':<26}{r['fill']:>9.1f}")
-        print(f"{'':<12}{'(build facts)':<26}{r['build']:>9.1f}")
+        rows.append({"database": r["db"], "report / step": "(insert rows)",
+                     "seconds": f"{r['fill']:.1f}", "cpu": None, "load": None, "": ""})  # fmt: skip
+        rows.append(
+            {"database": "", "report / step": "(build facts)", "seconds": f"{r['build']:.1f}"}
+        )
         for run in r["runs"]:
-            mark = "" if run["seconds"] <= TARGET else "  over"
-            label = f"last {run['days']} days, {run['kb']:.0f} kB"
-            print(
-                f"{'':<12}{label:<26}{run['seconds']:>9.2f}{run['cpu']:>8.2f}"
-                f"{run['load']:>7.2f}{mark}"
-            )
+            rows.append({
+                "database": "",
+                "report / step": f"last {run['days']} days, {run['kb']:.0f} kB",
+                "seconds": f"{run['seconds']:.2f}",
+                "cpu": f"{run['cpu']:.2f}",
+                "load": f"{run['load']:.2f}",
+                "": "" if run["seconds"] <= TARGET else "over",
+            })  # fmt: skip
             for name, seconds, cpu in run["steps"]:
-                print(f"{'':<12}{'  ' + name:<26}{seconds:>9.2f}{cpu:>8.2f}")
+                rows.append({"database": "", "report / step": f"  {name}",
+                             "seconds": f"{seconds:.2f}", "cpu": f"{cpu:.2f}"})  # fmt: skip
+    print_table(rows)
     print(f"target at 1,000,000 conversations: the report <= {TARGET:.0f} s")
 
 

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness import run_both, settle
+from harness import print_table, run_both, settle
 
 TARGET_SECONDS = 2.0
 SPREAD = 96 * 3600  # deadlines from -48 h to +48 h around now
@@ -147,16 +147,16 @@ def main() -> None:
     results = run_both(__file__, args.n, postgres, timeout=3600)
 
     print(f"SLA sweep benchmark, {args.n:,} open conversations, {os.cpu_count()} cores")
-    print(f"{'database':<12}{'sweep':<18}{'at risk':>9}{'breached':>10}{'seconds':>9}")
     worst = 0.0
+    rows: list[dict[str, Any]] = []
     for r in results:
-        print(f"{r['db']:<12}{'(insert rows)':<18}{'':>9}{'':>10}{r['fill']:>9.2f}")
+        rows.append({"database": r["db"], "sweep": "(insert rows)", "at risk": None,
+                     "breached": None, "seconds": f"{r['fill']:.2f}"})  # fmt: skip
         for s in r["sweeps"]:
             worst = max(worst, s["seconds"])
-            print(
-                f"{'':<12}{s['label']:<18}{s['at_risk']:>9,}{s['breached']:>10,}"
-                f"{s['seconds']:>9.3f}"
-            )
+            rows.append({"database": "", "sweep": s["label"], "at risk": s["at_risk"],
+                         "breached": s["breached"], "seconds": s["seconds"]})  # fmt: skip
+    print_table(rows)
     verdict = "target met" if worst <= TARGET_SECONDS else "BELOW TARGET"
     print(f"target: every sweep <= {TARGET_SECONDS:.0f} s; slowest {worst:.3f} s: {verdict}")
 

@@ -17,7 +17,11 @@ from django.utils import timezone
 
 from comptoir.accounts.models import User
 from comptoir.analytics import facts, histogram, kpis, rollup, tasks
-from comptoir.analytics.models import ConversationDay, ConversationFact
+from comptoir.analytics.models import (
+    ConversationDay,
+    ConversationFact,
+    DirtyDay,
+)
 from comptoir.analytics.period import Durations, Filters, Period
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions
@@ -52,18 +56,16 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     return ran
 
 
-def test_rollup_kept_by_the_worker_equals_a_rebuild(
-    channel: Channel,
-    agent: User,
-    make_inbound: Callable[..., InboundMessage],
-    worker: list[list[int]],
-    django_capture_on_commit_callbacks: Any,
-) -> None:
+def _random_history(
+    agent: User, make_inbound: Callable[..., InboundMessage], capture: Any
+) -> list[str]:
+    """Forty seeded steps through the inbox's own actions, each its own transaction, then the
+    first conversation deleted; returns the threads made."""
     rng = random.Random(14)
     now = timezone.now()
     threads: list[str] = []
     for step in range(40):
-        with django_capture_on_commit_callbacks(execute=True):
+        with capture(execute=True):
             op = rng.choice(["new", "new", "more", "reply", "auto", "resolve", "assign", "nrn"])
             if op == "new" or not threads:
                 threads.append(f"t{step}")
@@ -85,9 +87,12 @@ def test_rollup_kept_by_the_worker_equals_a_rebuild(
                 actions.mark_no_response_needed(conv, actor=agent)
     # A deletion takes the conversation out of the rollup too.
     gone = Conversation.objects.get(external_thread_id=threads[0])
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         actions.delete_conversation(gone, actor=agent)
-    assert worker, "the hooks queued no recomputation"
+    return threads
+
+
+def _equals_a_rebuild() -> dict[str, list[tuple[Any, ...]]]:
     kept = _snapshot()
     assert kept["ConversationDay"]
     assert kept["WaitDay"]
@@ -98,10 +103,64 @@ def test_rollup_kept_by_the_worker_equals_a_rebuild(
     call_command("analytics", "rebuild", stdout=out)
     assert "rollup" in out.getvalue()
     assert _snapshot() == kept
+    return kept
+
+
+def test_rollup_kept_by_the_worker_equals_a_rebuild(
+    channel: Channel,
+    agent: User,
+    make_inbound: Callable[..., InboundMessage],
+    worker: list[list[int]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    threads = _random_history(agent, make_inbound, django_capture_on_commit_callbacks)
+    assert worker, "the hooks queued no recomputation"
+    _equals_a_rebuild()
     for month in (False, True):  # the day rows, and the month rows summing them
         rows = ConversationDay.objects.filter(month=month)
         assert sum(r.conversations for r in rows) == ConversationFact.objects.count()
     assert ConversationFact.objects.count() == len(threads) - 1
+
+
+def test_batched_rollup_pass_equals_a_rebuild_and_sums_each_day_once(
+    channel: Channel,
+    agent: User,
+    make_inbound: Callable[..., InboundMessage],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's own tasks: every transaction's facts task marks its days, and the rollup
+    passes they queue run only at the end (a worker behind its queue), so one pass sums each
+    day once for all of them."""
+    facts_tasks: list[list[int]] = []
+    passes: list[str] = []
+
+    class RunNow:
+        def enqueue(self, ids: list[int]) -> None:
+            facts_tasks.append(list(ids))
+            tasks.refresh_facts.call(ids)
+
+    monkeypatch.setattr(tasks, "in_background", lambda task: RunNow())
+    monkeypatch.setattr(tasks, "queue_rollup", lambda: passes.append("queued"))
+    summed: list[tuple[int, Any]] = []
+    recompute = rollup._recompute
+
+    def counted(shop: int, days: list[Any], zone: ZoneInfo) -> None:
+        summed.extend((shop, day) for day in days)
+        recompute(shop, days, zone)
+
+    monkeypatch.setattr(rollup, "_recompute", counted)
+    _random_history(agent, make_inbound, django_capture_on_commit_callbacks)
+    assert len(passes) == len(facts_tasks) > 10
+    assert not ConversationDay.objects.exists(), "a facts task summed the rollup itself"
+    marked = set(DirtyDay.objects.values_list("shop_id", "day"))
+    assert DirtyDay.objects.count() > len(marked), "no day was marked by several tasks"
+
+    assert tasks.refresh_rollup.call() == len(marked)
+    assert sorted(summed) == sorted(marked)  # each marked day summed once, no other
+    assert not DirtyDay.objects.exists()
+    assert tasks.refresh_rollup.call() == 0  # the passes queued behind find nothing left
+    _equals_a_rebuild()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

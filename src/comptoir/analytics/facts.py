@@ -71,16 +71,23 @@ class History:
 
 
 def refresh(
-    conversation_ids: Iterable[int], now: datetime | None = None, *, keep_rollup: bool = True
+    conversation_ids: Iterable[int],
+    now: datetime | None = None,
+    *,
+    keep_rollup: bool = True,
+    rollup_now: bool = True,
 ) -> int:
-    """Rewrite the facts of these conversations from their raw rows, and the daily rollup's
-    slices they touch; returns how many facts were written (a deleted or merged conversation
-    keeps none)."""
+    """Rewrite the facts of these conversations from their raw rows and mark the daily
+    rollup's slices they touch dirty; returns how many facts were written (a deleted or merged
+    conversation keeps none). With `rollup_now`, the dirty slices are recomputed at the end,
+    once each; without, they wait for the worker's next `rollup.refresh_dirty`."""
     now = now or timezone.now()
     ids = sorted(set(conversation_ids))
     written = 0
     for start in range(0, len(ids), BATCH):
         written += _refresh_batch(ids[start : start + BATCH], now, keep_rollup)
+    if keep_rollup and rollup_now:
+        rollup.refresh_dirty()
     return written
 
 
@@ -119,7 +126,7 @@ def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
         if keep_rollup:
             # The days these conversations lay in before and lie in now (a deleted one leaves
             # its old days, an edited one can move a wait to another day).
-            rollup.refresh(rollup.merge(before, rollup.slices_of(ids)))
+            rollup.mark_dirty(rollup.merge(before, rollup.slices_of(ids)))
     return len(facts)
 
 

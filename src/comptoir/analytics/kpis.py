@@ -245,6 +245,20 @@ def within_sla(period: Period, filters: Filters) -> Share:
     return _share(_conversations(period, filters).get(None), "sla_part", "sla_whole")
 
 
+def conversation_count(period: Period, filters: Filters) -> int:
+    """Conversations created in the period (the rollup's whole days, the facts at the edges)."""
+    sums = _conversations(period, filters).get(None)
+    return 0 if sums is None else int(sums.counts["conversations"])
+
+
+def sla_per(period: Period, filters: Filters, by: str) -> dict[Any, Share]:
+    """`within_sla` per value of `by` (a rollup key, such as "channel_id")."""
+    return {
+        key: _share(sums, "sla_part", "sla_whole")
+        for key, sums in _conversations(period, filters, by).items()
+    }
+
+
 def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.ChannelRates]:
     """Each channel's late-response rate as its marketplace counts it (7, 30, 90 days to the
     period's end), computed by `sla.metrics` on the raw messages."""

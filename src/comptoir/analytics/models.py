@@ -199,3 +199,16 @@ class BacklogDay(DayKey):
 
     def __str__(self) -> str:
         return f"backlog of {self.day} on channel {self.channel_id}"
+
+
+class DirtyDay(models.Model):
+    """A slice of the rollup (a shop's day) whose facts changed since it was last summed. The
+    facts refresh marks it in its own transaction; the worker recomputes each marked slice
+    once per pass (`rollup.refresh_dirty`), however many refreshes touched it meanwhile.
+    Several rows may name the same slice: a mark is only inserted, never looked up."""
+
+    shop_id = models.IntegerField()
+    day = models.DateField()  # in the shop's timezone
+
+    def __str__(self) -> str:
+        return f"shop {self.shop_id}'s {self.day} to recompute"

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
@@ -216,12 +216,12 @@ def _trends(chosen: Chosen, report: Report) -> Section:
         # Only the KPIs shown (the overview would also sort the next responses, resolutions).
         first = kpis.first_response_time(bucket, f).calendar
         # The same bucket of the period before (months differ in length: the i-th one).
-        before = kpis.facts_in(previous[i], f).count() if i < len(previous) else None
+        before = kpis.conversation_count(previous[i], f) if i < len(previous) else None
         last_day = timezone.localtime(bucket.end - timedelta(seconds=1)).date()
         name = parts.day(bucket.start)
         if kind == "month":
             name = formats.date_format(timezone.localtime(bucket.start), "YEAR_MONTH_FORMAT")
-        count = kpis.facts_in(bucket, f).count()
+        count = kpis.conversation_count(bucket, f)
         volume.rows.append([name, count, before, backlog.get(last_day)])
         service.rows.append(
             [
@@ -264,14 +264,14 @@ def _channels(chosen: Chosen, report: Report) -> Section:
 def _sla(chosen: Chosen, report: Report) -> Section:
     f = chosen.filters
     names = parts.channel_names()
-    facts = kpis.facts_in(chosen.period, f)
-    groups = (
-        facts.values("channel_id")
-        .annotate(
-            decided=Count("pk", filter=Q(within_sla__isnull=False)),
-            late=Count("pk", filter=Q(within_sla=False)),
-        )
-        .order_by("-late", "channel_id")
+    # Read from the rollup: decided = answered or late (sla_whole), late = decided - in time.
+    shares = kpis.sla_per(chosen.period, f, "channel_id")
+    groups = sorted(
+        (
+            {"channel_id": channel_id, "decided": s.whole, "late": s.whole - s.part}
+            for channel_id, s in shares.items()
+        ),
+        key=lambda g: (-g["late"], g["channel_id"]),
     )
     per_channel = Figure(
         "sla-channels",

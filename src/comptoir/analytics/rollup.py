@@ -3,9 +3,11 @@ sums of the facts per shop-local day and filter values, which the KPIs read for 
 of a period.
 
 A slice (a shop's day) is always recomputed whole from the facts, never adjusted by a
-difference: `facts.refresh` recomputes the slices the conversations it rewrites lay in before
-and lie in after, in the same transaction, and `rebuild` recomputes every slice. So the rollup
-kept by the worker and the one rebuilt are the same computation on the same facts.
+difference: `facts.refresh` marks the slices the conversations it rewrites lay in before and
+lie in after as dirty (`DirtyDay`), in the same transaction as the facts, and `refresh_dirty`
+recomputes each marked slice once, after however many refreshes marked it (the worker runs it
+once per pass, after the facts tasks queued before it). `rebuild` recomputes every slice. So
+the rollup kept by the worker and the one rebuilt are the same computation on the same facts.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from comptoir.analytics.models import (
     BacklogDay,
     ConversationDay,
     ConversationFact,
+    DirtyDay,
     HourDay,
     ResponseFact,
     VolumeDay,
@@ -106,13 +109,44 @@ def merge(a: Slices, b: Slices) -> Slices:
     return out
 
 
+def mark_dirty(slices: Slices) -> None:
+    """Mark these slices for the next `refresh_dirty` (in the caller's transaction, so that a
+    mark is seen only with the facts that made it)."""
+    rows = [DirtyDay(shop_id=shop, day=day) for shop, days in slices.items() for day in days]
+    DirtyDay.objects.bulk_create(rows, batch_size=WRITE_BATCH)
+
+
+def refresh_dirty() -> int:
+    """Recompute every slice marked dirty, once each; returns how many slices.
+
+    Only the marks read here are deleted: one committed by a refresh while this runs is left
+    for the next pass (its facts may be newer than what was read)."""
+    with transaction.atomic():
+        _lock()
+        marks = list(DirtyDay.objects.values_list("pk", "shop_id", "day"))
+        if not marks:
+            return 0
+        slices: Slices = defaultdict(set)
+        for _pk, shop, day in marks:
+            slices[shop].add(day)
+        refresh(slices)
+        pks = sorted(pk for pk, _shop, _day in marks)
+        for start in range(0, len(pks), WRITE_BATCH):
+            DirtyDay.objects.filter(pk__in=pks[start : start + WRITE_BATCH]).delete()
+    return sum(len(days) for days in slices.values())
+
+
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
 def refresh(slices: Slices) -> None:
     """Recompute these slices from the facts (inside the caller's transaction if any)."""
     shop_zones = zones()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        _lock()
         for shop, days in sorted(slices.items()):
             ordered = sorted(days)
             for start in range(0, len(ordered), DAYS_PER_PASS):
@@ -124,8 +158,10 @@ def refresh(slices: Slices) -> None:
 def rebuild() -> int:
     """Every slice recomputed from the facts; returns the rollup's row count."""
     with transaction.atomic():
+        _lock()
         for model in MODELS:
             model.objects.all().delete()
+        DirtyDay.objects.all().delete()  # every slice is recomputed here
         shop_zones = zones()
         slices: Slices = defaultdict(set)
         for shop in shop_zones:

@@ -1,5 +1,7 @@
 """Keeping the facts current: the inbox's events queue a recomputation of the conversations
-they touched, once per transaction, in a background task (never on the live path)."""
+they touched, once per transaction, in a background task (never on the live path). Each such
+task marks the rollup's slices it touched and queues a rollup pass behind it, so that the
+slices marked by all the facts tasks queued meanwhile are recomputed once, together."""
 
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.tasks import task
 
-from comptoir.analytics import facts
+from comptoir.analytics import facts, rollup
 from comptoir.analytics.models import ConversationFact
 from comptoir.jobs.periodic import periodic
-from comptoir.jobs.queues import in_background
+from comptoir.jobs.queues import BACKGROUND_PRIORITY, in_background
 
 if TYPE_CHECKING:
     from comptoir.inbox.ingest.base import Stored
@@ -100,5 +102,26 @@ def refresh_pending() -> int:
 
 @task()
 def refresh_facts(conversation_ids: list[int]) -> int:
-    """Recompute these conversations' facts from their raw rows; returns how many were kept."""
-    return facts.refresh(conversation_ids)
+    """Recompute these conversations' facts from their raw rows; returns how many were kept.
+    Their rollup slices are left marked for the rollup pass queued behind."""
+    written = facts.refresh(conversation_ids, rollup_now=False)
+    queue_rollup()
+    return written
+
+
+def queue_rollup() -> None:
+    """A rollup pass, after the background work already queued (the facts tasks above all):
+    the passes that find nothing left to do cost one query."""
+    backend = refresh_rollup.get_backend()
+    if backend.supports_priority:
+        refresh_rollup.using(priority=BACKGROUND_PRIORITY - 1).enqueue()
+    else:
+        in_background(refresh_rollup).enqueue()
+
+
+@periodic("analytics.rollup", every=timedelta(minutes=5))
+@task()
+def refresh_rollup() -> int:
+    """Recompute the rollup's dirty slices, once each; returns how many. Periodic as well,
+    for marks whose queued pass was lost (a worker stopped between the two)."""
+    return rollup.refresh_dirty()

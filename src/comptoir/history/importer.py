@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -114,7 +115,11 @@ class HistoryImport:
             .order_by("sent_at", "pk")
         )
         while batch := list(unread[:TRIAGE_BATCH]):
-            read_now(batch)
+            # One transaction per batch: the conversations' updates commit together, and what
+            # their events queue on commit (the facts refresh, the rules pump) is queued once
+            # per batch instead of once per conversation. The shop is the import's own.
+            with transaction.atomic():
+                read_now(batch)
             self.report.read += len(batch)
             if progress:
                 progress(len(batch))

@@ -15,11 +15,10 @@ from django.utils import timezone
 from comptoir.accounts.models import User
 from comptoir.inbox import fastsql, ingest
 from comptoir.inbox.actions import (
+    Reading,
+    apply_readings,
     link_order,
     mark_no_response_needed,
-    set_language,
-    set_reading,
-    would_change,
 )
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.jobs.periodic import periodic
@@ -113,34 +112,39 @@ def _unanswered(conversation_ids: set[int]) -> dict[int, int]:
 
 def _tell_conversations(messages: Sequence[Message]) -> None:
     """Each conversation takes the reading of its latest message (oldest first: the last
-    one wins)."""
+    one wins), all in one action (`apply_readings`: one lock query, one update, the events
+    together); then the rare steps, conversation by conversation."""
     latest: dict[int, Message] = {}
+    # The language of each conversation's latest message read in one (grouped once: looked
+    # up per conversation in the whole batch, this grew with the square of the batch).
+    spoken: dict[int, str] = {}
     for message in messages:
         latest[message.conversation_id] = message
+        if message.language and message.language != language.UNKNOWN:
+            spoken[message.conversation_id] = message.language
     thanks_off = not TriageSettings.get().no_reply_for_thanks
-    for conv in Conversation.objects.filter(pk__in=latest, deleted_at=None, merged_into=None):
-        message = latest[conv.pk]
+    readings = [
+        Reading(
+            conversation_id=conv_id,
+            language=spoken.get(conv_id, ""),
+            intent=message.intent,
+            urgency=message.urgency,
+            sentiment=message.sentiment,
+            source=message.intent_source,
+        )
+        for conv_id, message in latest.items()
+    ]
+    told = apply_readings(readings, via=VIA)
+    for conv_id in sorted(set(latest) - set(told)):  # deleted, merged, or a refused reading
+        logger.info("triage: conversation %s is gone", conv_id)
+    for conv in told.values():
         try:
-            _tell(conv, message, messages, thanks_off=thanks_off)
+            _after_reading(conv, latest[conv.pk], thanks_off=thanks_off)
         except ValidationError:  # deleted or merged meanwhile: nothing to tell
             logger.info("triage: conversation %s is gone", conv.pk)
 
 
-def _tell(
-    conv: Conversation, message: Message, batch: Sequence[Message], *, thanks_off: bool
-) -> None:
-    spoken = [m.language for m in batch if m.conversation_id == conv.pk]
-    spoken = [code for code in spoken if code and code != language.UNKNOWN]
-    # Checked on the row loaded first: most follow-ups change nothing, and then no lock is
-    # taken (the actions check again under theirs).
-    if spoken and (conv.language, conv.language_by_triage) != (spoken[-1], True):
-        set_language(conv, language=spoken[-1], actor=None, via=VIA, by_triage=True)
-    intent, source = message.intent, message.intent_source
-    urgency, sentiment = message.urgency, message.sentiment
-    if would_change(conv, intent=intent, urgency=urgency, sentiment=sentiment, source=source):
-        set_reading(
-            conv, intent=intent, urgency=urgency, sentiment=sentiment, source=source, via=VIA
-        )
+def _after_reading(conv: Conversation, message: Message, *, thanks_off: bool) -> None:
     if conv.order_id is None:
         _link_known_order(conv, message)
     if (

@@ -70,7 +70,7 @@ from comptoir.inbox.actions.lifecycle import (
     purge_deleted,
     restore_conversation,
 )
-from comptoir.inbox.actions.reading import set_reading, would_change
+from comptoir.inbox.actions.reading import Reading, apply_readings, set_reading, would_change
 from comptoir.inbox.actions.sending import (
     CheckResultLike,
     Draft,
@@ -105,8 +105,10 @@ __all__ = [
     "Draft",
     "NewAttachment",
     "PreSendChecker",
+    "Reading",
     "ReplyRefused",
     "add_note",
+    "apply_readings",
     "archive_conversation",
     "assign_conversation",
     "assign_team",

@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync
-from comptoir.inbox.models import Conversation, EventKind, TriageSource
+from comptoir.inbox import fastsql
+from comptoir.inbox.actions.common import _check_actor, _event, _locked, _sync, write_events
+from comptoir.inbox.models import Conversation, Event, EventKind, TriageSource
 from comptoir.lib import intents
 
 if TYPE_CHECKING:
@@ -100,3 +105,81 @@ def set_reading(
     locked.save(update_fields=[*fields, "updated_at"])
     _sync(conv, locked)
     return True
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Triage's reading of one conversation's latest messages, for `apply_readings`."""
+
+    conversation_id: int
+    language: str = ""  # the language its latest messages were read in; "" for none
+    intent: str = ""
+    urgency: str = ""
+    sentiment: str = ""
+    source: str = TriageSource.TRIAGE
+
+
+@transaction.atomic
+def apply_readings(readings: Sequence[Reading], *, via: str = "") -> dict[int, Conversation]:
+    """Triage's readings of many conversations at once: each conversation takes what
+    `set_language(by_triage=True)` then `set_reading` would give it, with the same events,
+    but all are locked by one query, updated by one statement and their events written
+    together. A deleted or merged conversation, or a reading either action would refuse, is
+    left out. Returns the conversations as they now are, by id."""
+    wanted = {r.conversation_id: r for r in readings}
+    locked = Conversation.objects.select_for_update().filter(
+        pk__in=wanted, deleted_at=None, merged_into=None
+    )
+    now = timezone.now()
+    out: dict[int, Conversation] = {}
+    changed: list[Conversation] = []
+    events: list[Event] = []
+    for conv in locked.order_by("pk"):
+        try:
+            conv_events = _apply_reading(conv, wanted[conv.pk], via)
+        except ValidationError:
+            continue
+        out[conv.pk] = conv
+        if conv_events is not None:
+            conv.updated_at = now
+            changed.append(conv)
+            events += conv_events
+    fields = ["language", "language_by_triage", "intent", "intent_source", "urgency"]
+    fastsql.update(changed, [*fields, "sentiment", "updated_at"])
+    write_events(events)
+    return out
+
+
+def _apply_reading(conv: Conversation, reading: Reading, via: str) -> list[Event] | None:
+    """Change the (locked) conversation as the two actions would; its events, None if nothing
+    changed. Raises ValidationError where either action would."""
+    _check(reading.intent, reading.urgency, reading.sentiment)
+    events: list[Event] = []
+    changed = False
+
+    def event(kind: str, **data: Any) -> None:
+        label = via or "system"
+        events.append(Event(conversation=conv, kind=kind, actor_label=label, data=data))
+
+    code = reading.language.strip().lower()
+    if code:
+        if not re.fullmatch(r"[a-z]{2}", code):
+            raise ValidationError(f"a language is a two-letter code such as fr, not {code!r}")
+        mine = not conv.language or conv.language_by_triage
+        if mine and (conv.language, conv.language_by_triage) != (code, True):
+            previous, changed = conv.language, True
+            conv.language, conv.language_by_triage = code, True
+            if previous != code:
+                event(EventKind.LANGUAGE_SET, previous=previous, language=code)
+    intent, source = reading.intent, reading.source
+    if _takes_intent(conv, intent, source):
+        previous, changed = conv.intent, True
+        conv.intent, conv.intent_source = ("" if intent == intents.UNSURE else intent), source
+        event(EventKind.INTENT_SET, previous=previous, intent=conv.intent)
+    if reading.urgency and reading.urgency != conv.urgency:
+        previous, changed = conv.urgency, True
+        conv.urgency = reading.urgency
+        event(EventKind.URGENCY_SET, previous=previous, urgency=reading.urgency)
+    if reading.sentiment and reading.sentiment != conv.sentiment:
+        conv.sentiment, changed = reading.sentiment, True
+    return events if changed else None
