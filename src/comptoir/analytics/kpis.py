@@ -260,8 +260,7 @@ def sla_per(period: Period, filters: Filters, by: str) -> dict[Any, Share]:
 
 
 def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.ChannelRates]:
-    """Each channel's late-response rate as its marketplace counts it (7, 30, 90 days to the
-    period's end), computed by `sla.metrics` on the raw messages."""
+    """Each channel's late-response rate as its marketplace counts it (`sla.metrics`)."""
     channels = Channel.objects.order_by("pk")
     for name, field in (("shop_id", "shop_id"), ("channel_id", "pk"), ("team_id", "team_id")):
         if getattr(filters, name) is not None:
