@@ -55,3 +55,26 @@ def test_a_deleted_conversation_is_left_out(channel: Channel) -> None:
     Conversation.objects.filter(pk=conv.pk).update(deleted_at=conv.created_at)
     assert actions.apply_readings([actions.Reading(conv.pk, "fr", "return_request")]) == {}
     assert not Event.objects.filter(conversation=conv).exists()
+
+
+def test_a_question_then_thanks_in_one_batch_keeps_the_question(channel: Channel) -> None:
+    """Read together (a history import, a burst of mail), a conversation's question and the
+    buyer's "thanks" after it end as they would read one at a time: the question's intent."""
+    conv = Conversation.objects.create(shop_id=channel.shop_id, channel=channel)
+    told = actions.apply_readings(
+        [
+            actions.Reading(conv.pk, "", "invoice", "normal", "neutral"),
+            actions.Reading(conv.pk, "fr", "thanks_or_closing", "low", "positive"),
+        ],
+        via="triage",
+    )
+    assert set(told) == {conv.pk}
+    conv.refresh_from_db()
+    assert (conv.intent, conv.urgency, conv.sentiment, conv.language) == (
+        "invoice",
+        "low",
+        "positive",
+        "fr",
+    )
+    kinds = list(Event.objects.filter(conversation=conv).values_list("kind", flat=True))
+    assert kinds.count("intent_set") == 1

@@ -111,9 +111,9 @@ def _unanswered(conversation_ids: set[int]) -> dict[int, int]:
 
 
 def _tell_conversations(messages: Sequence[Message]) -> None:
-    """Each conversation takes the reading of its latest message (oldest first: the last
-    one wins), all in one action (`apply_readings`: one lock query, one update, the events
-    together); then the rare steps, conversation by conversation."""
+    """Each conversation takes the readings of its messages, oldest first (the last one wins
+    where it says something new), all in one action (`apply_readings`: one lock query, one
+    update, the events together); then the rare steps, conversation by conversation."""
     latest: dict[int, Message] = {}
     # The language of each conversation's latest message read in one (grouped once: looked
     # up per conversation in the whole batch, this grew with the square of the batch).
@@ -123,16 +123,20 @@ def _tell_conversations(messages: Sequence[Message]) -> None:
         if message.language and message.language != language.UNKNOWN:
             spoken[message.conversation_id] = message.language
     thanks_off = not TriageSettings.get().no_reply_for_thanks
+    # Every message's reading, oldest first: a batch holding a conversation's question and
+    # the buyer's "thanks" after it keeps the question's intent, as one at a time would.
     readings = [
         Reading(
-            conversation_id=conv_id,
-            language=spoken.get(conv_id, ""),
+            conversation_id=message.conversation_id,
+            language=spoken.get(message.conversation_id, "")
+            if message is latest[message.conversation_id]
+            else "",
             intent=message.intent,
             urgency=message.urgency,
             sentiment=message.sentiment,
             source=message.intent_source,
         )
-        for conv_id, message in latest.items()
+        for message in messages
     ]
     told = apply_readings(readings, via=VIA)
     for conv_id in sorted(set(latest) - set(told)):  # deleted, merged, or a refused reading

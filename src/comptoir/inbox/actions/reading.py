@@ -109,7 +109,7 @@ def set_reading(
 
 @dataclass(frozen=True)
 class Reading:
-    """Triage's reading of one conversation's latest messages, for `apply_readings`."""
+    """Triage's reading of one of a conversation's messages, for `apply_readings`."""
 
     conversation_id: int
     language: str = ""  # the language its latest messages were read in; "" for none
@@ -121,12 +121,15 @@ class Reading:
 
 @transaction.atomic
 def apply_readings(readings: Sequence[Reading], *, via: str = "") -> dict[int, Conversation]:
-    """Triage's readings of many conversations at once: each conversation takes what
-    `set_language(by_triage=True)` then `set_reading` would give it, with the same events,
+    """Triage's readings of many conversations at once (several of one conversation apply in
+    their order): each conversation takes what `set_language(by_triage=True)` then
+    `set_reading` would give it, with the same events,
     but all are locked by one query, updated by one statement and their events written
     together. A deleted or merged conversation, or a reading either action would refuse, is
     left out. Returns the conversations as they now are, by id."""
-    wanted = {r.conversation_id: r for r in readings}
+    wanted: dict[int, list[Reading]] = {}
+    for r in readings:
+        wanted.setdefault(r.conversation_id, []).append(r)
     locked = Conversation.objects.select_for_update().filter(
         pk__in=wanted, deleted_at=None, merged_into=None
     )
@@ -135,8 +138,14 @@ def apply_readings(readings: Sequence[Reading], *, via: str = "") -> dict[int, C
     changed: list[Conversation] = []
     events: list[Event] = []
     for conv in locked.order_by("pk"):
+        # Several readings of one conversation apply in order, as the actions called one
+        # after the other would: a question then "thanks" keeps the question's intent.
+        conv_events: list[Event] | None = None
         try:
-            conv_events = _apply_reading(conv, wanted[conv.pk], via)
+            for reading in wanted[conv.pk]:
+                step = _apply_reading(conv, reading, via)
+                if step is not None:
+                    conv_events = [*(conv_events or []), *step]
         except ValidationError:
             continue
         out[conv.pk] = conv
