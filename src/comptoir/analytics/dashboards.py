@@ -116,40 +116,83 @@ def periods(chosen: Chosen) -> tuple[At, At]:
 # -- overview ----------------------------------------------------------------------------------
 
 
-def overview(chosen: Chosen) -> Dashboard:
-    specs: list[KeySpec] = [
-        (_("Conversations"), COUNT, None, lambda at: at.overview.conversations),
-        (
+def key_specs(*names: str) -> list[KeySpec]:
+    """Key figures by name, one definition each for the pages and the report."""
+    catalogue: dict[str, KeySpec] = {
+        "conversations": (_("Conversations"), COUNT, None, lambda at: at.overview.conversations),
+        "first_median": (
             _("First response, median"),
             HOURS,
             True,
             lambda at: at.overview.first_response.calendar.median,
         ),
-        (
+        "first_p90": (
             _("First response, 90th percentile"),
             HOURS,
             True,
             lambda at: at.overview.first_response.calendar.p90,
         ),
-        (
+        "first_business_median": (
             _("First response, median (business hours)"),
             HOURS,
             True,
             lambda at: at.overview.first_response.business.median,
         ),
-        (
+        "first_business_p90": (
             _("First response, 90th percentile (business hours)"),
             HOURS,
             True,
             lambda at: at.overview.first_response.business.p90,
         ),
-        (_("Answered within the SLA"), SHARE, False, lambda at: at.overview.within_sla.share),
-        (_("First-contact resolution"), SHARE, False, lambda at: at.overview.fcr.share),
-        (_("Reopen rate"), SHARE, True, lambda at: at.overview.reopen.share),
-        (_("CSAT"), SHARE, False, At.csat),
-        (_("NPS"), SCORE, False, lambda at: at(kpis.nps)),
-        (_("Survey response rate"), SHARE, False, At.response_rate),
-    ]
+        "next_median": (
+            _("Next response, median"),
+            HOURS,
+            True,
+            lambda at: at.overview.next_response.calendar.median,
+        ),
+        "within_sla": (
+            _("Answered within the SLA"),
+            SHARE,
+            False,
+            lambda at: at.overview.within_sla.share,
+        ),
+        "resolution_median": (
+            _("Resolution, median"),
+            HOURS,
+            True,
+            lambda at: at.overview.resolution.median,
+        ),
+        "fcr": (_("First-contact resolution"), SHARE, False, lambda at: at.overview.fcr.share),
+        "reopen": (_("Reopen rate"), SHARE, True, lambda at: at.overview.reopen.share),
+        "no_response_needed": (
+            _("No response needed"),
+            SHARE,
+            None,
+            lambda at: at.overview.no_response_needed.share,
+        ),
+        "csat": (_("CSAT"), SHARE, False, At.csat),
+        "nps": (_("NPS"), SCORE, False, lambda at: at(kpis.nps)),
+        "response_rate": (_("Survey response rate"), SHARE, False, At.response_rate),
+        "surveys_sent": (_("Surveys sent"), COUNT, None, lambda at: at.survey_counts[0]),
+        "answers": (_("Answers"), COUNT, None, lambda at: at.survey_counts[1]),
+    }
+    return [catalogue[name] for name in names]
+
+
+def overview(chosen: Chosen) -> Dashboard:
+    specs = key_specs(
+        "conversations",
+        "first_median",
+        "first_p90",
+        "first_business_median",
+        "first_business_p90",
+        "within_sla",
+        "fcr",
+        "reopen",
+        "csat",
+        "nps",
+        "response_rate",
+    )
     return Dashboard(keys=key_figures(specs, *periods(chosen)), figures=[_per_day(chosen)])
 
 
@@ -363,13 +406,7 @@ def agents(chosen: Chosen) -> Dashboard:
 
 
 def surveys(chosen: Chosen) -> Dashboard:
-    specs: list[KeySpec] = [
-        (_("CSAT"), SHARE, False, At.csat),
-        (_("NPS"), SCORE, False, lambda at: at(kpis.nps)),
-        (_("Survey response rate"), SHARE, False, At.response_rate),
-        (_("Answers"), COUNT, None, lambda at: at.survey_counts[1]),
-    ]
-    keys = key_figures(specs, *periods(chosen))
+    keys = key_figures(key_specs("csat", "nps", "response_rate", "answers"), *periods(chosen))
     weekly = Figure(
         "weekly",
         _("Satisfaction by week"),

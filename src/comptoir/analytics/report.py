@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from comptoir.accounts.models import Team
 from comptoir.analytics import dashboards, kpis
 from comptoir.analytics import report_parts as parts
-from comptoir.analytics.figures import COUNT, HOURS, SCORE, SHARE, Column, Figure, KeyFigure
+from comptoir.analytics.figures import COUNT, HOURS, SHARE, Column, Figure, KeyFigure
 from comptoir.analytics.filters import Chosen
 from comptoir.analytics.models import ConversationFact, ResponseFact
 from comptoir.analytics.period import Filters
@@ -125,51 +125,34 @@ def _scope(filters: Filters) -> list[tuple[str, str]]:
 
 
 def _key_figures(chosen: Chosen, report: Report) -> Section:
-    specs: list[dashboards.KeySpec] = [
-        (_("Conversations"), COUNT, None, lambda at: at.overview.conversations),
+    specs = dashboards.key_specs("conversations")
+    specs.append(
         (
             _("Conversations per 100 orders"),
             parts.DECIMAL,
             True,
             lambda at: at(kpis.conversations_per_100_orders),
-        ),
-        (
-            _("First response, median"),
-            HOURS,
-            True,
-            lambda at: at.overview.first_response.calendar.median,
-        ),
-        (
-            _("First response, 90th percentile"),
-            HOURS,
-            True,
-            lambda at: at.overview.first_response.calendar.p90,
-        ),
-        (
-            _("First response, median (business hours)"),
-            HOURS,
-            True,
-            lambda at: at.overview.first_response.business.median,
-        ),
-        (
-            _("Next response, median"),
-            HOURS,
-            True,
-            lambda at: at.overview.next_response.calendar.median,
-        ),
-        (_("Answered within the SLA"), SHARE, False, lambda at: at.overview.within_sla.share),
-        (_("Resolution, median"), HOURS, True, lambda at: at.overview.resolution.median),
-        (_("First-contact resolution"), SHARE, False, lambda at: at.overview.fcr.share),
-        (_("Reopen rate"), SHARE, True, lambda at: at.overview.reopen.share),
+        )
+    )
+    specs += dashboards.key_specs(
+        "first_median",
+        "first_p90",
+        "first_business_median",
+        "next_median",
+        "within_sla",
+        "resolution_median",
+        "fcr",
+        "reopen",
+    )
+    specs.append(
         (
             _("Messages per conversation"),
             parts.DECIMAL,
             None,
             lambda at: at.overview.messages_per_conversation,
-        ),
-        (_("No response needed"), SHARE, None, lambda at: at.overview.no_response_needed.share),
-        *_survey_specs()[:3],
-    ]
+        )
+    )
+    specs += dashboards.key_specs("no_response_needed", "csat", "nps", "response_rate")
     keys = dashboards.key_figures(specs, *dashboards.periods(chosen))
     return Section("keys", _("Key figures"), keys=keys)
 
@@ -426,19 +409,12 @@ def _survey_lookups(filters: Filters) -> dict[str, Any]:
     }
 
 
-def _survey_specs() -> list[dashboards.KeySpec]:
-    return [
-        (_("CSAT"), SHARE, False, dashboards.At.csat),
-        (_("NPS"), SCORE, False, lambda at: at(kpis.nps)),
-        (_("Survey response rate"), SHARE, False, dashboards.At.response_rate),
-        (_("Surveys sent"), COUNT, None, lambda at: at.survey_counts[0]),
-        (_("Answers"), COUNT, None, lambda at: at.survey_counts[1]),
-    ]
-
-
 def _surveys(chosen: Chosen, report: Report) -> Section:
     f = chosen.filters
-    keys = dashboards.key_figures(_survey_specs(), *dashboards.periods(chosen))
+    keys = dashboards.key_figures(
+        dashboards.key_specs("csat", "nps", "response_rate", "surveys_sent", "answers"),
+        *dashboards.periods(chosen),
+    )
     scores = (
         Survey.objects.filter(
             sent_at__gte=chosen.period.start,
