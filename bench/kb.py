@@ -18,7 +18,7 @@ import statistics
 import time
 from typing import Any
 
-from harness import bench_channel, run_both, settle, start_django
+from harness import bench_channel, print_table, run_both, settle, start_django
 
 ARTICLES = 300
 
@@ -108,10 +108,13 @@ def main() -> None:
     print(
         f"public FAQ, {ARTICLES} articles x 2 languages, {args.n} requests, {os.cpu_count()} cores"
     )
-    print(f"{'database':<12}{'page':<16}{'p50 ms':>9}{'p95 ms':>9}{'queries':>9}")
-    for r in results:
-        for name, (p50, p95, queries) in ((k, v) for k, v in r.items() if k != "db"):
-            print(f"{r['db']:<12}{name:<16}{p50:>9.1f}{p95:>9.1f}{queries:>9}")
+    print_table(
+        [
+            {"database": r["db"], "page": name, "p50 ms": p50, "p95 ms": p95, "queries": queries}
+            for r in results
+            for name, (p50, p95, queries) in ((k, v) for k, v in r.items() if k != "db")
+        ]
+    )
 
 
 if __name__ == "__main__":
