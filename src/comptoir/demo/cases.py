@@ -87,6 +87,18 @@ def _candidates(rng: random.Random, channels: list[Channel]) -> list[Conversatio
     return convs
 
 
+# Claims still running on each marketplace: the live part of the demo leaves few conversations
+# open, and picked at random none of them might carry one.
+OPEN_CLAIMS_PER_MARKETPLACE = 3
+
+
+def _with_some_open(convs: list[Conversation]) -> list[Conversation]:
+    """The candidates with a few still-open conversations moved to the front."""
+    first = [c for c in convs if c.status != Status.RESOLVED][:OPEN_CLAIMS_PER_MARKETPLACE]
+    chosen = {c.pk for c in first}
+    return first + [c for c in convs if c.pk not in chosen]
+
+
 @dataclass
 class _Made:
     case: Case
@@ -220,7 +232,7 @@ def seed(*, seed: int, now: datetime) -> int:
         on = [c for c in channels if c.marketplace == marketplace]
         orders = Order.objects.filter(channel__marketplace=marketplace).count()
         want = round(orders * claims.per_100_orders / 100)
-        for conv in _candidates(rng, on)[:want]:
+        for conv in _with_some_open(_candidates(rng, on))[:want]:
             one = writer.make(conv, _pick(rng, claims.procedures), claims.window_hours)
             if (conv.channel_id, one.case.external_id) in claimed:
                 continue  # two conversations about one order: its claim once
