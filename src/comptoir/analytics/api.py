@@ -270,6 +270,20 @@ def surveys(request: HttpRequest, filters: Query[FiltersIn]) -> dict[str, Any]:
         "volumes, daily). Streamed. Subjects and message texts only with with_bodies=true, "
         "for owners, admins and supervisors."
     ),
+    # The file itself: a stream, not a schema ninja can describe.
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The file",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.apache.parquet": {
+                        "schema": {"type": "string", "format": "binary"}
+                    },
+                },
+            }
+        }
+    },
 )
 def export(
     request: HttpRequest,

@@ -3,10 +3,11 @@ admins, with an admin-scope token)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
+from pydantic import Field
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import require
@@ -27,8 +28,12 @@ class BuyerOut(Schema):
     conversation_count: int
 
 
+# A row id: the database's 64-bit integer (a larger one would fail in the database, not here).
+BuyerId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class BuyersIn(Schema):
-    customer_ids: list[int]
+    customer_ids: list[BuyerId] = Field(min_length=1, max_length=1000)
 
 
 class EraseIn(BuyersIn):
