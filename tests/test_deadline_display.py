@@ -154,6 +154,19 @@ def test_a_conversation_without_deadline_says_so(logged_in: Client, make_inbound
     assert '<span class="sla-state sla-none">No deadline</span>' in html
 
 
+def test_a_passed_deadline_reads_breached_before_the_sweep_records_it(
+    logged_in: Client, make_inbound: Build
+) -> None:
+    """Never "On time" beside "overdue by 7 d": the state follows the clock."""
+    conv = new(make_inbound)
+    Conversation.objects.filter(pk=conv.pk).update(
+        respond_by=timezone.now() - timedelta(days=7), sla_state=SLAState.OK
+    )
+    html = page(logged_in, f"/inbox/c/{conv.pk}/")
+    assert '<span class="sla-state sla-breached">Breached</span>' in html
+    assert "On time" not in html
+
+
 @pytest.mark.parametrize(
     ("language", "said"),
     [

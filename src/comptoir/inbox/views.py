@@ -35,6 +35,7 @@ from comptoir.inbox.models import (
     PresenceState,
     Priority,
     SavedView,
+    SLAState,
     Status,
 )
 from comptoir.inbox.permissions import conversation_for, visible_conversations
@@ -262,12 +263,18 @@ def _deadline(conv: Conversation) -> dict[str, Any]:
     """The header's respond-by (relative, absolute in the tooltip), the policy that set it and
     the snooze-until."""
     now = timezone.now()
+    late = bool(conv.respond_by and conv.respond_by < now)
+    # The state the header shows: breached once the deadline has passed, even before the sweep
+    # records it (never "On time" beside "overdue by 7 d").
+    state = SLAState.BREACHED if late else SLAState(conv.sla_state)
     return {
         "deadline": deadline_html(conv.respond_by, now, conv.sla_state) if conv.respond_by else "",
+        "sla_state": state.value,
+        "sla_state_label": state.label,
         # Which rule set the deadline: the marketplace's published one or the channel's own.
         "sla_policy": policy_for(conv.channel_id).source if conv.respond_by else "",
         # Past the deadline: late, whatever the sweep has recorded yet.
-        "late": bool(conv.respond_by and conv.respond_by < now),
+        "late": late,
         "snoozed_until": absolute_time(conv.snoozed_until)
         if conv.status == Status.SNOOZED and conv.snoozed_until
         else "",
