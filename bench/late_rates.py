@@ -16,7 +16,6 @@ PostgreSQL, EXPLAIN QUERY PLAN on SQLite). The target: <= 1 s at 1,000,000 conve
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -25,7 +24,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import fill_conversations, print_table, run_both, settle
+from harness import bench_parser, fill_conversations, postgres_of, print_table, run_both, settle
 
 TARGET = 1.0
 
@@ -138,17 +137,14 @@ def _count(table: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=100_000, help="conversations (100,000)")
+    parser = bench_parser(
+        __doc__,
+        n=100_000,
+        what="conversations",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench_late_rates",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, the best kept (3)")
     parser.add_argument("--explain", action="store_true", help="print the slowest query's plan")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_late_rates",
-        help="PostgreSQL server URL; the database is dropped and created",
-    )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
@@ -156,7 +152,7 @@ def main() -> None:
     os.environ["BENCH_REPEAT"] = str(args.repeat)
     if args.explain:
         os.environ["BENCH_EXPLAIN"] = "1"
-    postgres = None if args.no_postgres else args.postgres
+    postgres = postgres_of(args)
     results = run_both(__file__, args.n, postgres, timeout=7200)
     print(f"Late-response rates benchmark, {args.n:,} conversations, {os.cpu_count()} cores")
     print_table([
