@@ -232,3 +232,24 @@ def test_the_rates_on_analytics_facts_match_the_recount_and_the_raw_count(
     # No look-up on the raw messages or events: the facts hold each message's answer and mark.
     assert not [q for q in queries if "inbox_message" in q["sql"] or "inbox_event" in q["sql"]]
     assert sum(p.counted + p.excluded for r in rates for p in r.periods) > 0
+
+
+def test_the_facts_filled_in_one_statement_are_those_the_refresh_computes(shop: Shop) -> None:
+    from comptoir.analytics import facts, late_rates
+    from comptoir.analytics.models import BuyerMessageFact
+
+    rng = random.Random(7)
+    channels = [
+        Channel.objects.create(shop=shop, kind="api", marketplace=m, name=m) for m in MARKETPLACES
+    ]
+    _history(rng, channels)
+    facts.rebuild(NOW)
+    fields = ("message_id", "conversation_id", "channel_id", "received_at", "answered_at")
+    refreshed = list(BuyerMessageFact.objects.order_by("pk").values_list(*fields, "marked_at"))
+    assert any(r[-1] for r in refreshed)  # some marked
+    assert any(r[-2] for r in refreshed)  # some answered
+
+    assert late_rates.fill_from_messages() == len(refreshed)
+    assert list(BuyerMessageFact.objects.order_by("pk").values_list(*fields, "marked_at")) == (
+        refreshed
+    )

@@ -165,7 +165,7 @@ def _rule(channel: Channel) -> tuple[MarketplaceRule, businesstime.Calendar | No
     return rule or MIRAKL_RULE, None
 
 
-def _answers() -> Any:
+def answers() -> Any:
     """The first answer to the buyer message of the outer query: the seller's first reply at
     or after it (not an auto-reply, nor one that failed or was replaced)."""
     return (
@@ -181,7 +181,7 @@ def _answers() -> Any:
     )
 
 
-def _marks() -> Any:
+def marks() -> Any:
     """The first time the conversation was marked as needing no response, at or after it."""
     return (
         Event.objects.filter(
@@ -209,7 +209,7 @@ def _messages(channel_id: int, now: datetime) -> Any:
     """Buyer messages of the longest period, each with its first answer and the first time it
     was marked as needing none."""
     return _buyer_messages([channel_id], now).annotate(
-        answered_at=Subquery(_answers()), marked_at=Subquery(_marks())
+        answered_at=Subquery(answers()), marked_at=Subquery(marks())
     )
 
 
@@ -295,7 +295,7 @@ def _messages_sql(channel_ids: list[int], now: datetime) -> tuple[str, list[Any]
     """The buyer messages with their first answer and first mark, as SQL (the ORM's, so that
     the rules are written once for both counts)."""
     qs = _buyer_messages(channel_ids, now).values(
-        "channel_id", "created_at", answered_at=Subquery(_answers()), marked_at=Subquery(_marks())
+        "channel_id", "created_at", answered_at=Subquery(answers()), marked_at=Subquery(marks())
     )
     sql, params = qs.query.sql_with_params()
     return sql, list(params)
