@@ -112,17 +112,18 @@ def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
             "channel", "shop"
         )
     )
-    histories = _histories([c.pk for c in convs])
+    # Every conversation's history: a deleted one keeps no facts of its own, but its buyer
+    # messages still count in the marketplaces' late-response rates (as the marketplace counts).
+    histories = _histories(ids)
     policies = policies_for({c.channel_id for c in convs})
     facts: list[ConversationFact] = []
     waits: list[ResponseFact] = []
-    asked: list[BuyerMessageFact] = []
     for conv in convs:
         history = histories[conv.pk]
         fact, conv_waits = conversation_fact(conv, history, policies[conv.channel_id], now)
         facts.append(fact)
         waits.extend(conv_waits)
-        asked.extend(buyer_message_facts(conv.pk, history))
+    asked = [row for pk in ids for row in buyer_message_facts(pk, histories[pk])]
     with transaction.atomic():
         before = rollup.slices_of(ids) if keep_rollup else {}
         ConversationFact.objects.filter(conversation_id__in=ids).delete()

@@ -43,17 +43,12 @@ FACTS = BuyerMessageFacts()
 
 
 def fill_from_messages() -> int:
-    """Every live conversation's buyer-message facts, computed in the database in one
+    """Every buyer message's fact, computed in the database in one
     statement (`INSERT ... SELECT`, each message's answer and mark looked up as `sla.metrics`
     does): for the upgrade that adds them and for the benchmarks' bulk-filled histories, where
     refreshing the conversations one batch at a time would take far longer. Returns the count."""
     asked = (
-        Message.objects.filter(
-            direction=Direction.IN,
-            is_auto=False,
-            conversation__deleted_at=None,
-            conversation__merged_into=None,
-        )
+        Message.objects.filter(direction=Direction.IN, is_auto=False)
         .annotate(answered=Subquery(answers()), marked=Subquery(marks()))
         .values_list("pk", "conversation_id", "channel_id", "created_at", "answered", "marked")
     )
