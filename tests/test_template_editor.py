@@ -33,9 +33,7 @@ def test_the_picker_offers_every_variable_with_its_label_and_what_it_inserts(
     assert 'data-insert="{{ customer_first_name }}"' in picker
     assert placeholder(VARIABLES[3]).startswith("{% for item in order_items %}")
     french = client.get("/settings/templates/new", headers={"Accept-Language": "fr"})
-    assert (
-        "Le prénom de l’acheteur" in french.content.decode() or "prénom" in french.content.decode()
-    )
+    assert "Le prénom de l&#x27;acheteur" in french.content.decode()
 
 
 def test_the_text_as_typed_is_previewed_with_its_checks_and_nothing_is_saved(
@@ -44,7 +42,10 @@ def test_the_text_as_typed_is_previewed_with_its_checks_and_nothing_is_saved(
     conversation: Conversation,  # noqa: F811
 ) -> None:
     client.force_login(supervisor)
-    body = "Bonjour {{ customer_first_name }}, colis {{ tracking_number }} chez {{ carrier }}. Voir bit.ly/x"
+    body = (
+        "Bonjour {{ customer_first_name }}, colis {{ tracking_number }} chez {{ carrier }}."
+        " Voir bit.ly/x"
+    )
     fragment = client.post(
         "/settings/templates/new",
         {
