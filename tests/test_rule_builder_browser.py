@@ -51,6 +51,12 @@ def test_a_rule_is_built_saved_dry_run_and_reopened_with_its_values(
     page.select_option("[name=actions-0-type]", "tag")
     page.fill("[name=actions-0-tag]", "damaged")
 
+    page.click("button[name=dry_run]")
+    page.locator("#dry-run-panel").get_by_text(f"#{broken.pk} Colis cassé").wait_for()
+    assert page.url.endswith("/settings/rules/new")  # the panel changed in place
+    assert page.input_value("[name=conditions-0-words]") == "cassée\nbrisé"
+    assert not Rule.objects.exists()
+
     page.click("button[name=save]")
     page.wait_for_url(f"{live_server.url}/settings/rules/*/")
 

@@ -234,18 +234,7 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             error = "; ".join(getattr(exc, "messages", [str(exc)]))
         else:
             return redirect(reverse("settings:template_edit", args=[saved.pk]))
-    rows = [
-        {
-            "language": lang,
-            "subject": request.POST.get(f"subject_{lang}", versions[lang].subject)
-            if lang in versions
-            else request.POST.get(f"subject_{lang}", ""),
-            "body": request.POST.get(f"body_{lang}", versions[lang].body)
-            if lang in versions
-            else request.POST.get(f"body_{lang}", ""),
-        }
-        for lang in languages
-    ]
+    rows = _version_rows(request, versions, languages)
     return render(
         request,
         "automation/template_edit.html",
@@ -266,6 +255,24 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             "form": request.POST if request.method == "POST" else None,
         },
     )
+
+
+def _version_rows(
+    request: HttpRequest, versions: dict[str, Any], languages: list[str]
+) -> list[dict[str, str]]:
+    """Each language's subject and text: as submitted, else as saved."""
+    return [
+        {
+            "language": lang,
+            "subject": request.POST.get(
+                f"subject_{lang}", versions[lang].subject if lang in versions else ""
+            ),
+            "body": request.POST.get(
+                f"body_{lang}", versions[lang].body if lang in versions else ""
+            ),
+        }
+        for lang in languages
+    ]
 
 
 def _draft_preview(user: User, data: Any) -> dict[str, Any]:

@@ -69,8 +69,43 @@
     });
   }
 
+  // "Dry run" refreshes the panel beside the form without leaving the page; a form the server
+  // refuses is submitted the ordinary way, to show its errors where they belong.
+  function dryRunInPlace(form) {
+    var button = form.querySelector("button[name='dry_run']");
+    var panel = document.getElementById("dry-run-panel");
+    if (!button || !panel || !window.fetch || !window.DOMParser) return;
+    button.addEventListener("click", function (e) {
+      e.preventDefault();
+      var data = new FormData(form);
+      data.set("dry_run", "1");
+      panel.setAttribute("aria-busy", "true");
+      fetch(form.getAttribute("action") || window.location.pathname, {
+        method: "POST", body: data, credentials: "same-origin"
+      }).then(function (response) { return response.text(); }).then(function (html) {
+        var page = new DOMParser().parseFromString(html, "text/html");
+        var fresh = page.getElementById("dry-run-panel");
+        if (page.querySelector("#rule-form .errorlist") || !fresh || !fresh.querySelector(".dry-run")) {
+          // Still a dry run (never a save): the button's name goes along as a field.
+          var flag = document.createElement("input");
+          flag.type = "hidden";
+          flag.name = "dry_run";
+          flag.value = "1";
+          form.appendChild(flag);
+          HTMLFormElement.prototype.submit.call(form);
+          return;
+        }
+        panel.innerHTML = fresh.innerHTML;
+        panel.removeAttribute("aria-busy");
+      }).catch(function () { panel.removeAttribute("aria-busy"); });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("rule-form");
-    if (form) setUp(form);
+    if (form) {
+      setUp(form);
+      dryRunInPlace(form);
+    }
   });
 })();
