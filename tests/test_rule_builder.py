@@ -261,6 +261,12 @@ def test_a_rule_is_built_from_the_lists_without_any_json(
     assert data["conditions-TOTAL_FORMS"] == ["2"]
     assert data["conditions-0-words"] == ["cassé\ncarton écrasé\n"]
     data |= {"conditions-1-type": ["intent"], "conditions-1-in_intent": ["damaged_or_defective"]}
+    shown = client.post("/settings/rules/new", {**data, "refresh": "1"})
+    assert shown.status_code == 200  # the fields of the tests chosen, nothing saved
+    assert not Rule.objects.exists()
+    second_row = shown.content.decode().split('name="conditions-1-type"')[1]
+    assert 'data-field="in_intent">' in second_row  # shown, not hidden
+    assert 'data-field="words" hidden>' in second_row
 
     response = client.post("/settings/rules/new", {**data, "save": "1"})
 

@@ -294,7 +294,9 @@ class Builder:
         self.actions = ActionFormSet(initial=actions or [{}], prefix="actions")
 
     def _rows_edited(self, post: Any) -> Any:
-        """The POST data with a row added or removed when one of those buttons was pressed."""
+        """The POST data with a row added or removed when one of those buttons was pressed
+        ("refresh" only shows the fields of the tests chosen: nothing is saved either)."""
+        self.editing_rows = "refresh" in post
         for prefix in ("conditions", "actions"):
             add = f"add_{prefix}" in post
             removed = post.get(f"remove_{prefix}", "")
