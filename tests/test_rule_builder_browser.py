@@ -27,6 +27,7 @@ def log_in(page: Any, base: str, user: User) -> None:
 @pytest.fixture
 def broken(make_inbound: Any) -> Conversation:
     result = ingest(make_inbound(subject="Colis cassé", text="Le vase est arrivé cassé."))
+    assert result.conversation_id is not None
     return Conversation.objects.get(pk=result.conversation_id)
 
 
