@@ -376,3 +376,22 @@ def test_the_openapi_document_has_the_endpoints(client: Client, db: None) -> Non
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     assert "/api/v1/account-health" in paths
     assert "/api/v1/account-health/thresholds/{marketplace}/{metric}" in paths
+
+
+def test_the_demo_puts_fnac_in_the_warning_band_and_tracks_the_parcels(
+    shop: Shop, owner: User
+) -> None:
+    from comptoir.demo import health as demo_health
+
+    fnac = Channel.objects.create(shop=shop, kind="fnac", marketplace="fnac", name="Fnac")
+    for k in range(100):
+        ship_by = NOW - timedelta(days=3 + k % 20)
+        order(fnac, days_ago=5 + k % 20, ship_by=ship_by, shipped_at=ship_by - timedelta(hours=3))
+    said = demo_health.seed(now=NOW)
+    assert "1 warning" in said
+    (health,) = report.build([fnac], NOW, trend=False)
+    assert health.state == "warning"
+    late = next(c for c in health.cards if c.metric == Metric.LATE_SHIPMENT)
+    assert late.measure == metrics.Measure(4, 100)  # 4 % of "at most 5 %"
+    assert Order.objects.filter(channel=fnac).exclude(tracking_number="").count() >= 98
+    assert Notification.objects.filter(user=owner, kind="account_health").count() == 1
