@@ -395,3 +395,30 @@ def test_the_demo_puts_fnac_in_the_warning_band_and_tracks_the_parcels(
     assert late.measure == metrics.Measure(4, 100)  # 4 % of "at most 5 %"
     assert Order.objects.filter(channel=fnac).exclude(tracking_number="").count() >= 98
     assert Notification.objects.filter(user=owner, kind="account_health").count() == 1
+
+
+def test_an_owner_changes_a_threshold_on_the_page(
+    client: Client, shop: Shop, owner: User, supervisor: User
+) -> None:
+    darty = Channel.objects.create(shop=shop, kind="mirakl", marketplace="darty", name="Darty")
+    client.force_login(owner)
+    body = client.get("/account-health/").content.decode()
+    assert "Default threshold (not published)" in body
+    assert 'name="percent"' in body
+    form = {"marketplace": "darty", "metric": "claims", "percent": "2,5"}
+    assert client.post("/account-health/threshold/", form).status_code == 302
+    (health,) = report.build([darty], NOW, trend=False)
+    claims = next(c for c in health.cards if c.metric == Metric.CLAIMS)
+    assert claims.rule.limit == pytest.approx(0.025)
+    # "Above 97 %" for valid tracking is 3 % untracked allowed.
+    amazon = {"marketplace": "amazon", "metric": "valid_tracking", "percent": "97"}
+    client.post("/account-health/threshold/", amazon)
+    assert report.overrides()[("amazon", "valid_tracking")] == pytest.approx(0.03)
+    bad = client.post("/account-health/threshold/", {**form, "percent": "lots"}, follow=True)
+    assert "A threshold is a percentage" in bad.content.decode()
+    client.post("/account-health/threshold/", {**form, "reset": "1"})
+    assert ("darty", "claims") not in report.overrides()
+    # A supervisor reads the page but sets nothing.
+    client.force_login(supervisor)
+    assert 'name="percent"' not in client.get("/account-health/").content.decode()
+    assert client.post("/account-health/threshold/", form).status_code == 403

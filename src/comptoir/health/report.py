@@ -77,6 +77,13 @@ class Card:
         return shown(self.rule.metric, self.rule.limit) or 0.0
 
     @property
+    def shown_count(self) -> int | None:
+        """The orders counted in the figure as shown: the tracked ones for valid tracking."""
+        if self.measure is None:
+            return None
+        return self.measure.whole - self.measure.bad if self.good_above else self.measure.bad
+
+    @property
     def good_above(self) -> bool:
         """The threshold is a floor (valid tracking), not a ceiling."""
         return self.rule.metric in SHOWN_AS_GOOD

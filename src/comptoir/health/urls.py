@@ -8,4 +8,5 @@ app_name = "health"
 
 urlpatterns = [
     path("", views.page, name="page"),
+    path("threshold/", views.set_threshold, name="set_threshold"),
 ]
