@@ -30,9 +30,10 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from comptoir.cases import metrics as case_metrics
+from comptoir.cases.models import OpenedBy
 from comptoir.health.thresholds import RESPONSE_WINDOWS, Metric
 from comptoir.inbox.models import Channel
-from comptoir.orders.models import Order, OrderStatus, placed
+from comptoir.orders.models import Order, OrderStatus
 from comptoir.sla import metrics as sla_metrics
 
 WEEKS = 13  # points of the trend, a week apart: the last 90 days
@@ -76,9 +77,10 @@ class OrderFacts:
     """One channel's orders, as the three order metrics read them."""
 
     shipping: _Series
-    cancelling: _Series
+    cancelling: _Series  # every order placed, by its date: the claims rate's orders too
     tracking: _Series
     tracking_known: bool
+    claims: _Series = field(default_factory=_Series)
 
 
 def order_facts(
@@ -133,11 +135,16 @@ class _ChannelFilter:
     assignee_id: int | None = None
 
 
-def claims(channel_id: int, start: datetime, end: datetime) -> Measure:
-    """Claims the marketplace opened in the window per order placed in it."""
-    period, chosen = _Period(start, end), _ChannelFilter(channel_id)
-    opened = case_metrics.opened(period, chosen, disputes_only=True)
-    return Measure(opened, placed(start, end, channel_id=channel_id))
+def claim_facts(channel_ids: Sequence[int], since: datetime, now: datetime) -> dict[int, _Series]:
+    """The claims the marketplaces opened on these channels since `since` (the cases' own
+    "disputes": `cases.metrics`), read once; their rate's orders are the orders placed."""
+    disputes = case_metrics.cases_in(_Period(since, now), _ChannelFilter(None)).filter(
+        channel_id__in=channel_ids, opened_by=OpenedBy.MARKETPLACE
+    )
+    opened: dict[int, list[tuple[datetime, bool]]] = defaultdict(list)
+    for channel_id, at in disputes.values_list("channel_id", "opened_at"):
+        opened[channel_id].append((at, True))
+    return {pk: _series(opened[pk]) for pk in channel_ids}
 
 
 def response_window(days: int) -> int:
@@ -175,5 +182,6 @@ def measure(
     if metric == Metric.VALID_TRACKING:
         return facts.tracking.measure(start, at) if facts.tracking_known else None
     if metric == Metric.CLAIMS:
-        return claims(channel_id, start, at)
+        placed = facts.cancelling.measure(start, at).whole
+        return Measure(facts.claims.measure(start, at).whole, placed)
     return responses.get(channel_id, {}).get(response_window(window_days))

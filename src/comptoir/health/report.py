@@ -127,6 +127,8 @@ def build(
     at_points = metrics.points(now) if trend else [now]
     since = at_points[0] - timedelta(days=metrics.LONGEST_WINDOW + 1)
     facts = metrics.order_facts([c.pk for c in chosen], since, now)
+    for pk, claims in metrics.claim_facts([c.pk for c in chosen], since, now).items():
+        facts[pk].claims = claims
     responses = {at: metrics.late_responses(chosen, at) for at in at_points}
     out = []
     for channel in chosen:
