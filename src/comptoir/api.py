@@ -24,6 +24,7 @@ from comptoir.analytics.api import router as analytics_router
 from comptoir.audit.api import router as audit_router
 from comptoir.automation.rules_api import router as rules_router
 from comptoir.cases.api import router as cases_router
+from comptoir.health.api import router as health_router
 from comptoir.inbox.api import router as inbox_router
 from comptoir.privacy.api import router as privacy_router
 from comptoir.sla.api import router as sla_router
@@ -89,3 +90,4 @@ api.add_router("/", analytics_router)
 api.add_router("/", audit_router)
 api.add_router("/", privacy_router)
 api.add_router("/", cases_router)
+api.add_router("/", health_router)

@@ -136,6 +136,9 @@ try:
     # An open case whose marketplace deadline comes within this many hours warns its assignee
     # (or the team's supervisors), once per deadline.
     CASE_DEADLINE_WARNING_HOURS = env_int("COMPTOIR_CASE_DEADLINE_WARNING_HOURS", 24, minimum=1)
+    # Account health: a metric warns once it reaches this share (percent) of its marketplace's
+    # threshold, before it crosses it.
+    HEALTH_WARNING_PERCENT = env_int("COMPTOIR_HEALTH_WARNING_PERCENT", 80, minimum=1, maximum=99)
     # Outbound requests (marketplaces, webhooks) may reach loopback, private and link-local
     # addresses: for the simulators, the tests and the demo, or a marketplace on the seller's
     # own network. Off, such URLs are refused when saved and when connecting.
@@ -282,6 +285,7 @@ INSTALLED_APPS = [
     "comptoir.cases",
     "comptoir.surveys",
     "comptoir.analytics",
+    "comptoir.health",
     "comptoir.privacy",
     "django_htmx",
     # Only for its templates and static files: the API docs page then loads Swagger UI from
