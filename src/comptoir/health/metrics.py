@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 
+from comptoir.analytics import late_rates
 from comptoir.cases import metrics as case_metrics
 from comptoir.cases.models import OpenedBy
 from comptoir.health.thresholds import RESPONSE_WINDOWS, Metric
@@ -152,10 +153,15 @@ def response_window(days: int) -> int:
     return min(RESPONSE_WINDOWS, key=lambda d: abs(d - days))
 
 
-def late_responses(channels: Sequence[Channel], at: datetime) -> dict[int, dict[int, Measure]]:
-    """{channel id: {days: late/counted}} at `at`, from the SLA's own count."""
+def late_responses(
+    channels: Sequence[Channel], at: datetime, *, current: bool = True
+) -> dict[int, dict[int, Measure]]:
+    """{channel id: {days: late/counted}} at `at`, by the SLA's own rules: on the raw messages
+    for the current figure (to the second), on analytics' facts for the trend's past points
+    (the same count, kept by the worker, without a look-up per message)."""
+    source = sla_metrics.RAW if current else late_rates.FACTS
     out: dict[int, dict[int, Measure]] = {}
-    for rates in sla_metrics.all_rates(channels, now=at):
+    for rates in sla_metrics.all_rates(channels, now=at, source=source):
         out[rates.channel_id] = {r.days: Measure(r.late, r.counted) for r in rates.periods}
     return out
 

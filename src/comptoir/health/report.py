@@ -129,7 +129,7 @@ def build(
     facts = metrics.order_facts([c.pk for c in chosen], since, now)
     for pk, claims in metrics.claim_facts([c.pk for c in chosen], since, now).items():
         facts[pk].claims = claims
-    responses = {at: metrics.late_responses(chosen, at) for at in at_points}
+    responses = {at: metrics.late_responses(chosen, at, current=at == now) for at in at_points}
     out = []
     for channel in chosen:
         cards = []
