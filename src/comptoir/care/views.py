@@ -64,6 +64,7 @@ def at_risk(request: HttpRequest) -> HttpResponse:
             "now": now,
             "reasons": Reason.choices,
             "marketplaces": Marketplace.choices,
+            "can_send": user.can_write,
             "templates": _templates(user) if user.can_write else [],
             "message_types": list(types),
             "default_type": actions.DEFAULT_AMAZON_TYPE,
