@@ -60,24 +60,33 @@ def message_types(channel: Channel) -> tuple[str, ...]:
         return ()
 
 
-def existing_conversation(order: Order) -> Conversation | None:
-    """The order's latest conversation on its own channel that a reply can reach."""
+def sending_channel(order: Order) -> Channel:
+    """The channel a first message about `order` leaves by: the order's own, except an Amazon
+    order read from the Amazon mailbox when the shop has an SP-API channel (Amazon's typed
+    messages go through its API, the relay mailbox only answers the buyer's mail)."""
+    channel = order.channel
+    if channel.marketplace == "amazon" and route_for(channel) != Route.TYPED:
+        api = (
+            Channel.objects.filter(shop_id=order.shop_id, marketplace="amazon", is_active=True)
+            .exclude(pk=channel.pk)
+            .order_by("pk")
+        )
+        for candidate in api:
+            if route_for(candidate) == Route.TYPED:
+                return candidate
+    return channel
+
+
+def existing_conversation(order: Order, channel: Channel | None = None) -> Conversation | None:
+    """The order's latest conversation on the channel that writes to its buyer that a reply
+    can reach."""
+    channel = channel or sending_channel(order)
     convs = Conversation.objects.filter(
-        order=order, channel_id=order.channel_id, deleted_at__isnull=True, merged_into__isnull=True
+        order=order, channel_id=channel.pk, deleted_at__isnull=True, merged_into__isnull=True
     ).order_by("-last_message_at", "-pk")
-    if route_for(order.channel) in (Route.THREAD, Route.REPLY):
+    if route_for(channel) in (Route.THREAD, Route.REPLY):
         convs = convs.exclude(external_thread_id="")
     return convs.first()
-
-
-def can_contact(order: Order) -> bool:
-    """Whether a first message can reach this order's buyer now."""
-    route = route_for(order.channel)
-    if route in (Route.THREAD, Route.TYPED):
-        return True
-    if existing_conversation(order) is not None:
-        return True
-    return route == Route.EMAIL and order.customer is not None and bool(order.customer.email)
 
 
 @dataclass
@@ -97,7 +106,7 @@ def contact(risk: AtRisk, *, actor: User, what: Proactive, via: str = "care") ->
     template's missing variables) or `PermissionDenied`; nothing is stored then."""
     require_write(actor)
     order = Order.objects.select_related("channel", "customer", "shop").get(pk=risk.order_id)
-    channel = order.channel
+    channel = sending_channel(order)
     if not visible_channels(actor).filter(pk=channel.pk).exists():
         raise PermissionDenied(f"{actor.username} cannot write on {channel.name}")
     route = route_for(channel)
@@ -107,10 +116,10 @@ def contact(risk: AtRisk, *, actor: User, what: Proactive, via: str = "care") ->
         if kind not in message_types(channel):
             raise ValidationError(_("This marketplace has no message type “%s”.") % kind)
     with transaction.atomic():
-        conv = existing_conversation(order)
+        conv = existing_conversation(order, channel)
         started = conv is None
         if conv is None:
-            conv = _start(order, route, actor=actor, subject=what.subject, via=via)
+            conv = _start(order, channel, route, actor=actor, subject=what.subject, via=via)
         text, template_id = _text(what, conv, actor)
         message = inbox_actions.reply(
             conv, actor=actor, text=text, via=via, template_id=template_id
@@ -136,7 +145,9 @@ def _text(what: Proactive, conv: Conversation, actor: User) -> tuple[str, int | 
     return what.text, None
 
 
-def _start(order: Order, route: Route, *, actor: User, subject: str, via: str) -> Conversation:
+def _start(
+    order: Order, channel: Channel, route: Route, *, actor: User, subject: str, via: str
+) -> Conversation:
     """A new conversation on the order, for a first message (none can reach the buyer yet)."""
     if route == Route.REPLY:
         raise ValidationError(
@@ -149,8 +160,8 @@ def _start(order: Order, route: Route, *, actor: User, subject: str, via: str) -
     ]
     conv = Conversation.objects.create(
         shop_id=order.shop_id,
-        channel_id=order.channel_id,
-        team_id=order.channel.team_id,
+        channel_id=channel.pk,
+        team_id=channel.team_id,
         customer_id=order.customer_id,
         order=order,
         order_number=order.external_id,

@@ -49,9 +49,11 @@ def at_risk(request: HttpRequest) -> HttpResponse:
     more = len(risks) > PAGE
     risks = risks[:PAGE]
     types: dict[str, None] = {}
+    seen: set[int] = set()
     for risk in risks:
-        risk.route = actions.route_for(risk.channel)  # type: ignore[attr-defined]
-        types.update(dict.fromkeys(actions.message_types(risk.channel)))
+        if risk.channel_id not in seen:  # one look per channel, not per row
+            seen.add(risk.channel_id)
+            types.update(dict.fromkeys(actions.message_types(actions.sending_channel(risk.order))))
     now = timezone.now()
     figures = metrics.figures(visible_risks(user), now - timedelta(days=FIGURES_DAYS), now)
     return render(
