@@ -278,3 +278,39 @@ def test_an_analyst_cannot_write_first(
     with pytest.raises(PermissionDenied):
         actions.contact(risk, actor=analyst, what=actions.Proactive(template=template))
     assert Conversation.objects.count() == 0
+
+
+# -- the own shop: a mail to the buyer -------------------------------------------------------
+
+
+def test_an_own_shop_buyer_gets_a_mail_in_a_new_conversation_on_the_order(
+    shop: Shop, team: Team, agent: User, template: Template
+) -> None:
+    from comptoir.inbox.tasks import _outbound
+
+    mailbox = Channel.objects.create(
+        shop=shop, kind="email", marketplace="shop", name="Shop mailbox", team=team
+    )
+    order = late_order(mailbox, "WEB-1001")
+    Customer.objects.filter(orders=order).update(email="paul@example.net")
+    risk = at_risk(order)
+
+    message = actions.contact(risk, actor=agent, what=actions.Proactive(template=template))
+
+    conv = message.conversation
+    assert (conv.channel_id, conv.order_id, conv.customer_id) == (
+        mailbox.pk,
+        order.pk,
+        order.customer_id,
+    )
+    assert message.delivery_state == DeliveryState.QUEUED
+    outbound = _outbound(Message.objects.get(pk=message.pk))
+    assert outbound.to == "paul@example.net"
+    assert outbound.subject == "About your order WEB-1001"
+    assert outbound.text == "Bonjour Paul, votre commande WEB-1001 a du retard."
+    assert outbound.message_type == ""
+    # Without an address there is nobody to write to: refused, nothing stored.
+    other = at_risk(late_order(mailbox, "WEB-1002", name="Anne"))
+    with pytest.raises(ValidationError, match="no email address"):
+        actions.contact(other, actor=agent, what=actions.Proactive(template=template))
+    assert Conversation.objects.filter(order__external_id="WEB-1002").count() == 0
