@@ -87,6 +87,11 @@ try:
     FAQ_MIN_CLUSTER_SIZE = env_int("COMPTOIR_FAQ_MIN_CLUSTER_SIZE", 2, minimum=1)
     # An article not reviewed for this many months (of 30 days) is flagged (docs/kb.md).
     KB_REVIEW_MONTHS = env_int("COMPTOIR_KB_REVIEW_MONTHS", 6, minimum=1)
+    # Proactive care (docs/care.md): a shipped parcel whose tracking has not changed for this
+    # many days is at risk.
+    CARE_TRACKING_STALL_DAYS = env_int(
+        "COMPTOIR_CARE_TRACKING_STALL_DAYS", 4, minimum=1, maximum=60
+    )
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
     # Keys for secrets at rest, comma- or newline-separated: the first encrypts, all decrypt
@@ -283,6 +288,7 @@ INSTALLED_APPS = [
     "comptoir.faq",
     "comptoir.knowledge",
     "comptoir.cases",
+    "comptoir.care",
     "comptoir.surveys",
     "comptoir.analytics",
     "comptoir.health",

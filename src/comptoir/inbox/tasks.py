@@ -148,6 +148,8 @@ def _outbound(message: Message) -> OutboundMessage:
         conversation_subject=conv.subject,
         conversation_id=conv.pk,
         attempt_started_at=message.delivery_started_at,
+        # An outgoing message's marketplace reason is the type it was queued as (proactive care).
+        message_type=message.marketplace_reason,
         attachments=[
             OutboundAttachment(a.filename, a.content_type, files.read_bytes(a.sha256))
             for a in message.attachments.exclude(sha256="")
