@@ -27,7 +27,7 @@ demo: venv
 	$(BIN)/comptoir demo --seed 42 --if-empty --serve --port $(DEMO_PORT)
 
 # Every page in English and French, at 1,440 px and 390 px, from a demo of its own
-# (var/screenshots, port 8765), into docs/screenshots/ (deploy/screenshots.py).
+# (var/screenshots, on a free port), into docs/screenshots/ (deploy/screenshots.py).
 screenshots: venv
 	$(BIN)/python deploy/screenshots.py
 

@@ -3,11 +3,11 @@
 /usr/bin/chromium).
 
 The demo runs in its own data directory (var/screenshots, made once and kept: a second run
-starts at once) and on its own port, so a `make demo` already running is left alone. The pages
+starts at once) and on a free port, so a `make demo` already running is left alone. The pages
 are the fixed ones below plus every link of the settings index, the first conversation of the
 inbox and the first of each settings list that has detail pages.
 
-    .venv/bin/python deploy/screenshots.py [--out docs/screenshots] [--port 8765]
+    .venv/bin/python deploy/screenshots.py [--out docs/screenshots] [--port N]
 """
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ def _answers(port: int) -> bool:
         return False
 
 
+def free_port() -> int:
+    """A port nobody listens on now (the machine may run other demos: never shoot theirs)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def start_demo(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "COMPTOIR_DATA_DIR": str(ROOT / "var" / "screenshots"), "DATABASE_URL": ""}
     env["PYTHONPATH"] = str(ROOT / "src")
@@ -72,6 +79,8 @@ def start_demo(port: int) -> subprocess.Popen[bytes]:
         if server.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("the demo server did not start")
         time.sleep(0.5)
+    if server.poll() is not None:  # another server took the port first
+        raise SystemExit(f"port {port} answers, but not with this demo")
     return server
 
 
@@ -138,9 +147,10 @@ def shoot(base: str, out: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="default: a free one")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    args.port = args.port or free_port()
     if _answers(args.port):
         raise SystemExit(f"port {args.port} is in use: choose another with --port")
     server = start_demo(args.port)
