@@ -4,7 +4,7 @@ language's order (dd/mm/yyyy in French) and counts grouped as the language group
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 from comptoir.accounts.models import User
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Conversation
-from comptoir.lib.dates import format_day, parse_day
+from comptoir.lib.dates import format_day, parse_day, parse_moment
 from comptoir.web.templatetags.locale_fields import number
 from tests.test_inbox_bar_browser import four, log_in  # noqa: F401
 
@@ -140,3 +140,41 @@ def test_j_and_k_move_the_focus_and_can_be_turned_off(
     page.keyboard.press("?")
     assert page.locator("#shortcuts").is_visible() is False
     assert page.csp_errors == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-08T09:30",
+        "2026-12-08 09:30",
+        "08/12/2026 09:30",
+        "8/12/2026 à 9h30",
+        "08/12/2026, 09:30",
+    ],
+)
+def test_a_day_and_time_is_read_in_either_form(text: str) -> None:
+    assert parse_moment(text) == datetime(2026, 12, 8, 9, 30)
+
+
+@pytest.mark.parametrize("text", ["08/12/2026", "2026-12-08", "12/31/2026 09:30", "demain"])
+def test_a_day_without_its_time_is_not_a_moment(text: str) -> None:
+    with pytest.raises(ValueError, match=r"no time|month must be|Invalid isoformat"):
+        parse_moment(text)
+
+
+def test_a_snooze_is_typed_in_french(client: Client, agent: User, make_inbound: Any) -> None:
+    conv = Conversation.objects.get(pk=ingest(make_inbound(subject="Colis")).conversation_id)
+    agent.language = "fr"
+    agent.save()
+    client.force_login(agent)
+    page = client.get(f"/inbox/c/{conv.pk}/").text
+    assert 'placeholder="jj/mm/aaaa hh:mm"' in page
+    assert 'type="datetime-local"' not in page
+    later = timezone.localtime() + timedelta(days=3)
+    typed = later.strftime("%d/%m/%Y") + " 14:30"
+    assert 'name="until" value="' in page
+    client.post(f"/inbox/c/{conv.pk}/snooze", {"until": typed})
+    conv.refresh_from_db()
+    assert conv.snoozed_until is not None
+    back = timezone.localtime(conv.snoozed_until)
+    assert (back.date(), back.hour, back.minute) == (later.date(), 14, 30)

@@ -52,3 +52,41 @@ def format_day(value: date | str, language: str) -> str:
             return value
     assert isinstance(day, date)
     return day.strftime(day_format(language)[0])
+
+
+# A day and a time (a snooze, a case's deadline), the same way: "dd/mm/yyyy hh:mm" in French,
+# "yyyy-mm-dd hh:mm" otherwise, ISO with its "T" always read.
+_MOMENT_PATTERNS = {"fr": "jj/mm/aaaa hh:mm"}
+_SLASHED_MOMENT = re.compile(
+    r"\s*(\d{1,2}[/.]\d{1,2}[/.]\d{4})\s*(?:,|à|at)?\s*(\d{1,2})[:h](\d{2})\s*", re.IGNORECASE
+)
+
+
+def moment_format(language: str) -> tuple[str, str]:
+    """(strftime format, the pattern shown) of a day and time field for a language code."""
+    code = (language or "").split("-")[0].lower()
+    return day_format(code)[0] + " %H:%M", _MOMENT_PATTERNS.get(code, "yyyy-mm-dd hh:mm")
+
+
+def parse_moment(text: str) -> datetime:
+    """A naive day and time typed as dd/mm/yyyy hh:mm (14h30 too) or ISO (with a T or a space);
+    ValueError for anything else, a day without its time included."""
+    if match := _SLASHED_MOMENT.fullmatch(text):
+        day = parse_day(match.group(1))
+        return datetime(day.year, day.month, day.day, int(match.group(2)), int(match.group(3)))
+    stripped = text.strip()
+    if len(stripped) < len("yyyy-mm-dd hh:mm"):
+        raise ValueError(f"no time in {text!r}")
+    return datetime.fromisoformat(stripped)
+
+
+def format_moment(value: datetime | str, language: str) -> str:
+    """A naive day and time as the language writes it; text that is not one is kept as is."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = parse_moment(value)
+        except ValueError:
+            return value
+    assert isinstance(moment, datetime)
+    return moment.strftime(moment_format(language)[0])

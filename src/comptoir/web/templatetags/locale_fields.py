@@ -4,13 +4,13 @@ its placeholder (jj/mm/aaaa in French); the views read both forms (`lib.dates.pa
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from django import template
 from django.utils import translation
 from django.utils.formats import number_format
 
-from comptoir.lib.dates import day_format, format_day
+from comptoir.lib.dates import day_format, format_day, format_moment, moment_format
 
 register = template.Library()
 
@@ -35,3 +35,16 @@ def number(value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
     return number_format(value, force_grouping=True)
+
+
+@register.filter
+def momentfield(value: datetime | str | None) -> str:
+    """A day and time field's value (naive, already in the user's timezone)."""
+    if value is None or value == "":
+        return ""
+    return format_moment(value, translation.get_language() or "")
+
+
+@register.simple_tag
+def moment_pattern() -> str:
+    return moment_format(translation.get_language() or "")[1]
