@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import print_table  # noqa: E402
-from inbox_http import (  # noqa: E402
+from harness import print_table
+from inbox_http import (
     AGENT,
     COMMON_WORD,
     PASSWORD,
@@ -177,9 +177,8 @@ def fill_customers(rng: random.Random, n: int, now: datetime) -> list[tuple[str,
             if rng.random() < 0.4:
                 ident += 1
                 alias = f"{rng.getrandbits(40):010x}@marketplace.amazon.fr"
-                irows.append(
-                    {"id": ident, "customer_id": cid, "kind": "amazon_alias", "value": alias}
-                )
+                irows.append({"id": ident, "customer_id": cid, "kind": "amazon_alias"})
+                irows[-1]["value"] = alias
         for row in irows:
             row["created_at"] = created
         customers.write(crows)
