@@ -484,7 +484,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def envs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
-    base = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COMPTOIR_TASKS_BACKEND": "db"}
+    base = {**os.environ, "PYTHONPATH": args.src, "COMPTOIR_TASKS_BACKEND": "db"}
     base |= {"COMPTOIR_LOG_LEVEL": "WARNING"}
     out = {}
     if not args.no_sqlite:
@@ -494,6 +494,8 @@ def envs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
         out["PostgreSQL"] = base | {
             "COMPTOIR_DATA_DIR": str(data_dir(args.n) / "pg"),
             "DATABASE_URL": url,
+            # As docs/deploy.md runs the web processes: connections kept, not one per request.
+            "COMPTOIR_DB_POOL_SIZE": str(args.pool),
         }
     return out
 
@@ -574,7 +576,7 @@ def start_server(label: str, env: dict[str, str], args: argparse.Namespace) -> A
     )
     server.log = log  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
-    wait_up(base, server)
+    wait_up(base, server, timeout=300)
     return server, base
 
 
@@ -636,6 +638,9 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help="pages, comma-separated")
     parser.add_argument("--profile", choices=KINDS, help="profile this page in-process")
     parser.add_argument("--rounds", type=int, default=200, help="requests profiled (200)")
+    parser.add_argument("--pool", type=int, default=4, help="PostgreSQL pool per process (4)")
+    parser.add_argument("--src", default=str(ROOT / "src"), help="the code served (this tree's)")
+    parser.add_argument("--fill-only", action="store_true", help="fill (or find) and stop")
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -644,6 +649,8 @@ def main() -> None:
     args.kinds = [k for k in args.kinds.split(",") if k]
     databases = envs(args)
     prepare(args, databases)
+    if args.fill_only:
+        return
     if args.profile:
         for label, env in databases.items():
             print(f"== {label}: {result(label, spawn('profile:' + args.profile, env, args))}")
