@@ -656,8 +656,7 @@ def main() -> None:
             print(f"== {label}: {result(label, spawn('profile:' + args.profile, env, args))}")
         return
     rows = [row for label, env in databases.items() for row in measure(label, env, args)]
-    messages = "5 N" if args.n else ""
-    print(f"\n{args.n:,} conversations, {messages} messages; {args.workers} server processes")
+    print(f"\n{args.n:,} conversations, ~{5 * args.n:,} messages, {args.workers} server processes")
     print_table(rows)
     cpu_miss = [r for r in rows if float(r["CPU ms/req"]) > TARGET_CPU_MS]
     p95_miss = [r for r in rows if r["clients"] >= 10 and float(r["p95 ms"]) > TARGET_P95_MS]
