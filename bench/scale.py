@@ -469,11 +469,18 @@ def child(args: argparse.Namespace) -> None:
     from comptoir.inbox.models import Conversation
 
     if args.child == "fill":
+        from django.db import connection
+
         call_command("migrate", verbosity=0)
+        # Written once the fill has finished: an interrupted fill is not taken for a whole one.
+        done = Path(os.environ["COMPTOIR_DATA_DIR"]) / f"filled-{connection.vendor}"
         if Conversation.objects.exists():
+            if not done.exists():
+                raise SystemExit("an unfinished fill is there: run again with --refill")
             print(json.dumps({"reused": True}))
             return
         print(json.dumps(fill(args.n)))
+        done.touch()
     elif args.child == "sample":
         print(json.dumps(sample()))
     else:
