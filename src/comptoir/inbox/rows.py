@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from html import escape  # the same entities as Django's escape, without its lazy-string wrapper
+from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
@@ -68,7 +69,23 @@ def _reading_badges() -> dict[str, str]:
     return badges
 
 
-def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
+def tag_names(rows: Iterable[Conversation]) -> dict[int, list[str]]:
+    """Each row's tag names, from one query of (id, name) pairs: a prefetch built a Tag and
+    a related manager per row, an eighth of the page's CPU."""
+    out: dict[int, list[str]] = {}
+    through = Conversation.tags.through
+    pairs = (
+        through.objects.filter(conversation_id__in=[c.pk for c in rows])
+        .order_by("pk")
+        .values_list("conversation_id", "tag__name")
+    )
+    for conv_id, name in pairs:
+        out.setdefault(conv_id, []).append(name)
+    return out
+
+
+def render_rows(rows: list[Conversation], now: datetime) -> SafeString:
+    tags = tag_names(rows)
     select, no_subject = escape(gettext("Select")), escape(gettext("(no subject)"))
     needs_reply = escape(gettext("Needs a reply"))
     reading = _reading_badges()
@@ -90,7 +107,7 @@ def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
             badges.append(reading["negative"])
         if conv.language:
             badges.append(f'<span class="lang-code">{escape(conv.language.upper())}</span>')
-        badges += [f'<span class="tag">{escape(t.name)}</span>' for t in conv.tags.all()]
+        badges += [f'<span class="tag">{escape(name)}</span>' for name in tags.get(conv.pk, ())]
         due = ""
         late = ""
         if conv.respond_by:
@@ -110,3 +127,48 @@ def render_rows(rows: Iterable[Conversation], now: datetime) -> SafeString:
             f"<td>{escape(conv.assignee.display_name) if conv.assignee else ''}</td></tr>\n"
         )
     return mark_safe("".join(out))
+
+
+def options_html(choices: Iterable[Any], selected: str) -> SafeString:
+    """A filter's <option>s from (code, name) pairs or objects with `pk` and `name`, the one
+    whose code is `selected` marked: the filter bar's selects cost the template engine more
+    than the rest of the inbox page."""
+    out = []
+    for choice in choices:
+        code, name = (choice.pk, choice.name) if hasattr(choice, "pk") else choice
+        code = str(code)
+        mark = " selected" if code == selected else ""
+        out.append(f'<option value="{escape(code)}"{mark}>{escape(str(name))}</option>')
+    return mark_safe("".join(out))
+
+
+def intent_options_html(groups: Iterable[tuple[str, Any]], selected: str) -> SafeString:
+    """The intent filter's <optgroup>s, as `options_html` renders each group's options."""
+    return mark_safe(
+        "".join(
+            f'<optgroup label="{escape(str(group))}">{options_html(choices, selected)}</optgroup>'
+            for group, choices in groups
+        )
+    )
+
+
+# The filter bar's selects: each one's name (its parameter) and the chrome's choices.
+_SELECTS = (
+    ("marketplace", "marketplaces"),
+    ("channel", "channels"),
+    ("shop", "shops"),
+    ("status", "statuses"),
+    ("assignee", "assignees"),
+    ("team", "teams"),
+    ("sla", "sla_states"),
+    ("language", "languages"),
+    ("urgency", "urgencies"),
+    ("sentiment", "sentiments"),
+)
+
+
+def filter_selects(chrome: dict[str, Any], params: dict[str, str]) -> dict[str, SafeString]:
+    """Each filter select's options as HTML, the current value selected."""
+    out = {name: options_html(chrome[key], params.get(name, "")) for name, key in _SELECTS}
+    out["intent"] = intent_options_html(chrome["intent_groups"], params.get("intent", ""))
+    return out

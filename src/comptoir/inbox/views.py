@@ -58,7 +58,7 @@ from comptoir.inbox.queries import (
     team_options,
     view_counts,
 )
-from comptoir.inbox.rows import ROW_FIELDS, render_rows
+from comptoir.inbox.rows import ROW_FIELDS, filter_selects, render_rows
 from comptoir.lib import intents
 from comptoir.sla.policies import policy_for
 from comptoir.triage.panel import intent_groups, reading_panel
@@ -80,7 +80,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
         visible_conversations(user)
         .select_related("channel", "customer", "assignee")
         .only(*ROW_FIELDS)
-        .prefetch_related("tags")
     )
     qs = view.apply(qs, user)
     # Read before the rows: a change made meanwhile is then sent by the live stream, not lost.
@@ -96,7 +95,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "inbox/inbox.html",
-            {"error": exc, "params": params, **_chrome(request, view, latest)},
+            {"error": exc, "params": params, **_chrome(request, view, latest, params)},
             status=400,
         )
     _set_urls(rows)
@@ -115,7 +114,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     }
     if request.htmx and request.GET.get("cursor"):  # type: ignore[attr-defined]
         return render(request, "inbox/_rows.html", context)
-    chrome = _chrome(request, view, latest)
+    chrome = _chrome(request, view, latest, params)
     chips = filter_chips(view.key, params, chrome)
     return render(request, "inbox/inbox.html", {**context, **chrome, "chips": chips})
 
@@ -132,12 +131,15 @@ def _set_urls(rows: list[Conversation]) -> None:
 
 
 def _chrome(
-    request: HttpRequest, view: InboxView, latest: tuple[int, float] | None = None
+    request: HttpRequest,
+    view: InboxView,
+    latest: tuple[int, float] | None = None,
+    params: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     user = _user(request)
     latest = latest or latest_event()
     counts = view_counts(user, latest)
-    return {
+    chrome = {
         "view": view,
         "views": [(v, counts[v.key]) for v in VIEWS.values()],
         "marketplace_views": marketplace_counts(user, latest),
@@ -161,6 +163,7 @@ def _chrome(
             for k, v in intents.SENTIMENTS.items()
         ],
     }
+    return chrome | {"selects": filter_selects(chrome, params or {})}
 
 
 # The buyers' languages the filter offers (any other code can still be typed in the URL).

@@ -1,0 +1,679 @@
+"""The agent's pages at scale, SQLite and PostgreSQL side by side: server CPU per request first.
+
+    .venv/bin/python bench/scale.py [-n 1000000] [--postgres URL | --no-postgres]
+        [--seconds S] [--clients 1,10] [--workers 2] [--kinds inbox,...] [--refill]
+    .venv/bin/python bench/scale.py -n 100000 --profile inbox [--no-postgres]
+
+Fills N conversations with 5 N messages (buyers, identities, orders, tags, text in five
+languages, as `bench/inbox_http.py` builds them, but streamed in batches: COPY on PostgreSQL,
+`executemany` on SQLite; the search indexes follow through their triggers or generated
+column). The filled database is kept: var/bench/scale-N/comptoir.sqlite3 and the PostgreSQL
+database comptoir_scale_N; a later run with the same N skips the fill (`--refill` to redo).
+Both databases fill at once, one process each.
+
+Then, per database, it starts the production server (`comptoir serve`: uvicorn, ASGI, two
+processes), signs in as an agent whose team owns most channels, and for each page (the inbox,
+the three searches of `bench/inbox_http.py`: a common word, a rare word, an order number, and
+a conversation page) with 1 and then 10 concurrent clients, prints: the load average before the
+run, the **server's CPU time per request** (the server processes' CPU time delta over the
+requests served: unlike latency, it does not depend on what else the machine runs), p50 and
+p95, and the queries one such request makes (counted in-process, in the sample child).
+Targets: <= 10 ms server CPU per request; p95 <= 150 ms with 10 clients.
+
+`--profile KIND` runs that page in-process (Django's test client, middleware included, no
+HTTP server) under cProfile and prints CPU per request and the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import print_table
+from inbox_http import (
+    AGENT,
+    COMMON_WORD,
+    PASSWORD,
+    RARE_WORDS,
+    free_port,
+    login,
+    server_cpu_seconds,
+    wait_up,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_DEFAULT = "postgres://root@127.0.0.1:5432/comptoir_scale"
+BATCH = 20_000  # conversations per written batch
+TARGET_CPU_MS = 10.0
+TARGET_P95_MS = 150.0
+KINDS = ("inbox", "search common word", "search rare word", "search order number", "conversation")
+
+
+def data_dir(n: int) -> Path:
+    return ROOT / "var" / "bench" / f"scale-{n}"
+
+
+def pg_url(base: str, n: int) -> str:
+    return f"{base}_{n}"
+
+
+# -- the fill ----------------------------------------------------------------------------------
+
+
+class Writer:
+    """Rows of a model (dicts of attnames; the others take their defaults) straight to the
+    database: COPY on PostgreSQL, `executemany` on the raw SQLite connection."""
+
+    def __init__(self, model: Any, with_pk: bool = True) -> None:
+        from django.db import connection
+
+        self.connection = connection
+        self.fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
+        self.names = [f.attname for f in self.fields]
+        self.defaults = {f.attname: self._default(f) for f in self.fields}
+        self.table = model._meta.db_table
+        self.columns = ", ".join(f'"{f.column}"' for f in self.fields)
+
+    def _default(self, field: Any) -> Any:
+        value = field.get_default() if field.has_default() else None
+        if field.get_internal_type() == "JSONField":
+            return json.dumps(value)
+        if isinstance(value, datetime):
+            return dt(value)
+        return None if value is None else field.get_db_prep_save(value, self.connection)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        values = [[r.get(n, self.defaults[n]) for n in self.names] for r in rows]
+        raw = self.connection.connection
+        if self.connection.vendor == "postgresql":
+            sql = f"COPY {self.table} ({self.columns}) FROM STDIN"
+            with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in values:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(self.names))
+            raw.executemany(f'INSERT INTO "{self.table}" ({self.columns}) VALUES ({marks})', values)
+
+
+def dt(value: datetime | None) -> Any:
+    from django.db import connection
+
+    return None if value is None else connection.ops.adapt_datetimefield_value(value)
+
+
+def setup_people() -> dict[str, Any]:
+    """The agent (whose team owns five channels of six), a supervisor, two shops, tags."""
+    from django.contrib.auth.hashers import make_password
+
+    from comptoir.accounts.models import Role, Team, User
+    from comptoir.inbox.models import Channel, Shop, Tag
+
+    team = Team.objects.create(name="Marketplaces")
+    other = Team.objects.create(name="Own shop")
+    agent = User.objects.create(
+        username=AGENT, password=make_password(PASSWORD), role=Role.AGENT, first_name="Bench"
+    )
+    team.members.add(agent)
+    boss = User.objects.create(
+        username="bench-supervisor", password=make_password(PASSWORD), role=Role.SUPERVISOR
+    )
+    shops = [
+        Shop.objects.create(name="Maison Lumière", slug="maison-lumiere"),
+        Shop.objects.create(name="TechnoPlus", slug="technoplus"),
+    ]
+    specs = [
+        ("amazon", "amazon", "Amazon FR", team),
+        ("mirakl", "darty", "Darty", team),
+        ("cdiscount", "cdiscount", "Cdiscount", team),
+        ("fnac", "fnac", "Fnac", team),
+        ("ebay", "ebay", "eBay", team),
+        ("email", "shop", "Shop mailbox", other),
+    ]
+    channels = [
+        Channel.objects.create(
+            shop=shops[i % 2], kind=kind, marketplace=mkt, name=f"{name} {i}", team=owner
+        )
+        for i, (kind, mkt, name, owner) in enumerate(specs)
+    ]
+    tags = [Tag.objects.create(name=name).pk for name in ("urgent", "retour", "facture", "vip")]
+    return {"channels": channels, "tags": tags, "agents": [agent.pk, boss.pk]}
+
+
+def fill_customers(rng: random.Random, n: int, now: datetime) -> list[tuple[str, str]]:
+    """n customers with an email identity (and an Amazon alias for 40 %): (name, language)."""
+    from comptoir.demo import phrases
+    from comptoir.inbox.models import Customer, CustomerIdentity
+
+    langs = ["fr"] * 70 + ["en"] * 10 + ["de"] * 8 + ["es"] * 6 + ["it"] * 6
+    customers, identities, out = Writer(Customer), Writer(CustomerIdentity), []
+    created = dt(now - timedelta(days=400))
+    ident = 0
+    for start in range(1, n + 1, BATCH):
+        crows, irows = [], []
+        for cid in range(start, min(n, start + BATCH - 1) + 1):
+            lang = rng.choice(langs)
+            name = f"{rng.choice(phrases.FIRST_NAMES[lang])} {rng.choice(phrases.LAST_NAMES[lang])}"
+            provider = rng.choice(phrases.EMAIL_PROVIDERS[lang])
+            email = f"{name.replace(' ', '.')}{cid}@{provider}.example".lower()
+            out.append((name, lang))
+            crows.append(
+                {"id": cid, "name": name, "email": email, "language": lang, "created_at": created}
+            )
+            ident += 1
+            irows.append({"id": ident, "customer_id": cid, "kind": "email", "value": email})
+            if rng.random() < 0.4:
+                ident += 1
+                alias = f"{rng.getrandbits(40):010x}@marketplace.amazon.fr"
+                irows.append({"id": ident, "customer_id": cid, "kind": "amazon_alias"})
+                irows[-1]["value"] = alias
+        for row in irows:
+            row["created_at"] = created
+        customers.write(crows)
+        identities.write(irows)
+    return out
+
+
+class Texts:
+    """The messages' words, from the demo's phrase tables."""
+
+    def __init__(self, rng: random.Random) -> None:
+        from comptoir.demo import phrases
+
+        self.rng = rng
+        self.p = phrases
+        self.intents = [i for i, w in phrases.INTENT_WEIGHTS.items() for _ in range(w)]
+        self.products = [item[1] for items in phrases.CATALOGUE.values() for item in items]
+        self.rare_left = dict.fromkeys(RARE_WORDS, 5)
+
+    def pick(self, table: dict[str, dict[str, tuple[str, ...]]], intent: str, lang: str) -> str:
+        options = table.get(intent, {}).get(lang) or table.get(intent, {}).get("fr") or ("",)
+        return self.rng.choice(options)
+
+    def fill(self, template: str, values: dict[str, str]) -> str:
+        return template.format_map(defaultdict(str, values))
+
+    def message(self, k: int, intent: str, lang: str, values: dict[str, str]) -> str:
+        if k % 2:
+            return self.fill(self.pick(self.p.REPLIES, intent, lang), values)
+        table = self.p.OPENINGS if k == 0 else self.p.FOLLOW_UPS
+        kind = intent if k == 0 else self.rng.choice(sorted(self.p.FOLLOW_UPS))
+        text = self.fill(self.pick(table, kind, lang), values)
+        if k == 0 and lang == "fr" and COMMON_WORD not in text:
+            text += f" Ma {COMMON_WORD} {values['order']}."
+        if self.rng.random() < 0.002:
+            left = [w for w, n in self.rare_left.items() if n > 0]
+            if left:
+                word = self.rng.choice(left)
+                self.rare_left[word] -= 1
+                text += f" {word}"
+        return text
+
+
+def conversation_rows(
+    rng: random.Random, texts: Texts, i: int, ctx: dict[str, Any], out: dict[str, list[Any]]
+) -> None:
+    """Conversation i (its messages, order, event, tag) appended to `out`'s lists."""
+    channel = ctx["channels"][rng.choices(range(6), weights=[30, 15, 15, 10, 10, 20])[0]]
+    cid = rng.randrange(len(ctx["customers"])) + 1
+    name, lang = ctx["customers"][cid - 1]
+    intent = rng.choice(texts.intents)
+    if channel.marketplace == "amazon":
+        number = f"{rng.randrange(400, 410)}-{rng.randrange(10**7):07d}-{i:07d}"
+    else:
+        number = f"{channel.marketplace.upper()[:3]}{i:07d}{rng.randrange(100):02d}"
+    product = rng.choice(texts.products)
+    values = {"order": number, "product": product, "customer": name, "first": name.split()[0]}
+    values |= {"carrier": "Colissimo", "shop": "Maison Lumière", "agent": "Bench"}
+    values |= {"tracking": f"6A{rng.randrange(10**11):011d}", "total": "59,90 €"}
+    subject = texts.fill(texts.pick(texts.p.SUBJECTS, intent, lang), values)
+    start = ctx["now"] - timedelta(seconds=rng.random() * 365 * 86400)
+    at, last_in, last_out, first_out = start, None, None, None
+    count = rng.choice((1, 2, 3, 4, 5, 6, 7, 8, 9))
+    for k in range(count):
+        ctx["mid"] += 1
+        inbound = k % 2 == 0
+        text = texts.message(k, intent, lang, values)
+        when = dt(at)
+        out["msgs"].append(
+            {
+                "id": ctx["mid"],
+                "conversation_id": i,
+                "channel_id": channel.pk,
+                "direction": "in" if inbound else "out",
+                "author_name": name if inbound else "Bench",
+                "external_id": f"b-{ctx['mid']}",
+                "subject": subject if k == 0 else f"Re: {subject}",
+                "text": text,
+                "sent_at": when,
+                "received_at": when,
+                "created_at": when,
+                "delivery_state": "" if inbound else "sent",
+            }
+        )
+        if inbound:
+            last_in = at
+        else:
+            last_out, first_out = at, first_out or at
+        at += timedelta(minutes=rng.randrange(20, 3000))
+    last_at = min(at - timedelta(minutes=1), ctx["now"])
+    _conversation(rng, i, ctx, out, channel, cid, number, subject, intent, lang)
+    conv = out["convs"][-1]
+    needs_reply = last_in is not None and (last_out is None or last_in > last_out)
+    age = ctx["now"] - last_at
+    status = rng.choice(["open", "open", "pending", "snoozed"]) if not needs_reply else "open"
+    if age > timedelta(days=14) and not needs_reply:
+        status = "resolved"
+    if needs_reply and age > timedelta(days=20):  # old threads were answered eventually
+        needs_reply, status = False, "resolved"
+    conv |= {
+        "snippet": out["msgs"][-1]["text"][:160],
+        "status": status,
+        "needs_reply": needs_reply,
+        "respond_by": dt(last_in + timedelta(hours=24)) if needs_reply and last_in else None,
+        "snoozed_until": dt(ctx["now"] + timedelta(days=2)) if status == "snoozed" else None,
+        "first_inbound_at": dt(start),
+        "first_response_at": dt(first_out),
+        "last_inbound_at": dt(last_in),
+        "last_outbound_at": dt(last_out),
+        "last_message_at": dt(last_at),
+        "resolved_at": dt(last_at) if status == "resolved" else None,
+        "message_count": count,
+        "created_at": dt(start),
+        "updated_at": dt(last_at),
+    }
+    out["events"].append(
+        {"conversation_id": i, "kind": "created", "actor_label": "connector:bench"}
+        | {"data": "{}", "created_at": dt(start)}
+    )
+
+
+def _conversation(
+    rng: random.Random,
+    i: int,
+    ctx: dict[str, Any],
+    out: dict[str, list[Any]],
+    channel: Any,
+    cid: int,
+    number: str,
+    subject: str,
+    intent: str,
+    lang: str,
+) -> None:
+    order_id = None
+    if rng.random() < 0.6:
+        ctx["oid"] += 1
+        order_id = ctx["oid"]
+        items = [{"sku": "X", "title": subject[:40], "quantity": 1, "unit_price": "59.90"}]
+        out["orders"].append(
+            {"id": order_id, "shop_id": channel.shop_id, "channel_id": channel.pk}
+            | {"customer_id": cid, "external_id": number, "status": "shipped", "total": "59.90"}
+            | {
+                "items": json.dumps(items),
+                "ordered_at": dt(ctx["now"]),
+                "created_at": dt(ctx["now"]),
+            }
+        )
+    out["convs"].append(
+        {"id": i, "shop_id": channel.shop_id, "channel_id": channel.pk, "customer_id": cid}
+        | {"order_id": order_id, "order_number": number, "external_thread_id": f"bt-{i}"}
+        | {"subject": subject, "team_id": channel.team_id, "language": lang, "intent": intent}
+        | {"assignee_id": rng.choice(ctx["agents"]) if rng.random() < 0.5 else None}
+    )
+    if rng.random() < 0.3:
+        out["tags"].append({"conversation_id": i, "tag_id": rng.choice(ctx["tags"])})
+
+
+def fill(n: int, seed: int = 7) -> dict[str, Any]:
+    """In a child whose database is migrated and empty: the whole history, in batches."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from comptoir.inbox.models import Conversation, Event, Message
+    from comptoir.orders.models import Order
+
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    now = timezone.now()
+    ctx = setup_people() | {"now": now, "mid": 0, "oid": 0}
+    with transaction.atomic():
+        ctx["customers"] = fill_customers(rng, int(n * 0.7), now)
+    texts = Texts(rng)
+    writers = {
+        "orders": Writer(Order),
+        "convs": Writer(Conversation),
+        "msgs": Writer(Message),
+        "events": Writer(Event, with_pk=False),
+        "tags": Writer(Conversation.tags.through, with_pk=False),
+    }
+    for start in range(1, n + 1, BATCH):
+        out: dict[str, list[Any]] = {key: [] for key in writers}
+        for i in range(start, min(n, start + BATCH - 1) + 1):
+            conversation_rows(rng, texts, i, ctx, out)
+        with transaction.atomic():
+            for key, writer in writers.items():
+                writer.write(out[key])
+    finished(connection)
+    return {"fill_s": round(time.perf_counter() - t0), "conversations": n, "messages": ctx["mid"]}
+
+
+def finished(connection: Any) -> None:
+    """Sequences past the written ids, indexes optimised, statistics gathered."""
+    from django.core.management.color import no_style
+
+    from comptoir.accounts.models import User
+    from comptoir.inbox.models import Conversation, Customer, CustomerIdentity, Message
+    from comptoir.orders.models import Order
+
+    models = [Customer, CustomerIdentity, Order, Conversation, Message, User]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for sql in connection.ops.sequence_reset_sql(no_style(), models):
+                cursor.execute(sql)
+            cursor.execute("VACUUM ANALYZE")
+        else:
+            cursor.execute("INSERT INTO search_message(search_message) VALUES ('optimize')")
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            cursor.execute("ANALYZE")
+
+
+# -- what the clients ask for, and the queries it makes ----------------------------------------
+
+
+def urls(rng: random.Random, picks: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "inbox": lambda: "/inbox/",
+        "search common word": lambda: f"/inbox/?view=all&q={COMMON_WORD}",
+        "search rare word": lambda: f"/inbox/?view=all&q={rng.choice(RARE_WORDS)}",
+        "search order number": lambda: f"/inbox/?view=all&q={rng.choice(picks['orders'])}",
+        "conversation": lambda: f"/inbox/c/{rng.choice(picks['conversations'])}/",
+    }
+
+
+def sample() -> dict[str, Any]:
+    """Conversations the agent sees and their order numbers; the queries each page makes."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from comptoir.accounts.models import User
+    from comptoir.inbox.permissions import visible_conversations
+
+    agent = User.objects.get(username=AGENT)
+    ids = list(visible_conversations(agent).order_by("-id").values_list("pk", flat=True)[:200_000])
+    rng = random.Random(3)
+    chosen = sorted(rng.sample(ids, min(1000, len(ids))))
+    from comptoir.inbox.models import Conversation
+
+    rows = Conversation.objects.filter(pk__in=chosen).values_list("pk", "order_number")
+    picks = {"conversations": [pk for pk, _ in rows], "orders": [o for _, o in rows if o]}
+    client = Client()
+    client.force_login(agent)
+    queries = {}
+    for kind, url in urls(random.Random(5), picks).items():
+        client.get(url())  # warm: the first request of a process loads what it caches
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url())
+        assert response.status_code == 200, (kind, response.status_code)
+        queries[kind] = len(captured)
+    return picks | {"queries": queries}
+
+
+def profile(kind: str, rounds: int) -> dict[str, Any]:
+    """The page `kind` in-process under cProfile; prints the top functions to stderr."""
+    import cProfile
+    import pstats
+
+    from django.test import Client
+
+    from comptoir.accounts.models import User
+
+    picks = sample()
+    client = Client()
+    client.force_login(User.objects.get(username=AGENT))
+    url = urls(random.Random(9), picks)[kind]
+    for _ in range(5):
+        client.get(url())
+    profiler = cProfile.Profile()
+    cpu = time.process_time()
+    profiler.enable()
+    for _ in range(rounds):
+        client.get(url())
+    profiler.disable()
+    cpu = time.process_time() - cpu
+    stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative")
+    stats.print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
+    return {"kind": kind, "cpu_ms": round(cpu * 1000 / rounds, 2), "queries": picks["queries"]}
+
+
+def child(args: argparse.Namespace) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
+    django.setup()
+    from django.core.management import call_command
+
+    from comptoir.inbox.models import Conversation
+
+    if args.child == "fill":
+        from django.db import connection
+
+        call_command("migrate", verbosity=0)
+        # Written once the fill has finished: an interrupted fill is not taken for a whole one.
+        done = Path(os.environ["COMPTOIR_DATA_DIR"]) / f"filled-{connection.vendor}"
+        if Conversation.objects.exists():
+            if not done.exists():
+                raise SystemExit("an unfinished fill is there: run again with --refill")
+            print(json.dumps({"reused": True}))
+            return
+        print(json.dumps(fill(args.n)))
+        done.touch()
+    elif args.child == "sample":
+        print(json.dumps(sample()))
+    else:
+        print(json.dumps(profile(args.child.removeprefix("profile:"), args.rounds)))
+
+
+# -- the parent: fill, serve, load -------------------------------------------------------------
+
+
+def envs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    base = {**os.environ, "PYTHONPATH": args.src, "COMPTOIR_TASKS_BACKEND": "db"}
+    base |= {"COMPTOIR_LOG_LEVEL": "WARNING"}
+    out = {}
+    if not args.no_sqlite:
+        out["SQLite"] = base | {"COMPTOIR_DATA_DIR": str(data_dir(args.n)), "DATABASE_URL": ""}
+    if not args.no_postgres:
+        url = pg_url(args.postgres, args.n)
+        out["PostgreSQL"] = base | {
+            "COMPTOIR_DATA_DIR": str(data_dir(args.n) / "pg"),
+            "DATABASE_URL": url,
+            # As docs/deploy.md runs the web processes: connections kept, not one per request.
+            "COMPTOIR_DB_POOL_SIZE": str(args.pool),
+        }
+    return out
+
+
+def spawn(action: str, env: dict[str, str], args: argparse.Namespace) -> subprocess.Popen[str]:
+    command = [sys.executable, __file__, "--child", action, "-n", str(args.n)]
+    command += ["--rounds", str(args.rounds)]
+    stderr = None if action.startswith("profile") else subprocess.PIPE
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+
+def result(label: str, proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{(err or '')[-4000:]}")
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def prepare(args: argparse.Namespace, databases: dict[str, dict[str, str]]) -> None:
+    """Both databases filled at once (or found filled), one process each."""
+    from harness import _exists, recreate_postgres
+
+    for label, env in databases.items():
+        Path(env["COMPTOIR_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+        if label == "SQLite" and args.refill:
+            for path in data_dir(args.n).glob("comptoir.sqlite3*"):
+                path.unlink()
+        if label == "PostgreSQL" and (args.refill or not _exists(env["DATABASE_URL"])):
+            recreate_postgres(env["DATABASE_URL"])
+    t0 = time.perf_counter()
+    procs = {label: spawn("fill", env, args) for label, env in databases.items()}
+    for label, proc in procs.items():
+        print(f"{label} fill: {result(label, proc)}", flush=True)
+    print(f"filled or found in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def load(
+    base: str, cookies: Any, picks: dict[str, Any], kind: str, clients: int, seconds: float
+) -> tuple[list[float], int, list[str]]:
+    """`clients` threads fetching `kind` for `seconds`: (latencies in ms, requests, errors)."""
+    import httpx
+
+    timings: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def one(n: int) -> None:
+        url = urls(random.Random(n), picks)[kind]
+        with httpx.Client(base_url=base, cookies=cookies, timeout=60) as client:
+            while time.monotonic() < stop_at:
+                t = time.perf_counter()
+                response = client.get(url())
+                took = (time.perf_counter() - t) * 1000
+                with lock:
+                    timings.append(took)
+                    if response.status_code != 200:
+                        errors.append(f"{kind}: {response.status_code}")
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return timings, len(timings), errors
+
+
+def start_server(label: str, env: dict[str, str], args: argparse.Namespace) -> Any:
+    port = free_port()
+    log = open(data_dir(args.n) / f"server-{label}.log", "wb")  # noqa: SIM115  (closed with it)
+    command = [str(Path(sys.executable).parent / "comptoir"), "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--workers", str(args.workers)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server.log = log  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base, server, timeout=300)
+    return server, base
+
+
+def stop_server(server: Any) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+    server.log.close()
+
+
+def measure(label: str, env: dict[str, str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    picks = result(f"{label} sample", spawn("sample", env, args))
+    server, base = start_server(label, env, args)
+    rows = []
+    try:
+        cookies = login(base).cookies
+        for kind in args.kinds:  # warm every page in every process first
+            load(base, cookies, picks, kind, args.workers * 2, 2)
+        for clients in args.clients:
+            for kind in args.kinds:
+                before = os.getloadavg()[0]
+                cpu = server_cpu_seconds(server.pid)
+                timings, requests, errors = load(base, cookies, picks, kind, clients, args.seconds)
+                cpu = server_cpu_seconds(server.pid) - cpu
+                timings.sort()
+                rows.append(
+                    {
+                        "database": label,
+                        "page": kind,
+                        "clients": clients,
+                        "load before": f"{before:.2f}",
+                        "requests": requests,
+                        "CPU ms/req": f"{cpu * 1000 / max(requests, 1):.1f}",
+                        "p50 ms": f"{statistics.median(timings):.1f}",
+                        "p95 ms": f"{timings[min(len(timings) - 1, int(len(timings) * 0.95))]:.1f}",
+                        "queries": picks["queries"][kind],
+                        "errors": len(errors) or None,
+                    }
+                )
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    finally:
+        stop_server(server)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("-n", type=int, default=1_000_000, help="conversations (1,000,000)")
+    parser.add_argument("--postgres", default=PG_DEFAULT, help="database URL, _N appended")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--refill", action="store_true", help="fill again even if kept")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per page and clients (15)")
+    parser.add_argument("--clients", default="1,10", help="concurrent clients, runs (1,10)")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (2)")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="pages, comma-separated")
+    parser.add_argument("--profile", choices=KINDS, help="profile this page in-process")
+    parser.add_argument("--rounds", type=int, default=200, help="requests profiled (200)")
+    parser.add_argument("--pool", type=int, default=4, help="PostgreSQL pool per process (4)")
+    parser.add_argument("--src", default=str(ROOT / "src"), help="the code served (this tree's)")
+    parser.add_argument("--fill-only", action="store_true", help="fill (or find) and stop")
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    args.clients = [int(c) for c in args.clients.split(",")]
+    args.kinds = [k for k in args.kinds.split(",") if k]
+    databases = envs(args)
+    prepare(args, databases)
+    if args.fill_only:
+        return
+    if args.profile:
+        for label, env in databases.items():
+            print(f"== {label}: {result(label, spawn('profile:' + args.profile, env, args))}")
+        return
+    rows = [row for label, env in databases.items() for row in measure(label, env, args)]
+    print(f"\n{args.n:,} conversations, ~{5 * args.n:,} messages, {args.workers} server processes")
+    print_table(rows)
+    cpu_miss = [r for r in rows if float(r["CPU ms/req"]) > TARGET_CPU_MS]
+    p95_miss = [r for r in rows if r["clients"] >= 10 and float(r["p95 ms"]) > TARGET_P95_MS]
+    print(
+        f"targets: CPU <= {TARGET_CPU_MS:.0f} ms/request: "
+        + ("all met" if not cpu_miss else f"{len(cpu_miss)} missed")
+        + f"; p95 <= {TARGET_P95_MS:.0f} ms with 10 clients: "
+        + ("all met" if not p95_miss else f"{len(p95_miss)} missed (wall time, load shown)")
+    )
+
+
+if __name__ == "__main__":
+    main()
