@@ -372,13 +372,20 @@ def test_two_webs_and_three_workers_lose_nothing_and_duplicate_nothing(
 
     # Every periodic job ticked once per period, across the three workers.
     ticked_once_per_period(fleet, ended_at)
+    after_kill = set(
+        JobRun.objects.filter(created_at__gt=killed_at).values_list("claimed_by", flat=True)
+    )
+    assert after_kill, "no tick after the kill"
+    assert victim.name not in after_kill
     assert victim.popen.returncode == -signal.SIGKILL
 
 
 def ticked_once_per_period(fleet: fs.Fleet, ended_at: Any) -> None:
     autodiscover()
     rows = {job.name: job for job in PeriodicJob.objects.all()}
-    assert set(rows) == set(REGISTRY), "a periodic job never ticked"
+    # The application's jobs (a test module may have registered one of its own here).
+    apps_jobs = {n for n, p in REGISTRY.items() if p.task.func.__module__.startswith("comptoir.")}
+    assert set(rows) == apps_jobs, "a periodic job never ticked, or an unknown one did"
     for name, job in rows.items():
         runs = list(JobRun.objects.filter(job_id=name).order_by("scheduled_for"))
         warped = fleet.warped.get(name, [])
@@ -391,6 +398,6 @@ def ticked_once_per_period(fleet: fs.Fleet, ended_at: Any) -> None:
             assert after.scheduled_for - before.scheduled_for >= every, (name, before, after)
         assert len(runs) <= 1 + len(warped) + (ended_at - runs[0].scheduled_for) // every
         # Not left behind when the worker died: nothing is overdue by more than a few ticks.
-        assert job.next_run_at > ended_at - timedelta(seconds=10), name
+        assert job.next_run_at > ended_at - timedelta(seconds=30), name
     claimers = set(JobRun.objects.values_list("claimed_by", flat=True))
     assert claimers <= {"w1", "w2", "w3"}
