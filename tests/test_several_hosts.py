@@ -333,6 +333,16 @@ def test_two_webs_and_three_workers_lose_nothing_and_duplicate_nothing(
         return "\n".join(map(str, rows)) + "\n" + fleet.queues() + fleet.logs()
 
     fs.wait_for(all_sent, "every reply to be sent", timeout=120, explain=unsent)
+
+    # A minute passes: the survivors poll again (and nothing new is stored twice).
+    def polled_after_the_kill() -> bool:
+        runs = JobRun.objects.filter(job_id="inbox.poll_channels", created_at__gt=killed_at)
+        if runs.exists():
+            return True
+        fleet.make_due("inbox.poll_channels")
+        return False
+
+    fs.wait_for(polled_after_the_kill, "a poll after the kill")
     ended_at = timezone.now()
 
     # 0 lost, 0 duplicated: every buyer message stored once...
