@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from comptoir.lib import intents
 from comptoir.triage import dataset, reading, training
@@ -101,6 +102,29 @@ def test_the_base_model_is_kept_on_disk_for_the_next_process(
     monkeypatch.setattr(training, "_base", {})
     monkeypatch.setattr(training, "fit", lambda examples: pytest.fail("trained again"))
     again = training.base_model(tmp_path)
+    assert again.predict("refund please").best == first.predict("refund please").best
+
+
+def test_a_host_with_an_empty_data_directory_reads_the_model_another_host_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Several hosts (docs/deploy.md, 8.): each worker has its own data directory; without a
+    # shared copy each new one trained the same models, its queue waiting meanwhile.
+    shared = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "shared-cache"),
+        }
+    }
+    monkeypatch.setattr(training, "_base", {})
+    monkeypatch.setattr(dataset, "files", lambda split: [])  # nothing to read: fast
+    monkeypatch.setattr(training, "fit", lambda examples: training._fit(TINY, 0.2))
+    with override_settings(CACHES=shared):
+        first = training.base_model(tmp_path / "host-a")
+        monkeypatch.setattr(training, "_base", {})
+        monkeypatch.setattr(training, "fit", lambda examples: pytest.fail("trained again"))
+        again = training.base_model(tmp_path / "host-b")
+    assert len(list((tmp_path / "host-b").glob("intent-base-*.npz"))) == 1
     assert again.predict("refund please").best == first.predict("refund please").best
 
 

@@ -8,6 +8,7 @@ timeout; deferred retries are made due by moving their due time, not by waiting 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -515,3 +516,37 @@ def test_sigterm_stops_a_worker_watching_a_mailbox_with_idle_at_once(
 
     assert returncode == 0, out
     assert "Traceback" not in out, out
+
+
+@pytest.mark.redis
+def test_an_rq_worker_takes_over_the_scheduler_its_holder_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by the several-hosts test: the worker running rq's scheduler was killed, and the
+    # others only looked for it in rq's maintenance, every 10 minutes; retries waited as long.
+    from rq import Queue
+    from rq.scheduler import RQScheduler
+
+    from comptoir.jobs import runner
+
+    for _, client in _own_redis_database():
+        queues = [Queue("default", connection=client)]
+        worker = runner.ComptoirRQWorker(queues, connection=client, name="survivor")
+        worker.take_over_scheduler = True
+        worker.scheduler = RQScheduler(queues, connection=client)
+        started: list[str] = []
+        monkeypatch.setattr(worker.scheduler, "start", functools.partial(started.append, "started"))
+        lock = RQScheduler.get_locking_key("default")
+        client.set(lock, "the-killed-workers-scheduler", ex=60)
+
+        worker.take_over_rq_scheduler()  # its holder's lock is still alive: nothing
+        assert started == []
+        assert client.get(lock) == b"the-killed-workers-scheduler"
+
+        client.delete(lock)  # a minute later: the dead holder's lock expired
+        worker.take_over_rq_scheduler()  # within SCHEDULER_TAKEOVER_SECONDS: not yet
+        assert started == []
+        worker._takeover_at = 0.0  # those seconds passed
+        worker.take_over_rq_scheduler()
+        assert started == ["started"]
+        assert client.get(lock) == worker.scheduler.name.encode()

@@ -125,6 +125,12 @@ def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
         waits.extend(conv_waits)
     asked = [row for pk in ids for row in buyer_message_facts(pk, histories[pk])]
     with transaction.atomic():
+        # Two workers refreshing the same conversation at once: without the lock both deleted,
+        # then both inserted (a duplicate key, or every wait counted twice). The conversations'
+        # rows are locked in one order, so that two batches wait rather than deadlock.
+        list(
+            Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk")
+        )
         before = rollup.slices_of(ids) if keep_rollup else {}
         ConversationFact.objects.filter(conversation_id__in=ids).delete()
         ResponseFact.objects.filter(conversation_id__in=ids).delete()

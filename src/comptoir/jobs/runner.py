@@ -32,6 +32,7 @@ from django.db import close_old_connections, connections
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
 from rq.utils import now as rq_now
 from rq.worker import SimpleWorker, WorkerStatus
 
@@ -254,6 +255,9 @@ class TaskHandedBack(BaseException):
 
 # --- RQ backend ---------------------------------------------------------------------------
 
+# How often an rq worker looks whether rq's scheduler lost its holder (a Redis EXISTS).
+SCHEDULER_TAKEOVER_SECONDS = 5.0
+
 
 class ComptoirRQWorker(SimpleWorker):
     """rq's in-process worker, with our scheduler ticking from its loop, and the stops of the
@@ -265,6 +269,8 @@ class ComptoirRQWorker(SimpleWorker):
     records as failed (or retries), and a status that may not be 0."""
 
     comptoir_scheduler: Scheduler | None = None
+    take_over_scheduler = False  # a long-running worker (not a batch)
+    _takeover_at = 0.0  # monotonic clock: the next look at rq's scheduler lock
     stopped_by_signal = False
     _performing = False  # in the task's own code (not rq's bookkeeping around it)
     _hand_back_requested = False
@@ -285,6 +291,28 @@ class ComptoirRQWorker(SimpleWorker):
             raise StopRequested()  # caught by rq's work loop, which tears down and returns
         if self.comptoir_scheduler is not None:
             self.comptoir_scheduler.tick_if_due()
+        if self.take_over_scheduler:
+            self.take_over_rq_scheduler()
+
+    def take_over_rq_scheduler(self) -> None:
+        """Run rq's scheduler (which moves deferred tasks, retries among them, to their queue)
+        when no live worker holds it any more. rq itself tries only in its maintenance, every
+        10 minutes: after the worker that held it was killed, every retry waited that long."""
+        scheduler = self.scheduler
+        if scheduler is None or time.monotonic() < self._takeover_at:
+            return
+        self._takeover_at = time.monotonic() + SCHEDULER_TAKEOVER_SECONDS
+        process = getattr(scheduler, "_process", None)
+        if process is not None and process.is_alive():
+            return  # ours is running
+        # A holder's lock lives a minute past its last renewal (rq's): held, nothing to do.
+        keys = [RQScheduler.get_locking_key(q.name) for q in self.queues]
+        if self.connection.exists(*keys) == len(keys):
+            return
+        # rq forks the scheduler: no database connection may be shared with the child.
+        connections.close_all()
+        if scheduler.acquire_locks(auto_start=True):
+            self.log.warning("took over rq's scheduler (its holder stopped renewing it)")
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         # Not rq's: idle, it raises StopRequested from this handler, into whatever the main
@@ -417,6 +445,7 @@ def _run_rq(options: WorkerOptions, backend: Any, scheduler: Scheduler | None) -
             exception_handlers=get_exception_handlers() or None,
         )
         worker.comptoir_scheduler = None if options.batch else scheduler
+        worker.take_over_scheduler = not options.batch
         return worker
 
     # django-rq does the same before `rqworker`: no connection opened by start-up code may be

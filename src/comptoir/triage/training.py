@@ -3,7 +3,8 @@
 `train()` fits on the shipped training data plus whatever the seller's history adds, picks the
 confidence threshold on a validation part of the training data (never on the held-out set),
 and measures the result on the held-out set. `base_model()` is the model of the shipped data
-alone, trained once per data version and kept in the data directory.
+alone, trained once per data version and kept in the data directory (and in the shared cache,
+for the other hosts).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import os
 import random
 import tempfile
 import threading
+import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,22 +207,83 @@ _base: dict[str, Model] = {}
 
 
 def base_model(cache_dir: Path | None = None) -> Model:
-    """The model of the shipped data: from memory, else from the data directory, else trained
-    now (once per data version; tens of seconds) and kept there for the next process."""
+    """The model of the shipped data: from memory, else from the data directory, else from the
+    shared cache (another host trained it), else trained now (once per data version; tens of
+    seconds) and kept in both for the next process."""
     key = dataset.data_hash()
     with _lock:
         if key in _base:
             return _base[key]
         path = (cache_dir or _cache_dir()) / f"intent-base-{key[:16]}.npz"
-        if path.exists():
-            model = Model.from_bytes(path.read_bytes())
-        else:
-            logger.info("triage: training the base intent model from the shipped data")
-            model = fit(dataset.load("train"))
-            _write_atomically(path, model.to_bytes())
+        model = _load_or_train(path, lambda: fit(dataset.load("train")))
         _base.clear()
         _base[key] = model
         return model
+
+
+# Another host training the same model: wait this long for it before training here too.
+SHARED_TRAINING_WAIT = 600.0
+
+
+def _load_or_train(path: Path, train: Callable[[], Model]) -> Model:
+    """The model kept at `path`, else the one another host put in the shared cache, else
+    trained here (by one host at a time while the others wait) and shared.
+
+    Several hosts have a data directory each: without the shared cache every new worker
+    trained the same models itself, minutes of CPU during which its queue (replies included)
+    waited."""
+    if path.exists():
+        data = path.read_bytes()
+        _share(path.name, data)  # a host started before the others had it: they need not train
+        return Model.from_bytes(data)
+    shared = _shared_cache()
+    if shared is None:
+        return _train_and_keep(path, train)
+    name = f"comptoir:triage:{path.name}"
+    deadline = time.monotonic() + SHARED_TRAINING_WAIT
+    while True:
+        data = shared.get(name)
+        if data is not None:
+            _write_atomically(path, data)
+            return Model.from_bytes(data)
+        # One host trains (the lock expires should it die doing so); the others wait for it.
+        if shared.add(f"{name}:training", os.getpid(), timeout=SHARED_TRAINING_WAIT):
+            try:
+                return _train_and_keep(path, train)
+            finally:
+                shared.delete(f"{name}:training")
+        if time.monotonic() > deadline:
+            return _train_and_keep(path, train)
+        time.sleep(1.0)  # another host is training: its model, when it is there
+
+
+def _train_and_keep(path: Path, train: Callable[[], Model]) -> Model:
+    logger.info("triage: training %s from the shipped data", path.stem)
+    model = train()
+    data = model.to_bytes()
+    _write_atomically(path, data)
+    _share(path.name, data)
+    return model
+
+
+def _shared_cache() -> Any:
+    """Django's cache when the hosts share one (Redis), else None: a cache in this process's
+    memory would only hold a second copy of the model."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return None if backend.endswith(("LocMemCache", "DummyCache")) else cache
+
+
+def _share(name: str, data: bytes) -> None:
+    shared = _shared_cache()
+    if shared is None:
+        return
+    try:
+        shared.add(f"comptoir:triage:{name}", data, timeout=None)
+    except Exception:  # the cache down: each host trains for itself, as before
+        logger.exception("triage: could not share %s", name)
 
 
 def _cache_dir() -> Path:
@@ -269,13 +332,12 @@ def mood_models(cache_dir: Path | None = None) -> Mood:
         models = []
         for name in ("sentiment", "urgency"):
             path = (cache_dir or _cache_dir()) / f"{name}-base-{key[:16]}.npz"
-            if path.exists():
-                models.append(Model.from_bytes(path.read_bytes()))
-                continue
-            logger.info("triage: training the base %s model from the shipped data", name)
-            model = _fit(mood_examples(name), 0.0, vocabulary=base)
-            _write_atomically(path, model.to_bytes())
-            models.append(model)
+            models.append(
+                _load_or_train(
+                    path,
+                    lambda name=name: _fit(mood_examples(name), 0.0, vocabulary=base),  # type: ignore[misc]
+                )
+            )
         for model in models:
             model.share_terms(base)
         _mood.clear()
