@@ -106,7 +106,9 @@ def rebuild(now: datetime | None = None) -> int:
     return written
 
 
-def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
+def _compute(
+    ids: list[int], now: datetime
+) -> tuple[list[ConversationFact], list[ResponseFact], list[BuyerMessageFact]]:
     convs = list(
         Conversation.objects.filter(pk__in=ids, deleted_at=None, merged_into=None).select_related(
             "channel", "shop"
@@ -119,18 +121,25 @@ def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
     facts: list[ConversationFact] = []
     waits: list[ResponseFact] = []
     for conv in convs:
-        history = histories[conv.pk]
-        fact, conv_waits = conversation_fact(conv, history, policies[conv.channel_id], now)
+        fact, conv_waits = conversation_fact(
+            conv, histories[conv.pk], policies[conv.channel_id], now
+        )
         facts.append(fact)
         waits.extend(conv_waits)
     asked = [row for pk in ids for row in buyer_message_facts(pk, histories[pk])]
+    return facts, waits, asked
+
+
+def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
     with transaction.atomic():
         # Two workers refreshing the same conversation at once: without the lock both deleted,
-        # then both inserted (a duplicate key, or every wait counted twice). The conversations'
-        # rows are locked in one order, so that two batches wait rather than deadlock.
+        # then both inserted (a duplicate key, or every wait counted twice), or the one that
+        # read first wrote last (stale facts). The conversations' rows are locked before they
+        # are read, in one order, so that two batches wait rather than deadlock.
         list(
             Conversation.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk")
         )
+        facts, waits, asked = _compute(ids, now)
         before = rollup.slices_of(ids) if keep_rollup else {}
         ConversationFact.objects.filter(conversation_id__in=ids).delete()
         ResponseFact.objects.filter(conversation_id__in=ids).delete()
