@@ -44,6 +44,7 @@ KINDS = {
     "cases/steps/": "operation",
     "cases/": "case",
     "api/v1/cases/": "case",
+    "api/v1/cases/steps/": "operation",
     # A buyer and an order are seen through their conversations and channels.
     "api/v1/customers/": "customer",
     "api/v1/orders/": "order",
