@@ -34,6 +34,7 @@ PARITY = {
     "inbox:retry_message": "POST /messages/{message_id}/retry",
     "inbox:resend_message": "POST /messages/{message_id}/resend",
     "inbox:bulk": "POST /conversations/bulk",
+    "triage:correct": "POST /conversations/{conv_id}/reading",
     "settings:trash_restore": "POST /conversations/{conv_id}/restore",
     # Templates, rules, channels, data protection.
     "settings:template_new": "POST /templates",
@@ -131,7 +132,6 @@ NOT_YET = {
     "settings:webhook_delete",
     "settings:receiver_create",
     "automation:draft",
-    "triage:correct",
     "faq:draft",
 }
 

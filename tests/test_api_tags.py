@@ -195,3 +195,17 @@ def test_a_read_only_user_changes_nothing_in_bulk(
     read = bearer(owner, TokenScope.READ)
     assert call(client, "post", "/conversations/bulk", read, body).status_code == 403
     assert Conversation.objects.get(pk=conv.pk).archived is False
+
+
+def test_triages_reading_is_corrected_through_the_api(
+    client: Client, conv: Conversation, agent: User, analyst: User
+) -> None:
+    url = f"/conversations/{conv.pk}/reading"
+    fixed = call(client, "post", url, bearer(agent), {"field": "intent", "value": "refund"})
+    assert fixed.status_code == 200, fixed.content
+    assert (fixed.json()["intent"], fixed.json()["intent_source"]) == ("refund", "agent")
+    wrong = call(client, "post", url, bearer(agent), {"field": "urgency", "value": "meh"})
+    assert wrong.status_code == 422
+    body = {"field": "intent", "value": "payment"}
+    assert call(client, "post", url, bearer(analyst), body).status_code == 403
+    assert Conversation.objects.get(pk=conv.pk).intent == "refund"

@@ -169,6 +169,8 @@ API_BODY = {
     "priority": 1,
     "team_id": None,
     "into": 1,
+    "field": "intent",
+    "value": "refund",
 }
 
 

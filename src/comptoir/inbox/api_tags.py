@@ -1,6 +1,6 @@
 """REST endpoints for tags and for the conversation's action-bar changes the first API lacked:
 the tags themselves (list, create, rename, delete), a conversation's tags, priority, team,
-archive, merge, and the inbox's bulk bar.
+archive, merge, the correction of triage's reading, and the inbox's bulk bar.
 
 As `inbox.api`: the conversation is looked up among those the caller sees (404 otherwise) and
 every change is one action, which decides who may (403)."""
@@ -8,7 +8,7 @@ every change is one action, which decides who may (403)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
@@ -24,6 +24,8 @@ from comptoir.inbox.models import Conversation, Priority, Status, Tag
 from comptoir.inbox.permissions import cannot_assign, conversation_for, visible_conversations
 from comptoir.inbox.queries import MAX_ID
 from comptoir.inbox.schemas import ConversationOut, ErrorOut
+from comptoir.triage.actions import correct
+from comptoir.triage.panel import latest_inbound
 
 router = Router(tags=["tags"])
 
@@ -225,6 +227,29 @@ def merge(request: HttpRequest, conv_id: int, body: MergeIn) -> Conversation:
     return _conversation(user, kept.pk)
 
 
+class ReadingIn(Schema):
+    field: Literal["intent", "urgency", "sentiment"]
+    value: str = Field(max_length=64, description="one of the field's labels (422 otherwise)")
+
+
+@router.post(
+    "/conversations/{conv_id}/reading",
+    tags=["conversations"],
+    response={200: ConversationOut, **_WRITE_ERRORS},
+    summary="Correct triage's reading of the buyer's latest message",
+    description="The conversation takes it, and it is kept to train triage on; 422 when the "
+    "conversation has no buyer message.",
+)
+def correct_reading(request: HttpRequest, conv_id: int, body: ReadingIn) -> Conversation:
+    user = _user(request)
+    conv = _writable_conversation(user, conv_id)
+    message = latest_inbound(conv)
+    if message is None:
+        raise ValidationError("no buyer message to correct here")
+    correct(message, field=body.field, value=body.value, actor=user)
+    return _conversation(user, conv_id)
+
+
 # -- the bulk bar ------------------------------------------------------------------------------
 
 BulkAction = Literal[
@@ -242,7 +267,7 @@ BulkAction = Literal[
 
 
 class BulkIn(Schema):
-    ids: list[int] = Field(min_length=1, max_length=MAX_BULK)
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=MAX_BULK)
     action: BulkAction
     assignee_id: int | None = Field(None, ge=1, le=MAX_ID, description="assign (null: nobody)")
     team_id: int | None = Field(None, ge=1, le=MAX_ID, description="assign_team (null: none)")
@@ -302,7 +327,7 @@ def bulk(request: HttpRequest, body: BulkIn) -> dict[str, Any]:
     user = _user(request)
     require_write(user)
     action, kwargs = _bulk_arguments(body)
-    wanted = list(dict.fromkeys(i for i in body.ids))
+    wanted = list(dict.fromkeys(body.ids))
     found = list(visible_conversations(user).filter(pk__in=wanted).order_by("id"))
     result = actions.bulk_apply(action, found, actor=user, **kwargs)
     seen = {c.pk for c in found}
