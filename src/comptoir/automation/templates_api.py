@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status as Reply
+from pydantic import field_validator
 
 from comptoir.accounts.models import Role, User
 from comptoir.accounts.permissions import find_visible, require_write
@@ -23,20 +24,33 @@ from comptoir.automation.templating import render_template
 from comptoir.inbox.actions import Draft
 from comptoir.inbox.models import Shop
 from comptoir.inbox.permissions import conversation_for, visible_conversations
+from comptoir.lib.text import NO_NUL, refuse_nul
 
 router = Router(tags=["templates"])
+
+
+class In(Schema):
+    """A request body: no NUL character in any of its text (422, not a database error)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)
+
 
 MAX_LIMIT = 200
 MAX_ID = 2**63 - 1
 MANAGERS = frozenset({Role.OWNER, Role.ADMIN, Role.SUPERVISOR})
-Language = Field(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$", description="fr, en, de...")
+Language = Field(
+    pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$", max_length=8, description="fr, en, de..."
+)
 
 
 class ErrorOut(Schema):
     detail: Any
 
 
-class VersionIO(Schema):
+class VersionIO(In):
     language: str = Language
     subject: str = Field("", max_length=500)
     body: str = Field(min_length=1, max_length=20000, description="sandboxed Jinja")
@@ -67,7 +81,7 @@ class TemplatePage(Schema):
     next_offset: int | None = Field(description="the offset of the next page; null on the last")
 
 
-class TemplateIn(Schema):
+class TemplateIn(In):
     name: str = Field(min_length=1, max_length=200)
     shop_id: int | None = Field(None, ge=1, le=MAX_ID, description="null: every shop")
     shortcut: str = Field("", max_length=32)
@@ -135,7 +149,9 @@ def _save(template: Template | None, body: TemplateIn) -> Template:
 @router.get("/templates", response={200: TemplatePage, 422: ErrorOut})
 def list_templates(
     request: HttpRequest,
-    q: str | None = Query(None, max_length=200, description="in the name, shortcut or category"),
+    q: str | None = Query(
+        None, max_length=200, pattern=NO_NUL, description="in the name, shortcut or category"
+    ),
     shop: int | None = Query(None, ge=1, le=MAX_ID, description="those offered in this shop"),
     active: bool | None = None,
     limit: int = Query(50, ge=1, le=MAX_LIMIT),

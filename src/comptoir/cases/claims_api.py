@@ -14,14 +14,25 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
+from pydantic import field_validator
 
 from comptoir.accounts.permissions import find_visible
 from comptoir.cases import actions, operations
 from comptoir.cases.api import _WRITE_ERRORS, CaseOut, ErrorOut, _case, _out, _user
 from comptoir.cases.models import CaseOperation
 from comptoir.cases.queries import visible_cases
+from comptoir.lib.text import refuse_nul
 
 router = Router(tags=["cases"])
+
+
+class In(Schema):
+    """A request body: no NUL character in any of its text (422, not a database error)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)
 
 
 class StepOut(Schema):
@@ -39,11 +50,11 @@ class StepOut(Schema):
     sent_at: datetime | None
 
 
-class TextIn(Schema):
+class TextIn(In):
     text: str = Field("", max_length=5000)
 
 
-class RefundIn(Schema):
+class RefundIn(In):
     amount: Decimal | None = Field(
         None, gt=0, max_digits=12, decimal_places=2, description="the claim's or order's total"
     )

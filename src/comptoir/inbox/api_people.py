@@ -22,6 +22,7 @@ from comptoir.inbox.models import Customer
 from comptoir.inbox.permissions import visible_channels, visible_conversations
 from comptoir.inbox.queries import MAX_ID, KeysetOrder
 from comptoir.inbox.schemas import ErrorOut, OrderOut
+from comptoir.lib.text import NO_NUL
 from comptoir.orders.models import Order, OrderStatus
 
 router = Router()
@@ -116,6 +117,7 @@ def list_customers(
         None,
         min_length=2,
         max_length=200,
+        pattern=NO_NUL,
         description="a name, an email or a marketplace alias (any part, case folded)",
     ),
     cursor: str | None = None,
@@ -152,7 +154,7 @@ def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
 def list_orders(
     request: HttpRequest,
     external_id: str | None = Query(
-        None, max_length=64, description="the marketplace's order number, exactly"
+        None, max_length=64, pattern=NO_NUL, description="the marketplace's order number, exactly"
     ),
     channel: int | None = Query(None, ge=1, le=MAX_ID),
     customer: int | None = Query(None, ge=1, le=MAX_ID),

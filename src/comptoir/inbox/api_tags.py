@@ -15,6 +15,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status as Reply
+from pydantic import field_validator
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import find_visible, require_write
@@ -24,10 +25,21 @@ from comptoir.inbox.models import Conversation, Priority, Status, Tag
 from comptoir.inbox.permissions import cannot_assign, conversation_for, visible_conversations
 from comptoir.inbox.queries import MAX_ID
 from comptoir.inbox.schemas import ConversationOut, ErrorOut
+from comptoir.lib.text import NO_NUL, refuse_nul
 from comptoir.triage.actions import correct
 from comptoir.triage.panel import latest_inbound
 
 router = Router(tags=["tags"])
+
+
+class In(Schema):
+    """A request body: no NUL character in any of its text (422, not a database error)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)
+
 
 MAX_LIMIT = 200
 MAX_BULK = 100
@@ -48,33 +60,33 @@ class TagPage(Schema):
     next_offset: int | None = Field(description="the offset of the next page; null on the last")
 
 
-class TagIn(Schema):
+class TagIn(In):
     name: str = Field(min_length=1, max_length=64)
     color: str = Color
 
 
-class TagChangeIn(Schema):
+class TagChangeIn(In):
     name: str | None = Field(None, min_length=1, max_length=64)
     color: str = Color
 
 
-class TagNameIn(Schema):
+class TagNameIn(In):
     tag: str = Field(min_length=1, max_length=64, description="the tag's name (created if new)")
 
 
-class PriorityIn(Schema):
+class PriorityIn(In):
     priority: Literal[0, 1, 2, 3] = Field(description="0 low, 1 normal, 2 high, 3 urgent")
 
 
-class TeamIn(Schema):
+class TeamIn(In):
     team_id: int | None = Field(ge=1, le=MAX_ID, description="null: no team")
 
 
-class ArchiveIn(Schema):
+class ArchiveIn(In):
     archived: bool = True
 
 
-class MergeIn(Schema):
+class MergeIn(In):
     into: int = Field(ge=1, le=MAX_ID, description="the conversation that stays")
 
 
@@ -92,7 +104,9 @@ def _tag_out(user: User, tag_id: int) -> Tag:
 @router.get("/tags", response={200: TagPage, 422: ErrorOut})
 def list_tags(
     request: HttpRequest,
-    q: str | None = Query(None, max_length=64, description="names containing these letters"),
+    q: str | None = Query(
+        None, max_length=64, pattern=NO_NUL, description="names containing these letters"
+    ),
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
     offset: int = Query(0, ge=0, le=MAX_ID),
 ) -> dict[str, Any]:
@@ -227,7 +241,7 @@ def merge(request: HttpRequest, conv_id: int, body: MergeIn) -> Conversation:
     return _conversation(user, kept.pk)
 
 
-class ReadingIn(Schema):
+class ReadingIn(In):
     field: Literal["intent", "urgency", "sentiment"]
     value: str = Field(max_length=64, description="one of the field's labels (422 otherwise)")
 
@@ -266,7 +280,7 @@ BulkAction = Literal[
 ]
 
 
-class BulkIn(Schema):
+class BulkIn(In):
     ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=MAX_BULK)
     action: BulkAction
     assignee_id: int | None = Field(None, ge=1, le=MAX_ID, description="assign (null: nobody)")

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status as Reply
+from pydantic import field_validator
 
 from comptoir.accounts.models import Role, User
 from comptoir.accounts.permissions import NotVisible, find_visible, require
@@ -24,8 +25,19 @@ from comptoir.inbox.models import Shop
 from comptoir.knowledge import actions, queries
 from comptoir.knowledge.models import Article, ArticleStatus, ArticleView, Theme
 from comptoir.knowledge.permissions import can_edit, can_read
+from comptoir.lib.text import refuse_nul
 
 router = Router(tags=["knowledge base"])
+
+
+class In(Schema):
+    """A request body: no NUL character in any of its text (422, not a database error)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)
+
 
 MAX_LIMIT = 200
 MAX_ID = 2**63 - 1
@@ -36,8 +48,8 @@ class ErrorOut(Schema):
     detail: Any
 
 
-class VersionIn(Schema):
-    language: str = Field(pattern=LANGUAGE, description="fr, en, de...")
+class VersionIn(In):
+    language: str = Field(pattern=LANGUAGE, max_length=8, description="fr, en, de...")
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=50000)
     summary: str = Field("", max_length=300, description="the search engines' snippet")
@@ -78,7 +90,7 @@ class ArticlePage(Schema):
     next_offset: int | None = Field(description="the offset of the next page; null on the last")
 
 
-class ArticleIn(Schema):
+class ArticleIn(In):
     shop_id: int | None = Field(None, ge=1, le=MAX_ID, description="null: every shop")
     theme: Theme
     template_id: int | None = Field(None, ge=1, le=MAX_ID)
@@ -88,7 +100,7 @@ class ArticleIn(Schema):
     )
 
 
-class PublishIn(Schema):
+class PublishIn(In):
     published: bool = Field(True, description="false: back to draft")
 
 
