@@ -209,3 +209,14 @@ def test_triages_reading_is_corrected_through_the_api(
     body = {"field": "intent", "value": "payment"}
     assert call(client, "post", url, bearer(analyst), body).status_code == 403
     assert Conversation.objects.get(pk=conv.pk).intent == "refund"
+
+
+def test_a_nul_character_is_refused_not_a_database_error(
+    client: Client, conv: Conversation, supervisor: User
+) -> None:
+    """Found by the fuzzing on PostgreSQL, which cannot store one."""
+    assert call(client, "post", "/tags", bearer(supervisor), {"name": "a\x00b"}).status_code == 422
+    body = {"ids": [conv.pk], "action": "tag", "tag": "\x00"}
+    assert call(client, "post", "/conversations/bulk", bearer(supervisor), body).status_code == 422
+    assert call(client, "get", "/tags?q=%00", bearer(supervisor)).status_code == 422
+    assert not Tag.objects.exists()
