@@ -6,7 +6,7 @@ export COMPTOIR_DATA_DIR ?= $(CURDIR)/var
 PYTEST_WORKERS ?= 2
 DEMO_PORT ?= 8000
 
-.PHONY: demo test test-sqlite test-postgres lint venv bench clean constraints
+.PHONY: demo test test-sqlite test-postgres lint venv bench clean constraints screenshots
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,11 @@ constraints: venv
 demo: venv
 	$(BIN)/comptoir migrate --noinput -v0
 	$(BIN)/comptoir demo --seed 42 --if-empty --serve --port $(DEMO_PORT)
+
+# Every page in English and French, at 1,440 px and 390 px, from a demo of its own
+# (var/screenshots, on a free port), into docs/screenshots/ (deploy/screenshots.py).
+screenshots: venv
+	$(BIN)/python deploy/screenshots.py
 
 # Both passes run even when the first fails (make would stop at it and skip PostgreSQL without a
 # word); the target fails when either did.

@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import fill_conversations, print_table, run_both, settle
+from harness import bench_parser, fill_conversations, postgres_of, print_table, run_both, settle
 
 EXPORTS = [("conversations", "csv"), ("conversations", "parquet"), ("messages", "parquet")]
 
@@ -110,16 +110,13 @@ def export(kind: str, fmt: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=100_000, help="conversations (100,000)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--export", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_exports",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=100_000,
+        what="conversations",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench_exports",
     )
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--export", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export:
         export(*args.export)
@@ -127,7 +124,7 @@ def main() -> None:
     if args.child:
         child(args.n)
         return
-    postgres = None if args.no_postgres else args.postgres
+    postgres = postgres_of(args)
     results = run_both(__file__, args.n, postgres, timeout=7200)
     print(f"Exports benchmark, {args.n:,} conversations, {os.cpu_count()} cores")
     print_table([

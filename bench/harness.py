@@ -3,6 +3,7 @@ run starts cold and SQLite and PostgreSQL are compared in one go."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -490,3 +491,23 @@ def _plan(rng: random.Random, created: datetime, now: datetime) -> dict[str, Any
         "resolved": resolved,
         "reopened": reopened,
     }
+
+
+def bench_parser(doc: str | None, *, n: int, what: str, postgres: str) -> argparse.ArgumentParser:
+    """The options of every bench that runs itself on both databases (`run_both`): `-n`, the
+    hidden `--child`, `--postgres URL` (that database is dropped and created) and
+    `--no-postgres`; a bench adds its own."""
+    parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    parser.add_argument("-n", type=int, default=n, help=f"{what} ({n:,})")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres",
+        default=postgres,
+        help="PostgreSQL server URL; the database is dropped and created",
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    return parser
+
+
+def postgres_of(args: argparse.Namespace) -> str | None:
+    return None if args.no_postgres else str(args.postgres)

@@ -13,7 +13,6 @@ core's worth is `1000 / cpu ms` messages a second). Target: import >= 2,000 mess
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -22,7 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import run_both, settle, start_django
+from harness import bench_parser, postgres_of, run_both, settle, start_django
 
 TARGET = 2000
 
@@ -114,21 +113,18 @@ def child(n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=50_000, help="rows in the export (50000)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=50_000,
+        what="rows in the export",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench",
     )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
 
-    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
+    results = run_both(__file__, args.n, postgres_of(args))
 
     print(f"import-history, {args.n} rows, 1 process, {os.cpu_count()} cores")
     print(

@@ -10,7 +10,6 @@ Targets (2-core machine): live >= 300 msg/s per process, bulk >= 2,000 msg/s.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -18,7 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness import bench_channel, run_both, settle, start_django
+from harness import bench_channel, bench_parser, postgres_of, run_both, settle, start_django
 
 TARGETS = {"live": 300, "bulk": 2000}
 
@@ -108,21 +107,18 @@ def child(n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=5000, help="messages per mode (5000)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=5000,
+        what="messages per mode",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench",
     )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
 
-    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
+    results = run_both(__file__, args.n, postgres_of(args))
 
     print(f"ingest benchmark, {args.n} messages per mode, 1 process, {os.cpu_count()} cores")
     print(f"{'database':<12}{'live msg/s':>12}{'bulk msg/s':>12}{'jsonl msg/s':>13}")

@@ -10,7 +10,6 @@ of the wall time per page, and the queries each page made.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -18,7 +17,15 @@ import statistics
 import time
 from typing import Any
 
-from harness import bench_channel, print_table, run_both, settle, start_django
+from harness import (
+    bench_channel,
+    bench_parser,
+    postgres_of,
+    print_table,
+    run_both,
+    settle,
+    start_django,
+)
 
 ARTICLES = 300
 
@@ -91,20 +98,17 @@ def child(n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=200, help="requests per page (200)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://root@127.0.0.1:5432/comptoir_bench_kb",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=200,
+        what="requests per page",
+        postgres="postgres://root@127.0.0.1:5432/comptoir_bench_kb",
     )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
-    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
+    results = run_both(__file__, args.n, postgres_of(args))
     print(
         f"public FAQ, {ARTICLES} articles x 2 languages, {args.n} requests, {os.cpu_count()} cores"
     )

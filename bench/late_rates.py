@@ -7,7 +7,9 @@ SQLite and PostgreSQL side by side.
 The history is `bench/analytics.py`'s (six channels over the last year: five marketplaces and
 the shop's own mail, counted in business hours; bulk inserted), with 3% of the conversations
 marked "no response needed" and 2% of the replies failed, so that every rule has rows to count.
-`all_rates` is then timed over the six channels, warm (the best of `--repeat`), with this
+`all_rates` is then timed over the six channels, on the raw messages (the SLA page's count) and
+on analytics' buyer-message facts (the analytics pages' and the report's; filled in one
+statement first), warm (the best of `--repeat`), with this
 process's CPU time (on SQLite the database's work included, on PostgreSQL the server's left
 out) and the load average beside. The counts are printed with a digest, so that two versions can
 be checked to count the same. `--explain` prints the plan of the slowest query (EXPLAIN ANALYZE on
@@ -16,7 +18,6 @@ PostgreSQL, EXPLAIN QUERY PLAN on SQLite). The target: <= 1 s at 1,000,000 conve
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import fill_conversations, print_table, run_both, settle
+from harness import bench_parser, fill_conversations, postgres_of, print_table, run_both, settle
 
 TARGET = 1.0
 
@@ -48,6 +49,12 @@ def child(n: int) -> None:
     repeat = int(os.environ.get("BENCH_REPEAT", "3"))
     best, cpu, counts = _time(now, repeat)
     plan = _explain(now) if os.environ.get("BENCH_EXPLAIN") else []
+    from comptoir.analytics import late_rates
+
+    t0 = time.perf_counter()
+    late_rates.fill_from_messages()
+    facts_fill = time.perf_counter() - t0
+    facts_best, facts_cpu, facts_counts = _time(now, repeat, late_rates.FACTS)
     print(
         json.dumps(
             {
@@ -60,6 +67,10 @@ def child(n: int) -> None:
                 "load": os.getloadavg()[0],
                 "counts": counts,
                 "plan": plan,
+                "facts_fill": facts_fill,
+                "facts_seconds": facts_best,
+                "facts_cpu": facts_cpu,
+                "facts_same": facts_counts == counts,
             }
         )
     )
@@ -93,13 +104,13 @@ def _channels() -> Any:
     return Channel.objects.order_by("pk")
 
 
-def _time(now: datetime, repeat: int) -> tuple[float, float, list[Any]]:
-    from comptoir.sla.metrics import all_rates
+def _time(now: datetime, repeat: int, source: Any = None) -> tuple[float, float, list[Any]]:
+    from comptoir.sla.metrics import RAW, all_rates
 
     best, cpu, counts = float("inf"), 0.0, []
     for _ in range(repeat):
         c0, t0 = time.process_time(), time.perf_counter()
-        rates = all_rates(_channels(), now=now)
+        rates = all_rates(_channels(), now=now, source=source or RAW)
         seconds = time.perf_counter() - t0
         if seconds < best:
             best, cpu = seconds, time.process_time() - c0
@@ -138,17 +149,14 @@ def _count(table: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=100_000, help="conversations (100,000)")
+    parser = bench_parser(
+        __doc__,
+        n=100_000,
+        what="conversations",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench_late_rates",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs, the best kept (3)")
     parser.add_argument("--explain", action="store_true", help="print the slowest query's plan")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_late_rates",
-        help="PostgreSQL server URL; the database is dropped and created",
-    )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
@@ -156,7 +164,7 @@ def main() -> None:
     os.environ["BENCH_REPEAT"] = str(args.repeat)
     if args.explain:
         os.environ["BENCH_EXPLAIN"] = "1"
-    postgres = None if args.no_postgres else args.postgres
+    postgres = postgres_of(args)
     results = run_both(__file__, args.n, postgres, timeout=7200)
     print(f"Late-response rates benchmark, {args.n:,} conversations, {os.cpu_count()} cores")
     print_table([
@@ -164,8 +172,12 @@ def main() -> None:
             "database": r["db"],
             "messages": r["messages"],
             "fill": f"{r['fill']:.1f}",
-            "seconds": r["seconds"],
-            "cpu": r["cpu"],
+            "raw s": r["seconds"],
+            "raw cpu": r["cpu"],
+            "facts s": r["facts_seconds"],
+            "facts cpu": r["facts_cpu"],
+            "same counts": "yes" if r["facts_same"] else "NO",
+            "facts fill": f"{r['facts_fill']:.1f}",
             "load": f"{r['load']:.2f}",
         }
         for r in results

@@ -13,7 +13,6 @@ report <= 30 s at 1,000,000 conversations.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -22,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import fill_conversations, print_table, run_both, settle
+from harness import bench_parser, fill_conversations, postgres_of, print_table, run_both, settle
 
 TARGET = 30.0
 
@@ -94,15 +93,12 @@ def _run(days: int, now: datetime) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=100_000, help="conversations (100,000)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_report",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=100_000,
+        what="conversations",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench_report",
     )
-    parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
         "--keep",
         metavar="DIR",
@@ -113,7 +109,7 @@ def main() -> None:
     if args.child:
         child(args.n)
         return
-    postgres = None if args.no_postgres else args.postgres
+    postgres = postgres_of(args)
     keep = str(Path(args.keep).resolve()) if args.keep else None
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)

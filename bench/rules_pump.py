@@ -10,13 +10,12 @@ message_received), and a second pump with nothing new to do.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
 
-from harness import bench_channel, run_both, start_django
+from harness import bench_channel, bench_parser, postgres_of, run_both, start_django
 
 TEXTS = [
     "Bonjour, où est ma commande ? Je l'attends depuis une semaine.",
@@ -106,20 +105,17 @@ def child(n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=5000, help="buyer messages (5000)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_rules",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=5000,
+        what="buyer messages",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench_rules",
     )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
-    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
+    results = run_both(__file__, args.n, postgres_of(args))
     print(f"rules pump, {args.n} new conversations, 3 rules, 1 process, {os.cpu_count()} cores")
     print(f"{'database':<12}{'events':>8}{'runs':>7}{'seconds':>9}{'events/s':>10}{'idle ms':>9}")
     for r in results:

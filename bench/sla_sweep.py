@@ -13,14 +13,13 @@ then one with nothing due. Target: a sweep <= 2 s on both databases (2-core mach
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from harness import print_table, run_both, settle
+from harness import bench_parser, postgres_of, print_table, run_both, settle
 
 TARGET_SECONDS = 2.0
 SPREAD = 96 * 3600  # deadlines from -48 h to +48 h around now
@@ -129,21 +128,18 @@ def _fill(connection: Any, n: int, shop_id: int, channels: list[int], now: datet
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=1_000_000, help="open conversations (1,000,000)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_sla",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=1_000_000,
+        what="open conversations",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench_sla",
     )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
 
-    postgres = None if args.no_postgres else args.postgres
+    postgres = postgres_of(args)
     results = run_both(__file__, args.n, postgres, timeout=3600)
 
     print(f"SLA sweep benchmark, {args.n:,} open conversations, {os.cpu_count()} cores")

@@ -13,7 +13,6 @@ the others.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -21,7 +20,7 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from harness import bench_channel, run_both, settle, start_django
+from harness import bench_channel, bench_parser, postgres_of, run_both, settle, start_django
 
 TEMPLATES = 200
 ANSWERS = 5000
@@ -136,20 +135,17 @@ def child(n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=200, help="timed calls (200)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--postgres",
-        default="postgres://postgres@127.0.0.1:5432/comptoir_bench_suggest",
-        help="PostgreSQL server URL; the database is dropped and created",
+    parser = bench_parser(
+        __doc__,
+        n=200,
+        what="timed calls",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench_suggest",
     )
-    parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
-    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
+    results = run_both(__file__, args.n, postgres_of(args))
     print(
         f"suggest(), {TEMPLATES} templates, {ANSWERS} past answers, {args.n} calls, "
         f"{os.cpu_count()} cores; budget p95 <= 50 ms"

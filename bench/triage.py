@@ -15,7 +15,6 @@ Suggestions have their own benchmark (bench/suggestions.py, target p95 <= 50 ms)
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -149,12 +148,15 @@ def _print_quality(q: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from harness import bench_parser, postgres_of, run_both
+
+    parser = bench_parser(
+        __doc__,
+        n=2000,
+        what="buyer messages for the task after ingest",
+        postgres="postgres://postgres@127.0.0.1:5432/comptoir_bench",
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("-n", type=int, default=2000)
-    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/comptoir_bench")
-    parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.n)
@@ -172,9 +174,7 @@ def main() -> None:
         f"messages/s ({mark}), {s['cpu_ms']:.2f} ms CPU per message, {s['chars']:.0f} characters "
         f"on average, load {load:.1f}"
     )
-    from harness import run_both
-
-    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres)
+    results = run_both(__file__, args.n, postgres_of(args))
     for label, r in zip(("SQLite", "PostgreSQL"), results, strict=False):
         print(
             f"Task after ingest on {label}: {r['read']} messages read at {r['per_s']:,.0f}/s, "

@@ -91,6 +91,27 @@ def test_reply_is_stored_as_a_queued_outbound_message(conv: Conversation, agent:
     assert message.conversation_id == conv.pk
     assert message.direction == Direction.OUT
     assert message.delivery_state == DeliveryState.QUEUED
+
+
+def test_a_queued_reply_is_claimed_once_and_a_stuck_one_requeued_once(
+    conv: Conversation, agent: User
+) -> None:
+    from comptoir.inbox.tasks import SEND_FIELDS
+    from comptoir.jobs import claims
+
+    message = actions.reply(conv, actor=agent, text="Votre colis arrive demain.")
+    assert claims.claim(Message, message.pk, SEND_FIELDS)
+    assert not claims.claim(Message, message.pk, SEND_FIELDS)  # the second worker gets nothing
+    message.refresh_from_db()
+    assert (message.delivery_state, message.delivery_attempts) == (DeliveryState.SENDING, 1)
+    started = message.delivery_started_at
+    assert started is not None
+    assert claims.requeue(Message, message.pk, SEND_FIELDS)
+    assert not claims.requeue(Message, message.pk, SEND_FIELDS)
+    assert claims.claim(Message, message.pk, SEND_FIELDS)
+    message.refresh_from_db()
+    # The second attempt counts, and the first attempt's start stays.
+    assert (message.delivery_attempts, message.delivery_started_at) == (2, started)
     assert message.author_id == agent.pk
     assert message.author_name == "Marie"
     assert message.text == "Votre colis arrive demain."

@@ -207,3 +207,49 @@ def test_a_channel_alone_counts_as_among_all(shop: Shop) -> None:
     _history(rng, channels)
     together = metrics.all_rates(channels, now=NOW)
     assert [metrics.late_response_rates(c, now=NOW) for c in channels] == together
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_rates_on_analytics_facts_match_the_recount_and_the_raw_count(
+    shop: Shop, seed: int
+) -> None:
+    from comptoir.analytics import facts, late_rates
+
+    rng = random.Random(100 + seed)
+    channels = [
+        Channel.objects.create(shop=shop, kind="api", marketplace=m, name=m) for m in MARKETPLACES
+    ]
+    rows, marks = _history(rng, channels)
+    facts.rebuild(NOW)
+
+    with CaptureQueriesContext(connection) as queries:
+        rates = metrics.all_rates(Channel.objects.order_by("pk"), now=NOW, source=late_rates.FACTS)
+
+    for channel, rate in zip(channels, rates, strict=True):
+        got = [(p.days, p.late, p.on_time, p.pending, p.excluded) for p in rate.periods]
+        assert got == _recount(channel, rows, marks), channel.marketplace
+    assert rates == metrics.all_rates(Channel.objects.order_by("pk"), now=NOW)
+    # No look-up on the raw messages or events: the facts hold each message's answer and mark.
+    assert not [q for q in queries if "inbox_message" in q["sql"] or "inbox_event" in q["sql"]]
+    assert sum(p.counted + p.excluded for r in rates for p in r.periods) > 0
+
+
+def test_the_facts_filled_in_one_statement_are_those_the_refresh_computes(shop: Shop) -> None:
+    from comptoir.analytics import facts, late_rates
+    from comptoir.analytics.models import BuyerMessageFact
+
+    rng = random.Random(7)
+    channels = [
+        Channel.objects.create(shop=shop, kind="api", marketplace=m, name=m) for m in MARKETPLACES
+    ]
+    _history(rng, channels)
+    facts.rebuild(NOW)
+    fields = ("message_id", "conversation_id", "channel_id", "received_at", "answered_at")
+    refreshed = list(BuyerMessageFact.objects.order_by("pk").values_list(*fields, "marked_at"))
+    assert any(r[-1] for r in refreshed)  # some marked
+    assert any(r[-2] for r in refreshed)  # some answered
+
+    assert late_rates.fill_from_messages() == len(refreshed)
+    assert list(BuyerMessageFact.objects.order_by("pk").values_list(*fields, "marked_at")) == (
+        refreshed
+    )

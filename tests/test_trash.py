@@ -90,6 +90,37 @@ def test_the_purge_removes_attachments_the_raw_mail_and_the_inbound_record(
     assert not Message.objects.filter(pk=message.pk).exists()
 
 
+def test_a_deleted_conversation_counts_in_the_late_rates_until_the_purge(
+    make_inbound: MakeInbound, agent: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from comptoir.analytics import facts
+    from comptoir.analytics.models import BuyerMessageFact, ConversationFact
+
+    with django_capture_on_commit_callbacks(execute=True):
+        conv = new(make_inbound)
+    message = Message.objects.get(conversation=conv)
+    facts.refresh([conv.pk])
+    assert BuyerMessageFact.objects.filter(message_id=message.pk).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted(conv, agent, days_ago=31)
+    facts.refresh([conv.pk])
+    # The marketplace counts the message all the same; the conversation's own facts go.
+    assert BuyerMessageFact.objects.filter(message_id=message.pk).exists()
+    assert not ConversationFact.objects.filter(conversation_id=conv.pk).exists()
+    DBTaskResult.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert actions.purge_deleted(ago(days=30)) == 1
+
+    # The purge queued the refresh of the purged conversation's facts, which drops them.
+    queued = DBTaskResult.objects.filter(task_path__endswith="refresh_facts")
+    assert [conv.pk] in [t.args_kwargs["args"][0] for t in queued]
+    facts.refresh([conv.pk])
+    assert not BuyerMessageFact.objects.filter(conversation_id=conv.pk).exists()
+
+
 def test_the_purge_keeps_a_file_another_conversation_still_holds(
     make_inbound: MakeInbound, agent: User
 ) -> None:

@@ -26,6 +26,7 @@ from comptoir.automation.rules_api import router as rules_router
 from comptoir.automation.templates_api import router as templates_router
 from comptoir.cases.api import router as cases_router
 from comptoir.cases.claims_api import router as claims_router
+from comptoir.health.api import router as health_router
 from comptoir.inbox.api import router as inbox_router
 from comptoir.inbox.api_people import router as people_router
 from comptoir.inbox.api_tags import router as tags_router
@@ -99,3 +100,4 @@ api.add_router("/", privacy_router)
 api.add_router("/", claims_router)
 api.add_router("/", cases_router)
 api.add_router("/", knowledge_router)
+api.add_router("/", health_router)

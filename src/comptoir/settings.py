@@ -87,6 +87,11 @@ try:
     FAQ_MIN_CLUSTER_SIZE = env_int("COMPTOIR_FAQ_MIN_CLUSTER_SIZE", 2, minimum=1)
     # An article not reviewed for this many months (of 30 days) is flagged (docs/kb.md).
     KB_REVIEW_MONTHS = env_int("COMPTOIR_KB_REVIEW_MONTHS", 6, minimum=1)
+    # Proactive care (docs/care.md): a shipped parcel whose tracking has not changed for this
+    # many days is at risk.
+    CARE_TRACKING_STALL_DAYS = env_int(
+        "COMPTOIR_CARE_TRACKING_STALL_DAYS", 4, minimum=1, maximum=60
+    )
     SECRET_KEY_FROM_ENV = env_secret("COMPTOIR_SECRET_KEY")
     ENCRYPTION_KEY_FROM_ENV = env_secret("COMPTOIR_ENCRYPTION_KEY")
     # Keys for secrets at rest, comma- or newline-separated: the first encrypts, all decrypt
@@ -136,6 +141,9 @@ try:
     # An open case whose marketplace deadline comes within this many hours warns its assignee
     # (or the team's supervisors), once per deadline.
     CASE_DEADLINE_WARNING_HOURS = env_int("COMPTOIR_CASE_DEADLINE_WARNING_HOURS", 24, minimum=1)
+    # Account health: a metric warns once it reaches this share (percent) of its marketplace's
+    # threshold, before it crosses it.
+    HEALTH_WARNING_PERCENT = env_int("COMPTOIR_HEALTH_WARNING_PERCENT", 80, minimum=1, maximum=99)
     # Outbound requests (marketplaces, webhooks) may reach loopback, private and link-local
     # addresses: for the simulators, the tests and the demo, or a marketplace on the seller's
     # own network. Off, such URLs are refused when saved and when connecting.
@@ -280,8 +288,10 @@ INSTALLED_APPS = [
     "comptoir.faq",
     "comptoir.knowledge",
     "comptoir.cases",
+    "comptoir.care",
     "comptoir.surveys",
     "comptoir.analytics",
+    "comptoir.health",
     "comptoir.privacy",
     "django_htmx",
     # Only for its templates and static files: the API docs page then loads Swagger UI from

@@ -56,7 +56,9 @@ urlpatterns = [
     # The public FAQ of each shop: no login, cacheable, indexable (docs/kb.md).
     path("help/", include("comptoir.knowledge.public_urls")),
     path("cases/", include("comptoir.cases.urls")),
+    path("care/", include("comptoir.care.urls")),
     path("analytics/", include("comptoir.analytics.urls")),
+    path("account-health/", include("comptoir.health.urls")),
     # The buyer's survey page: public, the signed token is the key.
     path("s/", include("comptoir.surveys.urls")),
     path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),

@@ -38,8 +38,10 @@ def update_profile(
     last_name: str | None = None,
     language: str | None = None,
     timezone: str | None = None,
+    keyboard_shortcuts: bool | None = None,
 ) -> User:
-    """A user's own preferences: name, language ("" follows the browser), timezone."""
+    """A user's own preferences: name, language ("" follows the browser), timezone, whether
+    single-key shortcuts act."""
     fields = []
     if first_name is not None:
         user.first_name = first_name.strip()[:150]
@@ -53,6 +55,9 @@ def update_profile(
     if timezone is not None:
         user.timezone = _check_timezone(timezone)
         fields.append("timezone")
+    if keyboard_shortcuts is not None:
+        user.keyboard_shortcuts = keyboard_shortcuts
+        fields.append("keyboard_shortcuts")
     if fields:
         user.save(update_fields=fields)
     return user

@@ -24,6 +24,9 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
     timezone = models.CharField(max_length=64, default="Europe/Paris")
     language = models.CharField(max_length=8, blank=True)
+    # Single-key shortcuts (j, k, r, a...): off for someone who types with a speech tool or a
+    # switch, where a stray letter would act on the conversation.
+    keyboard_shortcuts = models.BooleanField(default=True)
     # Raised by "log out everywhere": every session signed with the previous value ends.
     session_generation = models.PositiveIntegerField(default=0)
 

@@ -13,3 +13,4 @@ class AnalyticsConfig(AppConfig):
 
         hooks.events_written.subscribe(tasks.events_written)
         hooks.messages_stored.subscribe(tasks.messages_stored)
+        hooks.conversations_purged.subscribe(tasks.touched)

@@ -14,6 +14,7 @@ What counts (docs/metrics.md gives each KPI built on them):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from comptoir.analytics import rollup
-from comptoir.analytics.models import ConversationFact, ResponseFact
+from comptoir.analytics.models import BuyerMessageFact, ConversationFact, ResponseFact
 from comptoir.inbox.models import (
     Conversation,
     DeliveryState,
@@ -65,6 +66,8 @@ class History:
     """What the facts need of one conversation's rows, oldest first."""
 
     messages: list[tuple[str, datetime]] = field(default_factory=list)  # ("in"|"out", at)
+    buyer: list[tuple[int, int, datetime]] = field(default_factory=list)  # (pk, channel, at)
+    marks: list[datetime] = field(default_factory=list)  # marked "no response needed"
     reopened_at: list[datetime] = field(default_factory=list)
     resolved_events: list[datetime] = field(default_factory=list)
     no_response_needed: bool = False
@@ -96,6 +99,7 @@ def rebuild(now: datetime | None = None) -> int:
     now = now or timezone.now()
     ConversationFact.objects.all().delete()
     ResponseFact.objects.all().delete()
+    BuyerMessageFact.objects.all().delete()
     ids = Conversation.objects.order_by("pk").values_list("pk", flat=True)
     written = refresh(list(ids), now, keep_rollup=False)
     rollup.rebuild()
@@ -108,7 +112,9 @@ def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
             "channel", "shop"
         )
     )
-    histories = _histories([c.pk for c in convs])
+    # Every conversation's history: a deleted one keeps no facts of its own, but its buyer
+    # messages still count in the marketplaces' late-response rates (as the marketplace counts).
+    histories = _histories(ids)
     policies = policies_for({c.channel_id for c in convs})
     facts: list[ConversationFact] = []
     waits: list[ResponseFact] = []
@@ -117,12 +123,15 @@ def _refresh_batch(ids: list[int], now: datetime, keep_rollup: bool) -> int:
         fact, conv_waits = conversation_fact(conv, history, policies[conv.channel_id], now)
         facts.append(fact)
         waits.extend(conv_waits)
+    asked = [row for pk in ids for row in buyer_message_facts(pk, histories[pk])]
     with transaction.atomic():
         before = rollup.slices_of(ids) if keep_rollup else {}
         ConversationFact.objects.filter(conversation_id__in=ids).delete()
         ResponseFact.objects.filter(conversation_id__in=ids).delete()
+        BuyerMessageFact.objects.filter(conversation_id__in=ids).delete()
         ConversationFact.objects.bulk_create(facts)
         ResponseFact.objects.bulk_create(waits)
+        BuyerMessageFact.objects.bulk_create(asked)
         if keep_rollup:
             # The days these conversations lay in before and lie in now (a deleted one leaves
             # its old days, an edited one can move a wait to another day).
@@ -135,10 +144,12 @@ def _histories(ids: list[int]) -> dict[int, History]:
     messages = (
         Message.objects.filter(Q(conversation_id__in=ids) & (BUYER_MESSAGE | REPLY))
         .order_by("conversation_id", "created_at", "pk")
-        .values_list("conversation_id", "direction", "created_at")
+        .values_list("conversation_id", "direction", "created_at", "pk", "channel_id")
     )
-    for conv_id, direction, at in messages:
+    for conv_id, direction, at, pk, channel_id in messages:
         histories[conv_id].messages.append((direction, at))
+        if direction == Direction.IN:
+            histories[conv_id].buyer.append((pk, channel_id, at))
     events = (
         Event.objects.filter(conversation_id__in=ids, kind__in=EVENT_KINDS)
         .order_by("conversation_id", "created_at", "pk")
@@ -150,6 +161,7 @@ def _histories(ids: list[int]) -> dict[int, History]:
             history.reopened_at.append(at)
         elif kind == EventKind.NO_RESPONSE_NEEDED:
             history.no_response_needed = True
+            history.marks.append(at)
         elif isinstance(data, dict) and data.get("status") == Status.RESOLVED:
             history.resolved_events.append(at)
     return histories
@@ -168,6 +180,29 @@ def waits_of(messages: list[tuple[str, datetime]]) -> list[Wait]:
             current.answered_at = at
             current = None
     return waits
+
+
+def buyer_message_facts(conversation_id: int, history: History) -> list[BuyerMessageFact]:
+    """Each buyer message with the first reply and the first "no response needed" mark at or
+    after it (the same instant counts, as in `sla.metrics`)."""
+    replies = [at for direction, at in history.messages if direction == Direction.OUT]
+    marks = sorted(history.marks)
+
+    def first_at_or_after(times: list[datetime], at: datetime) -> datetime | None:
+        i = bisect_left(times, at)
+        return times[i] if i < len(times) else None
+
+    return [
+        BuyerMessageFact(
+            message_id=pk,
+            conversation_id=conversation_id,
+            channel_id=channel_id,
+            received_at=at,
+            answered_at=first_at_or_after(replies, at),
+            marked_at=first_at_or_after(marks, at),
+        )
+        for pk, channel_id, at in history.buyer
+    ]
 
 
 def conversation_fact(

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from comptoir.accounts.models import Team, User
 from comptoir.analytics.period import Filters, Period
 from comptoir.inbox.models import Channel, Marketplace, Shop
+from comptoir.lib.dates import parse_day
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 DEFAULT_PRESET = "30d"
@@ -69,7 +70,7 @@ def _marketplace(raw: str) -> str | None:
 
 def _day(raw: str, name: str) -> date:
     try:
-        return date.fromisoformat(raw)
+        return parse_day(raw)
     except ValueError:
         message = _("%(name)s: “%(value)s” is not a date (YYYY-MM-DD)")
         raise BadFilter(message % {"name": name, "value": raw}) from None

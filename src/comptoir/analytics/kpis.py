@@ -22,7 +22,7 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
-from comptoir.analytics import histogram, rollup
+from comptoir.analytics import histogram, late_rates, rollup
 from comptoir.analytics.models import (
     ConversationDay,
     ConversationFact,
@@ -260,14 +260,14 @@ def sla_per(period: Period, filters: Filters, by: str) -> dict[Any, Share]:
 
 
 def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.ChannelRates]:
-    """Each channel's late-response rate as its marketplace counts it (`sla.metrics`)."""
+    """Each channel's late-response rate as its marketplace counts it (on the facts)."""
     channels = Channel.objects.order_by("pk")
     for name, field in (("shop_id", "shop_id"), ("channel_id", "pk"), ("team_id", "team_id")):
         if getattr(filters, name) is not None:
             channels = channels.filter(**{field: getattr(filters, name)})
     if filters.marketplace is not None:
         channels = channels.filter(marketplace=filters.marketplace)
-    return metrics.all_rates(channels, now=period.end)
+    return metrics.all_rates(channels, now=period.end, source=late_rates.FACTS)
 
 
 def _resolution(period: Period, filters: Filters, sums: _Sums | None) -> Durations:

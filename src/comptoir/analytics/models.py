@@ -1,5 +1,6 @@
 """The rollup the KPIs read: one `ConversationFact` per conversation, one `ResponseFact` per
-buyer message that opened a wait (the first of the conversation, or the first after a reply).
+buyer message that opened a wait (the first of the conversation, or the first after a reply),
+one `BuyerMessageFact` per buyer message.
 
 Rows are derived, never edited: `analytics.facts.refresh` rewrites those of the conversations it
 is given from the raw rows (`comptoir analytics rebuild` rewrites all). Ids of shops, channels,
@@ -80,6 +81,28 @@ class ResponseFact(models.Model):
 
     def __str__(self) -> str:
         return f"wait in conversation {self.conversation_id} from {self.received_at}"
+
+
+class BuyerMessageFact(models.Model):
+    """A buyer message with its first reply and first "no response needed" mark at or after
+    it: what the marketplaces' late-response rates count (`analytics.late_rates`), without
+    looking both up per message on the raw rows."""
+
+    message_id = models.BigIntegerField(primary_key=True)
+    conversation_id = models.BigIntegerField()
+    channel_id = models.IntegerField()  # the message's own channel, as the marketplace counts
+    received_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True)
+    marked_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["channel_id", "received_at"], name="mfact_channel"),
+            models.Index(fields=["conversation_id"], name="mfact_conversation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"buyer message {self.message_id}"
 
 
 # -- the daily rollup: what the KPIs of long periods read ---------------------------------------

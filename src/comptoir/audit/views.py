@@ -20,6 +20,7 @@ from comptoir.accounts.actions import can_manage_users
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import require
 from comptoir.audit.models import AuditEvent
+from comptoir.lib.dates import parse_day
 
 PAGE = 50
 CSV_FIELDS = (
@@ -44,7 +45,7 @@ def _day(value: str | None, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        return parse_day(value)
     except ValueError:
         raise ValidationError(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
 

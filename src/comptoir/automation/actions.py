@@ -7,10 +7,17 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Max
 from django.utils import timezone
 
-from comptoir.automation.models import CheckLevel, CheckSetting, Template, TemplateVersion
+from comptoir.automation.models import (
+    CheckLevel,
+    CheckSetting,
+    Suggestion,
+    Template,
+    TemplateUse,
+    TemplateVersion,
+)
 from comptoir.automation.templating import check_syntax
 from comptoir.lib.intents import INTENTS
 
@@ -28,6 +35,24 @@ def count_template_use(message: Message, template_id: int | None) -> None:
     Template.objects.filter(pk=template_id).update(
         usage_count=F("usage_count") + 1, last_used_at=message.created_at or timezone.now()
     )
+
+
+@transaction.atomic
+def record_template_history(
+    shown: Sequence[Suggestion], uses: Sequence[TemplateUse], *, batch_size: int = 2000
+) -> int:
+    """Past suggestions and template uses in bulk (the demo's year of history), stored as the
+    composer's send path stores them one by one; then each template's counters recomputed from
+    its uses. A use may point at one of `shown` (saved first, so it has its key). Returns how
+    many uses were recorded."""
+    Suggestion.objects.bulk_create(shown, batch_size=batch_size)
+    TemplateUse.objects.bulk_create(uses, batch_size=batch_size)
+    counted = TemplateUse.objects.values("template_id").annotate(n=Count("pk"), last=Max("used_at"))
+    for row in counted.order_by():
+        Template.objects.filter(pk=row["template_id"]).update(
+            usage_count=row["n"], last_used_at=row["last"]
+        )
+    return len(uses)
 
 
 def _clean_shortcut(shortcut: str) -> str:

@@ -1,6 +1,7 @@
 """The rules settings pages (`/settings/rules/`), for owners, admins and supervisors: the rules in
 order (moved up and down), switched on and off, created and edited with a form (trigger, the
-conditions as validated JSON, the actions as structured rows), a dry run, and the recent runs.
+conditions and the actions as rows picked from lists: `rule_builder`), the dry run beside it, and
+the recent runs.
 
 Thin views: every change goes through `automation.rules`, the dry run through `preview.dry_run`.
 """
@@ -21,13 +22,12 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, Team, User
 from comptoir.accounts.permissions import require
-from comptoir.automation import preview
+from comptoir.automation import preview, rule_builder
 from comptoir.automation import rules as rule_actions
 from comptoir.automation.models import Rule, RuleRun, RunOutcome, Template, Trigger
 from comptoir.inbox.models import Priority, Shop, Status
 from comptoir.lib import cases as case_words
 
-MAX_ACTION_ROWS = 6
 DRY_RUN_DAYS = 7
 
 
@@ -48,7 +48,7 @@ ACTION_TYPES = [
     ("assign_team", _("Assign to a team")),
     ("set_priority", _("Set priority")),
     ("set_status", _("Set status")),
-    ("snooze", _("Snooze (hours)")),
+    ("snooze", _("Snooze")),
     ("reply_template", _("Reply with a template (automatic reply)")),
     ("add_note", _("Add an internal note")),
     ("notify", _("Notify")),
@@ -70,11 +70,22 @@ class RuleForm(forms.Form):
         min_value=1,
         max_value=rule_actions.MAX_SILENT_DAYS,
     )
+    match = forms.ChoiceField(
+        label=_("Match"),
+        required=False,
+        initial="all",
+        choices=[("all", _("all of these conditions")), ("any", _("any of these conditions"))],
+        widget=forms.RadioSelect,
+    )
     conditions = forms.CharField(
         label=_("Conditions (JSON)"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
         help_text=_("Empty: every conversation. See the examples below."),
+    )
+    use_json = forms.BooleanField(
+        label=_("Save the JSON above instead of the conditions built with the lists"),
+        required=False,
     )
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
     stop_processing = forms.BooleanField(label=_("Stop further rules"), required=False)
@@ -118,11 +129,22 @@ class ActionForm(forms.Form):
         required=False,
         choices=[(s.value, s.label) for s in Status if s != Status.SNOOZED],
     )
-    hours = forms.FloatField(label=_("Hours"), required=False, min_value=0.1)
+    hours = forms.FloatField(label=_("For"), required=False, min_value=0.1)
+    unit = forms.ChoiceField(
+        label=_("Unit"), required=False, choices=[("hours", _("hours")), ("days", _("days"))]
+    )
     template = forms.ModelChoiceField(
         Template.objects.filter(is_active=True).order_by("name"),
         label=_("Template"),
         required=False,
+    )
+    then_status = forms.ChoiceField(
+        label=_("Then"),
+        required=False,
+        choices=[
+            ("", _("leave the status as it is")),
+            *((s.value, s.label) for s in Status if s != Status.SNOOZED),
+        ],
     )
     text = forms.CharField(
         label=_("Text"), required=False, widget=forms.Textarea(attrs={"rows": 2})
@@ -154,9 +176,10 @@ class ActionForm(forms.Form):
         elif kind == "set_status":
             action["status"] = d.get("status") or "open"
         elif kind == "snooze":
-            action["hours"] = d.get("hours") or 0
+            action["hours"] = _hours(d)
         elif kind == "reply_template":
             action["template_id"] = d["template"].pk if d.get("template") else 0
+            action.update({"then_status": d["then_status"]} if d.get("then_status") else {})
         elif kind == "add_note":
             action["text"] = d.get("text") or ""
         elif kind == "notify":
@@ -166,7 +189,43 @@ class ActionForm(forms.Form):
             action["kind"] = d.get("case_kind") or ""
         return action
 
+    def kind(self) -> str:
+        if self.is_bound:
+            return str(self.data.get(self.add_prefix("type"), ""))
+        return str(self.initial.get("type", ""))
 
+    def shown(self) -> list[forms.BoundField]:
+        wanted = ACTION_FIELDS.get(self.kind(), [])
+        rows = []
+        for name in self.fields:
+            if name != "type":
+                bound = self[name]
+                bound.used = name in wanted  # type: ignore[attr-defined]
+                rows.append(bound)
+        return rows
+
+
+def _hours(d: dict[str, Any]) -> float:
+    hours = d.get("hours") or 0
+    return float(hours * 24 if d.get("unit") == "days" else hours)
+
+
+# The fields each action shows (the page's script reads this too).
+ACTION_FIELDS: dict[str, list[str]] = {
+    "": [],
+    "tag": ["tag"],
+    "assign_agent": ["user"],
+    "assign_team": ["team", "strategy"],
+    "set_priority": ["priority"],
+    "set_status": ["status"],
+    "snooze": ["hours", "unit"],
+    "reply_template": ["template", "then_status"],
+    "add_note": ["text"],
+    "notify": ["users", "text"],
+    "no_response_needed": [],
+    "open_case": ["case_kind"],
+    "stop": [],
+}
 ActionFormSet = forms.formset_factory(ActionForm, extra=0, max_num=20)
 
 
@@ -182,6 +241,7 @@ def _action_initial(action: dict[str, Any]) -> dict[str, Any]:
         "status": "status",
         "hours": "hours",
         "template_id": "template",
+        "then_status": "then_status",
         "text": "text",
         "user_ids": "users",
         "kind": "case_kind",
@@ -189,48 +249,89 @@ def _action_initial(action: dict[str, Any]) -> dict[str, Any]:
     for key, field in mapping.items():
         if key in action:
             initial[field] = action[key]
+    hours = action.get("hours")
+    if isinstance(hours, int | float) and hours >= 24 and hours % 24 == 0:
+        initial |= {"hours": int(hours // 24), "unit": "days"}
     return initial
 
 
-def _forms(request: HttpRequest, rule: Rule | None) -> tuple[RuleForm, Any]:
-    if request.method == "POST":
-        return RuleForm(request.POST), ActionFormSet(request.POST, prefix="actions")
-    if rule is None:
-        form = RuleForm(initial={"is_active": True})
-        actions: list[dict[str, Any]] = []
-    else:
-        form = RuleForm(
-            initial={
+class Builder:
+    """The rule form, its condition rows and its action rows, from a request or a rule."""
+
+    def __init__(self, request: HttpRequest, rule: Rule | None) -> None:
+        choices = rule_builder.value_choices()
+        self.editing_rows = False
+        if request.method == "POST":
+            data = self._rows_edited(request.POST)
+            self.form = RuleForm(data)
+            self.built = "conditions-TOTAL_FORMS" in data
+            self.conditions = rule_builder.ConditionFormSet(
+                data if self.built else None,
+                prefix="conditions",
+                form_kwargs={"choices": choices},
+            )
+            self.actions = ActionFormSet(data, prefix="actions")
+            return
+        self.built = True
+        stored = rule.conditions if rule is not None else {}
+        match, rows = rule_builder.split(stored)
+        initial: dict[str, Any] = {"is_active": True, "match": match}
+        if rule is not None:
+            initial |= {
                 "name": rule.name,
                 "shop": rule.shop_id,
                 "trigger": rule.trigger,
                 "silent_days": rule.silent_days,
-                "conditions": json.dumps(rule.conditions, indent=2, ensure_ascii=False)
-                if rule.conditions
-                else "",
+                "conditions": json.dumps(stored, indent=2, ensure_ascii=False) if stored else "",
                 "is_active": rule.is_active,
                 "stop_processing": rule.stop_processing,
             }
+        self.form = RuleForm(initial=initial)
+        self.conditions = rule_builder.ConditionFormSet(
+            initial=rows or [{}], prefix="conditions", form_kwargs={"choices": choices}
         )
-        actions = list(rule.actions)
-    initial = [_action_initial(a) for a in actions]
-    initial += [{}] * max(0, MAX_ACTION_ROWS - len(initial))
-    return form, ActionFormSet(initial=initial, prefix="actions")
+        actions = [_action_initial(a) for a in (rule.actions if rule is not None else [])]
+        self.actions = ActionFormSet(initial=actions or [{}], prefix="actions")
 
+    def _rows_edited(self, post: Any) -> Any:
+        """The POST data with a row added or removed when one of those buttons was pressed
+        ("refresh" only shows the fields of the tests chosen: nothing is saved either)."""
+        self.editing_rows = "refresh" in post
+        for prefix in ("conditions", "actions"):
+            add = f"add_{prefix}" in post
+            removed = post.get(f"remove_{prefix}", "")
+            if add or removed.isdigit():
+                self.editing_rows = True
+                post = rule_builder.edit_rows(
+                    post, prefix, add=add, remove=int(removed) if removed.isdigit() else None
+                )
+        return post
 
-def _fields(form: RuleForm, formset: Any) -> dict[str, Any]:
-    d = form.cleaned_data
-    actions = [a for f in formset.forms if (a := f.to_action()) is not None]
-    return {
-        "name": d["name"],
-        "trigger": d["trigger"],
-        "silent_days": d.get("silent_days"),
-        "shop_id": d["shop"].pk if d.get("shop") else None,
-        "conditions": d["conditions"],
-        "actions": actions,
-        "is_active": d.get("is_active", False),
-        "stop_processing": d.get("stop_processing", False),
-    }
+    def is_valid(self) -> bool:
+        if self.editing_rows:
+            return False
+        valid = [self.form.is_valid(), self.actions.is_valid()]
+        if self.built:
+            valid.append(self.conditions.is_valid())
+        return all(valid)
+
+    def fields(self) -> dict[str, Any]:
+        d = self.form.cleaned_data
+        if self.built and not d.get("use_json"):
+            nodes = [c for f in self.conditions.forms if (c := getattr(f, "condition", None))]
+            conditions_data = rule_builder.join(d.get("match") or "all", nodes)
+        else:
+            conditions_data = d["conditions"]
+        return {
+            "name": d["name"],
+            "trigger": d["trigger"],
+            "silent_days": d.get("silent_days"),
+            "shop_id": d["shop"].pk if d.get("shop") else None,
+            "conditions": conditions_data,
+            "actions": [a for f in self.actions.forms if (a := f.to_action()) is not None],
+            "is_active": d.get("is_active", False),
+            "stop_processing": d.get("stop_processing", False),
+        }
 
 
 def _add_errors(form: RuleForm, exc: ValidationError) -> None:
@@ -273,10 +374,11 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _edit(request: HttpRequest, rule: Rule | None) -> HttpResponse:
     user = _manager(request)
-    form, formset = _forms(request, rule)
+    builder = Builder(request, rule)
+    form = builder.form
     matches: list[preview.DryMatch] | None = None
-    if request.method == "POST" and form.is_valid() and formset.is_valid():
-        fields = _fields(form, formset)
+    if request.method == "POST" and builder.is_valid():
+        fields = builder.fields()
         try:
             if "dry_run" in request.POST:
                 rule_actions.validate(
@@ -294,14 +396,22 @@ def _edit(request: HttpRequest, rule: Rule | None) -> HttpResponse:
                 return redirect("settings:rule_edit", pk=created.pk)
             else:
                 rule_actions.update_rule(rule, actor=user, **fields)
-                return redirect("settings:rules")
+                return redirect("settings:rule_edit", pk=rule.pk)
         except ValidationError as exc:
             _add_errors(form, exc)
+    elif request.method == "GET" and rule is not None:
+        # The saved rule's dry run beside its form.
+        matches = preview.dry_run(rule, days=DRY_RUN_DAYS)
     runs = RuleRun.objects.filter(rule=rule).order_by("-at", "-pk")[:20] if rule is not None else []
     context = {
         "rule": rule,
         "form": form,
-        "formset": formset,
+        "conditions": builder.conditions,
+        "formset": builder.actions,
+        "show_errors": not builder.editing_rows,
+        "condition_fields": rule_builder.FIELDS_FOR,
+        "action_fields": ACTION_FIELDS,
+        "advanced": user.is_superuser or user.role in (Role.OWNER, Role.ADMIN),
         "matches": matches,
         "dry_run_days": DRY_RUN_DAYS,
         "runs": runs,

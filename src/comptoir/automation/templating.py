@@ -421,14 +421,41 @@ def render_template(
             str(_("The template “%(name)s” has no text yet.") % {"name": template.name}),
             code="empty",
         )
-    lang = primary_language(version.language)
+    rendered = render_source(
+        version.subject,
+        version.body,
+        conversation,
+        language=version.language,
+        agent=agent,
+        values=values,
+    )
+    if rendered.missing and strict:
+        raise MissingVariables(rendered.missing, template_name=template.name)
+    return rendered
+
+
+def render_source(
+    subject: str,
+    body: str,
+    conversation: Conversation,
+    *,
+    language: str,
+    agent: User | None = None,
+    values: Mapping[str, str] | None = None,
+) -> Rendered:
+    """A subject and body not saved yet (the editor's live preview) rendered for
+    `conversation`, as a preview: the missing variables listed, not raised."""
+    lang = primary_language(language)
     context = build_context(conversation, agent=agent, language=lang)
     for key, value in (values or {}).items():
         if key in VARIABLE_NAMES and str(value).strip():
             context[key] = str(value).strip()
-    subject, missing_subject = _render_string(version.subject, context)
-    text, missing_text = _render_string(version.body, context)
+    subject, missing_subject = _render_string(subject, context)
+    text, missing_text = _render_string(body, context)
     missing = list(dict.fromkeys(missing_subject + missing_text))
-    if missing and strict:
-        raise MissingVariables(missing, template_name=template.name)
     return Rendered(subject=subject, text=text, language=lang, missing=missing)
+
+
+def placeholder(variable: Variable) -> str:
+    """What the editor's variable picker inserts (a list is inserted as its loop)."""
+    return variable.example if variable.name == "order_items" else f"{{{{ {variable.name} }}}}"

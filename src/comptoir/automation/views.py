@@ -12,6 +12,7 @@ from django.db.models import Avg, Count, F, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import Role, User
@@ -23,6 +24,9 @@ from comptoir.automation.templating import (
     LANGUAGES,
     VARIABLES,
     TemplateRenderError,
+    placeholder,
+    primary_language,
+    render_source,
     render_template,
 )
 from comptoir.inbox.actions import Draft
@@ -202,7 +206,12 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
     versions = {v.language: v for v in template.versions.all()} if template else {}
     languages = list(dict.fromkeys([*LANGUAGES, *versions]))
     error = ""
-    if request.method == "POST" and can_write(user):
+    preview_context = None
+    if request.method == "POST" and "preview" in request.POST:
+        preview_context = _draft_preview(user, request.POST)
+        if request.headers.get("X-Fragment") == "preview":
+            return render(request, "automation/_preview.html", preview_context)
+    elif request.method == "POST" and can_write(user):
         shop_id = request.POST.get("shop", "")
         try:
             saved = actions.save_template(
@@ -225,19 +234,7 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             error = "; ".join(getattr(exc, "messages", [str(exc)]))
         else:
             return redirect(reverse("settings:template_edit", args=[saved.pk]))
-    rows = [
-        {
-            "language": lang,
-            "subject": request.POST.get(f"subject_{lang}", versions[lang].subject)
-            if lang in versions
-            else request.POST.get(f"subject_{lang}", ""),
-            "body": request.POST.get(f"body_{lang}", versions[lang].body)
-            if lang in versions
-            else request.POST.get(f"body_{lang}", ""),
-        }
-        for lang in languages
-    ]
-    conversations = visible_conversations(user).order_by("-last_message_at")[:30]
+    rows = _version_rows(request, versions, languages)
     return render(
         request,
         "automation/template_edit.html",
@@ -245,17 +242,77 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
             "template": template,
             "shops": shops,
             "rows": rows,
-            "variables": VARIABLES,
+            "variables": [(v, placeholder(v)) for v in VARIABLES],
+            "preview": preview_context,
+            "chosen_conversation": request.POST.get("conversation", ""),
             "intents": [(code, label(code)) for code in INTENTS],
             "chosen_intents": request.POST.getlist("intents")
             if request.method == "POST"
             else (template.intents if template else []),
             "error": error,
             "broken_rules": rules.rules_that_cannot_fill(template) if template else [],
-            "conversations": conversations,
+            "conversations": visible_conversations(user).order_by("-last_message_at")[:30],
             "form": request.POST if request.method == "POST" else None,
         },
     )
+
+
+def _version_rows(
+    request: HttpRequest, versions: dict[str, Any], languages: list[str]
+) -> list[dict[str, str]]:
+    """Each language's subject and text: as submitted, else as saved."""
+    return [
+        {
+            "language": lang,
+            "subject": request.POST.get(
+                f"subject_{lang}", versions[lang].subject if lang in versions else ""
+            ),
+            "body": request.POST.get(
+                f"body_{lang}", versions[lang].body if lang in versions else ""
+            ),
+        }
+        for lang in languages
+    ]
+
+
+def _draft_preview(user: User, data: Any) -> dict[str, Any]:
+    """The editor's live preview: the text as typed (not saved), in the version being edited
+    (else the conversation's language), for the conversation picked, with its pre-send checks."""
+    context: dict[str, Any] = {"template": {"name": data.get("name", "")}, "settings_preview": True}
+    conv_id = str(data.get("conversation", ""))
+    conv = (
+        visible_conversations(user)
+        .select_related("shop", "channel", "customer", "order")
+        .filter(pk=int(conv_id))
+        .first()
+        if conv_id.isdigit()
+        else None
+    )
+    versions = {
+        key[5:]: (str(data.get(f"subject_{key[5:]}", "")), str(data[key]))
+        for key in data
+        if key.startswith("body_") and str(data[key]).strip()
+    }
+    if conv is None or not versions:
+        context["error"] = _("Write the text and pick a conversation to see the answer here.")
+        return context
+    wanted = [data.get("language"), data.get("editing"), conv.language, conv.shop.language]
+    found = (primary_language(str(w)) for w in wanted if w)
+    language = next((w for w in found if w in versions), next(iter(versions)))
+    subject, body = versions[language]
+    try:
+        rendered = render_source(subject, body, conv, language=language, agent=user)
+    except TemplateRenderError as exc:
+        context["error"] = exc.messages[0]
+        return context
+    labels = {v.name: v.description for v in VARIABLES}
+    context |= {
+        "conv": conv,
+        "rendered": rendered,
+        "missing_labels": [labels.get(n, n) for n in rendered.missing],
+        "results": run_checks(Draft(conv, rendered.text, actor=user)),
+    }
+    return context
 
 
 @login_required

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -18,8 +18,8 @@ from ninja.responses import Status
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import find_visible
 from comptoir.cases import actions
-from comptoir.cases.models import Case, Stage
-from comptoir.cases.queries import visible_cases
+from comptoir.cases.models import Case
+from comptoir.cases.queries import by_deadline, filter_cases, visible_cases
 from comptoir.inbox.models import Marketplace
 from comptoir.inbox.permissions import conversation_for
 
@@ -153,24 +153,18 @@ def list_cases(request: HttpRequest, filters: Query[CaseFilters]) -> dict[str, A
     f = filters
     if f.marketplace is not None and f.marketplace not in Marketplace.values:
         raise HttpError(422, f"unknown marketplace {f.marketplace!r}")
-    qs = _cases(_user(request))
-    if f.stage == "any_open":
-        qs = qs.exclude(stage=Stage.RESOLVED)
-    elif f.stage != "all":
-        qs = qs.filter(stage=f.stage)
-    if f.kind is not None:
-        qs = qs.filter(kind=f.kind)
-    if f.claim_kind is not None:
-        qs = qs.filter(claim_kind=f.claim_kind)
-    if f.marketplace is not None:
-        qs = qs.filter(channel__marketplace=f.marketplace)
-    if f.deadline_before is not None:
-        qs = qs.filter(deadline__lt=f.deadline_before)
-    if f.conversation is not None:
-        qs = qs.filter(conversation_id=f.conversation)
+    qs = filter_cases(
+        _cases(_user(request)),
+        stage=f.stage,
+        kind=f.kind,
+        claim_kind=f.claim_kind,
+        marketplace=f.marketplace,
+        deadline_before=f.deadline_before,
+        conversation=f.conversation,
+    )
     count = qs.count()
     offset, limit = f.offset, f.limit
-    rows = list(qs.order_by(F("deadline").asc(nulls_last=True), "opened_at", "pk")[offset:][:limit])
+    rows = list(by_deadline(qs)[offset:][:limit])
     more = offset + len(rows) < count
     return {
         "items": [_out(c) for c in rows],

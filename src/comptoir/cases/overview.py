@@ -12,7 +12,8 @@ from typing import Any
 from django.db.models import Count, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.cases.models import Case, Stage
+from comptoir.cases.models import Case
+from comptoir.cases.queries import filter_cases
 from comptoir.inbox.models import Marketplace
 from comptoir.lib import cases as words
 
@@ -44,16 +45,12 @@ class Facet:
     count: int
 
 
-def _scoped(qs: QuerySet[Case], stage: str) -> QuerySet[Case]:
-    return qs.filter(stage=stage) if stage else qs.exclude(stage=Stage.RESOLVED)
-
-
 def facets(
     visible: QuerySet[Case], *, marketplace: str, kind: str, stage: str
 ) -> dict[str, list[Facet]]:
     """Counts per marketplace (under the kind and stage chosen) and per kind (under the
     marketplace and stage chosen): two aggregate queries, whatever the number of cases."""
-    base = _scoped(visible, stage)
+    base = filter_cases(visible, stage=stage)
     by_market = base.filter(kind=kind) if kind else base
     by_kind = base.filter(channel__marketplace=marketplace) if marketplace else base
     names = dict(Marketplace.choices)

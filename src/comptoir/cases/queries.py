@@ -26,6 +26,44 @@ def visible_cases(user: User) -> QuerySet[Case]:
     return Case.objects.filter(conversation__in=visible_conversations(user))
 
 
+ANY_OPEN = "any_open"  # every stage but resolved
+ALL = "all"
+
+
+def filter_cases(
+    qs: QuerySet[Case],
+    *,
+    stage: str = ANY_OPEN,
+    kind: str | None = None,
+    claim_kind: str | None = None,
+    marketplace: str | None = None,
+    deadline_before: datetime | None = None,
+    conversation: int | None = None,
+) -> QuerySet[Case]:
+    """The one reading of the case filters, for the page and the API: `stage` is a stage,
+    `any_open` or `all`; an empty or None filter keeps every case."""
+    if stage == ANY_OPEN or not stage:
+        qs = qs.exclude(stage=Stage.RESOLVED)
+    elif stage != ALL:
+        qs = qs.filter(stage=stage)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if claim_kind:
+        qs = qs.filter(claim_kind=claim_kind)
+    if marketplace:
+        qs = qs.filter(channel__marketplace=marketplace)
+    if deadline_before is not None:
+        qs = qs.filter(deadline__lt=deadline_before)
+    if conversation is not None:
+        qs = qs.filter(conversation_id=conversation)
+    return qs
+
+
+def by_deadline(qs: QuerySet[Case]) -> QuerySet[Case]:
+    """The nearest deadline first, those without one last."""
+    return qs.order_by(F("deadline").asc(nulls_last=True), "opened_at", "pk")
+
+
 def case_list(
     user: User, *, marketplace: str = "", kind: str = "", stage: str = ""
 ) -> QuerySet[Case]:
@@ -33,12 +71,8 @@ def case_list(
     qs = visible_cases(user).select_related(
         "conversation", "conversation__customer", "channel", "order"
     )
-    qs = qs.filter(stage=stage) if stage else qs.exclude(stage=Stage.RESOLVED)
-    if marketplace:
-        qs = qs.filter(channel__marketplace=marketplace)
-    if kind:
-        qs = qs.filter(kind=kind)
-    return qs.order_by(F("deadline").asc(nulls_last=True), "opened_at", "pk")[:LIST_LIMIT]
+    qs = filter_cases(qs, stage=stage or ANY_OPEN, marketplace=marketplace, kind=kind)
+    return by_deadline(qs)[:LIST_LIMIT]
 
 
 def due_html(deadline: datetime | None, now: datetime) -> str:

@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
 from django.tasks import task
 from django.utils import timezone
 
@@ -28,6 +26,7 @@ from comptoir.connectors.base import CaseOperationOut, ConnectorError
 from comptoir.connectors.registry import get_connector
 from comptoir.inbox import actions as inbox_actions
 from comptoir.inbox.models import DeliveryState
+from comptoir.jobs import claims
 from comptoir.jobs.periodic import periodic
 from comptoir.jobs.retry import retry_later
 
@@ -40,6 +39,9 @@ LOOK_AGAIN_EVERY = timedelta(minutes=1)
 # A step "sending" for this long belongs to a worker that died: it is tried again (looking
 # first), as the inbox does for replies.
 STUCK_AFTER = timedelta(minutes=15)
+SEND_FIELDS = claims.SendFields(
+    state="delivery_state", attempts="attempts", claimed_at="claimed_at", started_at="started_at"
+)
 
 
 def outbound(op: CaseOperation) -> CaseOperationOut:
@@ -63,17 +65,7 @@ def outbound(op: CaseOperation) -> CaseOperationOut:
 @task()
 def send_case_operation(operation_id: int, attempt: int = 1) -> str:
     """Carry out one queued step on the marketplace, retrying transient failures."""
-    now = timezone.now()
-    claimed = CaseOperation.objects.filter(
-        pk=operation_id, delivery_state=DeliveryState.QUEUED
-    ).update(
-        delivery_state=DeliveryState.SENDING,
-        attempts=F("attempts") + 1,
-        claimed_at=now,
-        # The first attempt's start stays: any attempt since may be the one that got there.
-        started_at=Coalesce(F("started_at"), Value(now)),
-    )
-    if not claimed:
+    if not claims.claim(CaseOperation, operation_id, SEND_FIELDS):
         return "not queued"  # done already, or another worker has it
     op = CaseOperation.objects.select_related(
         "case", "case__channel", "case__conversation", "case__order"
@@ -140,10 +132,7 @@ def sweep_stuck_operations() -> int:
         delivery_state=DeliveryState.SENDING, claimed_at__lt=cutoff
     ).values_list("pk", "attempts")
     for pk, attempts in stuck:
-        requeued = CaseOperation.objects.filter(pk=pk, delivery_state=DeliveryState.SENDING).update(
-            delivery_state=DeliveryState.QUEUED
-        )
-        if requeued:
+        if claims.requeue(CaseOperation, pk, SEND_FIELDS):
             send_case_operation.enqueue(pk, attempt=attempts + 1)
             count += 1
     return count

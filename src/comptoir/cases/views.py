@@ -23,6 +23,7 @@ from comptoir.cases.queries import case_list, due_html, visible_cases
 from comptoir.inbox.models import Marketplace
 from comptoir.inbox.permissions import conversation_for
 from comptoir.lib import cases as words
+from comptoir.lib.dates import parse_moment
 
 
 def _user(request: HttpRequest) -> User:
@@ -123,8 +124,12 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _local(value: str) -> datetime | None:
-    """A datetime-local field's value, in the user's timezone."""
-    found = parse_datetime(value) if value else None
+    """A day and time field's value (dd/mm/yyyy hh:mm in French, or ISO), in the user's
+    timezone."""
+    try:
+        found: datetime | None = parse_moment(value) if value else None
+    except ValueError:
+        found = parse_datetime(value) if value else None
     if found is not None and timezone.is_naive(found):
         found = timezone.make_aware(found)
     return found

@@ -205,6 +205,7 @@ class OutboundMessage:
     # When the first attempt to send this message began (None: this is that attempt, or a
     # caller outside the send task). `find_sent` accepts no marketplace message older.
     attempt_started_at: datetime | None = None
+    message_type: str = ""  # a typed order message's type (`Connector.order_message_types`)
 
 
 @dataclass
@@ -520,6 +521,7 @@ class Connector:
     # Whether a first message about an order opens a thread with its buyer (Mirakl's OR43):
     # agents may then "message the buyer about this order" from Comptoir.
     opens_order_threads: ClassVar[bool] = False
+    order_message_types: ClassVar[tuple[str, ...]] = ()  # typed first messages (Amazon's)
 
     def queued_at(self, message_id: int) -> datetime | None:
         """When the Comptoir message was queued: what the marketplace stored before cannot be

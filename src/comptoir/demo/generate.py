@@ -195,6 +195,12 @@ def _history_and_settings(
     say(f"FAQ mining: {run.clusters} clusters of similar questions")
     say(kb_demo.seed(world.users["supervisor"], now=now, seed=seed))
     say(f"{demo_cases.seed(seed=seed, now=now)} cases: marketplace claims and agents' returns")
+    from comptoir.demo import care as demo_care
+
+    say(demo_care.seed(world.users["supervisor"], seed=seed, now=now))
+    from comptoir.demo import health as demo_health
+
+    say(demo_health.seed(now=now))
     _measure(now)
     say("analytics: the facts of every conversation computed")
 

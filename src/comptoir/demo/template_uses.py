@@ -1,7 +1,7 @@
 """The replies of the demo's history made from a template, as the composer's send path records
 them: the template's use (`TemplateUse`, what the Templates analytics page counts), and when
 the agent took the composer's suggestion, the suggestion shown and taken (`Suggestion`); some
-suggestions were shown and not taken.
+suggestions were shown and not taken. Stored in bulk through `automation.actions`.
 
 Agents answer from a template where one answers the buyer's question (the templates' intents):
 about half of those first replies, most of them by taking the suggestion. The reply's text is
@@ -13,8 +13,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max
-
+from comptoir.automation import actions
 from comptoir.automation.models import Suggestion, Template, TemplateUse
 from comptoir.demo.templates import INTENTS
 from comptoir.inbox.models import Conversation, Direction, Message
@@ -59,8 +58,8 @@ def record(seed: int) -> int:
             )
         if used:
             uses.append((template, conv, reply, at, len(shown) - 1 if suggested else None))
-    Suggestion.objects.bulk_create(shown, batch_size=BATCH)
-    TemplateUse.objects.bulk_create(
+    return actions.record_template_history(
+        shown,
         [
             TemplateUse(
                 template=template,
@@ -73,13 +72,6 @@ def record(seed: int) -> int:
         ],
         batch_size=BATCH,
     )
-    # The templates' own counters, as the send path keeps them.
-    counted = TemplateUse.objects.values("template_id").annotate(n=Count("pk"), last=Max("used_at"))
-    for row in counted.order_by():
-        Template.objects.filter(pk=row["template_id"]).update(
-            usage_count=row["n"], last_used_at=row["last"]
-        )
-    return len(uses)
 
 
 def _first_exchange(

@@ -24,6 +24,7 @@ from comptoir.inbox.display import absolute_time, choice_label
 from comptoir.inbox.models import Conversation, Priority, Status
 from comptoir.inbox.permissions import cannot_assign, conversation_for, visible_conversations
 from comptoir.inbox.toasts import toast
+from comptoir.lib.dates import parse_moment
 
 
 def _user(request: HttpRequest) -> User:
@@ -69,7 +70,8 @@ def snooze_presets() -> list[tuple[str, str]]:
 
 def snooze_until(raw: str) -> datetime:
     try:
-        return timezone.make_aware(datetime.fromisoformat(raw))  # in the user's timezone
+        # Typed in the page's language's order, or ISO from a preset; in the user's timezone.
+        return timezone.make_aware(parse_moment(raw))
     except ValueError:
         raise ValidationError("choose when the conversation comes back (date and time)") from None
 

@@ -98,3 +98,6 @@ channel_failing: Hook[[int, str]] = Hook("channel failing")
 
 # An agent said the buyer's last message needs no answer: (conversation id, channel id).
 no_response_needed: Hook[[int, int]] = Hook("no response needed", after_commit=True)
+
+# Conversations were hard-deleted (the purge of the trash): the rows derived from them go too.
+conversations_purged: Hook[[list[int]]] = Hook("conversations purged")

@@ -8,7 +8,7 @@ import json
 import time as wall
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from comptoir.inbox import search
 from comptoir.inbox.models import Conversation, Event, SLAState, Status, Tag
 from comptoir.inbox.permissions import visible_conversations
-from comptoir.lib import intents
+from comptoir.lib import dates, intents
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -125,7 +125,7 @@ def _id(name: str, value: str) -> int:
 
 def _day(name: str, value: str, tz: tzinfo) -> datetime:
     try:
-        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=tz)
+        return datetime.combine(dates.parse_day(value), time.min, tzinfo=tz)
     except ValueError:
         raise ValidationError(f"{name} must be a date (YYYY-MM-DD), not {value!r}") from None
 

@@ -8,8 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
 from django.tasks import TaskResultStatus, task
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
@@ -30,6 +28,7 @@ from comptoir.inbox.models import (
     InboundState,
     Message,
 )
+from comptoir.jobs import claims
 from comptoir.jobs.periodic import periodic, register_services
 from comptoir.jobs.retry import retry_later
 
@@ -38,20 +37,18 @@ logger = logging.getLogger("comptoir.inbox")
 MAX_SEND_ATTEMPTS = 6
 # Base of the backoff between send attempts, in seconds (10 s, 20 s, 40 s... with jitter).
 SEND_BACKOFF = 10.0
+SEND_FIELDS = claims.SendFields(
+    state="delivery_state",
+    attempts="delivery_attempts",
+    claimed_at="delivery_claimed_at",
+    started_at="delivery_started_at",
+)
 
 
 @task()
 def send_message(message_id: int, attempt: int = 1) -> str:
     """Deliver one queued reply through its channel's connector, retrying transient failures."""
-    now = timezone.now()
-    claimed = Message.objects.filter(pk=message_id, delivery_state=DeliveryState.QUEUED).update(
-        delivery_state=DeliveryState.SENDING,
-        delivery_attempts=F("delivery_attempts") + 1,
-        delivery_claimed_at=now,
-        # The first attempt's start stays: any attempt since may be the one that got there.
-        delivery_started_at=Coalesce(F("delivery_started_at"), Value(now)),
-    )
-    if not claimed:
+    if not claims.claim(Message, message_id, SEND_FIELDS):
         return "not queued"  # sent already, or another worker has it
     message = Message.objects.select_related(
         "conversation", "conversation__customer", "channel"
@@ -151,6 +148,8 @@ def _outbound(message: Message) -> OutboundMessage:
         conversation_subject=conv.subject,
         conversation_id=conv.pk,
         attempt_started_at=message.delivery_started_at,
+        # An outgoing message's marketplace reason is the type it was queued as (proactive care).
+        message_type=message.marketplace_reason,
         attachments=[
             OutboundAttachment(a.filename, a.content_type, files.read_bytes(a.sha256))
             for a in message.attachments.exclude(sha256="")
@@ -275,10 +274,7 @@ def sweep_stuck_sends() -> int:
     for message in stuck:
         if _can_find_sent(message.channel):
             # The connector can tell whether it got there: send again, asking first.
-            requeued = Message.objects.filter(
-                pk=message.pk, delivery_state=DeliveryState.SENDING
-            ).update(delivery_state=DeliveryState.QUEUED)
-            if requeued:
+            if claims.requeue(Message, message.pk, SEND_FIELDS):
                 send_message.enqueue(message.pk, attempt=message.delivery_attempts + 1)
                 count += 1
             continue

@@ -16,6 +16,7 @@ class Kind(models.TextChoices):
     RULE_FAILED = "rule_failed", _("A rule failed")
     SURVEY_LOW = "survey_low", _("Low survey score")
     CASE_DEADLINE = "case_deadline", _("Case deadline near")
+    ACCOUNT_HEALTH = "account_health", _("Marketplace account health")
 
 
 # A webhook's "send test" posts this kind; no user is ever notified of it.

@@ -32,6 +32,15 @@ NOT_LATE = [
     OrderStatus.REFUNDED,
     OrderStatus.RETURNED,
 ]
+# What a sync sees of a parcel's journey: when one of them changes, the tracking moved.
+TRACKING_FIELDS = (
+    "status",
+    "carrier",
+    "tracking_number",
+    "tracking_url",
+    "expected_delivery_at",
+    "delivered_at",
+)
 # Late orders older than this when first seen late are old news, not an event.
 LATE_LOOKBACK = timedelta(days=3)
 
@@ -53,11 +62,14 @@ def store_order(channel: Channel, data: OrderData) -> Order:
         "tracking_url": data.tracking_url,
         "synced_at": timezone.now(),
     }
-    previous = (
+    before = (
         Order.objects.filter(channel=channel, external_id=data.external_id)
-        .values_list("status", flat=True)
+        .values(*TRACKING_FIELDS)
         .first()
     )
+    previous = before["status"] if before else None
+    if before is None or any(before[f] != values[f] for f in TRACKING_FIELDS):
+        values["tracking_changed_at"] = values["synced_at"]
     try:
         with transaction.atomic():
             order, _ = Order.objects.update_or_create(

@@ -44,6 +44,9 @@ class Order(models.Model):
     carrier = models.CharField(max_length=64, blank=True, default="")
     tracking_number = models.CharField(max_length=128, blank=True, default="")
     tracking_url = models.URLField(max_length=500, blank=True, default="")
+    # When a sync last saw the parcel move (status, carrier, tracking number or link, expected
+    # or actual delivery changed): proactive care's "tracking not moving" (docs/care.md).
+    tracking_changed_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

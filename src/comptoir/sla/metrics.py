@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import connection
 from django.db.models import OuterRef, Subquery
@@ -96,7 +96,35 @@ def late_response_rates(channel: Channel, now: datetime | None = None) -> Channe
     return all_rates([channel], now)[0]
 
 
-def all_rates(channels: Iterable[Channel], now: datetime | None = None) -> list[ChannelRates]:
+class Source(Protocol):
+    """Where the buyer messages come from, each with its first answer and first "no response
+    needed" mark at or after it: the raw messages (`RAW`, always current) or analytics' facts
+    (`analytics.late_rates`, kept by the worker, much faster on a long history)."""
+
+    def asked_sql(self, channel_ids: list[int], now: datetime) -> tuple[str, list[Any]]:
+        """SQL giving `channel_id, created_at, answered_at, marked_at` per buyer message of
+        the longest period."""
+        ...
+
+    def rows(self, channel_id: int, now: datetime) -> Iterable[tuple[datetime, Any, Any]]:
+        """One channel's `(created_at, answered_at, marked_at)`, the same messages."""
+        ...
+
+
+class RawMessages:
+    def asked_sql(self, channel_ids: list[int], now: datetime) -> tuple[str, list[Any]]:
+        return _messages_sql(channel_ids, now)
+
+    def rows(self, channel_id: int, now: datetime) -> Iterable[tuple[datetime, Any, Any]]:
+        return _messages(channel_id, now).values_list("created_at", "answered_at", "marked_at")
+
+
+RAW = RawMessages()
+
+
+def all_rates(
+    channels: Iterable[Channel], now: datetime | None = None, source: Source = RAW
+) -> list[ChannelRates]:
     """Each channel's rates, in the order given. The channels counted in calendar hours are
     counted in SQL, one query per target (24 h, 48 h); those in business hours in Python."""
     now = now or timezone.now()
@@ -107,13 +135,13 @@ def all_rates(channels: Iterable[Channel], now: datetime | None = None) -> list[
             by_target[rule.target].append(channel.pk)
     counted: dict[int, list[Rate]] = {}
     for target, ids in by_target.items():
-        counted.update(_count_in_sql(ids, target, now))
+        counted.update(_count_in_sql(source, ids, target, now))
     out = []
     for channel, rule, business in chosen:
         if business is None:
             periods = counted[channel.pk]
         else:
-            periods = _count_in_python(_messages(channel.pk, now), rule.target, business, now)
+            periods = _count_in_python(source.rows(channel.pk, now), rule.target, business, now)
         out.append(
             ChannelRates(
                 channel_id=channel.pk,
@@ -137,7 +165,7 @@ def _rule(channel: Channel) -> tuple[MarketplaceRule, businesstime.Calendar | No
     return rule or MIRAKL_RULE, None
 
 
-def _answers() -> Any:
+def answers() -> Any:
     """The first answer to the buyer message of the outer query: the seller's first reply at
     or after it (not an auto-reply, nor one that failed or was replaced)."""
     return (
@@ -153,7 +181,7 @@ def _answers() -> Any:
     )
 
 
-def _marks() -> Any:
+def marks() -> Any:
     """The first time the conversation was marked as needing no response, at or after it."""
     return (
         Event.objects.filter(
@@ -181,19 +209,19 @@ def _messages(channel_id: int, now: datetime) -> Any:
     """Buyer messages of the longest period, each with its first answer and the first time it
     was marked as needing none."""
     return _buyer_messages([channel_id], now).annotate(
-        answered_at=Subquery(_answers()), marked_at=Subquery(_marks())
+        answered_at=Subquery(answers()), marked_at=Subquery(marks())
     )
 
 
 def _count_in_sql(
-    channel_ids: list[int], target: timedelta, now: datetime
+    source: Source, channel_ids: list[int], target: timedelta, now: datetime
 ) -> dict[int, list[Rate]]:
     """All twelve counts of every channel in one pass: each buyer message's first answer and
     first mark are looked up once (in a materialised CTE: inlined, as the planners do with a
     subquery, they were evaluated again for each count that names them, up to 60 times a
     message), judged once, and the verdicts counted per channel and period."""
     ops = connection.ops
-    asked, params = _messages_sql(channel_ids, now)
+    asked, params = source.asked_sql(channel_ids, now)
     if connection.vendor == "postgresql":
         due = "created_at + %s"
         due_params: list[Any] = [target]
@@ -239,12 +267,15 @@ def _count_in_sql(
 
 
 def _count_in_python(
-    rows: Any, target: timedelta, calendar: businesstime.Calendar, now: datetime
+    rows: Iterable[tuple[datetime, Any, Any]],
+    target: timedelta,
+    calendar: businesstime.Calendar,
+    now: datetime,
 ) -> list[Rate]:
     """Business hours cannot be counted in SQL: the rows come back (one channel's own mail,
     a modest number) and each delay is measured on the calendar."""
     tallies = {days: {"late": 0, "on_time": 0, "pending": 0, "excluded": 0} for days in PERIODS}
-    for created, answered, marked in rows.values_list("created_at", "answered_at", "marked_at"):
+    for created, answered, marked in rows:
         if marked is not None and (answered is None or marked < answered):
             verdict = "excluded"
         elif answered is not None:
@@ -264,7 +295,7 @@ def _messages_sql(channel_ids: list[int], now: datetime) -> tuple[str, list[Any]
     """The buyer messages with their first answer and first mark, as SQL (the ORM's, so that
     the rules are written once for both counts)."""
     qs = _buyer_messages(channel_ids, now).values(
-        "channel_id", "created_at", answered_at=Subquery(_answers()), marked_at=Subquery(_marks())
+        "channel_id", "created_at", answered_at=Subquery(answers()), marked_at=Subquery(marks())
     )
     sql, params = qs.query.sql_with_params()
     return sql, list(params)

@@ -68,6 +68,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                 last_name=request.POST.get("last_name", ""),
                 language=request.POST.get("language", ""),
                 timezone=request.POST.get("timezone", ""),
+                keyboard_shortcuts=request.POST.get("keyboard_shortcuts") == "on",
             )
         except ValidationError as exc:
             error = "; ".join(exc.messages)

@@ -298,7 +298,18 @@ class AmazonConnector(Connector):
             f"{count}{more} order(s) in the last 24 hours"
         )
 
+    # Those that take text: what a first message about an order may be (care, docs/care.md).
+    order_message_types = tuple(k for k, t in MESSAGE_TYPES.items() if t.text_max)
+
     def send(self, outbound: OutboundMessage) -> SendResult:
+        if outbound.message_type and outbound.order_number:
+            # A proactive message queued on the order (care): one of Amazon's typed messages.
+            return self.send_proactive(
+                outbound.order_number.strip(),
+                outbound.message_type,
+                outbound.text,
+                outbound.attachments,
+            )
         raise ConnectorError(
             "Amazon buyer messages are answered from the email channel: Amazon relays them by "
             "email, and its API cannot reply to a buyer. This channel only sends Amazon's "

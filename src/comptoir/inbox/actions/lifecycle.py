@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from comptoir import audit
-from comptoir.inbox import files, merge, permissions
+from comptoir.inbox import files, hooks, merge, permissions
 from comptoir.inbox.actions.common import _event, _locked, _sync
 from comptoir.inbox.models import (
     Attachment,
@@ -91,6 +91,7 @@ def purge_deleted(older_than: datetime) -> int:
             )
         )
         Conversation.objects.filter(pk__in=ids).delete()
+        hooks.conversations_purged.emit(ids)
         # The payload as received is the buyer's message too (failed ones are not linked).
         InboundRecord.objects.filter(pk__in=records).delete()
         audit.record(

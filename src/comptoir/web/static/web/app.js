@@ -7,10 +7,20 @@
     return el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
   }
   function rows() { return Array.from(document.querySelectorAll("tr.row")); }
-  function current() { return document.querySelector("tr.row.selected"); }
+  // The row holding the keyboard focus (after a Tab), else the one j/k last marked.
+  function current() {
+    const focused = document.activeElement && document.activeElement.closest("tr.row");
+    return focused || document.querySelector("tr.row.selected");
+  }
+  // j/k move the focus itself (to the row's subject link), not only a highlight: a screen
+  // reader reads the row and Enter opens it.
   function select(row) {
     rows().forEach((r) => r.classList.remove("selected"));
-    if (row) { row.classList.add("selected"); row.scrollIntoView({ block: "nearest" }); }
+    if (!row) return;
+    row.classList.add("selected");
+    const link = row.querySelector("td a[href]");
+    if (link) link.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
   }
   function move(step) {
     const all = rows();
@@ -25,6 +35,8 @@
       if (event.key === "Escape") event.target.blur();
       return;
     }
+    // The user's preference (profile page): no single-key shortcut at all.
+    if (document.body.dataset.shortcuts === "off") return;
     const key = event.key;
     if (key === "j") move(1);
     else if (key === "k") move(-1);
@@ -121,6 +133,11 @@
       event.preventDefault();
     }
   });
+  // The settings menu marks the page it is on (the longest link that starts the path).
+  const tabs = Array.from(document.querySelectorAll(".settings-nav a"))
+    .filter(function (a) { return window.location.pathname.startsWith(a.getAttribute("href")); })
+    .sort(function (a, b) { return b.getAttribute("href").length - a.getAttribute("href").length; });
+  if (tabs.length) tabs[0].setAttribute("aria-current", "page");
   document.addEventListener("click", function (event) {
     const row = event.target.closest && event.target.closest("tr.row");
     if (row && !event.target.closest("a, input")) window.location = row.dataset.href;

@@ -50,7 +50,7 @@
         return;
       }
     }
-    if (typing(event.target)) return;
+    if (typing(event.target) || document.body.dataset.shortcuts === "off") return;
     if (event.key === "z") {
       const undo = document.querySelectorAll(".toast .undo");
       if (undo.length) { event.preventDefault(); undo[undo.length - 1].click(); }
