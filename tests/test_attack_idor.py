@@ -52,8 +52,9 @@ KINDS = {
 # Ids of other things (settings, rules, templates, articles, saved views, public pages): each
 # has its own permission tests; they are not about a conversation's content.
 OTHER_IDS = re.compile(
-    r"^(admin/|settings/|api/v1/(channels|rules|sla|analytics|tags|templates|articles)/|faq/|"
-    r"kb/(\d|<|from-cluster)|"
+    r"^(admin/|settings/|"
+    r"api/v1/(channels|rules|sla|analytics|tags|templates|articles|account-health)/|"
+    r"faq/|kb/(\d|<|from-cluster)|"
     r"help/|s/|hooks/|password-reset/|inbox/views/)"
 )
 
