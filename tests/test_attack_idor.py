@@ -26,6 +26,7 @@ from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Attachment, Conversation, Event, Message
+from comptoir.orders.models import Order
 
 SECRET = "Zq7-secret-of-team-A"
 
@@ -43,11 +44,17 @@ KINDS = {
     "cases/steps/": "operation",
     "cases/": "case",
     "api/v1/cases/": "case",
+    "api/v1/cases/steps/": "operation",
+    # A buyer and an order are seen through their conversations and channels.
+    "api/v1/customers/": "customer",
+    "api/v1/orders/": "order",
 }
 # Ids of other things (settings, rules, templates, articles, saved views, public pages): each
 # has its own permission tests; they are not about a conversation's content.
 OTHER_IDS = re.compile(
-    r"^(admin/|settings/|api/v1/(channels|rules|sla|analytics)/|faq/|kb/(\d|<|from-cluster)|"
+    r"^(admin/|settings/|"
+    r"api/v1/(channels|rules|sla|analytics|tags|templates|articles|account-health)/|"
+    r"faq/|kb/(\d|<|from-cluster)|"
     r"help/|s/|hooks/|password-reset/|inbox/views/)"
 )
 
@@ -114,12 +121,22 @@ def target(
     message = Message.objects.filter(conversation=conv).order_by("pk").first()
     assert message is not None
     attachment = Attachment.objects.get(message=message)
+    order = Order.objects.create(
+        shop=conv.shop,
+        channel=conv.channel,
+        customer=conv.customer,
+        external_id="402-SECRET-1",
+        items=[{"sku": "x", "title": SECRET, "quantity": 1, "unit_price": "1"}],
+    )
+    Conversation.objects.filter(pk=conv.pk).update(order=order)
     return {
         "conversation": conv.pk,
         "message": message.pk,
         "attachment": attachment.pk,
         "case": case.pk,
         "operation": step.pk,
+        "customer": conv.customer_id,
+        "order": order.pk,
     }
 
 
@@ -149,6 +166,12 @@ API_BODY = {
     "outcome": "rejected",
     "reason": "no",
     "deadline": None,
+    "tag": "x",
+    "priority": 1,
+    "team_id": None,
+    "into": 1,
+    "field": "intent",
+    "value": "refund",
 }
 
 

@@ -23,9 +23,14 @@ from comptoir.accounts.tokens import check_scope
 from comptoir.analytics.api import router as analytics_router
 from comptoir.audit.api import router as audit_router
 from comptoir.automation.rules_api import router as rules_router
+from comptoir.automation.templates_api import router as templates_router
 from comptoir.cases.api import router as cases_router
+from comptoir.cases.claims_api import router as claims_router
 from comptoir.health.api import router as health_router
 from comptoir.inbox.api import router as inbox_router
+from comptoir.inbox.api_people import router as people_router
+from comptoir.inbox.api_tags import router as tags_router
+from comptoir.knowledge.api import router as knowledge_router
 from comptoir.privacy.api import router as privacy_router
 from comptoir.sla.api import router as sla_router
 
@@ -83,11 +88,16 @@ def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
     return api.create_response(request, {"detail": "bad request"}, status=400)
 
 
+api.add_router("/", tags_router)
 api.add_router("/", inbox_router)
+api.add_router("/", people_router)
 api.add_router("/", sla_router)
 api.add_router("/", rules_router)
+api.add_router("/", templates_router)
 api.add_router("/", analytics_router)
 api.add_router("/", audit_router)
 api.add_router("/", privacy_router)
+api.add_router("/", claims_router)
 api.add_router("/", cases_router)
+api.add_router("/", knowledge_router)
 api.add_router("/", health_router)

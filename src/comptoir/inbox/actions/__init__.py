@@ -14,6 +14,7 @@ One module per family, as in Zulip's `zerver/actions/`; callers import them from
 - `lifecycle`: delete, restore, purge, merge;
 - `bulk`: one action on many conversations;
 - `channels`: polls, channel health and cursors, shops and channel settings;
+- `tags`: the tags themselves (create, rename, delete);
 - `agent_state`: saved views, presence, drafts;
 - `common`: what they share (locking, events, deadlines).
 """
@@ -93,6 +94,7 @@ from comptoir.inbox.actions.status import (
     untag_conversation,
     wake_snoozed,
 )
+from comptoir.inbox.actions.tags import can_manage_tags, create_tag, delete_tag, rename_tag
 
 __all__ = [
     "BULK_ACTIONS",
@@ -113,8 +115,11 @@ __all__ = [
     "assign_conversation",
     "assign_team",
     "bulk_apply",
+    "can_manage_tags",
     "configure_channel",
+    "create_tag",
     "delete_conversation",
+    "delete_tag",
     "delete_view",
     "leave_conversation",
     "link_conversations_to_order",
@@ -131,6 +136,7 @@ __all__ = [
     "record_delivery",
     "record_delivery_failure",
     "register_presend_checker",
+    "rename_tag",
     "reply",
     "reply_and_snooze",
     "request_channel_poll",
