@@ -294,6 +294,9 @@ if TASKS_BACKEND == "rq":
 MIDDLEWARE = [
     # First: every later step sees the client's address, not the proxy's.
     "comptoir.web.proxy.ForwardedForMiddleware",
+    # Then where the request came from, for the audit log: before the session guard, so that
+    # a sign-out for an expired session is recorded with its address too.
+    "comptoir.audit.log.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -304,7 +307,6 @@ MIDDLEWARE = [
     # Expired sessions, and sessions without the second step that their user owes.
     "comptoir.accounts.middleware.SessionGuardMiddleware",
     "comptoir.accounts.middleware.UserPreferencesMiddleware",
-    "comptoir.audit.log.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
