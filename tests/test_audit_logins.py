@@ -16,7 +16,7 @@ from comptoir.accounts.models import Role, User
 from comptoir.audit.models import AuditEvent
 
 PASSWORD = "a-long-pass-phrase-42"
-BEHIND_PROXY = {"HTTP_X_FORWARDED_FOR": "192.0.2.99, 203.0.113.7"}
+FORWARDED = "192.0.2.99, 203.0.113.7"
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def code_for(device: TOTPDevice) -> str:
 
 @override_settings(PROXY_COUNT=1, LOGIN_MAX_FAILURES=2)
 def test_failures_the_lockout_and_the_unlock_are_logged_with_the_address(boss: User) -> None:
-    client = Client(**BEHIND_PROXY)
+    client = Client(HTTP_X_FORWARDED_FOR=FORWARDED)
     assert sign_in(client, "boss", "guess").status_code == 400
     assert sign_in(client, "nobody", "guess").status_code == 400
     assert sign_in(client, "boss", "guess").status_code == 429
