@@ -99,3 +99,11 @@ def test_zero_turns_the_limits_off(agent: User) -> None:
     for _ in range(5):
         assert client.get("/api/v1/conversations", HTTP_AUTHORIZATION=token).status_code == 200
         assert client.get("/s/x/").status_code != 429
+
+
+def test_the_openapi_document_declares_429_on_every_operation(agent: User) -> None:
+    document = Client().get("/api/v1/openapi.json", HTTP_AUTHORIZATION=bearer(agent)).json()
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    assert len(operations) >= 40
+    for op in operations:
+        assert "Retry-After" in op["responses"]["429"]["headers"]
