@@ -103,6 +103,24 @@ def child(n: int) -> None:
     print(json.dumps(out))
 
 
+def _postgres_only(n: int, url: str) -> dict[str, object]:
+    import tempfile
+
+    from harness import ROOT, _run, recreate_postgres
+
+    recreate_postgres(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "COMPTOIR_DATA_DIR": tmp,
+            "COMPTOIR_TASKS_BACKEND": "db",
+            "COMPTOIR_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT / "src"),
+            "DATABASE_URL": url,
+        }
+        return _run(__file__, "PostgreSQL", env, n, 5400, [])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100_000, help="conversations (100,000)")
