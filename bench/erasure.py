@@ -131,11 +131,16 @@ def main() -> None:
         help="PostgreSQL server URL; the database is dropped and created",
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     if args.child:
         child(args.n)
         return
-    results = run_both(__file__, args.n, None if args.no_postgres else args.postgres, timeout=5400)
+    if args.no_sqlite:
+        results = [_postgres_only(args.n, args.postgres)]
+    else:
+        postgres = None if args.no_postgres else args.postgres
+        results = run_both(__file__, args.n, postgres, timeout=5400)
     print(f"erasure of one buyer among {args.n:,} conversations, {os.cpu_count()} cores")
     print_table([{"database": r.pop("db"), **{k: v for k, v in r.items()}} for r in results])
 
