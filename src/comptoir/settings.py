@@ -81,6 +81,11 @@ try:
     LOGIN_MAX_FAILURES = env_int("COMPTOIR_LOGIN_MAX_FAILURES", 5, minimum=1)
     LOGIN_IP_MAX_FAILURES = env_int("COMPTOIR_LOGIN_IP_MAX_FAILURES", 20, minimum=1)
     LOGIN_LOCKOUT_MINUTES = env_int("COMPTOIR_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+    # Requests per minute (0: no limit) on the API per token and per address, and on the
+    # public pages (survey, public FAQ) per address; past it, 429 (web.ratelimit).
+    RATE_LIMIT_API_TOKEN = env_int("COMPTOIR_RATE_LIMIT_API_TOKEN", 600, minimum=0)
+    RATE_LIMIT_API_IP = env_int("COMPTOIR_RATE_LIMIT_API_IP", 1200, minimum=0)
+    RATE_LIMIT_PUBLIC_IP = env_int("COMPTOIR_RATE_LIMIT_PUBLIC_IP", 120, minimum=0)
     # Rules: at most one automatic reply per customer in this many hours (0: no limit).
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     # The FAQ list: the smallest cluster it shows unless asked (?min=1 shows single questions).
@@ -304,17 +309,21 @@ if TASKS_BACKEND == "rq":
 MIDDLEWARE = [
     # First: every later step sees the client's address, not the proxy's.
     "comptoir.web.proxy.ForwardedForMiddleware",
+    # Then where the request came from, for the audit log: before the session guard, so that
+    # a sign-out for an expired session is recorded with its address too.
+    "comptoir.audit.log.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # The API and the public pages past their rate (429), before any database work.
+    "comptoir.web.ratelimit.RateLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Expired sessions, and sessions without the second step that their user owes.
     "comptoir.accounts.middleware.SessionGuardMiddleware",
     "comptoir.accounts.middleware.UserPreferencesMiddleware",
-    "comptoir.audit.log.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",

@@ -28,6 +28,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from comptoir import audit
 from comptoir.accounts import two_factor
 from comptoir.accounts.models import LoginFailure, User
 
@@ -119,6 +120,20 @@ def record_login_failure(username: str, address: str, *, now: datetime | None = 
     LoginFailure.objects.create(
         username=_username_key(username), address=network_of(address), created_at=now
     )
+    # The log names the account tried (the one that exists, if any); the address is the
+    # request's. Callers refuse before counting while locked, so a lockout is logged once.
+    user = User.objects.filter(username=username).first()
+    target = {"obj": user} if user else {"object_type": "accounts.user"}
+    audit.record("login.failed", actor=None, label=username[:150], **target)
+    refusal = login_refusal(username, address, now=now)
+    if refusal is not None:
+        audit.record(
+            "login.locked_out",
+            actor=None,
+            label=username[:150],
+            changes={"what": refusal.reason, "minutes": refusal.minutes},
+            **target,
+        )
 
 
 def clear_login_failures(username: str) -> None:
@@ -132,7 +147,9 @@ def unlock_account(user: User, *, actor: User | None) -> int:
     None: the server's operator, `comptoir unlock`)."""
     if actor is not None and not two_factor.can_manage_security(actor):
         raise PermissionDenied("security settings are for owners and admins")
-    return LoginFailure.objects.filter(username=_username_key(user.username)).delete()[0]
+    lifted = LoginFailure.objects.filter(username=_username_key(user.username)).delete()[0]
+    audit.record("login.unlocked", actor=actor, obj=user, changes={"failures": lifted})
+    return lifted
 
 
 # -- sessions -----------------------------------------------------------------------------------
@@ -143,6 +160,19 @@ def stamp_new_session(sender: object, request: HttpRequest, user: User, **kwargs
     its user has one (our login page then records it as passed, `start_session`)."""
     owed = two_factor.has_two_factor(user)
     start_session(request.session, second_step="owed" if owed else "none")
+
+
+def record_sign_in(sender: object, request: HttpRequest, user: User, **kwargs: object) -> None:
+    """Every sign-in, whatever the door, in the audit log (with the request's address)."""
+    audit.record("login.succeeded", actor=user, obj=user)
+
+
+def record_sign_out(
+    sender: object, request: HttpRequest, user: User | None, **kwargs: object
+) -> None:
+    """Every sign-out: the user's own, an expired session, "log out everywhere"."""
+    if isinstance(user, User):
+        audit.record("login.logged_out", actor=user, obj=user)
 
 
 def start_session(
@@ -182,3 +212,4 @@ def log_out_everywhere(user: User) -> None:
     are not sessions and stay valid: revoke them on their own (`comptoir token revoke`)."""
     User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
     user.refresh_from_db(fields=["session_generation"])
+    audit.record("login.logged_out_everywhere", actor=user, obj=user)

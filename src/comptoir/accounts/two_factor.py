@@ -25,6 +25,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from comptoir import audit
 from comptoir.accounts.models import RecoveryCode, Role, SecuritySettings, User
 
 RECOVERY_CODES = 10
@@ -71,9 +72,12 @@ def set_two_factor_requirement(*, actor: User, required: bool) -> None:
     if not can_manage_security(actor):
         raise PermissionDenied("security settings are for owners and admins")
     row = SecuritySettings.objects.select_for_update().first() or SecuritySettings()
+    changes = audit.diff({"required": two_factor_required_setting()}, {"required": required})
     row.require_two_factor = required
     row.save()
     cache.delete(_SETTING_CACHE_KEY)
+    if changes:
+        audit.record("2fa.requirement_changed", actor=actor, changes=changes)
 
 
 # -- devices -----------------------------------------------------------------------------------
@@ -109,7 +113,8 @@ def confirm_enrolment(user: User, code: str) -> list[str]:
         raise ValidationError(_("This code is not the one the app shows. Try the next one."))
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    return regenerate_recovery_codes(user)
+    audit.record("2fa.enabled", actor=user, obj=user)
+    return _new_recovery_codes(user)
 
 
 def _hash(user_id: int, code: str) -> str:
@@ -120,6 +125,11 @@ def _hash(user_id: int, code: str) -> str:
 @transaction.atomic
 def regenerate_recovery_codes(user: User) -> list[str]:
     """New recovery codes; the previous ones stop working. Returned once, never stored raw."""
+    audit.record("2fa.recovery_codes_renewed", actor=user, obj=user)
+    return _new_recovery_codes(user)
+
+
+def _new_recovery_codes(user: User) -> list[str]:
     RecoveryCode.objects.filter(user=user).delete()
     codes = ["".join(secrets.choice(_ALPHABET) for _ in range(10)) for _ in range(RECOVERY_CODES)]
     codes = [f"{c[:5]}-{c[5:]}" for c in codes]
@@ -141,6 +151,8 @@ def verify_second_factor(user: User, code: str) -> Literal["app", "recovery"] | 
     spent = RecoveryCode.objects.filter(
         user=user, code_hash=_hash(user.pk, cleaned), used_at__isnull=True
     ).update(used_at=timezone.now())
+    if spent:
+        audit.record("2fa.recovery_code_used", actor=user, obj=user)
     return "recovery" if spent else None
 
 
@@ -161,6 +173,7 @@ def disable_two_factor(user: User, *, password: str) -> None:
     if two_factor_required(user):
         raise ValidationError(_("Two-factor sign-in is required for your role."))
     _remove(user)
+    audit.record("2fa.disabled", actor=user, obj=user)
 
 
 @transaction.atomic
@@ -170,12 +183,14 @@ def reset_two_factor(user: User, *, actor: User | None) -> None:
     owner's. `actor` None: the server's operator (`comptoir unlock --reset-2fa`)."""
     if actor is None:
         _remove(user)
+        audit.record("2fa.reset", actor=None, obj=user)
         return
     if not can_manage_security(actor):
         raise PermissionDenied("security settings are for owners and admins")
     if user.role == Role.OWNER and not (actor.is_superuser or actor.role == Role.OWNER):
         raise PermissionDenied("only an owner can reset an owner's two-factor sign-in")
     _remove(user)
+    audit.record("2fa.reset", actor=actor, obj=user)
 
 
 def qr_svg(device: TOTPDevice) -> str:

@@ -66,6 +66,7 @@ from comptoir.inbox.models import (
 )
 from comptoir.lib.text import chunks
 from comptoir.orders.models import Order
+from comptoir.privacy.models import ChannelRetention
 
 SOURCE = "demo"
 
@@ -221,6 +222,10 @@ def _create_world() -> _World:
         shop=shops["maison-lumiere"], kind="amazon", marketplace="amazon",
         name="Amazon FR (SP-API)", team=teams["Marketplaces"],
     )  # fmt: skip
+    # The demo's year of invented history is kept (its dashboards read it): a channel's own
+    # retention of "for ever", not its marketplace's rule (Amazon's 30 days would anonymise
+    # all but the last month at the worker's first daily run).
+    ChannelRetention.objects.bulk_create(ChannelRetention(channel=c) for c in channels.values())
     # One hash for every demo account: hashing is deliberately slow (~0.3 s each), and they all
     # share the published demo password anyway.
     password = make_password(DEMO_PASSWORD)

@@ -17,9 +17,10 @@ from django.utils import timezone
 from comptoir import audit
 from comptoir.accounts.models import Role, User
 from comptoir.inbox import actions as inbox_actions
-from comptoir.inbox.models import Conversation, Customer, Shop
+from comptoir.inbox.models import Channel, Conversation, Customer, Shop
 from comptoir.privacy import access, erasure
-from comptoir.privacy.models import Anonymised, RetentionMode, RetentionPolicy
+from comptoir.privacy.marketplace_rules import rule_for
+from comptoir.privacy.models import Anonymised, ChannelRetention, RetentionMode, RetentionPolicy
 
 
 def can_handle_requests(user: User | None) -> bool:
@@ -83,13 +84,17 @@ def erase_subject(customer_ids: list[int], *, actor: User | None, confirm: str) 
     return result
 
 
-@transaction.atomic
-def save_retention(shop: Shop, *, actor: User | None, days: int, mode: str) -> RetentionPolicy:
-    check_privacy(actor)
+def _check_retention(days: int, mode: str) -> None:
     if days < 0 or days > 36500:
         raise ValidationError("retention: a number of days between 0 (for ever) and 36500")
     if mode not in RetentionMode.values:
         raise ValidationError(f"mode must be one of {', '.join(RetentionMode.values)}")
+
+
+@transaction.atomic
+def save_retention(shop: Shop, *, actor: User | None, days: int, mode: str) -> RetentionPolicy:
+    check_privacy(actor)
+    _check_retention(days, mode)
     policy, _ = RetentionPolicy.objects.get_or_create(shop=shop)
     changes = audit.diff({"days": policy.days, "mode": policy.mode}, {"days": days, "mode": mode})
     policy.days, policy.mode = days, mode
@@ -99,12 +104,74 @@ def save_retention(shop: Shop, *, actor: User | None, days: int, mode: str) -> R
     return policy
 
 
+@transaction.atomic
+def save_channel_retention(
+    channel: Channel, *, actor: User | None, days: int | None, mode: str
+) -> ChannelRetention | None:
+    """A channel's own retention (`days` 0: kept for ever), or None to follow its default
+    again (its marketplace's rule, else the shop's)."""
+    check_privacy(actor)
+    own = ChannelRetention.objects.filter(channel=channel).first()
+    before = {"days": own.days, "mode": own.mode} if own else {"days": None, "mode": None}
+    if days is None:
+        if own is not None:
+            own.delete()
+        after: dict[str, object] = {"days": None, "mode": None}
+        own = None
+    else:
+        _check_retention(days, mode)
+        own = own or ChannelRetention(channel=channel)
+        own.days, own.mode = days, mode
+        own.save()
+        after = {"days": days, "mode": mode}
+    if changes := audit.diff(before, after):
+        audit.record("retention.changed", actor=actor, obj=channel, changes=changes)
+    return own
+
+
+@dataclass(frozen=True)
+class Policy:
+    days: int  # 0: kept for ever
+    mode: str
+    source: str  # channel (its own), marketplace (its rule), shop (the shop's own), default
+
+
+def channel_policy(
+    channel: Channel,
+    own: dict[int, ChannelRetention],
+    shops: dict[int, RetentionPolicy],
+) -> Policy:
+    """A channel's retention: its own if set; else the shorter of its marketplace's published
+    maximum and the shop's retention (a marketplace's rule is a ceiling, a shop may be
+    stricter)."""
+    mine = own.get(channel.pk)
+    if mine is not None:
+        return Policy(mine.days, mine.mode, "channel")
+    days, mode = policy_for(channel.shop, shops)
+    shop_own = channel.shop_id in shops and bool(shops[channel.shop_id].days)
+    rule = rule_for(channel.marketplace)
+    if rule.days and (not days or rule.days < days):
+        return Policy(rule.days, rule.mode, "marketplace")
+    return Policy(days, mode, "shop" if shop_own else "default")
+
+
+def channel_policies() -> list[tuple[Channel, Policy]]:
+    own = {r.channel_id: r for r in ChannelRetention.objects.all()}
+    shops = {p.shop_id: p for p in RetentionPolicy.objects.all()}
+    channels = Channel.objects.select_related("shop").order_by("shop__name", "name", "pk")
+    return [(c, channel_policy(c, own, shops)) for c in channels]
+
+
 @dataclass
 class Due:
-    shop: Shop
+    channel: Channel
     days: int
     mode: str
     conversation_ids: list[int]
+
+    @property
+    def shop(self) -> Shop:
+        return self.channel.shop
 
 
 def policy_for(shop: Shop, policies: dict[int, RetentionPolicy]) -> tuple[int, str]:
@@ -119,21 +186,19 @@ RETENTION_BATCH = 500
 
 
 def due(now: datetime | None = None) -> list[Due]:
-    """Per shop, the conversations whose last message is older than its retention and that are
-    not yet anonymised (a batch per shop and run)."""
+    """Per channel, the conversations whose last message is older than its retention and that
+    are not yet anonymised (a batch per channel and run)."""
     now = now or timezone.now()
-    policies = {p.shop_id: p for p in RetentionPolicy.objects.all()}
     out = []
-    for shop in Shop.objects.order_by("pk"):
-        days, mode = policy_for(shop, policies)
-        if not days:
+    for channel, policy in channel_policies():
+        if not policy.days:
             continue
         old = Conversation.objects.filter(
-            shop=shop, deleted_at=None, last_message_at__lt=now - timedelta(days=days)
+            channel=channel, deleted_at=None, last_message_at__lt=now - timedelta(days=policy.days)
         ).exclude(pk__in=Anonymised.objects.values("conversation_id"))
         ids = list(old.order_by("pk").values_list("pk", flat=True)[:RETENTION_BATCH])
         if ids:
-            out.append(Due(shop, days, mode, ids))
+            out.append(Due(channel, policy.days, policy.mode, ids))
     return out
 
 
@@ -154,7 +219,7 @@ def apply_retention(*, dry_run: bool = False, now: datetime | None = None) -> di
             audit.record(
                 "retention.applied",
                 actor=None,
-                obj=item.shop,
+                obj=item.channel,
                 changes={"mode": item.mode, "days": item.days, "count": len(item.conversation_ids)},
             )
     return counts

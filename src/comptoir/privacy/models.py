@@ -24,6 +24,20 @@ class RetentionPolicy(models.Model):
         return f"{self.shop_id}: {self.days} days, {self.mode}"
 
 
+class ChannelRetention(models.Model):
+    """A channel's own retention, set on the page; without one, its marketplace's rule
+    (`privacy.marketplace_rules`) or the shop's applies. `days` 0: kept for ever."""
+
+    channel = models.OneToOneField("inbox.Channel", on_delete=models.CASCADE, related_name="+")
+    days = models.PositiveIntegerField(default=0)
+    mode = models.CharField(
+        max_length=16, choices=RetentionMode.choices, default=RetentionMode.ANONYMISE
+    )
+
+    def __str__(self) -> str:
+        return f"channel {self.channel_id}: {self.days} days, {self.mode}"
+
+
 class Anonymised(models.Model):
     """A conversation whose buyer content is gone (erasure or retention): not done twice."""
 

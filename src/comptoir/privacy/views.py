@@ -14,8 +14,9 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import find_visible, require
-from comptoir.inbox.models import Shop
+from comptoir.inbox.models import Channel, Shop
 from comptoir.privacy import access, actions
+from comptoir.privacy.marketplace_rules import rule_for
 from comptoir.privacy.models import RetentionMode, RetentionPolicy
 
 
@@ -36,7 +37,11 @@ def privacy_page(request: HttpRequest) -> HttpResponse:
     _user(request)
     q = request.GET.get("q", "").strip()
     policies = {p.shop_id: p for p in RetentionPolicy.objects.all()}
-    due = {d.shop.pk: len(d.conversation_ids) for d in actions.due()}
+    found = actions.due()
+    due: dict[int, int] = {}
+    for d in found:
+        due[d.shop.pk] = due.get(d.shop.pk, 0) + len(d.conversation_ids)
+    channel_due = {d.channel.pk: len(d.conversation_ids) for d in found}
     shops = []
     for shop in Shop.objects.order_by("name"):
         days, mode = actions.policy_for(shop, policies)
@@ -50,10 +55,20 @@ def privacy_page(request: HttpRequest) -> HttpResponse:
                 "due": due.get(shop.pk, 0),
             }
         )
+    channels = [
+        {
+            "channel": channel,
+            "policy": policy,
+            "rule": rule_for(channel.marketplace),
+            "due": channel_due.get(channel.pk, 0),
+        }
+        for channel, policy in actions.channel_policies()
+    ]
     context = {
         "q": q,
         "matches": access.find_customers(q) if q else None,
         "shops": shops,
+        "channels": channels,
         "modes": RetentionMode.choices,
     }
     return render(request, "privacy/privacy.html", context)
@@ -112,3 +127,21 @@ def retention(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Retention of %(shop)s saved.") % {"shop": shop.name})
     return redirect(reverse("settings:privacy"))
+
+
+@login_required
+@require_POST
+def channel_retention(request: HttpRequest, pk: int) -> HttpResponse:
+    """A channel's own retention, or (`follow`) back to its marketplace's or shop's."""
+    user = _user(request)
+    channel = find_visible(Channel.objects.all(), pk)
+    try:
+        raw = request.POST.get("days", "").strip()
+        days = None if request.POST.get("follow") or raw == "" else int(raw)
+        mode = request.POST.get("mode", "")
+        actions.save_channel_retention(channel, actor=user, days=days, mode=mode)
+    except (ValueError, ValidationError):
+        messages.error(request, _("Retention: a number of days (0 keeps for ever)."))
+    else:
+        messages.success(request, _("Retention of %(shop)s saved.") % {"shop": channel.name})
+    return redirect(reverse("settings:privacy") + "#retention-channels")

@@ -37,6 +37,11 @@ urlpatterns = [
     path("privacy/export", privacy_views.export, name="privacy_export"),
     path("privacy/erase", privacy_views.erase, name="privacy_erase"),
     path("privacy/retention/<int:pk>", privacy_views.retention, name="privacy_retention"),
+    path(
+        "privacy/retention/channel/<int:pk>",
+        privacy_views.channel_retention,
+        name="privacy_channel_retention",
+    ),
     path("shops/", settings_views.shops, name="shops"),
     path("shops/new", settings_views.shop_form, name="shop_new"),
     path("shops/<int:pk>/edit", settings_views.shop_form, name="shop_edit"),

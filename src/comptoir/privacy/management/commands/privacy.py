@@ -60,6 +60,15 @@ class Command(BaseCommand):
         )
 
     def _retention(self, options: dict[str, Any]) -> None:
+        if options["dry_run"]:
+            # What each channel would lose, by the policy that applies (its own, its
+            # marketplace's rule, the shop's): the same list the daily job works through.
+            sources = {c.pk: p.source for c, p in actions.channel_policies()}
+            for item in actions.due():
+                self.stdout.write(
+                    f"{item.channel.name} (#{item.channel.pk}): {len(item.conversation_ids)} "
+                    f"to {item.mode} after {item.days} days ({sources[item.channel.pk]})"
+                )
         counts = actions.apply_retention(dry_run=options["dry_run"])
         verb = "due" if options["dry_run"] else "done"
         self.stdout.write(f"{verb}: {counts['anonymised']} anonymised, {counts['deleted']} deleted")
