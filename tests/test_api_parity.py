@@ -109,6 +109,7 @@ NOT_YET = {
     "settings:channel_edit",
     "settings:inbound_retry",
     "settings:privacy_retention",
+    "settings:privacy_channel_retention",
     "settings:shop_new",
     "settings:shop_edit",
     "settings:user_new",
