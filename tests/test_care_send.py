@@ -215,6 +215,27 @@ def test_an_ebay_buyer_who_never_wrote_gets_one_message_whatever_the_faults(
     assert ebay_sim.calls["POST /commerce/message/v1/send_message"] == posts
 
 
+def test_an_ebay_first_message_whose_conversation_cannot_be_read_back_is_not_posted_twice(
+    ebay_sim: EbaySimulator, ebay: Channel, agent: User
+) -> None:
+    ebay_sim.add_order(EBAY_ORDER, buyer="paul_m13")
+    message = actions.contact(
+        at_risk(late_order(ebay, EBAY_ORDER)),
+        actor=agent,
+        what=actions.Proactive(text="Elle part demain."),
+    )
+    # Reading the new conversation back fails until the call gives up.
+    ebay_sim.faults.add("error500", method="GET", path="/conversation$", times=5)
+
+    assert send(message).delivery_state == DeliveryState.QUEUED
+    assert send(message, attempt=2).delivery_state == DeliveryState.SENT
+
+    (on_ebay,) = ebay_sim.seller_messages()
+    conv = Conversation.objects.get()
+    assert conv.external_thread_id == on_ebay["conversationId"]
+    assert ebay_sim.calls["POST /commerce/message/v1/send_message"] == 1
+
+
 def test_the_ebay_buyers_answer_threads_into_the_conversation_the_first_message_opened(
     ebay_sim: EbaySimulator, ebay: Channel, agent: User
 ) -> None:

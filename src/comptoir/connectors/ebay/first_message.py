@@ -100,14 +100,14 @@ class FirstMessageMixin:
         answer = self._call("POST", f"{MESSAGE_API}/send_message", json_body=body) or {}
         message_id = str(answer.get("messageId") or "")
         created = answer.get("createdDate")
-        thread = next(
-            (
-                cid
-                for cid, c in self._seller_messages(buyer, listing)
-                if c.external_id == message_id
-            ),
-            "",
-        )
+        try:
+            found = self._seller_messages(buyer, listing)
+        except ConnectorError as exc:
+            # eBay has the message: whatever happens next, it must not be posted again blindly.
+            raise ConnectorError(
+                f"eBay accepted the first message, then: {exc}", maybe_sent=True
+            ) from exc
+        thread = next((cid for cid, c in found if c.external_id == message_id), "")
         if not message_id or not thread:
             # Delivered, but not yet found in its conversation: the retry looks for it.
             raise ConnectorError(
