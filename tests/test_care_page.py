@@ -189,3 +189,31 @@ def test_the_figures_count_contacted_first_still_wrote_and_claims(
     assert (got.claims_contacted, got.claims_not_contacted, got.not_contacted) == (0, 1, 1)
     assert got.contacted_first_share == pytest.approx(33.3)
     assert got.claims_not_contacted_share == 100.0
+
+
+def test_an_ebay_order_without_a_conversation_is_written_to_and_fnac_still_refused(
+    client: Client, agent: User, shop: Shop, team: Team, django_capture_on_commit_callbacks: Any
+) -> None:
+    ebay = Channel.objects.create(
+        shop=shop, kind="ebay", marketplace="ebay", name="eBay", team=team
+    )
+    fnac = Channel.objects.create(
+        shop=shop, kind="fnac", marketplace="fnac", name="Fnac", team=team
+    )
+    on_ebay = risk(ebay, "12-34567-89012", Reason.NOT_SHIPPED)
+    on_fnac = risk(fnac, "FN-1", Reason.NOT_SHIPPED)
+    client.force_login(agent)
+
+    html = client.post(
+        "/care/send/", {"text": "Elle part demain.", "risk": [on_ebay.pk, on_fnac.pk]}, follow=True
+    ).content.decode()
+
+    assert "1 proactive message queued." in html
+    assert "only in a conversation the buyer started" in html  # Fnac: no first message
+    sent = AtRisk.objects.get(pk=on_ebay.pk).message
+    assert sent is not None
+    assert (sent.conversation.order_id, sent.conversation.external_thread_id) == (
+        on_ebay.order_id,
+        "",  # eBay gives the conversation its id when the message is delivered
+    )
+    assert AtRisk.objects.get(pk=on_fnac.pk).contacted_at is None

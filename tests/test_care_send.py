@@ -1,6 +1,7 @@
 """The proactive message about an order at risk reaches the marketplace simulator exactly once,
 whatever the faults, through the ordinary send path: Mirakl (a first message opens a thread on
-the order, OR43) and Amazon (a typed Messaging API message, `unexpectedProblem`)."""
+the order, OR43), eBay (a first message opens a conversation with the buyer about the listing)
+and Amazon (a typed Messaging API message, `unexpectedProblem`)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from comptoir.care import actions
 from comptoir.care.models import AtRisk, Reason
 from comptoir.connectors.amazon import connector as amazon_connector
 from comptoir.connectors.amazon.simulator import AmazonSimulator
+from comptoir.connectors.ebay.simulator import EbaySimulator
 from comptoir.connectors.mirakl.simulator import MiraklSimulator
 from comptoir.inbox.models import Channel, Conversation, Customer, DeliveryState, Message, Shop
 from comptoir.inbox.tasks import poll_channel, send_message
 from comptoir.lib import http
 from comptoir.orders.models import Order
+from tests.ebay_support import channel_settings, running_simulator
 from tests.send_support import settle_time_passes
 
 LATE = "Bonjour {{ customer_first_name }}, votre commande {{ order_number }} a du retard."
@@ -124,10 +127,10 @@ def test_a_bulk_send_writes_once_per_order_and_reports_each_refusal(
     sim.add_order("DRT-92")
     order = late_order(darty, "DRT-92")
     both = [at_risk(order), at_risk(order, Reason.DELIVERY_MISSED)]
-    ebay = Channel.objects.create(
-        shop=shop, kind="ebay", marketplace="ebay", name="eBay", team=team
+    fnac = Channel.objects.create(
+        shop=shop, kind="fnac", marketplace="fnac", name="Fnac", team=team
     )
-    no_thread = at_risk(late_order(ebay, "EB-1"))
+    no_thread = at_risk(late_order(fnac, "FN-1"))
 
     outcome = actions.contact_many(
         [*both, no_thread], actor=agent, what=actions.Proactive(template=template)
@@ -152,6 +155,108 @@ def test_a_template_missing_a_value_stores_nothing(
 
     assert Conversation.objects.count() == 0
     assert AtRisk.objects.get(pk=risk.pk).contacted_at is None
+
+
+# -- eBay: a first message opens a conversation about the order's listing --------------------
+
+
+@pytest.fixture
+def ebay_sim(sleeps: list[float], monkeypatch: pytest.MonkeyPatch) -> Iterator[EbaySimulator]:
+    yield from running_simulator(monkeypatch)
+
+
+@pytest.fixture
+def ebay(shop: Shop, team: Team, ebay_sim: EbaySimulator) -> Channel:
+    channel = Channel(shop=shop, kind="ebay", marketplace="ebay", name="eBay", team=team)
+    channel.set_settings({**channel_settings(ebay_sim), "claims": False})
+    channel.save()
+    return channel
+
+
+EBAY_ORDER = "12-11111-22222"
+
+
+@pytest.mark.parametrize(
+    "fault", [None, "lose_response", "error500_after", "error500", "rate_limit"]
+)
+def test_an_ebay_buyer_who_never_wrote_gets_one_message_whatever_the_faults(
+    ebay_sim: EbaySimulator, ebay: Channel, agent: User, fault: str | None
+) -> None:
+    ebay_sim.add_order(EBAY_ORDER, buyer="paul_m13")
+    listing = ebay_sim.orders[EBAY_ORDER]["lineItems"][0]["legacyItemId"]
+    risk = at_risk(late_order(ebay, EBAY_ORDER))
+    if fault:
+        ebay_sim.faults.add(fault, method="POST", path="/send_message$")
+
+    message = actions.contact(risk, actor=agent, what=actions.Proactive(text="Elle part demain."))
+    for attempt in range(1, 4):
+        if send(message, attempt).delivery_state == DeliveryState.SENT:
+            break
+        settle_time_passes()  # a refused post cannot land later; a lost one is found
+
+    sent = Message.objects.get(pk=message.pk)
+    assert sent.delivery_state == DeliveryState.SENT
+    (on_ebay,) = ebay_sim.seller_messages()
+    assert (on_ebay["messageBody"], on_ebay["recipientUsername"]) == (
+        "Elle part demain.",
+        "paul_m13",
+    )
+    eb_conv = ebay_sim.conversations[on_ebay["conversationId"]]
+    assert (eb_conv.conversation_type, eb_conv.reference_id) == ("FROM_MEMBERS", listing)
+    conv = Conversation.objects.get(pk=sent.conversation_id)
+    assert conv.external_thread_id == eb_conv.conversation_id
+    assert sent.external_id == on_ebay["messageId"]
+    assert AtRisk.objects.get(pk=risk.pk).message_id == sent.pk
+    assert ebay_sim.violations == []
+    if fault:
+        assert ebay_sim.faults.injected == {fault: 1}
+    # Posted again only when eBay said it stored nothing.
+    posts = 2 if fault in ("error500", "rate_limit") else 1
+    assert ebay_sim.calls["POST /commerce/message/v1/send_message"] == posts
+
+
+def test_an_ebay_first_message_whose_conversation_cannot_be_read_back_is_not_posted_twice(
+    ebay_sim: EbaySimulator, ebay: Channel, agent: User
+) -> None:
+    ebay_sim.add_order(EBAY_ORDER, buyer="paul_m13")
+    message = actions.contact(
+        at_risk(late_order(ebay, EBAY_ORDER)),
+        actor=agent,
+        what=actions.Proactive(text="Elle part demain."),
+    )
+    # Reading the new conversation back fails until the call gives up.
+    ebay_sim.faults.add("error500", method="GET", path="/conversation$", times=5)
+
+    assert send(message).delivery_state == DeliveryState.QUEUED
+    assert send(message, attempt=2).delivery_state == DeliveryState.SENT
+
+    (on_ebay,) = ebay_sim.seller_messages()
+    conv = Conversation.objects.get()
+    assert conv.external_thread_id == on_ebay["conversationId"]
+    assert ebay_sim.calls["POST /commerce/message/v1/send_message"] == 1
+
+
+def test_the_ebay_buyers_answer_threads_into_the_conversation_the_first_message_opened(
+    ebay_sim: EbaySimulator, ebay: Channel, agent: User
+) -> None:
+    ebay_sim.add_order(EBAY_ORDER, buyer="paul_m13")
+    listing = ebay_sim.orders[EBAY_ORDER]["lineItems"][0]["legacyItemId"]
+    message = actions.contact(
+        at_risk(late_order(ebay, EBAY_ORDER)),
+        actor=agent,
+        what=actions.Proactive(text="Elle part demain."),
+    )
+    send(message)
+
+    ebay_sim.buyer_writes("Merci, j'attends.", buyer="paul_m13", listing_id=listing)
+    poll_channel.call(ebay.pk)
+
+    conv = Conversation.objects.get()
+    assert list(conv.messages.order_by("pk").values_list("direction", "text")) == [
+        ("out", "Elle part demain."),
+        ("in", "Merci, j'attends."),
+    ]
+    assert len(ebay_sim.conversations) == 1
 
 
 # -- Amazon: a typed Messaging API message ---------------------------------------------------

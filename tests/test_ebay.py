@@ -403,6 +403,55 @@ def test_a_wrong_field_is_caught_by_the_simulator(sim: EbaySimulator, conv: Conv
     assert sim.seller_messages() == []
 
 
+def test_the_simulator_opens_a_conversation_with_a_buyer_about_a_listing(
+    sim: EbaySimulator, ebay_channel: Channel
+) -> None:
+    sim.add_order(ORDER, buyer="paul_m13")
+    listing = sim.orders[ORDER]["lineItems"][0]["legacyItemId"]
+    token = EbayConnector(ebay_channel)._auth_headers()
+    url = f"{sim.url}/commerce/message/v1/send_message"
+    about = {"referenceType": "LISTING", "referenceId": listing}
+
+    unknown = httpx.post(
+        url,
+        json={"otherPartyUsername": "nobody_1", "messageText": "hi", "reference": about},
+        headers=token,
+    )
+    no_reference = httpx.post(
+        url, json={"otherPartyUsername": "paul_m13", "messageText": "hi"}, headers=token
+    )
+    other_listing = httpx.post(
+        url,
+        json={
+            "otherPartyUsername": "paul_m13",
+            "messageText": "hi",
+            "reference": {"referenceType": "LISTING", "referenceId": "999"},
+        },
+        headers=token,
+    )
+    opened = httpx.post(
+        url,
+        json={"otherPartyUsername": "paul_m13", "messageText": "Bonjour", "reference": about},
+        headers=token,
+    )
+    listed = httpx.get(
+        f"{sim.url}/commerce/message/v1/conversation",
+        params={"conversation_type": "FROM_MEMBERS", "other_party_username": "paul_m13"},
+        headers=token,
+    ).json()["conversations"]
+
+    codes = [r.json()["errors"][0]["errorId"] for r in (unknown, no_reference, other_listing)]
+    assert codes == [355006, 355021, 355020]
+    assert opened.status_code == 201
+    (conv,) = listed
+    assert (conv["referenceId"], conv["latestMessage"]["messageId"]) == (
+        listing,
+        opened.json()["messageId"],
+    )
+    assert len(sim.seller_messages()) == 1
+    assert sim.violations == []
+
+
 # -- orders and connection ----------------------------------------------------------------------
 
 

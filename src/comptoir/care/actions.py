@@ -32,10 +32,10 @@ DEFAULT_AMAZON_TYPE = "unexpectedProblem"
 class Route(StrEnum):
     """How a first message reaches the buyer of an order on its channel."""
 
-    THREAD = "thread"  # a new marketplace thread on the order (Mirakl OR43)
+    THREAD = "thread"  # a new marketplace thread on the order (Mirakl OR43, eBay sendMessage)
     TYPED = "typed"  # one of the marketplace's typed order messages (Amazon Messaging)
     EMAIL = "email"  # a mail to the buyer (the shop's own orders)
-    REPLY = "reply"  # only in a conversation the buyer already has on the order (eBay...)
+    REPLY = "reply"  # only in a conversation the buyer already has on the order (Fnac...)
 
 
 def route_for(channel: Channel) -> Route:

@@ -8,13 +8,12 @@ Endpoints followed:
   settings give it (it tells the seller's own messages from the buyer's).
 - `GET /commerce/message/v1/conversation` (`conversation_type` FROM_MEMBERS and FROM_EBAY,
   `limit` 50, `offset`), `GET /commerce/message/v1/conversation/{conversation_id}` (messages),
-  `POST /commerce/message/v1/send_message`, `POST /commerce/message/v1/update_conversation`
-  (mark read once stored).
+  `POST .../send_message`, `POST .../update_conversation` (mark read once stored).
 - `GET /sell/fulfillment/v1/order` (getOrders) with `orderIds`, 50 at a time, for
   `fetch_orders`; `.../order/{orderId}/shipping_fulfillment` only for an order whose
   `fulfillmentHrefs` say it has shipments (tracking is not in the Order itself).
-- The Post-Order API v2 for returns, item-not-received inquiries and cases, each its own
-  conversation: see `claims.py`; answers and refunds of a case: see `case_ops.py`.
+- Post-Order API v2 (returns, inquiries, cases): `claims.py`, `case_ops.py`; a first message
+  to an order's buyer (proactive care), in a new conversation: `first_message.py`.
 
 The cursor keeps, per conversation type, the newest message time seen and, per conversation,
 the id and time of its newest message. FROM_MEMBERS lists are asked from that time (minus an
@@ -61,6 +60,7 @@ from comptoir.connectors.base import (
 )
 from comptoir.connectors.ebay.case_ops import EbayCaseOperations
 from comptoir.connectors.ebay.claims import ClaimsMixin, split_thread
+from comptoir.connectors.ebay.first_message import FirstMessageMixin
 from comptoir.connectors.ebay.orders import order_data
 from comptoir.connectors.ebay.sending import send_body
 from comptoir.connectors.ebay.values import ebay_time, parse_time
@@ -131,7 +131,7 @@ _tokens: dict[str, tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
 
-class EbayConnector(EbayCaseOperations, Connector, ClaimsMixin):
+class EbayConnector(FirstMessageMixin, EbayCaseOperations, Connector, ClaimsMixin):
     """Reads and answers eBay messages; see the module docstring for the endpoints."""
 
     kind = "ebay"
@@ -488,6 +488,8 @@ class EbayConnector(EbayCaseOperations, Connector, ClaimsMixin):
     def send(self, outbound: OutboundMessage) -> SendResult:
         if split_thread(outbound.conversation_thread_id)[0]:
             return self._send_claim(outbound)
+        if not outbound.conversation_thread_id:
+            return self._open_conversation(outbound)
         body = send_body(outbound, lambda: self.conf().media_url_template)
         try:
             answer = self._call("POST", f"{MESSAGE_API}/send_message", json_body=body) or {}
@@ -512,6 +514,8 @@ class EbayConnector(EbayCaseOperations, Connector, ClaimsMixin):
                 return self._find_claim_message(outbound, kind, claim_id)
             finally:
                 self.close()
+        if not outbound.conversation_thread_id:
+            return self._find_opened(outbound)
         started = outbound.attempt_started_at
         not_before = started - CLOCK_SKEW if started else None
         try:

@@ -20,11 +20,14 @@ MEDIA_TYPES = {
 }
 
 
-def send_body(outbound: OutboundMessage, media_url_template: Callable[[], str]) -> dict[str, Any]:
+def send_body(
+    outbound: OutboundMessage, media_url_template: Callable[[], str], *, first: bool = False
+) -> dict[str, Any]:
     """The sendMessage request, or a permanent error the agent can act on: nothing that
     eBay would refuse is sent. `media_url_template` gives the channel's public link for
-    files (asked only for a file to send)."""
-    if not outbound.conversation_thread_id:
+    files (asked only for a file to send). `first`: a new conversation, whose recipient
+    the caller adds (`first_message`)."""
+    if not first and not outbound.conversation_thread_id:
         raise ConnectorError(
             "this conversation has no eBay conversation id to answer in",
             permanent=True,
@@ -47,10 +50,9 @@ def send_body(outbound: OutboundMessage, media_url_template: Callable[[], str]) 
             permanent=True,
             about_message=True,
         )
-    body: dict[str, Any] = {
-        "conversationId": outbound.conversation_thread_id,
-        "messageText": text,
-    }
+    body: dict[str, Any] = {"messageText": text}
+    if not first:
+        body["conversationId"] = outbound.conversation_thread_id
     media = [_media(a, media_url_template) for a in outbound.attachments]
     if media:
         body["messageMedia"] = media

@@ -186,7 +186,10 @@ class MessageApi(EbayMarketplace):
         """The conversation a SendMessageRequest names, or a new one with the buyer it names."""
         if "conversationId" not in body:
             return self._new_conversation(
-                "FROM_MEMBERS", "A message from the seller", body["otherPartyUsername"], ""
+                "FROM_MEMBERS",
+                "A message from the seller",
+                self._member(body["otherPartyUsername"]),
+                self._listing(body.get("reference")),
             )
         conv = self.conversations.get(body["conversationId"])
         if conv is None:
@@ -194,6 +197,35 @@ class MessageApi(EbayMarketplace):
         if conv.conversation_type != "FROM_MEMBERS":
             raise ebay_error(400, 355010, "eBay's own messages cannot be answered.")
         return conv
+
+    def _member(self, username: Any) -> str:
+        """A member the seller may write to: a buyer of one of its orders, or one who wrote."""
+        known = {str((o.get("buyer") or {}).get("username")) for o in self.orders.values()}
+        known |= {c.other_party for c in self.conversations.values()}
+        if not isinstance(username, str) or username not in known:
+            raise ebay_error(400, 355006, "Invalid or unrecognized otherPartyUsername value.")
+        return username
+
+    def _listing(self, reference: Any) -> str:
+        """The listing a new conversation is about: the seller writes first only about one
+        (here a listing of one of its orders)."""
+        if not isinstance(reference, dict) or not all(
+            reference.get(k) for k in ("referenceType", "referenceId")
+        ):
+            raise ebay_error(
+                400, 355021, "All fields under reference are required. Please add missing field(s)."
+            )
+        if reference["referenceType"] != "LISTING":
+            raise ebay_error(400, 355003, "Invalid referenceType value.")
+        listing = str(reference["referenceId"])
+        if not listing.isdigit() or int(listing) <= 0:
+            raise ebay_error(400, 355016, "The referenceId value must be a positive integer value.")
+        listings = {
+            str(i.get("legacyItemId")) for o in self.orders.values() for i in o["lineItems"]
+        }
+        if listing not in listings:
+            raise ebay_error(400, 355020, "No listing can be found by this referenceId.")
+        return listing
 
     def _update_conversation(self, request: Request) -> Response:
         body = request.json()
