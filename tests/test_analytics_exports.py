@@ -260,4 +260,4 @@ def test_the_dashboards_link_to_the_export_page_with_their_filters(history: None
     assert 'href="/analytics/export/?from=2026-03-01&amp;to=2026-03-10"' in html
     page = client.get(f"/analytics/export/?{QS}", headers={"Accept-Language": "fr"})
     assert "Exporter" in page.content.decode()
-    assert 'value="2026-03-01"' in page.content.decode()
+    assert 'value="01/03/2026"' in page.content.decode()

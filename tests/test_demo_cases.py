@@ -14,7 +14,7 @@ from django.db.models import F
 
 from comptoir.analytics import kpis
 from comptoir.analytics.period import Filters, Period
-from comptoir.cases.models import Case, Stage
+from comptoir.cases.models import Case, CaseOperation, OperationKind, Stage
 from comptoir.demo.generate import reference_now
 from comptoir.inbox.models import Event, EventKind
 
@@ -46,6 +46,10 @@ def test_the_demo_has_claims_on_every_marketplace_with_deadlines_and_outcomes() 
     assert len(set(open_ones.values_list("channel__marketplace", flat=True))) >= 2
     resolved = Case.objects.filter(stage=Stage.RESOLVED)
     assert resolved.filter(refund_amount__gt=0).exists()
+    # Refunds made from the case panel and taken by the marketplace: the step shows as sent.
+    synced = CaseOperation.objects.filter(kind=OperationKind.REFUND, delivery_state="sent")
+    assert synced.exists()
+    assert all(op.case.refund_amount for op in synced)
     assert resolved.filter(outcome="rejected").exclude(rejection_reason="").exists()
     assert not resolved.filter(outcome="").exists()
     assert not resolved.filter(resolved_at__lt=F("opened_at")).exists()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from comptoir.accounts.models import User
 from comptoir.automation.models import Template, TemplateVersion
 from comptoir.care import actions, sweep
 from comptoir.care.models import AtRisk, Reason
 from comptoir.inbox import actions as inbox_actions
-from comptoir.inbox.models import Conversation, Message, Status
+from comptoir.inbox.models import Conversation, Direction, Event, Message, Status
 from comptoir.orders.models import Order
 
 PER_SITUATION = 2  # orders per marketplace and situation
@@ -106,7 +106,34 @@ def seed(writer: User, *, seed: int, now: datetime) -> str:
     outcome = actions.contact_many(chosen, actor=writer, what=actions.Proactive(template=template))
     for message in Message.objects.filter(pk__in=outcome.sent):
         inbox_actions.record_delivery(message, external_id=f"demo-care-{message.pk}", sent_at=now)
+    _backdate(outcome.sent, now)
     return (
         f"proactive care: {found['opened']} orders at risk, {len(outcome.sent)} proactive "
         "messages sent"
     )
+
+
+def _backdate(message_ids: list[int], now: datetime) -> None:
+    """The demo's history lies before its "now" (today at midnight), as the same seed must give
+    the same data: the proactive messages were sent the evening before, a minute apart in the
+    order they were written, and what they wrote (their conversations' times, the timeline,
+    the risks' contact) moves with them. A demo-only rewrite of times, as the rest of the
+    history is written."""
+    for k, message in enumerate(Message.objects.filter(pk__in=message_ids).order_by("pk")):
+        at = now - timedelta(hours=4) + timedelta(minutes=k)
+        Message.objects.filter(pk=message.pk).update(
+            created_at=at, received_at=at, sent_at=at, delivery_claimed_at=None
+        )
+        conv = Conversation.objects.filter(pk=message.conversation_id)
+        conv.filter(created_at__gte=now).update(created_at=at)
+        mine = Message.objects.filter(conversation_id=message.conversation_id)
+        conv.update(
+            last_message_at=mine.aggregate(at=Max("created_at"))["at"],
+            last_outbound_at=mine.filter(direction=Direction.OUT).aggregate(at=Max("created_at"))[
+                "at"
+            ],
+        )
+        Event.objects.filter(conversation_id=message.conversation_id, created_at__gte=now).update(
+            created_at=at
+        )
+        AtRisk.objects.filter(message_id=message.pk).update(contacted_at=at)

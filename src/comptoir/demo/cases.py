@@ -20,8 +20,10 @@ from itertools import count
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
-from comptoir.cases.models import Case, OpenedBy, Stage
+from comptoir.cases import operations
+from comptoir.cases.models import Case, OpenedBy, OperationKind, Stage
 from comptoir.inbox.models import Channel, Conversation, Event, EventKind, Status
 from comptoir.lib import cases as words
 from comptoir.orders.models import Order
@@ -253,3 +255,33 @@ def seed(*, seed: int, now: datetime) -> int:
                 events.append(event)
         Event.objects.bulk_create(events, batch_size=1000)
     return len(cases)
+
+
+REFUNDS_SYNCED = 2  # open claims refunded by an agent, the refund taken by the marketplace
+
+
+def refund_some(actor: Any, *, now: datetime) -> int:
+    """A few open claims refunded from the case panel, the refund sent to the marketplace and
+    taken (as the send task records it; the demo's history calls no marketplace): the case
+    panel shows the step as received. The case stays open, its outcome recorded, until the
+    marketplace closes the claim."""
+    done: set[str] = set()
+    claims = (
+        Case.objects.exclude(claim_kind="")
+        .exclude(stage=Stage.RESOLVED)
+        .select_related("channel", "conversation", "order")
+        .order_by(F("deadline").desc(nulls_last=True), "pk")
+    )
+    for case in claims:
+        market = case.channel.marketplace
+        if len(done) >= REFUNDS_SYNCED or market in done:
+            continue
+        if OperationKind.REFUND not in operations.supported(case):
+            continue
+        with transaction.atomic():
+            op = operations.refund_claim(case, amount=None, actor=actor, via="demo")
+            operations.record_operation_sent(
+                op, external_id=f"R-{case.external_id or case.pk}", sent_at=now
+            )
+        done.add(market)
+    return len(done)

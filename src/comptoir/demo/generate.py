@@ -196,6 +196,8 @@ def _history_and_settings(
     say(f"FAQ mining: {run.clusters} clusters of similar questions")
     say(kb_demo.seed(world.users["supervisor"], now=now, seed=seed))
     say(f"{demo_cases.seed(seed=seed, now=now)} cases: marketplace claims and agents' returns")
+    refunded = demo_cases.refund_some(world.users["admin"], now=now)
+    say(f"{refunded} claims refunded from the case panel, the refund taken by the marketplace")
     from comptoir.demo import care as demo_care
 
     say(demo_care.seed(world.users["supervisor"], seed=seed, now=now))
