@@ -21,6 +21,7 @@ from comptoir.orders.models import Order
 
 PER_SITUATION = 2  # orders per marketplace and situation
 CONTACTED_SHARE = 0.5
+DEMO_MESSAGE_IDS = 900_000_000
 TEMPLATE_NAME = "Retard de livraison (soin proactif)"
 BODIES = {
     "fr": "Bonjour,\n\nNous suivons votre commande {{ order_number }} de près : elle a pris du "
@@ -105,7 +106,10 @@ def seed(writer: User, *, seed: int, now: datetime) -> str:
     chosen = [r for r in open_risks if rng.random() < CONTACTED_SHARE]
     outcome = actions.contact_many(chosen, actor=writer, what=actions.Proactive(template=template))
     for message in Message.objects.filter(pk__in=outcome.sent):
-        inbox_actions.record_delivery(message, external_id=f"demo-care-{message.pk}", sent_at=now)
+        # A number: the simulators the demo serves mirror these messages, and eBay's message
+        # ids are numbers.
+        external = str(DEMO_MESSAGE_IDS + message.pk)
+        inbox_actions.record_delivery(message, external_id=external, sent_at=now)
     _backdate(outcome.sent, now)
     return (
         f"proactive care: {found['opened']} orders at risk, {len(outcome.sent)} proactive "
