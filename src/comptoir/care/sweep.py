@@ -62,7 +62,7 @@ def detect(now: datetime | None = None, stall_days: int | None = None) -> dict[s
     orders = Order.objects.filter(candidates(now)).distinct().order_by("pk")
     ids = list(orders.values_list("pk", flat=True))
     for start in range(0, len(ids), CHUNK):
-        chunk = list(Order.objects.filter(pk__in=ids[start : start + CHUNK]))
+        chunk = list(Order.objects.filter(pk__in=ids[start : start + CHUNK]).order_by("pk"))
         conversations = _open_conversations([o.pk for o in chunk])
         for order in chunk:
             since, due = conversations.get(order.pk, (None, None))

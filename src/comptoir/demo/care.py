@@ -49,7 +49,7 @@ def _shape(rng: random.Random, now: datetime) -> int:
         status=Status.OPEN, created_at__lt=now - timedelta(days=1), order__isnull=False
     ).values("order_id")
     shaped = 0
-    for marketplace in recent.values_list("channel__marketplace", flat=True).distinct():
+    for marketplace in sorted(set(recent.values_list("channel__marketplace", flat=True))):
         mine = recent.filter(channel__marketplace=marketplace)
         delivered = list(mine.filter(pk__in=with_open).order_by("pk")[:PER_SITUATION])
         others = list(mine.exclude(pk__in=with_open).order_by("pk")[: 3 * PER_SITUATION])
