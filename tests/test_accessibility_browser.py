@@ -46,7 +46,6 @@ def test_no_serious_accessibility_violation(
     world: dict[str, Any],  # noqa: F811
     language: str,
 ) -> None:
-    pytest.importorskip("axe_playwright_python")
     owner = world["owner"]
     owner.language = language
     owner.save()
