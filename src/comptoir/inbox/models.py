@@ -28,6 +28,7 @@ class Marketplace(models.TextChoices):
     CONFORAMA = "conforama", "Conforama"
     LEROY_MERLIN = "leroymerlin", "Leroy Merlin"
     CARREFOUR = "carrefour", "Carrefour"
+    SPARTOO = "spartoo", "Spartoo"
     OTHER = "other", _("Other")
 
 
@@ -41,7 +42,11 @@ class ChannelKind(models.TextChoices):
     FNAC = "fnac", "Fnac"
     MIRAKL = "mirakl", "Mirakl"
     RAKUTEN = "rakuten", "Rakuten"
-    CHAT = "chat", "Chat"
+    CHAT = "chat", _("Live chat")
+    MESSENGER = "messenger", "Messenger"
+    INSTAGRAM = "instagram", "Instagram"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    SPARTOO = "spartoo", "Spartoo"
     API = "api", "API"
 
 

@@ -91,7 +91,7 @@ class InboxChannelStore:
 def sla_channel_facts(channel_ids: set[int]) -> dict[int, ChannelFacts]:
     """What the SLA policies need of these channels: their marketplace and their shop's clock."""
     return {
-        c.pk: ChannelFacts(c.marketplace, c.shop_id, c.shop.timezone, c.shop.country)
+        c.pk: ChannelFacts(c.marketplace, c.shop_id, c.shop.timezone, c.shop.country, c.kind)
         for c in Channel.objects.filter(pk__in=channel_ids)
         .select_related("shop")
         .only("id", "marketplace", "kind", "shop__id", "shop__timezone", "shop__country")

@@ -57,6 +57,13 @@ DEFAULTS: dict[str, Rule] = {
     "rakuten": Rule(H24, H24, False, _("Rakuten: answer buyer messages within 24 hours")),
     "shop": Rule(H24, H24, True, _("Own shop: 24 business hours")),
 }
+# Channels whose pace is set by the medium rather than by a marketplace: they win over the
+# marketplace's rule. A visitor on live chat waits minutes, not hours.
+KIND_DEFAULTS: dict[str, Rule] = {
+    "chat": Rule(
+        timedelta(minutes=5), timedelta(minutes=5), True, _("Live chat: answer within 5 minutes")
+    ),
+}
 # Mirakl operators (Darty, Boulanger, Conforama, Leroy Merlin, Carrefour) and the rest.
 OTHER_MARKETPLACE = Rule(H24, H24, False, _("Marketplace: answer buyer messages within 24 hours"))
 
@@ -105,6 +112,7 @@ class ChannelFacts:
     shop_id: int
     timezone: str  # the shop's
     country: str  # the shop's
+    kind: str = ""  # the channel's connector (KIND_DEFAULTS)
 
 
 ChannelFactsReader = Callable[[set[int]], dict[int, ChannelFacts]]
@@ -164,8 +172,8 @@ def next_opening(channel_id: int, at: datetime) -> datetime:
     return businesstime.next_opening(policy_for(channel_id).calendar, at)
 
 
-def default_rule(marketplace: str) -> Rule:
-    return DEFAULTS.get(marketplace, OTHER_MARKETPLACE)
+def default_rule(marketplace: str, kind: str = "") -> Rule:
+    return KIND_DEFAULTS.get(kind) or DEFAULTS.get(marketplace, OTHER_MARKETPLACE)
 
 
 def office_calendar(timezone_name: str, country: str) -> Calendar:
@@ -213,7 +221,7 @@ def _load(channel_ids: set[int]) -> dict[int, Policy]:
     for channel_id, channel in channels.items():
         row = rows.get(channel_id)
         if row is None:
-            rule = default_rule(channel.marketplace)
+            rule = default_rule(channel.marketplace, channel.kind)
             out[channel_id] = Policy(
                 channel_id=channel_id,
                 marketplace=channel.marketplace,
