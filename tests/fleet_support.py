@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -20,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -29,13 +27,13 @@ from django.utils import timezone
 
 from comptoir.inbox.models import DeliveryState, Message
 from comptoir.jobs.models import PeriodicJob
+from tests import redis_support
 from tests.conftest import database_url_for_subprocess, require_or_skip
 
 REPO = Path(__file__).resolve().parent.parent
 _script = Path(sys.executable).with_name("comptoir")
 COMPTOIR = [str(_script)] if _script.exists() else [sys.executable, "-m", "comptoir.cli"]
 BUCKET = "comptoir-fleet"
-REDIS_LOCK = "comptoir:test-fleet-lock"
 # A bound on every wait for a condition: a guard against a hang, not a speed figure.
 DEADLINE = 90.0
 
@@ -101,36 +99,7 @@ def s3_client(endpoint: str) -> Any:
 
 
 def own_redis_database() -> Iterator[tuple[str, Any]]:
-    """A Redis database number no one else uses (taken by SET NX on a lock key, and only if it
-    holds nothing else), flushed after use."""
-    import redis
-
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(base, socket_connect_timeout=2).ping()
-        available = True
-    except redis.RedisError:
-        available = False
-    require_or_skip(available, f"Redis at {base}")
-    token = secrets.token_hex(8)
-    parts = urlsplit(base)
-    for number in range(15, 0, -1):
-        url = urlunsplit(parts._replace(path=f"/{number}"))
-        client = redis.Redis.from_url(url)
-        try:
-            if not client.set(REDIS_LOCK, token, nx=True, ex=3600):
-                continue
-        except redis.ResponseError:  # the server has fewer databases
-            continue
-        if client.dbsize() != 1:
-            client.delete(REDIS_LOCK)
-            continue
-        try:
-            yield url, client
-        finally:
-            client.flushdb()
-        return
-    pytest.fail("no free Redis database (1-15) for the fleet")
+    return redis_support.own_redis_database("the fleet")
 
 
 def share_triage_models(redis_url: str) -> None:

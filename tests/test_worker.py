@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -33,8 +32,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 
 from comptoir.jobs import periodic
 from comptoir.jobs.models import JobRun, PeriodicJob
-from tests import tasks_for_tests
-from tests.conftest import require_or_skip
+from tests import redis_support, tasks_for_tests
 from tests.tasks_for_tests import MAX_ATTEMPTS, PERIODIC_NAME, RETRY_BASE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +42,6 @@ REPO = Path(__file__).resolve().parent.parent
 TIMEOUT = 600
 assert RETRY_BASE / 2 >= TIMEOUT
 RQ_QUEUE = "default"  # the queue of settings.RQ_QUEUES
-REDIS_LOCK = "comptoir:test-worker-lock"
 
 _script = Path(sys.executable).with_name("comptoir")
 COMPTOIR = [str(_script)] if _script.exists() else [sys.executable, "-m", "comptoir.cli"]
@@ -212,41 +209,8 @@ def runs_table(transactional_db: None) -> Iterator[None]:
     tasks_for_tests.drop_runs_table()
 
 
-def _own_redis_database() -> Iterator[Any]:
-    """A Redis database number no one else uses, flushed after the test.
-
-    Parallel test processes (pytest-xdist, or two CI jobs on one server) each take a different
-    one: a database is taken with SET NX on a lock key, and only if it holds nothing else (so
-    the tests never touch anyone's data).
-    """
-    import redis
-
-    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(base, socket_connect_timeout=2).ping()
-        available = True
-    except redis.RedisError:
-        available = False
-    require_or_skip(available, f"Redis at {base}")
-    token = secrets.token_hex(8)
-    parts = urlsplit(base)
-    for number in range(15, 0, -1):
-        url = urlunsplit(parts._replace(path=f"/{number}"))
-        client = redis.Redis.from_url(url)
-        try:
-            if not client.set(REDIS_LOCK, token, nx=True, ex=3600):
-                continue
-        except redis.ResponseError:  # the server has fewer databases
-            continue
-        if client.dbsize() != 1:
-            client.delete(REDIS_LOCK)
-            continue
-        try:
-            yield url, client
-        finally:
-            client.flushdb()
-        return
-    pytest.fail("no free Redis database (1-15) for the RQ tests")
+def _own_redis_database() -> Iterator[tuple[str, Any]]:
+    return redis_support.own_redis_database("the RQ tests")
 
 
 @pytest.fixture(params=["db", pytest.param("rq", marks=pytest.mark.redis)])
