@@ -26,9 +26,8 @@ text, written after the first attempt began (less `CLOCK_SKEW`), is the step alr
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from comptoir.connectors.base import (
@@ -38,6 +37,7 @@ from comptoir.connectors.base import (
     SendResult,
     same_text,
 )
+from comptoir.connectors.ebay.calls import EbayCalls
 from comptoir.connectors.ebay.claims import POST_ORDER, entry_id, split_thread
 
 STEPS = {
@@ -50,26 +50,8 @@ REFUND_PATH = {"return": "return", "inquiry": "inquiry", "case": "casemanagement
 REFUND_REFUSED = {"FAILED", "REFUND_FAILED"}
 
 
-class EbayCaseOperations:
+class EbayCaseOperations(EbayCalls):
     """The case steps of `EbayConnector` (it comes first in its bases, before `Connector`)."""
-
-    if TYPE_CHECKING:
-        # Provided by EbayConnector and ClaimsMixin.
-        def close(self) -> None: ...
-        def _call(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: dict[str, Any] | None = None,
-            json_body: Any = None,
-            idempotent: bool | None = None,
-            which: str = "api",
-        ) -> Any: ...
-        def _claim_detail(self, kind: str, claim_id: str) -> dict[str, Any]: ...
-        def _claim_entries(
-            self, kind: str, detail: dict[str, Any]
-        ) -> list[tuple[datetime, str, str, str, str]]: ...
 
     @classmethod
     def case_operations(cls, claim_id: str) -> frozenset[str]:

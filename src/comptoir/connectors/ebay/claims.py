@@ -24,9 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from comptoir.connectors.base import (
@@ -37,11 +37,8 @@ from comptoir.connectors.base import (
     SendResult,
     SentCandidate,
 )
+from comptoir.connectors.ebay.calls import EbayCalls
 from comptoir.lib import intents
-
-if TYPE_CHECKING:
-    from comptoir.connectors.base import ChannelInfo
-    from comptoir.connectors.ebay.connector import EbaySettings
 
 logger = logging.getLogger("comptoir.ebay")
 
@@ -107,32 +104,8 @@ def split_thread(thread_id: str) -> tuple[str, str]:
     return (kind, claim_id) if kind in KINDS and claim_id else ("", "")
 
 
-class ClaimsMixin:
+class ClaimsMixin(EbayCalls):
     """The Post-Order part of `EbayConnector`."""
-
-    if TYPE_CHECKING:
-        # Provided by EbayConnector and the Connector base (which come first in its MRO).
-        channel: ChannelInfo
-        cursor: dict[str, Any]
-
-        def conf(self) -> EbaySettings: ...
-        def pick_sent(
-            self, outbound: OutboundMessage, candidates: Iterable[SentCandidate]
-        ) -> SendResult | None: ...
-        def close(self) -> None: ...
-        def _get(
-            self, path: str, params: dict[str, Any] | None = None, which: str = "api"
-        ) -> Any: ...
-        def _call(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: dict[str, Any] | None = None,
-            json_body: Any = None,
-            idempotent: bool | None = None,
-            which: str = "api",
-        ) -> Any: ...
 
     def _fetch_claims(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
         for kind in KINDS:

@@ -11,8 +11,7 @@ before it is posted again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from comptoir.connectors.base import (
@@ -21,43 +20,19 @@ from comptoir.connectors.base import (
     SendResult,
     SentCandidate,
 )
+from comptoir.connectors.ebay.calls import EbayCalls
 from comptoir.connectors.ebay.sending import send_body
 from comptoir.connectors.ebay.values import parse_time
-
-if TYPE_CHECKING:
-    from comptoir.connectors.ebay.connector import EbaySettings
 
 MESSAGE_API = "/commerce/message/v1"
 FULFILLMENT_API = "/sell/fulfillment/v1"
 PAGE_LIMIT = 50
 
 
-class FirstMessageMixin:
+class FirstMessageMixin(EbayCalls):
     """The first-message part of `EbayConnector`."""
 
     opens_order_threads: ClassVar[bool] = True
-
-    if TYPE_CHECKING:
-
-        def conf(self) -> EbaySettings: ...
-        def username(self) -> str: ...
-        def close(self) -> None: ...
-        def pick_sent(
-            self, outbound: OutboundMessage, candidates: Iterable[SentCandidate]
-        ) -> SendResult | None: ...
-        def _get(
-            self, path: str, params: dict[str, Any] | None = None, which: str = "api"
-        ) -> Any: ...
-        def _call(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: dict[str, Any] | None = None,
-            json_body: Any = None,
-            idempotent: bool | None = None,
-            which: str = "api",
-        ) -> Any: ...
 
     def _buyer_and_listing(self, order_number: str) -> tuple[str, str]:
         """The order's buyer and the listing of its first line, as eBay has them now."""
