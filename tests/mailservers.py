@@ -284,4 +284,6 @@ class XOAuth2SMTPServer(SMTPServer):
         # RFC-style refusal: the error as a challenge, the client's empty answer, then 535.
         error = json.dumps({"status": "401", "schemes": "bearer"})
         await server.challenge_auth(error)
-        return AuthResult(success=False, message="535 5.7.8 Username and token not accepted")
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and token not accepted"
+        )

@@ -111,12 +111,12 @@ class FakeAuthServer:
                     }
                 self.refreshes += 1
                 self.refreshed.set()
-                refresh = None
+                rotated: str | None = None
                 if self.rotate:
                     del self.refresh_tokens[form["refresh_token"]]
-                    refresh = "rt-" + secrets.token_urlsafe(16)
-                    self.refresh_tokens[refresh] = account
-                return 200, self._tokens(account, refresh)
+                    rotated = "rt-" + secrets.token_urlsafe(16)
+                    self.refresh_tokens[rotated] = account
+                return 200, self._tokens(account, rotated)
             return 400, {"error": "unsupported_grant_type"}
 
     def _tokens(self, account: str, refresh: str | None) -> dict[str, Any]:

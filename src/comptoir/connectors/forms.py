@@ -77,7 +77,7 @@ def settings_fields(model: type[BaseModel]) -> list[SettingField]:
         fields.append(
             SettingField(
                 name=name,
-                label=extra.get("label") or name.replace("_", " ").capitalize(),
+                label=str(extra.get("label") or name.replace("_", " ").capitalize()),
                 widget=widget,
                 required=info.is_required() and not optional,
                 default=default,

@@ -43,6 +43,18 @@ FETCH_BYTES = 4_000_000
 logger = logging.getLogger("comptoir.email")
 
 
+# How the settings form names the sign-in and its choices (lazy: read in the page's language;
+# never serialised to a JSON schema).
+_AUTH_FORM: dict[str, Any] = {
+    "label": _("Sign-in"),
+    "choice_labels": {
+        "password": _("Password"),
+        "microsoft": "Microsoft 365 (OAuth)",
+        "google": "Google (OAuth)",
+    },
+}
+
+
 class EmailSettings(BaseModel):
     imap_host: str
     imap_port: int = 993
@@ -51,15 +63,7 @@ class EmailSettings(BaseModel):
     # How IMAP and SMTP log in: the mailbox's password, or XOAUTH2 with a token granted by
     # Microsoft 365 or Google ("Connect" on the settings page; see email/oauth.py).
     auth: Literal["password", "microsoft", "google"] = Field(
-        default="password",
-        json_schema_extra={
-            "label": _("Sign-in"),
-            "choice_labels": {
-                "password": _("Password"),
-                "microsoft": "Microsoft 365 (OAuth)",
-                "google": "Google (OAuth)",
-            },
-        },  # type: ignore[dict-item]  # lazy translations, never serialised to a schema
+        default="password", json_schema_extra=_AUTH_FORM
     )
     password: str = ""
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
@@ -183,12 +187,19 @@ class EmailConnector(Connector):
                 smtp.login(user, password)
             return
         user = conf.smtp_username or conf.username
+        smtp.ehlo_or_helo_if_needed()  # smtplib's auth() does not, unlike login()
+        if "XOAUTH2" not in (smtp.esmtp_features.get("auth") or "").upper().split():
+            raise ConnectorError(
+                f"the SMTP server {conf.smtp_host} does not offer AUTH XOAUTH2", permanent=True
+            )
         for force in (False, True):
             token = oauth.access_token(self.channel, conf.auth, force=force)
             try:
                 # The whole XOAUTH2 response at once (SASL-IR); a refusal comes back as a 334
                 # challenge answered with an empty line, then the 535 smtplib raises.
-                smtp.auth("XOAUTH2", _xoauth2_answer(user, token))
+                code, answer = smtp.auth("XOAUTH2", _xoauth2_answer(user, token))
+                if code != 235:  # smtplib lets a 503 through
+                    raise smtplib.SMTPAuthenticationError(code, answer)
                 return
             except smtplib.SMTPAuthenticationError:
                 if force:
