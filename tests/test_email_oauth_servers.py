@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 
 from comptoir.connectors.base import ConnectorError, OutboundMessage
 from comptoir.connectors.email import oauth
@@ -225,7 +226,14 @@ def test_idle_logs_in_again_with_a_fresh_token_before_the_old_one_ends(
     provider.expires_in = oauth.REFRESH_MARGIN + 0.5
     notices = threading.Semaphore(0)
     watcher = IdleWatcher(EmailConnector(channel), notices.release, check_seconds=0.1)
-    thread = threading.Thread(target=watcher.run, daemon=True)
+
+    def run() -> None:
+        try:
+            watcher.run()
+        finally:
+            connections.close_all()  # this thread's (the token refresh's) connection
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         assert notices.acquire(timeout=WAIT)  # first session's catch-up
