@@ -6,7 +6,9 @@ the password `secret` and gets an empty maildir. Nothing system-wide is touched.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ ssl = yes
 ssl_cert = <{tmp}/cert.pem
 ssl_key = <{tmp}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechanisms}
 mail_location = maildir:{tmp}/mail/%u
 default_internal_user = dovecot
 default_internal_group = dovecot
@@ -56,7 +59,7 @@ service imap-login {{
     ssl = yes
   }}
 }}
-passdb {{
+{oauth_passdb}passdb {{
   driver = static
   args = password={password}
 }}
@@ -121,8 +124,28 @@ def free_port() -> int:
         return port
 
 
+# XOAUTH2 logins (dovecot 2.3's oauth2 passdb): the bearer token is checked by RFC 7662
+# introspection at the tests' fake authorisation server, and must name the user logging in.
+OAUTH_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {tmp}/dovecot-oauth2.conf.ext
+}}
+"""
+OAUTH_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = email
+active_attribute = active
+active_value = true
+"""
+
+
 class Dovecot:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *, introspection_url: str = "") -> None:
+        """`introspection_url`: also accept XOAUTH2 logins, their tokens checked there."""
+        self.introspection_url = introspection_url
         self.tmp = tmp
         self.host = "127.0.0.1"
         self.port = free_port()
@@ -134,8 +157,20 @@ class Dovecot:
         self.tmp.chmod(0o755)
         conf = self.tmp / "dovecot.conf"
         self_signed_certificate(self.tmp / "cert.pem", self.tmp / "key.pem")
+        oauth = bool(self.introspection_url)
+        if oauth:
+            (self.tmp / "dovecot-oauth2.conf.ext").write_text(
+                OAUTH_CONF.format(url=self.introspection_url)
+            )
         conf.write_text(
-            CONFIG.format(tmp=self.tmp, port=self.port, tls_port=self.tls_port, password=PASSWORD)
+            CONFIG.format(
+                tmp=self.tmp,
+                port=self.port,
+                tls_port=self.tls_port,
+                password=PASSWORD,
+                oauth_mechanisms=" xoauth2 oauthbearer" if oauth else "",
+                oauth_passdb=OAUTH_PASSDB.format(tmp=self.tmp) if oauth else "",
+            )
         )
         shutil.chown(self.tmp / "mail", "dovecot", "dovecot")
         # Returns once the master has bound its listeners and gone to the background. Its
@@ -167,7 +202,7 @@ class Dovecot:
 class SMTPServer:
     """A real SMTP server (aiosmtpd) that keeps what it receives, for this test process."""
 
-    def __init__(self) -> None:
+    def __init__(self, **smtp_options: Any) -> None:
         from aiosmtpd.controller import Controller
 
         self.received: list[tuple[str, list[str], bytes]] = []
@@ -182,9 +217,11 @@ class SMTPServer:
         self_signed_certificate(self.tmp / "cert.pem", self.tmp / "key.pem")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.tmp / "cert.pem", self.tmp / "key.pem")
-        self.controller = Controller(self, hostname=self.host, port=self.port, tls_context=context)
+        self.controller = Controller(
+            self, hostname=self.host, port=self.port, tls_context=context, **smtp_options
+        )
         self.tls_controller = Controller(
-            self, hostname=self.host, port=self.tls_port, ssl_context=context
+            self, hostname=self.host, port=self.tls_port, ssl_context=context, **smtp_options
         )
 
     async def handle_RCPT(
@@ -211,3 +248,42 @@ class SMTPServer:
         self.controller.stop()
         self.tls_controller.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class XOAuth2SMTPServer(SMTPServer):
+    """An SMTP server that takes mail only after AUTH XOAUTH2 with a bearer token `valid`
+    accepts for that user (as Microsoft's and Google's: PLAIN and LOGIN are not offered)."""
+
+    def __init__(self, valid: Callable[[str, str], bool]) -> None:
+        self.valid = valid
+        self.logins: list[tuple[str, str]] = []  # (user, token) accepted
+        self.refused: list[tuple[str, str]] = []
+        super().__init__(
+            auth_required=True,
+            auth_require_tls=False,  # tests talk in clear on 127.0.0.1
+            auth_exclude_mechanism=["PLAIN", "LOGIN"],
+        )
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        if len(args) == 2:
+            blob = base64.b64decode(args[1])
+        else:
+            answer = await server.challenge_auth("")
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = answer
+        fields = dict(part.split("=", 1) for part in blob.decode().split("\x01") if "=" in part)
+        user, bearer = fields.get("user", ""), fields.get("auth", "")
+        token = bearer.removeprefix("Bearer ")
+        if bearer.startswith("Bearer ") and self.valid(user, token):
+            self.logins.append((user, token))
+            return AuthResult(success=True, auth_data=user)
+        self.refused.append((user, token))
+        # RFC-style refusal: the error as a challenge, the client's empty answer, then 535.
+        error = json.dumps({"status": "401", "schemes": "bearer"})
+        await server.challenge_auth(error)
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and token not accepted"
+        )

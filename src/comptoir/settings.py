@@ -153,6 +153,33 @@ try:
     # addresses: for the simulators, the tests and the demo, or a marketplace on the seller's
     # own network. Off, such URLs are refused when saved and when connecting.
     OUTBOUND_ALLOW_PRIVATE = env_bool("COMPTOIR_OUTBOUND_ALLOW_PRIVATE", False)
+    # Mailboxes by OAuth 2 (XOAUTH2 for IMAP and SMTP): the application this server registered
+    # with Microsoft (Entra ID) and Google; redirect URI COMPTOIR_SITE_URL +
+    # /settings/channels/oauth/callback. Endpoints and scopes default to the published ones.
+    OAUTH_MICROSOFT_CLIENT_ID = env_str("COMPTOIR_OAUTH_MICROSOFT_CLIENT_ID", "")
+    OAUTH_MICROSOFT_CLIENT_SECRET = env_secret("COMPTOIR_OAUTH_MICROSOFT_CLIENT_SECRET") or ""
+    OAUTH_MICROSOFT_AUTHORIZE_URL = env_str(
+        "COMPTOIR_OAUTH_MICROSOFT_AUTHORIZE_URL",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+    )
+    OAUTH_MICROSOFT_TOKEN_URL = env_str(
+        "COMPTOIR_OAUTH_MICROSOFT_TOKEN_URL",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+    )
+    OAUTH_MICROSOFT_SCOPES = env_str(
+        "COMPTOIR_OAUTH_MICROSOFT_SCOPES",
+        "https://outlook.office.com/IMAP.AccessAsUser.All "
+        "https://outlook.office.com/SMTP.Send offline_access",
+    )
+    OAUTH_GOOGLE_CLIENT_ID = env_str("COMPTOIR_OAUTH_GOOGLE_CLIENT_ID", "")
+    OAUTH_GOOGLE_CLIENT_SECRET = env_secret("COMPTOIR_OAUTH_GOOGLE_CLIENT_SECRET") or ""
+    OAUTH_GOOGLE_AUTHORIZE_URL = env_str(
+        "COMPTOIR_OAUTH_GOOGLE_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth"
+    )
+    OAUTH_GOOGLE_TOKEN_URL = env_str(
+        "COMPTOIR_OAUTH_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"
+    )
+    OAUTH_GOOGLE_SCOPES = env_str("COMPTOIR_OAUTH_GOOGLE_SCOPES", "https://mail.google.com/")
 except EnvError as exc:
     _fail(str(exc))
 

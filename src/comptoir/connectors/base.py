@@ -13,7 +13,7 @@ This module sits below the inbox and knows none of it: a connector sees its chan
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal, Protocol
@@ -349,6 +349,14 @@ class ChannelStore(Protocol):
 
     def mark_unhealthy(self, channel: ChannelInfo, error: str) -> None:
         """The channel needs a human (its credentials were refused): stop it, with the reason."""
+        ...
+
+    def update_settings(
+        self, channel: ChannelInfo, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any]:
+        """Change the channel's stored settings under a lock on it (an OAuth token refreshed:
+        two workers never both refresh). `change` gets the settings as stored now and returns
+        the new ones, or None to keep them; returns the settings in force."""
         ...
 
     def store_file(self, data: bytes) -> str:

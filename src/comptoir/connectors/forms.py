@@ -31,10 +31,15 @@ class SettingField:
     required: bool
     default: Any
     choices: tuple[str, ...] = ()
+    choice_labels: tuple[Any, ...] = ()  # shown for `choices`, when the model names them
 
     @property
     def secret(self) -> bool:
         return self.widget == "password"
+
+    @property
+    def options(self) -> list[tuple[str, Any]]:
+        return list(zip(self.choices, self.choice_labels or self.choices, strict=True))
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -66,14 +71,18 @@ def settings_fields(model: type[BaseModel]) -> list[SettingField]:
         else:
             widget = "text"
         default = None if info.is_required() else info.get_default(call_default_factory=True)
+        # A model may name a field and its choices for people (json_schema_extra).
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        labels = extra.get("choice_labels")
         fields.append(
             SettingField(
                 name=name,
-                label=name.replace("_", " ").capitalize(),
+                label=str(extra.get("label") or name.replace("_", " ").capitalize()),
                 widget=widget,
                 required=info.is_required() and not optional,
                 default=default,
                 choices=choices,
+                choice_labels=tuple(labels[c] for c in choices) if isinstance(labels, dict) else (),
             )
         )
     return fields

@@ -4,6 +4,7 @@ channel's messages, where its cursor is kept) and what an SLA policy needs of a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,13 @@ class InboxChannelStore:
         # The connector's own channel row is updated in place, as the poller's would be.
         row = channel if isinstance(channel, Channel) else Channel.objects.get(pk=channel.pk)
         record_channel_error(row, error=error, permanent=True)
+
+    def update_settings(
+        self, channel: ChannelInfo, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any]:
+        from comptoir.inbox.actions import update_channel_settings
+
+        return update_channel_settings(channel, change)
 
     def store_file(self, data: bytes) -> str:
         return files.store_bytes(data)

@@ -36,6 +36,7 @@ from comptoir.inbox.models import (
 from comptoir.inbox.permissions import visible_channels
 from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
 from comptoir.inbox.tasks import channel_test_outcome, retry_failed_inbound, test_channel
+from comptoir.web.oauth_views import oauth_status
 from comptoir.web.views import TIMEZONES
 
 
@@ -358,6 +359,9 @@ def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         except ValidationError as exc:
             error = _error(exc)
         else:
+            status = oauth_status(saved, data)
+            if status and not status["connected"]:  # next: the provider's consent
+                return redirect(f"{reverse('settings:channel_edit', args=[saved.pk])}#connect")
             return redirect(f"{reverse('settings:channels')}#channel-{saved.pk}")
     fields = settings_fields(model) if model else []
     values = form_values(model, stored) if model else {}
@@ -372,6 +376,7 @@ def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "teams": Team.objects.order_by("name"),
         "marketplaces": Marketplace.choices,
         "error": error,
+        "oauth": oauth_status(channel, stored),
     }
     return render(request, "web/channel_form.html", context, status=400 if error else 200)
 

@@ -10,7 +10,7 @@ from comptoir.notifications import views as notification_views
 from comptoir.privacy import views as privacy_views
 from comptoir.sla import views as sla_views
 from comptoir.surveys import views as survey_views
-from comptoir.web import settings_views, trash_views
+from comptoir.web import oauth_views, settings_views, trash_views
 
 app_name = "settings"
 urlpatterns = [
@@ -27,6 +27,9 @@ urlpatterns = [
     path("channels/", settings_views.channels, name="channels"),
     path("channels/new", settings_views.channel_form, name="channel_new"),
     path("channels/<int:pk>/edit", settings_views.channel_form, name="channel_edit"),
+    path("channels/<int:pk>/oauth", oauth_views.connect, name="channel_oauth"),
+    # Registered with Microsoft and Google as is (connectors/email/oauth.redirect_uri).
+    path("channels/oauth/callback", oauth_views.callback, name="channel_oauth_callback"),
     path("inbound/", settings_views.inbound, name="inbound"),
     path("inbound/retry", settings_views.inbound_retry, name="inbound_retry"),
     path("inbound/<int:pk>/raw", settings_views.inbound_raw, name="inbound_raw"),

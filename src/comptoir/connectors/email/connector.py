@@ -16,15 +16,16 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from typing import Any, Literal
 
+from django.utils.translation import gettext_lazy as _
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from comptoir.connectors.base import (
     Connector,
@@ -34,7 +35,7 @@ from comptoir.connectors.base import (
     SendResult,
     channel_store,
 )
-from comptoir.connectors.email import mime, tokens
+from comptoir.connectors.email import mime, oauth, tokens
 from comptoir.lib import regex_guard
 
 FETCH_CHUNK = 50
@@ -42,12 +43,29 @@ FETCH_BYTES = 4_000_000
 logger = logging.getLogger("comptoir.email")
 
 
+# How the settings form names the sign-in and its choices (lazy: read in the page's language;
+# never serialised to a JSON schema).
+_AUTH_FORM: dict[str, Any] = {
+    "label": _("Sign-in"),
+    "choice_labels": {
+        "password": _("Password"),
+        "microsoft": "Microsoft 365 (OAuth)",
+        "google": "Google (OAuth)",
+    },
+}
+
+
 class EmailSettings(BaseModel):
     imap_host: str
     imap_port: int = 993
     imap_security: Literal["ssl", "starttls", "none"] = "ssl"
     username: str
-    password: str
+    # How IMAP and SMTP log in: the mailbox's password, or XOAUTH2 with a token granted by
+    # Microsoft 365 or Google ("Connect" on the settings page; see email/oauth.py).
+    auth: Literal["password", "microsoft", "google"] = Field(
+        default="password", json_schema_extra=_AUTH_FORM
+    )
+    password: str = ""
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     timeout_seconds: float = 30.0
     verify_tls: bool = True
@@ -69,6 +87,16 @@ class EmailSettings(BaseModel):
     # The shop's order numbers, when they do not read as "commande n° 12345" or "order #12345":
     # a regular expression whose first group (or whole match) is the number.
     order_number_pattern: str = ""
+
+    @model_validator(mode="after")
+    def _password_when_needed(self) -> EmailSettings:
+        if self.auth == "password" and not self.password:
+            raise ValueError("a password is needed when the mailbox signs in with a password")
+        return self
+
+    @property
+    def oauth(self) -> bool:
+        return self.auth != "password"
 
     @field_validator("order_number_pattern")
     @classmethod
@@ -100,6 +128,9 @@ class EmailConnector(Connector):
 
         return [IdleSupervisor(worker_id)]
 
+    # When the session's OAuth token needs renewing (a time.time()), None: never.
+    login_expires_at: float | None = None
+
     def conf(self) -> EmailSettings:
         conf = self.settings()
         assert isinstance(conf, EmailSettings)
@@ -122,7 +153,7 @@ class EmailConnector(Connector):
             )
             if conf.imap_security == "starttls":
                 client.starttls(context)
-            client.login(conf.username, conf.password)
+            self._login(client, conf)
         except LoginError as exc:
             raise ConnectorError(f"IMAP login refused on {where}: {exc}", permanent=True) from exc
         except ssl.SSLCertVerificationError as exc:
@@ -132,6 +163,47 @@ class EmailConnector(Connector):
         except (TimeoutError, OSError, IMAPClientError) as exc:
             raise ConnectorError(f"IMAP server {where} unreachable: {exc}") from exc
         return client
+
+    def _login(self, client: IMAPClient, conf: EmailSettings) -> None:
+        if not conf.oauth:
+            client.login(conf.username, conf.password)
+            return
+        try:
+            client.oauth2_login(conf.username, oauth.access_token(self.channel, conf.auth))
+        except LoginError:
+            # The token may have been revoked before its expiry: one more try with a new one
+            # (a refused grant raises from the refresh, and stops the channel).
+            token = oauth.access_token(self.channel, conf.auth, force=True)
+            client.oauth2_login(conf.username, token)
+        # A long session (IDLE) logs in again before this, with a fresh token: some servers
+        # end a session whose token has expired.
+        self.login_expires_at = oauth.renew_at(self.channel.get_settings())
+
+    def _smtp_login(self, smtp: smtplib.SMTP, conf: EmailSettings) -> None:
+        if not conf.oauth:
+            user = conf.smtp_username if conf.smtp_username is not None else conf.username
+            password = conf.smtp_password if conf.smtp_password is not None else conf.password
+            if user and smtp.has_extn("auth"):
+                smtp.login(user, password)
+            return
+        user = conf.smtp_username or conf.username
+        smtp.ehlo_or_helo_if_needed()  # smtplib's auth() does not, unlike login()
+        if "XOAUTH2" not in (smtp.esmtp_features.get("auth") or "").upper().split():
+            raise ConnectorError(
+                f"the SMTP server {conf.smtp_host} does not offer AUTH XOAUTH2", permanent=True
+            )
+        for force in (False, True):
+            token = oauth.access_token(self.channel, conf.auth, force=force)
+            try:
+                # The whole XOAUTH2 response at once (SASL-IR); a refusal comes back as a 334
+                # challenge answered with an empty line, then the 535 smtplib raises.
+                code, answer = smtp.auth("XOAUTH2", _xoauth2_answer(user, token))
+                if code != 235:  # smtplib lets a 503 through
+                    raise smtplib.SMTPAuthenticationError(code, answer)
+                return
+            except smtplib.SMTPAuthenticationError:
+                if force:
+                    raise
 
     def test_connection(self) -> str:
         client = self._connect()
@@ -281,10 +353,7 @@ class EmailConnector(Connector):
             with smtp_class(conf.smtp_host, conf.smtp_port, **kwargs) as smtp:
                 if conf.smtp_security == "starttls":
                     smtp.starttls(context=context)
-                user = conf.smtp_username if conf.smtp_username is not None else conf.username
-                password = conf.smtp_password if conf.smtp_password is not None else conf.password
-                if user and smtp.has_extn("auth"):
-                    smtp.login(user, password)
+                self._smtp_login(smtp, conf)
                 smtp.send_message(message)
         except ssl.SSLCertVerificationError as exc:
             raise ConnectorError(
@@ -365,6 +434,14 @@ def _chunks(client: IMAPClient, uids: list[int]) -> Iterator[list[int]]:
         weight += size
     if chunk:
         yield chunk
+
+
+def _xoauth2_answer(user: str, token: str) -> Callable[..., str]:
+    def answer(challenge: bytes | None = None) -> str:
+        # After a refusal the server sends its error as a challenge: the answer is empty.
+        return oauth.xoauth2(user, token) if challenge is None else ""
+
+    return answer
 
 
 def _aware(value: datetime | None) -> datetime:

@@ -9,6 +9,8 @@ watcher, and the periodic poll carries on alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -21,6 +23,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from comptoir.connectors.base import ConnectorError, StoredChannel, channel_store
+from comptoir.connectors.email import oauth
 from comptoir.connectors.email.connector import EmailConnector, _logout
 from comptoir.jobs import leases
 from comptoir.lib.backoff import backoff
@@ -51,6 +54,7 @@ class IdleWatcher:
         self.check_seconds = check_seconds
         self.reissue_seconds = reissue_seconds
         self.idle_commands = 0  # how many IDLE were issued: for tests and the health page
+        self.renewals = 0  # sessions ended to log in again with a fresh OAuth token
         self.last_error = ""
 
     def run(self) -> None:
@@ -80,15 +84,21 @@ class IdleWatcher:
                 raise ConnectorError("the IMAP server does not offer IDLE", permanent=True)
             client.select_folder(self.folder, readonly=True)
             self.on_new()  # whatever came while we were not watching
-            while not self.stop.is_set():
+            # Under OAuth the session ends before its token does; `run` logs in again with a
+            # fresh one (and the poll queued then finds what came in between).
+            renew_at = self.connector.login_expires_at
+            while not self.stop.is_set() and not _past(renew_at):
                 # Stopping, a poll is not queued: the next watcher's first look finds the mail.
-                if self._idle_once(client) and not self.stop.is_set():
+                if self._idle_once(client, renew_at) and not self.stop.is_set():
                     self.on_new()
+            if renew_at is not None and not self.stop.is_set():
+                self.renewals += 1
         finally:
             _logout(client)
 
-    def _idle_once(self, client: IMAPClient) -> bool:
-        """One IDLE command, ended by new mail, by `stop`, or by the re-issue deadline."""
+    def _idle_once(self, client: IMAPClient, renew_at: float | None = None) -> bool:
+        """One IDLE command, ended by new mail, by `stop`, by the re-issue deadline or by the
+        time to renew the session's token."""
         client.idle()
         self.idle_commands += 1
         started = time.monotonic()
@@ -96,12 +106,16 @@ class IdleWatcher:
         try:
             while not self.stop.is_set() and not new:
                 new = _has_new_mail(client.idle_check(timeout=self.check_seconds))
-                if time.monotonic() - started >= self.reissue_seconds:
+                if time.monotonic() - started >= self.reissue_seconds or _past(renew_at):
                     break
         finally:
             # Mail that arrived while IDLE was being ended is reported here, not later.
             _, closing = client.idle_done()
         return new or _has_new_mail(closing)
+
+
+def _past(moment: float | None) -> bool:
+    return moment is not None and time.time() >= moment
 
 
 def _has_new_mail(responses: list[tuple[object, ...]]) -> bool:
@@ -147,12 +161,12 @@ class IdleSupervisor:
             if not alive and watch.watcher.last_error:
                 self.given_up[channel_id] = (watch.settings, watch.watcher.last_error)
             channel = wanted.get(channel_id)
-            keep = alive and channel is not None and channel.settings_encrypted == watch.settings
+            keep = alive and channel is not None and _fingerprint(channel) == watch.settings
             if not keep or not leases.hold(_lease(channel_id), self.worker_id, LEASE_TTL):
                 self._stop_one(channel_id)
         for channel_id in list(self.given_up):
             channel = wanted.get(channel_id)
-            if channel is None or channel.settings_encrypted != self.given_up[channel_id][0]:
+            if channel is None or _fingerprint(channel) != self.given_up[channel_id][0]:
                 del self.given_up[channel_id]  # changed since: worth another try
         for channel_id, channel in wanted.items():
             if channel_id in self.watchers or channel_id in self.given_up:
@@ -191,7 +205,7 @@ class IdleSupervisor:
                 connections.close_all()  # this thread's database connection, if any
 
         thread = threading.Thread(target=run, name=f"comptoir-idle-{channel_id}", daemon=True)
-        self.watchers[channel_id] = _Watch(watcher, thread, channel.settings_encrypted)
+        self.watchers[channel_id] = _Watch(watcher, thread, _fingerprint(channel))
         thread.start()
 
     def _notify(self, channel_id: int) -> None:
@@ -213,7 +227,18 @@ class IdleSupervisor:
 class _Watch:
     watcher: IdleWatcher
     thread: threading.Thread
-    settings: str  # the channel's settings it started with: a change restarts it
+    settings: str  # the fingerprint of the settings it started with: a change restarts it
+
+
+def _fingerprint(channel: StoredChannel) -> str:
+    """The channel's settings as the watcher cares for them: a refreshed OAuth token (written
+    to the settings every hour or so) does not restart it."""
+    try:
+        data = channel.get_settings()
+    except Exception:  # unreadable: compared as stored
+        return channel.settings_encrypted
+    kept = {k: v for k, v in data.items() if k not in oauth.TOKEN_KEYS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _lease(channel_id: int) -> str:

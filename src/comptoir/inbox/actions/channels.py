@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +150,49 @@ def save_channel_cursor(channel: ChannelInfo, cursor: dict[str, Any]) -> None:
     served once read (Rakuten's to-do list), the next poll must know it too."""
     Channel.objects.filter(pk=channel.pk).update(cursor=cursor)
     channel.cursor = cursor
+
+
+def update_channel_settings(
+    channel: ChannelInfo, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> dict[str, Any]:
+    """A connector's own change to its settings (an OAuth token refreshed), under a lock on the
+    channel's row: `change` sees the settings as stored now, returns the new ones or None to
+    keep them. Two workers wanting to refresh a token wait for each other, and the second sees
+    the first one's token. (SQLite's IMMEDIATE transactions take the lock at BEGIN.)"""
+    with transaction.atomic():
+        row = (
+            Channel.objects.select_for_update().only("pk", "settings_encrypted").get(pk=channel.pk)
+        )
+        current = row.get_settings()
+        new = change(current)
+        if new is not None:
+            row.set_settings(new)
+            Channel.objects.filter(pk=row.pk).update(settings_encrypted=row.settings_encrypted)
+            current = new
+    if isinstance(channel, Channel):  # the caller's copy reads the new settings too
+        channel.settings_encrypted = row.settings_encrypted
+    return current
+
+
+def connect_channel_oauth(
+    channel: Channel, *, actor: User, provider: str, grant: dict[str, Any]
+) -> None:
+    """A mailbox's admin granted access at `provider`: keep the grant (encrypted with the
+    settings) and give the channel another go, as new settings do."""
+    _require_channel_admin(actor, channel)
+    with transaction.atomic():
+        row = Channel.objects.select_for_update().get(pk=channel.pk)
+        row.set_settings({**row.get_settings(), **grant, "auth": provider})
+        Channel.objects.filter(pk=row.pk).update(
+            settings_encrypted=row.settings_encrypted, is_healthy=True, last_error=""
+        )
+        # Which provider, never the tokens.
+        audit.record("channel.connected", actor=actor, obj=channel, changes={"auth": provider})
+    channel.settings_encrypted, channel.is_healthy, channel.last_error = (
+        row.settings_encrypted,
+        True,
+        "",
+    )
 
 
 def record_channel_success(channel: Channel, *, cursor: dict[str, Any] | None = None) -> None:
