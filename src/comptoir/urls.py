@@ -61,6 +61,8 @@ urlpatterns = [
     path("account-health/", include("comptoir.health.urls")),
     # The buyer's survey page: public, the signed token is the key.
     path("s/", include("comptoir.surveys.urls")),
+    # The live chat widget's public endpoints: the shop key and the site are the key.
+    path("chat/", include("comptoir.connectors.chat.urls")),
     path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),
     path("", web_views.home, name="home"),
 ]
