@@ -14,7 +14,7 @@ from django.core import mail
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from comptoir.accounts.models import User
+from comptoir.accounts.models import Role, User
 from comptoir.connectors.chat import service, stream
 from comptoir.connectors.chat.models import ChatLine, ChatVisitor
 from comptoir.inbox import actions
@@ -243,3 +243,16 @@ def test_the_channel_settings_refuse_a_site_that_is_not_an_origin() -> None:
         ChatSettings(shop_key=SHOP_KEY, allowed_origins=["shop.example/path"])
     ok = ChatSettings(shop_key=SHOP_KEY, allowed_origins=["HTTPS://Shop.Example/"])
     assert ok.allowed_origins == ["https://shop.example"]
+
+
+def test_the_channel_page_gives_the_snippet_to_paste(chat_channel: Channel, client: Client) -> None:
+    admin = User.objects.create_user("ada", "ada@example.com", "pw", role=Role.ADMIN)
+    client.force_login(admin)
+    page = client.get(f"/settings/channels/{chat_channel.pk}/edit").content.decode()
+    assert (
+        "&lt;script src=&quot;http://testserver/chat/widget.js&quot; "
+        f"data-shop-key=&quot;{SHOP_KEY}&quot; defer&gt;&lt;/script&gt;"
+    ) in page
+    # A new chat channel comes with a key of its own.
+    fresh = client.get("/settings/channels/new?kind=chat").content.decode()
+    assert re.search(r'name="shop_key" value="[A-Za-z0-9_-]{16}"', fresh)

@@ -3,6 +3,7 @@ email when the visitor left an address and is not there to read them (docs/chat.
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from typing import Annotated
 
@@ -23,7 +24,9 @@ AWAY_AFTER = timedelta(minutes=3)
 
 class ChatSettings(BaseModel):
     # Public: it is in the page's <script> tag. It only names the channel.
-    shop_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+    shop_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] = Field(
+        default_factory=lambda: secrets.token_urlsafe(12)
+    )
     # The sites the widget may run on (https://shop.example): others are refused.
     allowed_origins: list[str] = Field(default_factory=list, max_length=50)
     greeting: Annotated[str, StringConstraints(max_length=300)] = ""

@@ -40,6 +40,13 @@ MAX_BODY = 2_200_000
 Handler = Callable[[HttpRequest, ChatChannel, dict[str, Any]], HttpResponseBase]
 
 
+def snippet(base_url: str, shop_key: str) -> str:
+    """The tag a shop pastes on its pages (`base_url`: this server's, ending with /)."""
+    if not shop_key:
+        return ""
+    return f'<script src="{base_url}chat/widget.js" data-shop-key="{shop_key}" defer></script>'
+
+
 def asset(request: HttpRequest, name: str) -> FileResponse:
     if name not in ASSETS:
         raise Http404(name)

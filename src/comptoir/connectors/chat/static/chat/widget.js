@@ -74,9 +74,10 @@
   root.appendChild(panel); root.appendChild(launcher);
   document.body.appendChild(root);
 
-  function show(line) {
+  function show(line, confirmed) {
     if (state.seen["l" + line.id] || (line.client_id && state.seen[line.client_id] === true)) return;
     var pending = line.client_id && state.seen[line.client_id];
+    if (pending && !confirmed) return;  // stored once the POST answers, not before
     state.seen["l" + line.id] = true;
     if (line.client_id) state.seen[line.client_id] = true;
     if (line.id > state.last && line.from === "agent") state.last = line.id;
@@ -123,7 +124,7 @@
     call("messages", body).then(function (r) {
       if (r.status >= 500) throw new Error(String(r.status));
       return r.json().then(function (d) {
-        if (d.line) { show(d.line); return; }
+        if (d.line) { show(d.line, true); return; }
         li.remove(); delete state.seen[body.id]; say(d.error || "");
         if (r.status === 409) { state.conf.online = false; away(); }
       });
