@@ -65,10 +65,13 @@
   var text = el("textarea"); text.rows = 2; text.placeholder = T.placeholder; text.setAttribute("aria-label", T.placeholder);
   text.maxLength = 4000;
   var file = el("input"); file.type = "file"; file.accept = "image/png,image/jpeg,image/gif,application/pdf";
-  file.setAttribute("aria-label", T.attach); file.className = "cw-file";
+  file.className = "cw-file"; file.id = "cw-file";
+  // The browser's own file button speaks the browser's language: a label in the visitor's.
+  var pick = el("label", "cw-pick", "+ " + T.attach); pick.htmlFor = "cw-file";
   var send = el("button", "cw-send", T.send); send.type = "submit";
   var row = el("div", "cw-row"); row.appendChild(text); row.appendChild(send);
-  form.appendChild(fields); form.appendChild(row); form.appendChild(file);
+  pick.appendChild(file);
+  form.appendChild(fields); form.appendChild(row); form.appendChild(pick);
   var mailer = el("button", "cw-link", T.transcript); mailer.type = "button";
   [head, log, notice, typing, form, mailer].forEach(function (c) { panel.appendChild(c); });
   root.appendChild(panel); root.appendChild(launcher);
@@ -85,7 +88,7 @@
     li.className = "cw-line cw-" + line.from;
     li.textContent = "";
     li.appendChild(el("span", "cw-who", line.from === "agent" ? (line.author || T.agent) : T.you));
-    li.appendChild(el("span", "cw-text", line.text + (line.attachment ? " 📎 " + line.attachment : "")));
+    li.appendChild(el("span", "cw-text", line.text + (line.attachment ? (line.text ? "\n" : "") + "[" + line.attachment + "]" : "")));
     if (!pending) log.appendChild(li);
     if (line.from === "agent") typing.textContent = "";
     log.scrollTop = log.scrollHeight;
@@ -143,7 +146,7 @@
     li.appendChild(el("span", "cw-who", T.you));
     li.appendChild(el("span", "cw-text", body.text + " (" + T.sending + ")"));
     log.appendChild(li); state.seen[body.id] = li;
-    text.value = ""; file.value = ""; state.file = null;
+    text.value = ""; file.value = ""; state.file = null; pick.firstChild.textContent = "+ " + T.attach;
     [fName, fOrder].forEach(function (f) { f.hidden = true; });
     if (!fEmail.required) fEmail.hidden = true;
     post(body, li, 0);
@@ -157,6 +160,7 @@
   });
   file.addEventListener("change", function () {
     var f = file.files[0]; state.file = null; say("");
+    pick.firstChild.textContent = "+ " + (f ? f.name : T.attach);
     if (!f) return;
     var kb = state.conf ? state.conf.max_attachment_kb : 1024;
     if (f.size > kb * 1024) { say(T.tooBig.replace("{kb}", kb)); file.value = ""; return; }
