@@ -23,7 +23,7 @@ from comptoir.inbox.models import Channel, Shop
 from tests.mailservers import Dovecot, SMTPServer, dovecot_missing
 
 # Fixtures several test files share, each module's own fixture of the same name winning.
-pytest_plugins = ["tests.mirakl_support"]
+pytest_plugins = ["tests.mirakl_support", "tests.chat_support"]
 
 _execute_sql_flush = BaseDatabaseOperations.execute_sql_flush
 

@@ -86,6 +86,9 @@ try:
     RATE_LIMIT_API_TOKEN = env_int("COMPTOIR_RATE_LIMIT_API_TOKEN", 600, minimum=0)
     RATE_LIMIT_API_IP = env_int("COMPTOIR_RATE_LIMIT_API_IP", 1200, minimum=0)
     RATE_LIMIT_PUBLIC_IP = env_int("COMPTOIR_RATE_LIMIT_PUBLIC_IP", 120, minimum=0)
+    # The live chat widget's endpoints (/chat/), per visitor address and per shop key.
+    RATE_LIMIT_CHAT_IP = env_int("COMPTOIR_RATE_LIMIT_CHAT_IP", 120, minimum=0)
+    RATE_LIMIT_CHAT_KEY = env_int("COMPTOIR_RATE_LIMIT_CHAT_KEY", 3000, minimum=0)
     # Rules: at most one automatic reply per customer in this many hours (0: no limit).
     AUTO_REPLY_MIN_HOURS = env_int("COMPTOIR_AUTO_REPLY_MIN_HOURS", 24, minimum=0)
     # The FAQ list: the smallest cluster it shows unless asked (?min=1 shows single questions).
@@ -312,6 +315,7 @@ INSTALLED_APPS = [
     "comptoir.inbox",
     "comptoir.orders",
     "comptoir.connectors",
+    "comptoir.connectors.chat",
     "comptoir.jobs",
     "comptoir.sla",
     "comptoir.automation",

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from comptoir.accounts import views as account_views
 from comptoir.api import api
+from comptoir.demo import chat as demo_chat
 from comptoir.notifications import views as notification_views
 from comptoir.web import observability
 from comptoir.web import views as web_views
@@ -61,6 +62,10 @@ urlpatterns = [
     path("account-health/", include("comptoir.health.urls")),
     # The buyer's survey page: public, the signed token is the key.
     path("s/", include("comptoir.surveys.urls")),
+    # The live chat widget's public endpoints: the shop key and the site are the key.
+    path("chat/", include("comptoir.connectors.chat.urls")),
+    # The demo shop's page with the chat widget (404 outside a demo database).
+    path("demo/shop/", demo_chat.shop_page, name="demo_shop"),
     path("hooks/test/<str:token>/", notification_views.test_hook, name="test_hook"),
     path("", web_views.home, name="home"),
 ]

@@ -10,6 +10,7 @@ from comptoir.connectors.base import ChannelInfo, Connector, ConnectorError
 
 CONNECTORS: dict[str, str] = {
     "api": "comptoir.connectors.api.connector.ApiConnector",
+    "chat": "comptoir.connectors.chat.connector.ChatConnector",
     "cdiscount": "comptoir.connectors.cdiscount.connector.CdiscountConnector",
     "email": "comptoir.connectors.email.connector.EmailConnector",
     "mirakl": "comptoir.connectors.mirakl.connector.MiraklConnector",

@@ -204,6 +204,9 @@ def _history_and_settings(
     from comptoir.demo import health as demo_health
 
     say(demo_health.seed(now=now))
+    from comptoir.demo import chat as demo_chat
+
+    say(demo_chat.seed(Shop.objects.get(slug="maison-lumiere"), Team.objects.get(name="Own shop")))
     _measure(now)
     say("analytics: the facts of every conversation computed")
 

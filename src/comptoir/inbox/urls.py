@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from comptoir.inbox import bar_views, bulk_views, live, message_views, views
+from comptoir.inbox import bar_views, bulk_views, chat_views, live, message_views, views
 
 app_name = "inbox"
 urlpatterns = [
@@ -36,4 +36,5 @@ urlpatterns = [
     path("bulk", bulk_views.bulk, name="bulk"),
     path("bulk/undo", bulk_views.bulk_undo, name="bulk_undo"),
     path("live", live.live, name="live"),
+    path("c/<int:pk>/chat-status", chat_views.chat_status, name="chat_status"),
 ]

@@ -1,6 +1,7 @@
 """Request rate limits on what is reachable without a session: the API (per token and per
-address) and the public pages (the survey page, the public FAQ, the webhook test hook), per
-address. Past the limit: 429 with Retry-After, before any session or database work.
+address), the public pages (the survey page, the public FAQ, the webhook test hook) per
+address, and the live chat widget's endpoints per address and per shop key. Past the limit:
+429 with Retry-After, before any session or database work.
 
 Counted per minute in fixed windows in Django's cache: with COMPTOIR_CACHE_URL (Redis) every
 process and host shares the counts; without it each process counts on its own, so the limit
@@ -47,6 +48,14 @@ def limits_for(request: HttpRequest) -> list[Limit]:
             digest = hashlib.sha256(presented.encode()).hexdigest()[:32]
             found.append(Limit("api-token", digest, settings.RATE_LIMIT_API_TOKEN))
         return [limit for limit in found if limit.per_minute]
+    if path.startswith("/chat/"):
+        # The widget's endpoints name the shop key first (/chat/<key>/messages); its two
+        # files (/chat/widget.js) are counted per address only.
+        key = path[len("/chat/") :].partition("/")[0] if path.count("/") > 2 else ""
+        found = [Limit("chat-ip", address, settings.RATE_LIMIT_CHAT_IP)]
+        if key:
+            found.append(Limit("chat-key", key[:64], settings.RATE_LIMIT_CHAT_KEY))
+        return [limit for limit in found if limit.per_minute]
     if path.startswith(PUBLIC_PREFIXES) and settings.RATE_LIMIT_PUBLIC_IP:
         return [Limit("public-ip", address, settings.RATE_LIMIT_PUBLIC_IP)]
     return []
@@ -71,7 +80,7 @@ def hit(limit: Limit, now: float | None = None) -> int | None:
 def too_many(request: HttpRequest, limit: Limit, retry_after: int) -> HttpResponse:
     text = _("Too many requests. Try again in %(seconds)d seconds.") % {"seconds": retry_after}
     response: HttpResponse
-    if limit.scope.startswith("api"):
+    if limit.scope.startswith(("api", "chat")):
         response = JsonResponse({"detail": text}, status=429)
     else:
         response = HttpResponse(text, status=429, content_type="text/plain; charset=utf-8")

@@ -21,6 +21,7 @@ from comptoir.accounts import actions as account_actions
 from comptoir.accounts.models import Role, Team, User
 from comptoir.accounts.permissions import can_manage_channels, find_visible, require
 from comptoir.automation.rules import MANAGE_ROLES
+from comptoir.connectors.chat.views import snippet as chat_snippet
 from comptoir.connectors.forms import form_values, settings_fields, settings_from_form
 from comptoir.connectors.registry import CONNECTORS, connector_class
 from comptoir.inbox import actions as inbox_actions
@@ -377,6 +378,10 @@ def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "marketplaces": Marketplace.choices,
         "error": error,
         "oauth": oauth_status(channel, stored),
+        # A live chat's one script tag, for the shop's site (once its key is saved).
+        "snippet": chat_snippet(request.build_absolute_uri("/"), stored.get("shop_key", ""))
+        if kind == "chat" and channel
+        else "",
     }
     return render(request, "web/channel_form.html", context, status=400 if error else 200)
 
