@@ -68,7 +68,8 @@ def test_verification_answers_the_challenge_only_with_our_verify_token(
     url = f"/hooks/meta/{channel.pk}/"
     good = {"hub.mode": "subscribe", "hub.verify_token": sim.verify_token, "hub.challenge": "42"}
     response = client.get(url, good)
-    assert response.status_code == 200 and response.content == b"42"
+    assert response.status_code == 200
+    assert response.content == b"42"
     assert client.get(url, good | {"hub.verify_token": "wrong-token"}).status_code == 403
     assert client.get(url, good | {"hub.mode": "unsubscribe"}).status_code == 403
     assert client.get(f"/hooks/meta/{channel.pk + 999}/", good).status_code == 404
@@ -90,7 +91,8 @@ def test_a_signed_body_is_kept_and_a_bad_or_missing_signature_is_refused(
     assert not InboundRecord.objects.exists()
     assert client.post(url, body, "application/json", headers=headers).status_code == 200
     (record,) = InboundRecord.objects.all()
-    assert bytes(record.raw) == body and record.source == "webhook"
+    assert bytes(record.raw) == body
+    assert record.source == "webhook"
 
 
 # -- in ---------------------------------------------------------------------------------------
@@ -157,7 +159,8 @@ def test_a_media_url_to_a_private_address_is_refused_by_the_guard(
     # The message is stored; the file is left out, with the reason, never fetched.
     message = Message.objects.get(external_id=mid)
     (attachment,) = Attachment.objects.filter(message=message)
-    assert attachment.sha256 == "" and "not allowed" in attachment.dropped_reason
+    assert attachment.sha256 == ""
+    assert "not allowed" in attachment.dropped_reason
     assert Channel.objects.get(pk=channel.pk).is_healthy
 
 
@@ -317,7 +320,8 @@ def test_a_refused_token_stops_the_channel_but_webhooks_are_still_kept(
         # A text needs no Graph call: only media and profile look-ups would fail.
         assert Message.objects.filter(channel=channel).count() == 1
         return
-    assert not channel.is_healthy and "access token" in channel.last_error
+    assert not channel.is_healthy
+    assert "access token" in channel.last_error
     sim.buyer_writes(buyer_id(sim), "Toujours là ?")
     assert sim.deliver(poster(channel, client)) == 1
     assert InboundRecord.objects.filter(channel=channel, state="received").count() == 2
