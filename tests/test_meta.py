@@ -115,6 +115,7 @@ def test_duplicated_and_shuffled_deliveries_store_each_message_once(
     assert Conversation.objects.filter(channel=channel).count() == 3
     assert not InboundRecord.objects.filter(state="received").exists()
     conv = Message.objects.get(external_id=ids[0]).conversation
+    assert conv.customer is not None
     assert conv.customer.name.startswith("Client")
 
 

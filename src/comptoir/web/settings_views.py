@@ -36,6 +36,7 @@ from comptoir.inbox.models import (
 from comptoir.inbox.permissions import visible_channels
 from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
 from comptoir.inbox.tasks import channel_test_outcome, retry_failed_inbound, test_channel
+from comptoir.lib.meta_window import META_KINDS
 from comptoir.web.views import TIMEZONES
 
 
@@ -372,6 +373,10 @@ def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "teams": Team.objects.order_by("name"),
         "marketplaces": Marketplace.choices,
         "error": error,
+        "webhook": kind in META_KINDS,
+        "webhook_url": request.build_absolute_uri(reverse("meta_webhook", args=[channel.pk]))
+        if channel and kind in META_KINDS
+        else "",
     }
     return render(request, "web/channel_form.html", context, status=400 if error else 200)
 

@@ -205,11 +205,11 @@ class MetaSimulator(Simulator):
         with self._webhook_lock:
             self.outbox.append(json.dumps(body).encode())
 
-    def receipts(self, *, read: bool = True) -> int:
+    def receipts(self, *, read: bool = True, first: int = 0) -> int:
         """The buyers' apps report what they received (and read): delivery and read webhooks
-        for everything sent so far. Returns how many messages were reported."""
+        for what was sent (from the `first`th on). Returns how many messages were reported."""
         with self.lock:
-            sent = list(self.sent)
+            sent = list(self.sent[first:])
         now = self.clock()
         for msg in sent:
             if self.platform == "whatsapp":
