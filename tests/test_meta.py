@@ -17,6 +17,7 @@ from comptoir.automation.checks import run_checks
 from comptoir.connectors.meta.simulator import MetaSimulator
 from comptoir.inbox import actions
 from comptoir.inbox.actions import Draft
+from comptoir.inbox.display import event_text
 from comptoir.inbox.models import (
     Attachment,
     Channel,
@@ -193,6 +194,9 @@ def test_a_reply_inside_the_window_goes_out_once_and_its_receipts_are_recorded(
     )
     statuses = set(receipts.values_list("data__status", flat=True))
     assert statuses == {"delivered", "read"}
+    with translation.override("fr"):
+        told = {event_text(e, {}) for e in receipts}
+    assert told == {"Réponse remise à l'acheteur", "Réponse lue par l'acheteur"}
     # The echo of our own message (Messenger, Instagram) is that message: no copy.
     assert Message.objects.filter(conversation=conv, direction=Direction.OUT).count() == 1
     # Receipts delivered again change nothing.
