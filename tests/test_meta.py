@@ -330,3 +330,21 @@ def test_a_refused_token_stops_the_channel_but_webhooks_are_still_kept(
     sim.buyer_writes(buyer_id(sim), "Toujours là ?")
     assert sim.deliver(poster(channel, client)) == 1
     assert InboundRecord.objects.filter(channel=channel, state="received").count() == 2
+
+
+def test_the_demo_buyers_write_through_the_webhook(shop: Shop, team: Any) -> None:
+    from comptoir.connectors.meta.demo import demo
+    from comptoir.demo.buyers import Buyers
+
+    channel = Channel.objects.create(shop=shop, kind="instagram", marketplace="shop", name="IG")
+    market = demo(channel, 5)
+    with market.simulator:
+        channel.set_settings(market.settings())
+        channel.save()
+        written = Buyers("IG", 5).write()
+        market.buyer_writes(written)
+        poll_channel.call(channel.pk)
+    (message,) = Message.objects.filter(channel=channel)
+    assert message.text == written.text
+    assert message.conversation.customer is not None
+    assert message.conversation.customer.name == written.customer_name
