@@ -346,5 +346,6 @@ def test_the_demo_buyers_write_through_the_webhook(shop: Shop, team: Any) -> Non
         poll_channel.call(channel.pk)
     (message,) = Message.objects.filter(channel=channel)
     assert message.text == written.text
+    assert message.conversation.subject  # titled by its first words
     assert message.conversation.customer is not None
     assert message.conversation.customer.name == written.customer_name

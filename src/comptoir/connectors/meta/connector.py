@@ -55,6 +55,12 @@ _clients: dict[tuple[str, float], HttpClient] = {}
 _clients_lock = threading.Lock()
 
 
+def subject_of(text: str) -> str:
+    """Chats have no subject: the conversation is titled by its first words."""
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= 80 else line[:79].rsplit(" ", 1)[0] + "…"
+
+
 def from_ms(value: Any) -> datetime:
     """Meta's timestamps: milliseconds (Messenger, Instagram) or seconds as text (WhatsApp)."""
     number = float(value)
@@ -251,6 +257,7 @@ class PageConnector(MetaConnector):
             external_id=str(message["mid"]),
             direction="out" if echo else "in",
             sender=Party(identity_kind=self.identity_kind, identity_value=buyer, name=names[buyer]),
+            subject=subject_of(str(message.get("text") or "")),
             text=str(message.get("text") or ""),
             sent_at=at,
             thread_id=f"{self.platform}:{buyer}",

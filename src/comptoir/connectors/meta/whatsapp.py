@@ -30,7 +30,13 @@ from comptoir.connectors.base import (
 )
 from comptoir.connectors.meta import common
 from comptoir.connectors.meta.common import WhatsAppSettings
-from comptoir.connectors.meta.connector import MAX_REMEMBERED, MetaConnector, from_ms, logger
+from comptoir.connectors.meta.connector import (
+    MAX_REMEMBERED,
+    MetaConnector,
+    from_ms,
+    logger,
+    subject_of,
+)
 from comptoir.lib import meta_window
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
@@ -93,6 +99,7 @@ class WhatsAppConnector(MetaConnector):
             sender=Party(
                 identity_kind="whatsapp", identity_value=buyer, name=names.get(buyer, "")[:200]
             ),
+            subject=subject_of(text),
             text=text,
             sent_at=from_ms(message["timestamp"]),
             thread_id=f"whatsapp:{buyer}",
