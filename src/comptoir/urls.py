@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from comptoir.accounts import views as account_views
 from comptoir.api import api
+from comptoir.connectors.meta import views as meta_views
 from comptoir.demo import chat as demo_chat
 from comptoir.notifications import views as notification_views
 from comptoir.web import observability
@@ -17,6 +18,8 @@ urlpatterns = [
     path("readyz", observability.readyz, name="readyz"),
     path("metrics", observability.metrics, name="metrics"),
     path("api/v1/", api.urls),
+    # Meta's webhooks (Messenger, Instagram, WhatsApp): signed by the app secret, no session.
+    path("hooks/meta/<int:channel_id>/", meta_views.webhook, name="meta_webhook"),
     path("login/", account_views.login_view, name="login"),
     path("login/verify/", account_views.login_verify, name="login_verify"),
     # The admin site's own form would skip the second step: it signs in here too.

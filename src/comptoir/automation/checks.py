@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -59,6 +60,7 @@ from comptoir.automation.models import CheckLevel, CheckSetting
 from comptoir.automation.spelling import check_spelling
 from comptoir.inbox.actions import Draft, NewAttachment
 from comptoir.inbox.models import Channel, Direction, Message
+from comptoir.lib import meta_window
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise
@@ -126,6 +128,12 @@ CHECKS: tuple[CheckSpec, ...] = (
     # A warning: the connectors refuse at send time what their marketplace would (the reply
     # then fails with the reason), and an agent may attach a file the rule here is unsure of.
     CheckSpec("attachments", gettext_lazy("Attachment limits"), CheckLevel.WARN),
+    # Meta refuses what this check blocks (lib.meta_window): a block, so the agent knows now.
+    CheckSpec(
+        "meta_window",
+        gettext_lazy("Messenger, Instagram and WhatsApp 24-hour window"),
+        CheckLevel.BLOCK,
+    ),
 )
 CHECKS_BY_CODE = {c.code: c for c in CHECKS}
 
@@ -356,6 +364,50 @@ def check_attachments(draft: Draft) -> Iterable[Found]:
         )
 
 
+def check_meta_window(draft: Draft) -> Iterable[Found]:
+    """Meta's customer-service window (see `lib.meta_window`): past 24 hours since the buyer's
+    last message, Messenger and Instagram take a human agent's answer for 7 days, WhatsApp
+    only an approved template."""
+    channel = draft.conversation.channel
+    if channel.kind not in meta_window.META_KINDS:
+        return
+    approved = channel.get_settings().get("approved_templates") or []
+    verdict = meta_window.verdict(
+        channel.kind,
+        last_inbound_at=draft.conversation.last_inbound_at,
+        now=timezone.now(),
+        text=draft.text,
+        approved_templates=frozenset(str(name) for name in approved),
+    )
+    if verdict.refused == "closed":
+        yield (
+            _(
+                "The buyer last wrote more than 7 days ago: %(platform)s accepts no answer "
+                "until they write again."
+            )
+            % {"platform": channel.get_kind_display()},
+            0,
+            0,
+        )
+    elif verdict.refused == "template_needed":
+        yield (
+            _(
+                "The buyer last wrote more than 24 hours ago: WhatsApp only accepts an approved "
+                "template now. Write /template followed by its name (approved: %(names)s)."
+            )
+            % {"names": ", ".join(map(str, approved)) or _("none listed in the channel settings")},
+            0,
+            0,
+        )
+    elif verdict.refused == "template_unknown":
+        yield (
+            _("%(name)s is not an approved template of this WhatsApp number (approved: %(names)s).")
+            % {"name": verdict.template, "names": ", ".join(map(str, approved))},
+            0,
+            0,
+        )
+
+
 CHECKERS: dict[str, Callable[[Draft], Iterable[Found]]] = {
     "empty": check_empty,
     "link": check_link,
@@ -366,6 +418,7 @@ CHECKERS: dict[str, Callable[[Draft], Iterable[Found]]] = {
     "spelling": check_spelling,
     "copy": check_copy,
     "attachments": check_attachments,
+    "meta_window": check_meta_window,
 }
 
 

@@ -79,6 +79,9 @@ DEMO_SIMULATORS: dict[str, str] = {
     "fnac": "comptoir.connectors.fnac.simulator.demo",
     "rakuten": "comptoir.connectors.rakuten.simulator.demo",
     "email": "comptoir.connectors.email.simulator.demo",
+    "messenger": "comptoir.connectors.meta.demo.demo",
+    "instagram": "comptoir.connectors.meta.demo.demo",
+    "whatsapp": "comptoir.connectors.meta.demo.demo",
 }
 
 

@@ -18,6 +18,9 @@ CONNECTORS: dict[str, str] = {
     "amazon": "comptoir.connectors.amazon.connector.AmazonConnector",
     "rakuten": "comptoir.connectors.rakuten.connector.RakutenConnector",
     "fnac": "comptoir.connectors.fnac.connector.FnacConnector",
+    "messenger": "comptoir.connectors.meta.connector.MessengerConnector",
+    "instagram": "comptoir.connectors.meta.connector.InstagramConnector",
+    "whatsapp": "comptoir.connectors.meta.whatsapp.WhatsAppConnector",
 }
 
 

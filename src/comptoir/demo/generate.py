@@ -45,6 +45,7 @@ from comptoir.demo.world import (
     CHANNELS,
     DEMO_PASSWORD,
     EVENT_OFFSETS,
+    META_CHANNELS,
     SHOPS,
     TEAMS,
     USERS,
@@ -231,6 +232,11 @@ def _create_world() -> _World:
     # retention of "for ever", not its marketplace's rule (Amazon's 30 days would anonymise
     # all but the last month at the worker's first daily run).
     ChannelRetention.objects.bulk_create(ChannelRetention(channel=c) for c in channels.values())
+    for kind, name in META_CHANNELS:
+        channels[kind] = Channel.objects.create(
+            shop=shops["maison-lumiere"], kind=kind, marketplace="shop", name=name,
+            team=teams["Own shop"],
+        )  # fmt: skip
     # One hash for every demo account: hashing is deliberately slow (~0.3 s each), and they all
     # share the published demo password anyway.
     password = make_password(DEMO_PASSWORD)

@@ -85,6 +85,10 @@ CHANNELS = (
     ),
 )  # fmt: skip
 
+# Meta's channels: no invented history (their buyers write live, through the simulator's
+# webhooks, once `comptoir demo --serve` runs), so the seeded year stays as it was.
+META_CHANNELS = (("messenger", "Messenger"), ("instagram", "Instagram"), ("whatsapp", "WhatsApp"))
+
 USERS = (
     UserSpec("supervisor", "Claire", "Martin", Role.SUPERVISOR, TEAMS, is_staff=True),
     UserSpec("agent1", "Julien", "Moreau", Role.AGENT, ("Marketplaces",), ("fr", "en", "de")),

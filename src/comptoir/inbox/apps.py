@@ -9,15 +9,17 @@ class InboxConfig(AppConfig):
     label = "inbox"
 
     def ready(self) -> None:
-        from comptoir.connectors import base
+        from comptoir.connectors import base, webhooks
         from comptoir.inbox import (
             ports,
             tasks,  # noqa: F401  (registers periodic jobs)
+            webhook_ports,
         )
         from comptoir.sla import policies
 
         # The layers below know no inbox: they are handed what they ask of it here.
         base.provide_store(ports.InboxChannelStore())
+        webhooks.provide_webhook_store(webhook_ports.InboxWebhookStore())
         policies.provide_channel_facts(ports.sla_channel_facts)
 
         post_migrate.connect(_search_triggers, sender=self)

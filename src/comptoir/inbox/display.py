@@ -113,6 +113,11 @@ def _data_text(kind: str, data: dict[str, Any]) -> str:
             return gettext("Merged from #%(number)s") % {"number": data["merged_from"]}
         case EventKind.MERGED if data.get("merged_into"):
             return gettext("Merged into #%(number)s") % {"number": data["merged_into"]}
+        # A receipt from the buyer's app (Messenger, Instagram, WhatsApp).
+        case EventKind.DELIVERED if data.get("status") == "delivered":
+            return gettext("Reply delivered to the buyer")
+        case EventKind.DELIVERED if data.get("status") == "read":
+            return gettext("Reply read by the buyer")
         case EventKind.SURVEY_ANSWERED if isinstance(data.get("score"), int):
             top = 5 if data.get("kind") == "csat" else 10
             return gettext("Survey answered: %(score)s/%(top)s") % {

@@ -37,6 +37,7 @@ from comptoir.inbox.models import (
 from comptoir.inbox.permissions import visible_channels
 from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
 from comptoir.inbox.tasks import channel_test_outcome, retry_failed_inbound, test_channel
+from comptoir.lib.meta_window import META_KINDS
 from comptoir.web.oauth_views import oauth_status
 from comptoir.web.views import TIMEZONES
 
@@ -381,6 +382,10 @@ def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         # A live chat's one script tag, for the shop's site (once its key is saved).
         "snippet": chat_snippet(request.build_absolute_uri("/"), stored.get("shop_key", ""))
         if kind == "chat" and channel
+        else "",
+        "webhook": kind in META_KINDS,
+        "webhook_url": request.build_absolute_uri(reverse("meta_webhook", args=[channel.pk]))
+        if channel and kind in META_KINDS
         else "",
     }
     return render(request, "web/channel_form.html", context, status=400 if error else 200)

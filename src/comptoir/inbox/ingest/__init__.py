@@ -96,6 +96,8 @@ def receive(raw: bytes, *, source: str = "api", channel_id: int | None = None) -
 
 def process_record(record: InboundRecord) -> Result:
     """(Re)process a kept record: used by `receive` and by `comptoir inbound retry`."""
+    if record.source == "webhook":
+        return _webhook_again(record)
     try:
         msg = parse(
             bytes(record.raw),
@@ -147,13 +149,28 @@ STALE_AFTER = timedelta(minutes=10)
 def recover_stale(older_than: timedelta = STALE_AFTER, limit: int = 10_000) -> list[Result]:
     """Store the raw records that were kept but never stored."""
     cutoff = timezone.now() - older_than
-    records = InboundRecord.objects.filter(
-        state=InboundState.RECEIVED, received_at__lt=cutoff
-    ).order_by("id")[:limit]
+    # Webhook bodies wait for their channel's poll, however long (see `_webhook_again`).
+    records = (
+        InboundRecord.objects.filter(state=InboundState.RECEIVED, received_at__lt=cutoff)
+        .exclude(source="webhook")
+        .order_by("id")[:limit]
+    )
     results = [process_record(record) for record in records]
     if results:
         logger.warning("recovered %d inbound records left unstored", len(results))
     return results
+
+
+def _webhook_again(record: InboundRecord) -> Result:
+    """A webhook body (`connectors.webhooks`) is read by its channel's connector, not parsed
+    here: retrying it puts it back in the channel's queue and polls the channel."""
+    from comptoir.inbox.actions import request_channel_poll
+
+    InboundRecord.objects.filter(pk=record.pk).update(state=InboundState.RECEIVED, error="")
+    if record.channel_id is not None:
+        with transaction.atomic():
+            request_channel_poll(record.channel_id)
+    return Result(Outcome.FAILED, record.pk, error="queued again for its channel")
 
 
 def _existing_channel_id(channel_id: int | None) -> int | None:
