@@ -147,8 +147,9 @@ def test_languages_statuses_and_channels_are_mixed() -> None:
     # seller's proactive messages; buyers write to the Amazon mailbox).
     buyers = Conversation.objects.filter(messages__direction=Direction.IN).values("channel_id")
     silent = Channel.objects.exclude(pk__in=buyers)
-    # Meta's channels have no invented history: their buyers write live (`comptoir simulate`).
-    assert sorted(silent.values_list("kind", flat=True)) == sorted(["amazon", *META_KINDS])
+    # Meta's channels and the live chat have no invented history: their buyers write live
+    # (`comptoir simulate`, the demo shop's page).
+    assert sorted(silent.values_list("kind", flat=True)) == sorted(["amazon", "chat", *META_KINDS])
     amazon = Conversation.objects.filter(channel__marketplace="amazon").exclude(order_number="")
     assert all(
         re.fullmatch(r"\d{3}-\d{7}-\d{7}", n) for n in amazon.values_list("order_number", flat=True)
@@ -380,8 +381,9 @@ def test_a_reply_to_a_seeded_conversation_is_sent_through_each_marketplace_simul
     outcomes: dict[str, tuple[str, str]] = {}
     markets = []
     try:
-        # (Meta's channels have no seeded thread: tests/test_meta.py covers their demo.)
-        others = Channel.objects.exclude(kind__in=["email", "amazon", *META_KINDS])
+        # (Meta's channels and the live chat have no seeded thread: tests/test_meta.py and
+        # tests/test_chat_browser.py cover their demo.)
+        others = Channel.objects.exclude(kind__in=["email", "amazon", "chat", *META_KINDS])
         for channel in others.order_by("pk"):
             market = simulate_channel(channel, seed=1)
             assert market is not None, channel.kind
