@@ -17,6 +17,7 @@ CONNECTORS: dict[str, str] = {
     "amazon": "comptoir.connectors.amazon.connector.AmazonConnector",
     "rakuten": "comptoir.connectors.rakuten.connector.RakutenConnector",
     "fnac": "comptoir.connectors.fnac.connector.FnacConnector",
+    "spartoo": "comptoir.connectors.spartoo.connector.SpartooConnector",
 }
 
 
