@@ -223,10 +223,11 @@ class SpartooConnector(Connector):
         # The export goes by creation date: a return decided later is asked for by its id.
         open_ids = dict.fromkeys(str(r) for r in since.get("open_returns", []))
         read: set[str] = set()
-        for found in self._created_since(conf, start):
-            read.add(found.return_id)
-            self._track(open_ids, found)
-            yield self.return_message(found)
+        for page in self._created_since(conf, start):
+            for found in self._unstored(page):
+                read.add(found.return_id)
+                self._track(open_ids, found)
+                yield self.return_message(found)
         for return_id in [r for r in open_ids if r not in read]:
             try:
                 root = self.call(wire.EXPORT_RETURNS, {"rID": return_id})
@@ -235,8 +236,10 @@ class SpartooConnector(Connector):
                     raise
                 open_ids.pop(return_id, None)
                 continue
-            for found in filter(None, map(parse_return, root.iter("return"))):
+            found_all = [r for r in map(parse_return, root.iter("return")) if r is not None]
+            for found in found_all:
                 self._track(open_ids, found)
+            for found in self._unstored(found_all):
                 yield self.return_message(found)
         self.cursor["open_returns"] = list(open_ids)[-MAX_OPEN_RETURNS:]
 
@@ -247,18 +250,25 @@ class SpartooConnector(Connector):
         else:
             open_ids[found.return_id] = None
 
-    def _created_since(self, conf: SpartooSettings, start: int) -> Iterator[SpartooReturn]:
+    def _unstored(self, returns: list[SpartooReturn]) -> list[SpartooReturn]:
+        """The returns whose current status is not stored yet (a re-read costs no look-up)."""
+        stored = self.stored_external_ids([message_id(r) for r in returns])
+        return [r for r in returns if message_id(r) not in stored]
+
+    def _created_since(self, conf: SpartooSettings, start: int) -> Iterator[list[SpartooReturn]]:
         seen: set[tuple[str, int]] = set()
         while True:
             asked_at = int(datetime.now(UTC).timestamp())
             root = self.call(wire.EXPORT_RETURNS, {"date": str(start)})
             returns = [r for r in map(parse_return, root.iter("return")) if r is not None]
             returns.sort(key=lambda r: (r.created_at or datetime.now(UTC), r.return_id))
+            page = []
             for found in returns:
                 if (found.return_id, found.status) in seen:
                     continue  # a page overlapping the last one
                 seen.add((found.return_id, found.status))
-                yield found
+                page.append(found)
+            yield page
             stamps = [int(r.created_at.timestamp()) for r in returns if r.created_at]
             latest = max(stamps, default=start)
             overlap = conf.overlap_minutes * 60
@@ -297,7 +307,7 @@ class SpartooConnector(Connector):
         ]
         return InboundMessage(
             channel_id=self.channel.pk,
-            external_id=f"return:{found.return_id}:{found.status}",
+            external_id=message_id(found),
             thread_id=f"order:{found.order_id}",
             sender=buyer
             or Party(identity_kind="spartoo_order", identity_value=found.order_id or "unknown"),
@@ -321,6 +331,11 @@ class SpartooConnector(Connector):
             permanent=True,
             about_message=True,  # the channel is fine: the reply went to the wrong one
         )
+
+
+def message_id(found: SpartooReturn) -> str:
+    """A return's message: one per status it takes."""
+    return f"return:{found.return_id}:{found.status}"
 
 
 def parse_return(element: ET.Element) -> SpartooReturn | None:
