@@ -114,7 +114,8 @@ def test_an_order_is_read_with_its_buyer_lines_status_and_tracking(
     assert [(i.sku, i.title, i.quantity, i.unit_price) for i in data.items] == [
         ("KCK-39", "Bottines Kickers 39", 2, "69.90")
     ]
-    assert data.ordered_at is not None and data.ordered_at < datetime.now(UTC)
+    assert data.ordered_at is not None
+    assert data.ordered_at < datetime.now(UTC)
     assert connector(spartoo).fetch_order("99999999") is None  # unknown: not an error
 
 
@@ -130,7 +131,8 @@ def test_a_wrong_or_deactivated_partner_stops_the_channel_and_says_why(
     configure(spartoo, partner_token="0000000000000000")
     with pytest.raises(ConnectorError) as wrong:
         connector(spartoo).test_connection()
-    assert wrong.value.permanent and "-2" in str(wrong.value)
+    assert wrong.value.permanent
+    assert "-2" in str(wrong.value)
 
     configure(spartoo, partner_token=sim.partner)
     sim.deactivated = True
@@ -229,7 +231,8 @@ def test_a_reply_on_the_spartoo_channel_is_refused_with_where_to_answer(
                 text="Bonjour",
             )
         )
-    assert refused.value.about_message and "mailbox" in str(refused.value)
+    assert refused.value.about_message
+    assert "mailbox" in str(refused.value)
 
 
 # -- buyer messages by mail -----------------------------------------------------------------------
@@ -242,9 +245,11 @@ def test_spartoos_mail_is_the_buyers_message_with_the_order_and_the_relay_addres
     assert (msg.sender.identity_kind, msg.sender.name) == ("email", "Chloé Lambert")
     assert msg.sender.email == "msg-7f3k29qd81@messagerie.spartoo.fr"  # where the reply goes
     assert msg.text.startswith("Bonjour,\nJ'ai reçu les bottines Kickers")
-    assert "Spartoo Marketplace" not in msg.text and "Pour répondre" not in msg.text
+    assert "Spartoo Marketplace" not in msg.text
+    assert "Pour répondre" not in msg.text
     assert not msg.is_auto  # Spartoo's mailer marks it automatic: the buyer's words are not
-    assert msg.meta["relay"] == "spartoo" and "spartoo" in msg.tags
+    assert msg.meta["relay"] == "spartoo"
+    assert "spartoo" in msg.tags
 
 
 def test_without_a_relay_address_the_buyer_is_known_by_the_order_and_answered_on_spartoo() -> None:
@@ -279,7 +284,8 @@ def test_the_mails_order_is_read_by_the_shops_spartoo_channel_and_linked(
     assert run_queued(SYNC_ORDERS, sync_orders) == ["1 stored, 0 unknown to the marketplace"]
 
     conv = Conversation.objects.get(channel=mailbox)
-    assert conv.order is not None and conv.order.channel_id == spartoo.pk
+    assert conv.order is not None
+    assert conv.order.channel_id == spartoo.pk
     assert (conv.order.external_id, conv.order.status) == ("18452097", "shipped")
     assert conv.customer.name == "Chloé Lambert"
     assert conv.needs_reply
@@ -349,5 +355,6 @@ def test_returns_polled_under_faults_are_all_stored_once(
             break
 
     ids = Counter(Message.objects.filter(channel=spartoo).values_list("external_id", flat=True))
-    assert len(ids) == 20 and max(ids.values()) == 1
+    assert len(ids) == 20
+    assert max(ids.values()) == 1
     assert sum(sim.faults.injected.values()) > 0

@@ -58,7 +58,10 @@ DEFAULTS: dict[str, Rule] = {
     "shop": Rule(H24, H24, True, _("Own shop: 24 business hours")),
     # Spartoo publishes no response time for sellers: 48 calendar hours is our guess.
     "spartoo": Rule(
-        H48, H48, False, _("Spartoo: answer buyer messages within 48 hours (a guess: not published)")
+        H48,
+        H48,
+        False,
+        _("Spartoo: answer buyer messages within 48 hours (a guess: no rule published)"),
     ),
 }
 # Channels whose pace is set by the medium rather than by a marketplace: they win over the

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -164,7 +164,9 @@ class SpartooConnector(Connector):
         try:
             root: ET.Element = safe_xml.fromstring(response.content)
         except (ET.ParseError, DefusedXmlException) as exc:
-            raise ConnectorError(f"{NAME}: {service} answered something that is not XML: {exc}")
+            raise ConnectorError(
+                f"{NAME}: {service} answered something that is not XML: {exc}"
+            ) from None
         statut = root.find("statut")
         code = int_of(text_of(statut, "id"), default=0)
         if code == wire.OK:
@@ -280,7 +282,9 @@ class SpartooConnector(Connector):
             if latest <= start:
                 # A full answer within one second cannot be paged further by date (guessed
                 # paging, see `wire`): keep the cursor, say so.
-                logger.warning("%s: %d returns at %d, more may be missed", NAME, len(returns), start)
+                logger.warning(
+                    "%s: %d returns at %d, some may be missed", NAME, len(returns), start
+                )
                 self.cursor["returns_since"] = start
                 return
             # An answer at the cap may have more behind it: ask again from its last date.
@@ -311,7 +315,7 @@ class SpartooConnector(Connector):
             thread_id=f"order:{found.order_id}",
             sender=buyer
             or Party(identity_kind="spartoo_order", identity_value=found.order_id or "unknown"),
-            subject=f"Retour {found.return_id} – commande {found.order_id}",
+            subject=f"Retour {found.return_id} - commande {found.order_id}",
             text="\n".join(line for line in lines if line),
             sent_at=found.created_at or datetime.now(UTC),
             order_number=found.order_id,

@@ -137,7 +137,11 @@ class SpartooSimulator(Simulator):
             return order
 
     def open_return(
-        self, order_id: str, *, reason: str = "Taille trop petite", created_at: datetime | None = None
+        self,
+        order_id: str,
+        *,
+        reason: str = "Taille trop petite",
+        created_at: datetime | None = None,
     ) -> SimReturn:
         with self.lock:
             order = self.orders[order_id]
@@ -212,7 +216,9 @@ class SpartooSimulator(Simulator):
             try:
                 since = datetime.strptime(params["date"], wire.ORDER_DATE_PARAM)
             except ValueError:
-                raise ContractViolation(f"date {params['date']!r} is not YYYY-MM-DD:hh:mm:ss")
+                raise ContractViolation(
+                    f"date {params['date']!r} is not YYYY-MM-DD:hh:mm:ss"
+                ) from None
             since = since.replace(tzinfo=wire.PARIS)
             found = sorted(
                 (o for o in self.orders.values() if o.placed_at > since),
