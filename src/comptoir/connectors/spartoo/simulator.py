@@ -322,8 +322,23 @@ class _Demo:
     buyers_write = False
 
     def __init__(self, channel: Any, seed: int) -> None:
-        self.simulator = SpartooSimulator(seed=seed)
-        self.simulator.every_order_exists = True
+        self.simulator = sim = SpartooSimulator(seed=seed)
+        sim.every_order_exists = True
+        # A few returns for the first poll to bring in as cases.
+        now = datetime.now(UTC)
+        for n, (first, last, reason) in enumerate(
+            [
+                ("Léa", "Fontaine", "Taille trop petite"),
+                ("Hugo", "Perrin", "Article défectueux : semelle décollée"),
+                ("Inès", "Garnier", "Ne correspond pas à la photo"),
+            ]
+        ):
+            order = sim.add_order(firstname=first, lastname=last, status=3)
+            found = sim.open_return(
+                order.order_id, reason=reason, created_at=now - timedelta(hours=5 * n + 1)
+            )
+            if n == 1:
+                sim.set_return_status(found.return_id, wire.RETURN_SENT)
 
     def settings(self) -> dict[str, Any]:
         sim = self.simulator
