@@ -358,3 +358,28 @@ def test_returns_polled_under_faults_are_all_stored_once(
     assert len(ids) == 20
     assert max(ids.values()) == 1
     assert sum(sim.faults.injected.values()) > 0
+
+
+def test_the_demos_spartoo_brings_its_returns_in_as_cases(
+    shop: Shop, team: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from comptoir.connectors.demo import demo_for
+
+    channel = Channel.objects.create(
+        shop=shop, kind="spartoo", marketplace="spartoo", name="Spartoo", team=team
+    )
+    market = demo_for(channel, seed=3)
+    assert market is not None
+    market.simulator.start()
+    try:
+        channel.set_settings(market.settings())
+        channel.save()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert poll_channel.call(channel.pk) == 3
+        assert run_queued(SYNC_CLAIMS, sync_claims) == [3]
+        # Any order a mail names exists there.
+        assert connector(channel).fetch_order("12345678") is not None
+    finally:
+        market.simulator.stop()
+    assert Case.objects.filter(claim_kind="spartoo_return").count() == 3
+    assert market.simulator.violations == []
