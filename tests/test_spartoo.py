@@ -110,7 +110,7 @@ def test_an_order_is_read_with_its_buyer_lines_status_and_tracking(
     assert (data.external_id, data.status, data.total) == (order.order_id, "shipped", "139.80")
     assert (data.tracking_number, data.carrier) == (f"6A{order.order_id}", "Colissimo")
     assert data.buyer is not None
-    assert (data.buyer.name, data.buyer.email) == ("Chloé Lambert", "chloé.lambert@example.fr")
+    assert (data.buyer.name, data.buyer.email) == ("Chloé Lambert", "chloe.lambert@example.fr")
     assert [(i.sku, i.title, i.quantity, i.unit_price) for i in data.items] == [
         ("KCK-39", "Bottines Kickers 39", 2, "69.90")
     ]

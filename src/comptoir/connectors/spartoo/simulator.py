@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,6 +70,11 @@ class SimReturn:
     created_at: datetime
     line: SimLine
     status: int = wire.RETURN_REQUESTED
+
+
+def _ascii(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "".join(c for c in folded.lower() if c.isalnum()) or "client"
 
 
 def _sub(parent: ET.Element, tag: str, text: object = "") -> ET.Element:
@@ -126,7 +132,7 @@ class SpartooSimulator(Simulator):
                 order_id=order_id,
                 firstname=firstname,
                 lastname=lastname,
-                email=email or f"{firstname.lower()}.{lastname.lower()}@example.fr",
+                email=email or f"{_ascii(firstname)}.{_ascii(lastname)}@example.fr",
                 placed_at=placed_at or datetime.now(UTC) - timedelta(days=3),
                 status=status,
                 lines=lines or [SimLine(f"REF-{order_id[-4:]}", "Bottines en cuir")],
