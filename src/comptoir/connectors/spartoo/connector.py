@@ -322,7 +322,9 @@ class SpartooConnector(Connector):
             reason=found.reason[:64],
             intent="return_request",
             is_auto=closed,
-            needs_reply=False if closed else None,
+            # A return is decided in Spartoo (its case follows it), not answered here: this
+            # channel cannot write to the buyer, so no respond-by runs on it.
+            needs_reply=False,
             tags=["claim", "return"],
             meta={"spartoo_return": found.as_meta()},
             language="fr",
