@@ -381,9 +381,12 @@ def test_a_reply_to_a_seeded_conversation_is_sent_through_each_marketplace_simul
     outcomes: dict[str, tuple[str, str]] = {}
     markets = []
     try:
-        # (Meta's channels and the live chat have no seeded thread: tests/test_meta.py and
+        # Amazon's SP-API and Spartoo's web services read orders: buyers write by mail. (Meta's
+        # channels and the live chat have no seeded thread: tests/test_meta.py and
         # tests/test_chat_browser.py cover their demo.)
-        others = Channel.objects.exclude(kind__in=["email", "amazon", "chat", *META_KINDS])
+        others = Channel.objects.exclude(
+            kind__in=["email", "amazon", "spartoo", "chat", *META_KINDS]
+        )
         for channel in others.order_by("pk"):
             market = simulate_channel(channel, seed=1)
             assert market is not None, channel.kind

@@ -49,10 +49,11 @@ def _spans_every_channel_with_surveys_reopens_and_breaches() -> None:
     first = Conversation.objects.aggregate(first=Min("created_at"))["first"]
     assert now - first >= timedelta(days=330)
     old = Conversation.objects.filter(created_at__lt=now - timedelta(days=90))
-    # All of it resolved, on every channel buyers write to (the SP-API one reads orders).
+    # All of it resolved, on every channel buyers write to (the SP-API and Spartoo's web
+    # services read orders).
     assert not old.exclude(status=Status.RESOLVED).exists()
     # (Meta's channels and the live chat have no invented history: their buyers write live.)
-    writing = Channel.objects.exclude(kind__in=["amazon", "chat", *META_KINDS])
+    writing = Channel.objects.exclude(kind__in=["amazon", "spartoo", "chat", *META_KINDS])
     per_channel = dict(old.values_list("channel_id").annotate(n=Count("pk")))
     assert all(per_channel.get(c.pk, 0) >= 20 for c in writing), per_channel
     # Surveys answered on every channel whose marketplace allows them, CSAT and NPS both.

@@ -119,6 +119,7 @@ def test_the_simulator_is_a_real_mirakl_for_the_connector(market: Any) -> None:
         ("fnac", "fnac"),
         ("rakuten", "rakuten"),
         ("email", "amazon"),  # Amazon's relay to the shop's mailbox
+        ("email", "spartoo"),  # Spartoo's mail about its buyers' messages
         ("email", "shop"),
     ],
 )
@@ -158,6 +159,10 @@ def test_each_demo_marketplace_brings_buyers_in_and_takes_answers_out(
         if marketplace == "amazon":  # the relay: tagged, and the Amazon order recognised
             assert [tag.name for tag in conv.tags.all()] == ["amazon"]
             assert len(conv.order_number) == 19
+        if marketplace == "spartoo":  # Spartoo's wrapping off, the order from the mail
+            assert [tag.name for tag in conv.tags.all()] == ["spartoo"]
+            assert len(conv.order_number) == 8
+            assert not conv.messages.filter(text__contains="Spartoo Marketplace").exists()
         reply = actions.reply(conv, actor=agent, text="Merci, nous regardons cela.")
         send_message.call(reply.pk)
         reply.refresh_from_db()

@@ -5,8 +5,9 @@ message as its connector handed it over (`InboundRecord.raw`, its `meta`).
   reason, amount and respond-by.
 - Cdiscount: a discussion with a claim type (`meta["claim_type"]`).
 - Fnac: an incident (`meta["fnac_incident_id"]`).
-- Mirakl: an incident on an order line (`meta["mirakl_incident"]`), and Amazon A-to-z claims
-  known from Amazon's mail: `cases.more_claims`.
+- Mirakl: an incident on an order line (`meta["mirakl_incident"]`), Spartoo's returns
+  (`meta["spartoo_return"]`) and Amazon A-to-z claims known from Amazon's mail:
+  `cases.more_claims`.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def claim_of(message: Message, meta: dict[str, Any]) -> Claim | None:
         )
     if isinstance(meta.get("mirakl_incident"), dict):
         return more_claims.mirakl(meta["mirakl_incident"])
+    if isinstance(meta.get("spartoo_return"), dict):
+        return more_claims.spartoo(meta["spartoo_return"])
     return more_claims.amazon_atoz(message)
 
 

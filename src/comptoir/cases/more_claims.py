@@ -14,6 +14,8 @@ from comptoir.inbox.models import Message
 
 # The line's incident state as the connector tells it → the case's stage.
 MIRAKL_STAGES = {"INCIDENT_OPEN": Stage.OPEN, "CLOSED": Stage.RESOLVED}
+# Spartoo's return statuses (connectors/spartoo/wire.py): refused (3) and accepted (4) end it.
+SPARTOO_STAGES = {3: Stage.RESOLVED, 4: Stage.RESOLVED}
 
 
 def mirakl(incident: dict[str, Any]) -> Claim | None:
@@ -35,6 +37,26 @@ def mirakl(incident: dict[str, Any]) -> Claim | None:
         claimed_amount=_decimal(incident.get("amount")),
         currency=str(incident.get("currency") or ""),
         opened_at=_time(incident.get("updated_at")) if status != "CLOSED" else None,
+    )
+
+
+def spartoo(found: dict[str, Any]) -> Claim | None:
+    """A return read from Spartoo's return export (one product each)."""
+    from comptoir.cases.claims import _time, kind_of_reason
+
+    return_id = str(found.get("return_id") or "")
+    if not return_id:
+        return None
+    status = found.get("status")
+    reason = str(found.get("reason") or "")
+    return Claim(
+        external_id=f"return:{return_id}",
+        claim_kind="spartoo_return",
+        kind=kind_of_reason(reason, "return_request"),
+        reason=reason[:64],
+        status=str(found.get("status_name") or status or "")[:64],
+        stage=SPARTOO_STAGES.get(status, "") if isinstance(status, int) else "",
+        opened_at=_time(found.get("created_at")),
     )
 
 

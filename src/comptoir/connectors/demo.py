@@ -78,6 +78,7 @@ DEMO_SIMULATORS: dict[str, str] = {
     "cdiscount": "comptoir.connectors.cdiscount.simulator.demo",
     "fnac": "comptoir.connectors.fnac.simulator.demo",
     "rakuten": "comptoir.connectors.rakuten.simulator.demo",
+    "spartoo": "comptoir.connectors.spartoo.simulator.demo",
     "email": "comptoir.connectors.email.simulator.demo",
     "messenger": "comptoir.connectors.meta.demo.demo",
     "instagram": "comptoir.connectors.meta.demo.demo",

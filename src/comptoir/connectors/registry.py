@@ -21,6 +21,7 @@ CONNECTORS: dict[str, str] = {
     "messenger": "comptoir.connectors.meta.connector.MessengerConnector",
     "instagram": "comptoir.connectors.meta.connector.InstagramConnector",
     "whatsapp": "comptoir.connectors.meta.whatsapp.WhatsAppConnector",
+    "spartoo": "comptoir.connectors.spartoo.connector.SpartooConnector",
 }
 
 

@@ -47,6 +47,7 @@ from comptoir.demo.world import (
     EVENT_OFFSETS,
     META_CHANNELS,
     SHOPS,
+    SPARTOO_API,
     TEAMS,
     USERS,
 )
@@ -227,6 +228,11 @@ def _create_world() -> _World:
     channels[AMAZON_API] = Channel.objects.create(
         shop=shops["maison-lumiere"], kind="amazon", marketplace="amazon",
         name="Amazon FR (SP-API)", team=teams["Marketplaces"],
+    )  # fmt: skip
+    # Spartoo's web services beside the Spartoo mailbox: the orders its mail names, the returns.
+    channels[SPARTOO_API] = Channel.objects.create(
+        shop=shops["maison-lumiere"], kind="spartoo", marketplace="spartoo",
+        name="Spartoo (web services)", team=teams["Marketplaces"],
     )  # fmt: skip
     # The demo's year of invented history is kept (its dashboards read it): a channel's own
     # retention of "for ever", not its marketplace's rule (Amazon's 30 days would anonymise

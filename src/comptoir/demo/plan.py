@@ -136,6 +136,8 @@ class Ids:
                 number += f"{rng.randrange(10**4, 10**5)}"
             elif spec.key == "rakuten":  # purchase ids are 9-10 digit numbers
                 number = str(rng.randrange(10**9, 10**10))
+            elif spec.key == "spartoo":  # guessed: 8-digit order ids
+                number = str(rng.randrange(10**7, 10**8))
             else:
                 self.shop_orders += rng.randint(1, 9)
                 number = f"ML-{self.shop_orders}"

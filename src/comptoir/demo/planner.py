@@ -377,6 +377,9 @@ class _Planner:
             elif spec.key == "ebay":
                 value = f"{ascii_fold(first)}_{ascii_fold(last)[:5]}{rng.randint(1, 999)}"
                 email = ""
+            elif spec.key == "spartoo":  # Spartoo's address for the exchange (guessed form)
+                token = "".join(rng.choices(string.ascii_lowercase + string.digits, k=10))
+                value = email = f"msg-{token}@messagerie.spartoo.fr"
             elif spec.key == "rakuten":  # a pseudo, as Rakuten shows buyers
                 value, email = f"{ascii_fold(first)}{ascii_fold(last)[:3]}{rng.randint(10, 99)}", ""
             if value not in self.ids.used and (not email or email not in self.ids.used):

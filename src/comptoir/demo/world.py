@@ -55,6 +55,7 @@ TEAMS = ("Marketplaces", "Own shop")
 
 _FR = (("fr", 1),)
 AMAZON_API = "amazon-api"  # the SP-API channel: orders, no conversations of its own
+SPARTOO_API = "spartoo-api"  # Spartoo's web services: orders and returns, beside its mailbox
 CHANNELS = (
     ChannelSpec(
         "amazon", "maison-lumiere", "email", "amazon", "Amazon FR mailbox", "Marketplaces", 35,
@@ -82,6 +83,11 @@ CHANNELS = (
     ChannelSpec(
         "rakuten", "technoplus", "rakuten", "rakuten", "Rakuten France", "Marketplaces", 5, _FR,
         "rakuten_user",
+    ),
+    # Spartoo's buyers write through Spartoo, which mails the shop: a mailbox, as for Amazon.
+    ChannelSpec(
+        "spartoo", "maison-lumiere", "email", "spartoo", "Spartoo mailbox", "Marketplaces", 4,
+        _FR, "email",
     ),
 )  # fmt: skip
 
@@ -114,6 +120,7 @@ HISTORY_INTENTS: dict[str, dict[str, float]] = {
     "darty": {"damaged": 1.8, "return": 1.3},
     "ebay": {"product_question": 1.6, "return": 1.3},
     "rakuten": {"where_is_order": 1.6, "refund": 1.3},
+    "spartoo": {"return": 1.8, "wrong_item": 1.3},
 }
 
 # Final state of a conversation → share of the demo (resolved 55 %, open and owed a reply 25 %...).

@@ -65,6 +65,7 @@ CONTACT_RATE = {
     "darty": 9.0,
     "ebay": 5.5,
     "rakuten": 10.0,
+    "spartoo": 7.0,
 }
 # The planner's story intents as triage names them (what the live weeks' reading finds).
 TRIAGE_INTENT = {

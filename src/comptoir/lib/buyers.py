@@ -14,7 +14,7 @@ import re
 # "- Amazon", "via eBay", "(Amazon Marketplace)", "| Cdiscount": the relay naming itself.
 _MARKETPLACE_WORDS = (
     r"amazon(?:\s+marketplace|\.[a-z.]+)?|ebay|cdiscount|octopia|fnac|rakuten|mirakl"
-    r"|darty|boulanger|conforama|leroy\s+merlin|carrefour|marketplace"
+    r"|darty|boulanger|conforama|leroy\s+merlin|carrefour|spartoo|marketplace"
 )
 _RELAY_SUFFIX = re.compile(
     rf"\s*(?:[-\u2013\u2014|:]\s*|\bvia\s+|\bpar\s+|\bthrough\s+|\(\s*)(?:{_MARKETPLACE_WORDS})\s*\)?\s*$",

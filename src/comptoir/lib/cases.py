@@ -32,6 +32,7 @@ CLAIM_KINDS: dict[str, Promise] = {
     "cdiscount_claim": pgettext_lazy("case", "Cdiscount claim"),
     "fnac_incident": pgettext_lazy("case", "Fnac incident"),
     "mirakl_incident": pgettext_lazy("case", "Mirakl incident"),
+    "spartoo_return": pgettext_lazy("case", "Spartoo return"),
 }
 # In the order a case usually goes; "resolved" is the end (a case may be reopened).
 STAGES: dict[str, Promise] = {

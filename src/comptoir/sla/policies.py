@@ -56,6 +56,13 @@ DEFAULTS: dict[str, Rule] = {
     "ebay": Rule(H24, H24, False, _("eBay: answer buyer questions within 24 hours")),
     "rakuten": Rule(H24, H24, False, _("Rakuten: answer buyer messages within 24 hours")),
     "shop": Rule(H24, H24, True, _("Own shop: 24 business hours")),
+    # Spartoo publishes no response time for sellers: 48 calendar hours is our guess.
+    "spartoo": Rule(
+        H48,
+        H48,
+        False,
+        _("Spartoo: answer buyer messages within 48 hours (a guess: no rule published)"),
+    ),
 }
 # Channels whose pace is set by the medium rather than by a marketplace: they win over the
 # marketplace's rule. A visitor on live chat waits minutes, not hours.

@@ -27,7 +27,7 @@ from urllib.parse import unquote_to_bytes
 import nh3
 
 from comptoir.connectors.base import InboundAttachment, InboundMessage, Party
-from comptoir.connectors.email import tokens
+from comptoir.connectors.email import spartoo_mail, tokens
 from comptoir.lib import quotes
 from comptoir.lib.order_numbers import AMAZON_ORDER, SHOP_ORDER
 
@@ -421,7 +421,7 @@ def _parse(
     if bounce:
         # The report joins the conversation of the message it returns.
         in_reply_to = in_reply_to or bounce["original_message_id"]
-    return InboundMessage(
+    message = InboundMessage(
         new_text="" if bounce else quotes.new_text(text),
         channel_id=channel_id,
         external_id=_external_id(raw, msg, own_id, [address, subject, text, original_markup]),
@@ -446,6 +446,7 @@ def _parse(
         thread_by_subject=not bounce,
         conversation_hint=tokens.conversation_of([in_reply_to, *reversed(references)]),
     )
+    return message if bounce else spartoo_mail.rewrite(message, msg, header)
 
 
 def _sender(msg: Message) -> tuple[str, str]:

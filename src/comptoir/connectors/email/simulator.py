@@ -163,6 +163,7 @@ class _Demo:
     def __init__(self, channel: Any, seed: int) -> None:
         self.channel = channel
         self.amazon = channel.marketplace == "amazon"
+        self.spartoo = channel.marketplace == "spartoo"
         self.simulator = MailboxSimulator()
         self.last_id: dict[str, str] = {}  # order -> the buyer's latest Message-ID
         self.aliases: dict[str, str] = {}
@@ -195,6 +196,19 @@ class _Demo:
             order = f"40{number % 10}-{number % 10**7:07d}-{number // 10**7 % 10**7:07d}"
             msg["From"] = f"{written.customer_name} - Amazon <{alias}@marketplace.amazon.fr>"
             subject = f"Demande de renseignements de la part du client (Commande : {order})"
+        elif self.spartoo:  # Spartoo's mail about the buyer's message (spartoo_mail.py)
+            order = str(10**7 + int(digest[:12], 16) % (9 * 10**7))
+            msg["From"] = "Spartoo Marketplace <marketplace@spartoo.com>"
+            msg["Reply-To"] = f"{written.customer_name} <msg-{digest[:10]}@messagerie.spartoo.fr>"
+            subject = (
+                f"Nouveau message de {written.customer_name} concernant la commande n° {order}"
+            )
+            text = (
+                f"Bonjour,\n\nVous avez reçu un nouveau message de {written.customer_name} "
+                f"concernant la commande n° {order}.\n\nMessage du client :\n{'-' * 40}\n"
+                f"{written.text}\n{'-' * 40}\n\nPour répondre à ce client, répondez directement "
+                "à cet e-mail.\n\nL'équipe Spartoo Marketplace\n"
+            )
         else:
             first, _, last = written.customer_name.lower().partition(" ")
             msg["From"] = f"{written.customer_name} <{first}.{last.replace(' ', '')}@example.fr>"
@@ -208,7 +222,7 @@ class _Demo:
             msg["In-Reply-To"] = earlier
             msg["References"] = earlier
         self.last_id[written.order_id] = msg["Message-ID"]
-        msg.set_content(written.text)
+        msg.set_content(text if self.spartoo else written.text)
         for filename, content_type, data in written.attachments:
             maintype, _, subtype = content_type.partition("/")
             msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)

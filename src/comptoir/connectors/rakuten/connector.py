@@ -21,6 +21,16 @@ gets one derived from the item, its sender, date and text (see `common.message_i
 also what `send` returns once it has found its message in the item. No attachments: the API
 cannot carry them. Mails between the seller and Rakuten's customer service about the item
 (`<mail>`, which have an id) are shown in the conversation as automatic messages.
+
+Questions before purchase (a visitor asking about an offer) are not read: `sales_ws` has no
+service for them. Rakuten's developer documentation (global.fr.shopping.rakuten.com/developpeur,
+"Après l'acceptation d'une vente") lists getitemtodolist, getiteminfos, contactuseraboutitem
+("envoi d'un message post vente à l'acheteur"), contactusaboutitem, getcurrentsales and the
+shipping and billing services, all about sold items; its seller help ("Communiquer avec un
+acheteur et répondre aux questions des visiteurs") says visitors' questions are read and
+answered, once, in the seller account (Messagerie > Questions sur mes ventes). Once an item
+sells, its tracking page shows the messages exchanged "before and after the order"; whether
+`getiteminfos` returns the ones from before is not documented.
 """
 
 from __future__ import annotations
