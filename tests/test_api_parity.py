@@ -43,6 +43,8 @@ PARITY = {
     "settings:rule_active": "POST /rules/{rule_id}/active",
     "settings:rule_delete": "DELETE /rules/{rule_id}",
     "settings:channel_test": "POST /channels/{channel_id}/test",
+    "settings:sla_closure": "POST /sla/calendars/{calendar_id}/closures",
+    "settings:sla_closure_delete": "DELETE /sla/closures/{closure_id}",
     "settings:privacy_export": "POST /privacy/export",
     "settings:privacy_erase": "POST /privacy/erase",
     # The knowledge base.
@@ -119,8 +121,6 @@ NOT_YET = {
     "settings:sla_policy",
     "settings:sla_calendar_new",
     "settings:sla_calendar",
-    "settings:sla_closure",
-    "settings:sla_closure_delete",
     "settings:triage_activate",
     "settings:triage_train",
     "settings:triage_settings",
