@@ -129,7 +129,8 @@ class ConditionForm(forms.Form):
 
     def level(self) -> int:
         """The row's depth in the outline (0: in the top-level group)."""
-        raw = self.data.get(self.add_prefix("depth")) if self.is_bound else self.initial.get("depth")
+        key = self.add_prefix("depth")
+        raw = self.data.get(key) if self.is_bound else self.initial.get("depth")
         try:
             return max(0, min(int(raw or 0), MAX_ROW_DEPTH + 1))
         except (TypeError, ValueError):
@@ -296,9 +297,7 @@ class BaseConditionFormSet(forms.BaseFormSet):  # type: ignore[type-arg]
         ]
         self.nodes = nest(rows)
         if empty_groups(self.nodes):
-            raise ValidationError(
-                _("A group has no condition: add one to it or remove the group.")
-            )
+            raise ValidationError(_("A group has no condition: add one to it or remove the group."))
 
 
 ConditionFormSet = forms.formset_factory(
