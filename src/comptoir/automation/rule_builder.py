@@ -289,6 +289,10 @@ def join(match: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class BaseConditionFormSet(forms.BaseFormSet):  # type: ignore[type-arg]
+    """The rows, and once valid, the tree they write (`nodes`)."""
+
+    nodes: list[dict[str, Any]] = []
+
     def clean(self) -> None:
         if any(self.errors):
             return

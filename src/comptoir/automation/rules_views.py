@@ -328,6 +328,7 @@ class Builder:
     def fields(self) -> dict[str, Any]:
         d = self.form.cleaned_data
         if self.built and not d.get("use_json"):
+            assert isinstance(self.conditions, rule_builder.BaseConditionFormSet)
             nodes = self.conditions.nodes
             conditions_data = rule_builder.join(d.get("match") or "all", nodes)
         else:
