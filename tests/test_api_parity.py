@@ -43,6 +43,8 @@ PARITY = {
     "settings:rule_active": "POST /rules/{rule_id}/active",
     "settings:rule_delete": "DELETE /rules/{rule_id}",
     "settings:channel_test": "POST /channels/{channel_id}/test",
+    # The page's first form (the user's own preferences); its webhooks are still NOT_YET.
+    "settings:notifications": "PUT /notifications/preferences",
     "settings:team_new": "POST /teams",
     "settings:team_edit": "PUT /teams/{team_id}",
     "settings:sla_policy": "PUT /sla/channels/{channel_id}/policy",
@@ -126,7 +128,6 @@ NOT_YET = {
     "settings:triage_settings",
     "settings:triage_llm",
     "settings:surveys",
-    "settings:notifications",
     "settings:webhook_create",
     "settings:webhook_test",
     "settings:webhook_toggle",
