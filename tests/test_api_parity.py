@@ -45,6 +45,7 @@ PARITY = {
     "settings:channel_test": "POST /channels/{channel_id}/test",
     # The page's first form (the user's own preferences); its webhooks are still NOT_YET.
     "settings:notifications": "PUT /notifications/preferences",
+    "settings:user_edit": "PATCH /users/{user_id}",
     "settings:team_new": "POST /teams",
     "settings:team_edit": "PUT /teams/{team_id}",
     "settings:sla_policy": "PUT /sla/channels/{channel_id}/policy",
@@ -122,7 +123,6 @@ NOT_YET = {
     "settings:shop_new",
     "settings:shop_edit",
     "settings:user_new",
-    "settings:user_edit",
     "settings:triage_activate",
     "settings:triage_train",
     "settings:triage_settings",

@@ -240,3 +240,61 @@ def update_team(request: HttpRequest, team_id: int, body: TeamIn) -> dict[str, A
     return _team_out(
         account_actions.save_team(team, actor=actor, name=body.name, members=body.members)
     )
+
+
+# -- users' role, activity and teams, as on the users settings page (owners and admins; only an
+# owner raises or changes an owner; nobody changes their own role) ------------------------------
+
+
+class UserChangeIn(Schema):
+    role: str | None = Field(None, description="owner, admin, supervisor, agent or analyst")
+    is_active: bool | None = None
+    teams: list[int] | None = Field(None, description="team ids; null keeps the teams")
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    name: str
+    role: str
+    is_active: bool
+    teams: list[int]
+
+
+def _user_out(user: User) -> dict[str, Any]:
+    teams = sorted(user.teams.values_list("pk", flat=True))
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "name": user.display_name,
+        "role": user.role,
+        "is_active": user.is_active,
+        "teams": teams,
+    }
+
+
+def _user_manager(request: HttpRequest) -> User:
+    actor = _user(request)
+    if not account_actions.can_manage_users(actor):
+        raise PermissionDenied("users and teams are managed by owners and admins")
+    return actor
+
+
+@router.get("/users", tags=["users"], response={200: list[UserOut], 403: ErrorOut})
+def list_users(request: HttpRequest) -> list[dict[str, Any]]:
+    _user_manager(request)
+    return [_user_out(u) for u in User.objects.order_by("username")]
+
+
+@router.patch(
+    "/users/{user_id}",
+    tags=["users"],
+    response={200: UserOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+)
+def update_user(request: HttpRequest, user_id: int, body: UserChangeIn) -> dict[str, Any]:
+    actor = _user_manager(request)
+    target = User.objects.get(pk=user_id)
+    changed = account_actions.update_user(
+        target, actor=actor, role=body.role, is_active=body.is_active, teams=body.teams
+    )
+    return _user_out(changed)
