@@ -216,12 +216,16 @@ def _team_out(team: Team) -> dict[str, Any]:
     return {"id": team.pk, "name": team.name, "members": members}
 
 
-@router.get("/teams", tags=["teams"], response=list[TeamOut])
+@router.get("/teams", tags=["teams"], response={200: list[TeamOut], 403: ErrorOut})
 def list_teams(request: HttpRequest) -> list[dict[str, Any]]:
     return [_team_out(t) for t in Team.objects.order_by("name", "id")]
 
 
-@router.post("/teams", tags=["teams"], response={201: TeamOut, 403: ErrorOut, 422: ErrorOut})
+@router.post(
+    "/teams",
+    tags=["teams"],
+    response={201: TeamOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+)
 def create_team(request: HttpRequest, body: TeamIn) -> Status:
     team = account_actions.save_team(
         None, actor=_user(request), name=body.name, members=body.members or []
@@ -230,7 +234,9 @@ def create_team(request: HttpRequest, body: TeamIn) -> Status:
 
 
 @router.put(
-    "/teams/{team_id}", tags=["teams"], response={200: TeamOut, 403: ErrorOut, 404: ErrorOut}
+    "/teams/{team_id}",
+    tags=["teams"],
+    response={200: TeamOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
 )
 def update_team(request: HttpRequest, team_id: int, body: TeamIn) -> dict[str, Any]:
     actor = _user(request)
@@ -280,7 +286,7 @@ def _user_manager(request: HttpRequest) -> User:
     return actor
 
 
-@router.get("/users", tags=["users"], response={200: list[UserOut], 403: ErrorOut})
+@router.get("/users", tags=["users"], response={200: list[UserOut], 403: ErrorOut, 404: ErrorOut})
 def list_users(request: HttpRequest) -> list[dict[str, Any]]:
     _user_manager(request)
     return [_user_out(u) for u in User.objects.order_by("username")]
@@ -289,7 +295,7 @@ def list_users(request: HttpRequest) -> list[dict[str, Any]]:
 @router.patch(
     "/users/{user_id}",
     tags=["users"],
-    response={200: UserOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: UserOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
 )
 def update_user(request: HttpRequest, user_id: int, body: UserChangeIn) -> dict[str, Any]:
     actor = _user_manager(request)

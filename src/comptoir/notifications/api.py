@@ -4,6 +4,8 @@ own: a token changes its own user's preferences, as the page does."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -15,6 +17,14 @@ from comptoir.notifications.kinds import Kind
 from comptoir.notifications.models import EmailChoice
 
 router = Router(tags=["notifications"])
+
+
+class PreferenceErrorOut(Schema):  # not "ErrorOut": the OpenAPI components share one namespace
+    detail: Any
+
+
+# 422 is an action's refusal ({"detail": "..."}) or the request's validation errors (a list).
+_ERRORS: dict[int, Any] = {403: PreferenceErrorOut, 404: PreferenceErrorOut, 422: dict[str, Any]}
 
 
 class PreferenceIO(Schema):
@@ -34,12 +44,12 @@ def _rows(user: User) -> list[dict[str, object]]:
     return [{"kind": k, "email": prefs[k][0], "webhook": prefs[k][1]} for k in Kind.values]
 
 
-@router.get("/notifications/preferences", response=list[PreferenceIO])
+@router.get("/notifications/preferences", response={200: list[PreferenceIO], **_ERRORS})
 def get_preferences(request: HttpRequest) -> list[dict[str, object]]:
     return _rows(_user(request))
 
 
-@router.put("/notifications/preferences", response=list[PreferenceIO])
+@router.put("/notifications/preferences", response={200: list[PreferenceIO], **_ERRORS})
 def set_preferences(request: HttpRequest, body: list[PreferenceIO]) -> list[dict[str, object]]:
     """The kinds named are changed, the others kept; one unknown value refuses them all."""
     for p in body:

@@ -16,11 +16,14 @@ from comptoir.accounts.models import User
 from comptoir.accounts.permissions import can_manage_channels, find_visible
 from comptoir.inbox.models import Shop
 from comptoir.inbox.permissions import visible_channels
+from comptoir.inbox.schemas import ErrorOut
 from comptoir.sla import actions
 from comptoir.sla.metrics import ChannelRates, all_rates, late_response_rates
 from comptoir.sla.models import BusinessCalendar, Closure
 
 router = Router(tags=["sla"])
+# 422 is an action's refusal ({"detail": "..."}) or the request's validation errors (a list).
+_ERRORS: dict[int, Any] = {403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]}
 
 
 class RateOut(Schema):
@@ -109,12 +112,12 @@ def _calendar(request: HttpRequest, calendar_id: int) -> BusinessCalendar:
     return BusinessCalendar.objects.get(pk=calendar_id)
 
 
-@router.get("/sla/calendars/{calendar_id}/closures", response=list[ClosureOut])
+@router.get("/sla/calendars/{calendar_id}/closures", response={200: list[ClosureOut], **_ERRORS})
 def list_closures(request: HttpRequest, calendar_id: int) -> list[Closure]:
     return list(_calendar(request, calendar_id).closures.order_by("starts_at", "id"))
 
 
-@router.post("/sla/calendars/{calendar_id}/closures", response={201: ClosureOut})
+@router.post("/sla/calendars/{calendar_id}/closures", response={201: ClosureOut, **_ERRORS})
 def add_closure(request: HttpRequest, calendar_id: int, body: ClosureIn) -> Status:
     calendar = _calendar(request, calendar_id)
     zone = ZoneInfo(calendar.timezone)
@@ -132,7 +135,7 @@ def add_closure(request: HttpRequest, calendar_id: int, body: ClosureIn) -> Stat
     return Status(201, closure)
 
 
-@router.delete("/sla/closures/{closure_id}", response={204: None})
+@router.delete("/sla/closures/{closure_id}", response={204: None, **_ERRORS})
 def delete_closure(request: HttpRequest, closure_id: int) -> Status:
     user = _user(request)
     if not can_manage_channels(user):
@@ -175,13 +178,13 @@ class CalendarOut(Schema):
     holiday_subdivision: str
 
 
-@router.get("/sla/calendars", response=list[CalendarOut])
+@router.get("/sla/calendars", response={200: list[CalendarOut], **_ERRORS})
 def list_calendars(request: HttpRequest) -> list[BusinessCalendar]:
     _manager(request)
     return list(BusinessCalendar.objects.order_by("id"))
 
 
-@router.post("/sla/calendars", response={201: CalendarOut})
+@router.post("/sla/calendars", response={201: CalendarOut, **_ERRORS})
 def create_calendar(request: HttpRequest, body: CalendarCreateIn) -> Status:
     user = _manager(request)
     shop = Shop.objects.get(pk=body.shop_id)
@@ -189,7 +192,7 @@ def create_calendar(request: HttpRequest, body: CalendarCreateIn) -> Status:
     return Status(201, actions.save_calendar(shop, actor=user, **data))
 
 
-@router.put("/sla/calendars/{calendar_id}", response=CalendarOut)
+@router.put("/sla/calendars/{calendar_id}", response={200: CalendarOut, **_ERRORS})
 def update_calendar(request: HttpRequest, calendar_id: int, body: CalendarIn) -> BusinessCalendar:
     user = _manager(request)
     calendar = BusinessCalendar.objects.get(pk=calendar_id)
@@ -215,7 +218,7 @@ class PolicyOut(Schema):
     auto_reply_counts: bool
 
 
-@router.put("/sla/channels/{channel_id}/policy", response=PolicyOut)
+@router.put("/sla/channels/{channel_id}/policy", response={200: PolicyOut, **_ERRORS})
 def set_policy(request: HttpRequest, channel_id: int, body: PolicyIn) -> Any:
     # As on the page: a channel out of sight is 404, then the role decides (403).
     channel = find_visible(visible_channels(_user(request)), channel_id)
@@ -225,7 +228,7 @@ def set_policy(request: HttpRequest, channel_id: int, body: PolicyIn) -> Any:
     return actions.save_policy(channel, actor=user, calendar=calendar, **data)
 
 
-@router.delete("/sla/channels/{channel_id}/policy", response={204: None})
+@router.delete("/sla/channels/{channel_id}/policy", response={204: None, **_ERRORS})
 def reset_policy(request: HttpRequest, channel_id: int) -> Status:
     """Back to the marketplace's published rule."""
     channel = find_visible(visible_channels(_user(request)), channel_id)
