@@ -109,3 +109,55 @@ def test_a_variable_is_inserted_at_the_cursor_and_the_preview_follows(
     page.locator("#template-preview .preview-text").get_by_text("arrive.6A123").wait_for()
     assert page.locator("#template-preview .checks-ok, #template-preview .checks").count() == 1
     assert page.csp_errors == []
+
+
+def test_nested_groups_are_built_with_buttons_dry_run_and_saved(
+    page: Any, live_server: Any, supervisor: User, broken: Conversation
+) -> None:
+    """(A and B) or (C and not D) from the lists and the group buttons, no JSON typed."""
+    log_in(page, live_server.url, supervisor)
+    page.goto(f"{live_server.url}/settings/rules/new")
+    page.fill("input[name=name]", "Broken, or open elsewhere")
+    page.check("input[name=match][value=any]")
+    page.select_option("[name=conditions-0-type]", "subgroup")
+    # Choosing a group shows its own buttons; a test's row does not have them.
+    assert page.locator(".conditions-row").nth(0).locator(".row-group-buttons").is_visible()
+    page.click("button[name=add_in_conditions][value='0']")
+    page.click("button[name=add_in_conditions][value='0']")
+    page.select_option("[name=conditions-1-type]", "keywords")
+    page.fill("[name=conditions-1-words]", "cassée")
+    page.select_option("[name=conditions-2-type]", "marketplace")
+    page.select_option("[name=conditions-2-in_marketplace]", ["amazon"])
+    page.click("button[name=add_group_conditions]")
+    page.select_option("[name=conditions-4-type]", "marketplace")
+    page.select_option("[name=conditions-4-in_marketplace]", ["cdiscount"])
+    page.click("button[name=add_in_conditions][value='3']")
+    page.select_option("[name=conditions-5-type]", "status")
+    page.select_option("[name=conditions-5-in_status]", ["resolved"])
+    page.check("[name=conditions-5-negate]")
+    assert page.locator(".conditions-row.depth-1").count() == 4
+    page.select_option("[name=actions-0-type]", "tag")
+    page.fill("[name=actions-0-tag]", "damaged")
+
+    page.click("button[name=dry_run]")
+    page.locator("#dry-run-panel").get_by_text(f"#{broken.pk} Colis cassé").wait_for()
+    assert not Rule.objects.exists()
+    page.click("button[name=save]")
+    page.wait_for_url(f"{live_server.url}/settings/rules/*/")
+    status = {"type": "status", "values": ["resolved"], "negate": True}
+    assert Rule.objects.get().conditions == {
+        "any": [
+            {
+                "all": [
+                    {"type": "keywords", "where": "any", "words": ["cassée"]},
+                    {"type": "marketplace", "values": ["amazon"]},
+                ]
+            },
+            {"all": [{"type": "marketplace", "values": ["cdiscount"]}, status]},
+        ]
+    }
+    # Removing a group takes its content with it.
+    page.locator(".conditions-row").nth(3).locator(".row-remove").click()
+    assert page.locator(".conditions-row.depth-1:visible").count() == 2
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+    assert page.csp_errors == []

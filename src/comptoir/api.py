@@ -34,6 +34,7 @@ from comptoir.inbox.api import router as inbox_router
 from comptoir.inbox.api_people import router as people_router
 from comptoir.inbox.api_tags import router as tags_router
 from comptoir.knowledge.api import router as knowledge_router
+from comptoir.notifications.api import router as notifications_router
 from comptoir.privacy.api import router as privacy_router
 from comptoir.sla.api import router as sla_router
 
@@ -126,3 +127,4 @@ api.add_router("/", claims_router)
 api.add_router("/", cases_router)
 api.add_router("/", knowledge_router)
 api.add_router("/", health_router)
+api.add_router("/", notifications_router)

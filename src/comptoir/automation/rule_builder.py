@@ -1,9 +1,13 @@
 """The rule builder: a rule's conditions as rows of form fields (a test picked from a list, each
 with the input it needs), turned into exactly the JSON `conditions.parse` reads, and back.
 
-A row is one test of the top-level group ("all" or "any"). A nested group, or anything the rows
-cannot show, stays a row of its own written in JSON, so that every stored rule opens in the
-builder and saves unchanged. Adding and removing rows works without JavaScript (submit buttons
+A row is one test, or the head of a nested group ("all" or "any" of the rows below it); each
+row carries its depth, so the rows are the tree written as an outline: (A and B) or (C and not D)
+is a top-level "any" over two group rows, each followed by its two tests one level deeper. The
+stored JSON is unchanged (the engine always read nested groups): old rules open as they are.
+Anything the rows cannot show (a group deeper than `MAX_ROW_DEPTH`, a group with both "all" and
+"any") stays a row of its own written in JSON, so that every stored rule opens in the builder
+and saves unchanged. Adding and removing rows works without JavaScript (submit buttons
 rewrite the formset's data); `static/automation/rules.js` does the same in place.
 """
 
@@ -43,6 +47,7 @@ CONDITION_TYPES: dict[str, Any] = {
     "past_conversations": _("Number of the buyer's other conversations"),
     "business_hours": _("Business hours"),
     "survey_score": _("Survey score"),
+    "subgroup": _("A group of conditions"),
     "group": _("A group written in JSON (advanced)"),
 }
 WHERE = [("any", _("subject or text")), ("subject", _("subject")), ("body", _("text"))]
@@ -56,8 +61,12 @@ FIELDS_FOR: dict[str, list[str]] = {
     "survey_score": ["min", "max"],
     "business_hours": ["business"],
     "group": ["raw"],
+    "subgroup": ["group_match", "group_buttons"],
     "": [],
 }
+# Group rows nest this deep at most (the top-level group is one more level: MAX_DEPTH is 5).
+MAX_ROW_DEPTH = conditions.MAX_DEPTH - 2
+GROUP_MATCH = [("all", _("all of these")), ("any", _("any of these"))]
 
 
 class ConditionForm(forms.Form):
@@ -87,6 +96,12 @@ class ConditionForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "code"}),
     )
+    group_match = forms.ChoiceField(
+        label=_("The group holds when it meets"), required=False, choices=GROUP_MATCH
+    )
+    depth = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_ROW_DEPTH + 1, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, choices: dict[str, Choices] | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -112,12 +127,25 @@ class ConditionForm(forms.Form):
             return str(self.data.get(self.add_prefix("type"), ""))
         return str(self.initial.get("type", ""))
 
+    def level(self) -> int:
+        """The row's depth in the outline (0: in the top-level group)."""
+        key = self.add_prefix("depth")
+        raw = self.data.get(key) if self.is_bound else self.initial.get("depth")
+        try:
+            return max(0, min(int(raw or 0), MAX_ROW_DEPTH + 1))
+        except (TypeError, ValueError):
+            return 0
+
+    def may_nest(self) -> bool:
+        """Whether a group row may hold another group."""
+        return self.level() < MAX_ROW_DEPTH
+
     def shown(self) -> list[forms.BoundField]:
         """The row's fields after its type, each marked whether its test uses it."""
         wanted = FIELDS_FOR.get(self.kind(), [])
         rows = []
         for name in self.fields:
-            if name in ("type", "negate"):
+            if name in ("type", "negate", "depth"):
                 continue
             bound = self[name]
             bound.used = name in wanted  # type: ignore[attr-defined]
@@ -158,6 +186,8 @@ def to_condition(d: dict[str, Any]) -> dict[str, Any] | None:
         node = {"type": kind, "value": d.get("business", "1") != "0"}
     elif kind == "group":
         node = _json_object(d.get("raw") or "")
+    elif kind == "subgroup":
+        node = {"any" if d.get("group_match") == "any" else "all": []}  # filled by `nest`
     else:
         raise ValidationError(_("Unknown condition."))
     if d.get("negate"):
@@ -196,24 +226,87 @@ def to_initial(node: dict[str, Any]) -> dict[str, Any]:
     return initial
 
 
+def _is_group(node: Any) -> bool:
+    return (
+        isinstance(node, dict)
+        and "type" not in node
+        and set(node) <= {"all", "any", "negate"}
+        and ("all" in node) != ("any" in node)
+        and isinstance(node.get("all", node.get("any")), list)
+    )
+
+
+def rows_of(node: dict[str, Any], depth: int) -> list[dict[str, Any]]:
+    """One node of the tree as rows: a group's head row followed by its children's, deeper."""
+    if _is_group(node) and depth <= MAX_ROW_DEPTH:
+        key = "any" if "any" in node else "all"
+        head = {"type": "subgroup", "group_match": key, "negate": bool(node.get("negate"))}
+        children = [r for child in node[key] for r in rows_of(child, depth + 1)]
+        return [{**head, "depth": depth}, *children]
+    return [{**to_initial(node), "depth": depth}]
+
+
 def split(data: dict[str, Any] | None) -> tuple[str, list[dict[str, Any]]]:
     """Stored conditions as ("all" or "any", the rows' initial values)."""
     data = data or {}
-    plain = set(data) <= {"all", "any", "negate"} and not data.get("negate")
-    if not plain or ("all" in data and "any" in data):
-        return "all", [to_initial(data)]  # shown whole, as one JSON row
-    match = "any" if data.get("any") is not None else "all"
-    return match, [to_initial(n) for n in data.get(match) or []]
+    if not _is_group(data):
+        return "all", [to_initial(data)] if data else []  # shown whole, as one JSON row
+    if data.get("negate"):
+        return "all", rows_of(data, 0)  # the negated whole as one group row
+    match = "any" if "any" in data else "all"
+    return match, [r for n in data[match] for r in rows_of(n, 0)]
+
+
+def nest(rows: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """(depth, node) rows in outline order as the tree: a group row's node takes the rows after
+    it that are deeper than it. A row deeper than any open group joins the innermost one."""
+    top: list[dict[str, Any]] = []
+    open_groups: list[tuple[int, list[dict[str, Any]]]] = [(-1, top)]
+    for depth, node in rows:
+        while len(open_groups) > 1 and depth <= open_groups[-1][0]:
+            open_groups.pop()
+        open_groups[-1][1].append(node)
+        if _is_group(node):
+            open_groups.append((depth, node["any" if "any" in node else "all"]))
+    return top
+
+
+def empty_groups(nodes: list[dict[str, Any]]) -> int:
+    """How many groups of the tree hold no test (an empty "all" would match everything)."""
+    count = 0
+    for node in nodes:
+        if _is_group(node):
+            children = node["any" if "any" in node else "all"]
+            count += (not children) + empty_groups(children)
+    return count
 
 
 def join(match: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
     """The rows' tests as the conditions JSON ({} when there is none: every conversation)."""
     if match != "any" and len(nodes) == 1 and "type" not in nodes[0] and nodes[0].get("negate"):
-        return nodes[0]  # a negated whole, shown as one JSON row by `split`
+        return nodes[0]  # a negated whole, shown as one group row by `split`
     return {"any" if match == "any" else "all": nodes} if nodes else {}
 
 
-ConditionFormSet = forms.formset_factory(ConditionForm, extra=0, max_num=conditions.MAX_NODES)
+class BaseConditionFormSet(forms.BaseFormSet):  # type: ignore[type-arg]
+    """The rows, and once valid, the tree they write (`nodes`)."""
+
+    nodes: list[dict[str, Any]] = []
+
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        rows = [
+            (f.level(), c) for f in self.forms if (c := getattr(f, "condition", None)) is not None
+        ]
+        self.nodes = nest(rows)
+        if empty_groups(self.nodes):
+            raise ValidationError(_("A group has no condition: add one to it or remove the group."))
+
+
+ConditionFormSet = forms.formset_factory(
+    ConditionForm, formset=BaseConditionFormSet, extra=0, max_num=conditions.MAX_NODES
+)
 
 
 # -- the lists of values -------------------------------------------------------------------------
@@ -255,25 +348,55 @@ def _language_name(code: str) -> str:
 # -- rows added and removed without JavaScript --------------------------------------------------
 
 
-def edit_rows(data: QueryDict, prefix: str, *, add: bool, remove: int | None) -> QueryDict:
-    """`data` with one empty row added at the end, or row `remove` taken out (the later rows
-    renumbered), for a page re-shown rather than saved."""
-    out = data.copy()
+def _row_depth(row: dict[str, list[str]]) -> int:
+    raw = (row.get("depth") or ["0"])[0]
+    return int(raw) if raw.isdigit() else 0
+
+
+def _group_end(rows: list[dict[str, list[str]]], at: int) -> int:
+    """The index after row `at` and the rows deeper than it (its group's content)."""
+    end = at + 1
+    while end < len(rows) and _row_depth(rows[end]) > _row_depth(rows[at]):
+        end += 1
+    return end
+
+
+def edit_rows(
+    data: QueryDict,
+    prefix: str,
+    *,
+    add: bool = False,
+    remove: int | None = None,
+    group: bool = False,
+    into: int | None = None,
+) -> QueryDict:
+    """`data` re-written for a page re-shown rather than saved: row `remove` taken out (a group
+    row with its content), then an empty row (`add`) or a new group with one empty row in it
+    (`group`) put at the end, or at the end of the group that row `into` heads."""
     total = int(data.get(f"{prefix}-TOTAL_FORMS") or 0)
-    if remove is not None and 0 <= remove < total:
-        for key in list(out):
-            if key.startswith(f"{prefix}-") and key.split("-")[1].isdigit():
-                del out[key]
-        for key in data:
-            parts = key.split("-", 2)
-            if len(parts) == 3 and parts[0] == prefix and parts[1].isdigit():
-                i = int(parts[1])
-                if i != remove:
-                    new = f"{prefix}-{i - 1 if i > remove else i}-{parts[2]}"
-                    out.setlist(new, data.getlist(key))
-        total -= 1
-    if add:
-        total += 1
-    out[f"{prefix}-TOTAL_FORMS"] = str(total)
+    rows: list[dict[str, list[str]]] = [{} for _ in range(total)]
+    out = data.copy()
+    for key in data:
+        parts = key.split("-", 2)
+        if len(parts) == 3 and parts[0] == prefix and parts[1].isdigit():
+            del out[key]
+            if int(parts[1]) < total:
+                rows[int(parts[1])][parts[2]] = data.getlist(key)
+    if remove is not None and 0 <= remove < len(rows):
+        grouped = (rows[remove].get("type") or [""])[0] == "subgroup"
+        del rows[remove : _group_end(rows, remove) if grouped else remove + 1]
+    if add or group:
+        depth, at = 0, len(rows)
+        if into is not None and 0 <= into < len(rows):
+            depth, at = _row_depth(rows[into]) + 1, _group_end(rows, into)
+        new = [{"depth": [str(depth)]}]
+        if group and depth <= MAX_ROW_DEPTH:
+            head = {"type": ["subgroup"], "group_match": ["all"], "depth": [str(depth)]}
+            new = [head, {"depth": [str(depth + 1)]}]
+        rows[at:at] = new
+    for index, row in enumerate(rows):
+        for name, values in row.items():
+            out.setlist(f"{prefix}-{index}-{name}", values)
+    out[f"{prefix}-TOTAL_FORMS"] = str(len(rows))
     out[f"{prefix}-INITIAL_FORMS"] = "0"
     return out

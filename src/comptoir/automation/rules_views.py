@@ -300,10 +300,20 @@ class Builder:
         for prefix in ("conditions", "actions"):
             add = f"add_{prefix}" in post
             removed = post.get(f"remove_{prefix}", "")
-            if add or removed.isdigit():
+            # A condition group's own buttons: a row or a group added inside it.
+            add_in = post.get(f"add_in_{prefix}", "")
+            group_in = post.get(f"group_in_{prefix}", "")
+            group = f"add_group_{prefix}" in post or group_in.isdigit()
+            into = add_in or group_in
+            if add or group or removed.isdigit() or into.isdigit():
                 self.editing_rows = True
                 post = rule_builder.edit_rows(
-                    post, prefix, add=add, remove=int(removed) if removed.isdigit() else None
+                    post,
+                    prefix,
+                    add=add or add_in.isdigit(),
+                    remove=int(removed) if removed.isdigit() else None,
+                    group=group,
+                    into=int(into) if into.isdigit() else None,
                 )
         return post
 
@@ -318,7 +328,8 @@ class Builder:
     def fields(self) -> dict[str, Any]:
         d = self.form.cleaned_data
         if self.built and not d.get("use_json"):
-            nodes = [c for f in self.conditions.forms if (c := getattr(f, "condition", None))]
+            assert isinstance(self.conditions, rule_builder.BaseConditionFormSet)
+            nodes = self.conditions.nodes
             conditions_data = rule_builder.join(d.get("match") or "all", nodes)
         else:
             conditions_data = d["conditions"]

@@ -3,19 +3,23 @@
 A user sees a buyer or an order when they see one of its conversations or its channel (an agent:
 their teams'); anything else is 404, as a conversation is. No message text here: a buyer's
 conversations are listed by subject and state, their words are at /conversations/{id}/messages.
-Lists are keyset-paginated with an opaque cursor, newest first."""
+Lists are keyset-paginated with an opaque cursor, newest first. Teams are here too: listed for
+anyone, created and changed by owners and admins (the settings page's rules)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
+from ninja.responses import Status
 
-from comptoir.accounts.models import User
+from comptoir.accounts import actions as account_actions
+from comptoir.accounts.models import Team, User
 from comptoir.accounts.permissions import find_visible, sees_everything
 from comptoir.inbox.api import _page, _user
 from comptoir.inbox.models import Customer
@@ -190,3 +194,113 @@ def get_order(request: HttpRequest, order_id: int) -> Order:
     about = visible_conversations(user).filter(order=order).order_by("-created_at", "-pk")
     order.conversations_seen = list(about[:DETAIL_ROWS])  # type: ignore[attr-defined]
     return order
+
+
+# -- teams, as on the settings page (changed by owners and admins; listed for anyone, as the
+# action bar's team menu lists them) ------------------------------------------------------------
+
+
+class TeamIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    members: list[int] | None = Field(None, description="user ids; null keeps the members")
+
+
+class TeamOut(Schema):
+    id: int
+    name: str
+    members: list[int]
+
+
+def _team_out(team: Team) -> dict[str, Any]:
+    members = sorted(team.members.values_list("pk", flat=True))
+    return {"id": team.pk, "name": team.name, "members": members}
+
+
+@router.get("/teams", tags=["teams"], response={200: list[TeamOut], 403: ErrorOut})
+def list_teams(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_team_out(t) for t in Team.objects.order_by("name", "id")]
+
+
+@router.post(
+    "/teams",
+    tags=["teams"],
+    response={201: TeamOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+)
+def create_team(request: HttpRequest, body: TeamIn) -> Status:
+    team = account_actions.save_team(
+        None, actor=_user(request), name=body.name, members=body.members or []
+    )
+    return Status(201, _team_out(team))
+
+
+@router.put(
+    "/teams/{team_id}",
+    tags=["teams"],
+    response={200: TeamOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+)
+def update_team(request: HttpRequest, team_id: int, body: TeamIn) -> dict[str, Any]:
+    actor = _user(request)
+    if not account_actions.can_manage_users(actor):  # the role first, as the page
+        raise PermissionDenied("users and teams are managed by owners and admins")
+    team = Team.objects.get(pk=team_id)
+    return _team_out(
+        account_actions.save_team(team, actor=actor, name=body.name, members=body.members)
+    )
+
+
+# -- users' role, activity and teams, as on the users settings page (owners and admins; only an
+# owner raises or changes an owner; nobody changes their own role) ------------------------------
+
+
+class UserChangeIn(Schema):
+    role: str | None = Field(None, description="owner, admin, supervisor, agent or analyst")
+    is_active: bool | None = None
+    teams: list[int] | None = Field(None, description="team ids; null keeps the teams")
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    name: str
+    role: str
+    is_active: bool
+    teams: list[int]
+
+
+def _user_out(user: User) -> dict[str, Any]:
+    teams = sorted(user.teams.values_list("pk", flat=True))
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "name": user.display_name,
+        "role": user.role,
+        "is_active": user.is_active,
+        "teams": teams,
+    }
+
+
+def _user_manager(request: HttpRequest) -> User:
+    actor = _user(request)
+    if not account_actions.can_manage_users(actor):
+        raise PermissionDenied("users and teams are managed by owners and admins")
+    return actor
+
+
+@router.get("/users", tags=["users"], response={200: list[UserOut], 403: ErrorOut, 404: ErrorOut})
+def list_users(request: HttpRequest) -> list[dict[str, Any]]:
+    _user_manager(request)
+    return [_user_out(u) for u in User.objects.order_by("username")]
+
+
+@router.patch(
+    "/users/{user_id}",
+    tags=["users"],
+    response={200: UserOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+)
+def update_user(request: HttpRequest, user_id: int, body: UserChangeIn) -> dict[str, Any]:
+    actor = _user_manager(request)
+    target = User.objects.get(pk=user_id)
+    changed = account_actions.update_user(
+        target, actor=actor, role=body.role, is_active=body.is_active, teams=body.teams
+    )
+    return _user_out(changed)

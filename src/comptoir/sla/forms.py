@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from comptoir.lib import dates
 from comptoir.lib.businesstime import WEEKDAYS
 from comptoir.sla.models import BusinessCalendar, Mode
 
@@ -114,11 +117,50 @@ class CalendarForm(forms.Form):
         return [self[f"hours_{day}"] for day in WEEKDAYS]
 
 
+class MomentInput(forms.TextInput):
+    """A day and time typed as the page's language writes it (jj/mm/aaaa hh:mm in French), as
+    the snooze and the case deadline fields: the browser's own picker follows the browser's
+    locale, not the page's (mm/dd/yyyy in a French page)."""
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        language = translation.get_language() or ""
+        attrs = {
+            **(attrs or {}),
+            "class": "moment",
+            "placeholder": dates.moment_format(language)[1],
+            "inputmode": "numeric",
+            "autocomplete": "off",
+            "size": "16",
+        }
+        return super().get_context(name, value, attrs)
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, datetime):
+            value = timezone.localtime(value) if timezone.is_aware(value) else value
+            return dates.format_moment(value, translation.get_language() or "")
+        return None if value in (None, "") else str(value)
+
+
+class MomentField(forms.DateTimeField):
+    """Reads dd/mm/yyyy hh:mm and ISO (`lib.dates.parse_moment`), in the current timezone."""
+
+    widget = MomentInput
+
+    def to_python(self, value: Any) -> datetime | None:
+        if isinstance(value, datetime) or value in (None, ""):
+            return super().to_python(value)
+        try:
+            moment = dates.parse_moment(str(value))
+        except ValueError:
+            raise forms.ValidationError(
+                _("Write a day and a time as %(pattern)s."),
+                params={"pattern": dates.moment_format(translation.get_language() or "")[1]},
+                code="invalid",
+            ) from None
+        return timezone.make_aware(moment)
+
+
 class ClosureForm(forms.Form):
-    starts_at = forms.DateTimeField(
-        label=_("Closed from"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-    ends_at = forms.DateTimeField(
-        label=_("until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
+    starts_at = MomentField(label=_("Closed from"))
+    ends_at = MomentField(label=_("until"))
     reason = forms.CharField(label=_("Reason"), max_length=200, required=False)

@@ -34,12 +34,27 @@
     if (type) type.focus();
   }
 
-  function removeRow(row) {
+  function depthOf(row) {
+    return parseInt(row.getAttribute("data-depth") || "0", 10) || 0;
+  }
+
+  function clearRow(row) {
     // Emptied rather than taken out: the numbering of the other rows stays as it is, and the
     // server ignores a row without a type.
     var type = row.querySelector("select[name$='-type']");
     if (type) type.value = "";
     row.hidden = true;
+  }
+
+  function removeRow(row) {
+    // A group's row goes with the rows indented under it (its content).
+    var depth = depthOf(row);
+    var next = row.nextElementSibling;
+    clearRow(row);
+    while (next && depthOf(next) > depth) {
+      clearRow(next);
+      next = next.nextElementSibling;
+    }
   }
 
   function setUp(form) {
