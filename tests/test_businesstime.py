@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from comptoir.lib.businesstime import (
     Calendar,
+    Clock,
     NeverOpen,
     add,
     elapsed,
@@ -114,6 +115,25 @@ def test_add_matches_the_minute_walk(cal: Calendar, start: datetime, minutes: in
 def test_elapsed_matches_the_minute_walk(cal: Calendar, start: datetime, length: int) -> None:
     end = start + length * MINUTE
     assert elapsed(cal, start, end) == brute_elapsed(cal, start, end)
+
+
+@FAST
+@given(
+    cal=calendars(),
+    start=instants,
+    pairs=st.lists(
+        st.tuples(st.integers(-1440, 5 * 1440), st.integers(-1440, 5 * 1440)), max_size=8
+    ),
+)
+def test_a_clock_measures_as_elapsed(
+    cal: Calendar, start: datetime, pairs: list[tuple[int, int]]
+) -> None:
+    """The late-rate count's clock (the spans listed once) gives `elapsed` exactly, inside
+    its range and outside it, for either order of the instants."""
+    clock = Clock(cal, start, start + 4 * 1440 * MINUTE)
+    for a, b in pairs:
+        x, y = start + a * MINUTE + timedelta(seconds=a % 7), start + b * MINUTE
+        assert clock.elapsed(x, y) == elapsed(cal, x, y)
 
 
 @settings(max_examples=400, deadline=None)

@@ -5,6 +5,7 @@ replaced replies, notes, "no response needed" marks before and after the answer.
 
 from __future__ import annotations
 
+import importlib
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -250,6 +251,14 @@ def test_the_facts_filled_in_one_statement_are_those_the_refresh_computes(shop: 
     assert any(r[-2] for r in refreshed)  # some answered
 
     assert late_rates.fill_from_messages() == len(refreshed)
+    assert list(BuyerMessageFact.objects.order_by("pk").values_list(*fields, "marked_at")) == (
+        refreshed
+    )
+    # The upgrade's own statement, frozen in the migration, fills the same facts.
+    migration = importlib.import_module("comptoir.analytics.migrations.0005_buyer_message_facts")
+    BuyerMessageFact.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(migration.FILL_SQL)
     assert list(BuyerMessageFact.objects.order_by("pk").values_list(*fields, "marked_at")) == (
         refreshed
     )

@@ -29,6 +29,7 @@ from comptoir.analytics.figures import (
 )
 from comptoir.analytics.filters import Chosen
 from comptoir.analytics.period import Durations, Filters, Period
+from comptoir.analytics.stats import durations_by
 from comptoir.automation.models import Template
 from comptoir.inbox.models import Channel, Marketplace, Shop
 from comptoir.lib import intents
@@ -327,10 +328,8 @@ def sla(chosen: Chosen) -> Dashboard:
 
 def intents_page(chosen: Chosen) -> Dashboard:
     volume = kpis.volume(chosen.period, chosen.filters, "intent")
-    waits: dict[str, list[float]] = {}
-    rows = kpis.facts_in(chosen.period, chosen.filters).filter(first_response_seconds__isnull=False)
-    for intent, seconds in rows.values_list("intent", "first_response_seconds"):
-        waits.setdefault(intent, []).append(seconds)
+    rows = kpis.facts_in(chosen.period, chosen.filters)
+    waits = durations_by(rows, "intent", "first_response_seconds")
     figure = Figure(
         "intents",
         _("Conversations and first response per intent"),
@@ -343,7 +342,7 @@ def intents_page(chosen: Chosen) -> Dashboard:
         chart=Chart("bar", (1,)),
     )
     for intent, n in volume.items():
-        times = Durations.of_seconds(waits.get(intent, []))
+        times = waits.get(intent) or Durations.of_seconds([])
         label = intents.label(intent) if intent else _("Not read yet")
         figure.rows.append([label, n, times.median, times.p90])
     return Dashboard(figures=[figure])

@@ -22,7 +22,7 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
-from comptoir.analytics import histogram, late_rates, rollup
+from comptoir.analytics import histogram, kpis_hooks, late_rates, rollup
 from comptoir.analytics.models import (
     ConversationDay,
     ConversationFact,
@@ -32,11 +32,9 @@ from comptoir.analytics.models import (
 )
 from comptoir.analytics.period import Durations, Filters, Period, ResponseTimes, Share
 from comptoir.analytics.stats import durations, durations_pair
-from comptoir.cases import metrics as case_metrics
 from comptoir.inbox.models import Channel
 from comptoir.orders import models as order_models
 from comptoir.sla import metrics
-from comptoir.surveys import metrics as survey_metrics
 
 VOLUME_FIELDS = ("channel_id", "marketplace", "shop_id", "intent", "language")
 # Resolved at least once: resolved now, or reopened (the rollup keeps the last resolution only).
@@ -47,6 +45,14 @@ FCR_WHOLE = Q(agent_replies__gt=0) & (RESOLVED_ONCE | Q(fcr=True))
 # facts, sorted on SQLite); past it they are read from the rollup's histograms, whose cost does
 # not grow with the volume. At a million conversations a year, a busy week.
 EXACT_LIMIT = 10_000
+
+# The KPIs other apps count (surveys, cases), named here with the others.
+csat = kpis_hooks.csat
+nps = kpis_hooks.nps
+survey_response_rate = kpis_hooks.survey_response_rate
+survey_counts = kpis_hooks.survey_counts
+disputes = kpis_hooks.disputes
+disputes_per_100_orders = kpis_hooks.disputes_per_100_orders
 
 
 def _facts(period: Period, filters: Filters) -> Any:
@@ -257,6 +263,33 @@ def sla_per(period: Period, filters: Filters, by: str) -> dict[Any, Share]:
         key: _share(sums, "sla_part", "sla_whole")
         for key, sums in _conversations(period, filters, by).items()
     }
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A trend bucket's figures, as `conversation_count`, `within_sla`,
+    `first_contact_resolution` and `first_response_time` compute them."""
+
+    conversations: int
+    within_sla: Share
+    fcr: Share
+    first_response: ResponseTimes
+
+
+def bucket(period: Period, filters: Filters, zone: Any = UNSET, *, times: bool = True) -> Bucket:
+    """One bucket of a trend: the conversations' sums read once for all its figures, split in
+    `zone` (`rollup.zone(filters)`, asked once per trend); without `times`, no response times."""
+    split = _split(period, filters, UNSET if zone is UNSET else rollup.split_in(period, zone))
+    c = _conversations(period, filters, split=split).get(None)
+    none = Durations(0, None, None, None)
+    return Bucket(
+        conversations=0 if c is None else int(c.counts["conversations"]),
+        within_sla=_share(c, "sla_part", "sla_whole"),
+        fcr=_share(c, "fcr_part", "fcr_whole"),
+        first_response=_wait_times(period, filters, first=True, split=split)
+        if times
+        else ResponseTimes(none, none),
+    )
 
 
 def marketplace_late_rates(period: Period, filters: Filters) -> list[metrics.ChannelRates]:
@@ -542,59 +575,3 @@ def per_channel(period: Period, filters: Filters) -> list[ChannelRow]:
         )
         for channel_id, g in ordered
     ]
-
-
-# -- hooks filled by other apps ----------------------------------------------------------------
-
-
-def _survey_filters(filters: Filters) -> dict[str, Any]:
-    """The analytics filters as the surveys' conversation lookups."""
-    names = {
-        "shop_id": "conversation__shop_id",
-        "channel_id": "conversation__channel_id",
-        "team_id": "conversation__team_id",
-        "marketplace": "conversation__channel__marketplace",
-        "assignee_id": "conversation__assignee_id",
-    }
-    return {
-        lookup: getattr(filters, name)
-        for name, lookup in names.items()
-        if getattr(filters, name) is not None
-    }
-
-
-def csat(period: Period, filters: Filters) -> float | None:
-    """Customer satisfaction: the share (0-100) of CSAT answers scoring 4 or 5, for the
-    surveys sent in the period (`surveys.metrics.csat`); None without answers."""
-    return survey_metrics.csat(None, start=period.start, end=period.end, **_survey_filters(filters))
-
-
-def nps(period: Period, filters: Filters) -> float | None:
-    """Net promoter score: promoters (9-10) minus detractors (0-6), -100 to 100, for the
-    surveys sent in the period (`surveys.metrics.nps`); None without answers."""
-    return survey_metrics.nps(None, start=period.start, end=period.end, **_survey_filters(filters))
-
-
-def survey_response_rate(period: Period, filters: Filters) -> float | None:
-    """The share (0-100) of the surveys sent in the period that were answered."""
-    return survey_metrics.response_rate(
-        None, start=period.start, end=period.end, **_survey_filters(filters)
-    )
-
-
-def survey_counts(period: Period, filters: Filters) -> tuple[int, int]:
-    """Surveys sent in the period, and how many of them were answered."""
-    return survey_metrics.counts(
-        None, start=period.start, end=period.end, **_survey_filters(filters)
-    )
-
-
-def disputes(period: Period, filters: Filters) -> int | None:
-    """Marketplace disputes opened in the period: the cases a marketplace opened (eBay
-    returns, inquiries and cases, Cdiscount claims, Fnac incidents; `cases.metrics.opened`)."""
-    return case_metrics.opened(period, filters, disputes_only=True)
-
-
-def disputes_per_100_orders(period: Period, filters: Filters) -> float | None:
-    """Marketplace disputes opened per 100 orders placed in the period; None without orders."""
-    return case_metrics.per_100_orders(period, filters, disputes_only=True)

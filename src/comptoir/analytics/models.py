@@ -51,6 +51,8 @@ class ConversationFact(models.Model):
             models.Index(fields=["assignee_id", "created_at"], name="fact_assignee"),
             models.Index(fields=["resolved_at"], name="fact_resolved"),
             models.Index(fields=["shop_id", "created_day"], name="fact_shop_day"),
+            # The report's worst breaches: the longest first responses first.
+            models.Index(fields=["-first_response_seconds"], name="fact_first_seconds"),
         ]
 
     def __str__(self) -> str:
@@ -77,6 +79,14 @@ class ResponseFact(models.Model):
             models.Index(fields=["received_at"], name="rfact_received"),
             models.Index(fields=["conversation_id"], name="rfact_conversation"),
             models.Index(fields=["channel_id", "received_at"], name="rfact_channel"),
+            # The report's longest waits: the largest first, not every wait sorted.
+            models.Index(fields=["-seconds"], name="rfact_seconds"),
+            # And those still waiting: a few among millions, not found by walking the dates.
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(answered_at__isnull=True),
+                name="rfact_unanswered",
+            ),
         ]
 
     def __str__(self) -> str:

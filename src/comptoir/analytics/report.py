@@ -22,7 +22,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from comptoir.accounts.models import Team
-from comptoir.analytics import dashboards, kpis
+from comptoir.analytics import dashboards, kpis, rollup
 from comptoir.analytics import report_parts as parts
 from comptoir.analytics.figures import COUNT, HOURS, SHARE, Column, Figure, KeyFigure
 from comptoir.analytics.filters import Chosen
@@ -195,24 +195,28 @@ def _trends(chosen: Chosen, report: Report) -> Section:
     volume, service = _trend_figures(kind)
     backlog = dict(kpis.backlog(chosen.period, f))
     current, previous = parts.buckets(chosen.period, kind), parts.buckets(chosen.previous, kind)
+    zone = rollup.zone(f)  # asked once, not once per bucket and figure
     for i, bucket in enumerate(current):
-        # Only the KPIs shown (the overview would also sort the next responses, resolutions).
-        first = kpis.first_response_time(bucket, f).calendar
+        # Only the KPIs shown (the overview would also sort the next responses, resolutions),
+        # the conversations' sums read once for the count, the SLA and the FCR.
+        figures = kpis.bucket(bucket, f, zone)
+        first = figures.first_response.calendar
         # The same bucket of the period before (months differ in length: the i-th one).
-        before = kpis.conversation_count(previous[i], f) if i < len(previous) else None
+        before = None
+        if i < len(previous):
+            before = kpis.bucket(previous[i], f, zone, times=False).conversations
         last_day = timezone.localtime(bucket.end - timedelta(seconds=1)).date()
         name = parts.day(bucket.start)
         if kind == "month":
             name = formats.date_format(timezone.localtime(bucket.start), "YEAR_MONTH_FORMAT")
-        count = kpis.conversation_count(bucket, f)
-        volume.rows.append([name, count, before, backlog.get(last_day)])
+        volume.rows.append([name, figures.conversations, before, backlog.get(last_day)])
         service.rows.append(
             [
                 name,
                 first.median,
                 first.p90,
-                kpis.within_sla(bucket, f).share,
-                kpis.first_contact_resolution(bucket, f).share,
+                figures.within_sla.share,
+                figures.fcr.share,
                 parts.share100(kpis.csat(bucket, f)),
             ]
         )

@@ -414,10 +414,13 @@ def zone(filters: Filters) -> ZoneInfo | None:
 def split(period: Period, filters: Filters) -> Split | None:
     """The period's whole days, in the timezone of the shops in scope; None when they have
     several timezones or no whole day fits."""
-    zone_ = zone(filters)
-    if zone_ is None:
-        return None
-    return _split_in(period, zone_)
+    return split_in(period, zone(filters))
+
+
+def split_in(period: Period, zone: ZoneInfo | None) -> Split | None:
+    """`split` with the scope's `zone` already known (a caller cutting many periods asks
+    for it once)."""
+    return None if zone is None else _split_in(period, zone)
 
 
 def _split_in(period: Period, zone: ZoneInfo) -> Split | None:

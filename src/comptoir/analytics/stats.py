@@ -50,3 +50,24 @@ def durations(rows: Any, field: str) -> Durations:
     if not got["n"]:
         return Durations(0, None, None, None)
     return Durations(got["n"], got["median"] / 3600, got["mean"] / 3600, got["p90"] / 3600)
+
+
+def durations_by(rows: Any, key: str, field: str) -> dict[Any, Durations]:
+    """`durations` of `field` per value of `key`: on PostgreSQL in one grouped query (at a
+    million conversations a year, reading the column back took seconds)."""
+    rows = rows.filter(**{f"{field}__isnull": False})
+    if connection.vendor != "postgresql":
+        seconds: dict[Any, list[float]] = {}
+        for value, s in rows.values_list(key, field):
+            seconds.setdefault(value, []).append(s)
+        return {value: Durations.of_seconds(s) for value, s in seconds.items()}
+    got = rows.values(key).annotate(
+        n=Count(field),
+        median=Percentile(field, 0.5),
+        mean=Avg(field),
+        p90=Percentile(field, 0.9),
+    )
+    return {
+        r[key]: Durations(r["n"], r["median"] / 3600, r["mean"] / 3600, r["p90"] / 3600)
+        for r in got.order_by()
+    }

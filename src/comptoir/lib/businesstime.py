@@ -167,6 +167,38 @@ def elapsed(cal: Calendar, start: datetime, end: datetime) -> timedelta:
     return total
 
 
+class Clock:
+    """`elapsed` for many pairs of instants within [start, end]: the open spans listed once,
+    each with the open time before it, so that an instant's open time since `start` is one
+    bisection and a pair's elapsed time a difference of two (exact: whole microseconds).
+    Walking the days for each pair, a late-rate count over 90 days of a channel's messages
+    was the slowest step of the analyst's report. Outside the range: `elapsed` itself."""
+
+    def __init__(self, cal: Calendar, start: datetime, end: datetime) -> None:
+        self.cal, self.start, self.end = cal, _utc(start), _utc(end)
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
+        self._before: list[timedelta] = []
+        total = timedelta(0)
+        for a, b in _spans_from(cal, self.start, until=self.end):
+            self._starts.append(a)
+            self._ends.append(b)
+            self._before.append(total)
+            total += b - a
+
+    def _since_start(self, at: datetime) -> timedelta:
+        i = bisect_right(self._starts, at) - 1
+        if i < 0:
+            return timedelta(0)
+        return self._before[i] + min(self._ends[i], at) - self._starts[i]
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        start, end = _utc(start), _utc(end)
+        if not (self.start <= start <= self.end and self.start <= end <= self.end):
+            return elapsed(self.cal, start, end)
+        return self._since_start(end) - self._since_start(start)
+
+
 def add_calendar_or_business(
     cal: Calendar | None, start: datetime, duration: timedelta
 ) -> datetime:

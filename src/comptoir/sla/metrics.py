@@ -275,13 +275,14 @@ def _count_in_python(
     """Business hours cannot be counted in SQL: the rows come back (one channel's own mail,
     a modest number) and each delay is measured on the calendar."""
     tallies = {days: {"late": 0, "on_time": 0, "pending": 0, "excluded": 0} for days in PERIODS}
+    clock = businesstime.Clock(calendar, now - timedelta(days=max(PERIODS) + 1), now)
     for created, answered, marked in rows:
         if marked is not None and (answered is None or marked < answered):
             verdict = "excluded"
         elif answered is not None:
-            late = businesstime.elapsed(calendar, created, answered) > target
+            late = clock.elapsed(created, answered) > target
             verdict = "late" if late else "on_time"
-        elif businesstime.elapsed(calendar, created, now) > target:
+        elif clock.elapsed(created, now) > target:
             verdict = "late"
         else:
             verdict = "pending"

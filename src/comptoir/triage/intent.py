@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,29 +40,65 @@ def normalise(text: str) -> str:
     return " ".join(_DIGITS.sub(" 0 ", text).split())[:MAX_CHARS]
 
 
+def words_of(text: str) -> list[str]:
+    """The text's words (and "0", "?") as the features are made of them."""
+    return _WORD.findall(normalise(text))
+
+
 def word_features(text: str) -> list[str]:
     """Words and pairs of words."""
-    words = _WORD.findall(normalise(text))
+    return _word_features(words_of(text))
+
+
+def _word_features(words: list[str]) -> list[str]:
     return ["w" + w for w in words] + ["b" + a + " " + b for a, b in itertools.pairwise(words)]
+
+
+# A word's letter groups, cut once per process: buyers' words repeat (bounded, then cleared).
+_GRAMS: dict[str, tuple[str, ...]] = {}
+CACHE_WORDS = 50_000
+
+
+def _grams(word: str) -> tuple[str, ...]:
+    got = _GRAMS.get(word)
+    if got is None:
+        padded = f"<{word}>"
+        size = len(padded)
+        got = tuple("c" + padded[i : i + n] for n in (3, 4, 5) for i in range(size - n + 1))
+        if len(_GRAMS) >= CACHE_WORDS:
+            _GRAMS.clear()
+        _GRAMS[word] = got
+    return got
 
 
 def letter_features(text: str) -> list[str]:
     """The letter groups (3 to 5) of each word: they survive typos, missing accents and
     inflections ("rembours" in remboursé, remboursement, rembourser)."""
+    return _letter_features(words_of(text))
+
+
+def _letter_features(words: list[str]) -> list[str]:
     out: list[str] = []
-    for word in _WORD.findall(normalise(text)):
-        if len(word) < 3:
-            continue
-        padded = f"<{word}>"
-        size = len(padded)
-        for n in (3, 4, 5):
-            out += ["c" + padded[i : i + n] for i in range(size - n + 1)]
+    for word in words:
+        if len(word) >= 3:
+            out += _grams(word)
     return out
 
 
 def features(text: str) -> list[str]:
     """Both kinds: words first ("w", "b"), then letter groups ("c")."""
-    return word_features(text) + letter_features(text)
+    words = words_of(text)  # normalised once for both kinds
+    return _word_features(words) + _letter_features(words)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A text's known features as the TF-IDF reads them (`Model.prepare`): computed once for
+    the models that share a vocabulary (the intent and the two mood models)."""
+
+    idx: npt.NDArray[np.int64]
+    tf: npt.NDArray[Any]  # float32
+    blocks: tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]  # letter groups, words
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +132,40 @@ class Model:
         self.intercept = intercept.astype(np.float32)
         self.classes = classes
         self.threshold = threshold
+        self._word_ids: dict[str, tuple[int, ...]] = {}  # `lookup_words`' cache
 
     def lookup(self, counts: Counter[str]) -> list[tuple[int, int]]:
         """(index, count) of the counted features this model knows."""
         index = self.index
         return [(i, c) for f, c in counts.items() if (i := index.get(f)) is not None]
+
+    def lookup_words(self, words: list[str]) -> list[tuple[int, int]]:
+        """`lookup(Counter(features(text)))` from the text's `words_of`, in the same order
+        (first occurrence) with the same counts: each word's known letter groups are looked
+        up once per process (the features' strings are neither built nor counted again)."""
+        index = self.index
+        known = [i for f in _word_features(words) if (i := index.get(f)) is not None]
+        cache = self._word_ids
+        for word in words:
+            if len(word) < 3:
+                continue
+            ids = cache.get(word)
+            if ids is None:
+                ids = tuple(i for f in _grams(word) if (i := index.get(f)) is not None)
+                if len(cache) >= CACHE_WORDS:
+                    cache.clear()
+                cache[word] = ids
+            known += ids
+        return list(Counter(known).items())
+
+    def prepare(self, found: list[tuple[int, int]]) -> Found | None:
+        """What `probabilities` computes of `found` before it weighs it (None: nothing known)."""
+        if not found:
+            return None
+        idx = np.array([i for i, _ in found], dtype=np.int64)
+        tf = 1.0 + np.log(np.array([c for _, c in found], dtype=np.float32))
+        letters = idx >= self.letters_from
+        return Found(idx, tf, (letters, ~letters))
 
     def shares_terms(self, other: Model) -> bool:
         return self.index is other.index
@@ -109,26 +175,29 @@ class Model:
         features are then looked up once for both models."""
         if self.terms == other.terms and self.letters_from == other.letters_from:
             self.terms, self.index = other.terms, other.index
+            self._word_ids = other._word_ids
 
     def probabilities(
         self,
         text: str,
         counts: Counter[str] | None = None,
         found: list[tuple[int, int]] | None = None,
+        prepared: Found | None = None,
     ) -> npt.NDArray[np.float64]:
-        """`counts` (the text's `features` counted) or `found` (`lookup` of them): given by a
-        caller that reads the text with several models."""
-        if found is None:
-            found = self.lookup(Counter(features(text)) if counts is None else counts)
-        if not found:
+        """`counts` (the text's `features` counted), `found` (`lookup` of them) or `prepared`
+        (`prepare` of that, by a model of the same vocabulary): given by a caller that reads
+        the text with several models."""
+        if prepared is None:
+            if found is None:
+                found = self.lookup(Counter(features(text)) if counts is None else counts)
+            prepared = self.prepare(found)
+        if prepared is None:
             return np.full(len(self.classes), 1.0 / len(self.classes))
-        idx = np.array([i for i, _ in found], dtype=np.int64)
-        tf = 1.0 + np.log(np.array([c for _, c in found], dtype=np.float32))
-        values = tf * self.idf[idx]
+        idx = prepared.idx
+        values = prepared.tf * self.idf[idx]
         # Two blocks, each of length one (as fitted): words and letter groups weigh alike
         # however many letter groups a text has.
-        letters = idx >= self.letters_from
-        for block in (letters, ~letters):
+        for block in prepared.blocks:
             norm = np.linalg.norm(values[block])
             if norm:
                 values[block] /= norm
@@ -141,8 +210,9 @@ class Model:
         text: str,
         counts: Counter[str] | None = None,
         found: list[tuple[int, int]] | None = None,
+        prepared: Found | None = None,
     ) -> Prediction:
-        probs = self.probabilities(text, counts, found)
+        probs = self.probabilities(text, counts, found, prepared)
         order = np.argsort(-probs)[:3]
         ranked = tuple((self.classes[i], round(float(probs[i]), 4)) for i in order)
         best, confidence = ranked[0]

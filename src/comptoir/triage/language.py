@@ -45,6 +45,10 @@ _LETTER = re.compile(r"[^\W\d_]")
 
 _lock = threading.Lock()
 _identifier: LanguageIdentifier | None = None
+# Texts already classified (the detector reads every byte; buyers send the same short texts
+# again and again, an import reads a thread's quoted repeats): bounded, then cleared.
+CACHE_TEXTS = 20_000
+_seen: dict[str, tuple[str, float]] = {}
 
 
 def _model() -> LanguageIdentifier:
@@ -72,7 +76,11 @@ def detect(text: str) -> tuple[str, float]:
     known = _SHORT.get(" ".join(re.findall(r"\w+", words.lower().translate(_ACCENTS))))
     if known:
         return known, 0.9
-    code, confidence = _model().classify(words)
-    if confidence < THRESHOLD:
-        return UNKNOWN, float(confidence)
-    return str(code), float(confidence)
+    found = _seen.get(words)
+    if found is None:
+        code, confidence = _model().classify(words)
+        found = (UNKNOWN if confidence < THRESHOLD else str(code)), float(confidence)
+        if len(_seen) >= CACHE_TEXTS:
+            _seen.clear()
+        _seen[words] = found
+    return found

@@ -4,13 +4,12 @@ for the ingest task, the CLI and the benchmark."""
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from comptoir.lib import intents, quotes
 from comptoir.triage import entities, language, urgency
-from comptoir.triage.intent import Model, Prediction, features
+from comptoir.triage.intent import Found, Model, Prediction, words_of
 from comptoir.triage.training import Mood
 
 # A new text shorter than this says little: the subject is read with it ("Remboursement").
@@ -71,12 +70,13 @@ def read(
     words = text[:MAX_CHARS] if is_new_text else new_text(text)
     lang, lang_confidence = language.detect(words if words.strip() else subject)
     ranked: tuple[tuple[str, float], ...] = ()
-    counts = Counter(features(words))  # counted once for the three models
-    found_terms = model.lookup(counts)
+    tokens = words_of(words)  # normalised and cut once for the three models
+    found_terms = model.lookup_words(tokens)
+    prepared = model.prepare(found_terms)
     if marketplace_intent:
         intent, confidence, source = marketplace_intent, 1.0, "marketplace"
     else:
-        prediction = _predict(model, words, subject, found_terms)
+        prediction = _predict(model, words, subject, found_terms, prepared)
         intent, confidence, ranked = prediction.intent, prediction.confidence, prediction.ranked
         source = "triage"
     said = urgency.read(words, lang, unanswered=unanswered, intent=intent)
@@ -87,11 +87,12 @@ def read(
         # for the lexicons alone and 0.87 for the model alone; sentiment 0.80 against 0.68).
         # The mood models share the base model's terms: looked up once (another when a
         # seller's own intent model is in use).
-        shared = found_terms if mood.sentiment.shares_terms(model) else None
-        if shared is None:
-            shared = mood.sentiment.lookup(counts)
-        sounds = mood.sentiment.predict(words, found=shared).best
-        pressing = mood.urgency.predict(words, found=shared).best
+        if mood.sentiment.shares_terms(model):
+            shared = prepared
+        else:
+            shared = mood.sentiment.prepare(mood.sentiment.lookup_words(tokens))
+        sounds = mood.sentiment.predict(words, prepared=shared).best
+        pressing = mood.urgency.predict(words, prepared=shared).best
         pressing = "high" if said.urgency == "high" else pressing
     found = entities.extract(words, hint=hint)
     return Reading(
@@ -108,8 +109,14 @@ def read(
     )
 
 
-def _predict(model: Model, words: str, subject: str, found: list[tuple[int, int]]) -> Prediction:
-    prediction = model.predict(words, found=found)
+def _predict(
+    model: Model,
+    words: str,
+    subject: str,
+    found: list[tuple[int, int]],
+    prepared: Found | None,
+) -> Prediction:
+    prediction = model.predict(words, found=found, prepared=prepared)
     # A short text the model cannot place takes its subject along ("Remboursement" / "svp"),
     # unless the subject is the one of the message answered ("Re: ..."). Only then: a thread
     # keeps its first subject, and "Merci !" under "Où est ma commande ?" is a thanks.
