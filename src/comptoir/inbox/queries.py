@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import time as wall
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -91,18 +91,11 @@ BREACHING_WITHIN = timedelta(hours=4)
 
 
 def page[M: Any](
-    qs: QuerySet[Any],
-    order: KeysetOrder,
-    cursor: str | None,
-    limit: int,
-    make: Callable[[Any], M] | None = None,
+    qs: QuerySet[M], order: KeysetOrder, cursor: str | None, limit: int
 ) -> tuple[list[M], str | None]:
-    """A keyset page of `qs` and the next page's cursor; `make` turns each row (a values
-    list's tuple) into what the caller lists."""
     if cursor:
         qs = qs.filter(order.after(*order.decode(cursor)))
-    found = qs.order_by(*order.order_by())[: limit + 1]
-    rows = [make(r) for r in found] if make is not None else list(found)
+    rows = list(qs.order_by(*order.order_by())[: limit + 1])
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, order.encode(rows[-1])

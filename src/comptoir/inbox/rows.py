@@ -4,12 +4,13 @@ it. Every value is escaped here; the template shows the result as is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from html import escape  # the same entities as Django's escape, without its lazy-string wrapper
 from typing import Any
 
 from django.db.models import QuerySet
+from django.db.models.query import ValuesListIterable
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext
 
@@ -89,9 +90,17 @@ class InboxRow:
         return full or self.assignee__username or ""
 
 
+class _Rows(ValuesListIterable):
+    def __iter__(self) -> Iterator[Any]:
+        return map(InboxRow, super().__iter__())
+
+
 def inbox_rows(qs: QuerySet[Conversation]) -> QuerySet[Any]:
-    """`qs` as the values the list shows (`page(..., make=InboxRow)` turns them into rows)."""
-    return qs.values_list(*ROW_FIELDS)
+    """`qs` as the list's rows (InboxRow), read as a values list: filters, order and slices
+    apply as to any queryset."""
+    rows = qs.values_list(*ROW_FIELDS)
+    rows._iterable_class = _Rows
+    return rows
 
 
 def _short(text: str) -> str:

@@ -85,9 +85,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         )
         # A search lists newest first, whatever the view's own order.
         order = ORDERS["recent"] if params["q"] else view.order
-        rows, next_cursor = page(
-            inbox_rows(qs), order, request.GET.get("cursor"), PAGE_SIZE, make=InboxRow
-        )
+        rows, next_cursor = page(inbox_rows(qs), order, request.GET.get("cursor"), PAGE_SIZE)
     except (ValidationError, InvalidCursor) as exc:
         return render(
             request,
