@@ -3,9 +3,10 @@
     .venv/bin/python bench/inbox_http.py [--postgres [URL]] [--rebuild] [--seconds S]
         [--clients N] [--workers N]
 
-Builds (once; `--rebuild` to start again) a database of 100,000 conversations and 500,000
-messages with buyers, identities, orders, tags and text in five languages, written with
-plain `executemany` (the search indexes follow through their triggers or generated column).
+Builds (once; `--rebuild` to start again) a database of 100,000 conversations and about 500,000
+messages with buyers, identities, orders, tags and text in five languages (`harness.inbox_fill`,
+as `bench/scale.py` fills it; the search indexes follow through their triggers or generated
+column).
 SQLite lives under var/bench/; PostgreSQL in its own database (comptoir_inbox_bench).
 
 Then it starts the real server (`comptoir serve`: uvicorn, ASGI, as `make demo` runs it) in a
@@ -37,9 +38,11 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.inbox_fill import AGENT, COMMON_WORD, PASSWORD, RARE_WORDS, fill
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "var" / "bench"
@@ -48,345 +51,6 @@ TARGET_P95_MS = 150.0
 
 CONVERSATIONS = 100_000
 MESSAGES = 500_000
-PASSWORD = "bench-password"
-AGENT = "bench-agent"
-COMMON_WORD = "commande"
-# Invented words, each in a handful of messages: what "rare" means in an inbox.
-RARE_WORDS = [f"zorglub{i:03d}" for i in range(200)]
-
-
-# -- building the database ---------------------------------------------------------------------
-
-
-def build(conversations: int, messages: int, seed: int = 7) -> dict[str, Any]:
-    """Runs inside a child process whose DATABASE_URL is the bench database (migrated)."""
-    from django.contrib.auth.hashers import make_password
-    from django.db import connection, transaction
-    from django.db.models import Model
-    from django.utils import timezone
-
-    from comptoir.accounts.models import Role, Team, User
-    from comptoir.demo import phrases
-    from comptoir.inbox.models import (
-        Channel,
-        Conversation,
-        Customer,
-        CustomerIdentity,
-        Event,
-        Message,
-        Shop,
-        Tag,
-    )
-    from comptoir.orders.models import Order
-
-    rng = random.Random(seed)
-    now = timezone.now()
-    ops = connection.ops
-
-    def dt(value: datetime | None) -> Any:
-        return None if value is None else ops.adapt_datetimefield_value(value)
-
-    def writer(model: type[Model], with_pk: bool = True) -> Any:
-        # Without ids (with_pk=False) the database numbers the rows.
-        fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
-        names = [f.attname for f in fields]
-        defaults = {}
-        for f in fields:
-            value = f.get_default() if f.has_default() else None
-            if isinstance(value, datetime):
-                value = dt(value)
-            elif value is not None:
-                value = f.get_db_prep_save(value, connection)
-            defaults[f.attname] = value
-        cols = ", ".join(ops.quote_name(f.column) for f in fields)
-        marks = ", ".join(["%s"] * len(fields))
-        sql = f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({cols}) VALUES ({marks})"
-
-        def write(rows: list[dict[str, Any]]) -> None:
-            with connection.cursor() as cursor:
-                cursor.executemany(sql, [[r.get(n, defaults[n]) for n in names] for r in rows])
-
-        return write
-
-    t0 = time.perf_counter()
-    team = Team.objects.create(name="Marketplaces")
-    other = Team.objects.create(name="Own shop")
-    agent = User.objects.create(
-        username=AGENT, password=make_password(PASSWORD), role=Role.AGENT, first_name="Bench"
-    )
-    team.members.add(agent)
-    User.objects.create(
-        username="bench-supervisor", password=make_password(PASSWORD), role=Role.SUPERVISOR
-    )
-    shops = [
-        Shop.objects.create(name="Maison Lumière", slug="maison-lumiere"),
-        Shop.objects.create(name="TechnoPlus", slug="technoplus"),
-    ]
-    specs = [
-        ("amazon", "amazon", "Amazon FR", team),
-        ("mirakl", "darty", "Darty", team),
-        ("cdiscount", "cdiscount", "Cdiscount", team),
-        ("fnac", "fnac", "Fnac", team),
-        ("ebay", "ebay", "eBay", team),
-        ("email", "shop", "Shop mailbox", other),
-    ]
-    channels = [
-        Channel.objects.create(
-            shop=shops[i % 2],
-            kind=kind,
-            marketplace=mkt,
-            name=f"{name} {shops[i % 2].name}",
-            team=owner,
-        )
-        for i, (kind, mkt, name, owner) in enumerate(specs)
-    ]
-    tags = [Tag.objects.create(name=name) for name in ("urgent", "retour", "facture", "vip")]
-    agents = [agent, *User.objects.filter(username="bench-supervisor")]
-
-    lang_weights = [("fr", 70), ("en", 10), ("de", 8), ("es", 6), ("it", 6)]
-    langs = [lang for lang, w in lang_weights for _ in range(w)]
-    intents = [i for i, w in phrases.INTENT_WEIGHTS.items() for _ in range(w)]
-    catalogue = [item for items in phrases.CATALOGUE.values() for item in items]
-
-    def fill(template: str, values: dict[str, str]) -> str:
-        return template.format_map(defaultdict(str, values))
-
-    def pick(table: dict[str, dict[str, tuple[str, ...]]], intent: str, lang: str) -> str:
-        options = table.get(intent, {}).get(lang) or table.get(intent, {}).get("fr") or ("",)
-        return rng.choice(options)
-
-    customers: list[dict[str, Any]] = []
-    identities: list[dict[str, Any]] = []
-    convs: list[dict[str, Any]] = []
-    msgs: list[dict[str, Any]] = []
-    orders: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    conv_tags: list[tuple[int, int]] = []
-    order_numbers: list[str] = []
-    rare_left = {w: 5 for w in RARE_WORDS}
-
-    n_customers = int(conversations * 0.7)
-    for cid in range(1, n_customers + 1):
-        lang = rng.choice(langs)
-        first = rng.choice(phrases.FIRST_NAMES[lang])
-        last = rng.choice(phrases.LAST_NAMES[lang])
-        provider = rng.choice(phrases.EMAIL_PROVIDERS[lang])
-        email = f"{first}.{last}{cid}@{provider}.example".lower().replace(" ", "")
-        created = now - timedelta(days=400)
-        customers.append(
-            {
-                "id": cid,
-                "name": f"{first} {last}",
-                "email": email,
-                "language": lang,
-                "created_at": dt(created),
-            }
-        )
-        identities.append(
-            {
-                "id": len(identities) + 1,
-                "customer_id": cid,
-                "kind": "email",
-                "value": email,
-                "created_at": dt(created),
-            }
-        )
-        if rng.random() < 0.4:
-            alias = f"{rng.getrandbits(40):010x}@marketplace.amazon.fr"
-            identities.append(
-                {
-                    "id": len(identities) + 1,
-                    "customer_id": cid,
-                    "kind": "amazon_alias",
-                    "value": alias,
-                    "created_at": dt(created),
-                }
-            )
-
-    per_conv = [1] * conversations
-    for _ in range(messages - conversations):
-        per_conv[rng.randrange(conversations)] += 1
-    span = timedelta(days=365).total_seconds()
-    starts = sorted(rng.random() * span for _ in range(conversations))
-    mid = 0
-    for i in range(conversations):
-        conv_id = i + 1
-        channel = channels[rng.choices(range(len(channels)), weights=[30, 15, 15, 10, 10, 20])[0]]
-        customer = customers[rng.randrange(n_customers)]
-        lang = customer["language"]
-        intent = rng.choice(intents)
-        product = rng.choice(catalogue)[1]
-        if channel.marketplace == "amazon":
-            number = f"{rng.randrange(400, 410)}-{rng.randrange(10**7):07d}-{conv_id:07d}"
-        else:  # (unique per channel, as the marketplaces make them)
-            number = f"{channel.marketplace.upper()[:3]}{conv_id:06d}{rng.randrange(100):02d}"
-        order_numbers.append(number)
-        values = {
-            "order": number,
-            "product": product,
-            "customer": customer["name"],
-            "first": customer["name"].split()[0],
-            "carrier": "Colissimo",
-            "tracking": f"6A{rng.randrange(10**11):011d}",
-            "shop": "Maison Lumière",
-            "agent": "Bench",
-            "total": "59,90 €",
-        }
-        subject = fill(pick(phrases.SUBJECTS, intent, lang), values)
-        start = now - timedelta(seconds=span - starts[i])
-        at = start
-        last_in = last_out = first_out = None
-        count = per_conv[i]
-        for k in range(count):
-            mid += 1
-            inbound = k % 2 == 0
-            if inbound:
-                text = fill(
-                    pick(
-                        phrases.OPENINGS if k == 0 else phrases.FOLLOW_UPS,
-                        intent if k == 0 else rng.choice(sorted(phrases.FOLLOW_UPS)),
-                        lang,
-                    ),
-                    values,
-                )
-                if k == 0 and lang == "fr" and COMMON_WORD not in text:
-                    text += f" Ma {COMMON_WORD} {number}."
-            else:
-                text = fill(pick(phrases.REPLIES, intent, lang), values)
-            if rng.random() < 0.002:
-                word = rng.choice([w for w, left in rare_left.items() if left > 0] or ["x"])
-                if word in rare_left:
-                    rare_left[word] -= 1
-                    text += f" {word}"
-            msgs.append(
-                {
-                    "id": mid,
-                    "conversation_id": conv_id,
-                    "channel_id": channel.pk,
-                    "direction": "in" if inbound else "out",
-                    "author_name": customer["name"] if inbound else "Bench",
-                    "external_id": f"b-{mid}",
-                    "subject": subject if k == 0 else f"Re: {subject}",
-                    "text": text,
-                    "sent_at": dt(at),
-                    "received_at": dt(at),
-                    "created_at": dt(at),
-                    "delivery_state": "" if inbound else "sent",
-                }
-            )
-            if inbound:
-                last_in = at
-            else:
-                last_out = at
-                first_out = first_out or at
-            at += timedelta(minutes=rng.randrange(20, 3000))
-        last_at = at - timedelta(minutes=1)
-        needs_reply = last_in is not None and (last_out is None or last_in > last_out)
-        age = now - last_at
-        status = (
-            "resolved"
-            if age > timedelta(days=14) and not needs_reply
-            else (rng.choice(["open", "open", "pending", "snoozed"]) if not needs_reply else "open")
-        )
-        if needs_reply and age > timedelta(days=20):  # old threads were answered eventually
-            needs_reply, status = False, "resolved"
-        respond_by = (last_in + timedelta(hours=24)) if needs_reply and last_in else None
-        order_id = None
-        if rng.random() < 0.6:
-            order_id = len(orders) + 1
-            orders.append(
-                {
-                    "id": order_id,
-                    "shop_id": channel.shop_id,
-                    "channel_id": channel.pk,
-                    "customer_id": customer["id"],
-                    "external_id": number,
-                    "status": "shipped",
-                    "total": "59.90",
-                    "items": json.dumps(
-                        [{"sku": "X", "title": product, "quantity": 1, "unit_price": "59.90"}]
-                    ),
-                    "ordered_at": dt(start),
-                    "created_at": dt(start),
-                }
-            )
-        convs.append(
-            {
-                "id": conv_id,
-                "shop_id": channel.shop_id,
-                "channel_id": channel.pk,
-                "customer_id": customer["id"],
-                "order_id": order_id,
-                "order_number": number,
-                "external_thread_id": f"bt-{conv_id}",
-                "subject": subject,
-                "snippet": msgs[-1]["text"][:160],
-                "status": status,
-                "assignee_id": rng.choice(agents).pk if rng.random() < 0.5 else None,
-                "team_id": channel.team_id,
-                "language": lang,
-                "intent": intent,
-                "needs_reply": needs_reply,
-                "respond_by": dt(respond_by),
-                "snoozed_until": dt(now + timedelta(days=2)) if status == "snoozed" else None,
-                "first_inbound_at": dt(start),
-                "first_response_at": dt(first_out),
-                "last_inbound_at": dt(last_in),
-                "last_outbound_at": dt(last_out),
-                "last_message_at": dt(last_at),
-                "resolved_at": dt(last_at) if status == "resolved" else None,
-                "message_count": count,
-                "created_at": dt(start),
-                "updated_at": dt(last_at),
-            }
-        )
-        events.append(
-            {
-                "conversation_id": conv_id,
-                "kind": "created",
-                "actor_label": "connector:bench",
-                "data": "{}",
-                "created_at": dt(start),
-            }
-        )
-        if rng.random() < 0.3:
-            conv_tags.append((conv_id, rng.choice(tags).pk))
-    generated = time.perf_counter() - t0
-
-    through = Conversation.tags.through
-    with transaction.atomic():
-        writer(Customer)(customers)
-        writer(CustomerIdentity)(identities)
-        writer(Order)(orders)
-        for start_at in range(0, len(convs), 20_000):
-            writer(Conversation)(convs[start_at : start_at + 20_000])
-        for start_at in range(0, len(msgs), 20_000):
-            writer(Message)(msgs[start_at : start_at + 20_000])
-        writer(Event, with_pk=False)(events)
-        writer(through, with_pk=False)([{"conversation_id": c, "tag_id": t} for c, t in conv_tags])
-        _reset_sequences(connection, [Customer, CustomerIdentity, Order, Conversation, Message])
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("INSERT INTO search_message(search_message) VALUES ('optimize')")
-            cursor.execute("ANALYZE")
-        else:
-            cursor.execute("VACUUM ANALYZE")
-    return {
-        "generated_s": round(generated, 1),
-        "written_s": round(time.perf_counter() - t0 - generated, 1),
-        "conversations": len(convs),
-        "messages": len(msgs),
-    }
-
-
-def _reset_sequences(connection: Any, models: list[Any]) -> None:
-    if connection.vendor != "postgresql":
-        return
-    from django.core.management.color import no_style
-
-    with connection.cursor() as cursor:
-        for sql in connection.ops.sequence_reset_sql(no_style(), models):
-            cursor.execute(sql)
 
 
 def sample(n: int = 1000, seed: int = 3) -> dict[str, Any]:
@@ -415,7 +79,7 @@ def child(action: str) -> None:
         if Conversation.objects.exists():
             print(json.dumps({"reused": True}))
             return
-        print(json.dumps(build(CONVERSATIONS, MESSAGES)))
+        print(json.dumps(fill(CONVERSATIONS)))
     else:
         print(json.dumps(sample()))
 
@@ -625,7 +289,7 @@ def main() -> None:
         rows += bench("postgresql", env, args)
 
     print(
-        f"\ninbox over HTTP: {CONVERSATIONS:,} conversations, {MESSAGES:,} messages, "
+        f"\ninbox over HTTP: {CONVERSATIONS:,} conversations, ~{MESSAGES:,} messages, "
         f"{args.clients} clients, {args.workers} server processes, {os.cpu_count()} cores"
     )
     print(f"{'database':<12}{'page':<22}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}")

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils import dateformat, timezone
+from django.utils.formats import date_format, get_format
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 
 from comptoir.inbox.models import Event, EventKind, Priority, SLAState, Status
@@ -22,16 +22,25 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 def duration_text(delta: timedelta) -> str:
     """A short, rounded-down length of time: "40 min", "3 h", "2 d" (at least a minute), the
     number and its unit never split over two lines."""
+    return _duration_text(*_duration_unit(delta))
+
+
+def _duration_unit(delta: timedelta) -> tuple[str, int]:
     seconds = max(int(abs(delta.total_seconds())), MINUTE)
-    # Plural forms even for the abbreviations: a language may inflect its unit ("1 Tag").
     if seconds < HOUR:
-        n = seconds // MINUTE
+        return "min", seconds // MINUTE
+    if seconds < 2 * DAY:
+        return "h", seconds // HOUR
+    return "d", seconds // DAY
+
+
+def _duration_text(unit: str, n: int) -> str:
+    # Plural forms even for the abbreviations: a language may inflect its unit ("1 Tag").
+    if unit == "min":
         text = ngettext("%(n)d min", "%(n)d min", n) % {"n": n}
-    elif seconds < 2 * DAY:
-        n = seconds // HOUR
+    elif unit == "h":
         text = ngettext("%(n)d h", "%(n)d h", n) % {"n": n}
     else:
-        n = seconds // DAY
         text = ngettext("%(n)d d", "%(n)d d", n) % {"n": n}
     return text.replace(" ", "\xa0")
 
@@ -51,18 +60,50 @@ def absolute_time(at: datetime) -> str:
 def deadline_html(respond_by: datetime, now: datetime, state: str) -> str:
     """The relative deadline in a <time>, the absolute one in its tooltip; a coloured badge
     (no glyph: one missing from a font shows as a box) names an at-risk or missed deadline."""
-    absolute = escape(absolute_time(respond_by))
-    badge = ""
-    if state in (SLAState.AT_RISK, SLAState.BREACHED):
-        label = escape(str(SLAState(state).label))
-        badge = (
-            f'<span class="sla-badge sla-{state}" role="img" aria-label="{label}"'
-            f' title="{label}"></span>'
+    return DeadlineFormatter(now).html(respond_by, state)
+
+
+class DeadlineFormatter:
+    """`deadline_html` for a page of rows: what is translated (the phrases, each duration,
+    the badges) is looked up once per page instead of a dozen times per row."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.overdue = gettext("overdue by %(time)s")
+        self.due = gettext("due in %(time)s")
+        self.durations: dict[tuple[str, int], str] = {}
+        self.badges: dict[str, str] = {}
+        self.format = get_format("DATETIME_FORMAT")
+        self.zone = timezone.get_current_timezone()
+
+    def duration(self, delta: timedelta) -> str:
+        key = _duration_unit(delta)
+        if (text := self.durations.get(key)) is None:
+            text = self.durations[key] = _duration_text(*key)
+        return text
+
+    def badge(self, state: str) -> str:
+        if state not in (SLAState.AT_RISK, SLAState.BREACHED):
+            return ""
+        if (html := self.badges.get(state)) is None:
+            label = escape(str(SLAState(state).label))
+            html = self.badges[state] = (
+                f'<span class="sla-badge sla-{state}" role="img" aria-label="{label}"'
+                f' title="{label}"></span>'
+            )
+        return html
+
+    def html(self, respond_by: datetime, state: str) -> str:
+        now = self.now
+        if respond_by <= now:
+            text = self.overdue % {"time": self.duration(now - respond_by)}
+        else:
+            text = self.due % {"time": self.duration(respond_by - now)}
+        absolute = escape(dateformat.format(respond_by.astimezone(self.zone), self.format))
+        return (
+            f'{self.badge(state)}<time datetime="{respond_by.isoformat()}" title="{absolute}">'
+            f"{escape(text)}</time>"
         )
-    return (
-        f'{badge}<time datetime="{respond_by.isoformat()}" title="{absolute}">'
-        f"{escape(deadline_text(respond_by, now))}</time>"
-    )
 
 
 # The status's own label is shared with the views' names ("Resolved" is plural in French).
