@@ -144,12 +144,15 @@ def test_languages_statuses_and_channels_are_mixed() -> None:
     assert Conversation.objects.filter(status=Status.OPEN, needs_reply=True).exists()
     assert Conversation.objects.filter(needs_reply=True, respond_by__isnull=False).exists()
     # Buyers write on every channel but Amazon's SP-API (it reads orders and carries the
-    # seller's proactive messages; buyers write to the Amazon mailbox).
+    # seller's proactive messages; buyers write to the Amazon mailbox) and Spartoo's web
+    # services (orders and returns; buyers write by Spartoo's mail).
     buyers = Conversation.objects.filter(messages__direction=Direction.IN).values("channel_id")
     silent = Channel.objects.exclude(pk__in=buyers)
     # Meta's channels and the live chat have no invented history: their buyers write live
     # (`comptoir simulate`, the demo shop's page).
-    assert sorted(silent.values_list("kind", flat=True)) == sorted(["amazon", "chat", *META_KINDS])
+    assert sorted(silent.values_list("kind", flat=True)) == sorted(
+        ["amazon", "chat", "spartoo", *META_KINDS]
+    )
     amazon = Conversation.objects.filter(channel__marketplace="amazon").exclude(order_number="")
     assert all(
         re.fullmatch(r"\d{3}-\d{7}-\d{7}", n) for n in amazon.values_list("order_number", flat=True)
