@@ -189,3 +189,27 @@ def test_teams_list_their_members_and_channels(
     assert clash.status_code == 400
     assert channel.name in html
     assert "Logistique" in html
+
+
+@pytest.mark.parametrize(
+    ("language", "named", "raw"),
+    [("fr", "Serveur IMAP", "Imap host"), ("en", "IMAP server", "Imap host")],
+)
+def test_a_channels_settings_are_named_for_people_in_the_users_language(
+    as_admin: Client, admin: User, shop: Shop, language: str, named: str, raw: str
+) -> None:
+    admin.language = language
+    admin.save(update_fields=["language"])
+    channel = Channel.objects.create(shop=shop, kind="email", name="SAV")
+    channel.set_settings({"imap_host": "imap.example.com", "username": "u", "password": "p"})
+    channel.save()
+
+    page = as_admin.get(f"/settings/channels/{channel.pk}/edit").content.decode()
+
+    assert named in page
+    assert raw not in page
+    # A number keeps the form a number field reads ("30", not the French "30,0", which the
+    # browser would show as an empty field).
+    timeout = re.search(r'name="timeout_seconds" value="([^"]*)"', page)
+    assert timeout is not None
+    assert float(timeout[1]) > 0

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from pydantic import BaseModel, HttpUrl
 from pydantic import ValidationError as PydanticValidationError
 
+from comptoir.connectors.labels import LABELS
 from comptoir.lib import http
 
 # Fields whose value is never sent back to the browser; left blank, the stored value is kept.
@@ -77,7 +78,9 @@ def settings_fields(model: type[BaseModel]) -> list[SettingField]:
         fields.append(
             SettingField(
                 name=name,
-                label=str(extra.get("label") or name.replace("_", " ").capitalize()),
+                label=str(
+                    extra.get("label") or LABELS.get(name) or name.replace("_", " ").capitalize()
+                ),
                 widget=widget,
                 required=info.is_required() and not optional,
                 default=default,
