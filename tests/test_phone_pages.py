@@ -67,3 +67,38 @@ def test_every_settings_page_shows_the_settings_menu(
     assert len(settings_pages) >= 15
     missing = [p for p in settings_pages if 'class="settings-nav"' not in client.get(p).text]
     assert missing == []
+
+
+@pytest.mark.parametrize("width", [390, 1440])
+def test_the_header_links_fold_behind_a_menu_on_a_phone(
+    browser: Any,
+    live_server: Any,
+    world: dict[str, Any],  # noqa: F811
+    width: int,
+) -> None:
+    owner = world["owner"]
+    context = browser.new_context(locale="en-US", viewport={"width": width, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", owner.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click(".login button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/inbox/")
+    menu = page.get_by_role("button", name="Menu")
+    cases = page.locator("#top-links").get_by_role("link", name="Cases")
+    if width == 1440:  # a laptop shows the links and no menu
+        assert cases.is_visible()
+        assert not menu.is_visible()
+        close_quietly(context)
+        return
+    header = page.locator("header.top").bounding_box()
+    assert header is not None
+    assert not cases.is_visible()
+    assert header["height"] < 120  # brand, menu and languages, then the search
+    menu.click()
+    cases.wait_for(state="visible")
+    assert menu.get_attribute("aria-expanded") == "true"
+    cases.click()
+    page.wait_for_url(f"{live_server.url}/cases/")
+    close_quietly(context)

@@ -143,3 +143,15 @@
     if (row && !event.target.closest("a, input")) window.location = row.dataset.href;
   });
 })();
+
+// The header's links fold behind "Menu" on a phone (app.css); the button only shows with script,
+// so without it the links stay in view.
+(function () {
+  "use strict";
+  const button = document.querySelector(".menu-toggle");
+  if (!button) return;
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    button.setAttribute("aria-expanded", String(button.getAttribute("aria-expanded") !== "true"));
+  });
+})();
