@@ -90,6 +90,9 @@ UI_ONLY = {
     "settings:security",
     "settings:security_reset",
     "settings:security_unlock",
+    # Connecting a mailbox by OAuth: the mailbox's owner signs in at Microsoft or Google in a
+    # browser and is sent back to the page; a token cannot take that step for them.
+    "settings:channel_oauth",
     # Who is looking at or typing in a conversation, and the unsent draft: the page's state.
     "inbox:presence",
     "inbox:draft",
