@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from comptoir.accounts.models import User
 from comptoir.connectors.chat import service
@@ -99,8 +100,17 @@ def test_a_visitor_and_an_agent_chat_live(
     page.wait_for_selector(".timeline >> text=ma lampe est arrivée cassée")
 
     # The visitor types: the agent sees it; the visitor writes again: it shows live.
-    visitor.type(".cw-form textarea", "Voici")
-    page.wait_for_selector("#chat-status >> text=Visitor is typing")
+    # A visitor who keeps typing, as one does: the indicator lasts a few seconds after each
+    # keystroke's ping, and the agent's page asks every 2 s, which a loaded machine can delay.
+    typing = page.locator("#chat-status", has_text="Visitor is typing")
+    for letter in "Voici, la photo":
+        visitor.type(".cw-form textarea", letter)
+        try:
+            typing.wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    assert typing.is_visible()
     visitor.fill(".cw-form textarea", "Le pied est fendu.")
     visitor.keyboard.press("Enter")
     page.wait_for_selector(".timeline >> text=Le pied est fendu.")

@@ -40,6 +40,7 @@ ClaimKindName = Literal[
     "cdiscount_claim",
     "fnac_incident",
     "mirakl_incident",
+    "spartoo_return",
 ]
 StageName = Literal["open", "waiting_buyer", "waiting_carrier", "waiting_marketplace", "resolved"]
 OutcomeName = Literal["full_refund", "partial_refund", "replacement", "return_label", "rejected"]
