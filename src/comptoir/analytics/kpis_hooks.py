@@ -10,7 +10,7 @@ from comptoir.cases import metrics as case_metrics
 from comptoir.surveys import metrics as survey_metrics
 
 
-def _survey_filters(filters: Filters) -> dict[str, Any]:
+def survey_filters(filters: Filters) -> dict[str, Any]:
     """The analytics filters as the surveys' conversation lookups."""
     names = {
         "shop_id": "conversation__shop_id",
@@ -29,26 +29,26 @@ def _survey_filters(filters: Filters) -> dict[str, Any]:
 def csat(period: Period, filters: Filters) -> float | None:
     """Customer satisfaction: the share (0-100) of CSAT answers scoring 4 or 5, for the
     surveys sent in the period (`surveys.metrics.csat`); None without answers."""
-    return survey_metrics.csat(None, start=period.start, end=period.end, **_survey_filters(filters))
+    return survey_metrics.csat(None, start=period.start, end=period.end, **survey_filters(filters))
 
 
 def nps(period: Period, filters: Filters) -> float | None:
     """Net promoter score: promoters (9-10) minus detractors (0-6), -100 to 100, for the
     surveys sent in the period (`surveys.metrics.nps`); None without answers."""
-    return survey_metrics.nps(None, start=period.start, end=period.end, **_survey_filters(filters))
+    return survey_metrics.nps(None, start=period.start, end=period.end, **survey_filters(filters))
 
 
 def survey_response_rate(period: Period, filters: Filters) -> float | None:
     """The share (0-100) of the surveys sent in the period that were answered."""
     return survey_metrics.response_rate(
-        None, start=period.start, end=period.end, **_survey_filters(filters)
+        None, start=period.start, end=period.end, **survey_filters(filters)
     )
 
 
 def survey_counts(period: Period, filters: Filters) -> tuple[int, int]:
     """Surveys sent in the period, and how many of them were answered."""
     return survey_metrics.counts(
-        None, start=period.start, end=period.end, **_survey_filters(filters)
+        None, start=period.start, end=period.end, **survey_filters(filters)
     )
 
 

@@ -22,7 +22,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from comptoir.accounts.models import Team
-from comptoir.analytics import dashboards, kpis, rollup
+from comptoir.analytics import dashboards, kpis, kpis_hooks, rollup
 from comptoir.analytics import report_parts as parts
 from comptoir.analytics.figures import COUNT, HOURS, SHARE, Column, Figure, KeyFigure
 from comptoir.analytics.filters import Chosen
@@ -398,21 +398,6 @@ def _intents(chosen: Chosen, report: Report) -> Section:
     return Section("intents", _("Intents"), items=[Item(top, charts, note)])
 
 
-def _survey_lookups(filters: Filters) -> dict[str, Any]:
-    names = {
-        "shop_id": "conversation__shop_id",
-        "channel_id": "conversation__channel_id",
-        "team_id": "conversation__team_id",
-        "marketplace": "conversation__channel__marketplace",
-        "assignee_id": "conversation__assignee_id",
-    }
-    return {
-        lookup: getattr(filters, name)
-        for name, lookup in names.items()
-        if getattr(filters, name) is not None
-    }
-
-
 def _surveys(chosen: Chosen, report: Report) -> Section:
     f = chosen.filters
     keys = dashboards.key_figures(
@@ -424,7 +409,7 @@ def _surveys(chosen: Chosen, report: Report) -> Section:
             sent_at__gte=chosen.period.start,
             sent_at__lt=chosen.period.end,
             score__isnull=False,
-            **_survey_lookups(f),
+            **kpis_hooks.survey_filters(f),
         )
         .values_list("kind", "score")
         .annotate(n=Count("pk"))
