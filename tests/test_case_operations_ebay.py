@@ -19,6 +19,7 @@ from comptoir.cases.sync_out import send_case_operation, sweep_stuck_operations
 from comptoir.connectors.ebay.simulator import EbaySimulator
 from comptoir.inbox.models import Channel, Event, Shop
 from tests.ebay_support import channel_settings, running_simulator
+from tests.fault_support import Killed
 from tests.test_case_claims_ebay import poll
 
 ORDER = "12-34567-89012"
@@ -219,10 +220,6 @@ def test_only_who_may_change_the_conversation_sends_a_step_and_only_once(
     assert queued.actor == agent
     assert sim.refunds == []
     assert sim.calls[f"POST /post-order/v2/casemanagement/{cid}/issue_refund"] == 0
-
-
-class Killed(BaseException):
-    """A worker killed mid-task (not an Exception: nothing catches it on the way)."""
 
 
 def until_killed(op: CaseOperation) -> None:

@@ -23,7 +23,7 @@ from comptoir.inbox import actions, files
 from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
-from comptoir.lib import http
+from tests.fault_support import Killed, record_sleeps
 from tests.send_support import settle_time_passes
 
 LIST = "/seller/v2/discussions"
@@ -31,11 +31,8 @@ LIST = "/seller/v2/discussions"
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries and rate limits record their waits instead of waiting."""
-    waited: list[float] = []
-    monkeypatch.setattr(http, "sleep", waited.append)
     monkeypatch.setattr(cdiscount, "_tokens", {})
-    return waited
+    return record_sleeps(monkeypatch)
 
 
 @pytest.fixture
@@ -595,10 +592,6 @@ def test_the_seller_can_open_and_close_a_discussion(
 
 
 # -- the proof: a long run with faults everywhere ----------------------------------------------
-
-
-class Killed(BaseException):
-    """A worker killed mid-task: nothing above the kill point gets to clean up."""
 
 
 ORDERS = 80

@@ -34,6 +34,7 @@ from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.orders.actions import store_order
 from tests.conftest import require_specs
 from tests.ebay_support import channel_settings, running_simulator
+from tests.fault_support import Killed
 from tests.send_support import settle_time_passes
 
 ORDER = "12-34567-89012"
@@ -543,10 +544,6 @@ def test_test_connection_says_what_is_wrong(sim: EbaySimulator, ebay_channel: Ch
 
 
 # -- the proof: faults everywhere, a worker killed, everything exactly once ---------------------
-
-
-class Killed(BaseException):
-    """A worker killed mid-task (not an Exception: nothing catches it on the way)."""
 
 
 def test_under_random_faults_and_killed_workers_every_message_arrives_and_leaves_once(

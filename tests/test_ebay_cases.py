@@ -29,6 +29,7 @@ from comptoir.inbox.models import (
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from tests.ebay_support import channel_settings, running_simulator
+from tests.fault_support import Killed
 from tests.send_support import settle_time_passes
 
 ORDER = "12-34567-89012"
@@ -342,10 +343,6 @@ def test_the_simulator_holds_the_connector_to_the_post_order_contract(
 
 
 # -- the proof: faults everywhere, a poll killed, everything exactly once ------------------------
-
-
-class Killed(BaseException):
-    """A worker killed mid-task (not an Exception: nothing catches it on the way)."""
 
 
 def test_under_random_faults_and_a_killed_poll_every_claim_message_is_stored_once(

@@ -37,9 +37,9 @@ from comptoir.inbox.models import (
     Shop,
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
-from comptoir.lib import http
 from comptoir.orders.actions import store_order
 from tests.conftest import require_specs
+from tests.fault_support import Killed, record_sleeps, running
 from tests.notify_helpers import run_notification_tasks
 from tests.send_support import settle_time_passes
 
@@ -53,24 +53,16 @@ def fnac_specs() -> None:
 
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    waited: list[float] = []
-    monkeypatch.setattr(http, "sleep", waited.append)
-    return waited
+    return record_sleeps(monkeypatch)
 
 
 @pytest.fixture
 def sim() -> Iterator[FnacSimulator]:
-    fnac_connector.forget_tokens()
     simulator = FnacSimulator(seed=11)
     simulator.faults.hang_seconds = 1.4
-    simulator.start()
-    try:
+    with running(simulator, fnac_connector.forget_tokens):
         yield simulator
-        assert simulator.violations == []
         assert simulator.answer_problems == []
-    finally:
-        simulator.stop()
-        fnac_connector.forget_tokens()
 
 
 def settings_for(sim: FnacSimulator, **overrides: Any) -> dict[str, Any]:
@@ -637,10 +629,6 @@ def test_orders_are_read_fifty_per_query(sim: FnacSimulator, fnac: Channel) -> N
 
 
 # -- the proof ---------------------------------------------------------------------------------
-
-
-class Killed(BaseException):
-    """A worker killed mid-task: nothing below it gets to clean up."""
 
 
 def test_under_random_faults_every_message_arrives_once_and_every_reply_is_sent_once(

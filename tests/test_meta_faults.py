@@ -3,10 +3,8 @@ every reply reaches the buyer once (0 lost, 0 duplicated)."""
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,42 +12,23 @@ import pytest
 from django.utils import timezone
 
 from comptoir.accounts.models import User
-from comptoir.connectors.base import InboundMessage
 from comptoir.connectors.meta.simulator import MetaSimulator
-from comptoir.inbox import actions, tasks
 from comptoir.inbox.models import (
     Channel,
-    Conversation,
     DeliveryState,
     Direction,
     InboundRecord,
     Message,
     Shop,
 )
-from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from comptoir.inbox.tasks import poll_channel, sweep_stuck_sends
 from comptoir.lib import http
+from tests.fault_support import (
+    poll_killed_after,
+    reply_to_waiting,
+    send_all_queued,
+)
 from tests.meta_support import make_channel, poster
-from tests.send_support import settle_time_passes
-
-
-class Killed(BaseException):
-    """The worker dies (SIGKILL, OOM): not an error anything may catch."""
-
-
-REAL_INGEST_MANY = tasks.ingest_many
-
-
-def kill_ingest_after(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
-    def dying(items: Iterable[InboundMessage], **kwargs: Any) -> Any:
-        def until_killed() -> Iterator[InboundMessage]:
-            for n, item in enumerate(items):
-                if n == count:
-                    raise Killed
-                yield item
-
-        return REAL_INGEST_MANY(until_killed(), **kwargs)
-
-    monkeypatch.setattr(tasks, "ingest_many", dying)
 
 
 def flaky_poster(channel: Channel, rng: random.Random) -> Any:
@@ -66,14 +45,6 @@ def deliver_all(sim: MetaSimulator, post: Any) -> None:
         if not sim.outbox:
             return
     raise AssertionError("webhooks never delivered")
-
-
-def send_all_queued(channel: Channel) -> None:
-    settle_time_passes()
-    queued = Message.objects.filter(channel=channel, delivery_state=DeliveryState.QUEUED)
-    for pk in queued.values_list("pk", flat=True):
-        with contextlib.suppress(Killed):
-            send_message.call(pk)
 
 
 @pytest.mark.parametrize("platform", ["messenger", "instagram", "whatsapp"])
@@ -106,16 +77,9 @@ def test_fault_injection_every_message_once_and_every_reply_once(
                 sim.throttle(3)
             deliver_all(sim, post)
             if round_ in (2, 4):
-                kill_ingest_after(monkeypatch, 11 + round_)
-                with pytest.raises(Killed):
-                    poll_channel.call(channel.pk)
-                monkeypatch.setattr(tasks, "ingest_many", REAL_INGEST_MANY)
+                poll_killed_after(monkeypatch, channel, 11 + round_)
             poll_channel.call(channel.pk)
-            waiting = Conversation.objects.filter(channel=channel, needs_reply=True)
-            for conv in waiting.order_by("pk")[:12]:
-                text = f"Réponse {len(replies)} (tour {round_})"
-                replies.append(text)
-                actions.reply(conv, actor=agent, text=text)
+            reply_to_waiting(channel, agent, replies, round_, most=12)
             send_all_queued(channel)
             sim.receipts(read=round_ % 2 == 0)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from comptoir.accounts.models import User
-from comptoir.connectors.base import ConnectorError, InboundMessage, OutboundMessage
+from comptoir.connectors.base import ConnectorError, OutboundMessage
 from comptoir.connectors.rakuten.connector import RakutenConnector, parse_xml
 from comptoir.connectors.rakuten.simulator import RakutenSimulator
 from comptoir.inbox import actions, tasks
@@ -29,7 +28,12 @@ from comptoir.inbox.models import (
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
 from comptoir.lib import http
 from comptoir.orders.actions import store_order
-from tests.send_support import settle_time_passes
+from tests.fault_support import (
+    Killed,
+    poll_killed_after,
+    reply_to_waiting,
+    send_all_queued,
+)
 
 
 @pytest.fixture
@@ -215,38 +219,12 @@ def test_a_full_resync_from_an_empty_cursor_duplicates_nothing(
     assert Message.objects.filter(channel=rakuten).count() == 3
 
 
-class Killed(BaseException):
-    """The worker dies (SIGKILL, OOM): not an error anything may catch."""
-
-
-REAL_INGEST_MANY = tasks.ingest_many
-
-
-def kill_ingest_after(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
-    real = REAL_INGEST_MANY
-
-    def dying(items: Iterable[InboundMessage], **kwargs: Any) -> Any:
-        def until_killed() -> Iterator[InboundMessage]:
-            for n, item in enumerate(items):
-                if n == count:
-                    raise Killed
-                yield item
-
-        return real(until_killed(), **kwargs)
-
-    monkeypatch.setattr(tasks, "ingest_many", dying)
-
-
 def test_a_worker_killed_mid_poll_loses_no_message_the_todo_list_has_dropped(
     rakuten: Channel, sim: RakutenSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     poll_channel.call(rakuten.pk)
     ids = [sim.buyer_writes(text=f"Question {n}") for n in range(6)]
-    kill_ingest_after(monkeypatch, 2)
-
-    with pytest.raises(Killed):
-        poll_channel.call(rakuten.pk)
-    monkeypatch.setattr(tasks, "ingest_many", REAL_INGEST_MANY)
+    poll_killed_after(monkeypatch, rakuten, 2)
     # The three items read before the kill are off the todo list, their messages unstored.
     assert len(connector(rakuten).todo_list()) == 3
     assert not Message.objects.filter(channel=rakuten).exists()
@@ -487,15 +465,6 @@ def test_many_orders_are_read_in_one_walk_of_the_sales(
 # -- the proof --------------------------------------------------------------------------------
 
 
-def send_all_queued(channel: Channel) -> None:
-    queued = Message.objects.filter(channel=channel, delivery_state=DeliveryState.QUEUED)
-    settle_time_passes()  # between rounds, time for an unanswered post to land
-    for pk in queued.values_list("pk", flat=True):
-        # A killed worker's message stays "sending", for the sweep.
-        with contextlib.suppress(Killed):
-            send_message.call(pk)
-
-
 def test_fault_injection_everything_arrives_once_and_every_reply_once(
     shop: Shop,
     team: Any,
@@ -528,16 +497,9 @@ def test_fault_injection_everything_arrives_once_and_every_reply_once(
             sim.service_writes(rng.choice(items), text=f"Service client, tour {round_}")
             sim.open_claim(items[round_], comment=f"Article abîmé ({round_})")
             if round_ in (2, 6):
-                kill_ingest_after(monkeypatch, 37 + round_)
-                with pytest.raises(Killed):
-                    poll_channel.call(channel.pk)
-                monkeypatch.setattr(tasks, "ingest_many", REAL_INGEST_MANY)
+                poll_killed_after(monkeypatch, channel, 37 + round_)
             poll_channel.call(channel.pk)
-            waiting = Conversation.objects.filter(channel=channel, needs_reply=True)
-            for conv in waiting.order_by("pk")[:25]:
-                text = f"Réponse {len(replies)} (tour {round_})"
-                replies.append(text)
-                actions.reply(conv, actor=agent, text=text)
+            reply_to_waiting(channel, agent, replies, round_, most=25)
             if round_ == 4:
                 kill_next_send(monkeypatch)
             send_all_queued(channel)

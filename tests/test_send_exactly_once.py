@@ -45,16 +45,13 @@ from comptoir.inbox.models import (
     Shop,
 )
 from comptoir.inbox.tasks import poll_channel, send_message, sweep_stuck_sends
+from tests.fault_support import Killed
 from tests.send_support import settle_time_passes
 
 TEMPLATE = "Merci pour votre message, nous revenons vers vous très vite."
 # The simulators hold a "slow" request longer than this; 0.3 s timed out plain requests under load.
 CLIENT_TIMEOUT = 1.0  # seconds
 SLOW = 1.4
-
-
-class Killed(BaseException):
-    """kill -9 of the worker: nothing in the task may catch it."""
 
 
 class Market(ABC):

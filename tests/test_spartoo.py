@@ -24,10 +24,10 @@ from comptoir.connectors.spartoo.simulator import SimLine, SpartooSimulator
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Message, Shop
 from comptoir.inbox.tasks import poll_channel
-from comptoir.lib import http
 from comptoir.orders.models import Order
 from comptoir.orders.tasks import refresh_open_orders, sync_orders
 from comptoir.sla.policies import policy_for
+from tests.fault_support import record_sleeps, running
 
 FIXTURE = Path(__file__).parent / "fixtures" / "spartoo" / "message_fr.eml"
 SYNC_ORDERS = "comptoir.orders.tasks.sync_orders"
@@ -37,23 +37,15 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    waited: list[float] = []
-    monkeypatch.setattr(http, "sleep", waited.append)
-    return waited
+    return record_sleeps(monkeypatch)
 
 
 @pytest.fixture
 def sim() -> Iterator[SpartooSimulator]:
-    spartoo_connector.forget_clients()
     simulator = SpartooSimulator(seed=7)
     simulator.faults.hang_seconds = 0.6
-    simulator.start()
-    try:
+    with running(simulator, spartoo_connector.forget_clients):
         yield simulator
-        assert simulator.violations == []
-    finally:
-        simulator.stop()
-        spartoo_connector.forget_clients()
 
 
 @pytest.fixture
