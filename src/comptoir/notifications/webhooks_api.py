@@ -103,6 +103,31 @@ def _hook(request: HttpRequest, webhook_id: int) -> tuple[User, Webhook]:
     return user, find_visible(Webhook.objects.all(), webhook_id)
 
 
+# Before /webhooks/{webhook_id}: "receivers" is not a webhook's id.
+@router.post(
+    "/webhooks/receivers",
+    response={201: ReceiverOut, **_ERRORS},
+    summary="Add a test receiver (it keeps what it is posted), with a webhook to it or not",
+)
+def create_receiver(request: HttpRequest, body: ReceiverIn) -> Status[dict[str, Any]]:
+    user = _admin(request)
+    if body.with_webhook:
+        made = actions.create_receiver_with_webhook(actor=user, name=body.name, fmt=body.format)
+    else:
+        made = actions.NewReceiver(actions.create_receiver(actor=user, name=body.name))
+    receiver = made.receiver
+    return Status(
+        201,
+        {
+            "id": receiver.pk,
+            "name": receiver.name,
+            "url": actions.receiver_url(receiver),
+            "webhook": made.webhook,
+            "webhook_error": made.webhook_error,
+        },
+    )
+
+
 @router.get("/webhooks", response={200: list[WebhookOut], **_ERRORS}, summary="Webhooks")
 def list_webhooks(request: HttpRequest) -> Any:
     _admin(request)
@@ -152,27 +177,3 @@ def delete_webhook(request: HttpRequest, webhook_id: int) -> Status[None]:
     user, hook = _hook(request, webhook_id)
     actions.delete_webhook(hook, actor=user)
     return Status(204, None)
-
-
-@router.post(
-    "/webhooks/receivers",
-    response={201: ReceiverOut, **_ERRORS},
-    summary="Add a test receiver (it keeps what it is posted), with a webhook to it or not",
-)
-def create_receiver(request: HttpRequest, body: ReceiverIn) -> Status[dict[str, Any]]:
-    user = _admin(request)
-    if body.with_webhook:
-        made = actions.create_receiver_with_webhook(actor=user, name=body.name, fmt=body.format)
-    else:
-        made = actions.NewReceiver(actions.create_receiver(actor=user, name=body.name))
-    receiver = made.receiver
-    return Status(
-        201,
-        {
-            "id": receiver.pk,
-            "name": receiver.name,
-            "url": actions.receiver_url(receiver),
-            "webhook": made.webhook,
-            "webhook_error": made.webhook_error,
-        },
-    )
