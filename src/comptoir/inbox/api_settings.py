@@ -1,10 +1,11 @@
-"""REST endpoints of the owners' and admins' settings pages for shops, channels, failed inbound
-messages and new users: the same actions and the same rules as the pages (403 for another
+"""REST endpoints of the owners' and admins' settings pages for shops, channels and failed
+inbound messages: the same actions and the same rules as the pages (403 for another
 role, 404 for a channel the caller does not see).
 
 A channel's credentials are write-only: they go in with a create or a change and never come
-back (`secrets_set` names those stored). Creating a channel or a user, and changing a channel,
-want an admin-scope token, as the other endpoints that hand out access do."""
+back (`secrets_set` names those stored). Creating or changing a channel wants an admin-scope
+token, as the other endpoints that hand out access do. New users are in `api_people`, beside
+the users list (one router per path)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
-from comptoir.accounts import actions as account_actions
 from comptoir.accounts.models import Team, User
 from comptoir.accounts.permissions import can_manage_channels, find_visible, require
 from comptoir.accounts.tokens import require_admin_scope
@@ -24,11 +24,10 @@ from comptoir.connectors.forms import settings_fields, settings_from_json
 from comptoir.connectors.registry import CONNECTORS, connector_class
 from comptoir.inbox import actions
 from comptoir.inbox.api import _user
-from comptoir.inbox.api_people import UserOut, _user_manager, _user_out
 from comptoir.inbox.ingest import Outcome
 from comptoir.inbox.models import Channel, Shop
 from comptoir.inbox.permissions import visible_channels
-from comptoir.inbox.schemas import ErrorOut
+from comptoir.inbox.schemas import ChannelHealthOut, ErrorOut
 
 router = Router()
 
@@ -177,6 +176,14 @@ def _configure(channel: Channel | None, user: User, kind: str, body: ChannelChan
     )
 
 
+# GET and POST /channels in one router: a path's methods are one URL pattern, and the first
+# router to declare the path would answer 405 for the other's.
+@router.get("/channels", tags=["channels"], response=list[ChannelHealthOut])
+def list_channels(request: HttpRequest) -> Any:
+    """The channels the user may see, with their health (a stopped one says why)."""
+    return visible_channels(_user(request)).order_by("name", "id")
+
+
 @router.get(
     "/channels/kinds",
     tags=["channels"],
@@ -273,39 +280,3 @@ def retry_inbound(request: HttpRequest, body: InboundRetryIn) -> Any:
         "message_id": result.message_id,
         "detail": result.error if result.outcome == Outcome.FAILED else "",
     }
-
-
-# -- new users (changed with PATCH /users/{id}) ------------------------------------------------
-
-
-class UserIn(Schema):
-    username: str = Field(max_length=150)
-    email: str = Field("", max_length=254)
-    role: str = Field(description="owner, admin, supervisor, agent or analyst")
-    password: str = Field(description="write-only; checked by the password rules")
-    first_name: str = Field("", max_length=150)
-    last_name: str = Field("", max_length=150)
-    teams: list[int] = Field(default_factory=list, description="team ids")
-
-
-@router.post(
-    "/users",
-    tags=["users"],
-    response={201: UserOut, **_ERRORS},
-    summary="Add a user (owners and admins; admin-scope token)",
-    description="Only an owner adds an owner. The password is never returned.",
-)
-def create_user(request: HttpRequest, body: UserIn) -> Status[dict[str, Any]]:
-    actor = _user_manager(request)  # the role first, as the page, then the token's scope
-    _admin_token(request)
-    created = account_actions.create_user(
-        actor=actor,
-        username=body.username,
-        email=body.email,
-        role=body.role,
-        password=body.password,
-        first_name=body.first_name,
-        last_name=body.last_name,
-        teams=body.teams,
-    )
-    return Status(201, _user_out(created))
