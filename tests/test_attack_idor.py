@@ -49,11 +49,13 @@ KINDS = {
     "api/v1/customers/": "customer",
     "api/v1/orders/": "order",
 }
-# Ids of other things (settings, rules, templates, articles, teams, users, saved views, public
-# pages): each has its own permission tests; they are not about a conversation's content.
+# Ids of other things (settings, rules, templates, articles, teams, users, shops, webhooks,
+# retention, FAQ clusters, saved views, public pages): each has its own permission tests; they
+# are not about a conversation's content.
 OTHER_IDS = re.compile(
     r"^(admin/|settings/|"
-    r"api/v1/(channels|rules|sla|analytics|tags|templates|articles|account-health|teams|users)/|"
+    r"api/v1/(channels|rules|sla|analytics|tags|templates|articles|account-health|teams|users"
+    r"|shops|webhooks|privacy|faq)/|"
     r"faq/|kb/(\d|<|from-cluster)|"
     r"help/|s/|hooks/|password-reset/|inbox/views/|"
     # The live chat widget's endpoints: keyed by a shop's public key, the visitor by a signed

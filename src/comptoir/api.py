@@ -25,18 +25,25 @@ from comptoir.accounts.models import APIToken, User, hash_token
 from comptoir.accounts.tokens import check_scope
 from comptoir.analytics.api import router as analytics_router
 from comptoir.audit.api import router as audit_router
+from comptoir.automation.checks_api import router as checks_router
 from comptoir.automation.rules_api import router as rules_router
 from comptoir.automation.templates_api import router as templates_router
+from comptoir.care.api import router as care_router
 from comptoir.cases.api import router as cases_router
 from comptoir.cases.claims_api import router as claims_router
+from comptoir.faq.api import router as faq_router
 from comptoir.health.api import router as health_router
 from comptoir.inbox.api import router as inbox_router
 from comptoir.inbox.api_people import router as people_router
+from comptoir.inbox.api_settings import router as inbox_settings_router
 from comptoir.inbox.api_tags import router as tags_router
 from comptoir.knowledge.api import router as knowledge_router
 from comptoir.notifications.api import router as notifications_router
+from comptoir.notifications.webhooks_api import router as webhooks_router
 from comptoir.privacy.api import router as privacy_router
 from comptoir.sla.api import router as sla_router
+from comptoir.surveys.api import router as surveys_router
+from comptoir.triage.api import router as triage_router
 
 
 class TokenAuth(HttpBearer):
@@ -115,6 +122,8 @@ def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
 
 
 api.add_router("/", tags_router)
+# Before the inbox's router: /channels/kinds is not a channel id.
+api.add_router("/", inbox_settings_router)
 api.add_router("/", inbox_router)
 api.add_router("/", people_router)
 api.add_router("/", sla_router)
@@ -128,3 +137,9 @@ api.add_router("/", cases_router)
 api.add_router("/", knowledge_router)
 api.add_router("/", health_router)
 api.add_router("/", notifications_router)
+api.add_router("/", webhooks_router)
+api.add_router("/", checks_router)
+api.add_router("/", triage_router)
+api.add_router("/", surveys_router)
+api.add_router("/", faq_router)
+api.add_router("/", care_router)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from comptoir.accounts.models import User
+from comptoir.automation.models import Template
 from comptoir.care.models import AtRisk, Reason
 from comptoir.inbox.permissions import visible_channels
 
@@ -43,3 +44,11 @@ def risk_list(user: User, params: dict[str, str]) -> QuerySet[AtRisk]:
         risks = risks.filter(contacted_at__isnull=params["contacted"] == "no")
     # The most pressing first: the earliest deadline, then the oldest finding.
     return risks.order_by("deadline", "detected_at", "pk")
+
+
+def usable_templates(user: User) -> list[Template]:
+    """The active templates a proactive message may use: every shop's, and those of the shops
+    of the orders at risk the user sees."""
+    shops = visible_risks(user).values("shop_id")
+    rows = Template.objects.filter(Q(shop__isnull=True) | Q(shop__in=shops), is_active=True)
+    return list(rows.order_by("name"))

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,10 +16,9 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
-from comptoir.automation.models import Template
 from comptoir.care import actions, metrics
 from comptoir.care.models import Reason
-from comptoir.care.queries import PAGE, clean_params, risk_list, visible_risks
+from comptoir.care.queries import PAGE, clean_params, risk_list, usable_templates, visible_risks
 from comptoir.inbox.models import Marketplace
 
 # The figures look back this far.
@@ -30,15 +28,6 @@ FIGURES_DAYS = 90
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
-
-
-def _templates(user: User) -> list[Template]:
-    shops = visible_risks(user).values("shop_id")
-    return list(
-        Template.objects.filter(Q(shop__isnull=True) | Q(shop__in=shops), is_active=True).order_by(
-            "name"
-        )
-    )
 
 
 @login_required
@@ -67,7 +56,7 @@ def at_risk(request: HttpRequest) -> HttpResponse:
             "reasons": Reason.choices,
             "marketplaces": Marketplace.choices,
             "can_send": user.can_write,
-            "templates": _templates(user) if user.can_write else [],
+            "templates": usable_templates(user) if user.can_write else [],
             "message_types": list(types),
             "default_type": actions.DEFAULT_AMAZON_TYPE,
             "figures": figures,
@@ -88,7 +77,7 @@ def send(request: HttpRequest) -> HttpResponse:
     template = None
     if request.POST.get("template", "").isdigit():
         template = next(
-            (t for t in _templates(user) if t.pk == int(request.POST["template"])), None
+            (t for t in usable_templates(user) if t.pk == int(request.POST["template"])), None
         )
     what = actions.Proactive(
         template=template,

@@ -127,6 +127,31 @@ def settings_from_form(
         data[field.name] = (
             [p.strip() for p in text.split(",") if p.strip()] if (field.widget == "list") else text
         )
+    return _validated(model, data, stored)
+
+
+def settings_from_json(
+    model: type[BaseModel], given: Mapping[str, Any], stored: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The settings to store from an API body (typed values): the same model and URL checks
+    as the form. A secret left out (or empty) keeps its stored value, as on the page; a key the
+    model does not know is refused rather than stored."""
+    unknown = sorted(set(given) - set(model.model_fields))
+    if unknown:
+        raise ValidationError([f"{k}: not a setting of this channel's kind" for k in unknown])
+    data = dict(given)
+    for field in settings_fields(model):
+        if field.secret and not data.get(field.name):
+            data.pop(field.name, None)
+            if field.name in stored:
+                data[field.name] = stored[field.name]
+    kept = {k: v for k, v in stored.items() if k in model.model_fields and k not in data}
+    return _validated(model, {**kept, **data}, stored)
+
+
+def _validated(
+    model: type[BaseModel], data: Mapping[str, Any], stored: Mapping[str, Any]
+) -> dict[str, Any]:
     # Keys the form does not show (e.g. set by the simulator or the CLI) are kept.
     extra = {k: v for k, v in stored.items() if k not in model.model_fields}
     try:

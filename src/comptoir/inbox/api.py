@@ -53,7 +53,6 @@ from comptoir.inbox.queries import (
 )
 from comptoir.inbox.schemas import (
     AssignIn,
-    ChannelHealthOut,
     ChannelTestOut,
     ConversationOut,
     ConversationPage,
@@ -477,12 +476,6 @@ def inbound(
 
 
 # -- channels ----------------------------------------------------------------------------------
-
-
-@router.get("/channels", tags=["channels"], response=list[ChannelHealthOut])
-def list_channels(request: HttpRequest) -> Any:
-    """The channels the user may see, with their health (a stopped one says why)."""
-    return visible_channels(_user(request)).order_by("name", "id")
 
 
 def _manageable_channel(request: HttpRequest, channel_id: int) -> Channel:

@@ -21,6 +21,7 @@ from ninja.responses import Status
 from comptoir.accounts import actions as account_actions
 from comptoir.accounts.models import Team, User
 from comptoir.accounts.permissions import find_visible, sees_everything
+from comptoir.accounts.tokens import require_admin_scope
 from comptoir.inbox.api import _page, _user
 from comptoir.inbox.models import Customer
 from comptoir.inbox.permissions import visible_channels, visible_conversations
@@ -304,3 +305,39 @@ def update_user(request: HttpRequest, user_id: int, body: UserChangeIn) -> dict[
         target, actor=actor, role=body.role, is_active=body.is_active, teams=body.teams
     )
     return _user_out(changed)
+
+
+# -- new users (changed with PATCH /users/{id}) ------------------------------------------------
+
+
+class UserIn(Schema):
+    username: str = Field(max_length=150)
+    email: str = Field("", max_length=254)
+    role: str = Field(description="owner, admin, supervisor, agent or analyst")
+    password: str = Field(description="write-only; checked by the password rules")
+    first_name: str = Field("", max_length=150)
+    last_name: str = Field("", max_length=150)
+    teams: list[int] = Field(default_factory=list, description="team ids")
+
+
+@router.post(
+    "/users",
+    tags=["users"],
+    response={201: UserOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+    summary="Add a user (owners and admins; admin-scope token)",
+    description="Only an owner adds an owner. The password is never returned.",
+)
+def create_user(request: HttpRequest, body: UserIn) -> Status[dict[str, Any]]:
+    actor = _user_manager(request)  # the role first, as the page, then the token's scope
+    require_admin_scope(getattr(request, "token_scope", None))
+    created = account_actions.create_user(
+        actor=actor,
+        username=body.username,
+        email=body.email,
+        role=body.role,
+        password=body.password,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        teams=body.teams,
+    )
+    return Status(201, _user_out(created))

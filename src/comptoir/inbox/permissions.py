@@ -29,7 +29,7 @@ from comptoir.accounts.permissions import (
     sees_everything,
     team_ids,
 )
-from comptoir.inbox.models import Channel, Conversation
+from comptoir.inbox.models import Channel, Conversation, InboundRecord, InboundState
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -205,3 +205,11 @@ def check_channel_settings(actor: User, channel: Channel | None) -> None:
         raise NotVisible(f"no channel {channel.pk} here")
     if not can_manage_channels(actor):
         raise PermissionDenied("shops and channels are managed by owners and admins")
+
+
+def failed_inbound(user: User) -> QuerySet[InboundRecord]:
+    """Failed raw records of the channels the user sees; one whose channel is gone (or a
+    payload that named none) is still the admins' to see."""
+    return InboundRecord.objects.filter(state=InboundState.FAILED).filter(
+        Q(channel__in=visible_channels(user)) | Q(channel__isnull=True)
+    )

@@ -218,15 +218,12 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def receiver_create(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     _admin_only(user)
-    receiver = actions.create_receiver(actor=user, name=request.POST.get("name", ""))
+    name = request.POST.get("name", "")
     if request.POST.get("with_webhook"):
-        try:
-            actions.create_webhook(
-                actor=user,
-                name=receiver.name,
-                url=actions.receiver_url(receiver),
-                fmt=request.POST.get("format", WebhookFormat.JSON),
-            )
-        except ValidationError as exc:  # this site's own address may be a private one
-            messages.error(request, "; ".join(exc.messages))
+        fmt = request.POST.get("format", WebhookFormat.JSON)
+        made = actions.create_receiver_with_webhook(actor=user, name=name, fmt=fmt)
+        if made.webhook_error:
+            messages.error(request, made.webhook_error)
+    else:
+        actions.create_receiver(actor=user, name=name)
     return _settings_redirect()

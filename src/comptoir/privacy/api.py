@@ -10,9 +10,11 @@ from ninja import Router, Schema
 from pydantic import Field
 
 from comptoir.accounts.models import User
-from comptoir.accounts.permissions import require
+from comptoir.accounts.permissions import find_visible, require
 from comptoir.accounts.tokens import require_admin_scope
+from comptoir.inbox.models import Channel, Shop
 from comptoir.privacy import access, actions
+from comptoir.privacy.models import RetentionMode
 
 router = Router(tags=["privacy"])
 
@@ -88,3 +90,46 @@ def export(request: HttpRequest, body: BuyersIn) -> HttpResponse:
 def erase(request: HttpRequest, body: EraseIn) -> Any:
     user = _admin(request)
     return actions.erase_subject(body.customer_ids, actor=user, confirm=body.confirm)
+
+
+# -- retention, as on the page: a shop's, and a channel's own (or back to its default) ---------
+
+
+class RetentionIn(Schema):
+    days: int = Field(ge=0, le=36500, description="0 keeps for ever")
+    mode: RetentionMode = Field(description="what happens past the days")
+
+
+class ChannelRetentionIn(Schema):
+    days: int | None = Field(
+        ge=0, le=36500, description="0 keeps for ever; null follows the marketplace's or shop's"
+    )
+    mode: RetentionMode = RetentionMode.ANONYMISE
+
+
+class RetentionOut(Schema):
+    days: int | None
+    mode: str | None
+
+
+@router.put(
+    "/privacy/retention/shops/{shop_id}",
+    response={200: RetentionOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+    summary="How long a shop's conversations are kept",
+)
+def shop_retention(request: HttpRequest, shop_id: int, body: RetentionIn) -> Any:
+    user = _admin(request)
+    shop = find_visible(Shop.objects.all(), shop_id)
+    return actions.save_retention(shop, actor=user, days=body.days, mode=body.mode)
+
+
+@router.put(
+    "/privacy/retention/channels/{channel_id}",
+    response={200: RetentionOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+    summary="A channel's own retention, or (days null) back to its default",
+)
+def channel_retention(request: HttpRequest, channel_id: int, body: ChannelRetentionIn) -> Any:
+    user = _admin(request)
+    channel = find_visible(Channel.objects.all(), channel_id)
+    own = actions.save_channel_retention(channel, actor=user, days=body.days, mode=body.mode)
+    return own or {"days": None, "mode": None}

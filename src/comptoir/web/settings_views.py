@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,18 +25,17 @@ from comptoir.connectors.chat.views import snippet as chat_snippet
 from comptoir.connectors.forms import form_values, settings_fields, settings_from_form
 from comptoir.connectors.registry import CONNECTORS, connector_class
 from comptoir.inbox import actions as inbox_actions
-from comptoir.inbox.ingest import Outcome, retry_failed
+from comptoir.inbox.ingest import Outcome
 from comptoir.inbox.models import (
     Channel,
     ChannelKind,
     InboundRecord,
-    InboundState,
     Marketplace,
     Shop,
 )
-from comptoir.inbox.permissions import visible_channels
+from comptoir.inbox.permissions import failed_inbound, visible_channels
 from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
-from comptoir.inbox.tasks import channel_test_outcome, retry_failed_inbound, test_channel
+from comptoir.inbox.tasks import channel_test_outcome, test_channel
 from comptoir.lib.meta_window import META_KINDS
 from comptoir.web.oauth_views import oauth_status
 from comptoir.web.views import TIMEZONES
@@ -212,19 +211,12 @@ INBOUND_PAGE = 50
 _INBOUND_ORDER = KeysetOrder("inbound", "received_at", descending=True)
 
 
-def _failed_inbound(user: User) -> QuerySet[InboundRecord]:
-    # A record whose channel is gone (or a payload that named none) is still the admins' to see.
-    return InboundRecord.objects.filter(state=InboundState.FAILED).filter(
-        Q(channel__in=visible_channels(user)) | Q(channel__isnull=True)
-    )
-
-
 @login_required
 def inbound(request: HttpRequest) -> HttpResponse:
     """What arrived but could not be stored (the CLI's `comptoir inbound list --failed`): the
     reason, the raw payload and a retry. Newest first, a page at a time."""
     user = _admin(request)
-    failed = _failed_inbound(user)
+    failed = failed_inbound(user)
     # The raw payload (up to a whole mail) is read only for its download.
     rows = failed.select_related("channel").defer("raw")
     try:
@@ -262,18 +254,14 @@ def inbound_retry(request: HttpRequest) -> HttpResponse:
     user = _admin(request)
     back = redirect(reverse("settings:inbound"))
     if request.POST.get("all"):
-        retry_failed_inbound.enqueue()
+        inbox_actions.retry_inbound(None, actor=user)
         messages.success(
             request,
             _("Every failed message is being processed again; those that fail again stay here."),
         )
         return back
     raw = request.POST.get("record", "")
-    record = get_object_or_404(
-        _failed_inbound(user).only("pk"), pk=int(raw) if raw.isdigit() else 0
-    )
-    results = retry_failed([record.pk])
-    result = results[0] if results else None
+    result = inbox_actions.retry_inbound(_int(raw) or -1, actor=user)
     if result is None:  # another admin's retry took it meanwhile
         messages.info(request, _("This message is no longer failed."))
     elif result.outcome == Outcome.FAILED:

@@ -29,6 +29,7 @@ from comptoir.inbox.models import (
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
     from comptoir.connectors.base import ChannelInfo
+    from comptoir.inbox.ingest import Result
 
 
 def request_channel_poll(channel_id: int) -> None:
@@ -341,3 +342,25 @@ def configure_channel(
             changes=changes,
         )
     return channel
+
+
+# -- failed inbound records (the settings page's retry) -----------------------------------------
+
+
+def retry_inbound(record_id: int | None, *, actor: User) -> Result | None:
+    """Process failed records again, as `comptoir inbound retry` does: one (`record_id`, among
+    those the actor sees, else `NotVisible`) at once, returning its `ingest.Result` (None when
+    another retry took it meanwhile); all (None) in a worker, as there may be many and big."""
+    from comptoir.inbox.ingest import retry_failed
+    from comptoir.inbox.permissions import failed_inbound
+    from comptoir.inbox.tasks import retry_failed_inbound
+
+    _require_channel_admin(actor)
+    if record_id is None:
+        retry_failed_inbound.enqueue()
+        return None
+    from comptoir.accounts.permissions import find_visible
+
+    record = find_visible(failed_inbound(actor).only("pk"), record_id)
+    results = retry_failed([record.pk])
+    return results[0] if results else None

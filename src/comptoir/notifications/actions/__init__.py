@@ -28,7 +28,9 @@ from comptoir.notifications.actions.preferences import (
     unread_count,
 )
 from comptoir.notifications.actions.webhooks import (
+    NewReceiver,
     create_receiver,
+    create_receiver_with_webhook,
     create_webhook,
     delete_webhook,
     receiver_url,
@@ -40,9 +42,11 @@ from comptoir.notifications.kinds import Kind
 
 __all__ = [
     "Kind",
+    "NewReceiver",
     "channel_url",
     "conversation_url",
     "create_receiver",
+    "create_receiver_with_webhook",
     "create_webhook",
     "delete_webhook",
     "flood_limit",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -63,6 +64,9 @@ def create_webhook(
         http.check_url(url)
     except (http.AddressNotAllowed, ValueError) as exc:
         raise ValidationError(f"webhook URL: {exc}") from None
+    unknown = sorted(set(kinds) - set(Kind.values))
+    if unknown:
+        raise ValidationError(f"unknown notification kinds: {', '.join(unknown)}")
     hook = Webhook(
         name=name.strip() or url,
         url=url,
@@ -120,6 +124,25 @@ def create_receiver(*, actor: User, name: str) -> TestReceiver:
 
     _require_admin(actor)
     return TestReceiver.objects.create(name=name or "Test receiver", token=TestReceiver.new_token())
+
+
+@dataclass(frozen=True)
+class NewReceiver:
+    receiver: TestReceiver
+    webhook: Webhook | None = None
+    # Why the webhook to it was refused (this site's own address may be a private one).
+    webhook_error: str = ""
+
+
+def create_receiver_with_webhook(*, actor: User, name: str, fmt: str) -> NewReceiver:
+    """A test receiver and a webhook posting to it (the page's "with a webhook"); the receiver
+    is kept when the webhook is refused, with the reason."""
+    receiver = create_receiver(actor=actor, name=name)
+    try:
+        hook = create_webhook(actor=actor, name=receiver.name, url=receiver_url(receiver), fmt=fmt)
+    except ValidationError as exc:
+        return NewReceiver(receiver, None, "; ".join(exc.messages))
+    return NewReceiver(receiver, hook)
 
 
 def receiver_url(receiver: TestReceiver) -> str:
