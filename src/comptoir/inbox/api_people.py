@@ -297,9 +297,12 @@ def list_users(request: HttpRequest) -> list[dict[str, Any]]:
     "/users/{user_id}",
     tags=["users"],
     response={200: UserOut, 403: ErrorOut, 404: ErrorOut, 422: dict[str, Any]},
+    summary="Change a user's role, activity or teams (owners and admins; admin-scope token)",
 )
 def update_user(request: HttpRequest, user_id: int, body: UserChangeIn) -> dict[str, Any]:
     actor = _user_manager(request)
+    # A role hands out access, as a new user does: the same admin scope as POST /users.
+    require_admin_scope(getattr(request, "token_scope", None))
     target = User.objects.get(pk=user_id)
     changed = account_actions.update_user(
         target, actor=actor, role=body.role, is_active=body.is_active, teams=body.teams
