@@ -26,19 +26,12 @@ TEXTS = [
 ]
 
 
-def child(n: int) -> None:
-    start_django()
-    from django.db import connection
-
+def demo_rules() -> None:
+    """The three demo-like rules (a tag, a round-robin routing, one that never matches); also
+    used by bench/ingest.py's worker mode."""
     from comptoir.accounts.models import Role, Team, User
-    from comptoir.automation import engine
     from comptoir.automation import rules as rule_actions
-    from comptoir.automation.models import RuleRun
-    from comptoir.connectors.base import InboundMessage
-    from comptoir.inbox.ingest import Outcome, ingest_many
-    from comptoir.inbox.models import Event
 
-    channel = bench_channel()
     team = Team.objects.create(name="Logistics")
     for i in range(4):
         team.members.add(User.objects.create_user(f"a{i}", role=Role.AGENT))
@@ -63,6 +56,20 @@ def child(n: int) -> None:
         conditions={"all": [{"type": "regex", "pattern": r"\bZZZ-\d{9}\b"}]},
         actions=[{"type": "tag", "tag": "never"}],
     )
+
+
+def child(n: int) -> None:
+    start_django()
+    from django.db import connection
+
+    from comptoir.automation import engine
+    from comptoir.automation.models import RuleRun
+    from comptoir.connectors.base import InboundMessage
+    from comptoir.inbox.ingest import Outcome, ingest_many
+    from comptoir.inbox.models import Event
+
+    channel = bench_channel()
+    demo_rules()
     start = datetime.now(UTC) - timedelta(days=1)
     msgs = [
         InboundMessage.model_validate(

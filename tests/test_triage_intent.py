@@ -81,6 +81,22 @@ def test_a_bad_line_in_the_data_names_its_file(
         dataset.load("train")
 
 
+def test_the_data_hash_follows_the_files_without_reading_them_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "train").mkdir()
+    example = tmp_path / "train" / "x.jsonl"
+    example.write_text('{"text": "a", "intent": "other", "lang": "fr"}\n')
+    monkeypatch.setattr(dataset, "DATA_DIR", tmp_path)
+    first = dataset.data_hash()
+    assert dataset.data_hash() == first
+    example.write_text('{"text": "ab", "intent": "other", "lang": "fr"}\n')
+    second = dataset.data_hash()
+    assert second != first
+    (tmp_path / "train" / "y.jsonl").write_text("")  # a new file, even empty, is a change
+    assert dataset.data_hash() not in {first, second}
+
+
 def test_the_base_model_reads_the_held_out_set(base: Model) -> None:
     figures = training.evaluate(base, dataset.load("heldout"))
     # The targets of the benchmark are higher; this guards against a broken model or data.
