@@ -71,6 +71,7 @@ PARITY = {
     "cases:refund": "POST /cases/{case_id}/refund",
     "cases:close_claim": "POST /cases/{case_id}/close-claim",
     "cases:retry_operation": "POST /cases/steps/{step_id}/retry",
+    "cases:return_decision": "POST /cases/{case_id}/return-decision",
 }
 
 # Things that belong to a person at a screen, not to an integration.
