@@ -72,6 +72,7 @@ PARITY = {
     "cases:close_claim": "POST /cases/{case_id}/close-claim",
     "cases:retry_operation": "POST /cases/steps/{step_id}/retry",
     "cases:return_decision": "POST /cases/{case_id}/return-decision",
+    "accounts:availability": "PUT /me/availability",
 }
 
 # Things that belong to a person at a screen, not to an integration.

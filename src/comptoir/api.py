@@ -21,6 +21,7 @@ from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import HttpBearer
 
+from comptoir.accounts.availability_api import router as availability_router
 from comptoir.accounts.models import APIToken, User, hash_token
 from comptoir.accounts.tokens import check_scope
 from comptoir.analytics.api import router as analytics_router
@@ -128,3 +129,4 @@ api.add_router("/", cases_router)
 api.add_router("/", knowledge_router)
 api.add_router("/", health_router)
 api.add_router("/", notifications_router)
+api.add_router("/", availability_router)

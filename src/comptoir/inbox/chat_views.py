@@ -12,11 +12,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from comptoir.accounts.models import User
+from comptoir.accounts.availability import SEEN_RECENTLY
+from comptoir.accounts.models import Role, User
+from comptoir.accounts.permissions import SEE_ALL_ROLES
 from comptoir.connectors.chat.connector import AWAY_AFTER
 from comptoir.connectors.chat.models import ChatVisitor
 from comptoir.connectors.chat.ports import provide_desk
@@ -24,7 +27,7 @@ from comptoir.inbox import live
 from comptoir.inbox.models import Channel, Conversation, Message, Presence, PresenceState
 from comptoir.inbox.permissions import conversation_for
 
-# An agent counts as at the desk while one of their conversation pages beats (every 20 s),
+# An agent also counts as at the desk while one of their conversation pages beats (every 20 s),
 # with a margin for a page left open while they read another tab.
 AT_DESK = timedelta(minutes=10)
 # The composer's autosave marks its writer as replying as they type (after a pause of 0.8 s).
@@ -34,12 +37,27 @@ VISITOR_TYPING = timedelta(seconds=6)  # the widget says it at most every 3 s
 
 class Desk:
     def agents_online(self, channel_id: int) -> bool:
-        shop = Channel.objects.filter(pk=channel_id).values_list("shop_id", flat=True).first()
-        if shop is None:
+        """An available agent who may answer this channel, at the desk now: seen by their live
+        stream lately, or with one of the shop's conversations open (pages without a stream).
+        Away agents never count."""
+        channel = Channel.objects.filter(pk=channel_id).values("shop_id", "team_id").first()
+        if channel is None:
             return False
-        return Presence.objects.filter(
-            conversation__shop_id=shop, seen_at__gte=timezone.now() - AT_DESK
-        ).exists()
+        now = timezone.now()
+        may_answer = Q(is_superuser=True) | Q(role__in=SEE_ALL_ROLES)
+        if channel["team_id"] is not None:
+            may_answer |= Q(teams=channel["team_id"])
+        at_desk = Presence.objects.filter(
+            conversation__shop_id=channel["shop_id"], seen_at__gte=now - AT_DESK
+        ).values("user_id")
+        seen = Q(seen_at__gte=now - SEEN_RECENTLY) | Q(pk__in=at_desk)
+        return (
+            User.objects.filter(is_active=True, available=True)
+            .exclude(role=Role.ANALYST)
+            .filter(may_answer)
+            .filter(seen)
+            .exists()
+        )
 
     def agent_typing(self, channel_id: int, thread_id: str) -> str:
         writer = (

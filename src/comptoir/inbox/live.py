@@ -24,6 +24,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, StreamingHttpResponse
 
+from comptoir.accounts.availability import SEEN_EVERY, mark_seen
 from comptoir.accounts.models import User
 from comptoir.inbox.models import Event
 from comptoir.inbox.permissions import visible_conversations
@@ -163,6 +164,8 @@ class _Watch:
         # it changes: read at each check, as a state may lapse without a write ("typing").
         self.readers = readers or {}
         self.told: dict[str, dict[str, Any] | None] = {}
+        # The user is at the desk while a page of theirs streams (the live chat's "online").
+        self.seen_told: float | None = None
         self.every = every
         self.clock_seen = -1  # the event clock when this stream last looked for changes
 
@@ -174,14 +177,21 @@ class _Watch:
             last, convs = changes(self.user, self.after)
         present = others_present(self.conversation, self.user) if self.conversation else None
         told = {event: read() for event, read in self.readers.items()}
+        if self.seen_due():
+            self.seen_told = self.monotonic()
+            mark_seen(self.user.pk)
         return last, convs, present, told
+
+    def seen_due(self) -> bool:
+        told = self.seen_told
+        return told is None or self.monotonic() - told >= SEEN_EVERY.total_seconds()
 
     def quiet(self) -> bool:
         """Nothing to look at, known without a query: the event clock has not moved since this
-        stream last looked, and it tells no presence (an async stream then skips the thread
-        hop a query needs)."""
+        stream last looked, it tells no presence and the user's "seen" is not due (an async
+        stream then skips the thread hop a query needs)."""
         latest = _clock.cached(self.monotonic, self.every)
-        return latest == self.clock_seen and self.conversation is None
+        return latest == self.clock_seen and self.conversation is None and not self.seen_due()
 
     @property
     def open(self) -> bool:
