@@ -422,3 +422,15 @@ def test_an_owner_changes_a_threshold_on_the_page(
     client.force_login(supervisor)
     assert 'name="percent"' not in client.get("/account-health/").content.decode()
     assert client.post("/account-health/threshold/", form).status_code == 403
+
+
+def test_spartoo_has_its_own_rules_all_defaults(shop: Shop) -> None:
+    spartoo = Channel.objects.create(
+        shop=shop, kind="spartoo", marketplace="spartoo", name="Spartoo"
+    )
+    built = report.build([spartoo], NOW, trend=False)
+    assert [h.marketplace for h in built] == ["spartoo"]
+    rules = {c.metric: c.rule for c in built[0].cards}
+    assert rules[Metric.LATE_SHIPMENT].limit == 0.05
+    assert rules[Metric.CLAIMS].limit == 0.03  # not Mirakl's 5 %: Spartoo's own guess
+    assert not any(rule.published for rule in rules.values())

@@ -96,6 +96,8 @@ PARITY = {
     "cases:refund": "POST /cases/{case_id}/refund",
     "cases:close_claim": "POST /cases/{case_id}/close-claim",
     "cases:retry_operation": "POST /cases/steps/{step_id}/retry",
+    "cases:return_decision": "POST /cases/{case_id}/return-decision",
+    "accounts:availability": "PUT /me/availability",
 }
 
 # Things that belong to a person at a screen, not to an integration.

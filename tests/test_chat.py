@@ -17,7 +17,7 @@ from django.utils import timezone
 from comptoir.accounts.models import Role, User
 from comptoir.connectors.chat import service, stream
 from comptoir.connectors.chat.models import ChatLine, ChatVisitor
-from comptoir.inbox import actions
+from comptoir.inbox import actions, chat_views, live
 from comptoir.inbox.models import Channel, Conversation, Message, Presence, PresenceState
 from comptoir.inbox.tasks import send_message
 from tests.chat_support import SHOP_KEY, Visitor
@@ -183,6 +183,36 @@ def test_typing_both_ways_and_the_visitor_leaving(
     assert visitor.post("activity", what="left").status_code == 204
     assert "Visitor left at" in client.get(status_url).content.decode()
     assert visitor.post("activity", what="dance").status_code == 400
+
+
+def test_the_agents_live_stream_tells_the_visitors_state_as_it_changes(
+    chat_channel: Channel, open_hours: None, agent: User
+) -> None:
+    """The conversation page's own live stream carries the visitor's state (no poll per page):
+    a frame when it changes, none while it holds."""
+    visitor = Visitor()
+    visitor.hello()
+    visitor.say("Hi", "t-1")
+    conv = conversation_of(ChatVisitor.objects.get())
+    readers = live.readers_for(conv.pk, agent)
+    assert set(readers) == {"visitor"}
+    watch = live._Watch(agent, 10**9, 60, 1.0, conv.pk, readers)
+
+    def frames() -> str:
+        return "".join(watch.frames(*watch.check()))
+
+    assert 'event: visitor\ndata: {"state": "here"' in frames()
+    assert "event: visitor" not in frames()  # nothing changed: nothing said
+    visitor.post("activity", what="typing")
+    assert '"state": "typing"' in frames()
+    # Typing lapses without a write: the next check says so.
+    ChatVisitor.objects.update(typing_at=timezone.now() - timedelta(seconds=30))
+    assert '"state": "here"' in frames()
+    visitor.post("activity", what="left")
+    left = frames()
+    assert '"state": "left"' in left
+    assert re.search(r'"left_at": "\d\d:\d\d"', left)
+    assert chat_views.chat_of(conv.pk + 1000) is None  # no chat there: nothing to tell
 
 
 def test_outside_hours_the_visitor_leaves_an_address_and_the_answer_goes_by_email(

@@ -96,12 +96,15 @@ def test_a_visitor_and_an_agent_chat_live(
     page = desk.new_page()
     page.set_default_timeout(20_000)
     log_in(page, base, agent)
+    status_asks: list[str] = []
+    page.on("request", lambda r: status_asks.append(r.url) if "chat-status" in r.url else None)
     page.goto(f"{base}/inbox/c/{conv.pk}/")
     page.wait_for_selector(".timeline >> text=ma lampe est arrivée cassée")
+    page.wait_for_selector("#chat-status >> text=Visitor is on the chat")
 
-    # The visitor types: the agent sees it; the visitor writes again: it shows live.
-    # A visitor who keeps typing, as one does: the indicator lasts a few seconds after each
-    # keystroke's ping, and the agent's page asks every 2 s, which a loaded machine can delay.
+    # The visitor types: the page's live stream tells the agent within about a second (it
+    # looks every second), with no request of the page's own. A visitor who keeps typing, as
+    # one does: each keystroke's ping holds the indicator a few seconds more.
     typing = page.locator("#chat-status", has_text="Visitor is typing")
     for letter in "Voici, la photo":
         visitor.type(".cw-form textarea", letter)
@@ -111,6 +114,7 @@ def test_a_visitor_and_an_agent_chat_live(
         except PlaywrightTimeout:
             continue
     assert typing.is_visible()
+    assert len(status_asks) == 1  # the page's first look only: the rest came on the stream
     visitor.fill(".cw-form textarea", "Le pied est fendu.")
     visitor.keyboard.press("Enter")
     page.wait_for_selector(".timeline >> text=Le pied est fendu.")
@@ -132,8 +136,12 @@ def test_a_visitor_and_an_agent_chat_live(
     visitor.reload()
     visitor.wait_for_selector(".cw-agent >> text=Nous vous envoyons une autre lampe")
     assert visitor.locator(".cw-visitor").count() == 2
+    # The agent's page was drawn again by the reply; its first look is made once it shows.
+    page.wait_for_selector("#chat-status >> text=Visitor is")
+    asked = len(status_asks)
     visitor.goto("about:blank")  # the visitor goes elsewhere: the page's last beacon
     page.wait_for_selector("#chat-status >> text=Visitor left")
+    assert len(status_asks) == asked  # told by the stream
     assert ChatVisitor.objects.count() == 1
     assert Message.objects.filter(conversation=conv, direction="in").count() == 2
     close_quietly(desk)

@@ -1,6 +1,7 @@
 """Spartoo: the orders and returns read from its XML web services (against the simulator, with
 its errors, paging and hourly quota), the buyer's messages read from Spartoo's mail, the orders
-linked to them, the returns opened as cases, and the order sync under faults."""
+linked to them, the returns opened as cases, and the order sync under faults; a return accepted
+or refused from the case panel (`xml_maj_returns`), exactly once under faults."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from comptoir.cases.models import Case
+from comptoir.accounts.models import User
+from comptoir.cases import operations
+from comptoir.cases.models import Case, CaseOperation
 from comptoir.cases.tasks import sync_claims
 from comptoir.connectors.base import ConnectorError
 from comptoir.connectors.email import mime
@@ -28,6 +34,7 @@ from comptoir.orders.models import Order
 from comptoir.orders.tasks import refresh_open_orders, sync_orders
 from comptoir.sla.policies import policy_for
 from tests.fault_support import record_sleeps, running
+from tests.test_case_operations_cdiscount import deliver
 
 FIXTURE = Path(__file__).parent / "fixtures" / "spartoo" / "message_fr.eml"
 SYNC_ORDERS = "comptoir.orders.tasks.sync_orders"
@@ -375,3 +382,119 @@ def test_the_demos_spartoo_brings_its_returns_in_as_cases(
         market.simulator.stop()
     assert Case.objects.filter(claim_kind="spartoo_return").count() == 3
     assert market.simulator.violations == []
+
+
+# -- deciding a return from the case panel ------------------------------------------------------
+
+
+def return_case(
+    sim: SpartooSimulator, channel: Channel, capture: Any, status: int = wire.RETURN_SENT
+) -> tuple[Case, str]:
+    order = sim.add_order(firstname="Paul", lastname="Durand")
+    found = sim.open_return(order.order_id, reason="Taille trop petite")
+    sim.set_return_status(found.return_id, status)
+    with capture(execute=True):
+        poll_channel.call(channel.pk)
+    run_queued(SYNC_CLAIMS, sync_claims)
+    return Case.objects.get(), found.return_id
+
+
+@pytest.mark.parametrize("fault", ["lose_response", "error500_after", "timeout", "rate_limit"])
+def test_an_acceptance_reaches_spartoo_once_whatever_the_fault(
+    sim: SpartooSimulator,
+    spartoo: Channel,
+    agent: User,
+    django_capture_on_commit_callbacks: Any,
+    fault: str,
+) -> None:
+    case, return_id = return_case(sim, spartoo, django_capture_on_commit_callbacks)
+    assert operations.supported(case) == {"accept_return", "refuse_return"}
+    step = operations.decide_return(case, accept=True, actor=agent)
+    case.refresh_from_db()
+    assert case.stage == "open"  # not before Spartoo says so
+    sim.faults.retry_after = 0.01
+    sim.faults.add(fault, method="POST", path=f"/mp/{wire.UPDATE_RETURN}")
+
+    outcomes = deliver(step)
+
+    assert outcomes[-1] == "sent"
+    if fault != "rate_limit":
+        assert len(outcomes) > 1  # the first answer was lost or refused: looked, then done
+    assert sim.updates == [(return_id, wire.RETURN_ACCEPTED)]  # 0 duplicated
+    step.refresh_from_db()
+    assert (step.delivery_state, step.external_id) == ("sent", f"return:{return_id}:4")
+    case.refresh_from_db()
+    assert case.stage == "resolved"
+    assert sim.violations == []
+
+
+def test_a_refusal_needs_its_reason_and_resolves_the_case_with_it(
+    sim: SpartooSimulator, spartoo: Channel, agent: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    case, return_id = return_case(sim, spartoo, django_capture_on_commit_callbacks)
+    with pytest.raises(ValidationError, match="why"):
+        operations.decide_return(case, accept=False, reason="  ", actor=agent)
+    step = operations.decide_return(case, accept=False, reason="Article porté", actor=agent)
+    # The other decision cannot stand beside it.
+    with pytest.raises(ValidationError, match="other way"):
+        operations.decide_return(case, accept=True, actor=agent)
+
+    assert deliver(step) == ["sent"]
+
+    assert sim.updates == [(return_id, wire.RETURN_REFUSED)]
+    case.refresh_from_db()
+    assert (case.stage, case.outcome, case.rejection_reason) == (
+        "resolved",
+        "rejected",
+        "Article porté",
+    )
+
+
+def test_spartoos_refusal_is_shown_on_the_step_and_the_case_stays_open(
+    sim: SpartooSimulator, spartoo: Channel, agent: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Requested, not sent back yet: Spartoo refuses a refusal (-7, out of order).
+    case, _ = return_case(
+        sim, spartoo, django_capture_on_commit_callbacks, status=wire.RETURN_REQUESTED
+    )
+    step = operations.decide_return(case, accept=False, reason="Hors délai", actor=agent)
+
+    assert deliver(step) == ["failed"]
+
+    step.refresh_from_db()
+    assert step.delivery_state == "failed"
+    assert "-7" in step.error
+    assert "Retour demandé" in step.error  # what the return is now, in Spartoo's words
+    assert sim.updates == []
+    case.refresh_from_db()
+    assert (case.stage, case.outcome) == ("open", "")
+    assert Channel.objects.get(pk=spartoo.pk).is_healthy
+    # The buttons stay for another decision; the failed step can be retried.
+    operations.retry_operation(step, actor=agent)
+    assert CaseOperation.objects.get(pk=step.pk).delivery_state == "queued"
+
+
+def test_the_case_panel_offers_the_decision_and_queues_it(
+    sim: SpartooSimulator,
+    spartoo: Channel,
+    agent: User,
+    client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    case, _ = return_case(sim, spartoo, django_capture_on_commit_callbacks)
+    client.force_login(agent)
+    page = client.get(reverse("inbox:conversation", args=[case.conversation_id])).content.decode()
+    assert "Accept the return on Spartoo" in page
+    assert 'name="reason"' in page
+
+    url = reverse("cases:return_decision", args=[case.pk])
+    refused = client.post(url, {"decision": "refuse", "reason": ""})
+    assert refused.status_code == 400
+    assert "Say why the return is refused." in refused.content.decode()
+
+    done = client.post(url, {"decision": "accept"})
+    assert done.status_code == 302
+    assert CaseOperation.objects.get(case=case).kind == "accept_return"
+    page = client.get(reverse("inbox:conversation", args=[case.conversation_id])).content.decode()
+    assert "Accept the return on Spartoo" not in page  # decided: the step is shown instead
+    assert "Return accepted" in page

@@ -34,7 +34,7 @@ from comptoir.inbox.models import (
     Tag,
 )
 from comptoir.notifications.models import Notification
-from comptoir.surveys import actions, metrics, tasks, texts
+from comptoir.surveys import actions, metrics, policy, tasks, texts
 from comptoir.surveys.models import Survey, SurveyKind, SurveySettings
 
 MakeInbound = Callable[..., InboundMessage]
@@ -427,3 +427,13 @@ def test_the_timeline_shows_the_survey_sent_and_answered(survey: Survey, supervi
     html = page.content.decode()
     assert "Survey sent" in html
     assert "Survey answered: 2/5" in html
+
+
+def test_spartoos_relay_mailbox_never_carries_a_survey(shop: Shop) -> None:
+    """Spartoo's buyer messages come and go by Spartoo's mail relay: a marketplace message, even
+    on an email channel, and Spartoo's terms are not public."""
+    relay = Channel.objects.create(shop=shop, kind="email", marketplace="spartoo", name="Spartoo")
+    allowed = SurveySettings(message_marketplaces=["spartoo", "ebay"])
+    assert policy.route(relay, allowed) == ""
+    assert "spartoo" in policy.NEVER
+    assert "spartoo" not in policy.MESSAGE_ALLOWED

@@ -21,6 +21,7 @@ from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import HttpBearer
 
+from comptoir.accounts.availability_api import router as availability_router
 from comptoir.accounts.models import APIToken, User, hash_token
 from comptoir.accounts.tokens import check_scope
 from comptoir.analytics.api import router as analytics_router
@@ -143,3 +144,4 @@ api.add_router("/", triage_router)
 api.add_router("/", surveys_router)
 api.add_router("/", faq_router)
 api.add_router("/", care_router)
+api.add_router("/", availability_router)

@@ -29,6 +29,11 @@ class User(AbstractUser):
     keyboard_shortcuts = models.BooleanField(default=True)
     # Raised by "log out everywhere": every session signed with the previous value ends.
     session_generation = models.PositiveIntegerField(default=0)
+    # The agent's own switch for the live chat (`accounts.availability`): Away counts nobody
+    # online; Available counts while the agent is seen at the desk (`seen_at`, told by the live
+    # stream of any of their pages, at most once a minute).
+    available = models.BooleanField(default=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     def _session_hash(self, secret: str | bytes | None = None) -> str:
         # Generation 0 signs as Django does, so that sessions open before this field existed

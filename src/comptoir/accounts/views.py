@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from comptoir.accounts import login_guard, two_factor
+from comptoir.accounts import availability, login_guard, two_factor
 from comptoir.accounts.models import User
 
 # Between the password and the code: who, since when, where to go next.
@@ -239,3 +239,13 @@ def log_out_all(request: HttpRequest) -> HttpResponse:
     login_guard.log_out_everywhere(_me(request))
     logout(request)
     return redirect(f"{settings.LOGIN_URL}?why=everywhere")
+
+
+@login_required
+@require_POST
+def set_availability(request: HttpRequest) -> HttpResponse:
+    """The header's switch: Available / Away for the live chat; back to the page it was on."""
+    user = request.user
+    assert isinstance(user, User)
+    availability.set_availability(user, available=request.POST.get("available") == "1")
+    return redirect(_next(request, request.POST.get("next", "")))

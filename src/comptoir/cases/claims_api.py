@@ -1,5 +1,6 @@
 """REST endpoints of a case's steps on the marketplace (`/api/v1/cases/{id}/...`): close the
-case, answer the claim, refund, close the claim there, list the steps and retry a failed one.
+case, answer the claim, refund, close the claim there, accept or refuse a return, list the
+steps and retry a failed one.
 As the case panel: lookups among the cases the caller sees (404 otherwise), every change
 through `cases.actions` or `cases.operations` (403 for who may not change the conversation),
 each step sent exactly once by its task. A step's text is the seller's words: the list shows
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
@@ -38,7 +39,7 @@ class In(Schema):
 class StepOut(Schema):
     id: int
     case_id: int
-    kind: str = Field(description="respond, refund or close")
+    kind: str = Field(description="respond, refund, close, accept_return or refuse_return")
     delivery_state: str = Field(description="queued, sending, sent or failed (then retry it)")
     attempts: int
     error: str
@@ -60,6 +61,11 @@ class RefundIn(In):
     )
     currency: str = Field("", max_length=3)
     text: str = Field("", max_length=5000)
+
+
+class ReturnDecisionIn(In):
+    decision: Literal["accept", "refuse"]
+    reason: str = Field("", max_length=500, description="why it is refused (required then)")
 
 
 def _step_out(op: CaseOperation, *, with_text: bool) -> dict[str, Any]:
@@ -128,6 +134,27 @@ def close_claim(request: HttpRequest, case_id: int, body: TextIn) -> dict[str, A
     user = _user(request)
     operations.close_claim(_case(user, case_id), text=body.text, actor=user, via="api")
     return _out(_case(user, case_id))
+
+
+@router.post(
+    "/cases/{case_id}/return-decision",
+    response={201: StepOut, **_WRITE_ERRORS},
+    summary="Accept or refuse the item the buyer sent back",
+    description="Where the marketplace takes it (Spartoo's returns; else 422). The case "
+    "resolves when the marketplace confirms; a refusal needs its reason.",
+)
+def return_decision(
+    request: HttpRequest, case_id: int, body: ReturnDecisionIn
+) -> Status[dict[str, Any]]:
+    user = _user(request)
+    op = operations.decide_return(
+        _case(user, case_id),
+        accept=body.decision == "accept",
+        reason=body.reason,
+        actor=user,
+        via="api",
+    )
+    return Status(201, _step_out(op, with_text=True))
 
 
 @router.post(

@@ -114,6 +114,9 @@ class OperationKind(models.TextChoices):
     RESPOND = "respond", words.OPERATIONS["respond"]
     REFUND = "refund", words.OPERATIONS["refund"]
     CLOSE = "close", words.OPERATIONS["close"]
+    # Spartoo's returns: the seller accepts or refuses the item sent back.
+    ACCEPT_RETURN = "accept_return", words.OPERATIONS["accept_return"]
+    REFUSE_RETURN = "refuse_return", words.OPERATIONS["refuse_return"]
 
 
 class CaseOperation(models.Model):

@@ -1,6 +1,6 @@
-"""The case panel's forms that tell the marketplace: answer the claim, refund, close it, retry
-a failed step. Thin: lookups among the cases the user may see, every change through
-`cases.operations` (which refuses an actor who may not change the conversation)."""
+"""The case panel's forms that tell the marketplace: answer the claim, refund, close it, accept
+or refuse a return, retry a failed step. Thin: lookups among the cases the user may see, every
+change through `cases.operations` (which refuses an actor who may not change the conversation)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,22 @@ def close_claim(request: HttpRequest, pk: int) -> HttpResponse:
     case = _case(request, pk)
     try:
         operations.close_claim(case, text=request.POST.get("text", ""), actor=_user(request))
+    except ValidationError as exc:
+        return _refused(request, case.conversation_id, exc)
+    return _back(case)
+
+
+@login_required
+@require_POST
+def return_decision(request: HttpRequest, pk: int) -> HttpResponse:
+    case = _case(request, pk)
+    try:
+        operations.decide_return(
+            case,
+            accept=request.POST.get("decision") == "accept",
+            reason=request.POST.get("reason", ""),
+            actor=_user(request),
+        )
     except ValidationError as exc:
         return _refused(request, case.conversation_id, exc)
     return _back(case)

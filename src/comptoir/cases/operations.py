@@ -1,6 +1,7 @@
 """The seller's answer to a marketplace's claim, told to the marketplace: answer it, refund,
-close it. Each step is a `CaseOperation` queued here (on commit, `cases.sync_out` sends it,
-exactly once under faults) and a line on the conversation's timeline naming who asked.
+close it, accept or refuse a return (Spartoo). Each step is a `CaseOperation` queued here (on
+commit, `cases.sync_out` sends it, exactly once under faults) and a line on the conversation's
+timeline naming who asked.
 
 Permissions are the inbox's (`inbox.permissions.check_change`: 404 for a conversation the
 actor cannot see, 403 for one who only reads); `actor=None` is the system (a rule)."""
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 # A step in one of these states stands: asking for it again would do it twice.
 PENDING_OR_DONE = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.SENT)
 MAX_TEXT = 5000
+# A return is accepted or refused once: either decision standing rules out the other.
+RETURN_DECISIONS = (OperationKind.ACCEPT_RETURN, OperationKind.REFUSE_RETURN)
+MAX_REASON = 500
 
 
 def supported(case: Case) -> frozenset[str]:
@@ -174,6 +178,31 @@ def close_claim(
 
 
 @transaction.atomic
+def decide_return(
+    case: Case, *, accept: bool, actor: User | None, reason: str = "", via: str = ""
+) -> CaseOperation:
+    """Accept or refuse the item the buyer sent back (a refusal says why). The case resolves
+    when the marketplace confirms (`record_operation_sent`), not before."""
+    locked = _open_claim(case, actor)
+    kind = OperationKind.ACCEPT_RETURN if accept else OperationKind.REFUSE_RETURN
+    reason = reason.strip()
+    if not accept and not reason:
+        raise ValidationError(gettext("Say why the return is refused."))
+    if len(reason) > MAX_REASON:
+        raise ValidationError(
+            gettext("A reason is at most %(count)d characters.") % {"count": MAX_REASON}
+        )
+    decided = locked.operations.filter(
+        kind__in=RETURN_DECISIONS, delivery_state__in=PENDING_OR_DONE
+    )
+    if decided.exclude(kind=kind).exists():
+        raise ValidationError(
+            gettext("The return was already decided the other way, or that is on its way.")
+        )
+    return _queue(locked, kind, {"text": reason[:MAX_REASON]}, actor, via)
+
+
+@transaction.atomic
 def retry_operation(op: CaseOperation, *, actor: User | None, via: str = "") -> None:
     """Queue a failed step again, as it was (an agent pressed Retry): the look-up before
     sending still guards against doing it twice."""
@@ -201,6 +230,14 @@ def record_operation_sent(op: CaseOperation, *, external_id: str, sent_at: datet
         error="",
     )
     _event(op, "operation_sent", None, "")
+    if op.kind in RETURN_DECISIONS:
+        # The marketplace confirmed the decision: a refusal is the case's outcome, and
+        # nothing is left to do on it.
+        via = op.case.channel.get_marketplace_display()
+        if op.kind == OperationKind.REFUSE_RETURN:
+            reason = str(op.payload.get("text") or "")
+            actions.record_outcome(op.case, outcome="rejected", reason=reason, actor=None, via=via)
+        actions.close(op.case, actor=None, via=via)
 
 
 @transaction.atomic

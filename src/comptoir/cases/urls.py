@@ -14,5 +14,6 @@ urlpatterns = [
     path("<int:pk>/answer/", operation_views.answer, name="answer"),
     path("<int:pk>/refund/", operation_views.refund, name="refund"),
     path("<int:pk>/close-claim/", operation_views.close_claim, name="close_claim"),
+    path("<int:pk>/return/", operation_views.return_decision, name="return_decision"),
     path("steps/<int:pk>/retry/", operation_views.retry, name="retry_operation"),
 ]

@@ -221,7 +221,7 @@ class CaseOperationOut:
     `operation_id` and `idempotency_key` are stable across retries of the same step."""
 
     operation_id: int
-    kind: Literal["respond", "refund", "close"]
+    kind: Literal["respond", "refund", "close", "accept_return", "refuse_return"]
     claim_id: str
     thread_id: str = ""
     order_number: str = ""

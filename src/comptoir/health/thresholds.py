@@ -45,6 +45,11 @@ Sources, read for this module (each rule below names its own):
   defaults follow one operator's published criteria (Alltricks, a Mirakl marketplace:
   https://alltricks-support.freshdesk.com/support/solutions/articles/101000473514: incident
   rate above 5 % and acceptance rate under 95 % suspend the shop).
+- Spartoo: its public documentation (`/mp/documentation.php`, the web services) states no
+  account-health threshold, and its seller terms are not public. Every Spartoo rule is a
+  default, guessed from the French marketplaces above (Fnac's and Cdiscount's levels: 5 % late,
+  2.5 % cancelled, 3 % claims, 30 days); returns are not counted as claims by Spartoo's web
+  services, so the claims rule reads the cases opened on its returns and may read high.
 - No marketplace publishes a response-time threshold but Amazon: elsewhere the late-response
   rate is held to Amazon's 10 %, a default (the 24 or 48 hours are each marketplace's own rule,
   `comptoir.sla.metrics`).
@@ -183,12 +188,24 @@ RAKUTEN = (
     Rule(Metric.CLAIMS, 0.05, 30, False, "", NOTHING),
 )  # fmt: skip
 
+SPARTOO_NOTE = _(
+    "Spartoo publishes no threshold (its seller terms are not public): a default, guessed from "
+    "the other French marketplaces."
+)
+SPARTOO = (
+    Rule(Metric.LATE_SHIPMENT, 0.05, 30, False, "", SPARTOO_NOTE),
+    Rule(Metric.CANCELLATION, 0.025, 30, False, "", SPARTOO_NOTE),
+    Rule(Metric.LATE_RESPONSE, 0.10, 30, False, "", DEFAULT_RESPONSE),
+    Rule(Metric.CLAIMS, 0.03, 30, False, "", SPARTOO_NOTE),
+)
+
 RULES: dict[str, tuple[Rule, ...]] = {
     "amazon": AMAZON,
     "ebay": EBAY,
     "cdiscount": CDISCOUNT,
     "fnac": FNAC_RULES,
     "rakuten": RAKUTEN,
+    "spartoo": SPARTOO,
 }
 # The marketplaces that judge a seller's account: the shop's own mail and "other" have none.
 NOT_MARKETPLACES = frozenset({"shop", "other"})

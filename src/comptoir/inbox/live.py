@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, StreamingHttpResponse
 
+from comptoir.accounts.availability import SEEN_EVERY, mark_seen
 from comptoir.accounts.models import User
 from comptoir.inbox.models import Event
 from comptoir.inbox.permissions import visible_conversations
@@ -106,17 +108,48 @@ def _presence_frame(present: list[dict[str, str]]) -> str:
     return f"event: presence\ndata: {json.dumps(present)}\n\n"
 
 
+def _told_frame(event: str, told: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(told)}\n\n"
+
+
+# What a conversation page's stream also tells, by event name, provided from the apps above
+# (the live chat's visitor state: `inbox.chat_views.install`): given the conversation and the
+# user, a reader of the current value (read at each check, sent when it changes), or None.
+Teller = Callable[[int, User], Callable[[], dict[str, Any] | None] | None]
+_tellers: dict[str, Teller] = {}
+
+
+def provide_teller(event: str, teller: Teller) -> None:
+    _tellers[event] = teller
+
+
+def readers_for(conversation: int, user: User) -> dict[str, Callable[[], dict[str, Any] | None]]:
+    found = {event: teller(conversation, user) for event, teller in _tellers.items()}
+    return {event: read for event, read in found.items() if read is not None}
+
+
 # Tests replace these with a simulated clock, so a stream runs its course without waiting.
 monotonic: Callable[[], float] = time.monotonic
 sleep: Callable[[float], None] = time.sleep
 async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
+# What one check found: (the newest event, the conversations changed, who else is on this
+# conversation, what the apps above tell on it by event name).
+Found = tuple[int, list[int], list[dict[str, str]] | None, dict[str, dict[str, Any] | None]]
+
+
 class _Watch:
     """One stream's state: what it has sent, when it last spoke, when it ends."""
 
     def __init__(
-        self, user: User, after: int, seconds: float, every: float, conversation: int | None
+        self,
+        user: User,
+        after: int,
+        seconds: float,
+        every: float,
+        conversation: int | None,
+        readers: dict[str, Callable[[], dict[str, Any] | None]] | None = None,
     ) -> None:
         self.user, self.after = user, after
         # The clock is taken once, at the start: a stream that began before a test simulated
@@ -127,36 +160,58 @@ class _Watch:
         # On a conversation page the stream also says who else is there, when that changes.
         self.conversation = conversation
         self.present: list[dict[str, str]] | None = None
+        # And what the apps above tell on it (a chat's visitor typing, here, away, left), when
+        # it changes: read at each check, as a state may lapse without a write ("typing").
+        self.readers = readers or {}
+        self.told: dict[str, dict[str, Any] | None] = {}
+        # The user is at the desk while a page of theirs streams (the live chat's "online").
+        self.seen_told: float | None = None
         self.every = every
         self.clock_seen = -1  # the event clock when this stream last looked for changes
 
-    def check(self) -> tuple[int, list[int], list[dict[str, str]] | None]:
+    def check(self) -> Found:
         last, convs = self.after, list[int]()
         latest = _clock.latest(self.monotonic, self.every)
         if latest != self.clock_seen:
             self.clock_seen = latest
             last, convs = changes(self.user, self.after)
         present = others_present(self.conversation, self.user) if self.conversation else None
-        return last, convs, present
+        told = {event: read() for event, read in self.readers.items()}
+        if self.seen_due():
+            self.seen_told = self.monotonic()
+            mark_seen(self.user.pk)
+        return last, convs, present, told
+
+    def seen_due(self) -> bool:
+        told = self.seen_told
+        return told is None or self.monotonic() - told >= SEEN_EVERY.total_seconds()
 
     def quiet(self) -> bool:
         """Nothing to look at, known without a query: the event clock has not moved since this
-        stream last looked, and it tells no presence (an async stream then skips the thread
-        hop a query needs)."""
+        stream last looked, it tells no presence and the user's "seen" is not due (an async
+        stream then skips the thread hop a query needs)."""
         latest = _clock.cached(self.monotonic, self.every)
-        return latest == self.clock_seen and self.conversation is None
+        return latest == self.clock_seen and self.conversation is None and not self.seen_due()
 
     @property
     def open(self) -> bool:
         return self.monotonic() < self.deadline
 
     def frames(
-        self, last: int, convs: list[int], present: list[dict[str, str]] | None = None
+        self,
+        last: int,
+        convs: list[int],
+        present: list[dict[str, str]] | None = None,
+        told: dict[str, dict[str, Any] | None] | None = None,
     ) -> Iterator[str]:
         """What to send after a check that found `convs` changed up to event `last`."""
         if present is not None and present != self.present:
             self.present, self.quiet_since = present, self.monotonic()
             yield _presence_frame(present)
+        for event, value in (told or {}).items():
+            if value is not None and value != self.told.get(event):
+                self.told[event], self.quiet_since = value, self.monotonic()
+                yield _told_frame(event, value)
         if convs:
             self.after, self.quiet_since = last, self.monotonic()
             yield _frame(last, convs)
@@ -166,9 +221,14 @@ class _Watch:
 
 
 def _sync_stream(
-    user: User, after: int, seconds: float, every: float, conversation: int | None = None
+    user: User,
+    after: int,
+    seconds: float,
+    every: float,
+    conversation: int | None = None,
+    readers: dict[str, Callable[[], dict[str, Any] | None]] | None = None,
 ) -> Iterator[str]:
-    watch = _Watch(user, after, seconds, every, conversation)
+    watch = _Watch(user, after, seconds, every, conversation, readers)
     yield "retry: 2000\n\n"
     while watch.open:
         try:
@@ -188,11 +248,16 @@ def _sync_stream(
 
 
 async def _async_stream(
-    user: User, after: int, seconds: float, every: float, conversation: int | None = None
+    user: User,
+    after: int,
+    seconds: float,
+    every: float,
+    conversation: int | None = None,
+    readers: dict[str, Callable[[], dict[str, Any] | None]] | None = None,
 ) -> AsyncIterator[str]:
-    watch = _Watch(user, after, seconds, every, conversation)
+    watch = _Watch(user, after, seconds, every, conversation, readers)
 
-    def check_and_release() -> tuple[int, list[int], list[dict[str, str]] | None]:
+    def check_and_release() -> Found:
         # Runs in the request's own thread, which Django keeps for the whole stream: without
         # closing, each open tab would hold a database connection for minutes (200 tabs, past
         # PostgreSQL's 100). A pool (COMPTOIR_DB_POOL_SIZE) makes the reopening cheap.
@@ -205,7 +270,7 @@ async def _async_stream(
     yield "retry: 2000\n\n"
     while watch.open:
         try:
-            found = (watch.after, [], None) if watch.quiet() else await read()
+            found: Found = (watch.after, [], None, {}) if watch.quiet() else await read()
         except DatabaseError as exc:
             logger.warning("live stream ended: %s", exc)
             return
@@ -227,16 +292,17 @@ def live(request: HttpRequest) -> StreamingHttpResponse:
     if raw_conv.isdigit() and len(raw_conv) < 19:
         found = visible_conversations(user).filter(pk=int(raw_conv)).values_list("pk", flat=True)
         conversation = found.first()
+    readers = readers_for(conversation, user) if conversation else None
     seconds = float(getattr(settings, "COMPTOIR_LIVE_SECONDS", LIVE_SECONDS))
     every = float(getattr(settings, "COMPTOIR_LIVE_CHECK_SECONDS", CHECK_EVERY))
     stream: Iterator[str] | AsyncIterator[str]
     if isinstance(request, ASGIRequest):
-        stream = _async_stream(user, after, seconds, every, conversation)
+        stream = _async_stream(user, after, seconds, every, conversation, readers)
         # This thread stays the request's until the stream ends: its connection goes now,
         # not minutes later (many tabs opening at once would exhaust PostgreSQL's).
         connections.close_all()
     else:
-        stream = _sync_stream(user, after, seconds, every, conversation)
+        stream = _sync_stream(user, after, seconds, every, conversation, readers)
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the events back

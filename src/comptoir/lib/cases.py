@@ -60,6 +60,8 @@ OPERATIONS: dict[str, Promise] = {
     "respond": pgettext_lazy("case", "Answer"),
     "refund": pgettext_lazy("case", "Refund"),
     "close": pgettext_lazy("case", "Closure"),
+    "accept_return": pgettext_lazy("case", "Return accepted"),
+    "refuse_return": pgettext_lazy("case", "Return refused"),
 }
 
 # The case kind a triage intent names (lib.intents): a rule or a claim reason opens that kind.

@@ -19,6 +19,12 @@ Per marketplace, from what each publishes about messaging buyers:
   platform, and messages are for the order's follow-up.
 - **Fnac** and **Rakuten**: never; messages are for the order, and their charters forbid
   external links.
+- **Spartoo**: never. Spartoo publishes no messaging web service: a buyer writes through
+  Spartoo, which mails the seller, and the answer goes back through Spartoo's mail relay to a
+  buyer who bought on Spartoo. That is a marketplace message, not the shop's own mail (as
+  Amazon's relay is), and Spartoo's seller terms are not public: until someone reads them, no
+  survey rides on it (the relay mailbox is marketplace "spartoo", not "shop", so the email
+  route does not take it either).
 - Any other marketplace: never, until someone reads its rules.
 """
 
@@ -45,6 +51,10 @@ NEVER = {
     "mirakl": _("Mirakl operators: no links or contact that take the buyer off the platform."),
     "cdiscount": _("Cdiscount: messages are for the order's follow-up, no redirection."),
     "fnac": _("Fnac and Rakuten: messages are for the order, no external links."),
+    "spartoo": _(
+        "Spartoo: buyer messages go through Spartoo's mail relay, for the order; its seller "
+        "terms are not public."
+    ),
 }
 
 

@@ -1,5 +1,6 @@
 """`{% case_operations case can_write %}`: what the case panel offers to tell the marketplace
-(answer, refund, close, as its API allows) and the steps already asked, with their state."""
+(answer, refund, close, accept or refuse a return, as its API allows) and the steps already
+asked, with their state."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from django import template
 
-from comptoir.cases.operations import supported
+from comptoir.cases.operations import PENDING_OR_DONE, RETURN_DECISIONS, supported
 
 register = template.Library()
 
@@ -21,6 +22,10 @@ def case_operations(case: Any, can_write: bool) -> dict[str, Any]:
         "steps": steps,
         "ops": ops,
         "can_write": can_write,
+        # Accepted or refused already (or on its way): the buttons give way to the step.
+        "return_decided": any(
+            op.kind in RETURN_DECISIONS and op.delivery_state in PENDING_OR_DONE for op in ops
+        ),
         "marketplace": case.channel.get_marketplace_display(),
         "currency": case.currency or (case.order.currency if case.order else "") or "EUR",
     }

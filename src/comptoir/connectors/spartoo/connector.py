@@ -15,6 +15,12 @@ XML with a `<statut>` code; see `wire` for the documented and the guessed parts)
   case). A return whose status changed later is read again and adds an automatic message with
   the new status (the id is the return and its status, so a re-read stores nothing twice).
 
+Deciding a return (`send_case_operation`, from the case panel): `xml_maj_returns.php` with `rID`
+and `statut` 4 (accept) or 3 (refuse). The call is not safe to repeat blindly: an unanswered one
+is looked for (`find_case_operation`: the return's status read again by `rID`), and a refusal
+that says the return already has that status (-9) counts as done. Spartoo's documented call
+takes no reason: a refusal's reason stays on the case here.
+
 Errors: a code -1, -2 or -428 (the web-service id is empty, unknown or deactivated) stops the
 channel; -429 (the hourly quota) waits for the hour to turn; HTTP errors and timeouts are
 retried by the shared client (the exports are reads, safe to repeat).
@@ -36,6 +42,7 @@ from defusedxml import DefusedXmlException
 from pydantic import BaseModel, Field
 
 from comptoir.connectors.base import (
+    CaseOperationOut,
     Connector,
     ConnectorError,
     HttpClient,
@@ -52,6 +59,8 @@ logger = logging.getLogger("comptoir.spartoo")
 NAME = "Spartoo"
 # Returns still open, asked for again by id on each poll (the oldest dropped past this).
 MAX_OPEN_RETURNS = 200
+# The case steps that decide a return, and the status each asks of Spartoo.
+RETURN_DECISIONS = {"accept_return": wire.RETURN_ACCEPTED, "refuse_return": wire.RETURN_REFUSED}
 
 
 class SpartooSettings(BaseModel):
@@ -329,6 +338,65 @@ class SpartooConnector(Connector):
             meta={"spartoo_return": found.as_meta()},
             language="fr",
         )
+
+    # -- deciding a return (cases) ------------------------------------------------------------
+
+    @classmethod
+    def case_operations(cls, claim_id: str) -> frozenset[str]:
+        return frozenset(RETURN_DECISIONS) if claim_id.startswith("return:") else frozenset()
+
+    def send_case_operation(self, operation: CaseOperationOut) -> SendResult:
+        return_id, wanted = self._decision(operation)
+        try:
+            self.call(wire.UPDATE_RETURN, {"rID": return_id, "statut": str(wanted)})
+        except ConnectorError as exc:
+            if not exc.about_message or exc.maybe_sent:
+                raise  # the channel's trouble, or an unknown outcome: the task looks first
+            # Refused: -9 says the return has this status already (an earlier call whose
+            # answer was lost, or the back office): done. Otherwise, say what it is now.
+            found = self._return_status(return_id)
+            if found == wanted:
+                return SendResult(external_id=f"return:{return_id}:{wanted}")
+            now = wire.RETURN_STATUS_NAMES.get(found or 0, "unknown")
+            raise ConnectorError(
+                f"{exc} (the return is now: {now})",
+                permanent=True,
+                about_message=True,
+                status=exc.status,
+            ) from None
+        return SendResult(external_id=f"return:{return_id}:{wanted}")
+
+    def find_case_operation(self, operation: CaseOperationOut) -> SendResult | None:
+        return_id, wanted = self._decision(operation)
+        if self._return_status(return_id) == wanted:
+            return SendResult(external_id=f"return:{return_id}:{wanted}")
+        return None
+
+    @staticmethod
+    def _decision(operation: CaseOperationOut) -> tuple[str, int]:
+        return_id = operation.claim_id.removeprefix("return:")
+        wanted = RETURN_DECISIONS.get(operation.kind)
+        if wanted is None or not return_id or return_id == operation.claim_id:
+            raise ConnectorError(
+                f"Spartoo takes no {operation.kind} on {operation.claim_id or 'this case'}: "
+                "decide it in Spartoo's seller back office",
+                permanent=True,
+                about_message=True,
+            )
+        return return_id, wanted
+
+    def _return_status(self, return_id: str) -> int | None:
+        """The return's status as Spartoo shows it now, None when it does not know it."""
+        try:
+            root = self.call(wire.EXPORT_RETURNS, {"rID": return_id})
+        except ConnectorError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        for found in map(parse_return, root.iter("return")):
+            if found is not None and found.return_id == return_id:
+                return found.status
+        return None
 
     def send(self, outbound: OutboundMessage) -> SendResult:
         raise ConnectorError(

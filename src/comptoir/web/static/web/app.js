@@ -126,6 +126,29 @@
   if (window.__comptoirLive) window.__comptoirLive.addEventListener("presence", function (event) {
     showPresence(JSON.parse(event.data));
   });
+  // A chat's visitor (typing, here, away, left), told by the live stream as it changes; while
+  // the stream is down, the line asks the server itself every 20 s.
+  const chatStatus = document.getElementById("chat-status");
+  function showVisitor(v) {
+    let text = v.state === "typing" ? chatStatus.dataset.typing
+      : v.state === "left" ? chatStatus.dataset.left.replace("{at}", v.left_at)
+      : v.state === "here" ? chatStatus.dataset.here : chatStatus.dataset.away;
+    if (v.email) text += " · " + chatStatus.dataset.email.replace("{email}", v.email);
+    chatStatus.textContent = "";
+    const span = document.createElement("span");
+    if (v.state === "typing") span.className = "chat-typing";
+    span.textContent = text;
+    chatStatus.appendChild(span);
+  }
+  if (chatStatus) {
+    if (window.__comptoirLive) window.__comptoirLive.addEventListener("visitor", function (event) {
+      showVisitor(JSON.parse(event.data));
+    });
+    window.setInterval(function () {
+      const source = window.__comptoirLive;
+      if (window.htmx && (!source || source.readyState !== 1)) window.htmx.trigger(chatStatus, "chat-poll");
+    }, 20000);
+  }
   // Destructive buttons ask first (no inline onclick: the CSP forbids it).
   document.addEventListener("submit", function (event) {
     const form = event.target;
