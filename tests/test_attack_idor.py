@@ -177,6 +177,7 @@ API_BODY = {
     "into": 1,
     "field": "intent",
     "value": "refund",
+    "decision": "accept",
 }
 
 
