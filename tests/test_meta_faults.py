@@ -17,6 +17,7 @@ from comptoir.accounts.models import User
 from comptoir.connectors.base import InboundMessage
 from comptoir.connectors.meta.simulator import MetaSimulator
 from comptoir.inbox import actions, tasks
+from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import (
     Channel,
     Conversation,
@@ -97,6 +98,7 @@ def test_fault_injection_every_message_once_and_every_reply_once(
         )
         inbound: list[str] = []
         replies: list[str] = []
+        sent_files: list[str] = []
         for round_ in range(6):
             for n in range(40):
                 photo = ("photo.jpg", "image/jpeg", bytes([n]) * 500) if n % 10 == 0 else None
@@ -114,8 +116,13 @@ def test_fault_injection_every_message_once_and_every_reply_once(
             waiting = Conversation.objects.filter(channel=channel, needs_reply=True)
             for conv in waiting.order_by("pk")[:12]:
                 text = f"Réponse {len(replies)} (tour {round_})"
+                files = []
+                if len(replies) % 3 == 0:  # every third reply carries a file
+                    name = f"devis-{len(replies)}.pdf"
+                    files.append(NewAttachment(name, "application/pdf", b"%PDF-" + name.encode()))
+                    sent_files.append(name)
                 replies.append(text)
-                actions.reply(conv, actor=agent, text=text)
+                actions.reply(conv, actor=agent, text=text, attachments=files)
             send_all_queued(channel)
             sim.receipts(read=round_ % 2 == 0)
 
@@ -139,11 +146,13 @@ def test_fault_injection_every_message_once_and_every_reply_once(
 
         stored_in = Message.objects.filter(channel=channel, direction=Direction.IN)
         assert Counter(stored_in.values_list("external_id", flat=True)) == Counter(inbound)
-        assert Counter(m.text for m in sim.sent) == Counter(replies)  # 0 lost, 0 duplicated
+        texts = Counter(m.text for m in sim.sent if m.text)
+        assert texts == Counter(replies)  # 0 lost, 0 duplicated
+        assert Counter(m.file[1] for m in sim.sent if m.file) == Counter(sent_files)
         out = Message.objects.filter(channel=channel, direction=Direction.OUT)
         assert out.count() == len(replies)
         assert not out.exclude(delivery_state=DeliveryState.SENT).exists()
-        assert set(out.values_list("external_id", flat=True)) == {m.id for m in sim.sent}
+        assert set(out.values_list("external_id", flat=True)) == {m.id for m in sim.sent if m.text}
         assert not InboundRecord.objects.filter(channel=channel, state="failed").exists()
         assert sum(sim.faults.injected.values()) > 15
         assert sim.violations == []

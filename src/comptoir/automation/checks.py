@@ -406,6 +406,33 @@ def check_meta_window(draft: Draft) -> Iterable[Found]:
             0,
             0,
         )
+    yield from _meta_files(draft, channel)
+
+
+def _meta_files(draft: Draft, channel: Channel) -> Iterable[Found]:
+    """What Meta would refuse of the files (`lib.meta_window.file_verdict`), said before."""
+    platform = channel.get_kind_display()
+    if len(draft.attachments) > 1:
+        yield _("%(platform)s takes one file per message.") % {"platform": platform}, 0, 0
+    for f in draft.attachments:
+        rule = meta_window.file_verdict(channel.kind, f.filename, f.content_type, len(f.data))
+        if rule.refused == "type":
+            types = ", ".join(meta_window.allowed_extensions(channel.kind))
+            yield (
+                _("%(platform)s does not take %(file)s (allowed: %(types)s).")
+                % {"platform": platform, "file": f.filename, "types": types},
+                0,
+                0,
+            )
+        elif rule.refused == "size":
+            yield (
+                _("%(file)s is too large for %(platform)s (at most %(size)d MB).")
+                % {"platform": platform, "file": f.filename, "size": rule.largest // (1 << 20)},
+                0,
+                0,
+            )
+    if channel.kind == "whatsapp" and draft.attachments and len(draft.text) > 1024:
+        yield _("With a file, WhatsApp takes at most 1,024 characters of text."), 0, 0
 
 
 CHECKERS: dict[str, Callable[[Draft], Iterable[Found]]] = {

@@ -40,6 +40,7 @@ from comptoir.connectors.meta.connector import (
 from comptoir.lib import meta_window
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+CAPTION_MAX = 1024  # a media message's caption (Cloud API "Messages" reference)
 
 
 class WhatsAppConnector(MetaConnector):
@@ -151,12 +152,6 @@ class WhatsAppConnector(MetaConnector):
                 permanent=True,
                 about_message=True,
             )
-        if outbound.attachments:
-            raise ConnectorError(
-                "WhatsApp: attachments are not sent from Comptoir yet; send the text alone",
-                permanent=True,
-                about_message=True,
-            )
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -165,11 +160,14 @@ class WhatsAppConnector(MetaConnector):
         }
         template = meta_window.template_of(outbound.text)
         if template is not None:
-            language = template[1] or self.conf().template_language
             body |= {
                 "type": "template",
-                "template": {"name": template[0], "language": {"code": language}},
+                "template": self.template_body(
+                    *template, meta_window.template_params(outbound.text)
+                ),
             }
+        elif outbound.attachments:
+            body |= self.media_body(outbound)
         else:
             body |= {"type": "text", "text": {"body": outbound.text, "preview_url": False}}
         data = self.graph(
@@ -179,6 +177,55 @@ class WhatsAppConnector(MetaConnector):
         if not messages or not messages[0].get("id"):
             raise ConnectorError("WhatsApp: the Cloud API answered no message id")
         return SendResult(external_id=str(messages[0]["id"]))
+
+    def template_body(self, name: str, language: str, params: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": name,
+            "language": {"code": language or self.conf().template_language},
+        }
+        if params:
+            values = [{"type": "text", "text": value} for value in params]
+            body["components"] = [{"type": "body", "parameters": values}]
+        return body
+
+    def media_body(self, outbound: OutboundMessage) -> dict[str, Any]:
+        """The file uploaded (`POST /{phone-number-id}/media`), then named by its id, the text
+        as its caption. An upload repeated by a retry only leaves an unused media id (Meta
+        deletes them after 30 days): the send itself stays keyed as any other."""
+        if len(outbound.attachments) > 1 or len(outbound.text) > CAPTION_MAX:
+            raise ConnectorError(
+                f"WhatsApp: one file per message, with at most {CAPTION_MAX} characters of text",
+                permanent=True,
+                about_message=True,
+            )
+        (file,) = outbound.attachments
+        rule = meta_window.file_verdict(
+            "whatsapp", file.filename, file.content_type, len(file.data)
+        )
+        if rule.refused:
+            raise ConnectorError(
+                f"WhatsApp does not take {file.filename} ({rule.refused}: "
+                f"{', '.join(meta_window.allowed_extensions('whatsapp'))}, "
+                f"at most {rule.largest // meta_window.MB} MB)",
+                permanent=True,
+                about_message=True,
+            )
+        data = self.graph(
+            "POST",
+            f"/{self.account_id()}/media",
+            data={"messaging_product": "whatsapp", "type": file.content_type},
+            files={"file": (file.filename, file.data, file.content_type)},
+            idempotent=True,
+        )
+        media_id = str(data.get("id") or "") if isinstance(data, dict) else ""
+        if not media_id:
+            raise ConnectorError("WhatsApp: the media upload answered no id")
+        media: dict[str, Any] = {"id": media_id}
+        if outbound.text:
+            media["caption"] = outbound.text
+        if rule.type == "document":
+            media["filename"] = file.filename
+        return {"type": rule.type, rule.type: media}
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
         found = self.cursor.get("sent_keys", {}).get(outbound.idempotency_key[:512])
