@@ -17,6 +17,8 @@ Meta's statuses never come (webhooks unsubscribed), the retry sends again: the A
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +45,27 @@ MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 CAPTION_MAX = 1024  # a media message's caption (Cloud API "Messages" reference)
 
 
+TEMPLATES_TTL = 3600.0  # seconds: templates change rarely (approval takes hours)
+TEMPLATE_PAGES = 10
+_PARAM = re.compile(r"\{\{(\d+)\}\}")
+
+
+def _template(item: dict[str, Any]) -> dict[str, Any] | None:
+    """One template as the picker needs it; None for one not approved or without a body."""
+    if item.get("status") != "APPROVED" or not item.get("name"):
+        return None
+    bodies = [c for c in item.get("components") or [] if c.get("type") == "BODY"]
+    if not bodies:
+        return None
+    body = str(bodies[0].get("text") or "")
+    return {
+        "name": str(item["name"]),
+        "language": str(item.get("language") or ""),
+        "body": body[:1024],
+        "params": len(set(_PARAM.findall(body))),
+    }
+
+
 class WhatsAppConnector(MetaConnector):
     kind = "whatsapp"
     name = "WhatsApp"
@@ -60,6 +83,39 @@ class WhatsAppConnector(MetaConnector):
         return self.conf().phone_number_id
 
     # -- in ------------------------------------------------------------------------------------
+
+    def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
+        self.refresh_templates()
+        yield from super().fetch(since)
+
+    def refresh_templates(self, *, force: bool = False) -> None:
+        """The approved templates (`GET /{waba-id}/message_templates`), kept in the cursor for
+        the composer's picker: name, language, body and how many {{n}} parameters it takes.
+        Read by the poll once `TEMPLATES_TTL` has passed, or at once when asked (`force`). A
+        failure is noted and the old list kept: it never stops messages coming in."""
+        waba = self.conf().business_account_id
+        at = self.cursor.get("templates_at")
+        if not waba or (not force and at and time.time() - float(at) < TEMPLATES_TTL):
+            return
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "status": "APPROVED",
+            "fields": "name,language,status,components",
+            "limit": 100,
+        }
+        try:
+            for _page in range(TEMPLATE_PAGES):
+                data = self.graph("GET", f"/{waba}/message_templates", params=params)
+                found += [t for t in map(_template, data.get("data") or []) if t]
+                after = ((data.get("paging") or {}).get("cursors") or {}).get("after")
+                if not after or not (data.get("paging") or {}).get("next"):
+                    break
+                params["after"] = after
+        except ConnectorError as exc:
+            logger.warning("WhatsApp: templates not read: %s", exc)
+            self.cursor["templates_error"] = str(exc)[:300]
+            return
+        self.cursor |= {"templates": found, "templates_at": time.time(), "templates_error": ""}
 
     def read_body(self, raw: bytes) -> Iterator[InboundMessage]:
         body = json.loads(raw)
