@@ -160,7 +160,7 @@
   if (!select) return;
   const bodies = Array.from(document.querySelectorAll(".wa-bodies li"));
   const fields = Array.from(document.querySelectorAll(".wa-params [data-param]"));
-  const originals = new Map(bodies.map(function (li) { return [li, li.lastChild.textContent]; }));
+  const originals = new Map(bodies.map(function (li) { return [li, li.querySelector(".wa-body").textContent]; }));
   function update() {
     const option = select.selectedOptions[0];
     const count = Number(option ? option.dataset.params : 0);
@@ -175,7 +175,7 @@
     bodies.forEach(function (li) {
       li.hidden = li.dataset.template !== select.value;
       if (li.hidden) return;
-      li.lastChild.textContent = originals.get(li).replace(/\{\{(\d+)\}\}/g, function (all, n) {
+      li.querySelector(".wa-body").textContent = originals.get(li).replace(/\{\{(\d+)\}\}/g, function (all, n) {
         const input = document.querySelector('[name="wa_param_' + n + '"]');
         return input && input.value ? input.value : all;
       });
