@@ -12,6 +12,7 @@ import pytest
 from comptoir.accounts.models import User
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions, tasks
+from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message
 from comptoir.inbox.tasks import poll_channel, send_message
 from comptoir.lib import http
@@ -88,12 +89,18 @@ def send_all_queued(channel: Channel) -> None:
 
 
 def reply_to_waiting(
-    channel: Channel, agent: User, replies: list[str], round_: int, most: int
+    channel: Channel,
+    agent: User,
+    replies: list[str],
+    round_: int,
+    most: int,
+    files: Callable[[int], list[NewAttachment]] = lambda n: [],
 ) -> None:
     """The agent answers up to `most` conversations waiting for a reply, oldest first; each
-    reply's text is unique and recorded in `replies`."""
+    reply's text is unique and recorded in `replies`; `files(n)` are the n-th reply's files."""
     waiting = Conversation.objects.filter(channel=channel, needs_reply=True)
     for conv in waiting.order_by("pk")[:most]:
         text = f"Réponse {len(replies)} (tour {round_})"
+        attachments = files(len(replies))
         replies.append(text)
-        actions.reply(conv, actor=agent, text=text)
+        actions.reply(conv, actor=agent, text=text, attachments=attachments)

@@ -120,6 +120,9 @@ UI_ONLY = {
     # Connecting a mailbox by OAuth: the mailbox's owner signs in at Microsoft or Google in a
     # browser and is sent back to the page; a token cannot take that step for them.
     "settings:channel_oauth",
+    # The composer's "read the WhatsApp templates again": the poll reads them hourly anyway;
+    # the button only hurries it for the agent looking at the picker.
+    "inbox:refresh_templates",
     # Who is looking at or typing in a conversation, and the unsent draft: the page's state.
     "inbox:presence",
     "inbox:draft",

@@ -405,3 +405,28 @@ def _healthy_email_channels() -> list[Any]:
     from comptoir.connectors.base import channel_store
 
     return channel_store().channels("email")
+
+
+def test_a_password_is_neither_asked_nor_kept_for_an_oauth_mailbox(
+    client: Client, shop: Shop, admin: User, provider: FakeAuthServer
+) -> None:
+    channel = oauth_channel(shop, auth="password", password="old-secret", smtp_password="smtp")
+    client.force_login(admin)
+    page = client.get(f"/settings/channels/{channel.pk}/edit").content.decode()
+    # The page hides the passwords by script unless password sign-in is chosen; without
+    # script they stay, saying they are ignored with OAuth.
+    assert page.count('data-only-when="auth" data-only-values="password"') == 2
+    assert "ignored with Microsoft 365 or Google (OAuth)" in page
+    saved = client.post(
+        f"/settings/channels/{channel.pk}/edit",
+        {"kind": "email", "name": "Box", "shop": shop.pk, "marketplace": "shop",
+         "imap_host": "outlook.office365.com", "username": "shop@example.com",
+         "auth": "microsoft", "password": "typed-anyway", "smtp_password": "this-too",
+         "folders": "INBOX"},
+    )  # fmt: skip
+    assert saved.status_code == 302
+    stored = Channel.objects.get(pk=channel.pk).get_settings()
+    # Neither the one typed nor the one stored before: OAuth signs in with tokens only.
+    assert stored["password"] == ""
+    assert stored["smtp_password"] is None
+    assert stored["auth"] == "microsoft"

@@ -246,10 +246,10 @@ def test_the_window_rules(channel: Channel, sim: MetaSimulator, agent: User) -> 
         assert window_codes(conv, "/template suivi_commande") == []
         with pytest.raises(ValidationError):
             actions.reply(conv, actor=agent, text="Bonjour")
-        reply = actions.reply(conv, actor=agent, text="/template suivi_commande")
+        reply = actions.reply(conv, actor=agent, text="/template reprise_contact")
         send_message.call(reply.pk)
         assert Message.objects.get(pk=reply.pk).delivery_state == DeliveryState.SENT
-        assert sim.sent[0].text == "/template suivi_commande"
+        assert sim.sent[0].text == "Bonjour, avez-vous encore besoin d'aide ?"
         return
     # Messenger and Instagram: a human agent's answer, tagged, for 7 days.
     assert window_codes(conv, "Bonjour") == []

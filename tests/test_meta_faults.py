@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from comptoir.accounts.models import User
 from comptoir.connectors.meta.simulator import MetaSimulator
+from comptoir.inbox.actions import NewAttachment
 from comptoir.inbox.models import (
     Channel,
     DeliveryState,
@@ -68,6 +69,15 @@ def test_fault_injection_every_message_once_and_every_reply_once(
         )
         inbound: list[str] = []
         replies: list[str] = []
+        sent_files: list[str] = []
+
+        def pdf_every_third(n: int) -> list[NewAttachment]:
+            if n % 3:
+                return []
+            name = f"devis-{n}.pdf"
+            sent_files.append(name)
+            return [NewAttachment(name, "application/pdf", b"%PDF-" + name.encode())]
+
         for round_ in range(6):
             for n in range(40):
                 photo = ("photo.jpg", "image/jpeg", bytes([n]) * 500) if n % 10 == 0 else None
@@ -79,7 +89,7 @@ def test_fault_injection_every_message_once_and_every_reply_once(
             if round_ in (2, 4):
                 poll_killed_after(monkeypatch, channel, 11 + round_)
             poll_channel.call(channel.pk)
-            reply_to_waiting(channel, agent, replies, round_, most=12)
+            reply_to_waiting(channel, agent, replies, round_, most=12, files=pdf_every_third)
             send_all_queued(channel)
             sim.receipts(read=round_ % 2 == 0)
 
@@ -103,11 +113,13 @@ def test_fault_injection_every_message_once_and_every_reply_once(
 
         stored_in = Message.objects.filter(channel=channel, direction=Direction.IN)
         assert Counter(stored_in.values_list("external_id", flat=True)) == Counter(inbound)
-        assert Counter(m.text for m in sim.sent) == Counter(replies)  # 0 lost, 0 duplicated
+        texts = Counter(m.text for m in sim.sent if m.text)
+        assert texts == Counter(replies)  # 0 lost, 0 duplicated
+        assert Counter(m.file[1] for m in sim.sent if m.file) == Counter(sent_files)
         out = Message.objects.filter(channel=channel, direction=Direction.OUT)
         assert out.count() == len(replies)
         assert not out.exclude(delivery_state=DeliveryState.SENT).exists()
-        assert set(out.values_list("external_id", flat=True)) == {m.id for m in sim.sent}
+        assert set(out.values_list("external_id", flat=True)) == {m.id for m in sim.sent if m.text}
         assert not InboundRecord.objects.filter(channel=channel, state="failed").exists()
         assert sum(sim.faults.injected.values()) > 15
         assert sim.violations == []

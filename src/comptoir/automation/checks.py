@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -371,7 +371,10 @@ def check_meta_window(draft: Draft) -> Iterable[Found]:
     channel = draft.conversation.channel
     if channel.kind not in meta_window.META_KINDS:
         return
-    approved = channel.get_settings().get("approved_templates") or []
+    # The names listed in the settings, and those the poll read from WhatsApp Manager.
+    cached = [t for t in (channel.cursor or {}).get("templates") or [] if isinstance(t, dict)]
+    approved = list(channel.get_settings().get("approved_templates") or [])
+    approved += sorted({str(t.get("name")) for t in cached} - set(approved))
     verdict = meta_window.verdict(
         channel.kind,
         last_inbound_at=draft.conversation.last_inbound_at,
@@ -406,6 +409,58 @@ def check_meta_window(draft: Draft) -> Iterable[Found]:
             0,
             0,
         )
+    elif verdict.template:
+        language = str(channel.get_settings().get("template_language") or "fr")
+        yield from _template_params(draft.text, verdict, cached, language)
+    yield from _meta_files(draft, channel)
+
+
+def _template_params(
+    text: str, verdict: meta_window.Verdict, cached: list[dict[str, Any]], language: str
+) -> Iterable[Found]:
+    """A template WhatsApp listed takes exactly its {{n}} parameters, one per line."""
+    given = len(meta_window.template_params(text))
+    wanted = verdict.template_language or language
+    for t in cached:
+        if t.get("name") == verdict.template and t.get("language") == wanted:
+            count = int(t.get("params") or 0)
+            if given != count:
+                yield (
+                    _(
+                        "The template %(name)s takes %(count)d parameters, one per line after "
+                        "its name (given: %(given)d)."
+                    )
+                    % {"name": verdict.template, "count": count, "given": given},
+                    0,
+                    0,
+                )
+            return
+
+
+def _meta_files(draft: Draft, channel: Channel) -> Iterable[Found]:
+    """What Meta would refuse of the files (`lib.meta_window.file_verdict`), said before."""
+    platform = channel.get_kind_display()
+    if len(draft.attachments) > 1:
+        yield _("%(platform)s takes one file per message.") % {"platform": platform}, 0, 0
+    for f in draft.attachments:
+        rule = meta_window.file_verdict(channel.kind, f.filename, f.content_type, len(f.data))
+        if rule.refused == "type":
+            types = ", ".join(meta_window.allowed_extensions(channel.kind))
+            yield (
+                _("%(platform)s does not take %(file)s (allowed: %(types)s).")
+                % {"platform": platform, "file": f.filename, "types": types},
+                0,
+                0,
+            )
+        elif rule.refused == "size":
+            yield (
+                _("%(file)s is too large for %(platform)s (at most %(size)d MB).")
+                % {"platform": platform, "file": f.filename, "size": rule.largest // (1 << 20)},
+                0,
+                0,
+            )
+    if channel.kind == "whatsapp" and draft.attachments and len(draft.text) > 1024:
+        yield _("With a file, WhatsApp takes at most 1,024 characters of text."), 0, 0
 
 
 CHECKERS: dict[str, Callable[[Draft], Iterable[Found]]] = {

@@ -33,6 +33,10 @@ class SettingField:
     default: Any
     choices: tuple[str, ...] = ()
     choice_labels: tuple[Any, ...] = ()  # shown for `choices`, when the model names them
+    # Shown only while another field has one of these values ("auth", ("password",)): the
+    # page hides it by script; without script its `hint` says when it is ignored.
+    only_when: tuple[str, tuple[str, ...]] | None = None
+    hint: Any = ""
 
     @property
     def secret(self) -> bool:
@@ -75,6 +79,7 @@ def settings_fields(model: type[BaseModel]) -> list[SettingField]:
         # A model may name a field and its choices for people (json_schema_extra).
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         labels = extra.get("choice_labels")
+        only_when = extra.get("only_when")
         fields.append(
             SettingField(
                 name=name,
@@ -86,6 +91,10 @@ def settings_fields(model: type[BaseModel]) -> list[SettingField]:
                 default=default,
                 choices=choices,
                 choice_labels=tuple(labels[c] for c in choices) if isinstance(labels, dict) else (),
+                only_when=(str(only_when[0]), tuple(only_when[1]))
+                if isinstance(only_when, tuple)
+                else None,
+                hint=extra.get("hint", ""),
             )
         )
     return fields

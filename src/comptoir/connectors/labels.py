@@ -15,6 +15,7 @@ LABELS: dict[str, str | Promise] = {
     "apiz_url": _("Post-Order API address"),
     "app_secret": _("App secret"),
     "approved_templates": _("Approved templates"),
+    "business_account_id": _("WhatsApp Business Account ID (for its templates)"),
     "ask_email": _("Ask for the email address"),
     "ask_name": _("Ask for the name"),
     "ask_order_number": _("Ask for the order number"),

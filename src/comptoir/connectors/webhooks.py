@@ -27,6 +27,11 @@ class WebhookStore(Protocol):
         """Keep one delivery's raw body (committed before returning); returns its id."""
         ...
 
+    def note(self, channel_id: int, *, signed: bool, receipts: bool = False) -> None:
+        """A delivery came: signed (kept; `receipts` when it holds delivery, read or status
+        events), or refused for its signature. For the channel's health."""
+        ...
+
     def pending(self, channel_id: int, limit: int) -> list[tuple[int, bytes]]:
         """The channel's kept bodies not yet done, oldest first: (id, raw)."""
         ...

@@ -498,6 +498,23 @@ class InboundRecord(models.Model):
         return f"inbound {self.pk} ({self.state})"
 
 
+class WebhookHealth(models.Model):
+    """What a webhook channel (Meta's) last heard, for its health on the channels page: the
+    last signed delivery, the last one with receipts, and the refused signatures of the last
+    24 hours (their times, at most `webhook_ports.BAD_SIGNATURES_KEPT`)."""
+
+    channel = models.OneToOneField(
+        Channel, primary_key=True, on_delete=models.CASCADE, related_name="webhook_health"
+    )
+    last_received_at = models.DateTimeField(null=True, blank=True)
+    last_status_at = models.DateTimeField(null=True, blank=True)
+    last_bad_signature_at = models.DateTimeField(null=True, blank=True)
+    bad_signatures = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"webhook health of channel {self.channel_id}"
+
+
 class SavedView(models.Model):
     """A user's own inbox view: a name and the inbox URL's filters, bookmarkable in the nav."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.tasks import TaskResultStatus, task
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
@@ -290,6 +291,28 @@ def sweep_stuck_sends() -> int:
 
 # What "test connection" shows at most.
 TEST_MESSAGE_CHARS = 500
+
+
+TEMPLATE_KEYS = ("templates", "templates_at", "templates_error")
+
+
+@task()
+def refresh_templates(channel_id: int) -> str:
+    """An agent's "refresh" of a WhatsApp channel's approved templates (the poll reads them
+    hourly). Only the templates' keys of the cursor are written: a poll saving the cursor
+    meanwhile keeps its own progress (and may keep the older list until the next refresh)."""
+    channel = Channel.objects.get(pk=channel_id)
+    connector = get_connector(channel)
+    refresh = getattr(connector, "refresh_templates", None)
+    if refresh is None:
+        return "no templates on this channel"
+    refresh(force=True)
+    with transaction.atomic():
+        fresh = Channel.objects.select_for_update().get(pk=channel_id)
+        cursor = dict(fresh.cursor or {})
+        cursor.update({k: connector.cursor[k] for k in TEMPLATE_KEYS if k in connector.cursor})
+        Channel.objects.filter(pk=channel_id).update(cursor=cursor)
+    return "refreshed"
 
 
 @task()

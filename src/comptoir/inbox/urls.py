@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/reply", views.reply, name="reply"),
+    path("c/<int:pk>/templates/refresh", views.refresh_templates, name="refresh_templates"),
     path("c/<int:pk>/assign-me", bar_views.assign_me, name="assign_me"),
     path("c/<int:pk>/assign", bar_views.assign, name="assign"),
     path("c/<int:pk>/status", bar_views.set_status, name="status"),

@@ -23,7 +23,7 @@ from comptoir.accounts.permissions import (
     team_ids,
 )
 from comptoir.cases.queries import set_row_badges as set_case_badges
-from comptoir.inbox import actions
+from comptoir.inbox import actions, tasks, template_picker
 from comptoir.inbox.bar_views import snooze_presets, snooze_until
 from comptoir.inbox.display import absolute_time, deadline_html, describe_events
 from comptoir.inbox.filter_chips import filter_chips
@@ -247,6 +247,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "reading": reading_panel(conv),
             "present": others_present(conv.pk, user),
             "draft": draft,
+            "wa_picker": template_picker.picker(conv) if can_write(user) else None,
             "snooze_default": presets[0][1],
             "snooze_presets": presets,
             "assignable": assignee_options(conv) if can_write(user) else [],
@@ -331,6 +332,10 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     then = request.POST.get("then", "")
     raw_template = request.POST.get("template_id", "")
     template_id = int(raw_template) if raw_template.isdigit() and len(raw_template) < 10 else None
+    try:
+        text = template_picker.reply_text(conv, request.POST) or text
+    except ValidationError as exc:
+        return _plain("; ".join(exc.messages))
     if not text:
         return redirect(reverse("inbox:conversation", args=[conv.pk]))
     try:
@@ -361,6 +366,16 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _plain(text: str) -> HttpResponse:
     return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+
+
+@login_required
+@require_POST
+def refresh_templates(request: HttpRequest, pk: int) -> HttpResponse:
+    """The picker's "refresh": the WhatsApp channel's templates read again, by the worker."""
+    conv = _writable(request, pk)
+    if conv.channel.kind == "whatsapp":
+        tasks.refresh_templates.enqueue(conv.channel_id)
+    return redirect(reverse("inbox:conversation", args=[conv.pk]) + "#wa-picker")
 
 
 @login_required

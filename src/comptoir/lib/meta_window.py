@@ -35,11 +35,24 @@ class Verdict:
 
 
 def template_of(text: str) -> tuple[str, str] | None:
-    """(name, language) when the reply is `/template <name> [language]`."""
-    match = TEMPLATE_RE.match(text)
+    """(name, language) when the reply is `/template <name> [language]` (its first line; the
+    lines after it are the template's parameters, see `template_params`)."""
+    match = TEMPLATE_RE.match(text.strip().split("\n", 1)[0])
     if match is None:
         return None
     return match.group(1), match.group(2) or ""
+
+
+def template_params(text: str) -> list[str]:
+    """The values of a template's {{1}}, {{2}}...: one per line after `/template ...`."""
+    lines = text.strip().split("\n")[1:]
+    return [line.strip() for line in lines if line.strip()]
+
+
+def template_text(name: str, language: str, params: list[str]) -> str:
+    """The reply that sends template `name` with `params` (what the composer's picker writes)."""
+    head = f"/template {name} {language}".strip()
+    return "\n".join([head, *(p.replace("\n", " ").strip() for p in params)])
 
 
 def verdict(
@@ -65,3 +78,71 @@ def verdict(
     if age is not None and age <= HUMAN_AGENT_WINDOW:
         return Verdict(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
     return Verdict(refused="closed")
+
+
+# -- files sent to buyers -------------------------------------------------------------------------
+# Meta takes files uploaded first (WhatsApp `POST /{phone-number-id}/media`, Messenger and
+# Instagram `POST /{page-id}/message_attachments`) and sent by id, one per message. What each
+# accepts, from Meta's pages (WhatsApp "Supported media types"; Messenger "Saving assets": any
+# file up to 25 MB; Instagram "Upload media": image png/jpeg/gif 8 MB, video, audio and PDF
+# 25 MB). Help-desk replies never need more than 25 MB (WhatsApp would take 100 MB documents).
+MB = 1024 * 1024
+MAX_FILE_BYTES = 25 * MB
+# kind -> extension -> (Meta's media type, largest size)
+MEDIA_RULES: dict[str, dict[str, tuple[str, int]]] = {
+    "whatsapp": {
+        "jpg": ("image", 5 * MB),
+        "jpeg": ("image", 5 * MB),
+        "png": ("image", 5 * MB),
+        "mp4": ("video", 16 * MB),
+        "3gp": ("video", 16 * MB),
+        **{
+            ext: ("document", MAX_FILE_BYTES)
+            for ext in ("pdf", "txt", "doc", "docx", "xls", "xlsx", "ppt", "pptx")
+        },
+    },
+    "instagram": {
+        "png": ("image", 8 * MB),
+        "jpg": ("image", 8 * MB),
+        "jpeg": ("image", 8 * MB),
+        "gif": ("image", 8 * MB),
+        **{ext: ("video", MAX_FILE_BYTES) for ext in ("mp4", "ogg", "avi", "mov", "webm")},
+        **{ext: ("audio", MAX_FILE_BYTES) for ext in ("aac", "m4a", "wav")},
+        "pdf": ("file", MAX_FILE_BYTES),
+    },
+}
+
+
+@dataclass(frozen=True)
+class FileVerdict:
+    """How one file may go to the buyer: Meta's media `type`, or `refused` ("count", "type",
+    "size") with the largest size allowed."""
+
+    type: str = ""
+    refused: str = ""
+    largest: int = MAX_FILE_BYTES
+
+
+def _extension(filename: str) -> str:
+    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+
+
+def allowed_extensions(kind: str) -> list[str]:
+    return sorted(MEDIA_RULES.get(kind, {}))
+
+
+def file_verdict(kind: str, filename: str, content_type: str, size: int) -> FileVerdict:
+    """Whether Meta takes this file on a channel of `kind`, and as which media type."""
+    rules = MEDIA_RULES.get(kind)
+    if rules is None:  # Messenger: any file up to 25 MB, typed by its content type
+        major = content_type.split("/", 1)[0]
+        media = major if major in ("image", "video", "audio") else "file"
+        largest = MAX_FILE_BYTES
+    else:
+        found = rules.get(_extension(filename))
+        if found is None:
+            return FileVerdict(refused="type")
+        media, largest = found
+    if size > largest:
+        return FileVerdict(type=media, refused="size", largest=largest)
+    return FileVerdict(type=media, largest=largest)

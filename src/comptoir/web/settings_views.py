@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -36,6 +37,7 @@ from comptoir.inbox.models import (
 from comptoir.inbox.permissions import failed_inbound, visible_channels
 from comptoir.inbox.queries import InvalidCursor, KeysetOrder, page
 from comptoir.inbox.tasks import channel_test_outcome, test_channel
+from comptoir.inbox.webhook_ports import SILENCE, webhook_report
 from comptoir.lib.meta_window import META_KINDS
 from comptoir.web.oauth_views import oauth_status
 from comptoir.web.views import TIMEZONES
@@ -181,8 +183,16 @@ def _channel(request: HttpRequest, pk: int) -> tuple[User, Channel]:
 @login_required
 def channels(request: HttpRequest) -> HttpResponse:
     user = _admin(request)
-    rows = visible_channels(user).select_related("shop", "team").order_by("shop__name", "name")
-    return render(request, "web/channels.html", {"channels": rows})
+    rows = list(
+        visible_channels(user).select_related("shop", "team").order_by("shop__name", "name")
+    )
+    # Meta's channels hear by webhook: what it last heard is part of their health.
+    webhooks = {c.pk: webhook_report(c) for c in rows if c.kind in META_KINDS}
+    context = {
+        "channels": [(c, webhooks.get(c.pk)) for c in rows],
+        "silence_hours": SILENCE // timedelta(hours=1),
+    }
+    return render(request, "web/channels.html", context)
 
 
 @login_required

@@ -55,6 +55,14 @@ _AUTH_FORM: dict[str, Any] = {
 }
 
 
+# The passwords: only for password sign-in (hidden by the form's script otherwise, and
+# cleared on saving an OAuth mailbox: a password kept there would be a secret for nothing).
+_PASSWORD_FORM: dict[str, Any] = {
+    "only_when": ("auth", ("password",)),
+    "hint": _("Only for password sign-in; ignored with Microsoft 365 or Google (OAuth)."),
+}
+
+
 class EmailSettings(BaseModel):
     imap_host: str
     imap_port: int = 993
@@ -65,7 +73,7 @@ class EmailSettings(BaseModel):
     auth: Literal["password", "microsoft", "google"] = Field(
         default="password", json_schema_extra=_AUTH_FORM
     )
-    password: str = ""
+    password: str = Field(default="", json_schema_extra=_PASSWORD_FORM)
     folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
     timeout_seconds: float = 30.0
     verify_tls: bool = True
@@ -83,7 +91,7 @@ class EmailSettings(BaseModel):
     smtp_port: int = 587
     smtp_security: Literal["ssl", "starttls", "none"] = "starttls"
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = Field(default=None, json_schema_extra=_PASSWORD_FORM)
     # The shop's order numbers, when they do not read as "commande n° 12345" or "order #12345":
     # a regular expression whose first group (or whole match) is the number.
     order_number_pattern: str = ""
@@ -92,6 +100,8 @@ class EmailSettings(BaseModel):
     def _password_when_needed(self) -> EmailSettings:
         if self.auth == "password" and not self.password:
             raise ValueError("a password is needed when the mailbox signs in with a password")
+        if self.auth != "password":  # OAuth signs in with tokens: no password is kept
+            self.password, self.smtp_password = "", None
         return self
 
     @property

@@ -63,6 +63,9 @@ class WhatsAppSettings(MetaSettings):
     # `/template <name>` (none listed: any name is tried, and WhatsApp refuses unknown ones).
     approved_templates: list[str] = Field(default_factory=list)
     template_language: str = "fr"
+    # The WhatsApp Business Account: its approved templates are read from it (Business
+    # Management API) for the composer's picker; empty, only `approved_templates` are known.
+    business_account_id: str = Field(default="", pattern=r"^\d*$")
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
@@ -44,12 +45,14 @@ from comptoir.connectors.base import (
 from comptoir.connectors.meta import common
 from comptoir.connectors.meta.common import MetaSettings, PageSettings
 from comptoir.connectors.webhooks import webhook_store
+from comptoir.lib import meta_window
 
 logger = logging.getLogger("comptoir.meta")
 
 BODIES_PER_POLL = 200
 MAX_REMEMBERED = 500  # statuses waiting for their message, delivered mids per buyer
 THROTTLE_WAIT = 60.0
+FILE_PART = "#file"  # ends the metadata of a reply's file, sent as a message of its own
 
 _clients: dict[tuple[str, float], HttpClient] = {}
 _clients_lock = threading.Lock()
@@ -59,6 +62,11 @@ def subject_of(text: str) -> str:
     """Chats have no subject: the conversation is titled by its first words."""
     line = text.strip().split("\n", 1)[0]
     return line if len(line) <= 80 else line[:79].rsplit(" ", 1)[0] + "…"
+
+
+def file_marker(filename: str) -> str:
+    """How a sent file is told apart in the conversation (Meta lists it by name, no text)."""
+    return f"\x00file:{filename}"
 
 
 def from_ms(value: Any) -> datetime:
@@ -249,6 +257,8 @@ class PageConnector(MetaConnector):
         if not isinstance(message, dict) or not message.get("mid"):
             return  # postbacks, reactions, referrals: nothing for the inbox
         echo = bool(message.get("is_echo"))
+        if echo and str(message.get("metadata") or "").endswith(FILE_PART):
+            return  # the file of one of our replies, which the inbox holds already
         buyer = recipient if echo else sender
         if buyer not in names:
             names[buyer] = self.profile_name(buyer)
@@ -315,26 +325,80 @@ class PageConnector(MetaConnector):
         )
 
     def send(self, outbound: OutboundMessage) -> SendResult:
+        """A file goes first, as its own message (Meta takes text or a file, not both), then
+        the text; the reply is known by the text's id (the file's when there is no text)."""
+        buyer = self.buyer(outbound)
+        sent = None
+        if outbound.attachments:
+            sent = self._send_file(outbound, buyer)
+        if not outbound.text and sent is not None:
+            return sent
         body: dict[str, Any] = {
-            "recipient": {"id": self.buyer(outbound)},
+            "recipient": {"id": buyer},
             "messaging_type": "RESPONSE",
             "message": {"text": outbound.text, "metadata": outbound.idempotency_key[:1000]},
         }
-        if outbound.attachments:
-            raise ConnectorError(
-                f"{self.name}: attachments are sent by public URL only, which Comptoir does not "
-                "publish; send the text alone",
-                permanent=True,
-                about_message=True,
-            )
+        data = self._post_in_window(body)
+        return SendResult(external_id=str(data.get("message_id") or ""))
+
+    def _post_in_window(self, body: dict[str, Any]) -> Any:
         try:
-            data = self._post(body)
+            return self._post(body)
         except ConnectorError as exc:
             if common.graph_error(exc) != common.OUTSIDE_WINDOW:
                 raise
             # Past 24 hours: a human agent's answer may still go, tagged, for 7 days.
-            data = self._post(body | {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"})
-        return SendResult(external_id=str(data.get("message_id") or ""))
+            return self._post(body | {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"})
+
+    def _send_file(self, outbound: OutboundMessage, buyer: str) -> SendResult:
+        """Upload (Attachment Upload API), then send by `attachment_id`. A retry first looks
+        in the conversation for the file sent by an earlier attempt (as `find_sent` does for
+        the text), so the buyer gets it once; a repeated upload only leaves an unused asset."""
+        if len(outbound.attachments) > 1:
+            raise ConnectorError(
+                f"{self.name}: one file per message; send the others in further replies",
+                permanent=True,
+                about_message=True,
+            )
+        (file,) = outbound.attachments
+        rule = meta_window.file_verdict(self.kind, file.filename, file.content_type, len(file.data))
+        if rule.refused:
+            raise ConnectorError(
+                f"{self.name} does not take {file.filename} ({rule.refused}; at most "
+                f"{rule.largest // meta_window.MB} MB)",
+                permanent=True,
+                about_message=True,
+            )
+        marker = file_marker(file.filename)
+        if outbound.attempt_started_at is not None:
+            found = self._find(replace(outbound, text=marker))
+            if found is not None:
+                return found
+        upload: dict[str, Any] = {
+            "message": json.dumps(
+                {"attachment": {"type": rule.type, "payload": {"is_reusable": True}}}
+            )
+        }
+        if self.platform == "instagram":
+            upload["platform"] = "instagram"
+        data = self.graph(
+            "POST",
+            f"/{self.account_id()}/message_attachments",
+            data=upload,
+            files={"filedata": (file.filename, file.data, file.content_type)},
+            idempotent=True,
+        )
+        attachment_id = str(data.get("attachment_id") or "") if isinstance(data, dict) else ""
+        if not attachment_id:
+            raise ConnectorError(f"{self.name}: the upload answered no attachment_id")
+        message = {
+            "attachment": {"type": rule.type, "payload": {"attachment_id": attachment_id}},
+            # Its echo is part of this reply, not a message of its own (`_event`).
+            "metadata": f"{outbound.idempotency_key[:900]}{FILE_PART}",
+        }
+        body = {"recipient": {"id": buyer}, "messaging_type": "RESPONSE", "message": message}
+        result = self._post_in_window(body)
+        return SendResult(external_id=str(result.get("message_id") or ""))
 
     def _post(self, body: dict[str, Any]) -> Any:
         page = self.account_id()
@@ -344,13 +408,19 @@ class PageConnector(MetaConnector):
         return data
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
+        if not outbound.text and outbound.attachments:
+            return self._find(replace(outbound, text=file_marker(outbound.attachments[0].filename)))
+        return self._find(outbound)
+
+    def _find(self, outbound: OutboundMessage) -> SendResult | None:
+        """The page's message in the conversation with `outbound.text` (a file's: its marker)."""
         data = self.graph(
             "GET",
             f"/{self.account_id()}/conversations",
             params={
                 "platform": self.platform,
                 "user_id": self.buyer(outbound),
-                "fields": "messages{id,message,created_time,from}",
+                "fields": "messages{id,message,created_time,from,attachments{name}}",
             },
         )
         page = self.account_id()
@@ -360,10 +430,14 @@ class PageConnector(MetaConnector):
                 if str((item.get("from") or {}).get("id")) != page:
                     continue
                 created = item.get("created_time")
+                files = (item.get("attachments") or {}).get("data") or []
+                text = str(item.get("message") or "")
+                if files and not text:
+                    text = file_marker(str(files[0].get("name") or ""))
                 candidates.append(
                     SentCandidate(
                         external_id=str(item.get("id") or ""),
-                        text=str(item.get("message") or ""),
+                        text=text,
                         created_at=datetime.fromisoformat(created) if created else None,
                     )
                 )

@@ -24,7 +24,8 @@ class MetaDemo:
         common = {"app_secret": sim.app_secret, "verify_token": sim.verify_token}
         common["graph_url"] = sim.url
         if sim.platform == "whatsapp":
-            return common | {"phone_number_id": sim.account_id, "access_token": sim.token}
+            account = {"phone_number_id": sim.account_id, "access_token": sim.token}
+            return common | account | {"business_account_id": sim.waba_id}
         return common | {"page_id": sim.account_id, "page_access_token": sim.token}
 
     def adopt(self, threads: list[Any]) -> None:

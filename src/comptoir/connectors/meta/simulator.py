@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,13 +29,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from comptoir.connectors.meta.common import signature
+from comptoir.connectors.meta.sim_templates import TEMPLATES
 from comptoir.connectors.simulator import (
     ContractViolation,
     HttpError,
+    Part,
     Request,
     Response,
     Simulator,
 )
+from comptoir.lib import meta_window
 
 VERSION = r"/v\d+\.\d+"
 TAGS = frozenset(
@@ -50,6 +54,7 @@ class SimMessage:
     text: str
     at: datetime
     key: str = ""  # metadata / biz_opaque_callback_data
+    file: tuple[str, str, int] | None = None  # (media type, filename, size) of a file sent
 
 
 @dataclass
@@ -89,11 +94,17 @@ class MetaSimulator(Simulator):
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.media_base = ""  # where media URLs point (default: this server)
         self.throttled = 0  # the next sends answered with code 613 (`throttle`)
+        self.uploads: dict[str, tuple[str, str, int]] = {}  # id -> (media type, filename, size)
+        self.waba_id = "107000000000003"
+        self.templates: list[dict[str, Any]] = list(TEMPLATES)  # WhatsApp Manager's templates
         self._ids = itertools.count(1)
         self._rng = random.Random(seed)
         self._webhook_lock = threading.Lock()
         v = VERSION
         self.route("POST", rf"{v}/(?P<account>\d+)/messages", self._send)
+        self.route("POST", rf"{v}/(?P<account>\d+)/media", self._upload_whatsapp)
+        self.route("POST", rf"{v}/(?P<account>\d+)/message_attachments", self._upload_page)
+        self.route("GET", rf"{v}/(?P<waba>\d+)/message_templates", self._templates)
         self.route("GET", rf"{v}/(?P<account>\d+)/conversations", self._conversations)
         self.route("GET", rf"{v}/(?P<node>[\w.-]+)", self._node)
         self.route("GET", r"/media/(?P<media>\w+)", self._download)
@@ -285,9 +296,7 @@ class MetaSimulator(Simulator):
             raise ContractViolation(f"recipient.id and messaging_type are required, got {body}")
         if mtype == "MESSAGE_TAG" and body.get("tag") not in TAGS:
             raise ContractViolation(f"messaging_type MESSAGE_TAG needs a known tag: {body}")
-        text = message.get("text")
-        if not isinstance(text, str) or not text or len(text) > 2000:
-            raise ContractViolation("message.text must be 1 to 2000 characters")
+        text, file = self._page_content(message)
         with self.lock:
             buyer = self.buyers.get(recipient)
             if buyer is None:
@@ -305,10 +314,16 @@ class MetaSimulator(Simulator):
                 text,
                 self.clock(),
                 str(message.get("metadata") or ""),
+                file,
             )
             buyer.messages.append(msg)
             self.sent.append(msg)
-        echo = {"mid": msg.id, "text": text, "is_echo": True, "metadata": msg.key}
+        echo: dict[str, Any] = {"mid": msg.id, "is_echo": True, "metadata": msg.key}
+        if file is None:
+            echo["text"] = text
+        else:
+            url = f"{self.media_base or self.url}/media/none"
+            echo["attachments"] = [{"type": file[0], "payload": {"url": url}}]
         self._queue_page(self.account_id, recipient, msg.at, {"message": echo})
         return Response(200, {"recipient_id": recipient, "message_id": msg.id})
 
@@ -316,6 +331,7 @@ class MetaSimulator(Simulator):
         if body.get("messaging_product") != "whatsapp":
             raise ContractViolation('messaging_product must be "whatsapp"')
         to, kind = body.get("to"), body.get("type", "text")
+        file = None
         if not isinstance(to, str) or not to.isdigit():
             raise ContractViolation(f"to must be a phone number, got {to!r}")
         if kind == "text":
@@ -323,10 +339,14 @@ class MetaSimulator(Simulator):
             if not isinstance(text, str) or not text or len(text) > 4096:
                 raise ContractViolation("text.body must be 1 to 4096 characters")
         elif kind == "template":
-            template = body.get("template") or {}
-            if not template.get("name") or not (template.get("language") or {}).get("code"):
-                raise ContractViolation("template.name and template.language.code are required")
-            text = f"/template {template['name']}"
+            text = self._check_template(body.get("template") or {})
+        elif kind in ("image", "video", "document"):
+            media = body.get(kind) or {}
+            with self.lock:
+                file = self.uploads.get(str(media.get("id") or ""))
+            if file is None:
+                raise graph_error(400, "(#131053) Media upload error: unknown media id", 131053)
+            text = str(media.get("caption") or "")
         else:
             raise ContractViolation(f"type {kind!r} is not simulated")
         with self.lock:
@@ -338,6 +358,7 @@ class MetaSimulator(Simulator):
                 text,
                 self.clock(),
                 str(body.get("biz_opaque_callback_data") or ""),
+                file,
             )
             buyer.messages.append(msg)
             self.sent.append(msg)
@@ -357,6 +378,97 @@ class MetaSimulator(Simulator):
             },
         )
 
+    # -- uploads and templates ---------------------------------------------------------------
+
+    def _upload_whatsapp(self, request: Request) -> Response:
+        """`POST /{phone-number-id}/media`: multipart `messaging_product`, `type`, `file`."""
+        if self.platform != "whatsapp" or request.params["account"] != self.account_id:
+            raise graph_error(400, "Unsupported post request.", 100, 33)
+        parts = {p.name: p for p in request.multipart()}
+        if "file" not in parts or parts.get("messaging_product", _NO_PART).data != b"whatsapp":
+            raise ContractViolation("messaging_product=whatsapp and file are required")
+        file = parts["file"]
+        rule = meta_window.file_verdict(
+            "whatsapp", file.filename, file.content_type, len(file.data)
+        )
+        if rule.refused:
+            raise graph_error(400, f"(#131053) Media upload error: {rule.refused}", 131053)
+        return Response(200, {"id": self._keep_upload(rule.type, file.filename, len(file.data))})
+
+    def _upload_page(self, request: Request) -> Response:
+        """`POST /{page-id}/message_attachments`: multipart `message` (JSON) and `filedata`."""
+        if self.platform == "whatsapp" or request.params["account"] != self.account_id:
+            raise graph_error(400, "Unsupported post request.", 100, 33)
+        parts = {p.name: p for p in request.multipart()}
+        if "filedata" not in parts or "message" not in parts:
+            raise ContractViolation("message and filedata are required")
+        if (self.platform == "instagram") != (parts.get("platform", _NO_PART).data == b"instagram"):
+            raise ContractViolation("platform=instagram is required for (and only for) Instagram")
+        kind = json.loads(parts["message"].data)["attachment"]["type"]
+        file = parts["filedata"]
+        rule = meta_window.file_verdict(
+            self.platform, file.filename, file.content_type, len(file.data)
+        )
+        if rule.refused or rule.type != kind:
+            raise graph_error(400, "(#100) Upload attachment failure.", 100, 2018047)
+        return Response(
+            200, {"attachment_id": self._keep_upload(kind, file.filename, len(file.data))}
+        )
+
+    def _keep_upload(self, kind: str, filename: str, size: int) -> str:
+        upload_id = f"{next(self._ids)}{self._rng.getrandbits(32)}"
+        with self.lock:
+            self.uploads[upload_id] = (kind, filename, size)
+        return upload_id
+
+    def _page_content(self, message: dict[str, Any]) -> tuple[str, tuple[str, str, int] | None]:
+        """(text, file) of a Send API `message`: text or an uploaded attachment, not both."""
+        text = message.get("text")
+        if "attachment" in message:
+            if text is not None:
+                raise ContractViolation("a message holds text or an attachment, not both")
+            return "", self._uploaded(message["attachment"])
+        if not isinstance(text, str) or not text or len(text) > 2000:
+            raise ContractViolation("message.text must be 1 to 2000 characters")
+        return text, None
+
+    def _uploaded(self, attachment: dict[str, Any]) -> tuple[str, str, int]:
+        found = self.uploads.get(str((attachment.get("payload") or {}).get("attachment_id")))
+        if found is None or found[0] != attachment.get("type"):
+            raise graph_error(400, "(#100) Invalid attachment_id", 100, 2018047)
+        return found
+
+    def _templates(self, request: Request) -> Response:
+        """WhatsApp Business Management API: `GET /{waba-id}/message_templates`."""
+        if self.platform != "whatsapp" or request.params["waba"] != self.waba_id:
+            raise graph_error(400, "Unsupported get request.", 100, 33)
+        wanted = request.arg("status")
+        with self.lock:
+            data = [t for t in self.templates if not wanted or t["status"] == wanted]
+        return Response(200, {"data": data, "paging": {"cursors": {"before": "", "after": ""}}})
+
+    def _check_template(self, template: dict[str, Any]) -> str:
+        name, language = template.get("name"), (template.get("language") or {}).get("code")
+        if not name or not language:
+            raise ContractViolation("template.name and template.language.code are required")
+        with self.lock:
+            found = [t for t in self.templates if t["name"] == name and t["language"] == language]
+        if not found or found[0]["status"] != "APPROVED":
+            raise graph_error(
+                400, "(#132001) Template name does not exist in the translation", 132001
+            )
+        body = next(c for c in found[0]["components"] if c["type"] == "BODY")["text"]
+        wanted = len(set(re.findall(r"\{\{(\d+)\}\}", body)))
+        given = [
+            p.get("text", "")
+            for c in template.get("components") or []
+            if c.get("type") == "body"
+            for p in c.get("parameters") or []
+        ]
+        if len(given) != wanted:
+            raise graph_error(400, "(#132000) Number of parameters does not match", 132000)
+        return re.sub(r"\{\{(\d+)\}\}", lambda m: given[int(m.group(1)) - 1], body)
+
     def _conversations(self, request: Request) -> Response:
         if self.platform == "whatsapp":
             raise graph_error(400, "Unsupported get request.", 100)
@@ -371,6 +483,7 @@ class MetaSimulator(Simulator):
                 "message": m.text,
                 "created_time": m.at.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "from": {"id": self.account_id if m.from_page else m.buyer},
+                **({"attachments": {"data": [{"name": m.file[1]}]}} if m.file else {}),
             }
             for m in reversed(items)  # newest first
         ]
@@ -410,6 +523,9 @@ class MetaSimulator(Simulator):
         if media is None:
             raise HttpError(404, {"error": {"code": 100, "message": "no such media"}})
         return Response(200, media[1], content_type=media[0])
+
+
+_NO_PART = Part("", "", "", b"")
 
 
 def _ms(at: datetime) -> int:

@@ -4,13 +4,14 @@ GET answers Meta's verification; POST checks `X-Hub-Signature-256` against the a
 constant time), keeps the raw body (`connectors.webhooks`) and asks for a poll of the channel,
 which reads it outside this request (media downloads take time; Meta wants an answer within
 seconds and retries otherwise). Nothing is parsed here: a body that is signed is kept, whatever
-it holds.
+it holds. What came (and signatures refused) is noted for the channel's health.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import re
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -23,6 +24,9 @@ from comptoir.connectors.webhooks import webhook_store
 from comptoir.lib.meta_window import META_KINDS
 
 logger = logging.getLogger("comptoir.meta")
+# A body with receipts (Messenger's `delivery`/`read`, WhatsApp's `statuses`), told by its keys
+# alone (nothing is parsed here); a buyer's text cannot hold a bare `"read":` (JSON escapes it).
+RECEIPTS = re.compile(rb'"(?:statuses|delivery|read)"\s*:')
 
 
 def _settings(channel_id: int) -> MetaSettings | None:
@@ -52,7 +56,9 @@ def webhook(request: HttpRequest, channel_id: int) -> HttpResponse:
     body = request.body
     if not signature_ok(conf.app_secret, body, request.headers.get("X-Hub-Signature-256")):
         logger.warning("Meta webhook for channel %s: bad or missing signature", channel_id)
+        webhook_store().note(channel_id, signed=False)
         return HttpResponse("bad signature", status=403)
     webhook_store().keep(channel_id, body)
+    webhook_store().note(channel_id, signed=True, receipts=RECEIPTS.search(body) is not None)
     channel_store().request_channel_poll(channel_id)
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")

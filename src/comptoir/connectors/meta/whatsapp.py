@@ -17,6 +17,8 @@ Meta's statuses never come (webhooks unsubscribed), the retry sends again: the A
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +42,28 @@ from comptoir.connectors.meta.connector import (
 from comptoir.lib import meta_window
 
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+CAPTION_MAX = 1024  # a media message's caption (Cloud API "Messages" reference)
+
+
+TEMPLATES_TTL = 3600.0  # seconds: templates change rarely (approval takes hours)
+TEMPLATE_PAGES = 10
+_PARAM = re.compile(r"\{\{(\d+)\}\}")
+
+
+def _template(item: dict[str, Any]) -> dict[str, Any] | None:
+    """One template as the picker needs it; None for one not approved or without a body."""
+    if item.get("status") != "APPROVED" or not item.get("name"):
+        return None
+    bodies = [c for c in item.get("components") or [] if c.get("type") == "BODY"]
+    if not bodies:
+        return None
+    body = str(bodies[0].get("text") or "")
+    return {
+        "name": str(item["name"]),
+        "language": str(item.get("language") or ""),
+        "body": body[:1024],
+        "params": len(set(_PARAM.findall(body))),
+    }
 
 
 class WhatsAppConnector(MetaConnector):
@@ -59,6 +83,39 @@ class WhatsAppConnector(MetaConnector):
         return self.conf().phone_number_id
 
     # -- in ------------------------------------------------------------------------------------
+
+    def fetch(self, since: dict[str, Any]) -> Iterator[InboundMessage]:
+        self.refresh_templates()
+        yield from super().fetch(since)
+
+    def refresh_templates(self, *, force: bool = False) -> None:
+        """The approved templates (`GET /{waba-id}/message_templates`), kept in the cursor for
+        the composer's picker: name, language, body and how many {{n}} parameters it takes.
+        Read by the poll once `TEMPLATES_TTL` has passed, or at once when asked (`force`). A
+        failure is noted and the old list kept: it never stops messages coming in."""
+        waba = self.conf().business_account_id
+        at = self.cursor.get("templates_at")
+        if not waba or (not force and at and time.time() - float(at) < TEMPLATES_TTL):
+            return
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {
+            "status": "APPROVED",
+            "fields": "name,language,status,components",
+            "limit": 100,
+        }
+        try:
+            for _page in range(TEMPLATE_PAGES):
+                data = self.graph("GET", f"/{waba}/message_templates", params=params)
+                found += [t for t in map(_template, data.get("data") or []) if t]
+                after = ((data.get("paging") or {}).get("cursors") or {}).get("after")
+                if not after or not (data.get("paging") or {}).get("next"):
+                    break
+                params["after"] = after
+        except ConnectorError as exc:
+            logger.warning("WhatsApp: templates not read: %s", exc)
+            self.cursor["templates_error"] = str(exc)[:300]
+            return
+        self.cursor |= {"templates": found, "templates_at": time.time(), "templates_error": ""}
 
     def read_body(self, raw: bytes) -> Iterator[InboundMessage]:
         body = json.loads(raw)
@@ -151,12 +208,6 @@ class WhatsAppConnector(MetaConnector):
                 permanent=True,
                 about_message=True,
             )
-        if outbound.attachments:
-            raise ConnectorError(
-                "WhatsApp: attachments are not sent from Comptoir yet; send the text alone",
-                permanent=True,
-                about_message=True,
-            )
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -165,11 +216,14 @@ class WhatsAppConnector(MetaConnector):
         }
         template = meta_window.template_of(outbound.text)
         if template is not None:
-            language = template[1] or self.conf().template_language
             body |= {
                 "type": "template",
-                "template": {"name": template[0], "language": {"code": language}},
+                "template": self.template_body(
+                    *template, meta_window.template_params(outbound.text)
+                ),
             }
+        elif outbound.attachments:
+            body |= self.media_body(outbound)
         else:
             body |= {"type": "text", "text": {"body": outbound.text, "preview_url": False}}
         data = self.graph(
@@ -179,6 +233,55 @@ class WhatsAppConnector(MetaConnector):
         if not messages or not messages[0].get("id"):
             raise ConnectorError("WhatsApp: the Cloud API answered no message id")
         return SendResult(external_id=str(messages[0]["id"]))
+
+    def template_body(self, name: str, language: str, params: list[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": name,
+            "language": {"code": language or self.conf().template_language},
+        }
+        if params:
+            values = [{"type": "text", "text": value} for value in params]
+            body["components"] = [{"type": "body", "parameters": values}]
+        return body
+
+    def media_body(self, outbound: OutboundMessage) -> dict[str, Any]:
+        """The file uploaded (`POST /{phone-number-id}/media`), then named by its id, the text
+        as its caption. An upload repeated by a retry only leaves an unused media id (Meta
+        deletes them after 30 days): the send itself stays keyed as any other."""
+        if len(outbound.attachments) > 1 or len(outbound.text) > CAPTION_MAX:
+            raise ConnectorError(
+                f"WhatsApp: one file per message, with at most {CAPTION_MAX} characters of text",
+                permanent=True,
+                about_message=True,
+            )
+        (file,) = outbound.attachments
+        rule = meta_window.file_verdict(
+            "whatsapp", file.filename, file.content_type, len(file.data)
+        )
+        if rule.refused:
+            raise ConnectorError(
+                f"WhatsApp does not take {file.filename} ({rule.refused}: "
+                f"{', '.join(meta_window.allowed_extensions('whatsapp'))}, "
+                f"at most {rule.largest // meta_window.MB} MB)",
+                permanent=True,
+                about_message=True,
+            )
+        data = self.graph(
+            "POST",
+            f"/{self.account_id()}/media",
+            data={"messaging_product": "whatsapp", "type": file.content_type},
+            files={"file": (file.filename, file.data, file.content_type)},
+            idempotent=True,
+        )
+        media_id = str(data.get("id") or "") if isinstance(data, dict) else ""
+        if not media_id:
+            raise ConnectorError("WhatsApp: the media upload answered no id")
+        media: dict[str, Any] = {"id": media_id}
+        if outbound.text:
+            media["caption"] = outbound.text
+        if rule.type == "document":
+            media["filename"] = file.filename
+        return {"type": rule.type, rule.type: media}
 
     def find_sent(self, outbound: OutboundMessage) -> SendResult | None:
         found = self.cursor.get("sent_keys", {}).get(outbound.idempotency_key[:512])

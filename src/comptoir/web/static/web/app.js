@@ -178,3 +178,26 @@
     button.setAttribute("aria-expanded", String(button.getAttribute("aria-expanded") !== "true"));
   });
 })();
+
+// Settings fields that only matter for some choice of another field (a mailbox's password with
+// password sign-in) are hidden otherwise. Without script they stay, their hint saying when
+// they are ignored; the server ignores them then too.
+(function () {
+  "use strict";
+  const dependants = Array.from(document.querySelectorAll("[data-only-when]"));
+  if (!dependants.length) return;
+  function update() {
+    dependants.forEach(function (el) {
+      const form = el.closest("form");
+      const control = form && form.elements.namedItem(el.dataset.onlyWhen);
+      if (!control) return;
+      const shown = el.dataset.onlyValues.split(" ").includes(control.value);
+      el.hidden = !shown;
+      el.querySelectorAll("input").forEach(function (input) { input.disabled = !shown; });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.name && document.querySelector('[data-only-when="' + event.target.name + '"]')) update();
+  });
+  update();
+})();

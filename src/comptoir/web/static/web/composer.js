@@ -151,3 +151,37 @@
     });
   });
 })();
+
+// The WhatsApp template picker: only the chosen template's text and parameter fields show,
+// its text filled in as the agent types. Without script every text and field stays in view.
+(function () {
+  "use strict";
+  const select = document.getElementById("wa-template");
+  if (!select) return;
+  const bodies = Array.from(document.querySelectorAll(".wa-bodies li"));
+  const fields = Array.from(document.querySelectorAll(".wa-params [data-param]"));
+  const originals = new Map(bodies.map(function (li) { return [li, li.querySelector(".wa-body").textContent]; }));
+  function update() {
+    const option = select.selectedOptions[0];
+    const count = Number(option ? option.dataset.params : 0);
+    fields.forEach(function (label) {
+      const shown = Number(label.dataset.param) <= count;
+      label.hidden = !shown;
+      label.querySelector("input").disabled = !shown;
+      label.querySelector("input").required = shown;
+    });
+    const legend = document.querySelector(".wa-params");
+    if (legend) legend.hidden = count === 0;
+    bodies.forEach(function (li) {
+      li.hidden = li.dataset.template !== select.value;
+      if (li.hidden) return;
+      li.querySelector(".wa-body").textContent = originals.get(li).replace(/\{\{(\d+)\}\}/g, function (all, n) {
+        const input = document.querySelector('[name="wa_param_' + n + '"]');
+        return input && input.value ? input.value : all;
+      });
+    });
+  }
+  select.addEventListener("change", update);
+  fields.forEach(function (label) { label.querySelector("input").addEventListener("input", update); });
+  update();
+})();
