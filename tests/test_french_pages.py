@@ -231,3 +231,11 @@ def test_the_marketplace_nav_follows_a_change_of_language(
     owner.save()
     french = client.get("/inbox/").content.decode()
     assert 'data-marketplace="shop">Boutique en propre ' in french
+
+
+def test_the_marketplace_rules_of_the_late_rates_read_in_french(
+    french_owner: Client,
+) -> None:
+    html = french_owner.get("/settings/sla/").content.decode()
+    assert "Amazon : réponse sous 24 heures" in html
+    assert "responses under" not in html
