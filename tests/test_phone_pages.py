@@ -21,7 +21,11 @@ WIDER = """() => {
 }"""
 
 # Tables shown as cards on a phone, by page: they must not hide their columns in a scroll box.
-CARDS = {"/settings/users/": ("table.users",), "/settings/templates/": ("table.templates",)}
+CARDS = {
+    "/settings/users/": ("table.users",),
+    "/settings/templates/": ("table.templates",),
+    "/settings/channels/": ("table.channels",),
+}
 
 
 @pytest.mark.parametrize(("width", "language"), [(390, "en"), (390, "fr"), (1440, "en")])
