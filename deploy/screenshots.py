@@ -31,7 +31,7 @@ SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 LANGUAGES = ("en", "fr")
 FIXED = {
     "inbox": "/inbox/",
-    "inbox-late": "/inbox/?view=breached",
+    "inbox-late": "/inbox/?view=needs_reply&sla=breached",  # the late ones, a filter chip shown
     "search": "/inbox/?view=all&q=colis",
     "cases": "/cases/",
     "analytics": "/analytics/",

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from comptoir.inbox.models import Channel
 from tests.pages_support import core_pages, pages, world  # noqa: F401
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "comptoir"
@@ -212,3 +213,29 @@ def test_every_page_in_french_shows_no_english_of_the_catalogue(
         if hits:
             left[path] = hits
     assert left == {}, "\n".join(f"{p}: {hits}" for p, hits in left.items())
+
+
+def test_the_marketplace_nav_follows_a_change_of_language(
+    client: Client,
+    world: dict[str, Any],  # noqa: F811
+) -> None:
+    """The nav's counts are cached per user for a few seconds: switching to French at once
+    must not keep the English names the cache was filled with."""
+    Channel.objects.create(
+        shop=world["channel"].shop, kind="email", marketplace="shop", name="Boutique", team=None
+    )
+    owner = world["owner"]
+    client.force_login(owner)
+    assert 'data-marketplace="shop">Own shop ' in client.get("/inbox/").content.decode()
+    owner.language = "fr"
+    owner.save()
+    french = client.get("/inbox/").content.decode()
+    assert 'data-marketplace="shop">Boutique en propre ' in french
+
+
+def test_the_marketplace_rules_of_the_late_rates_read_in_french(
+    french_owner: Client,
+) -> None:
+    html = french_owner.get("/settings/sla/").content.decode()
+    assert "Amazon : réponse sous 24 heures" in html
+    assert "responses under" not in html

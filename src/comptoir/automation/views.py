@@ -362,6 +362,9 @@ def check_levels(request: HttpRequest) -> HttpResponse:
                 actions.set_check_level(spec.code, level=value or None, channel=channel)
         return redirect(reverse("settings:checks"))
     settings = {(s.code, s.channel_id): s.level for s in CheckSetting.objects.all()}
+    # Each channel's levels once (a query each), named in the user's language.
+    labels = dict(CheckLevel.choices)
+    effective = {c.pk: levels_for(c) for c in channels}
     table = [
         {
             "spec": spec,
@@ -370,7 +373,7 @@ def check_levels(request: HttpRequest) -> HttpResponse:
                 {
                     "channel": c,
                     "value": settings.get((spec.code, c.pk), ""),
-                    "effective": levels_for(c)[spec.code],
+                    "effective": labels.get(effective[c.pk][spec.code], ""),
                 }
                 for c in channels
             ],

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from comptoir.inbox.models import Channel, DeliveryState, Direction, Event, EventKind, Message
 from comptoir.lib import businesstime
@@ -47,19 +48,20 @@ PERIODS = (7, 30, 90)
 
 @dataclass(frozen=True)
 class MarketplaceRule:
+    # English in the data and the API; the page translates it (`{% translate r.rule %}`).
     label: str
     target: timedelta
 
 
 H24, H48 = timedelta(hours=24), timedelta(hours=48)
 RULES: dict[str, MarketplaceRule] = {
-    "amazon": MarketplaceRule("Amazon: responses under 24 hours", H24),
-    "cdiscount": MarketplaceRule("Cdiscount: responses under 48 hours", H48),
-    "fnac": MarketplaceRule("Fnac: responses under 48 hours", H48),
-    "ebay": MarketplaceRule("eBay: responses under 24 hours", H24),
-    "rakuten": MarketplaceRule("Rakuten: responses under 24 hours", H24),
+    "amazon": MarketplaceRule(gettext_noop("Amazon: responses under 24 hours"), H24),
+    "cdiscount": MarketplaceRule(gettext_noop("Cdiscount: responses under 48 hours"), H48),
+    "fnac": MarketplaceRule(gettext_noop("Fnac: responses under 48 hours"), H48),
+    "ebay": MarketplaceRule(gettext_noop("eBay: responses under 24 hours"), H24),
+    "rakuten": MarketplaceRule(gettext_noop("Rakuten: responses under 24 hours"), H24),
 }
-MIRAKL_RULE = MarketplaceRule("Marketplace: responses under 24 hours", H24)
+MIRAKL_RULE = MarketplaceRule(gettext_noop("Marketplace: responses under 24 hours"), H24)
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ def _rule(channel: Channel) -> tuple[MarketplaceRule, businesstime.Calendar | No
     rule = RULES.get(channel.marketplace)
     if rule is None and channel.marketplace in ("shop", "other"):
         policy = policy_for(channel.pk)
-        own = MarketplaceRule("Own shop: the channel's policy", policy.first_response)
+        own = MarketplaceRule(gettext_noop("Own shop: the channel's policy"), policy.first_response)
         return own, policy.calendar if policy.business_hours else None
     return rule or MIRAKL_RULE, None
 

@@ -1,6 +1,7 @@
 """Day fields in the page's language: `{{ value|dayfield }}` fills one, `{% day_pattern %}` is
 its placeholder (jj/mm/aaaa in French); the views read both forms (`lib.dates.parse_day`).
-`{{ n|number }}` groups a count's thousands as the language does."""
+`{{ n|number }}` groups a count's thousands as the language does; `{{ key|marketplace_label }}`
+names a marketplace in it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django import template
 from django.utils import translation
 from django.utils.formats import number_format
 
+from comptoir.inbox.choices import Marketplace
 from comptoir.lib.dates import day_format, format_day, format_moment, moment_format
 
 register = template.Library()
@@ -48,3 +50,11 @@ def momentfield(value: datetime | str | None) -> str:
 @register.simple_tag
 def moment_pattern() -> str:
     return moment_format(translation.get_language() or "")[1]
+
+
+@register.filter
+def marketplace_label(key: str) -> str:
+    """A marketplace's name in the page's language, from its key: the nav's counts are cached
+    for every language alike, so their label is the language of whoever filled the cache."""
+    labels = dict(Marketplace.choices)
+    return str(labels[key]) if key in labels else key

@@ -201,3 +201,26 @@
   });
   update();
 })();
+
+// File fields (web/_file_pick.html): the page's own button and the chosen files' names, in the
+// page's language; the browser's control, which speaks the browser's, is hidden only from here.
+(function () {
+  "use strict";
+  function show(input) {
+    const names = document.getElementById(input.id + "-names");
+    if (!names) return;
+    const files = Array.from(input.files || []).map(function (f) { return f.name; });
+    names.textContent = files.length ? files.join(", ") : names.dataset.none;
+    names.classList.toggle("chosen", files.length > 0);
+  }
+  document.querySelectorAll(".file-pick").forEach(function (pick) {
+    const input = pick.querySelector("input[type=file]");
+    const names = pick.querySelector(".file-names");
+    if (!input || !names) return;
+    pick.classList.add("ready");
+    names.hidden = false;
+    show(input); // a file kept by the browser on going back
+    input.addEventListener("change", function () { show(input); });
+    if (input.form) input.form.addEventListener("reset", function () { setTimeout(function () { show(input); }); });
+  });
+})();
