@@ -3,6 +3,7 @@
     .venv/bin/python bench/scale.py [-n 1000000] [--postgres URL | --no-postgres]
         [--seconds S] [--clients 1,10] [--workers 2] [--kinds inbox,...] [--refill]
     .venv/bin/python bench/scale.py -n 100000 --profile inbox [--no-postgres]
+    .venv/bin/python bench/scale.py ... --cache-url redis://127.0.0.1:6379/3  (as several hosts run)
 
 Fills N conversations with 5 N messages (`harness.inbox_fill`, as `bench/inbox_http.py`:
 buyers, identities, orders, tags, text in five languages, streamed in batches: COPY on
@@ -174,6 +175,8 @@ def envs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
             # As docs/deploy.md runs the web processes: connections kept, not one per request.
             "COMPTOIR_DB_POOL_SIZE": str(args.pool),
         }
+        if args.cache_url:  # several hosts: one Redis cache, sessions read from it
+            out["PostgreSQL"]["COMPTOIR_CACHE_URL"] = args.cache_url
     return out
 
 
@@ -316,6 +319,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=KINDS, help="profile this page in-process")
     parser.add_argument("--rounds", type=int, default=200, help="requests profiled (200)")
     parser.add_argument("--pool", type=int, default=4, help="PostgreSQL pool per process (4)")
+    parser.add_argument("--cache-url", default="", help="PostgreSQL's servers: a redis:// cache")
     parser.add_argument("--src", default=str(ROOT / "src"), help="the code served (this tree's)")
     parser.add_argument("--fill-only", action="store_true", help="fill (or find) and stop")
     args = parser.parse_args()

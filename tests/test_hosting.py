@@ -97,6 +97,13 @@ def test_the_cache_is_shared_through_redis_when_named() -> None:
         hosting.caches(environ={"COMPTOIR_CACHE_URL": "memcached://cache:11211"})
 
 
+def test_sessions_are_read_from_the_cache_only_when_it_is_shared() -> None:
+    local = hosting.caches(environ={})
+    shared = hosting.caches(environ={"COMPTOIR_CACHE_URL": "redis://cache:6379/1"})
+    assert hosting.session_engine(local) == "django.contrib.sessions.backends.db"
+    assert hosting.session_engine(shared) == "django.contrib.sessions.backends.cached_db"
+
+
 def test_the_pool_is_off_unless_sized() -> None:
     assert hosting.postgres_pool(environ={}) is None
     assert hosting.postgres_pool(environ={"COMPTOIR_DB_POOL_SIZE": "0"}) is None

@@ -10,8 +10,8 @@ from comptoir.accounts.permissions import team_ids_by_user
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Shop
+from comptoir.inbox.options import assignable_users
 from comptoir.inbox.permissions import sees_conversation_row, visible_conversations
-from comptoir.inbox.queries import assignable_users
 
 
 def test_row_checks_and_assignable_users_agree_with_visible_conversations(

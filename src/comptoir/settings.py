@@ -417,6 +417,7 @@ try:
         "files": hosting.files_storage(DATA_DIR),
     }
     CACHES = hosting.caches()
+    SESSION_ENGINE = hosting.session_engine(CACHES)
     _POOL = hosting.postgres_pool()
 except EnvError as exc:
     _fail(str(exc))

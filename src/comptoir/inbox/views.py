@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
@@ -38,6 +39,7 @@ from comptoir.inbox.models import (
     SLAState,
     Status,
 )
+from comptoir.inbox.options import assignee_options, filter_options, team_options
 from comptoir.inbox.permissions import conversation_for, visible_conversations
 from comptoir.inbox.queries import (
     FILTER_PARAMS,
@@ -46,16 +48,13 @@ from comptoir.inbox.queries import (
     VIEWS,
     InboxView,
     InvalidCursor,
-    assignee_options,
     buyer_panel,
     filter_conversations,
-    filter_options,
     filters_from_params,
     latest_event,
     marketplace_counts,
     others_present,
     page,
-    team_options,
     view_counts,
 )
 from comptoir.inbox.rows import InboxRow, filter_selects, inbox_rows, render_rows
@@ -111,7 +110,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
         return render(request, "inbox/_rows.html", context)
     chrome = _chrome(request, view, latest, params)
     chips = filter_chips(view.key, params, chrome)
-    return render(request, "inbox/inbox.html", {**context, **chrome, "chips": chips})
+    bar = _filter_bar_key(view, params, chrome, len(chips))
+    return render(
+        request, "inbox/inbox.html", {**context, **chrome, "chips": chips, "filter_bar": bar}
+    )
+
+
+def _filter_bar_key(
+    view: InboxView, params: dict[str, str], chrome: dict[str, Any], chips: int
+) -> str:
+    """What the filter bar shows besides the language and the search words (a slot): a new
+    set of choices (a new channel, colleague...) has a new token, so a new bar."""
+    state = urlencode(sorted((k, v) for k, v in params.items() if k != "q"))
+    return f"{chrome['options_token']}:{view.key}:{chips}:{state}"
 
 
 _PLACEHOLDER = 987654321
@@ -158,7 +169,9 @@ def _chrome(
             for k, v in intents.SENTIMENTS.items()
         ],
     }
-    return chrome | {"selects": filter_selects(chrome, params or {})}
+    # Built only if the filter bar is rendered, not when a kept one is shown.
+    selects = SimpleLazyObject(lambda: filter_selects(chrome, params or {}))
+    return chrome | {"selects": selects}
 
 
 # The buyers' languages the filter offers (any other code can still be typed in the URL).

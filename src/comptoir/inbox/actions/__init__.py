@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from comptoir.inbox.actions.agent_state import (
     PRESENCE_TTL_SECONDS,
+    PRESENCE_WRITE_SECONDS,
     SAVED_VIEW_PARAMS,
     delete_view,
     leave_conversation,
@@ -104,6 +105,7 @@ __all__ = [
     "FAILING_FOR_BEFORE_ALERT",
     "FAILURES_BEFORE_ALERT",
     "PRESENCE_TTL_SECONDS",
+    "PRESENCE_WRITE_SECONDS",
     "SAVED_VIEW_PARAMS",
     "BulkResult",
     "CheckResultLike",

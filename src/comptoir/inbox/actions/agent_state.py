@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -53,20 +54,25 @@ def delete_view(user: User, *, view_id: int) -> None:
 
 
 PRESENCE_TTL_SECONDS = 45  # the page beats every 20 s: a closed tab is gone within a minute
+# A presence this recent, in the same state, is not written again: still shown for 35 s more.
+PRESENCE_WRITE_SECONDS = 10
 
 
 def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
-    """`user` has `conv` open (viewing) or is writing in it (replying), as of now."""
+    """`user` has `conv` open (viewing) or is writing in it (replying), as of now. A row that
+    says the same and is under PRESENCE_WRITE_SECONDS old is left as it is: the conversation
+    page, its heartbeat and the draft's autosave all call this, and most calls changed nothing
+    (decided in the database, so every process and host agrees)."""
     if state not in PresenceState.values:
         raise ValidationError(f"unknown presence state {state!r}")
     now = timezone.now()
-    updated = Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
-    if not updated:
-        try:
-            with transaction.atomic():
-                Presence.objects.create(conversation=conv, user=user, state=state, seen_at=now)
-        except IntegrityError:  # the same user's other tab got there first
-            Presence.objects.filter(conversation=conv, user=user).update(state=state, seen_at=now)
+    fresh = now - timedelta(seconds=PRESENCE_WRITE_SECONDS)
+    mine = Presence.objects.filter(conversation=conv, user=user)
+    stale = mine.filter(Q(seen_at__lt=fresh) | ~Q(state=state))
+    if not stale.update(state=state, seen_at=now):
+        # Either a fresh row says the same already (the insert then does nothing) or none yet.
+        row = Presence(conversation=conv, user=user, state=state, seen_at=now)
+        Presence.objects.bulk_create([row], ignore_conflicts=True)
 
 
 def leave_conversation(conv: Conversation, *, user: User) -> None:

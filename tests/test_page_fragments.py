@@ -1,0 +1,139 @@
+"""Parts of the pages kept per process (`{% fragment %}`: the inbox's filter bar, the header's
+links, the shortcuts list) show what a fresh rendering would for each user, language, role,
+search and set of choices; a repeated presence is not written again within seconds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from comptoir.accounts.models import Role, Team, User
+from comptoir.connectors.base import InboundMessage
+from comptoir.inbox import actions
+from comptoir.inbox.ingest import ingest
+from comptoir.inbox.models import Channel, Conversation, Presence, Shop
+from comptoir.web.templatetags import fragments
+
+Build = Callable[..., InboundMessage]
+
+
+def page(client: Client, url: str = "/inbox/", language: str = "en") -> str:
+    client.cookies["django_language"] = language
+    response = client.get(url)
+    assert response.status_code == 200
+    # The csrf token is masked anew for each response; the snooze times follow the clock.
+    html = re.sub(r'name="csrfmiddlewaretoken" value="\w+"', "csrf", response.content.decode())
+    return re.sub(r'value="\d{4}-\d\d-\d\dT\d\d:\d\d"', "time", html)
+
+
+def test_a_kept_part_is_the_page_a_fresh_rendering_gives(client: Client, agent: User) -> None:
+    client.force_login(agent)
+    for language in ("en", "fr"):
+        for url in ("/inbox/", "/inbox/?view=all&status=open&q=colis"):
+            fragments.clear()
+            fresh = page(client, url, language)
+            assert page(client, url, language) == fresh
+
+
+def test_each_language_has_its_own_parts(client: Client, agent: User) -> None:
+    client.force_login(agent)
+    fragments.clear()
+
+    assert "Plus de filtres" in page(client, language="fr")
+    english = page(client, language="en")
+
+    assert "More filters" in english
+    assert "Plus de filtres" not in english
+    assert "Keyboard shortcuts" in english
+    assert "Notifications" in english
+
+
+def test_the_search_words_are_the_request_s_own_and_escaped(client: Client, agent: User) -> None:
+    client.force_login(agent)
+
+    first = page(client, "/inbox/?view=all&q=colis")
+    second = page(client, "/inbox/?view=all&q=%3Cb%3E%22lampe")
+
+    assert 'name="q" value="colis"' in first
+    assert 'name="q" value="&lt;b&gt;&quot;lampe"' in second
+    assert "colis" not in second
+    assert "<b>" not in second
+    assert "fragmentslot" not in first + second
+
+
+def test_the_filter_bar_lists_each_user_s_choices_and_a_new_one_once_they_are_read_again(
+    client: Client, agent: User, outsider: User, team: Team, channel: Channel
+) -> None:
+    client.force_login(agent)
+    assert ">Amazon FR (API)</option>" in page(client)
+    client.force_login(outsider)  # another team: none of the agent's channels
+    assert ">Amazon FR (API)</option>" not in page(client)
+
+    client.force_login(agent)
+    Channel.objects.create(
+        shop=channel.shop, kind="api", marketplace="fnac", name="Fnac", team=team
+    )
+    cache.clear()  # the choices' minute is over
+
+    assert ">Fnac</option>" in page(client)
+
+
+def test_the_filter_bar_shows_the_filters_of_the_request(
+    client: Client, agent: User, channel: Channel
+) -> None:
+    client.force_login(agent)
+    Shop.objects.create(name="Second shop", slug="second")
+
+    assert " selected>" not in page(client, "/inbox/?view=all")
+    chosen = page(client, f"/inbox/?view=all&channel={channel.pk}")
+
+    assert f'<option value="{channel.pk}" selected>Amazon FR (API)</option>' in chosen
+    assert '<input type="hidden" name="view" value="all">' in chosen
+
+
+def test_the_header_links_follow_the_role(client: Client, agent: User, db: None) -> None:
+    admin = User.objects.create_user("adele", "adele@example.com", "pw", role=Role.ADMIN)
+    client.force_login(agent)
+    assert 'href="/settings/"' not in page(client)
+    client.force_login(admin)
+    assert 'href="/settings/"' in page(client)
+    User.objects.filter(pk=admin.pk).update(role=Role.AGENT)
+    assert 'href="/settings/"' not in page(client)
+
+
+def test_a_repeated_presence_is_written_once_a_change_or_an_old_one_at_once(
+    agent: User, make_inbound: Build
+) -> None:
+    conv = Conversation.objects.get(pk=ingest(make_inbound()).conversation_id)
+
+    actions.mark_presence(conv, user=agent, state="viewing")
+    first = Presence.objects.get(user=agent).seen_at
+    actions.mark_presence(conv, user=agent, state="viewing")
+    assert Presence.objects.get(user=agent).seen_at == first  # within seconds: not written
+
+    actions.mark_presence(conv, user=agent, state="replying")
+    assert Presence.objects.get(user=agent).state == "replying"
+
+    old = timezone.now() - timedelta(seconds=actions.PRESENCE_WRITE_SECONDS + 1)
+    Presence.objects.update(seen_at=old)
+    actions.mark_presence(conv, user=agent, state="replying")
+    assert Presence.objects.get(user=agent).seen_at > old
+    assert Presence.objects.count() == 1
+
+
+def test_a_kept_deadline_is_written_in_each_language(
+    client: Client, agent: User, make_inbound: Build
+) -> None:
+    conv = Conversation.objects.get(pk=ingest(make_inbound()).conversation_id)
+    due = timezone.now().replace(year=timezone.now().year + 2, month=1, day=15, hour=12)
+    Conversation.objects.filter(pk=conv.pk).update(respond_by=due, needs_reply=True)
+    client.force_login(agent)
+
+    english = page(client, "/inbox/?view=all", "en")
+    assert "Jan. 15" in english, english[english.find("<time") :][:300]
+    assert "15 janvier" in page(client, "/inbox/?view=all", "fr")
