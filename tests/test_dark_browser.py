@@ -12,7 +12,13 @@ from tests.conftest import close_quietly
 from tests.pages_support import PASSWORD, world  # noqa: F401
 from tests.test_accessibility_browser import _violations
 
-PATHS = ["/inbox/", "/inbox/c/{conversation}/", "/settings/sla/", "/settings/rules/"]
+PATHS = [
+    "/inbox/",
+    "/inbox/c/{conversation}/",
+    "/notifications/",
+    "/settings/sla/",
+    "/settings/rules/",
+]
 
 
 def _luminance(rgb: str) -> float:
