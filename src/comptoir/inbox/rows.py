@@ -161,7 +161,10 @@ def render_rows(rows: list[InboxRow], now: datetime) -> SafeString:
     select, no_subject = escape(gettext("Select")), escape(gettext("(no subject)"))
     needs_reply = escape(gettext("Needs a reply"))
     reading = _reading_badges()
-    marketplaces = {k: escape(str(v)) for k, v in _MARKETPLACES.items()}
+    marketplaces = {
+        k: f'<span class="mkt-label" data-mkt="{k}">{escape(str(v))}</span>'
+        for k, v in _MARKETPLACES.items()
+    }
     deadlines = DeadlineFormatter(now)
     out = []
     for conv in rows:
