@@ -9,7 +9,7 @@ from django.template import Context, Template
 from django.utils import translation
 
 from comptoir.lib.cases import marketplace_state_label
-from comptoir.web.templatetags.locale_fields import identity_label
+from comptoir.web.templatetags.locale_fields import address_breaks, identity_label
 
 
 def test_a_known_marketplace_state_is_translated() -> None:
@@ -42,3 +42,10 @@ def test_the_address_can_break_inside_itself_only() -> None:
     css = Path("src/comptoir/web/static/web/app.css").read_text(encoding="utf-8")
     rule = ".customer-card .address, .customer-card .identity-value { overflow-wrap: anywhere; }"
     assert rule in css
+
+
+def test_a_relay_address_wraps_after_its_at_and_dots_and_stays_escaped() -> None:
+    assert address_breaks("0lu6@marketplace.amazon.de") == (
+        "0lu6@<wbr>marketplace.<wbr>amazon.<wbr>de"
+    )
+    assert address_breaks("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"

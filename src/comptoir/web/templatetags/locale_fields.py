@@ -11,6 +11,8 @@ from datetime import date, datetime
 from django import template
 from django.utils import translation
 from django.utils.formats import number_format
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.inbox.choices import Marketplace
@@ -94,3 +96,11 @@ def identity_label(kind: str) -> str:
 @register.filter
 def marketplace_state(raw: str) -> str:
     return marketplace_state_label(raw or "")
+
+
+@register.filter
+def address_breaks(value: str) -> SafeString:
+    """An address that may wrap after its "@" and its dots (`<wbr>`), not in the middle of a
+    word: a marketplace's relay addresses are longer than the side panel is wide."""
+    text = str(escape(value or ""))
+    return mark_safe(text.replace("@", "@<wbr>").replace(".", ".<wbr>"))  # escaped above
