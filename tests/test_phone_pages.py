@@ -25,6 +25,8 @@ CARDS = {
     "/settings/users/": ("table.users",),
     "/settings/templates/": ("table.templates",),
     "/settings/channels/": ("table.channels",),
+    "/settings/shops/": ("table.shops",),
+    "/settings/notifications/": ("table.webhooks",),
 }
 
 

@@ -93,6 +93,25 @@ def test_the_base_model_figures_show_in_french(
     assert "version 0" in html
 
 
+@pytest.mark.parametrize(("language", "grouped"), [("fr", "6\xa0500"), ("en", "6,500")])
+def test_counts_are_grouped_as_the_language_groups_thousands(
+    client: Client,
+    admin: User,
+    monkeypatch: pytest.MonkeyPatch,
+    language: str,
+    grouped: str,
+) -> None:
+    metrics = training.evaluate(training.fit(TINY, threshold=0.2), TINY)
+    monkeypatch.setattr(registry, "base_figures", lambda: (metrics, {"shipped": 6500}))
+    admin.language = language
+    admin.save()
+    client.force_login(admin)
+    html = client.get(PAGE).content.decode()
+
+    assert f"{grouped} " in html
+    assert "6500" not in html
+
+
 @pytest.mark.parametrize("persona", ["agent", "analyst", "supervisor"])
 def test_other_roles_get_403(client: Client, persona: str, request: pytest.FixtureRequest) -> None:
     client.force_login(request.getfixturevalue(persona))

@@ -161,3 +161,30 @@ def operation_text(change: str, data: dict[str, Any]) -> str:
     if what == "respond":
         return gettext("The answer to the claim failed: %(error)s") % error
     return gettext("The closure of the claim failed: %(error)s") % error
+
+
+# The marketplaces' own claim states (eBay, Amazon A-to-z, Mirakl...), as the case panel names them.
+MARKETPLACE_STATES: dict[str, Promise] = {
+    "OPEN": pgettext_lazy("case", "Open at the marketplace"),
+    "CLOSED": pgettext_lazy("case", "Closed at the marketplace"),
+    "PENDING": pgettext_lazy("case", "Pending"),
+    "ESCALATED": pgettext_lazy("case", "Escalated"),
+    "WAITING_SELLER_RESPONSE": pgettext_lazy("case", "Waiting for your answer"),
+    "WAITING_BUYER_RESPONSE": pgettext_lazy("case", "Waiting for the buyer"),
+    "ON_HOLD": pgettext_lazy("case", "On hold"),
+    "RETURN_REQUESTED": pgettext_lazy("case", "Return requested"),
+    "ITEM_SHIPPED": pgettext_lazy("case", "Item sent back"),
+    "ITEM_DELIVERED": pgettext_lazy("case", "Item returned"),
+    "REFUNDED": pgettext_lazy("case", "Refunded"),
+}
+
+
+def marketplace_state_label(raw: str) -> str:
+    """A marketplace's raw claim state for people: a known one translated, an unknown one as it
+    is, but "SOME_STATE" read as "Some state" rather than shouted."""
+    key = raw.strip().upper().replace(" ", "_").replace("-", "_")
+    if key in MARKETPLACE_STATES:
+        return str(MARKETPLACE_STATES[key])
+    if raw.isupper() or "_" in raw:
+        return raw.replace("_", " ").strip().capitalize()
+    return raw

@@ -1,7 +1,8 @@
 """Day fields in the page's language: `{{ value|dayfield }}` fills one, `{% day_pattern %}` is
 its placeholder (jj/mm/aaaa in French); the views read both forms (`lib.dates.parse_day`).
 `{{ n|number }}` groups a count's thousands as the language does; `{{ key|marketplace_label }}`
-names a marketplace in it."""
+names a marketplace in it; `identity_label` and `marketplace_state` name a buyer's identity kind
+and a claim's raw state at the marketplace."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from datetime import date, datetime
 from django import template
 from django.utils import translation
 from django.utils.formats import number_format
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
 
 from comptoir.inbox.choices import Marketplace
+from comptoir.lib.cases import marketplace_state_label
 from comptoir.lib.dates import day_format, format_day, format_moment, moment_format
 
 register = template.Library()
@@ -58,3 +63,44 @@ def marketplace_label(key: str) -> str:
     for every language alike, so their label is the language of whoever filled the cache."""
     labels = dict(Marketplace.choices)
     return str(labels[key]) if key in labels else key
+
+
+# How each channel names a buyer (CustomerIdentity.kind), for the conversation's side panel.
+IDENTITY_KINDS = {
+    "email": _("Email"),
+    "ebay_user": _("eBay buyer"),
+    "ebay_system": _("eBay"),
+    "amazon_buyer": _("Amazon buyer"),
+    "cdiscount_customer": _("Cdiscount buyer"),
+    "fnac_customer": _("Fnac buyer"),
+    "fnac_shop": _("Fnac shop"),
+    "fnac_callcenter": _("Fnac customer service"),
+    "mirakl_customer": _("Marketplace buyer"),
+    "mirakl_operator": _("Marketplace operator"),
+    "rakuten_user": _("Rakuten buyer"),
+    "spartoo_order": _("Spartoo order"),
+    "whatsapp": _("WhatsApp"),
+    "chat_visitor": _("Chat visitor"),
+    "history": _("Imported history"),
+}
+
+
+@register.filter
+def identity_label(kind: str) -> str:
+    """An identity kind's name ("ebay_user" → "eBay buyer"); an unknown one readable as is."""
+    if kind in IDENTITY_KINDS:
+        return str(IDENTITY_KINDS[kind])
+    return kind.replace("_", " ").capitalize()
+
+
+@register.filter
+def marketplace_state(raw: str) -> str:
+    return marketplace_state_label(raw or "")
+
+
+@register.filter
+def address_breaks(value: str) -> SafeString:
+    """An address that may wrap after its "@" and its dots (`<wbr>`), not in the middle of a
+    word: a marketplace's relay addresses are longer than the side panel is wide."""
+    text = str(escape(value or ""))
+    return mark_safe(text.replace("@", "@<wbr>").replace(".", ".<wbr>"))  # escaped above
