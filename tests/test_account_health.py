@@ -434,3 +434,28 @@ def test_spartoo_has_its_own_rules_all_defaults(shop: Shop) -> None:
     assert rules[Metric.LATE_SHIPMENT].limit == 0.05
     assert rules[Metric.CLAIMS].limit == 0.03  # not Mirakl's 5 %: Spartoo's own guess
     assert not any(rule.published for rule in rules.values())
+
+
+def test_each_recipient_reads_the_warning_in_their_own_language(
+    amazon: Channel, owner: User
+) -> None:
+    admin = User.objects.create_user(
+        "amelie", "amelie@example.com", "pw", role=Role.ADMIN, language="fr"
+    )
+    for _ in range(96):
+        order(amazon, days_ago=3)
+    for _ in range(2):
+        order(amazon, days_ago=3, status="cancelled")  # 2 of 98: a warning
+
+    assert warnings.check(NOW) == 1
+
+    def told(user: User) -> str:
+        (text,) = Notification.objects.filter(user=user, kind="account_health").values_list(
+            "text", flat=True
+        )
+        return text
+
+    assert "nearing the threshold" in told(owner)  # no language chosen: the site's
+    assert "2.0 %" in told(owner)
+    assert "proche du seuil" in told(admin)
+    assert "2,0 %" in told(admin)

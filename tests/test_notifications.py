@@ -176,6 +176,34 @@ def test_an_outsider_named_as_recipient_is_never_notified(
     assert rows() == [("marie", conv.pk)]
 
 
+def test_words_written_by_comptoir_reach_each_recipient_in_their_language(
+    make_conv: Callable[..., Conversation], agent: User, supervisor: User
+) -> None:
+    """A notification Comptoir writes (a rule's, a warning) is written once per language of its
+    recipients; words someone typed go as they are."""
+    from django.utils.translation import gettext
+
+    supervisor.language = "fr"
+    supervisor.save()
+    conv = make_conv()
+
+    notify(
+        Kind.RULE,
+        conversations=[conv.pk],
+        users=[agent.pk, supervisor.pk],
+        text=lambda: (
+            gettext("Rule “%(rule)s” matched conversation %(id)s")
+            % {"rule": "Colis", "id": conv.pk}
+        ),
+    )
+    notify(Kind.RULE, conversations=[conv.pk], users=[supervisor.pk], text="Look")
+
+    told = dict(Notification.objects.filter(text__contains="Colis").values_list("user", "text"))
+    assert told[agent.pk] == f"Rule “Colis” matched conversation {conv.pk}"
+    assert told[supervisor.pk] == f"La règle « Colis » s\u2019applique à la conversation {conv.pk}"
+    assert Notification.objects.filter(user=supervisor, text="Look").exists()
+
+
 def test_deleted_and_merged_conversations_notify_no_one(
     make_conv: Callable[..., Conversation], agent: User
 ) -> None:

@@ -228,10 +228,24 @@ def run_action(action: Any, ctx: Context) -> str:
         inbox_actions.add_note(conv, actor=None, text=action.text, via=via)
         return "note added"
     if isinstance(action, NotifyAction):
+        from django.utils.translation import gettext
+
         from comptoir.notifications.actions import Kind, notify
 
-        text = action.text or f"Rule “{ctx.rule.name}” matched conversation {conv.pk}"
-        notify(Kind.RULE, conversations=[conv.pk], users=action.user_ids, text=text)
+        rule_name, conv_id = ctx.rule.name, conv.pk
+
+        def matched() -> str:  # written in each recipient's language
+            return gettext("Rule “%(rule)s” matched conversation %(id)s") % {
+                "rule": rule_name,
+                "id": conv_id,
+            }
+
+        notify(
+            Kind.RULE,
+            conversations=[conv.pk],
+            users=action.user_ids,
+            text=action.text or matched,
+        )
         return "notified"
     return _run_other(action, ctx)
 

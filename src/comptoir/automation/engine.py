@@ -31,6 +31,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from comptoir.automation import conditions, effects
 from comptoir.automation.models import Rule, RulePump, RuleRun, RunOutcome, Trigger
@@ -184,8 +185,13 @@ def _tell_rule_owner(run: RuleRun, conv: Conversation, now: datetime) -> None:
         users = list(active.filter(pk=rule.created_by_id).values_list("pk", flat=True))
     if not users:  # made by the demo or the API's system, or its author left
         users = list(active.filter(role__in=[Role.OWNER, Role.ADMIN]).values_list("pk", flat=True))
-    text = f"Rule “{rule.name}” failed: {run.error}"[:2000]
-    notify(Kind.RULE_FAILED, conversations=[conv.pk], users=users, text=text, now=now)
+    rule_name, error = rule.name, run.error
+
+    def failed() -> str:  # written in each recipient's language
+        text = gettext("Rule “%(rule)s” failed: %(error)s") % {"rule": rule_name, "error": error}
+        return text[:2000]
+
+    notify(Kind.RULE_FAILED, conversations=[conv.pk], users=users, text=failed, now=now)
 
 
 # -- the pump ----------------------------------------------------------------------------------

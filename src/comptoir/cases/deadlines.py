@@ -11,13 +11,14 @@ is a new deadline and warns again when it comes near.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext, override
+from django.utils.translation import gettext
 
 from comptoir.accounts.models import Role, User
 from comptoir.cases.models import Case, Stage
@@ -52,14 +53,18 @@ def _supervisors(team_id: int | None) -> list[int]:
     )
 
 
-def _text(case: Case, now: datetime) -> str:
-    # Stored once for every recipient: in the site's language, as the other notifications.
-    with override(settings.LANGUAGE_CODE):
-        assert case.deadline is not None
+def _text(case: Case, now: datetime) -> Callable[[], str]:
+    """The warning, written by `notify` in each recipient's language."""
+    deadline = case.deadline
+    assert deadline is not None
+
+    def write() -> str:
         return gettext("%(case)s, marketplace deadline: %(due)s") % {
             "case": case.label,
-            "due": deadline_text(case.deadline, now),
+            "due": deadline_text(deadline, now),
         }
+
+    return write
 
 
 def warn(now: datetime | None = None) -> int:

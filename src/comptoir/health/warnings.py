@@ -10,13 +10,13 @@ next crossing warns again. Run by the periodic job `health.check`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import number_format
-from django.utils.translation import gettext, override
+from django.utils.translation import gettext
 
 from comptoir.health import report
 from comptoir.health.models import HealthAlert, Level
@@ -32,9 +32,10 @@ def percent(value: float | None) -> str:
     return number_format(round(value * 100, 1), 1) + " %"
 
 
-def _text(health: ChannelHealth, card: Card) -> str:
-    # Stored once for every recipient: in the site's language, as the other notifications.
-    with override(settings.LANGUAGE_CODE):
+def _text(health: ChannelHealth, card: Card) -> Callable[[], str]:
+    """The warning, written by `notify` in each recipient's language."""
+
+    def write() -> str:
         if card.state == BREACHED:
             line = gettext("%(channel)s: %(metric)s is %(value)s, past the threshold (%(limit)s)")
         else:
@@ -43,10 +44,12 @@ def _text(health: ChannelHealth, card: Card) -> str:
             )
         return line % {
             "channel": health.channel_name,
-            "metric": card.name,
+            "metric": str(card.name),
             "value": percent(card.value),
             "limit": percent(card.threshold),
         }
+
+    return write
 
 
 def _levels(state: str) -> set[str]:

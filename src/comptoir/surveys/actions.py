@@ -206,9 +206,11 @@ def supervisors_of(conv: Conversation) -> list[int]:
 def _tell_supervisors(survey: Survey) -> None:
     conv = survey.conversation
     scale = "1-5" if survey.kind == SurveyKind.CSAT else "0-10"
-    text = f"{survey.get_kind_display()}: {survey.score} ({scale})"
-    if survey.comment:
-        text += f"\n{survey.comment[:500]}"
+
+    def text() -> str:  # the survey's name in each recipient's language
+        written = f"{survey.get_kind_display()}: {survey.score} ({scale})"
+        return written + (f"\n{survey.comment[:500]}" if survey.comment else "")
+
     notify(
         NotificationKind.SURVEY_LOW, conversations=[conv.pk], users=supervisors_of(conv), text=text
     )

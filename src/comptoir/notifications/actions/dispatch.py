@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -100,7 +100,7 @@ def notify(
     users: Sequence[int] = (),
     channel_id: int | None = None,
     actor_id: int | None = None,
-    text: str = "",
+    text: str | Callable[[], str] = "",
     now: datetime | None = None,
 ) -> int:
     """Queue the notification of `kind` about these conversations (ids) or this channel.
@@ -112,6 +112,10 @@ def notify(
     none, and whether their own webhooks hear of it; webhooks without a user hear of everything
     of their kinds. Returns the number of notifications stored; delivery runs in tasks after
     the caller's transaction commits.
+
+    `text` is the words themselves (a buyer's, an agent's), or a function that writes them in
+    the active language: then each recipient's notification is written in their own language,
+    and webhooks in the site's.
 
     Set-based: a sweep passing thousands of conversations costs a fixed number of queries
     (one per 5,000 ids read), never one per conversation.
@@ -125,8 +129,10 @@ def notify(
     pairs, people = _pairs_in_scope(subject)
     means = _means(kind, pairs, people, now)
     batch = uuid.uuid4().hex
-    rows = _notification_rows(kind, pairs, means, subject, actor_id, text, batch, now)
-    deliveries = _webhook_deliveries(kind, text, subject, pairs, means.hook_users, now)
+    written = _Written(text, people)
+    rows = _notification_rows(kind, pairs, means, subject, actor_id, written, batch, now)
+    site_text = written.in_language(settings.LANGUAGE_CODE)
+    deliveries = _webhook_deliveries(kind, site_text, subject, pairs, means.hook_users, now)
     if not rows and not deliveries:
         return 0
     _store(rows, deliveries, batch, emails_now=means.emails_now)
@@ -224,7 +230,7 @@ def _pairs_in_scope(subject: _Subject) -> tuple[list[Pair], dict[int, User]]:
     people = {
         u.pk: u
         for u in User.objects.filter(pk__in=subject.candidates, is_active=True).only(
-            "pk", "role", "is_superuser", "is_active", "email"
+            "pk", "role", "is_superuser", "is_active", "email", "language"
         )
     }
     teams = permissions.team_ids_by_user(
@@ -324,22 +330,53 @@ def _email_states(
 # -- with which payload --------------------------------------------------------------------------
 
 
+class _Written:
+    """A notification's text for each recipient: as given, or written once per language."""
+
+    def __init__(self, text: str | Callable[[], str], people: Mapping[int, User]) -> None:
+        self.text, self.people = text, people
+        self.by_language: dict[str, str] = {}
+
+    def in_language(self, language: str) -> str:
+        if isinstance(self.text, str):
+            return self.text
+        if language not in self.by_language:
+            with translation.override(language):
+                self.by_language[language] = self.text()
+        return self.by_language[language]
+
+    def for_user(self, uid: int) -> str:
+        user = self.people.get(uid)
+        return self.in_language((user.language if user else "") or settings.LANGUAGE_CODE)
+
+
 def _notification_rows(
     kind: str,
     pairs: list[Pair],
     means: _Means,
     subject: _Subject,
     actor_id: int | None,
-    text: str,
+    written: _Written,
     batch: str,
     now: datetime,
 ) -> list[tuple[Any, ...]]:
     """The in-app notifications, as rows for `_insert_notifications` (muted users have none)."""
     channel_pk = subject.channel["pk"] if subject.channel else None
     at = connection.ops.adapt_datetimefield_value(now)
-    body = text[:5000]
     return [
-        (uid, kind, conv_id, channel_pk, actor_id, body, batch, at, means.state[uid], 0, "")
+        (
+            uid,
+            kind,
+            conv_id,
+            channel_pk,
+            actor_id,
+            written.for_user(uid)[:5000],
+            batch,
+            at,
+            means.state[uid],
+            0,
+            "",
+        )
         for uid, conv_id in pairs
         if uid not in means.muted
     ]
