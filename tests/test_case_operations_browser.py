@@ -34,7 +34,7 @@ WORDS = {
         "received": "reçu par eBay",
         "failed": "échec",
         "sent_line": "La place de marché a reçu la réponse à la réclamation",
-        "refund_line": "Envoi du remboursement de 20.00 EUR à la place de marché",
+        "refund_line": "Envoi du remboursement de 20,00 EUR à la place de marché",
     },
 }
 

@@ -223,7 +223,9 @@ def test_the_buyer_panel_shows_identities_past_conversations_and_orders_in_scope
 
     html = logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
 
-    assert "email: buyer@example.com" in html
+    # The identity's kind named, its address breakable after "@" and dots.
+    assert '<span class="identity-kind">Email</span>' in html
+    assert "buyer@<wbr>example.<wbr>com" in html
     assert "Premier échange" in html
     assert "Autre équipe" not in html
     assert "#CMD-77" in html

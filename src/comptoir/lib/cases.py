@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext, pgettext_lazy
 
@@ -96,12 +97,13 @@ def claim_label(claim_kind: str) -> str:
 
 
 def money(amount: Any, currency: str) -> str:
-    """ "25.00 EUR": two decimals whatever was stored ("25", "25.5")."""
+    """ "25.00 EUR", "1 234,50 EUR" in French: two decimals whatever was stored ("25", "25.5"),
+    grouped and pointed as the active language writes numbers."""
     try:
         value = Decimal(str(amount)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         return f"{amount} {currency}".strip()
-    return f"{value} {currency}".strip()
+    return f"{number_format(value, 2, force_grouping=True)} {currency}".strip()
 
 
 def event_text(kind: str, data: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from comptoir.inbox.choices import Marketplace
 from comptoir.lib.cases import marketplace_state_label
+from comptoir.lib.cases import money as money_text
 from comptoir.lib.dates import day_format, format_day, format_moment, moment_format
 
 register = template.Library()
@@ -104,3 +105,11 @@ def address_breaks(value: str) -> SafeString:
     word: a marketplace's relay addresses are longer than the side panel is wide."""
     text = str(escape(value or ""))
     return mark_safe(text.replace("@", "@<wbr>").replace(".", ".<wbr>"))  # escaped above
+
+
+@register.filter
+def money(amount: object, currency: str = "") -> str:
+    """An amount with its currency as the language writes it ("218,90 EUR" in French)."""
+    if amount is None or amount == "":
+        return ""
+    return money_text(amount, currency)
