@@ -29,6 +29,16 @@ from comptoir.sla.models import BusinessCalendar
 
 PASSWORD = "pages-pass-42"
 
+
+def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> None:
+    """Through the login page, as a person does; on the inbox when it returns."""
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click(".login button[type=submit]")
+    page.wait_for_url(f"{base}/inbox/")
+
+
 # The namespaces (and bare names) of the pages people read; the API, the admin, the buyer's
 # survey page and the test receiver have their own tests.
 UI_NAMESPACES = (

@@ -14,6 +14,7 @@ from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Message, Status
 from comptoir.orders.models import Order
 from tests.conftest import CHROMIUM, close_quietly, require_or_skip  # noqa: F401
+from tests.pages_support import sign_in
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 PASSWORD = "browser-pass-42"
@@ -37,11 +38,7 @@ def shot(page: Any, name: str) -> None:
 
 
 def log_in(page: Any, base: str, user: User) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".login button[type=submit]")
-    page.wait_for_url(f"{base}/inbox/")
+    sign_in(page, base, user.username, PASSWORD)
 
 
 @pytest.fixture

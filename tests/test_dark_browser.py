@@ -9,7 +9,7 @@ from typing import Any
 from django.test import Client
 
 from tests.conftest import close_quietly
-from tests.pages_support import PASSWORD, world  # noqa: F401
+from tests.pages_support import sign_in, world  # noqa: F401
 from tests.test_accessibility_browser import _violations
 
 PATHS = [
@@ -41,11 +41,7 @@ def test_dark_theme_is_dark_and_accessible(
     )
     page = context.new_page()
     page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", owner.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".login button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/inbox/")
+    sign_in(page, live_server.url, owner.username)
     found: dict[str, list[str]] = {}
     for path in [p.format(**ids) for p in PATHS]:
         page.goto(live_server.url + path)

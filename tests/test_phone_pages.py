@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import close_quietly
-from tests.pages_support import PASSWORD, core_pages, pages, world  # noqa: F401
+from tests.pages_support import core_pages, pages, sign_in, world  # noqa: F401
 
 WIDER = """() => {
   const width = document.documentElement.clientWidth;
@@ -49,11 +49,7 @@ def test_no_page_is_wider_than_the_window(
     context = browser.new_context(locale="en-US", viewport={"width": width, "height": 844})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", owner.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".login button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/inbox/")
+    sign_in(page, live_server.url, owner.username)
     too_wide = {}
     for path in found:
         page.goto(live_server.url + path)
@@ -95,11 +91,7 @@ def test_the_header_links_fold_behind_a_menu_on_a_phone(
     context = browser.new_context(locale="en-US", viewport={"width": width, "height": 844})
     page = context.new_page()
     page.set_default_timeout(10_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", owner.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".login button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/inbox/")
+    sign_in(page, live_server.url, owner.username)
     menu = page.get_by_role("button", name="Menu")
     cases = page.locator("#top-links").get_by_role("link", name="Cases")
     if width == 1440:  # a laptop shows the links and no menu
