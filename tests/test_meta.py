@@ -3,7 +3,6 @@ the local Meta simulator with the real database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,24 +30,10 @@ from comptoir.inbox.models import (
     Shop,
 )
 from comptoir.inbox.tasks import poll_channel, send_message
-from comptoir.lib import http, meta_window
-from tests.meta_support import make_channel, poster
+from comptoir.lib import meta_window
+from tests.meta_support import meta_fixtures, poster
 
-
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "sleep", lambda seconds: None)
-
-
-@pytest.fixture(params=["messenger", "instagram", "whatsapp"])
-def sim(request: pytest.FixtureRequest) -> Iterator[MetaSimulator]:
-    with MetaSimulator(request.param, seed=3) as simulator:
-        yield simulator  # type: ignore[misc]
-
-
-@pytest.fixture
-def channel(shop: Shop, team: Any, sim: MetaSimulator) -> Channel:
-    return make_channel(shop, team, sim)
+no_sleep, sim, channel = meta_fixtures(seed=3)
 
 
 def buyer_id(sim: MetaSimulator, n: int = 1) -> str:

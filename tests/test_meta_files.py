@@ -3,9 +3,7 @@ within Meta's limits (said before sending), against the local Meta simulator."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -16,30 +14,16 @@ from comptoir.connectors.meta.simulator import MetaSimulator
 from comptoir.connectors.registry import get_connector
 from comptoir.inbox import actions
 from comptoir.inbox.actions import Draft, NewAttachment
-from comptoir.inbox.models import Channel, Conversation, DeliveryState, Direction, Message, Shop
+from comptoir.inbox.models import Channel, Conversation, DeliveryState, Direction, Message
 from comptoir.inbox.tasks import poll_channel, send_message
-from comptoir.lib import http
-from tests.meta_support import make_channel, poster
+from tests.meta_support import meta_fixtures, poster
 from tests.send_support import settle_time_passes
 
 PHOTO = NewAttachment("colis.jpg", "image/jpeg", b"\xff\xd8" + b"j" * 2000)
 UPLOAD_PATH = {"whatsapp": "/media$", "messenger": "/message_attachments$"}
 
 
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "sleep", lambda seconds: None)
-
-
-@pytest.fixture(params=["messenger", "instagram", "whatsapp"])
-def sim(request: pytest.FixtureRequest) -> Iterator[MetaSimulator]:
-    with MetaSimulator(request.param, seed=5) as simulator:
-        yield simulator  # type: ignore[misc]
-
-
-@pytest.fixture
-def channel(shop: Shop, team: Any, sim: MetaSimulator) -> Channel:
-    return make_channel(shop, team, sim)
+no_sleep, sim, channel = meta_fixtures(seed=5)
 
 
 def converse(channel: Channel, sim: MetaSimulator) -> Conversation:

@@ -3,9 +3,7 @@ last 24 hours, and a warning (with the fix) when replies leave but Meta calls no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.test import Client
@@ -14,27 +12,12 @@ from django.utils import timezone
 from comptoir.accounts.models import User
 from comptoir.connectors.meta.simulator import MetaSimulator
 from comptoir.inbox import actions
-from comptoir.inbox.models import Channel, Conversation, Shop, WebhookHealth
+from comptoir.inbox.models import Channel, Conversation, WebhookHealth
 from comptoir.inbox.tasks import poll_channel, send_message
 from comptoir.inbox.webhook_ports import webhook_report
-from comptoir.lib import http
-from tests.meta_support import make_channel, poster
+from tests.meta_support import meta_fixtures, poster
 
-
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "sleep", lambda seconds: None)
-
-
-@pytest.fixture(params=["messenger", "whatsapp"])
-def sim(request: pytest.FixtureRequest) -> Iterator[MetaSimulator]:
-    with MetaSimulator(request.param, seed=7) as simulator:
-        yield simulator  # type: ignore[misc]
-
-
-@pytest.fixture
-def channel(shop: Shop, team: Any, sim: MetaSimulator) -> Channel:
-    return make_channel(shop, team, sim)
+no_sleep, sim, channel = meta_fixtures(seed=7, platforms=("messenger", "whatsapp"))
 
 
 @pytest.fixture

@@ -3,37 +3,19 @@ demand), offered by the composer's picker past the 24-hour window, sent with par
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from django.test import Client
 
 from comptoir.accounts.models import User
 from comptoir.automation.checks import run_checks
 from comptoir.connectors.meta.simulator import MetaSimulator
 from comptoir.inbox.actions import Draft
-from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message, Shop
+from comptoir.inbox.models import Channel, Conversation, DeliveryState, Message
 from comptoir.inbox.tasks import poll_channel, refresh_templates, send_message
-from comptoir.lib import http
-from tests.meta_support import make_channel, poster
+from tests.meta_support import meta_fixtures, poster
 
-
-@pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "sleep", lambda seconds: None)
-
-
-@pytest.fixture
-def sim() -> Iterator[MetaSimulator]:
-    with MetaSimulator("whatsapp", seed=11) as simulator:
-        yield simulator  # type: ignore[misc]
-
-
-@pytest.fixture
-def channel(shop: Shop, team: Any, sim: MetaSimulator) -> Channel:
-    return make_channel(shop, team, sim, business_account_id=sim.waba_id)
+no_sleep, sim, channel = meta_fixtures(seed=11, platforms=("whatsapp",), templates=True)
 
 
 def converse(channel: Channel, sim: MetaSimulator, ago: timedelta) -> Conversation:
