@@ -20,6 +20,7 @@ from comptoir.connectors.base import InboundMessage
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation
 from comptoir.orders.models import Order
+from tests.pages_support import sign_in
 
 PASSWORD = "xss-pass-42"
 RUN = "document.documentElement.dataset.pwned='1'"
@@ -102,11 +103,7 @@ def test_no_payload_runs_or_becomes_markup_in_the_inbox_and_the_conversation(
     page: Any, live_server: Any, attacked: list[int], agent: User
 ) -> None:
     base = live_server.url
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", agent.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".login button[type=submit]")
-    page.wait_for_url(f"{base}/inbox/")
+    sign_in(page, base, agent.username, PASSWORD)
     page.wait_for_selector("table.conversations tr.row")
     # Every payload is in the list (as text), and none did anything.
     assert "onerror" in page.content()
