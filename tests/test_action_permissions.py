@@ -400,7 +400,7 @@ def test_channel_and_shop_settings_are_refused_by_every_caller(
         lambda: actions.configure_channel(
             channel,
             actor=actor,
-            shop=shop,
+            shop_id=shop.pk,
             kind=channel.kind,
             marketplace=channel.marketplace,
             name="Renamed",
@@ -432,7 +432,7 @@ def test_an_admin_changes_a_channels_settings(channel: Channel, shop: Shop, admi
     actions.configure_channel(
         channel,
         actor=admin,
-        shop=shop,
+        shop_id=shop.pk,
         kind=channel.kind,
         marketplace=channel.marketplace,
         name="Amazon FR",

@@ -105,6 +105,33 @@ def test_an_admin_adds_a_channel_whose_key_is_never_returned(
     ].items()
 
 
+def test_an_unknown_shop_or_team_is_refused_alike_by_the_api_and_the_form(
+    client: Client, admin: User, shop: Shop, team: Team
+) -> None:
+    """The check is the action's: both doors say why, and nothing is made."""
+    missing = Team.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    for body, said in (
+        ({**_mirakl(shop, team), "shop_id": shop.pk + 1000}, "There is no shop"),
+        ({**_mirakl(shop, team), "team_id": missing + 1000}, "There is no team"),
+    ):
+        refused = call(client, "post", "/channels", _admin_token(admin), body)
+        assert refused.status_code == 422, refused.content
+        assert said in refused.content.decode()
+    web = Client()
+    web.force_login(admin)
+    form = {"kind": "mirakl", "name": "Darty", "marketplace": "darty", "is_active": "on",
+            "base_url": "http://127.0.0.1:9", "api_key": KEY}  # fmt: skip
+    for fields, said in (
+        ({"shop": shop.pk + 1000, "team": team.pk}, "There is no shop"),
+        ({"shop": shop.pk, "team": missing + 1000}, "There is no team"),
+        ({"shop": "", "team": team.pk}, "Choose the shop this channel belongs to."),
+    ):
+        page = web.post("/settings/channels/new?kind=mirakl", {**form, **fields})
+        assert page.status_code == 400, fields
+        assert said in page.content.decode()
+    assert not Channel.objects.filter(kind="mirakl").exists()
+
+
 def test_channels_follow_the_pages_rules(
     client: Client, admin: User, agent: User, outsider: User, channel: Channel, team: Team
 ) -> None:

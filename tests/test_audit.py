@@ -96,7 +96,7 @@ def test_a_channels_credentials_change_says_which_never_the_values(
     actions.configure_channel(
         channel,
         actor=owner,
-        shop=channel.shop,
+        shop_id=channel.shop.pk,
         kind=channel.kind,
         marketplace=channel.marketplace,
         name="Amazon FR (renamed)",

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
-from comptoir.accounts.models import Team, User
+from comptoir.accounts.models import User
 from comptoir.accounts.permissions import can_manage_channels, find_visible, require
 from comptoir.accounts.tokens import require_admin_scope
 from comptoir.connectors.forms import settings_fields, settings_from_json
@@ -156,17 +156,12 @@ def _config_out(channel: Channel) -> dict[str, Any]:
 def _configure(channel: Channel | None, user: User, kind: str, body: ChannelChangeIn) -> Channel:
     if kind not in CONNECTORS:
         raise ValidationError(f"no connector for channels of kind {kind!r}")
-    shop = Shop.objects.filter(pk=body.shop_id).first()
-    if shop is None:
-        raise ValidationError(f"no shop {body.shop_id}")
-    if body.team_id is not None and not Team.objects.filter(pk=body.team_id).exists():
-        raise ValidationError(f"no team {body.team_id}")
     model = connector_class(kind).settings_model
     stored = channel.get_settings() if channel else {}
     return actions.configure_channel(
         channel,
         actor=user,
-        shop=shop,
+        shop_id=body.shop_id,
         kind=kind,
         marketplace=body.marketplace,
         name=body.name,

@@ -343,16 +343,14 @@ def channel_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if request.method == "POST":
         try:
             data = settings_from_form(model, request.POST, stored) if model else stored
-            shop = get_object_or_404(Shop, pk=_int(request.POST.get("shop")))
-            team = _int(request.POST.get("team"))
             saved = inbox_actions.configure_channel(
                 channel,
                 actor=user,
-                shop=shop,
+                shop_id=_int(request.POST.get("shop")) or None,
                 kind=kind,
                 marketplace=request.POST.get("marketplace", ""),
                 name=request.POST.get("name", ""),
-                team_id=team if team and Team.objects.filter(pk=team).exists() else None,
+                team_id=_int(request.POST.get("team")) or None,
                 is_active=request.POST.get("is_active") == "on",
                 settings=data,
             )

@@ -292,7 +292,7 @@ def configure_channel(
     channel: Channel | None,
     *,
     actor: User,
-    shop: Shop,
+    shop_id: int | None,
     kind: str,
     marketplace: str,
     name: str,
@@ -302,10 +302,19 @@ def configure_channel(
 ) -> Channel:
     """Create or change a channel. `settings` were validated by the connector's own model
     (connectors.forms); they are stored encrypted. New settings give the channel another go:
-    it is polled again, and a still-wrong setting stops it again with one alert."""
+    it is polled again, and a still-wrong setting stops it again with one alert. The shop and
+    the team are checked here, so the form and the API refuse an unknown one alike."""
+    from comptoir.accounts.models import Team
     from comptoir.connectors.registry import CONNECTORS
 
     _require_channel_admin(actor, channel)
+    if not shop_id:
+        raise ValidationError(_("Choose the shop this channel belongs to."))
+    shop = Shop.objects.filter(pk=shop_id).first()
+    if shop is None:
+        raise ValidationError(_("There is no shop %(id)s.") % {"id": shop_id})
+    if team_id is not None and not Team.objects.filter(pk=team_id).exists():
+        raise ValidationError(_("There is no team %(id)s.") % {"id": team_id})
     if kind not in CONNECTORS or kind not in ChannelKind.values:
         raise ValidationError(f"no connector for channels of kind {kind!r}")
     if marketplace not in Marketplace.values:
