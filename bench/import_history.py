@@ -6,9 +6,12 @@ shop of its own, then read by triage.
 Runs the command's own code (`comptoir.history`: CSV read as a stream, mapping, bulk ingest,
 then triage in batches) on a fresh SQLite file and a fresh PostgreSQL database, each in its own
 process. Prints messages per second and CPU milliseconds per message for the import alone, for
-triage alone, and for both (the command's default), with the machine's load during the import:
+triage alone, for both one after the other, and for both together as the command runs them
+(triage reading each finished conversation in a second process, whose CPU is shown apart; the
+readings of the two ways compared message by message), with the machine's load:
 on a shared machine the wall-clock rate follows the load, the CPU per message does not (one
-core's worth is `1000 / cpu ms` messages a second). Target: import >= 2,000 messages/s.
+core's worth is `1000 / cpu ms` messages a second). Target: import with triage >= 2,000
+messages/s.
 """
 
 from __future__ import annotations
