@@ -83,3 +83,24 @@ def test_the_shortcut_prepares_every_field_as_django_does(
     stored = Message.objects.get(pk=message.pk)
     assert (stored.sent_at, stored.direction, stored.conversation_id) == (at, "in", conv.pk)
     assert Event.objects.get(conversation=conv).data == {"a": 1}
+
+
+def test_update_prepares_the_values_django_would(channel: Channel) -> None:
+    at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    conv = Conversation(shop_id=channel.shop_id, channel=channel, external_thread_id="t2")
+    fastsql.insert([conv])
+    message = Message(channel=channel, conversation=conv, direction=Direction.IN, text="x")
+    fastsql.insert([message])
+    message.language, message.intent_confidence, message.triaged_at = "fr", 0.9312, at
+    message.entities = [{"kind": "order", "value": "123"}]
+    names = ["language", "intent_confidence", "entities", "triaged_at", "is_auto"]
+    fields = [Message._meta.get_field(n) for n in names]
+    plan = [(f.attname, fastsql._kind(f), f) for f in fields]
+
+    ours = _comparable(fastsql._update_values(message, plan, connection))
+
+    django = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
+    assert ours == _comparable(django)
+    fastsql.update([message], names)
+    stored = Message.objects.get(pk=message.pk)
+    assert (stored.language, stored.triaged_at, stored.entities) == ("fr", at, message.entities)

@@ -5,6 +5,7 @@ the plain paths compute."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 
 import numpy as np
@@ -57,3 +58,18 @@ def test_the_shortcuts_compute_what_the_plain_paths_compute(sample: list[str]) -
             assert np.array_equal(m.probabilities(text, prepared=prepared), plain)
     uncached = intent.word_features("Remboursé svp") + intent.letter_features("Remboursé svp")
     assert intent.features("Remboursé svp") == uncached
+
+
+def test_accents_are_dropped_as_a_character_by_character_filter_drops_them() -> None:
+    def plain(text: str) -> str:
+        text = unicodedata.normalize("NFKD", text)
+        return "".join(c for c in text if not unicodedata.combining(c))
+
+    # Every character there is, in runs long enough to cross ASCII and the rest.
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    for start in range(0, len(every), 50_000):
+        chunk = "Ça reçoit " + every[start : start + 50_000] + " ok"
+        assert intent._NON_ASCII.sub(
+            intent._without_marks, unicodedata.normalize("NFKD", chunk)
+        ) == plain(chunk)
+    assert intent.normalise("Remboursé, Straße, Łódź") == "rembourse, strasse, łodz"

@@ -17,7 +17,9 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository (bench/harness/__init__.py is three levels down): its src/ goes first on the
+# children's path, or they would run the installed copy's code instead of this tree's.
+ROOT = Path(__file__).resolve().parents[2]
 PARIS = ZoneInfo("Europe/Paris")  # the bench shop's timezone (the default)
 MARKETPLACES = ("amazon", "cdiscount", "fnac", "ebay", "darty", "shop")
 FILL_BATCH = 5000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from django.utils.text import slugify
 from comptoir.connectors.base import InboundMessage, Party
 from comptoir.connectors.email import mime
 from comptoir.history import sources
+from comptoir.history.alongside import Alongside
 from comptoir.history.mapping import (
     BadRow,
     ColumnMap,
@@ -89,10 +91,32 @@ class HistoryImport:
         return self._channels[key]
 
     def import_rows(
-        self, path: Path, fmt: str, *, batch_size: int = 500, progress: Progress | None = None
+        self,
+        path: Path,
+        fmt: str,
+        *,
+        batch_size: int = 500,
+        progress: Progress | None = None,
+        triage: bool = False,
     ) -> Report:
+        """With `triage`, and a file whose rows are grouped by conversation, each batch's
+        complete conversations are read meanwhile by a second process (`alongside`); what is
+        left (the last conversation, or all of an ungrouped file) is for `triage()`."""
         items = self._messages_from_rows(sources.rows(path, fmt), progress)
-        return self._ingest(items, batch_size, progress)
+        if not triage or not self._grouped(path, fmt):
+            return self._ingest(items, batch_size, progress)
+        with Alongside(self.shop.pk) as reader:
+            growing: set[tuple[int, str]] = set()
+            for batch in itertools.batched(items, batch_size, strict=False):
+                self._ingest(batch, batch_size, progress)
+                # Grouped: every conversation before the last row's is complete.
+                threads = growing | {(m.channel_id, m.thread_id) for m in batch}
+                growing = {t for t in threads if t[1] == batch[-1].thread_id}
+                reader.send(threads - growing)
+                reader.collect()
+            reader.collect(wait=True)
+        self.report.read += reader.read
+        return self.report
 
     def import_mbox(
         self,
@@ -157,6 +181,21 @@ class HistoryImport:
         return Message.objects.filter(
             channel__shop=self.shop, direction=Direction.IN, triaged_at=None
         ).count()
+
+    def _grouped(self, path: Path, fmt: str) -> bool:
+        """Whether each conversation's rows follow one another in the file (one quick pass)."""
+        done: set[str] = set()
+        current = ""
+        for _line, row in sources.rows(path, fmt):
+            if isinstance(row, str):
+                continue
+            conversation = self.columns.value(row, "conversation")[:255]
+            if conversation and conversation != current:
+                if conversation in done:
+                    return False
+                done.add(current)
+                current = conversation
+        return True
 
     def _ingest(
         self, items: Iterable[InboundMessage], batch_size: int, progress: Progress | None

@@ -160,12 +160,32 @@ def update(objs: Sequence[Model], field_names: Sequence[str]) -> None:
     pk = meta.pk
     assert pk is not None
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(pk.column or 'id')} = %s"
-    rows = [
-        [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] + [obj.pk]
-        for obj in objs
-    ]
-    with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]
+    plan = [(f.attname, _kind(f), f) for f in fields]
+    rows = [[*_update_values(obj, plan, conn), obj.pk] for obj in objs]
+    with conn.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def _update_values(
+    obj: Model, plan: list[tuple[str, int, Field[Any, Any]]], conn: Any
+) -> list[Any]:
+    """`get_db_prep_save` of each field's value (no `pre_save`: an update writes what the
+    instance holds), plain values converted as `_values` does."""
+    row: list[Any] = []
+    for attname, kind, field in plan:
+        value = getattr(obj, attname)
+        if value is None and kind != _DJANGO:
+            row.append(None)
+        elif kind == _AS_IS and isinstance(value, str):
+            row.append(value)  # (a TextChoices member too, as in `_values`)
+        elif (kind == _INT and type(value) is int) or (kind == _BOOL and type(value) is bool):
+            row.append(value)
+        elif kind == _DATETIME and type(value) is datetime and value.tzinfo is not None:
+            row.append(conn.ops.adapt_datetimefield_value(value))
+        else:
+            row.append(field.get_db_prep_save(value, conn))
+    return row
 
 
 def reserve_ids_query(model: type[Model], count: int) -> tuple[str, list[Any]] | None:

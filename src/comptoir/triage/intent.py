@@ -30,14 +30,23 @@ FORMAT = 2
 _NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\S+")
 _DIGITS = re.compile(r"\d+")
 _WORD = re.compile(r"[^\W\d_]+|0|\?")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def normalise(text: str) -> str:
     """Lower case, no accents, no links or addresses, every number the same token."""
     text = _NOISE.sub(" ", text[: MAX_CHARS * 2].lower())
     text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).replace("ß", "ss")
+    if not text.isascii():  # only the runs of other characters hold accents to drop
+        text = _NON_ASCII.sub(_without_marks, text)
+    text = text.replace("ß", "ss")
     return " ".join(_DIGITS.sub(" 0 ", text).split())[:MAX_CHARS]
+
+
+def _without_marks(run: re.Match[str]) -> str:
+    """A run of non-ASCII characters without its combining marks (the accents NFKD split
+    off): checked character by character only there, not across the whole text."""
+    return "".join(c for c in run.group() if not unicodedata.combining(c))
 
 
 def words_of(text: str) -> list[str]:

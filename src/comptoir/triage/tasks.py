@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -24,7 +25,9 @@ from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.jobs.periodic import periodic
 from comptoir.orders.models import Order
 from comptoir.triage import actions, hooks, language, reading, registry, training
+from comptoir.triage.intent import Model
 from comptoir.triage.models import TriageSettings
+from comptoir.triage.training import Mood
 
 logger = logging.getLogger("comptoir.triage")
 
@@ -56,24 +59,29 @@ def read_messages(message_ids: list[int]) -> int:
     return len(messages)
 
 
-def read_now(messages: Sequence[Message]) -> None:
-    """Read `messages` (inbound, oldest first) and tell their conversations."""
-    _version, model = registry.model()
-    mood = training.mood_models()
-    waiting = _unanswered({m.conversation_id for m in messages})
+@dataclass(frozen=True, slots=True)
+class Text:
+    """What reading a message needs of it and of its conversation: plain values, so that a
+    reader in another process can read it (`comptoir.history`'s import reads beside storing)."""
+
+    text: str
+    subject: str
+    hint: str
+    marketplace_intent: str
+    unanswered: int
+    is_new_text: bool
+
+
+def read_now(
+    messages: Sequence[Message], readings: Sequence[reading.Reading] | None = None
+) -> None:
+    """Read `messages` (inbound, oldest first) and tell their conversations; `readings`:
+    theirs, read already (`read_texts` of `texts_of` them, elsewhere)."""
     now = timezone.now()
-    for message in messages:
-        marketplace = message.intent if message.intent_source == TriageSource.MARKETPLACE else ""
-        found = reading.read(
-            message.new_text or message.text,
-            model,
-            mood=mood,
-            subject=message.subject,
-            hint=message.channel.kind,
-            marketplace_intent=marketplace,
-            unanswered=waiting.get(message.conversation_id, 1),
-            is_new_text=bool(message.new_text),
-        )
+    if readings is None:
+        _version, model = registry.model()
+        readings = read_texts(texts_of(messages), model, training.mood_models())
+    for message, found in zip(messages, readings, strict=True):
         message.language = message.language or found.language
         message.intent, message.intent_confidence = found.intent, found.confidence
         message.intent_source = found.intent_source
@@ -94,6 +102,42 @@ def read_now(messages: Sequence[Message]) -> None:
     )
     _tell_conversations(messages)
     hooks.messages_read.emit([m.pk for m in messages])
+
+
+def texts_of(messages: Sequence[Message]) -> list[Text]:
+    """What `read_texts` reads of each message (one query: the buyer messages since our last
+    answer, per conversation)."""
+    waiting = _unanswered({m.conversation_id for m in messages})
+    return [
+        Text(
+            text=message.new_text or message.text,
+            subject=message.subject,
+            hint=message.channel.kind,
+            marketplace_intent=(
+                message.intent if message.intent_source == TriageSource.MARKETPLACE else ""
+            ),
+            unanswered=waiting.get(message.conversation_id, 1),
+            is_new_text=bool(message.new_text),
+        )
+        for message in messages
+    ]
+
+
+def read_texts(texts: Sequence[Text], model: Model, mood: Mood) -> list[reading.Reading]:
+    """The readings of `texts`: no database, so any process holding the models can do it."""
+    return [
+        reading.read(
+            t.text,
+            model,
+            mood=mood,
+            subject=t.subject,
+            hint=t.hint,
+            marketplace_intent=t.marketplace_intent,
+            unanswered=t.unanswered,
+            is_new_text=t.is_new_text,
+        )
+        for t in texts
+    ]
 
 
 def _unanswered(conversation_ids: set[int]) -> dict[int, int]:

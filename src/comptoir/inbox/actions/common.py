@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from comptoir.inbox import deadlines, files, hooks
+from comptoir.inbox import deadlines, fastsql, files, hooks
 from comptoir.inbox.models import (
     Attachment,
     Conversation,
@@ -66,8 +66,10 @@ def _event(
 @transaction.atomic
 def write_events(events: Sequence[Event]) -> list[Event]:
     """Timeline rows written in bulk by a job (an order's news on its conversations): stored in
-    one statement, then announced like any action's event."""
-    written = Event.objects.bulk_create(events)
+    one statement, then announced like any action's event. The rows `bulk_create` would write,
+    without its compilation (a third of triage's database work on an import)."""
+    written = list(events)
+    fastsql.insert(written)
     if written:
         hooks.events_written.emit(written)
     return written

@@ -75,7 +75,14 @@ class Command(BaseCommand):
                     path, options["our_address"], batch_size=options["batch_size"], progress=step
                 )
             else:
-                job.import_rows(path, fmt, batch_size=options["batch_size"], progress=step)
+                # Triage reads each finished conversation meanwhile, on the other core.
+                job.import_rows(
+                    path,
+                    fmt,
+                    batch_size=options["batch_size"],
+                    progress=step,
+                    triage=not options["no_triage"],
+                )
         job.apply_statuses()
         job.settle_deadlines()
         if not options["no_triage"]:
