@@ -232,12 +232,15 @@ def load(
         with httpx.Client(base_url=base, cookies=cookies, timeout=60) as client:
             while time.monotonic() < stop_at:
                 t = time.perf_counter()
-                response = client.get(url())
+                try:
+                    status = str(client.get(url()).status_code)
+                except httpx.TimeoutException:  # counted (at its wait) rather than lost
+                    status = "timeout"
                 took = (time.perf_counter() - t) * 1000
                 with lock:
                     timings.append(took)
-                    if response.status_code != 200:
-                        errors.append(f"{kind}: {response.status_code}")
+                    if status != "200":
+                        errors.append(f"{kind}: {status}")
 
     threads = [threading.Thread(target=one, args=(n,)) for n in range(clients)]
     for t in threads:
