@@ -2,15 +2,18 @@
 
     .venv/bin/python bench/scale.py [-n 1000000] [--postgres URL | --no-postgres]
         [--seconds S] [--clients 1,10] [--workers 2] [--kinds inbox,...] [--refill]
+        [--data-dir DIR]
     .venv/bin/python bench/scale.py -n 100000 --profile inbox [--no-postgres]
     .venv/bin/python bench/scale.py ... --cache-url redis://127.0.0.1:6379/3  (as several hosts run)
 
 Fills N conversations with 5 N messages (`harness.inbox_fill`, as `bench/inbox_http.py`:
 buyers, identities, orders, tags, text in five languages, streamed in batches: COPY on
-PostgreSQL, `executemany` on SQLite; the search indexes follow through their triggers or
-generated column). The filled database is kept: var/bench/scale-N/comptoir.sqlite3 and the
-PostgreSQL database comptoir_scale_N; a later run with the same N skips the fill (`--refill`
-to redo). Both databases fill at once, one process each.
+PostgreSQL, `executemany` on SQLite, the indexes and search tables built once at the end).
+The filled database is kept: var/bench/scale-N/comptoir.sqlite3 (or `--data-dir DIR`, to
+share one fill between work trees) and the PostgreSQL database named by `--postgres` with _N
+appended; a later run with the same N skips the fill (`--refill` to redo) but first runs
+`migrate` on it, so a tree with a new migration is measured on the kept fill. Both
+databases fill at once, one process each.
 
 Then, per database, it starts the production server (`comptoir serve`: uvicorn, ASGI, two
 processes), signs in as an agent whose team owns most channels, and for each page (the inbox,
@@ -52,8 +55,9 @@ TARGET_P95_MS = 150.0
 KINDS = ("inbox", "search common word", "search rare word", "search order number", "conversation")
 
 
-def data_dir(n: int) -> Path:
-    return ROOT / "var" / "bench" / f"scale-{n}"
+def data_dir(args: argparse.Namespace) -> Path:
+    """The kept fill: `--data-dir`, or this tree's var/bench/scale-N."""
+    return Path(args.data_dir) if args.data_dir else ROOT / "var" / "bench" / f"scale-{args.n}"
 
 
 def pg_url(base: str, n: int) -> str:
@@ -166,11 +170,11 @@ def envs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     base |= {"COMPTOIR_LOG_LEVEL": "WARNING"}
     out = {}
     if not args.no_sqlite:
-        out["SQLite"] = base | {"COMPTOIR_DATA_DIR": str(data_dir(args.n)), "DATABASE_URL": ""}
+        out["SQLite"] = base | {"COMPTOIR_DATA_DIR": str(data_dir(args)), "DATABASE_URL": ""}
     if not args.no_postgres:
         url = pg_url(args.postgres, args.n)
         out["PostgreSQL"] = base | {
-            "COMPTOIR_DATA_DIR": str(data_dir(args.n) / "pg"),
+            "COMPTOIR_DATA_DIR": str(data_dir(args) / "pg"),
             "DATABASE_URL": url,
             # As docs/deploy.md runs the web processes: connections kept, not one per request.
             "COMPTOIR_DB_POOL_SIZE": str(args.pool),
@@ -201,7 +205,7 @@ def prepare(args: argparse.Namespace, databases: dict[str, dict[str, str]]) -> N
     for label, env in databases.items():
         Path(env["COMPTOIR_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
         if label == "SQLite" and args.refill:
-            for path in data_dir(args.n).glob("comptoir.sqlite3*"):
+            for path in data_dir(args).glob("comptoir.sqlite3*"):
                 path.unlink()
         if label == "PostgreSQL" and (args.refill or not _exists(env["DATABASE_URL"])):
             recreate_postgres(env["DATABASE_URL"])
@@ -228,12 +232,15 @@ def load(
         with httpx.Client(base_url=base, cookies=cookies, timeout=60) as client:
             while time.monotonic() < stop_at:
                 t = time.perf_counter()
-                response = client.get(url())
+                try:
+                    status = str(client.get(url()).status_code)
+                except httpx.TimeoutException:  # counted (at its wait) rather than lost
+                    status = "timeout"
                 took = (time.perf_counter() - t) * 1000
                 with lock:
                     timings.append(took)
-                    if response.status_code != 200:
-                        errors.append(f"{kind}: {response.status_code}")
+                    if status != "200":
+                        errors.append(f"{kind}: {status}")
 
     threads = [threading.Thread(target=one, args=(n,)) for n in range(clients)]
     for t in threads:
@@ -245,7 +252,7 @@ def load(
 
 def start_server(label: str, env: dict[str, str], args: argparse.Namespace) -> Any:
     port = free_port()
-    log = open(data_dir(args.n) / f"server-{label}.log", "wb")  # noqa: SIM115  (closed with it)
+    log = open(data_dir(args) / f"server-{label}.log", "wb")  # noqa: SIM115  (closed with it)
     command = [str(Path(sys.executable).parent / "comptoir"), "serve", "--port", str(port)]
     server = subprocess.Popen(
         [*command, "--workers", str(args.workers)],
@@ -312,6 +319,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--refill", action="store_true", help="fill again even if kept")
+    parser.add_argument("--data-dir", help="the kept fill's directory (var/bench/scale-N)")
     parser.add_argument("--seconds", type=float, default=15.0, help="per page and clients (15)")
     parser.add_argument("--clients", default="1,10", help="concurrent clients, runs (1,10)")
     parser.add_argument("--workers", type=int, default=2, help="server processes (2)")
