@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.core.cache import cache
 from django.test import Client
@@ -107,13 +108,15 @@ def test_the_header_links_follow_the_role(client: Client, agent: User, db: None)
 
 
 def test_a_repeated_presence_is_written_once_a_change_or_an_old_one_at_once(
-    agent: User, make_inbound: Build
+    agent: User, make_inbound: Build, django_assert_num_queries: Any
 ) -> None:
     conv = Conversation.objects.get(pk=ingest(make_inbound()).conversation_id)
 
-    actions.mark_presence(conv, user=agent, state="viewing")
+    with django_assert_num_queries(1):  # a new row: one statement, as for a kept one
+        actions.mark_presence(conv, user=agent, state="viewing")
     first = Presence.objects.get(user=agent).seen_at
-    actions.mark_presence(conv, user=agent, state="viewing")
+    with django_assert_num_queries(1):
+        actions.mark_presence(conv, user=agent, state="viewing")
     assert Presence.objects.get(user=agent).seen_at == first  # within seconds: not written
 
     actions.mark_presence(conv, user=agent, state="replying")
