@@ -145,17 +145,23 @@ def _chrome(
     user = _user(request)
     latest = latest or latest_event()
     counts = view_counts(user, latest)
+    views = [(v, counts[v.key]) for v in VIEWS.values()]
+    sources = marketplace_counts(user, latest)
+    presets = snooze_presets()
     chrome = {
         "view": view,
-        "views": [(v, counts[v.key]) for v in VIEWS.values()],
-        "marketplace_views": marketplace_counts(user, latest),
+        "views": views,
+        "marketplace_views": sources,
+        # The nav's and the bulk bar's kept parts (`{% fragment %}`) are named by all they show.
+        "nav_key": _nav_key(view, params or {}, views, sources),
+        "snooze_key": "|".join(value for _, value in presets),
         "saved_views": SavedView.objects.filter(user=user).order_by("position", "name"),
         "can_write": can_write(user),
         **filter_options(user),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
         "priorities": Priority.choices,
-        "snooze_presets": snooze_presets(),
+        "snooze_presets": presets,
         "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
         "intent_groups": intent_groups(),
@@ -172,6 +178,23 @@ def _chrome(
     # Built only if the filter bar is rendered, not when a kept one is shown.
     selects = SimpleLazyObject(lambda: filter_selects(chrome, params or {}))
     return chrome | {"selects": selects}
+
+
+def _nav_key(
+    view: InboxView,
+    params: dict[str, str],
+    views: list[tuple[InboxView, str]],
+    sources: dict[str, list[Any]],
+) -> str:
+    """The nav's views and sources as they are shown: the current one and every count."""
+    shown = [view.key, params.get("marketplace", ""), params.get("channel", "")]
+    shown += [f"{v.key}={n}" for v, n in views]
+    shown += [
+        f"{s.key}={s.label}={s.count}"
+        for part in ("marketplaces", "channels")
+        for s in sources.get(part, ())
+    ]
+    return "\x1f".join(shown)
 
 
 # The buyers' languages the filter offers (any other code can still be typed in the URL).
