@@ -186,15 +186,19 @@ def _nav_key(
     views: list[tuple[InboxView, str]],
     sources: dict[str, list[Any]],
 ) -> str:
-    """The nav's views and sources as they are shown: the current one and every count."""
-    shown = [view.key, params.get("marketplace", ""), params.get("channel", "")]
-    shown += [f"{v.key}={n}" for v, n in views]
-    shown += [
-        f"{s.key}={s.label}={s.count}"
-        for part in ("marketplaces", "channels")
-        for s in sources.get(part, ())
-    ]
-    return "\x1f".join(shown)
+    """The nav's views and sources as they are shown: the current one and every count (a
+    repr, so that no channel's name can make two different navs one key)."""
+    shown = (
+        view.key,
+        params.get("marketplace", ""),
+        params.get("channel", ""),
+        tuple((v.key, n) for v, n in views),
+        *(
+            tuple((s.key, s.label, s.count) for s in sources.get(part, ()))
+            for part in ("marketplaces", "channels")
+        ),
+    )
+    return repr(shown)
 
 
 # The buyers' languages the filter offers (any other code can still be typed in the URL).
