@@ -254,8 +254,10 @@ def start_server(label: str, env: dict[str, str], args: argparse.Namespace) -> A
     port = free_port()
     log = open(data_dir(args) / f"server-{label}.log", "wb")  # noqa: SIM115  (closed with it)
     command = [str(Path(sys.executable).parent / "comptoir"), "serve", "--port", str(port)]
+    # As deploy/entrypoint.sh runs it: no access-log line per request (COMPTOIR_ACCESS_LOG).
+    command += ["--workers", str(args.workers), "--log-level", "warning"]
     server = subprocess.Popen(
-        [*command, "--workers", str(args.workers)],
+        command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.core.cache import cache
 from django.test import Client
@@ -107,13 +108,15 @@ def test_the_header_links_follow_the_role(client: Client, agent: User, db: None)
 
 
 def test_a_repeated_presence_is_written_once_a_change_or_an_old_one_at_once(
-    agent: User, make_inbound: Build
+    agent: User, make_inbound: Build, django_assert_num_queries: Any
 ) -> None:
     conv = Conversation.objects.get(pk=ingest(make_inbound()).conversation_id)
 
-    actions.mark_presence(conv, user=agent, state="viewing")
+    with django_assert_num_queries(1):  # a new row: one statement, as for a kept one
+        actions.mark_presence(conv, user=agent, state="viewing")
     first = Presence.objects.get(user=agent).seen_at
-    actions.mark_presence(conv, user=agent, state="viewing")
+    with django_assert_num_queries(1):
+        actions.mark_presence(conv, user=agent, state="viewing")
     assert Presence.objects.get(user=agent).seen_at == first  # within seconds: not written
 
     actions.mark_presence(conv, user=agent, state="replying")
@@ -137,3 +140,40 @@ def test_a_kept_deadline_is_written_in_each_language(
     english = page(client, "/inbox/?view=all", "en")
     assert "Jan. 15" in english, english[english.find("<time") :][:300]
     assert "15 janvier" in page(client, "/inbox/?view=all", "fr")
+
+
+def _count(html: str, view: str) -> int:
+    found = re.search(rf'data-view="{view}">[^<]*<span class="count">(\d+)</span>', html)
+    assert found is not None
+    return int(found[1])
+
+
+def test_the_kept_nav_shows_the_counts_and_the_view_of_the_moment(
+    client: Client, agent: User, make_inbound: Build
+) -> None:
+    client.force_login(agent)
+    ingest(make_inbound())
+    before = page(client, "/inbox/?view=all")
+    assert 'class="current" data-view="all"' in before
+
+    other = {"identity_kind": "email", "identity_value": "paul@example.com", "name": "Paul"}
+    ingest(make_inbound(sender=other | {"email": "paul@example.com"}, subject="Another one"))
+    after = page(client, "/inbox/?view=all")
+
+    assert _count(after, "needs_reply") == _count(before, "needs_reply") + 1
+    mine = page(client, "/inbox/?view=mine")
+    assert 'class="current" data-view="mine"' in mine
+    assert 'class="current" data-view="all"' not in mine
+
+
+def test_the_kept_bulk_bar_lists_a_new_colleague_once_the_choices_are_read_again(
+    client: Client, agent: User, team: Team
+) -> None:
+    client.force_login(agent)
+    assert "Zoé Newcomer" not in page(client)
+
+    User.objects.create_user("zoe", "zoe@example.com", "pw", first_name="Zoé", last_name="Newcomer")
+    cache.clear()  # the choices' minute is over
+
+    assert 'name="assignee" value="' in page(client)
+    assert ">Zoé Newcomer</button>" in page(client)

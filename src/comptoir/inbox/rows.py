@@ -178,7 +178,12 @@ def render_rows(rows: list[InboxRow], now: datetime) -> SafeString:
         if conv.urgency == "high":
             badges.insert(0, reading["urgent"])
         if conv.intent:
-            badges.append(reading.get(conv.intent) or _intent_badge(conv.intent))
+            badge = reading.get(conv.intent)
+            if badge is None:  # "unsure", or a code triage no longer names: kept too (a few)
+                badge = _intent_badge(conv.intent)
+                if len(reading) < 200:
+                    reading[conv.intent] = badge
+            badges.append(badge)
         if conv.sentiment == "negative":
             badges.append(reading["negative"])
         if conv.language:

@@ -145,17 +145,23 @@ def _chrome(
     user = _user(request)
     latest = latest or latest_event()
     counts = view_counts(user, latest)
+    views = [(v, counts[v.key]) for v in VIEWS.values()]
+    sources = marketplace_counts(user, latest)
+    presets = snooze_presets()
     chrome = {
         "view": view,
-        "views": [(v, counts[v.key]) for v in VIEWS.values()],
-        "marketplace_views": marketplace_counts(user, latest),
+        "views": views,
+        "marketplace_views": sources,
+        # The nav's and the bulk bar's kept parts (`{% fragment %}`) are named by all they show.
+        "nav_key": _nav_key(view, params or {}, views, sources),
+        "snooze_key": "|".join(value for _, value in presets),
         "saved_views": SavedView.objects.filter(user=user).order_by("position", "name"),
         "can_write": can_write(user),
         **filter_options(user),
         "marketplaces": Marketplace.choices,
         "statuses": Status.choices,
         "priorities": Priority.choices,
-        "snooze_presets": snooze_presets(),
+        "snooze_presets": presets,
         "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
         "intent_groups": intent_groups(),
@@ -172,6 +178,27 @@ def _chrome(
     # Built only if the filter bar is rendered, not when a kept one is shown.
     selects = SimpleLazyObject(lambda: filter_selects(chrome, params or {}))
     return chrome | {"selects": selects}
+
+
+def _nav_key(
+    view: InboxView,
+    params: dict[str, str],
+    views: list[tuple[InboxView, str]],
+    sources: dict[str, list[Any]],
+) -> str:
+    """The nav's views and sources as they are shown: the current one and every count (a
+    repr, so that no channel's name can make two different navs one key)."""
+    shown = (
+        view.key,
+        params.get("marketplace", ""),
+        params.get("channel", ""),
+        tuple((v.key, n) for v, n in views),
+        *(
+            tuple((s.key, s.label, s.count) for s in sources.get(part, ()))
+            for part in ("marketplaces", "channels")
+        ),
+    )
+    return repr(shown)
 
 
 # The buyers' languages the filter offers (any other code can still be typed in the URL).

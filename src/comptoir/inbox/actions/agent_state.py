@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db import connection
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -67,12 +67,21 @@ def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
         raise ValidationError(f"unknown presence state {state!r}")
     now = timezone.now()
     fresh = now - timedelta(seconds=PRESENCE_WRITE_SECONDS)
-    mine = Presence.objects.filter(conversation=conv, user=user)
-    stale = mine.filter(Q(seen_at__lt=fresh) | ~Q(state=state))
-    if not stale.update(state=state, seen_at=now):
-        # Either a fresh row says the same already (the insert then does nothing) or none yet.
-        row = Presence(conversation=conv, user=user, state=state, seen_at=now)
-        Presence.objects.bulk_create([row], ignore_conflicts=True)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(_PRESENCE_UPSERT, [conv.pk, user.pk, state, adapt(now), adapt(fresh)])
+
+
+# One statement whether the row is new, stale or fresh (SQLite 3.24+ and PostgreSQL alike):
+# an UPDATE, then an INSERT when it touched nothing, took two on a fresh row.
+_PRESENCE_UPSERT = f"""
+INSERT INTO {Presence._meta.db_table} (conversation_id, user_id, state, seen_at)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (conversation_id, user_id) DO UPDATE
+SET state = excluded.state, seen_at = excluded.seen_at
+WHERE {Presence._meta.db_table}.state <> excluded.state
+   OR {Presence._meta.db_table}.seen_at < %s
+"""
 
 
 def leave_conversation(conv: Conversation, *, user: User) -> None:
