@@ -243,6 +243,22 @@ class Conversation(models.Model):
             models.Index(fields=["channel", "order_number"], name="conv_order_number"),
             models.Index(fields=["last_message_at", "id"], name="conv_last_message"),
             models.Index(fields=["customer", "last_message_at"], name="conv_customer"),
+            # The nav's counts per channel of what needs a reply, and the archived view's,
+            # from the index alone: without it SQLite walked every conversation in channel
+            # order to group them (at 1,000,000: 3 s, now 9 ms; the archived view 0.8 s, now
+            # under 1 ms).
+            models.Index(
+                fields=[
+                    "archived",
+                    "needs_reply",
+                    "channel",
+                    "status",
+                    "team",
+                    "deleted_at",
+                    "merged_into",
+                ],
+                name="conv_counts",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,95 @@
+"""The nav's counts: what needs a reply per channel and per marketplace, and each view's size,
+for what the user may see; read from one index (`conv_counts`) whatever the history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, models
+
+from comptoir.accounts.models import Team, User
+from comptoir.inbox.ingest import ingest
+from comptoir.inbox.models import Channel, Conversation, Shop, Status
+from comptoir.inbox.queries import VIEWS, marketplace_counts, view_counts, visible_conversations
+
+
+def _conversations(make: Callable[..., Any], channel: Channel, n: int, tag: str) -> list[int]:
+    return [
+        ingest(make(channel_id=channel.pk, thread_id=f"{tag}-{i}")).conversation_id
+        for i in range(n)
+    ]
+
+
+def test_counts_say_what_needs_a_reply_where_the_user_may_look(
+    make_inbound: Callable[..., Any], channel: Channel, shop: Shop, other_team: Team, agent: User
+) -> None:
+    fnac = Channel.objects.create(
+        shop=shop, kind="api", marketplace="fnac", name="Fnac", team=channel.team
+    )
+    theirs = Channel.objects.create(
+        shop=shop, kind="api", marketplace="fnac", name="Fnac (theirs)", team=other_team
+    )
+    amazon = _conversations(make_inbound, channel, 5, "a")
+    _conversations(make_inbound, fnac, 2, "f")
+    _conversations(make_inbound, theirs, 4, "t")  # another team's: never counted
+    # What no longer needs a reply, or is out of the views, is not counted either.
+    Conversation.objects.filter(pk=amazon[0]).update(archived=True)
+    Conversation.objects.filter(pk=amazon[1]).update(status=Status.SNOOZED)
+    Conversation.objects.filter(pk=amazon[2]).update(merged_into_id=amazon[3])
+
+    counts = marketplace_counts(agent)
+    assert [(c.label, c.count) for c in counts["channels"]] == [("Amazon FR (API)", 2), ("Fnac", 2)]
+    assert {c.key: c.count for c in counts["marketplaces"]} == {"amazon": 2, "fnac": 2}
+    views = view_counts(agent)
+    assert (views["needs_reply"], views["archived"], views["snoozed"]) == ("4", "1", "1")
+
+
+# sqlite_stat1 of the scale bench's 1,000,000 conversations (six channels, 4 % needing a reply).
+MILLION_STATS = [
+    ("conv_counts", "1000000 1000000 500000 83334 33334 33334 33334 33334"),
+    ("conv_needs_reply", "1000000 500000 26 1"),
+    ("conv_channel", "1000000 166667 41667 26"),
+    ("conv_order_number", "1000000 166667 1"),
+    ("conv_thread", "1000000 166667 1"),
+    ("conv_assignee", "1000000 333334 83334 26"),
+    ("conv_status_respond_by", "1000000 250000 26 1"),
+    ("conv_last_message", "1000000 1 1"),
+    ("conv_customer", "1000000 2 1"),
+    ("inbox_conversation_merged_into_id_7d85ee12", "1000000 1000000"),
+    ("inbox_conversation_team_id_1d17aa2d", "1000000 500000"),
+    ("inbox_conversation_shop_id_3ec27942", "1000000 500000"),
+]
+
+
+def test_the_needs_reply_counts_read_the_counts_index(
+    make_inbound: Callable[..., Any], channel: Channel, agent: User
+) -> None:
+    """On SQLite the grouped count walked every conversation in channel order (the index of
+    (channel, order number)) to group them: 3 s at a million conversations. The planner is
+    given the statistics of such an inbox (as ANALYZE wrote them for the scale bench's fill)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL plans by its statistics (a small table is read whole)")
+    _conversations(make_inbound, channel, 3, "p")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        cursor.execute("DELETE FROM sqlite_stat1 WHERE tbl = 'inbox_conversation'")
+        cursor.executemany(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('inbox_conversation', %s, %s)",
+            MILLION_STATS,
+        )
+        cursor.execute("ANALYZE sqlite_schema")  # reads the statistics again
+    grouped = (
+        VIEWS["needs_reply"]
+        .apply(visible_conversations(agent), agent)
+        .order_by()
+        .values_list("channel_id")
+        .annotate(n=models.Count("id"))
+        .values_list("channel_id", "n")
+    )
+    sql, params = grouped.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    assert "COVERING INDEX conv_counts" in plan, plan
