@@ -21,6 +21,7 @@ from comptoir.inbox.models import (
     Message,
     SLAState,
     Status,
+    Tag,
 )
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +84,22 @@ def test_the_shortcut_prepares_every_field_as_django_does(
     stored = Message.objects.get(pk=message.pk)
     assert (stored.sent_at, stored.direction, stored.conversation_id) == (at, "in", conv.pk)
     assert Event.objects.get(conversation=conv).data == {"a": 1}
+
+
+def test_one_row_inserted_ignoring_conflicts_gets_its_key_or_none_when_refused(
+    channel: Channel,
+) -> None:
+    conversation = Conversation.objects.create(
+        shop_id=channel.shop_id, channel=channel, external_thread_id="t1", subject="Colis"
+    )
+    link = Conversation.tags.through
+    tag = Tag.objects.create(name="claim")
+    first = link(conversation_id=conversation.pk, tag_id=tag.pk)
+    again = link(conversation_id=conversation.pk, tag_id=tag.pk)
+
+    fastsql.insert([first], ignore_conflicts=True)
+    fastsql.insert([again], ignore_conflicts=True)
+
+    assert first.pk is not None
+    assert again.pk is None
+    assert link.objects.filter(conversation=conversation).count() == 1

@@ -23,10 +23,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -35,8 +36,9 @@ from django.utils.translation import gettext
 
 from comptoir.automation import conditions, effects
 from comptoir.automation.models import Rule, RulePump, RuleRun, RunOutcome, Trigger
+from comptoir.inbox import fastsql
 from comptoir.inbox.models import Conversation, Direction, Event, EventKind, Message, Status
-from comptoir.jobs import leases
+from comptoir.jobs import gathering, leases
 
 logger = logging.getLogger("comptoir.automation")
 
@@ -73,6 +75,10 @@ class Compiled:
     rule: Rule
     conditions: conditions.Group
     actions: list[Any]
+
+    @cached_property
+    def reads_conversation(self) -> bool:
+        return conditions.reads_conversation(self.conditions)
 
     @property
     def stops(self) -> bool:
@@ -119,18 +125,19 @@ def run_rule(
     now = now or timezone.now()
     rule = compiled.rule
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                run = RuleRun.objects.create(
-                    rule=rule,
-                    conversation=conv,
-                    event=event,
-                    anchor_at=anchor_at,
-                    outcome=RunOutcome.DONE,
-                    at=now,
-                )
-        except IntegrityError:
-            return None  # this rule has run for this event already (another worker, or before)
+        run = RuleRun(
+            rule=rule,
+            conversation=conv,
+            event=event,
+            anchor_at=anchor_at,
+            outcome=RunOutcome.DONE,
+            at=now,
+        )
+        # Refused by a unique index: this rule has run for this event already (another worker,
+        # or before). ON CONFLICT rather than a savepoint: two statements fewer per run.
+        fastsql.insert([run], ignore_conflicts=True)
+        if run.pk is None:
+            return None
         ctx = effects.Context(rule=rule, conversation=conv, event=event, message=message, now=now)
         detail: list[dict[str, str]] = []
         for action in compiled.actions:
@@ -156,7 +163,7 @@ def run_rule(
         elif detail and all(d["outcome"] == RunOutcome.SKIPPED for d in detail):
             run.outcome = RunOutcome.SKIPPED
         run.detail = detail
-        run.save(update_fields=["outcome", "error", "detail"])
+        fastsql.update([run], ["outcome", "error", "detail"])
         if run.outcome == RunOutcome.FAILED:
             _tell_rule_owner(run, conv, now)
     return run
@@ -235,6 +242,10 @@ def _event_messages(events: list[Event]) -> dict[int, Message]:
     return found
 
 
+def _reloaded(conv: Conversation) -> Conversation:
+    return _load_conversations([conv.pk]).get(conv.pk) or conv
+
+
 def _latest_inbound(conv: Conversation) -> Message | None:
     return (
         Message.objects.filter(conversation_id=conv.pk, direction=Direction.IN)
@@ -274,28 +285,42 @@ def handle_events(events: list[Event], rules: list[Compiled], now: datetime) -> 
         message = messages.get(event.pk)
         if message is None and event.kind != EventKind.MESSAGE_RECEIVED:
             message = _latest_inbound(conv)
-        at = event.created_at
-        facts = _facts(conv, message, at, event)
-        stale = False
-        for compiled in candidates:
-            if stale:
-                # What the previous rule changed is what this one sees.
-                conv = _load_conversations([conv.pk]).get(conv.pk) or conv
-                facts = _facts(conv, message, at, event)
-                stale = False
-            try:
-                matched = conditions.matches(compiled.conditions, facts)
-            except conditions.ConditionError as exc:
-                logger.error("rule %s cannot be evaluated: %s", compiled.rule.pk, exc)
-                continue
-            if not matched:
-                continue
-            run = run_rule(compiled, conv, event=event, message=message, now=now)
-            if run is not None:
-                runs += 1
-                stale = True
-            if compiled.stops:
-                break
+        runs += _run_candidates(candidates, conv, event, message, now)
+    return runs
+
+
+def _run_candidates(
+    candidates: list[Compiled],
+    conv: Conversation,
+    event: Event,
+    message: Message | None,
+    now: datetime,
+) -> int:
+    """Each rule in turn on one event; returns the runs made."""
+    runs = 0
+    at = event.created_at
+    facts: conditions.Facts | None = None
+    stale = False
+    for compiled in candidates:
+        if stale and compiled.reads_conversation:
+            # What the previous rule changed is what this one sees.
+            conv, facts, stale = _reloaded(conv), None, False
+        facts = facts or _facts(conv, message, at, event)
+        try:
+            matched = conditions.matches(compiled.conditions, facts)
+        except conditions.ConditionError as exc:
+            logger.error("rule %s cannot be evaluated: %s", compiled.rule.pk, exc)
+            continue
+        if not matched:
+            continue
+        if stale:  # tested on the message alone: its actions get the conversation as it is
+            conv, facts, stale = _reloaded(conv), None, False
+        run = run_rule(compiled, conv, event=event, message=message, now=now)
+        if run is not None:
+            runs += 1
+            stale = True
+        if compiled.stops:
+            break
     return runs
 
 
@@ -314,6 +339,13 @@ def pump(
     (a lease); another that finds it held returns at once, and the holder, before letting go,
     looks again for events committed meanwhile."""
     holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # Each run commits on its own: what they queue after commit (analytics' refresh of the
+    # conversations they touched) is queued once, at the end.
+    with gathering.gathering():
+        return _pump(now, holder, batch)
+
+
+def _pump(now: datetime | None, holder: str, batch: int) -> PumpResult:
     result = PumpResult()
     while True:
         if not leases.hold(LEASE, holder, LEASE_TTL):
