@@ -17,7 +17,9 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository (this file is bench/harness/__init__.py): children import its src/, not
+# whichever copy the virtualenv has installed.
+ROOT = Path(__file__).resolve().parent.parent.parent
 PARIS = ZoneInfo("Europe/Paris")  # the bench shop's timezone (the default)
 MARKETPLACES = ("amazon", "cdiscount", "fnac", "ebay", "darty", "shop")
 FILL_BATCH = 5000
