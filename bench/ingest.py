@@ -202,7 +202,7 @@ def main() -> None:
             f"{r['worker']:>14,.0f}{r['worker_cpu_ms']:>8.2f}{1000 / r['worker_cpu_ms']:>10,.0f}"
             f"{r['load']:>6.1f}"
         )
-    print("worker: live ingest + triage + rules per message, one process; CPU ms of each:")
+    print("worker: a poll's ingest + triage + rules per message, one process; CPU ms of each:")
     for r in results:
         split = ", ".join(f"{k} {v:.2f}" for k, v in r["worker_split_cpu_ms"].items())
         print(f"  {r['db']}: {split}")

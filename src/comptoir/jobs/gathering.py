@@ -4,7 +4,9 @@ A job that commits in many small transactions (the rules pump commits each rule'
 own) would otherwise queue the same follow-up task after each of them: one `refresh_facts`
 per tagged conversation. Inside `gathering()`, an app's after-commit flush hands its work to
 `later` instead, and it is queued once, when the outermost `gathering()` ends (after the last
-commit, also when the job fails halfway: what was committed is followed up)."""
+commit, also when the job fails halfway: what was committed is followed up). Only for work that
+may be lost with the process, as an on-commit callback may: a process killed before the end
+loses what it gathered, where it would have lost one transaction's."""
 
 from __future__ import annotations
 
