@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -75,10 +74,6 @@ class Compiled:
     rule: Rule
     conditions: conditions.Group
     actions: list[Any]
-
-    @cached_property
-    def reads_conversation(self) -> bool:
-        return conditions.reads_conversation(self.conditions)
 
     @property
     def stops(self) -> bool:
@@ -242,10 +237,6 @@ def _event_messages(events: list[Event]) -> dict[int, Message]:
     return found
 
 
-def _reloaded(conv: Conversation) -> Conversation:
-    return _load_conversations([conv.pk]).get(conv.pk) or conv
-
-
 def _latest_inbound(conv: Conversation) -> Message | None:
     return (
         Message.objects.filter(conversation_id=conv.pk, direction=Direction.IN)
@@ -272,11 +263,10 @@ def handle_events(events: list[Event], rules: list[Compiled], now: datetime) -> 
         conv = convs.get(event.conversation_id or 0)
         if conv is None:
             continue
-        trigger = KIND_TRIGGER[event.kind]
         candidates = [
             c
             for c in rules
-            if c.rule.trigger == trigger
+            if c.rule.trigger == KIND_TRIGGER[event.kind]
             and event.pk > c.rule.since_event_id
             and (c.rule.shop_id is None or c.rule.shop_id == conv.shop_id)
         ]
@@ -298,14 +288,13 @@ def _run_candidates(
 ) -> int:
     """Each rule in turn on one event; returns the runs made."""
     runs = 0
-    at = event.created_at
     facts: conditions.Facts | None = None
     stale = False
     for compiled in candidates:
-        if stale and compiled.reads_conversation:
+        if stale and conditions.reads_conversation(compiled.conditions):
             # What the previous rule changed is what this one sees.
-            conv, facts, stale = _reloaded(conv), None, False
-        facts = facts or _facts(conv, message, at, event)
+            conv, facts, stale = _load_conversations([conv.pk]).get(conv.pk) or conv, None, False
+        facts = facts or _facts(conv, message, event.created_at, event)
         try:
             matched = conditions.matches(compiled.conditions, facts)
         except conditions.ConditionError as exc:
@@ -314,7 +303,7 @@ def _run_candidates(
         if not matched:
             continue
         if stale:  # tested on the message alone: its actions get the conversation as it is
-            conv, facts, stale = _reloaded(conv), None, False
+            conv, facts, stale = _load_conversations([conv.pk]).get(conv.pk) or conv, None, False
         run = run_rule(compiled, conv, event=event, message=message, now=now)
         if run is not None:
             runs += 1
@@ -332,6 +321,9 @@ class PumpResult:
     busy: bool = False
 
 
+# Each run commits on its own: what they queue after commit (analytics' refresh of the
+# conversations they touched) is queued once, when the pump is done.
+@gathering.gathering()
 def pump(
     *, now: datetime | None = None, holder: str | None = None, batch: int = BATCH
 ) -> PumpResult:
@@ -339,13 +331,6 @@ def pump(
     (a lease); another that finds it held returns at once, and the holder, before letting go,
     looks again for events committed meanwhile."""
     holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    # Each run commits on its own: what they queue after commit (analytics' refresh of the
-    # conversations they touched) is queued once, at the end.
-    with gathering.gathering():
-        return _pump(now, holder, batch)
-
-
-def _pump(now: datetime | None, holder: str, batch: int) -> PumpResult:
     result = PumpResult()
     while True:
         if not leases.hold(LEASE, holder, LEASE_TTL):
