@@ -21,6 +21,7 @@ from comptoir.inbox.models import (
     Message,
     SLAState,
     Status,
+    Tag,
 )
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +105,22 @@ def test_update_prepares_the_values_django_would(channel: Channel) -> None:
     fastsql.update([message], names)
     stored = Message.objects.get(pk=message.pk)
     assert (stored.language, stored.triaged_at, stored.entities) == ("fr", at, message.entities)
+
+
+def test_one_row_inserted_ignoring_conflicts_gets_its_key_or_none_when_refused(
+    channel: Channel,
+) -> None:
+    conversation = Conversation.objects.create(
+        shop_id=channel.shop_id, channel=channel, external_thread_id="t1", subject="Colis"
+    )
+    link = Conversation.tags.through
+    tag = Tag.objects.create(name="claim")
+    first = link(conversation_id=conversation.pk, tag_id=tag.pk)
+    again = link(conversation_id=conversation.pk, tag_id=tag.pk)
+
+    fastsql.insert([first], ignore_conflicts=True)
+    fastsql.insert([again], ignore_conflicts=True)
+
+    assert first.pk is not None
+    assert again.pk is None
+    assert link.objects.filter(conversation=conversation).count() == 1

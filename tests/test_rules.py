@@ -162,6 +162,52 @@ def test_rules_run_in_order_and_each_sees_what_the_previous_did(
     ) == {f"rule:{first.pk}", f"rule:{second.pk}"}
 
 
+def test_a_rule_on_the_words_alone_is_tested_without_reloading_but_acts_on_the_fresh_conversation(
+    new_conversation: NewConversation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = make_rule("first")
+    unmatched = make_rule("unmatched", when={"any": [{"type": "keywords", "words": ["zzz"]}]})
+    words = make_rule("words", when={"any": [{"type": "keywords", "words": ["commande"]}]})
+    rule_actions.reorder(actor=None, rule_ids=[first.pk, unmatched.pk, words.pk])
+    conv = new_conversation()
+    loads: list[set[int]] = []
+    seen: dict[str, set[str]] = {}
+    load, run = engine._load_conversations, engine.run_rule
+
+    def counted(ids: Any) -> dict[int, Conversation]:
+        loads.append(set(ids))
+        return load(loads[-1])
+
+    def spied(compiled: engine.Compiled, conv: Conversation, **kwargs: Any) -> Any:
+        seen[compiled.rule.name] = {t.name for t in conv.tags.all()}
+        return run(compiled, conv, **kwargs)
+
+    monkeypatch.setattr(engine, "_load_conversations", counted)
+    monkeypatch.setattr(engine, "run_rule", spied)
+
+    assert engine.pump().runs == 2
+
+    # Loaded for the batch, then once, before "words" acts (not to test "unmatched" or "words").
+    assert loads == [{conv.pk}, {conv.pk}]
+    assert seen == {"first": set(), "words": {"first"}}
+    assert tags(conv) == {"first", "words"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pump_queues_one_facts_refresh_for_all_its_runs(
+    new_conversation: NewConversation,
+) -> None:
+    make_rule("tagger")
+    convs = [new_conversation(thread_id=str(i), external_id=f"facts-{i}") for i in range(3)]
+    refresh = "comptoir.analytics.tasks.refresh_facts"
+    DBTaskResult.objects.filter(task_path=refresh).delete()  # ingest's own
+
+    assert engine.pump().runs == 3  # three transactions
+
+    (task,) = DBTaskResult.objects.filter(task_path=refresh)
+    assert task.args_kwargs["args"] == [sorted(c.pk for c in convs)]
+
+
 def test_reordering_changes_which_rule_runs_first(new_conversation: NewConversation) -> None:
     make_rule("a", stop_processing=True)
     b = make_rule("b")

@@ -15,6 +15,7 @@ from django.tasks import task
 
 from comptoir.analytics import facts, rollup
 from comptoir.analytics.models import ConversationFact
+from comptoir.jobs import gathering
 from comptoir.jobs.periodic import periodic
 from comptoir.jobs.queues import BACKGROUND_PRIORITY, in_background
 
@@ -37,10 +38,36 @@ class _Pending:
 
     def flush(self) -> None:
         self.flushed = True
+        if gathering.later(GATHERED, _flush_gathered):
+            # Committed inside a job of many transactions (the rules pump): queued once, at
+            # its end, with the others'.
+            _gathered().update(self.ids)
+            self.ids.clear()
+            return
         ids = sorted(self.ids)
         self.ids.clear()
-        for start in range(0, len(ids), BATCH):
-            in_background(refresh_facts).enqueue(ids[start : start + BATCH])
+        _enqueue(ids)
+
+
+GATHERED = "analytics.refresh_facts"
+
+
+def _gathered() -> set[int]:
+    ids: set[int] | None = getattr(_local, "gathered", None)
+    if ids is None:
+        ids = _local.gathered = set()
+    return ids
+
+
+def _flush_gathered() -> None:
+    ids = sorted(_gathered())
+    _local.gathered = None
+    _enqueue(ids)
+
+
+def _enqueue(ids: list[int]) -> None:
+    for start in range(0, len(ids), BATCH):
+        in_background(refresh_facts).enqueue(ids[start : start + BATCH])
 
 
 def touched(conversation_ids: Iterable[int]) -> None:

@@ -178,6 +178,19 @@ def reads_triage(node: Any) -> bool:
     return getattr(node, "type", None) in TRIAGE_TYPES
 
 
+# What a rule's actions never change: the message's text (and the subject it falls back on), the
+# event's data, the channel's calendar. A tree testing only these reads no conversation state.
+_MESSAGE_ONLY = frozenset({"keywords", "regex", "survey_score", "business_hours"})
+
+
+def reads_conversation(node: Any) -> bool:
+    """Whether a condition tree tests what an earlier rule's actions may have changed (tags,
+    assignee, status...): the pump reloads the conversation for it only then."""
+    if isinstance(node, Group):
+        return any(reads_conversation(c) for c in [*(node.all or []), *(node.any or [])])
+    return getattr(node, "type", None) not in _MESSAGE_ONLY
+
+
 def _kind(v: Any) -> str:
     t = v.get("type") if isinstance(v, dict) else getattr(v, "type", None)
     if t is None:
@@ -240,10 +253,25 @@ def _describe(exc: Any) -> str:
 # -- evaluation --------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=64)
 def fold(text: str) -> str:
-    """Lower case without accents: "Où" and "ou" match, as buyers type either."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Lower case without accents: "Où" and "ou" match, as buyers type either. (Cached: each
+    rule folds the same message again.)"""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKD", text.casefold()).translate(_MARKS)
+
+
+class _Marks(dict[int, int | None]):
+    """`str.translate`'s table dropping combining marks, filled as characters are met."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_MARKS = _Marks()
 
 
 @dataclass

@@ -109,7 +109,8 @@ def insert(
     Instances whose primary key is already set (see `reserve_ids`) are written with it. With
     those, or with `returning=False` (the keys then stay unset), the statement needs no answer:
     inside a `pipeline()` it travels with the next one instead of costing a round trip.
-    `ignore_conflicts` skips rows a unique index refuses (and sets no keys)."""
+    `ignore_conflicts` skips rows a unique index refuses (and sets no keys; but one row alone
+    gets its key, or keeps None when it was refused: a claim that needs no savepoint)."""
     if not objs:
         return
     conn = connections[DEFAULT_DB_ALIAS]  # not the proxy: it costs a lookup per attribute
@@ -118,10 +119,11 @@ def insert(
     fields, values_sql, row, unnest_sql = _insert_sql(model, conn.vendor, with_pk)
     pk = model._meta.pk
     assert pk is not None
-    returning = returning and not with_pk and not ignore_conflicts
+    claim = ignore_conflicts and len(objs) == 1
+    returning = returning and not with_pk and (claim or not ignore_conflicts)
     suffix = f" RETURNING {conn.ops.quote_name(pk.column or pk.attname)}" if returning else ""
     if ignore_conflicts:
-        suffix = " ON CONFLICT DO NOTHING"  # SQLite 3.24+ and PostgreSQL alike
+        suffix = " ON CONFLICT DO NOTHING" + suffix  # SQLite 3.35+ and PostgreSQL alike
     postgres = conn.vendor == "postgresql"
     per_statement = 5_000 if postgres else max(1, MAX_PARAMS // len(fields))
     with conn.cursor() as cursor:
@@ -136,9 +138,12 @@ def insert(
                 params = [value for values in rows for value in values]
                 cursor.execute(values_sql + ", ".join([row] * len(chunk)) + suffix, params)
             if returning:
+                returned = cursor.fetchall()
+                if claim and not returned:
+                    return  # refused: its key stays None
                 # Both databases return the rows of a multi-row INSERT in order (Django relies
                 # on it too: `can_return_rows_from_bulk_insert`).
-                for obj, (new_pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                for obj, (new_pk,) in zip(chunk, returned, strict=True):
                     obj.pk = new_pk
             if returning or (with_pk and not ignore_conflicts):
                 for obj in chunk:

@@ -162,6 +162,8 @@ def _outbound(message: Message) -> OutboundMessage:
 register_services(background_services)
 
 
+# A poll stores a page of messages per transaction (and the tasks they queue, once per page).
+POLL_BATCH_SIZE = 100
 POLL_BATCH_BYTES = 4_000_000
 
 
@@ -178,7 +180,7 @@ def poll_channel(channel_id: int) -> int:
         counts = ingest_many(
             connector.fetch(dict(channel.cursor)),
             source="connector",
-            batch_size=100,
+            batch_size=POLL_BATCH_SIZE,
             batch_bytes=POLL_BATCH_BYTES,
         )
     except ConnectorError as exc:

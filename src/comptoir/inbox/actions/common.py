@@ -36,8 +36,11 @@ def _check_actor(actor: User | None) -> None:
         raise PermissionDenied(f"{actor.username} may not change conversations")
 
 
-def _locked(conv: Conversation) -> Conversation:
-    fresh = Conversation.objects.select_for_update().get(pk=conv.pk)
+def _locked(conv: Conversation, *, only: Sequence[str] = ()) -> Conversation:
+    """The conversation locked for this transaction; `only` these columns (the rest deferred)
+    when the caller changes no field of its own (a rule tagging every other message)."""
+    rows = Conversation.objects.select_for_update()
+    fresh = (rows.only(*only, "deleted_at", "merged_into_id") if only else rows).get(pk=conv.pk)
     if fresh.deleted_at is not None:
         raise ValidationError(f"conversation {conv.pk} is deleted")
     if fresh.merged_into_id is not None:

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from comptoir.inbox import fastsql
 from comptoir.inbox.actions.common import (
     NewAttachment,
     _apply_status,
@@ -39,11 +40,14 @@ def tag_conversation(conv: Conversation, *, tag: str, actor: User | None, via: s
     name = tag.strip()[:64]
     if not name:
         raise ValidationError("a tag needs a name")
-    locked = _locked(conv)
+    locked = _locked(conv, only=("id",))
     tag_obj, _ = Tag.objects.get_or_create(name=name)
-    if locked.tags.filter(pk=tag_obj.pk).exists():
+    # One statement where `exists()` then `add()` took two: a row the unique index refuses is
+    # a tag the conversation had already. (No one listens to `m2m_changed` on tags.)
+    link = Conversation.tags.through(conversation_id=locked.pk, tag_id=tag_obj.pk)
+    fastsql.insert([link], ignore_conflicts=True)
+    if link.pk is None:
         return
-    locked.tags.add(tag_obj)
     _event(locked, EventKind.TAGGED, actor, via, tag=name)
 
 
