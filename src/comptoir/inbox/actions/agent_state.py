@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -73,6 +73,15 @@ def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
         # Either a fresh row says the same already (the insert then does nothing) or none yet.
         row = Presence(conversation=conv, user=user, state=state, seen_at=now)
         Presence.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def presence_is_current(known: tuple[str, datetime] | None, state: str) -> bool:
+    """Whether a presence read just now (`inbox.queries.presence_on`) already says `state`
+    recently enough that `mark_presence` would write nothing (the page then skips its writes)."""
+    if known is None:
+        return False
+    fresh = timezone.now() - timedelta(seconds=PRESENCE_WRITE_SECONDS)
+    return known[0] == state and known[1] >= fresh
 
 
 def leave_conversation(conv: Conversation, *, user: User) -> None:
