@@ -21,17 +21,14 @@ from comptoir.accounts.models import User
 from comptoir.accounts.permissions import (
     can_write,
     sees_everything,
-    team_ids,
 )
 from comptoir.cases.queries import set_row_badges as set_case_badges
-from comptoir.inbox import actions, tasks, template_picker
+from comptoir.inbox import actions, page_reads, tasks, template_picker
 from comptoir.inbox.bar_views import snooze_presets, snooze_until
 from comptoir.inbox.buyer import buyer_panel
 from comptoir.inbox.display import absolute_time, deadline_html, describe_events
 from comptoir.inbox.filter_chips import filter_chips
-from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
-    ComposerDraft,
     Conversation,
     Marketplace,
     PresenceState,
@@ -211,7 +208,7 @@ def _conversation(request: HttpRequest, pk: int, *, write: bool = False) -> Conv
 @login_required
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _conversation(request, pk)
-    last_event = last_event_id()  # before the timeline: what comes after is streamed
+    last_event = page_reads.last_event_id()  # before the timeline: what comes after is streamed
     # The newest part of a long history; "show earlier" asks for all of it.
     limit = None if request.GET.get("all") == "1" else TIMELINE_LIMIT
     messages = list(
@@ -244,8 +241,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     present, mine = presence_on(conv.pk, user)
     # The page's own presence is written only when it says something new (most views do not).
     if can_write(user) and not actions.presence_is_current(mine, PresenceState.VIEWING):
-        actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
-    draft = ComposerDraft.objects.filter(conversation=conv, user=user).first()
+        actions.mark_presence(conv, user=user, state=PresenceState.VIEWING, stale=True)
+    draft = page_reads.draft(conv.pk, user)
     presets = snooze_presets()
     assignable = assignee_options(conv) if can_write(user) else []
     teams = _team_choices(user) if can_write(user) else []
@@ -264,7 +261,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "conv": conv,
             "timeline": timeline,
             "earlier": earlier,
-            "tags": sorted(t.name for t in conv.tags.all()),
+            "tags": page_reads.tag_names(conv.pk),
             "can_write": can_write(user),
             "can_message_buyer": can_write(user) and can_message_buyer(conv),
             "statuses": Status.choices,
@@ -312,7 +309,7 @@ def _team_choices(user: User) -> list[Any]:
     options = team_options()
     if sees_everything(user):
         return options
-    mine = set(team_ids(user))
+    mine = page_reads.team_ids(user)
     return [option for option in options if option.pk in mine]
 
 

@@ -58,14 +58,24 @@ PRESENCE_TTL_SECONDS = 45  # the page beats every 20 s: a closed tab is gone wit
 PRESENCE_WRITE_SECONDS = 10
 
 
-def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
+def mark_presence(conv: Conversation, *, user: User, state: str, stale: bool = False) -> None:
     """`user` has `conv` open (viewing) or is writing in it (replying), as of now. A row that
     says the same and is under PRESENCE_WRITE_SECONDS old is left as it is: the conversation
     page, its heartbeat and the draft's autosave all call this, and most calls changed nothing
-    (decided in the database, so every process and host agrees)."""
+    (decided in the database, so every process and host agrees). `stale`: the caller has just
+    read the row (`presence_is_current` said no), so it is written in one statement."""
     if state not in PresenceState.values:
         raise ValidationError(f"unknown presence state {state!r}")
     now = timezone.now()
+    if stale:
+        row = Presence(conversation=conv, user=user, state=state, seen_at=now)
+        Presence.objects.bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["conversation", "user"],
+            update_fields=["state", "seen_at"],
+        )
+        return
     fresh = now - timedelta(seconds=PRESENCE_WRITE_SECONDS)
     mine = Presence.objects.filter(conversation=conv, user=user)
     stale = mine.filter(Q(seen_at__lt=fresh) | ~Q(state=state))
