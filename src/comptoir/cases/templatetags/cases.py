@@ -27,7 +27,7 @@ _ANY = Prepared(_any_case, "conv")
 def case_panel(conv: Any, can_write: bool) -> dict[str, Any]:
     now = timezone.now()
     # Most conversations have no case: a prepared look-up says so without building a query.
-    cases: list[Case] = []
+    cases: list[Any] = []  # given their due date and form currency below
     if _ANY.all(conv=conv.pk):
         cases = list(conv.cases.select_related("order").order_by("-pk"))
     cases.sort(key=lambda c: (not c.is_open, -c.pk))

@@ -78,8 +78,7 @@ def mark_presence(conv: Conversation, *, user: User, state: str, stale: bool = F
         return
     fresh = now - timedelta(seconds=PRESENCE_WRITE_SECONDS)
     mine = Presence.objects.filter(conversation=conv, user=user)
-    stale = mine.filter(Q(seen_at__lt=fresh) | ~Q(state=state))
-    if not stale.update(state=state, seen_at=now):
+    if not mine.filter(Q(seen_at__lt=fresh) | ~Q(state=state)).update(state=state, seen_at=now):
         # Either a fresh row says the same already (the insert then does nothing) or none yet.
         row = Presence(conversation=conv, user=user, state=state, seen_at=now)
         Presence.objects.bulk_create([row], ignore_conflicts=True)
