@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 
@@ -81,6 +83,11 @@ def offered() -> bool:
         on = enabled()
         cache.set(TriageSettings.LLM_OFFERED_KEY, on, TriageSettings.LLM_OFFERED_TTL)
     return bool(on)
+
+
+@receiver([post_save, post_delete], sender=TriageSettings)
+def _forget_offered(**_: Any) -> None:
+    cache.delete(TriageSettings.LLM_OFFERED_KEY)
 
 
 def _language_name(code: str) -> str:

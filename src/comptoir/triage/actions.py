@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -164,7 +163,6 @@ def save_llm_settings(
     if api_key is not None:
         found.set_llm_api_key(api_key.strip())
     found.save()
-    cache.delete(TriageSettings.LLM_OFFERED_KEY)
     return found
 
 

@@ -81,8 +81,8 @@ class TriageSettings(models.Model):
     """The seller's triage settings (one row, pk=1)."""
 
     # Whether the composer offers "Draft with AI", cached (`automation.drafting.offered`): the
-    # conversation page asks on every view. Saving the settings forgets it; other processes
-    # with their own cache see a change within LLM_OFFERED_TTL seconds.
+    # conversation page asks on every view. A saved row forgets it; other processes with their
+    # own cache see a change within LLM_OFFERED_TTL seconds.
     LLM_OFFERED_KEY = "triage:llm-offered"
     LLM_OFFERED_TTL = 30
 
