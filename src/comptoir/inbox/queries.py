@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from comptoir.inbox import search
 from comptoir.inbox.models import Conversation, Event, SLAState, Status, Tag
 from comptoir.inbox.permissions import visible_conversations
+from comptoir.inbox.prepared import Prepared
 from comptoir.lib import dates, intents
 
 if TYPE_CHECKING:
@@ -467,25 +468,41 @@ def others_present(conversation_id: int, user: User) -> list[dict[str, str]]:
     return presence_on(conversation_id, user)[0]
 
 
+def _presences(conversation: int) -> QuerySet[Any]:
+    from comptoir.inbox.models import Presence
+
+    return (
+        Presence.objects.filter(conversation_id=conversation)
+        .only("user", "state", "seen_at")
+        .annotate(
+            username=F("user__username"),
+            first_name=F("user__first_name"),
+            last_name=F("user__last_name"),
+        )
+        .order_by("-state", "user__username")  # "viewing" < "replying": writers first
+    )
+
+
+# A conversation has a row per agent who opened it (few): read all, the stale ones left out here.
+_PRESENCES = Prepared(_presences, "conversation")
+
+
 def presence_on(
     conversation_id: int, user: User
 ) -> tuple[list[dict[str, str]], tuple[str, datetime] | None]:
     """`others_present` and, from the same query, `user`'s own (state, seen_at) if fresh: the
     conversation page writes its presence only when that says something new."""
+    from comptoir.accounts.models import User as UserModel
     from comptoir.inbox.actions import PRESENCE_TTL_SECONDS
-    from comptoir.inbox.models import Presence
 
     since = timezone.now() - timedelta(seconds=PRESENCE_TTL_SECONDS)
-    rows = (
-        Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=since)
-        .select_related("user")
-        .only("state", "seen_at", "user", "user__username", "user__first_name", "user__last_name")
-        .order_by("-state", "user__username")  # "viewing" < "replying": writers first
-    )
     others, mine = [], None
-    for p in rows:
+    for p in _PRESENCES.all(conversation=conversation_id):
+        if p.seen_at < since:
+            continue
         if p.user_id == user.pk:
             mine = (p.state, p.seen_at)
         else:
-            others.append({"name": p.user.display_name, "state": p.state})
+            who = UserModel(username=p.username, first_name=p.first_name, last_name=p.last_name)
+            others.append({"name": who.display_name, "state": p.state})
     return others, mine
