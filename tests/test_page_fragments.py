@@ -17,7 +17,7 @@ from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage
 from comptoir.inbox import actions
 from comptoir.inbox.ingest import ingest
-from comptoir.inbox.models import Channel, Conversation, Presence, Shop
+from comptoir.inbox.models import Channel, Conversation, Presence, Priority, Shop
 from comptoir.web.templatetags import fragments
 
 Build = Callable[..., InboundMessage]
@@ -177,3 +177,65 @@ def test_the_kept_bulk_bar_lists_a_new_colleague_once_the_choices_are_read_again
 
     assert 'name="assignee" value="' in page(client)
     assert ">Zoé Newcomer</button>" in page(client)
+
+
+def test_a_kept_conversation_page_is_the_page_a_fresh_rendering_gives(
+    client: Client, agent: User, make_inbound: Build
+) -> None:
+    conv = Conversation.objects.get(pk=ingest(make_inbound()).conversation_id)
+    client.force_login(agent)
+    for language in ("en", "fr"):
+        fragments.clear()
+        fresh = page(client, f"/inbox/c/{conv.pk}/", language)
+        assert page(client, f"/inbox/c/{conv.pk}/", language) == fresh
+    assert 'id="action-bar"' in fresh
+    assert f'action="/inbox/c/{conv.pk}/assign"' in fresh
+
+
+def test_kept_conversation_parts_carry_each_conversation_s_links_and_each_session_s_token(
+    agent: User, make_inbound: Build
+) -> None:
+    first = Conversation.objects.get(pk=ingest(make_inbound()).conversation_id)
+    other = make_inbound(sender={"identity_kind": "email", "identity_value": "b@example.com"})
+    second = Conversation.objects.get(pk=ingest(other).conversation_id)
+    assert first.pk != second.pk
+    fragments.clear()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(agent)
+    browser.get(f"/inbox/c/{first.pk}/")
+    html = browser.get(f"/inbox/c/{second.pk}/").content.decode()
+
+    assert f'action="/inbox/c/{second.pk}/status"' in html
+    assert f"/inbox/c/{first.pk}/" not in html
+    assert "fragmentslot" not in html
+    assert fragments._NUMBER not in html
+    token = re.search(r'name="csrfmiddlewaretoken" value="(\w+)"', html)
+    assert token is not None
+    # The token kept parts write is this session's: a form posted with it is accepted.
+    answer = browser.post(
+        f"/inbox/c/{second.pk}/priority",
+        {"priority": str(Priority.HIGH), "csrfmiddlewaretoken": token[1]},
+    )
+    assert answer.status_code in (302, 204, 200)
+    assert Conversation.objects.get(pk=second.pk).priority == Priority.HIGH
+    stranger = Client(enforce_csrf_checks=True)
+    stranger.force_login(agent)
+    low = {"priority": str(Priority.LOW), "csrfmiddlewaretoken": token[1]}
+    refused = stranger.post(f"/inbox/c/{second.pk}/priority", low)
+    assert refused.status_code == 403
+
+
+def test_the_conversation_page_writes_its_presence_once_within_seconds(
+    client: Client, agent: User, make_inbound: Build
+) -> None:
+    conv = Conversation.objects.get(pk=ingest(make_inbound()).conversation_id)
+    client.force_login(agent)
+
+    client.get(f"/inbox/c/{conv.pk}/")
+    seen = Presence.objects.get(user=agent, conversation=conv).seen_at
+    client.get(f"/inbox/c/{conv.pk}/")
+    assert Presence.objects.get(user=agent, conversation=conv).seen_at == seen
+
+    Presence.objects.update(state="replying")  # the page says viewing again at once
+    client.get(f"/inbox/c/{conv.pk}/")
+    assert Presence.objects.get(user=agent, conversation=conv).state == "viewing"

@@ -18,7 +18,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
 
@@ -67,9 +70,24 @@ class Draft:
 
 
 def enabled() -> bool:
-    """One read, no write (the conversation page asks on every view)."""
+    """One read, no write."""
     rows = TriageSettings.objects.filter(pk=1, llm_enabled=True)
     return rows.exclude(llm_url="").exclude(llm_model="").exists()
+
+
+def offered() -> bool:
+    """`enabled`, cached for the composer's button (every conversation page shows it or not);
+    drafting itself asks `enabled` afresh."""
+    on = cache.get(TriageSettings.LLM_OFFERED_KEY)
+    if on is None:
+        on = enabled()
+        cache.set(TriageSettings.LLM_OFFERED_KEY, on, TriageSettings.LLM_OFFERED_TTL)
+    return bool(on)
+
+
+@receiver([post_save, post_delete], sender=TriageSettings)
+def _forget_offered(**_: Any) -> None:
+    cache.delete(TriageSettings.LLM_OFFERED_KEY)
 
 
 def _language_name(code: str) -> str:

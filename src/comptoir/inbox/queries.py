@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from comptoir.inbox import search
 from comptoir.inbox.models import Conversation, Event, SLAState, Status, Tag
 from comptoir.inbox.permissions import visible_conversations
+from comptoir.inbox.prepared import Prepared
 from comptoir.lib import dates, intents
 
 if TYPE_CHECKING:
@@ -464,58 +465,44 @@ def view_counts(user: User, latest: tuple[int, float] | None = None) -> dict[str
 def others_present(conversation_id: int, user: User) -> list[dict[str, str]]:
     """The other agents who have the conversation open now, writers first (presence rows older
     than the heartbeat's TTL are ignored: a closed tab says nothing)."""
-    from comptoir.inbox.actions import PRESENCE_TTL_SECONDS
+    return presence_on(conversation_id, user)[0]
+
+
+def _presences(conversation: int) -> QuerySet[Any]:
     from comptoir.inbox.models import Presence
 
-    since = timezone.now() - timedelta(seconds=PRESENCE_TTL_SECONDS)
-    rows = (
-        Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=since)
-        .exclude(user=user)
-        .select_related("user")
+    return (
+        Presence.objects.filter(conversation_id=conversation)
+        .only("user", "state", "seen_at")
+        .annotate(
+            username=F("user__username"),
+            first_name=F("user__first_name"),
+            last_name=F("user__last_name"),
+        )
         .order_by("-state", "user__username")  # "viewing" < "replying": writers first
     )
-    return [{"name": p.user.display_name, "state": p.state} for p in rows]
 
 
-@dataclass(frozen=True)
-class BuyerPanel:
-    identities: list[Any]
-    conversations: list[Conversation]
-    orders: list[Any]
+# A conversation has a row per agent who opened it (few): read all, the stale ones left out here.
+_PRESENCES = Prepared(_presences, "conversation")
 
 
-BUYER_PANEL_ROWS = 10
+def presence_on(
+    conversation_id: int, user: User
+) -> tuple[list[dict[str, str]], tuple[str, datetime] | None]:
+    """`others_present` and, from the same query, `user`'s own (state, seen_at) if fresh: the
+    conversation page writes its presence only when that says something new."""
+    from comptoir.accounts.models import User as UserModel
+    from comptoir.inbox.actions import PRESENCE_TTL_SECONDS
 
-
-def buyer_panel(conv: Conversation, user: User) -> BuyerPanel:
-    """The buyer beside a conversation: identities, other conversations and orders on the
-    channels `user` sees (and this one's), newest first, in three queries. Nothing of what the
-    buyer wrote to another team: neither its channel's name nor the buyer's alias there."""
-    from comptoir.inbox.permissions import visible_channels
-    from comptoir.orders.models import Order
-
-    customer = conv.customer
-    if customer is None:
-        return BuyerPanel([], [], [])
-    channels = visible_channels(user).values("pk")
-    seen = customer.identities.filter(Q(channel_id__in=channels) | Q(channel_id=conv.channel_id))
-    # Only what the panel shows: whole conversations and channels cost a fifth of the page.
-    identities = list(
-        seen.select_related("channel")
-        .only("kind", "value", "channel__name")
-        .order_by("kind", "value")[:20]
-    )
-    others = list(
-        visible_conversations(user)
-        .filter(customer_id=customer.pk)
-        .exclude(pk=conv.pk)
-        .select_related("channel")
-        .only("subject", "status", "channel__name")
-        .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:BUYER_PANEL_ROWS]
-    )
-    orders = list(
-        Order.objects.filter(customer_id=customer.pk, channel__in=channels)
-        .only("external_id", "status", "total", "currency", "tracking_url")
-        .order_by(F("ordered_at").desc(nulls_last=True), "-id")[:BUYER_PANEL_ROWS]
-    )
-    return BuyerPanel(identities, others, orders)
+    since = timezone.now() - timedelta(seconds=PRESENCE_TTL_SECONDS)
+    others, mine = [], None
+    for p in _PRESENCES.all(conversation=conversation_id):
+        if p.seen_at < since:
+            continue
+        if p.user_id == user.pk:
+            mine = (p.state, p.seen_at)
+        else:
+            who = UserModel(username=p.username, first_name=p.first_name, last_name=p.last_name)
+            others.append({"name": who.display_name, "state": p.state})
+    return others, mine

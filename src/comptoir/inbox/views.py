@@ -21,16 +21,14 @@ from comptoir.accounts.models import User
 from comptoir.accounts.permissions import (
     can_write,
     sees_everything,
-    team_ids,
 )
 from comptoir.cases.queries import set_row_badges as set_case_badges
-from comptoir.inbox import actions, tasks, template_picker
+from comptoir.inbox import actions, page_reads, tasks, template_picker
 from comptoir.inbox.bar_views import snooze_presets, snooze_until
+from comptoir.inbox.buyer import buyer_panel
 from comptoir.inbox.display import absolute_time, deadline_html, describe_events
 from comptoir.inbox.filter_chips import filter_chips
-from comptoir.inbox.live import last_event_id
 from comptoir.inbox.models import (
-    ComposerDraft,
     Conversation,
     Marketplace,
     PresenceState,
@@ -48,19 +46,18 @@ from comptoir.inbox.queries import (
     VIEWS,
     InboxView,
     InvalidCursor,
-    buyer_panel,
     filter_conversations,
     filters_from_params,
     latest_event,
     marketplace_counts,
-    others_present,
     page,
+    presence_on,
     view_counts,
 )
 from comptoir.inbox.rows import InboxRow, filter_selects, inbox_rows, render_rows
 from comptoir.lib import intents
 from comptoir.sla.policies import policy_for
-from comptoir.triage.panel import intent_groups, reading_panel
+from comptoir.triage.panel import intent_groups, latest_inbound_among, reading_panel
 
 PAGE_SIZE = 50
 
@@ -230,7 +227,7 @@ def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 def _conversation(request: HttpRequest, pk: int, *, write: bool = False) -> Conversation:
     user = _user(request)
     qs = visible_conversations(user).select_related(
-        "channel", "customer", "assignee", "order", "team"
+        "channel", "customer", "assignee", "order", "team", "shop"
     )
     return conversation_for(user, pk, write=write, qs=qs)
 
@@ -238,7 +235,7 @@ def _conversation(request: HttpRequest, pk: int, *, write: bool = False) -> Conv
 @login_required
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _conversation(request, pk)
-    last_event = last_event_id()  # before the timeline: what comes after is streamed
+    last_event = page_reads.last_event_id()  # before the timeline: what comes after is streamed
     # The newest part of a long history; "show earlier" asks for all of it.
     limit = None if request.GET.get("all") == "1" else TIMELINE_LIMIT
     messages = list(
@@ -256,6 +253,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         + [("event", e.created_at, e) for e in events],
         key=lambda item: (item[1], item[0] == "message"),
     )
+    complete = limit is None or len(messages) < limit  # every message of the conversation
     earlier = limit is not None and (len(messages) == limit or len(events) == limit)
     if earlier:  # both lists were cut: keep the span that both cover
         start = max(
@@ -267,10 +265,22 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     from comptoir.orders.actions import can_message_buyer
 
     user = _user(request)
-    if can_write(user):
+    present, mine = presence_on(conv.pk, user)
+    # The page's own presence is written only when it says something new (most views do not).
+    if can_write(user) and not actions.presence_is_current(mine, PresenceState.VIEWING):
         actions.mark_presence(conv, user=user, state=PresenceState.VIEWING)
-    draft = ComposerDraft.objects.filter(conversation=conv, user=user).first()
+    draft = page_reads.draft(conv.pk, user)
     presets = snooze_presets()
+    assignable = assignee_options(conv) if can_write(user) else []
+    teams = _team_choices(user) if can_write(user) else []
+    # What the action bar's kept parts (`{% fragment %}`) are keyed by, besides the fields.
+    bar = {
+        "mine": conv.assignee_id == user.pk,
+        "people": tuple(assignable),
+        "teams": tuple(teams),
+        "presets": tuple(presets),
+        "answer": bool(conv.needs_reply or conv.respond_by),
+    }
     return render(
         request,
         "inbox/conversation.html",
@@ -278,20 +288,21 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             "conv": conv,
             "timeline": timeline,
             "earlier": earlier,
-            "tags": sorted(t.name for t in conv.tags.all()),
+            "tags": page_reads.tag_names(conv.pk),
             "can_write": can_write(user),
             "can_message_buyer": can_write(user) and can_message_buyer(conv),
             "statuses": Status.choices,
             "priorities": Priority.choices,
             "buyer": buyer_panel(conv, user),
-            "reading": reading_panel(conv),
-            "present": others_present(conv.pk, user),
+            "reading": reading_panel(conv, latest_inbound_among(messages, complete)),
+            "present": present,
             "draft": draft,
             "wa_picker": template_picker.picker(conv) if can_write(user) else None,
             "snooze_default": presets[0][1],
             "snooze_presets": presets,
-            "assignable": assignee_options(conv) if can_write(user) else [],
-            "teams": _team_choices(user) if can_write(user) else [],
+            "assignable": assignable,
+            "teams": teams,
+            "bar": bar,
             "last_event": last_event,
             **_deadline(conv),
         },
@@ -325,7 +336,7 @@ def _team_choices(user: User) -> list[Any]:
     options = team_options()
     if sees_everything(user):
         return options
-    mine = set(team_ids(user))
+    mine = page_reads.team_ids(user)
     return [option for option in options if option.pk in mine]
 
 

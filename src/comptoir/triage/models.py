@@ -80,6 +80,12 @@ class Correction(models.Model):
 class TriageSettings(models.Model):
     """The seller's triage settings (one row, pk=1)."""
 
+    # Whether the composer offers "Draft with AI", cached (`automation.drafting.offered`): the
+    # conversation page asks on every view. A saved row forgets it; other processes with their
+    # own cache see a change within LLM_OFFERED_TTL seconds.
+    LLM_OFFERED_KEY = "triage:llm-offered"
+    LLM_OFFERED_TTL = 30
+
     # A buyer's "thanks" with no question marks the conversation as needing no response.
     no_reply_for_thanks = models.BooleanField(default=False)
     # Optional AI drafting (off unless an admin turns it on): an OpenAI-compatible API, its

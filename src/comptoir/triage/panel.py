@@ -101,10 +101,18 @@ def latest_inbound(conv: Conversation) -> Message | None:
     )
 
 
-def reading_panel(conv: Conversation) -> ReadingPanel:
+def latest_inbound_among(newest_first: list[Message], complete: bool) -> Message | bool | None:
+    """`latest_inbound` from messages already read, newest first (`complete`: all of the
+    conversation's); False when they cannot tell (none inbound among an incomplete list)."""
+    found = next((m for m in newest_first if m.direction == Direction.IN), None)
+    return found if found is not None or complete else False
+
+
+def reading_panel(conv: Conversation, message: Message | bool | None = False) -> ReadingPanel:
     """The conversation's reading (from its latest buyer message that said something) and what
-    that latest message names."""
-    message = latest_inbound(conv)
+    that latest message names (`message`: that message, when the caller has it; False: read)."""
+    if isinstance(message, bool):
+        message = latest_inbound(conv)
     confidence = None
     if (
         message is not None

@@ -12,4 +12,4 @@ register = template.Library()
 
 @register.simple_tag
 def ai_drafting_enabled() -> bool:
-    return drafting.enabled()
+    return drafting.offered()

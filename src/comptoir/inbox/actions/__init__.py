@@ -28,6 +28,7 @@ from comptoir.inbox.actions.agent_state import (
     delete_view,
     leave_conversation,
     mark_presence,
+    presence_is_current,
     save_draft,
     save_view,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "mark_presence",
     "merge_conversations",
     "name_order_buyers",
+    "presence_is_current",
     "presend_checks",
     "purge_deleted",
     "record_bounce",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -62,7 +62,9 @@ def mark_presence(conv: Conversation, *, user: User, state: str) -> None:
     """`user` has `conv` open (viewing) or is writing in it (replying), as of now. A row that
     says the same and is under PRESENCE_WRITE_SECONDS old is left as it is: the conversation
     page, its heartbeat and the draft's autosave all call this, and most calls changed nothing
-    (decided in the database, so every process and host agrees)."""
+    (decided in the database, so every process and host agrees), in one statement whatever
+    the row's state. A caller that has just read the row may skip the call when
+    `presence_is_current` says so."""
     if state not in PresenceState.values:
         raise ValidationError(f"unknown presence state {state!r}")
     now = timezone.now()
@@ -82,6 +84,15 @@ SET state = excluded.state, seen_at = excluded.seen_at
 WHERE {Presence._meta.db_table}.state <> excluded.state
    OR {Presence._meta.db_table}.seen_at < %s
 """
+
+
+def presence_is_current(known: tuple[str, datetime] | None, state: str) -> bool:
+    """Whether a presence read just now (`inbox.queries.presence_on`) already says `state`
+    recently enough that `mark_presence` would write nothing (the page then skips its writes)."""
+    if known is None:
+        return False
+    fresh = timezone.now() - timedelta(seconds=PRESENCE_WRITE_SECONDS)
+    return known[0] == state and known[1] >= fresh
 
 
 def leave_conversation(conv: Conversation, *, user: User) -> None:

@@ -4,8 +4,10 @@ URLs (a page's dozens of `{% translate %}` and `{% url %}` cost more CPU than it
 
 The part must depend on nothing but the language and the keys: whatever else varies per request
 is a slot. `q=params.q` renders the part with a marker in place of `{{ q }}` and puts the value,
-escaped as `{{ q }}` would be, where the marker stands each time. The csrf token cannot be a slot
-(`{% csrf_token %}` reads it itself): parts with a form that posts stay out.
+escaped as `{{ q }}` would be, where the marker stands each time. A slot whose value is an
+integer (a primary key) has a marker made of digits, so that `{% url 'name' pk %}` takes it:
+`{% fragment "bar" conv.status pk=conv.pk %}...{% url 'inbox:status' pk %}`. The csrf token is
+always a slot: `{% csrf_token %}` inside a part writes each request's own token.
 
 Kept per process, at most MAX_ENTRIES, the oldest dropped: translations and URLs change only with
 a new release (a new process). A part that shows data passes a key that changes with that data
@@ -14,6 +16,7 @@ a new release (a new process). A part that shows data passes a key that changes 
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -31,8 +34,11 @@ register = template.Library()
 MAX_ENTRIES = 2000
 _rendered: OrderedDict[tuple[Any, ...], str] = OrderedDict()
 _lock = threading.Lock()
-# Random per process: no text a user can type equals it.
+# Random per process: no text a user can type equals it (nor is it shown: it is replaced).
 _MARKER = f"fragmentslot{secrets.token_hex(12)}"
+# For integer slots (as URLs take them): 18 random digits, then the slot's number.
+_NUMBER = f"{secrets.randbelow(9 * 10**17) + 10**17}"
+CSRF = "csrf_token"
 
 
 def clear() -> None:
@@ -53,30 +59,50 @@ class FragmentNode(template.Node):
         self.keys = keys
         self.slots = slots
         self.nodelist = nodelist
+        names = [CSRF, *slots]
+        self.text_markers = {name: f"{_MARKER}{name}x" for name in names}
+        self.number_markers = {name: f"{_NUMBER}{i:03d}" for i, name in enumerate(names)}
+        markers = [*self.text_markers.values(), *self.number_markers.values()]
+        # One pass (a value put in is never searched for another marker), longest first.
+        markers.sort(key=len, reverse=True)
+        self.pattern = re.compile("|".join(re.escape(m) for m in markers))
 
     def render(self, context: Context) -> SafeString:
+        values = {name: e.resolve(context) for name, e in self.slots.items()}
         keys = [k.resolve(context) for k in self.keys]
         if any(k is None or k == "" for k in keys):  # no key given: rendered, not kept
-            with context.push({name: e.resolve(context) for name, e in self.slots.items()}):
+            with context.push(values):
                 return self.nodelist.render(context)
-        key = (self.name, get_language(), *keys)
+        numbers = frozenset(
+            n for n, v in values.items() if isinstance(v, int) and not isinstance(v, bool)
+        )
+        has_token = CSRF in context  # not read yet: reading it sets the csrf cookie
+        key = (self.name, get_language(), *keys, numbers, has_token)
         with _lock:
             html = _rendered.get(key)
             if html is not None:
                 _rendered.move_to_end(key)
         if html is None:
-            markers = {name: f"{_MARKER}{name}x" for name in self.slots}
+            markers: dict[str, Any] = {
+                name: int(self.number_markers[name]) if name in numbers else self.text_markers[name]
+                for name in values
+            }
+            if has_token:
+                markers[CSRF] = self.text_markers[CSRF]
             with context.push(markers):
                 html = self.nodelist.render(context)
             with _lock:
                 _rendered[key] = html
                 while len(_rendered) > MAX_ENTRIES:
                     _rendered.popitem(last=False)
-        for name, expression in self.slots.items():
-            value = expression.resolve(context)
-            shown = conditional_escape(value) if context.autoescape else str(value)
-            html = html.replace(f"{_MARKER}{name}x", shown)
-        return mark_safe(html)
+        if has_token and self.text_markers[CSRF] in html:  # the part has a form that posts
+            values[CSRF] = context[CSRF]
+        escape = conditional_escape if context.autoescape else str
+        shown = {self.marker_for(name, numbers): escape(value) for name, value in values.items()}
+        return mark_safe(self.pattern.sub(lambda m: shown.get(m[0], ""), html))
+
+    def marker_for(self, name: str, numbers: frozenset[str]) -> str:
+        return self.number_markers[name] if name in numbers else self.text_markers[name]
 
 
 @register.tag
