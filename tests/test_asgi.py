@@ -12,7 +12,13 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections
 
-from comptoir.asgi import RequestThreads, SyncChainASGIHandler, application
+from comptoir.asgi import (
+    CONNECTION_SECONDS,
+    RequestThreads,
+    SyncChainASGIHandler,
+    application,
+    keep_connections,
+)
 
 
 def _get(path: str, cookie: str = "", app: Any = application) -> list[dict[str, Any]]:
@@ -143,3 +149,20 @@ def test_a_kept_thread_keeps_its_connection_unless_a_request_left_a_transaction_
         for executor in threads._idle:
             executor.submit(connections.close_all).result()
             executor.shutdown()
+
+
+def test_serve_keeps_connections_unless_a_pool_keeps_them(monkeypatch: Any) -> None:
+    from types import SimpleNamespace
+
+    import comptoir.asgi
+
+    plain = {"ENGINE": "django.db.backends.sqlite3", "CONN_MAX_AGE": 0, "OPTIONS": {}}
+    pooled = {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 0}
+    pooled["OPTIONS"] = {"pool": {"max_size": 4}}
+    databases = {"default": plain, "other": pooled}
+    monkeypatch.setattr(comptoir.asgi, "settings", SimpleNamespace(DATABASES=databases))
+
+    keep_connections()
+
+    assert plain["CONN_MAX_AGE"] == CONNECTION_SECONDS
+    assert pooled["CONN_MAX_AGE"] == 0  # Django refuses a pool with persistent connections
