@@ -74,6 +74,8 @@ def urls(rng: random.Random, picks: dict[str, Any]) -> dict[str, Any]:
         "search rare word": lambda: f"/inbox/?view=all&q={rng.choice(RARE_WORDS)}",
         "search order number": lambda: f"/inbox/?view=all&q={rng.choice(picks['orders'])}",
         "conversation": lambda: f"/inbox/c/{rng.choice(picks['conversations'])}/",
+        # What any request pays between the socket and a view (not in the default kinds).
+        "trivial": lambda: "/healthz",
     }
 
 

@@ -87,10 +87,11 @@ def session_engine(caches: Mapping[str, Any]) -> str:
 
 
 def postgres_pool(environ: Mapping[str, str] | None = None) -> dict[str, int] | None:
-    """The psycopg pool options for PostgreSQL, or None for a connection per request.
+    """The psycopg pool options for PostgreSQL, or None: no pool.
 
     COMPTOIR_DB_POOL_SIZE=N keeps up to N connections open per process (web processes under
-    load); 0 (default) opens one per request, which suits a single host and the workers."""
+    load); 0 (default): each request thread of `comptoir serve` keeps its own (comptoir/asgi.py),
+    one per thread in flight, which suits a single host and the workers."""
     size = env_int("COMPTOIR_DB_POOL_SIZE", 0, minimum=0, maximum=100, environ=environ)
     if not size:
         return None

@@ -27,7 +27,9 @@ class Command(BaseCommand):
         import uvicorn
 
         uvicorn.run(
-            "comptoir.asgi:application",
+            # Each process keeps its request threads' database connections (comptoir/asgi.py).
+            "comptoir.asgi:served_application",
+            factory=True,
             host=options["host"],
             port=options["port"],
             workers=options["workers"],
