@@ -7,12 +7,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, models
+from django.db import connection
 
 from comptoir.accounts.models import Team, User
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Shop, Status
-from comptoir.inbox.queries import VIEWS, marketplace_counts, view_counts, visible_conversations
+from comptoir.inbox.queries import (
+    ORDERS,
+    VIEWS,
+    marketplace_counts,
+    view_counts,
+    visible_conversations,
+)
 
 
 def _conversations(make: Callable[..., Any], channel: Channel, n: int, tag: str) -> list[int]:
@@ -48,13 +54,13 @@ def test_counts_say_what_needs_a_reply_where_the_user_may_look(
 
 # sqlite_stat1 of the scale bench's 1,000,000 conversations (six channels, 4 % needing a reply).
 MILLION_STATS = [
-    ("conv_counts", "1000000 1000000 500000 83334 33334 33334 33334 33334"),
     ("conv_needs_reply", "1000000 500000 26 1"),
     ("conv_channel", "1000000 166667 41667 26"),
     ("conv_order_number", "1000000 166667 1"),
     ("conv_thread", "1000000 166667 1"),
     ("conv_assignee", "1000000 333334 83334 26"),
     ("conv_status_respond_by", "1000000 250000 26 1"),
+    ("conv_status_recent", "1000000 250000 1 1"),
     ("conv_last_message", "1000000 1 1"),
     ("conv_customer", "1000000 2 1"),
     ("inbox_conversation_merged_into_id_7d85ee12", "1000000 1000000"),
@@ -63,12 +69,20 @@ MILLION_STATS = [
 ]
 
 
-def test_the_needs_reply_counts_read_the_counts_index(
+def _plan(qs: Any) -> str:
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return " ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def test_the_archived_view_reads_an_index_of_its_own(
     make_inbound: Callable[..., Any], channel: Channel, agent: User
 ) -> None:
-    """On SQLite the grouped count walked every conversation in channel order (the index of
-    (channel, order number)) to group them: 3 s at a million conversations. The planner is
-    given the statistics of such an inbox (as ANALYZE wrote them for the scale bench's fill)."""
+    """At a million conversations on SQLite the archived list walked every conversation by date
+    (5 s a page when none is archived). The planner is given the statistics of such an inbox (as
+    ANALYZE wrote them for the scale bench's fill). The other plans (the per-channel count, the
+    resolved list) depend on more than these statistics: `bench/scale.py` measures them."""
     if connection.vendor != "sqlite":
         pytest.skip("PostgreSQL plans by its statistics (a small table is read whole)")
     _conversations(make_inbound, channel, 3, "p")
@@ -80,16 +94,8 @@ def test_the_needs_reply_counts_read_the_counts_index(
             MILLION_STATS,
         )
         cursor.execute("ANALYZE sqlite_schema")  # reads the statistics again
-    grouped = (
-        VIEWS["needs_reply"]
-        .apply(visible_conversations(agent), agent)
-        .order_by()
-        .values_list("channel_id")
-        .annotate(n=models.Count("id"))
-        .values_list("channel_id", "n")
-    )
-    sql, params = grouped.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
-    assert "COVERING INDEX conv_counts" in plan, plan
+    seen = visible_conversations(agent)
+
+    newest = ORDERS["recent"]
+    archived = VIEWS["archived"].apply(seen, agent).order_by(*newest.order_by())[:51]
+    assert "conv_archived" in _plan(archived)

@@ -243,21 +243,16 @@ class Conversation(models.Model):
             models.Index(fields=["channel", "order_number"], name="conv_order_number"),
             models.Index(fields=["last_message_at", "id"], name="conv_last_message"),
             models.Index(fields=["customer", "last_message_at"], name="conv_customer"),
-            # The nav's counts per channel of what needs a reply, and the archived view's,
-            # from the index alone: without it SQLite walked every conversation in channel
-            # order to group them (at 1,000,000: 3 s, now 9 ms; the archived view 0.8 s, now
-            # under 1 ms).
+            # The resolved and snoozed views, newest first: through the index of all
+            # conversations by date, a list of resolved ones walked past every open one first
+            # (at 1,000,000 on SQLite: 0.33 s a page).
+            models.Index(fields=["status", "last_message_at", "id"], name="conv_status_recent"),
+            # The archived view (rare rows): without it, listing or counting it walked every
+            # conversation (at 1,000,000 on SQLite: 5 s a page when none is archived).
             models.Index(
-                fields=[
-                    "archived",
-                    "needs_reply",
-                    "channel",
-                    "status",
-                    "team",
-                    "deleted_at",
-                    "merged_into",
-                ],
-                name="conv_counts",
+                fields=["last_message_at", "id"],
+                condition=Q(archived=True),
+                name="conv_archived",
             ),
         ]
 

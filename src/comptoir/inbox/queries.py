@@ -388,6 +388,21 @@ class SourceCount:
     count: int
 
 
+def source_counts_query(user: User) -> QuerySet[Any]:
+    """(channel id, how many need a reply) for the channels `user` sees. Grouped by an
+    expression, not the column: SQLite would otherwise walk every conversation through an index
+    in channel order (3 s at 1,000,000) rather than read the ones that need a reply through
+    theirs (0.1 s)."""
+    return (
+        VIEWS["needs_reply"]
+        .apply(visible_conversations(user), user)
+        .order_by()
+        .values(by_channel=F("channel_id") + 0)
+        .annotate(n=models.Count("id"))
+        .values_list("by_channel", "n")
+    )
+
+
 def marketplace_counts(
     user: User, latest: tuple[int, float] | None = None
 ) -> dict[str, list[SourceCount]]:
@@ -400,14 +415,7 @@ def marketplace_counts(
     cached = cache.get(key)
     if cached is not None:
         return dict(cached)
-    waiting = dict(
-        VIEWS["needs_reply"]
-        .apply(visible_conversations(user), user)
-        .order_by()
-        .values_list("channel_id")
-        .annotate(n=models.Count("id"))
-        .values_list("channel_id", "n")
-    )
+    waiting = dict(source_counts_query(user))
     labels = dict(Marketplace.choices)
     by_marketplace: dict[str, int] = {}
     channels = []
