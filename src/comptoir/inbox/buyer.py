@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import F, Q, QuerySet
 
-from comptoir.accounts.models import Role
-from comptoir.accounts.models import User as UserModel
 from comptoir.accounts.permissions import sees_everything
 from comptoir.inbox.models import Conversation, CustomerIdentity
+from comptoir.inbox.page_reads import stand_in
 from comptoir.inbox.permissions import visible_channels, visible_conversations
 from comptoir.inbox.prepared import Prepared
 
@@ -29,14 +28,8 @@ class BuyerPanel:
     orders: list[Any]
 
 
-def _stand_in(user_id: int, sees_all: bool) -> User:
-    """A user who sees what users of this shape see (everything, or their teams' channels),
-    with `user_id` standing for theirs in the SQL."""
-    return UserModel(pk=user_id, is_active=True, role=Role.ADMIN if sees_all else Role.AGENT)
-
-
 def _identities(sees_all: bool, user: int, customer: int, channel: int) -> QuerySet[Any]:
-    channels = visible_channels(_stand_in(user, sees_all)).values("pk")
+    channels = visible_channels(stand_in(user, sees_all)).values("pk")
     return (
         CustomerIdentity.objects.filter(customer_id=customer)
         .filter(Q(channel_id__in=channels) | Q(channel_id=channel))
@@ -48,7 +41,7 @@ def _identities(sees_all: bool, user: int, customer: int, channel: int) -> Query
 
 def _others(sees_all: bool, user: int, customer: int, conversation: int) -> QuerySet[Any]:
     return (
-        visible_conversations(_stand_in(user, sees_all))
+        visible_conversations(stand_in(user, sees_all))
         .filter(customer_id=customer)
         .exclude(pk=conversation)
         .only("subject", "status")
@@ -60,7 +53,7 @@ def _others(sees_all: bool, user: int, customer: int, conversation: int) -> Quer
 def _orders(sees_all: bool, user: int, customer: int) -> QuerySet[Any]:
     from comptoir.orders.models import Order
 
-    channels = visible_channels(_stand_in(user, sees_all)).values("pk")
+    channels = visible_channels(stand_in(user, sees_all)).values("pk")
     return (
         Order.objects.filter(customer_id=customer, channel__in=channels)
         .only("external_id", "status", "total", "currency", "tracking_url")

@@ -7,12 +7,29 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
-from comptoir.accounts.models import Team
-from comptoir.inbox.models import ComposerDraft, Event, Tag
+from comptoir.accounts.models import Role, Team
+from comptoir.accounts.models import User as UserModel
+from comptoir.accounts.permissions import sees_everything
+from comptoir.inbox.models import ComposerDraft, Conversation, Event, Tag
+from comptoir.inbox.permissions import visible_conversations
 from comptoir.inbox.prepared import Prepared
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
+
+
+def stand_in(user_id: int, sees_all: bool) -> User:
+    """A user who sees what users of this shape see (everything, or their teams' channels),
+    with `user_id` standing for theirs in the SQL."""
+    return UserModel(pk=user_id, is_active=True, role=Role.ADMIN if sees_all else Role.AGENT)
+
+
+def _conversation(sees_all: bool, user: int, conversation: int) -> QuerySet[Conversation]:
+    return (
+        visible_conversations(stand_in(user, sees_all))
+        .filter(pk=conversation)
+        .select_related("channel", "customer", "assignee", "order", "team", "shop")
+    )
 
 
 def _latest_event() -> QuerySet[Event]:
@@ -31,10 +48,21 @@ def _tags(conversation: int) -> QuerySet[Tag]:
     return Tag.objects.filter(conversations=conversation).only("name")
 
 
+CONVERSATION = Prepared(_conversation, "user", "conversation")
 LATEST_EVENT = Prepared(_latest_event)
 TEAMS = Prepared(_teams, "user")
 DRAFT = Prepared(_draft, "conversation", "user")
 TAGS = Prepared(_tags, "conversation")
+
+
+def conversation(user: User, pk: int) -> Conversation | None:
+    """The conversation `pk` with the rows its page shows (channel, customer, assignee, order,
+    team, shop) if `user` sees it (`inbox.permissions.visible_conversations`), else None."""
+    if not user.is_active or not 0 < pk < 2**63:  # past a 64-bit key: none (not an error)
+        return None
+    sees_all = sees_everything(user)
+    found = CONVERSATION.all(sees_all, {"sees_all": sees_all}, user=user.pk, conversation=pk)
+    return found[0] if found else None
 
 
 def last_event_id() -> int:

@@ -3,25 +3,47 @@
 Building a query's SQL costs the ORM 0.5-1 ms; running one of the conversation page's small
 look-ups costs SQLite or PostgreSQL a thirtieth of that. A `Prepared` query is written as usual
 (a function of its parameters returning a queryset), compiled once per shape with stand-in
-values, and then run through `Model.objects.raw` with the real ones: the same SQL, the same
-model instances (fields converted as the ORM does; columns not selected are deferred).
+values, and then run with the real ones: the same SQL, and the rows made into model instances by
+the ORM's own machinery, kept from the compilation (fields converted, columns not selected
+deferred, related objects of `select_related` filled, annotations set).
 
 Only for querysets whose SQL depends on nothing but their parameters (no `__in` over a Python
 list, whose length shapes the SQL; no value computed at build time such as now()); a
-parameter is an integer (a primary key). Columns from other tables come in as annotations
-(`channel_name=F("channel__name")`): a raw query cannot fill related objects.
+parameter is an integer (a primary key).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
+from django.db import connections
 from django.db.models import Model, QuerySet
+from django.db.models.query import (  # type: ignore[attr-defined]  # ModelIterable's own
+    _get_from_db,
+    get_related_populators,
+)
 
 # Stand-in values: far above the primary keys a desk reaches, and each one distinct; within a
 # 32-bit integer column's range, where a lookup past it is dropped from the SQL (no parameter).
 _STAND_IN = 2_093_847_000
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A shape's SQL and what makes its rows into objects (ModelIterable's, computed once)."""
+
+    sql: str
+    slots: list[tuple[bool, Any]]
+    db: str
+    converters: list[tuple[int, list[Any], Any]]
+    start: int
+    end: int
+    init_list: list[str]
+    from_db: Callable[..., Any]
+    populators: list[Any]
+    annotations: list[tuple[str, int]]
 
 
 class Prepared[M: Model]:
@@ -31,19 +53,38 @@ class Prepared[M: Model]:
     def __init__(self, build: Callable[..., QuerySet[M]], *names: str) -> None:
         self.build = build
         self.names = names
-        self._compiled: dict[Hashable, tuple[type[M], str, list[tuple[bool, Any]]]] = {}
+        self._compiled: dict[Hashable, _Compiled] = {}
 
-    def _compile(
-        self, shape: Hashable, context: dict[str, Any]
-    ) -> tuple[type[M], str, list[tuple[bool, Any]]]:
+    def _compile(self, shape: Hashable, context: dict[str, Any]) -> _Compiled:
         stand_ins = {name: _STAND_IN + i for i, name in enumerate(self.names)}
         qs = self.build(**context, **stand_ins)
-        sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+        compiler = qs.query.get_compiler(using=qs.db)
+        sql, params = compiler.as_sql()  # also fills select, klass_info, annotation_col_map
         by_value = {value: name for name, value in stand_ins.items()}
         # Each parameter: (True, the name of a value given per run) or (False, a constant). A
         # value may not reach the SQL at all (the user, for a role that sees everything).
         slots = [(True, by_value[p]) if p in by_value else (False, p) for p in params]
-        self._compiled[shape] = compiled = (qs.model, sql, slots)
+        select, klass_info = compiler.select, compiler.klass_info
+        fields = [s[0] for s in select[0 : compiler.col_count]]
+        # Converters are called with the running thread's connection, not the compiling one's.
+        converters = [
+            (pos, convs, expression)
+            for pos, (convs, expression) in compiler.get_converters(fields).items()
+        ]
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        fetch_mode = qs._fetch_mode  # type: ignore[attr-defined]
+        self._compiled[shape] = compiled = _Compiled(
+            sql=sql,
+            slots=slots,
+            db=qs.db,
+            converters=converters,
+            start=start,
+            end=end,
+            init_list=[f[0].target.attname for f in select[start:end]],
+            from_db=_get_from_db(klass_info["model"], fetch_mode),
+            populators=get_related_populators(klass_info, select, qs.db, fetch_mode),
+            annotations=list((compiler.annotation_col_map or {}).items()),
+        )
         return compiled
 
     def all(
@@ -51,7 +92,24 @@ class Prepared[M: Model]:
     ) -> list[M]:
         """The rows for `values`. `shape` names what else decides the SQL (a role that sees
         everything or only its teams), given to `build` as `context` the first time."""
-        compiled = self._compiled.get(shape) or self._compile(shape, context or {})
-        model, sql, slots = compiled
-        params = [values[name] if named else name for named, name in slots]
-        return list(model._default_manager.raw(sql, params))
+        c = self._compiled.get(shape) or self._compile(shape, context or {})
+        params = [values[name] if named else name for named, name in c.slots]
+        connection = connections[c.db]
+        with connection.cursor() as cursor:
+            cursor.execute(c.sql, params)
+            rows = cursor.fetchall()
+        objects: list[M] = []
+        for fetched in rows:
+            row = list(fetched)
+            for pos, convs, expression in c.converters:
+                value = row[pos]
+                for converter in convs:
+                    value = converter(value, expression, connection)
+                row[pos] = value
+            obj = c.from_db(c.db, c.init_list, row[c.start : c.end])
+            for populator in c.populators:
+                populator.populate(row, obj)
+            for name, pos in c.annotations:
+                setattr(obj, name, row[pos])
+            objects.append(obj)
+        return objects

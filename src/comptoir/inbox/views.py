@@ -19,7 +19,9 @@ from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import (
+    NotVisible,
     can_write,
+    require_write,
     sees_everything,
 )
 from comptoir.cases.queries import set_row_badges as set_case_badges
@@ -38,7 +40,7 @@ from comptoir.inbox.models import (
     Status,
 )
 from comptoir.inbox.options import assignee_options, filter_options, team_options
-from comptoir.inbox.permissions import conversation_for, visible_conversations
+from comptoir.inbox.permissions import visible_conversations
 from comptoir.inbox.queries import (
     FILTER_PARAMS,
     ORDERS,
@@ -225,11 +227,15 @@ def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _conversation(request: HttpRequest, pk: int, *, write: bool = False) -> Conversation:
+    """`inbox.permissions.conversation_for` with the page's related rows, by a prepared query
+    (the ORM built this join in a fifth of the page's time)."""
     user = _user(request)
-    qs = visible_conversations(user).select_related(
-        "channel", "customer", "assignee", "order", "team", "shop"
-    )
-    return conversation_for(user, pk, write=write, qs=qs)
+    conv = page_reads.conversation(user, pk)
+    if conv is None:
+        raise NotVisible(f"no conversation {pk} here")
+    if write:
+        require_write(user)
+    return conv
 
 
 @login_required
