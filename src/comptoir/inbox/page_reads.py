@@ -32,6 +32,15 @@ def _conversation(sees_all: bool, user: int, conversation: int) -> QuerySet[Conv
     )
 
 
+def _events(limit: int | None, hidden: tuple[str, ...], conversation: int) -> QuerySet[Event]:
+    return (
+        Event.objects.filter(conversation_id=conversation)
+        .exclude(kind__in=hidden)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
 def _latest_event() -> QuerySet[Event]:
     return Event.objects.order_by("-pk").only("pk")[:1]
 
@@ -49,6 +58,7 @@ def _tags(conversation: int) -> QuerySet[Tag]:
 
 
 CONVERSATION = Prepared(_conversation, "user", "conversation")
+EVENTS = Prepared(_events, "conversation")
 LATEST_EVENT = Prepared(_latest_event)
 TEAMS = Prepared(_teams, "user")
 DRAFT = Prepared(_draft, "conversation", "user")
@@ -63,6 +73,15 @@ def conversation(user: User, pk: int) -> Conversation | None:
     sees_all = sees_everything(user)
     found = CONVERSATION.all(sees_all, {"sees_all": sees_all}, user=user.pk, conversation=pk)
     return found[0] if found else None
+
+
+def events(conv: Conversation, limit: int | None, hidden: tuple[str, ...]) -> list[Event]:
+    """The newest `limit` events of `conv` (all with None) but the `hidden` kinds, newest first,
+    with their actors; `hidden` is the same on every call of a process."""
+    found = EVENTS.all(limit, {"limit": limit, "hidden": hidden}, conversation=conv.pk)
+    for event in found:
+        event.conversation = conv  # as `conv.events` would have given them
+    return found
 
 
 def last_event_id() -> int:

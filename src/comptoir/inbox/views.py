@@ -249,11 +249,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         .prefetch_related("attachments")
         .order_by("-created_at", "-id")[:limit]
     )
-    events = list(
-        conv.events.exclude(kind__in=_SHOWN_AS_MESSAGES)
-        .select_related("actor")
-        .order_by("-created_at", "-id")[:limit]
-    )
+    events = page_reads.events(conv, limit, _SHOWN_AS_MESSAGES)
     timeline = sorted(
         [("message", m.created_at, m) for m in messages]
         + [("event", e.created_at, e) for e in events],
@@ -349,7 +345,7 @@ def _team_choices(user: User) -> list[Any]:
 TIMELINE_LIMIT = 200
 
 # Events whose message already stands in the timeline.
-_SHOWN_AS_MESSAGES = {"message_received", "replied", "note_added"}
+_SHOWN_AS_MESSAGES = ("message_received", "note_added", "replied")
 
 
 def _writable(request: HttpRequest, pk: int) -> Conversation:
