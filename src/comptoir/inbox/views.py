@@ -33,6 +33,7 @@ from comptoir.inbox.filter_chips import filter_chips
 from comptoir.inbox.models import (
     Conversation,
     Marketplace,
+    Message,
     PresenceState,
     Priority,
     SavedView,
@@ -244,26 +245,8 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     last_event = page_reads.last_event_id()  # before the timeline: what comes after is streamed
     # The newest part of a long history; "show earlier" asks for all of it.
     limit = None if request.GET.get("all") == "1" else TIMELINE_LIMIT
-    messages = list(
-        conv.messages.select_related("author")
-        .prefetch_related("attachments")
-        .order_by("-created_at", "-id")[:limit]
-    )
-    events = page_reads.events(conv, limit, _SHOWN_AS_MESSAGES)
-    timeline = sorted(
-        [("message", m.created_at, m) for m in messages]
-        + [("event", e.created_at, e) for e in events],
-        key=lambda item: (item[1], item[0] == "message"),
-    )
+    messages, timeline, earlier = _timeline(conv, limit)
     complete = limit is None or len(messages) < limit  # every message of the conversation
-    earlier = limit is not None and (len(messages) == limit or len(events) == limit)
-    if earlier:  # both lists were cut: keep the span that both cover
-        start = max(
-            messages[-1].created_at if len(messages) == limit else timeline[0][1],
-            events[-1].created_at if len(events) == limit else timeline[0][1],
-        )
-        timeline = [item for item in timeline if item[1] >= start]
-    describe_events(events)
     from comptoir.orders.actions import can_message_buyer
 
     user = _user(request)
@@ -309,6 +292,32 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
             **_deadline(conv),
         },
     )
+
+
+def _timeline(
+    conv: Conversation, limit: int | None
+) -> tuple[list[Message], list[tuple[str, Any, Any]], bool]:
+    """(the newest `limit` messages, them and the events in order, whether earlier ones exist)."""
+    messages = list(
+        conv.messages.select_related("author")
+        .prefetch_related("attachments")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    events = page_reads.events(conv, limit, _SHOWN_AS_MESSAGES)
+    timeline = sorted(
+        [("message", m.created_at, m) for m in messages]
+        + [("event", e.created_at, e) for e in events],
+        key=lambda item: (item[1], item[0] == "message"),
+    )
+    earlier = limit is not None and (len(messages) == limit or len(events) == limit)
+    if earlier:  # both lists were cut: keep the span that both cover
+        start = max(
+            messages[-1].created_at if len(messages) == limit else timeline[0][1],
+            events[-1].created_at if len(events) == limit else timeline[0][1],
+        )
+        timeline = [item for item in timeline if item[1] >= start]
+    describe_events(events)
+    return messages, timeline, earlier
 
 
 def _deadline(conv: Conversation) -> dict[str, Any]:

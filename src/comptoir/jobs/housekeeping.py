@@ -1,5 +1,6 @@
 """Pruning what the machinery leaves behind: finished task results, periodic-job history and
-expired sessions, each past its retention (settings: COMPTOIR_*_RETENTION_DAYS).
+expired sessions, each past its retention (settings: COMPTOIR_*_RETENTION_DAYS); and, on
+SQLite, the query planner's statistics kept current.
 
 Deleted in batches of ids, so that a first run on a long-lived install (a hundred thousand
 task rows) never holds the database's write lock for long.
@@ -12,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -59,10 +61,29 @@ def prune_sessions(now: datetime) -> int:
     return delete_in_batches(Session.objects.filter(expire_date__lt=now))
 
 
+# Rows ANALYZE samples per index: 0.1 s for a 100,000-conversation database, and plans as
+# good as a full pass's (1,000 rows were too few: the inbox's "all" view walked the index of
+# merged conversations, 84 ms a page, and a common word's search 1.4 s).
+ANALYSIS_LIMIT = 20_000
+
+
+def refresh_sqlite_statistics() -> int:
+    """SQLite plans from the statistics ANALYZE writes, and nothing writes them unless asked:
+    without them, at 100,000 conversations, a search for a common word took 1.4 s of CPU a
+    request instead of 12 ms. PostgreSQL's autovacuum keeps its own. 1 when refreshed."""
+    if connection.vendor != "sqlite":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        cursor.execute("ANALYZE")
+    return 1
+
+
 def run(now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     return {
         "task_results": prune_task_results(now),
         "job_runs": prune_job_runs(now),
         "sessions": prune_sessions(now),
+        "statistics": refresh_sqlite_statistics(),
     }

@@ -13,5 +13,6 @@ from comptoir.jobs.periodic import periodic
 @periodic("jobs.housekeeping", every=timedelta(hours=1))
 @task()
 def prune() -> dict[str, int]:
-    """Finished task results, periodic-job history and expired sessions past their retention."""
+    """Finished task results, periodic-job history and expired sessions past their retention;
+    SQLite's planner statistics."""
     return housekeeping.run()
