@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import OperationalError
+
 
 @contextmanager
 def bulk_load(connection: Any, tables: Sequence[str]) -> Iterator[None]:
@@ -44,27 +46,34 @@ def _sqlite(connection: Any, tables: Sequence[str]) -> Iterator[None]:
         journal = cursor.fetchone()[0]
         cursor.execute("PRAGMA synchronous")
         synchronous = cursor.fetchone()[0]
+        # Outside any transaction (these pragmas are ignored within one), and before anything
+        # is dropped: a failure here leaves the schema whole.
+        cursor.execute("PRAGMA foreign_keys = OFF")
+        try:
+            cursor.execute("PRAGMA journal_mode = OFF")
+        except OperationalError:  # another connection has the file open: keep its journal
+            journal = None
+        cursor.execute("PRAGMA synchronous = OFF")
         for kind, name, _ in saved:
             cursor.execute(f'DROP {kind.upper()} "{name}"')
-        # Outside any transaction: these pragmas are ignored within one.
-        cursor.execute("PRAGMA foreign_keys = OFF")
-        cursor.execute("PRAGMA journal_mode = OFF")
-        cursor.execute("PRAGMA synchronous = OFF")
-    yield
-    with connection.cursor() as cursor:
-        for kind, _, sql in saved:
-            if kind == "index":
-                cursor.execute(sql)
-        # The search tables from the rows, in one INSERT … SELECT each, then their triggers.
-        search.reindex(connection)
-        for kind, _, sql in saved:
-            if kind == "trigger":
-                cursor.execute(sql)
-        cursor.execute(f"PRAGMA journal_mode = {journal}")
-        cursor.execute(f"PRAGMA synchronous = {synchronous}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA foreign_key_check")
-        broken = cursor.fetchmany(5)
+    try:
+        yield
+    finally:  # the indexes and triggers come back even when the load failed halfway
+        with connection.cursor() as cursor:
+            for kind, _, sql in saved:
+                if kind == "index":
+                    cursor.execute(sql)
+            # The search tables from the rows, in one INSERT … SELECT each, then their triggers.
+            search.reindex(connection)
+            for kind, _, sql in saved:
+                if kind == "trigger":
+                    cursor.execute(sql)
+            if journal is not None:
+                cursor.execute(f"PRAGMA journal_mode = {journal}")
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA foreign_key_check")
+            broken = cursor.fetchmany(5)
     if broken:
         raise RuntimeError(f"rows whose foreign key points nowhere: {broken}")
 
@@ -87,14 +96,17 @@ def _postgres(connection: Any, tables: Sequence[str]) -> Iterator[None]:
         # No triggers fire, foreign-key checks included (they are triggers): superuser only.
         cursor.execute("SET session_replication_role = replica")
         cursor.execute("SET synchronous_commit = off")
-    yield
+    try:
+        yield
+    finally:  # the indexes come back even when the load failed halfway
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = DEFAULT")
+            cursor.execute("SET synchronous_commit = DEFAULT")
+            cursor.execute("SET maintenance_work_mem = '1GB'")
+            for _, sql in saved:
+                cursor.execute(sql)
+            cursor.execute("RESET maintenance_work_mem")
     with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute("SET synchronous_commit = DEFAULT")
-        cursor.execute("SET maintenance_work_mem = '1GB'")
-        for _, sql in saved:
-            cursor.execute(sql)
-        cursor.execute("RESET maintenance_work_mem")
         for table, column, parent, key in _foreign_keys(cursor, tables):
             cursor.execute(
                 f'SELECT 1 FROM "{table}" c WHERE c."{column}" IS NOT NULL AND NOT EXISTS '
