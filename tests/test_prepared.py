@@ -65,7 +65,8 @@ def test_the_lock_reads_only_what_it_is_asked_and_refuses_deleted_or_merged(
         assert locked.pk == conv.pk
         assert locked.get_deferred_fields() >= {"status", "external_thread_id"}
         full = _locked(conv)
-        assert full.external_thread_id == "a" and not full.get_deferred_fields()
+        assert full.external_thread_id == "a"
+        assert not full.get_deferred_fields()
 
     Conversation.objects.filter(pk=other.pk).update(merged_into=conv)
     Conversation.objects.filter(pk=conv.pk).update(deleted_at=timezone.now())
