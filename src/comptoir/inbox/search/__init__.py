@@ -16,9 +16,12 @@ first by default. One capped probe (one statement) picks the plan for the messag
 - few matches (a rare word): their conversations' ids, listed;
 - a middling number: a subquery the database runs once;
 - many (a common word): a per-row EXISTS, checked only on the rows the page walks in its index
-  order, which fills a page long before it has seen every match.
+  order, which fills a page long before it has seen every match; buyers and orders then go
+  into the same statement as subqueries run once, and the word is remembered as common for a
+  while per process (`_COMMON`), so its next searches are one statement with no count.
 No plan builds the full match set of a common word. Buyers and orders: listed ids, or a
-subquery past CONVERSATION_CAP.
+subquery past CONVERSATION_CAP. Every plan finds the same conversations: the probes and the
+remembered counts choose how, never what.
 `ranked(qs, q)` orders by relevance, but only a capped set of the newest candidates.
 
 Creating and rebuilding the tables, triggers and indexes this reads: `search.indexes`.
