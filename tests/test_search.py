@@ -197,26 +197,6 @@ def test_a_word_found_common_is_not_counted_again_and_new_matches_still_show(
     assert counted > 1
 
 
-@pytest.mark.parametrize("close", [64, 0], ids=["close-messages-read-as-a-range", "apart"])
-def test_a_common_word_is_found_in_the_conversation_that_has_it_not_in_its_neighbours(
-    make_inbound: Build, agent: User, monkeypatch: pytest.MonkeyPatch, close: int
-) -> None:
-    caps = {"COMMON_MATCHES": 1, "CONVERSATION_CAP": 0, "CLOSE_MESSAGES": close}
-    for name, value in caps.items():
-        monkeypatch.setattr(search, name, value)
-    monkeypatch.setattr(search, "_COMMON", {})
-    buyer = {"identity_kind": "email", "identity_value": "a@example.com", "name": "Alice"}
-    around = conversation(make_inbound, thread_id="around", sender=buyer, text="Bonjour")
-    has_it = conversation(make_inbound, text="Le parasol est cassé")
-    # The first conversation's messages now lie on both sides of the match.
-    ingest(make_inbound(thread_id="around", sender=buyer, subject="Re", text="Merci"))
-    later = conversation(make_inbound, thread_id="later", sender=buyer, text="Bonjour")
-    ingest(make_inbound(thread_id="later", sender=buyer, subject="Re", text="Et ce parasol ?"))
-
-    assert sorted(found(agent, "parasol")) == sorted([has_it.pk, later.pk])
-    assert around.pk not in found(agent, "parasol")
-
-
 def test_replies_and_notes_are_found(make_inbound: Build, agent: User) -> None:
     conv = conversation(make_inbound, text="Bonjour")
     actions.reply(conv, actor=agent, text="Votre colis part demain par Colissimo.")

@@ -56,9 +56,6 @@ CONVERSATION_CAP = 300
 COMMON_MATCHES = 10_000
 # Identifiers need three characters: trigram indexes cannot serve fewer.
 MIN_IDENTIFIER = 3
-# SQLite: a conversation whose messages' ids lie within this many is checked with one range of
-# the term's doclist rather than a seek per message.
-CLOSE_MESSAGES = 64
 # How many of the newest candidates `ranked` orders by relevance.
 RANK_CANDIDATES = 200
 
@@ -330,29 +327,11 @@ class _SQLite(_Engine):
 
     def messages_exist(self, terms: Terms) -> Expression:
         # Message by message of each conversation the page walks: FTS5 seeks the rowid in
-        # the term's doclist instead of reading it all (9-14 us a seek in a doclist of 1.9
-        # million rowids, where reading on costs 0.03 us a rowid). So when a conversation's
-        # messages were stored close together (a burst, an import), one seek to the first and
-        # a read to the last, each match met there checked as the conversation's. On the
-        # scale bench's fill, whose conversations are stored in one piece, the page's
-        # statement took 4.6 -> 2.5 ms at 1,000,000 conversations; messages stored far apart
-        # pay two more index reads a conversation.
-        ids = f"FROM {_MESSAGES} WHERE conversation_id = {{id}}"
-        close = (
-            "EXISTS (SELECT 1 FROM search_message CROSS JOIN "  # CROSS: the range leads
-            f"{_MESSAGES} search_r WHERE search_message MATCH %s "
-            f"AND search_message.rowid >= (SELECT min(id) {ids}) "
-            f"AND search_message.rowid <= (SELECT max(id) {ids}) "
-            "AND search_r.id = search_message.rowid AND search_r.conversation_id = {id})"
-        )
-        apart = _messages_exist_sql(
+        # the term's doclist instead of reading it all.
+        return _messages_exist(
             "EXISTS (SELECT 1 FROM search_message WHERE search_message MATCH %s "
-            "AND search_message.rowid = search_m.id)"
-        )
-        return _RowMatch(
-            f"CASE WHEN (SELECT max(id) - min(id) {ids}) < {CLOSE_MESSAGES} "
-            f"THEN {close} ELSE {apart} END",
-            [terms.fts, terms.fts],
+            "AND search_message.rowid = search_m.id)",
+            [terms.fts],
         )
 
     def customer_subquery(self, terms: Terms) -> RawSQL:
@@ -461,9 +440,8 @@ class _Postgres(_Engine):
         # OFFSET 0 keeps the EXISTS a check per row: beside the buyers' and orders' checks
         # (an OR) the planner would otherwise hash every match of the word first (384 ms at
         # 100,000 conversations for a word in 191,000 messages, against 1.6 ms).
-        return _RowMatch(
-            _messages_exist_sql(f"search_m.search_vector @@ {self.TSQUERY}", tail="OFFSET 0"),
-            [terms.raw],
+        return _messages_exist(
+            f"search_m.search_vector @@ {self.TSQUERY}", [terms.raw], tail="OFFSET 0"
         )
 
     def customer_subquery(self, terms: Terms) -> RawSQL:
@@ -484,12 +462,13 @@ class _Postgres(_Engine):
             return {cid: float(score) for cid, score in cursor.fetchall()}
 
 
-def _messages_exist_sql(match: str, tail: str = "LIMIT 1") -> str:
+def _messages_exist(match: str, params: list[Any], tail: str = "LIMIT 1") -> Expression:
     """Whether one of the row's conversation's messages (`search_m`) meets `match`: written
     out, as the ORM would write it, but without compiling a queryset on every search."""
-    return (
+    return _RowMatch(
         f"EXISTS (SELECT 1 FROM {_MESSAGES} search_m WHERE search_m.conversation_id = {{id}} "
-        f"AND {match} {tail})"
+        f"AND {match} {tail})",
+        params,
     )
 
 
