@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from comptoir.accounts.models import User
@@ -163,6 +164,37 @@ def test_every_plan_finds_and_pages_the_same_results(
     rest, end = page(qs, ORDERS["recent"], cursor, 4)
     assert end is None
     assert [c.pk for c in first + rest] == [*expected, by_order.pk]
+
+
+def test_a_word_found_common_is_not_counted_again_and_new_matches_still_show(
+    make_inbound: Build,
+    agent: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(search, "COMMON_MATCHES", 2)
+    monkeypatch.setattr(search, "_COMMON", {})
+    first = [conversation(make_inbound, text=f"expédition {i}").pk for i in range(2)]
+    buyer = conversation(
+        make_inbound,
+        text="Bonjour",
+        sender={"identity_kind": "email", "identity_value": "x@example.com", "name": "Expédition"},
+    )
+    qs = visible_conversations(agent).order_by("pk")
+
+    def search_now() -> tuple[list[int], int]:
+        with CaptureQueriesContext(connection) as queries:
+            pks = list(search.matching(qs, "expedition").values_list("pk", flat=True))
+        return pks, len(queries)
+
+    pks, counted = search_now()  # counted (SQLite) or guessed then counted (PostgreSQL)
+    assert pks == [*first, buyer.pk]
+    assert counted > 1
+    later = conversation(make_inbound, text="Expédition partie")
+    assert search_now() == ([*first, buyer.pk, later.pk], 1)  # known common: one statement
+    monkeypatch.setattr(search, "COMMON_MATCHES", 10)  # past the new bar: counted again
+    pks, counted = search_now()
+    assert len(pks) == 4
+    assert counted > 1
 
 
 def test_replies_and_notes_are_found(make_inbound: Build, agent: User) -> None:
