@@ -160,9 +160,7 @@ def child(n: int) -> None:
 def _compare(first: Any, second: Any) -> tuple[int, int]:
     """Buyer messages whose readings are the same in both shops' imports, and the others."""
     from comptoir.inbox.models import Direction, Message
-
-    fields = ["language", "intent", "intent_confidence", "intent_source", "urgency"]
-    fields += ["sentiment", "entities"]
+    from comptoir.triage.tasks import READING_FIELDS as fields
 
     def of(job: Any) -> dict[str, tuple[Any, ...]]:
         rows = Message.objects.filter(channel__shop=job.shop, direction=Direction.IN)

@@ -13,6 +13,7 @@ import pytest
 from comptoir.history.importer import HistoryImport
 from comptoir.history.mapping import ColumnMap
 from comptoir.inbox.models import Conversation, Direction, Message
+from comptoir.triage.tasks import READING_FIELDS
 
 pytestmark = pytest.mark.django_db
 
@@ -37,15 +38,6 @@ TICKETS: list[tuple[str, str, list[tuple[bool, str]]]] = [
     ("T5", "", [(True, "¿Pueden enviarme la factura?"), (True, "La factura, por favor")]),
     ("T6", "", [(True, "Vorrei annullare l'ordine"), (False, "Fatto."), (True, "Grazie")]),
 ]
-FIELDS = (
-    "language",
-    "intent",
-    "intent_confidence",
-    "intent_source",
-    "urgency",
-    "sentiment",
-    "entities",
-)
 HEADER = ["Ticket ID", "Via", "Author role", "Author email", "Created at", "Comment", "Status"]
 CONVERSATION_FIELDS = ("language", "intent", "urgency", "sentiment", "status", "needs_reply")
 
@@ -83,7 +75,7 @@ def import_into(shop: str, path: Path, *, alongside: bool) -> tuple[HistoryImpor
 
 def readings(job: HistoryImport) -> dict[str, tuple[Any, ...]]:
     messages = Message.objects.filter(channel__shop=job.shop, direction=Direction.IN)
-    return {m.external_id: tuple(getattr(m, f) for f in FIELDS) for m in messages}
+    return {m.external_id: tuple(getattr(m, f) for f in READING_FIELDS) for m in messages}
 
 
 def conversations(job: HistoryImport) -> dict[str, tuple[Any, ...]]:
