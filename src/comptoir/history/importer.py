@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -26,6 +27,7 @@ from comptoir.history.mapping import (
     read_row,
     to_inbound,
 )
+from comptoir.inbox import fastsql
 from comptoir.inbox.actions import set_status
 from comptoir.inbox.ingest import Outcome, ingest_many
 from comptoir.inbox.models import (
@@ -105,7 +107,7 @@ class HistoryImport:
         items = self._messages_from_rows(sources.rows(path, fmt), progress)
         if not triage or not self._grouped(path, fmt):
             return self._ingest(items, batch_size, progress)
-        with Alongside(self.shop.pk) as reader:
+        with fastsql.asynchronous_commit(), Alongside(self.shop.pk) as reader:
             growing: set[tuple[int, str]] = set()
             for batch in itertools.batched(items, batch_size, strict=False):
                 self._ingest(batch, batch_size, progress)
@@ -138,6 +140,11 @@ class HistoryImport:
             .select_related("channel")
             .order_by("sent_at", "pk")
         )
+        with fastsql.asynchronous_commit():  # (read again after a crash: they are unread)
+            self._triage(unread, progress)
+        return self.report.read
+
+    def _triage(self, unread: QuerySet[Message], progress: Progress | None) -> None:
         while batch := list(unread[:TRIAGE_BATCH]):
             # One transaction per batch: the conversations' updates commit together, and what
             # their events queue on commit (the facts refresh, the rules pump) is queued once
@@ -147,7 +154,6 @@ class HistoryImport:
             self.report.read += len(batch)
             if progress:
                 progress(len(batch))
-        return self.report.read
 
     def apply_statuses(self) -> int:
         """Resolve the conversations the other tool had closed (through the action, with its
@@ -200,7 +206,10 @@ class HistoryImport:
     def _ingest(
         self, items: Iterable[InboundMessage], batch_size: int, progress: Progress | None
     ) -> Report:
-        counts = ingest_many(items, source=SOURCE, batch_size=batch_size, progress=progress)
+        # Run again, an import stores what a crash lost: its commits need not wait for the
+        # disk (on PostgreSQL the flushes were a third of the batches' wall time).
+        with fastsql.asynchronous_commit():
+            counts = ingest_many(items, source=SOURCE, batch_size=batch_size, progress=progress)
         self.report.stored += counts[Outcome.STORED]
         self.report.duplicates += counts[Outcome.DUPLICATE]
         self.report.failed += counts[Outcome.FAILED]
