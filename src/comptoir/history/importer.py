@@ -34,11 +34,16 @@ from comptoir.inbox.models import (
     Channel,
     ChannelKind,
     Conversation,
+    Customer,
+    CustomerIdentity,
     Direction,
+    Event,
+    InboundRecord,
     Message,
     Shop,
     SLAState,
     Status,
+    ThreadRef,
 )
 from comptoir.triage.tasks import read_now
 
@@ -78,6 +83,18 @@ class HistoryImport:
         self._buyers: dict[tuple[int, str], Party] = {}
         # Each conversation's status in the other tool, as its latest row says.
         self._statuses: dict[tuple[int, str], tuple[datetime, str]] = {}
+        # What ingest writes, messages first (they grow the most).
+        self._statistics = fastsql.Statistics(
+            [
+                Message,
+                InboundRecord,
+                Conversation,
+                Event,
+                Customer,
+                CustomerIdentity,
+                ThreadRef,
+            ]
+        )
 
     def channel_id(self, source_channel: str) -> int:
         """The shop's `api` channel for a source channel value, created when first seen."""
@@ -208,8 +225,13 @@ class HistoryImport:
     ) -> Report:
         # Run again, an import stores what a crash lost: its commits need not wait for the
         # disk (on PostgreSQL the flushes were a third of the batches' wall time).
+        def stored(count: int) -> None:
+            self._statistics.grew(count)
+            if progress:
+                progress(count)
+
         with fastsql.asynchronous_commit():
-            counts = ingest_many(items, source=SOURCE, batch_size=batch_size, progress=progress)
+            counts = ingest_many(items, source=SOURCE, batch_size=batch_size, progress=stored)
         self.report.stored += counts[Outcome.STORED]
         self.report.duplicates += counts[Outcome.DUPLICATE]
         self.report.failed += counts[Outcome.FAILED]
