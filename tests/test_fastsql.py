@@ -158,3 +158,24 @@ def test_one_row_inserted_ignoring_conflicts_gets_its_key_or_none_when_refused(
     assert first.pk is not None
     assert again.pk is None
     assert link.objects.filter(conversation=conversation).count() == 1
+
+
+def test_statistics_are_taken_again_each_time_the_tables_double(channel: Channel) -> None:
+    """PostgreSQL: a bulk load analyzes the tables it fills once the rows it added reach the
+    rows their statistics count (elsewhere nothing is asked of the database)."""
+    taken: list[str] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("ANALYZE"):
+            taken.append(sql)
+        return execute(sql, params, many, context)
+
+    stats = fastsql.Statistics([Message, Conversation], least=10)
+    with connection.execute_wrapper(watch):
+        for _ in range(7):
+            stats.grew(5)  # 35 rows: analyzed at 10 and at 20 (10 + 10), not yet at 40
+
+    if connection.vendor != "postgresql":
+        assert taken == []
+        return
+    assert taken == ['ANALYZE "inbox_message", "inbox_conversation"'] * 2
