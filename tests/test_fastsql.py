@@ -107,6 +107,40 @@ def test_update_prepares_the_values_django_would(channel: Channel) -> None:
     assert (stored.language, stored.triaged_at, stored.entities) == ("fr", at, message.entities)
 
 
+def _fields(message: Message) -> tuple[Any, ...]:
+    return message.language, message.intent_confidence, message.entities, message.triaged_at
+
+
+def test_many_rows_are_updated_as_one_at_a_time_would_the_last_of_a_row_winning(
+    channel: Channel,
+) -> None:
+    """On PostgreSQL past a few rows, one statement joining arrays: the same rows as one
+    statement per row, and the last of an instance listed twice wins as it would there."""
+    at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    conv = Conversation(shop_id=channel.shop_id, channel=channel, external_thread_id="t3")
+    fastsql.insert([conv])
+    messages = [
+        Message(channel=channel, conversation=conv, direction=Direction.IN, text=str(i))
+        for i in range(fastsql.SMALL_INSERT + 4)
+    ]
+    fastsql.insert(messages)
+    for i, message in enumerate(messages):
+        message.language, message.intent_confidence = f"l{i}", i / 10
+        message.entities = [{"kind": "order", "value": str(i)}] if i % 2 else []
+        message.triaged_at = at if i % 3 else None
+    twice = Message.objects.get(pk=messages[0].pk)
+    twice.language, twice.intent_confidence, twice.triaged_at = "last", 0.5, at
+    names = ["language", "intent_confidence", "entities", "triaged_at"]
+
+    fastsql.update([*messages, twice], names)
+
+    stored = {m.pk: m for m in Message.objects.filter(conversation=conv)}
+    expected = [(m.pk, m.language, m.intent_confidence, m.entities, m.triaged_at) for m in messages]
+    expected[0] = (twice.pk, "last", 0.5, [], at)
+    found = [(m.pk, m.language, m.intent_confidence, m.entities, m.triaged_at) for m in messages]
+    assert [(pk, *_fields(stored[pk])) for pk, *_ in found] == expected
+
+
 def test_one_row_inserted_ignoring_conflicts_gets_its_key_or_none_when_refused(
     channel: Channel,
 ) -> None:
@@ -124,3 +158,24 @@ def test_one_row_inserted_ignoring_conflicts_gets_its_key_or_none_when_refused(
     assert first.pk is not None
     assert again.pk is None
     assert link.objects.filter(conversation=conversation).count() == 1
+
+
+def test_statistics_are_taken_again_each_time_the_tables_double(channel: Channel) -> None:
+    """PostgreSQL: a bulk load analyzes the tables it fills once the rows it added reach the
+    rows their statistics count (elsewhere nothing is asked of the database)."""
+    taken: list[str] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("ANALYZE"):
+            taken.append(sql)
+        return execute(sql, params, many, context)
+
+    stats = fastsql.Statistics([Message, Conversation], least=10)
+    with connection.execute_wrapper(watch):
+        for _ in range(7):
+            stats.grew(5)  # 35 rows: analyzed at 10 and at 20 (10 + 10), not yet at 40
+
+    if connection.vendor != "postgresql":
+        assert taken == []
+        return
+    assert taken == ['ANALYZE "inbox_message", "inbox_conversation"'] * 2

@@ -4,15 +4,19 @@ next batch: the readings and the conversations end as triage after the import le
 from __future__ import annotations
 
 import csv
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from comptoir.history import alongside
 from comptoir.history.importer import HistoryImport
 from comptoir.history.mapping import ColumnMap
 from comptoir.inbox.models import Conversation, Direction, Message
+from comptoir.triage.tasks import READING_FIELDS
 
 pytestmark = pytest.mark.django_db
 
@@ -37,15 +41,6 @@ TICKETS: list[tuple[str, str, list[tuple[bool, str]]]] = [
     ("T5", "", [(True, "¿Pueden enviarme la factura?"), (True, "La factura, por favor")]),
     ("T6", "", [(True, "Vorrei annullare l'ordine"), (False, "Fatto."), (True, "Grazie")]),
 ]
-FIELDS = (
-    "language",
-    "intent",
-    "intent_confidence",
-    "intent_source",
-    "urgency",
-    "sentiment",
-    "entities",
-)
 HEADER = ["Ticket ID", "Via", "Author role", "Author email", "Created at", "Comment", "Status"]
 CONVERSATION_FIELDS = ("language", "intent", "urgency", "sentiment", "status", "needs_reply")
 
@@ -83,7 +78,7 @@ def import_into(shop: str, path: Path, *, alongside: bool) -> tuple[HistoryImpor
 
 def readings(job: HistoryImport) -> dict[str, tuple[Any, ...]]:
     messages = Message.objects.filter(channel__shop=job.shop, direction=Direction.IN)
-    return {m.external_id: tuple(getattr(m, f) for f in FIELDS) for m in messages}
+    return {m.external_id: tuple(getattr(m, f) for f in READING_FIELDS) for m in messages}
 
 
 def conversations(job: HistoryImport) -> dict[str, tuple[Any, ...]]:
@@ -91,7 +86,12 @@ def conversations(job: HistoryImport) -> dict[str, tuple[Any, ...]]:
     return {c.external_thread_id: tuple(getattr(c, f) for f in CONVERSATION_FIELDS) for c in convs}
 
 
-def test_reading_alongside_gives_the_readings_of_triage_after_the_import(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", [None, "forkserver"])
+def test_reading_alongside_gives_the_readings_of_triage_after_the_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str | None
+) -> None:
+    if method:  # (None: as the command chooses)
+        monkeypatch.setattr(alongside, "start_method", lambda: method)
     path = export(tmp_path / "grouped.csv", TICKETS)
 
     after, during_after = import_into("After", path, alongside=False)
@@ -126,3 +126,19 @@ def test_an_ungrouped_file_is_read_after_the_import(tmp_path: Path) -> None:
     assert during == 0
     assert job.report.read == 12
     assert job.unread_count() == 0
+
+
+def test_the_reader_is_forked_only_when_no_other_thread_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert alongside.start_method() == "forkserver"
+    finally:
+        release.set()
+        other.join()
+    # (Under pytest-xdist its own threads run: alone is as the command runs.)
+    monkeypatch.setattr(sys, "_current_frames", lambda: {threading.get_ident(): None})
+    assert alongside.start_method() == "fork"

@@ -82,9 +82,11 @@ def run_both(
     timeout: int = 1800,
     keep: str | None = None,
     args: list[str] | None = None,
+    sqlite: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run `script --child -n N` on a fresh SQLite file, then on the PostgreSQL database at
-    `postgres` (dropped and created) unless it is None; returns each child's last JSON line.
+    """Run `script --child -n N` on a fresh SQLite file (unless not `sqlite`), then on the
+    PostgreSQL database at `postgres` (dropped and created) unless it is None; returns each
+    child's last JSON line.
     With `keep` (a directory), the SQLite file lives there and the PostgreSQL database is kept:
     a later run with the same `keep` finds them as the previous one left them."""
     results = []
@@ -98,7 +100,8 @@ def run_both(
             "PYTHONPATH": str(ROOT / "src"),
         }
         more = args or []
-        results.append(_run(script, "SQLite", {**base, "DATABASE_URL": ""}, n, timeout, more))
+        if sqlite:
+            results.append(_run(script, "SQLite", {**base, "DATABASE_URL": ""}, n, timeout, more))
         if postgres:
             if not (keep and _exists(postgres)):
                 recreate_postgres(postgres)
@@ -508,8 +511,30 @@ def bench_parser(doc: str | None, *, n: int, what: str, postgres: str) -> argpar
         help="PostgreSQL server URL; the database is dropped and created",
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     return parser
 
 
 def postgres_of(args: argparse.Namespace) -> str | None:
     return None if args.no_postgres else str(args.postgres)
+
+
+def backend_cpu(connection: Any) -> Any:
+    """A function returning the CPU seconds the database server has spent for `connection` so
+    far: its backend process's on PostgreSQL (a local server: /proc), None elsewhere (SQLite
+    runs in the process, which counts it). The server's share of a shared machine's cores."""
+    if connection.vendor != "postgresql":
+        return lambda: None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():  # a server on another machine
+        return lambda: None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    return seconds

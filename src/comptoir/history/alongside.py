@@ -12,6 +12,7 @@ are those of triage after the import (tests/test_import_history_alongside.py com
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections import deque
 from collections.abc import Iterable
 from multiprocessing.pool import AsyncResult, Pool
@@ -19,26 +20,21 @@ from types import TracebackType
 
 from django.db import transaction
 
+from comptoir.history import reader
 from comptoir.inbox.models import Channel, Conversation, Direction, Message
 from comptoir.triage import reading, registry, training
-from comptoir.triage.intent import Model
-from comptoir.triage.tasks import Text, read_now, read_texts, texts_of
-from comptoir.triage.training import Mood
+from comptoir.triage.tasks import read_now, texts_of
 
 type Thread = tuple[int, str]  # (channel id, the export's conversation id)
 
-# The reading process's models, inherited from the parent when it forks (never pickled).
-_models: tuple[Model, Mood] | None = None
 
-
-def _keep(model: Model, mood: Mood) -> None:
-    global _models
-    _models = (model, mood)
-
-
-def _read(texts: list[Text]) -> list[reading.Reading]:
-    assert _models is not None, "the reading process starts with the models"
-    return read_texts(texts, *_models)
+def start_method() -> str:
+    """Fork shares the loaded models for nothing, but forking a process that runs other
+    threads (pytest-xdist's, a server's) may deadlock the child, and Python warns: then a
+    process from the fork server, sent the models pickled (9 MB, about 15 ms each way).
+    Python threads are counted as Python counts them for its warning: every one running
+    Python code, `threading`'s or not (execnet starts its own with `_thread`)."""
+    return "fork" if len(sys._current_frames()) == 1 else "forkserver"
 
 
 class Alongside:
@@ -50,10 +46,10 @@ class Alongside:
         self.read = 0
         _version, model = registry.model()
         mood = training.mood_models()
-        # Forked: the models (tens of MB) are shared, not pickled; the child touches no
+        # Forked, the models (tens of MB) are shared, not pickled; the child touches no
         # database connection and leaves by `os._exit`, so the parent's stay open.
-        self._pool: Pool = multiprocessing.get_context("fork").Pool(
-            1, initializer=_keep, initargs=(model, mood)
+        self._pool: Pool = multiprocessing.get_context(start_method()).Pool(
+            1, initializer=reader.start, initargs=(model, mood)
         )
         self._channels: dict[int, Channel] = {}
         self._waiting: deque[tuple[list[Message], AsyncResult[list[reading.Reading]]]] = deque()
@@ -97,7 +93,8 @@ class Alongside:
         for message in messages:
             message.channel = self._channels[message.channel_id]
         if messages:
-            self._waiting.append((messages, self._pool.apply_async(_read, (texts_of(messages),))))
+            answer = self._pool.apply_async(reader.read, (texts_of(messages),))
+            self._waiting.append((messages, answer))
 
     def collect(self, *, wait: bool = False) -> None:
         """Tell the conversations of the readings that are back (all of them with `wait`),

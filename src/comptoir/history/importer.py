@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -26,17 +27,23 @@ from comptoir.history.mapping import (
     read_row,
     to_inbound,
 )
+from comptoir.inbox import fastsql
 from comptoir.inbox.actions import set_status
 from comptoir.inbox.ingest import Outcome, ingest_many
 from comptoir.inbox.models import (
     Channel,
     ChannelKind,
     Conversation,
+    Customer,
+    CustomerIdentity,
     Direction,
+    Event,
+    InboundRecord,
     Message,
     Shop,
     SLAState,
     Status,
+    ThreadRef,
 )
 from comptoir.triage.tasks import read_now
 
@@ -76,6 +83,18 @@ class HistoryImport:
         self._buyers: dict[tuple[int, str], Party] = {}
         # Each conversation's status in the other tool, as its latest row says.
         self._statuses: dict[tuple[int, str], tuple[datetime, str]] = {}
+        # What ingest writes, messages first (they grow the most).
+        self._statistics = fastsql.Statistics(
+            [
+                Message,
+                InboundRecord,
+                Conversation,
+                Event,
+                Customer,
+                CustomerIdentity,
+                ThreadRef,
+            ]
+        )
 
     def channel_id(self, source_channel: str) -> int:
         """The shop's `api` channel for a source channel value, created when first seen."""
@@ -105,7 +124,7 @@ class HistoryImport:
         items = self._messages_from_rows(sources.rows(path, fmt), progress)
         if not triage or not self._grouped(path, fmt):
             return self._ingest(items, batch_size, progress)
-        with Alongside(self.shop.pk) as reader:
+        with fastsql.asynchronous_commit(), Alongside(self.shop.pk) as reader:
             growing: set[tuple[int, str]] = set()
             for batch in itertools.batched(items, batch_size, strict=False):
                 self._ingest(batch, batch_size, progress)
@@ -138,6 +157,11 @@ class HistoryImport:
             .select_related("channel")
             .order_by("sent_at", "pk")
         )
+        with fastsql.asynchronous_commit():  # (read again after a crash: they are unread)
+            self._triage(unread, progress)
+        return self.report.read
+
+    def _triage(self, unread: QuerySet[Message], progress: Progress | None) -> None:
         while batch := list(unread[:TRIAGE_BATCH]):
             # One transaction per batch: the conversations' updates commit together, and what
             # their events queue on commit (the facts refresh, the rules pump) is queued once
@@ -147,7 +171,6 @@ class HistoryImport:
             self.report.read += len(batch)
             if progress:
                 progress(len(batch))
-        return self.report.read
 
     def apply_statuses(self) -> int:
         """Resolve the conversations the other tool had closed (through the action, with its
@@ -200,7 +223,15 @@ class HistoryImport:
     def _ingest(
         self, items: Iterable[InboundMessage], batch_size: int, progress: Progress | None
     ) -> Report:
-        counts = ingest_many(items, source=SOURCE, batch_size=batch_size, progress=progress)
+        # Run again, an import stores what a crash lost: its commits need not wait for the
+        # disk (on PostgreSQL the flushes were a third of the batches' wall time).
+        def stored(count: int) -> None:
+            self._statistics.grew(count)
+            if progress:
+                progress(count)
+
+        with fastsql.asynchronous_commit():
+            counts = ingest_many(items, source=SOURCE, batch_size=batch_size, progress=stored)
         self.report.stored += counts[Outcome.STORED]
         self.report.duplicates += counts[Outcome.DUPLICATE]
         self.report.failed += counts[Outcome.FAILED]

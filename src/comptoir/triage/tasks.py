@@ -35,6 +35,17 @@ logger = logging.getLogger("comptoir.triage")
 BATCH = 200
 VIA = "triage"
 TRAIN_EVERY = timedelta(days=7)
+# What a reading writes on a message (beside `triaged_at`, when): the fields that must come
+# out the same however the message was read (tests/test_import_history_alongside.py).
+READING_FIELDS = (
+    "language",
+    "intent",
+    "intent_confidence",
+    "intent_source",
+    "urgency",
+    "sentiment",
+    "entities",
+)
 
 
 def queue_reading(stored: list[ingest.Stored]) -> None:
@@ -87,19 +98,7 @@ def read_now(
         message.intent_source = found.intent_source
         message.urgency, message.sentiment = found.urgency, found.sentiment
         message.entities, message.triaged_at = found.entities, now
-    fastsql.update(
-        messages,
-        [
-            "language",
-            "intent",
-            "intent_confidence",
-            "intent_source",
-            "urgency",
-            "sentiment",
-            "entities",
-            "triaged_at",
-        ],
-    )
+    fastsql.update(messages, [*READING_FIELDS, "triaged_at"])
     _tell_conversations(messages)
     hooks.messages_read.emit([m.pk for m in messages])
 

@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -67,6 +68,21 @@ def _customer_query(fresh: list[_Pending]) -> tuple[str, list[Any]]:
         wanted.setdefault(sender.identity_kind, set()).add(sender.identity_value.lower())
         if sender.email:
             wanted.setdefault("email", set()).add(sender.email.lower())
+    if connection.vendor == "postgresql":
+        # One lookup per pair, which only the unique (kind, value) index answers: with
+        # `value IN (...)`, once ANALYZE had run, PostgreSQL read search's trigram index (it
+        # serves equality too), whose lookup of an address walks the posting lists of its
+        # common trigrams ("exa", "com"): 150 ms a batch among 3,000 buyers, 0.8 s once the
+        # plan was generic; a join on the pairs did the same under the generic plan.
+        pairs = [(kind, value) for kind, values in wanted.items() for value in sorted(values)]
+        table = _table(CustomerIdentity)
+        return (
+            "SELECT kind, value, customer_id FROM (SELECT v.kind, v.value, "
+            f"(SELECT i.customer_id FROM {table} i WHERE i.kind = v.kind AND i.value = v.value) "
+            "AS customer_id FROM UNNEST(%s::text[], %s::text[]) AS v(kind, value)) AS found "
+            "WHERE customer_id IS NOT NULL",
+            [[k for k, _ in pairs], [v for _, v in pairs]],
+        )
     where, params = _any_of("kind", "value", wanted)
     return f"SELECT kind, value, customer_id FROM {_table(CustomerIdentity)} WHERE {where}", params
 
