@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.context_processors import csrf as csrf_context
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -58,6 +59,7 @@ from comptoir.inbox.queries import (
     view_counts,
 )
 from comptoir.inbox.rows import InboxRow, filter_selects, inbox_rows, render_rows
+from comptoir.inbox.timeline import render_timeline
 from comptoir.lib import intents
 from comptoir.sla.policies import policy_for
 from comptoir.triage.panel import intent_groups, latest_inbound_among, reading_panel
@@ -266,12 +268,16 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         "presets": tuple(presets),
         "answer": bool(conv.needs_reply or conv.respond_by),
     }
+    csrf = csrf_context(request)["csrf_token"]
     return render(
         request,
         "inbox/conversation.html",
         {
             "conv": conv,
-            "timeline": timeline,
+            # The messages and events, built in Python (`inbox.timeline`), with the page's
+            # own CSRF token (the one every form of the page carries).
+            "timeline_html": render_timeline(timeline, conv, can_write=can_write(user), csrf=csrf),
+            "csrf_token": csrf,
             "earlier": earlier,
             "tags": page_reads.tag_names(conv.pk),
             "can_write": can_write(user),
