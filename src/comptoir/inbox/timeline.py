@@ -5,7 +5,7 @@ same escaping, translations, localised dates and URLs); the template shows it as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from html import escape  # the same entities as Django's escape, without its lazy-string wrapper
 from typing import Any
 
@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
-from comptoir.inbox.models import Conversation
+from comptoir.inbox.models import Attachment, Conversation
 from comptoir.lib import intents
 
 # What `{{ value }}` does in a page's context (autoescape on, the active language's formats
@@ -68,10 +68,15 @@ class _Words:
 
 
 def render_timeline(
-    timeline: Sequence[tuple[str, Any, Any]], conv: Conversation, *, can_write: bool, csrf: Any
+    timeline: Sequence[tuple[str, Any, Any]],
+    attachments: dict[int, list[Attachment]],
+    conv: Conversation,
+    *,
+    can_write: bool,
+    csrf: Any,
 ) -> SafeString:
     """`timeline`'s items (("message", at, Message) or ("event", at, Event), events described
-    by `inbox.display.describe_events`, messages with their attachments prefetched) as the
+    by `inbox.display.describe_events`), with the messages' `attachments` by message, as the
     <ol class="timeline">'s content; `csrf` is the page's token (read only if a failed reply
     offers its forms)."""
     words = _Words()
@@ -79,7 +84,8 @@ def render_timeline(
     out = []
     for kind, at, item in timeline:
         if kind == "message":
-            body = _message(item, at, conv, buyer, words, can_write, csrf)
+            files = attachments.get(item.pk, ())
+            body = _message(item, files, at, conv, buyer, words, can_write, csrf)
         else:
             body = _event(item, at)
         out.append(f"\n        \n          {body}\n        \n      ")
@@ -87,7 +93,14 @@ def render_timeline(
 
 
 def _message(
-    item: Any, at: Any, conv: Conversation, buyer: str, words: _Words, can_write: bool, csrf: Any
+    item: Any,
+    files: Iterable[Attachment],
+    at: Any,
+    conv: Conversation,
+    buyer: str,
+    words: _Words,
+    can_write: bool,
+    csrf: Any,
 ) -> str:
     direction = item.direction
     auto = item.is_auto
@@ -134,7 +147,7 @@ def _message(
     if item.html:
         parts.append(_formatted(item, words))
     parts.append("\n            ")
-    for a in item.attachments.all():
+    for a in files:
         name, size = _v(a.filename), _v(filesizeformat(a.size))
         if a.sha256:
             url = _v(reverse("inbox:attachment", args=[a.pk]))
