@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from comptoir.accounts.models import User
@@ -71,3 +71,14 @@ def test_a_changed_password_ends_the_other_sessions(signed_in: Client, agent: Us
 def test_a_deleted_user_signs_no_one_in(signed_in: Client, agent: User) -> None:
     User.objects.filter(pk=agent.pk).delete()
     assert not _signed_in(signed_in)
+
+
+def test_sessions_in_a_shared_cache_sign_in_the_same(agent: User) -> None:
+    """Several hosts read sessions from Redis (`cached_db`): the user is read the same way."""
+    with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.cached_db"):
+        client = Client()
+        assert client.login(username="marie", password="pw")
+        assert _signed_in(client)
+        agent.set_password("another one")
+        agent.save()
+        assert not _signed_in(client)
