@@ -1,6 +1,6 @@
 """The conversation pages' HTML written to files, to compare two trees' rendering.
 
-    COMPTOIR_DATA_DIR=/tmp/demo .venv/bin/python bench/page_html.py OUT_DIR [--limit 60]
+    COMPTOIR_DATA_DIR=/tmp/demo .venv/bin/python bench/page_html.py OUT_DIR [--limit 60] [--all]
 
 On a demo (`comptoir demo`): every conversation up to `--limit`, as an agent and as the
 supervisor, in English and in French, with the CSRF tokens and the times relative to now
@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
     parser.add_argument("--limit", type=int, default=60)
+    parser.add_argument("--all", action="store_true", help='the whole history ("?all=1")')
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
     import django
@@ -60,7 +61,7 @@ def main() -> None:
             client = Client(HTTP_ACCEPT_LANGUAGE=language)
             client.force_login(user)
             for pk in ids:
-                response = client.get(f"/inbox/c/{pk}/")
+                response = client.get(f"/inbox/c/{pk}/" + ("?all=1" if args.all else ""))
                 body = response.content.decode() if response.status_code == 200 else ""
                 name = f"{username}-{language}-{pk}.html"
                 (args.out / name).write_text(f"{response.status_code}\n{mask(body)}")
