@@ -120,3 +120,31 @@ def test_a_deadline_passing_without_event_is_caught_up(channel: Channel) -> None
     assert ConversationFact.objects.get(pk=conv.pk).within_sla is None
     assert tasks.refresh_pending.call() == 1
     assert ConversationFact.objects.get(pk=conv.pk).within_sla is False
+
+
+def test_a_lost_refresh_is_caught_up_by_the_sweep(channel: Channel) -> None:
+    from comptoir.analytics.models import FactSweep
+    from comptoir.inbox.models import Event, EventKind
+
+    lost, noted, current, untouched = (
+        Conversation.objects.create(shop_id=channel.shop_id, channel=channel) for _ in range(4)
+    )
+    facts.refresh([lost.pk, noted.pk, current.pk, untouched.pk])
+    assert tasks.refresh_stale.call() == 0  # the first sweep only marks where it starts
+    assert set(FactSweep.objects.values_list("source", flat=True)) == {"message", "event"}
+
+    def computed() -> dict[int, Any]:
+        return dict(ConversationFact.objects.values_list("conversation_id", "computed_at"))
+
+    # Written without their refresh (a worker killed between the commit and the task), but
+    # `current`'s refresh ran.
+    Message.objects.create(conversation=lost, channel=channel, direction="in")
+    Event.objects.create(conversation=noted, kind=EventKind.NOTE_ADDED)
+    Message.objects.create(conversation=current, channel=channel, direction="in")
+    facts.refresh([current.pk])
+    before = computed()
+
+    assert tasks.refresh_stale.call() == 2
+    after = computed()
+    assert {pk for pk in after if after[pk] != before[pk]} == {lost.pk, noted.pk}
+    assert tasks.refresh_stale.call() == 0  # the marks moved on

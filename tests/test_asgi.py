@@ -6,19 +6,17 @@ with its database connection, which is dropped if a request left it unusable."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections
 
-from comptoir.asgi import (
-    CONNECTION_SECONDS,
-    RequestThreads,
-    SyncChainASGIHandler,
-    application,
-    keep_connections,
-)
+from comptoir.asgi import RequestThreads, SyncChainASGIHandler, application
 
 
 def _get(path: str, cookie: str = "", app: Any = application) -> list[dict[str, Any]]:
@@ -122,7 +120,7 @@ def test_a_thread_is_lent_to_one_request_at_a_time_and_a_few_are_kept() -> None:
 def test_a_kept_thread_keeps_its_connection_unless_a_request_left_a_transaction_open(
     transactional_db: None, settings: Any
 ) -> None:
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600  # as keep_connections() in `serve`
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 600  # as the settings set it for `serve`
     threads = RequestThreads(keep=1)
     app = SyncChainASGIHandler(threads)
     try:
@@ -151,18 +149,48 @@ def test_a_kept_thread_keeps_its_connection_unless_a_request_left_a_transaction_
             executor.shutdown()
 
 
-def test_serve_keeps_connections_unless_a_pool_keeps_them(monkeypatch: Any) -> None:
-    from types import SimpleNamespace
+_CONN_MAX_AGE = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], 'pool' in d.get('OPTIONS', {}))"
+)
 
-    import comptoir.asgi
 
-    plain = {"ENGINE": "django.db.backends.sqlite3", "CONN_MAX_AGE": 0, "OPTIONS": {}}
-    pooled = {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 0}
-    pooled["OPTIONS"] = {"pool": {"max_size": 4}}
-    databases = {"default": plain, "other": pooled}
-    monkeypatch.setattr(comptoir.asgi, "settings", SimpleNamespace(DATABASES=databases))
+def _conn_max_age(tmp_path: Path, **env: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if k != "COMPTOIR_WEB_PROCESS"}
+    environ |= {"COMPTOIR_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "comptoir.settings"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CONN_MAX_AGE],
+        env=environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
 
-    keep_connections()
 
-    assert plain["CONN_MAX_AGE"] == CONNECTION_SECONDS
-    assert pooled["CONN_MAX_AGE"] == 0  # Django refuses a pool with persistent connections
+def test_the_served_processes_keep_connections_unless_a_pool_keeps_them(tmp_path: Path) -> None:
+    sqlite = {"DATABASE_URL": ""}
+    postgres = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "COMPTOIR_SECRET_KEY": "k" * 50}
+    postgres["COMPTOIR_ENCRYPTION_KEY"] = "e" * 44
+    assert _conn_max_age(tmp_path, **sqlite) == "0 False"  # commands and workers: as before
+    assert _conn_max_age(tmp_path, **sqlite, COMPTOIR_WEB_PROCESS="1") == "600 False"
+    pooled = postgres | {"COMPTOIR_DB_POOL_SIZE": "4", "COMPTOIR_WEB_PROCESS": "1"}
+    # Django refuses a pool with persistent connections.
+    assert _conn_max_age(tmp_path, **pooled) == "0 True"
+
+
+def test_comptoir_serve_marks_its_processes(monkeypatch: Any) -> None:
+    import django.core.management
+
+    import comptoir.cli
+
+    ran: list[list[str]] = []
+    monkeypatch.setenv(comptoir.cli.WEB_PROCESS, "")  # recorded, so that the test's own is undone
+    monkeypatch.delenv(comptoir.cli.WEB_PROCESS)
+    monkeypatch.setattr(django.core.management, "execute_from_command_line", ran.append)
+    comptoir.cli.main(["migrate", "--check"])
+    assert comptoir.cli.WEB_PROCESS not in os.environ
+    comptoir.cli.main(["serve", "--port", "8123"])
+    assert os.environ[comptoir.cli.WEB_PROCESS] == "1"
+    assert ran == [["comptoir", "migrate", "--check"], ["comptoir", "serve", "--port", "8123"]]

@@ -98,7 +98,7 @@ def test_update_prepares_the_values_django_would(channel: Channel) -> None:
     fields = [Message._meta.get_field(n) for n in names]
     plan = [(f.attname, fastsql._kind(f), f) for f in fields]
 
-    ours = _comparable(fastsql._update_values(message, plan, connection))
+    ours = _comparable(fastsql._values(message, plan, connection, pre_save=False))
 
     django = [f.get_db_prep_save(getattr(message, f.attname), connection) for f in fields]
     assert ours == _comparable(django)

@@ -11,10 +11,10 @@ updates' server-sent events, downloads), which the handler consumes on the loop 
 Django also starts a new thread for each request (its `ThreadSensitiveContext`): the thread's
 database connection dies with it, so every request connected again (SQLite: its PRAGMAs and
 functions; PostgreSQL: a new session or a pool checkout). Here a request borrows a thread kept
-between requests (one per request in flight, `KEEP_THREADS` kept idle), and `comptoir serve`
-keeps each thread's connection (`served_application`) under Django's usual rules: closed at the
-start or end of a request if it failed unusably, was left in a transaction (autocommit not
-restored) or is older than `CONNECTION_SECONDS`."""
+between requests (one per request in flight, `KEEP_THREADS` kept idle), and `comptoir serve`'s
+processes keep each thread's connection (`CONN_MAX_AGE`, set by the settings for them) under
+Django's usual rules: closed at the start or end of a request if it failed unusably, was left
+in a transaction (autocommit not restored) or is older than that age."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from typing import Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.db import connections
@@ -36,8 +35,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comptoir.settings")
 # Idle request threads kept per process: as many as requests usually in flight at once. A burst
 # beyond starts more threads, which end (their connections closed) once the burst is served.
 KEEP_THREADS = 8
-# A kept connection is closed at the end of the first request past this age.
-CONNECTION_SECONDS = 600
 
 
 class RequestThreads:
@@ -88,23 +85,9 @@ class SyncChainASGIHandler(ASGIHandler):
         return response
 
 
-def keep_connections() -> None:
-    """Each request thread keeps its database connection (not with a PostgreSQL pool, which
-    already keeps them and which Django does not combine with persistent connections)."""
-    for database in settings.DATABASES.values():
-        if not database.get("CONN_MAX_AGE") and "pool" not in database.get("OPTIONS", {}):
-            database["CONN_MAX_AGE"] = CONNECTION_SECONDS
-
-
 def get_application() -> Any:
     django.setup(set_prefix=False)
     return SyncChainASGIHandler()
-
-
-def served_application() -> Any:
-    """What `comptoir serve` runs (a factory: called in each server process)."""
-    keep_connections()
-    return application
 
 
 application = get_application()

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 HELP_ARGS = ({"help"}, {"--help"}, {"-h"})
+WEB_PROCESS = "COMPTOIR_WEB_PROCESS"
 ALIASES = {"import-history": "import_history", "rotate-keys": "rotate_keys"}
 
 
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) == 1 or set(args[1:]) in HELP_ARGS:
         sys.stdout.write(overview())
         return
+    if args[1] == "serve":
+        # Read by the settings (here and in each server process uvicorn starts): the web
+        # server's request threads keep their database connections (comptoir/asgi.py).
+        os.environ[WEB_PROCESS] = "1"
     execute_from_command_line(args)
 
 

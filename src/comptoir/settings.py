@@ -424,6 +424,11 @@ except EnvError as exc:
     _fail(str(exc))
 if _POOL is not None and _db["ENGINE"] == "django.db.backends.postgresql":
     _db["OPTIONS"]["pool"] = _POOL
+elif env_bool("COMPTOIR_WEB_PROCESS"):  # set by `comptoir serve` for its processes (cli.py)
+    # The web server's kept request threads keep their connections (comptoir/asgi.py), closed
+    # under Django's rules. Not with a pool, which keeps its own: Django refuses both. Other
+    # processes (commands, workers) open and close theirs as before.
+    _db["CONN_MAX_AGE"] = 600
 WHITENOISE_USE_FINDERS = True
 
 TASKS: dict[str, dict[str, Any]]

@@ -23,11 +23,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from comptoir.analytics import rollup
-from comptoir.analytics.models import BuyerMessageFact, ConversationFact, ResponseFact
+from comptoir.analytics.models import (
+    BuyerMessageFact,
+    ConversationFact,
+    FactSweep,
+    ResponseFact,
+)
 from comptoir.inbox.models import (
     Conversation,
     DeliveryState,
@@ -92,6 +97,32 @@ def refresh(
     if keep_rollup and rollup_now:
         rollup.refresh_dirty()
     return written
+
+
+def stale() -> tuple[list[int], list[FactSweep]]:
+    """Conversations with a message or an event written, since the last sweep, after their
+    facts were computed (or with none): their refresh was lost, a worker stopped between the
+    commit and the task (see jobs/gathering). With the marks to save once they are refreshed.
+
+    Each table is read past the highest key the last sweep checked: the rows written since,
+    found by their primary key. A first sweep only sets the marks (a rebuild covers the
+    past)."""
+    ids: set[int] = set()
+    marks: list[FactSweep] = []
+    fact_at = ConversationFact.objects.filter(conversation_id=OuterRef("conversation_id"))
+    for source, model in (("message", Message), ("event", Event)):
+        top = model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        mark = FactSweep.objects.filter(source=source).first()
+        if mark is not None and top > mark.checked_to:
+            rows = model.objects.filter(
+                pk__gt=mark.checked_to, pk__lte=top, conversation_id__isnull=False
+            )
+            rows = rows.annotate(fact_at=Subquery(fact_at.values("computed_at")[:1]))
+            late = rows.filter(Q(fact_at=None) | Q(fact_at__lt=F("created_at")))
+            ids.update(late.values_list("conversation_id", flat=True).distinct())
+        if mark is None or top > mark.checked_to:
+            marks.append(FactSweep(source=source, checked_to=top))
+    return sorted(ids), marks
 
 
 def rebuild(now: datetime | None = None) -> int:

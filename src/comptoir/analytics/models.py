@@ -245,3 +245,14 @@ class DirtyDay(models.Model):
 
     def __str__(self) -> str:
         return f"shop {self.shop_id}'s {self.day} to recompute"
+
+
+class FactSweep(models.Model):
+    """How far the sweep for lost refreshes has read a table of raw rows (messages, events):
+    the highest primary key it checked. See `facts.stale`."""
+
+    source = models.CharField(max_length=16, primary_key=True)
+    checked_to = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.source} checked to {self.checked_to}"

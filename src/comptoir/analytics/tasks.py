@@ -14,7 +14,7 @@ from django.db import transaction
 from django.tasks import task
 
 from comptoir.analytics import facts, rollup
-from comptoir.analytics.models import ConversationFact
+from comptoir.analytics.models import ConversationFact, FactSweep
 from comptoir.jobs import gathering
 from comptoir.jobs.periodic import periodic
 from comptoir.jobs.queues import BACKGROUND_PRIORITY, in_background
@@ -125,6 +125,20 @@ def refresh_pending() -> int:
         ).values_list("conversation_id", flat=True)
     )
     return facts.refresh(ids)
+
+
+@periodic("analytics.lost_refreshes", every=timedelta(minutes=15))
+@task()
+def refresh_stale() -> int:
+    """Facts older than a message or event of their conversation written since the last
+    sweep, recomputed: their queued refresh was lost (a worker killed after the commit). The
+    marks move on only once they are refreshed."""
+    ids, marks = facts.stale()
+    written = facts.refresh(ids)
+    FactSweep.objects.bulk_create(
+        marks, update_conflicts=True, unique_fields=["source"], update_fields=["checked_to"]
+    )
+    return written
 
 
 @task()

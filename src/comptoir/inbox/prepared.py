@@ -28,6 +28,8 @@ from django.db.models.query import (  # type: ignore[attr-defined]  # ModelItera
 # Stand-in values: far above the primary keys a desk reaches, and each one distinct; within a
 # 32-bit integer column's range, where a lookup past it is dropped from the SQL (no parameter).
 _STAND_IN = 2_093_847_000
+# The second compilation's stand-ins, this far above the first's (see `Prepared._check`).
+_OTHER = 1_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Prepared[M: Model]:
         # Each parameter: (True, the name of a value given per run) or (False, a constant). A
         # value may not reach the SQL at all (the user, for a role that sees everything).
         slots = [(True, by_value[p]) if p in by_value else (False, p) for p in params]
+        self._check(slots, sql, context)
         select, klass_info = compiler.select, compiler.klass_info
         fields = [s[0] for s in select[0 : compiler.col_count]]
         # Converters are called with the running thread's connection, not the compiling one's.
@@ -86,6 +89,17 @@ class Prepared[M: Model]:
             annotations=list((compiler.annotation_col_map or {}).items()),
         )
         return compiled
+
+    def _check(self, slots: list[tuple[bool, Any]], sql: str, context: dict[str, Any]) -> None:
+        """Refuse a shape whose slots were guessed wrong: compiled again with other stand-ins,
+        every slot must follow its value and every constant stay (a constant equal to a
+        stand-in, or a value the build computes from a parameter, would break that)."""
+        other = {name: _STAND_IN + _OTHER + i for i, name in enumerate(self.names)}
+        qs = self.build(**context, **other)
+        again_sql, again = qs.query.get_compiler(using=qs.db).as_sql()
+        expected = [other[name] if named else name for named, name in slots]
+        if again_sql != sql or list(again) != expected:
+            raise ValueError(f"{self.build.__name__}: its SQL depends on more than its parameters")
 
     def all(
         self, shape: Hashable = None, context: dict[str, Any] | None = None, **values: int

@@ -6,7 +6,8 @@ per tagged conversation. Inside `gathering()`, an app's after-commit flush hands
 `later` instead, and it is queued once, when the outermost `gathering()` ends (after the last
 commit, also when the job fails halfway: what was committed is followed up). Only for work that
 may be lost with the process, as an on-commit callback may: a process killed before the end
-loses what it gathered, where it would have lost one transaction's."""
+loses what it gathered, where it would have lost one transaction's. (Analytics catches its
+lost refreshes up every 15 minutes: `analytics.tasks.refresh_stale`.)"""
 
 from __future__ import annotations
 

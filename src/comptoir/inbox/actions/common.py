@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import QuerySet
 
 from comptoir.inbox import deadlines, fastsql, files, hooks
 from comptoir.inbox.models import (
@@ -18,6 +19,7 @@ from comptoir.inbox.models import (
     Message,
     Status,
 )
+from comptoir.inbox.prepared import Prepared
 from comptoir.sla.policies import deadlines_for
 
 if TYPE_CHECKING:
@@ -36,40 +38,29 @@ def _check_actor(actor: User | None) -> None:
         raise PermissionDenied(f"{actor.username} may not change conversations")
 
 
+def _lock_query(only: tuple[str, ...], conv: int) -> QuerySet[Conversation]:
+    rows = Conversation.objects.select_for_update().filter(pk=conv)
+    return rows.only(*only, "deleted_at", "merged_into_id") if only else rows
+
+
+# Compiled once per `only` (the ORM's compilation cost more than the database's work: a rule
+# tagging conversations locks one per message).
+_LOCK = Prepared(_lock_query, "conv")
+
+
 def _locked(conv: Conversation, *, only: Sequence[str] = ()) -> Conversation:
     """The conversation locked for this transaction; `only` these columns (the rest deferred)
     when the caller changes no field of its own (a rule tagging every other message)."""
-    if tuple(only) == ("id",):
-        return _locked_id(conv)
-    rows = Conversation.objects.select_for_update()
-    fresh = (rows.only(*only, "deleted_at", "merged_into_id") if only else rows).get(pk=conv.pk)
+    shape = tuple(only)
+    found = _LOCK.all(shape, {"only": shape}, conv=conv.pk)
+    if not found:
+        raise Conversation.DoesNotExist("Conversation matching query does not exist.")
+    fresh = found[0]
     if fresh.deleted_at is not None:
         raise ValidationError(f"conversation {conv.pk} is deleted")
     if fresh.merged_into_id is not None:
         raise ValidationError(f"conversation {conv.pk} was merged into {fresh.merged_into_id}")
     return fresh
-
-
-def _locked_id(conv: Conversation) -> Conversation:
-    """`_locked(conv, only=("id",))` in plain SQL: compiling the ORM's query cost more than the
-    database's work (a rule tagging conversations runs it once per message)."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    rows = fastsql.select(
-        f"SELECT merged_into_id, deleted_at IS NOT NULL FROM {Conversation._meta.db_table} "
-        f"WHERE id = %s{lock}",
-        [conv.pk],
-    )
-    if not rows:
-        raise Conversation.DoesNotExist("Conversation matching query does not exist.")
-    merged_into_id, deleted = rows[0]
-    if deleted:
-        raise ValidationError(f"conversation {conv.pk} is deleted")
-    if merged_into_id is not None:
-        raise ValidationError(f"conversation {conv.pk} was merged into {merged_into_id}")
-    # What `.only("id", "deleted_at", "merged_into_id")` returns: the other fields deferred.
-    return Conversation.from_db(
-        connection.alias, ["id", "deleted_at", "merged_into_id"], (conv.pk, None, None)
-    )
 
 
 def _event(

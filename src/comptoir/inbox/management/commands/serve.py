@@ -27,9 +27,9 @@ class Command(BaseCommand):
         import uvicorn
 
         uvicorn.run(
-            # Each process keeps its request threads' database connections (comptoir/asgi.py).
-            "comptoir.asgi:served_application",
-            factory=True,
+            # Each process keeps its request threads' database connections (comptoir/asgi.py;
+            # `comptoir serve` marks its processes for the settings, cli.py).
+            "comptoir.asgi:application",
             host=options["host"],
             port=options["port"],
             workers=options["workers"],

@@ -1,0 +1,79 @@
+"""Prepared queries (inbox/prepared.py): the ORM's rows, compiled once, and a shape whose SQL
+depends on more than its parameters refused at compilation rather than run wrong."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from comptoir.inbox.actions.common import _locked
+from comptoir.inbox.models import Channel, Conversation
+from comptoir.inbox.prepared import _STAND_IN, Prepared
+
+
+def _conversation(channel: Channel, thread: str) -> Conversation:
+    return Conversation.objects.create(
+        shop_id=channel.shop_id, channel=channel, external_thread_id=thread
+    )
+
+
+def test_rows_are_the_orms_related_rows_included(channel: Channel) -> None:
+    first, second = _conversation(channel, "a"), _conversation(channel, "b")
+
+    def build(conv: int) -> QuerySet[Conversation]:
+        return Conversation.objects.select_related("channel").filter(pk=conv)
+
+    prepared = Prepared(build, "conv")
+    for conv in (first, second, first):
+        (row,) = prepared.all(conv=conv.pk)
+        orm = build(conv.pk).get()
+        assert (row.pk, row.external_thread_id, row.channel.name) == (
+            orm.pk,
+            orm.external_thread_id,
+            orm.channel.name,
+        )
+    assert len(prepared._compiled) == 1  # compiled once, run three times
+    assert prepared.all(conv=second.pk + 1000) == []
+
+
+def test_a_constant_equal_to_a_stand_in_is_refused(channel: Channel) -> None:
+    def build(conv: int) -> QuerySet[Conversation]:
+        # The constant would have been taken for the parameter's slot.
+        return Conversation.objects.filter(pk=conv, channel_id=_STAND_IN)
+
+    with pytest.raises(ValueError, match="depends on more than its parameters"):
+        Prepared(build, "conv").all(conv=1)
+
+
+def test_a_value_computed_from_a_parameter_is_refused(channel: Channel) -> None:
+    def build(conv: int) -> QuerySet[Conversation]:
+        return Conversation.objects.filter(pk=conv + 1)
+
+    with pytest.raises(ValueError, match="depends on more than its parameters"):
+        Prepared(build, "conv").all(conv=1)
+
+
+def test_the_lock_reads_only_what_it_is_asked_and_refuses_deleted_or_merged(
+    channel: Channel,
+) -> None:
+    conv, other = _conversation(channel, "a"), _conversation(channel, "b")
+    with transaction.atomic():
+        locked = _locked(conv, only=("id",))
+        assert locked.pk == conv.pk
+        assert locked.get_deferred_fields() >= {"status", "external_thread_id"}
+        full = _locked(conv)
+        assert full.external_thread_id == "a"
+        assert not full.get_deferred_fields()
+
+    Conversation.objects.filter(pk=other.pk).update(merged_into=conv)
+    Conversation.objects.filter(pk=conv.pk).update(deleted_at=timezone.now())
+    with transaction.atomic():
+        with pytest.raises(ValidationError, match="is deleted"):
+            _locked(conv, only=("id",))
+        with pytest.raises(ValidationError, match="was merged into"):
+            _locked(other)
+        with pytest.raises(Conversation.DoesNotExist):
+            _locked(Conversation(pk=other.pk + 1000))
