@@ -3,7 +3,7 @@
     .venv/bin/python bench/scale.py [-n 1000000] [--postgres URL | --no-postgres]
         [--seconds S] [--clients 1,10] [--workers 2] [--kinds inbox,...] [--refill]
         [--data-dir DIR]
-    .venv/bin/python bench/scale.py -n 100000 --profile inbox [--no-postgres]
+    .venv/bin/python bench/scale.py -n 100000 --profile inbox [--plain] [--no-postgres]
     .venv/bin/python bench/scale.py ... --cache-url redis://127.0.0.1:6379/3  (as several hosts run)
 
 Fills N conversations with 5 N messages (`harness.inbox_fill`, as `bench/inbox_http.py`:
@@ -109,8 +109,9 @@ def sample() -> dict[str, Any]:
     return picks | {"queries": queries}
 
 
-def profile(kind: str, rounds: int) -> dict[str, Any]:
-    """The page `kind` in-process under cProfile; prints the top functions to stderr."""
+def profile(kind: str, rounds: int, plain: bool = False) -> dict[str, Any]:
+    """The page `kind` in-process under cProfile; prints the top functions to stderr. `plain`:
+    no profiler, only the CPU per request (cProfile's own overhead doubles it)."""
     import cProfile
     import pstats
 
@@ -122,15 +123,18 @@ def profile(kind: str, rounds: int) -> dict[str, Any]:
     client = Client()
     client.force_login(User.objects.get(username=AGENT))
     url = urls(random.Random(9), picks)[kind]
-    for _ in range(5):
+    for _ in range(20):  # what a process loads once (imports, compiled queries) left out
         client.get(url())
     profiler = cProfile.Profile()
     cpu = time.process_time()
-    profiler.enable()
+    if not plain:
+        profiler.enable()
     for _ in range(rounds):
         client.get(url())
     profiler.disable()
     cpu = time.process_time() - cpu
+    if plain:
+        return {"kind": kind, "cpu_ms": round(cpu * 1000 / rounds, 2), "queries": picks["queries"]}
     stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative")
     stats.print_stats(45)
     stats.sort_stats("tottime").print_stats(25)
@@ -162,7 +166,8 @@ def child(args: argparse.Namespace) -> None:
     elif args.child == "sample":
         print(json.dumps(sample()))
     else:
-        print(json.dumps(profile(args.child.removeprefix("profile:"), args.rounds)))
+        action, kind = args.child.split(":", 1)
+        print(json.dumps(profile(kind, args.rounds, plain=action == "cpu")))
 
 
 # -- the parent: fill, serve, load -------------------------------------------------------------
@@ -340,6 +345,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server processes (2)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="pages, comma-separated")
     parser.add_argument("--profile", choices=KINDS, help="profile this page in-process")
+    parser.add_argument(
+        "--plain", action="store_true", help="with --profile: CPU per request, no profiler"
+    )
     parser.add_argument("--rounds", type=int, default=200, help="requests profiled (200)")
     parser.add_argument("--pool", type=int, default=4, help="PostgreSQL pool per process (4)")
     parser.add_argument("--cache-url", default="", help="PostgreSQL's servers: a redis:// cache")
@@ -357,7 +365,8 @@ def main() -> None:
         return
     if args.profile:
         for label, env in databases.items():
-            print(f"== {label}: {result(label, spawn('profile:' + args.profile, env, args))}")
+            action = ("cpu:" if args.plain else "profile:") + args.profile
+            print(f"== {label}: {result(label, spawn(action, env, args))}")
         return
     rows = [row for label, env in databases.items() for row in measure(label, env, args)]
     print(f"\n{args.n:,} conversations, ~{5 * args.n:,} messages, {args.workers} server processes")

@@ -100,7 +100,7 @@ def test_the_cache_is_shared_through_redis_when_named() -> None:
 def test_sessions_are_read_from_the_cache_only_when_it_is_shared() -> None:
     local = hosting.caches(environ={})
     shared = hosting.caches(environ={"COMPTOIR_CACHE_URL": "redis://cache:6379/1"})
-    assert hosting.session_engine(local) == "django.contrib.sessions.backends.db"
+    assert hosting.session_engine(local) == "comptoir.web.auth"
     assert hosting.session_engine(shared) == "django.contrib.sessions.backends.cached_db"
 
 

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from comptoir.accounts.models import Role, Team
 from comptoir.accounts.models import User as UserModel
 from comptoir.accounts.permissions import sees_everything
-from comptoir.inbox.models import ComposerDraft, Conversation, Event, Tag
+from comptoir.inbox.models import Attachment, ComposerDraft, Conversation, Event, Message, Tag
 from comptoir.inbox.permissions import visible_conversations
 from comptoir.inbox.prepared import Prepared
 
@@ -41,6 +41,18 @@ def _events(limit: int | None, hidden: tuple[str, ...], conversation: int) -> Qu
     )
 
 
+def _messages(limit: int | None, conversation: int) -> QuerySet[Message]:
+    return (
+        Message.objects.filter(conversation_id=conversation)
+        .select_related("author")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def _attachments(conversation: int) -> QuerySet[Attachment]:
+    return Attachment.objects.filter(message__conversation_id=conversation).order_by("pk")
+
+
 def _latest_event() -> QuerySet[Event]:
     return Event.objects.order_by("-pk").only("pk")[:1]
 
@@ -59,6 +71,8 @@ def _tags(conversation: int) -> QuerySet[Tag]:
 
 CONVERSATION = Prepared(_conversation, "user", "conversation")
 EVENTS = Prepared(_events, "conversation")
+MESSAGES = Prepared(_messages, "conversation")
+ATTACHMENTS = Prepared(_attachments, "conversation")
 LATEST_EVENT = Prepared(_latest_event)
 TEAMS = Prepared(_teams, "user")
 DRAFT = Prepared(_draft, "conversation", "user")
@@ -82,6 +96,24 @@ def events(conv: Conversation, limit: int | None, hidden: tuple[str, ...]) -> li
     for event in found:
         event.conversation = conv  # as `conv.events` would have given them
     return found
+
+
+def messages(
+    conv: Conversation, limit: int | None
+) -> tuple[list[Message], dict[int, list[Attachment]]]:
+    """The newest `limit` messages of `conv` (all with None), newest first, with their authors;
+    and their attachments by message (no query when there is no message, as a prefetch)."""
+    found = MESSAGES.all(limit, {"limit": limit}, conversation=conv.pk)
+    files: dict[int, list[Attachment]] = {}
+    for message in found:
+        message.conversation = conv  # as `conv.messages` would have given them
+        files[message.pk] = []
+    if found:
+        # The whole conversation's: one statement, whatever the messages' count.
+        for attachment in ATTACHMENTS.all(conversation=conv.pk):
+            if attachment.message_id in files:
+                files[attachment.message_id].append(attachment)
+    return found, files
 
 
 def last_event_id() -> int:

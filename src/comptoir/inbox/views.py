@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.context_processors import csrf as csrf_context
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
@@ -31,6 +32,7 @@ from comptoir.inbox.buyer import buyer_panel
 from comptoir.inbox.display import absolute_time, deadline_html, describe_events
 from comptoir.inbox.filter_chips import filter_chips
 from comptoir.inbox.models import (
+    Attachment,
     Conversation,
     Marketplace,
     Message,
@@ -58,6 +60,7 @@ from comptoir.inbox.queries import (
     view_counts,
 )
 from comptoir.inbox.rows import InboxRow, filter_selects, inbox_rows, render_rows
+from comptoir.inbox.timeline import render_timeline
 from comptoir.lib import intents
 from comptoir.sla.policies import policy_for
 from comptoir.triage.panel import intent_groups, latest_inbound_among, reading_panel
@@ -245,7 +248,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     last_event = page_reads.last_event_id()  # before the timeline: what comes after is streamed
     # The newest part of a long history; "show earlier" asks for all of it.
     limit = None if request.GET.get("all") == "1" else TIMELINE_LIMIT
-    messages, timeline, earlier = _timeline(conv, limit)
+    messages, timeline, earlier, attachments = _timeline(conv, limit)
     complete = limit is None or len(messages) < limit  # every message of the conversation
     from comptoir.orders.actions import can_message_buyer
 
@@ -266,12 +269,18 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         "presets": tuple(presets),
         "answer": bool(conv.needs_reply or conv.respond_by),
     }
+    csrf = csrf_context(request)["csrf_token"]
     return render(
         request,
         "inbox/conversation.html",
         {
             "conv": conv,
-            "timeline": timeline,
+            # The messages and events, built in Python (`inbox.timeline`), with the page's
+            # own CSRF token (the one every form of the page carries).
+            "timeline_html": render_timeline(
+                timeline, attachments, conv, can_write=can_write(user), csrf=csrf
+            ),
+            "csrf_token": csrf,
             "earlier": earlier,
             "tags": page_reads.tag_names(conv.pk),
             "can_write": can_write(user),
@@ -296,13 +305,10 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _timeline(
     conv: Conversation, limit: int | None
-) -> tuple[list[Message], list[tuple[str, Any, Any]], bool]:
-    """(the newest `limit` messages, them and the events in order, whether earlier ones exist)."""
-    messages = list(
-        conv.messages.select_related("author")
-        .prefetch_related("attachments")
-        .order_by("-created_at", "-id")[:limit]
-    )
+) -> tuple[list[Message], list[tuple[str, Any, Any]], bool, dict[int, list[Attachment]]]:
+    """(the newest `limit` messages, them and the events in order, whether earlier ones exist,
+    the messages' attachments by message)."""
+    messages, attachments = page_reads.messages(conv, limit)
     events = page_reads.events(conv, limit, _SHOWN_AS_MESSAGES)
     timeline = sorted(
         [("message", m.created_at, m) for m in messages]
@@ -317,7 +323,7 @@ def _timeline(
         )
         timeline = [item for item in timeline if item[1] >= start]
     describe_events(events)
-    return messages, timeline, earlier
+    return messages, timeline, earlier, attachments
 
 
 def _deadline(conv: Conversation) -> dict[str, Any]:

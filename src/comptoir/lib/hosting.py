@@ -80,10 +80,11 @@ def caches(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def session_engine(caches: Mapping[str, Any]) -> str:
     """Sessions read from the shared cache and written through to the database when the cache is
     Redis (one query less per request); not with a per-process cache, where one host would go on
-    honouring a session that another has ended."""
+    honouring a session that another has ended. Otherwise Django's database sessions, read by
+    a statement built once per process (`comptoir.web.auth`)."""
     if caches["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
         return "django.contrib.sessions.backends.cached_db"
-    return "django.contrib.sessions.backends.db"
+    return "comptoir.web.auth"
 
 
 def postgres_pool(environ: Mapping[str, str] | None = None) -> dict[str, int] | None:
