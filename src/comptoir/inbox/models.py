@@ -13,8 +13,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.inbox.choices import ChannelKind as ChannelKind
+from comptoir.inbox.choices import EventKind as EventKind
 from comptoir.inbox.choices import Marketplace as Marketplace
 from comptoir.inbox.choices import TriageSource as TriageSource
+from comptoir.inbox.choices import label_of
 from comptoir.lib.crypto import decrypt, encrypt
 
 
@@ -148,12 +150,6 @@ class SLAState(models.TextChoices):
 # every choice at each call (make_hashable on lazy labels, ~0.1 ms; a conversation page made
 # six calls, an event's description walked EventKind's sixty choices).
 _STATUS_LABELS: dict[str, Any] = dict(Status.choices)
-
-
-def label_of(labels: dict[str, Any], value: str) -> str:
-    """What Django's `get_FOO_display` gives: the choice's label in the active language, or the
-    stored value itself if no choice has it."""
-    return str(labels.get(value, value))
 
 
 class Conversation(models.Model):
@@ -426,51 +422,6 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
-
-
-class EventKind(models.TextChoices):
-    CREATED = "created", _("Conversation created")
-    MESSAGE_RECEIVED = "message_received", _("Message received")
-    REPLIED = "replied", _("Replied")
-    NOTE_ADDED = "note_added", _("Note added")
-    ASSIGNED = "assigned", _("Assigned")
-    UNASSIGNED = "unassigned", _("Unassigned")
-    TAGGED = "tagged", _("Tagged")
-    UNTAGGED = "untagged", _("Untagged")
-    STATUS_CHANGED = "status_changed", _("Status changed")
-    SNOOZED = "snoozed", _("Snoozed")
-    PRIORITY_CHANGED = "priority_changed", _("Priority changed")
-    LANGUAGE_SET = "language_set", _("Language set")
-    INTENT_SET = "intent_set", _("Intent set")
-    URGENCY_SET = "urgency_set", _("Urgency set")
-    ARCHIVED = "archived", _("Archived")
-    UNARCHIVED = "unarchived", _("Unarchived")
-    DELETED = "deleted", _("Deleted")
-    RESTORED = "restored", _("Restored")
-    MERGED = "merged", _("Merged")
-    REOPENED = "reopened", _("Reopened")
-    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
-    DELIVERED = "delivered", _("Delivered")
-    DELIVERY_RETRIED = "delivery_retried", _("Sent again")
-    ORDER_LINKED = "order_linked", _("Order linked")
-    CHANNEL_UNHEALTHY = "channel_unhealthy", _("Channel stopped")
-    CHANNEL_FAILING = "channel_failing", _("Channel failing")
-    CHANNEL_RECOVERED = "channel_recovered", _("Channel working again")
-    SLA_AT_RISK = "sla_at_risk", _("Response deadline at risk")
-    SLA_BREACHED = "sla_breached", _("Response deadline missed")
-    NO_RESPONSE_NEEDED = "no_response_needed", _("Marked as needing no response")
-    # Written by orders.actions when the marketplace reports it, for the rules to act on.
-    ORDER_SHIPPED = "order_shipped", _("Order shipped")
-    ORDER_DELIVERED = "order_delivered", _("Order delivered")
-    ORDER_LATE = "order_late", _("Order late to ship")
-    # By ingest when another sender's conversation names the same order: look at both, never
-    # merged (data: the other conversation's id and the order number).
-    SAME_ORDER = "same_order", _("Same order as another conversation")
-    # By the surveys app, for the rules: sent (data: kind, channel), answered (score, kind).
-    SURVEY_SENT = "survey_sent", _("Survey sent")
-    SURVEY_ANSWERED = "survey_answered", _("Survey answered")
-    CASE_OPENED = "case_opened", _("Case opened")  # by cases.actions, told by lib.cases
-    CASE_CHANGED = "case_changed", _("Case changed")  # data["change"]: stage, outcome...
 
 
 _EVENT_LABELS: dict[str, Any] = dict(EventKind.choices)

@@ -102,32 +102,13 @@ def _message(
     can_write: bool,
     csrf: Any,
 ) -> str:
-    direction = item.direction
-    auto = item.is_auto
+    direction, state = item.direction, item.delivery_state
     if direction == "in":
         who = buyer
     else:
         author = item.author
         who = _firstof(author.display_name if author else "", item.author_name, conv.channel.name)
-    parts = [
-        f'<li class="message {_v(direction)}{" auto" if auto else ""}">\n'
-        f"            <header><strong>{who}</strong>\n              ",
-        f'<span class="badge">{words.note}</span>' if direction == "note" else "",
-        "\n              ",
-        f'<span class="badge">{words.automatic}</span>' if auto else "",
-        "\n              ",
-    ]
-    intent = item.intent
-    if direction == "in" and intent and intent != "unsure":
-        label = _v(intents.label(intent))
-        title = gettext("Intent: %(intent)s") % {"intent": label}
-        parts.append(f'<span class="intent-chip" title="{title}">{label}</span>')
-    parts.append(
-        f'\n              <time datetime="{_v(at.isoformat())}">{_v(at)}</time>\n              '
-    )
-    state = item.delivery_state
-    if direction == "out":
-        parts.append(f'<span class="delivery {_v(state)}">{words.delivery.get(state, "")}</span>')
+    parts = _header(item, at, who, words)
     parts.append(
         f'</header>\n            <div class="text">{linebreaksbr(item.new_text or item.text)}'
         "</div>\n            "
@@ -147,6 +128,43 @@ def _message(
     if item.html:
         parts.append(_formatted(item, words))
     parts.append("\n            ")
+    parts.extend(_files(files, words))
+    parts.append("\n            ")
+    if item.source_sha256:
+        url = _v(reverse("inbox:message_source", args=[item.pk]))
+        parts.append(f'<a class="source" href="{url}">{words.original}</a>')
+    parts.append("\n          </li>")
+    return "".join(parts)
+
+
+def _header(item: Any, at: Any, who: str, words: _Words) -> list[str]:
+    """A message's opening and header: author, badges, intent, time, delivery."""
+    direction, auto = item.direction, item.is_auto
+    parts = [
+        f'<li class="message {_v(direction)}{" auto" if auto else ""}">\n'
+        f"            <header><strong>{who}</strong>\n              ",
+        f'<span class="badge">{words.note}</span>' if direction == "note" else "",
+        "\n              ",
+        f'<span class="badge">{words.automatic}</span>' if auto else "",
+        "\n              ",
+    ]
+    intent = item.intent
+    if direction == "in" and intent and intent != "unsure":
+        label = _v(intents.label(intent))
+        title = gettext("Intent: %(intent)s") % {"intent": label}
+        parts.append(f'<span class="intent-chip" title="{title}">{label}</span>')
+    parts.append(
+        f'\n              <time datetime="{_v(at.isoformat())}">{_v(at)}</time>\n              '
+    )
+    state = item.delivery_state
+    if direction == "out":
+        parts.append(f'<span class="delivery {_v(state)}">{words.delivery.get(state, "")}</span>')
+    return parts
+
+
+def _files(files: Iterable[Attachment], words: _Words) -> list[str]:
+    """A message's attachments: a download link, or why the file was not kept."""
+    parts: list[str] = []
     for a in files:
         name, size = _v(a.filename), _v(filesizeformat(a.size))
         if a.sha256:
@@ -157,12 +175,7 @@ def _message(
                 f'<span class="attachment dropped" title="{_v(a.dropped_reason)}">{name} '
                 f"({size}) · {words.not_kept}</span>"
             )
-    parts.append("\n            ")
-    if item.source_sha256:
-        url = _v(reverse("inbox:message_source", args=[item.pk]))
-        parts.append(f'<a class="source" href="{url}">{words.original}</a>')
-    parts.append("\n          </li>")
-    return "".join(parts)
+    return parts
 
 
 def _failed_actions(item: Any, csrf: Any) -> str:
