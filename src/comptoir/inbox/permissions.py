@@ -105,7 +105,18 @@ def conversation_for(
 ) -> Conversation:
     """The conversation `pk` as `user` may see it (`qs`: the same, with its related rows) or 404;
     with `write`, 403 for a user who reads only. The one lookup of pages and endpoints."""
-    conv = find_visible(qs if qs is not None else visible_conversations(user), pk)
+    found = find_visible(qs if qs is not None else visible_conversations(user), pk)
+    return visible_or_404(user, found, pk, write=write)
+
+
+def visible_or_404(
+    user: User, conv: Conversation | None, pk: int | str, *, write: bool = False
+) -> Conversation:
+    """What `conversation_for` answers, for a page that looks up what `user` sees its own way
+    (`inbox.page_reads.conversation`): 404 when it found none; with `write`, 403 for a user
+    who reads only."""
+    if conv is None:
+        raise NotVisible(f"no conversation {pk} here")
     if write:
         require_write(user)
     return conv
