@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from comptoir.inbox.actions.common import _locked
 from comptoir.inbox.models import Channel, Conversation
-from comptoir.inbox.prepared import _STAND_IN, Prepared
+from comptoir.inbox.prepared import _STAND_IN, Prepared, PreparedValues
 
 
 def _conversation(channel: Channel, thread: str) -> Conversation:
@@ -54,6 +54,39 @@ def test_a_value_computed_from_a_parameter_is_refused(channel: Channel) -> None:
 
     with pytest.raises(ValueError, match="depends on more than its parameters"):
         Prepared(build, "conv").all(conv=1)
+
+
+def test_values_over_an_id_list_are_the_orms_converted_and_filtered(channel: Channel) -> None:
+    convs = [_conversation(channel, f"t{i}") for i in range(4)]
+    Conversation.objects.filter(pk=convs[1].pk).update(status="resolved")
+
+    def build(ids: list[int]) -> QuerySet[Conversation, tuple[int, object, str]]:
+        # A constant beside the ids (the status) and a date column, which SQLite's rows give
+        # as text: the ORM's converter must run.
+        return (
+            Conversation.objects.filter(pk__in=ids)
+            .exclude(status="resolved")
+            .order_by("pk")
+            .values_list("pk", "created_at", "external_thread_id")
+        )
+
+    prepared = PreparedValues(build)
+    for ids in ([c.pk for c in convs], [convs[2].pk, convs[1].pk], [c.pk for c in convs]):
+        assert prepared.rows(ids) == list(build(ids))
+    assert set(prepared._compiled) == {4, 2}  # one shape per number of ids
+    assert prepared.rows([]) == []
+    assert all(
+        isinstance(created, type(timezone.now()))
+        for _, created, _ in prepared.rows([c.pk for c in convs])
+    )
+
+
+def test_values_computed_from_the_ids_are_refused(channel: Channel) -> None:
+    def build(ids: list[int]) -> QuerySet[Conversation, int]:
+        return Conversation.objects.filter(pk__in=ids, channel_id=ids[0] + 3).values_list("pk")
+
+    with pytest.raises(ValueError, match="depends on more than the ids"):
+        PreparedValues(build).rows([1, 2])
 
 
 def test_the_lock_reads_only_what_it_is_asked_and_refuses_deleted_or_merged(

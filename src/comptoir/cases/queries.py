@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from comptoir.cases.models import Case, Stage
 from comptoir.inbox.display import absolute_time, deadline_text
 from comptoir.inbox.permissions import visible_conversations
+from comptoir.inbox.prepared import PreparedValues
 
 if TYPE_CHECKING:
     from comptoir.accounts.models import User
@@ -85,16 +86,24 @@ def due_html(deadline: datetime | None, now: datetime) -> str:
     )
 
 
+def _open_cases(ids: list[int]) -> QuerySet[Case, tuple[int, datetime | None]]:
+    return (
+        Case.objects.filter(conversation_id__in=ids)
+        .exclude(stage=Stage.RESOLVED)
+        .order_by(F("deadline").asc(nulls_last=True))
+        .values_list("conversation_id", "deadline")
+    )
+
+
+# Compiled once per page size: building this query cost a tenth of the inbox page.
+_OPEN_CASES = PreparedValues(_open_cases)
+
+
 def set_row_badges(rows: Iterable[Any], now: datetime) -> None:
     """Give each inbox row with an open case its badge (`case_badge`): one query a page."""
     rows = list(rows)
     found: dict[int, tuple[datetime | None, Any]] = {}
-    for conv_id, deadline in (
-        Case.objects.filter(conversation_id__in=[c.pk for c in rows])
-        .exclude(stage=Stage.RESOLVED)
-        .order_by(F("deadline").asc(nulls_last=True))
-        .values_list("conversation_id", "deadline")
-    ):
+    for conv_id, deadline in _OPEN_CASES.rows([c.pk for c in rows]):
         found.setdefault(conv_id, (deadline, None))
     label = escape(gettext("Case"))
     for conv in rows:

@@ -16,6 +16,7 @@ from django.utils.translation import get_language, gettext
 
 from comptoir.inbox.display import DeadlineFormatter
 from comptoir.inbox.models import Conversation, Marketplace
+from comptoir.inbox.prepared import PreparedValues
 from comptoir.lib import intents
 
 _MARKETPLACES = dict(Marketplace.choices)
@@ -141,17 +142,23 @@ def _build_reading_badges() -> dict[str, str]:
     return badges
 
 
+def _tag_names(ids: list[int]) -> QuerySet[Any, tuple[int, str]]:
+    through = Conversation.tags.through
+    return (
+        through.objects.filter(conversation_id__in=ids)
+        .order_by("pk")
+        .values_list("conversation_id", "tag__name")
+    )
+
+
+_TAG_NAMES = PreparedValues(_tag_names)
+
+
 def tag_names(rows: Iterable[Any]) -> dict[int, list[str]]:
     """Each row's tag names, from one query of (id, name) pairs: a prefetch built a Tag and
     a related manager per row, an eighth of the page's CPU."""
     out: dict[int, list[str]] = {}
-    through = Conversation.tags.through
-    pairs = (
-        through.objects.filter(conversation_id__in=[c.pk for c in rows])
-        .order_by("pk")
-        .values_list("conversation_id", "tag__name")
-    )
-    for conv_id, name in pairs:
+    for conv_id, name in _TAG_NAMES.rows([c.pk for c in rows]):
         out.setdefault(conv_id, []).append(name)
     return out
 
