@@ -439,11 +439,18 @@ def _sources(user: User) -> dict[str, list[SourceCount]]:
 COUNTS_TTL = 30
 
 
+def _newest_event() -> QuerySet[Event]:
+    return Event.objects.order_by("-pk").only("pk", "created_at")[:1]
+
+
+_NEWEST_EVENT = Prepared(_newest_event)
+
+
 def latest_event() -> tuple[int, float]:
     """(id, time) of the newest Event: where a page's live stream starts, and what its cached
-    counts depend on (every change writes one)."""
-    last = Event.objects.order_by("-pk").values_list("pk", "created_at").first()
-    return (last[0], last[1].timestamp()) if last else (0, 0.0)
+    counts depend on (every change writes one). Prepared: every inbox page reads it."""
+    last = _NEWEST_EVENT.all()
+    return (last[0].pk, last[0].created_at.timestamp()) if last else (0, 0.0)
 
 
 def _counts_key(what: str, user: User, latest: tuple[int, float] | None) -> str:
