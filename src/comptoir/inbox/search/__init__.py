@@ -256,6 +256,10 @@ _MESSAGES = Message._meta.db_table
 _CONVERSATIONS = Conversation._meta.db_table
 
 
+# The rowids of conversation {id}'s messages in `search_message` (`indexes._ROWID`).
+_RANGE = "search_message.rowid BETWEEN ({id} << 32) AND (({id} << 32) | 4294967295)"
+
+
 class _SQLite(_Engine):
     exact_estimate = True
 
@@ -270,8 +274,8 @@ class _SQLite(_Engine):
         probes = [
             (
                 "message",
-                f"SELECT DISTINCT 'message', m.conversation_id FROM search_message f "
-                f"JOIN {_MESSAGES} m ON m.id = f.rowid "
+                # The conversation is the rowid's high half (`indexes._ROWID`): no join.
+                "SELECT DISTINCT 'message', rowid >> 32 FROM search_message "
                 f"WHERE search_message MATCH %s LIMIT {CONVERSATION_CAP + 1}",
                 [terms.fts],
             ),
@@ -305,9 +309,7 @@ class _SQLite(_Engine):
 
     def message_conversations_subquery(self, terms: Terms) -> RawSQL:
         return RawSQL(
-            f"SELECT conversation_id FROM {_MESSAGES} WHERE id IN "
-            "(SELECT rowid FROM search_message WHERE search_message MATCH %s)",
-            [terms.fts],
+            "SELECT rowid >> 32 FROM search_message WHERE search_message MATCH %s", [terms.fts]
         )
 
     def _customers_sql(self, terms: Terms) -> str:
@@ -326,12 +328,18 @@ class _SQLite(_Engine):
         return params
 
     def messages_exist(self, terms: Terms) -> Expression:
-        # Message by message of each conversation the page walks: FTS5 seeks the rowid in
-        # the term's doclist instead of reading it all.
-        return _messages_exist(
-            "EXISTS (SELECT 1 FROM search_message WHERE search_message MATCH %s "
-            "AND search_message.rowid = search_m.id)",
-            [terms.fts],
+        # Each conversation the page walks is one range of the word's list (its rowids,
+        # `indexes._ROWID`), sought from the nearer end: FTS5 steps through a list's index
+        # from where it starts reading, and a page walks the newest conversations, at the
+        # list's end (at 1,000,000 conversations, from the start: 85 us a conversation, from
+        # the end: 21 us; by message id, one seek per message: 130 us).
+        return _RowMatch(
+            f"CASE WHEN {{id}} > (SELECT max(id) / 2 FROM {_CONVERSATIONS}) "
+            f"THEN (SELECT rowid FROM search_message WHERE search_message MATCH %s "
+            f"AND {_RANGE} ORDER BY rowid DESC LIMIT 1) IS NOT NULL "
+            f"ELSE EXISTS (SELECT 1 FROM search_message WHERE search_message MATCH %s "
+            f"AND {_RANGE}) END",
+            [terms.fts, terms.fts],
         )
 
     def customer_subquery(self, terms: Terms) -> RawSQL:
@@ -344,15 +352,16 @@ class _SQLite(_Engine):
         )
 
     def scores(self, terms: Terms, conversation_ids: list[int]) -> dict[int, float]:
-        placeholders = ", ".join(["%s"] * len(conversation_ids))
+        # One range of rowids per candidate conversation.
+        values = ", ".join(["(%s)"] * len(conversation_ids))
         sql = (
-            f"SELECT m.conversation_id, bm25(search_message) FROM search_message "
-            f"JOIN {_MESSAGES} m ON m.id = search_message.rowid "
-            f"WHERE search_message MATCH %s AND m.conversation_id IN ({placeholders})"
+            f"WITH c(id) AS (VALUES {values}) "
+            "SELECT c.id, bm25(search_message) FROM c JOIN search_message "
+            f"ON search_message MATCH %s AND {_RANGE.format(id='c.id')}"
         )
         best: dict[int, float] = {}
         with connection.cursor() as cursor:
-            cursor.execute(sql, [terms.fts, *conversation_ids])
+            cursor.execute(sql, [*conversation_ids, terms.fts])
             for cid, score in cursor.fetchall():  # bm25: lower is better (an aggregate refuses it)
                 best[cid] = max(best.get(cid, float("-inf")), -float(score))
         return best

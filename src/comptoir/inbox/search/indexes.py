@@ -3,6 +3,7 @@ by the inbox migration and after every migrate, dropped, rebuilt."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db import connection
@@ -15,9 +16,16 @@ _CONVERSATIONS = Conversation._meta.db_table
 
 _BODY = "CASE WHEN {row}.new_text <> '' THEN {row}.new_text ELSE {row}.text END"
 
+# SQLite: a message's row in `search_message` is numbered by its conversation first (the high
+# 32 bits) and its own id after, so one conversation's messages are one range of a word's
+# list: the inbox checks a conversation with one seek, where it took one per message.
+# Conversation ids stay below 2**31 (the rowid is a signed 64-bit integer).
+_ROWID = "(({row}.conversation_id << 32) | ({row}.id & 4294967295))"
+
 
 def _sqlite_ddl() -> list[str]:
     new_body, old_body = _BODY.format(row="new"), _BODY.format(row="old")
+    new_id, old_id = _ROWID.format(row="new"), _ROWID.format(row="old")
     words = "tokenize = 'unicode61 remove_diacritics 2'"
     return [
         # Contentless: the text is in inbox_message already. Deleting needs the old values,
@@ -32,17 +40,19 @@ def _sqlite_ddl() -> list[str]:
         "order_number, tokenize='trigram')",
         "CREATE TRIGGER IF NOT EXISTS search_message_ai AFTER INSERT ON inbox_message BEGIN "
         "INSERT INTO search_message(rowid, subject, body) "
-        f"VALUES (new.id, new.subject, {new_body}); END",
+        f"VALUES ({new_id}, new.subject, {new_body}); END",
         "CREATE TRIGGER IF NOT EXISTS search_message_ad AFTER DELETE ON inbox_message BEGIN "
         "INSERT INTO search_message(search_message, rowid, subject, body) "
-        f"VALUES ('delete', old.id, old.subject, {old_body}); END",
-        "CREATE TRIGGER IF NOT EXISTS search_message_au AFTER UPDATE OF subject, text, new_text "
-        "ON inbox_message WHEN old.subject IS NOT new.subject OR old.text IS NOT new.text "
-        "OR old.new_text IS NOT new.new_text BEGIN "
+        f"VALUES ('delete', {old_id}, old.subject, {old_body}); END",
+        # A merge moves messages to another conversation: their rows move with them.
+        "CREATE TRIGGER IF NOT EXISTS search_message_au AFTER UPDATE OF subject, text, new_text, "
+        "conversation_id ON inbox_message WHEN old.subject IS NOT new.subject "
+        "OR old.text IS NOT new.text OR old.new_text IS NOT new.new_text "
+        "OR old.conversation_id IS NOT new.conversation_id BEGIN "
         "INSERT INTO search_message(search_message, rowid, subject, body) "
-        f"VALUES ('delete', old.id, old.subject, {old_body}); "
+        f"VALUES ('delete', {old_id}, old.subject, {old_body}); "
         "INSERT INTO search_message(rowid, subject, body) "
-        f"VALUES (new.id, new.subject, {new_body}); END",
+        f"VALUES ({new_id}, new.subject, {new_body}); END",
         "CREATE TRIGGER IF NOT EXISTS search_customer_ai AFTER INSERT ON inbox_customer "
         "WHEN new.name <> '' BEGIN "
         "INSERT INTO search_customer(rowid, name) VALUES (new.id, new.name); END",
@@ -178,9 +188,12 @@ def uninstall(conn: BaseDatabaseWrapper | None = None) -> None:
             cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def reindex(conn: BaseDatabaseWrapper | None = None) -> dict[str, int]:
+def reindex(
+    conn: BaseDatabaseWrapper | None = None, only: Collection[str] | None = None
+) -> dict[str, int]:
     """Rebuild every search index from the rows (after a restore, an import that bypassed the
-    triggers, or to compact). Returns the rows indexed per index."""
+    triggers, or to compact), or `only` those named ("messages", "customers"...; SQLite).
+    Returns the rows indexed per index."""
     conn = conn or connection
     counts: dict[str, int] = {}
     with conn.cursor() as cursor:
@@ -198,13 +211,15 @@ def reindex(conn: BaseDatabaseWrapper | None = None) -> dict[str, int]:
                 cursor.execute(f"SELECT count(*) FROM {table}")
                 counts[key] = cursor.fetchone()[0]
             return counts
-        body = _BODY.format(row="m")
+        body, rowid = _BODY.format(row="m"), _ROWID.format(row="m")
         steps = [
             (
                 "messages",
                 "search_message",
+                # In the rows' order: FTS5 then appends to its lists instead of sorting.
                 "INSERT INTO search_message(rowid, subject, body) "
-                f"SELECT m.id, m.subject, {body} FROM {_MESSAGES} m",
+                f"SELECT {rowid}, m.subject, {body} FROM {_MESSAGES} m "
+                "ORDER BY m.conversation_id, m.id",
             ),
             (
                 "customers",
@@ -226,6 +241,8 @@ def reindex(conn: BaseDatabaseWrapper | None = None) -> dict[str, int]:
             ),
         ]
         for key, table, fill in steps:
+            if only is not None and key not in only:
+                continue
             if table in _CONTENTLESS:
                 cursor.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
             else:
@@ -234,3 +251,19 @@ def reindex(conn: BaseDatabaseWrapper | None = None) -> dict[str, int]:
             counts[key] = cursor.rowcount
             cursor.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
     return counts
+
+
+def renumber_messages(conn: BaseDatabaseWrapper) -> None:
+    """SQLite: `search_message` made again with its rows numbered by conversation (`_ROWID`),
+    from the table numbered by message id (migration inbox 0028): a reindex of the messages."""
+    if conn.vendor != "sqlite":
+        return
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_message'")
+        if cursor.fetchone() is None:
+            return
+        for op in ("ai", "ad", "au"):
+            cursor.execute(f"DROP TRIGGER IF EXISTS search_message_{op}")
+        cursor.execute("DROP TABLE search_message")
+    install(conn)
+    reindex(conn, only={"messages"})
