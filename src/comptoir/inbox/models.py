@@ -267,6 +267,21 @@ class Conversation(models.Model):
                 condition=Q(archived=True),
                 name="conv_archived",
             ),
+            # The nav's per-channel counts of what waits for a reply, read off this index alone
+            # (at 1,000,000 on SQLite: 0.21 s each time the counts expire, 0.02 s with it).
+            models.Index(
+                fields=[
+                    "needs_reply",
+                    "channel",
+                    "team",
+                    "status",
+                    "archived",
+                    "deleted_at",
+                    "merged_into",
+                ],
+                condition=Q(needs_reply=True),
+                name="conv_waiting",
+            ),
             # The conversations merged into one (rare rows). A plain index of the column held
             # every live conversation under NULL, and SQLite read it for "not merged": the
             # archived view's count walked all of them (0.25 s at 1,000,000), not conv_archived.
