@@ -1,5 +1,5 @@
-"""The conversation page's small look-ups, each compiled once per process (`inbox.prepared`):
-building their SQL cost the ORM more than the rest of what they do."""
+"""The conversation page's and the inbox's small look-ups, each compiled once per process
+(`inbox.prepared`): building their SQL cost the ORM more than the rest of what they do."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from django.db.models import QuerySet
 from comptoir.accounts.models import Role, Team
 from comptoir.accounts.models import User as UserModel
 from comptoir.accounts.permissions import sees_everything
-from comptoir.inbox.models import Attachment, ComposerDraft, Conversation, Event, Message, Tag
+from comptoir.inbox.models import (
+    Attachment,
+    ComposerDraft,
+    Conversation,
+    Event,
+    Message,
+    SavedView,
+    Tag,
+)
 from comptoir.inbox.permissions import visible_conversations
 from comptoir.inbox.prepared import Prepared
 
@@ -73,7 +81,14 @@ CONVERSATION = Prepared(_conversation, "user", "conversation")
 EVENTS = Prepared(_events, "conversation")
 MESSAGES = Prepared(_messages, "conversation")
 ATTACHMENTS = Prepared(_attachments, "conversation")
+
+
+def _saved_views(user: int) -> QuerySet[SavedView]:
+    return SavedView.objects.filter(user_id=user).order_by("position", "name")
+
+
 LATEST_EVENT = Prepared(_latest_event)
+SAVED_VIEWS = Prepared(_saved_views, "user")
 TEAMS = Prepared(_teams, "user")
 DRAFT = Prepared(_draft, "conversation", "user")
 TAGS = Prepared(_tags, "conversation")

@@ -15,7 +15,7 @@ from django.template.context_processors import csrf as csrf_context
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
@@ -36,7 +36,6 @@ from comptoir.inbox.models import (
     Message,
     PresenceState,
     Priority,
-    SavedView,
     SLAState,
     Status,
 )
@@ -156,7 +155,7 @@ def _chrome(
         # The nav's and the bulk bar's kept parts (`{% fragment %}`) are named by all they show.
         "nav_key": _nav_key(view, params or {}, views, sources),
         "snooze_key": "|".join(value for _, value in presets),
-        "saved_views": SavedView.objects.filter(user=user).order_by("position", "name"),
+        "saved_views": page_reads.SAVED_VIEWS.all(user=user.pk),
         "can_write": can_write(user),
         **filter_options(user),
         "marketplaces": Marketplace.choices,
@@ -165,20 +164,34 @@ def _chrome(
         "snooze_presets": presets,
         "sla_states": SLA_FILTER_STATES,
         "languages": LANGUAGES,
-        "intent_groups": intent_groups(),
-        # Named with their filter: the chosen one alone in a narrow select still says what it is.
-        "urgencies": [
-            (k, gettext("Urgency: %(urgency)s") % {"urgency": v})
-            for k, v in intents.URGENCIES.items()
-        ],
-        "sentiments": [
-            (k, gettext("Sentiment: %(sentiment)s") % {"sentiment": v})
-            for k, v in intents.SENTIMENTS.items()
-        ],
+        **_labels(),
     }
     # Built only if the filter bar is rendered, not when a kept one is shown.
     selects = SimpleLazyObject(lambda: filter_selects(chrome, params or {}))
     return chrome | {"selects": selects}
+
+
+# The filter bar's fixed choices per language: translations do not change while a process runs.
+_LABELS: dict[str, dict[str, Any]] = {}
+
+
+def _labels() -> dict[str, Any]:
+    language = get_language() or ""
+    if (found := _LABELS.get(language)) is None:
+        found = _LABELS[language] = {
+            "intent_groups": intent_groups(),
+            # Named with their filter: the chosen one alone in a narrow select still says what
+            # it is.
+            "urgencies": [
+                (k, gettext("Urgency: %(urgency)s") % {"urgency": v})
+                for k, v in intents.URGENCIES.items()
+            ],
+            "sentiments": [
+                (k, gettext("Sentiment: %(sentiment)s") % {"sentiment": v})
+                for k, v in intents.SENTIMENTS.items()
+            ],
+        }
+    return found
 
 
 def _nav_key(
