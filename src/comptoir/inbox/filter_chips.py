@@ -4,7 +4,7 @@ form stays behind "More filters"; the chips say at a glance what narrows the lis
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -22,8 +22,9 @@ class Chip:
     remove: str  # the query string of the list without this filter
 
 
-def _labels(context: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, str]]]:
-    """Each filter's name and the words for its values, from the options the page offers."""
+def _labels(context: Mapping[str, Any]) -> dict[str, Callable[[], tuple[str, dict[str, str]]]]:
+    """Each filter's name and the words for its values, from the options the page offers: built
+    only for the filters set (a search alone needs none of the options' words)."""
 
     def named(options: Any) -> dict[str, str]:
         return {str(o.pk): o.name for o in options}
@@ -31,30 +32,32 @@ def _labels(context: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, str]]]
     def pairs(choices: Any) -> dict[str, str]:
         return {str(code): str(name) for code, name in choices}
 
-    assignees = {"me": gettext("Me"), "none": gettext("Nobody"), **named(context["assignees"])}
+    def assignees() -> dict[str, str]:
+        return {"me": gettext("Me"), "none": gettext("Nobody"), **named(context["assignees"])}
+
     return {
-        "marketplace": (gettext("Marketplace"), pairs(context["marketplaces"])),
-        "channel": (gettext("Channel"), named(context["channels"])),
-        "shop": (gettext("Shop"), named(context["shops"])),
-        "status": (gettext("Status"), pairs(context["statuses"])),
-        "assignee": (gettext("Assignee"), assignees),
-        "team": (gettext("Team"), named(context["teams"])),
-        "sla": (gettext("Respond-by"), pairs(context["sla_states"])),
-        "language": (gettext("Language"), pairs(context["languages"])),
-        "has_order": (
+        "marketplace": lambda: (gettext("Marketplace"), pairs(context["marketplaces"])),
+        "channel": lambda: (gettext("Channel"), named(context["channels"])),
+        "shop": lambda: (gettext("Shop"), named(context["shops"])),
+        "status": lambda: (gettext("Status"), pairs(context["statuses"])),
+        "assignee": lambda: (gettext("Assignee"), assignees()),
+        "team": lambda: (gettext("Team"), named(context["teams"])),
+        "sla": lambda: (gettext("Respond-by"), pairs(context["sla_states"])),
+        "language": lambda: (gettext("Language"), pairs(context["languages"])),
+        "has_order": lambda: (
             gettext("Order"),
             {"yes": gettext("With an order"), "no": gettext("Without an order")},
         ),
-        "intent": (
+        "intent": lambda: (
             gettext("Intent"),
             {"none": gettext("Unsure or not read"), **pairs(intents.LABELS.items())},
         ),
-        "urgency": (gettext("Urgency"), pairs(intents.URGENCIES.items())),
-        "sentiment": (gettext("Sentiment"), pairs(intents.SENTIMENTS.items())),
-        "tag": (gettext("Tag"), {}),
-        "from": (gettext("From"), {}),
-        "to": (gettext("To"), {}),
-        "q": (gettext("Search"), {}),
+        "urgency": lambda: (gettext("Urgency"), pairs(intents.URGENCIES.items())),
+        "sentiment": lambda: (gettext("Sentiment"), pairs(intents.SENTIMENTS.items())),
+        "tag": lambda: (gettext("Tag"), {}),
+        "from": lambda: (gettext("From"), {}),
+        "to": lambda: (gettext("To"), {}),
+        "q": lambda: (gettext("Search"), {}),
     }
 
 
@@ -62,11 +65,13 @@ def filter_chips(
     view_key: str, params: Mapping[str, str], context: Mapping[str, Any]
 ) -> list[Chip]:
     """One chip per filter set in `params`, each removable on its own (the view is kept)."""
-    labels = _labels(context)
     active = {k: v for k, v in params.items() if v}
+    if not active:
+        return []
+    labels = _labels(context)
     chips = []
     for name, value in active.items():
-        label, words = labels.get(name, (name, {}))
+        label, words = labels[name]() if name in labels else (name, {})
         rest = {"view": view_key, **{k: v for k, v in active.items() if k != name}}
         chips.append(Chip(name, label, str(words.get(value, value)), urlencode(rest)))
     return chips
