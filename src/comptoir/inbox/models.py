@@ -279,7 +279,8 @@ class Conversation(models.Model):
                     "deleted_at",
                     "merged_into",
                 ],
-                condition=Q(needs_reply=True),
+                # `pk > 0`: only the count says it (`queries.source_counts_query`).
+                condition=Q(needs_reply=True, pk__gt=0),
                 name="conv_waiting",
             ),
             # The conversations merged into one (rare rows). A plain index of the column held
