@@ -278,3 +278,29 @@ def test_counts_kept_at_a_clock_ahead_of_this_process_are_counted_again(
     assert counts == 8
     clock.now -= 1
     assert _counting_queries(lambda: view_counts(agent, (7, 0.0)))[1] == 8
+
+
+def test_a_users_own_change_is_counted_at_once_in_their_nav(
+    make_inbound: Callable[..., Any],
+    channel: Channel,
+    agent: User,
+    supervisor: User,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The minimum age is for others' news: after their own change (a bulk resolve, then the
+    inbox again) the user sees it, not the counts of a second before."""
+    from comptoir.inbox import actions, queries
+
+    monkeypatch.setattr(queries, "_clock", _Clock())
+    ids = _conversations(make_inbound, channel, 2, "o")
+    assert (view_counts(agent)["needs_reply"], view_counts(supervisor)["needs_reply"]) == ("2", "2")
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.bulk_apply(
+            "set_status",
+            list(Conversation.objects.filter(pk=ids[0])),
+            actor=agent,
+            status="resolved",
+        )
+    assert view_counts(agent)["needs_reply"] == "1"
+    assert view_counts(supervisor)["needs_reply"] == "2"  # within the minimum age

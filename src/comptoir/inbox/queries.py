@@ -7,14 +7,14 @@ import binascii
 import json
 import threading
 import time as wall
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, cast
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -410,7 +410,7 @@ def marketplace_counts(
     """The nav's per-marketplace and per-channel views: one grouped query over what needs a
     reply (that set is small whatever the history), then summed per marketplace."""
     event = (latest or latest_event())[0]
-    return dict(_counted(_counts_key("source-counts", user), event, lambda: _sources(user)))
+    return dict(_counted(_counts_key("source-counts", user.pk), event, lambda: _sources(user)))
 
 
 def _sources(user: User) -> dict[str, list[SourceCount]]:
@@ -455,8 +455,21 @@ def latest_event() -> tuple[int, float]:
     return (last[0], last[1].timestamp()) if last else (0, 0.0)
 
 
-def _counts_key(what: str, user: User) -> str:
-    return f"inbox:{what}:{user.pk}"
+def _counts_key(what: str, user_id: int) -> str:
+    return f"inbox:{what}:{user_id}"
+
+
+def forget_counts(events: Sequence[Event]) -> None:
+    """Subscribed to `inbox.hooks.events_written`: the users who acted see their own change in
+    their nav at once (the minimum age would hide it for up to COUNTS_MIN_SECONDS), once it
+    is committed; everyone else within that age."""
+    keys = [
+        _counts_key(what, pk)
+        for pk in {e.actor_id for e in events if e.actor_id}
+        for what in ("view-counts", "source-counts")
+    ]
+    if keys:
+        transaction.on_commit(lambda: cache.delete_many(keys))
 
 
 def view_counts(user: User, latest: tuple[int, float] | None = None) -> dict[str, str]:
@@ -464,7 +477,7 @@ def view_counts(user: User, latest: tuple[int, float] | None = None) -> dict[str
     counts cost 5-30 ms at 100,000 conversations: they are cached until the next Event (one
     cheap query says which), but kept at least COUNTS_MIN_SECONDS whatever arrives."""
     event = (latest or latest_event())[0]
-    return dict(_counted(_counts_key("view-counts", user), event, lambda: _views(user)))
+    return dict(_counted(_counts_key("view-counts", user.pk), event, lambda: _views(user)))
 
 
 def _views(user: User) -> dict[str, str]:
