@@ -44,6 +44,27 @@ def _flush_again_after_a_deadlock(self: BaseDatabaseOperations, sql_list: list[s
 
 BaseDatabaseOperations.execute_sql_flush = _flush_again_after_a_deadlock  # type: ignore[method-assign]
 
+
+def _named_by_the_test(get_params: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Any]:
+    """A PostgreSQL session opened during a test carries the test's name (application_name,
+    which pg_stat_activity shows): a session left open names who opened it (see
+    `django_db_setup` below). A connection parameter: no query more."""
+
+    def params(self: Any) -> dict[str, Any]:
+        found = get_params(self)
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+        if test:
+            found["application_name"] = test[-63:]  # the server keeps 63 bytes: the test's name
+        return found
+
+    return params
+
+
+if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    from django.db.backends.postgresql.base import DatabaseWrapper as _Postgres
+
+    _Postgres.get_connection_params = _named_by_the_test(_Postgres.get_connection_params)  # type: ignore[method-assign]
+
 # The marketplace simulators and the tests' webhook receivers listen on 127.0.0.1: outbound
 # requests may go there (child processes inherit the variable). tests/test_ssrf.py turns it
 # off to check the refusals.
@@ -94,6 +115,34 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{len(skipped)} contract checks skipped: the marketplace specs are not in "
             f"{contract.specs_dir()} (set COMPTOIR_SPECS_DIR to where they are)",
             yellow=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(
+    django_db_setup: None, django_db_blocker: Any, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """pytest-django's, plus a check just before it drops the test database: on PostgreSQL a
+    session some test left open makes the drop fail ("being accessed by other users"), and
+    the warning names only the database. This one names the session: the test that opened it
+    (its application_name, see `_named_by_the_test`) and its last query. A warning, never a
+    failure (one query per worker)."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, state, backend_start, state_change, query "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        others = cursor.fetchall()
+    for pid, app, state, started, changed, query in others:
+        request.node.warn(
+            pytest.PytestWarning(
+                f"a session left open on the test database: pid {pid}, application "
+                f"{app!r}, {state} since {changed}, started {started}, last query: {query}"
+            )
         )
 
 

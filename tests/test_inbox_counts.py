@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from django.db import connection
 
 from comptoir.accounts.models import Team, User
@@ -157,9 +158,9 @@ def test_counts_missed_by_requests_at_once_are_counted_once(monkeypatch: Any) ->
     monkeypatch.setattr(queries, "cache", Watched())
     results: list[dict[str, str]] = []
     key = "inbox:test-counts:1"
-    first = threading.Thread(target=lambda: results.append(queries._counted(key, count)))
+    first = threading.Thread(target=lambda: results.append(queries._counted(key, 1, count)))
     second = threading.Thread(
-        target=lambda: results.append(queries._counted(key, count)), name="second"
+        target=lambda: results.append(queries._counted(key, 1, count)), name="second"
     )
     first.start()
     assert counting.wait(10)
@@ -171,3 +172,135 @@ def test_counts_missed_by_requests_at_once_are_counted_once(monkeypatch: Any) ->
 
     assert counted == [first.name]
     assert results == [{"needs_reply": "3"}, {"needs_reply": "3"}]
+
+
+# -- how often the counts are counted again ---------------------------------------------------
+
+
+class _Clock:
+    """The counts' clock, moved by hand (patched into the module: nothing sleeps)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _counting_queries(read: Callable[[], Any]) -> tuple[Any, int]:
+    """What `read()` returns and how many COUNT queries it ran (the latest-event read aside)."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        value = read()
+    return value, sum("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
+
+
+def _needs_reply(which: str, agent: User) -> Callable[[], Any]:
+    if which == "views":
+        return lambda: view_counts(agent)["needs_reply"]
+    return lambda: {c.key: c.count for c in marketplace_counts(agent)["marketplaces"]}["amazon"]
+
+
+def _counted_as(which: str, n: int) -> Any:
+    return str(n) if which == "views" else n
+
+
+@pytest.mark.parametrize("which", ["views", "sources"])
+def test_counts_are_counted_again_after_an_event_but_not_more_often_than_the_minimum_age(
+    make_inbound: Callable[..., Any],
+    channel: Channel,
+    agent: User,
+    monkeypatch: pytest.MonkeyPatch,
+    which: str,
+) -> None:
+    """Live ingest writes events every second on a busy desk: each page load recounted. A new
+    event now recounts only once the kept counts are COUNTS_MIN_SECONDS old."""
+    from comptoir.inbox import queries
+
+    clock = _Clock()
+    monkeypatch.setattr(queries, "_clock", clock)
+    read = _needs_reply(which, agent)
+    _conversations(make_inbound, channel, 2, "m")
+    assert _counting_queries(read) == (_counted_as(which, 2), 1 if which == "sources" else 8)
+
+    _conversations(make_inbound, channel, 1, "n")  # a new event, within the minimum age
+    clock.now += queries.COUNTS_MIN_SECONDS - 0.5
+    assert _counting_queries(read) == (_counted_as(which, 2), 0)
+
+    clock.now += 0.5  # the kept counts are now old enough: the new event is counted
+    value, counts = _counting_queries(read)
+    assert value == _counted_as(which, 3)
+    assert counts > 0
+
+    # No new event: kept however old, up to COUNTS_TTL.
+    clock.now += queries.COUNTS_TTL - 0.5
+    assert _counting_queries(read) == (_counted_as(which, 3), 0)
+
+
+def test_counts_expire_after_the_ttl_without_any_event(
+    make_inbound: Callable[..., Any],
+    channel: Channel,
+    agent: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "Breaching soon" moves with the clock alone: counts kept at the newest event still expire
+    after COUNTS_TTL."""
+    from comptoir.inbox import queries
+
+    clock = _Clock()
+    monkeypatch.setattr(queries, "_clock", clock)
+    _conversations(make_inbound, channel, 2, "t")
+    latest = queries.latest_event()
+
+    def read() -> str:
+        return view_counts(agent, latest)["needs_reply"]
+
+    assert _counting_queries(read) == ("2", 8)
+    # Changed behind the counts' back (no event): only the TTL shows it.
+    Conversation.objects.update(needs_reply=False)
+    clock.now += queries.COUNTS_TTL - 0.5
+    assert _counting_queries(read) == ("2", 0)
+    clock.now += 0.5
+    assert _counting_queries(read) == ("0", 8)
+
+
+def test_counts_kept_at_a_clock_ahead_of_this_process_are_counted_again(
+    agent: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache is shared between processes: kept counts dated in the future (another host's
+    clock ahead) are not trusted for their whole error."""
+    from comptoir.inbox import queries
+
+    clock = _Clock()
+    monkeypatch.setattr(queries, "_clock", clock)
+    _, counts = _counting_queries(lambda: view_counts(agent, (7, 0.0)))
+    assert counts == 8
+    clock.now -= 1
+    assert _counting_queries(lambda: view_counts(agent, (7, 0.0)))[1] == 8
+
+
+def test_a_users_own_change_is_counted_at_once_in_their_nav(
+    make_inbound: Callable[..., Any],
+    channel: Channel,
+    agent: User,
+    supervisor: User,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The minimum age is for others' news: after their own change (a bulk resolve, then the
+    inbox again) the user sees it, not the counts of a second before."""
+    from comptoir.inbox import actions, queries
+
+    monkeypatch.setattr(queries, "_clock", _Clock())
+    ids = _conversations(make_inbound, channel, 2, "o")
+    assert (view_counts(agent)["needs_reply"], view_counts(supervisor)["needs_reply"]) == ("2", "2")
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.bulk_apply(
+            "set_status",
+            list(Conversation.objects.filter(pk=ids[0])),
+            actor=agent,
+            status="resolved",
+        )
+    assert view_counts(agent)["needs_reply"] == "1"
+    assert view_counts(supervisor)["needs_reply"] == "2"  # within the minimum age

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
@@ -149,8 +150,12 @@ def _count(html: str, view: str) -> int:
 
 
 def test_the_kept_nav_shows_the_counts_and_the_view_of_the_moment(
-    client: Client, agent: User, make_inbound: Build
+    client: Client, agent: User, make_inbound: Build, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from comptoir.inbox import queries
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(queries, "_clock", lambda: now[0])
     client.force_login(agent)
     ingest(make_inbound())
     before = page(client, "/inbox/?view=all")
@@ -158,6 +163,7 @@ def test_the_kept_nav_shows_the_counts_and_the_view_of_the_moment(
 
     other = {"identity_kind": "email", "identity_value": "paul@example.com", "name": "Paul"}
     ingest(make_inbound(sender=other | {"email": "paul@example.com"}, subject="Another one"))
+    now[0] += queries.COUNTS_MIN_SECONDS  # the counts are recounted at most this often
     after = page(client, "/inbox/?view=all")
 
     assert _count(after, "needs_reply") == _count(before, "needs_reply") + 1

@@ -11,7 +11,9 @@ class InboxConfig(AppConfig):
     def ready(self) -> None:
         from comptoir.connectors import base, webhooks
         from comptoir.inbox import (
+            hooks,
             ports,
+            queries,
             tasks,  # noqa: F401  (registers periodic jobs)
             webhook_ports,
         )
@@ -21,6 +23,7 @@ class InboxConfig(AppConfig):
         base.provide_store(ports.InboxChannelStore())
         webhooks.provide_webhook_store(webhook_ports.InboxWebhookStore())
         policies.provide_channel_facts(ports.sla_channel_facts)
+        hooks.events_written.subscribe(queries.forget_counts)
 
         post_migrate.connect(_search_triggers, sender=self)
 
