@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -471,15 +471,17 @@ def _counts_key(what: str, user_id: int) -> str:
 
 def forget_counts(events: Sequence[Event]) -> None:
     """Subscribed to `inbox.hooks.events_written`: the users who acted see their own change in
-    their nav at once (the minimum age would hide it for up to COUNTS_MIN_SECONDS), once it
-    is committed; everyone else within that age."""
+    their nav at once (the minimum age would hide it for up to COUNTS_MIN_SECONDS); everyone
+    else within that age. Forgotten at once, not after the commit (an action's commit hooks
+    are its deliveries): a count the same user's other tab makes before the commit is at
+    most COUNTS_MIN_SECONDS stale."""
     keys = [
         _counts_key(what, pk)
         for pk in {e.actor_id for e in events if e.actor_id}
         for what in ("view-counts", "source-counts")
     ]
     if keys:
-        transaction.on_commit(lambda: cache.delete_many(keys))
+        cache.delete_many(keys)
 
 
 def view_counts(user: User, latest: tuple[int, float] | None = None) -> dict[str, str]:
