@@ -77,16 +77,14 @@ def _tags(conversation: int) -> QuerySet[Tag]:
     return Tag.objects.filter(conversations=conversation).only("name")
 
 
-CONVERSATION = Prepared(_conversation, "user", "conversation")
-EVENTS = Prepared(_events, "conversation")
-MESSAGES = Prepared(_messages, "conversation")
-ATTACHMENTS = Prepared(_attachments, "conversation")
-
-
 def _saved_views(user: int) -> QuerySet[SavedView]:
     return SavedView.objects.filter(user_id=user).order_by("position", "name")
 
 
+CONVERSATION = Prepared(_conversation, "user", "conversation")
+EVENTS = Prepared(_events, "conversation")
+MESSAGES = Prepared(_messages, "conversation")
+ATTACHMENTS = Prepared(_attachments, "conversation")
 LATEST_EVENT = Prepared(_latest_event)
 SAVED_VIEWS = Prepared(_saved_views, "user")
 TEAMS = Prepared(_teams, "user")
