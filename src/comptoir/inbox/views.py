@@ -29,6 +29,7 @@ from comptoir.inbox.bar_views import snooze_presets, snooze_until
 from comptoir.inbox.buyer import buyer_panel
 from comptoir.inbox.display import absolute_time, deadline_html, describe_events
 from comptoir.inbox.filter_chips import filter_chips
+from comptoir.inbox.list_page import list_page
 from comptoir.inbox.models import (
     Attachment,
     Conversation,
@@ -40,23 +41,19 @@ from comptoir.inbox.models import (
     Status,
 )
 from comptoir.inbox.options import assignee_options, filter_options, team_options
-from comptoir.inbox.permissions import visible_conversations, visible_or_404
+from comptoir.inbox.permissions import visible_or_404
 from comptoir.inbox.queries import (
     FILTER_PARAMS,
-    ORDERS,
     SLA_FILTER_STATES,
     VIEWS,
     InboxView,
     InvalidCursor,
-    filter_conversations,
-    filters_from_params,
     latest_event,
     marketplace_counts,
-    page,
     presence_on,
     view_counts,
 )
-from comptoir.inbox.rows import InboxRow, filter_selects, inbox_rows, render_rows
+from comptoir.inbox.rows import InboxRow, filter_selects, render_rows
 from comptoir.inbox.timeline import render_timeline
 from comptoir.lib import intents
 from comptoir.sla.policies import policy_for
@@ -75,16 +72,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     view = VIEWS.get(request.GET.get("view", ""), VIEWS["needs_reply"])
     params = {name: request.GET.get(name, "").strip() for name in FILTER_PARAMS}
-    qs = view.apply(visible_conversations(user), user)
     # Read before the rows: a change made meanwhile is then sent by the live stream, not lost.
     latest = latest_event()
+    tz = timezone.get_current_timezone()
     try:
-        qs = filter_conversations(
-            qs, user, **filters_from_params(params, timezone.get_current_timezone())
-        )
-        # A search lists newest first, whatever the view's own order.
-        order = ORDERS["recent"] if params["q"] else view.order
-        rows, next_cursor = page(inbox_rows(qs), order, request.GET.get("cursor"), PAGE_SIZE)
+        rows, next_cursor = list_page(user, view, params, tz, request.GET.get("cursor"), PAGE_SIZE)
     except (ValidationError, InvalidCursor) as exc:
         return render(
             request,

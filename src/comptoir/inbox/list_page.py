@@ -1,0 +1,150 @@
+"""The inbox list's page of rows, its SQL kept per process for each first page.
+
+Building the list's queryset (the user's teams, the view, the filters, the order) and compiling
+it to SQL cost the ORM about 3 ms a request at any scale, a quarter of the inbox page's CPU; the
+query itself costs the database a fraction of that. The first page of a view (what an agent
+opens, and what each live update fetches again) has SQL that depends on nothing but who asks
+and the URL's filters: it is compiled once per such key and then run as it is, its rows made
+into `InboxRow`s as the ORM would (each column converted).
+
+Not kept, built each time: a later page (its cursor is a value of the SQL), a search (it runs
+its own probes and lists what they found now), and a view whose SQL holds the time of the
+request ("Breaching soon").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import QuerySet
+
+from comptoir.accounts.models import User
+from comptoir.accounts.permissions import sees_everything
+from comptoir.inbox.permissions import visible_conversations
+from comptoir.inbox.queries import (
+    FILTER_PARAMS,
+    ORDERS,
+    InboxView,
+    KeysetOrder,
+    filter_conversations,
+    filters_from_params,
+    page,
+)
+from comptoir.inbox.rows import InboxRow, inbox_rows
+
+# Views whose SQL holds the request's time.
+_TIMED_VIEWS = frozenset({"breaching"})
+# Kept SQL texts, the least used dropped past it: a key per user and set of filters in use.
+MAX_KEPT = 2000
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    db: str
+    converters: list[tuple[int, list[Any], Any]]
+
+
+_kept: OrderedDict[Hashable, _Compiled] = OrderedDict()
+_lock = threading.Lock()
+
+
+def clear() -> None:
+    """Forget every kept query (tests)."""
+    with _lock:
+        _kept.clear()
+
+
+def list_query(user: User, view: InboxView, params: dict[str, str], tz: tzinfo) -> QuerySet[Any]:
+    """The conversations `user` sees in `view` narrowed by the URL's `params` (raises
+    ValidationError naming a malformed one)."""
+    qs = view.apply(visible_conversations(user), user)
+    return filter_conversations(qs, user, **filters_from_params(params, tz))
+
+
+def list_order(view: InboxView, params: dict[str, str]) -> KeysetOrder:
+    # A search lists newest first, whatever the view's own order.
+    return ORDERS["recent"] if params.get("q") else view.order
+
+
+def list_page(
+    user: User,
+    view: InboxView,
+    params: dict[str, str],
+    tz: tzinfo,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[InboxRow], str | None]:
+    """A page of the list and the cursor of the next one (None: the last page). Raises
+    ValidationError or InvalidCursor for what the URL got wrong."""
+    order = list_order(view, params)
+    key = _key(user, view, params, tz) if not cursor else None
+    if key is None:
+        return page(inbox_rows(list_query(user, view, params, tz)), order, cursor, limit)
+    with _lock:
+        compiled = _kept.get(key)
+        if compiled is not None:
+            _kept.move_to_end(key)
+    if compiled is None:
+        qs = inbox_rows(list_query(user, view, params, tz))
+        try:
+            compiled = _compile(qs.order_by(*order.order_by())[: limit + 1])
+        except EmptyResultSet:  # nothing can match (no SQL to keep)
+            return [], None
+        with _lock:
+            _kept[key] = compiled
+            while len(_kept) > MAX_KEPT:
+                _kept.popitem(last=False)
+    rows = _run(compiled)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, order.encode(rows[-1])
+    return rows, None
+
+
+def _key(user: User, view: InboxView, params: dict[str, str], tz: tzinfo) -> Hashable | None:
+    """All the SQL of a first page depends on (see `list_query`), or None when it holds more
+    (a search's findings, the time)."""
+    if params.get("q", "").strip() or view.key in _TIMED_VIEWS or not user.is_active:
+        return None
+    filters = tuple((params.get(name) or "").strip() for name in FILTER_PARAMS)
+    # The role decides the scope; the user's teams are a subquery of their id; the timezone
+    # turns the from/to days into times.
+    return (user.pk, sees_everything(user), view.key, filters, str(tz) if any(filters) else "")
+
+
+def _compile(qs: QuerySet[Any]) -> _Compiled:
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
+    fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
+    # Called with the running thread's connection, not the compiling one's.
+    converters = [
+        (pos, convs, expression)
+        for pos, (convs, expression) in compiler.get_converters(fields).items()
+    ]
+    return _Compiled(sql, tuple(params), qs.db, converters)
+
+
+def _run(c: _Compiled) -> list[InboxRow]:
+    connection = connections[c.db]
+    with connection.cursor() as cursor:
+        cursor.execute(c.sql, c.params)
+        fetched = cursor.fetchall()
+    if not c.converters:
+        return [InboxRow(row) for row in fetched]
+    rows = []
+    for row in fetched:
+        values = list(row)
+        for pos, convs, expression in c.converters:
+            for converter in convs:
+                values[pos] = converter(values[pos], expression, connection)
+        rows.append(InboxRow(tuple(values)))
+    return rows

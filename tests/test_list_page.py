@@ -1,0 +1,164 @@
+"""The inbox list's first pages run from SQL kept per process: the same rows as the ORM's query,
+whatever the view, the filters, the role or what changed since the SQL was kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC
+from typing import Any
+
+import pytest
+
+from comptoir.accounts.models import Role, Team, User
+from comptoir.inbox import list_page as lp
+from comptoir.inbox.ingest import ingest
+from comptoir.inbox.models import Channel, Conversation, Shop, Status
+from comptoir.inbox.queries import FILTER_PARAMS, VIEWS, page
+from comptoir.inbox.rows import inbox_rows
+
+
+@pytest.fixture(autouse=True)
+def _nothing_kept() -> Iterator[None]:
+    lp.clear()
+    yield
+    lp.clear()
+
+
+def _params(**given: str) -> dict[str, str]:
+    return {name: given.get(name, "") for name in FILTER_PARAMS}
+
+
+def _ids(rows: list[Any]) -> list[int]:
+    return [row.pk for row in rows]
+
+
+def _orm(user: User, view: str, params: dict[str, str], limit: int) -> list[int]:
+    """What the ORM's own query lists, for comparison."""
+    v = VIEWS[view]
+    qs = inbox_rows(lp.list_query(user, v, params, UTC))
+    return _ids(page(qs, lp.list_order(v, params), None, limit)[0])
+
+
+def _fill(make: Callable[..., Any], channel: Channel, n: int, tag: str) -> list[int]:
+    return [
+        ingest(make(channel_id=channel.pk, thread_id=f"{tag}-{i}")).conversation_id
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def spread(
+    make_inbound: Callable[..., Any], channel: Channel, shop: Shop, other_team: Team, agent: User
+) -> dict[str, list[int]]:
+    theirs = Channel.objects.create(
+        shop=shop, kind="api", marketplace="fnac", name="Fnac", team=other_team
+    )
+    ours = _fill(make_inbound, channel, 7, "o")
+    others = _fill(make_inbound, theirs, 4, "t")
+    Conversation.objects.filter(pk=ours[0]).update(assignee=agent, status=Status.PENDING)
+    Conversation.objects.filter(pk=ours[1]).update(status=Status.RESOLVED, needs_reply=False)
+    Conversation.objects.filter(pk=ours[2]).update(archived=True)
+    Conversation.objects.filter(pk=others[0]).update(team=channel.team)  # given to our team
+    return {"ours": ours, "others": others}
+
+
+CASES = [
+    ("needs_reply", {}),
+    ("all", {}),
+    ("mine", {}),
+    ("unassigned", {}),
+    ("resolved", {}),
+    ("archived", {}),
+    ("all", {"marketplace": "fnac"}),
+    ("all", {"status": "pending"}),
+    ("needs_reply", {"assignee": "me"}),
+    ("all", {"assignee": "none", "has_order": "no"}),
+    ("all", {"tag": "nothing-has-it"}),
+]
+
+
+@pytest.mark.parametrize(("view", "given"), CASES)
+def test_kept_pages_list_what_the_orm_lists_for_each_role(
+    spread: dict[str, list[int]], agent: User, view: str, given: dict[str, str]
+) -> None:
+    admin = User.objects.create_user("root", "root@example.com", "pw", role=Role.ADMIN)
+    params = _params(**given)
+    for user in (agent, admin):
+        expected = _orm(user, view, params, 50)
+        for _ in range(2):  # compiled and kept, then run from what was kept
+            rows, cursor = lp.list_page(user, VIEWS[view], params, UTC, None, 50)
+            assert (_ids(rows), cursor) == (expected, None)
+    assert len(lp._kept) == 2  # one per user
+
+
+def test_a_kept_page_shows_what_changed_since(
+    spread: dict[str, list[int]], agent: User, make_inbound: Callable[..., Any], channel: Channel
+) -> None:
+    params = _params()
+    before, _ = lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
+    newer = _fill(make_inbound, channel, 1, "n")[0]
+    Conversation.objects.filter(pk=spread["ours"][3]).update(deleted_at="2026-01-01T00:00:00Z")
+    after, _ = lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
+    assert newer in _ids(after)
+    assert newer not in _ids(before)
+    assert spread["ours"][3] in _ids(before)
+    assert spread["ours"][3] not in _ids(after)
+    assert len(lp._kept) == 1
+    # Rows come as the ORM makes them: dates converted, related values read.
+    row = next(r for r in after if r.pk == newer)
+    assert row.last_message_at is not None
+    assert row.last_message_at.tzinfo is not None
+    assert row.channel__marketplace == "amazon"
+    assert row.who
+
+
+def test_a_new_role_or_team_changes_what_the_kept_page_lists(
+    spread: dict[str, list[int]], agent: User, other_team: Team
+) -> None:
+    params = _params()
+    theirs = set(spread["others"][1:])
+    seen = set(_ids(lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)[0]))
+    assert not seen & theirs
+    assert spread["others"][0] in seen
+    other_team.members.add(agent)  # the teams are read by the SQL itself
+    seen = set(_ids(lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)[0]))
+    assert theirs <= seen
+    other_team.members.remove(agent)
+    agent.role = Role.SUPERVISOR  # sees everything: another key, another SQL
+    agent.save()
+    seen = set(_ids(lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)[0]))
+    assert theirs <= seen
+    agent.is_active = False
+    assert lp.list_page(agent, VIEWS["all"], params, UTC, None, 50) == ([], None)
+
+
+def test_later_pages_searches_and_timed_views_are_built_each_time(
+    spread: dict[str, list[int]], agent: User
+) -> None:
+    params = _params()
+    first, cursor = lp.list_page(agent, VIEWS["all"], params, UTC, None, 3)
+    assert len(first) == 3
+    assert cursor
+    rest, end = lp.list_page(agent, VIEWS["all"], params, UTC, cursor, 50)
+    assert end is None
+    assert _ids(first) + _ids(rest) == _orm(agent, "all", params, 50)
+    lp.list_page(agent, VIEWS["breaching"], params, UTC, None, 50)
+    lp.list_page(agent, VIEWS["all"], _params(q="Jeanne"), UTC, None, 50)
+    assert len(lp._kept) == 1  # the first page's only
+
+
+def test_a_malformed_filter_is_refused_and_nothing_kept(agent: User) -> None:
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        lp.list_page(agent, VIEWS["all"], _params(status="bogus"), UTC, None, 50)
+    assert not lp._kept
+
+
+def test_the_kept_queries_are_bounded(
+    spread: dict[str, list[int]], agent: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lp, "MAX_KEPT", 3)
+    for tag in ("a", "b", "c", "d", "e"):
+        lp.list_page(agent, VIEWS["all"], _params(tag=tag), UTC, None, 50)
+    assert len(lp._kept) == 3
