@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from django.utils import timezone
 
 from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage
+from comptoir.connectors.chat import stream as chat_stream
+from comptoir.inbox import live as inbox_live
 from comptoir.inbox.models import Channel, Shop
 from tests.mailservers import Dovecot, SMTPServer, dovecot_missing
 
@@ -169,6 +172,32 @@ def django_db_setup(
                 f"{app!r}, {state} since {changed}, started {started}, last query: {query}"
             )
         )
+
+
+class _StreamClock:
+    """The live streams' clock in this process: real time, moved a day on when a test that
+    used the live server ends. A closed page's stream is noticed by its server thread only
+    at a write (up to 30 s); until then it read the database every second, during the next
+    tests and the test database's drop. Moved on, it ends at its next check (its thread's
+    connection closed with the request). Streams read the clock they started with."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+_STREAM_CLOCK = _StreamClock()
+inbox_live.monotonic = _STREAM_CLOCK.monotonic
+chat_stream.monotonic = _STREAM_CLOCK.monotonic
+
+
+@pytest.fixture(autouse=True)
+def _streams_end_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "live_server" in request.fixturenames:
+        _STREAM_CLOCK.offset += 86_400.0
 
 
 @pytest.fixture(autouse=True)
