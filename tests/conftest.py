@@ -6,6 +6,8 @@ import itertools
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,12 +15,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, connections
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.utils import timezone
 
 from comptoir.accounts.models import Role, Team, User
 from comptoir.connectors.base import InboundMessage
+from comptoir.connectors.chat import stream as chat_stream
+from comptoir.inbox import live as inbox_live
 from comptoir.inbox.models import Channel, Shop
 from tests.mailservers import Dovecot, SMTPServer, dovecot_missing
 
@@ -45,6 +49,22 @@ def _flush_again_after_a_deadlock(self: BaseDatabaseOperations, sql_list: list[s
 BaseDatabaseOperations.execute_sql_flush = _flush_again_after_a_deadlock  # type: ignore[method-assign]
 
 
+def _current_test() -> str:
+    return os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+
+
+def _opener() -> str:
+    """The test that opens a connection now, in at most the 63 bytes PostgreSQL keeps (the
+    test id's end). From another thread than the main one: that thread's name and the test
+    that started it, which a server or worker thread outlives."""
+    thread = threading.current_thread()
+    test = _current_test()
+    if thread is threading.main_thread():
+        return test[-63:]
+    tag = f"[{thread.name[:28]}] "
+    return tag + (getattr(thread, "started_during", "") or test)[-(63 - len(tag)) :]
+
+
 def _named_by_the_test(get_params: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Any]:
     """A PostgreSQL session opened during a test carries the test's name (application_name,
     which pg_stat_activity shows): a session left open names who opened it (see
@@ -52,18 +72,26 @@ def _named_by_the_test(get_params: Callable[[Any], dict[str, Any]]) -> Callable[
 
     def params(self: Any) -> dict[str, Any]:
         found = get_params(self)
-        test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
-        if test:
-            found["application_name"] = test[-63:]  # the server keeps 63 bytes: the test's name
+        if _current_test():
+            found["application_name"] = _opener()
         return found
 
     return params
+
+
+def _noting_the_test(start: Callable[[threading.Thread], None]) -> Callable[..., None]:
+    def noted(self: threading.Thread) -> None:
+        self.started_during = _current_test()  # type: ignore[attr-defined]
+        start(self)
+
+    return noted
 
 
 if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     from django.db.backends.postgresql.base import DatabaseWrapper as _Postgres
 
     _Postgres.get_connection_params = _named_by_the_test(_Postgres.get_connection_params)  # type: ignore[method-assign]
+    threading.Thread.start = _noting_the_test(threading.Thread.start)  # type: ignore[method-assign]
 
 # The marketplace simulators and the tests' webhook receivers listen on 127.0.0.1: outbound
 # requests may go there (child processes inherit the variable). tests/test_ssrf.py turns it
@@ -144,6 +172,32 @@ def django_db_setup(
                 f"{app!r}, {state} since {changed}, started {started}, last query: {query}"
             )
         )
+
+
+class _StreamClock:
+    """The live streams' clock in this process: real time, moved a day on when a test that
+    used the live server ends. A closed page's stream is noticed by its server thread only
+    at a write (up to 30 s); until then it read the database every second, during the next
+    tests and the test database's drop. Moved on, it ends at its next check (its thread's
+    connection closed with the request). Streams read the clock they started with."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+_STREAM_CLOCK = _StreamClock()
+inbox_live.monotonic = _STREAM_CLOCK.monotonic
+chat_stream.monotonic = _STREAM_CLOCK.monotonic
+
+
+@pytest.fixture(autouse=True)
+def _streams_end_with_their_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "live_server" in request.fixturenames:
+        _STREAM_CLOCK.offset += 86_400.0
 
 
 @pytest.fixture(autouse=True)
@@ -355,6 +409,12 @@ def browser() -> Iterator[Any]:
         with sync_playwright() as playwright:
             launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
             yield launched
+            # While Playwright's loop runs in this thread, Django's connections of the thread
+            # are kept per asyncio context (asgiref's thread-critical Local), apart from the
+            # ones before: the tests since the browser started used a second connection, which
+            # nothing closes once the loop is gone. Left open, it kept the test database from
+            # being dropped, named by whichever test last reopened it.
+            connections.close_all()
             launched.close()
     finally:
         if previous is None:

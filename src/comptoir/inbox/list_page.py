@@ -17,17 +17,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
 from django.db.models import QuerySet
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import sees_everything
 from comptoir.inbox.permissions import visible_conversations
+from comptoir.inbox.prepared import Shape, compile_as_is, run_as_is
 from comptoir.inbox.queries import (
     FILTER_PARAMS,
     ORDERS,
@@ -45,15 +44,7 @@ _TIMED_VIEWS = frozenset({"breaching"})
 MAX_KEPT = 2000
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    sql: str
-    params: tuple[Any, ...]
-    db: str
-    converters: list[tuple[int, list[Any], Any]]
-
-
-_kept: OrderedDict[Hashable, _Compiled] = OrderedDict()
+_kept: OrderedDict[Hashable, Shape] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -96,14 +87,14 @@ def list_page(
     if compiled is None:
         qs = inbox_rows(list_query(user, view, params, tz))
         try:
-            compiled = _compile(qs.order_by(*order.order_by())[: limit + 1])
+            compiled = compile_as_is(qs.order_by(*order.order_by())[: limit + 1])
         except EmptyResultSet:  # nothing can match (no SQL to keep)
             return [], None
         with _lock:
             _kept[key] = compiled
             while len(_kept) > MAX_KEPT:
                 _kept.popitem(last=False)
-    rows = _run(compiled)
+    rows = [InboxRow(row) for row in run_as_is(compiled)]
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, order.encode(rows[-1])
@@ -119,32 +110,3 @@ def _key(user: User, view: InboxView, params: dict[str, str], tz: tzinfo) -> Has
     # The role decides the scope; the user's teams are a subquery of their id; the timezone
     # turns the from/to days into times.
     return (user.pk, sees_everything(user), view.key, filters, str(tz) if any(filters) else "")
-
-
-def _compile(qs: QuerySet[Any]) -> _Compiled:
-    compiler = qs.query.get_compiler(using=qs.db)
-    sql, params = compiler.as_sql()
-    fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
-    # Called with the running thread's connection, not the compiling one's.
-    converters = [
-        (pos, convs, expression)
-        for pos, (convs, expression) in compiler.get_converters(fields).items()
-    ]
-    return _Compiled(sql, tuple(params), qs.db, converters)
-
-
-def _run(c: _Compiled) -> list[InboxRow]:
-    connection = connections[c.db]
-    with connection.cursor() as cursor:
-        cursor.execute(c.sql, c.params)
-        fetched = cursor.fetchall()
-    if not c.converters:
-        return [InboxRow(row) for row in fetched]
-    rows = []
-    for row in fetched:
-        values = list(row)
-        for pos, convs, expression in c.converters:
-            for converter in convs:
-                values[pos] = converter(values[pos], expression, connection)
-        rows.append(InboxRow(tuple(values)))
-    return rows

@@ -14,7 +14,7 @@ parameter is an integer (a primary key).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,28 +24,108 @@ from django.db.models.query import (  # type: ignore[attr-defined]  # ModelItera
     _get_from_db,
     get_related_populators,
 )
+from django.db.models.sql.compiler import SQLCompiler
 
 # Stand-in values: far above the primary keys a desk reaches, and each one distinct; within a
 # 32-bit integer column's range, where a lookup past it is dropped from the SQL (no parameter).
 _STAND_IN = 2_093_847_000
-# The second compilation's stand-ins, this far above the first's (see `Prepared._check`).
+# The second compilation's stand-ins, this far above the first's (see `_compile_checked`).
 _OTHER = 1_000
 
 
+type _Slots = list[tuple[bool, Any]]
+type _Converters = list[tuple[int, list[Any], Any]]
+
+
 @dataclass(frozen=True)
-class _Compiled:
-    """A shape's SQL and what makes its rows into objects (ModelIterable's, computed once)."""
+class Shape:
+    """A shape's SQL, where each run's values go in it, and its columns' converters."""
 
     sql: str
-    slots: list[tuple[bool, Any]]
     db: str
-    converters: list[tuple[int, list[Any], Any]]
+    # Each parameter: (True, the key of a value given per run) or (False, a constant).
+    slots: _Slots
+    converters: _Converters
+
+
+@dataclass(frozen=True)
+class _Compiled(Shape):
+    """And what makes its rows into objects (ModelIterable's, computed once)."""
+
     start: int
     end: int
     init_list: list[str]
     from_db: Callable[..., Any]
     populators: list[Any]
     annotations: list[tuple[str, int]]
+
+
+def _compile_checked[K: Hashable](
+    make: Callable[[dict[K, int]], QuerySet[Any]],
+    first: dict[K, int],
+    other: dict[K, int],
+    refusal: str,
+) -> tuple[QuerySet[Any], SQLCompiler, Shape]:
+    """`make(first)` compiled, its parameters matched to `first`'s keys. Refused (ValueError
+    `refusal`) when the slots were guessed wrong: compiled again with `other`, every slot must
+    follow its value and every constant stay (a constant equal to a stand-in, or a value the
+    build computes from a parameter, would break that)."""
+    qs = make(first)
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()  # also fills select, klass_info, annotation_col_map
+    by_value = {value: key for key, value in first.items()}
+    # A value may not reach the SQL at all (the user, for a role that sees everything).
+    slots = [(True, by_value[p]) if p in by_value else (False, p) for p in params]
+    again_qs = make(other)
+    again_sql, again = again_qs.query.get_compiler(using=again_qs.db).as_sql()
+    expected = [other[key] if named else key for named, key in slots]
+    if again_sql != sql or list(again) != expected:
+        raise ValueError(refusal)
+    return qs, compiler, Shape(sql, qs.db, slots, _converters(compiler))
+
+
+def _converters(compiler: SQLCompiler) -> _Converters:
+    fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
+    # Converters are called with the running thread's connection, not the compiling one's.
+    return [
+        (pos, convs, expression)
+        for pos, (convs, expression) in compiler.get_converters(fields).items()
+    ]
+
+
+def compile_as_is(qs: QuerySet[Any]) -> Shape:
+    """`qs` compiled with its own values, all constants (`run_as_is` runs it again): for a
+    caller that keys the result on everything the SQL depends on (`inbox.list_page`)."""
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
+    return Shape(sql, qs.db, [(False, p) for p in params], _converters(compiler))
+
+
+def run_as_is(shape: Shape) -> list[Sequence[Any]]:
+    """The rows of a query of `compile_as_is`, each column converted as the ORM does."""
+    return _run(shape, ())
+
+
+def _run(shape: Shape, values: Mapping[str, int] | Sequence[int]) -> list[Sequence[Any]]:
+    """`shape`'s rows for `values`, each column converted as the ORM converts it (the
+    cursor's rows as they come when no column needs it)."""
+    params = [values[key] if named else key for named, key in shape.slots]
+    connection = connections[shape.db]
+    with connection.cursor() as cursor:
+        cursor.execute(shape.sql, params)
+        fetched: list[Sequence[Any]] = cursor.fetchall()
+    if not shape.converters:
+        return fetched
+    rows: list[Sequence[Any]] = []
+    for got in fetched:
+        row = list(got)
+        for pos, convs, expression in shape.converters:
+            value = row[pos]
+            for converter in convs:
+                value = converter(value, expression, connection)
+            row[pos] = value
+        rows.append(row)
+    return rows
 
 
 class Prepared[M: Model]:
@@ -58,29 +138,20 @@ class Prepared[M: Model]:
         self._compiled: dict[Hashable, _Compiled] = {}
 
     def _compile(self, shape: Hashable, context: dict[str, Any]) -> _Compiled:
-        stand_ins = {name: _STAND_IN + i for i, name in enumerate(self.names)}
-        qs = self.build(**context, **stand_ins)
-        compiler = qs.query.get_compiler(using=qs.db)
-        sql, params = compiler.as_sql()  # also fills select, klass_info, annotation_col_map
-        by_value = {value: name for name, value in stand_ins.items()}
-        # Each parameter: (True, the name of a value given per run) or (False, a constant). A
-        # value may not reach the SQL at all (the user, for a role that sees everything).
-        slots = [(True, by_value[p]) if p in by_value else (False, p) for p in params]
-        self._check(slots, sql, context)
+        qs, compiler, base = _compile_checked(
+            lambda values: self.build(**context, **values),
+            {name: _STAND_IN + i for i, name in enumerate(self.names)},
+            {name: _STAND_IN + _OTHER + i for i, name in enumerate(self.names)},
+            f"{self.build.__name__}: its SQL depends on more than its parameters",
+        )
         select, klass_info = compiler.select, compiler.klass_info
-        fields = [s[0] for s in select[0 : compiler.col_count]]
-        # Converters are called with the running thread's connection, not the compiling one's.
-        converters = [
-            (pos, convs, expression)
-            for pos, (convs, expression) in compiler.get_converters(fields).items()
-        ]
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         fetch_mode = qs._fetch_mode  # type: ignore[attr-defined]
         self._compiled[shape] = compiled = _Compiled(
-            sql=sql,
-            slots=slots,
-            db=qs.db,
-            converters=converters,
+            sql=base.sql,
+            db=base.db,
+            slots=base.slots,
+            converters=base.converters,
             start=start,
             end=end,
             init_list=[f[0].target.attname for f in select[start:end]],
@@ -90,36 +161,14 @@ class Prepared[M: Model]:
         )
         return compiled
 
-    def _check(self, slots: list[tuple[bool, Any]], sql: str, context: dict[str, Any]) -> None:
-        """Refuse a shape whose slots were guessed wrong: compiled again with other stand-ins,
-        every slot must follow its value and every constant stay (a constant equal to a
-        stand-in, or a value the build computes from a parameter, would break that)."""
-        other = {name: _STAND_IN + _OTHER + i for i, name in enumerate(self.names)}
-        qs = self.build(**context, **other)
-        again_sql, again = qs.query.get_compiler(using=qs.db).as_sql()
-        expected = [other[name] if named else name for named, name in slots]
-        if again_sql != sql or list(again) != expected:
-            raise ValueError(f"{self.build.__name__}: its SQL depends on more than its parameters")
-
     def all(
         self, shape: Hashable = None, context: dict[str, Any] | None = None, **values: int
     ) -> list[M]:
         """The rows for `values`. `shape` names what else decides the SQL (a role that sees
         everything or only its teams), given to `build` as `context` the first time."""
         c = self._compiled.get(shape) or self._compile(shape, context or {})
-        params = [values[name] if named else name for named, name in c.slots]
-        connection = connections[c.db]
-        with connection.cursor() as cursor:
-            cursor.execute(c.sql, params)
-            rows = cursor.fetchall()
         objects: list[M] = []
-        for fetched in rows:
-            row = list(fetched)
-            for pos, convs, expression in c.converters:
-                value = row[pos]
-                for converter in convs:
-                    value = converter(value, expression, connection)
-                row[pos] = value
+        for row in _run(c, values):
             obj = c.from_db(c.db, c.init_list, row[c.start : c.end])
             for populator in c.populators:
                 populator.populate(row, obj)
@@ -136,37 +185,22 @@ class PreparedValues:
 
     def __init__(self, build: Callable[[list[int]], QuerySet[Any]]) -> None:
         self.build = build
-        self._compiled: dict[int, _Values] = {}
+        self._compiled: dict[int, Shape] = {}
 
     # Past this many ids, the ORM's own query (the stand-ins below must stay apart).
     MOST = 150
 
-    def _compile(self, n: int) -> _Values:
+    def _compile(self, n: int) -> Shape:
         # Spaced differently in the two compilations: a value computed from the ids (an id
-        # plus one, say) cannot pass for a slot in both.
-        first = [_STAND_IN + 3 * i for i in range(n)]
-        sql, db, converters, params = self._sql(first)
-        position = {value: i for i, value in enumerate(first)}
-        # Each parameter: (True, which id) or (False, a constant of the query).
-        slots = [(True, position[p]) if p in position else (False, p) for p in params]
-        other = [_STAND_IN + _OTHER + 5 * i for i in range(n)]
-        again, _, _, again_params = self._sql(other)
-        expected = [other[i] if named else i for named, i in slots]
-        if again != sql or again_params != expected:
-            raise ValueError(f"{self.build.__name__}: its SQL depends on more than the ids")
-        self._compiled[n] = compiled = _Values(sql, db, slots, converters)
+        # plus one, say) cannot pass for a slot in both. A slot's key is its id's position.
+        _, _, compiled = _compile_checked(
+            lambda ids: self.build(list(ids.values())),
+            {i: _STAND_IN + 3 * i for i in range(n)},
+            {i: _STAND_IN + _OTHER + 5 * i for i in range(n)},
+            f"{self.build.__name__}: its SQL depends on more than the ids",
+        )
+        self._compiled[n] = compiled
         return compiled
-
-    def _sql(self, ids: list[int]) -> tuple[str, str, list[tuple[int, list[Any], Any]], list[Any]]:
-        qs = self.build(ids)
-        compiler = qs.query.get_compiler(using=qs.db)
-        sql, params = compiler.as_sql()
-        fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
-        converters = [
-            (pos, convs, expression)
-            for pos, (convs, expression) in compiler.get_converters(fields).items()
-        ]
-        return sql, qs.db, converters, list(params)
 
     def rows(self, ids: list[int]) -> list[tuple[Any, ...]]:
         if not ids:
@@ -174,26 +208,4 @@ class PreparedValues:
         if len(ids) > self.MOST:
             return [tuple(row) for row in self.build(ids)]
         c = self._compiled.get(len(ids)) or self._compile(len(ids))
-        params = [ids[i] if named else i for named, i in c.slots]
-        connection = connections[c.db]
-        with connection.cursor() as cursor:
-            cursor.execute(c.sql, params)
-            fetched = cursor.fetchall()
-        if not c.converters:
-            return [tuple(row) for row in fetched]
-        out = []
-        for row in fetched:
-            values = list(row)
-            for pos, convs, expression in c.converters:
-                for converter in convs:
-                    values[pos] = converter(values[pos], expression, connection)
-            out.append(tuple(values))
-        return out
-
-
-@dataclass(frozen=True)
-class _Values:
-    sql: str
-    db: str
-    slots: list[tuple[bool, Any]]
-    converters: list[tuple[int, list[Any], Any]]
+        return [tuple(row) for row in _run(c, ids)]

@@ -4,7 +4,7 @@ it. Every value is escaped here; the template shows the result as is."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from html import escape  # the same entities as Django's escape, without its lazy-string wrapper
 from typing import Any
@@ -12,12 +12,13 @@ from typing import Any
 from django.db.models import QuerySet
 from django.db.models.query import ValuesListIterable
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 
 from comptoir.inbox.display import DeadlineFormatter
 from comptoir.inbox.models import Conversation, Marketplace
 from comptoir.inbox.prepared import PreparedValues
 from comptoir.lib import intents
+from comptoir.lib.i18n import per_language
 
 _MARKETPLACES = dict(Marketplace.choices)
 
@@ -74,7 +75,7 @@ class InboxRow:
     url: str
     case_badge: str
 
-    def __init__(self, values: tuple[Any, ...]) -> None:
+    def __init__(self, values: Sequence[Any]) -> None:
         for name, value in zip(ROW_FIELDS, values, strict=True):
             setattr(self, name, value)
         self.url = self.case_badge = ""
@@ -114,21 +115,11 @@ def _intent_badge(intent: str) -> str:
     return f'<span class="intent" title="{title}">{name}</span>'
 
 
-# Per language: translations do not change while a process runs.
-_BADGES: dict[str, dict[str, str]] = {}
-
-
+@per_language
 def _reading_badges() -> dict[str, str]:
-    """Triage's badges in the user's language, built once per language and process: each
-    intent's label, the urgent flag and the unhappy-buyer marker (a sign with its words for
-    screen readers). Fifty translations per page otherwise."""
-    language = get_language() or ""
-    if (found := _BADGES.get(language)) is None:
-        found = _BADGES[language] = _build_reading_badges()
-    return found
-
-
-def _build_reading_badges() -> dict[str, str]:
+    """Triage's badges in the user's language: each intent's label, the urgent flag and the
+    unhappy-buyer marker (a sign with its words for screen readers). Fifty translations per
+    page otherwise."""
     badges = {intent: _intent_badge(intent) for intent in intents.INTENTS}
     urgent = escape(gettext("Urgent"))
     badges["urgent"] = (

@@ -15,7 +15,7 @@ from django.template.context_processors import csrf as csrf_context
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from comptoir.accounts.models import User
@@ -56,6 +56,7 @@ from comptoir.inbox.queries import (
 from comptoir.inbox.rows import InboxRow, filter_selects, render_rows
 from comptoir.inbox.timeline import render_timeline
 from comptoir.lib import intents
+from comptoir.lib.i18n import per_language
 from comptoir.sla.policies import policy_for
 from comptoir.triage.panel import intent_groups, latest_inbound_among, reading_panel
 
@@ -163,27 +164,22 @@ def _chrome(
     return chrome | {"selects": selects}
 
 
-# The filter bar's fixed choices per language: translations do not change while a process runs.
-_LABELS: dict[str, dict[str, Any]] = {}
-
-
+@per_language
 def _labels() -> dict[str, Any]:
-    language = get_language() or ""
-    if (found := _LABELS.get(language)) is None:
-        found = _LABELS[language] = {
-            "intent_groups": intent_groups(),
-            # Named with their filter: the chosen one alone in a narrow select still says what
-            # it is.
-            "urgencies": [
-                (k, gettext("Urgency: %(urgency)s") % {"urgency": v})
-                for k, v in intents.URGENCIES.items()
-            ],
-            "sentiments": [
-                (k, gettext("Sentiment: %(sentiment)s") % {"sentiment": v})
-                for k, v in intents.SENTIMENTS.items()
-            ],
-        }
-    return found
+    """The filter bar's fixed choices in the user's language."""
+    return {
+        "intent_groups": intent_groups(),
+        # Named with their filter: the chosen one alone in a narrow select still says what
+        # it is.
+        "urgencies": [
+            (k, gettext("Urgency: %(urgency)s") % {"urgency": v})
+            for k, v in intents.URGENCIES.items()
+        ],
+        "sentiments": [
+            (k, gettext("Sentiment: %(sentiment)s") % {"sentiment": v})
+            for k, v in intents.SENTIMENTS.items()
+        ],
+    }
 
 
 def _nav_key(
