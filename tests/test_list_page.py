@@ -11,6 +11,7 @@ import pytest
 
 from comptoir.accounts.models import Role, Team, User
 from comptoir.inbox import list_page as lp
+from comptoir.inbox import search
 from comptoir.inbox.ingest import ingest
 from comptoir.inbox.models import Channel, Conversation, Shop, Status
 from comptoir.inbox.queries import FILTER_PARAMS, VIEWS, page
@@ -162,3 +163,21 @@ def test_the_kept_queries_are_bounded(
     for tag in ("a", "b", "c", "d", "e"):
         lp.list_page(agent, VIEWS["all"], _params(tag=tag), UTC, None, 50)
     assert len(lp._kept) == 3
+
+
+def test_a_common_words_first_page_is_kept_and_lists_what_the_orm_lists(
+    spread: dict[str, list[int]], agent: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "_COMMON", {})  # this test's common word only
+    params = _params(q="Jeanne")  # the buyer's name: every conversation of the fixture
+    expected = _orm(agent, "all", params, 50)
+    assert expected
+    lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
+    assert not lp._kept  # not known to be common: the probes' findings are in its SQL
+    terms = search.Terms.parse("Jeanne")
+    assert terms is not None
+    search._remember_common(terms, search.COMMON_MATCHES)
+    for _ in range(2):
+        rows, cursor = lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
+        assert (_ids(rows), cursor) == (expected, None)
+    assert len(lp._kept) == 1

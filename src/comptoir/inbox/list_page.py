@@ -7,9 +7,10 @@ opens, and what each live update fetches again) has SQL that depends on nothing 
 and the URL's filters: it is compiled once per such key and then run as it is, its rows made
 into `InboxRow`s as the ORM would (each column converted).
 
-Not kept, built each time: a later page (its cursor is a value of the SQL), a search (it runs
-its own probes and lists what they found now), and a view whose SQL holds the time of the
-request ("Breaching soon").
+A search is kept too when its word is known to be common (`search.plan_is_sql_only`: its
+condition is then subqueries of the word only). Not kept, built each time: a later page (its
+cursor is a value of the SQL), any other search (it runs its own probes and lists what they
+found now), and a view whose SQL holds the time of the request ("Breaching soon").
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.db.models import QuerySet
 
 from comptoir.accounts.models import User
 from comptoir.accounts.permissions import sees_everything
+from comptoir.inbox import search
 from comptoir.inbox.permissions import visible_conversations
 from comptoir.inbox.prepared import Shape, compile_as_is, run_as_is
 from comptoir.inbox.queries import (
@@ -104,7 +106,8 @@ def list_page(
 def _key(user: User, view: InboxView, params: dict[str, str], tz: tzinfo) -> Hashable | None:
     """All the SQL of a first page depends on (see `list_query`), or None when it holds more
     (a search's findings, the time)."""
-    if params.get("q", "").strip() or view.key in _TIMED_VIEWS or not user.is_active:
+    q = params.get("q", "").strip()
+    if (q and not search.plan_is_sql_only(q)) or view.key in _TIMED_VIEWS or not user.is_active:
         return None
     filters = tuple((params.get(name) or "").strip() for name in FILTER_PARAMS)
     # The role decides the scope; the user's teams are a subquery of their id; the timezone

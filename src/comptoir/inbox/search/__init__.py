@@ -91,6 +91,14 @@ def matching(qs: QuerySet[Conversation], q: str) -> QuerySet[Conversation]:
     return qs.filter(_engine().condition(terms))
 
 
+def plan_is_sql_only(q: str) -> bool:
+    """Whether `matching(qs, q)` adds SQL that depends on nothing but `q`: a word known to be
+    common (no probe runs; its condition is subqueries only), or no word at all. Otherwise its
+    SQL lists what the probes found now."""
+    terms = Terms.parse(q)
+    return terms is None or _known_common(terms)
+
+
 def ranked(qs: QuerySet[Conversation], q: str, limit: int = 20) -> list[Conversation]:
     """The best matches first, ranked among the newest RANK_CANDIDATES matching conversations
     (ranking every match of a common word takes seconds)."""
