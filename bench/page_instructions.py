@@ -72,7 +72,9 @@ def instructions(urls: list[str], measured: str, count: int, user: str) -> int:
         )
         assert proc.stdout is not None
         if proc.stdout.readline().strip() == "ready":
-            subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True)
+            subprocess.run(
+                ["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True
+            )
             go.touch()
         _, err = proc.communicate()
     found = _COLLECTED.search(err)
