@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from comptoir.inbox.models import Conversation, Direction, Message, TriageSource
 from comptoir.lib import intents
+from comptoir.lib.i18n import per_language
 
 # The 17 intents in the groups a menu shows them in (the order of `intents.LABELS`).
 INTENT_GROUPS: tuple[tuple[Promise, tuple[str, ...]], ...] = (
@@ -57,8 +58,9 @@ MARKETPLACES = {
 }
 
 
+@per_language
 def intent_groups() -> list[tuple[str, list[tuple[str, str]]]]:
-    """[(group, [(intent, label)])] in the user's language."""
+    """[(group, [(intent, label)])] in the user's language (shared: copy it to change it)."""
     return [
         (str(group), [(code, intents.label(code)) for code in codes])
         for group, codes in INTENT_GROUPS
@@ -150,7 +152,7 @@ def _intent_label(conv: Conversation, message: Message | None) -> str:
 
 def _intent_choices(current: str) -> list[tuple[str, list[tuple[str, str]]]]:
     """The correction menu: the current reading first (the best guess kept), then the groups."""
-    groups = intent_groups()
+    groups = list(intent_groups())
     if current in intents.LABELS:
         groups.insert(0, (gettext("Current"), [(current, intents.label(current))]))
     return groups
