@@ -159,7 +159,7 @@ def test_a_malformed_filter_is_refused_and_nothing_kept(agent: User) -> None:
 def test_the_kept_queries_are_bounded(
     spread: dict[str, list[int]], agent: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lp, "MAX_KEPT", 3)
+    monkeypatch.setattr(lp._kept, "most", 3)
     for tag in ("a", "b", "c", "d", "e"):
         lp.list_page(agent, VIEWS["all"], _params(tag=tag), UTC, None, 50)
     assert len(lp._kept) == 3

@@ -15,8 +15,6 @@ found now), and a view whose SQL holds the time of the request ("Breaching soon"
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable
 from datetime import tzinfo
 from typing import Any
@@ -37,23 +35,20 @@ from comptoir.inbox.queries import (
     filter_conversations,
     filters_from_params,
     page,
+    page_of,
 )
 from comptoir.inbox.rows import InboxRow, inbox_rows
+from comptoir.lib.kept import Kept
 
 # Views whose SQL holds the request's time.
 _TIMED_VIEWS = frozenset({"breaching"})
-# Kept SQL texts, the least used dropped past it: a key per user and set of filters in use.
-MAX_KEPT = 2000
-
-
-_kept: OrderedDict[Hashable, Shape] = OrderedDict()
-_lock = threading.Lock()
+# Kept SQL texts, the least used dropped past 2,000: a key per user and set of filters in use.
+_kept: Kept[Shape] = Kept(most=2000)
 
 
 def clear() -> None:
     """Forget every kept query (tests)."""
-    with _lock:
-        _kept.clear()
+    _kept.clear()
 
 
 def list_query(user: User, view: InboxView, params: dict[str, str], tz: tzinfo) -> QuerySet[Any]:
@@ -82,25 +77,15 @@ def list_page(
     key = _key(user, view, params, tz) if not cursor else None
     if key is None:
         return page(inbox_rows(list_query(user, view, params, tz)), order, cursor, limit)
-    with _lock:
-        compiled = _kept.get(key)
-        if compiled is not None:
-            _kept.move_to_end(key)
+    compiled = _kept.get(key)
     if compiled is None:
         qs = inbox_rows(list_query(user, view, params, tz))
         try:
             compiled = compile_as_is(qs.order_by(*order.order_by())[: limit + 1])
         except EmptyResultSet:  # nothing can match (no SQL to keep)
             return [], None
-        with _lock:
-            _kept[key] = compiled
-            while len(_kept) > MAX_KEPT:
-                _kept.popitem(last=False)
-    rows = [InboxRow(row) for row in run_as_is(compiled)]
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, order.encode(rows[-1])
-    return rows, None
+        _kept.put(key, compiled)
+    return page_of([InboxRow(row) for row in run_as_is(compiled)], order, limit)
 
 
 def _key(user: User, view: InboxView, params: dict[str, str], tz: tzinfo) -> Hashable | None:

@@ -97,7 +97,11 @@ def page[M: Any](
 ) -> tuple[list[M], str | None]:
     if cursor:
         qs = qs.filter(order.after(*order.decode(cursor)))
-    rows = list(qs.order_by(*order.order_by())[: limit + 1])
+    return page_of(list(qs.order_by(*order.order_by())[: limit + 1]), order, limit)
+
+
+def page_of[R](rows: list[R], order: KeysetOrder, limit: int) -> tuple[list[R], str | None]:
+    """`limit` + 1 rows read in `order` as a page and the next page's cursor (None: none)."""
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, order.encode(rows[-1])

@@ -9,7 +9,7 @@ integer (a primary key) has a marker made of digits, so that `{% url 'name' pk %
 `{% fragment "bar" conv.status pk=conv.pk %}...{% url 'inbox:status' pk %}`. The csrf token is
 always a slot: `{% csrf_token %}` inside a part writes each request's own token.
 
-Kept per process, at most MAX_ENTRIES, the oldest dropped: translations and URLs change only with
+Kept per process, at most 2,000, the least used dropped: translations and URLs change only with
 a new release (a new process). A part that shows data passes a key that changes with that data
 (the inbox's filter bar: a token of the cached choices it lists); a key that is None or empty
 (not given) renders the part afresh."""
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from django import template
@@ -29,11 +27,11 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
+from comptoir.lib.kept import Kept
+
 register = template.Library()
 
-MAX_ENTRIES = 2000
-_rendered: OrderedDict[tuple[Any, ...], str] = OrderedDict()
-_lock = threading.Lock()
+_rendered: Kept[str] = Kept(most=2000)
 # Random per process: no text a user can type equals it (nor is it shown: it is replaced).
 _MARKER = f"fragmentslot{secrets.token_hex(12)}"
 # For integer slots (as URLs take them): 18 random digits, then the slot's number.
@@ -43,8 +41,7 @@ CSRF = "csrf_token"
 
 def clear() -> None:
     """Forget every rendered part (tests)."""
-    with _lock:
-        _rendered.clear()
+    _rendered.clear()
 
 
 class FragmentNode(template.Node):
@@ -78,10 +75,7 @@ class FragmentNode(template.Node):
         )
         has_token = CSRF in context  # not read yet: reading it sets the csrf cookie
         key = (self.name, get_language(), *keys, numbers, has_token)
-        with _lock:
-            html = _rendered.get(key)
-            if html is not None:
-                _rendered.move_to_end(key)
+        html = _rendered.get(key)
         if html is None:
             markers: dict[str, Any] = {
                 name: int(self.number_markers[name]) if name in numbers else self.text_markers[name]
@@ -91,10 +85,7 @@ class FragmentNode(template.Node):
                 markers[CSRF] = self.text_markers[CSRF]
             with context.push(markers):
                 html = self.nodelist.render(context)
-            with _lock:
-                _rendered[key] = html
-                while len(_rendered) > MAX_ENTRIES:
-                    _rendered.popitem(last=False)
+            _rendered.put(key, html)
         if has_token and self.text_markers[CSRF] in html:  # the part has a form that posts
             values[CSRF] = context[CSRF]
         escape = conditional_escape if context.autoescape else str
