@@ -9,12 +9,17 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signals
 from django.db import connections
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import path
+from django.utils import translation
 
 from comptoir.asgi import RequestThreads, SyncChainASGIHandler, application
 
@@ -100,6 +105,62 @@ def test_a_signed_in_agent_gets_the_inbox_and_its_live_stream(
     assert _headers(stream[0])["content-type"].startswith("text/event-stream")
     assert stream[1]["body"].startswith(b"retry:")
     assert stream[-1] == {"type": "http.response.body"}  # ended when its time was up
+
+
+def _plain(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(b"plain")
+
+
+def _streamed_in_french(request: HttpRequest) -> StreamingHttpResponse:
+    translation.activate("fr")  # in the request's context only
+
+    async def chunks() -> Any:
+        for _ in range(2):
+            yield translation.get_language() or ""
+
+    return StreamingHttpResponse(chunks())
+
+
+urlpatterns = [path("plain", _plain), path("streamed", _streamed_in_french)]
+
+
+def test_a_plain_response_is_made_and_closed_in_one_call_in_the_request_thread(
+    db: None, settings: Any
+) -> None:
+    settings.ROOT_URLCONF = __name__
+    threads = RequestThreads(keep=1)
+    app = SyncChainASGIHandler(threads)
+    seen: list[tuple[str, str]] = []
+
+    def started(**kwargs: Any) -> None:
+        seen.append(("started", threading.current_thread().name))
+
+    def finished(**kwargs: Any) -> None:
+        seen.append(("finished", threading.current_thread().name))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        sent = _get("/plain", app=app)
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+        for executor in threads._idle:
+            executor.shutdown()
+    assert sent[0]["status"] == 200
+    assert sent[1] == {"type": "http.response.body", "body": b"plain", "more_body": False}
+    assert [what for what, _ in seen] == ["started", "finished"]  # each once
+    assert {thread for _, thread in seen} == {seen[0][1]}
+    assert seen[0][1].startswith("comptoir-request")  # the borrowed thread, not the loop's
+
+
+def test_a_streamed_response_goes_on_in_the_views_context(db: None, settings: Any) -> None:
+    settings.ROOT_URLCONF = __name__
+    sent = _get("/streamed")
+    assert sent[0]["status"] == 200
+    chunks = [m["body"] for m in sent[1:] if m.get("body")]
+    assert chunks == [b"fr", b"fr"]  # the view's language, not the loop's default
+    assert sent[-1] == {"type": "http.response.body"}
 
 
 def test_a_thread_is_lent_to_one_request_at_a_time_and_a_few_are_kept() -> None:
