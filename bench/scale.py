@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import print_table
+from harness import machine_reference_ms, print_table
 from harness.inbox_fill import AGENT, COMMON_WORD, RARE_WORDS, fill
 from inbox_http import free_port, login, server_cpu_seconds, wait_up
 
@@ -368,8 +368,11 @@ def main() -> None:
             action = ("cpu:" if args.plain else "profile:") + args.profile
             print(f"== {label}: {result(label, spawn(action, env, args))}")
         return
+    reference = machine_reference_ms()
     rows = [row for label, env in databases.items() for row in measure(label, env, args)]
     print(f"\n{args.n:,} conversations, ~{5 * args.n:,} messages, {args.workers} server processes")
+    # The same workload took 3 to 4 times longer on some machines of this kind than on others.
+    print(f"this machine: {reference:.1f} ms of CPU for the reference workload (lower is faster)")
     print_table(rows)
     cpu_miss = [r for r in rows if float(r["CPU ms/req"]) > TARGET_CPU_MS]
     p95_miss = [r for r in rows if r["clients"] >= 10 and float(r["p95 ms"]) > TARGET_P95_MS]

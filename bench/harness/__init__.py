@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -538,3 +539,22 @@ def backend_cpu(connection: Any) -> Any:
         return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
 
     return seconds
+
+
+def machine_reference_ms(rounds: int = 5) -> float:
+    """CPU milliseconds of a fixed pure-Python workload (JSON, sorting, string building: what a
+    page's CPU is made of), the fastest of `rounds`. Machines of one kind differ several times
+    over in CPU per request; printed beside the figures, it says how fast this one was, so
+    that figures from two machines compare (the same Python is assumed)."""
+    import json
+
+    data = {f"k{i}": [i, str(i) * 3, {"x": i / 7}] for i in range(2000)}
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        for _ in range(10):
+            back = json.loads(json.dumps(data))
+            keys = sorted(back, key=lambda k: back[k][1])
+            "".join(f"<td>{k}</td><td>{back[k][2]['x']:.2f}</td>" for k in keys)
+        best = min(best, time.process_time() - start)
+    return best * 1000
