@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signals
 from django.db import connections
@@ -121,7 +122,19 @@ def _streamed_in_french(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(chunks())
 
 
-urlpatterns = [path("plain", _plain), path("streamed", _streamed_in_french)]
+def _stream_that_fails(request: HttpRequest) -> StreamingHttpResponse:
+    async def chunks() -> Any:
+        yield "first"
+        raise ValueError("the stream broke")
+
+    return StreamingHttpResponse(chunks())
+
+
+urlpatterns = [
+    path("plain", _plain),
+    path("streamed", _streamed_in_french),
+    path("broken", _stream_that_fails),
+]
 
 
 def test_a_plain_response_is_made_and_closed_in_one_call_in_the_request_thread(
@@ -161,6 +174,25 @@ def test_a_streamed_response_goes_on_in_the_views_context(db: None, settings: An
     chunks = [m["body"] for m in sent[1:] if m.get("body")]
     assert chunks == [b"fr", b"fr"]  # the view's language, not the loop's default
     assert sent[-1] == {"type": "http.response.body"}
+
+
+def test_a_stream_that_fails_raises_its_error_and_the_request_still_finishes(
+    db: None, settings: Any
+) -> None:
+    settings.ROOT_URLCONF = __name__
+    finished: list[str] = []
+
+    def done(**kwargs: Any) -> None:
+        finished.append(threading.current_thread().name)
+
+    signals.request_finished.connect(done)
+    try:
+        with pytest.raises(ValueError, match="the stream broke"):  # the error, not a group
+            _get("/broken")
+    finally:
+        signals.request_finished.disconnect(done)
+    assert len(finished) == 1
+    assert finished[0].startswith("comptoir-request")
 
 
 def test_a_thread_is_lent_to_one_request_at_a_time_and_a_few_are_kept() -> None:

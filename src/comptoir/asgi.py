@@ -140,12 +140,18 @@ class SyncChainASGIHandler(ASGIHandler):
             # asynchronous body read here.
             await sync_to_async(_nothing)()
             try:
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(self.listen_for_disconnect(receive))
-                    group.create_task(send_all())
-            except* (Sent, RequestAborted):
-                pass
-            await sync_to_async(response.close)()
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self.listen_for_disconnect(receive))
+                        group.create_task(send_all())
+                except* (Sent, RequestAborted):
+                    pass
+            except BaseExceptionGroup as failed:  # as Django: the one error, not a group
+                if len(failed.exceptions) == 1:
+                    raise failed.exceptions[0] from None
+                raise
+            finally:
+                await sync_to_async(response.close)()  # request_finished, even after an error
 
 
 def _nothing() -> None:
