@@ -133,7 +133,7 @@ def test_a_new_role_or_team_changes_what_the_kept_page_lists(
     assert lp.list_page(agent, VIEWS["all"], params, UTC, None, 50) == ([], None)
 
 
-def test_later_pages_searches_and_timed_views_are_built_each_time(
+def test_later_pages_and_timed_views_are_built_each_time(
     spread: dict[str, list[int]], agent: User
 ) -> None:
     params = _params()
@@ -144,8 +144,85 @@ def test_later_pages_searches_and_timed_views_are_built_each_time(
     assert end is None
     assert _ids(first) + _ids(rest) == _orm(agent, "all", params, 50)
     lp.list_page(agent, VIEWS["breaching"], params, UTC, None, 50)
-    lp.list_page(agent, VIEWS["all"], _params(q="Jeanne"), UTC, None, 50)
+    lp.list_page(agent, VIEWS["breaching"], _params(q="Jeanne"), UTC, None, 50)
+    lp.list_page(agent, VIEWS["all"], _params(q="Jeanne"), UTC, cursor, 50)
     assert len(lp._kept) == 1  # the first page's only
+
+
+def _say(make: Callable[..., Any], channel: Channel, text: str, thread: str) -> int:
+    return ingest(make(channel_id=channel.pk, thread_id=thread, text=text)).conversation_id
+
+
+SEARCHES = [
+    ("all", {}),
+    ("needs_reply", {}),
+    ("all", {"status": "open"}),
+    ("all", {"marketplace": "fnac"}),
+    ("mine", {}),
+    ("all", {"tag": "nothing-has-it"}),
+]
+
+
+@pytest.mark.parametrize(("view", "given"), SEARCHES)
+def test_a_listed_search_runs_from_kept_sql_and_lists_what_the_orm_lists(
+    spread: dict[str, list[int]],
+    agent: User,
+    make_inbound: Callable[..., Any],
+    channel: Channel,
+    view: str,
+    given: dict[str, str],
+) -> None:
+    admin = User.objects.create_user("root", "root@example.com", "pw", role=Role.ADMIN)
+    said = [_say(make_inbound, channel, "le colis zanzibarique est cassé", f"z{i}") for i in (0, 1)]
+    params = _params(q="zanzibarique", **given)
+    found = search.found("zanzibarique")
+    assert found.ids is not None  # a listed plan: the case this test is about
+    assert set(said) <= set(found.ids)
+    for user in (agent, admin):
+        expected = _orm(user, view, params, 50)
+        for _ in range(2):  # compiled and kept, then run from what was kept
+            rows, cursor = lp.list_page(user, VIEWS[view], params, UTC, None, 50)
+            assert (_ids(rows), cursor) == (expected, None)
+    if view == "all" and not given:
+        assert set(said) <= set(expected)
+    assert sorted(str(key[0]) for key in lp._kept._entries) in ([], ["listed", "listed"])
+
+
+def test_a_kept_search_lists_what_its_probes_find_now(
+    spread: dict[str, list[int]], agent: User, make_inbound: Callable[..., Any], channel: Channel
+) -> None:
+    params = _params(q="zanzibarique")
+    assert lp.list_page(agent, VIEWS["all"], params, UTC, None, 50) == ([], None)
+    first = _say(make_inbound, channel, "zanzibarique, vraiment", "z0")
+    assert _ids(lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)[0]) == [first]
+    second = _say(make_inbound, channel, "encore zanzibarique", "z1")
+    rows, _ = lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
+    assert set(_ids(rows)) == {first, second}
+    assert _ids(rows) == _orm(agent, "all", params, 50)
+    assert len(lp._kept) == 1  # one statement, whatever the ids and however many
+    # A short page: the next page's cursor, as the ORM's query gives it.
+    rows, cursor = lp.list_page(agent, VIEWS["all"], params, UTC, None, 1)
+    assert cursor
+    rest, _ = lp.list_page(agent, VIEWS["all"], params, UTC, cursor, 50)
+    assert _ids(rows) + _ids(rest) == _orm(agent, "all", params, 50)
+
+
+def test_a_search_past_the_list_is_built_each_time(
+    spread: dict[str, list[int]],
+    agent: User,
+    make_inbound: Callable[..., Any],
+    channel: Channel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for i in range(3):
+        _say(make_inbound, channel, "zanzibarique", f"z{i}")
+    monkeypatch.setattr(search, "CONVERSATION_CAP", 1)  # too many to list: a subquery
+    assert search.found("zanzibarique").ids is None
+    params = _params(q="zanzibarique")
+    expected = _orm(agent, "all", params, 50)
+    assert len(expected) == 3
+    assert _ids(lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)[0]) == expected
+    assert not lp._kept
 
 
 def test_a_malformed_filter_is_refused_and_nothing_kept(agent: User) -> None:
@@ -172,12 +249,37 @@ def test_a_common_words_first_page_is_kept_and_lists_what_the_orm_lists(
     params = _params(q="Jeanne")  # the buyer's name: every conversation of the fixture
     expected = _orm(agent, "all", params, 50)
     assert expected
-    lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
-    assert not lp._kept  # not known to be common: the probes' findings are in its SQL
+    rows, _ = lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
+    assert _ids(rows) == expected
+    # Not known to be common: the probes listed what they found, one parameter of kept SQL.
+    assert [key[0] for key in lp._kept._entries] == ["listed"]
     terms = search.Terms.parse("Jeanne")
     assert terms is not None
     search._remember_common(terms, search.COMMON_MATCHES)
     for _ in range(2):
         rows, cursor = lp.list_page(agent, VIEWS["all"], params, UTC, None, 50)
         assert (_ids(rows), cursor) == (expected, None)
-    assert len(lp._kept) == 1
+    assert len(lp._kept) == 2  # and the common word's own
+
+
+def test_a_kept_searchs_conversations_are_read_by_their_key(
+    spread: dict[str, list[int]], agent: User, make_inbound: Callable[..., Any], channel: Channel
+) -> None:
+    """The kept statement's list of ids is a condition an index serves (SQLite wrote a boolean
+    expression as "(...) = 1", which made it read every conversation)."""
+    from django.db import connection, transaction
+
+    _say(make_inbound, channel, "zanzibarique", "z0")
+    lp.list_page(agent, VIEWS["all"], _params(q="zanzibarique"), UTC, None, 50)
+    (shape,) = lp._kept._entries.values()
+    params = [search.listed_value([1, 2]) if named else value for named, value in shape.slots]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + shape.sql, params)
+            assert "SEARCH inbox_conversation USING INTEGER PRIMARY KEY" in str(cursor.fetchall())
+        else:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: as at scale
+            cursor.execute("EXPLAIN " + shape.sql, params)
+            plan = str(cursor.fetchall())
+            assert "inbox_conversation_pkey" in plan
+            assert "= ANY" in plan

@@ -110,3 +110,20 @@ def test_the_lock_reads_only_what_it_is_asked_and_refuses_deleted_or_merged(
             _locked(other)
         with pytest.raises(Conversation.DoesNotExist):
             _locked(Conversation(pk=other.pk + 1000))
+
+
+def test_a_named_stand_in_is_a_value_given_per_run(channel: Channel) -> None:
+    from comptoir.inbox.prepared import compile_named, run_named
+
+    first, second = _conversation(channel, "a"), _conversation(channel, "b")
+    stand_in = "\x00thread\x00"
+    shape = compile_named(
+        Conversation.objects.filter(channel=channel, external_thread_id=stand_in).values_list(
+            "pk", flat=True
+        ),
+        {"thread": stand_in},
+    )
+    assert [row[0] for row in run_named(shape, {"thread": "b"})] == [second.pk]
+    assert [row[0] for row in run_named(shape, {"thread": "a"})] == [first.pk]
+    with pytest.raises(ValueError, match="one parameter"):  # it never reaches the SQL
+        compile_named(Conversation.objects.filter(channel=channel), {"thread": stand_in})

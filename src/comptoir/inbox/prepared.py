@@ -101,12 +101,32 @@ def compile_as_is(qs: QuerySet[Any]) -> Shape:
     return Shape(sql, qs.db, [(False, p) for p in params], _converters(compiler))
 
 
+def compile_named(qs: QuerySet[Any], named: Mapping[str, str]) -> Shape:
+    """`qs` compiled with its own values, all constants but those equal to a stand-in of
+    `named` (name -> a string no real value equals), which `run_named` takes per run under that
+    name. Refused (ValueError) when a stand-in does not reach the SQL as one parameter."""
+    shape = compile_as_is(qs)
+    names = {stand_in: name for name, stand_in in named.items()}
+    slots = [
+        (True, names[p]) if isinstance(p, str) and p in names else (False, p)
+        for _, p in shape.slots
+    ]
+    if sorted(key for is_named, key in slots if is_named) != sorted(named):
+        raise ValueError(f"each of {sorted(named)} must be one parameter of the SQL")
+    return Shape(shape.sql, shape.db, slots, shape.converters)
+
+
 def run_as_is(shape: Shape) -> list[Sequence[Any]]:
     """The rows of a query of `compile_as_is`, each column converted as the ORM does."""
     return _run(shape, ())
 
 
-def _run(shape: Shape, values: Mapping[str, int] | Sequence[int]) -> list[Sequence[Any]]:
+def run_named(shape: Shape, values: Mapping[str, Any]) -> list[Sequence[Any]]:
+    """The rows of a query of `compile_named` for `values` (name -> value)."""
+    return _run(shape, values)
+
+
+def _run(shape: Shape, values: Mapping[str, Any] | Sequence[Any]) -> list[Sequence[Any]]:
     """`shape`'s rows for `values`, each column converted as the ORM converts it (the
     cursor's rows as they come when no column needs it)."""
     params = [values[key] if named else key for named, key in shape.slots]

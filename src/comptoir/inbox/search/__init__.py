@@ -44,7 +44,19 @@ from django.db.models.expressions import RawSQL
 from comptoir.inbox.models import Conversation, Message
 from comptoir.inbox.search.indexes import ensure_installed, install, reindex, uninstall
 
-__all__ = ["Terms", "ensure_installed", "install", "matching", "ranked", "reindex", "uninstall"]
+__all__ = [
+    "Found",
+    "Terms",
+    "ensure_installed",
+    "found",
+    "install",
+    "listed_condition",
+    "listed_value",
+    "matching",
+    "ranked",
+    "reindex",
+    "uninstall",
+]
 
 # Below MESSAGE_PROBE matching messages in at most CONVERSATION_CAP conversations, their ids
 # are listed; so are buyers' and orders' conversations up to CONVERSATION_CAP (past it, a
@@ -89,6 +101,36 @@ def matching(qs: QuerySet[Conversation], q: str) -> QuerySet[Conversation]:
     if terms is None:
         return qs.none()
     return qs.filter(_engine().condition(terms))
+
+
+@dataclass(frozen=True)
+class Found:
+    """What `q` matches, its probes run: the condition `matching` adds, and the conversations'
+    ids when the condition is nothing but their list (a rare word, an order number), else None
+    (a subquery or a per-row check is in it)."""
+
+    condition: Q
+    ids: list[int] | None
+
+
+def found(q: str) -> Found:
+    """`matching`'s plan for `q`, its probes run now (`inbox.list_page` runs a listed one from
+    SQL it keeps, the ids given as one parameter: `listed_condition`)."""
+    terms = Terms.parse(q)
+    if terms is None:
+        return Found(Q(pk__in=[]), [])
+    return _engine().plan(terms)
+
+
+def listed_condition(stand_in: Any) -> Q:
+    """A conversation's id is in a list given as one parameter (`listed_value(ids)` in place of
+    `stand_in`): the same SQL whatever the ids and however many, unlike `pk__in`."""
+    return _engine().listed_condition(stand_in)
+
+
+def listed_value(ids: list[int]) -> Any:
+    """The parameter `listed_condition` takes for `ids`."""
+    return _engine().listed_value(ids)
 
 
 def plan_is_sql_only(q: str) -> bool:
@@ -149,14 +191,17 @@ class _RowMatch(Expression):
 class _Engine(ABC):
     def condition(self, terms: Terms) -> Q:
         """Messages OR buyer OR order, each as a list of ids when short, else as SQL."""
+        return self.plan(terms).condition
+
+    def plan(self, terms: Terms) -> Found:
         if _known_common(terms):
-            return self.common_condition(terms)
+            return Found(self.common_condition(terms), None)
         estimate = self.estimate(terms)
         if estimate is not None and estimate >= COMMON_MATCHES:
             # A common word: most recent conversations have it, the page stops early. All in
             # the page's statement, no probe: buyers and orders are subqueries run once.
             _remember_common(terms, estimate)
-            return self.common_condition(terms)
+            return Found(self.common_condition(terms), None)
         probes = self.probes(terms)
         if not self.exact_estimate:
             probes.insert(0, ("count", self.message_count_sql(), [self.match_param(terms)]))
@@ -181,9 +226,16 @@ class _Engine(ABC):
         else:
             found.setdefault("conv", []).extend(found.get("order", []))
         ids = sorted(set(found.get("conv", [])))
+        listed_only = cond == Q(pk__in=[])  # no subquery or per-row check was added
         if ids:
             cond |= Q(pk__in=ids)
-        return cond
+        return Found(cond, ids if listed_only else None)
+
+    @abstractmethod
+    def listed_condition(self, stand_in: Any) -> Q: ...
+
+    @abstractmethod
+    def listed_value(self, ids: list[int]) -> Any: ...
 
     def common_condition(self, terms: Terms) -> Q:
         """The cheap checks first: buyers and orders (sets built once), then the messages."""
@@ -270,6 +322,14 @@ _RANGE = "search_message.rowid BETWEEN ({id} << 32) AND (({id} << 32) | 42949672
 
 class _SQLite(_Engine):
     exact_estimate = True
+
+    def listed_condition(self, stand_in: Any) -> Q:
+        # Each id looked up by rowid, as for a literal list (checked at 1,000,000). A lookup,
+        # not a boolean expression: SQLite would get "(...) = 1", which no index serves.
+        return Q(pk__in=RawSQL("SELECT value FROM json_each(%s)", [stand_in]))
+
+    def listed_value(self, ids: list[int]) -> Any:
+        return json.dumps(ids)
 
     def estimate(self, terms: Terms) -> int | None:
         # FTS5 counts 10,000 rowids of one doclist in about a millisecond, and a common word
@@ -377,6 +437,13 @@ class _SQLite(_Engine):
 
 class _Postgres(_Engine):
     TSQUERY = "plainto_tsquery('comptoir_search', %s)"
+
+    def listed_condition(self, stand_in: Any) -> Q:
+        # The primary key's index, in the custom and the generic plan (checked at 1,000,000).
+        return Q(_RowMatch("{id} = ANY(%s::bigint[])", [stand_in]))
+
+    def listed_value(self, ids: list[int]) -> Any:
+        return list(ids)
 
     def probes(self, terms: Terms) -> list[tuple[str, str, list[Any]]]:
         probes = [
