@@ -31,7 +31,8 @@ from comptoir.lib.kept import Kept
 
 register = template.Library()
 
-_rendered: Kept[str] = Kept(most=2000)
+# Each part kept split at its slots' markers: [text, marker, text, marker, ..., text].
+_rendered: Kept[tuple[str, ...]] = Kept(most=2000)
 # Random per process: no text a user can type equals it (nor is it shown: it is replaced).
 _MARKER = f"fragmentslot{secrets.token_hex(12)}"
 # For integer slots (as URLs take them): 18 random digits, then the slot's number.
@@ -60,9 +61,11 @@ class FragmentNode(template.Node):
         self.text_markers = {name: f"{_MARKER}{name}x" for name in names}
         self.number_markers = {name: f"{_NUMBER}{i:03d}" for i, name in enumerate(names)}
         markers = [*self.text_markers.values(), *self.number_markers.values()]
-        # One pass (a value put in is never searched for another marker), longest first.
+        # Split once, when the part is kept (a value put in is never searched for another
+        # marker); longest first. Searching each request's copy for the markers cost more than
+        # the rest of a kept part's rendering (a tenth of the conversation page's instructions).
         markers.sort(key=len, reverse=True)
-        self.pattern = re.compile("|".join(re.escape(m) for m in markers))
+        self.splitter = re.compile("(" + "|".join(re.escape(m) for m in markers) + ")")
 
     def render(self, context: Context) -> SafeString:
         values = {name: e.resolve(context) for name, e in self.slots.items()}
@@ -75,8 +78,8 @@ class FragmentNode(template.Node):
         )
         has_token = CSRF in context  # not read yet: reading it sets the csrf cookie
         key = (self.name, get_language(), *keys, numbers, has_token)
-        html = _rendered.get(key)
-        if html is None:
+        parts = _rendered.get(key)
+        if parts is None:
             markers: dict[str, Any] = {
                 name: int(self.number_markers[name]) if name in numbers else self.text_markers[name]
                 for name in values
@@ -84,13 +87,16 @@ class FragmentNode(template.Node):
             if has_token:
                 markers[CSRF] = self.text_markers[CSRF]
             with context.push(markers):
-                html = self.nodelist.render(context)
-            _rendered.put(key, html)
-        if has_token and self.text_markers[CSRF] in html:  # the part has a form that posts
+                parts = tuple(self.splitter.split(self.nodelist.render(context)))
+            _rendered.put(key, parts)
+        slots = parts[1::2]
+        if has_token and self.text_markers[CSRF] in slots:  # the part has a form that posts
             values[CSRF] = context[CSRF]
         escape = conditional_escape if context.autoescape else str
         shown = {self.marker_for(name, numbers): escape(value) for name, value in values.items()}
-        return mark_safe(self.pattern.sub(lambda m: shown.get(m[0], ""), html))
+        out = list(parts)
+        out[1::2] = [shown.get(marker, "") for marker in slots]
+        return mark_safe("".join(out))
 
     def marker_for(self, name: str, numbers: frozenset[str]) -> str:
         return self.number_markers[name] if name in numbers else self.text_markers[name]
