@@ -336,6 +336,43 @@ def test_a_draft_is_kept_restored_and_gone_once_sent(
     assert Presence.objects.get(user=agent).state == "viewing"
 
 
+def _draft_url(client: Client, conv: Any) -> str:
+    page = client.get(f"/inbox/c/{conv.pk}/").content.decode()
+    start = page.index('data-draft="') + len('data-draft="')
+    return page[start : page.index('"', start)].replace("&amp;", "&")
+
+
+def test_an_autosave_from_before_the_send_does_not_bring_the_answer_back(
+    logged_in: Client, agent: User, karim: User, make_inbound: Build
+) -> None:
+    conv = new(make_inbound)
+    old_page = _draft_url(logged_in, conv)
+    assert "?after=" in old_page  # the page's newest event goes with each save
+    logged_in.post(old_page, {"text": "Bonjour, votre colis"})
+    logged_in.post(f"/inbox/c/{conv.pk}/reply", {"text": "Bonjour, votre colis arrive."})
+    assert not ComposerDraft.objects.exists()
+
+    # The old page's last save reaches the server after the send: dropped.
+    assert logged_in.post(old_page, {"text": "Bonjour, votre colis arrive."}).status_code == 204
+    assert not ComposerDraft.objects.exists()
+    assert Presence.objects.get(user=agent).state == "viewing"
+    assert "arrive.</textarea>" not in logged_in.get(f"/inbox/c/{conv.pk}/").content.decode()
+
+    # The page drawn after the send saves as ever, and so does a page drawn before someone
+    # else's reply (only the user's own send makes a page's answer stale).
+    new_page = _draft_url(logged_in, conv)
+    assert new_page != old_page
+    logged_in.post(new_page, {"text": "Autre chose"})
+    assert ComposerDraft.objects.get(user=agent).text == "Autre chose"
+    actions.reply(conv, text="Karim répond.", actor=karim)
+    logged_in.post(new_page, {"text": "Autre chose encore"})
+    assert ComposerDraft.objects.get(user=agent).text == "Autre chose encore"
+    # A note sent is a send too.
+    logged_in.post(f"/inbox/c/{conv.pk}/reply", {"text": "Pour mémoire", "mode": "note"})
+    logged_in.post(new_page, {"text": "Pour mémoire"})
+    assert not ComposerDraft.objects.exists()
+
+
 def test_an_analyst_leaves_no_presence_and_cannot_archive(
     client: Client, analyst: User, make_inbound: Build
 ) -> None:

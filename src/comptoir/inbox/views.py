@@ -462,8 +462,12 @@ def draft(request: HttpRequest, pk: int) -> HttpResponse:
     conv = _writable(request, pk)
     user = _user(request)
     text = request.POST.get("text", "")
-    actions.save_draft(conv, user=user, text=text, mode=request.POST.get("mode", "reply"))
-    state = PresenceState.REPLYING if text.strip() else PresenceState.VIEWING
+    after = request.GET.get("after", "")  # the page's newest event: see `save_draft`
+    mode = request.POST.get("mode", "reply")
+    kept = actions.save_draft(
+        conv, user=user, text=text, mode=mode, after=int(after) if after.isdigit() else None
+    )
+    state = PresenceState.REPLYING if kept and text.strip() else PresenceState.VIEWING
     actions.mark_presence(conv, user=user, state=state)
     return HttpResponse(status=204)
 

@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.http import QueryDict
 from django.utils import timezone
 
 from comptoir.inbox.models import (
     ComposerDraft,
     Conversation,
+    Event,
+    EventKind,
     Presence,
     PresenceState,
     SavedView,
@@ -99,11 +101,29 @@ def leave_conversation(conv: Conversation, *, user: User) -> None:
     Presence.objects.filter(conversation=conv, user=user).delete()
 
 
-def save_draft(conv: Conversation, *, user: User, text: str, mode: str = "reply") -> None:
-    """Keep the user's unsent answer; an empty one is forgotten."""
+@transaction.atomic
+def save_draft(
+    conv: Conversation, *, user: User, text: str, mode: str = "reply", after: int | None = None
+) -> bool:
+    """Keep the user's unsent answer; an empty one is forgotten. `after`: the newest event when
+    the page was drawn. If the user has sent a reply or a note here since, the save comes from
+    a page that no longer holds an unsent answer (an autosave that reached the server after the
+    send): it is dropped, or it would bring the sent text back as a draft. Returns whether the
+    draft was kept."""
+    if after is not None:
+        # A send holds this lock until it commits: a save waits for it, then sees its event.
+        Conversation.objects.select_for_update().filter(pk=conv.pk).values_list("pk").first()
+        sent = Event.objects.filter(
+            conversation=conv,
+            actor=user,
+            kind__in=(EventKind.REPLIED, EventKind.NOTE_ADDED),
+            pk__gt=after,
+        )
+        if sent.exists():
+            return False
     if not text.strip():
         ComposerDraft.objects.filter(conversation=conv, user=user).delete()
-        return
+        return True
     ComposerDraft.objects.update_or_create(
         conversation=conv,
         user=user,
@@ -113,3 +133,4 @@ def save_draft(conv: Conversation, *, user: User, text: str, mode: str = "reply"
             "updated_at": timezone.now(),
         },
     )
+    return True

@@ -105,6 +105,8 @@
       post(page.dataset.presence, { state: "left" }, true);
     });
     if (box) {
+      // Sending: the answer is no longer a draft (a save still waiting would bring it back).
+      if (box.form) box.form.addEventListener("submit", function () { window.clearTimeout(timer); });
       box.addEventListener("input", function () {
         window.clearTimeout(timer);
         timer = window.setTimeout(function () {
