@@ -367,6 +367,13 @@ def test_an_autosave_from_before_the_send_does_not_bring_the_answer_back(
     actions.reply(conv, text="Karim répond.", actor=karim)
     logged_in.post(new_page, {"text": "Autre chose encore"})
     assert ComposerDraft.objects.get(user=agent).text == "Autre chose encore"
+    # A malformed or outsized mark is no mark: the save is kept (no error).
+    for mark in ("x", "9" * 40):
+        assert (
+            logged_in.post(f"/inbox/c/{conv.pk}/draft?after={mark}", {"text": mark}).status_code
+            == 204
+        )
+        assert ComposerDraft.objects.get(user=agent).text == mark
     # A note sent is a send too.
     logged_in.post(f"/inbox/c/{conv.pk}/reply", {"text": "Pour mémoire", "mode": "note"})
     logged_in.post(new_page, {"text": "Pour mémoire"})

@@ -463,10 +463,9 @@ def draft(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     text = request.POST.get("text", "")
     after = request.GET.get("after", "")  # the page's newest event: see `save_draft`
+    known = int(after) if after.isdigit() and len(after) < 19 else None  # a 64-bit id at most
     mode = request.POST.get("mode", "reply")
-    kept = actions.save_draft(
-        conv, user=user, text=text, mode=mode, after=int(after) if after.isdigit() else None
-    )
+    kept = actions.save_draft(conv, user=user, text=text, mode=mode, after=known)
     state = PresenceState.REPLYING if kept and text.strip() else PresenceState.VIEWING
     actions.mark_presence(conv, user=user, state=state)
     return HttpResponse(status=204)
